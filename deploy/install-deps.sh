@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install the Debian packages mailnode needs to build, test and run.
+# Idempotent and quiet when everything is present (make run / make test call it).
+set -eu
+
+PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
+libuv1-dev libraft-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
+libssl-dev libpq-dev libcrypt-dev libinih-dev libjansson-dev libcmocka-dev
+libcurl4-openssl-dev python3 python3-pytest openssl curl swaks"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,66 @@
+/*
+ * config.h - the node's INI configuration (SPEC §5), loaded with libinih.
+ *
+ * Every key is declared once in the key table of config.c (section, name,
+ * type, default, range, doc); the table drives parsing, validation and the
+ * generated reference docs/config.md. Unknown sections or keys, bad values
+ * and missing required keys are refused with "FILE:LINE: reason".
+ */
+#ifndef MN_LIB_CONFIG_H
+#define MN_LIB_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/err.h"
+
+struct mn_config {
+	/* [node] */
+	char *node_name;  /* required; [A-Za-z0-9._-]{1,63} */
+	char *data_dir;   /* required */
+	char *hostname;   /* default: "localhost" */
+	/* [listen] */
+	char *listen_address; /* default 127.0.0.1 */
+	uint16_t smtp_port, submission_port, smtps_port;
+	uint16_t imap_port, imaps_port, pop3_port, pop3s_port;
+	uint16_t http_port, https_port, raft_port, rpc_port;
+	uint32_t max_connections; /* global connection limit, default 1000 */
+	uint32_t idle_timeout_ms; /* default 300000 */
+	/* [tls] */
+	char *tls_cert_file; /* NULL/empty: self-signed in data_dir/tls */
+	char *tls_key_file;
+	/* [cluster] */
+	char *cluster_join;   /* NULL: bootstrap */
+	char *cluster_secret; /* NULL: none (single node only) */
+	/* [admin] */
+	char *admin_initial_password; /* NULL: generated into data_dir/admin-password */
+	/* [smtp] */
+	uint64_t smtp_max_message_size; /* default 50M */
+	/* [dns] */
+	char *dns_resolvers;
+	/* [log] */
+	int log_level; /* enum log_level, default info */
+	/* [dev] */
+	char *dev_create_domain; /* `make run` sets example.test */
+};
+
+/* config_defaults - fill every field with its default (strings NULL). */
+void config_defaults(struct mn_config *cfg);
+
+/* config_load - parse `path` into cfg (defaults first). On failure returns
+ * MN_EINVAL/MN_EIO with err->msg = "PATH:LINE: reason" (LINE 0 when the
+ * problem is not on one line, e.g. a missing required key). */
+int config_load(const char *path, struct mn_config *cfg, struct mn_err *err);
+
+/* config_load_string - same, from memory (fuzzing, tests); `name` is used
+ * in messages in place of the path. */
+int config_load_string(const char *name, const char *text,
+    struct mn_config *cfg, struct mn_err *err);
+
+void config_free(struct mn_config *cfg);
+
+/* config_write_reference - Markdown reference of every key (docs/config.md). */
+void config_write_reference(FILE *out);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * directory.h - the directory: domains (and domain aliases), users, aliases,
+ * groups, admins, nodes and cluster settings, in one SQLite database.
+ *
+ * Writes happen only through directory_apply(), which applies one
+ * DirectoryCommand (cluster/proto/directory.proto) in one transaction,
+ * deterministically: the same command sequence gives byte-identical dumps
+ * on every node. This is the Raft state machine. Reads are plain lookups on
+ * the local database. All functions run on the caller's thread and must be
+ * called from one thread at a time (the event-loop thread).
+ */
+#ifndef MN_STORAGE_DIRECTORY_H
+#define MN_STORAGE_DIRECTORY_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster/proto/directory.pb-c.h"
+#include "lib/err.h"
+
+/* Limits (RFC 5321 §4.5.3.1) */
+#define DIR_MAX_LOCAL_PART 64
+#define DIR_MAX_DOMAIN 255
+#define DIR_MAX_ADDRESS 254
+#define DIR_MAX_ALIAS_TARGETS 1000
+#define DIR_MAX_GROUP_DEPTH 16 /* nesting depth followed by expansion */
+
+enum dir_user_flag {
+	DIR_USER_DISABLED = 1u << 0,
+	DIR_USER_READONLY = 1u << 1,
+	DIR_USER_NO_EXTERNAL_SEND = 1u << 2,
+	DIR_USER_NO_EXTERNAL_RECEIVE = 1u << 3,
+};
+
+struct directory;
+
+struct dir_user {
+	char *address;
+	char *name;
+	char *home_node;
+	char *password_hash;
+	uint64_t quota_bytes;
+	uint64_t quota_messages;
+	uint64_t max_message_size;
+	uint32_t flags;
+	int64_t expires_at;
+	int64_t created_at;
+};
+
+struct dir_admin {
+	char *name;
+	char *password_hash;
+	char *domain; /* NULL: system administrator */
+};
+
+/* directory_open - open or create the database at path, creating or
+ * migrating the schema to the current version. ":memory:" works (tests). */
+int directory_open(const char *path, struct directory **out, struct mn_err *err);
+void directory_close(struct directory **d);
+sqlite3 *directory_db(struct directory *d);
+
+/* directory_apply - apply one command in one transaction. Returns 0, or
+ *   MN_EINVAL   bad input (bad address, missing field)        -> HTTP 400
+ *   MN_ENOENT   the object or what it refers to does not exist -> 404
+ *   MN_EEXIST   it exists already (duplicate user ...)         -> 409
+ *   MN_ECONFLICT refused by a rule (group cycle, domain in use)-> 409
+ *   MN_EDB      database failure (the transaction is rolled back)
+ * with err->msg a reason fit to show an administrator. A refused command
+ * changes nothing. */
+int directory_apply(struct directory *d, const Mailnode__DirectoryCommand *cmd,
+    struct mn_err *err);
+/* directory_apply_packed - unpack a serialized DirectoryCommand, then apply;
+ * MN_EPARSE when it does not unpack. */
+int directory_apply_packed(struct directory *d, const uint8_t *data, size_t len,
+    struct mn_err *err);
+
+/* Address syntax: "local@domain", lower-cased, limits above; returns 0 or
+ * MN_EINVAL. directory_normalize_address lower-cases in place. */
+int directory_check_address(const char *address);
+int directory_check_domain(const char *domain);
+void directory_normalize_address(char *address);
+
+/* --- lookups ------------------------------------------------------------ */
+
+bool directory_domain_exists(struct directory *d, const char *domain);
+/* directory_domain_canonical - domain or the domain an alias points at;
+ * NULL when neither is local. Caller frees. */
+char *directory_domain_canonical(struct directory *d, const char *domain);
+
+int directory_user_get(struct directory *d, const char *address, struct dir_user *out);
+void dir_user_fini(struct dir_user *u);
+
+int directory_admin_get(struct directory *d, const char *name, struct dir_admin *out);
+void dir_admin_fini(struct dir_admin *a);
+
+enum dir_addr_kind {
+	DIR_ADDR_NONE,   /* local domain but no such address */
+	DIR_ADDR_USER,
+	DIR_ADDR_ALIAS,
+	DIR_ADDR_GROUP,
+	DIR_ADDR_REMOTE, /* domain is not local */
+};
+
+/* directory_classify - what an address is, after domain-alias rewriting;
+ * *canonical_out (may be NULL) receives the rewritten address. */
+enum dir_addr_kind directory_classify(struct directory *d, const char *address,
+    char **canonical_out);
+
+/* Expansion of an address into final destinations: each local mailbox and
+ * each external address at most once, following aliases and nested groups
+ * up to DIR_MAX_GROUP_DEPTH, never looping. */
+struct dir_expansion {
+	char **local;    /* user addresses */
+	size_t nlocal;
+	char **external; /* addresses in non-local domains */
+	size_t nexternal;
+};
+int directory_expand(struct directory *d, const char *address, struct dir_expansion *out);
+void dir_expansion_fini(struct dir_expansion *e);
+
+/* directory_user_count_by_node - number of users homed on each node, for
+ * placement; returns a JSON object {node: count}. */
+json_t *directory_user_counts_json(struct directory *d);
+
+/* --- listings for the admin API (new references, caller decrefs) -------- */
+json_t *directory_domains_json(struct directory *d);          /* [{name, aliases:[...], users, created_at}] */
+json_t *directory_user_json(const struct dir_user *u);         /* SPEC §6 user show shape, no hash */
+json_t *directory_users_json(struct directory *d, const char *domain,
+    const char *search, size_t offset, size_t limit);          /* [user...] */
+json_t *directory_aliases_json(struct directory *d, const char *domain); /* [{address, targets}] */
+json_t *directory_groups_json(struct directory *d, const char *domain);  /* [{address, name, members}] */
+json_t *directory_admins_json(struct directory *d);            /* [{name, domain}] */
+json_t *directory_nodes_json(struct directory *d);             /* [{name, address, raft_port, rpc_port, state, users}] */
+char *directory_setting_get(struct directory *d, const char *key); /* NULL if unset */
+
+/* directory_dump - canonical text dump of every table in key order (used
+ * to compare replicas); caller frees. */
+char *directory_dump(struct directory *d);
+
+#endif
