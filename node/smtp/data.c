@@ -17,20 +17,20 @@
 
 enum {
 	ST_BOL_CRLF = 0, /* line start after a real CRLF, or the data start */
-	ST_BOL_BARE,	 /* line start after a bare CR or LF */
-	ST_TEXT,	 /* inside a line */
-	ST_CR,		 /* a CR ended the last chunk (held back) */
-	ST_DOT,		 /* "." at ST_BOL_CRLF (dropped) */
-	ST_DOT_CR,	 /* ".\r" at ST_BOL_CRLF, CR held back */
+	ST_BOL_BARE,     /* line start after a bare CR or LF */
+	ST_TEXT,         /* inside a line */
+	ST_CR,           /* a CR ended the last chunk (held back) */
+	ST_DOT,          /* "." at ST_BOL_CRLF (dropped) */
+	ST_DOT_CR,       /* ".\r" at ST_BOL_CRLF, CR held back */
 };
 
 enum {
 	H_BOL = 0,  /* start of a header line */
-	H_NAME,	    /* matching "received" */
+	H_NAME,     /* matching "received" */
 	H_NAME_WSP, /* "received" then WSP (obsolete syntax, RFC 5322 §4.5) */
-	H_SKIP,	    /* rest of the line */
+	H_SKIP,     /* rest of the line */
 	H_EMPTY_CR, /* CR at the start of a line */
-	H_BODY,	    /* header section over */
+	H_BODY,     /* header section over */
 };
 
 static const char crlf[] = "\r\n";
@@ -57,8 +57,7 @@ smtp_data_init(struct smtp_data_reader *r, const struct smtp_data_limits *lim,
 }
 
 void
-smtp_data_init_buf(struct smtp_data_reader *r, const struct smtp_data_limits *lim,
-    struct buf *out)
+smtp_data_init_buf(struct smtp_data_reader *r, const struct smtp_data_limits *lim, struct buf *out)
 {
 	init_common(r, lim);
 	r->out_buf = out;
@@ -277,17 +276,17 @@ smtp_data_status(const struct smtp_data_reader *r, struct smtp_status *st)
 {
 	if (r->flags & SMTP_DATA_F_TOOBIG) {
 		/* RFC 1870 §6.2 (552), RFC 3463 5.3.4 */
-		*st = (struct smtp_status){ 552, "5.3.4",
-			"Message size exceeds fixed maximum message size" };
+		*st = (struct smtp_status){
+		    552, "5.3.4", "Message size exceeds fixed maximum message size"};
 	} else if (r->flags & SMTP_DATA_F_LOOP) {
 		/* RFC 5321 §6.3, RFC 3463 5.4.6 */
-		*st = (struct smtp_status){ 554, "5.4.6", "Too many hops (mail loop?)" };
+		*st = (struct smtp_status){554, "5.4.6", "Too many hops (mail loop?)"};
 	} else if ((r->flags & SMTP_DATA_F_BARE) && r->lim.bare == SMTP_DATA_BARE_REJECT) {
 		/* RFC 5321 §2.3.8 */
-		*st = (struct smtp_status){ 550, "5.6.0",
-			"Message contains bare CR or LF line endings" };
+		*st = (struct smtp_status){
+		    550, "5.6.0", "Message contains bare CR or LF line endings"};
 	} else if (r->flags & SMTP_DATA_F_OUTERR) {
-		*st = (struct smtp_status){ 451, "4.3.0", "Local error in processing" };
+		*st = (struct smtp_status){451, "4.3.0", "Local error in processing"};
 	} else {
 		return false;
 	}

@@ -52,27 +52,27 @@ enum smtp_data_bare_policy {
 
 /* result flags (struct smtp_data_reader.flags) */
 #define SMTP_DATA_F_TOOBIG 0x01u   /* size > max_size: reply 552 5.3.4 */
-#define SMTP_DATA_F_LOOP 0x02u	   /* received > max_received: 554 5.4.6 */
-#define SMTP_DATA_F_BARE 0x04u	   /* a bare CR or LF was seen */
-#define SMTP_DATA_F_8BIT 0x08u	   /* a byte >= 0x80 was seen */
-#define SMTP_DATA_F_NUL 0x10u	   /* a NUL byte was seen */
+#define SMTP_DATA_F_LOOP 0x02u     /* received > max_received: 554 5.4.6 */
+#define SMTP_DATA_F_BARE 0x04u     /* a bare CR or LF was seen */
+#define SMTP_DATA_F_8BIT 0x08u     /* a byte >= 0x80 was seen */
+#define SMTP_DATA_F_NUL 0x10u      /* a NUL byte was seen */
 #define SMTP_DATA_F_LONGLINE 0x20u /* a line above SMTP_DATA_LINE_MAX - 2 */
 #define SMTP_DATA_F_OUTERR 0x40u   /* the output failed (see out_err) */
 
 struct smtp_data_limits {
 	uint64_t max_size;     /* message octets after unstuffing, CRLF line
-				* ends (RFC 1870 §4); 0 means no limit */
+	                        * ends (RFC 1870 §4); 0 means no limit */
 	unsigned max_received; /* 0 means SMTP_DATA_MAX_RECEIVED */
 	enum smtp_data_bare_policy bare;
 };
 
 struct smtp_data_reader {
 	/* results, valid at any time; final after SMTP_DATA_DONE */
-	uint64_t size;	   /* message octets produced (counted even when the
-			    * output is suppressed) */
+	uint64_t size;     /* message octets produced (counted even when the
+	                    * output is suppressed) */
 	unsigned received; /* Received: fields in the header section */
-	unsigned flags;	   /* SMTP_DATA_F_* */
-	int out_err;	   /* first error from the output, or 0 */
+	unsigned flags;    /* SMTP_DATA_F_* */
+	int out_err;       /* first error from the output, or 0 */
 	size_t max_line;   /* longest line seen, without its line end */
 
 	/* private */
@@ -81,9 +81,9 @@ struct smtp_data_reader {
 	void *cb_arg;
 	struct buf *out_buf;
 	int state;
-	int hstate;	  /* header-section scanner state */
-	unsigned hmatch;  /* chars of "received" matched on this line */
-	size_t line_len;  /* current output line length */
+	int hstate;      /* header-section scanner state */
+	unsigned hmatch; /* chars of "received" matched on this line */
+	size_t line_len; /* current output line length */
 	bool done;
 };
 
@@ -96,8 +96,8 @@ void smtp_data_init(struct smtp_data_reader *r, const struct smtp_data_limits *l
 
 /* smtp_data_init_buf - output appended to out (not owned; a failed append,
  * e.g. past out->max, sets SMTP_DATA_F_OUTERR with out_err MN_ETOOBIG). */
-void smtp_data_init_buf(struct smtp_data_reader *r, const struct smtp_data_limits *lim,
-    struct buf *out);
+void smtp_data_init_buf(
+    struct smtp_data_reader *r, const struct smtp_data_limits *lim, struct buf *out);
 
 #define SMTP_DATA_MORE 0 /* every byte consumed, the message goes on */
 #define SMTP_DATA_DONE 1 /* the final "." line was consumed */
@@ -109,8 +109,7 @@ void smtp_data_init_buf(struct smtp_data_reader *r, const struct smtp_data_limit
  * the next (pipelined) command. After DONE, further calls return MN_EINVAL.
  * consumed_out may be NULL.
  */
-int smtp_data_feed(struct smtp_data_reader *r, const char *data, size_t len,
-    size_t *consumed_out);
+int smtp_data_feed(struct smtp_data_reader *r, const char *data, size_t len, size_t *consumed_out);
 
 /*
  * smtp_data_status - the reply owed for a finished message when the reader

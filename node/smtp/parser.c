@@ -20,34 +20,33 @@
 
 /* ---- replies ------------------------------------------------------------ */
 
-static const struct smtp_status ST_TOO_LONG = { 500, "5.5.2", "Line too long" };
-static const struct smtp_status ST_UNRECOGNIZED = { 500, "5.5.1", "Unrecognized command" };
-static const struct smtp_status ST_BAD_CHAR = { 500, "5.5.2", "Invalid character in command" };
-static const struct smtp_status ST_BAD_UTF8 = { 500, "5.5.2", "Invalid UTF-8 in command" };
-static const struct smtp_status ST_NO_ARGS = { 501, "5.5.4",
-	"Syntax error (no parameters allowed)" };
-static const struct smtp_status ST_EMPTY_ARG = { 501, "5.5.4", "Syntax error in arguments" };
-static const struct smtp_status ST_HELO = { 501, "5.5.4", "Syntax: HELO/EHLO domain" };
-static const struct smtp_status ST_MAIL = { 501, "5.5.4", "Syntax: MAIL FROM:<address>" };
-static const struct smtp_status ST_RCPT = { 501, "5.5.4", "Syntax: RCPT TO:<address>" };
-static const struct smtp_status ST_VRFY = { 501, "5.5.4", "Syntax: VRFY string" };
-static const struct smtp_status ST_EXPN = { 501, "5.5.4", "Syntax: EXPN string" };
-static const struct smtp_status ST_AUTH = { 501, "5.5.4",
-	"Syntax: AUTH mechanism [initial-response]" };
-static const struct smtp_status ST_BAD_SENDER = { 501, "5.1.7", "Bad sender address syntax" };
-static const struct smtp_status ST_BAD_RCPT = { 501, "5.1.3", "Bad recipient address syntax" };
+static const struct smtp_status ST_TOO_LONG = {500, "5.5.2", "Line too long"};
+static const struct smtp_status ST_UNRECOGNIZED = {500, "5.5.1", "Unrecognized command"};
+static const struct smtp_status ST_BAD_CHAR = {500, "5.5.2", "Invalid character in command"};
+static const struct smtp_status ST_BAD_UTF8 = {500, "5.5.2", "Invalid UTF-8 in command"};
+static const struct smtp_status ST_NO_ARGS = {501, "5.5.4", "Syntax error (no parameters allowed)"};
+static const struct smtp_status ST_EMPTY_ARG = {501, "5.5.4", "Syntax error in arguments"};
+static const struct smtp_status ST_HELO = {501, "5.5.4", "Syntax: HELO/EHLO domain"};
+static const struct smtp_status ST_MAIL = {501, "5.5.4", "Syntax: MAIL FROM:<address>"};
+static const struct smtp_status ST_RCPT = {501, "5.5.4", "Syntax: RCPT TO:<address>"};
+static const struct smtp_status ST_VRFY = {501, "5.5.4", "Syntax: VRFY string"};
+static const struct smtp_status ST_EXPN = {501, "5.5.4", "Syntax: EXPN string"};
+static const struct smtp_status ST_AUTH = {
+    501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"};
+static const struct smtp_status ST_BAD_SENDER = {501, "5.1.7", "Bad sender address syntax"};
+static const struct smtp_status ST_BAD_RCPT = {501, "5.1.3", "Bad recipient address syntax"};
 /* RFC 5321 §4.5.3.1.10 names "501 Path too long". */
-static const struct smtp_status ST_LONG_SENDER = { 501, "5.1.7", "Path too long" };
-static const struct smtp_status ST_LONG_RCPT = { 501, "5.1.3", "Path too long" };
+static const struct smtp_status ST_LONG_SENDER = {501, "5.1.7", "Path too long"};
+static const struct smtp_status ST_LONG_RCPT = {501, "5.1.3", "Path too long"};
 /* RFC 6531 §3.7.4.1 (5.6.7 registered by RFC 6531 §4.3). */
-static const struct smtp_status ST_UTF8_ADDR = { 553, "5.6.7",
-	"Non-ASCII address requires SMTPUTF8" };
+static const struct smtp_status ST_UTF8_ADDR = {
+    553, "5.6.7", "Non-ASCII address requires SMTPUTF8"};
 /* RFC 5321 §4.1.1.11: 555 for parameters not recognised or implemented. */
-static const struct smtp_status ST_PARAM_UNSUPPORTED = { 555, "5.5.4", "Unsupported parameter" };
-static const struct smtp_status ST_BODY_UNSUPPORTED = { 555, "5.5.4", "Unsupported BODY type" };
-static const struct smtp_status ST_PARAM_SYNTAX = { 501, "5.5.4", "Invalid parameter syntax" };
-static const struct smtp_status ST_PARAM_DUP = { 501, "5.5.4", "Duplicate parameter" };
-static const struct smtp_status ST_PARAM_MANY = { 501, "5.5.4", "Too many parameters" };
+static const struct smtp_status ST_PARAM_UNSUPPORTED = {555, "5.5.4", "Unsupported parameter"};
+static const struct smtp_status ST_BODY_UNSUPPORTED = {555, "5.5.4", "Unsupported BODY type"};
+static const struct smtp_status ST_PARAM_SYNTAX = {501, "5.5.4", "Invalid parameter syntax"};
+static const struct smtp_status ST_PARAM_DUP = {501, "5.5.4", "Duplicate parameter"};
+static const struct smtp_status ST_PARAM_MANY = {501, "5.5.4", "Too many parameters"};
 
 /* ---- verbs ---------------------------------------------------------------- */
 
@@ -55,19 +54,19 @@ static const struct {
 	const char *name;
 	enum smtp_verb verb;
 } verbs[] = {
-	{ "HELO", SMTP_VERB_HELO },
-	{ "EHLO", SMTP_VERB_EHLO },
-	{ "MAIL", SMTP_VERB_MAIL },
-	{ "RCPT", SMTP_VERB_RCPT },
-	{ "DATA", SMTP_VERB_DATA },
-	{ "RSET", SMTP_VERB_RSET },
-	{ "NOOP", SMTP_VERB_NOOP },
-	{ "QUIT", SMTP_VERB_QUIT },
-	{ "VRFY", SMTP_VERB_VRFY },
-	{ "EXPN", SMTP_VERB_EXPN },
-	{ "HELP", SMTP_VERB_HELP },
-	{ "STARTTLS", SMTP_VERB_STARTTLS },
-	{ "AUTH", SMTP_VERB_AUTH },
+    {"HELO", SMTP_VERB_HELO},
+    {"EHLO", SMTP_VERB_EHLO},
+    {"MAIL", SMTP_VERB_MAIL},
+    {"RCPT", SMTP_VERB_RCPT},
+    {"DATA", SMTP_VERB_DATA},
+    {"RSET", SMTP_VERB_RSET},
+    {"NOOP", SMTP_VERB_NOOP},
+    {"QUIT", SMTP_VERB_QUIT},
+    {"VRFY", SMTP_VERB_VRFY},
+    {"EXPN", SMTP_VERB_EXPN},
+    {"HELP", SMTP_VERB_HELP},
+    {"STARTTLS", SMTP_VERB_STARTTLS},
+    {"AUTH", SMTP_VERB_AUTH},
 };
 
 const char *
@@ -154,13 +153,13 @@ is_atext(unsigned char c)
 static struct slice
 mkslice(const char *p, size_t n)
 {
-	return (struct slice){ p, n };
+	return (struct slice){p, n};
 }
 
 /* ---- domains and address literals ------------------------------------------- */
 
 #define DOM_UNDERSCORE 0x1 /* HELO/EHLO only: see parser.h */
-#define DOM_UTF8 0x2	   /* U-labels (RFC 6531 §3.3) */
+#define DOM_UTF8 0x2       /* U-labels (RFC 6531 §3.3) */
 
 /* valid_domain - RFC 5321 Domain: sub-domain *("." sub-domain), sub-domain =
  * Let-dig [Ldh-str]. With DOM_UTF8 a label may contain UTF-8 (a U-label;
@@ -184,7 +183,7 @@ valid_domain(const char *s, size_t len, unsigned flags, bool *utf8)
 					return false;
 				label_utf8 = true;
 			} else if (!is_letdig(c) && c != '-' &&
-			    !(c == '_' && (flags & DOM_UNDERSCORE))) {
+			           !(c == '_' && (flags & DOM_UNDERSCORE))) {
 				return false;
 			}
 			i++;
@@ -353,8 +352,8 @@ scan_local(const char *s, size_t len, bool *quoted, bool *utf8)
  * and sets *used to the path length. On failure returns MN_EPARSE with *st.
  */
 static int
-parse_path(const char *s, size_t len, const struct path_ctx *ctx, struct smtp_path *p,
-    size_t *used, const struct smtp_status **st)
+parse_path(const char *s, size_t len, const struct path_ctx *ctx, struct smtp_path *p, size_t *used,
+    const struct smtp_status **st)
 {
 	size_t i = 1, llen, dlen, mb;
 	bool utf8 = false;
@@ -407,8 +406,8 @@ parse_path(const char *s, size_t len, const struct path_ctx *ctx, struct smtp_pa
 		return MN_EPARSE;
 	p->local = mkslice(s + i, llen);
 	i += llen;
-	if (i < len && s[i] == '>' && ctx->rcpt && !p->source_route && !p->quoted &&
-	    llen == 10 && strncasecmp(p->local.ptr, "Postmaster", 10) == 0) {
+	if (i < len && s[i] == '>' && ctx->rcpt && !p->source_route && !p->quoted && llen == 10 &&
+	    strncasecmp(p->local.ptr, "Postmaster", 10) == 0) {
 		/* RFC 5321 §4.1.1.3: "<Postmaster>" without a domain */
 		p->postmaster = true;
 		p->domain = mkslice(s + i, 0);
@@ -512,7 +511,7 @@ smtp_xtext_encode(struct buf *out, struct slice in)
 		if (c >= 33 && c <= 126 && c != '+' && c != '=') {
 			rc = buf_append(out, &in.ptr[i], 1);
 		} else {
-			char e[3] = { '+', hex[c >> 4], hex[c & 15] };
+			char e[3] = {'+', hex[c >> 4], hex[c & 15]};
 
 			rc = buf_append(out, e, 3);
 		}
@@ -780,7 +779,7 @@ parse_params(struct smtp_cmd *out, bool rcpt, const char *s, size_t len, size_t 
 	while (i < len) {
 		const char *sp = memchr(s + i, ' ', len - i);
 		size_t n = sp ? (size_t)(sp - (s + i)) : len - i;
-		struct slice p = mkslice(s + i, n), kw, val = { NULL, 0 };
+		struct slice p = mkslice(s + i, n), kw, val = {NULL, 0};
 		const char *eq = memchr(p.ptr, '=', p.len);
 		const struct smtp_status *st;
 
@@ -819,8 +818,8 @@ parse_mail_rcpt(struct smtp_cmd *out, const struct smtp_parse_limits *lim, bool 
 	const char *s = out->arg.ptr;
 	size_t len = out->arg.len;
 	const struct smtp_status *st, *syntax = rcpt ? &ST_RCPT : &ST_MAIL;
-	struct path_ctx ctx = { lim, rcpt, rcpt ? &ST_BAD_RCPT : &ST_BAD_SENDER,
-		rcpt ? &ST_LONG_RCPT : &ST_LONG_SENDER };
+	struct path_ctx ctx = {lim, rcpt, rcpt ? &ST_BAD_RCPT : &ST_BAD_SENDER,
+	    rcpt ? &ST_LONG_RCPT : &ST_LONG_SENDER};
 	bool smtputf8;
 
 	if (!has_arg || len < plen || strncasecmp(s, prefix, plen) != 0)
@@ -917,8 +916,8 @@ parse_auth(struct smtp_cmd *out, bool has_arg)
 }
 
 int
-smtp_parse_command(const char *line, size_t len, const struct smtp_parse_limits *lim_in,
-    struct smtp_cmd *out)
+smtp_parse_command(
+    const char *line, size_t len, const struct smtp_parse_limits *lim_in, struct smtp_cmd *out)
 {
 	struct smtp_parse_limits lim;
 	size_t vlen = 0;

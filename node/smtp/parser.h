@@ -98,17 +98,17 @@ struct smtp_parse_limits {
 struct smtp_path {
 	struct slice raw;     /* from "<" to ">" inclusive */
 	struct slice mailbox; /* "local@domain" with any source route removed;
-			       * empty for "<>"; "Postmaster" alone for the
-			       * special RCPT TO:<Postmaster> */
+	                       * empty for "<>"; "Postmaster" alone for the
+	                       * special RCPT TO:<Postmaster> */
 	struct slice local;   /* as written: a quoted local part keeps its
-			       * quotes and backslashes (see smtp_local_unquote) */
+	                       * quotes and backslashes (see smtp_local_unquote) */
 	struct slice domain;  /* "example.org" or "[1.2.3.4]" / "[IPv6:::1]";
-			       * empty for "<>" and bare Postmaster */
-	bool null;	      /* "<>" (MAIL only) */
+	                       * empty for "<>" and bare Postmaster */
+	bool null;            /* "<>" (MAIL only) */
 	bool postmaster;      /* RCPT TO:<Postmaster>, RFC 5321 §4.1.1.3 */
-	bool quoted;	      /* local part is a quoted-string */
+	bool quoted;          /* local part is a quoted-string */
 	bool addr_literal;    /* domain is an address literal */
-	bool utf8;	      /* non-ASCII in local part or domain */
+	bool utf8;            /* non-ASCII in local part or domain */
 	bool source_route;    /* a source route was present and stripped */
 };
 
@@ -157,13 +157,13 @@ struct smtp_cmd {
 	 * HELO/EHLO it is the validated domain or address literal; for VRFY,
 	 * EXPN, HELP and NOOP the free-form string. */
 	struct slice arg;
-	struct smtp_path path;		/* MAIL, RCPT */
-	struct smtp_mail_params mail;	/* MAIL */
-	struct smtp_rcpt_params rcpt;	/* RCPT */
-	struct slice auth_mech;		/* AUTH, as written (compare nocase) */
+	struct smtp_path path;        /* MAIL, RCPT */
+	struct smtp_mail_params mail; /* MAIL */
+	struct smtp_rcpt_params rcpt; /* RCPT */
+	struct slice auth_mech;       /* AUTH, as written (compare nocase) */
 	bool has_auth_initial;
-	struct slice auth_initial;	/* base64 or "=" (RFC 4954 §4) */
-	struct smtp_status error;	/* filled when the parse fails */
+	struct slice auth_initial; /* base64 or "=" (RFC 4954 §4) */
+	struct smtp_status error;  /* filled when the parse fails */
 };
 
 /* smtp_parse_limits_default - the RFC values, no SMTPUTF8 transaction. */
@@ -182,8 +182,8 @@ void smtp_parse_limits_default(struct smtp_parse_limits *lim);
  *               parameter or BODY type (BINARYMIME needs CHUNKING)
  * lim may be NULL (defaults).
  */
-int smtp_parse_command(const char *line, size_t len, const struct smtp_parse_limits *lim,
-    struct smtp_cmd *out);
+int smtp_parse_command(
+    const char *line, size_t len, const struct smtp_parse_limits *lim, struct smtp_cmd *out);
 
 /* smtp_verb_name - "MAIL" etc.; "" for SMTP_VERB_NONE. */
 const char *smtp_verb_name(enum smtp_verb verb);

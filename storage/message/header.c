@@ -23,7 +23,7 @@
 
 enum {
 	S_BOL = 0,  /* start of a line */
-	S_LINE,	    /* inside a line */
+	S_LINE,     /* inside a line */
 	S_BLANK_CR, /* CR at the start of a line, no field pending */
 };
 
@@ -71,21 +71,21 @@ hand(struct header_parser *p, struct header_field *out)
 	nl = len ? memchr(s, '\n', end) : NULL;
 	first_end = nl ? (size_t)(nl - s) : end;
 	memset(out, 0, sizeof(*out));
-	out->raw = (struct slice){ s, len };
+	out->raw = (struct slice){s, len};
 	for (colon = 0; colon < first_end && s[colon] != ':'; colon++)
 		;
 	if (colon == first_end) {
 		out->invalid = true;
-		out->name = (struct slice){ s, end };
-		out->value = (struct slice){ s + end, 0 };
+		out->name = (struct slice){s, end};
+		out->value = (struct slice){s + end, 0};
 	} else {
 		size_t nlen = colon;
 
 		/* obs: WSP between name and colon (RFC 5322 §4.5) */
 		while (nlen > 0 && is_wsp((unsigned char)s[nlen - 1]))
 			nlen--;
-		out->name = (struct slice){ s, nlen };
-		out->value = (struct slice){ s + colon + 1, end - colon - 1 };
+		out->name = (struct slice){s, nlen};
+		out->value = (struct slice){s + colon + 1, end - colon - 1};
 		/* field-name = 1*ftext, ftext = %d33-57 / %d59-126 (§3.6.8) */
 		out->invalid = nlen == 0;
 		for (size_t i = 0; i < nlen; i++)
@@ -123,8 +123,8 @@ account(struct header_parser *p, size_t n)
 }
 
 int
-header_parser_feed(struct header_parser *p, const char *data, size_t len,
-    size_t *consumed_out, struct header_field *out)
+header_parser_feed(struct header_parser *p, const char *data, size_t len, size_t *consumed_out,
+    struct header_field *out)
 {
 	size_t i = 0;
 	int rc = HEADER_MORE;
@@ -228,7 +228,8 @@ header_find_end(const char *data, size_t len, size_t *hdr_len_out, size_t *body_
 	while (pos < len) {
 		const char *nl;
 
-		if (data[pos] == '\n' || (data[pos] == '\r' && pos + 1 < len && data[pos + 1] == '\n')) {
+		if (data[pos] == '\n' ||
+		    (data[pos] == '\r' && pos + 1 < len && data[pos + 1] == '\n')) {
 			*hdr_len_out = pos;
 			*body_off_out = pos + (data[pos] == '\n' ? 1 : 2);
 			return 0;
@@ -249,7 +250,8 @@ header_unfold(struct slice v, struct buf *out)
 	size_t i = 0, start = out->len;
 	int rc;
 
-	while (i < v.len && (is_wsp((unsigned char)v.ptr[i]) || v.ptr[i] == '\r' || v.ptr[i] == '\n'))
+	while (
+	    i < v.len && (is_wsp((unsigned char)v.ptr[i]) || v.ptr[i] == '\r' || v.ptr[i] == '\n'))
 		i++;
 	while (i < v.len) {
 		size_t j = i;
@@ -381,7 +383,7 @@ convert_iconv(struct buf *out, const char *charset, const uint8_t *p, size_t n)
 
 struct ew {
 	struct slice charset; /* without an RFC 2231 "*lang" */
-	char enc;	      /* 'B' or 'Q' */
+	char enc;             /* 'B' or 'Q' */
 	struct slice text;
 	size_t len; /* of the whole "=?...?=" */
 };
@@ -418,7 +420,7 @@ parse_ew(const char *s, size_t n, struct ew *w)
 	}
 	if (cs == 0)
 		return false;
-	w->charset = (struct slice){ s + 2, cs };
+	w->charset = (struct slice){s + 2, cs};
 	w->enc = (char)(s[i + 1] & ~0x20);
 	if (w->enc != 'B' && w->enc != 'Q')
 		return false;
@@ -427,7 +429,7 @@ parse_ew(const char *s, size_t n, struct ew *w)
 		j++;
 	if (j + 1 >= n || s[j] != '?' || s[j + 1] != '=')
 		return false;
-	w->text = (struct slice){ s + i + 3, j - i - 3 };
+	w->text = (struct slice){s + i + 3, j - i - 3};
 	w->len = j + 2;
 	return true;
 }
@@ -535,8 +537,7 @@ convert(struct buf *out, struct slice cs, const uint8_t *p, size_t n)
 		return append_utf8(out, p, n);
 	if (charset_is(cs, "us-ascii") || charset_is(cs, "ascii"))
 		return append_ascii(out, p, n);
-	if (charset_is(cs, "iso-8859-1") || charset_is(cs, "latin1") ||
-	    charset_is(cs, "iso8859-1"))
+	if (charset_is(cs, "iso-8859-1") || charset_is(cs, "latin1") || charset_is(cs, "iso8859-1"))
 		return append_latin1(out, p, n);
 	/* GB2312 and GBK labels routinely carry GB18030 text */
 	if (charset_is(cs, "gb2312") || charset_is(cs, "gbk") || charset_is(cs, "x-gbk") ||
@@ -594,7 +595,7 @@ flush_group(struct ew_group *g, struct slice in, struct buf *out)
 int
 header_decode_2047(struct slice in, struct buf *out)
 {
-	struct ew_group g = { 0 };
+	struct ew_group g = {0};
 	struct buf tmp;
 	size_t i = 0, ws = 0, nws = 0; /* pending whitespace after a group */
 	int rc = 0;
@@ -610,10 +611,9 @@ header_decode_2047(struct slice in, struct buf *out)
 			if (decode_ew(&w, &tmp)) {
 				/* §6.2: whitespace between two words is dropped */
 				nws = 0;
-				if (g.active &&
-				    !(g.charset.len == w.charset.len &&
-					ascii_ncasecmp(g.charset.ptr, w.charset.ptr,
-					    w.charset.len) == 0))
+				if (g.active && !(g.charset.len == w.charset.len &&
+				                    ascii_ncasecmp(g.charset.ptr, w.charset.ptr,
+				                        w.charset.len) == 0))
 					rc = flush_group(&g, in, out);
 				if (!g.active) {
 					g.active = true;
@@ -703,8 +703,7 @@ cur(const struct ap *a)
 static bool
 is_atext(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    c >= 0x80)
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80)
 		return true;
 	return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
@@ -916,7 +915,7 @@ push(struct header_address_list *l, enum header_addr_kind kind, struct buf *name
 		struct buf dec;
 
 		buf_init(&dec, 0);
-		header_decode_2047((struct slice){ (const char *)name->data, name->len }, &dec);
+		header_decode_2047((struct slice){(const char *)name->data, name->len}, &dec);
 		e->name = steal_or_null(&dec);
 		buf_fini(&dec);
 	}
@@ -1043,7 +1042,7 @@ out:
 int
 header_parse_addresses(struct slice value, struct header_address_list *out)
 {
-	struct ap a = { value.ptr, value.len, 0 };
+	struct ap a = {value.ptr, value.len, 0};
 	int rc;
 
 	for (;;) {
@@ -1069,9 +1068,9 @@ header_parse_addresses(struct slice value, struct header_address_list *out)
 
 /* ==== Dates ================================================================== */
 
-static const char *const month_names[] = { "jan", "feb", "mar", "apr", "may", "jun", "jul",
-	"aug", "sep", "oct", "nov", "dec" };
-static const char *const day_names[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
+static const char *const month_names[] = {
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+static const char *const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
 /* days_from_civil - days since 1970-01-01 of a proleptic Gregorian date
  * (H. Hinnant's algorithm). */
@@ -1092,7 +1091,7 @@ days_from_civil(int64_t y, unsigned m, unsigned d)
 static unsigned
 days_in_month(int64_t y, unsigned m)
 {
-	static const unsigned dm[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const unsigned dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
 	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		return 29;
@@ -1137,9 +1136,8 @@ named_zone(const char *w, size_t n, int *min)
 	static const struct {
 		const char *name;
 		int hours;
-	} z[] = { { "ut", 0 }, { "gmt", 0 }, { "utc", 0 }, { "est", -5 }, { "edt", -4 },
-		{ "cst", -6 }, { "cdt", -5 }, { "mst", -7 }, { "mdt", -6 }, { "pst", -8 },
-		{ "pdt", -7 } };
+	} z[] = {{"ut", 0}, {"gmt", 0}, {"utc", 0}, {"est", -5}, {"edt", -4}, {"cst", -6},
+	    {"cdt", -5}, {"mst", -7}, {"mdt", -6}, {"pst", -8}, {"pdt", -7}};
 
 	if (n == 1 && w[0] != 'j') {
 		*min = 0;
@@ -1157,7 +1155,7 @@ named_zone(const char *w, size_t n, int *min)
 int
 header_parse_date(struct slice value, int64_t *time_out, int *zone_min_out)
 {
-	struct ap a = { value.ptr, value.len, 0 };
+	struct ap a = {value.ptr, value.len, 0};
 	int64_t day, year, hour, minute, second = 0, zv;
 	unsigned month = 0, nd;
 	int zone = 0;
@@ -1199,8 +1197,8 @@ header_parse_date(struct slice value, int64_t *time_out, int *zone_min_out)
 	if (year < 1900 || day < 1 || day > days_in_month(year, month))
 		return MN_EPARSE;
 	/* time-of-day = hour ":" minute [ ":" second ] */
-	if (skip_cfws(&a) < 0 || digits(&a, 2, &hour) == 0 || skip_cfws(&a) < 0 ||
-	    at_end(&a) || cur(&a) != ':')
+	if (skip_cfws(&a) < 0 || digits(&a, 2, &hour) == 0 || skip_cfws(&a) < 0 || at_end(&a) ||
+	    cur(&a) != ':')
 		return MN_EPARSE;
 	a.i++;
 	if (skip_cfws(&a) < 0 || digits(&a, 2, &minute) != 2 || skip_cfws(&a) < 0)
@@ -1228,7 +1226,7 @@ header_parse_date(struct slice value, int64_t *time_out, int *zone_min_out)
 	if (skip_cfws(&a) < 0 || !at_end(&a))
 		return MN_EPARSE;
 	*time_out = days_from_civil(year, month, (unsigned)day) * 86400 + hour * 3600 +
-	    minute * 60 + second - (int64_t)zone * 60;
+	            minute * 60 + second - (int64_t)zone * 60;
 	if (zone_min_out != NULL)
 		*zone_min_out = zone;
 	return 0;

@@ -46,10 +46,10 @@ struct header_field {
 	struct slice raw;   /* the whole field with its final line end */
 	struct slice name;  /* before the colon, trailing WSP removed */
 	struct slice value; /* after the colon up to the final line end;
-			     * folding (CRLF/LF + WSP) kept: see header_unfold */
-	bool invalid;	    /* no colon or a name outside ftext (RFC 5322
-			     * §3.6.8): then name is the text before the colon
-			     * (or the whole first line) and value what follows */
+	                     * folding (CRLF/LF + WSP) kept: see header_unfold */
+	bool invalid;       /* no colon or a name outside ftext (RFC 5322
+	                     * §3.6.8): then name is the text before the colon
+	                     * (or the whole first line) and value what follows */
 };
 
 struct header_parser {
@@ -58,9 +58,9 @@ struct header_parser {
 	size_t nfields;
 	size_t total; /* header bytes consumed */
 	int state;
-	int error; /* sticky error code, or 0 */
+	int error;    /* sticky error code, or 0 */
 	bool pending; /* field holds complete lines, awaiting the next */
-	bool handed; /* field was returned; reset it on the next call */
+	bool handed;  /* field was returned; reset it on the next call */
 	bool ended;
 };
 
@@ -85,8 +85,8 @@ void header_parser_fini(struct header_parser *p);
  * or bare LF. After HEADER_END the rest of data is body: feed returns
  * HEADER_END again with *consumed_out 0.
  */
-int header_parser_feed(struct header_parser *p, const char *data, size_t len,
-    size_t *consumed_out, struct header_field *out);
+int header_parser_feed(struct header_parser *p, const char *data, size_t len, size_t *consumed_out,
+    struct header_field *out);
 
 /*
  * header_parser_finish - the input ended (a message with no empty line, or
@@ -144,7 +144,7 @@ enum header_addr_kind {
 struct header_address {
 	enum header_addr_kind kind;
 	char *name;   /* display name, UTF-8, RFC 2047 decoded, quotes and
-		       * comments removed; NULL when absent */
+	               * comments removed; NULL when absent */
 	char *local;  /* local part without quoting; NULL for group markers */
 	char *domain; /* domain or "[literal]"; NULL for group markers */
 };

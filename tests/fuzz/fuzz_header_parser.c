@@ -17,7 +17,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define SMALL_LIMITS { 256, 16, 2048 }
+#define SMALL_LIMITS                                                                               \
+	{                                                                                          \
+		256, 16, 2048                                                                      \
+	}
 
 static int
 collect(const char *in, size_t len, size_t chunk, struct buf *desc, size_t *consumed, bool deep)
@@ -42,8 +45,8 @@ collect(const char *in, size_t len, size_t chunk, struct buf *desc, size_t *cons
 		if (rc < 0 || rc == HEADER_END)
 			break;
 		if (rc == HEADER_FIELD) {
-			buf_printf(desc, "%zu:%zu:%zu:%d;", f.raw.len, f.name.len, f.value.len,
-			    f.invalid);
+			buf_printf(
+			    desc, "%zu:%zu:%zu:%d;", f.raw.len, f.name.len, f.value.len, f.invalid);
 			if (deep) {
 				struct buf u, d;
 				struct header_address_list l;
@@ -53,12 +56,14 @@ collect(const char *in, size_t len, size_t chunk, struct buf *desc, size_t *cons
 				buf_init(&d, 0);
 				if (header_unfold(f.value, &u) != 0)
 					abort();
-				if (header_decode_2047(f.value, &d) != 0 || !utf8_valid(d.data, d.len))
+				if (header_decode_2047(f.value, &d) != 0 ||
+				    !utf8_valid(d.data, d.len))
 					abort();
 				header_address_list_init(&l);
 				(void)header_parse_addresses(f.value, &l);
 				for (size_t i = 0; i < l.n; i++)
-					if (l.v[i].name && !utf8_valid(l.v[i].name, strlen(l.v[i].name)))
+					if (l.v[i].name &&
+					    !utf8_valid(l.v[i].name, strlen(l.v[i].name)))
 						abort();
 				header_address_list_fini(&l);
 				(void)header_parse_date(f.value, &t, NULL);

@@ -51,7 +51,7 @@ run(const char *in, size_t len, const struct smtp_data_limits *lim, const uint8_
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct smtp_data_limits lim = { 0, 0, SMTP_DATA_BARE_NORMALIZE };
+	struct smtp_data_limits lim = {0, 0, SMTP_DATA_BARE_NORMALIZE};
 	struct result a, b;
 	const char *in;
 	size_t len;

@@ -63,8 +63,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (c.path.raw.len > SMTP_PATH_MAX || c.path.local.len > SMTP_LOCAL_MAX ||
 			    c.path.domain.len > SMTP_DOMAIN_MAX)
 				abort();
-			if (c.path.utf8 && !(c.verb == SMTP_VERB_MAIL ? c.mail.smtputf8 :
-									  lim.txn_smtputf8))
+			if (c.path.utf8 &&
+			    !(c.verb == SMTP_VERB_MAIL ? c.mail.smtputf8 : lim.txn_smtputf8))
 				abort();
 			if (smtp_local_unquote(c.path.local, tmp, sizeof(tmp), &n) != 0)
 				abort();
@@ -82,14 +82,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct buf b;
 
 		buf_init(&b, 0);
-		if (smtp_xtext_decode((struct slice){ line, len }, tmp, sizeof(tmp), &n) == 0) {
+		if (smtp_xtext_decode((struct slice){line, len}, tmp, sizeof(tmp), &n) == 0) {
 			/* encode(decode(x)) decodes to the same bytes */
 			char again[sizeof(tmp)];
 			size_t n2;
 
-			smtp_xtext_encode(&b, (struct slice){ tmp, n });
-			if (smtp_xtext_decode((struct slice){ (char *)b.data, b.len }, again,
-				sizeof(again), &n2) != 0 ||
+			smtp_xtext_encode(&b, (struct slice){tmp, n});
+			if (smtp_xtext_decode((struct slice){(char *)b.data, b.len}, again,
+			        sizeof(again), &n2) != 0 ||
 			    n2 != n || memcmp(again, tmp, n) != 0)
 				abort();
 		}

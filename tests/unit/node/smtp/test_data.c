@@ -32,8 +32,8 @@ struct run {
  * byte at a time, else two chunks [0..split) [split..len). Each chunk is an
  * exact heap copy so ASan sees reads past its end. */
 static void
-run_split(const char *in, size_t len, const struct smtp_data_limits *lim, size_t split,
-    struct run *res)
+run_split(
+    const char *in, size_t len, const struct smtp_data_limits *lim, size_t split, struct run *res)
 {
 	size_t pos = 0;
 
@@ -66,10 +66,10 @@ run_split(const char *in, size_t len, const struct smtp_data_limits *lim, size_t
 
 struct dcase {
 	const char *in;
-	const char *out;	 /* expected output (NULL: not checked) */
-	int rc;			 /* SMTP_DATA_DONE or _MORE */
-	size_t consumed;	 /* 0: strlen(in) */
-	unsigned flags;		 /* exact flags */
+	const char *out; /* expected output (NULL: not checked) */
+	int rc;          /* SMTP_DATA_DONE or _MORE */
+	size_t consumed; /* 0: strlen(in) */
+	unsigned flags;  /* exact flags */
 	unsigned received;
 	enum smtp_data_bare_policy bare;
 };
@@ -81,56 +81,61 @@ struct dcase {
 #define REJ SMTP_DATA_BARE_REJECT
 
 static const struct dcase cases[] = {
-	{ "Subject: x\r\n\r\nbody\r\n.\r\n", "Subject: x\r\n\r\nbody\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ ".\r\n", "", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "..\r\n.\r\n", ".\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "..foo\r\n.bar\r\n...\r\n.\r\n", ".foo\r\nbar\r\n..\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\r\n.\r\nQUIT\r\n", "a\r\n", DONE, 6, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\r\n.\r\n.\r\n", "a\r\n", DONE, 6, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "\r\n.\r\n", "\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a.\r\n.\r\n", "a.\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ " .\r\n.\r\n", " .\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	/* incomplete */
-	{ "abc\r\n.", "abc\r\n", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "abc\r\n.\r", "abc\r\n", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "abc\r", "abc", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "abc\r\n", "abc\r\n", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "", "", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	/* bare LF / CR normalised; only CRLF.CRLF ends the data */
-	{ "a\nb\r\n.\r\n", "a\r\nb\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\n.\nb\r\n.\r\n", "a\r\n\r\nb\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\r\n.\nMAIL FROM:<x@y.z>\r\n.\r\n", "a\r\n\r\nMAIL FROM:<x@y.z>\r\n", DONE, 0, BARE,
-	    0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\n.\r\nRCPT TO:<x@y.z>\r\n.\r\n", "a\r\n\r\nRCPT TO:<x@y.z>\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\r\n.\r.\r\n", "a\r\n\r\n\r\n", MORE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\r.\r\n.\r\n", "a\r\n\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\rb\r\n.\r\n", "a\r\nb\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ ".\rx\r\n.\r\n", "\r\nx\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\r\r\n.\r\n", "a\r\n\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "\n..x\r\n.\r\n", "\r\n.x\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "a\n.\n", "a\r\n\r\n", MORE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE },
-	/* REJECT: output stops at the first bare CR/LF, data still ends */
-	{ "a\nb\r\n.\r\nQUIT\r\n", "a", DONE, 8, BARE, 0, REJ },
-	{ "ab\rc\r\n.\r\n", "ab", DONE, 0, BARE, 0, REJ },
-	{ "ok\r\n.\r\n", "ok\r\n", DONE, 0, 0, 0, REJ },
-	/* Received: counting in the header section only */
-	{ "Received: a\r\nreceived : b\r\nX-Received: c\r\nReceived-SPF: d\r\n"
-	  " Received: e\r\nRECEIVED:f\r\nReceivedX: g\r\nReceive: h\r\n\r\n"
-	  "Received: body\r\n.\r\n",
-	    NULL, DONE, 0, 0, 3, SMTP_DATA_BARE_NORMALIZE },
-	{ "Received:\r\n\tfrom x\r\nReceived:\r\n.\r\n", NULL, DONE, 0, 0, 2, SMTP_DATA_BARE_NORMALIZE },
-	{ "\r\nReceived: x\r\n.\r\n", NULL, DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ "..Received: x\r\n.\r\n", ".Received: x\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE },
-	{ ".Received: x\r\n.\r\n", "Received: x\r\n", DONE, 0, 0, 1, SMTP_DATA_BARE_NORMALIZE },
-	{ "Received: x\nReceived: y\n\nReceived: z\n.\r\n", NULL, MORE, 0, BARE, 2, SMTP_DATA_BARE_NORMALIZE },
-	/* content flags */
-	{ "Subject: \xc3\xa9\r\n.\r\n", "Subject: \xc3\xa9\r\n", DONE, 0, BIT8, 0, SMTP_DATA_BARE_NORMALIZE },
+    {"Subject: x\r\n\r\nbody\r\n.\r\n", "Subject: x\r\n\r\nbody\r\n", DONE, 0, 0, 0,
+        SMTP_DATA_BARE_NORMALIZE},
+    {".\r\n", "", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"..\r\n.\r\n", ".\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"..foo\r\n.bar\r\n...\r\n.\r\n", ".foo\r\nbar\r\n..\r\n", DONE, 0, 0, 0,
+        SMTP_DATA_BARE_NORMALIZE},
+    {"a\r\n.\r\nQUIT\r\n", "a\r\n", DONE, 6, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"a\r\n.\r\n.\r\n", "a\r\n", DONE, 6, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"\r\n.\r\n", "\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"a.\r\n.\r\n", "a.\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {" .\r\n.\r\n", " .\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    /* incomplete */
+    {"abc\r\n.", "abc\r\n", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"abc\r\n.\r", "abc\r\n", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"abc\r", "abc", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"abc\r\n", "abc\r\n", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"", "", MORE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    /* bare LF / CR normalised; only CRLF.CRLF ends the data */
+    {"a\nb\r\n.\r\n", "a\r\nb\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"a\n.\nb\r\n.\r\n", "a\r\n\r\nb\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"a\r\n.\nMAIL FROM:<x@y.z>\r\n.\r\n", "a\r\n\r\nMAIL FROM:<x@y.z>\r\n", DONE, 0, BARE, 0,
+        SMTP_DATA_BARE_NORMALIZE},
+    {"a\n.\r\nRCPT TO:<x@y.z>\r\n.\r\n", "a\r\n\r\nRCPT TO:<x@y.z>\r\n", DONE, 0, BARE, 0,
+        SMTP_DATA_BARE_NORMALIZE},
+    {"a\r\n.\r.\r\n", "a\r\n\r\n\r\n", MORE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"a\r.\r\n.\r\n", "a\r\n\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"a\rb\r\n.\r\n", "a\r\nb\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE},
+    {".\rx\r\n.\r\n", "\r\nx\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"a\r\r\n.\r\n", "a\r\n\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"\n..x\r\n.\r\n", "\r\n.x\r\n", DONE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"a\n.\n", "a\r\n\r\n", MORE, 0, BARE, 0, SMTP_DATA_BARE_NORMALIZE},
+    /* REJECT: output stops at the first bare CR/LF, data still ends */
+    {"a\nb\r\n.\r\nQUIT\r\n", "a", DONE, 8, BARE, 0, REJ},
+    {"ab\rc\r\n.\r\n", "ab", DONE, 0, BARE, 0, REJ},
+    {"ok\r\n.\r\n", "ok\r\n", DONE, 0, 0, 0, REJ},
+    /* Received: counting in the header section only */
+    {"Received: a\r\nreceived : b\r\nX-Received: c\r\nReceived-SPF: d\r\n"
+     " Received: e\r\nRECEIVED:f\r\nReceivedX: g\r\nReceive: h\r\n\r\n"
+     "Received: body\r\n.\r\n",
+        NULL, DONE, 0, 0, 3, SMTP_DATA_BARE_NORMALIZE},
+    {"Received:\r\n\tfrom x\r\nReceived:\r\n.\r\n", NULL, DONE, 0, 0, 2, SMTP_DATA_BARE_NORMALIZE},
+    {"\r\nReceived: x\r\n.\r\n", NULL, DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {"..Received: x\r\n.\r\n", ".Received: x\r\n", DONE, 0, 0, 0, SMTP_DATA_BARE_NORMALIZE},
+    {".Received: x\r\n.\r\n", "Received: x\r\n", DONE, 0, 0, 1, SMTP_DATA_BARE_NORMALIZE},
+    {"Received: x\nReceived: y\n\nReceived: z\n.\r\n", NULL, MORE, 0, BARE, 2,
+        SMTP_DATA_BARE_NORMALIZE},
+    /* content flags */
+    {"Subject: \xc3\xa9\r\n.\r\n", "Subject: \xc3\xa9\r\n", DONE, 0, BIT8, 0,
+        SMTP_DATA_BARE_NORMALIZE},
 };
 
 static void
 check_case(size_t idx, const struct dcase *k, size_t split)
 {
-	struct smtp_data_limits lim = { 0, 0, k->bare };
+	struct smtp_data_limits lim = {0, 0, k->bare};
 	size_t len = strlen(k->in);
 	struct run res;
 
@@ -138,11 +143,11 @@ check_case(size_t idx, const struct dcase *k, size_t split)
 	if (res.rc != k->rc || res.consumed != (k->consumed ? k->consumed : len) ||
 	    res.r.flags != k->flags || res.r.received != k->received ||
 	    (k->out != NULL &&
-		(res.out.len != strlen(k->out) ||
-		    (res.out.len && memcmp(res.out.data, k->out, res.out.len) != 0))))
+	        (res.out.len != strlen(k->out) ||
+	            (res.out.len && memcmp(res.out.data, k->out, res.out.len) != 0))))
 		fail_msg("case %zu split %zu: rc %d consumed %zu flags %#x received %u out '%.*s'",
-		    idx, split, res.rc, res.consumed, res.r.flags, res.r.received,
-		    (int)res.out.len, res.out.data ? (char *)res.out.data : "");
+		    idx, split, res.rc, res.consumed, res.r.flags, res.r.received, (int)res.out.len,
+		    res.out.data ? (char *)res.out.data : "");
 	if (k->out != NULL && k->bare != REJ)
 		assert_int_equal(res.r.size, strlen(k->out));
 	buf_fini(&res.out);
@@ -167,7 +172,7 @@ test_random_chunks_match_whole(void **state)
 	/* a larger message with every feature, in pseudo-random chunks
 	 * (fixed seed, printed on failure) */
 	const char *msg = "Received: from a\r\nReceived: from b\r\nSubject: t\r\n\r\n"
-			  "..dot\r\n.\r\r\nbare\nline\rend\r\n\xe4\xb8\xad\r\n....\r\n";
+	                  "..dot\r\n.\r\r\nbare\nline\rend\r\n\xe4\xb8\xad\r\n....\r\n";
 	struct run whole;
 	unsigned seed = 12345;
 
@@ -210,11 +215,11 @@ test_size_limit(void **state)
 	/* "..x\r\n" produces ".x\r\n": 4 octets counted after unstuffing */
 	const char *in = "..x\r\nabcd\r\n.\r\n";
 	const size_t produced = 10;
-	size_t splits[] = { 0, SIZE_MAX, 3, 7 };
+	size_t splits[] = {0, SIZE_MAX, 3, 7};
 
 	for (size_t s = 0; s < N(splits); s++) {
 		for (uint64_t max = produced - 1; max <= produced + 1; max++) {
-			struct smtp_data_limits lim = { max, 0, SMTP_DATA_BARE_NORMALIZE };
+			struct smtp_data_limits lim = {max, 0, SMTP_DATA_BARE_NORMALIZE};
 			struct smtp_status st;
 			struct run res;
 
@@ -243,7 +248,7 @@ test_loop_limit(void **state)
 {
 	const char *three = "Received: 1\r\nReceived: 2\r\nReceived: 3\r\n\r\nx\r\n.\r\n";
 	const char *four = "Received: 1\r\nReceived: 2\r\nReceived: 3\r\nReceived: 4\r\n\r\n.\r\n";
-	struct smtp_data_limits lim = { 0, 3, SMTP_DATA_BARE_NORMALIZE };
+	struct smtp_data_limits lim = {0, 3, SMTP_DATA_BARE_NORMALIZE};
 	struct smtp_status st;
 	struct run res;
 	struct buf many;
@@ -310,7 +315,7 @@ test_long_line_and_nul(void **state)
 static void
 test_reject_policy_status(void **state)
 {
-	struct smtp_data_limits lim = { 0, 0, SMTP_DATA_BARE_REJECT };
+	struct smtp_data_limits lim = {0, 0, SMTP_DATA_BARE_REJECT};
 	struct smtp_status st;
 	struct run res;
 
@@ -349,7 +354,7 @@ test_callback_output_and_error(void **state)
 	const char *in = "a\r\n..b\r\nc\r\n.\r\n";
 	struct smtp_data_reader r;
 	struct smtp_status st;
-	struct sink s = { 0, 0, { 0 } };
+	struct sink s = {0, 0, {0}};
 	size_t used;
 
 	buf_init(&s.got, 0);
@@ -415,15 +420,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table_whole_bytewise_and_split),
-		cmocka_unit_test(test_random_chunks_match_whole),
-		cmocka_unit_test(test_size_limit),
-		cmocka_unit_test(test_loop_limit),
-		cmocka_unit_test(test_long_line_and_nul),
-		cmocka_unit_test(test_reject_policy_status),
-		cmocka_unit_test(test_callback_output_and_error),
-		cmocka_unit_test(test_buf_output_max),
-		cmocka_unit_test(test_status_precedence),
+	    cmocka_unit_test(test_table_whole_bytewise_and_split),
+	    cmocka_unit_test(test_random_chunks_match_whole),
+	    cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_loop_limit),
+	    cmocka_unit_test(test_long_line_and_nul),
+	    cmocka_unit_test(test_reject_policy_status),
+	    cmocka_unit_test(test_callback_output_and_error),
+	    cmocka_unit_test(test_buf_output_max),
+	    cmocka_unit_test(test_status_precedence),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
