@@ -89,8 +89,9 @@ struct smtp_data_reader {
 
 /* smtp_data_init - output to cb(cb_arg, data, len), which returns 0 or a
  * negative MN_E* code to stop the output (the reader then reads on to the
- * end and reports SMTP_DATA_F_OUTERR). lim may be NULL (no size limit,
- * default loop limit, NORMALIZE). */
+ * end and reports SMTP_DATA_F_OUTERR). cb may be NULL: the message is
+ * then only counted and checked (e.g. to drain a refused transaction). lim
+ * may be NULL (no size limit, default loop limit, NORMALIZE). */
 void smtp_data_init(struct smtp_data_reader *r, const struct smtp_data_limits *lim,
     int (*cb)(void *arg, const char *data, size_t len), void *cb_arg);
 

@@ -400,6 +400,19 @@ test_buf_output_max(void **state)
 }
 
 static void
+test_null_callback_counts_only(void **state)
+{
+	struct smtp_data_reader r;
+	size_t used;
+
+	smtp_data_init(&r, NULL, NULL, NULL);
+	assert_int_equal(smtp_data_feed(&r, "abc\r\n..x\r\n.\r\nNOOP\r\n", 20, &used), DONE);
+	assert_int_equal(used, 13);
+	assert_int_equal(r.size, 9);
+	assert_int_equal(r.flags, 0);
+}
+
+static void
 test_status_precedence(void **state)
 {
 	struct smtp_data_reader r;
@@ -428,6 +441,7 @@ main(void)
 	    cmocka_unit_test(test_reject_policy_status),
 	    cmocka_unit_test(test_callback_output_and_error),
 	    cmocka_unit_test(test_buf_output_max),
+	    cmocka_unit_test(test_null_callback_counts_only),
 	    cmocka_unit_test(test_status_precedence),
 	};
 
