@@ -92,6 +92,17 @@ char *directory_domain_canonical(struct directory *d, const char *domain);
 int directory_user_get(struct directory *d, const char *address, struct dir_user *out);
 void dir_user_fini(struct dir_user *u);
 
+/* directory_user_authenticate - look the user up (domain aliases apply) and
+ * check the password: 0 (*out filled when out != NULL, caller finis),
+ * MN_EAUTH (unknown user or wrong password; an unknown user costs one hash
+ * too), MN_EPERM (right password, but disabled or expired at `now`),
+ * MN_EDB. Runs crypt(3), slow on purpose: on the event loop prefer
+ * directory_user_get() there and password_verify() in a worker. (The
+ * connection is opened serialized, so a worker call is memory-safe, but it
+ * may see an apply's transaction in progress.) */
+int directory_user_authenticate(struct directory *d, const char *address,
+    const char *password, int64_t now, struct dir_user *out);
+
 int directory_admin_get(struct directory *d, const char *name, struct dir_admin *out);
 void dir_admin_fini(struct dir_admin *a);
 
