@@ -53,11 +53,6 @@ char *dir_lower_dup(const char *s);
  * domain it names (itself or the target of a domain alias), or NULL. */
 char *dir_canonical_domain_of(struct directory *d, const char *domain);
 
-/* The built-in group every domain has: everyone@DOMAIN expands to all users
- * of DOMAIN. It has no row (lookup.c resolves it), and the local part is
- * reserved: no user, alias or group can take it. */
-#define DIR_EVERYONE "everyone"
-
 /* dir_canonical_address - lower-cased copy of address with a domain alias
  * replaced by its domain; NULL when the syntax is bad. *local_out (may be
  * NULL) tells whether the domain is one of ours. */

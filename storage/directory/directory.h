@@ -8,6 +8,28 @@
  * on every node. This is the Raft state machine. Reads are plain lookups on
  * the local database. All functions run on the caller's thread and must be
  * called from one thread at a time (the event-loop thread).
+ *
+ * Rules apply() enforces (reasons in err->msg, fit for an administrator):
+ *  - addresses are stored lower-cased; an address is one of user, alias or
+ *    group, never two (MN_EEXIST). ASCII only for now (address.c).
+ *  - users, aliases and groups live in a primary domain that exists
+ *    (MN_ENOENT; an address in a domain alias is MN_EINVAL "use a.test");
+ *    a domain with users, aliases, groups, domain aliases or domain
+ *    admins cannot be deleted (MN_ECONFLICT).
+ *  - everyone@DOMAIN is a built-in, virtual group of every domain: not
+ *    stored, resolved at lookup as all users of DOMAIN, listed by
+ *    directory_groups_json with "builtin": true. Its address is reserved;
+ *    it cannot be edited or deleted (MN_ECONFLICT), but can be a member.
+ *  - group members: users, aliases, groups (local ones must exist) or
+ *    external addresses, stored canonical (domain alias rewritten); a
+ *    member that makes a cycle is MN_ECONFLICT, and so is an alias whose
+ *    targets lead back to it. Alias targets are free-form (may name local
+ *    addresses that do not exist yet; expansion skips them).
+ *  - deleting a user, alias or group removes it from every group.
+ *  - a user's home_node must be a node in the node list (or empty); a node
+ *    that is home of users cannot be deleted; the last system admin cannot
+ *    be deleted (MN_ECONFLICT).
+ *  - password hashes must pass password_hash_valid() (MN_EINVAL).
  */
 #ifndef MN_STORAGE_DIRECTORY_H
 #define MN_STORAGE_DIRECTORY_H
@@ -26,6 +48,7 @@
 #define DIR_MAX_ADDRESS 254
 #define DIR_MAX_ALIAS_TARGETS 1000
 #define DIR_MAX_GROUP_DEPTH 16 /* nesting depth followed by expansion */
+#define DIR_EVERYONE "everyone"  /* local part of each domain's built-in group */
 
 enum dir_user_flag {
 	DIR_USER_DISABLED = 1u << 0,
@@ -89,6 +112,8 @@ bool directory_domain_exists(struct directory *d, const char *domain);
  * NULL when neither is local. Caller frees. */
 char *directory_domain_canonical(struct directory *d, const char *domain);
 
+/* directory_user_get - the user (domain aliases apply, any case): 0 and *out
+ * filled (dir_user_fini it), MN_ENOENT, MN_EINVAL (bad address), MN_EDB. */
 int directory_user_get(struct directory *d, const char *address, struct dir_user *out);
 void dir_user_fini(struct dir_user *u);
 
@@ -103,6 +128,7 @@ void dir_user_fini(struct dir_user *u);
 int directory_user_authenticate(struct directory *d, const char *address,
     const char *password, int64_t now, struct dir_user *out);
 
+/* directory_admin_get - 0, MN_ENOENT or MN_EDB; names are case-insensitive. */
 int directory_admin_get(struct directory *d, const char *name, struct dir_admin *out);
 void dir_admin_fini(struct dir_admin *a);
 
@@ -115,13 +141,21 @@ enum dir_addr_kind {
 };
 
 /* directory_classify - what an address is, after domain-alias rewriting;
- * *canonical_out (may be NULL) receives the rewritten address. */
+ * *canonical_out (may be NULL) receives the rewritten, lower-cased address
+ * (caller frees). A syntactically bad address gives DIR_ADDR_NONE and
+ * *canonical_out NULL. everyone@<local domain> is DIR_ADDR_GROUP. */
 enum dir_addr_kind directory_classify(struct directory *d, const char *address,
     char **canonical_out);
 
 /* Expansion of an address into final destinations: each local mailbox and
  * each external address at most once, following aliases and nested groups
- * up to DIR_MAX_GROUP_DEPTH, never looping. */
+ * up to DIR_MAX_GROUP_DEPTH, never looping. Order: depth first, members
+ * and targets in address order. Returns 0 (a remote address expands to
+ * itself in external), MN_EINVAL (bad syntax), MN_ENOENT (local domain,
+ * no such address), MN_ELIMIT (nested deeper than DIR_MAX_GROUP_DEPTH:
+ * nothing returned, rather than a partial list), MN_EDB. Local addresses
+ * that do not exist (stale alias targets) are skipped. *out is always safe
+ * to dir_expansion_fini. */
 struct dir_expansion {
 	char **local;    /* user addresses */
 	size_t nlocal;
@@ -140,6 +174,11 @@ json_t *directory_domains_json(struct directory *d);          /* [{name, aliases
 json_t *directory_user_json(const struct dir_user *u);         /* SPEC §6 user show shape, no hash */
 json_t *directory_users_json(struct directory *d, const char *domain,
     const char *search, size_t offset, size_t limit);          /* [user...] */
+/* users_json: domain NULL/"" all (a domain alias works), search NULL/"" none
+ * else a substring of address or name (ASCII case-insensitive), limit 0
+ * unlimited; address order. aliases/groups_json: domain NULL for all.
+ * domains_json, admins_json (domain null for system admins), nodes_json
+ * (also raft_id, created_at). NULL only on a database error. */
 json_t *directory_aliases_json(struct directory *d, const char *domain); /* [{address, targets}] */
 json_t *directory_groups_json(struct directory *d, const char *domain);  /* [{address, name, members}] */
 json_t *directory_admins_json(struct directory *d);            /* [{name, domain}] */
