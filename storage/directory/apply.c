@@ -39,7 +39,7 @@
 #define DIR_MAX_ADMIN_NAME DIR_MAX_ADDRESS
 #define DIR_MAX_SETTING_KEY 64
 #define DIR_MAX_SETTING_VALUE 4096
-#define DIR_MAX_VISIT 10000   /* addresses a cycle check may look at */
+#define DIR_MAX_VISIT 100000  /* addresses a cycle check may look at */
 
 #define ALL_USER_FLAGS (DIR_USER_DISABLED | DIR_USER_READONLY | \
 	DIR_USER_NO_EXTERNAL_SEND | DIR_USER_NO_EXTERNAL_RECEIVE)
@@ -253,32 +253,29 @@ need_free_address(struct directory *d, const char *address, struct mn_err *err)
 static bool
 reaches(struct directory *d, const char *from, const char *target)
 {
+	struct dir_strset seen = { 0 };
 	char **todo = xmalloc(sizeof(char *));
-	char **seen = NULL;
-	size_t ntodo = 1, nseen = 0;
+	size_t ntodo = 1;
 	bool found = false;
 
 	todo[0] = xstrdup(from);
 	while (ntodo > 0 && !found) {
 		char *a = todo[--ntodo];
 		sqlite3_stmt *st;
-		bool dup = false;
 
-		for (size_t i = 0; i < nseen && !dup; i++)
-			dup = strcmp(seen[i], a) == 0;
-		if (dup || nseen >= DIR_MAX_VISIT) {
+		if (seen.n >= DIR_MAX_VISIT || !dir_strset_add(&seen, a)) {
 			free(a);
 			continue;
 		}
-		if (strcmp(a, target) == 0)
+		if (strcmp(a, target) == 0) {
 			found = true;
-		seen = xrealloc(seen, (nseen + 1) * sizeof(char *));
-		seen[nseen++] = a;
-		if (found)
+			free(a);
 			break;
+		}
 		st = dir_stmt(d, NULL, "SELECT target FROM alias_targets WHERE alias = ?1"
 		    " UNION ALL SELECT member FROM group_members WHERE grp = ?1",
 		    "t", a);
+		free(a);
 		while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
 			char *c = dir_canonical_address(d,
 			    (const char *)sqlite3_column_text(st, 0), NULL);
@@ -292,10 +289,8 @@ reaches(struct directory *d, const char *from, const char *target)
 	}
 	for (size_t i = 0; i < ntodo; i++)
 		free(todo[i]);
-	for (size_t i = 0; i < nseen; i++)
-		free(seen[i]);
 	free(todo);
-	free(seen);
+	dir_strset_fini(&seen);
 	return found;
 }
 
@@ -722,6 +717,20 @@ group_member_del(struct directory *d, const Mailnode__GroupMemberDel *m,
 	if ((rc = group_args(d, m->group, m->member, false, &g, &mem, err)) != 0)
 		return rc;
 	if (dir_int(d, &one, "SELECT 1 FROM group_members WHERE grp = ? AND"
+	    " member = ?", "tt", g, mem) != 0) {
+		/* An external member whose domain has since become a domain
+		 * alias is stored as it was written. */
+		char *raw = dir_lower_dup(m->member);
+
+		if (dir_int(d, &one, "SELECT 1 FROM group_members WHERE grp = ?"
+		    " AND member = ?", "tt", g, raw) == 0) {
+			free(mem);
+			mem = raw;
+		} else {
+			free(raw);
+		}
+	}
+	if (dir_int(d, &one, "SELECT 1 FROM group_members WHERE grp = ? AND"
 	    " member = ?", "tt", g, mem) != 0)
 		rc = mn_err_set(err, MN_ENOENT, "%s is not a member of %s", mem, g);
 	else
@@ -867,8 +876,9 @@ node_add(struct directory *d, const Mailnode__NodeAdd *m, int64_t now,
 		return rc;
 	if (m->address == NULL || *m->address == '\0')
 		return mn_err_set(err, MN_EINVAL, "node address is missing");
-	if (!check_token(m->address, DIR_MAX_DOMAIN, ".-:[]_") &&
-	    !check_token(m->address, DIR_MAX_DOMAIN, ".-:[]_ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+	if (strlen(m->address) > DIR_MAX_DOMAIN ||
+	    strspn(m->address, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-:[]_") != strlen(m->address))
 		return mn_err_set(err, MN_EINVAL, "node address %s is not an IP "
 		    "address or host name", SHOW(m->address));
 	if ((m->has_raft_port && m->raft_port > 65535) ||
@@ -1046,6 +1056,9 @@ directory_apply_packed(struct directory *d, const uint8_t *data, size_t len,
 	int rc;
 
 	mn_err_clear(err);
+	if (len > DIR_MAX_COMMAND)
+		return mn_err_set(err, MN_ETOOBIG, "directory command of %zu bytes "
+		    "is over the limit of %d", len, DIR_MAX_COMMAND);
 	cmd = mailnode__directory_command__unpack(NULL, len, data);
 	if (cmd == NULL)
 		return mn_err_set(err, MN_EPARSE, "directory command does not unpack");

@@ -150,3 +150,56 @@ dir_canonical_domain_of(struct directory *d, const char *domain)
 	return dir_text(d, "SELECT domain FROM domain_aliases WHERE alias = ?",
 	    "t", domain);
 }
+
+/* Open-addressing set of strings: expansion of a big group visits every
+ * user once, so membership tests must not be linear. */
+static uint64_t
+str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+bool
+dir_strset_add(struct dir_strset *set, const char *s)
+{
+	size_t i;
+
+	if ((set->n + 1) * 2 > set->cap) {
+		struct dir_strset bigger = { NULL, set->cap ? set->cap * 2 : 64, 0 };
+
+		bigger.slot = xcalloc(bigger.cap, sizeof(char *));
+		for (size_t j = 0; j < set->cap; j++) {
+			if (set->slot[j] == NULL)
+				continue;
+			i = str_hash(set->slot[j]) & (bigger.cap - 1);
+			while (bigger.slot[i])
+				i = (i + 1) & (bigger.cap - 1);
+			bigger.slot[i] = set->slot[j];
+			bigger.n++;
+		}
+		free(set->slot);
+		*set = bigger;
+	}
+	i = str_hash(s) & (set->cap - 1);
+	while (set->slot[i]) {
+		if (strcmp(set->slot[i], s) == 0)
+			return false;
+		i = (i + 1) & (set->cap - 1);
+	}
+	set->slot[i] = xstrdup(s);
+	set->n++;
+	return true;
+}
+
+void
+dir_strset_fini(struct dir_strset *set)
+{
+	for (size_t i = 0; i < set->cap; i++)
+		free(set->slot[i]);
+	free(set->slot);
+	memset(set, 0, sizeof(*set));
+}

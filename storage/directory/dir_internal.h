@@ -53,6 +53,16 @@ char *dir_lower_dup(const char *s);
  * domain it names (itself or the target of a domain alias), or NULL. */
 char *dir_canonical_domain_of(struct directory *d, const char *domain);
 
+/* Open-addressing set of strings: expansion and cycle checks visit every
+ * address once, so membership tests must not be linear. Zero-initialise;
+ * dir_strset_add copies s and returns true when it was not there yet. */
+struct dir_strset {
+	char **slot;
+	size_t cap, n;
+};
+bool dir_strset_add(struct dir_strset *set, const char *s);
+void dir_strset_fini(struct dir_strset *set);
+
 /* dir_canonical_address - lower-cased copy of address with a domain alias
  * replaced by its domain; NULL when the syntax is bad. *local_out (may be
  * NULL) tells whether the domain is one of ours. */

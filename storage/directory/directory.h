@@ -47,6 +47,7 @@
 #define DIR_MAX_DOMAIN 255
 #define DIR_MAX_ADDRESS 254
 #define DIR_MAX_ALIAS_TARGETS 1000
+#define DIR_MAX_COMMAND (1 << 20) /* packed DirectoryCommand, bytes */
 #define DIR_MAX_GROUP_DEPTH 16 /* nesting depth followed by expansion */
 #define DIR_EVERYONE "everyone"  /* local part of each domain's built-in group */
 
@@ -95,7 +96,7 @@ sqlite3 *directory_db(struct directory *d);
 int directory_apply(struct directory *d, const Mailnode__DirectoryCommand *cmd,
     struct mn_err *err);
 /* directory_apply_packed - unpack a serialized DirectoryCommand, then apply;
- * MN_EPARSE when it does not unpack. */
+ * MN_EPARSE when it does not unpack, MN_ETOOBIG over DIR_MAX_COMMAND. */
 int directory_apply_packed(struct directory *d, const uint8_t *data, size_t len,
     struct mn_err *err);
 

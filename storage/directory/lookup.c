@@ -258,69 +258,10 @@ directory_setting_get(struct directory *d, const char *key)
 
 /* --- expansion ---------------------------------------------------------- */
 
-/* Open-addressing set of strings: expansion of a big group visits every
- * user once, so membership tests must not be linear. */
-struct strset {
-	char **slot;
-	size_t cap, n;
-};
-
-static uint64_t
-str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-/* strset_add - true when s was not there yet (s is copied). */
-static bool
-strset_add(struct strset *set, const char *s)
-{
-	size_t i;
-
-	if ((set->n + 1) * 2 > set->cap) {
-		struct strset bigger = { NULL, set->cap ? set->cap * 2 : 64, 0 };
-
-		bigger.slot = xcalloc(bigger.cap, sizeof(char *));
-		for (size_t j = 0; j < set->cap; j++) {
-			if (set->slot[j] == NULL)
-				continue;
-			i = str_hash(set->slot[j]) & (bigger.cap - 1);
-			while (bigger.slot[i])
-				i = (i + 1) & (bigger.cap - 1);
-			bigger.slot[i] = set->slot[j];
-			bigger.n++;
-		}
-		free(set->slot);
-		*set = bigger;
-	}
-	i = str_hash(s) & (set->cap - 1);
-	while (set->slot[i]) {
-		if (strcmp(set->slot[i], s) == 0)
-			return false;
-		i = (i + 1) & (set->cap - 1);
-	}
-	set->slot[i] = xstrdup(s);
-	set->n++;
-	return true;
-}
-
-static void
-strset_fini(struct strset *set)
-{
-	for (size_t i = 0; i < set->cap; i++)
-		free(set->slot[i]);
-	free(set->slot);
-	memset(set, 0, sizeof(*set));
-}
-
 struct expander {
 	struct directory *d;
 	struct dir_expansion *out;
-	struct strset seen;
+	struct dir_strset seen;
 	size_t cap_local, cap_external;
 	int rc;
 };
@@ -379,7 +320,7 @@ expand_one(struct expander *x, const char *address, int depth)
 	c = dir_canonical_address(x->d, address, &local);
 	if (c == NULL) /* stored targets are checked; keep going if not */
 		return;
-	if (!strset_add(&x->seen, c)) {
+	if (!dir_strset_add(&x->seen, c)) {
 		free(c);
 		return;
 	}
@@ -424,7 +365,7 @@ directory_expand(struct directory *d, const char *address, struct dir_expansion 
 	if (kind == DIR_ADDR_NONE)
 		return MN_ENOENT;
 	expand_one(&x, address, 0);
-	strset_fini(&x.seen);
+	dir_strset_fini(&x.seen);
 	if (x.rc != 0)
 		dir_expansion_fini(out);
 	return x.rc;

@@ -51,6 +51,9 @@ static const struct step {
 	{ "node_add node2 127.0.0.2 state=sleeping", MN_EINVAL, "node state" },
 	{ "node_add node2 ~", MN_EINVAL, "node address is missing" },
 	{ "node_add node2 127.0.0.2 id=2 state=joining", 0, NULL },
+	{ "node_add node3 [::1]", 0, NULL },
+	{ "node_del node3", 0, NULL },
+	{ "node_add node3 bad/addr", MN_EINVAL, "node address" },
 	{ "node_state node2 active", 0, NULL },
 	{ "node_state node2 asleep", MN_EINVAL, NULL },
 	{ "node_state node9 active", MN_ENOENT, "node node9 does not exist" },
@@ -287,6 +290,13 @@ test_garbage_and_missing_bodies(void **state)
 
 	assert_int_equal(directory_apply_packed(d, garbage, sizeof(garbage), &err),
 	    MN_EPARSE);
+	{
+		uint8_t *big = xcalloc(1, DIR_MAX_COMMAND + 1);
+
+		assert_int_equal(directory_apply_packed(d, big, DIR_MAX_COMMAND + 1,
+		    &err), MN_ETOOBIG);
+		free(big);
+	}
 	/* a oneof case with no body (only possible in memory) */
 	c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_ADD;
 	assert_int_equal(directory_apply(d, &c, &err), MN_EINVAL);

@@ -192,6 +192,12 @@ test_cycles_refused_at_member_add(void **state)
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
+	/* an external member whose domain later turns local by a domain
+	 * alias can still be removed as written */
+	assert_int_equal(dt_apply(d, "member_add team@a.test y@later.test", &err), 0);
+	assert_int_equal(dt_apply(d, "dalias_add later.test a.test", &err), 0);
+	assert_int_equal(dt_apply(d, "member_del team@a.test y@later.test", &err), 0);
+	assert_int_equal(dt_apply(d, "dalias_del later.test", &err), 0);
 	/* a diamond is fine: both paths lead to carol once */
 	assert_int_equal(dt_apply(d, "group_add x@a.test", &err), 0);
 	assert_int_equal(dt_apply(d, "member_add x@a.test carol@a.test", &err), 0);
