@@ -971,55 +971,57 @@ static int
 apply_one(struct directory *d, const Mailnode__DirectoryCommand *c, int64_t now,
     struct mn_err *err)
 {
-#define NEED(field) \
-	if (c->field == NULL) \
-		return mn_err_set(err, MN_EINVAL, "command body is missing");
+	/* A body is always present after unpack; only a command built in
+	 * memory can lack one. */
+#define BODY(field, ...) \
+	(c->field == NULL ? mn_err_set(err, MN_EINVAL, "command body is missing") : \
+	    field(d, c->field, __VA_ARGS__))
 	switch (c->cmd_case) {
 	case MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_ADD:
-		NEED(domain_add) return domain_add(d, c->domain_add, now, err);
+		return BODY(domain_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_DEL:
-		NEED(domain_del) return domain_del(d, c->domain_del, err);
+		return BODY(domain_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_ALIAS_ADD:
-		NEED(domain_alias_add) return domain_alias_add(d, c->domain_alias_add, now, err);
+		return BODY(domain_alias_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_ALIAS_DEL:
-		NEED(domain_alias_del) return domain_alias_del(d, c->domain_alias_del, err);
+		return BODY(domain_alias_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_USER_ADD:
-		NEED(user_add) return user_add(d, c->user_add, now, err);
+		return BODY(user_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_USER_DEL:
-		NEED(user_del) return user_del(d, c->user_del, err);
+		return BODY(user_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_USER_UPDATE:
-		NEED(user_update) return user_update(d, c->user_update, err);
+		return BODY(user_update, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_ALIAS_ADD:
-		NEED(alias_add) return alias_add(d, c->alias_add, now, err);
+		return BODY(alias_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_ALIAS_DEL:
-		NEED(alias_del) return alias_del(d, c->alias_del, err);
+		return BODY(alias_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_GROUP_ADD:
-		NEED(group_add) return group_add(d, c->group_add, now, err);
+		return BODY(group_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_GROUP_DEL:
-		NEED(group_del) return group_del(d, c->group_del, err);
+		return BODY(group_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_GROUP_MEMBER_ADD:
-		NEED(group_member_add) return group_member_add(d, c->group_member_add, err);
+		return BODY(group_member_add, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_GROUP_MEMBER_DEL:
-		NEED(group_member_del) return group_member_del(d, c->group_member_del, err);
+		return BODY(group_member_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_ADMIN_ADD:
-		NEED(admin_add) return admin_add(d, c->admin_add, now, err);
+		return BODY(admin_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_ADMIN_DEL:
-		NEED(admin_del) return admin_del(d, c->admin_del, err);
+		return BODY(admin_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_ADMIN_PASSWD:
-		NEED(admin_passwd) return admin_passwd(d, c->admin_passwd, err);
+		return BODY(admin_passwd, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_NODE_ADD:
-		NEED(node_add) return node_add(d, c->node_add, now, err);
+		return BODY(node_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_NODE_SET_STATE:
-		NEED(node_set_state) return node_set_state(d, c->node_set_state, err);
+		return BODY(node_set_state, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_NODE_DEL:
-		NEED(node_del) return node_del(d, c->node_del, err);
+		return BODY(node_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_SETTING_SET:
-		NEED(setting_set) return setting_set(d, c->setting_set, err);
+		return BODY(setting_set, err);
 	default:
 		return mn_err_set(err, MN_EINVAL, "unknown directory command %d",
 		    (int)c->cmd_case);
 	}
-#undef NEED
+#undef BODY
 }
 
 int
