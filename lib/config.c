@@ -62,7 +62,7 @@ struct config_key {
 	const char *section;
 	const char *name;
 	enum config_type type;
-	const char *def; /* as written in a file; NULL: unset */
+	const char *def;   /* as written in a file; NULL: unset */
 	uint64_t min, max; /* numeric types; for strings unused */
 	size_t offset;     /* into struct mn_config */
 	unsigned flags;
@@ -71,14 +71,16 @@ struct config_key {
 	const char *doc;
 };
 
-static config_check_fn check_node_name, check_hostname, check_ip_address,
-    check_join, check_resolvers;
+static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
+    check_resolvers;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
 #define MB (1024ULL * 1024)
 #define GB (1024ULL * 1024 * 1024)
 
+/* One entry per key/case reads better than reflowed fields. */
+/* clang-format off */
 #define PORT_KEY(name, def, field, doc) \
 	{ "listen", name, CFG_PORT, def, 0, 65535, OFF(field), 0, NULL, NULL, doc }
 
@@ -149,6 +151,7 @@ static const struct config_key config_keys[] = {
 	    0, check_hostname, "domain name",
 	    "development only: create this domain and user admin on first start" },
 };
+/* clang-format on */
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -167,7 +170,7 @@ struct config_parse {
 };
 
 static void parse_fail(struct config_parse *p, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void
 parse_fail(struct config_parse *p, int line, const char *fmt, ...)
@@ -196,9 +199,13 @@ echo(char *out, size_t outlen, const char *s)
 }
 
 static const char *type_names[] = {
-	[CFG_STRING] = "string", [CFG_PORT] = "port", [CFG_SIZE] = "size",
-	[CFG_UINT] = "integer", [CFG_SECONDS] = "seconds", [CFG_BOOL] = "bool",
-	[CFG_LOGLEVEL] = "log level",
+    [CFG_STRING] = "string",
+    [CFG_PORT] = "port",
+    [CFG_SIZE] = "size",
+    [CFG_UINT] = "integer",
+    [CFG_SECONDS] = "seconds",
+    [CFG_BOOL] = "bool",
+    [CFG_LOGLEVEL] = "log level",
 };
 
 static bool
@@ -228,8 +235,8 @@ all_chars_in(const char *s, size_t len, const char *extra)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c))))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		        (c != '\0' && strchr(extra, c))))
 			return false;
 	}
 	return true;
@@ -251,8 +258,7 @@ check_hostname(const char *v)
 	size_t len = strlen(v);
 
 	/* It goes into protocol greetings verbatim: no blanks, no CR/LF. */
-	if (len > 253 || v[0] == '.' || v[0] == '-' ||
-	    !all_chars_in(v, len, ".-"))
+	if (len > 253 || v[0] == '.' || v[0] == '-' || !all_chars_in(v, len, ".-"))
 		return "is not a host name";
 	return NULL;
 }
@@ -305,8 +311,7 @@ hostport_valid(const char *s, size_t len, bool port_required, bool names)
 		const char *close = memchr(s, ']', len);
 		size_t rest;
 
-		if (close == NULL ||
-		    !ip_numeric(s + 1, (size_t)(close - s - 1), &family) ||
+		if (close == NULL || !ip_numeric(s + 1, (size_t)(close - s - 1), &family) ||
 		    family != AF_INET6)
 			return false;
 		rest = len - (size_t)(close - s) - 1;
@@ -374,8 +379,8 @@ check_resolvers(const char *v)
 int
 config_parse_bool(const char *s, bool *out)
 {
-	static const char *yes[] = { "yes", "true", "on", "1" };
-	static const char *no[] = { "no", "false", "off", "0" };
+	static const char *yes[] = {"yes", "true", "on", "1"};
+	static const char *no[] = {"no", "false", "off", "0"};
 
 	for (size_t i = 0; i < 4; i++) {
 		if (ascii_casecmp(s, yes[i]) == 0) {
@@ -417,8 +422,8 @@ fmt_size(char *out, size_t outlen, uint64_t v)
  * (into `why`, completing "KEY: 'VALUE' ...").
  */
 static const char *
-key_set(struct mn_config *cfg, const struct config_key *k, const char *value,
-    char *why, size_t whylen)
+key_set(
+    struct mn_config *cfg, const struct config_key *k, const char *value, char *why, size_t whylen)
 {
 	void *field = (char *)cfg + k->offset;
 	uint64_t v;
@@ -464,12 +469,10 @@ key_set(struct mn_config *cfg, const struct config_key *k, const char *value,
 			return "is not a number";
 		if (v < k->min || v > k->max) {
 			snprintf(why, whylen, "is out of range (%llu-%llu)",
-			    (unsigned long long)k->min,
-			    (unsigned long long)k->max);
+			    (unsigned long long)k->min, (unsigned long long)k->max);
 			return why;
 		}
-		*(uint32_t *)field =
-		    (uint32_t)(k->type == CFG_SECONDS ? v * 1000 : v);
+		*(uint32_t *)field = (uint32_t)(k->type == CFG_SECONDS ? v * 1000 : v);
 		return NULL;
 	case CFG_BOOL:
 		if (config_parse_bool(value, &b) != 0)
@@ -584,8 +587,7 @@ config_reader(char *str, int num, void *stream)
 }
 
 static int
-config_handler(void *user, const char *section, const char *name,
-    const char *value)
+config_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct config_parse *p = user;
 	const struct config_key *k;
@@ -597,14 +599,14 @@ config_handler(void *user, const char *section, const char *name,
 	if (p->failed)
 		return 1;
 	if (section[0] == '\0') {
-		parse_fail(p, p->lineno, "key '%s' outside any section",
-		    echo(e1, sizeof(e1), name));
+		parse_fail(
+		    p, p->lineno, "key '%s' outside any section", echo(e1, sizeof(e1), name));
 		return 0;
 	}
 	if ((k = key_find(section, name)) == NULL) {
 		if (!section_known(section))
-			parse_fail(p, p->lineno, "unknown section [%s]",
-			    echo(e2, sizeof(e2), section));
+			parse_fail(
+			    p, p->lineno, "unknown section [%s]", echo(e2, sizeof(e2), section));
 		else
 			parse_fail(p, p->lineno, "unknown key '%s' in [%s]",
 			    echo(e1, sizeof(e1), name), section);
@@ -612,15 +614,14 @@ config_handler(void *user, const char *section, const char *name,
 	}
 	i = (size_t)(k - config_keys);
 	if (p->set_line[i] != 0) {
-		parse_fail(p, p->lineno,
-		    "duplicate key '%s' in [%s] (first set on line %d)", k->name,
-		    k->section, p->set_line[i]);
+		parse_fail(p, p->lineno, "duplicate key '%s' in [%s] (first set on line %d)",
+		    k->name, k->section, p->set_line[i]);
 		return 0;
 	}
 	p->set_line[i] = p->lineno;
 	if ((reason = key_set(p->cfg, k, value, why, sizeof(why))) != NULL) {
-		parse_fail(p, p->lineno, "%s: '%s' %s", k->name,
-		    echo(e1, sizeof(e1), value), reason);
+		parse_fail(
+		    p, p->lineno, "%s: '%s' %s", k->name, echo(e1, sizeof(e1), value), reason);
 		return 0;
 	}
 	return 1;
@@ -636,8 +637,7 @@ check_whole(struct config_parse *p)
 		const struct config_key *k = &config_keys[i];
 
 		if ((k->flags & CFG_REQUIRED) && *field_str(cfg, k) == NULL) {
-			parse_fail(p, 0, "[%s] %s is required", k->section,
-			    k->name);
+			parse_fail(p, 0, "[%s] %s is required", k->section, k->name);
 			return;
 		}
 	}
@@ -654,14 +654,11 @@ check_whole(struct config_parse *p)
 			const struct config_key *b = &config_keys[j];
 			int line;
 
-			if (b->type != CFG_PORT ||
-			    *(uint16_t *)((char *)cfg + b->offset) != pa)
+			if (b->type != CFG_PORT || *(uint16_t *)((char *)cfg + b->offset) != pa)
 				continue;
 			/* Blame the line that set the later of the two. */
-			line = p->set_line[i] > p->set_line[j] ? p->set_line[i]
-								: p->set_line[j];
-			parse_fail(p, line, "%s and %s both use port %u",
-			    a->name, b->name, pa);
+			line = p->set_line[i] > p->set_line[j] ? p->set_line[i] : p->set_line[j];
+			parse_fail(p, line, "%s and %s both use port %u", a->name, b->name, pa);
 			return;
 		}
 	}
@@ -678,8 +675,7 @@ check_whole(struct config_parse *p)
 }
 
 int
-config_load_string(const char *name, const char *text, struct mn_config *cfg,
-    struct mn_err *err)
+config_load_string(const char *name, const char *text, struct mn_config *cfg, struct mn_err *err)
 {
 	struct config_parse p;
 	int rc;
@@ -691,8 +687,7 @@ config_load_string(const char *name, const char *text, struct mn_config *cfg,
 	config_defaults(cfg);
 
 	if (strlen(text) > CONFIG_MAX_FILE) {
-		parse_fail(&p, 0, "file too large (max %d bytes)",
-		    CONFIG_MAX_FILE);
+		parse_fail(&p, 0, "file too large (max %d bytes)", CONFIG_MAX_FILE);
 		rc = 0;
 	} else {
 		rc = ini_parse_stream(config_reader, &p, config_handler, &p);
@@ -700,8 +695,7 @@ config_load_string(const char *name, const char *text, struct mn_config *cfg,
 	if (rc > 0 && (!p.failed || rc < p.err_line)) {
 		/* inih found a syntax error before anything we refused. */
 		p.failed = false;
-		parse_fail(&p, rc,
-		    "syntax error (expected [section], key = value or ; comment)");
+		parse_fail(&p, rc, "syntax error (expected [section], key = value or ; comment)");
 	} else if (rc < 0 && !p.failed) {
 		parse_fail(&p, 0, "cannot parse (inih error %d)", rc);
 	}
@@ -710,8 +704,7 @@ config_load_string(const char *name, const char *text, struct mn_config *cfg,
 	if (p.failed) {
 		config_free(cfg);
 		config_defaults(cfg);
-		return mn_err_set(err, p.err_code, "%s:%d: %s", name, p.err_line,
-		    p.err_reason);
+		return mn_err_set(err, p.err_code, "%s:%d: %s", name, p.err_line, p.err_reason);
 	}
 	return 0;
 }
@@ -726,8 +719,7 @@ config_load(const char *path, struct mn_config *cfg, struct mn_err *err)
 
 	config_defaults(cfg);
 	if ((f = fopen(path, "r")) == NULL)
-		return mn_err_set(err, MN_EIO, "%s:0: cannot open: %s", path,
-		    strerror(errno));
+		return mn_err_set(err, MN_EIO, "%s:0: cannot open: %s", path, strerror(errno));
 	/* One byte past the limit, so that config_load_string sees "too
 	 * large" rather than a silently cut file. */
 	text = xmalloc(CONFIG_MAX_FILE + 2);
@@ -737,15 +729,14 @@ config_load(const char *path, struct mn_config *cfg, struct mn_err *err)
 
 		fclose(f);
 		free(text);
-		return mn_err_set(err, MN_EIO, "%s:0: cannot read: %s", path,
-		    strerror(e));
+		return mn_err_set(err, MN_EIO, "%s:0: cannot read: %s", path, strerror(e));
 	}
 	fclose(f);
 	text[n] = '\0';
 	if (memchr(text, '\0', n) != NULL) {
 		free(text);
-		return mn_err_set(err, MN_EINVAL,
-		    "%s:0: not a text file (contains NUL bytes)", path);
+		return mn_err_set(
+		    err, MN_EINVAL, "%s:0: not a text file (contains NUL bytes)", path);
 	}
 	rc = config_load_string(path, text, cfg, err);
 	free(text);
@@ -773,8 +764,7 @@ write_range(FILE *out, const struct config_key *k)
 		break;
 	case CFG_UINT:
 	case CFG_SECONDS:
-		fprintf(out, "%llu-%llu", (unsigned long long)k->min,
-		    (unsigned long long)k->max);
+		fprintf(out, "%llu-%llu", (unsigned long long)k->min, (unsigned long long)k->max);
 		break;
 	case CFG_BOOL:
 		fputs("yes/no", out);

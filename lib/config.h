@@ -21,9 +21,9 @@
 
 struct mn_config {
 	/* [node] */
-	char *node_name;  /* required; [A-Za-z0-9._-]{1,63} */
-	char *data_dir;   /* required */
-	char *hostname;   /* default: "localhost" */
+	char *node_name; /* required; [A-Za-z0-9._-]{1,63} */
+	char *data_dir;  /* required */
+	char *hostname;  /* default: "localhost" */
 	/* [listen] */
 	char *listen_address; /* default 127.0.0.1 */
 	uint16_t smtp_port, submission_port, smtps_port;
@@ -64,8 +64,8 @@ int config_load(const char *path, struct mn_config *cfg, struct mn_err *err);
 
 /* config_load_string - same, from memory (fuzzing, tests); `name` is used
  * in messages in place of the path. */
-int config_load_string(const char *name, const char *text,
-    struct mn_config *cfg, struct mn_err *err);
+int config_load_string(
+    const char *name, const char *text, struct mn_config *cfg, struct mn_err *err);
 
 /* config_free - free the strings (pointers set to NULL); cfg may be NULL. */
 void config_free(struct mn_config *cfg);

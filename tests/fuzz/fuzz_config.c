@@ -28,11 +28,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strncmp(err.msg, "fuzz.ini:", 9) != 0)
 			abort();
 		/* ... and leaves nothing allocated. */
-		if (cfg.node_name != NULL || cfg.data_dir != NULL ||
-		    cfg.hostname != NULL)
+		if (cfg.node_name != NULL || cfg.data_dir != NULL || cfg.hostname != NULL)
 			abort();
-	} else if (cfg.node_name == NULL || cfg.data_dir == NULL ||
-	    cfg.hostname == NULL || cfg.listen_address == NULL) {
+	} else if (cfg.node_name == NULL || cfg.data_dir == NULL || cfg.hostname == NULL ||
+	           cfg.listen_address == NULL) {
 		abort(); /* required keys and string defaults are present */
 	}
 	config_free(&cfg);

@@ -30,6 +30,8 @@ struct refusal {
 	const char *msg;
 };
 
+/* One entry per key/case reads better than reflowed fields. */
+/* clang-format off */
 static const struct refusal refusals[] = {
 	{ "unknown_key_names_key_section_and_line",
 	    MIN "[listen]\naddress = 127.0.0.1\nsmtp_port = 2525\nsmpt_port = 25\n",
@@ -174,6 +176,7 @@ static const struct refusal refusals[] = {
 	    "node.ini:5: level: 'a\\x01\\x1b' is not a log level (debug, info, "
 	    "warn, error)" },
 };
+/* clang-format on */
 
 #define NREFUSALS (sizeof(refusals) / sizeof(refusals[0]))
 
@@ -185,8 +188,7 @@ test_refusal(void **state)
 	struct mn_err err;
 
 	mn_err_clear(&err);
-	assert_int_equal(config_load_string("node.ini", r->text, &cfg, &err),
-	    r->code);
+	assert_int_equal(config_load_string("node.ini", r->text, &cfg, &err), r->code);
 	assert_int_equal(err.code, r->code);
 	assert_string_equal(err.msg, r->msg);
 	/* A refused load leaves defaults and nothing allocated. */
@@ -207,8 +209,7 @@ test_line_too_long(void **state)
 	n = snprintf(text, sizeof(text), MIN "[cluster]\nsecret = ");
 	memset(text + n, 'x', 3000);
 	strcpy(text + n + 3000, "\n");
-	assert_int_equal(config_load_string("node.ini", text, &cfg, &err),
-	    MN_EINVAL);
+	assert_int_equal(config_load_string("node.ini", text, &cfg, &err), MN_EINVAL);
 	/* The exact maximum depends on how libinih was built; the form does
 	 * not. */
 	assert_true(strncmp(err.msg, "node.ini:5: line too long (max ", 31) == 0);
@@ -225,8 +226,7 @@ test_file_too_large(void **state)
 
 	memset(text, '\n', n);
 	text[n] = '\0';
-	assert_int_equal(config_load_string("node.ini", text, &cfg, &err),
-	    MN_EINVAL);
+	assert_int_equal(config_load_string("node.ini", text, &cfg, &err), MN_EINVAL);
 	assert_string_equal(err.msg, "node.ini:0: file too large (max 65536 bytes)");
 	free(text);
 }
@@ -331,8 +331,7 @@ test_full_file(void **state)
 	struct mn_config cfg;
 	struct mn_err err;
 
-	assert_int_equal(config_load_string("node.ini", full_file, &cfg, &err),
-	    0);
+	assert_int_equal(config_load_string("node.ini", full_file, &cfg, &err), 0);
 	assert_string_equal(cfg.node_name, "node1");
 	assert_string_equal(cfg.data_dir, "./var/node1");
 	assert_string_equal(cfg.hostname, "mail1.example.test");
@@ -356,8 +355,7 @@ test_full_file(void **state)
 	assert_string_equal(cfg.cluster_secret, "s3cr3t;not-a-comment");
 	assert_string_equal(cfg.admin_initial_password, "hunter2");
 	assert_true(cfg.smtp_max_message_size == 25ULL * 1024 * 1024);
-	assert_string_equal(cfg.dns_resolvers,
-	    "127.0.0.53:5353, [::1]:53 127.0.0.1");
+	assert_string_equal(cfg.dns_resolvers, "127.0.0.53:5353, [::1]:53 127.0.0.1");
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
 	assert_string_equal(cfg.dev_create_domain, "example.test");
 	config_free(&cfg);
@@ -366,16 +364,15 @@ test_full_file(void **state)
 static void
 test_comments_and_layout(void **state)
 {
-	static const char text[] =
-	    "\xEF\xBB\xBF# hash comment\r\n"
-	    "; semicolon comment\r\n"
-	    "\r\n"
-	    "[node] ; inline comment on a section\r\n"
-	    "   name=node-1.a_b\t; tab before the comment\r\n"
-	    "\tdata_dir =  /srv/mail dir  \r\n"
-	    "[cluster]\r\n"
-	    "secret = a ;b\r\n"
-	    "  join = 127.0.0.2:7101\r\n";
+	static const char text[] = "\xEF\xBB\xBF# hash comment\r\n"
+	                           "; semicolon comment\r\n"
+	                           "\r\n"
+	                           "[node] ; inline comment on a section\r\n"
+	                           "   name=node-1.a_b\t; tab before the comment\r\n"
+	                           "\tdata_dir =  /srv/mail dir  \r\n"
+	                           "[cluster]\r\n"
+	                           "secret = a ;b\r\n"
+	                           "  join = 127.0.0.2:7101\r\n";
 	struct mn_config cfg;
 	struct mn_err err;
 
@@ -396,9 +393,10 @@ test_empty_string_value_is_unset(void **state)
 	struct mn_err err;
 
 	assert_int_equal(config_load_string("node.ini",
-	    MIN "hostname =\n[tls]\ncert_file =\nkey_file = ; none\n"
-		"[cluster]\njoin =\nsecret =\n[dns]\nresolvers =\n",
-	    &cfg, &err), 0);
+	                     MIN "hostname =\n[tls]\ncert_file =\nkey_file = ; none\n"
+	                         "[cluster]\njoin =\nsecret =\n[dns]\nresolvers =\n",
+	                     &cfg, &err),
+	    0);
 	assert_string_equal(cfg.hostname, "localhost");
 	assert_null(cfg.tls_cert_file);
 	assert_null(cfg.tls_key_file);
@@ -415,9 +413,13 @@ test_sizes(void **state)
 		const char *value;
 		uint64_t bytes;
 	} cases[] = {
-		{ "1K", 1024 }, { "1024", 1024 }, { "512k", 512 * 1024 },
-		{ "50m", 50ULL << 20 }, { "1G", 1ULL << 30 },
-		{ "1073741824", 1ULL << 30 }, { "4097", 4097 },
+	    {"1K", 1024},
+	    {"1024", 1024},
+	    {"512k", 512 * 1024},
+	    {"50m", 50ULL << 20},
+	    {"1G", 1ULL << 30},
+	    {"1073741824", 1ULL << 30},
+	    {"4097", 4097},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -425,10 +427,8 @@ test_sizes(void **state)
 		struct mn_config cfg;
 		struct mn_err err;
 
-		snprintf(text, sizeof(text), MIN "[smtp]\nmax_message_size = %s\n",
-		    cases[i].value);
-		assert_int_equal(config_load_string("node.ini", text, &cfg, &err),
-		    0);
+		snprintf(text, sizeof(text), MIN "[smtp]\nmax_message_size = %s\n", cases[i].value);
+		assert_int_equal(config_load_string("node.ini", text, &cfg, &err), 0);
 		assert_true(cfg.smtp_max_message_size == cases[i].bytes);
 		config_free(&cfg);
 	}
@@ -438,12 +438,12 @@ static void
 test_ports_zero_disable_and_do_not_conflict(void **state)
 {
 	static const char text[] = MIN "[listen]\n"
-				       "smtp_port = 0\nsubmission_port = 0\n"
-				       "smtps_port = 0\nimap_port = 0\n"
-				       "imaps_port = 0\npop3_port = 0\n"
-				       "pop3s_port = 0\nhttp_port = 0\n"
-				       "https_port = 0\nraft_port = 0\n"
-				       "rpc_port = 65535\n";
+	                               "smtp_port = 0\nsubmission_port = 0\n"
+	                               "smtps_port = 0\nimap_port = 0\n"
+	                               "imaps_port = 0\npop3_port = 0\n"
+	                               "pop3s_port = 0\nhttp_port = 0\n"
+	                               "https_port = 0\nraft_port = 0\n"
+	                               "rpc_port = 65535\n";
 	struct mn_config cfg;
 	struct mn_err err;
 
@@ -466,12 +466,18 @@ static void
 test_join_and_resolver_forms(void **state)
 {
 	static const char *joins[] = {
-		"127.0.0.2:7101", "[::1]:7101", "node2.example.test:7101",
-		"node_2:1",
+	    "127.0.0.2:7101",
+	    "[::1]:7101",
+	    "node2.example.test:7101",
+	    "node_2:1",
 	};
 	static const char *resolvers[] = {
-		"127.0.0.53", "127.0.0.53:5353", "::1", "[::1]:53",
-		"127.0.0.1,127.0.0.2", "127.0.0.1 , [::1]",
+	    "127.0.0.53",
+	    "127.0.0.53:5353",
+	    "::1",
+	    "[::1]:53",
+	    "127.0.0.1,127.0.0.2",
+	    "127.0.0.1 , [::1]",
 	};
 
 	for (size_t i = 0; i < sizeof(joins) / sizeof(joins[0]); i++) {
@@ -480,8 +486,7 @@ test_join_and_resolver_forms(void **state)
 		struct mn_err err;
 
 		snprintf(text, sizeof(text), MIN "[cluster]\njoin = %s\n", joins[i]);
-		assert_int_equal(config_load_string("node.ini", text, &cfg, &err),
-		    0);
+		assert_int_equal(config_load_string("node.ini", text, &cfg, &err), 0);
 		assert_string_equal(cfg.cluster_join, joins[i]);
 		config_free(&cfg);
 	}
@@ -490,10 +495,8 @@ test_join_and_resolver_forms(void **state)
 		struct mn_config cfg;
 		struct mn_err err;
 
-		snprintf(text, sizeof(text), MIN "[dns]\nresolvers = %s\n",
-		    resolvers[i]);
-		assert_int_equal(config_load_string("node.ini", text, &cfg, &err),
-		    0);
+		snprintf(text, sizeof(text), MIN "[dns]\nresolvers = %s\n", resolvers[i]);
+		assert_int_equal(config_load_string("node.ini", text, &cfg, &err), 0);
 		assert_string_equal(cfg.dns_resolvers, resolvers[i]);
 		config_free(&cfg);
 	}
@@ -506,8 +509,10 @@ test_log_levels(void **state)
 		const char *value;
 		int level;
 	} cases[] = {
-		{ "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "warn", LOG_WARN },
-		{ "error", LOG_ERROR },
+	    {"debug", LOG_DEBUG},
+	    {"info", LOG_INFO},
+	    {"warn", LOG_WARN},
+	    {"error", LOG_ERROR},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -515,10 +520,8 @@ test_log_levels(void **state)
 		struct mn_config cfg;
 		struct mn_err err;
 
-		snprintf(text, sizeof(text), MIN "[log]\nlevel = %s\n",
-		    cases[i].value);
-		assert_int_equal(config_load_string("node.ini", text, &cfg, &err),
-		    0);
+		snprintf(text, sizeof(text), MIN "[log]\nlevel = %s\n", cases[i].value);
+		assert_int_equal(config_load_string("node.ini", text, &cfg, &err), 0);
 		assert_int_equal(cfg.log_level, cases[i].level);
 		config_free(&cfg);
 	}
@@ -532,10 +535,17 @@ test_parse_bool(void **state)
 		int rc;
 		bool out;
 	} cases[] = {
-		{ "yes", 0, true }, { "TRUE", 0, true }, { "on", 0, true },
-		{ "1", 0, true }, { "no", 0, false }, { "False", 0, false },
-		{ "off", 0, false }, { "0", 0, false }, { "", MN_EINVAL, false },
-		{ "2", MN_EINVAL, false }, { "yess", MN_EINVAL, false },
+	    {"yes", 0, true},
+	    {"TRUE", 0, true},
+	    {"on", 0, true},
+	    {"1", 0, true},
+	    {"no", 0, false},
+	    {"False", 0, false},
+	    {"off", 0, false},
+	    {"0", 0, false},
+	    {"", MN_EINVAL, false},
+	    {"2", MN_EINVAL, false},
+	    {"yess", MN_EINVAL, false},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -580,25 +590,24 @@ test_load_from_file(void **state)
 	/* Messages carry the real path. */
 	write_file(path, "[node]\nname = node1\n", 20);
 	assert_int_equal(config_load(path, &cfg, &err), MN_EINVAL);
-	snprintf(expect, sizeof(expect), "%s:0: [node] data_dir is required",
-	    path);
+	snprintf(expect, sizeof(expect), "%s:0: [node] data_dir is required", path);
 	assert_string_equal(err.msg, expect);
 
 	/* Unreadable: missing file, a directory. */
 	assert_int_equal(config_load(missing, &cfg, &err), MN_EIO);
-	snprintf(expect, sizeof(expect), "%s:0: cannot open: No such file or "
-	    "directory", missing);
+	snprintf(expect, sizeof(expect),
+	    "%s:0: cannot open: No such file or "
+	    "directory",
+	    missing);
 	assert_string_equal(err.msg, expect);
 	assert_int_equal(config_load(dir, &cfg, &err), MN_EIO);
-	snprintf(expect, sizeof(expect), "%s:0: cannot read: Is a directory",
-	    dir);
+	snprintf(expect, sizeof(expect), "%s:0: cannot read: Is a directory", dir);
 	assert_string_equal(err.msg, expect);
 
 	/* A NUL byte would hide the rest of the file from the parser. */
 	write_file(path, MIN "\0[foo]\n", sizeof(MIN) + 6);
 	assert_int_equal(config_load(path, &cfg, &err), MN_EINVAL);
-	snprintf(expect, sizeof(expect),
-	    "%s:0: not a text file (contains NUL bytes)", path);
+	snprintf(expect, sizeof(expect), "%s:0: not a text file (contains NUL bytes)", path);
 	assert_string_equal(err.msg, expect);
 
 	assert_int_equal(unlink(path), 0);
@@ -627,20 +636,43 @@ test_reference_lists_every_key(void **state)
 	/* Written from SPEC §5, not from the table, so a key missing from
 	 * the table fails here. */
 	static const char *expect[] = {
-		"## [node]", "| `name` |", "| `data_dir` |", "| `hostname` |",
-		"## [listen]", "| `address` |", "| `smtp_port` |",
-		"| `submission_port` |", "| `smtps_port` |", "| `imap_port` |",
-		"| `imaps_port` |", "| `pop3_port` |", "| `pop3s_port` |",
-		"| `http_port` |", "| `https_port` |", "| `raft_port` |",
-		"| `rpc_port` |", "| `max_connections` |", "| `idle_timeout` |",
-		"## [tls]", "| `cert_file` |", "| `key_file` |", "## [cluster]",
-		"| `join` |", "| `secret` |", "## [admin]",
-		"| `initial_password` |", "## [smtp]",
-		"| `max_message_size` | size | `50M` | 1K-1G |", "## [dns]",
-		"| `resolvers` |", "## [log]", "| `level` | log level | `info` |",
-		"## [dev]", "| `create_domain` |",
-		"| `smtp_port` | port | `2525` | 0-65535, 0 disables |",
-		"| `name` | string | **required** |",
+	    "## [node]",
+	    "| `name` |",
+	    "| `data_dir` |",
+	    "| `hostname` |",
+	    "## [listen]",
+	    "| `address` |",
+	    "| `smtp_port` |",
+	    "| `submission_port` |",
+	    "| `smtps_port` |",
+	    "| `imap_port` |",
+	    "| `imaps_port` |",
+	    "| `pop3_port` |",
+	    "| `pop3s_port` |",
+	    "| `http_port` |",
+	    "| `https_port` |",
+	    "| `raft_port` |",
+	    "| `rpc_port` |",
+	    "| `max_connections` |",
+	    "| `idle_timeout` |",
+	    "## [tls]",
+	    "| `cert_file` |",
+	    "| `key_file` |",
+	    "## [cluster]",
+	    "| `join` |",
+	    "| `secret` |",
+	    "## [admin]",
+	    "| `initial_password` |",
+	    "## [smtp]",
+	    "| `max_message_size` | size | `50M` | 1K-1G |",
+	    "## [dns]",
+	    "| `resolvers` |",
+	    "## [log]",
+	    "| `level` | log level | `info` |",
+	    "## [dev]",
+	    "| `create_domain` |",
+	    "| `smtp_port` | port | `2525` | 0-65535, 0 disables |",
+	    "| `name` | string | **required** |",
 	};
 	size_t len;
 	char *text = reference_text(&len);
@@ -708,13 +740,12 @@ test_docs_config_md_is_up_to_date(void **state)
 	assert_int_equal(fclose(f), 0);
 
 	doc = read_all(docs, &doc_len);
-	same = doc != NULL && doc_len == gen_len &&
-	    memcmp(doc, gen, gen_len) == 0;
+	same = doc != NULL && doc_len == gen_len && memcmp(doc, gen, gen_len) == 0;
 	free(doc);
 	free(gen);
 	if (!same)
 		fail_msg("%s is missing or out of date; from the build dir "
-			 "regenerate it with: cp config.md.generated %s",
+		         "regenerate it with: cp config.md.generated %s",
 		    docs, docs);
 }
 
@@ -722,21 +753,21 @@ int
 main(void)
 {
 	static const struct CMUnitTest fixed[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_minimal_file_gets_defaults),
-		cmocka_unit_test(test_full_file),
-		cmocka_unit_test(test_comments_and_layout),
-		cmocka_unit_test(test_empty_string_value_is_unset),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_ports_zero_disable_and_do_not_conflict),
-		cmocka_unit_test(test_join_and_resolver_forms),
-		cmocka_unit_test(test_log_levels),
-		cmocka_unit_test(test_parse_bool),
-		cmocka_unit_test(test_line_too_long),
-		cmocka_unit_test(test_file_too_large),
-		cmocka_unit_test(test_load_from_file),
-		cmocka_unit_test(test_reference_lists_every_key),
-		cmocka_unit_test(test_docs_config_md_is_up_to_date),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_minimal_file_gets_defaults),
+	    cmocka_unit_test(test_full_file),
+	    cmocka_unit_test(test_comments_and_layout),
+	    cmocka_unit_test(test_empty_string_value_is_unset),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_ports_zero_disable_and_do_not_conflict),
+	    cmocka_unit_test(test_join_and_resolver_forms),
+	    cmocka_unit_test(test_log_levels),
+	    cmocka_unit_test(test_parse_bool),
+	    cmocka_unit_test(test_line_too_long),
+	    cmocka_unit_test(test_file_too_large),
+	    cmocka_unit_test(test_load_from_file),
+	    cmocka_unit_test(test_reference_lists_every_key),
+	    cmocka_unit_test(test_docs_config_md_is_up_to_date),
 	};
 	size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) + NREFUSALS];
@@ -745,11 +776,11 @@ main(void)
 	memcpy(tests, fixed, sizeof(fixed));
 	for (size_t i = 0; i < NREFUSALS; i++) {
 		tests[nfixed + i] = (struct CMUnitTest){
-			.name = refusals[i].name,
-			.test_func = test_refusal,
-			.initial_state = (void *)&refusals[i],
+		    .name = refusals[i].name,
+		    .test_func = test_refusal,
+		    .initial_state = (void *)&refusals[i],
 		};
 	}
-	return _cmocka_run_group_tests("config", tests,
-	    sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+	return _cmocka_run_group_tests(
+	    "config", tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }
