@@ -546,24 +546,27 @@ config_reader(char *str, int num, void *stream)
 		len -= 3;
 	}
 
+	while (len > 0 && (*line == ' ' || *line == '\t')) {
+		line++;
+		len--;
+	}
+	/* Comments go before the length check, so that long prose in a
+	 * comment is never refused. Inline: ';' after a blank, as in the
+	 * SPEC §5 example. */
+	if (len > 0 && (line[0] == ';' || line[0] == '#'))
+		len = 0;
+	for (size_t i = 1; i < len; i++) {
+		if (line[i] == ';' && (line[i - 1] == ' ' || line[i - 1] == '\t')) {
+			len = i;
+			break;
+		}
+	}
 	max = CONFIG_MAX_LINE;
 	if (num > 2 && (size_t)num - 2 < max)
 		max = (size_t)num - 2; /* room for '\n' and NUL */
 	if (len > max) {
 		parse_fail(p, p->lineno, "line too long (max %zu bytes)", max);
 		return NULL;
-	}
-	while (len > 0 && (*line == ' ' || *line == '\t')) {
-		line++;
-		len--;
-	}
-	/* Inline comment: ';' after a blank, as in the SPEC §5 example. A
-	 * whole-line comment (';' or '#' first) is left to inih. */
-	for (size_t i = 1; i < len; i++) {
-		if (line[i] == ';' && (line[i - 1] == ' ' || line[i - 1] == '\t')) {
-			len = i;
-			break;
-		}
 	}
 	if (len > 0 && line[0] == '[') {
 		const char *close = memchr(line, ']', len);

@@ -217,6 +217,25 @@ test_line_too_long(void **state)
 }
 
 static void
+test_long_comments_are_fine(void **state)
+{
+	char text[4096];
+	struct mn_config cfg;
+	struct mn_err err;
+	int n;
+
+	n = snprintf(text, sizeof(text), "# ");
+	memset(text + n, 'x', 1000);
+	n += 1000;
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "\n" MIN "[cluster]\nsecret = s ; ");
+	memset(text + n, 'y', 1000);
+	strcpy(text + n + 1000, "\n");
+	assert_int_equal(config_load_string("node.ini", text, &cfg, &err), 0);
+	assert_string_equal(cfg.cluster_secret, "s");
+	config_free(&cfg);
+}
+
+static void
 test_file_too_large(void **state)
 {
 	size_t n = 70 * 1024;
@@ -764,6 +783,7 @@ main(void)
 	    cmocka_unit_test(test_log_levels),
 	    cmocka_unit_test(test_parse_bool),
 	    cmocka_unit_test(test_line_too_long),
+	    cmocka_unit_test(test_long_comments_are_fine),
 	    cmocka_unit_test(test_file_too_large),
 	    cmocka_unit_test(test_load_from_file),
 	    cmocka_unit_test(test_reference_lists_every_key),
