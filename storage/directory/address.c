@@ -19,8 +19,7 @@
 static bool
 is_atext(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return true;
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
@@ -28,8 +27,8 @@ is_atext(unsigned char c)
 static bool
 is_ldh(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '-';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-';
 }
 
 static int
@@ -42,8 +41,7 @@ check_domain_n(const char *s, size_t len)
 	for (size_t i = 0; i <= len; i++) {
 		if (i == len || s[i] == '.') {
 			/* RFC 1035 §2.3.1: 1..63, no hyphen at either end */
-			if (label == 0 || label > 63 || s[i - 1] == '-' ||
-			    s[i - label] == '-')
+			if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
 				return MN_EINVAL;
 			label = 0;
 			continue;

@@ -34,15 +34,16 @@
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
 
-#define DIR_MAX_NAME 256      /* real names, group names (bytes) */
+#define DIR_MAX_NAME 256 /* real names, group names (bytes) */
 #define DIR_MAX_NODE_NAME 63
 #define DIR_MAX_ADMIN_NAME DIR_MAX_ADDRESS
 #define DIR_MAX_SETTING_KEY 64
 #define DIR_MAX_SETTING_VALUE 4096
-#define DIR_MAX_VISIT 100000  /* addresses a cycle check may look at */
+#define DIR_MAX_VISIT 100000 /* addresses a cycle check may look at */
 
-#define ALL_USER_FLAGS (DIR_USER_DISABLED | DIR_USER_READONLY | \
-	DIR_USER_NO_EXTERNAL_SEND | DIR_USER_NO_EXTERNAL_RECEIVE)
+#define ALL_USER_FLAGS                                                                             \
+	(DIR_USER_DISABLED | DIR_USER_READONLY | DIR_USER_NO_EXTERNAL_SEND |                       \
+	    DIR_USER_NO_EXTERNAL_RECEIVE)
 
 /* Input echoed into reasons is escaped and cut short; four rotating
  * buffers so one message can show two inputs. */
@@ -142,8 +143,7 @@ arg_address(const char *in, const char *what, char **out, struct mn_err *err)
 	if (in == NULL || *in == '\0')
 		return mn_err_set(err, MN_EINVAL, "%s is missing", what);
 	if (directory_check_address(in) != 0)
-		return mn_err_set(err, MN_EINVAL, "%s %s is not a valid address",
-		    what, SHOW(in));
+		return mn_err_set(err, MN_EINVAL, "%s %s is not a valid address", what, SHOW(in));
 	*out = dir_lower_dup(in);
 	return 0;
 }
@@ -155,8 +155,8 @@ arg_domain(const char *in, const char *what, char **out, struct mn_err *err)
 	if (in == NULL || *in == '\0')
 		return mn_err_set(err, MN_EINVAL, "%s is missing", what);
 	if (directory_check_domain(in) != 0)
-		return mn_err_set(err, MN_EINVAL, "%s %s is not a valid domain name",
-		    what, SHOW(in));
+		return mn_err_set(
+		    err, MN_EINVAL, "%s %s is not a valid domain name", what, SHOW(in));
 	*out = dir_lower_dup(in);
 	return 0;
 }
@@ -167,7 +167,8 @@ check_hash(const char *hash, struct mn_err *err)
 	if (hash == NULL || *hash == '\0')
 		return mn_err_set(err, MN_EINVAL, "password hash is missing");
 	if (!password_hash_valid(hash))
-		return mn_err_set(err, MN_EINVAL, "password hash is not a crypt(3) "
+		return mn_err_set(err, MN_EINVAL,
+		    "password hash is not a crypt(3) "
 		    "string this system can verify (yescrypt, bcrypt, SHA-crypt ...)");
 	return 0;
 }
@@ -176,8 +177,8 @@ static int
 check_u64(uint64_t v, const char *what, struct mn_err *err)
 {
 	if (v > (uint64_t)INT64_MAX)
-		return mn_err_set(err, MN_EINVAL, "%s %llu is too large", what,
-		    (unsigned long long)v);
+		return mn_err_set(
+		    err, MN_EINVAL, "%s %llu is too large", what, (unsigned long long)v);
 	return 0;
 }
 
@@ -213,11 +214,10 @@ need_primary_domain(struct directory *d, const char *address, struct mn_err *err
 
 	if (DOMAIN_EXISTS(d, dom))
 		return 0;
-	target = dir_text(d, "SELECT domain FROM domain_aliases WHERE alias = ?",
-	    "t", dom);
+	target = dir_text(d, "SELECT domain FROM domain_aliases WHERE alias = ?", "t", dom);
 	if (target != NULL) {
-		mn_err_set(err, MN_EINVAL, "domain %s is an alias of %s: use %s",
-		    dom, target, target);
+		mn_err_set(
+		    err, MN_EINVAL, "domain %s is an alias of %s: use %s", dom, target, target);
 		free(target);
 		return MN_EINVAL;
 	}
@@ -237,8 +237,10 @@ static int
 need_free_address(struct directory *d, const char *address, struct mn_err *err)
 {
 	if (is_everyone_local(address))
-		return mn_err_set(err, MN_EEXIST, "%s is the built-in group of all "
-		    "users of %s", address, strrchr(address, '@') + 1);
+		return mn_err_set(err, MN_EEXIST,
+		    "%s is the built-in group of all "
+		    "users of %s",
+		    address, strrchr(address, '@') + 1);
 	if (USER_EXISTS(d, address))
 		return mn_err_set(err, MN_EEXIST, "user %s already exists", address);
 	if (ALIAS_EXISTS(d, address))
@@ -253,7 +255,7 @@ need_free_address(struct directory *d, const char *address, struct mn_err *err)
 static bool
 reaches(struct directory *d, const char *from, const char *target)
 {
-	struct dir_strset seen = { 0 };
+	struct dir_strset seen = {0};
 	char **todo = xmalloc(sizeof(char *));
 	size_t ntodo = 1;
 	bool found = false;
@@ -272,13 +274,14 @@ reaches(struct directory *d, const char *from, const char *target)
 			free(a);
 			break;
 		}
-		st = dir_stmt(d, NULL, "SELECT target FROM alias_targets WHERE alias = ?1"
+		st = dir_stmt(d, NULL,
+		    "SELECT target FROM alias_targets WHERE alias = ?1"
 		    " UNION ALL SELECT member FROM group_members WHERE grp = ?1",
 		    "t", a);
 		free(a);
 		while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
-			char *c = dir_canonical_address(d,
-			    (const char *)sqlite3_column_text(st, 0), NULL);
+			char *c = dir_canonical_address(
+			    d, (const char *)sqlite3_column_text(st, 0), NULL);
 
 			if (c == NULL)
 				continue;
@@ -297,8 +300,7 @@ reaches(struct directory *d, const char *from, const char *target)
 /* --- domains ------------------------------------------------------------ */
 
 static int
-domain_add(struct directory *d, const Mailnode__DomainAdd *m, int64_t now,
-    struct mn_err *err)
+domain_add(struct directory *d, const Mailnode__DomainAdd *m, int64_t now, struct mn_err *err)
 {
 	char *name, *target;
 	int rc;
@@ -307,14 +309,18 @@ domain_add(struct directory *d, const Mailnode__DomainAdd *m, int64_t now,
 		return rc;
 	if (DOMAIN_EXISTS(d, name)) {
 		rc = mn_err_set(err, MN_EEXIST, "domain %s already exists", name);
-	} else if ((target = dir_text(d, "SELECT domain FROM domain_aliases"
-	    " WHERE alias = ?", "t", name)) != NULL) {
-		rc = mn_err_set(err, MN_EEXIST, "%s already exists as an alias of %s",
-		    name, target);
+	} else if ((target = dir_text(d,
+	                "SELECT domain FROM domain_aliases"
+	                " WHERE alias = ?",
+	                "t", name)) != NULL) {
+		rc =
+		    mn_err_set(err, MN_EEXIST, "%s already exists as an alias of %s", name, target);
 		free(target);
 	} else {
-		rc = dir_exec(d, err, "INSERT INTO domains (name, created_at)"
-		    " VALUES (?, ?)", "ti", name, now);
+		rc = dir_exec(d, err,
+		    "INSERT INTO domains (name, created_at)"
+		    " VALUES (?, ?)",
+		    "ti", name, now);
 	}
 	free(name);
 	return rc;
@@ -335,15 +341,20 @@ domain_del(struct directory *d, const Mailnode__DomainDel *m, struct mn_err *err
 	if (!DOMAIN_EXISTS(d, name))
 		rc = mn_err_set(err, MN_ENOENT, "domain %s does not exist", name);
 	else if (users + aliases + groups > 0)
-		rc = mn_err_set(err, MN_ECONFLICT, "domain %s still has %lld users, "
-		    "%lld aliases and %lld groups: delete them first", name,
-		    (long long)users, (long long)aliases, (long long)groups);
+		rc = mn_err_set(err, MN_ECONFLICT,
+		    "domain %s still has %lld users, "
+		    "%lld aliases and %lld groups: delete them first",
+		    name, (long long)users, (long long)aliases, (long long)groups);
 	else if (row_exists(d, "SELECT 1 FROM domain_aliases WHERE domain = ?", name))
-		rc = mn_err_set(err, MN_ECONFLICT, "domain %s still has domain "
-		    "aliases: delete them first", name);
+		rc = mn_err_set(err, MN_ECONFLICT,
+		    "domain %s still has domain "
+		    "aliases: delete them first",
+		    name);
 	else if (row_exists(d, "SELECT 1 FROM admins WHERE domain = ?", name))
-		rc = mn_err_set(err, MN_ECONFLICT, "domain %s still has domain "
-		    "administrators: delete them first", name);
+		rc = mn_err_set(err, MN_ECONFLICT,
+		    "domain %s still has domain "
+		    "administrators: delete them first",
+		    name);
 	else
 		rc = dir_exec(d, err, "DELETE FROM domains WHERE name = ?", "t", name);
 	free(name);
@@ -351,8 +362,8 @@ domain_del(struct directory *d, const Mailnode__DomainDel *m, struct mn_err *err
 }
 
 static int
-domain_alias_add(struct directory *d, const Mailnode__DomainAliasAdd *m,
-    int64_t now, struct mn_err *err)
+domain_alias_add(
+    struct directory *d, const Mailnode__DomainAliasAdd *m, int64_t now, struct mn_err *err)
 {
 	char *alias = NULL, *domain = NULL, *target;
 	int rc;
@@ -362,16 +373,22 @@ domain_alias_add(struct directory *d, const Mailnode__DomainAliasAdd *m,
 		goto out;
 	if (DOMAIN_EXISTS(d, alias)) {
 		rc = mn_err_set(err, MN_EEXIST, "%s already exists as a domain", alias);
-	} else if ((target = dir_text(d, "SELECT domain FROM domain_aliases"
-	    " WHERE alias = ?", "t", alias)) != NULL) {
-		rc = mn_err_set(err, MN_EEXIST, "domain alias %s already exists "
-		    "(for %s)", alias, target);
+	} else if ((target = dir_text(d,
+	                "SELECT domain FROM domain_aliases"
+	                " WHERE alias = ?",
+	                "t", alias)) != NULL) {
+		rc = mn_err_set(err, MN_EEXIST,
+		    "domain alias %s already exists "
+		    "(for %s)",
+		    alias, target);
 		free(target);
 	} else if (!DOMAIN_EXISTS(d, domain)) {
 		rc = mn_err_set(err, MN_ENOENT, "domain %s does not exist", domain);
 	} else {
-		rc = dir_exec(d, err, "INSERT INTO domain_aliases (alias, domain,"
-		    " created_at) VALUES (?, ?, ?)", "tti", alias, domain, now);
+		rc = dir_exec(d, err,
+		    "INSERT INTO domain_aliases (alias, domain,"
+		    " created_at) VALUES (?, ?, ?)",
+		    "tti", alias, domain, now);
 	}
 out:
 	free(alias);
@@ -380,8 +397,7 @@ out:
 }
 
 static int
-domain_alias_del(struct directory *d, const Mailnode__DomainAliasDel *m,
-    struct mn_err *err)
+domain_alias_del(struct directory *d, const Mailnode__DomainAliasDel *m, struct mn_err *err)
 {
 	char *alias;
 	int rc;
@@ -391,8 +407,7 @@ domain_alias_del(struct directory *d, const Mailnode__DomainAliasDel *m,
 	if (!row_exists(d, "SELECT 1 FROM domain_aliases WHERE alias = ?", alias))
 		rc = mn_err_set(err, MN_ENOENT, "domain alias %s does not exist", alias);
 	else
-		rc = dir_exec(d, err, "DELETE FROM domain_aliases WHERE alias = ?",
-		    "t", alias);
+		rc = dir_exec(d, err, "DELETE FROM domain_aliases WHERE alias = ?", "t", alias);
 	free(alias);
 	return rc;
 }
@@ -410,8 +425,7 @@ check_home_node(struct directory *d, const char *node, struct mn_err *err)
 }
 
 static int
-user_add(struct directory *d, const Mailnode__UserAdd *m, int64_t now,
-    struct mn_err *err)
+user_add(struct directory *d, const Mailnode__UserAdd *m, int64_t now, struct mn_err *err)
 {
 	char *addr;
 	int rc;
@@ -421,8 +435,10 @@ user_add(struct directory *d, const Mailnode__UserAdd *m, int64_t now,
 	if ((rc = check_hash(m->password_hash, err)) != 0 ||
 	    (m->name && (rc = check_text(m->name, DIR_MAX_NAME, "name", err)) != 0) ||
 	    (m->has_quota_bytes && (rc = check_u64(m->quota_bytes, "quota_bytes", err)) != 0) ||
-	    (m->has_quota_messages && (rc = check_u64(m->quota_messages, "quota_messages", err)) != 0) ||
-	    (m->has_max_message_size && (rc = check_u64(m->max_message_size, "max_message_size", err)) != 0))
+	    (m->has_quota_messages &&
+	        (rc = check_u64(m->quota_messages, "quota_messages", err)) != 0) ||
+	    (m->has_max_message_size &&
+	        (rc = check_u64(m->max_message_size, "max_message_size", err)) != 0))
 		goto out;
 	if (m->has_flags && (m->flags & ~(uint32_t)ALL_USER_FLAGS)) {
 		rc = mn_err_set(err, MN_EINVAL, "unknown user flags 0x%x",
@@ -437,12 +453,12 @@ user_add(struct directory *d, const Mailnode__UserAdd *m, int64_t now,
 	    (rc = need_free_address(d, addr, err)) != 0 ||
 	    (rc = check_home_node(d, m->home_node, err)) != 0)
 		goto out;
-	rc = dir_exec(d, err, "INSERT INTO users (address, domain, password_hash,"
+	rc = dir_exec(d, err,
+	    "INSERT INTO users (address, domain, password_hash,"
 	    " name, home_node, quota_bytes, quota_messages, max_message_size, flags,"
 	    " expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    "tttttiiiiii", addr, strrchr(addr, '@') + 1, m->password_hash,
-	    m->name ? m->name : "", m->home_node ? m->home_node : "",
-	    (int64_t)(m->has_quota_bytes ? m->quota_bytes : 0),
+	    "tttttiiiiii", addr, strrchr(addr, '@') + 1, m->password_hash, m->name ? m->name : "",
+	    m->home_node ? m->home_node : "", (int64_t)(m->has_quota_bytes ? m->quota_bytes : 0),
 	    (int64_t)(m->has_quota_messages ? m->quota_messages : 0),
 	    (int64_t)(m->has_max_message_size ? m->max_message_size : 0),
 	    (int64_t)(m->has_flags ? m->flags : 0),
@@ -462,8 +478,8 @@ user_del(struct directory *d, const Mailnode__UserDel *m, struct mn_err *err)
 		return rc;
 	if (!USER_EXISTS(d, addr))
 		rc = mn_err_set(err, MN_ENOENT, "user %s does not exist", addr);
-	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?",
-	    "t", addr)) == 0)
+	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?", "t", addr)) ==
+	         0)
 		rc = dir_exec(d, err, "DELETE FROM users WHERE address = ?", "t", addr);
 	free(addr);
 	return rc;
@@ -484,8 +500,10 @@ user_update(struct directory *d, const Mailnode__UserUpdate *m, struct mn_err *e
 	if ((m->password_hash && (rc = check_hash(m->password_hash, err)) != 0) ||
 	    (m->name && (rc = check_text(m->name, DIR_MAX_NAME, "name", err)) != 0) ||
 	    (m->has_quota_bytes && (rc = check_u64(m->quota_bytes, "quota_bytes", err)) != 0) ||
-	    (m->has_quota_messages && (rc = check_u64(m->quota_messages, "quota_messages", err)) != 0) ||
-	    (m->has_max_message_size && (rc = check_u64(m->max_message_size, "max_message_size", err)) != 0) ||
+	    (m->has_quota_messages &&
+	        (rc = check_u64(m->quota_messages, "quota_messages", err)) != 0) ||
+	    (m->has_max_message_size &&
+	        (rc = check_u64(m->max_message_size, "max_message_size", err)) != 0) ||
 	    (rc = check_home_node(d, m->home_node, err)) != 0)
 		goto out;
 	if (m->has_flags && (m->flags & ~(uint32_t)ALL_USER_FLAGS)) {
@@ -498,15 +516,19 @@ user_update(struct directory *d, const Mailnode__UserUpdate *m, struct mn_err *e
 		goto out;
 	}
 	/* A NULL parameter keeps the column as it is. */
-	rc = dir_exec(d, err, "UPDATE users SET"
+	rc = dir_exec(d, err,
+	    "UPDATE users SET"
 	    " password_hash = coalesce(?2, password_hash),"
 	    " name = coalesce(?3, name)"
-	    " WHERE address = ?1", "ttt", addr, m->password_hash, m->name);
+	    " WHERE address = ?1",
+	    "ttt", addr, m->password_hash, m->name);
 	if (rc != 0)
 		goto out;
-#define UPD(has, col, v) \
-	if ((has) && (rc = dir_exec(d, err, "UPDATE users SET " col " = ?"  \
-	    " WHERE address = ?", "it", (int64_t)(v), addr)) != 0)           \
+#define UPD(has, col, v)                                                                           \
+	if ((has) && (rc = dir_exec(d, err,                                                        \
+	                  "UPDATE users SET " col " = ?"                                           \
+	                  " WHERE address = ?",                                                    \
+	                  "it", (int64_t)(v), addr)) != 0)                                         \
 		goto out;
 	UPD(m->has_quota_bytes, "quota_bytes", m->quota_bytes)
 	UPD(m->has_quota_messages, "quota_messages", m->quota_messages)
@@ -515,8 +537,8 @@ user_update(struct directory *d, const Mailnode__UserUpdate *m, struct mn_err *e
 	UPD(m->has_expires_at, "expires_at", m->expires_at)
 #undef UPD
 	if (m->home_node)
-		rc = dir_exec(d, err, "UPDATE users SET home_node = ? WHERE address = ?",
-		    "tt", m->home_node, addr);
+		rc = dir_exec(d, err, "UPDATE users SET home_node = ? WHERE address = ?", "tt",
+		    m->home_node, addr);
 out:
 	free(addr);
 	return rc;
@@ -525,8 +547,7 @@ out:
 /* --- aliases ------------------------------------------------------------ */
 
 static int
-alias_add(struct directory *d, const Mailnode__AliasAdd *m, int64_t now,
-    struct mn_err *err)
+alias_add(struct directory *d, const Mailnode__AliasAdd *m, int64_t now, struct mn_err *err)
 {
 	char *addr;
 	int rc;
@@ -538,14 +559,16 @@ alias_add(struct directory *d, const Mailnode__AliasAdd *m, int64_t now,
 		goto out;
 	}
 	if (m->n_targets > DIR_MAX_ALIAS_TARGETS) {
-		rc = mn_err_set(err, MN_EINVAL, "alias %s has more than %d targets",
-		    addr, DIR_MAX_ALIAS_TARGETS);
+		rc = mn_err_set(err, MN_EINVAL, "alias %s has more than %d targets", addr,
+		    DIR_MAX_ALIAS_TARGETS);
 		goto out;
 	}
 	for (size_t i = 0; i < m->n_targets; i++) {
 		if (m->targets[i] == NULL || directory_check_address(m->targets[i]) != 0) {
-			rc = mn_err_set(err, MN_EINVAL, "alias target %s is not a "
-			    "valid address", m->targets[i] ? SHOW(m->targets[i]) : "(null)");
+			rc = mn_err_set(err, MN_EINVAL,
+			    "alias target %s is not a "
+			    "valid address",
+			    m->targets[i] ? SHOW(m->targets[i]) : "(null)");
 			goto out;
 		}
 	}
@@ -557,21 +580,27 @@ alias_add(struct directory *d, const Mailnode__AliasAdd *m, int64_t now,
 		bool loop = strcmp(t, addr) == 0 || reaches(d, t, addr);
 
 		if (loop)
-			rc = mn_err_set(err, MN_ECONFLICT, "alias %s -> %s would make "
-			    "a loop", addr, t);
+			rc = mn_err_set(err, MN_ECONFLICT,
+			    "alias %s -> %s would make "
+			    "a loop",
+			    addr, t);
 		free(t);
 		if (loop)
 			goto out;
 	}
-	if ((rc = dir_exec(d, err, "INSERT INTO aliases (address, domain, created_at)"
-	    " VALUES (?, ?, ?)", "tti", addr, strrchr(addr, '@') + 1, now)) != 0)
+	if ((rc = dir_exec(d, err,
+	         "INSERT INTO aliases (address, domain, created_at)"
+	         " VALUES (?, ?, ?)",
+	         "tti", addr, strrchr(addr, '@') + 1, now)) != 0)
 		goto out;
 	for (size_t i = 0; i < m->n_targets && rc == 0; i++) {
 		char *t = dir_lower_dup(m->targets[i]);
 
 		/* duplicates collapse into one row */
-		rc = dir_exec(d, err, "INSERT OR IGNORE INTO alias_targets (alias,"
-		    " target) VALUES (?, ?)", "tt", addr, t);
+		rc = dir_exec(d, err,
+		    "INSERT OR IGNORE INTO alias_targets (alias,"
+		    " target) VALUES (?, ?)",
+		    "tt", addr, t);
 		free(t);
 	}
 out:
@@ -589,8 +618,8 @@ alias_del(struct directory *d, const Mailnode__AliasDel *m, struct mn_err *err)
 		return rc;
 	if (!ALIAS_EXISTS(d, addr))
 		rc = mn_err_set(err, MN_ENOENT, "alias %s does not exist", addr);
-	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?",
-	    "t", addr)) == 0)
+	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?", "t", addr)) ==
+	         0)
 		rc = dir_exec(d, err, "DELETE FROM aliases WHERE address = ?", "t", addr);
 	free(addr);
 	return rc;
@@ -599,8 +628,7 @@ alias_del(struct directory *d, const Mailnode__AliasDel *m, struct mn_err *err)
 /* --- groups ------------------------------------------------------------- */
 
 static int
-group_add(struct directory *d, const Mailnode__GroupAdd *m, int64_t now,
-    struct mn_err *err)
+group_add(struct directory *d, const Mailnode__GroupAdd *m, int64_t now, struct mn_err *err)
 {
 	char *addr;
 	int rc;
@@ -611,9 +639,10 @@ group_add(struct directory *d, const Mailnode__GroupAdd *m, int64_t now,
 	    (rc = need_primary_domain(d, addr, err)) != 0 ||
 	    (rc = need_free_address(d, addr, err)) != 0)
 		goto out;
-	rc = dir_exec(d, err, "INSERT INTO groups (address, domain, name, created_at)"
-	    " VALUES (?, ?, ?, ?)", "ttti", addr, strrchr(addr, '@') + 1,
-	    m->name ? m->name : "", now);
+	rc = dir_exec(d, err,
+	    "INSERT INTO groups (address, domain, name, created_at)"
+	    " VALUES (?, ?, ?, ?)",
+	    "ttti", addr, strrchr(addr, '@') + 1, m->name ? m->name : "", now);
 out:
 	free(addr);
 	return rc;
@@ -628,12 +657,14 @@ group_del(struct directory *d, const Mailnode__GroupDel *m, struct mn_err *err)
 	if ((rc = arg_address(m->address, "group address", &addr, err)) != 0)
 		return rc;
 	if (is_everyone_local(addr) && DOMAIN_EXISTS(d, strrchr(addr, '@') + 1))
-		rc = mn_err_set(err, MN_ECONFLICT, "%s is built in and cannot be "
-		    "deleted", addr);
+		rc = mn_err_set(err, MN_ECONFLICT,
+		    "%s is built in and cannot be "
+		    "deleted",
+		    addr);
 	else if (!GROUP_EXISTS(d, addr))
 		rc = mn_err_set(err, MN_ENOENT, "group %s does not exist", addr);
-	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?",
-	    "t", addr)) == 0)
+	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?", "t", addr)) ==
+	         0)
 		rc = dir_exec(d, err, "DELETE FROM groups WHERE address = ?", "t", addr);
 	free(addr);
 	return rc;
@@ -642,8 +673,8 @@ group_del(struct directory *d, const Mailnode__GroupDel *m, struct mn_err *err)
 /* group_args - canonical group (must be a stored group) and member
  * (canonical; local members must exist when must_exist). */
 static int
-group_args(struct directory *d, const char *group_in, const char *member_in,
-    bool must_exist, char **group_out, char **member_out, struct mn_err *err)
+group_args(struct directory *d, const char *group_in, const char *member_in, bool must_exist,
+    char **group_out, char **member_out, struct mn_err *err)
 {
 	char *g = NULL, *m = NULL, *c;
 	bool local;
@@ -657,8 +688,10 @@ group_args(struct directory *d, const char *group_in, const char *member_in,
 	free(g);
 	g = c;
 	if (dir_is_everyone(d, g)) {
-		rc = mn_err_set(err, MN_ECONFLICT, "the members of %s are all users "
-		    "of %s; it cannot be edited", g, strrchr(g, '@') + 1);
+		rc = mn_err_set(err, MN_ECONFLICT,
+		    "the members of %s are all users "
+		    "of %s; it cannot be edited",
+		    g, strrchr(g, '@') + 1);
 		goto fail;
 	}
 	if (!GROUP_EXISTS(d, g)) {
@@ -682,8 +715,7 @@ fail:
 }
 
 static int
-group_member_add(struct directory *d, const Mailnode__GroupMemberAdd *m,
-    struct mn_err *err)
+group_member_add(struct directory *d, const Mailnode__GroupMemberAdd *m, struct mn_err *err)
 {
 	char *g, *mem;
 	int64_t one;
@@ -691,24 +723,28 @@ group_member_add(struct directory *d, const Mailnode__GroupMemberAdd *m,
 
 	if ((rc = group_args(d, m->group, m->member, true, &g, &mem, err)) != 0)
 		return rc;
-	if (dir_int(d, &one, "SELECT 1 FROM group_members WHERE grp = ? AND"
-	    " member = ?", "tt", g, mem) == 0)
+	if (dir_int(d, &one,
+	        "SELECT 1 FROM group_members WHERE grp = ? AND"
+	        " member = ?",
+	        "tt", g, mem) == 0)
 		rc = mn_err_set(err, MN_EEXIST, "%s is already a member of %s", mem, g);
 	if (rc == 0 && (strcmp(g, mem) == 0 || reaches(d, mem, g)))
-		rc = mn_err_set(err, MN_ECONFLICT, "adding %s %s to %s would make "
-		    "a cycle", dir_kind(d, mem) == DIR_ADDR_ALIAS ? "alias" : "group",
-		    mem, g);
+		rc = mn_err_set(err, MN_ECONFLICT,
+		    "adding %s %s to %s would make "
+		    "a cycle",
+		    dir_kind(d, mem) == DIR_ADDR_ALIAS ? "alias" : "group", mem, g);
 	if (rc == 0)
-		rc = dir_exec(d, err, "INSERT INTO group_members (grp, member)"
-		    " VALUES (?, ?)", "tt", g, mem);
+		rc = dir_exec(d, err,
+		    "INSERT INTO group_members (grp, member)"
+		    " VALUES (?, ?)",
+		    "tt", g, mem);
 	free(g);
 	free(mem);
 	return rc;
 }
 
 static int
-group_member_del(struct directory *d, const Mailnode__GroupMemberDel *m,
-    struct mn_err *err)
+group_member_del(struct directory *d, const Mailnode__GroupMemberDel *m, struct mn_err *err)
 {
 	char *g, *mem;
 	int64_t one;
@@ -716,26 +752,34 @@ group_member_del(struct directory *d, const Mailnode__GroupMemberDel *m,
 
 	if ((rc = group_args(d, m->group, m->member, false, &g, &mem, err)) != 0)
 		return rc;
-	if (dir_int(d, &one, "SELECT 1 FROM group_members WHERE grp = ? AND"
-	    " member = ?", "tt", g, mem) != 0) {
+	if (dir_int(d, &one,
+	        "SELECT 1 FROM group_members WHERE grp = ? AND"
+	        " member = ?",
+	        "tt", g, mem) != 0) {
 		/* An external member whose domain has since become a domain
 		 * alias is stored as it was written. */
 		char *raw = dir_lower_dup(m->member);
 
-		if (dir_int(d, &one, "SELECT 1 FROM group_members WHERE grp = ?"
-		    " AND member = ?", "tt", g, raw) == 0) {
+		if (dir_int(d, &one,
+		        "SELECT 1 FROM group_members WHERE grp = ?"
+		        " AND member = ?",
+		        "tt", g, raw) == 0) {
 			free(mem);
 			mem = raw;
 		} else {
 			free(raw);
 		}
 	}
-	if (dir_int(d, &one, "SELECT 1 FROM group_members WHERE grp = ? AND"
-	    " member = ?", "tt", g, mem) != 0)
+	if (dir_int(d, &one,
+	        "SELECT 1 FROM group_members WHERE grp = ? AND"
+	        " member = ?",
+	        "tt", g, mem) != 0)
 		rc = mn_err_set(err, MN_ENOENT, "%s is not a member of %s", mem, g);
 	else
-		rc = dir_exec(d, err, "DELETE FROM group_members WHERE grp = ? AND"
-		    " member = ?", "tt", g, mem);
+		rc = dir_exec(d, err,
+		    "DELETE FROM group_members WHERE grp = ? AND"
+		    " member = ?",
+		    "tt", g, mem);
 	free(g);
 	free(mem);
 	return rc;
@@ -751,12 +795,13 @@ arg_admin(const char *in, char **out, struct mn_err *err)
 	if (in == NULL || *in == '\0')
 		return mn_err_set(err, MN_EINVAL, "administrator name is missing");
 	*out = dir_lower_dup(in);
-	if (!check_token(*out, DIR_MAX_ADMIN_NAME, "._-+") &&
-	    directory_check_address(*out) != 0) {
+	if (!check_token(*out, DIR_MAX_ADMIN_NAME, "._-+") && directory_check_address(*out) != 0) {
 		free(*out);
 		*out = NULL;
-		return mn_err_set(err, MN_EINVAL, "administrator name %s is not "
-		    "valid (letters, digits, . _ - + or an address)", SHOW(in));
+		return mn_err_set(err, MN_EINVAL,
+		    "administrator name %s is not "
+		    "valid (letters, digits, . _ - + or an address)",
+		    SHOW(in));
 	}
 	return 0;
 }
@@ -768,8 +813,7 @@ admin_exists(struct directory *d, const char *name)
 }
 
 static int
-admin_add(struct directory *d, const Mailnode__AdminAdd *m, int64_t now,
-    struct mn_err *err)
+admin_add(struct directory *d, const Mailnode__AdminAdd *m, int64_t now, struct mn_err *err)
 {
 	char *name, *dom = NULL;
 	int rc;
@@ -789,9 +833,10 @@ admin_add(struct directory *d, const Mailnode__AdminAdd *m, int64_t now,
 	if (admin_exists(d, name))
 		rc = mn_err_set(err, MN_EEXIST, "administrator %s already exists", name);
 	else
-		rc = dir_exec(d, err, "INSERT INTO admins (name, password_hash, domain,"
-		    " created_at) VALUES (?, ?, ?, ?)", "ttti", name,
-		    m->password_hash, dom, now);
+		rc = dir_exec(d, err,
+		    "INSERT INTO admins (name, password_hash, domain,"
+		    " created_at) VALUES (?, ?, ?, ?)",
+		    "ttti", name, m->password_hash, dom, now);
 out:
 	free(name);
 	free(dom);
@@ -807,16 +852,20 @@ admin_del(struct directory *d, const Mailnode__AdminDel *m, struct mn_err *err)
 
 	if ((rc = arg_admin(m->name, &name, err)) != 0)
 		return rc;
-	if (dir_int(d, &is_system, "SELECT domain IS NULL FROM admins WHERE name = ?",
-	    "t", name) != 0) {
+	if (dir_int(d, &is_system, "SELECT domain IS NULL FROM admins WHERE name = ?", "t", name) !=
+	    0) {
 		rc = mn_err_set(err, MN_ENOENT, "administrator %s does not exist", name);
 		goto out;
 	}
-	(void)dir_int(d, &system_admins, "SELECT count(*) FROM admins WHERE"
-	    " domain IS NULL", "");
+	(void)dir_int(d, &system_admins,
+	    "SELECT count(*) FROM admins WHERE"
+	    " domain IS NULL",
+	    "");
 	if (is_system && system_admins == 1)
-		rc = mn_err_set(err, MN_ECONFLICT, "%s is the last system "
-		    "administrator and cannot be deleted", name);
+		rc = mn_err_set(err, MN_ECONFLICT,
+		    "%s is the last system "
+		    "administrator and cannot be deleted",
+		    name);
 	else
 		rc = dir_exec(d, err, "DELETE FROM admins WHERE name = ?", "t", name);
 out:
@@ -834,11 +883,12 @@ admin_passwd(struct directory *d, const Mailnode__AdminPasswd *m, struct mn_err 
 		return rc;
 	if ((rc = check_hash(m->password_hash, err)) == 0) {
 		if (!admin_exists(d, name))
-			rc = mn_err_set(err, MN_ENOENT, "administrator %s does not exist",
-			    name);
+			rc = mn_err_set(err, MN_ENOENT, "administrator %s does not exist", name);
 		else
-			rc = dir_exec(d, err, "UPDATE admins SET password_hash = ?"
-			    " WHERE name = ?", "tt", m->password_hash, name);
+			rc = dir_exec(d, err,
+			    "UPDATE admins SET password_hash = ?"
+			    " WHERE name = ?",
+			    "tt", m->password_hash, name);
 	}
 	free(name);
 	return rc;
@@ -850,7 +900,7 @@ static bool
 node_state_valid(const char *s)
 {
 	return strcmp(s, "active") == 0 || strcmp(s, "joining") == 0 ||
-	    strcmp(s, "draining") == 0 || strcmp(s, "removed") == 0;
+	       strcmp(s, "draining") == 0 || strcmp(s, "removed") == 0;
 }
 
 static int
@@ -859,14 +909,15 @@ arg_node(const char *in, struct mn_err *err)
 	if (in == NULL || *in == '\0')
 		return mn_err_set(err, MN_EINVAL, "node name is missing");
 	if (!check_token(in, DIR_MAX_NODE_NAME, "._-"))
-		return mn_err_set(err, MN_EINVAL, "node name %s is not valid "
-		    "(a-z, 0-9, . _ -)", SHOW(in));
+		return mn_err_set(err, MN_EINVAL,
+		    "node name %s is not valid "
+		    "(a-z, 0-9, . _ -)",
+		    SHOW(in));
 	return 0;
 }
 
 static int
-node_add(struct directory *d, const Mailnode__NodeAdd *m, int64_t now,
-    struct mn_err *err)
+node_add(struct directory *d, const Mailnode__NodeAdd *m, int64_t now, struct mn_err *err)
 {
 	const char *state = m->state && *m->state ? m->state : "active";
 	char *other;
@@ -878,51 +929,56 @@ node_add(struct directory *d, const Mailnode__NodeAdd *m, int64_t now,
 		return mn_err_set(err, MN_EINVAL, "node address is missing");
 	if (strlen(m->address) > DIR_MAX_DOMAIN ||
 	    strspn(m->address, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-:[]_") != strlen(m->address))
-		return mn_err_set(err, MN_EINVAL, "node address %s is not an IP "
-		    "address or host name", SHOW(m->address));
-	if ((m->has_raft_port && m->raft_port > 65535) ||
-	    (m->has_rpc_port && m->rpc_port > 65535))
+	                       "0123456789.-:[]_") != strlen(m->address))
+		return mn_err_set(err, MN_EINVAL,
+		    "node address %s is not an IP "
+		    "address or host name",
+		    SHOW(m->address));
+	if ((m->has_raft_port && m->raft_port > 65535) || (m->has_rpc_port && m->rpc_port > 65535))
 		return mn_err_set(err, MN_EINVAL, "port out of range");
 	if (m->has_raft_id && m->raft_id > (uint64_t)INT64_MAX)
 		return mn_err_set(err, MN_EINVAL, "raft id out of range");
 	if (!node_state_valid(state))
-		return mn_err_set(err, MN_EINVAL, "node state %s is not one of "
-		    "active, joining, draining, removed", SHOW(state));
+		return mn_err_set(err, MN_EINVAL,
+		    "node state %s is not one of "
+		    "active, joining, draining, removed",
+		    SHOW(state));
 	if (NODE_EXISTS(d, m->name))
 		return mn_err_set(err, MN_EEXIST, "node %s already exists", m->name);
 	if (m->has_raft_id && m->raft_id != 0 &&
 	    (other = dir_text(d, "SELECT name FROM nodes WHERE raft_id = ?", "i",
-	    (int64_t)m->raft_id)) != NULL) {
-		rc = mn_err_set(err, MN_EEXIST, "raft id %llu is already used by "
-		    "node %s", (unsigned long long)m->raft_id, other);
+	         (int64_t)m->raft_id)) != NULL) {
+		rc = mn_err_set(err, MN_EEXIST,
+		    "raft id %llu is already used by "
+		    "node %s",
+		    (unsigned long long)m->raft_id, other);
 		free(other);
 		return rc;
 	}
-	return dir_exec(d, err, "INSERT INTO nodes (name, address, raft_port,"
+	return dir_exec(d, err,
+	    "INSERT INTO nodes (name, address, raft_port,"
 	    " rpc_port, raft_id, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-	    "ttiiiti", m->name, m->address,
-	    (int64_t)(m->has_raft_port ? m->raft_port : 0),
+	    "ttiiiti", m->name, m->address, (int64_t)(m->has_raft_port ? m->raft_port : 0),
 	    (int64_t)(m->has_rpc_port ? m->rpc_port : 0),
 	    (int64_t)(m->has_raft_id ? m->raft_id : 0), state, now);
 }
 
 static int
-node_set_state(struct directory *d, const Mailnode__NodeSetState *m,
-    struct mn_err *err)
+node_set_state(struct directory *d, const Mailnode__NodeSetState *m, struct mn_err *err)
 {
 	int rc;
 
 	if ((rc = arg_node(m->name, err)) != 0)
 		return rc;
 	if (m->state == NULL || !node_state_valid(m->state))
-		return mn_err_set(err, MN_EINVAL, "node state %s is not one of "
+		return mn_err_set(err, MN_EINVAL,
+		    "node state %s is not one of "
 		    "active, joining, draining, removed",
 		    m->state ? SHOW(m->state) : "(missing)");
 	if (!NODE_EXISTS(d, m->name))
 		return mn_err_set(err, MN_ENOENT, "node %s does not exist", m->name);
-	return dir_exec(d, err, "UPDATE nodes SET state = ? WHERE name = ?", "tt",
-	    m->state, m->name);
+	return dir_exec(
+	    d, err, "UPDATE nodes SET state = ? WHERE name = ?", "tt", m->state, m->name);
 }
 
 static int
@@ -937,8 +993,10 @@ node_del(struct directory *d, const Mailnode__NodeDel *m, struct mn_err *err)
 		return mn_err_set(err, MN_ENOENT, "node %s does not exist", m->name);
 	users = count_rows(d, "SELECT count(*) FROM users WHERE home_node = ?", m->name);
 	if (users > 0)
-		return mn_err_set(err, MN_ECONFLICT, "node %s is still the home of "
-		    "%lld users: drain it first", m->name, (long long)users);
+		return mn_err_set(err, MN_ECONFLICT,
+		    "node %s is still the home of "
+		    "%lld users: drain it first",
+		    m->name, (long long)users);
 	return dir_exec(d, err, "DELETE FROM nodes WHERE name = ?", "t", m->name);
 }
 
@@ -950,9 +1008,10 @@ setting_set(struct directory *d, const Mailnode__SettingSet *m, struct mn_err *e
 	int rc;
 
 	if (m->key == NULL || !check_token(m->key, DIR_MAX_SETTING_KEY, "._-"))
-		return mn_err_set(err, MN_EINVAL, "setting key %s is not valid "
-		    "(a-z, 0-9, . _ -, at most %d)", m->key ? SHOW(m->key) : "(missing)",
-		    DIR_MAX_SETTING_KEY);
+		return mn_err_set(err, MN_EINVAL,
+		    "setting key %s is not valid "
+		    "(a-z, 0-9, . _ -, at most %d)",
+		    m->key ? SHOW(m->key) : "(missing)", DIR_MAX_SETTING_KEY);
 	if (m->value == NULL) {
 		if (!row_exists(d, "SELECT 1 FROM settings WHERE key = ?", m->key))
 			return mn_err_set(err, MN_ENOENT, "setting %s is not set", m->key);
@@ -960,22 +1019,22 @@ setting_set(struct directory *d, const Mailnode__SettingSet *m, struct mn_err *e
 	}
 	if ((rc = check_text(m->value, DIR_MAX_SETTING_VALUE, "setting value", err)) != 0)
 		return rc;
-	return dir_exec(d, err, "INSERT INTO settings (key, value) VALUES (?, ?)"
-	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value", "tt",
-	    m->key, m->value);
+	return dir_exec(d, err,
+	    "INSERT INTO settings (key, value) VALUES (?, ?)"
+	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	    "tt", m->key, m->value);
 }
 
 /* --- dispatch ----------------------------------------------------------- */
 
 static int
-apply_one(struct directory *d, const Mailnode__DirectoryCommand *c, int64_t now,
-    struct mn_err *err)
+apply_one(struct directory *d, const Mailnode__DirectoryCommand *c, int64_t now, struct mn_err *err)
 {
 	/* A body is always present after unpack; only a command built in
 	 * memory can lack one. */
-#define BODY(field, ...) \
-	(c->field == NULL ? mn_err_set(err, MN_EINVAL, "command body is missing") : \
-	    field(d, c->field, __VA_ARGS__))
+#define BODY(field, ...)                                                                           \
+	(c->field == NULL ? mn_err_set(err, MN_EINVAL, "command body is missing")                  \
+	                  : field(d, c->field, __VA_ARGS__))
 	switch (c->cmd_case) {
 	case MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_ADD:
 		return BODY(domain_add, now, err);
@@ -1018,15 +1077,13 @@ apply_one(struct directory *d, const Mailnode__DirectoryCommand *c, int64_t now,
 	case MAILNODE__DIRECTORY_COMMAND__CMD_SETTING_SET:
 		return BODY(setting_set, err);
 	default:
-		return mn_err_set(err, MN_EINVAL, "unknown directory command %d",
-		    (int)c->cmd_case);
+		return mn_err_set(err, MN_EINVAL, "unknown directory command %d", (int)c->cmd_case);
 	}
 #undef BODY
 }
 
 int
-directory_apply(struct directory *d, const Mailnode__DirectoryCommand *cmd,
-    struct mn_err *err)
+directory_apply(struct directory *d, const Mailnode__DirectoryCommand *cmd, struct mn_err *err)
 {
 	char *msg = NULL;
 	int rc;
@@ -1051,16 +1108,17 @@ directory_apply(struct directory *d, const Mailnode__DirectoryCommand *cmd,
 }
 
 int
-directory_apply_packed(struct directory *d, const uint8_t *data, size_t len,
-    struct mn_err *err)
+directory_apply_packed(struct directory *d, const uint8_t *data, size_t len, struct mn_err *err)
 {
 	Mailnode__DirectoryCommand *cmd;
 	int rc;
 
 	mn_err_clear(err);
 	if (len > DIR_MAX_COMMAND)
-		return mn_err_set(err, MN_ETOOBIG, "directory command of %zu bytes "
-		    "is over the limit of %d", len, DIR_MAX_COMMAND);
+		return mn_err_set(err, MN_ETOOBIG,
+		    "directory command of %zu bytes "
+		    "is over the limit of %d",
+		    len, DIR_MAX_COMMAND);
 	cmd = mailnode__directory_command__unpack(NULL, len, data);
 	if (cmd == NULL)
 		return mn_err_set(err, MN_EPARSE, "directory command does not unpack");

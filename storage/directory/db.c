@@ -13,8 +13,7 @@
 #include "storage/directory/dir_internal.h"
 
 sqlite3_stmt *
-dir_vstmt(struct directory *d, struct mn_err *err, const char *sql,
-    const char *types, va_list ap)
+dir_vstmt(struct directory *d, struct mn_err *err, const char *sql, const char *types, va_list ap)
 {
 	sqlite3_stmt *st = NULL;
 	int i = 1;
@@ -35,8 +34,7 @@ dir_vstmt(struct directory *d, struct mn_err *err, const char *sql,
 			rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
 		}
 		if (rc != SQLITE_OK) {
-			mn_err_set(err, MN_EDB, "directory: bind: %s",
-			    sqlite3_errmsg(d->db));
+			mn_err_set(err, MN_EDB, "directory: bind: %s", sqlite3_errmsg(d->db));
 			sqlite3_finalize(st);
 			return NULL;
 		}
@@ -45,8 +43,7 @@ dir_vstmt(struct directory *d, struct mn_err *err, const char *sql,
 }
 
 sqlite3_stmt *
-dir_stmt(struct directory *d, struct mn_err *err, const char *sql,
-    const char *types, ...)
+dir_stmt(struct directory *d, struct mn_err *err, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
 	va_list ap;
@@ -58,8 +55,7 @@ dir_stmt(struct directory *d, struct mn_err *err, const char *sql,
 }
 
 int
-dir_exec(struct directory *d, struct mn_err *err, const char *sql,
-    const char *types, ...)
+dir_exec(struct directory *d, struct mn_err *err, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
 	va_list ap;
@@ -115,8 +111,7 @@ dir_text(struct directory *d, const char *sql, const char *types, ...)
 	va_end(ap);
 	if (st == NULL)
 		return NULL;
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		s = dir_col_dup(st, 0);
 	sqlite3_finalize(st);
 	return s;
@@ -144,11 +139,9 @@ dir_canonical_domain_of(struct directory *d, const char *domain)
 {
 	int64_t one;
 
-	if (dir_int(d, &one, "SELECT 1 FROM domains WHERE name = ?", "t",
-	    domain) == 0)
+	if (dir_int(d, &one, "SELECT 1 FROM domains WHERE name = ?", "t", domain) == 0)
 		return xstrdup(domain);
-	return dir_text(d, "SELECT domain FROM domain_aliases WHERE alias = ?",
-	    "t", domain);
+	return dir_text(d, "SELECT domain FROM domain_aliases WHERE alias = ?", "t", domain);
 }
 
 /* Open-addressing set of strings: expansion of a big group visits every
@@ -169,7 +162,7 @@ dir_strset_add(struct dir_strset *set, const char *s)
 	size_t i;
 
 	if ((set->n + 1) * 2 > set->cap) {
-		struct dir_strset bigger = { NULL, set->cap ? set->cap * 2 : 64, 0 };
+		struct dir_strset bigger = {NULL, set->cap ? set->cap * 2 : 64, 0};
 
 		bigger.slot = xcalloc(bigger.cap, sizeof(char *));
 		for (size_t j = 0; j < set->cap; j++) {

@@ -31,13 +31,12 @@ struct directory {
 int dir_schema_migrate(sqlite3 *db, struct mn_err *err);
 
 /* dir_stmt - prepared and bound statement; NULL on failure (err set). */
-sqlite3_stmt *dir_stmt(struct directory *d, struct mn_err *err, const char *sql,
-    const char *types, ...);
-sqlite3_stmt *dir_vstmt(struct directory *d, struct mn_err *err, const char *sql,
-    const char *types, va_list ap);
+sqlite3_stmt *dir_stmt(
+    struct directory *d, struct mn_err *err, const char *sql, const char *types, ...);
+sqlite3_stmt *dir_vstmt(
+    struct directory *d, struct mn_err *err, const char *sql, const char *types, va_list ap);
 /* dir_exec - run a statement returning no rows; 0 or MN_EDB. */
-int dir_exec(struct directory *d, struct mn_err *err, const char *sql,
-    const char *types, ...);
+int dir_exec(struct directory *d, struct mn_err *err, const char *sql, const char *types, ...);
 /* dir_int - first column of the first row as int64; 0, MN_ENOENT (no row)
  * or MN_EDB. */
 int dir_int(struct directory *d, int64_t *out, const char *sql, const char *types, ...);

@@ -48,8 +48,8 @@
 #define DIR_MAX_ADDRESS 254
 #define DIR_MAX_ALIAS_TARGETS 1000
 #define DIR_MAX_COMMAND (1 << 20) /* packed DirectoryCommand, bytes */
-#define DIR_MAX_GROUP_DEPTH 16 /* nesting depth followed by expansion */
-#define DIR_EVERYONE "everyone"  /* local part of each domain's built-in group */
+#define DIR_MAX_GROUP_DEPTH 16    /* nesting depth followed by expansion */
+#define DIR_EVERYONE "everyone"   /* local part of each domain's built-in group */
 
 enum dir_user_flag {
 	DIR_USER_DISABLED = 1u << 0,
@@ -93,12 +93,11 @@ sqlite3 *directory_db(struct directory *d);
  *   MN_EDB      database failure (the transaction is rolled back)
  * with err->msg a reason fit to show an administrator. A refused command
  * changes nothing. */
-int directory_apply(struct directory *d, const Mailnode__DirectoryCommand *cmd,
-    struct mn_err *err);
+int directory_apply(struct directory *d, const Mailnode__DirectoryCommand *cmd, struct mn_err *err);
 /* directory_apply_packed - unpack a serialized DirectoryCommand, then apply;
  * MN_EPARSE when it does not unpack, MN_ETOOBIG over DIR_MAX_COMMAND. */
-int directory_apply_packed(struct directory *d, const uint8_t *data, size_t len,
-    struct mn_err *err);
+int directory_apply_packed(
+    struct directory *d, const uint8_t *data, size_t len, struct mn_err *err);
 
 /* Address syntax: "local@domain", lower-cased, limits above; returns 0 or
  * MN_EINVAL. directory_normalize_address lower-cases in place. */
@@ -126,15 +125,15 @@ void dir_user_fini(struct dir_user *u);
  * directory_user_get() there and password_verify() in a worker. (The
  * connection is opened serialized, so a worker call is memory-safe, but it
  * may see an apply's transaction in progress.) */
-int directory_user_authenticate(struct directory *d, const char *address,
-    const char *password, int64_t now, struct dir_user *out);
+int directory_user_authenticate(struct directory *d, const char *address, const char *password,
+    int64_t now, struct dir_user *out);
 
 /* directory_admin_get - 0, MN_ENOENT or MN_EDB; names are case-insensitive. */
 int directory_admin_get(struct directory *d, const char *name, struct dir_admin *out);
 void dir_admin_fini(struct dir_admin *a);
 
 enum dir_addr_kind {
-	DIR_ADDR_NONE,   /* local domain but no such address */
+	DIR_ADDR_NONE, /* local domain but no such address */
 	DIR_ADDR_USER,
 	DIR_ADDR_ALIAS,
 	DIR_ADDR_GROUP,
@@ -145,8 +144,8 @@ enum dir_addr_kind {
  * *canonical_out (may be NULL) receives the rewritten, lower-cased address
  * (caller frees). A syntactically bad address gives DIR_ADDR_NONE and
  * *canonical_out NULL. everyone@<local domain> is DIR_ADDR_GROUP. */
-enum dir_addr_kind directory_classify(struct directory *d, const char *address,
-    char **canonical_out);
+enum dir_addr_kind directory_classify(
+    struct directory *d, const char *address, char **canonical_out);
 
 /* Expansion of an address into final destinations: each local mailbox and
  * each external address at most once, following aliases and nested groups
@@ -158,7 +157,7 @@ enum dir_addr_kind directory_classify(struct directory *d, const char *address,
  * that do not exist (stale alias targets) are skipped. *out is always safe
  * to dir_expansion_fini. */
 struct dir_expansion {
-	char **local;    /* user addresses */
+	char **local; /* user addresses */
 	size_t nlocal;
 	char **external; /* addresses in non-local domains */
 	size_t nexternal;
@@ -171,19 +170,22 @@ void dir_expansion_fini(struct dir_expansion *e);
 json_t *directory_user_counts_json(struct directory *d);
 
 /* --- listings for the admin API (new references, caller decrefs) -------- */
-json_t *directory_domains_json(struct directory *d);          /* [{name, aliases:[...], users, created_at}] */
-json_t *directory_user_json(const struct dir_user *u);         /* SPEC §6 user show shape, no hash */
-json_t *directory_users_json(struct directory *d, const char *domain,
-    const char *search, size_t offset, size_t limit);          /* [user...] */
+json_t *directory_domains_json(
+    struct directory *d); /* [{name, aliases:[...], users, created_at}] */
+json_t *directory_user_json(const struct dir_user *u); /* SPEC §6 user show shape, no hash */
+json_t *directory_users_json(struct directory *d, const char *domain, const char *search,
+    size_t offset, size_t limit); /* [user...] */
 /* users_json: domain NULL/"" all (a domain alias works), search NULL/"" none
  * else a substring of address or name (ASCII case-insensitive), limit 0
  * unlimited; address order. aliases/groups_json: domain NULL for all.
  * domains_json, admins_json (domain null for system admins), nodes_json
  * (also raft_id, created_at). NULL only on a database error. */
 json_t *directory_aliases_json(struct directory *d, const char *domain); /* [{address, targets}] */
-json_t *directory_groups_json(struct directory *d, const char *domain);  /* [{address, name, members}] */
-json_t *directory_admins_json(struct directory *d);            /* [{name, domain}] */
-json_t *directory_nodes_json(struct directory *d);             /* [{name, address, raft_port, rpc_port, state, users}] */
+json_t *directory_groups_json(
+    struct directory *d, const char *domain);       /* [{address, name, members}] */
+json_t *directory_admins_json(struct directory *d); /* [{name, domain}] */
+json_t *directory_nodes_json(
+    struct directory *d); /* [{name, address, raft_port, rpc_port, state, users}] */
 char *directory_setting_get(struct directory *d, const char *key); /* NULL if unset */
 
 /* directory_dump - canonical text dump of every table in key order (used

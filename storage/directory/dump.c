@@ -33,8 +33,7 @@ dump_value(struct buf *b, sqlite3_stmt *st, int col)
 		const unsigned char *s = sqlite3_column_text(st, col);
 		int n = sqlite3_column_bytes(st, col);
 
-		buf_append_str(b, sqlite3_column_type(st, col) == SQLITE_BLOB ?
-		    "x\"" : "\"");
+		buf_append_str(b, sqlite3_column_type(st, col) == SQLITE_BLOB ? "x\"" : "\"");
 		for (int i = 0; i < n; i++) {
 			if (s[i] == '"' || s[i] == '\\')
 				buf_printf(b, "\\%c", s[i]);
@@ -52,8 +51,10 @@ dump_value(struct buf *b, sqlite3_stmt *st, int col)
 static char *
 order_by(struct directory *d, const char *table)
 {
-	sqlite3_stmt *st = dir_stmt(d, NULL, "SELECT name, pk FROM"
-	    " pragma_table_info(?) ORDER BY pk = 0, pk, cid", "t", table);
+	sqlite3_stmt *st = dir_stmt(d, NULL,
+	    "SELECT name, pk FROM"
+	    " pragma_table_info(?) ORDER BY pk = 0, pk, cid",
+	    "t", table);
 	struct buf b;
 	bool any_pk = false;
 
@@ -64,8 +65,8 @@ order_by(struct directory *d, const char *table)
 		if (!pk && any_pk)
 			break;
 		any_pk |= pk;
-		buf_printf(&b, "%s\"%s\"", b.len ? ", " : "",
-		    (const char *)sqlite3_column_text(st, 0));
+		buf_printf(
+		    &b, "%s\"%s\"", b.len ? ", " : "", (const char *)sqlite3_column_text(st, 0));
 	}
 	sqlite3_finalize(st);
 	return buf_steal(&b, NULL);
@@ -78,8 +79,10 @@ directory_dump(struct directory *d)
 	struct buf b;
 
 	buf_init(&b, 0);
-	tables = dir_stmt(d, NULL, "SELECT name FROM sqlite_schema WHERE"
-	    " type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name", "");
+	tables = dir_stmt(d, NULL,
+	    "SELECT name FROM sqlite_schema WHERE"
+	    " type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+	    "");
 	while (tables && sqlite3_step(tables) == SQLITE_ROW) {
 		char *table = xstrdup((const char *)sqlite3_column_text(tables, 0));
 		char *order = order_by(d, table);

@@ -51,8 +51,8 @@ dir_is_everyone(struct directory *d, const char *canonical)
 	const char *at = strrchr(canonical, '@');
 
 	return at != NULL && (size_t)(at - canonical) == strlen(DIR_EVERYONE) &&
-	    memcmp(canonical, DIR_EVERYONE, strlen(DIR_EVERYONE)) == 0 &&
-	    directory_domain_exists(d, at + 1);
+	       memcmp(canonical, DIR_EVERYONE, strlen(DIR_EVERYONE)) == 0 &&
+	       directory_domain_exists(d, at + 1);
 }
 
 enum dir_addr_kind
@@ -65,14 +65,12 @@ dir_kind(struct directory *d, const char *canonical)
 		return DIR_ADDR_NONE;
 	if (!directory_domain_exists(d, at + 1))
 		return DIR_ADDR_REMOTE;
-	if (dir_int(d, &one, "SELECT 1 FROM users WHERE address = ?", "t",
-	    canonical) == 0)
+	if (dir_int(d, &one, "SELECT 1 FROM users WHERE address = ?", "t", canonical) == 0)
 		return DIR_ADDR_USER;
-	if (dir_int(d, &one, "SELECT 1 FROM aliases WHERE address = ?", "t",
-	    canonical) == 0)
+	if (dir_int(d, &one, "SELECT 1 FROM aliases WHERE address = ?", "t", canonical) == 0)
 		return DIR_ADDR_ALIAS;
-	if (dir_int(d, &one, "SELECT 1 FROM groups WHERE address = ?", "t",
-	    canonical) == 0 || dir_is_everyone(d, canonical))
+	if (dir_int(d, &one, "SELECT 1 FROM groups WHERE address = ?", "t", canonical) == 0 ||
+	    dir_is_everyone(d, canonical))
 		return DIR_ADDR_GROUP;
 	return DIR_ADDR_NONE;
 }
@@ -83,8 +81,7 @@ directory_domain_exists(struct directory *d, const char *domain)
 	int64_t one;
 
 	return domain != NULL &&
-	    dir_int(d, &one, "SELECT 1 FROM domains WHERE name = ?", "t",
-	    domain) == 0;
+	       dir_int(d, &one, "SELECT 1 FROM domains WHERE name = ?", "t", domain) == 0;
 }
 
 char *
@@ -145,9 +142,11 @@ directory_user_get(struct directory *d, const char *address, struct dir_user *ou
 	c = dir_canonical_address(d, address, NULL);
 	if (c == NULL)
 		return MN_EINVAL;
-	st = dir_stmt(d, NULL, "SELECT address, name, home_node, password_hash,"
+	st = dir_stmt(d, NULL,
+	    "SELECT address, name, home_node, password_hash,"
 	    " quota_bytes, quota_messages, max_message_size, flags, expires_at,"
-	    " created_at FROM users WHERE address = ?", "t", c);
+	    " created_at FROM users WHERE address = ?",
+	    "t", c);
 	free(c);
 	if (st == NULL)
 		return MN_EDB;
@@ -188,8 +187,10 @@ directory_admin_get(struct directory *d, const char *name, struct dir_admin *out
 	if (name == NULL)
 		return MN_EINVAL;
 	n = dir_lower_dup(name);
-	st = dir_stmt(d, NULL, "SELECT name, password_hash, domain FROM admins"
-	    " WHERE name = ?", "t", n);
+	st = dir_stmt(d, NULL,
+	    "SELECT name, password_hash, domain FROM admins"
+	    " WHERE name = ?",
+	    "t", n);
 	free(n);
 	if (st == NULL)
 		return MN_EDB;
@@ -197,8 +198,7 @@ directory_admin_get(struct directory *d, const char *name, struct dir_admin *out
 	if (rc == SQLITE_ROW) {
 		out->name = dir_col_dup(st, 0);
 		out->password_hash = dir_col_dup(st, 1);
-		out->domain = sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL :
-		    dir_col_dup(st, 2);
+		out->domain = sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL : dir_col_dup(st, 2);
 		rc = 0;
 	} else {
 		rc = rc == SQLITE_DONE ? MN_ENOENT : MN_EDB;
@@ -219,8 +219,8 @@ dir_admin_fini(struct dir_admin *a)
 }
 
 int
-directory_user_authenticate(struct directory *d, const char *address,
-    const char *password, int64_t now, struct dir_user *out)
+directory_user_authenticate(struct directory *d, const char *address, const char *password,
+    int64_t now, struct dir_user *out)
 {
 	struct dir_user u;
 	int rc;
@@ -231,15 +231,15 @@ directory_user_authenticate(struct directory *d, const char *address,
 		/* Same cost for unknown users, so timing does not tell
 		 * which addresses exist. */
 		(void)password_verify("$y$j9T$7VAxjG92b5ao6PYJggd73/$"
-		    "bfmGU6L0o9b1Y1Tg3Ww1fCMKgd/vZ82y4Rdm7Ob3e04", password);
+		                      "bfmGU6L0o9b1Y1Tg3Ww1fCMKgd/vZ82y4Rdm7Ob3e04",
+		    password);
 		return rc == MN_EDB ? rc : MN_EAUTH;
 	}
 	if (!password_verify(u.password_hash, password)) {
 		dir_user_fini(&u);
 		return MN_EAUTH;
 	}
-	if ((u.flags & DIR_USER_DISABLED) ||
-	    (u.expires_at != 0 && now >= u.expires_at)) {
+	if ((u.flags & DIR_USER_DISABLED) || (u.expires_at != 0 && now >= u.expires_at)) {
 		dir_user_fini(&u);
 		return MN_EPERM;
 	}
@@ -332,17 +332,22 @@ expand_one(struct expander *x, const char *address, int depth)
 		push(&x->out->external, &x->out->nexternal, &x->cap_external, c);
 		break;
 	case DIR_ADDR_ALIAS:
-		expand_rows(x, depth + 1, "SELECT target FROM alias_targets"
-		    " WHERE alias = ? ORDER BY target", c);
+		expand_rows(x, depth + 1,
+		    "SELECT target FROM alias_targets"
+		    " WHERE alias = ? ORDER BY target",
+		    c);
 		break;
 	case DIR_ADDR_GROUP:
 		if (dir_is_everyone(x->d, c))
-			expand_rows(x, depth + 1, "SELECT address FROM users"
+			expand_rows(x, depth + 1,
+			    "SELECT address FROM users"
 			    " WHERE domain = ? ORDER BY address",
 			    strrchr(c, '@') + 1);
 		else
-			expand_rows(x, depth + 1, "SELECT member FROM group_members"
-			    " WHERE grp = ? ORDER BY member", c);
+			expand_rows(x, depth + 1,
+			    "SELECT member FROM group_members"
+			    " WHERE grp = ? ORDER BY member",
+			    c);
 		break;
 	case DIR_ADDR_NONE:
 		/* an alias target in a local domain that does not exist
@@ -355,7 +360,7 @@ expand_one(struct expander *x, const char *address, int depth)
 int
 directory_expand(struct directory *d, const char *address, struct dir_expansion *out)
 {
-	struct expander x = { .d = d, .out = out };
+	struct expander x = {.d = d, .out = out};
 	enum dir_addr_kind kind;
 
 	memset(out, 0, sizeof(*out));

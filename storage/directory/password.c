@@ -24,9 +24,17 @@ static const struct {
 	const char *prefix;
 	size_t hash_len;
 } methods[] = {
-	{ "$y$", 43 }, { "$gy$", 43 }, { "$7$", 43 }, { "$6$", 86 },
-	{ "$5$", 43 }, { "$1$", 22 }, { "$sha1$", 28 }, { "$md5", 22 },
-	{ "$2b$", 0 }, { "$2y$", 0 }, { "$2a$", 0 },
+    {"$y$", 43},
+    {"$gy$", 43},
+    {"$7$", 43},
+    {"$6$", 86},
+    {"$5$", 43},
+    {"$1$", 22},
+    {"$sha1$", 28},
+    {"$md5", 22},
+    {"$2b$", 0},
+    {"$2y$", 0},
+    {"$2a$", 0},
 };
 
 /* bcrypt cost is 2^N rounds; a crafted "$2b$31$" hash would take days to
@@ -105,24 +113,21 @@ password_hash_valid(const char *hash)
 	for (size_t i = 0; i < len; i++) {
 		char c = hash[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '/' || c == '$' ||
-		    c == ',' || c == '='))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		        c == '.' || c == '/' || c == '$' || c == ',' || c == '='))
 			return false;
 	}
 	if (hash[1] == '2' && hash[3] == '$') {
 		/* "$2b$NN$" + 22 salt + 31 hash characters */
-		if (len != 60 || hash[4] < '0' || hash[4] > '9' || hash[5] < '0' ||
-		    hash[5] > '9' || hash[6] != '$' ||
-		    (hash[4] - '0') * 10 + (hash[5] - '0') > BCRYPT_MAX_COST)
+		if (len != 60 || hash[4] < '0' || hash[4] > '9' || hash[5] < '0' || hash[5] > '9' ||
+		    hash[6] != '$' || (hash[4] - '0') * 10 + (hash[5] - '0') > BCRYPT_MAX_COST)
 			return false;
 	} else {
 		last = strrchr(hash, '$');
 		if (last[1] == '\0' || (want != 0 && strlen(last + 1) != want))
 			return false;
 	}
-	if ((r = strstr(hash, "$rounds=")) != NULL &&
-	    strtol(r + 8, NULL, 10) > SHACRYPT_MAX_ROUNDS)
+	if ((r = strstr(hash, "$rounds=")) != NULL && strtol(r + 8, NULL, 10) > SHACRYPT_MAX_ROUNDS)
 		return false;
 	rc = crypt_checksalt(hash);
 	return rc == CRYPT_SALT_OK || rc == CRYPT_SALT_METHOD_LEGACY;

@@ -28,75 +28,75 @@
  * primary domain a row belongs to, so a domain in use cannot be deleted
  * (foreign keys, and apply.c checks first to give a clear reason). */
 static const char *const migrations[] = {
-	/* 0 -> 1 */
-	"CREATE TABLE domains ("
-	"  name TEXT PRIMARY KEY NOT NULL,"
-	"  created_at INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE TABLE domain_aliases ("
-	"  alias TEXT PRIMARY KEY NOT NULL,"
-	"  domain TEXT NOT NULL REFERENCES domains(name),"
-	"  created_at INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE INDEX domain_aliases_domain ON domain_aliases(domain);"
-	"CREATE TABLE nodes ("
-	"  name TEXT PRIMARY KEY NOT NULL,"
-	"  address TEXT NOT NULL,"
-	"  raft_port INTEGER NOT NULL DEFAULT 0,"
-	"  rpc_port INTEGER NOT NULL DEFAULT 0,"
-	"  raft_id INTEGER NOT NULL DEFAULT 0,"
-	"  state TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE TABLE users ("
-	"  address TEXT PRIMARY KEY NOT NULL,"
-	"  domain TEXT NOT NULL REFERENCES domains(name),"
-	"  password_hash TEXT NOT NULL,"
-	"  name TEXT NOT NULL DEFAULT '',"
-	"  home_node TEXT NOT NULL DEFAULT '',"
-	"  quota_bytes INTEGER NOT NULL DEFAULT 0,"
-	"  quota_messages INTEGER NOT NULL DEFAULT 0,"
-	"  max_message_size INTEGER NOT NULL DEFAULT 0,"
-	"  flags INTEGER NOT NULL DEFAULT 0,"
-	"  expires_at INTEGER NOT NULL DEFAULT 0,"
-	"  created_at INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE INDEX users_domain ON users(domain);"
-	"CREATE INDEX users_home_node ON users(home_node);"
-	"CREATE TABLE aliases ("
-	"  address TEXT PRIMARY KEY NOT NULL,"
-	"  domain TEXT NOT NULL REFERENCES domains(name),"
-	"  created_at INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE INDEX aliases_domain ON aliases(domain);"
-	"CREATE TABLE alias_targets ("
-	"  alias TEXT NOT NULL REFERENCES aliases(address) ON DELETE CASCADE,"
-	"  target TEXT NOT NULL,"
-	"  PRIMARY KEY (alias, target)"
-	") WITHOUT ROWID;"
-	"CREATE TABLE groups ("
-	"  address TEXT PRIMARY KEY NOT NULL,"
-	"  domain TEXT NOT NULL REFERENCES domains(name),"
-	"  name TEXT NOT NULL DEFAULT '',"
-	"  created_at INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE INDEX groups_domain ON groups(domain);"
-	"CREATE TABLE group_members ("
-	"  grp TEXT NOT NULL REFERENCES groups(address) ON DELETE CASCADE,"
-	"  member TEXT NOT NULL,"
-	"  PRIMARY KEY (grp, member)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX group_members_member ON group_members(member);"
-	"CREATE TABLE admins ("
-	"  name TEXT PRIMARY KEY NOT NULL,"
-	"  password_hash TEXT NOT NULL,"
-	"  domain TEXT REFERENCES domains(name),"
-	"  created_at INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE TABLE settings ("
-	"  key TEXT PRIMARY KEY NOT NULL,"
-	"  value TEXT NOT NULL"
-	") WITHOUT ROWID;",
+    /* 0 -> 1 */
+    "CREATE TABLE domains ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE domain_aliases ("
+    "  alias TEXT PRIMARY KEY NOT NULL,"
+    "  domain TEXT NOT NULL REFERENCES domains(name),"
+    "  created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX domain_aliases_domain ON domain_aliases(domain);"
+    "CREATE TABLE nodes ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  address TEXT NOT NULL,"
+    "  raft_port INTEGER NOT NULL DEFAULT 0,"
+    "  rpc_port INTEGER NOT NULL DEFAULT 0,"
+    "  raft_id INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE users ("
+    "  address TEXT PRIMARY KEY NOT NULL,"
+    "  domain TEXT NOT NULL REFERENCES domains(name),"
+    "  password_hash TEXT NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  home_node TEXT NOT NULL DEFAULT '',"
+    "  quota_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  quota_messages INTEGER NOT NULL DEFAULT 0,"
+    "  max_message_size INTEGER NOT NULL DEFAULT 0,"
+    "  flags INTEGER NOT NULL DEFAULT 0,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX users_domain ON users(domain);"
+    "CREATE INDEX users_home_node ON users(home_node);"
+    "CREATE TABLE aliases ("
+    "  address TEXT PRIMARY KEY NOT NULL,"
+    "  domain TEXT NOT NULL REFERENCES domains(name),"
+    "  created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX aliases_domain ON aliases(domain);"
+    "CREATE TABLE alias_targets ("
+    "  alias TEXT NOT NULL REFERENCES aliases(address) ON DELETE CASCADE,"
+    "  target TEXT NOT NULL,"
+    "  PRIMARY KEY (alias, target)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE groups ("
+    "  address TEXT PRIMARY KEY NOT NULL,"
+    "  domain TEXT NOT NULL REFERENCES domains(name),"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX groups_domain ON groups(domain);"
+    "CREATE TABLE group_members ("
+    "  grp TEXT NOT NULL REFERENCES groups(address) ON DELETE CASCADE,"
+    "  member TEXT NOT NULL,"
+    "  PRIMARY KEY (grp, member)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX group_members_member ON group_members(member);"
+    "CREATE TABLE admins ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  password_hash TEXT NOT NULL,"
+    "  domain TEXT REFERENCES domains(name),"
+    "  created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE settings ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value TEXT NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -112,11 +112,13 @@ dir_schema_migrate(sqlite3 *db, struct mn_err *err)
 
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
-	if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS schema_version ("
-	    "version INTEGER NOT NULL)", NULL, NULL, &msg) != SQLITE_OK)
+	if (sqlite3_exec(db,
+	        "CREATE TABLE IF NOT EXISTS schema_version ("
+	        "version INTEGER NOT NULL)",
+	        NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
-	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st,
-	    NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) !=
+	    SQLITE_OK)
 		goto fail;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -125,9 +127,8 @@ dir_schema_migrate(sqlite3 *db, struct mn_err *err)
 		goto fail;
 	sqlite3_finalize(st);
 	st = NULL;
-	if (rc == SQLITE_DONE &&
-	    sqlite3_exec(db, "INSERT INTO schema_version VALUES (0)", NULL, NULL,
-	    &msg) != SQLITE_OK)
+	if (rc == SQLITE_DONE && sqlite3_exec(db, "INSERT INTO schema_version VALUES (0)", NULL,
+	                             NULL, &msg) != SQLITE_OK)
 		goto fail;
 	if (version < 0 || version > (int64_t)NMIGRATIONS) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -139,8 +140,8 @@ dir_schema_migrate(sqlite3 *db, struct mn_err *err)
 		if (sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK)
 			goto fail;
 	}
-	if (sqlite3_prepare_v2(db, "UPDATE schema_version SET version = ?", -1,
-	    &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "UPDATE schema_version SET version = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
 		goto fail;
 	sqlite3_bind_int64(st, 1, (int64_t)NMIGRATIONS);
 	if (sqlite3_step(st) != SQLITE_DONE)
@@ -151,8 +152,7 @@ dir_schema_migrate(sqlite3 *db, struct mn_err *err)
 		goto fail;
 	return 0;
 fail:
-	mn_err_set(err, MN_EDB, "directory schema migration: %s",
-	    msg ? msg : sqlite3_errmsg(db));
+	mn_err_set(err, MN_EDB, "directory schema migration: %s", msg ? msg : sqlite3_errmsg(db));
 	sqlite3_free(msg);
 	sqlite3_finalize(st);
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -162,18 +162,17 @@ fail:
 int
 directory_open(const char *path, struct directory **out, struct mn_err *err)
 {
-	static const char *const pragmas =
-	    "PRAGMA journal_mode=WAL;"
-	    "PRAGMA foreign_keys=ON;"
-	    "PRAGMA synchronous=NORMAL;";
+	static const char *const pragmas = "PRAGMA journal_mode=WAL;"
+	                                   "PRAGMA foreign_keys=ON;"
+	                                   "PRAGMA synchronous=NORMAL;";
 	struct directory *d;
 	sqlite3 *db = NULL;
 	char *msg = NULL;
 	int rc;
 
 	*out = NULL;
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_FULLMUTEX, NULL);
+	rc = sqlite3_open_v2(
+	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		mn_err_set(err, MN_EDB, "directory %s: %s", path,
 		    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

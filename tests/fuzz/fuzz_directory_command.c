@@ -29,9 +29,12 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const probes[] = {
-		"bob@a.test", "everyone@a.test", "staff@a.test", "info@a.test",
+	    "bob@a.test",
+	    "everyone@a.test",
+	    "staff@a.test",
+	    "info@a.test",
 	};
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	struct dir_expansion e;
 
 	if (dir == NULL) {
@@ -49,8 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		sqlite3_stmt *st;
 
-		if (sqlite3_prepare_v2(directory_db(dir), "PRAGMA foreign_key_check",
-		    -1, &st, NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(
+		        directory_db(dir), "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
 			abort();
 		if (sqlite3_step(st) == SQLITE_ROW)
 			abort();

@@ -53,13 +53,13 @@ dt_kv(char **toks, int n, int from, const char *key)
 	return NULL;
 }
 
-#define DT_U64(field, key)                                                 \
-	do {                                                               \
-		char *v_ = dt_kv(toks, n, 2, key);                         \
-		if (v_) {                                                  \
-			m.has_##field = 1;                                 \
-			m.field = strtoull(v_, NULL, 0);                   \
-		}                                                          \
+#define DT_U64(field, key)                                                                         \
+	do {                                                                                       \
+		char *v_ = dt_kv(toks, n, 2, key);                                                 \
+		if (v_) {                                                                          \
+			m.has_##field = 1;                                                         \
+			m.field = strtoull(v_, NULL, 0);                                           \
+		}                                                                                  \
 	} while (0)
 
 /* dt_pack - the packed command for line; time is the command's clock.
@@ -72,8 +72,7 @@ dt_pack(const char *line, int64_t time, size_t *len_out)
 	uint8_t *out;
 	int n = 0;
 
-	for (t = strtok_r(copy, " ", &save); t && n < DT_MAX_TOK;
-	    t = strtok_r(NULL, " ", &save))
+	for (t = strtok_r(copy, " ", &save); t && n < DT_MAX_TOK; t = strtok_r(NULL, " ", &save))
 		toks[n++] = t;
 	for (int i = n; i < DT_MAX_TOK; i++)
 		toks[i] = "~";
@@ -268,7 +267,7 @@ static inline struct directory *
 dt_open(void)
 {
 	struct directory *d = NULL;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 
 	if (directory_open(":memory:", &d, &err) != 0) {
 		fprintf(stderr, "directory_open: %s\n", err.msg);

@@ -28,10 +28,10 @@ rnd(unsigned n)
 	return (unsigned)(rng_state % n);
 }
 
-static const char *const domains[] = { "a.test", "b.test", "c.test" };
-static const char *const locals[] = { "bob", "carol", "dave", "info", "staff",
-	"team", "everyone", "x" };
-static const char *const nodes[] = { "n1", "n2", "n3" };
+static const char *const domains[] = {"a.test", "b.test", "c.test"};
+static const char *const locals[] = {
+    "bob", "carol", "dave", "info", "staff", "team", "everyone", "x"};
+static const char *const nodes[] = {"n1", "n2", "n3"};
 
 static void
 make_cmd(char *out, size_t len)
@@ -39,10 +39,11 @@ make_cmd(char *out, size_t len)
 	char a[64], b[64];
 
 	snprintf(a, sizeof(a), "%s@%s", locals[rnd(8)], domains[rnd(3)]);
-	snprintf(b, sizeof(b), "%s@%s", locals[rnd(8)],
-	    rnd(4) == 0 ? "remote.test" : domains[rnd(3)]);
+	snprintf(
+	    b, sizeof(b), "%s@%s", locals[rnd(8)], rnd(4) == 0 ? "remote.test" : domains[rnd(3)]);
 	switch (rnd(20)) {
-	case 0: case 1:
+	case 0:
+	case 1:
 		snprintf(out, len, "domain_add %s", domains[rnd(3)]);
 		break;
 	case 2:
@@ -54,16 +55,17 @@ make_cmd(char *out, size_t len)
 	case 4:
 		snprintf(out, len, "dalias_del alias%u.test", rnd(2));
 		break;
-	case 5: case 6: case 7:
-		snprintf(out, len, "user_add %s name=U%u node=%s qb=%u flags=%u",
-		    a, rnd(100), rnd(3) ? nodes[rnd(3)] : "~", rnd(5000), rnd(16));
+	case 5:
+	case 6:
+	case 7:
+		snprintf(out, len, "user_add %s name=U%u node=%s qb=%u flags=%u", a, rnd(100),
+		    rnd(3) ? nodes[rnd(3)] : "~", rnd(5000), rnd(16));
 		break;
 	case 8:
 		snprintf(out, len, "user_del %s", a);
 		break;
 	case 9:
-		snprintf(out, len, "user_update %s qm=%u node=%s", a, rnd(50),
-		    nodes[rnd(3)]);
+		snprintf(out, len, "user_update %s qm=%u node=%s", a, rnd(50), nodes[rnd(3)]);
 		break;
 	case 10:
 		snprintf(out, len, "alias_add %s %s bob@%s", a, b, domains[rnd(3)]);
@@ -77,20 +79,21 @@ make_cmd(char *out, size_t len)
 	case 13:
 		snprintf(out, len, "group_del %s", a);
 		break;
-	case 14: case 15:
+	case 14:
+	case 15:
 		snprintf(out, len, "member_%s %s %s", rnd(4) ? "add" : "del", a, b);
 		break;
 	case 16:
-		snprintf(out, len, "admin_%s adm%u%s%s", rnd(3) ? "add" : "del",
-		    rnd(3), rnd(2) ? " domain=" : "", rnd(2) ? domains[rnd(3)] : "");
+		snprintf(out, len, "admin_%s adm%u%s%s", rnd(3) ? "add" : "del", rnd(3),
+		    rnd(2) ? " domain=" : "", rnd(2) ? domains[rnd(3)] : "");
 		break;
 	case 17:
-		snprintf(out, len, "node_add %s 127.0.0.%u id=%u", nodes[rnd(3)],
-		    1 + rnd(3), rnd(5));
+		snprintf(
+		    out, len, "node_add %s 127.0.0.%u id=%u", nodes[rnd(3)], 1 + rnd(3), rnd(5));
 		break;
 	case 18:
-		snprintf(out, len, "node_%s %s%s", rnd(2) ? "state" : "del",
-		    nodes[rnd(3)], rnd(2) ? " draining" : " active");
+		snprintf(out, len, "node_%s %s%s", rnd(2) ? "state" : "del", nodes[rnd(3)],
+		    rnd(2) ? " draining" : " active");
 		break;
 	default:
 		snprintf(out, len, "set key%u %s", rnd(3), rnd(3) ? "v" : "");
@@ -103,7 +106,7 @@ test_same_commands_same_dump(void **state)
 {
 	char tmpl[] = "/tmp/mn-dirdet-XXXXXX", path[128], line[256];
 	struct directory *a = dt_open(), *b = dt_open(), *f = NULL;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	int ok = 0;
 	char *da, *db, *df;
 
@@ -111,7 +114,7 @@ test_same_commands_same_dump(void **state)
 	snprintf(path, sizeof(path), "%s/dir.db", tmpl);
 	assert_int_equal(directory_open(path, &f, &err), 0);
 	for (int i = 0; i < NCMDS; i++) {
-		struct mn_err ea = { 0 }, eb = { 0 }, ef = { 0 };
+		struct mn_err ea = {0}, eb = {0}, ef = {0};
 		size_t len;
 		uint8_t *p;
 		int ra, rb, rf;
@@ -151,7 +154,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_same_commands_same_dump),
+	    cmocka_unit_test(test_same_commands_same_dump),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,21 +14,26 @@
 #include "dir_test_util.h"
 
 static const char *const setup_cmds[] = {
-	"domain_add a.test", "domain_add b.test", "dalias_add alias.test a.test",
-	"node_add n1 127.0.0.1 raft_port=7100 rpc_port=7101 id=1",
-	"node_add n2 127.0.0.2 id=2 state=joining",
-	"user_add bob@a.test name=Bob_Smith node=n1 qb=1048576 qm=100 max=5000 flags=9 exp=99",
-	"user_add carol@a.test name=Carol node=n1", "user_add erin@b.test name=100%_Erin",
-	"alias_add info@a.test carol@a.test bob@a.test",
-	"group_add staff@a.test Staff", "member_add staff@a.test bob@a.test",
-	"admin_add admin", "admin_add boss@a.test domain=a.test",
+    "domain_add a.test",
+    "domain_add b.test",
+    "dalias_add alias.test a.test",
+    "node_add n1 127.0.0.1 raft_port=7100 rpc_port=7101 id=1",
+    "node_add n2 127.0.0.2 id=2 state=joining",
+    "user_add bob@a.test name=Bob_Smith node=n1 qb=1048576 qm=100 max=5000 flags=9 exp=99",
+    "user_add carol@a.test name=Carol node=n1",
+    "user_add erin@b.test name=100%_Erin",
+    "alias_add info@a.test carol@a.test bob@a.test",
+    "group_add staff@a.test Staff",
+    "member_add staff@a.test bob@a.test",
+    "admin_add admin",
+    "admin_add boss@a.test domain=a.test",
 };
 
 static int
 setup(void **state)
 {
 	struct directory *d = dt_open();
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 
 	for (size_t i = 0; i < sizeof(setup_cmds) / sizeof(setup_cmds[0]); i++) {
 		if (dt_apply_at(d, setup_cmds[i], 50, &err) != 0) {
@@ -96,36 +101,36 @@ test_users_json(void **state)
 			size_t offset, limit;
 			const char *want;
 		} cases[] = {
-			{ NULL, NULL, 0, 0, "bob@a.test carol@a.test erin@b.test" },
-			{ "a.test", NULL, 0, 0, "bob@a.test carol@a.test" },
-			{ "ALIAS.test", NULL, 0, 0, "bob@a.test carol@a.test" },
-			{ "remote.test", NULL, 0, 0, "" },
-			{ NULL, "car", 0, 0, "carol@a.test" },
-			{ NULL, "SMITH", 0, 0, "bob@a.test" },  /* name, any case */
-			{ NULL, "%", 0, 0, "erin@b.test" },     /* literal % */
-			{ NULL, "_", 0, 0, "bob@a.test erin@b.test" },
-			{ NULL, NULL, 1, 1, "carol@a.test" },
-			{ NULL, NULL, 2, 0, "erin@b.test" },
-			{ NULL, NULL, 5, 0, "" },
+		    {NULL, NULL, 0, 0, "bob@a.test carol@a.test erin@b.test"},
+		    {"a.test", NULL, 0, 0, "bob@a.test carol@a.test"},
+		    {"ALIAS.test", NULL, 0, 0, "bob@a.test carol@a.test"},
+		    {"remote.test", NULL, 0, 0, ""},
+		    {NULL, "car", 0, 0, "carol@a.test"},
+		    {NULL, "SMITH", 0, 0, "bob@a.test"}, /* name, any case */
+		    {NULL, "%", 0, 0, "erin@b.test"},    /* literal % */
+		    {NULL, "_", 0, 0, "bob@a.test erin@b.test"},
+		    {NULL, NULL, 1, 1, "carol@a.test"},
+		    {NULL, NULL, 2, 0, "erin@b.test"},
+		    {NULL, NULL, 5, 0, ""},
 		};
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-			json_t *a = directory_users_json(d, cases[i].domain,
-			    cases[i].search, cases[i].offset, cases[i].limit);
+			json_t *a = directory_users_json(
+			    d, cases[i].domain, cases[i].search, cases[i].offset, cases[i].limit);
 			char got[256] = "";
 			size_t k;
 			json_t *v;
 
 			assert_non_null(a);
-			json_array_foreach(a, k, v) {
+			json_array_foreach(a, k, v)
+			{
 				if (k)
 					strcat(got, " ");
 				strcat(got, json_string_value(json_object_get(v, "address")));
 			}
 			json_decref(a);
 			if (strcmp(got, cases[i].want) != 0)
-				fail_msg("case %zu: got \"%s\" want \"%s\"", i, got,
-				    cases[i].want);
+				fail_msg("case %zu: got \"%s\" want \"%s\"", i, got, cases[i].want);
 		}
 	}
 }
@@ -150,8 +155,8 @@ test_other_listings(void **state)
 	check(directory_groups_json(d, "b.test"),
 	    "[{\"address\":\"everyone@b.test\",\"builtin\":true,"
 	    "\"members\":[\"erin@b.test\"],\"name\":\"Everyone\"}]");
-	check(directory_admins_json(d),
-	    "[{\"domain\":null,\"name\":\"admin\"},{\"domain\":\"a.test\",\"name\":\"boss@a.test\"}]");
+	check(directory_admins_json(d), "[{\"domain\":null,\"name\":\"admin\"},{\"domain\":\"a."
+	                                "test\",\"name\":\"boss@a.test\"}]");
 	check(directory_nodes_json(d),
 	    "[{\"address\":\"127.0.0.1\",\"created_at\":50,\"name\":\"n1\",\"raft_id\":1,"
 	    "\"raft_port\":7100,\"rpc_port\":7101,\"state\":\"active\",\"users\":2},"
@@ -164,9 +169,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_user_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_users_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_listings, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_users_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_listings, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

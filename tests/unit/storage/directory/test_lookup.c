@@ -15,25 +15,34 @@
 #include "lib/buf.h"
 
 static const char *const setup_cmds[] = {
-	"domain_add a.test", "domain_add b.test", "dalias_add alias.test a.test",
-	"user_add bob@a.test", "user_add carol@a.test", "user_add dave@a.test",
-	"user_add erin@b.test", "user_add frank@b.test",
-	"alias_add info@a.test bob@a.test carol@alias.test ext@remote.test BOB@a.test",
-	"alias_add fwd@a.test ghost@a.test dave@a.test",
-	"alias_add out@a.test x@remote.test",
-	"group_add staff@a.test Staff", "group_add team@a.test Team",
-	"member_add staff@a.test bob@a.test", "member_add staff@a.test team@a.test",
-	"member_add staff@a.test info@a.test",
-	"member_add team@a.test carol@a.test", "member_add team@a.test dave@alias.test",
-	"member_add team@a.test everyone@b.test", "member_add team@a.test ext@remote.test",
-	"member_add team@a.test bob@a.test",
+    "domain_add a.test",
+    "domain_add b.test",
+    "dalias_add alias.test a.test",
+    "user_add bob@a.test",
+    "user_add carol@a.test",
+    "user_add dave@a.test",
+    "user_add erin@b.test",
+    "user_add frank@b.test",
+    "alias_add info@a.test bob@a.test carol@alias.test ext@remote.test BOB@a.test",
+    "alias_add fwd@a.test ghost@a.test dave@a.test",
+    "alias_add out@a.test x@remote.test",
+    "group_add staff@a.test Staff",
+    "group_add team@a.test Team",
+    "member_add staff@a.test bob@a.test",
+    "member_add staff@a.test team@a.test",
+    "member_add staff@a.test info@a.test",
+    "member_add team@a.test carol@a.test",
+    "member_add team@a.test dave@alias.test",
+    "member_add team@a.test everyone@b.test",
+    "member_add team@a.test ext@remote.test",
+    "member_add team@a.test bob@a.test",
 };
 
 static int
 setup(void **state)
 {
 	struct directory *d = dt_open();
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 
 	for (size_t i = 0; i < sizeof(setup_cmds) / sizeof(setup_cmds[0]); i++) {
 		if (dt_apply(d, setup_cmds[i], &err) != 0) {
@@ -74,26 +83,26 @@ test_expand_table(void **state)
 		int rc;
 		const char *local, *external;
 	} cases[] = {
-		{ "bob@a.test", 0, "bob@a.test", "" },
-		{ "Bob@Alias.Test", 0, "bob@a.test", "" },
-		{ "info@a.test", 0, "bob@a.test,carol@a.test", "ext@remote.test" },
-		{ "info@alias.test", 0, "bob@a.test,carol@a.test", "ext@remote.test" },
-		{ "fwd@a.test", 0, "dave@a.test", "" }, /* ghost@ does not exist */
-		{ "out@a.test", 0, "", "x@remote.test" },
-		/* staff: bob, info (bob carol ext), team (bob carol dave
-		 * everyone@b.test ext): every mailbox once, depth first in
-		 * member order */
-		{ "staff@a.test", 0, "bob@a.test,carol@a.test,dave@a.test,erin@b.test,frank@b.test",
-		  "ext@remote.test" },
-		{ "team@alias.test", 0, "bob@a.test,carol@a.test,dave@a.test,erin@b.test,frank@b.test",
-		  "ext@remote.test" },
-		{ "everyone@a.test", 0, "bob@a.test,carol@a.test,dave@a.test", "" },
-		{ "everyone@alias.test", 0, "bob@a.test,carol@a.test,dave@a.test", "" },
-		{ "someone@remote.test", 0, "", "someone@remote.test" },
-		{ "nobody@a.test", MN_ENOENT, "", "" },
-		{ "nobody@alias.test", MN_ENOENT, "", "" },
-		{ "not an address", MN_EINVAL, "", "" },
-		{ "", MN_EINVAL, "", "" },
+	    {"bob@a.test", 0, "bob@a.test", ""},
+	    {"Bob@Alias.Test", 0, "bob@a.test", ""},
+	    {"info@a.test", 0, "bob@a.test,carol@a.test", "ext@remote.test"},
+	    {"info@alias.test", 0, "bob@a.test,carol@a.test", "ext@remote.test"},
+	    {"fwd@a.test", 0, "dave@a.test", ""}, /* ghost@ does not exist */
+	    {"out@a.test", 0, "", "x@remote.test"},
+	    /* staff: bob, info (bob carol ext), team (bob carol dave
+	     * everyone@b.test ext): every mailbox once, depth first in
+	     * member order */
+	    {"staff@a.test", 0, "bob@a.test,carol@a.test,dave@a.test,erin@b.test,frank@b.test",
+	        "ext@remote.test"},
+	    {"team@alias.test", 0, "bob@a.test,carol@a.test,dave@a.test,erin@b.test,frank@b.test",
+	        "ext@remote.test"},
+	    {"everyone@a.test", 0, "bob@a.test,carol@a.test,dave@a.test", ""},
+	    {"everyone@alias.test", 0, "bob@a.test,carol@a.test,dave@a.test", ""},
+	    {"someone@remote.test", 0, "", "someone@remote.test"},
+	    {"nobody@a.test", MN_ENOENT, "", ""},
+	    {"nobody@alias.test", MN_ENOENT, "", ""},
+	    {"not an address", MN_EINVAL, "", ""},
+	    {"", MN_EINVAL, "", ""},
 	};
 	struct directory *d = *state;
 
@@ -104,8 +113,7 @@ test_expand_table(void **state)
 
 		if (rc != cases[i].rc || strcmp(l, cases[i].local) != 0 ||
 		    strcmp(x, cases[i].external) != 0)
-			fail_msg("%s: rc %d local [%s] external [%s]", cases[i].addr,
-			    rc, l, x);
+			fail_msg("%s: rc %d local [%s] external [%s]", cases[i].addr, rc, l, x);
 		free(l);
 		free(x);
 		dir_expansion_fini(&e);
@@ -120,16 +128,16 @@ test_classify(void **state)
 		enum dir_addr_kind kind;
 		const char *canonical; /* NULL: none returned */
 	} cases[] = {
-		{ "bob@a.test", DIR_ADDR_USER, "bob@a.test" },
-		{ "BOB@ALIAS.TEST", DIR_ADDR_USER, "bob@a.test" },
-		{ "info@alias.test", DIR_ADDR_ALIAS, "info@a.test" },
-		{ "staff@a.test", DIR_ADDR_GROUP, "staff@a.test" },
-		{ "everyone@b.test", DIR_ADDR_GROUP, "everyone@b.test" },
-		{ "everyone@alias.test", DIR_ADDR_GROUP, "everyone@a.test" },
-		{ "everyone@remote.test", DIR_ADDR_REMOTE, "everyone@remote.test" },
-		{ "x@Remote.test", DIR_ADDR_REMOTE, "x@remote.test" },
-		{ "nobody@a.test", DIR_ADDR_NONE, "nobody@a.test" },
-		{ "bad", DIR_ADDR_NONE, NULL },
+	    {"bob@a.test", DIR_ADDR_USER, "bob@a.test"},
+	    {"BOB@ALIAS.TEST", DIR_ADDR_USER, "bob@a.test"},
+	    {"info@alias.test", DIR_ADDR_ALIAS, "info@a.test"},
+	    {"staff@a.test", DIR_ADDR_GROUP, "staff@a.test"},
+	    {"everyone@b.test", DIR_ADDR_GROUP, "everyone@b.test"},
+	    {"everyone@alias.test", DIR_ADDR_GROUP, "everyone@a.test"},
+	    {"everyone@remote.test", DIR_ADDR_REMOTE, "everyone@remote.test"},
+	    {"x@Remote.test", DIR_ADDR_REMOTE, "x@remote.test"},
+	    {"nobody@a.test", DIR_ADDR_NONE, "nobody@a.test"},
+	    {"bad", DIR_ADDR_NONE, NULL},
 	};
 	struct directory *d = *state;
 
@@ -171,22 +179,18 @@ static void
 test_cycles_refused_at_member_add(void **state)
 {
 	struct directory *d = *state;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	char *before = directory_dump(d), *after;
 
 	/* direct, indirect through a group, through an alias, through a
 	 * domain alias spelling */
-	assert_int_equal(dt_apply(d, "member_add team@a.test staff@a.test", &err),
-	    MN_ECONFLICT);
-	assert_string_equal(err.msg,
-	    "adding group staff@a.test to team@a.test would make a cycle");
-	assert_int_equal(dt_apply(d, "member_add team@a.test staff@alias.test", &err),
-	    MN_ECONFLICT);
+	assert_int_equal(dt_apply(d, "member_add team@a.test staff@a.test", &err), MN_ECONFLICT);
+	assert_string_equal(err.msg, "adding group staff@a.test to team@a.test would make a cycle");
+	assert_int_equal(
+	    dt_apply(d, "member_add team@a.test staff@alias.test", &err), MN_ECONFLICT);
 	assert_int_equal(dt_apply(d, "alias_add loop@a.test staff@a.test", &err), 0);
-	assert_int_equal(dt_apply(d, "member_add team@a.test loop@a.test", &err),
-	    MN_ECONFLICT);
-	assert_string_equal(err.msg,
-	    "adding alias loop@a.test to team@a.test would make a cycle");
+	assert_int_equal(dt_apply(d, "member_add team@a.test loop@a.test", &err), MN_ECONFLICT);
+	assert_string_equal(err.msg, "adding alias loop@a.test to team@a.test would make a cycle");
 	assert_int_equal(dt_apply(d, "alias_del loop@a.test", &err), 0);
 	after = directory_dump(d);
 	assert_string_equal(before, after);
@@ -209,7 +213,7 @@ static void
 test_depth_limit(void **state)
 {
 	struct directory *d = *state;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	struct dir_expansion e;
 	char line[128];
 
@@ -223,8 +227,7 @@ test_depth_limit(void **state)
 		snprintf(line, sizeof(line), "member_add c%d@a.test c%d@a.test", i, i + 1);
 		assert_int_equal(dt_apply(d, line, &err), 0);
 	}
-	snprintf(line, sizeof(line), "member_add c%d@a.test bob@a.test",
-	    DIR_MAX_GROUP_DEPTH);
+	snprintf(line, sizeof(line), "member_add c%d@a.test bob@a.test", DIR_MAX_GROUP_DEPTH);
 	assert_int_equal(dt_apply(d, line, &err), 0);
 	assert_int_equal(directory_expand(d, "c1@a.test", &e), 0);
 	assert_int_equal(e.nlocal, 1);
@@ -239,7 +242,7 @@ static void
 test_everyone_follows_users(void **state)
 {
 	struct directory *d = *state;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	struct dir_expansion e;
 
 	assert_int_equal(dt_apply(d, "domain_add c.test", &err), 0);
@@ -261,7 +264,7 @@ static void
 test_deleting_member_updates_expansion(void **state)
 {
 	struct directory *d = *state;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	struct dir_expansion e;
 	char *l;
 
@@ -279,13 +282,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_expand_table, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cycles_refused_at_member_add, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_everyone_follows_users, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deleting_member_updates_expansion, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expand_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cycles_refused_at_member_add, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_everyone_follows_users, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_deleting_member_updates_expansion, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,23 +19,28 @@ static const struct {
 	const char *password;
 	const char *origin;
 } known[] = {
-	/* openssl passwd -6 -salt abcdefgh secret */
-	{ "$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.",
-	  "secret", "openssl" },
-	/* Drepper's SHA-crypt specification, test vector 1 and 2 */
-	{ "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
-	  "Hello world!", "sha-crypt spec" },
-	{ "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
-	  "Hello world!", "sha-crypt spec" },
-	/* SHA-256-crypt, same specification (also openssl passwd -5) */
-	{ "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5",
-	  "Hello world!", "sha-crypt spec" },
-	/* crypt_blowfish / OpenBSD test vectors */
-	{ "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U", "crypt_blowfish" },
-	{ "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U", "crypt_blowfish" },
-	{ "$2a$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789chars after 72 are ignored", "crypt_blowfish" },
-	/* yescrypt, made with libxcrypt crypt_rn */
-	{ DT_HASH, "secret", "libxcrypt" },
+    /* openssl passwd -6 -salt abcdefgh secret */
+    {"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/"
+     "O6IND4WQhG.",
+        "secret", "openssl"},
+    /* Drepper's SHA-crypt specification, test vector 1 and 2 */
+    {"$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/"
+     "O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+        "Hello world!", "sha-crypt spec"},
+    {"$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/"
+     "UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
+        "Hello world!", "sha-crypt spec"},
+    /* SHA-256-crypt, same specification (also openssl passwd -5) */
+    {"$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5", "Hello world!", "sha-crypt spec"},
+    /* crypt_blowfish / OpenBSD test vectors */
+    {"$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U", "crypt_blowfish"},
+    {"$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U", "crypt_blowfish"},
+    {"$2a$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui",
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789chars after 72 "
+        "are ignored",
+        "crypt_blowfish"},
+    /* yescrypt, made with libxcrypt crypt_rn */
+    {DT_HASH, "secret", "libxcrypt"},
 };
 
 static void
@@ -79,14 +84,27 @@ static void
 test_bad_hashes_refused(void **state)
 {
 	static const char *const bad[] = {
-		"", "secret", "*", "!", "!$6$abc$def", "xyXcH4vKpt1Lk", /* DES */
-		"$6$abc", "$6$abc$", "$6$abcdefgh$short", "$y$j9T$abc",
-		"$2b$05$tooshort", "$2b$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
-		"$2b$5$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeWx",
-		"$6$rounds=999999999$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
-		"$6$abc def$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.",
-		"$6$a:b$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.",
-		"$9$unknownmethod$abc",
+	    "",
+	    "secret",
+	    "*",
+	    "!",
+	    "!$6$abc$def",
+	    "xyXcH4vKpt1Lk", /* DES */
+	    "$6$abc",
+	    "$6$abc$",
+	    "$6$abcdefgh$short",
+	    "$y$j9T$abc",
+	    "$2b$05$tooshort",
+	    "$2b$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+	    "$2b$5$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeWx",
+	    "$6$rounds=999999999$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/"
+	    "UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
+	    "$6$abc "
+	    "def$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/"
+	    "O6IND4WQhG.",
+	    "$6$a:b$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/"
+	    "O6IND4WQhG.",
+	    "$9$unknownmethod$abc",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -103,7 +121,7 @@ static void
 test_user_authenticate(void **state)
 {
 	struct directory *d = dt_open();
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	struct dir_user u;
 	char *h = password_hash("pw1"), line[256];
 
@@ -111,9 +129,12 @@ test_user_authenticate(void **state)
 	assert_int_equal(dt_apply(d, "dalias_add b.test a.test", &err), 0);
 	snprintf(line, sizeof(line), "user_add bob@a.test hash=%s", h);
 	assert_int_equal(dt_apply(d, line, &err), 0);
-	assert_int_equal(dt_apply(d, "user_add old@a.test hash=$6$abcdefgh$ltjgWl6579Nl"
-	    "uT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.",
-	    &err), 0);
+	assert_int_equal(
+	    dt_apply(d,
+	        "user_add old@a.test hash=$6$abcdefgh$ltjgWl6579Nl"
+	        "uT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.",
+	        &err),
+	    0);
 	assert_int_equal(dt_apply(d, "user_add off@a.test flags=1", &err), 0);
 	assert_int_equal(dt_apply(d, "user_add temp@a.test exp=5000", &err), 0);
 
@@ -127,7 +148,8 @@ test_user_authenticate(void **state)
 	assert_int_equal(directory_user_authenticate(d, "off@a.test", "secret", 0, NULL), MN_EPERM);
 	assert_int_equal(directory_user_authenticate(d, "off@a.test", "nope", 0, NULL), MN_EAUTH);
 	assert_int_equal(directory_user_authenticate(d, "temp@a.test", "secret", 4999, NULL), 0);
-	assert_int_equal(directory_user_authenticate(d, "temp@a.test", "secret", 5000, NULL), MN_EPERM);
+	assert_int_equal(
+	    directory_user_authenticate(d, "temp@a.test", "secret", 5000, NULL), MN_EPERM);
 	/* the password changes through user_update */
 	free(h);
 	h = password_hash("pw2");
@@ -143,10 +165,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_known_hashes_verify),
-		cmocka_unit_test(test_new_hash_is_yescrypt_and_salted),
-		cmocka_unit_test(test_bad_hashes_refused),
-		cmocka_unit_test(test_user_authenticate),
+	    cmocka_unit_test(test_known_hashes_verify),
+	    cmocka_unit_test(test_new_hash_is_yescrypt_and_salted),
+	    cmocka_unit_test(test_bad_hashes_refused),
+	    cmocka_unit_test(test_user_authenticate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
