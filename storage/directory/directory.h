@@ -188,6 +188,15 @@ json_t *directory_nodes_json(
     struct directory *d); /* [{name, address, raft_port, rpc_port, state, users}] */
 char *directory_setting_get(struct directory *d, const char *key); /* NULL if unset */
 
+/* directory_snapshot - the whole directory as bytes (an SQLite image), for
+ * Raft snapshots; *data_out is the caller's to free. 0 or MN_EDB. */
+int directory_snapshot(
+    struct directory *d, uint8_t **data_out, size_t *len_out, struct mn_err *err);
+/* directory_restore - replace the whole directory with a snapshot (then
+ * migrate it if older). MN_EPARSE when the bytes are not a sound directory
+ * image (nothing changed), MN_EDB on a database failure. */
+int directory_restore(struct directory *d, const uint8_t *data, size_t len, struct mn_err *err);
+
 /* directory_dump - canonical text dump of every table in key order (used
  * to compare replicas); caller frees. */
 char *directory_dump(struct directory *d);
