@@ -80,11 +80,14 @@ void dir_fsm_init(struct dir_fsm *fsm, struct directory *dir);
 void dir_fsm_fini(struct dir_fsm *fsm);
 
 /* dir_fsm_propose - pack cmd into a raft_malloc'd buffer and raft_apply it
- * with req and cb (req->data is left to the caller). 0: raft owns the
- * buffer and will call cb exactly once. Otherwise nothing was proposed and
- * cb will not be called: MN_ETOOBIG (over DIR_MAX_COMMAND), MN_ENOLEADER
- * (this server is not the leader, or is losing leadership), MN_ETEMP
- * (other raft errors); err->msg says which. */
+ * with req and cb (req->data is left to the caller; req must stay valid
+ * until cb). 0: raft owns the buffer and will call cb exactly once: when
+ * the entry is applied here, or when this server stops being leader first
+ * (status RAFT_LEADERSHIPLOST, also what raft_close gives pending requests
+ * in 0.15). After raft_apply, req->index is the entry's log index.
+ * Otherwise nothing was proposed and cb will not be called: MN_ETOOBIG (over DIR_MAX_COMMAND),
+ * MN_ENOLEADER (this server is not the leader, or is losing leadership), MN_ETEMP (other raft
+ * errors); err->msg says which. */
 int dir_fsm_propose(struct raft *r, struct raft_apply *req, const Mailnode__DirectoryCommand *cmd,
     raft_apply_cb cb, struct mn_err *err);
 

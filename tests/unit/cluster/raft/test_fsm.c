@@ -166,7 +166,10 @@ test_encoding_every_command_round_trips(void **state)
 
 	/* key fields of a few, decoded */
 	{
-		Mailnode__DirectoryCommand *c = unpack_line(script[14].line, 7);
+		Mailnode__DirectoryCommand *c =
+		    unpack_line("user_add bob@a.test name=Bob node=node1 qb=1000 qm=10 max=500 "
+		                "flags=1 exp=2000",
+		        7);
 
 		assert_int_equal(c->cmd_case, MAILNODE__DIRECTORY_COMMAND__CMD_USER_ADD);
 		assert_string_equal(c->user_add->address, "bob@a.test");
@@ -383,32 +386,48 @@ proposal_done(struct raft_fixture *f, void *arg)
 	return ((struct proposal *)arg)->done;
 }
 
+/* cluster_alloc - three servers, not started: bootstrap or persisted state
+ * is up to the caller */
 static struct cluster *
-cluster_new(unsigned threshold, unsigned trailing)
+cluster_alloc(unsigned threshold, unsigned trailing)
 {
 	struct cluster *c = xcalloc(1, sizeof(*c));
-	struct raft_configuration conf;
 
 	assert_int_equal(raft_fixture_initialize(&c->f), 0);
 	for (unsigned i = 0; i < N; i++) {
+		struct raft *r;
+
 		c->dir[i] = dt_open();
 		dir_fsm_init(&c->fsm[i], c->dir[i]);
 		assert_int_equal(raft_fixture_grow(&c->f, &c->fsm[i].raft), 0);
-	}
-	raft_configuration_init(&conf);
-	assert_int_equal(raft_fixture_configuration(&c->f, N, &conf), 0);
-	assert_int_equal(raft_fixture_bootstrap(&c->f, &conf), 0);
-	raft_configuration_close(&conf);
-	for (unsigned i = 0; i < N; i++) {
-		struct raft *r = raft_fixture_get(&c->f, i);
-
+		r = raft_fixture_get(&c->f, i);
 		raft_set_snapshot_threshold(r, threshold);
 		raft_set_snapshot_trailing(r, trailing);
 	}
+	c->clock = 1000;
+	return c;
+}
+
+/* cluster_start - start every server and elect server 0 */
+static void
+cluster_start(struct cluster *c)
+{
 	assert_int_equal(raft_fixture_start(&c->f), 0);
 	raft_fixture_elect(&c->f, 0);
 	assert_int_equal(raft_fixture_leader_index(&c->f), 0);
-	c->clock = 1000;
+}
+
+/* cluster_new - a freshly bootstrapped cluster led by server 0 */
+static struct cluster *
+cluster_new(unsigned threshold, unsigned trailing)
+{
+	struct cluster *c = cluster_alloc(threshold, trailing);
+	struct raft_configuration conf;
+
+	assert_int_equal(raft_fixture_configuration(&c->f, N, &conf), 0);
+	assert_int_equal(raft_fixture_bootstrap(&c->f, &conf), 0);
+	raft_configuration_close(&conf);
+	cluster_start(c);
 	return c;
 }
 
@@ -744,7 +763,9 @@ test_cluster_leader_killed_writes_continue(void **state)
 }
 
 /* A leader that cannot reach anyone loses office before its entry commits:
- * the proposer hears MN_ENOLEADER and the entry is never applied. */
+ * the proposer hears MN_ENOLEADER (and here the entry is never applied).
+ * A follower refuses proposals at once; raft_close calls back pending
+ * ones. */
 static void
 test_cluster_leadership_lost_fails_the_proposal(void **state)
 {
@@ -801,7 +822,23 @@ test_cluster_leadership_lost_fails_the_proposal(void **state)
 		mailnode__directory_command__free_unpacked(cmd, NULL);
 		assert_false(q.done);
 	}
-	cluster_free(c);
+
+	/* closing raft with a proposal in flight still calls back, once */
+	{
+		struct proposal q = {0};
+
+		cmd = unpack_line("domain_add closing.test", 1);
+		q.req.data = &q;
+		assert_int_equal(dir_fsm_propose(raft_fixture_get(&c->f, cluster_leader(c)), &q.req,
+		                     cmd, proposal_cb, &err),
+		    0);
+		mailnode__directory_command__free_unpacked(cmd, NULL);
+		cluster_free(c);
+		/* libraft 0.15 says "leadership lost", not RAFT_SHUTDOWN */
+		assert_true(q.done);
+		assert_int_equal(q.status, RAFT_LEADERSHIPLOST);
+		assert_int_equal(q.rc, MN_ENOLEADER);
+	}
 }
 
 /* A follower whose database fails stops (RAFT_UNAVAILABLE) rather than
@@ -836,6 +873,95 @@ test_cluster_database_failure_stops_the_server(void **state)
 	cluster_free(c);
 }
 
+/* A restart as raft sees it: each server comes up with a persisted snapshot
+ * (taken by a dir_fsm) and the log entries after it, over an empty
+ * directory. raft restores the snapshot at start, then re-applies the
+ * tail once a new-term entry commits it; every server ends with the
+ * directory a replay of the whole log gives. */
+static void
+test_cluster_restart_restores_snapshot_and_replays_log(void **state)
+{
+	struct cluster *c = cluster_alloc(1024, 128);
+	struct directory *src = dt_open();
+	struct dir_fsm sfsm;
+	const size_t k = 20;                 /* commands inside the snapshot */
+	const raft_index snap_index = k + 1; /* entry 1 was the bootstrap configuration */
+	char *dump;
+
+	dir_fsm_init(&sfsm, src);
+	for (size_t i = 0; i < NSCRIPT; i++) {
+		size_t len;
+		uint8_t *p = dt_pack(script[i].line, c->clock++, &len);
+		void *res;
+		struct raft_buffer b = {.base = p, .len = len};
+
+		assert_true(c->nlog < MAX_LOG);
+		c->log[c->nlog++] = b; /* the whole log, for the replay below */
+		if (i < k)
+			assert_int_equal(sfsm.raft.apply(&sfsm.raft, &b, &res), 0);
+	}
+
+	for (unsigned s = 0; s < N; s++) {
+		/* the fixture's in-memory disk owns all of this from here */
+		struct raft_snapshot *snap = raft_calloc(1, sizeof(*snap));
+
+		assert_non_null(snap);
+		snap->index = snap_index;
+		snap->term = 1;
+		assert_int_equal(raft_fixture_configuration(&c->f, N, &snap->configuration), 0);
+		snap->configuration_index = 1;
+		assert_int_equal(sfsm.raft.snapshot(&sfsm.raft, &snap->bufs, &snap->n_bufs), 0);
+		raft_fixture_set_snapshot(&c->f, s, snap);
+		raft_fixture_set_term(&c->f, s, 1);
+		for (size_t i = k; i < NSCRIPT; i++) {
+			struct raft_entry e = {.term = 1, .type = RAFT_COMMAND};
+
+			e.buf.len = c->log[i].len;
+			e.buf.base = raft_malloc(e.buf.len);
+			memcpy(e.buf.base, c->log[i].base, e.buf.len);
+			raft_fixture_add_entry(&c->f, s, &e);
+		}
+	}
+	c->last_index = snap_index + (NSCRIPT - k);
+
+	cluster_start(c);
+	/* restored at start, before anything else was applied */
+	for (unsigned s = 0; s < N; s++) {
+		assert_int_equal(c->fsm[s].restores, 1);
+		assert_int_equal(raft_last_applied(raft_fixture_get(&c->f, s)), snap_index);
+	}
+	dump = assert_same_dumps(c, ALL);
+	{
+		char *want = directory_dump(src);
+
+		assert_string_equal(dump, want);
+		free(want);
+	}
+	free(dump);
+
+	/* entries of the old term commit with the first one of the new term */
+	assert_int_equal(cluster_propose(c, "domain_add after.test", NULL), 0);
+	assert_int_equal(c->last_index, snap_index + (NSCRIPT - k) + 1);
+	cluster_sync(c, ALL);
+	for (unsigned s = 0; s < N; s++) {
+		assert_int_equal(c->fsm[s].applied, NSCRIPT - k + 1);
+		assert_int_equal(c->fsm[s].fatal, 0);
+	}
+	dump = assert_same_dumps(c, ALL);
+	assert_non_null(strstr(dump, "after.test"));
+	assert_non_null(strstr(dump, "\"prod\""));
+	{
+		char *r = replay(c);
+
+		assert_string_equal(r, dump);
+		free(r);
+	}
+	free(dump);
+	dir_fsm_fini(&sfsm);
+	directory_close(&src);
+	cluster_free(c);
+}
+
 int
 main(void)
 {
@@ -850,6 +976,7 @@ main(void)
 	    cmocka_unit_test(test_cluster_leader_killed_writes_continue),
 	    cmocka_unit_test(test_cluster_leadership_lost_fails_the_proposal),
 	    cmocka_unit_test(test_cluster_database_failure_stops_the_server),
+	    cmocka_unit_test(test_cluster_restart_restores_snapshot_and_replays_log),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
