@@ -365,6 +365,8 @@ struct proposal {
 	int status;
 	int rc;
 	char msg[MN_ERR_MSG_MAX];
+	const struct dir_fsm *watch; /* if set: its applied count at callback time */
+	uint64_t applied_at_cb;
 };
 
 static void
@@ -377,6 +379,8 @@ proposal_cb(struct raft_apply *req, int status, void *result)
 	p->status = status;
 	p->rc = dir_fsm_result_take(status, result, &err);
 	memcpy(p->msg, err.msg, sizeof(p->msg));
+	if (p->watch)
+		p->applied_at_cb = p->watch->applied;
 	p->done = true;
 }
 
@@ -655,6 +659,64 @@ test_cluster_every_command_replicated(void **state)
 	free(r1);
 	free(r2);
 	free(dump);
+	cluster_free(c);
+}
+
+/* Many proposals in flight at once: the leader applies them in one go, and
+ * each callback still sees its own entry's result (raft calls it right
+ * after that entry's apply, before the next overwrites fsm->last). */
+static void
+test_cluster_batched_proposals_get_their_own_results(void **state)
+{
+	static const struct script_step batch[] = {
+	    {"domain_add a.test", 0},
+	    {"domain_add a.test", MN_EEXIST},
+	    {"user_add bob@a.test", 0},
+	    {"user_add bob@a.test", MN_EEXIST},
+	    {"user_del nobody@a.test", MN_ENOENT},
+	    {"member_add staff@a.test bob@a.test", MN_ENOENT},
+	    {"group_add staff@a.test", 0},
+	    {"member_add staff@a.test bob@a.test", 0},
+	    {"member_add staff@a.test staff@a.test", MN_ECONFLICT},
+	    {"node_add n1 bad/addr", MN_EINVAL},
+	    {"set cluster.name x", 0},
+	};
+	enum { NB = sizeof(batch) / sizeof(batch[0]) };
+	struct cluster *c = cluster_new(1024, 128);
+	struct proposal p[NB];
+	struct mn_err err;
+	char *dump;
+
+	memset(p, 0, sizeof(p));
+	for (size_t i = 0; i < NB; i++) {
+		Mailnode__DirectoryCommand *cmd = unpack_line(batch[i].line, c->clock++);
+
+		p[i].req.data = &p[i];
+		p[i].watch = &c->fsm[0];
+		assert_int_equal(
+		    dir_fsm_propose(raft_fixture_get(&c->f, 0), &p[i].req, cmd, proposal_cb, &err),
+		    0);
+		mailnode__directory_command__free_unpacked(cmd, NULL);
+	}
+	cluster_wait(c, &p[NB - 1]);
+	for (size_t i = 0; i < NB; i++) {
+		assert_true(p[i].done);
+		assert_int_equal(p[i].status, 0);
+		if (p[i].rc != batch[i].rc)
+			fail_msg("\"%s\": got %d (%s), want %d", batch[i].line, p[i].rc, p[i].msg,
+			    batch[i].rc);
+		/* called right after its own apply, not after a later one */
+		assert_int_equal(p[i].applied_at_cb, i + 1);
+		if (i > 0)
+			assert_int_equal(p[i].req.index, p[i - 1].req.index + 1);
+	}
+	c->last_index = p[NB - 1].req.index;
+	cluster_sync(c, ALL);
+	dump = assert_same_dumps(c, ALL);
+	assert_non_null(strstr(dump, "\"staff@a.test\""));
+	free(dump);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(c->fsm[i].refused, 6);
 	cluster_free(c);
 }
 
@@ -972,6 +1034,7 @@ main(void)
 	    cmocka_unit_test(test_fsm_apply_database_failure_is_fatal),
 	    cmocka_unit_test(test_fsm_snapshot_restore_round_trip),
 	    cmocka_unit_test(test_cluster_every_command_replicated),
+	    cmocka_unit_test(test_cluster_batched_proposals_get_their_own_results),
 	    cmocka_unit_test(test_cluster_lagging_server_catches_up_by_snapshot),
 	    cmocka_unit_test(test_cluster_leader_killed_writes_continue),
 	    cmocka_unit_test(test_cluster_leadership_lost_fails_the_proposal),
