@@ -30,14 +30,18 @@
  * error) is not deterministic, so apply returns RAFT_IOERR instead: raft
  * does not advance last_applied and takes this server out of service
  * (RAFT_UNAVAILABLE) rather than let its directory silently diverge.
+ * XXX: an SQLite failure that is deterministic after all (a constraint
+ * apply.c does not check first) would stop every node at that entry;
+ * apply.c is meant to check every rule itself and answer a refusal.
  *
- * Restarts: raft rebuilds the state machine from its own snapshot and log
- * (restore at start, then re-apply every committed entry after the
- * snapshot). The directory handed to a starting node therefore must hold
- * exactly the state of raft's last snapshot, or be empty when raft has no
- * snapshot yet: a persistent directory file is a cache, not the truth.
- * XXX: the raft service (cluster issue) must open a fresh directory (or
- * wipe it) before raft_start; this module cannot tell.
+ * Restarts: raft rebuilds the state machine from its own snapshot and log:
+ * restore at raft_start (replacing whatever the directory holds), then,
+ * once commitment is known again, re-apply every entry after the snapshot.
+ * With no snapshot yet the log is re-applied from entry 1 onto what the
+ * directory holds, which must then be empty: a persistent directory file
+ * is a cache, not the truth. XXX: the raft service (cluster issue) must
+ * open a fresh directory (or wipe it) when raft has no snapshot; this
+ * module cannot tell.
  *
  * One thread: everything runs on the raft (event-loop) thread.
  */
@@ -84,10 +88,11 @@ void dir_fsm_fini(struct dir_fsm *fsm);
  * until cb). 0: raft owns the buffer and will call cb exactly once: when
  * the entry is applied here, or when this server stops being leader first
  * (status RAFT_LEADERSHIPLOST, also what raft_close gives pending requests
- * in 0.15). After raft_apply, req->index is the entry's log index.
- * Otherwise nothing was proposed and cb will not be called: MN_ETOOBIG (over DIR_MAX_COMMAND),
- * MN_ENOLEADER (this server is not the leader, or is losing leadership), MN_ETEMP (other raft
- * errors); err->msg says which. */
+ * in 0.15). After raft_apply, req->index is the entry's log index (the
+ * directory's version once applied). Otherwise nothing was proposed and
+ * cb will not be called: MN_ETOOBIG (over DIR_MAX_COMMAND), MN_ENOLEADER
+ * (this server is not the leader, or is losing leadership), MN_ETEMP
+ * (other raft errors); err->msg says which. */
 int dir_fsm_propose(struct raft *r, struct raft_apply *req, const Mailnode__DirectoryCommand *cmd,
     raft_apply_cb cb, struct mn_err *err);
 
