@@ -10,7 +10,10 @@
  * protocol must consume or reply "line too long" and close. Reading stops
  * while conn_pause() is in effect, and automatically while more than
  * CONN_OUT_HIGH_WATER bytes wait to be written (resumed on drain): that is
- * the back-pressure against clients that do not read their replies.
+ * the back-pressure against clients that do not read their replies. That
+ * automatic stop is on for accepted conns and off for conn_connect ones (a
+ * client that uploads a lot while its server answers would otherwise
+ * deadlock with a server doing the same); see conn_set_read_backpressure.
  *
  * Ownership: the listener (or conn_connect) owns the conn; it is freed after
  * handler->on_close returns. Nothing may touch it after on_close. All calls
@@ -50,6 +53,7 @@ struct conn_handler {
 	bool (*on_timeout)(struct conn *c, void *arg);
 };
 
+/* conn_set_handler - h is kept by pointer (normally a static const). */
 void conn_set_handler(struct conn *c, const struct conn_handler *h, void *arg);
 struct buf *conn_input(struct conn *c);
 /* conn_set_input_max - input buffer limit (default CONN_DEFAULT_INPUT_MAX). */
@@ -60,12 +64,21 @@ int conn_write(struct conn *c, const void *data, size_t len);
 int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t conn_pending_output(const struct conn *c);
 
-/* conn_close - stop reading, flush queued output, then close. */
+/* conn_close - stop reading, flush queued output, then close (TLS: with
+ * close_notify). The flush waits at most the idle timeout (30 s when none
+ * is set); after our FIN the peer's last bytes are read and dropped for up
+ * to 2 s so that an RST does not destroy the reply. on_close follows. */
 void conn_close(struct conn *c);
-/* conn_abort - close now, dropping queued output. */
+/* conn_abort - close now, dropping queued output. on_close still follows
+ * from the loop (never from inside conn_abort). */
 void conn_abort(struct conn *c);
 bool conn_is_closing(const struct conn *c);
 
+/* conn_pause / conn_resume - stop and restart reading and on_read calls.
+ * After conn_resume on_read is called again from the loop (not from inside
+ * conn_resume) if input holds unconsumed bytes; also call conn_resume after
+ * consuming input outside on_read when on_read had left the buffer full,
+ * since reading stops while a full buffer is not consumed. */
 void conn_pause(struct conn *c);
 void conn_resume(struct conn *c);
 
@@ -91,6 +104,16 @@ bool conn_is_loopback(const struct conn *c);
 /* Unique id for logs, e.g. "3f2a9c01". */
 const char *conn_id(const struct conn *c);
 uv_loop_t *conn_loop(const struct conn *c);
+/* conn_set_read_backpressure - turn the automatic stop of reading above
+ * CONN_OUT_HIGH_WATER on or off (default: on when accepted, off when made
+ * by conn_connect). */
+void conn_set_read_backpressure(struct conn *c, bool on);
+/* conn_set_sockbuf - SO_SNDBUF / SO_RCVBUF (0 leaves one as is); tests use
+ * small kernel buffers to make back-pressure happen deterministically. */
+int conn_set_sockbuf(struct conn *c, int sndbuf, int rcvbuf);
+/* conn_set_log_service - service name in this conn's log lines (accepted
+ * conns get the listener's, outbound ones "conn"), e.g. "smtp-out". */
+void conn_set_log_service(struct conn *c, const char *service);
 
 /* --- outbound ----------------------------------------------------------- */
 
@@ -118,14 +141,20 @@ struct listener_config {
  * (with implicit TLS it is sent after the handshake). */
 typedef void (*listener_accept_cb)(struct conn *c, void *arg);
 
+/* listener_start - bind and listen (SO_REUSEADDR); port 0 picks a free
+ * port (see listener_port). cfg->tls must outlive the listener's conns. */
 int listener_start(uv_loop_t *loop, const struct listener_config *cfg,
     listener_accept_cb cb, void *arg, struct listener **out, struct mn_err *err);
+/* listener_port - the port actually bound (useful with cfg->port 0). */
+uint16_t listener_port(const struct listener *l);
 /* listener_stop - stop accepting; existing connections continue. */
 void listener_stop(struct listener **l);
 
 /* Global limit over all listeners: beyond it new connections are closed at
  * once (logged). 0: unlimited. */
 void conn_set_global_limit(uint32_t max);
+/* conn_count - accepted connections not yet closed (outbound conns from
+ * conn_connect are not counted, nor limited). */
 size_t conn_count(void);
 /* conn_close_all - conn_close() every open connection (shutdown). */
 void conn_close_all(void);
