@@ -399,8 +399,13 @@ conn_tls_error(struct conn *c, const char *what)
 	else
 		snprintf(e, sizeof(e), "protocol error");
 	ERR_clear_error();
-	log_warn(c->service, "cid=%s event=tls_error peer=%s during=%s error=\"%s\"", c->id,
-	    c->peer_ip, what, e);
+	if (c->ssl && SSL_get_verify_result(c->ssl) != X509_V_OK)
+		log_warn(c->service,
+		    "cid=%s event=tls_error peer=%s during=%s error=\"%s\" verify=\"%s\"", c->id,
+		    c->peer_ip, what, e, X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+	else
+		log_warn(c->service, "cid=%s event=tls_error peer=%s during=%s error=\"%s\"", c->id,
+		    c->peer_ip, what, e);
 }
 
 int
