@@ -149,6 +149,15 @@ conn_touch(struct conn *c)
 		uv_timer_start(&c->timer, conn_timer_cb, c->idle_ms, 0);
 }
 
+/* conn_flush_timer - while closing, give up on a peer that takes none of
+ * our output for the idle timeout (30 s when none is set). */
+static void
+conn_flush_timer(struct conn *c)
+{
+	uv_timer_start(&c->timer, conn_timer_cb, c->idle_ms ? c->idle_ms : CONN_CLOSE_FLUSH_MS,
+	    0);
+}
+
 static size_t
 conn_out_total(const struct conn *c)
 {
@@ -301,6 +310,8 @@ conn_write_cb(uv_write_t *req, int status)
 		return;
 	}
 	conn_touch(c);
+	if (c->state == CONN_CLOSING) /* the flush deadline counts from progress */
+		conn_flush_timer(c);
 	if (c->out_raw > 0)
 		return;
 	if (c->state == CONN_CLOSING) {
@@ -539,8 +550,7 @@ conn_begin_closing(struct conn *c, int reason)
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	c->reading = false;
 	uv_timer_stop(&c->kick);
-	uv_timer_start(&c->timer, conn_timer_cb, c->idle_ms ? c->idle_ms : CONN_CLOSE_FLUSH_MS,
-	    0);
+	conn_flush_timer(c);
 	if (c->out_raw == 0)
 		conn_shutdown_start(c);
 }
@@ -616,13 +626,16 @@ conn_set_idle_timeout(struct conn *c, uint32_t ms)
 static bool
 conn_want_read(const struct conn *c)
 {
-	if (c->state != CONN_OPEN || c->eof || c->paused || c->bp)
+	if (c->state != CONN_OPEN || c->eof || c->paused)
 		return false;
-	if (c->ssl) {
-		/* The handshake must read whatever the input holds; after it,
-		 * stop while the protocol has not made room. */
-		return !c->tls_done || c->in.max == 0 || c->in.len < c->in.max;
-	}
+	/* During the handshake the high-water mark is ignored: plaintext
+	 * queued before it can only drain once the handshake reads on. */
+	if (c->ssl && !c->tls_done)
+		return true;
+	if (c->bp)
+		return false;
+	if (c->ssl) /* stop while the protocol has not made room */
+		return c->in.max == 0 || c->in.len < c->in.max;
 	return c->rd_off == c->rd_len;
 }
 

@@ -32,6 +32,7 @@
 enum srv_mode {
 	SRV_ECHO,     /* greeting "hi\r\n" at accept, then echo */
 	SRV_STARTTLS, /* greeting "READY\r\n"; line protocol with STARTTLS */
+	SRV_BIG_GREETING, /* 2 MB + "END\r\n" queued before the handshake */
 };
 
 struct side {
@@ -58,6 +59,8 @@ static struct {
 	bool client_tls;
 	const char *first_write;
 	size_t first_write_len;
+	uint8_t *big;
+	size_t big_len;
 	const char *after_tls_write;
 	size_t after_tls_len;
 } T;
@@ -142,7 +145,11 @@ accept_cb(struct conn *c, void *arg)
 	/* with implicit TLS this waits for the handshake */
 	if (T.mode == SRV_ECHO)
 		assert_int_equal(conn_write(c, "hi\r\n", 4), 0);
-	else
+	else if (T.mode == SRV_BIG_GREETING) {
+		assert_int_equal(conn_write(c, T.big, T.big_len), 0);
+		assert_int_equal(conn_write(c, "END\r\n", 5), 0);
+		assert_true(conn_pending_output(c) > CONN_OUT_HIGH_WATER);
+	} else
 		assert_int_equal(conn_write(c, "READY\r\n", 7), 0);
 }
 
@@ -206,7 +213,7 @@ connect_cb(struct conn *c, int status, void *arg)
 	conn_set_handler(c, &cli_handler, s);
 	if (T.first_write)
 		assert_int_equal(conn_write(c, T.first_write, T.first_write_len), 0);
-	if (T.client_tls && T.mode == SRV_ECHO)
+	if (T.client_tls && T.mode != SRV_STARTTLS)
 		assert_int_equal(conn_client_starttls(c, T.cli_ctx, T.servername), 0);
 }
 
@@ -454,6 +461,25 @@ test_implicit_tls_echo(void **state)
 }
 
 static void
+test_output_above_high_water_before_handshake(void **state)
+{
+	T.big_len = 2 * 1024 * 1024;
+	T.big = malloc(T.big_len);
+	for (size_t i = 0; i < T.big_len; i++)
+		T.big[i] = (uint8_t)(i % 251);
+	T.mode = SRV_BIG_GREETING;
+	start_listener(true);
+	connect_one();
+	/* the handshake still reads although the queue is past the mark */
+	assert_true(uv_wait_until(&T.loop, cli0_has, "END\r\n", WAIT_MS));
+	assert_int_equal(T.cli[0].got.len, T.big_len + 5);
+	assert_memory_equal(T.cli[0].got.data, T.big, T.big_len);
+	assert_int_equal(conn_pending_output(T.srv[0].c), 0);
+	free(T.big);
+	T.big = NULL;
+}
+
+static void
 test_certificate_name_mismatch_fails_client(void **state)
 {
 	start_listener(true);
@@ -531,6 +557,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_self_signed_generation),
 		cmocka_unit_test_setup_teardown(test_implicit_tls_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_above_high_water_before_handshake, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_certificate_name_mismatch_fails_client, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_starttls_mid_session_discards_injected_input,
