@@ -240,13 +240,7 @@ conn_new(uv_loop_t *loop, const char *service)
 static void
 conn_destroy(struct conn *c)
 {
-	if (c->announced) {
-		log_debug(c->service, "cid=%s event=close peer=%s:%u reason=%s in=%llu out=%llu",
-		    c->id, c->peer_ip, c->peer_port, mn_strerror(c->reason),
-		    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
-		if (c->h->on_close)
-			c->h->on_close(c, c->arg, c->reason);
-	}
+	/* Unlinked first: on_close sees conn_count() without this conn. */
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -255,6 +249,13 @@ conn_destroy(struct conn *c)
 		c->next->prev = c->prev;
 	if (c->inbound)
 		n_inbound--;
+	if (c->announced) {
+		log_debug(c->service, "cid=%s event=close peer=%s:%u reason=\"%s\" in=%llu out=%llu",
+		    c->id, c->peer_ip, c->peer_port, mn_strerror(c->reason),
+		    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+		if (c->h->on_close)
+			c->h->on_close(c, c->arg, c->reason);
+	}
 	SSL_free(c->ssl); /* frees both BIOs */
 	buf_fini(&c->in);
 	buf_fini(&c->tls_plain);

@@ -88,10 +88,17 @@ void conn_set_idle_timeout(struct conn *c, uint32_t ms);
 /* conn_starttls - server side STARTTLS: after already queued output (the
  * "220 go ahead") is flushed, start a TLS handshake. Input received but not
  * yet consumed is discarded first (RFC 3207 §4.2 / RFC 2595 command
- * injection). on_tls reports the result. */
+ * injection); every byte read afterwards is TLS. Output written after this
+ * call is held until the handshake is done, then encrypted. on_tls reports
+ * the result. MN_EINVAL when TLS is already on or ctx is a client one,
+ * MN_ECLOSED when closing. Usually called from on_read: after it the input
+ * buffer is empty, so the protocol's parse loop simply ends. */
 int conn_starttls(struct conn *c, struct tls_ctx *ctx);
 /* conn_client_starttls - client side, sends ClientHello now; servername for
- * SNI/verification may be NULL. */
+ * SNI/verification may be NULL (an IP literal is verified against the
+ * certificate's IP SAN and not sent as SNI). Unconsumed input is discarded
+ * as on the server side. With a verifying ctx a bad certificate fails the
+ * handshake: on_tls(<0), then the conn closes with MN_ETLS. */
 int conn_client_starttls(struct conn *c, struct tls_ctx *ctx, const char *servername);
 bool conn_is_tls(const struct conn *c);
 /* conn_tls_info - e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" when plain. */

@@ -15,6 +15,7 @@
 #include "lib/buf.h"
 #include "lib/conn.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "tests/support/uv_wait.h"
 
 #define WAIT_MS 20000
@@ -644,5 +645,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_listener_bad_address, setup, teardown),
 	};
 
+	/* debug: the accept/close log lines run under the sanitizers too */
+	log_set_level(LOG_DEBUG);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
