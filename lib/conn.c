@@ -80,7 +80,7 @@ struct conn {
 	bool reading, paused, bp, eof, delivering, redeliver;
 	bool bp_enabled; /* stop reading above CONN_OUT_HIGH_WATER */
 
-	size_t out_raw;  /* bytes in uv_write requests not completed */
+	size_t out_raw; /* bytes in uv_write requests not completed */
 	unsigned nwreq;
 	uint32_t idle_ms;
 	uint64_t bytes_in, bytes_out;
@@ -154,8 +154,7 @@ conn_touch(struct conn *c)
 static void
 conn_flush_timer(struct conn *c)
 {
-	uv_timer_start(&c->timer, conn_timer_cb, c->idle_ms ? c->idle_ms : CONN_CLOSE_FLUSH_MS,
-	    0);
+	uv_timer_start(&c->timer, conn_timer_cb, c->idle_ms ? c->idle_ms : CONN_CLOSE_FLUSH_MS, 0);
 }
 
 static size_t
@@ -250,8 +249,9 @@ conn_destroy(struct conn *c)
 	if (c->inbound)
 		n_inbound--;
 	if (c->announced) {
-		log_debug(c->service, "cid=%s event=close peer=%s:%u reason=\"%s\" in=%llu out=%llu",
-		    c->id, c->peer_ip, c->peer_port, mn_strerror(c->reason),
+		log_debug(c->service,
+		    "cid=%s event=close peer=%s:%u reason=\"%s\" in=%llu out=%llu", c->id,
+		    c->peer_ip, c->peer_port, mn_strerror(c->reason),
 		    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
 		if (c->h->on_close)
 			c->h->on_close(c, c->arg, c->reason);
@@ -372,8 +372,7 @@ conn_tls_flush(struct conn *c)
 {
 	size_t pending;
 
-	while (c->state != CONN_CLOSED && c->wbio &&
-	    (pending = BIO_ctrl_pending(c->wbio)) > 0) {
+	while (c->state != CONN_CLOSED && c->wbio && (pending = BIO_ctrl_pending(c->wbio)) > 0) {
 		struct conn_wreq *w;
 		uv_buf_t b;
 		int n, rc;
@@ -414,7 +413,8 @@ conn_tls_error(struct conn *c, const char *what)
 	if (c->ssl && SSL_get_verify_result(c->ssl) != X509_V_OK)
 		log_warn(c->service,
 		    "cid=%s event=tls_error peer=%s during=%s error=\"%s\" verify=\"%s\"", c->id,
-		    c->peer_ip, what, e, X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+		    c->peer_ip, what, e,
+		    X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
 	else
 		log_warn(c->service, "cid=%s event=tls_error peer=%s during=%s error=\"%s\"", c->id,
 		    c->peer_ip, what, e);
@@ -775,8 +775,8 @@ conn_tls_handshake(struct conn *c)
 		if (c->tls_plain.len > 0) {
 			size_t written;
 
-			if (SSL_write_ex(c->ssl, c->tls_plain.data, c->tls_plain.len,
-				&written) != 1) {
+			if (SSL_write_ex(c->ssl, c->tls_plain.data, c->tls_plain.len, &written) !=
+			    1) {
 				conn_tls_error(c, "write");
 				conn_close_handles(c, MN_ETLS);
 				return;
@@ -1065,7 +1065,7 @@ conn_client_starttls(struct conn *c, struct tls_ctx *ctx, const char *servername
 	SSL_set_connect_state(c->ssl);
 	if (servername && *servername) {
 		is_ip = inet_pton(AF_INET, servername, tmp) == 1 ||
-		    inet_pton(AF_INET6, servername, tmp) == 1;
+		        inet_pton(AF_INET6, servername, tmp) == 1;
 		/* RFC 6066 §3: SNI carries host names only, never literals. */
 		if (!is_ip)
 			SSL_set_tlsext_host_name(c->ssl, servername);
@@ -1165,10 +1165,10 @@ conn_connect(uv_loop_t *loop, const char *ip, uint16_t port, uint32_t timeout_ms
 	c->connect_cb = cb;
 	c->connect_arg = arg;
 	c->connect_req.data = c;
-	if ((rc = uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&ss,
-		 conn_connect_done_cb)) < 0) {
-		log_debug("conn", "event=connect_failed peer=%s:%u error=%s", ip, port,
-		    uv_errname(rc));
+	if ((rc = uv_tcp_connect(
+	         &c->connect_req, &c->tcp, (struct sockaddr *)&ss, conn_connect_done_cb)) < 0) {
+		log_debug(
+		    "conn", "event=connect_failed peer=%s:%u error=%s", ip, port, uv_errname(rc));
 		conn_close_handles(c, MN_EIO);
 		return MN_EIO;
 	}
@@ -1245,8 +1245,8 @@ listener_connection_cb(uv_stream_t *server, int status)
 }
 
 int
-listener_start(uv_loop_t *loop, const struct listener_config *cfg,
-    listener_accept_cb cb, void *arg, struct listener **out, struct mn_err *err)
+listener_start(uv_loop_t *loop, const struct listener_config *cfg, listener_accept_cb cb, void *arg,
+    struct listener **out, struct mn_err *err)
 {
 	struct sockaddr_storage ss, bound;
 	struct listener *l;
@@ -1254,11 +1254,11 @@ listener_start(uv_loop_t *loop, const struct listener_config *cfg,
 
 	*out = NULL;
 	if (parse_addr(cfg->address, cfg->port, &ss) < 0)
-		return mn_err_set(err, MN_EINVAL, "%s: bad listen address %s", cfg->service,
-		    cfg->address);
+		return mn_err_set(
+		    err, MN_EINVAL, "%s: bad listen address %s", cfg->service, cfg->address);
 	if (cfg->tls && !tls_ctx_is_server(cfg->tls))
-		return mn_err_set(err, MN_EINVAL, "%s: TLS context is not a server one",
-		    cfg->service);
+		return mn_err_set(
+		    err, MN_EINVAL, "%s: TLS context is not a server one", cfg->service);
 	l = xcalloc(1, sizeof(*l));
 	l->loop = loop;
 	snprintf(l->service, sizeof(l->service), "%s", cfg->service ? cfg->service : "listen");
@@ -1280,9 +1280,9 @@ listener_start(uv_loop_t *loop, const struct listener_config *cfg,
 	}
 	len = sizeof(bound);
 	if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &len) == 0)
-		l->port = ntohs(bound.ss_family == AF_INET6 ?
-			  ((struct sockaddr_in6 *)&bound)->sin6_port :
-			  ((struct sockaddr_in *)&bound)->sin_port);
+		l->port =
+		    ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+		                                      : ((struct sockaddr_in *)&bound)->sin_port);
 	log_info(l->service, "event=listen address=%s port=%u tls=%s", l->address, l->port,
 	    l->tls ? "implicit" : "no");
 	*out = l;

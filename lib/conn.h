@@ -136,10 +136,10 @@ int conn_connect(uv_loop_t *loop, const char *ip, uint16_t port, uint32_t timeou
 struct listener;
 
 struct listener_config {
-	const char *service;     /* for logs: "smtp", "imaps", "http" ... */
-	const char *address;     /* numeric IP to bind */
+	const char *service; /* for logs: "smtp", "imaps", "http" ... */
+	const char *address; /* numeric IP to bind */
 	uint16_t port;
-	struct tls_ctx *tls;     /* non-NULL: implicit TLS (handshake first) */
+	struct tls_ctx *tls; /* non-NULL: implicit TLS (handshake first) */
 	uint32_t idle_timeout_ms;
 };
 
@@ -150,8 +150,8 @@ typedef void (*listener_accept_cb)(struct conn *c, void *arg);
 
 /* listener_start - bind and listen (SO_REUSEADDR); port 0 picks a free
  * port (see listener_port). cfg->tls must outlive the listener's conns. */
-int listener_start(uv_loop_t *loop, const struct listener_config *cfg,
-    listener_accept_cb cb, void *arg, struct listener **out, struct mn_err *err);
+int listener_start(uv_loop_t *loop, const struct listener_config *cfg, listener_accept_cb cb,
+    void *arg, struct listener **out, struct mn_err *err);
 /* listener_port - the port actually bound (useful with cfg->port 0). */
 uint16_t listener_port(const struct listener *l);
 /* listener_stop - stop accepting; existing connections continue. */

@@ -36,7 +36,8 @@ struct tls_ctx {
 
 /* Ciphers for TLS 1.2 only (1.3 suites are all fine): forward secrecy and
  * AEAD first, nothing anonymous or export grade. */
-#define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:ECDHE+AES:!aNULL:!eNULL:!MD5:!RC4:!3DES"
+#define TLS_CIPHERS_12                                                                             \
+	"ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:ECDHE+AES:!aNULL:!eNULL:!MD5:!RC4:!3DES"
 
 /* ssl_errstr - the most recent OpenSSL error queue entry as text (and clear
  * the queue, so that a later failure does not report this one). */
@@ -63,8 +64,8 @@ ctx_common(const SSL_METHOD *method)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* Renegotiation would let SSL_write ask for a read; mail protocols
 	 * never need it (RFC 7457 §2.2 triple handshake). */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_options(
+	    ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/* Idle sessions should not hold 2x16K record buffers each. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12);
@@ -72,8 +73,8 @@ ctx_common(const SSL_METHOD *method)
 }
 
 int
-tls_server_ctx_new(const char *cert_file, const char *key_file,
-    struct tls_ctx **out, struct mn_err *err)
+tls_server_ctx_new(
+    const char *cert_file, const char *key_file, struct tls_ctx **out, struct mn_err *err)
 {
 	static const unsigned char sid_ctx[] = "mailnode";
 	char e[256];
@@ -106,8 +107,7 @@ tls_server_ctx_new(const char *cert_file, const char *key_file,
 }
 
 int
-tls_client_ctx_new(const char *ca_file, bool verify, struct tls_ctx **out,
-    struct mn_err *err)
+tls_client_ctx_new(const char *ca_file, bool verify, struct tls_ctx **out, struct mn_err *err)
 {
 	char e[256];
 	SSL_CTX *ctx;
@@ -116,8 +116,8 @@ tls_client_ctx_new(const char *ca_file, bool verify, struct tls_ctx **out,
 	if ((ctx = ctx_common(TLS_client_method())) == NULL)
 		return mn_err_set(err, MN_ETLS, "SSL_CTX_new: %s", ssl_errstr(e, sizeof(e)));
 	if (verify) {
-		int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) :
-				   SSL_CTX_set_default_verify_paths(ctx);
+		int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+		                 : SSL_CTX_set_default_verify_paths(ctx);
 
 		if (ok != 1) {
 			mn_err_set(err, MN_ETLS, "CA %s: %s", ca_file ? ca_file : "(system)",
@@ -198,8 +198,8 @@ hostname_ok(const char *h)
 	for (size_t i = 0; i < n; i++) {
 		char c = h[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '-' || c == '.'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		        c == '-' || c == '.'))
 			return false;
 	}
 	return true;
@@ -254,9 +254,9 @@ make_cert(EVP_PKEY *key, const char *hostname)
 		goto out;
 	name = X509_get_subject_name(x);
 	if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-		(const unsigned char *)"mailnode self-signed", -1, -1, 0) != 1 ||
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-		(const unsigned char *)hostname, -1, -1, 0) != 1 ||
+	        (const unsigned char *)"mailnode self-signed", -1, -1, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(
+	        name, "CN", MBSTRING_ASC, (const unsigned char *)hostname, -1, -1, 0) != 1 ||
 	    X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, key) != 1)
 		goto out;
 	if (is_ip_literal(hostname))
@@ -310,8 +310,8 @@ write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, struct mn_er
 		close(fd);
 		goto out_unlink;
 	}
-	ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) :
-		   PEM_write_X509(f, cert);
+	ok =
+	    key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
 	if (!ok) {
 		rc = mn_err_set(err, MN_ETLS, "write %s: %s", tmp, ssl_errstr(e, sizeof(e)));
 		fclose(f);
@@ -339,8 +339,8 @@ out:
 }
 
 int
-tls_ensure_self_signed(const char *dir, const char *hostname,
-    char **cert_out, char **key_out, struct mn_err *err)
+tls_ensure_self_signed(
+    const char *dir, const char *hostname, char **cert_out, char **key_out, struct mn_err *err)
 {
 	char *cert_path = NULL, *key_path = NULL;
 	EVP_PKEY *key = NULL;

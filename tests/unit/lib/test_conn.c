@@ -132,9 +132,9 @@ srv_on_timeout(struct conn *c, void *arg)
 }
 
 static const struct conn_handler srv_handler = {
-	.on_read = srv_on_read,
-	.on_close = srv_on_close,
-	.on_timeout = srv_on_timeout,
+    .on_read = srv_on_read,
+    .on_close = srv_on_close,
+    .on_timeout = srv_on_timeout,
 };
 
 static void
@@ -181,8 +181,8 @@ cli_on_close(struct conn *c, void *arg, int reason)
 }
 
 static const struct conn_handler cli_handler = {
-	.on_read = cli_on_read,
-	.on_close = cli_on_close,
+    .on_read = cli_on_read,
+    .on_close = cli_on_close,
 };
 
 static void
@@ -211,8 +211,8 @@ connect_cb(struct conn *c, int status, void *arg)
 static int
 setup(void **state)
 {
-	struct listener_config cfg = { .service = "test", .address = "127.0.0.1", .port = 0 };
-	struct mn_err err = { 0 };
+	struct listener_config cfg = {.service = "test", .address = "127.0.0.1", .port = 0};
+	struct mn_err err = {0};
 
 	memset(&T, 0, sizeof(T));
 	for (int i = 0; i < MAXPEERS; i++) {
@@ -407,9 +407,9 @@ srv0_closed(void *arg)
 static void
 restart_listener_with_idle(uint32_t ms)
 {
-	struct listener_config cfg = { .service = "test", .address = "127.0.0.1",
-		.port = 0, .idle_timeout_ms = ms };
-	struct mn_err err = { 0 };
+	struct listener_config cfg = {
+	    .service = "test", .address = "127.0.0.1", .port = 0, .idle_timeout_ms = ms};
+	struct mn_err err = {0};
 
 	listener_stop(&T.l);
 	assert_int_equal(listener_start(&T.loop, &cfg, accept_cb, NULL, &T.l, &err), 0);
@@ -476,7 +476,6 @@ test_global_limit_closes_third(void **state)
 	assert_true(limit_settled(NULL));
 	for (int i = 0; i < T.nsrv; i++)
 		assert_int_equal(T.srv[i].closes, 0);
-
 }
 
 static bool
@@ -576,7 +575,7 @@ test_pause_resume_redelivers_pipelined_input(void **state)
 	T.first_write = "a\r\nb\r\nc\r\n";
 	T.first_write_len = 9;
 	connect_one();
-	assert_true(uv_wait_until(&T.loop, cli0_got_at_least, &(size_t){ 3 }, WAIT_MS));
+	assert_true(uv_wait_until(&T.loop, cli0_got_at_least, &(size_t){3}, WAIT_MS));
 	for (int i = 0; i < 20; i++)
 		uv_run(&T.loop, UV_RUN_NOWAIT);
 	/* paused after the first line although two more are buffered */
@@ -595,8 +594,8 @@ test_connect_refused_and_bad_address(void **state)
 
 	listener_stop(&T.l);
 	uv_run(&T.loop, UV_RUN_NOWAIT);
-	assert_int_equal(conn_connect(&T.loop, "not-an-ip", port, 1000, connect_cb, NULL),
-	    MN_EINVAL);
+	assert_int_equal(
+	    conn_connect(&T.loop, "not-an-ip", port, 1000, connect_cb, NULL), MN_EINVAL);
 	assert_int_equal(conn_connect(&T.loop, "127.0.0.1", 0, 1000, connect_cb, NULL), MN_EINVAL);
 	assert_int_equal(conn_connect(&T.loop, "127.0.0.1", port, 5000, connect_cb, NULL), 0);
 	assert_true(uv_wait_until(&T.loop, connect_called, NULL, WAIT_MS));
@@ -607,9 +606,9 @@ test_connect_refused_and_bad_address(void **state)
 static void
 test_listener_bad_address(void **state)
 {
-	struct listener_config cfg = { .service = "test", .address = "localhost", .port = 0 };
+	struct listener_config cfg = {.service = "test", .address = "localhost", .port = 0};
 	struct listener *l = NULL;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 
 	assert_int_equal(listener_start(&T.loop, &cfg, accept_cb, NULL, &l, &err), MN_EINVAL);
 	assert_null(l);
@@ -625,24 +624,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_plain_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_5mb_payload_with_back_pressure, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_5mb_payload_reading_client, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_input_max_reached_on_read_sees_full_buffer,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_idle_timeout_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_idle_timeout_handler_replies_then_closes, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_global_limit_closes_third, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_global_limit_slot_reused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_flushes_queued_output, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_on_close_exactly_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pause_resume_redelivers_pipelined_input, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_connect_refused_and_bad_address, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_listener_bad_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_5mb_payload_with_back_pressure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_5mb_payload_reading_client, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_input_max_reached_on_read_sees_full_buffer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_timeout_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_idle_timeout_handler_replies_then_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_global_limit_closes_third, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_global_limit_slot_reused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_flushes_queued_output, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_on_close_exactly_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_pause_resume_redelivers_pipelined_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connect_refused_and_bad_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listener_bad_address, setup, teardown),
 	};
 
 	/* debug: the accept/close log lines run under the sanitizers too */

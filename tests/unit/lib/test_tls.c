@@ -30,8 +30,8 @@
 #define MAXPEERS 4
 
 enum srv_mode {
-	SRV_ECHO,     /* greeting "hi\r\n" at accept, then echo */
-	SRV_STARTTLS, /* greeting "READY\r\n"; line protocol with STARTTLS */
+	SRV_ECHO,         /* greeting "hi\r\n" at accept, then echo */
+	SRV_STARTTLS,     /* greeting "READY\r\n"; line protocol with STARTTLS */
 	SRV_BIG_GREETING, /* 2 MB + "END\r\n" queued before the handshake */
 };
 
@@ -75,7 +75,7 @@ static bool
 got_contains(struct side *s, const char *needle)
 {
 	return s->got.len >= strlen(needle) &&
-	    memmem(s->got.data, s->got.len, needle, strlen(needle)) != NULL;
+	       memmem(s->got.data, s->got.len, needle, strlen(needle)) != NULL;
 }
 
 /* --- server -------------------------------------------------------------- */
@@ -130,9 +130,9 @@ srv_on_tls(struct conn *c, void *arg, int status)
 }
 
 static const struct conn_handler srv_handler = {
-	.on_read = srv_on_read,
-	.on_close = srv_on_close,
-	.on_tls = srv_on_tls,
+    .on_read = srv_on_read,
+    .on_close = srv_on_close,
+    .on_tls = srv_on_tls,
 };
 
 static void
@@ -198,9 +198,9 @@ cli_on_tls(struct conn *c, void *arg, int status)
 }
 
 static const struct conn_handler cli_handler = {
-	.on_read = cli_on_read,
-	.on_close = cli_on_close,
-	.on_tls = cli_on_tls,
+    .on_read = cli_on_read,
+    .on_close = cli_on_close,
+    .on_tls = cli_on_tls,
 };
 
 static void
@@ -222,7 +222,7 @@ connect_cb(struct conn *c, int status, void *arg)
 static int
 group_setup(void **state)
 {
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	char *dir;
 
 	memset(&T, 0, sizeof(T));
@@ -250,9 +250,9 @@ group_teardown(void **state)
 static void
 start_listener(bool tls)
 {
-	struct listener_config cfg = { .service = "test", .address = "127.0.0.1", .port = 0,
-		.tls = tls ? T.srv_ctx : NULL };
-	struct mn_err err = { 0 };
+	struct listener_config cfg = {
+	    .service = "test", .address = "127.0.0.1", .port = 0, .tls = tls ? T.srv_ctx : NULL};
+	struct mn_err err = {0};
 
 	assert_int_equal(listener_start(&T.loop, &cfg, accept_cb, NULL, &T.l, &err), 0);
 	T.port = listener_port(T.l);
@@ -336,7 +336,7 @@ slurp(const char *path)
 static void
 test_self_signed_generation(void **state)
 {
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	char *dir = xasprintf("%s/a/b/tls", T.tmpdir);
 	char *cert = NULL, *key = NULL, *cert2 = NULL, *key2 = NULL;
 	char *pem1, *pem2, *pem3;
@@ -395,7 +395,8 @@ test_self_signed_generation(void **state)
 
 	/* names that would inject into the SAN string are refused */
 	cert2 = key2 = NULL;
-	assert_int_equal(tls_ensure_self_signed(dir, "a,IP:1.2.3.4", &cert2, &key2, &err), MN_EINVAL);
+	assert_int_equal(
+	    tls_ensure_self_signed(dir, "a,IP:1.2.3.4", &cert2, &key2, &err), MN_EINVAL);
 	assert_null(cert2);
 	assert_int_equal(tls_ensure_self_signed(dir, "", &cert2, &key2, &err), MN_EINVAL);
 
@@ -555,17 +556,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_self_signed_generation),
-		cmocka_unit_test_setup_teardown(test_implicit_tls_echo, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_output_above_high_water_before_handshake, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_certificate_name_mismatch_fails_client, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_starttls_mid_session_discards_injected_input,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plain_bytes_to_tls_listener_close_cleanly,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_starttls_argument_checks, setup, teardown),
+	    cmocka_unit_test(test_self_signed_generation),
+	    cmocka_unit_test_setup_teardown(test_implicit_tls_echo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_output_above_high_water_before_handshake, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_certificate_name_mismatch_fails_client, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_starttls_mid_session_discards_injected_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_plain_bytes_to_tls_listener_close_cleanly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_starttls_argument_checks, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
