@@ -720,12 +720,16 @@ conn_fill(struct conn *c)
 	return added;
 }
 
-/* conn_deliver - fill the input and call on_read while there is news and
- * the protocol makes progress. A full input buffer that on_read leaves
- * untouched stops the loop (and reading) until conn_resume(). */
+/* conn_deliver - fill the input and call on_read while there is news:
+ * new bytes, or unconsumed bytes after a call that consumed something (so
+ * a protocol that handles one command per call still sees the rest). A
+ * full input buffer that on_read leaves untouched stops the loop (and
+ * reading) until conn_resume(). */
 static void
 conn_deliver(struct conn *c)
 {
+	bool progress = false;
+
 	if (c->delivering)
 		return;
 	c->delivering = true;
@@ -737,14 +741,15 @@ conn_deliver(struct conn *c)
 		added = conn_fill(c);
 		if (c->state != CONN_OPEN)
 			break;
-		if (added == 0 && !c->redeliver)
+		if (added == 0 && !c->redeliver && !progress)
 			break;
 		c->redeliver = false;
 		if (c->in.len == 0 || c->h->on_read == NULL)
 			break;
 		before = c->in.len;
 		c->h->on_read(c, c->arg);
-		if (c->in.len >= before && conn_input_space(c) == 0)
+		progress = c->in.len < before;
+		if (!progress && conn_input_space(c) == 0)
 			break; /* full and nothing consumed: wait for conn_resume */
 	}
 	c->delivering = false;

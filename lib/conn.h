@@ -5,7 +5,8 @@
  *
  * Reading model: bytes (decrypted when TLS is on) are appended to
  * conn_input(c) and handler->on_read is called; the protocol parses from
- * the front of that buffer and buf_consume()s what it used. When the input
+ * the front of that buffer and buf_consume()s what it used. on_read is
+ * called again while bytes remain and the previous call consumed some. When the input
  * buffer is full (its max, set per protocol) on_read is still called: the
  * protocol must consume or reply "line too long" and close. Reading stops
  * while conn_pause() is in effect, and automatically while more than

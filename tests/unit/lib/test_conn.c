@@ -28,6 +28,8 @@ enum srv_mode {
 	SRV_CLOSE_TWICE, /* on first read: close, abort, close, abort */
 	SRV_PAUSE_ONCE,  /* on first read: consume one line, pause */
 	SRV_TIMEOUT_REPLY,
+	SRV_SLOW,  /* input max 16, consumes (and echoes) 5 bytes per on_read */
+	SRV_STALL, /* input max 16, consumes nothing; the test consumes later */
 };
 
 struct side {
@@ -88,6 +90,13 @@ srv_on_read(struct conn *c, void *arg)
 		break;
 	case SRV_BIG_CLOSE:
 		break;
+	case SRV_SLOW:
+		n = in->len < 5 ? in->len : 5;
+		assert_int_equal(buf_append(&s->got, in->data, n), 0);
+		buf_consume(in, n);
+		break;
+	case SRV_STALL:
+		break;
 	case SRV_CLOSE_TWICE:
 		conn_close(c);
 		conn_abort(c);
@@ -146,7 +155,7 @@ accept_cb(struct conn *c, void *arg)
 	s = &T.srv[T.nsrv++];
 	s->c = c;
 	conn_set_handler(c, &srv_handler, s);
-	if (T.mode == SRV_INPUT_LIMIT)
+	if (T.mode == SRV_INPUT_LIMIT || T.mode == SRV_SLOW || T.mode == SRV_STALL)
 		conn_set_input_max(c, 16);
 	if (T.small_sockbuf)
 		assert_int_equal(conn_set_sockbuf(c, 16384, 16384), 0);
@@ -587,6 +596,80 @@ test_pause_resume_redelivers_pipelined_input(void **state)
 	assert_memory_equal(T.cli[0].got.data, "a\r\nb\r\nc\r\n", 9);
 }
 
+static bool
+srv0_got_at_least(void *arg)
+{
+	return T.nsrv == 1 && T.srv[0].got.len >= *(size_t *)arg;
+}
+
+static void
+test_slow_consumer_gets_every_byte_in_order(void **state)
+{
+	char data[1000];
+	size_t want = sizeof(data);
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('A' + i % 26);
+	T.mode = SRV_SLOW;
+	T.first_write = data;
+	T.first_write_len = sizeof(data);
+	connect_one();
+	assert_true(uv_wait_until(&T.loop, srv0_got_at_least, &want, WAIT_MS));
+	assert_int_equal(T.srv[0].got.len, sizeof(data));
+	assert_memory_equal(T.srv[0].got.data, data, sizeof(data));
+	assert_true(T.srv[0].max_input_seen <= 16);
+}
+
+static bool
+srv0_reads_above(void *arg)
+{
+	return T.srv[0].reads > *(size_t *)arg;
+}
+
+static bool
+srv0_full(void *arg)
+{
+	return T.nsrv == 1 && conn_input(T.srv[0].c)->len == 16;
+}
+
+static void
+test_full_input_consumed_later_needs_resume(void **state)
+{
+	char data[40];
+	struct conn *sc;
+	size_t reads;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('a' + i % 26);
+	T.mode = SRV_STALL;
+	T.first_write = data;
+	T.first_write_len = sizeof(data);
+	connect_one();
+	assert_true(uv_wait_until(&T.loop, srv0_full, NULL, WAIT_MS));
+	sc = T.srv[0].c;
+	/* full and not consumed: no further on_read calls */
+	reads = T.srv[0].reads;
+	for (int i = 0; i < 20; i++)
+		uv_run(&T.loop, UV_RUN_NOWAIT);
+	assert_int_equal(T.srv[0].reads, reads);
+	for (size_t off = 0; off < sizeof(data);) {
+		struct buf *in = conn_input(sc);
+		size_t n = in->len;
+
+		assert_true(n > 0 && n <= 16);
+		assert_memory_equal(in->data, data + off, n);
+		off += n;
+		buf_consume(in, n);
+		/* consumed outside on_read: conn_resume delivers the rest */
+		conn_resume(sc);
+		if (off < sizeof(data)) {
+			size_t r = T.srv[0].reads;
+
+			assert_true(uv_wait_until(&T.loop, srv0_reads_above, &r, WAIT_MS));
+		}
+	}
+}
+
 static void
 test_connect_refused_and_bad_address(void **state)
 {
@@ -638,6 +721,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_on_close_exactly_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_pause_resume_redelivers_pipelined_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_slow_consumer_gets_every_byte_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_full_input_consumed_later_needs_resume, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_refused_and_bad_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_bad_address, setup, teardown),
 	};

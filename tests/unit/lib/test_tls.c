@@ -33,6 +33,7 @@ enum srv_mode {
 	SRV_ECHO,         /* greeting "hi\r\n" at accept, then echo */
 	SRV_STARTTLS,     /* greeting "READY\r\n"; line protocol with STARTTLS */
 	SRV_BIG_GREETING, /* 2 MB + "END\r\n" queued before the handshake */
+	SRV_SLOW,         /* input max 16, takes 5 bytes per on_read into got */
 };
 
 struct side {
@@ -87,6 +88,13 @@ srv_on_read(struct conn *c, void *arg)
 	struct buf *in = conn_input(c);
 	size_t n, ll;
 
+	if (T.mode == SRV_SLOW) {
+		n = in->len < 5 ? in->len : 5;
+		assert_true(in->len <= 16);
+		assert_int_equal(buf_append(&s->got, in->data, n), 0);
+		buf_consume(in, n);
+		return;
+	}
 	if (T.mode == SRV_ECHO) {
 		assert_int_equal(conn_write(c, in->data, in->len), 0);
 		buf_consume(in, in->len);
@@ -145,6 +153,8 @@ accept_cb(struct conn *c, void *arg)
 	/* with implicit TLS this waits for the handshake */
 	if (T.mode == SRV_ECHO)
 		assert_int_equal(conn_write(c, "hi\r\n", 4), 0);
+	else if (T.mode == SRV_SLOW)
+		conn_set_input_max(c, 16);
 	else if (T.mode == SRV_BIG_GREETING) {
 		assert_int_equal(conn_write(c, T.big, T.big_len), 0);
 		assert_int_equal(conn_write(c, "END\r\n", 5), 0);
@@ -480,6 +490,30 @@ test_output_above_high_water_before_handshake(void **state)
 	T.big = NULL;
 }
 
+static bool
+srv0_got(void *arg)
+{
+	return T.nsrv == 1 && T.srv[0].got.len >= *(size_t *)arg;
+}
+
+static void
+test_slow_consumer_small_input_max_over_tls(void **state)
+{
+	static char data[3000];
+	size_t want = sizeof(data);
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('0' + i % 10);
+	T.mode = SRV_SLOW;
+	T.after_tls_write = data;
+	T.after_tls_len = sizeof(data);
+	start_listener(true);
+	connect_one();
+	assert_true(uv_wait_until(&T.loop, srv0_got, &want, WAIT_MS));
+	assert_int_equal(T.srv[0].got.len, sizeof(data));
+	assert_memory_equal(T.srv[0].got.data, data, sizeof(data));
+}
+
 static void
 test_certificate_name_mismatch_fails_client(void **state)
 {
@@ -560,6 +594,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_implicit_tls_echo, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_output_above_high_water_before_handshake, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_slow_consumer_small_input_max_over_tls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_certificate_name_mismatch_fails_client, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
