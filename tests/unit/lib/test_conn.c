@@ -11,6 +11,10 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/conn.h"
@@ -687,6 +691,35 @@ test_connect_refused_and_bad_address(void **state)
 }
 
 static void
+test_connect_timeout(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int lfd, fill[3];
+
+	/* A listener that never accepts, with a backlog of 0: once its
+	 * accept queue is full the kernel drops further SYNs, so a connect
+	 * hangs in SYN_SENT and only the timeout ends it. */
+	sa.sin_addr.s_addr = htonl(0x7f000001);
+	assert_true((lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_true((fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) >= 0);
+		connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	assert_int_equal(
+	    conn_connect(&T.loop, "127.0.0.1", ntohs(sa.sin_port), 100, connect_cb, NULL), 0);
+	assert_true(uv_wait_until(&T.loop, connect_called, NULL, WAIT_MS));
+	assert_int_equal(T.connect_status, MN_ETIMEDOUT);
+	assert_int_equal(T.ncli, 0);
+	for (int i = 0; i < 3; i++)
+		close(fill[i]);
+	close(lfd);
+}
+
+static void
 test_listener_bad_address(void **state)
 {
 	struct listener_config cfg = {.service = "test", .address = "localhost", .port = 0};
@@ -726,6 +759,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_full_input_consumed_later_needs_resume, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_refused_and_bad_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_bad_address, setup, teardown),
 	};
 
