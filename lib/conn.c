@@ -1101,6 +1101,17 @@ conn_count(void)
 	return n_inbound;
 }
 
+size_t
+conn_count_ip(const char *ip)
+{
+	size_t n = 0;
+
+	for (struct conn *c = conn_list; c; c = c->next)
+		if (c->inbound && strcmp(c->peer_ip, ip) == 0)
+			n++;
+	return n;
+}
+
 void
 conn_close_all(void)
 {

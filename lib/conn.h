@@ -164,6 +164,11 @@ void conn_set_global_limit(uint32_t max);
 /* conn_count - accepted connections not yet closed (outbound conns from
  * conn_connect are not counted, nor limited). */
 size_t conn_count(void);
+/* conn_count_ip - accepted connections from this peer IP (conn_peer_ip
+ * form) whose on_close has not run yet, the new one included when called from the
+ * accept callback: the building block of per-IP caps (SPEC §10), e.g. reply
+ * "421 too many connections" and conn_close when above the cap. O(n). */
+size_t conn_count_ip(const char *ip);
 /* conn_close_all - conn_close() every open connection (shutdown). */
 void conn_close_all(void);
 

@@ -479,6 +479,8 @@ test_global_limit_closes_third(void **state)
 		connect_one();
 	assert_true(uv_wait_until(&T.loop, limit_settled, NULL, WAIT_MS));
 	assert_int_equal(conn_count(), 2);
+	assert_int_equal(conn_count_ip("127.0.0.1"), 2);
+	assert_int_equal(conn_count_ip("127.0.0.2"), 0);
 	for (int i = 0; i < T.ncli; i++) {
 		if (T.cli[i].closes == 0)
 			assert_int_equal(conn_write(T.cli[i].c, "ping\n", 5), 0);
