@@ -329,22 +329,15 @@ conn_write_cb(uv_write_t *req, int status)
 		c->h->on_drain(c, c->arg);
 }
 
-/* conn_raw_write - queue bytes for the socket as they are (plain, or
- * ciphertext already produced by SSL). */
+/* conn_queue - hand a filled request to libuv; its buffer stays alive
+ * until conn_write_cb. */
 static void
-conn_raw_write(struct conn *c, const void *data, size_t len)
+conn_queue(struct conn *c, struct conn_wreq *w)
 {
-	struct conn_wreq *w;
-	uv_buf_t b;
+	uv_buf_t b = uv_buf_init(w->data, (unsigned int)w->len);
 	int rc;
 
-	if (len == 0)
-		return;
-	w = xmalloc(sizeof(*w) + len);
 	w->c = c;
-	w->len = len;
-	memcpy(w->data, data, len);
-	b = uv_buf_init(w->data, (unsigned int)len);
 	if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb)) < 0) {
 		free(w);
 		log_warn(c->service, "cid=%s event=write_error peer=%s error=%s", c->id, c->peer_ip,
@@ -352,9 +345,28 @@ conn_raw_write(struct conn *c, const void *data, size_t len)
 		conn_close_handles(c, MN_EIO);
 		return;
 	}
-	c->out_raw += len;
+	c->out_raw += w->len;
 	c->nwreq++;
-	c->bytes_out += len;
+	c->bytes_out += w->len;
+}
+
+/* conn_raw_write - queue bytes for the socket as they are (plain text, or
+ * ciphertext already produced by SSL). uv_buf_t lengths are 32-bit. */
+static void
+conn_raw_write(struct conn *c, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0 && c->state != CONN_CLOSED) {
+		size_t n = len > (1u << 30) ? (1u << 30) : len;
+		struct conn_wreq *w = xmalloc(sizeof(*w) + n);
+
+		w->len = n;
+		memcpy(w->data, p, n);
+		conn_queue(c, w);
+		p += n;
+		len -= n;
+	}
 }
 
 static void
@@ -373,29 +385,16 @@ conn_tls_flush(struct conn *c)
 	size_t pending;
 
 	while (c->state != CONN_CLOSED && c->wbio && (pending = BIO_ctrl_pending(c->wbio)) > 0) {
-		struct conn_wreq *w;
-		uv_buf_t b;
-		int n, rc;
+		size_t n = pending > (1u << 30) ? (1u << 30) : pending;
+		struct conn_wreq *w = xmalloc(sizeof(*w) + n);
+		int got = BIO_read(c->wbio, w->data, (int)n);
 
-		w = xmalloc(sizeof(*w) + pending);
-		w->c = c;
-		n = BIO_read(c->wbio, w->data, (int)pending);
-		if (n <= 0) {
+		if (got <= 0) {
 			free(w);
 			break;
 		}
-		w->len = (size_t)n;
-		b = uv_buf_init(w->data, (unsigned int)n);
-		if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb)) < 0) {
-			free(w);
-			log_warn(c->service, "cid=%s event=write_error peer=%s error=%s", c->id,
-			    c->peer_ip, uv_errname(rc));
-			conn_close_handles(c, MN_EIO);
-			return;
-		}
-		c->out_raw += (size_t)n;
-		c->nwreq++;
-		c->bytes_out += (size_t)n;
+		w->len = (size_t)got;
+		conn_queue(c, w);
 	}
 }
 
