@@ -33,6 +33,7 @@ enum srv_mode {
 	SRV_PAUSE_ONCE,  /* on first read: consume one line, pause */
 	SRV_TIMEOUT_REPLY,
 	SRV_SLOW,  /* input max 16, consumes (and echoes) 5 bytes per on_read */
+	SRV_DRAIN, /* conn_printf greetings at accept; count on_drain */
 	SRV_STALL, /* input max 16, consumes nothing; the test consumes later */
 };
 
@@ -45,6 +46,7 @@ struct side {
 	size_t max_input_seen;
 	size_t max_pending_seen;
 	size_t bytes;
+	int drains;
 };
 
 static struct {
@@ -100,6 +102,7 @@ srv_on_read(struct conn *c, void *arg)
 		buf_consume(in, n);
 		break;
 	case SRV_STALL:
+	case SRV_DRAIN:
 		break;
 	case SRV_CLOSE_TWICE:
 		conn_close(c);
@@ -144,9 +147,19 @@ srv_on_timeout(struct conn *c, void *arg)
 	return true;
 }
 
+static void
+srv_on_drain(struct conn *c, void *arg)
+{
+	struct side *s = arg;
+
+	assert_int_equal(conn_pending_output(c), 0);
+	s->drains++;
+}
+
 static const struct conn_handler srv_handler = {
     .on_read = srv_on_read,
     .on_close = srv_on_close,
+    .on_drain = srv_on_drain,
     .on_timeout = srv_on_timeout,
 };
 
@@ -163,6 +176,16 @@ accept_cb(struct conn *c, void *arg)
 		conn_set_input_max(c, 16);
 	if (T.small_sockbuf)
 		assert_int_equal(conn_set_sockbuf(c, 16384, 16384), 0);
+	if (T.mode == SRV_DRAIN) {
+		char line[1001];
+
+		memset(line, 'L', sizeof(line) - 1);
+		line[sizeof(line) - 1] = '\0';
+		assert_int_equal(conn_printf(c, "220 %s ready\r\n", "mx.example.test"), 0);
+		/* longer than conn_printf's stack buffer */
+		assert_int_equal(conn_printf(c, "%s\r\n", line), 0);
+		assert_true(conn_pending_output(c) > 0);
+	}
 	if (T.mode == SRV_BIG_CLOSE) {
 		assert_int_equal(conn_write(c, T.big, T.big_len), 0);
 		conn_close(c);
@@ -692,6 +715,25 @@ test_connect_refused_and_bad_address(void **state)
 	assert_int_equal(T.ncli, 0);
 }
 
+static bool
+srv0_drained(void *arg)
+{
+	return T.nsrv == 1 && T.srv[0].drains > 0 && T.cli[0].got.len >= 1027;
+}
+
+static void
+test_printf_and_on_drain(void **state)
+{
+	T.mode = SRV_DRAIN;
+	connect_one();
+	assert_true(uv_wait_until(&T.loop, srv0_drained, NULL, WAIT_MS));
+	assert_int_equal(T.cli[0].got.len, 27 + 1002);
+	assert_memory_equal(T.cli[0].got.data, "220 mx.example.test ready\r\nLLL", 30);
+	assert_memory_equal(T.cli[0].got.data + 27 + 1000, "\r\n", 2);
+	assert_int_equal(conn_pending_output(T.srv[0].c), 0);
+	assert_true(T.srv[0].drains >= 1 && T.srv[0].drains <= 2);
+}
+
 static void
 test_connect_timeout(void **state)
 {
@@ -761,6 +803,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_full_input_consumed_later_needs_resume, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_refused_and_bad_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_printf_and_on_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_bad_address, setup, teardown),
 	};
