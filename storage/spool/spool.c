@@ -9,7 +9,7 @@
  * without it is refused: it cannot come from our rename, but a damaged disk
  * should not make us guess).
  *
- *   rcpt STATE LOCAL FINAL ATTEMPTS NEXT NOTIFY ADDRESS ORCPT REPLY MTA
+ *   rcpt STATE LOCAL FINAL BOUNCED ATTEMPTS NEXT NOTIFY ADDRESS ORCPT REPLY MTA
  */
 #include "storage/spool/spool.h"
 
@@ -179,8 +179,9 @@ put_field(struct buf *b, const char *s)
 static void
 put_rcpt(struct buf *b, const struct spool_rcpt *r)
 {
-	buf_printf(b, "rcpt %d %d %d %" PRIu32 " %" PRId64 " %u", (int)r->state, r->local ? 1 : 0,
-	    r->final ? 1 : 0, r->attempts, r->next_attempt, r->notify);
+	buf_printf(b, "rcpt %d %d %d %d %" PRIu32 " %" PRId64 " %u", (int)r->state,
+	    r->local ? 1 : 0, r->final ? 1 : 0, r->bounced ? 1 : 0, r->attempts, r->next_attempt,
+	    r->notify);
 	put_field(b, r->address);
 	put_field(b, r->orcpt);
 	put_field(b, r->reply);
@@ -293,15 +294,16 @@ parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 static int
 parse_rcpt(char **w, size_t n, struct spool_env *env)
 {
-	int64_t st, loc, fin, att, next, notify;
+	int64_t st, loc, fin, bounced, att, next, notify;
 	struct spool_rcpt r;
 
 	memset(&r, 0, sizeof(r));
-	if (n != 11 || parse_i64(w[1], 0, SPOOL_RCPT_EXPANDED, &st) != 0 ||
+	if (n != 12 || parse_i64(w[1], 0, SPOOL_RCPT_EXPANDED, &st) != 0 ||
 	    parse_i64(w[2], 0, 1, &loc) != 0 || parse_i64(w[3], 0, 1, &fin) != 0 ||
-	    parse_i64(w[4], 0, UINT32_MAX, &att) != 0 ||
-	    parse_i64(w[5], 0, INT64_MAX, &next) != 0 || parse_i64(w[6], 0, 15, &notify) != 0)
+	    parse_i64(w[4], 0, 1, &bounced) != 0 || parse_i64(w[5], 0, UINT32_MAX, &att) != 0 ||
+	    parse_i64(w[6], 0, INT64_MAX, &next) != 0 || parse_i64(w[7], 0, 15, &notify) != 0)
 		return MN_EPARSE;
+	w++; /* the string fields below follow one column later */
 	if (env->nrcpts >= SPOOL_MAX_RCPTS)
 		return MN_EPARSE;
 	if (get_field(w[7], strlen(w[7]), &r.address) != 0 || r.address == NULL ||
@@ -317,6 +319,7 @@ parse_rcpt(char **w, size_t n, struct spool_env *env)
 	r.state = (enum spool_rcpt_state)st;
 	r.local = loc != 0;
 	r.final = fin != 0;
+	r.bounced = bounced != 0;
 	r.attempts = (uint32_t)att;
 	r.next_attempt = next;
 	r.notify = (unsigned)notify;
@@ -374,12 +377,12 @@ decode_envelope(char *text, struct spool_env *env)
 	bool magic = false, data = false;
 
 	while (!data && (nl = strchr(line, '\n')) != NULL) {
-		char *w[12];
+		char *w[13];
 		size_t n;
 		int64_t v;
 
 		*nl = '\0';
-		n = split(line, w, 11);
+		n = split(line, w, 12);
 		line = nl + 1;
 		if (!magic) {
 			if (n != 2 || strcmp(w[0], "MNSPOOL") != 0 || strcmp(w[1], "1") != 0)
@@ -387,7 +390,7 @@ decode_envelope(char *text, struct spool_env *env)
 			magic = true;
 			continue;
 		}
-		if (n == 0 || n > 11)
+		if (n == 0 || n > 12)
 			return MN_EPARSE;
 		if (strcmp(w[0], "data") == 0 && n == 1) {
 			data = true;
@@ -565,12 +568,12 @@ decode_state(char *text, struct spool_env *env)
 
 	free_rcpts(env);
 	while (!end && (nl = strchr(line, '\n')) != NULL) {
-		char *w[12];
+		char *w[13];
 		size_t n;
 		int64_t v;
 
 		*nl = '\0';
-		n = split(line, w, 11);
+		n = split(line, w, 12);
 		line = nl + 1;
 		if (!magic) {
 			if (n != 2 || strcmp(w[0], "MNSTATE") != 0 || strcmp(w[1], "1") != 0)

@@ -57,8 +57,9 @@ struct spool_rcpt {
 	enum spool_rcpt_state state;
 	bool local;      /* a final local mailbox (after expansion) */
 	bool final;      /* result of expansion (local mailbox or external) */
+	bool bounced;    /* FAILED: the DSN was queued (or none is owed) */
 	uint32_t attempts;
-	int64_t next_attempt; /* unix seconds; 0: now */
+	int64_t next_attempt; /* unix milliseconds; 0: now */
 	char *reply;          /* last reply / reason or NULL */
 	char *remote_mta;     /* or NULL */
 };

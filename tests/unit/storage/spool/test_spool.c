@@ -156,7 +156,8 @@ test_state_updates(void **state)
 	env.rcpts[1].next_attempt = 1700000600;
 	env.rcpts[1].reply = xstrdup("451 4.3.0 try later\r\nsecond line");
 	env.rcpts[1].remote_mta = xstrdup("mx.c.test");
-	env.rcpts[2].state = SPOOL_RCPT_EXPANDED;
+	env.rcpts[2].state = SPOOL_RCPT_FAILED;
+	env.rcpts[2].bounced = true;
 	{
 		struct spool_rcpt *r = spool_env_add_rcpt(&env, "carol@a.test", "rfc822;x@a.test", 0);
 
@@ -175,7 +176,9 @@ test_state_updates(void **state)
 	assert_int_equal(back.rcpts[1].next_attempt, 1700000600);
 	assert_string_equal(back.rcpts[1].reply, "451 4.3.0 try later\r\nsecond line");
 	assert_string_equal(back.rcpts[1].remote_mta, "mx.c.test");
-	assert_int_equal(back.rcpts[2].state, SPOOL_RCPT_EXPANDED);
+	assert_int_equal(back.rcpts[2].state, SPOOL_RCPT_FAILED);
+	assert_true(back.rcpts[2].bounced);
+	assert_false(back.rcpts[1].bounced);
 	assert_int_equal(back.rcpts[3].state, SPOOL_RCPT_INFLIGHT);
 	assert_true(back.rcpts[3].local);
 	assert_true(back.rcpts[3].final);
@@ -262,8 +265,8 @@ test_bad_envelopes_refused(void **state)
 		"MNSPOOL 1\nid 00000000000000000009\nsender %\nbogus 1\ndata\n",
 		"MNSPOOL 1\nid 00000000000000000009\nsender %4\ndata\n",  /* short escape */
 		"MNSPOOL 1\nid 00000000000000000009\nsender %00\ndata\n", /* NUL */
-		"MNSPOOL 1\nid 00000000000000000009\nsender %\nrcpt 9 0 0 0 0 0 a - - -\ndata\n",
-		"MNSPOOL 1\nid 00000000000000000009\nsender %\nrcpt 0 0 0 0 0 0 a - -\ndata\n",
+		"MNSPOOL 1\nid 00000000000000000009\nsender %\nrcpt 9 0 0 0 0 0 0 a - - -\ndata\n",
+		"MNSPOOL 1\nid 00000000000000000009\nsender %\nrcpt 0 0 0 0 0 0 0 a - -\ndata\n",
 		"MNSPOOL 1\nid 00000000000000000008\nsender %\ndata\n", /* id mismatch */
 	};
 	struct spool *sp;
