@@ -177,6 +177,8 @@ permfail(struct spool_rcpt *r, const char *reply, const char *mta)
 	set_reply(r, reply, mta);
 }
 
+static void queue_free(struct queue *q);
+
 static void
 attempt_end(struct qentry *e)
 {
@@ -184,6 +186,16 @@ attempt_end(struct qentry *e)
 
 	e->busy = false;
 	q->running--;
+	if (q->stopping) {
+		/* what is not final is in the spool for the next start */
+		for (int i = 0; i < 2; i++) {
+			free(e->dsn_id[i]);
+			e->dsn_id[i] = NULL;
+		}
+		if (q->running == 0 && q->timer_closed)
+			queue_free(q);
+		return;
+	}
 	for (int i = 0; i < 2; i++) {
 		if (e->dsn_id[i] != NULL) {
 			add_entry(q, e->dsn_id[i]);
@@ -850,18 +862,23 @@ queue_submit(struct queue *q, const char *id)
 }
 
 static void
+queue_free(struct queue *q)
+{
+	while (q->head != NULL)
+		free_entry(q->head);
+	free(q);
+}
+
+static void
 timer_closed(uv_handle_t *h)
 {
 	struct queue *q = h->data;
 
 	q->timer_closed = true;
-	/* entries still running hold q; the loop runs their callbacks before
-	 * the process exits (main runs the loop to the end) */
-	if (q->running == 0) {
-		while (q->head != NULL)
-			free_entry(q->head);
-		free(q);
-	}
+	/* attempts still running hold q: the last one to end frees it (main
+	 * runs the loop to the end before it closes the stores) */
+	if (q->running == 0)
+		queue_free(q);
 }
 
 void
@@ -873,8 +890,6 @@ queue_stop(struct queue **qp)
 		return;
 	q->stopping = true;
 	uv_timer_stop(&q->timer);
-	/* XXX: with attempts in flight at stop the queue is leaked to them
-	 * (they need it until their callbacks ran); the process is exiting. */
 	uv_close((uv_handle_t *)&q->timer, timer_closed);
 	*qp = NULL;
 }
