@@ -359,8 +359,10 @@ node_fini(struct node *n)
 	}
 	admin_api_free(&n->api);
 	dirsvc_free(&n->svc);
-	tls_ctx_free(&n->tls);
-	directory_close(&n->dir);
+	if (n->tls != NULL)
+		tls_ctx_free(&n->tls);
+	if (n->dir != NULL)
+		directory_close(&n->dir);
 	config_free(&n->cfg);
 }
 
