@@ -113,7 +113,7 @@ api_users_list(struct api_req *r)
 	json_t *list;
 
 	if (api_query_u64(r, "offset", 0, UINT32_MAX, &offset) != 0 ||
-	    api_query_u64(r, "limit", 100000, 100000, &limit) != 0)
+	    api_query_u64(r, "limit", 0, 1000000, &limit) != 0)
 		return;
 	if (domain != NULL && *domain == '\0')
 		domain = NULL;
