@@ -130,12 +130,16 @@ api_aliases_add(struct api_req *r)
 	m->address = address;
 	m->targets = api_track(r, xcalloc(n, sizeof(char *)));
 	json_array_foreach(targets, i, t) {
+		char *target;
+
 		if (!json_is_string(t)) {
 			api_reply_error(r, 400, "field \"targets\" must be an array of addresses");
 			return;
 		}
-		if ((m->targets[i] = api_address_arg(r, json_string_value(t))) == NULL)
+		/* on NULL r (and m) are gone: assign only after the check */
+		if ((target = api_address_arg(r, json_string_value(t))) == NULL)
 			return;
+		m->targets[i] = target;
 	}
 	m->n_targets = n;
 	r->cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_ALIAS_ADD;
