@@ -544,6 +544,7 @@ auth_done_cb(int rc, const struct admin_identity *who, void *arg)
 {
 	struct api_req *r = arg;
 
+	admin_auth_record(r->api->auth, http_exchange_peer_ip(r->x), rc == 0);
 	if (rc != 0) {
 		api_reply_error(r, 401, "bad credentials");
 		return;
@@ -575,12 +576,23 @@ admin_api_handle(struct http_exchange *x, const struct http_request *req, void *
 		api_reply_error(r, 401, "bad credentials");
 		return;
 	}
+	if (admin_auth_throttled(r->api->auth, http_exchange_peer_ip(x))) {
+		OPENSSL_cleanse(pass, strlen(pass));
+		free(pass);
+		free(user);
+		http_add_header(x, "Retry-After", "60");
+		api_reply_error(r, 429, "too many failed logins, try again later");
+		return;
+	}
 	rc = admin_auth_check(r->api->auth, user, pass, &r->who, auth_done_cb, r);
 	OPENSSL_cleanse(pass, strlen(pass));
 	free(pass);
 	free(user);
-	if (rc == 0)
+	if (rc == 0) {
+		admin_auth_record(r->api->auth, http_exchange_peer_ip(x), true);
 		api_dispatch(r);
-	else if (rc != MN_EAGAIN)
+	} else if (rc != MN_EAGAIN) {
+		admin_auth_record(r->api->auth, http_exchange_peer_ip(x), false);
 		api_reply_error(r, 401, "bad credentials");
+	}
 }

@@ -24,12 +24,19 @@
 /* --- fake exchange ------------------------------------------------------- */
 
 struct http_exchange {
+	const char *ip;
 	bool done;
 	int status;
 	char *body;
 	char allow[64];
 	char www_auth[64];
 };
+
+const char *
+http_exchange_peer_ip(const struct http_exchange *x)
+{
+	return x->ip;
+}
 
 void
 http_add_header(struct http_exchange *x, const char *name, const char *value)
@@ -87,6 +94,8 @@ struct resp {
 	char www_auth[64];
 };
 
+static const char *peer_ip = "127.0.0.1";
+
 static void
 resp_fini(struct resp *r)
 {
@@ -109,6 +118,7 @@ call_as(const char *user, const char *pass, const char *method, const char *targ
 	memset(&req, 0, sizeof(req));
 	memset(&x, 0, sizeof(x));
 	memset(&out, 0, sizeof(out));
+	x.ip = peer_ip;
 	req.method = slice_from_cstr(method);
 	req.target = slice_from_cstr(target);
 	req.path.ptr = target;
@@ -574,6 +584,35 @@ test_admins_and_domain_scope(void **state)
 	assert_int_equal(st("GET", "/api/v1/status", NULL), 401);
 }
 
+static void
+test_login_failures_are_throttled_per_ip(void **state)
+{
+	struct resp r;
+
+	for (int i = 0; i < ADMIN_AUTH_MAX_FAILURES; i++)
+		assert_int_equal(st_as("nobody", "GET", "/api/v1/status", NULL), 401);
+	/* now even the right password is refused, unverified */
+	r = call("GET", "/api/v1/status", NULL);
+	assert_int_equal(r.status, 429);
+	resp_fini(&r);
+	/* another address is not affected, and its success clears nothing of ours */
+	peer_ip = "127.0.0.2";
+	assert_int_equal(st("GET", "/api/v1/status", NULL), 200);
+	peer_ip = "127.0.0.1";
+	assert_int_equal(st("GET", "/api/v1/status", NULL), 429);
+}
+
+static void
+test_success_clears_failure_count(void **state)
+{
+	for (int i = 0; i < ADMIN_AUTH_MAX_FAILURES - 1; i++)
+		assert_int_equal(st_as("nobody", "GET", "/api/v1/status", NULL), 401);
+	assert_int_equal(st("GET", "/api/v1/status", NULL), 200);
+	for (int i = 0; i < ADMIN_AUTH_MAX_FAILURES - 1; i++)
+		assert_int_equal(st_as("nobody", "GET", "/api/v1/status", NULL), 401);
+	assert_int_equal(st("GET", "/api/v1/status", NULL), 200);
+}
+
 int
 main(void)
 {
@@ -585,6 +624,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_users_crud, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aliases_and_groups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admins_and_domain_scope, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_login_failures_are_throttled_per_ip, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_success_clears_failure_count, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
