@@ -128,7 +128,10 @@ api_log(struct api_req *r, int status)
 {
 	char path[128];
 
-	log_info("admin", "event=request admin=%s method=%s path=%s status=%d",
+	/* the HTTP server logs every request; this adds who did it, at info
+	 * for changes (an audit trail of administration), debug for reads */
+	log_msg(r->method == API_GET ? LOG_DEBUG : LOG_INFO, "admin",
+	    "event=request admin=%s method=%s path=%s status=%d",
 	    r->who.name ? r->who.name : "-", method_names[r->method],
 	    log_escape(path, sizeof(path), r->req->path.ptr, r->req->path.len), status);
 }
