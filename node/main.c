@@ -9,8 +9,9 @@
  * data_dir/admin-password (0600). Then it starts the services (today HTTP
  * and HTTPS with the admin API under /api/v1/) and runs the event loop in
  * the foreground, logging to stderr. SIGTERM/SIGINT: stop accepting, close
- * connections after their queued output, let queued work finish, close
- * every handle, close the directory, exit 0.
+ * connections after their queued output, let work in flight finish (queued
+ * directory commands are applied), close every handle, close the
+ * directory, exit 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -306,6 +307,10 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	return 0;
 }
 
+/* Stop accepting and close connections (after their queued output).
+ * Requests already in flight (a password hash in the thread pool, a queued
+ * directory command) still finish: an accepted change is applied even if
+ * its client is gone. */
 static void
 stop_services(struct node *n)
 {
@@ -314,8 +319,6 @@ stop_services(struct node *n)
 	if (n->https != NULL)
 		http_server_stop(&n->https);
 	conn_close_all();
-	if (n->svc != NULL)
-		dirsvc_shutdown(n->svc);
 }
 
 static void
@@ -352,6 +355,8 @@ node_fini(struct node *n)
 		}
 		/* finish queued work and closes; then close what is left */
 		uv_run(&n->loop, UV_RUN_DEFAULT);
+		if (n->svc != NULL)
+			dirsvc_shutdown(n->svc);
 		uv_walk(&n->loop, close_walk_cb, NULL);
 		uv_run(&n->loop, UV_RUN_DEFAULT);
 		if (uv_loop_close(&n->loop) != 0)
