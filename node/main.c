@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -55,6 +56,7 @@ struct node {
 	bool stopping;
 	/* bootstrap results */
 	int boot_failures;
+	int lock_fd; /* data_dir/lock, held while running */
 };
 
 static void
@@ -90,6 +92,24 @@ mkdir_p(const char *path, mode_t mode, struct mn_err *err)
 	}
 	free(p);
 	return 0;
+}
+
+/* One process per data_dir: two would share the directory and, later, the
+ * mail store and the Raft log. The lock goes away with the process. */
+static int
+lock_data_dir(struct node *n, struct mn_err *err)
+{
+	char *path = xasprintf("%s/lock", n->cfg.data_dir);
+	int rc = 0;
+
+	n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (n->lock_fd < 0)
+		rc = mn_err_set(err, MN_EIO, "open %s: %s", path, strerror(errno));
+	else if (flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		rc = mn_err_set(err, MN_EIO, "%s is in use by another mailnode (%s)",
+		    n->cfg.data_dir, strerror(errno));
+	free(path);
+	return rc;
 }
 
 static char *
@@ -369,6 +389,9 @@ node_fini(struct node *n)
 	if (n->dir != NULL)
 		directory_close(&n->dir);
 	config_free(&n->cfg);
+	if (n->lock_fd >= 0)
+		close(n->lock_fd);
+	n->lock_fd = -1;
 }
 
 static int
@@ -381,7 +404,8 @@ run(struct node *n)
 
 	mn_err_clear(&err);
 	log_set_level((enum log_level)n->cfg.log_level);
-	if ((rc = mkdir_p(n->cfg.data_dir, 0700, &err)) != 0)
+	if ((rc = mkdir_p(n->cfg.data_dir, 0700, &err)) != 0 ||
+	    (rc = lock_data_dir(n, &err)) != 0)
 		goto fail;
 	dbpath = xasprintf("%s/directory.db", n->cfg.data_dir);
 	rc = directory_open(dbpath, &n->dir, &err);
@@ -463,6 +487,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	n.lock_fd = -1;
 	mn_err_clear(&err);
 	if (config_load(config, &n.cfg, &err) != 0) {
 		fprintf(stderr, "mailnode: %s\n", err.msg);
