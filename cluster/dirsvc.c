@@ -35,8 +35,7 @@ struct dirsvc {
 };
 
 int
-dirsvc_new(uv_loop_t *loop, struct directory *dir, const char *node_name,
-    struct dirsvc **out)
+dirsvc_new(uv_loop_t *loop, struct directory *dir, const char *node_name, struct dirsvc **out)
 {
 	struct dirsvc *s = xcalloc(1, sizeof(*s));
 

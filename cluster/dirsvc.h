@@ -35,14 +35,12 @@ struct dirsvc;
  * for an administrator. err is valid only during the call. */
 typedef void (*dirsvc_done_cb)(int rc, const struct mn_err *err, void *arg);
 
-int dirsvc_new(uv_loop_t *loop, struct directory *dir, const char *node_name,
-    struct dirsvc **out);
+int dirsvc_new(uv_loop_t *loop, struct directory *dir, const char *node_name, struct dirsvc **out);
 
 /* dirsvc_submit - queue cmd; returns 0 and calls cb exactly once later, or
  * returns a negative code (MN_ECLOSED after shutdown, MN_ETOOBIG) and never
  * calls cb. */
-int dirsvc_submit(struct dirsvc *s, Mailnode__DirectoryCommand *cmd, dirsvc_done_cb cb,
-    void *arg);
+int dirsvc_submit(struct dirsvc *s, Mailnode__DirectoryCommand *cmd, dirsvc_done_cb cb, void *arg);
 
 /* dirsvc_applied_index - commands applied since start (every command that
  * went through apply, refused ones included: each would be a log entry). */

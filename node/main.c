@@ -62,12 +62,11 @@ struct node {
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-	    "usage: mailnode --config FILE\n"
-	    "       mailnode --version\n"
-	    "       mailnode --help\n"
-	    "Runs one mail server node in the foreground, logging to stderr.\n"
-	    "SIGTERM or SIGINT shut it down gracefully.\n");
+	fprintf(out, "usage: mailnode --config FILE\n"
+	             "       mailnode --version\n"
+	             "       mailnode --help\n"
+	             "Runs one mail server node in the foreground, logging to stderr.\n"
+	             "SIGTERM or SIGINT shut it down gracefully.\n");
 }
 
 /* mkdir -p with mode for every directory it creates */
@@ -149,7 +148,7 @@ write_secret_file(const char *path, const char *secret, struct mn_err *err)
 		return mn_err_set(err, MN_EIO, "open %s: %s", path, strerror(errno));
 	/* an existing file keeps its mode through O_TRUNC: force 0600 */
 	ok = fchmod(fd, 0600) == 0 && write(fd, secret, len) == (ssize_t)len &&
-	    write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+	     write(fd, "\n", 1) == 1 && fsync(fd) == 0;
 	if (!ok) {
 		mn_err_set(err, MN_EIO, "write %s: %s", path, strerror(errno));
 		close(fd);
@@ -216,7 +215,8 @@ bootstrap(struct node *n, struct mn_err *err)
 			password = xstrdup(n->cfg.admin_initial_password);
 		} else {
 			if ((password = generate_password()) == NULL) {
-				rc = mn_err_set(err, MN_EIO, "no random bytes for the admin password");
+				rc = mn_err_set(
+				    err, MN_EIO, "no random bytes for the admin password");
 				goto out;
 			}
 			pwfile = xasprintf("%s/admin-password", n->cfg.data_dir);
@@ -237,8 +237,8 @@ bootstrap(struct node *n, struct mn_err *err)
 			log_info("main", "event=bootstrap admin=%s password_file=%s", ADMIN_NAME,
 			    pwfile);
 		else
-			log_info("main", "event=bootstrap admin=%s password_source=config",
-			    ADMIN_NAME);
+			log_info(
+			    "main", "event=bootstrap admin=%s password_source=config", ADMIN_NAME);
 	}
 
 	if (n->cfg.dev_create_domain && *n->cfg.dev_create_domain &&
@@ -274,14 +274,14 @@ setup_tls(struct node *n, struct mn_err *err)
 	int rc;
 
 	if (n->cfg.tls_cert_file && *n->cfg.tls_cert_file) {
-		const char *k = n->cfg.tls_key_file && *n->cfg.tls_key_file ?
-		    n->cfg.tls_key_file : n->cfg.tls_cert_file;
+		const char *k = n->cfg.tls_key_file && *n->cfg.tls_key_file ? n->cfg.tls_key_file
+		                                                            : n->cfg.tls_cert_file;
 
 		return tls_server_ctx_new(n->cfg.tls_cert_file, k, &n->tls, err);
 	}
 	dir = xasprintf("%s/tls", n->cfg.data_dir);
-	rc = tls_ensure_self_signed(dir, n->cfg.hostname ? n->cfg.hostname : "localhost",
-	    &cert, &key, err);
+	rc = tls_ensure_self_signed(
+	    dir, n->cfg.hostname ? n->cfg.hostname : "localhost", &cert, &key, err);
 	if (rc == 0)
 		rc = tls_server_ctx_new(cert, key, &n->tls, err);
 	free(dir);
@@ -322,8 +322,8 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	rc = http_server_start(&n->loop, &hc, http_handler, n, out, err);
 	if (rc != 0)
 		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
-	log_info("main", "event=listen service=%s address=%s:%u", service,
-	    n->cfg.listen_address, port);
+	log_info(
+	    "main", "event=listen service=%s address=%s:%u", service, n->cfg.listen_address, port);
 	return 0;
 }
 
@@ -404,8 +404,7 @@ run(struct node *n)
 
 	mn_err_clear(&err);
 	log_set_level((enum log_level)n->cfg.log_level);
-	if ((rc = mkdir_p(n->cfg.data_dir, 0700, &err)) != 0 ||
-	    (rc = lock_data_dir(n, &err)) != 0)
+	if ((rc = mkdir_p(n->cfg.data_dir, 0700, &err)) != 0 || (rc = lock_data_dir(n, &err)) != 0)
 		goto fail;
 	dbpath = xasprintf("%s/directory.db", n->cfg.data_dir);
 	rc = directory_open(dbpath, &n->dir, &err);
@@ -456,10 +455,10 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static struct node n;
 	const char *config = NULL;

@@ -27,6 +27,7 @@ struct api_route {
 	unsigned flags;
 };
 
+/* clang-format off */
 static const struct api_route routes[] = {
 	{ API_GET, "status", api_status, 0 },
 	{ API_GET, "domains", api_domains_list, 0 },
@@ -61,8 +62,9 @@ static const struct api_route routes[] = {
 	{ API_DELETE, "nodes/*", api_nodes_del, ROUTE_SYSTEM },
 	{ API_GET, "cluster", api_cluster_status, 0 },
 };
+/* clang-format on */
 
-static const char *const method_names[] = { "GET", "POST", "PATCH", "DELETE", "PUT", "?" };
+static const char *const method_names[] = {"GET", "POST", "PATCH", "DELETE", "PUT", "?"};
 
 int
 admin_api_new(uv_loop_t *loop, struct directory *dir, struct dirsvc *svc,
@@ -102,7 +104,7 @@ admin_api_owns_path(const char *path, size_t len)
 	size_t plen = strlen(API_PREFIX);
 
 	return len >= plen && memcmp(path, API_PREFIX, plen) == 0 &&
-	    (len == plen || path[plen] == '/');
+	       (len == plen || path[plen] == '/');
 }
 
 /* --- request lifetime and replies -------------------------------------- */
@@ -131,8 +133,8 @@ api_log(struct api_req *r, int status)
 	/* the HTTP server logs every request; this adds who did it, at info
 	 * for changes (an audit trail of administration), debug for reads */
 	log_msg(r->method == API_GET ? LOG_DEBUG : LOG_INFO, "admin",
-	    "event=request admin=%s method=%s path=%s status=%d",
-	    r->who.name ? r->who.name : "-", method_names[r->method],
+	    "event=request admin=%s method=%s path=%s status=%d", r->who.name ? r->who.name : "-",
+	    method_names[r->method],
 	    log_escape(path, sizeof(path), r->req->path.ptr, r->req->path.len), status);
 }
 
@@ -221,8 +223,7 @@ body_get(struct api_req *r, const char *key)
 }
 
 int
-api_body_string(struct api_req *r, const char *key, bool required, size_t max,
-    const char **out)
+api_body_string(struct api_req *r, const char *key, bool required, size_t max, const char **out)
 {
 	json_t *v = body_get(r, key);
 
@@ -260,13 +261,14 @@ body_number(struct api_req *r, const char *key, bool size, bool *present_out, ui
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {
 		*out = (uint64_t)json_integer_value(v);
 	} else if (json_is_string(v) &&
-	    (size ? parse_size(json_string_value(v), out) :
-		    parse_u64(json_string_value(v), 0, UINT64_MAX, out)) == 0) {
+	           (size ? parse_size(json_string_value(v), out)
+	                 : parse_u64(json_string_value(v), 0, UINT64_MAX, out)) == 0) {
 		;
 	} else {
-		api_reply_error(r, 400, size ?
-		    "field \"%s\" must be a size (bytes, or a number with K, M or G)" :
-		    "field \"%s\" must be a non-negative integer", key);
+		api_reply_error(r, 400,
+		    size ? "field \"%s\" must be a size (bytes, or a number with K, M or G)"
+		         : "field \"%s\" must be a non-negative integer",
+		    key);
 		return -1;
 	}
 	*present_out = true;
@@ -289,10 +291,10 @@ static const struct {
 	const char *name;
 	uint32_t bit;
 } user_flags[] = {
-	{ "disabled", DIR_USER_DISABLED },
-	{ "readonly", DIR_USER_READONLY },
-	{ "no_external_send", DIR_USER_NO_EXTERNAL_SEND },
-	{ "no_external_receive", DIR_USER_NO_EXTERNAL_RECEIVE },
+    {"disabled", DIR_USER_DISABLED},
+    {"readonly", DIR_USER_READONLY},
+    {"no_external_send", DIR_USER_NO_EXTERNAL_SEND},
+    {"no_external_receive", DIR_USER_NO_EXTERNAL_RECEIVE},
 };
 
 int
@@ -309,7 +311,8 @@ api_body_flags(struct api_req *r, const char *key, bool *present_out, uint32_t *
 		api_reply_error(r, 400, "field \"%s\" must be an array of flag names", key);
 		return -1;
 	}
-	json_array_foreach(v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		size_t k;
 
 		for (k = 0; k < sizeof(user_flags) / sizeof(user_flags[0]); k++)
@@ -317,8 +320,10 @@ api_body_flags(struct api_req *r, const char *key, bool *present_out, uint32_t *
 			    strcmp(json_string_value(e), user_flags[k].name) == 0)
 				break;
 		if (k == sizeof(user_flags) / sizeof(user_flags[0])) {
-			api_reply_error(r, 400, "unknown flag in \"%s\" (known: disabled, "
-			    "readonly, no_external_send, no_external_receive)", key);
+			api_reply_error(r, 400,
+			    "unknown flag in \"%s\" (known: disabled, "
+			    "readonly, no_external_send, no_external_receive)",
+			    key);
 			return -1;
 		}
 		*out |= user_flags[k].bit;
@@ -344,8 +349,8 @@ api_query_u64(struct api_req *r, const char *name, uint64_t def, uint64_t max, u
 	if (v == NULL || *v == '\0')
 		return 0;
 	if (parse_u64(v, 0, max, out) != 0) {
-		api_reply_error(r, 400, "query parameter \"%s\" must be an integer 0..%llu",
-		    name, (unsigned long long)max);
+		api_reply_error(r, 400, "query parameter \"%s\" must be an integer 0..%llu", name,
+		    (unsigned long long)max);
 		return -1;
 	}
 	return 0;
@@ -369,11 +374,11 @@ api_scope_domain(struct api_req *r, const char *domain)
 		return true;
 	canon = directory_domain_canonical(r->api->dir, domain);
 	ok = strcmp(domain, r->who.domain) == 0 ||
-	    (canon != NULL && strcmp(canon, r->who.domain) == 0);
+	     (canon != NULL && strcmp(canon, r->who.domain) == 0);
 	free(canon);
 	if (!ok)
-		api_reply_error(r, 403, "administrator of %s may not manage %s", r->who.domain,
-		    domain);
+		api_reply_error(
+		    r, 403, "administrator of %s may not manage %s", r->who.domain, domain);
 	return ok;
 }
 
@@ -405,8 +410,8 @@ api_address_arg(struct api_req *r, const char *in)
 	if (directory_check_address(a) != 0) {
 		char esc[128];
 
-		api_reply_error(r, 400, "bad address \"%s\"", log_escape(esc, sizeof(esc), in,
-		    strlen(in)));
+		api_reply_error(
+		    r, 400, "bad address \"%s\"", log_escape(esc, sizeof(esc), in, strlen(in)));
 		return NULL;
 	}
 	return a;
@@ -418,7 +423,8 @@ api_json_find(json_t *array, const char *key, const char *value)
 	size_t i;
 	json_t *e;
 
-	json_array_foreach(array, i, e) {
+	json_array_foreach(array, i, e)
+	{
 		const char *v = json_string_value(json_object_get(e, key));
 
 		if (v != NULL && strcmp(v, value) == 0)
@@ -483,8 +489,7 @@ api_dispatch(struct api_req *r)
 	char allow[64] = "";
 	int rc;
 
-	rc = api_split_path(r->req->path.ptr, r->req->path.len, r->seg, API_MAX_SEGMENTS,
-	    &r->nseg);
+	rc = api_split_path(r->req->path.ptr, r->req->path.len, r->seg, API_MAX_SEGMENTS, &r->nseg);
 	if (rc == MN_EINVAL) {
 		api_reply_error(r, 400, "bad %%-encoding in path");
 		return;
@@ -527,8 +532,8 @@ api_dispatch(struct api_req *r)
 			api_reply_error(r, 413, "body too large");
 			return;
 		}
-		r->body = json_loadb((const char *)r->req->body, r->req->body_len,
-		    JSON_REJECT_DUPLICATES, &jerr);
+		r->body = json_loadb(
+		    (const char *)r->req->body, r->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 		if (r->body == NULL) {
 			api_reply_error(r, 400, "bad JSON: %s (line %d column %d)", jerr.text,
 			    jerr.line, jerr.column);

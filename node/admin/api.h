@@ -69,12 +69,12 @@ struct api_req {
 	enum api_method method;
 	char *seg[API_MAX_SEGMENTS];
 	size_t nseg;
-	json_t *body;       /* the JSON object sent, or NULL */
+	json_t *body; /* the JSON object sent, or NULL */
 	struct admin_identity who;
 	/* handler state */
 	Mailnode__DirectoryCommand cmd;
-	api_step_fn next;   /* after the command applied / the hash is ready */
-	char *hash;         /* from api_hash_password */
+	api_step_fn next; /* after the command applied / the hash is ready */
+	char *hash;       /* from api_hash_password */
 	void **allocs;
 	size_t nallocs, capallocs;
 };
@@ -119,7 +119,7 @@ void api_cluster_status(struct api_req *r);
 void api_reply_json(struct api_req *r, int status, json_t *j); /* steals j */
 void api_reply_empty(struct api_req *r, int status);
 void api_reply_error(struct api_req *r, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* api_reply_code - status from api_status_for_code(rc), text err->msg. */
 void api_reply_code(struct api_req *r, int rc, const struct mn_err *err);
 
@@ -134,16 +134,15 @@ char *api_strdup(struct api_req *r, const char *s);
 
 /* Body fields. Each returns 0, or replies 400 itself and returns -1 (the
  * handler then just returns). *present_out says whether the key was sent. */
-int api_body_string(struct api_req *r, const char *key, bool required, size_t max,
-    const char **out);
+int api_body_string(
+    struct api_req *r, const char *key, bool required, size_t max, const char **out);
 int api_body_size(struct api_req *r, const char *key, bool *present_out, uint64_t *out);
 int api_body_u64(struct api_req *r, const char *key, bool *present_out, uint64_t *out);
 int api_body_flags(struct api_req *r, const char *key, bool *present_out, uint32_t *out);
 /* api_query - decoded query parameter (tracked) or NULL. */
 const char *api_query(struct api_req *r, const char *name);
 /* api_query_u64 - 0 or replies 400 and returns -1. */
-int api_query_u64(struct api_req *r, const char *name, uint64_t def, uint64_t max,
-    uint64_t *out);
+int api_query_u64(struct api_req *r, const char *name, uint64_t def, uint64_t max, uint64_t *out);
 
 /* Scope: system admins may do anything. A domain admin may act on its own
  * domain (or an alias of it); otherwise these reply 403 and return false. */

@@ -23,7 +23,7 @@ admin_name_ok(const char *s)
 		return false;
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || strchr("._@+-", *s) != NULL))
+		        (*s >= '0' && *s <= '9') || strchr("._@+-", *s) != NULL))
 			return false;
 	return true;
 }
@@ -31,8 +31,8 @@ admin_name_ok(const char *s)
 static json_t *
 admin_json(const char *name, const char *domain)
 {
-	return json_pack("{s:s, s:o}", "name", name,
-	    "domain", domain ? json_string(domain) : json_null());
+	return json_pack(
+	    "{s:s, s:o}", "name", name, "domain", domain ? json_string(domain) : json_null());
 }
 
 void
@@ -179,10 +179,8 @@ api_admins_del(struct api_req *r)
 		json_t *all = directory_admins_json(r->api->dir), *e;
 		size_t i, nsystem = 0;
 
-		json_array_foreach(all, i, e)
-			if (json_is_null(json_object_get(e, "domain")) ||
-			    json_object_get(e, "domain") == NULL)
-				nsystem++;
+		json_array_foreach(all, i, e) if (json_is_null(json_object_get(e, "domain")) ||
+		                                  json_object_get(e, "domain") == NULL) nsystem++;
 		json_decref(all);
 		if (nsystem <= 1) {
 			api_reply_error(r, 409, "cannot delete the last system administrator");

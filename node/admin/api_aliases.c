@@ -129,7 +129,8 @@ api_aliases_add(struct api_req *r)
 	m = API_NEW(r, Mailnode__AliasAdd, MAILNODE__ALIAS_ADD__INIT);
 	m->address = address;
 	m->targets = api_track(r, xcalloc(n, sizeof(char *)));
-	json_array_foreach(targets, i, t) {
+	json_array_foreach(targets, i, t)
+	{
 		char *target;
 
 		if (!json_is_string(t)) {

@@ -64,7 +64,8 @@ api_domains_list(struct api_req *r)
 		return;
 	}
 	out = json_array();
-	json_array_foreach(all, i, d) {
+	json_array_foreach(all, i, d)
+	{
 		const char *name = json_string_value(json_object_get(d, "name"));
 
 		if (name != NULL && strcmp(name, r->who.domain) == 0)

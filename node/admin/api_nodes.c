@@ -81,7 +81,8 @@ api_cluster_status(struct api_req *r)
 		return;
 	}
 	members = json_array();
-	json_array_foreach(nodes, i, n) {
+	json_array_foreach(nodes, i, n)
+	{
 		const char *name = json_string_value(json_object_get(n, "name"));
 		bool self = name != NULL && strcmp(name, r->api->node_name) == 0;
 		json_t *m = json_object();
@@ -90,13 +91,13 @@ api_cluster_status(struct api_req *r)
 		json_object_set_new(m, "role", json_string(self ? "leader" : "spare"));
 		json_object_set(m, "state", json_object_get(n, "state"));
 		json_object_set(m, "address", json_object_get(n, "address"));
-		json_object_set_new(m, "applied_index",
-		    self ? json_integer((json_int_t)applied) : json_null());
-		json_object_set_new(m, "last_contact_ms",
-		    self ? json_integer(0) : json_null());
+		json_object_set_new(
+		    m, "applied_index", self ? json_integer((json_int_t)applied) : json_null());
+		json_object_set_new(m, "last_contact_ms", self ? json_integer(0) : json_null());
 		json_array_append_new(members, m);
 	}
 	json_decref(nodes);
-	api_reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "leader", r->api->node_name,
-	    "commit_index", (json_int_t)applied, "members", members));
+	api_reply_json(r, 200,
+	    json_pack("{s:s, s:I, s:o}", "leader", r->api->node_name, "commit_index",
+	        (json_int_t)applied, "members", members));
 }

@@ -9,7 +9,7 @@ api_status(struct api_req *r)
 {
 	uint64_t up = (uv_now(r->api->loop) - r->api->started_ms) / 1000;
 
-	api_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:s}",
-	    "node", r->api->node_name, "version", MN_VERSION,
-	    "uptime_s", (json_int_t)up, "hostname", r->api->hostname));
+	api_reply_json(r, 200,
+	    json_pack("{s:s, s:s, s:I, s:s}", "node", r->api->node_name, "version", MN_VERSION,
+	        "uptime_s", (json_int_t)up, "hostname", r->api->hostname));
 }

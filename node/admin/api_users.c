@@ -86,7 +86,8 @@ least_loaded_node(struct api_req *r)
 
 	if (nodes == NULL)
 		return NULL;
-	json_array_foreach(nodes, i, n) {
+	json_array_foreach(nodes, i, n)
+	{
 		const char *name = json_string_value(json_object_get(n, "name"));
 		const char *state = json_string_value(json_object_get(n, "state"));
 		json_int_t users = json_integer_value(json_object_get(n, "users"));
@@ -203,8 +204,8 @@ parse_password(struct api_req *r, bool required, const char **pw_out, const char
 		api_reply_error(r, 400, "field \"password_hash\" is not a crypt(3) hash");
 		return -1;
 	}
-	if (api_body_string(r, "password", required && *hash_out == NULL, API_MAX_PASSWORD,
-	    pw_out) != 0)
+	if (api_body_string(
+	        r, "password", required && *hash_out == NULL, API_MAX_PASSWORD, pw_out) != 0)
 		return -1;
 	if (*pw_out != NULL && **pw_out == '\0') {
 		api_reply_error(r, 400, "field \"password\" must not be empty");
@@ -225,8 +226,7 @@ api_users_add(struct api_req *r)
 	if (api_body_string(r, "address", true, DIR_MAX_ADDRESS, &in) != 0 ||
 	    parse_password(r, true, &password, &hash) != 0 ||
 	    api_body_string(r, "name", false, API_MAX_NAME, &name) != 0 ||
-	    api_body_string(r, "node", false, 64, &node) != 0 ||
-	    parse_limits(r, &l) != 0)
+	    api_body_string(r, "node", false, 64, &node) != 0 || parse_limits(r, &l) != 0)
 		return;
 	if ((address = api_address_arg(r, in)) == NULL || !api_scope_address(r, address))
 		return;
@@ -305,12 +305,12 @@ api_users_patch(struct api_req *r)
 	if ((address = path_user(r)) == NULL)
 		return;
 	if (parse_password(r, false, &password, &hash) != 0 ||
-	    api_body_string(r, "name", false, API_MAX_NAME, &name) != 0 ||
-	    parse_limits(r, &l) != 0)
+	    api_body_string(r, "name", false, API_MAX_NAME, &name) != 0 || parse_limits(r, &l) != 0)
 		return;
 	if (password == NULL && hash == NULL && name == NULL && !l.has_quota && !l.has_qmsg &&
 	    !l.has_maxsize && !l.has_flags && !l.has_expires) {
-		api_reply_error(r, 400, "nothing to change (fields: password, name, quota, "
+		api_reply_error(r, 400,
+		    "nothing to change (fields: password, name, quota, "
 		    "quota_messages, max_message_size, flags, expires_at)");
 		return;
 	}

@@ -16,16 +16,16 @@
 #include "storage/directory/password.h"
 
 struct auth_slot {
-	char *name;                 /* NULL: free */
-	unsigned char digest[32];   /* SHA-256(password) */
-	char *hash;                 /* stored hash it was verified against */
-	uint64_t expires;           /* uv_now() ms */
+	char *name;               /* NULL: free */
+	unsigned char digest[32]; /* SHA-256(password) */
+	char *hash;               /* stored hash it was verified against */
+	uint64_t expires;         /* uv_now() ms */
 };
 
 struct fail_slot {
-	char ip[64];       /* "" free */
+	char ip[64]; /* "" free */
 	uint32_t count;
-	uint64_t since;    /* uv_now() ms of the first failure in the window */
+	uint64_t since; /* uv_now() ms of the first failure in the window */
 };
 
 struct admin_auth {
@@ -235,7 +235,7 @@ static void
 auth_after_cb(uv_work_t *req, int status)
 {
 	struct auth_work *w = req->data;
-	struct admin_identity who = { w->name, w->domain };
+	struct admin_identity who = {w->name, w->domain};
 	char esc[128];
 
 	if (status == 0 && w->ok) {

@@ -24,8 +24,11 @@ api_method_parse(const char *m, size_t len)
 		const char *name;
 		enum api_method method;
 	} methods[] = {
-		{ "GET", API_GET }, { "POST", API_POST }, { "PATCH", API_PATCH },
-		{ "DELETE", API_DELETE }, { "PUT", API_PUT },
+	    {"GET", API_GET},
+	    {"POST", API_POST},
+	    {"PATCH", API_PATCH},
+	    {"DELETE", API_DELETE},
+	    {"PUT", API_PUT},
 	};
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
@@ -221,8 +224,8 @@ api_parse_basic(const char *value, size_t len, char **user_out, char **pass_out)
 	for (size_t i = 0; i < b64len; i++) {
 		char c = b64[i];
 
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '='))
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		        c == '+' || c == '/' || c == '='))
 			return MN_EAUTH;
 		if (c == '=' && i < b64len - 2)
 			return MN_EAUTH;
@@ -240,8 +243,7 @@ api_parse_basic(const char *value, size_t len, char **user_out, char **pass_out)
 		n--;
 	if (b64[b64len - 2] == '=')
 		n--;
-	if (memchr(dec, '\0', (size_t)n) != NULL ||
-	    (colon = memchr(dec, ':', (size_t)n)) == NULL) {
+	if (memchr(dec, '\0', (size_t)n) != NULL || (colon = memchr(dec, ':', (size_t)n)) == NULL) {
 		OPENSSL_cleanse(dec, (size_t)n);
 		free(dec);
 		return MN_EAUTH;

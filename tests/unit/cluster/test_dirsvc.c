@@ -54,7 +54,7 @@ test_submit_applies_later_in_order(void **state)
 	uv_loop_t loop;
 	Mailnode__DirectoryCommand cmd;
 	Mailnode__DomainAdd m;
-	struct result r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
+	struct result r1 = {0}, r2 = {0}, r3 = {0};
 
 	assert_int_equal(directory_open(":memory:", &dir, &err), 0);
 	uv_loop_init(&loop);
@@ -102,7 +102,7 @@ test_shutdown_fails_queued_and_refuses_new(void **state)
 	uv_loop_t loop;
 	Mailnode__DirectoryCommand cmd;
 	Mailnode__DomainAdd m;
-	struct result r1 = { 0 }, r2 = { 0 };
+	struct result r1 = {0}, r2 = {0};
 
 	assert_int_equal(directory_open(":memory:", &dir, &err), 0);
 	uv_loop_init(&loop);
@@ -126,8 +126,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_submit_applies_later_in_order),
-		cmocka_unit_test(test_shutdown_fails_queued_and_refuses_new),
+	    cmocka_unit_test(test_submit_applies_later_in_order),
+	    cmocka_unit_test(test_shutdown_fails_queued_and_refuses_new),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,8 +48,8 @@ http_add_header(struct http_exchange *x, const char *name, const char *value)
 }
 
 void
-http_reply(struct http_exchange *x, int status, const char *content_type, const void *body,
-    size_t len)
+http_reply(
+    struct http_exchange *x, int status, const char *content_type, const void *body, size_t len)
 {
 	assert_false(x->done); /* exactly one reply */
 	x->done = true;
@@ -106,8 +106,8 @@ resp_fini(struct resp *r)
 
 /* request as `user` (password "pw-" + user) unless user is NULL */
 static struct resp
-call_as(const char *user, const char *pass, const char *method, const char *target,
-    const char *body)
+call_as(
+    const char *user, const char *pass, const char *method, const char *target, const char *body)
 {
 	struct http_request req;
 	struct http_exchange x;
@@ -123,11 +123,12 @@ call_as(const char *user, const char *pass, const char *method, const char *targ
 	req.target = slice_from_cstr(target);
 	req.path.ptr = target;
 	req.path.len = q ? (size_t)(q - target) : strlen(target);
-	req.query = q ? slice_from_cstr(q + 1) : (struct slice){ "", 0 };
+	req.query = q ? slice_from_cstr(q + 1) : (struct slice){"", 0};
 	req.version_minor = 1;
 	if (user != NULL) {
 		snprintf(cred, sizeof(cred), "%s:%s", user, pass);
-		EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, (int)strlen(cred));
+		EVP_EncodeBlock(
+		    (unsigned char *)b64, (const unsigned char *)cred, (int)strlen(cred));
 		snprintf(auth, sizeof(auth), "Basic %s", b64);
 		req.headers[0].name = SLICE_LIT("Authorization");
 		req.headers[0].value = slice_from_cstr(auth);
@@ -196,7 +197,7 @@ setup(void **state)
 	Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
 	Mailnode__NodeAdd node = MAILNODE__NODE_ADD__INIT;
 	Mailnode__AdminAdd adm = MAILNODE__ADMIN_ADD__INIT;
-	struct admin_api_config ac = { "node1", "mail1.test", 0 };
+	struct admin_api_config ac = {"node1", "mail1.test", 0};
 	struct mn_err err;
 	char *hash;
 
@@ -274,7 +275,8 @@ test_routing_errors(void **state)
 	resp_fini(&r);
 	assert_int_equal(st("POST", "/api/v1/domains", "{\"name\":"), 400);
 	assert_int_equal(st("POST", "/api/v1/domains", "[1]"), 400);
-	assert_int_equal(st("POST", "/api/v1/domains", "{\"name\":\"a.test\",\"name\":\"b\"}"), 400);
+	assert_int_equal(
+	    st("POST", "/api/v1/domains", "{\"name\":\"a.test\",\"name\":\"b\"}"), 400);
 	assert_int_equal(st("POST", "/api/v1/domains", "{}"), 400);
 	assert_int_equal(st("POST", "/api/v1/domains", ""), 400);
 	assert_int_equal(st("POST", "/api/v1/domains", "{\"name\":5}"), 400);
@@ -339,13 +341,13 @@ test_domains_crud(void **state)
 
 	r = call("POST", "/api/v1/domains/a.test/aliases", "{\"alias\":\"alias.test\"}");
 	assert_int_equal(r.status, 201);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(r.json,
-	    "aliases"), 0)), "alias.test");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(r.json, "aliases"), 0)), "alias.test");
 	resp_fini(&r);
-	assert_int_equal(st("POST", "/api/v1/domains/a.test/aliases", "{\"alias\":\"alias.test\"}"),
-	    409);
-	assert_int_equal(st("POST", "/api/v1/domains/b.test/aliases", "{\"alias\":\"x.test\"}"),
-	    404);
+	assert_int_equal(
+	    st("POST", "/api/v1/domains/a.test/aliases", "{\"alias\":\"alias.test\"}"), 409);
+	assert_int_equal(
+	    st("POST", "/api/v1/domains/b.test/aliases", "{\"alias\":\"x.test\"}"), 404);
 	assert_int_equal(st("DELETE", "/api/v1/domains/a.test/aliases/other.test", NULL), 404);
 	assert_int_equal(st("DELETE", "/api/v1/domains/a.test/aliases/alias.test", NULL), 204);
 
@@ -354,8 +356,8 @@ test_domains_crud(void **state)
 	assert_int_equal(json_array_size(r.json), 1);
 	resp_fini(&r);
 	/* not empty: 409; empty: 204; gone: 404 */
-	assert_int_equal(st("POST", "/api/v1/users",
-	    "{\"address\":\"bob@a.test\",\"password\":\"x\"}"), 201);
+	assert_int_equal(
+	    st("POST", "/api/v1/users", "{\"address\":\"bob@a.test\",\"password\":\"x\"}"), 201);
 	assert_int_equal(st("DELETE", "/api/v1/domains/a.test", NULL), 409);
 	assert_int_equal(st("DELETE", "/api/v1/users/bob@a.test", NULL), 204);
 	assert_int_equal(st("DELETE", "/api/v1/domains/a.test", NULL), 204);
@@ -369,19 +371,25 @@ test_users_crud(void **state)
 	json_t *f;
 
 	assert_int_equal(st("POST", "/api/v1/domains", "{\"name\":\"a.test\"}"), 201);
-	assert_int_equal(st("POST", "/api/v1/users",
-	    "{\"address\":\"bob@nodomain.test\",\"password\":\"x\"}"), 404);
-	assert_int_equal(st("POST", "/api/v1/users", "{\"address\":\"bob\",\"password\":\"x\"}"),
-	    400);
+	assert_int_equal(
+	    st("POST", "/api/v1/users", "{\"address\":\"bob@nodomain.test\",\"password\":\"x\"}"),
+	    404);
+	assert_int_equal(
+	    st("POST", "/api/v1/users", "{\"address\":\"bob\",\"password\":\"x\"}"), 400);
 	assert_int_equal(st("POST", "/api/v1/users", "{\"address\":\"bob@a.test\"}"), 400);
 	assert_int_equal(st("POST", "/api/v1/users",
-	    "{\"address\":\"bob@a.test\",\"password\":\"x\",\"node\":\"node9\"}"), 404);
+	                     "{\"address\":\"bob@a.test\",\"password\":\"x\",\"node\":\"node9\"}"),
+	    404);
 	assert_int_equal(st("POST", "/api/v1/users",
-	    "{\"address\":\"bob@a.test\",\"password\":\"x\",\"quota\":\"5X\"}"), 400);
-	assert_int_equal(st("POST", "/api/v1/users",
-	    "{\"address\":\"bob@a.test\",\"password\":\"x\",\"flags\":[\"bogus\"]}"), 400);
+	                     "{\"address\":\"bob@a.test\",\"password\":\"x\",\"quota\":\"5X\"}"),
+	    400);
+	assert_int_equal(
+	    st("POST", "/api/v1/users",
+	        "{\"address\":\"bob@a.test\",\"password\":\"x\",\"flags\":[\"bogus\"]}"),
+	    400);
 
-	r = call("POST", "/api/v1/users", "{\"address\":\"Bob@A.test\",\"password\":\"s3cret\","
+	r = call("POST", "/api/v1/users",
+	    "{\"address\":\"Bob@A.test\",\"password\":\"s3cret\","
 	    "\"name\":\"Bob B\",\"quota\":\"100M\",\"quota_messages\":1000,"
 	    "\"max_message_size\":\"10M\",\"flags\":[\"readonly\"]}");
 	assert_int_equal(r.status, 201);
@@ -390,15 +398,14 @@ test_users_crud(void **state)
 	assert_string_equal(jstr(r.json, "home_node"), "node1");
 	assert_int_equal(json_integer_value(json_object_get(r.json, "quota_bytes")), 100 << 20);
 	assert_int_equal(json_integer_value(json_object_get(r.json, "quota_messages")), 1000);
-	assert_int_equal(json_integer_value(json_object_get(r.json, "max_message_size")),
-	    10 << 20);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "max_message_size")), 10 << 20);
 	f = json_object_get(r.json, "flags");
 	assert_int_equal(json_array_size(f), 1);
 	assert_string_equal(json_string_value(json_array_get(f, 0)), "readonly");
 	assert_null(json_object_get(r.json, "password_hash"));
 	resp_fini(&r);
-	assert_int_equal(st("POST", "/api/v1/users",
-	    "{\"address\":\"bob@a.test\",\"password\":\"x\"}"), 409);
+	assert_int_equal(
+	    st("POST", "/api/v1/users", "{\"address\":\"bob@a.test\",\"password\":\"x\"}"), 409);
 
 	/* the stored hash verifies the password given */
 	{
@@ -413,8 +420,8 @@ test_users_crud(void **state)
 	assert_int_equal(st("GET", "/api/v1/users/BOB@A.TEST", NULL), 200);
 	assert_int_equal(st("GET", "/api/v1/users/eve@a.test", NULL), 404);
 
-	r = call("PATCH", "/api/v1/users/bob@a.test",
-	    "{\"password\":\"new\",\"quota\":0,\"flags\":[]}");
+	r = call(
+	    "PATCH", "/api/v1/users/bob@a.test", "{\"password\":\"new\",\"quota\":0,\"flags\":[]}");
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_integer_value(json_object_get(r.json, "quota_bytes")), 0);
 	assert_int_equal(json_array_size(json_object_get(r.json, "flags")), 0);
@@ -430,8 +437,8 @@ test_users_crud(void **state)
 	assert_int_equal(st("PATCH", "/api/v1/users/bob@a.test", "{}"), 400);
 	assert_int_equal(st("PATCH", "/api/v1/users/eve@a.test", "{\"name\":\"x\"}"), 404);
 
-	assert_int_equal(st("POST", "/api/v1/users",
-	    "{\"address\":\"amy@a.test\",\"password\":\"x\"}"), 201);
+	assert_int_equal(
+	    st("POST", "/api/v1/users", "{\"address\":\"amy@a.test\",\"password\":\"x\"}"), 201);
 	r = call("GET", "/api/v1/users?domain=a.test&limit=1&offset=1", NULL);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(r.json), 1);
@@ -460,8 +467,8 @@ test_aliases_and_groups(void **state)
 	struct resp r;
 
 	assert_int_equal(st("POST", "/api/v1/domains", "{\"name\":\"a.test\"}"), 201);
-	assert_int_equal(st("POST", "/api/v1/users",
-	    "{\"address\":\"bob@a.test\",\"password\":\"x\"}"), 201);
+	assert_int_equal(
+	    st("POST", "/api/v1/users", "{\"address\":\"bob@a.test\",\"password\":\"x\"}"), 201);
 	r = call("POST", "/api/v1/aliases",
 	    "{\"address\":\"info@a.test\",\"targets\":[\"bob@a.test\",\"X@Ext.test\"]}");
 	assert_int_equal(r.status, 201);
@@ -469,13 +476,16 @@ test_aliases_and_groups(void **state)
 	assert_int_equal(json_array_size(json_object_get(r.json, "targets")), 2);
 	resp_fini(&r);
 	assert_int_equal(st("POST", "/api/v1/aliases",
-	    "{\"address\":\"info@a.test\",\"targets\":[\"bob@a.test\"]}"), 409);
+	                     "{\"address\":\"info@a.test\",\"targets\":[\"bob@a.test\"]}"),
+	    409);
 	assert_int_equal(st("POST", "/api/v1/aliases",
-	    "{\"address\":\"info@b.test\",\"targets\":[\"bob@a.test\"]}"), 404);
-	assert_int_equal(st("POST", "/api/v1/aliases",
-	    "{\"address\":\"x@a.test\",\"targets\":[]}"), 400);
-	assert_int_equal(st("POST", "/api/v1/aliases",
-	    "{\"address\":\"x@a.test\",\"targets\":[\"nope\"]}"), 400);
+	                     "{\"address\":\"info@b.test\",\"targets\":[\"bob@a.test\"]}"),
+	    404);
+	assert_int_equal(
+	    st("POST", "/api/v1/aliases", "{\"address\":\"x@a.test\",\"targets\":[]}"), 400);
+	assert_int_equal(
+	    st("POST", "/api/v1/aliases", "{\"address\":\"x@a.test\",\"targets\":[\"nope\"]}"),
+	    400);
 	assert_int_equal(st("GET", "/api/v1/aliases/info%40a.test", NULL), 200);
 	r = call("GET", "/api/v1/aliases?domain=a.test", NULL);
 	assert_int_equal(json_array_size(r.json), 1);
@@ -493,22 +503,21 @@ test_aliases_and_groups(void **state)
 	assert_int_equal(st("POST", "/api/v1/groups", "{\"address\":\"all@a.test\"}"), 201);
 	r = call("POST", "/api/v1/groups/staff@a.test/members", "{\"member\":\"bob@a.test\"}");
 	assert_int_equal(r.status, 201);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "members"),
-	    0)), "bob@a.test");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(r.json, "members"), 0)), "bob@a.test");
 	resp_fini(&r);
-	assert_int_equal(st("POST", "/api/v1/groups/staff@a.test/members",
-	    "{\"member\":\"bob@a.test\"}"), 409);
-	assert_int_equal(st("POST", "/api/v1/groups/all@a.test/members",
-	    "{\"member\":\"staff@a.test\"}"), 201);
+	assert_int_equal(
+	    st("POST", "/api/v1/groups/staff@a.test/members", "{\"member\":\"bob@a.test\"}"), 409);
+	assert_int_equal(
+	    st("POST", "/api/v1/groups/all@a.test/members", "{\"member\":\"staff@a.test\"}"), 201);
 	/* cycle */
-	assert_int_equal(st("POST", "/api/v1/groups/staff@a.test/members",
-	    "{\"member\":\"all@a.test\"}"), 409);
-	assert_int_equal(st("POST", "/api/v1/groups/none@a.test/members",
-	    "{\"member\":\"bob@a.test\"}"), 404);
-	assert_int_equal(st("DELETE", "/api/v1/groups/staff@a.test/members/bob%40a.test", NULL),
-	    204);
-	assert_int_equal(st("DELETE", "/api/v1/groups/staff@a.test/members/bob@a.test", NULL),
-	    404);
+	assert_int_equal(
+	    st("POST", "/api/v1/groups/staff@a.test/members", "{\"member\":\"all@a.test\"}"), 409);
+	assert_int_equal(
+	    st("POST", "/api/v1/groups/none@a.test/members", "{\"member\":\"bob@a.test\"}"), 404);
+	assert_int_equal(
+	    st("DELETE", "/api/v1/groups/staff@a.test/members/bob%40a.test", NULL), 204);
+	assert_int_equal(st("DELETE", "/api/v1/groups/staff@a.test/members/bob@a.test", NULL), 404);
 	assert_int_equal(st("GET", "/api/v1/groups/staff@a.test", NULL), 200);
 	assert_int_equal(st("DELETE", "/api/v1/groups/staff@a.test", NULL), 204);
 	assert_int_equal(st("GET", "/api/v1/groups/staff@a.test", NULL), 404);
@@ -521,19 +530,21 @@ test_admins_and_domain_scope(void **state)
 
 	assert_int_equal(st("POST", "/api/v1/domains", "{\"name\":\"a.test\"}"), 201);
 	assert_int_equal(st("POST", "/api/v1/domains", "{\"name\":\"b.test\"}"), 201);
-	assert_int_equal(st("POST", "/api/v1/users",
-	    "{\"address\":\"bob@b.test\",\"password\":\"x\"}"), 201);
+	assert_int_equal(
+	    st("POST", "/api/v1/users", "{\"address\":\"bob@b.test\",\"password\":\"x\"}"), 201);
 	r = call("POST", "/api/v1/admins",
 	    "{\"name\":\"alice\",\"password\":\"pw-alice\",\"domain\":\"a.test\"}");
 	assert_int_equal(r.status, 201);
 	assert_string_equal(jstr(r.json, "name"), "alice");
 	assert_string_equal(jstr(r.json, "domain"), "a.test");
 	resp_fini(&r);
+	assert_int_equal(
+	    st("POST", "/api/v1/admins", "{\"name\":\"alice\",\"password\":\"x\"}"), 409);
+	assert_int_equal(
+	    st("POST", "/api/v1/admins", "{\"name\":\"a:b\",\"password\":\"x\"}"), 400);
 	assert_int_equal(st("POST", "/api/v1/admins",
-	    "{\"name\":\"alice\",\"password\":\"x\"}"), 409);
-	assert_int_equal(st("POST", "/api/v1/admins", "{\"name\":\"a:b\",\"password\":\"x\"}"), 400);
-	assert_int_equal(st("POST", "/api/v1/admins",
-	    "{\"name\":\"carl\",\"password\":\"x\",\"domain\":\"zz.test\"}"), 404);
+	                     "{\"name\":\"carl\",\"password\":\"x\",\"domain\":\"zz.test\"}"),
+	    404);
 	r = call("GET", "/api/v1/admins", NULL);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(r.json), 2);
@@ -541,9 +552,11 @@ test_admins_and_domain_scope(void **state)
 
 	/* the domain admin: own domain yes, others 403, system-only 403 */
 	assert_int_equal(st_as("alice", "POST", "/api/v1/users",
-	    "{\"address\":\"ann@a.test\",\"password\":\"x\"}"), 201);
+	                     "{\"address\":\"ann@a.test\",\"password\":\"x\"}"),
+	    201);
 	assert_int_equal(st_as("alice", "POST", "/api/v1/users",
-	    "{\"address\":\"eve@b.test\",\"password\":\"x\"}"), 403);
+	                     "{\"address\":\"eve@b.test\",\"password\":\"x\"}"),
+	    403);
 	assert_int_equal(st_as("alice", "GET", "/api/v1/users/bob@b.test", NULL), 403);
 	assert_int_equal(st_as("alice", "DELETE", "/api/v1/users/bob@b.test", NULL), 403);
 	assert_int_equal(st_as("alice", "GET", "/api/v1/users?domain=b.test", NULL), 403);
@@ -562,11 +575,13 @@ test_admins_and_domain_scope(void **state)
 	assert_int_equal(st_as("alice", "GET", "/api/v1/admins", NULL), 403);
 	assert_int_equal(st_as("alice", "GET", "/api/v1/nodes", NULL), 403);
 	assert_int_equal(st_as("alice", "POST", "/api/v1/aliases",
-	    "{\"address\":\"x@b.test\",\"targets\":[\"ann@a.test\"]}"), 403);
+	                     "{\"address\":\"x@b.test\",\"targets\":[\"ann@a.test\"]}"),
+	    403);
 	assert_int_equal(st_as("alice", "POST", "/api/v1/aliases",
-	    "{\"address\":\"x@a.test\",\"targets\":[\"ann@a.test\"]}"), 201);
-	assert_int_equal(st_as("alice", "POST", "/api/v1/groups",
-	    "{\"address\":\"g@b.test\"}"), 403);
+	                     "{\"address\":\"x@a.test\",\"targets\":[\"ann@a.test\"]}"),
+	    201);
+	assert_int_equal(
+	    st_as("alice", "POST", "/api/v1/groups", "{\"address\":\"g@b.test\"}"), 403);
 	assert_int_equal(st_as("alice", "GET", "/api/v1/groups?domain=b.test", NULL), 403);
 	assert_int_equal(st_as("alice", "GET", "/api/v1/status", NULL), 200);
 
@@ -578,8 +593,8 @@ test_admins_and_domain_scope(void **state)
 	assert_int_equal(st("DELETE", "/api/v1/admins/admin", NULL), 409);
 	assert_int_equal(st("DELETE", "/api/v1/admins/alice", NULL), 204);
 	assert_int_equal(st("DELETE", "/api/v1/admins/alice", NULL), 404);
-	assert_int_equal(st("POST", "/api/v1/admins", "{\"name\":\"root2\",\"password\":\"pw-root2\"}"),
-	    201);
+	assert_int_equal(
+	    st("POST", "/api/v1/admins", "{\"name\":\"root2\",\"password\":\"pw-root2\"}"), 201);
 	assert_int_equal(st_as("root2", "DELETE", "/api/v1/admins/admin", NULL), 204);
 	assert_int_equal(st("GET", "/api/v1/status", NULL), 401);
 }
@@ -617,16 +632,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_auth_required_and_checked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_routing_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status_and_cluster, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_domains_crud, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_users_crud, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_aliases_and_groups, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_admins_and_domain_scope, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_login_failures_are_throttled_per_ip, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_success_clears_failure_count, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_required_and_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_routing_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_and_cluster, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_domains_crud, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_users_crud, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_aliases_and_groups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_admins_and_domain_scope, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_login_failures_are_throttled_per_ip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_success_clears_failure_count, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

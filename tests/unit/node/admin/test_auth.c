@@ -70,8 +70,8 @@ apply_admin(struct directory *dir, int which, const char *name, const char *pass
 static int
 check(uv_loop_t *loop, struct admin_auth *a, const char *name, const char *pw, bool *deferred)
 {
-	struct admin_identity who = { NULL, NULL };
-	struct verdict v = { 0 };
+	struct admin_identity who = {NULL, NULL};
+	struct verdict v = {0};
 	int rc = admin_auth_check(a, name, pw, &who, auth_cb, &v);
 
 	*deferred = rc == MN_EAGAIN;
@@ -157,7 +157,7 @@ hash_cb(char *hash, void *arg)
 static void
 test_password_hash_async(void **state)
 {
-	struct hashed h = { 0, NULL };
+	struct hashed h = {0, NULL};
 	uv_loop_t loop;
 
 	uv_loop_init(&loop);
@@ -177,8 +177,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_auth_verifies_then_caches_until_hash_changes),
-		cmocka_unit_test(test_password_hash_async),
+	    cmocka_unit_test(test_auth_verifies_then_caches_until_hash_changes),
+	    cmocka_unit_test(test_password_hash_async),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
