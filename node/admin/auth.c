@@ -42,6 +42,7 @@ struct auth_work {
 	char *password;
 	char *hash;
 	char *domain;
+	bool known; /* false: verifying dummy_hash, always refused */
 	bool ok;
 	admin_auth_cb cb;
 	void *arg;
@@ -238,16 +239,23 @@ auth_after_cb(uv_work_t *req, int status)
 	struct admin_identity who = {w->name, w->domain};
 	char esc[128];
 
-	if (status == 0 && w->ok) {
+	if (status == 0 && w->ok && w->known) {
 		cache_put(w->auth, w->name, w->password, w->hash);
 		w->cb(0, &who, w->arg);
 	} else {
-		log_warn("admin", "event=auth result=fail name=%s",
-		    log_escape(esc, sizeof(esc), w->name, strlen(w->name)));
+		log_warn("admin", "event=auth result=fail name=%s%s",
+		    log_escape(esc, sizeof(esc), w->name, strlen(w->name)),
+		    w->known ? "" : " reason=unknown");
 		w->cb(MN_EAUTH, NULL, w->arg);
 	}
 	auth_work_free(w);
 }
+
+/* Verified in place of a missing admin's hash, so that an unknown name
+ * costs the same time as a wrong password and does not reveal which admin
+ * names exist. Same yescrypt cost as password_hash() makes. */
+static const char dummy_hash[] =
+    "$y$j9T$abcdefghijklmnopqrstu.$I5IIvbcRljdPIO7nBX6Teny6So.b9Md5QubS3lkATR2";
 
 int
 admin_auth_check(struct admin_auth *a, const char *name, const char *password,
@@ -255,15 +263,13 @@ admin_auth_check(struct admin_auth *a, const char *name, const char *password,
 {
 	struct dir_admin adm;
 	struct auth_work *w;
-	char esc[128];
+	bool known;
 
-	memset(&adm, 0, sizeof(adm));
-	if (strlen(password) > 1024 || directory_admin_get(a->dir, name, &adm) != 0) {
-		log_warn("admin", "event=auth result=fail name=%s reason=unknown",
-		    log_escape(esc, sizeof(esc), name, strlen(name)));
+	if (strlen(password) > ADMIN_AUTH_MAX_PASSWORD)
 		return MN_EAUTH;
-	}
-	if (cache_hit(a, name, password, adm.password_hash)) {
+	memset(&adm, 0, sizeof(adm));
+	known = directory_admin_get(a->dir, name, &adm) == 0;
+	if (known && cache_hit(a, name, password, adm.password_hash)) {
 		who_out->name = xstrdup(adm.name);
 		who_out->domain = adm.domain ? xstrdup(adm.domain) : NULL;
 		dir_admin_fini(&adm);
@@ -272,13 +278,15 @@ admin_auth_check(struct admin_auth *a, const char *name, const char *password,
 	w = xcalloc(1, sizeof(*w));
 	w->req.data = w;
 	w->auth = a;
-	w->name = xstrdup(adm.name);
+	w->known = known;
+	w->name = xstrdup(known ? adm.name : name);
 	w->password = xstrdup(password);
-	w->hash = xstrdup(adm.password_hash);
-	w->domain = adm.domain ? xstrdup(adm.domain) : NULL;
+	w->hash = xstrdup(known ? adm.password_hash : dummy_hash);
+	w->domain = known && adm.domain ? xstrdup(adm.domain) : NULL;
 	w->cb = cb;
 	w->arg = arg;
-	dir_admin_fini(&adm);
+	if (known)
+		dir_admin_fini(&adm);
 	if (uv_queue_work(a->loop, &w->req, auth_work_cb, auth_after_cb) != 0) {
 		auth_work_free(w);
 		return MN_EAUTH;

@@ -25,6 +25,7 @@
 
 #define ADMIN_AUTH_CACHE_MS 60000
 #define ADMIN_AUTH_CACHE_SLOTS 64
+#define ADMIN_AUTH_MAX_PASSWORD 1024 /* longer: refused without hashing */
 /* Login-failure throttling (SPEC §10): after this many failed logins from
  * one IP within the window, further attempts are refused unverified until
  * the window has passed. A success clears the IP's count. */
@@ -48,9 +49,10 @@ void admin_auth_free(struct admin_auth **a);
  * name or password. */
 typedef void (*admin_auth_cb)(int rc, const struct admin_identity *who, void *arg);
 
-/* admin_auth_check - returns 0 (accepted now, *who_out filled, caller
- * finis it), MN_EAUTH (refused now) or MN_EAGAIN: the verdict comes later
- * through cb. */
+/* admin_auth_check - returns 0 (accepted now from the cache, *who_out
+ * filled, caller finis it), MN_EAUTH (refused now: absurd password length)
+ * or MN_EAGAIN: the verdict comes later through cb. An unknown name is
+ * verified against a dummy hash, so it takes as long as a wrong password. */
 int admin_auth_check(struct admin_auth *a, const char *name, const char *password,
     struct admin_identity *who_out, admin_auth_cb cb, void *arg);
 
