@@ -269,7 +269,7 @@ admin_auth_check(struct admin_auth *a, const char *name, const char *password,
 		return MN_EAUTH;
 	memset(&adm, 0, sizeof(adm));
 	known = directory_admin_get(a->dir, name, &adm) == 0;
-	if (known && cache_hit(a, name, password, adm.password_hash)) {
+	if (known && cache_hit(a, adm.name, password, adm.password_hash)) {
 		who_out->name = xstrdup(adm.name);
 		who_out->domain = adm.domain ? xstrdup(adm.domain) : NULL;
 		dir_admin_fini(&adm);
