@@ -1,0 +1,316 @@
+/*
+ * utf7.c - modified UTF-7 (RFC 3501 §5.1.3) <-> UTF-8, both strict.
+ *
+ * Strictness is what makes the fuzz property hold: every string the decoder
+ * accepts is exactly what the encoder produces for the decoded name, so a
+ * mailbox has one wire spelling and two spellings can never name two folders
+ * that look identical (Dovecot's imap-utf7.c makes the same choice).
+ */
+#include "node/imap/utf7.h"
+
+#include <stdint.h>
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+
+static int
+b64value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == ',')
+		return 63;
+	return -1;
+}
+
+/* utf8_next - decode one code point at s[*i]; -1 when invalid. */
+static int32_t
+utf8_next(const unsigned char *s, size_t len, size_t *i)
+{
+	unsigned char c = s[*i];
+	uint32_t cp, min;
+	int n;
+
+	if (c < 0x80) {
+		(*i)++;
+		return c;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 1;
+		cp = c & 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 2;
+		cp = c & 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 3;
+		cp = c & 0x07;
+		min = 0x10000;
+	} else {
+		return -1;
+	}
+	if (len - *i <= (size_t)n)
+		return -1;
+	for (int k = 1; k <= n; k++) {
+		unsigned char d = s[*i + (size_t)k];
+
+		if ((d & 0xc0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (d & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*i += (size_t)n + 1;
+	return (int32_t)cp;
+}
+
+bool
+imap_utf8_valid(struct slice s)
+{
+	size_t i = 0;
+
+	while (i < s.len)
+		if (utf8_next((const unsigned char *)s.ptr, s.len, &i) < 0)
+			return false;
+	return true;
+}
+
+static int
+put_utf8(struct buf *out, uint32_t cp)
+{
+	unsigned char b[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		b[0] = (unsigned char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		b[0] = (unsigned char)(0xc0 | (cp >> 6));
+		b[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		b[0] = (unsigned char)(0xe0 | (cp >> 12));
+		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		b[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		b[0] = (unsigned char)(0xf0 | (cp >> 18));
+		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		b[3] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	return buf_append(out, b, n);
+}
+
+struct b64w {
+	uint32_t bits;
+	unsigned nbits;
+};
+
+static int
+b64w_put16(struct b64w *w, struct buf *out, uint16_t u)
+{
+	int rc;
+
+	w->bits = (w->bits << 16) | u;
+	w->nbits += 16;
+	while (w->nbits >= 6) {
+		w->nbits -= 6;
+		if ((rc = buf_append(out, &b64chars[(w->bits >> w->nbits) & 0x3f], 1)) != 0)
+			return rc;
+	}
+	w->bits &= (1u << w->nbits) - 1;
+	return 0;
+}
+
+static int
+b64w_end(struct b64w *w, struct buf *out)
+{
+	int rc;
+
+	if (w->nbits > 0) {
+		/* Pad the last group with zero bits (canonical). */
+		rc = buf_append(out, &b64chars[(w->bits << (6 - w->nbits)) & 0x3f], 1);
+		if (rc != 0)
+			return rc;
+	}
+	w->bits = 0;
+	w->nbits = 0;
+	return buf_append(out, "-", 1);
+}
+
+int
+imap_utf7_encode(struct slice in, struct buf *out, struct mn_err *err)
+{
+	const unsigned char *s = (const unsigned char *)in.ptr;
+	size_t start = out->len, i = 0;
+	struct b64w w = { 0, 0 };
+	bool in_run = false;
+	int rc = 0;
+
+	while (i < in.len) {
+		size_t at = i;
+		int32_t cp = utf8_next(s, in.len, &i);
+
+		if (cp < 0) {
+			rc = mn_err_set(err, MN_EINVAL, "Invalid UTF-8 at byte %zu", at);
+			goto fail;
+		}
+		if (cp == 0) {
+			rc = mn_err_set(err, MN_EINVAL, "NUL in mailbox name");
+			goto fail;
+		}
+		if (cp >= 0x20 && cp <= 0x7e) {
+			if (in_run) {
+				if ((rc = b64w_end(&w, out)) != 0)
+					goto fail;
+				in_run = false;
+			}
+			rc = cp == '&' ? buf_append(out, "&-", 2)
+			               : buf_append(out, &(char){ (char)cp }, 1);
+			if (rc != 0)
+				goto fail;
+			continue;
+		}
+		if (!in_run) {
+			if ((rc = buf_append(out, "&", 1)) != 0)
+				goto fail;
+			in_run = true;
+		}
+		if (cp >= 0x10000) {
+			uint32_t v = (uint32_t)cp - 0x10000;
+
+			if ((rc = b64w_put16(&w, out, (uint16_t)(0xd800 | (v >> 10)))) != 0 ||
+			    (rc = b64w_put16(&w, out, (uint16_t)(0xdc00 | (v & 0x3ff)))) != 0)
+				goto fail;
+		} else if ((rc = b64w_put16(&w, out, (uint16_t)cp)) != 0) {
+			goto fail;
+		}
+	}
+	if (in_run && (rc = b64w_end(&w, out)) != 0)
+		goto fail;
+	return 0;
+fail:
+	out->len = start;
+	if (rc == MN_ETOOBIG)
+		mn_err_set(err, rc, "Mailbox name too long");
+	return rc;
+}
+
+int
+imap_utf7_decode(struct slice in, struct buf *out, struct mn_err *err)
+{
+	const unsigned char *s = (const unsigned char *)in.ptr;
+	size_t start = out->len, i = 0;
+	bool prev_run = false; /* the previous token was a base64 run */
+	int rc = 0;
+
+	while (i < in.len) {
+		unsigned char c = s[i];
+		uint32_t bits = 0, high = 0;
+		unsigned nbits = 0, units = 0;
+		size_t run_start;
+
+		if (c < 0x20 || c > 0x7e) {
+			rc = mn_err_set(err, MN_EINVAL, "Invalid byte 0x%02x at %zu", c, i);
+			goto fail;
+		}
+		if (c != '&') {
+			if ((rc = buf_append(out, &c, 1)) != 0)
+				goto fail;
+			prev_run = false;
+			i++;
+			continue;
+		}
+		if (i + 1 < in.len && s[i + 1] == '-') {
+			if ((rc = buf_append(out, "&", 1)) != 0)
+				goto fail;
+			prev_run = false;
+			i += 2;
+			continue;
+		}
+		if (prev_run) {
+			rc = mn_err_set(err, MN_EINVAL, "Two base64 runs in a row at %zu", i);
+			goto fail;
+		}
+		run_start = i;
+		i++;
+		for (;;) {
+			int v;
+
+			if (i >= in.len) {
+				rc = mn_err_set(err, MN_EINVAL, "Missing '-' after base64 at %zu",
+				    run_start);
+				goto fail;
+			}
+			if (s[i] == '-')
+				break;
+			if ((v = b64value(s[i])) < 0) {
+				rc = mn_err_set(err, MN_EINVAL, "Invalid base64 character at %zu", i);
+				goto fail;
+			}
+			bits = (bits << 6) | (uint32_t)v;
+			nbits += 6;
+			i++;
+			if (nbits < 16)
+				continue;
+			nbits -= 16;
+			{
+				uint32_t u = (bits >> nbits) & 0xffff;
+
+				bits &= (1u << nbits) - 1;
+				units++;
+				if (high != 0) {
+					if (u < 0xdc00 || u > 0xdfff) {
+						rc = mn_err_set(err, MN_EINVAL,
+						    "Unpaired high surrogate at %zu", i);
+						goto fail;
+					}
+					rc = put_utf8(out, 0x10000 + ((high - 0xd800) << 10) +
+					        (u - 0xdc00));
+					high = 0;
+					if (rc != 0)
+						goto fail;
+				} else if (u >= 0xd800 && u <= 0xdbff) {
+					high = u;
+				} else if (u >= 0xdc00 && u <= 0xdfff) {
+					rc = mn_err_set(err, MN_EINVAL,
+					    "Unpaired low surrogate at %zu", i);
+					goto fail;
+				} else if (u == 0 || (u >= 0x20 && u <= 0x7e)) {
+					rc = mn_err_set(err, MN_EINVAL,
+					    "Character U+%04X must not be base64-encoded at %zu",
+					    u, i);
+					goto fail;
+				} else if ((rc = put_utf8(out, u)) != 0) {
+					goto fail;
+				}
+			}
+		}
+		/* s[i] == '-' */
+		if (high != 0) {
+			rc = mn_err_set(err, MN_EINVAL, "Unpaired high surrogate at %zu", i);
+			goto fail;
+		}
+		if (units == 0 || nbits >= 6 || bits != 0) {
+			rc = mn_err_set(err, MN_EINVAL, "Non-canonical base64 run at %zu", run_start);
+			goto fail;
+		}
+		prev_run = true;
+		i++;
+	}
+	return 0;
+fail:
+	out->len = start;
+	if (rc == MN_ETOOBIG)
+		mn_err_set(err, rc, "Mailbox name too long");
+	return rc;
+}
