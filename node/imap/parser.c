@@ -428,11 +428,11 @@ static bool
 bracket_prefix(const struct imap_parser *p)
 {
 	static const char *const prefixes[] = {
-		"BODY",
-		"BODY.PEEK",
-		"BINARY",
-		"BINARY.PEEK",
-		"BINARY.SIZE",
+	    "BODY",
+	    "BODY.PEEK",
+	    "BINARY",
+	    "BINARY.PEEK",
+	    "BINARY.SIZE",
 	};
 	const struct pnode *n = &p->nodes[p->cur];
 	const char *s = (const char *)p->data.data + n->off;
@@ -452,8 +452,8 @@ fill_cmd(struct imap_parser *p, struct imap_cmd *cmd)
 	const char *base = p->data.data != NULL ? (const char *)p->data.data : "";
 
 	memset(cmd, 0, sizeof(*cmd));
-	cmd->tag = (struct slice){ base, p->tag_ok ? p->tag_len : 0 };
-	cmd->name = (struct slice){ base + p->name_off, p->name_ok ? p->name_len : 0 };
+	cmd->tag = (struct slice){base, p->tag_ok ? p->tag_len : 0};
+	cmd->name = (struct slice){base + p->name_off, p->name_ok ? p->name_len : 0};
 	cmd->error = p->err;
 	cmd->error_msg = p->err_msg;
 }
@@ -472,7 +472,7 @@ finish_done(struct imap_parser *p, struct imap_cmd *cmd)
 		struct imap_arg *a = &p->out[i];
 
 		a->type = n->type;
-		a->str = (struct slice){ n->type == IMAP_ARG_LIST ? "" : base + n->off, n->len };
+		a->str = (struct slice){n->type == IMAP_ARG_LIST ? "" : base + n->off, n->len};
 		a->literal_plus = n->plus;
 		a->n_children = n->n_children;
 		a->child = (n->type == IMAP_ARG_LIST && n->n_children > 0) ? &p->out[i + 1] : NULL;
@@ -521,8 +521,8 @@ lit_close(struct imap_parser *p)
 		msg = "Command too big";
 	}
 	if (code != IMAP_PERR_NONE && p->lit_plus)
-		return finish_fatal(p, IMAP_PERR_NONSYNC_LITERAL_TOO_BIG,
-		    "Non-synchronizing literal too big");
+		return finish_fatal(
+		    p, IMAP_PERR_NONSYNC_LITERAL_TOO_BIG, "Non-synchronizing literal too big");
 	if (code == IMAP_PERR_NONE) {
 		uint32_t idx = add_node(p, IMAP_ARG_LITERAL);
 

@@ -94,14 +94,14 @@ enum imap_parse_result {
 
 enum imap_parse_error {
 	IMAP_PERR_NONE = 0,
-	IMAP_PERR_EMPTY_LINE,    /* BAD: "\r\n" alone (no tag) */
-	IMAP_PERR_BAD_TAG,       /* BAD: no valid tag (no tag) */
-	IMAP_PERR_NO_COMMAND,    /* BAD: tag without command name */
-	IMAP_PERR_BAD_COMMAND,   /* BAD: invalid character in command name */
-	IMAP_PERR_SYNTAX,        /* BAD: any other grammar violation */
-	IMAP_PERR_LINE_TOO_LONG, /* BAD: max_line */
-	IMAP_PERR_TOO_MANY_ARGS, /* BAD: max_args */
-	IMAP_PERR_TOO_DEEP,      /* BAD: max_depth */
+	IMAP_PERR_EMPTY_LINE,              /* BAD: "\r\n" alone (no tag) */
+	IMAP_PERR_BAD_TAG,                 /* BAD: no valid tag (no tag) */
+	IMAP_PERR_NO_COMMAND,              /* BAD: tag without command name */
+	IMAP_PERR_BAD_COMMAND,             /* BAD: invalid character in command name */
+	IMAP_PERR_SYNTAX,                  /* BAD: any other grammar violation */
+	IMAP_PERR_LINE_TOO_LONG,           /* BAD: max_line */
+	IMAP_PERR_TOO_MANY_ARGS,           /* BAD: max_args */
+	IMAP_PERR_TOO_DEEP,                /* BAD: max_depth */
 	IMAP_PERR_LITERAL_TOO_BIG,         /* BAD: {N} over max_literal; nothing sent */
 	IMAP_PERR_COMMAND_TOO_BIG,         /* BAD: {N} or line bytes over max_command */
 	IMAP_PERR_NONSYNC_LITERAL_TOO_BIG, /* FATAL: {N+} over a limit, client sending */
@@ -120,8 +120,8 @@ struct imap_arg {
 	/* ATOM: the text; QUOTED: the value, escapes removed; LITERAL: the
 	 * octets; NIL: "NIL" as sent; LIST: empty. Not NUL-terminated. */
 	struct slice str;
-	bool literal_plus;        /* LITERAL sent as {N+} */
-	uint32_t n_children;      /* LIST: direct children */
+	bool literal_plus;            /* LITERAL sent as {N+} */
+	uint32_t n_children;          /* LIST: direct children */
 	const struct imap_arg *child; /* LIST: first child, NULL when empty */
 	const struct imap_arg *next;  /* next sibling in the same list, or NULL */
 };

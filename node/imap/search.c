@@ -30,6 +30,7 @@ enum argkind {
 	ARG_MODSEQ,
 };
 
+/* clang-format off */
 static const struct keydef {
 	const char *name;
 	enum imap_search_type type;
@@ -72,6 +73,7 @@ static const struct keydef {
 	{ "UNKEYWORD", IMAP_SEARCH_UNKEYWORD, ARG_KEYWORD },
 	{ "UNSEEN", IMAP_SEARCH_UNSEEN, ARG_NONE },
 };
+/* clang-format on */
 
 #define N_KEYDEFS (sizeof(keydefs) / sizeof(keydefs[0]))
 
@@ -207,9 +209,9 @@ is_field_name(struct slice s)
 int
 imap_date_parse(struct slice s, struct imap_date *out)
 {
-	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
-		"Aug", "Sep", "Oct", "Nov", "Dec" };
-	static const uint8_t mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const char months[12][4] = {
+	    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const uint8_t mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	size_t i = 0, dd;
 	unsigned day = 0, year = 0, month = 0;
 
@@ -260,12 +262,13 @@ parse_modseq(struct sctx *c, const struct imap_arg **ap, struct imap_search_key 
 		f.ptr += 7;
 		f.len -= 7;
 		/* attr-flag: "\" atom (system or extension flag) or flag-keyword */
-		if (!(f.ptr[0] == '\\' ? is_keyword((struct slice){ f.ptr + 1, f.len - 1 })
+		if (!(f.ptr[0] == '\\' ? is_keyword((struct slice){f.ptr + 1, f.len - 1})
 		                       : is_keyword(f)))
 			return mn_err_set(c->err, MN_EPARSE, "Invalid flag in MODSEQ entry");
 		k->str = f;
 		if (t == NULL || t->type != IMAP_ARG_ATOM)
-			return mn_err_set(c->err, MN_EPARSE, "MODSEQ entry needs priv, shared or all");
+			return mn_err_set(
+			    c->err, MN_EPARSE, "MODSEQ entry needs priv, shared or all");
 		if (slice_eq_nocase(t->str, "priv"))
 			k->modseq_entry = IMAP_SEARCH_MODSEQ_ENTRY_PRIV;
 		else if (slice_eq_nocase(t->str, "shared"))
@@ -273,7 +276,8 @@ parse_modseq(struct sctx *c, const struct imap_arg **ap, struct imap_search_key 
 		else if (slice_eq_nocase(t->str, "all"))
 			k->modseq_entry = IMAP_SEARCH_MODSEQ_ENTRY_ALL;
 		else
-			return mn_err_set(c->err, MN_EPARSE, "MODSEQ entry needs priv, shared or all");
+			return mn_err_set(
+			    c->err, MN_EPARSE, "MODSEQ entry needs priv, shared or all");
 		a = t->next;
 	}
 	if (a == NULL)
@@ -284,13 +288,12 @@ parse_modseq(struct sctx *c, const struct imap_arg **ap, struct imap_search_key 
 	return 0;
 }
 
-static int parse_key(struct sctx *c, const struct imap_arg **ap, uint32_t depth,
-    struct imap_search_key **out);
+static int parse_key(
+    struct sctx *c, const struct imap_arg **ap, uint32_t depth, struct imap_search_key **out);
 
 /* parse_list - keys from a until NULL as children of parent (an AND). */
 static int
-parse_list(struct sctx *c, const struct imap_arg *a, uint32_t depth,
-    struct imap_search_key *parent)
+parse_list(struct sctx *c, const struct imap_arg *a, uint32_t depth, struct imap_search_key *parent)
 {
 	struct imap_search_key **tail = &parent->child;
 	int rc;
@@ -317,8 +320,7 @@ enter(struct sctx *c, uint32_t depth)
 }
 
 static int
-parse_key(struct sctx *c, const struct imap_arg **ap, uint32_t depth,
-    struct imap_search_key **out)
+parse_key(struct sctx *c, const struct imap_arg **ap, uint32_t depth, struct imap_search_key **out)
 {
 	const struct imap_arg *a = *ap;
 	const struct keydef *def = NULL;
@@ -445,7 +447,7 @@ int
 imap_search_parse(const struct imap_arg *args, const struct imap_search_limits *limits,
     struct imap_search *out, struct mn_err *err)
 {
-	struct sctx c = { .lim = limits, .s = out, .err = err };
+	struct sctx c = {.lim = limits, .s = out, .err = err};
 	const struct imap_arg *a = args;
 	int rc;
 
@@ -514,7 +516,7 @@ format_quoted(struct buf *b, struct slice s)
 static int
 format_key(const struct imap_search_key *k, struct buf *b)
 {
-	static const char *const entries[] = { "", "priv", "shared", "all" };
+	static const char *const entries[] = {"", "priv", "shared", "all"};
 	int rc = buf_append_str(b, type_name(k->type));
 
 	if (rc != 0)
@@ -582,9 +584,9 @@ imap_search_format(const struct imap_search *s, struct buf *b)
 	int rc;
 
 	if (s->charset != IMAP_SEARCH_CHARSET_NONE &&
-	    (rc = buf_append_str(b, s->charset == IMAP_SEARCH_CHARSET_UTF8 ? "CHARSET UTF-8 "
-	                                                                   : "CHARSET US-ASCII "))
-	        != 0)
+	    (rc = buf_append_str(b, s->charset == IMAP_SEARCH_CHARSET_UTF8
+	                                ? "CHARSET UTF-8 "
+	                                : "CHARSET US-ASCII ")) != 0)
 		return rc;
 	if (s->root == NULL)
 		return 0;

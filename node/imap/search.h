@@ -105,7 +105,7 @@ struct imap_search_key {
 	struct slice str;    /* strings, KEYWORD flag, MODSEQ entry flag name */
 	struct slice header; /* HEADER field name */
 	struct imap_date date;
-	uint64_t number;     /* LARGER/SMALLER (32-bit), MODSEQ (< 2^63) */
+	uint64_t number; /* LARGER/SMALLER (32-bit), MODSEQ (< 2^63) */
 	enum imap_search_modseq_entry modseq_entry;
 	struct imap_seqset seqset;     /* SEQSET, UID */
 	struct imap_search_key *child; /* AND/OR/NOT: first child */
@@ -114,9 +114,9 @@ struct imap_search_key {
 };
 
 struct imap_search_limits {
-	uint32_t max_depth;  /* NOT/OR/group nesting */
-	uint32_t max_keys;   /* nodes in the tree, root included */
-	size_t max_ranges;   /* per sequence set */
+	uint32_t max_depth; /* NOT/OR/group nesting */
+	uint32_t max_keys;  /* nodes in the tree, root included */
+	size_t max_ranges;  /* per sequence set */
 };
 
 #define IMAP_SEARCH_DEFAULT_MAX_DEPTH 32

@@ -31,7 +31,8 @@ parse_number(const char *s, size_t len, size_t *pos, uint64_t *out, struct mn_er
 	if (i < len && s[i] == '$')
 		return mn_err_set(err, MN_EPARSE, "SEARCHRES ($) is not supported");
 	if (i >= len || s[i] < '1' || s[i] > '9')
-		return mn_err_set(err, MN_EPARSE, "Invalid sequence set: number expected at %zu", i);
+		return mn_err_set(
+		    err, MN_EPARSE, "Invalid sequence set: number expected at %zu", i);
 	while (i < len && s[i] >= '0' && s[i] <= '9') {
 		v = v * 10 + (uint64_t)(s[i] - '0');
 		if (v > UINT32_MAX)
@@ -56,8 +57,7 @@ range_cmp(const void *a, const void *b)
 }
 
 int
-imap_seqset_parse(struct slice s, size_t max_ranges, struct imap_seqset *out,
-    struct mn_err *err)
+imap_seqset_parse(struct slice s, size_t max_ranges, struct imap_seqset *out, struct mn_err *err)
 {
 	struct imap_seq_range *r = NULL;
 	size_t n = 0, cap = 0, pos = 0, m;
@@ -96,7 +96,8 @@ imap_seqset_parse(struct slice s, size_t max_ranges, struct imap_seqset *out,
 		if (pos == s.len)
 			break;
 		if (s.ptr[pos] != ',') {
-			rc = mn_err_set(err, MN_EPARSE, "Invalid sequence set: unexpected '%c' at %zu",
+			rc = mn_err_set(err, MN_EPARSE,
+			    "Invalid sequence set: unexpected '%c' at %zu",
 			    s.ptr[pos] >= 0x20 && s.ptr[pos] < 0x7f ? s.ptr[pos] : '?', pos);
 			goto fail;
 		}

@@ -49,8 +49,8 @@ struct imap_seqset {
  * "0", leading zero, number >= 2^32, "$") or MN_ELIMIT (too many ranges),
  * with the reason in err; *out is then empty.
  */
-int imap_seqset_parse(struct slice s, size_t max_ranges, struct imap_seqset *out,
-    struct mn_err *err);
+int imap_seqset_parse(
+    struct slice s, size_t max_ranges, struct imap_seqset *out, struct mn_err *err);
 
 void imap_seqset_fini(struct imap_seqset *set);
 
@@ -74,8 +74,8 @@ struct imap_seqset_iter {
 	uint32_t last; /* last number returned (0: none yet) */
 };
 
-void imap_seqset_iter_init(struct imap_seqset_iter *it, const struct imap_seqset *set,
-    uint32_t max);
+void imap_seqset_iter_init(
+    struct imap_seqset_iter *it, const struct imap_seqset *set, uint32_t max);
 /* imap_seqset_iter_next - next number into *n_out; false at the end. */
 bool imap_seqset_iter_next(struct imap_seqset_iter *it, uint32_t *n_out);
 

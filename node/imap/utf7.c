@@ -10,8 +10,7 @@
 
 #include <stdint.h>
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 static int
 b64value(unsigned char c)
@@ -152,7 +151,7 @@ imap_utf7_encode(struct slice in, struct buf *out, struct mn_err *err)
 {
 	const unsigned char *s = (const unsigned char *)in.ptr;
 	size_t start = out->len, i = 0;
-	struct b64w w = { 0, 0 };
+	struct b64w w = {0, 0};
 	bool in_run = false;
 	int rc = 0;
 
@@ -175,7 +174,7 @@ imap_utf7_encode(struct slice in, struct buf *out, struct mn_err *err)
 				in_run = false;
 			}
 			rc = cp == '&' ? buf_append(out, "&-", 2)
-			               : buf_append(out, &(char){ (char)cp }, 1);
+			               : buf_append(out, &(char){(char)cp}, 1);
 			if (rc != 0)
 				goto fail;
 			continue;
@@ -247,14 +246,15 @@ imap_utf7_decode(struct slice in, struct buf *out, struct mn_err *err)
 			int v;
 
 			if (i >= in.len) {
-				rc = mn_err_set(err, MN_EINVAL, "Missing '-' after base64 at %zu",
-				    run_start);
+				rc = mn_err_set(
+				    err, MN_EINVAL, "Missing '-' after base64 at %zu", run_start);
 				goto fail;
 			}
 			if (s[i] == '-')
 				break;
 			if ((v = b64value(s[i])) < 0) {
-				rc = mn_err_set(err, MN_EINVAL, "Invalid base64 character at %zu", i);
+				rc = mn_err_set(
+				    err, MN_EINVAL, "Invalid base64 character at %zu", i);
 				goto fail;
 			}
 			bits = (bits << 6) | (uint32_t)v;
@@ -274,21 +274,21 @@ imap_utf7_decode(struct slice in, struct buf *out, struct mn_err *err)
 						    "Unpaired high surrogate at %zu", i);
 						goto fail;
 					}
-					rc = put_utf8(out, 0x10000 + ((high - 0xd800) << 10) +
-					        (u - 0xdc00));
+					rc = put_utf8(
+					    out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
 					high = 0;
 					if (rc != 0)
 						goto fail;
 				} else if (u >= 0xd800 && u <= 0xdbff) {
 					high = u;
 				} else if (u >= 0xdc00 && u <= 0xdfff) {
-					rc = mn_err_set(err, MN_EINVAL,
-					    "Unpaired low surrogate at %zu", i);
+					rc = mn_err_set(
+					    err, MN_EINVAL, "Unpaired low surrogate at %zu", i);
 					goto fail;
 				} else if (u == 0 || (u >= 0x20 && u <= 0x7e)) {
 					rc = mn_err_set(err, MN_EINVAL,
-					    "Character U+%04X must not be base64-encoded at %zu",
-					    u, i);
+					    "Character U+%04X must not be base64-encoded at %zu", u,
+					    i);
 					goto fail;
 				} else if ((rc = put_utf8(out, u)) != 0) {
 					goto fail;
@@ -301,7 +301,8 @@ imap_utf7_decode(struct slice in, struct buf *out, struct mn_err *err)
 			goto fail;
 		}
 		if (units == 0 || nbits >= 6 || bits != 0) {
-			rc = mn_err_set(err, MN_EINVAL, "Non-canonical base64 run at %zu", run_start);
+			rc = mn_err_set(
+			    err, MN_EINVAL, "Non-canonical base64 run at %zu", run_start);
 			goto fail;
 		}
 		prev_run = true;

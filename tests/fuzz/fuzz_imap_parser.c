@@ -52,7 +52,8 @@ run(const struct imap_parser_limits *lim, const char *in, size_t len, size_t chu
 		while (pos < n) {
 			struct imap_cmd cmd;
 			size_t used = 0;
-			enum imap_parse_result r = imap_parser_feed(p, in + off + pos, n - pos, &used, &cmd);
+			enum imap_parse_result r =
+			    imap_parser_feed(p, in + off + pos, n - pos, &used, &cmd);
 
 			if (used > n - pos || (r == IMAP_PARSE_MORE && used != n - pos))
 				abort();
@@ -67,7 +68,8 @@ run(const struct imap_parser_limits *lim, const char *in, size_t len, size_t chu
 				buf_append(t, cmd.tag.ptr, cmd.tag.len);
 				buf_append(t, " ", 1);
 				buf_append(t, cmd.name.ptr, cmd.name.len);
-				for (const struct imap_arg *a = cmd.args; a != NULL; a = a->next, top++)
+				for (const struct imap_arg *a = cmd.args; a != NULL;
+				     a = a->next, top++)
 					nodes += dump_arg(t, a);
 				if (top != cmd.n_args || nodes != cmd.n_nodes || cmd.tag.len == 0 ||
 				    cmd.name.len == 0)

@@ -22,7 +22,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct imap_parser_limits pl;
-	struct imap_search_limits sl = { .max_depth = 8, .max_keys = 200, .max_ranges = 16 };
+	struct imap_search_limits sl = {.max_depth = 8, .max_keys = 200, .max_ranges = 16};
 	struct imap_parser *p;
 	struct buf in, out;
 	size_t off = 0;
@@ -54,8 +54,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (s.root == NULL || imap_search_format(&s, &out) != 0)
 					abort();
 				buf_reset(&out);
-			} else if (s.root != NULL || (rc != MN_EPARSE && rc != MN_ELIMIT &&
-			                                 rc != MN_EINVAL)) {
+			} else if (s.root != NULL ||
+			           (rc != MN_EPARSE && rc != MN_ELIMIT && rc != MN_EINVAL)) {
 				abort();
 			}
 			imap_search_fini(&s);

@@ -31,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	max = (uint32_t)data[0] << 8 | data[1];
 	data += 2;
 	size -= 2;
-	if (imap_seqset_parse((struct slice){ (const char *)data, size }, 64, &set, &err) != 0) {
+	if (imap_seqset_parse((struct slice){(const char *)data, size}, 64, &set, &err) != 0) {
 		if (set.ranges != NULL || set.n != 0)
 			abort();
 		return 0;
@@ -47,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&f2, 0);
 	if (imap_seqset_format(&set, &f1) != 0)
 		abort();
-	if (imap_seqset_parse((struct slice){ (const char *)f1.data, f1.len }, 64, &again, &err) != 0)
+	if (imap_seqset_parse((struct slice){(const char *)f1.data, f1.len}, 64, &again, &err) != 0)
 		abort();
 	if (imap_seqset_format(&again, &f2) != 0 || f1.len != f2.len ||
 	    memcmp(f1.data, f2.data, f1.len) != 0)

@@ -19,16 +19,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct slice in = { (const char *)data, size };
+	struct slice in = {(const char *)data, size};
 	struct buf a, b;
 	struct mn_err err;
 
 	buf_init(&a, 0);
 	buf_init(&b, 0);
 	if (imap_utf7_decode(in, &a, &err) == 0) {
-		if (!imap_utf8_valid((struct slice){ (const char *)a.data, a.len }))
+		if (!imap_utf8_valid((struct slice){(const char *)a.data, a.len}))
 			abort();
-		if (imap_utf7_encode((struct slice){ (const char *)a.data, a.len }, &b, &err) != 0)
+		if (imap_utf7_encode((struct slice){(const char *)a.data, a.len}, &b, &err) != 0)
 			abort();
 		if (b.len != size || (size && memcmp(b.data, data, size) != 0))
 			abort();
@@ -40,7 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (imap_utf7_encode(in, &a, &err) == 0) {
 		if (!imap_utf8_valid(in) || memchr(data, '\0', size) != NULL)
 			abort();
-		if (imap_utf7_decode((struct slice){ (const char *)a.data, a.len }, &b, &err) != 0)
+		if (imap_utf7_decode((struct slice){(const char *)a.data, a.len}, &b, &err) != 0)
 			abort();
 		if (b.len != size || (size && memcmp(b.data, data, size) != 0))
 			abort();

@@ -148,7 +148,7 @@ struct pcase {
 static void
 check_cases(const struct imap_parser_limits *lim, const struct pcase *cases, size_t n)
 {
-	static const size_t chunks[] = { 0, 1, 2, 3, 7 };
+	static const size_t chunks[] = {0, 1, 2, 3, 7};
 
 	for (size_t i = 0; i < n; i++) {
 		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
@@ -159,8 +159,9 @@ check_cases(const struct imap_parser_limits *lim, const struct pcase *cases, siz
 			buf_init(&t, 0);
 			run(lim, cases[i].in, len, chunks[c], &t);
 			if (strcmp(buf_cstr(&t), cases[i].want) != 0) {
-				print_error("case %zu chunk %zu: input [%s]\n got [%s]\nwant [%s]\n",
-				    i, chunks[c], cases[i].in, buf_cstr(&t), cases[i].want);
+				print_error(
+				    "case %zu chunk %zu: input [%s]\n got [%s]\nwant [%s]\n", i,
+				    chunks[c], cases[i].in, buf_cstr(&t), cases[i].want);
 				fail();
 			}
 			buf_fini(&t);
@@ -171,6 +172,7 @@ check_cases(const struct imap_parser_limits *lim, const struct pcase *cases, siz
 static void
 test_valid_commands(void **state)
 {
+	/* clang-format off */
 	static const struct pcase cases[] = {
 		{ "a1 NOOP\r\n", 0, "DONE a1 NOOP\n" },
 		{ "a1 noop\n", 0, "DONE a1 noop\n" },
@@ -207,6 +209,7 @@ test_valid_commands(void **state)
 		{ "a X \"\xff\"\r\n", 0, "DONE a X \"\xff\"\n" },
 		{ "a X {3}\r\n\xff\x80\x01\r\n", 0, "CONT\nDONE a X {3}\xff\x80\x01\n" },
 	};
+	/* clang-format on */
 
 	struct imap_parser_limits lim;
 
@@ -217,6 +220,7 @@ test_valid_commands(void **state)
 static void
 test_invalid_commands(void **state)
 {
+	/* clang-format off */
 	static const struct pcase cases[] = {
 		{ "\r\n", 0, "BAD * empty_line\n" },
 		{ "\n", 0, "BAD * empty_line\n" },
@@ -287,6 +291,7 @@ test_invalid_commands(void **state)
 		/* Empty discarded literal, then the line goes on. */
 		{ "a1 X ) {0+}\r\n more\r\nb NOOP\r\n", 0, "BAD a1 syntax\nDONE b NOOP\n" },
 	};
+	/* clang-format on */
 	struct imap_parser_limits lim;
 
 	imap_parser_limits_default(&lim);
@@ -296,10 +301,14 @@ test_invalid_commands(void **state)
 static void
 test_line_limit(void **state)
 {
-	struct imap_parser_limits lim = { .max_line = 20, .max_literal = 100,
-		.max_command = 1000, .max_args = 100, .max_depth = 4 };
+	struct imap_parser_limits lim = {.max_line = 20,
+	    .max_literal = 100,
+	    .max_command = 1000,
+	    .max_args = 100,
+	    .max_depth = 4};
 	/* max_line counts every non-literal byte, CRLF included, summed over
 	 * the pieces around literals (RFC 7162 §4). */
+	/* clang-format off */
 	static const struct pcase cases[] = {
 		{ "a NOOP xxxxxxxxxx\r\n", 0, "DONE a NOOP xxxxxxxxxx\n" },         /* 19 */
 		{ "a NOOP xxxxxxxxxxx\r\n", 0, "DONE a NOOP xxxxxxxxxxx\n" },       /* 20 */
@@ -316,6 +325,7 @@ test_line_limit(void **state)
 		{ "a X yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy {3+}\r\nb N\r\nc NOOP\r\n", 0,
 		    "BAD a line_too_long\nDONE c NOOP\n" },
 	};
+	/* clang-format on */
 
 	check_cases(&lim, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -323,8 +333,12 @@ test_line_limit(void **state)
 static void
 test_literal_limit(void **state)
 {
-	struct imap_parser_limits lim = { .max_line = 100, .max_literal = 5,
-		.max_command = 1000, .max_args = 100, .max_depth = 4 };
+	struct imap_parser_limits lim = {.max_line = 100,
+	    .max_literal = 5,
+	    .max_command = 1000,
+	    .max_args = 100,
+	    .max_depth = 4};
+	/* clang-format off */
 	static const struct pcase cases[] = {
 		{ "a X {4}\r\n1234\r\n", 0, "CONT\nDONE a X {4}1234\n" },
 		{ "a X {5}\r\n12345\r\n", 0, "CONT\nDONE a X {5}12345\n" },
@@ -342,6 +356,7 @@ test_literal_limit(void **state)
 		{ "a X ) {6+}\r\n123456\r\nb NOOP\r\n", 0, "FATAL nonsync_literal_too_big\n" },
 		{ "a X ) {5+}\r\n12345\r\nb NOOP\r\n", 0, "BAD a syntax\nDONE b NOOP\n" },
 	};
+	/* clang-format on */
 
 	check_cases(&lim, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -350,8 +365,9 @@ static void
 test_command_limit(void **state)
 {
 	/* "a X {5}\r\n" is 9 line bytes; each " {5}\r\n" 6 more. */
-	struct imap_parser_limits lim = { .max_line = 30, .max_literal = 100,
-		.max_command = 30, .max_args = 100, .max_depth = 4 };
+	struct imap_parser_limits lim = {
+	    .max_line = 30, .max_literal = 100, .max_command = 30, .max_args = 100, .max_depth = 4};
+	/* clang-format off */
 	static const struct pcase cases[] = {
 		/* 9 + 5 + 6 + 5 + 2 = 27 */
 		{ "a X {5}\r\n12345 {5}\r\n12345\r\n", 0, "CONT\nCONT\nDONE a X {5}12345 {5}12345\n" },
@@ -372,6 +388,7 @@ test_command_limit(void **state)
 		{ "a X {5}\r\n12345 {8}\r\n12345678 x\r\nb NOOP\r\n", 0,
 		    "CONT\nCONT\nBAD a command_too_big\nDONE b NOOP\n" },
 	};
+	/* clang-format on */
 
 	check_cases(&lim, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -379,8 +396,12 @@ test_command_limit(void **state)
 static void
 test_args_and_depth_limits(void **state)
 {
-	struct imap_parser_limits lim = { .max_line = 100, .max_literal = 100,
-		.max_command = 1000, .max_args = 4, .max_depth = 2 };
+	struct imap_parser_limits lim = {.max_line = 100,
+	    .max_literal = 100,
+	    .max_command = 1000,
+	    .max_args = 4,
+	    .max_depth = 2};
+	/* clang-format off */
 	static const struct pcase cases[] = {
 		{ "a X a b c\r\n", 0, "DONE a X a b c\n" },
 		{ "a X a b c d\r\n", 0, "DONE a X a b c d\n" },
@@ -397,6 +418,7 @@ test_args_and_depth_limits(void **state)
 		{ "a X (((a)))\r\nb NOOP\r\n", 0, "BAD a too_deep\nDONE b NOOP\n" },
 		{ "a X (()) (())\r\n", 0, "DONE a X (()) (())\n" },
 	};
+	/* clang-format on */
 
 	check_cases(&lim, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -513,15 +535,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_commands),
-		cmocka_unit_test(test_invalid_commands),
-		cmocka_unit_test(test_line_limit),
-		cmocka_unit_test(test_literal_limit),
-		cmocka_unit_test(test_command_limit),
-		cmocka_unit_test(test_args_and_depth_limits),
-		cmocka_unit_test(test_messages_and_tree_shape),
-		cmocka_unit_test(test_default_limits),
-		cmocka_unit_test(test_big_literal_split),
+	    cmocka_unit_test(test_valid_commands),
+	    cmocka_unit_test(test_invalid_commands),
+	    cmocka_unit_test(test_line_limit),
+	    cmocka_unit_test(test_literal_limit),
+	    cmocka_unit_test(test_command_limit),
+	    cmocka_unit_test(test_args_and_depth_limits),
+	    cmocka_unit_test(test_messages_and_tree_shape),
+	    cmocka_unit_test(test_default_limits),
+	    cmocka_unit_test(test_big_literal_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,8 +18,8 @@
 
 /* search - "a SEARCH <criteria>\r\n" through the parser, then the tree. */
 static int
-search(const char *criteria, const struct imap_search_limits *lim, struct buf *out,
-    struct mn_err *err)
+search(
+    const char *criteria, const struct imap_search_limits *lim, struct buf *out, struct mn_err *err)
 {
 	struct imap_parser_limits pl;
 	struct imap_parser *p;
@@ -57,6 +57,7 @@ search(const char *criteria, const struct imap_search_limits *lim, struct buf *o
 static void
 test_valid_criteria(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		const char *in;
 		const char *want;
@@ -102,10 +103,11 @@ test_valid_criteria(void **state)
 		{ "CHARSET \"UTF-8\" ALL", "CHARSET UTF-8 AND(ALL)" },
 		{ "TEXT \"中\"", "AND(TEXT \"中\")" },
 	};
+	/* clang-format on */
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct imap_search_limits lim;
-		struct mn_err err = { 0 };
+		struct mn_err err = {0};
 		struct buf b;
 		int rc;
 
@@ -113,8 +115,8 @@ test_valid_criteria(void **state)
 		buf_init(&b, 0);
 		rc = search(cases[i].in, &lim, &b, &err);
 		if (rc != 0 || strcmp(buf_cstr(&b), cases[i].want) != 0) {
-			print_error("[%s]: rc %d [%s] got [%s]\n", cases[i].in, rc, err.msg,
-			    buf_cstr(&b));
+			print_error(
+			    "[%s]: rc %d [%s] got [%s]\n", cases[i].in, rc, err.msg, buf_cstr(&b));
 			fail();
 		}
 		buf_fini(&b);
@@ -124,6 +126,7 @@ test_valid_criteria(void **state)
 static void
 test_invalid_criteria(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		const char *in;
 		int rc;
@@ -201,10 +204,11 @@ test_invalid_criteria(void **state)
 		    "8-bit string for TEXT with CHARSET US-ASCII" },
 		{ "SEEN CHARSET UTF-8", MN_EPARSE, "Unknown search key" },
 	};
+	/* clang-format on */
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct imap_search_limits lim;
-		struct mn_err err = { 0 };
+		struct mn_err err = {0};
 		struct buf b;
 		int rc;
 
@@ -223,7 +227,7 @@ test_invalid_criteria(void **state)
 static void
 expect(const char *in, const struct imap_search_limits *lim, int rc_want, const char *msg)
 {
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	struct buf b;
 	int rc;
 
@@ -239,7 +243,7 @@ expect(const char *in, const struct imap_search_limits *lim, int rc_want, const 
 static void
 test_limits(void **state)
 {
-	struct imap_search_limits lim = { .max_depth = 3, .max_keys = 100, .max_ranges = 3 };
+	struct imap_search_limits lim = {.max_depth = 3, .max_keys = 100, .max_ranges = 3};
 	const char *deep = "Search criteria nested too deeply (max 3)";
 	struct buf big;
 
@@ -303,10 +307,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_criteria),
-		cmocka_unit_test(test_invalid_criteria),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_date_parse),
+	    cmocka_unit_test(test_valid_criteria),
+	    cmocka_unit_test(test_invalid_criteria),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_date_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 static void
 test_valid_sets_normalised(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		const char *in;
 		const char *want;
@@ -43,18 +44,20 @@ test_valid_sets_normalised(void **state)
 		{ "100,*", "100,*" },
 		{ "10:12,11:*", "10:*" },
 	};
+	/* clang-format on */
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct imap_seqset set;
-		struct mn_err err = { 0 };
+		struct mn_err err = {0};
 		struct buf b;
 
-		assert_int_equal(imap_seqset_parse(slice_from_cstr(cases[i].in), 100, &set, &err), 0);
+		assert_int_equal(
+		    imap_seqset_parse(slice_from_cstr(cases[i].in), 100, &set, &err), 0);
 		buf_init(&b, 0);
 		assert_int_equal(imap_seqset_format(&set, &b), 0);
 		if (strcmp(buf_cstr(&b), cases[i].want) != 0) {
-			print_error("[%s] -> [%s], want [%s]\n", cases[i].in, buf_cstr(&b),
-			    cases[i].want);
+			print_error(
+			    "[%s] -> [%s], want [%s]\n", cases[i].in, buf_cstr(&b), cases[i].want);
 			fail();
 		}
 		buf_fini(&b);
@@ -66,6 +69,7 @@ test_valid_sets_normalised(void **state)
 static void
 test_invalid_sets(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		const char *in;
 		int rc;
@@ -94,12 +98,14 @@ test_invalid_sets(void **state)
 		{ "+1", MN_EPARSE, "Invalid sequence set: number expected at 0" },
 		{ "1\x80", MN_EPARSE, "Invalid sequence set: unexpected '?' at 1" },
 	};
+	/* clang-format on */
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct imap_seqset set = { (void *)1, 7 };
-		struct mn_err err = { 0 };
+		struct imap_seqset set = {(void *)1, 7};
+		struct mn_err err = {0};
 
-		if (imap_seqset_parse(slice_from_cstr(cases[i].in), 100, &set, &err) != cases[i].rc ||
+		if (imap_seqset_parse(slice_from_cstr(cases[i].in), 100, &set, &err) !=
+		        cases[i].rc ||
 		    strcmp(err.msg, cases[i].msg) != 0) {
 			print_error("[%s]: [%s]\n", cases[i].in, err.msg);
 			fail();
@@ -113,7 +119,7 @@ static void
 test_range_limit(void **state)
 {
 	struct imap_seqset set;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 
 	/* The limit counts elements as written, before merging. */
 	assert_int_equal(imap_seqset_parse(SLICE_LIT("1,2,3"), 4, &set, &err), 0);
@@ -126,8 +132,7 @@ test_range_limit(void **state)
 	assert_null(set.ranges);
 	assert_int_equal(imap_seqset_parse(SLICE_LIT("1:2,3:4,5:*,7"), 4, &set, &err), 0);
 	imap_seqset_fini(&set);
-	assert_int_equal(imap_seqset_parse(SLICE_LIT("1:2,3:4,5:*,7,8"), 4, &set, &err),
-	    MN_ELIMIT);
+	assert_int_equal(imap_seqset_parse(SLICE_LIT("1:2,3:4,5:*,7,8"), 4, &set, &err), MN_ELIMIT);
 }
 
 /* members - the iteration as text, checked against contains() for 0..max+2. */
@@ -136,7 +141,7 @@ members(const char *in, uint32_t max, const char *want)
 {
 	struct imap_seqset set;
 	struct imap_seqset_iter it;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	struct buf b;
 	uint32_t n, prev = 0, count = 0;
 
@@ -178,9 +183,10 @@ test_membership_and_iteration(void **state)
 	members("*", 5, "5");
 	members("*", 0, "");
 	members("1:*", 0, "");
-	members("5:*", 3, "3");   /* RFC 3501: 5:* with 3 messages is 3:5 */
+	members("5:*", 3, "3"); /* RFC 3501: 5:* with 3 messages is 3:5 */
 	members("2,5:*", 3, "2,3");
-	members("3:100,200:*", 50, "3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,"
+	members("3:100,200:*", 50,
+	    "3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,"
 	    "26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50");
 	members("1,3,5", 4, "1,3");
 	members("4:2", 10, "2,3,4");
@@ -223,11 +229,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_sets_normalised),
-		cmocka_unit_test(test_invalid_sets),
-		cmocka_unit_test(test_range_limit),
-		cmocka_unit_test(test_membership_and_iteration),
-		cmocka_unit_test(test_extremes),
+	    cmocka_unit_test(test_valid_sets_normalised),
+	    cmocka_unit_test(test_invalid_sets),
+	    cmocka_unit_test(test_range_limit),
+	    cmocka_unit_test(test_membership_and_iteration),
+	    cmocka_unit_test(test_extremes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 
 #define L(s) s, sizeof(s) - 1
 
+/* clang-format off */
 static const struct {
 	const char *utf8;
 	const char *mutf7;
@@ -48,13 +49,14 @@ static const struct {
 	{ "\xf4\x8f\xbf\xbf", "&2,,f,w-" }, /* U+10FFFF */
 	{ "~!\"#$%'()*+,-./:;<=>?@[\\]^_`{|}", "~!\"#$%'()*+,-./:;<=>?@[\\]^_`{|}" },
 };
+/* clang-format on */
 
 static void
 test_round_trip_table(void **state)
 {
 	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
 		struct buf b;
-		struct mn_err err = { 0 };
+		struct mn_err err = {0};
 
 		buf_init(&b, 0);
 		assert_int_equal(imap_utf7_encode(slice_from_cstr(valid[i].utf8), &b, &err), 0);
@@ -73,6 +75,7 @@ test_round_trip_table(void **state)
 static void
 test_decode_rejects(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		const char *in;
 		size_t len;
@@ -103,14 +106,15 @@ test_decode_rejects(void **state)
 		{ L("a\x7f"), "Invalid byte 0x7f at 1" },
 		{ L("a\0b"), "Invalid byte 0x00 at 1" },
 	};
+	/* clang-format on */
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct buf b;
-		struct mn_err err = { 0 };
+		struct mn_err err = {0};
 
 		buf_init(&b, 0);
 		buf_append(&b, "keep", 4);
-		if (imap_utf7_decode((struct slice){ cases[i].in, cases[i].len }, &b, &err) !=
+		if (imap_utf7_decode((struct slice){cases[i].in, cases[i].len}, &b, &err) !=
 		        MN_EINVAL ||
 		    strcmp(err.msg, cases[i].msg) != 0) {
 			print_error("decode case %zu [%s]: [%s]\n", i, cases[i].in, err.msg);
@@ -124,6 +128,7 @@ test_decode_rejects(void **state)
 static void
 test_encode_rejects(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		const char *in;
 		size_t len;
@@ -140,13 +145,14 @@ test_encode_rejects(void **state)
 		{ L("a\0b"), "NUL in mailbox name" },
 		{ L("\xe5\xb7\xb2\xff"), "Invalid UTF-8 at byte 3" },
 	};
+	/* clang-format on */
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct buf b;
-		struct mn_err err = { 0 };
+		struct mn_err err = {0};
 
 		buf_init(&b, 0);
-		if (imap_utf7_encode((struct slice){ cases[i].in, cases[i].len }, &b, &err) !=
+		if (imap_utf7_encode((struct slice){cases[i].in, cases[i].len}, &b, &err) !=
 		        MN_EINVAL ||
 		    strcmp(err.msg, cases[i].msg) != 0) {
 			print_error("encode case %zu: [%s]\n", i, err.msg);
@@ -161,7 +167,7 @@ static void
 test_output_limit(void **state)
 {
 	struct buf b;
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 
 	/* "&XfJT0ZAB-" is 10 bytes: fits at max 12 with "ab" before it. */
 	buf_init(&b, 12);
@@ -193,7 +199,7 @@ test_utf8_valid(void **state)
 	assert_true(imap_utf8_valid(SLICE_LIT("")));
 	assert_true(imap_utf8_valid(SLICE_LIT("plain")));
 	assert_true(imap_utf8_valid(SLICE_LIT("已发送 😀")));
-	assert_true(imap_utf8_valid((struct slice){ "a\0b", 3 }));
+	assert_true(imap_utf8_valid((struct slice){"a\0b", 3}));
 	assert_false(imap_utf8_valid(SLICE_LIT("\xc3")));
 	assert_false(imap_utf8_valid(SLICE_LIT("\xc1\xbf")));
 	assert_false(imap_utf8_valid(SLICE_LIT("\xed\xbf\xbf")));
@@ -205,11 +211,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip_table),
-		cmocka_unit_test(test_decode_rejects),
-		cmocka_unit_test(test_encode_rejects),
-		cmocka_unit_test(test_output_limit),
-		cmocka_unit_test(test_utf8_valid),
+	    cmocka_unit_test(test_round_trip_table),
+	    cmocka_unit_test(test_decode_rejects),
+	    cmocka_unit_test(test_encode_rejects),
+	    cmocka_unit_test(test_output_limit),
+	    cmocka_unit_test(test_utf8_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
