@@ -388,7 +388,8 @@ parse_key(struct sctx *c, const struct imap_arg **ap, uint32_t depth, struct ima
 	case ARG_KEYWORD:
 		if (a == NULL)
 			return mn_err_set(c->err, MN_EPARSE, "Missing argument for %s", def->name);
-		if (a->type != IMAP_ARG_ATOM || !is_keyword(a->str))
+		/* flag-keyword = atom; "NIL" is an atom too (parsed as NIL). */
+		if ((a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_NIL) || !is_keyword(a->str))
 			return mn_err_set(c->err, MN_EPARSE, "Invalid keyword for %s", def->name);
 		k->str = a->str;
 		a = a->next;

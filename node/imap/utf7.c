@@ -204,6 +204,65 @@ fail:
 	return rc;
 }
 
+/* put_unit - one UTF-16 unit of a base64 run; *high holds a pending high
+ * surrogate. at is the input offset, for the message. */
+static int
+put_unit(uint32_t u, uint32_t *high, size_t at, struct buf *out, struct mn_err *err)
+{
+	if (*high != 0) {
+		uint32_t h = *high;
+
+		if (u < 0xdc00 || u > 0xdfff)
+			return mn_err_set(err, MN_EINVAL, "Unpaired high surrogate at %zu", at);
+		*high = 0;
+		return put_utf8(out, 0x10000 + ((h - 0xd800) << 10) + (u - 0xdc00));
+	}
+	if (u >= 0xd800 && u <= 0xdbff) {
+		*high = u;
+		return 0;
+	}
+	if (u >= 0xdc00 && u <= 0xdfff)
+		return mn_err_set(err, MN_EINVAL, "Unpaired low surrogate at %zu", at);
+	/* Printable ASCII has one spelling, the direct one; U+0000 none. */
+	if (u == 0 || (u >= 0x20 && u <= 0x7e))
+		return mn_err_set(
+		    err, MN_EINVAL, "Character U+%04X must not be base64-encoded at %zu", u, at);
+	return put_utf8(out, u);
+}
+
+/* decode_run - the base64 run after the '&' at s[*pos]; *pos ends after '-'. */
+static int
+decode_run(const unsigned char *s, size_t len, size_t *pos, struct buf *out, struct mn_err *err)
+{
+	size_t run_start = *pos, i = *pos + 1;
+	uint32_t bits = 0, high = 0;
+	unsigned nbits = 0, units = 0;
+	int rc, v;
+
+	for (; i < len && s[i] != '-'; i++) {
+		if ((v = b64value(s[i])) < 0)
+			return mn_err_set(err, MN_EINVAL, "Invalid base64 character at %zu", i);
+		bits = (bits << 6) | (uint32_t)v;
+		nbits += 6;
+		if (nbits < 16)
+			continue;
+		nbits -= 16;
+		units++;
+		if ((rc = put_unit((bits >> nbits) & 0xffff, &high, i + 1, out, err)) != 0)
+			return rc;
+		bits &= (1u << nbits) - 1;
+	}
+	if (i >= len)
+		return mn_err_set(err, MN_EINVAL, "Missing '-' after base64 at %zu", run_start);
+	if (high != 0)
+		return mn_err_set(err, MN_EINVAL, "Unpaired high surrogate at %zu", i);
+	/* Canonical: at least one unit, fewer than 6 padding bits, all zero. */
+	if (units == 0 || nbits >= 6 || bits != 0)
+		return mn_err_set(err, MN_EINVAL, "Non-canonical base64 run at %zu", run_start);
+	*pos = i + 1;
+	return 0;
+}
+
 int
 imap_utf7_decode(struct slice in, struct buf *out, struct mn_err *err)
 {
@@ -214,99 +273,28 @@ imap_utf7_decode(struct slice in, struct buf *out, struct mn_err *err)
 
 	while (i < in.len) {
 		unsigned char c = s[i];
-		uint32_t bits = 0, high = 0;
-		unsigned nbits = 0, units = 0;
-		size_t run_start;
 
 		if (c < 0x20 || c > 0x7e) {
 			rc = mn_err_set(err, MN_EINVAL, "Invalid byte 0x%02x at %zu", c, i);
 			goto fail;
 		}
 		if (c != '&') {
-			if ((rc = buf_append(out, &c, 1)) != 0)
-				goto fail;
-			prev_run = false;
+			rc = buf_append(out, &c, 1);
 			i++;
-			continue;
-		}
-		if (i + 1 < in.len && s[i + 1] == '-') {
-			if ((rc = buf_append(out, "&", 1)) != 0)
-				goto fail;
 			prev_run = false;
+		} else if (i + 1 < in.len && s[i + 1] == '-') {
+			rc = buf_append(out, "&", 1);
 			i += 2;
-			continue;
-		}
-		if (prev_run) {
+			prev_run = false;
+		} else if (prev_run) {
+			/* The encoder makes one run of consecutive characters. */
 			rc = mn_err_set(err, MN_EINVAL, "Two base64 runs in a row at %zu", i);
+		} else {
+			rc = decode_run(s, in.len, &i, out, err);
+			prev_run = true;
+		}
+		if (rc != 0)
 			goto fail;
-		}
-		run_start = i;
-		i++;
-		for (;;) {
-			int v;
-
-			if (i >= in.len) {
-				rc = mn_err_set(
-				    err, MN_EINVAL, "Missing '-' after base64 at %zu", run_start);
-				goto fail;
-			}
-			if (s[i] == '-')
-				break;
-			if ((v = b64value(s[i])) < 0) {
-				rc = mn_err_set(
-				    err, MN_EINVAL, "Invalid base64 character at %zu", i);
-				goto fail;
-			}
-			bits = (bits << 6) | (uint32_t)v;
-			nbits += 6;
-			i++;
-			if (nbits < 16)
-				continue;
-			nbits -= 16;
-			{
-				uint32_t u = (bits >> nbits) & 0xffff;
-
-				bits &= (1u << nbits) - 1;
-				units++;
-				if (high != 0) {
-					if (u < 0xdc00 || u > 0xdfff) {
-						rc = mn_err_set(err, MN_EINVAL,
-						    "Unpaired high surrogate at %zu", i);
-						goto fail;
-					}
-					rc = put_utf8(
-					    out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
-					high = 0;
-					if (rc != 0)
-						goto fail;
-				} else if (u >= 0xd800 && u <= 0xdbff) {
-					high = u;
-				} else if (u >= 0xdc00 && u <= 0xdfff) {
-					rc = mn_err_set(
-					    err, MN_EINVAL, "Unpaired low surrogate at %zu", i);
-					goto fail;
-				} else if (u == 0 || (u >= 0x20 && u <= 0x7e)) {
-					rc = mn_err_set(err, MN_EINVAL,
-					    "Character U+%04X must not be base64-encoded at %zu", u,
-					    i);
-					goto fail;
-				} else if ((rc = put_utf8(out, u)) != 0) {
-					goto fail;
-				}
-			}
-		}
-		/* s[i] == '-' */
-		if (high != 0) {
-			rc = mn_err_set(err, MN_EINVAL, "Unpaired high surrogate at %zu", i);
-			goto fail;
-		}
-		if (units == 0 || nbits >= 6 || bits != 0) {
-			rc = mn_err_set(
-			    err, MN_EINVAL, "Non-canonical base64 run at %zu", run_start);
-			goto fail;
-		}
-		prev_run = true;
-		i++;
 	}
 	return 0;
 fail:

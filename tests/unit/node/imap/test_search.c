@@ -74,6 +74,7 @@ test_valid_criteria(void **state)
 		{ "HEADER Message-ID \"<x@y>\"", "AND(HEADER \"Message-ID\" \"<x@y>\")" },
 		{ "HEADER X-Foo \"\"", "AND(HEADER \"X-Foo\" \"\")" },
 		{ "KEYWORD $Forwarded UNKEYWORD Junk", "AND(KEYWORD $Forwarded UNKEYWORD Junk)" },
+		{ "KEYWORD nil", "AND(KEYWORD nil)" },
 		{ "BEFORE 1-Feb-1994 ON \"01-feb-1994\" SINCE 29-Feb-2000 SENTBEFORE 31-Dec-9999 "
 		  "SENTON 1-JAN-0001 SENTSINCE 28-Feb-1900",
 		    "AND(BEFORE 1994-02-01 ON 1994-02-01 SINCE 2000-02-29 SENTBEFORE 9999-12-31 "
