@@ -259,6 +259,8 @@ test_invalid_commands(void **state)
 		{ "a1 X a\rb\r\n", 0, "BAD a1 syntax\n" },
 		{ "a1 X a\xff\r\n", 0, "BAD a1 syntax\n" },
 		{ "a1 X a\x01\r\n", 0, "BAD a1 syntax\n" },
+		{ "a1 X \x80\r\n", 0, "BAD a1 syntax\n" },
+		{ "a1 X \x01\r\n", 0, "BAD a1 syntax\n" },
 		{ L("a1 X \"a\0b\"\r\n"), "BAD a1 syntax\n" },
 		{ "a1 FETCH 1 BODY[TEXT\r\n", 0, "BAD a1 syntax\n" },
 		{ "a1 FETCH 1 BODY[a[b]]\r\n", 0, "BAD a1 syntax\n" },
@@ -355,6 +357,7 @@ test_literal_limit(void **state)
 		/* ... also inside a line that is already bad. */
 		{ "a X ) {6+}\r\n123456\r\nb NOOP\r\n", 0, "FATAL nonsync_literal_too_big\n" },
 		{ "a X ) {5+}\r\n12345\r\nb NOOP\r\n", 0, "BAD a syntax\nDONE b NOOP\n" },
+		{ "a X ) {99999999999999999999+}\r\n", 0, "FATAL nonsync_literal_too_big\n" },
 	};
 	/* clang-format on */
 
@@ -417,6 +420,7 @@ test_args_and_depth_limits(void **state)
 		{ "a X ((a))\r\n", 0, "DONE a X ((a))\n" },
 		{ "a X (((a)))\r\nb NOOP\r\n", 0, "BAD a too_deep\nDONE b NOOP\n" },
 		{ "a X (()) (())\r\n", 0, "DONE a X (()) (())\n" },
+		{ "a X a b c (d)\r\n", 0, "BAD a too_many_args\n" },
 	};
 	/* clang-format on */
 
@@ -483,6 +487,24 @@ test_messages_and_tree_shape(void **state)
 	imap_parser_free(&p); /* NULL is fine */
 }
 
+/* Zero limits are raised to the smallest workable ones, never a crash. */
+static void
+test_zero_limits(void **state)
+{
+	struct imap_parser_limits lim = {0};
+	/* clang-format off */
+	static const struct pcase cases[] = {
+		{ "\n", 0, "BAD * empty_line\n" },
+		{ "\na NOOP\r\n\n", 0, "BAD * empty_line\nBAD * line_too_long\nBAD * empty_line\n" },
+		/* The line goes on after a discarded {0+}; {1+} is over max_literal 0. */
+		{ "a X {0+}\r\n\r\n", 0, "BAD * line_too_long\n" },
+		{ "a X {1+}\r\n", 0, "FATAL nonsync_literal_too_big\n" },
+	};
+	/* clang-format on */
+
+	check_cases(&lim, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 static void
 test_default_limits(void **state)
 {
@@ -542,6 +564,7 @@ main(void)
 	    cmocka_unit_test(test_command_limit),
 	    cmocka_unit_test(test_args_and_depth_limits),
 	    cmocka_unit_test(test_messages_and_tree_shape),
+	    cmocka_unit_test(test_zero_limits),
 	    cmocka_unit_test(test_default_limits),
 	    cmocka_unit_test(test_big_literal_split),
 	};

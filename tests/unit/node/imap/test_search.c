@@ -157,6 +157,7 @@ test_invalid_criteria(void **state)
 		{ "ON Feb-1-1994", MN_EPARSE, "Invalid date for ON" },
 		{ "ON 1-Feb-0000", MN_EPARSE, "Invalid date for ON" },
 		{ "ON 1/Feb/1994", MN_EPARSE, "Invalid date for ON" },
+		{ "ON 1-Feb-19x4", MN_EPARSE, "Invalid date for ON" },
 		{ "ON \" 1-Feb-1994\"", MN_EPARSE, "Invalid date for ON" },
 		{ "ON {10}\r\n1-Feb-1994", MN_EPARSE, "Invalid date for ON" },
 		{ "SENTSINCE (1-Feb-1994)", MN_EPARSE, "Invalid date for SENTSINCE" },
@@ -193,6 +194,9 @@ test_invalid_criteria(void **state)
 		{ "MODSEQ \"/flags/\\\\Seen\" any 5", MN_EPARSE,
 		    "MODSEQ entry needs priv, shared or all" },
 		{ "MODSEQ \"/flags/\\\\Seen\" all", MN_EPARSE, "Missing argument for MODSEQ" },
+		{ "MODSEQ \"/flags/\\\\Seen\"", MN_EPARSE, "MODSEQ entry needs priv, shared or all" },
+		{ "MODSEQ \"/flags/\\\\Seen\" (all) 5", MN_EPARSE,
+		    "MODSEQ entry needs priv, shared or all" },
 		{ "MODSEQ \"/foo/x\" all 5", MN_EPARSE, "MODSEQ entry must be /flags/<flag>" },
 		{ "MODSEQ \"/flags/\" all 5", MN_EPARSE, "MODSEQ entry must be /flags/<flag>" },
 		{ "MODSEQ \"/flags/\\\\\" all 5", MN_EPARSE, "Invalid flag in MODSEQ entry" },
@@ -270,6 +274,12 @@ test_limits(void **state)
 	expect("SEEN DRAFT FLAGGED DELETED", &lim, MN_ELIMIT, "Too many search keys (max 4)");
 	expect("NOT NOT SEEN", &lim, 0, NULL);
 	expect("NOT NOT NOT SEEN", &lim, MN_ELIMIT, "Too many search keys (max 4)");
+	lim.max_keys = 2;
+	expect("SEEN", &lim, 0, NULL);
+	expect("SEEN (DRAFT)", &lim, MN_ELIMIT, "Too many search keys (max 2)");
+	expect("SEEN 1", &lim, MN_ELIMIT, "Too many search keys (max 2)");
+	lim.max_keys = 0;
+	expect("SEEN", &lim, MN_ELIMIT, "Too many search keys (max 0)");
 
 	/* Deep input against the default limits: refused, no deep recursion. */
 	imap_search_limits_default(&lim);
