@@ -61,7 +61,9 @@ struct imap_parser_limits {
 	/* Octets of one literal (RFC 3501 §4.3 allows 2^32-1; APPEND needs the
 	 * message size limit, everything else far less). */
 	size_t max_literal;
-	/* All bytes of one command: line bytes plus literal octets. */
+	/* All bytes of one command: line bytes plus literal octets. A literal
+	 * header is refused when the bytes so far plus N exceed it; the line
+	 * bytes still to come are checked as they arrive. */
 	size_t max_command;
 	/* Argument nodes of one command, list nodes included (Dovecot's
 	 * list_count_limit: bounds memory before login). */
