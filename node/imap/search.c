@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
-#include "node/imap/utf7.h"
 
 #define BLOCK_NODES 64
 
@@ -140,7 +140,7 @@ get_string(struct sctx *c, const struct imap_arg *a, const char *key, struct sli
 				return mn_err_set(c->err, MN_EPARSE,
 				    "8-bit string for %s with CHARSET US-ASCII", key);
 	}
-	if (!imap_utf8_valid(a->str))
+	if (!utf8_valid(a->str.ptr, a->str.len))
 		return mn_err_set(c->err, MN_EPARSE, "Invalid UTF-8 in %s string", key);
 	*out = a->str;
 	return 0;

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "lib/utf8.h"
+
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 static int
@@ -28,84 +30,30 @@ b64value(unsigned char c)
 	return -1;
 }
 
-/* utf8_next - decode one code point at s[*i]; -1 when invalid. */
+/* utf8_next - the code point at s[*i] (validated by lib/utf8); -1 when
+ * the sequence is malformed. */
 static int32_t
 utf8_next(const unsigned char *s, size_t len, size_t *i)
 {
-	unsigned char c = s[*i];
-	uint32_t cp, min;
-	int n;
+	size_t n = utf8_seq_len(s + *i, len - *i);
+	uint32_t cp;
 
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 1;
-		cp = c & 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 2;
-		cp = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 3;
-		cp = c & 0x07;
-		min = 0x10000;
-	} else {
+	if (n == 0)
 		return -1;
-	}
-	if (len - *i <= (size_t)n)
-		return -1;
-	for (int k = 1; k <= n; k++) {
-		unsigned char d = s[*i + (size_t)k];
-
-		if ((d & 0xc0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (d & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*i += (size_t)n + 1;
+	cp = n == 1 ? s[*i] : (uint32_t)(s[*i] & (0x7f >> n));
+	for (size_t k = 1; k < n; k++)
+		cp = (cp << 6) | (s[*i + k] & 0x3f);
+	*i += n;
 	return (int32_t)cp;
-}
-
-bool
-imap_utf8_valid(struct slice s)
-{
-	size_t i = 0;
-
-	while (i < s.len)
-		if (utf8_next((const unsigned char *)s.ptr, s.len, &i) < 0)
-			return false;
-	return true;
 }
 
 static int
 put_utf8(struct buf *out, uint32_t cp)
 {
-	unsigned char b[4];
-	size_t n;
+	uint8_t b[4];
+	size_t n = utf8_encode(cp, b);
 
-	if (cp < 0x80) {
-		b[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (unsigned char)(0xc0 | (cp >> 6));
-		b[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (unsigned char)(0xe0 | (cp >> 12));
-		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (unsigned char)(0xf0 | (cp >> 18));
-		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
+	/* cp comes from UTF-16 decoding: never a surrogate, <= U+10FFFF. */
 	return buf_append(out, b, n);
 }
 

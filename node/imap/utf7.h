@@ -16,8 +16,6 @@
 #ifndef MN_NODE_IMAP_UTF7_H
 #define MN_NODE_IMAP_UTF7_H
 
-#include <stdbool.h>
-
 #include "lib/buf.h"
 #include "lib/err.h"
 
@@ -30,9 +28,5 @@ int imap_utf7_encode(struct slice in, struct buf *out, struct mn_err *err);
  * MN_EINVAL (not canonical modified UTF-7, reason in err) or MN_ETOOBIG; on
  * error out is left as it was. */
 int imap_utf7_decode(struct slice in, struct buf *out, struct mn_err *err);
-
-/* imap_utf8_valid - strict UTF-8 (RFC 3629: no overlongs, no surrogates,
- * <= U+10FFFF); NUL bytes are valid UTF-8 here. */
-bool imap_utf8_valid(struct slice s);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/utf8.h"
 #include "node/imap/utf7.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,7 +27,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&a, 0);
 	buf_init(&b, 0);
 	if (imap_utf7_decode(in, &a, &err) == 0) {
-		if (!imap_utf8_valid((struct slice){(const char *)a.data, a.len}))
+		if (!utf8_valid(a.data, a.len))
 			abort();
 		if (imap_utf7_encode((struct slice){(const char *)a.data, a.len}, &b, &err) != 0)
 			abort();
@@ -38,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&a);
 	buf_reset(&b);
 	if (imap_utf7_encode(in, &a, &err) == 0) {
-		if (!imap_utf8_valid(in) || memchr(data, '\0', size) != NULL)
+		if (!utf8_valid(data, size) || memchr(data, '\0', size) != NULL)
 			abort();
 		if (imap_utf7_decode((struct slice){(const char *)a.data, a.len}, &b, &err) != 0)
 			abort();

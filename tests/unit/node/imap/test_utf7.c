@@ -193,20 +193,6 @@ test_output_limit(void **state)
 	buf_fini(&b);
 }
 
-static void
-test_utf8_valid(void **state)
-{
-	assert_true(imap_utf8_valid(SLICE_LIT("")));
-	assert_true(imap_utf8_valid(SLICE_LIT("plain")));
-	assert_true(imap_utf8_valid(SLICE_LIT("已发送 😀")));
-	assert_true(imap_utf8_valid((struct slice){"a\0b", 3}));
-	assert_false(imap_utf8_valid(SLICE_LIT("\xc3")));
-	assert_false(imap_utf8_valid(SLICE_LIT("\xc1\xbf")));
-	assert_false(imap_utf8_valid(SLICE_LIT("\xed\xbf\xbf")));
-	assert_false(imap_utf8_valid(SLICE_LIT("\xf5\x80\x80\x80")));
-	assert_false(imap_utf8_valid(SLICE_LIT("\xf0\x8f\xbf\xbf")));
-}
-
 int
 main(void)
 {
@@ -215,7 +201,6 @@ main(void)
 	    cmocka_unit_test(test_decode_rejects),
 	    cmocka_unit_test(test_encode_rejects),
 	    cmocka_unit_test(test_output_limit),
-	    cmocka_unit_test(test_utf8_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
