@@ -68,6 +68,56 @@ struct http_parser_limits {
 int http_parse(const uint8_t *data, size_t len, const struct http_parser_limits *limits,
     struct http_request *req, struct buf *scratch, size_t *consumed_out, int *status_out);
 
+/* http_parser_limits_default - the HTTP_MAX_* limits with max_body given
+ * (0: HTTP_DEFAULT_MAX_BODY). */
+struct http_parser_limits http_parser_limits_default(size_t max_body);
+
+/*
+ * Resumable form of http_parse, used by the server so that a request that
+ * arrives in many small reads is scanned once, not once per read (a client
+ * sending one byte per packet must not cost quadratic time). Between calls
+ * `data` must hold the same request prefix, possibly grown and possibly
+ * moved (the parser keeps offsets, never pointers); `scratch` is the same
+ * buffer each time. After DONE or ERROR call http_parser_init again for the
+ * next request. http_parse() is http_parser_init + one http_parser_feed.
+ */
+enum http_parser_state {
+	HTTP_PS_REQUEST_LINE,
+	HTTP_PS_HEADERS,
+	HTTP_PS_BODY,
+	HTTP_PS_CHUNK_SIZE,
+	HTTP_PS_CHUNK_DATA,
+	HTTP_PS_CHUNK_END,
+	HTTP_PS_TRAILERS,
+	HTTP_PS_DONE,
+	HTTP_PS_ERROR,
+};
+
+struct http_parser {
+	struct http_parser_limits limits;
+	enum http_parser_state state;
+	size_t pos;          /* start of the element being parsed */
+	size_t scan;         /* LF search resumes here (>= pos) */
+	size_t blank_lines;  /* empty lines before the request line */
+	size_t method_off, method_len, target_off, target_len;
+	int version_minor;
+	size_t header_start; /* offset of the first header line */
+	size_t nheaders;
+	size_t hdr_off[HTTP_MAX_HEADERS][4]; /* name off/len, value off/len */
+	bool keep_alive;
+	bool chunked;
+	uint64_t content_length;
+	size_t body_off;
+	uint64_t chunk_left;
+	size_t decoded;      /* chunked body bytes appended to scratch */
+	size_t trailer_start;
+	int status;          /* when ERROR */
+};
+
+void http_parser_init(struct http_parser *p, const struct http_parser_limits *limits);
+int http_parser_feed(struct http_parser *p, const uint8_t *data, size_t len,
+    struct http_request *req, struct buf *scratch, size_t *consumed_out, int *status_out);
+
 /* http_header_get - value of the first header with that name (case-
  * insensitive), or a slice with ptr NULL. */
 struct slice http_header_get(const struct http_request *req, const char *name);
