@@ -118,6 +118,12 @@ void http_parser_init(struct http_parser *p, const struct http_parser_limits *li
 int http_parser_feed(struct http_parser *p, const uint8_t *data, size_t len,
     struct http_request *req, struct buf *scratch, size_t *consumed_out, int *status_out);
 
+/* http_parser_expects_continue - the header section is complete, the body
+ * is not, and the client sent "Expect: 100-continue" on HTTP/1.1: the
+ * server should send "100 Continue" before waiting for the body
+ * (RFC 9110 §10.1.1). data is the same buffer as given to the last feed. */
+bool http_parser_expects_continue(const struct http_parser *p, const uint8_t *data);
+
 /* http_header_get - value of the first header with that name (case-
  * insensitive), or a slice with ptr NULL. */
 struct slice http_header_get(const struct http_request *req, const char *name);

@@ -616,6 +616,19 @@ http_parser_feed(struct http_parser *p, const uint8_t *data, size_t len,
 	}
 }
 
+bool
+http_parser_expects_continue(const struct http_parser *p, const uint8_t *data)
+{
+	if (p->state < HTTP_PS_BODY || p->state > HTTP_PS_TRAILERS || p->version_minor < 1)
+		return false;
+	for (size_t k = 0; k < p->nheaders; k++) {
+		if (slice_eq_nocase(hdr_name(p, data, k), "expect") &&
+		    slice_eq_nocase(hdr_value(p, data, k), "100-continue"))
+			return true;
+	}
+	return false;
+}
+
 int
 http_parse(const uint8_t *data, size_t len, const struct http_parser_limits *limits,
     struct http_request *req, struct buf *scratch, size_t *consumed_out, int *status_out)

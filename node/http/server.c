@@ -57,6 +57,7 @@ struct http_conn {
 	bool in_process;         /* http_conn_process is on the stack */
 	bool dead;               /* on_close ran; free when unwound */
 	bool paused;
+	bool sent_continue;      /* "100 Continue" sent for this request */
 };
 
 struct http_exchange {
@@ -358,6 +359,12 @@ http_conn_process(struct http_conn *hc)
 		rc = http_parser_feed(&hc->parser, in->data, in->len, &req, &hc->scratch,
 		    &consumed, &status);
 		if (rc == HTTP_PARSE_MORE) {
+			if (!hc->sent_continue &&
+			    http_parser_expects_continue(&hc->parser, in->data)) {
+				/* curl waits a second for this before a large body */
+				hc->sent_continue = true;
+				(void)conn_write(hc->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			}
 			if (in->max == 0 || in->len < in->max)
 				break;
 			/* The buffer is full and the request still incomplete. */
@@ -377,6 +384,7 @@ http_conn_process(struct http_conn *hc)
 		buf_consume(in, consumed);
 		http_parser_init(&hc->parser, &hc->srv->limits);
 		buf_reset(&hc->scratch);
+		hc->sent_continue = false;
 		hc->srv->handler(hc->x, &hc->x->req, hc->srv->arg);
 	}
 	hc->in_process = false;

@@ -381,6 +381,37 @@ test_default_request_line_limit(void **state)
 }
 
 static void
+test_expects_continue(void **state)
+{
+	const char *in = "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\n"
+			 "Content-Length: 3\r\n\r\nabc";
+	const char *in10 = "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+	size_t n = strlen(in), consumed;
+	struct http_request req;
+	struct http_parser p;
+	struct buf scratch;
+	int status;
+
+	buf_init(&scratch, 16);
+	http_parser_init(&p, NULL);
+	assert_int_equal(http_parser_feed(&p, (const uint8_t *)in, n - 5, &req, &scratch,
+			     &consumed, &status), HTTP_PARSE_MORE);
+	assert_false(http_parser_expects_continue(&p, (const uint8_t *)in));
+	assert_int_equal(http_parser_feed(&p, (const uint8_t *)in, n - 3, &req, &scratch,
+			     &consumed, &status), HTTP_PARSE_MORE);
+	assert_true(http_parser_expects_continue(&p, (const uint8_t *)in));
+	assert_int_equal(http_parser_feed(&p, (const uint8_t *)in, n, &req, &scratch,
+			     &consumed, &status), HTTP_PARSE_DONE);
+	assert_false(http_parser_expects_continue(&p, (const uint8_t *)in));
+
+	http_parser_init(&p, NULL);
+	assert_int_equal(http_parser_feed(&p, (const uint8_t *)in10, strlen(in10), &req,
+			     &scratch, &consumed, &status), HTTP_PARSE_MORE);
+	assert_false(http_parser_expects_continue(&p, (const uint8_t *)in10));
+	buf_fini(&scratch);
+}
+
+static void
 test_header_get(void **state)
 {
 	const char *in = "GET /?a=1&b=x%20y+z&empty=&flag&bad=%zz&nul=%00&k%65y=v HTTP/1.1\r\n"
@@ -474,6 +505,7 @@ main(void)
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_scratch_limit),
 		cmocka_unit_test(test_default_request_line_limit),
+		cmocka_unit_test(test_expects_continue),
 		cmocka_unit_test(test_header_get),
 		cmocka_unit_test(test_url_decode),
 		cmocka_unit_test(test_status_text),
