@@ -43,14 +43,14 @@ struct http_request {
 	size_t nheaders;
 	const uint8_t *body;
 	size_t body_len;
-	bool keep_alive;     /* after Connection: and version rules */
+	bool keep_alive; /* after Connection: and version rules */
 };
 
 /* --- parser ----------------------------------------------------------------- */
 
 enum http_parse_status {
-	HTTP_PARSE_MORE = 0, /* need more input */
-	HTTP_PARSE_DONE = 1, /* *req is complete */
+	HTTP_PARSE_MORE = 0,   /* need more input */
+	HTTP_PARSE_DONE = 1,   /* *req is complete */
 	HTTP_PARSE_ERROR = -1, /* reply with *status_out and close */
 };
 
@@ -96,9 +96,9 @@ enum http_parser_state {
 struct http_parser {
 	struct http_parser_limits limits;
 	enum http_parser_state state;
-	size_t pos;          /* start of the element being parsed */
-	size_t scan;         /* LF search resumes here (>= pos) */
-	size_t blank_lines;  /* empty lines before the request line */
+	size_t pos;         /* start of the element being parsed */
+	size_t scan;        /* LF search resumes here (>= pos) */
+	size_t blank_lines; /* empty lines before the request line */
 	size_t method_off, method_len, target_off, target_len;
 	int version_minor;
 	size_t header_start; /* offset of the first header line */
@@ -109,9 +109,9 @@ struct http_parser {
 	uint64_t content_length;
 	size_t body_off;
 	uint64_t chunk_left;
-	size_t decoded;      /* chunked body bytes appended to scratch */
+	size_t decoded; /* chunked body bytes appended to scratch */
 	size_t trailer_start;
-	int status;          /* when ERROR */
+	int status; /* when ERROR */
 };
 
 void http_parser_init(struct http_parser *p, const struct http_parser_limits *limits);
@@ -138,8 +138,7 @@ const char *http_status_text(int status);
 struct http_server;
 struct http_exchange;
 
-typedef void (*http_handler_fn)(struct http_exchange *x, const struct http_request *req,
-    void *arg);
+typedef void (*http_handler_fn)(struct http_exchange *x, const struct http_request *req, void *arg);
 
 struct http_server_config {
 	struct listener_config listen; /* tls set: HTTPS */
@@ -158,12 +157,12 @@ bool http_exchange_is_loopback(const struct http_exchange *x);
 /* http_add_header - extra response header; call before http_reply. */
 void http_add_header(struct http_exchange *x, const char *name, const char *value);
 /* http_reply - send the response and finish the exchange (frees it). */
-void http_reply(struct http_exchange *x, int status, const char *content_type,
-    const void *body, size_t len);
+void http_reply(
+    struct http_exchange *x, int status, const char *content_type, const void *body, size_t len);
 /* http_reply_json - body is json_dumps(json) + "\n"; steals the reference. */
 void http_reply_json(struct http_exchange *x, int status, json_t *json);
 /* http_reply_error - {"error": reason} with that status. */
 void http_reply_error(struct http_exchange *x, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

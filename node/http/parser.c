@@ -35,10 +35,10 @@ struct http_parser_limits
 http_parser_limits_default(size_t max_body)
 {
 	return (struct http_parser_limits){
-		.max_request_line = HTTP_MAX_REQUEST_LINE,
-		.max_header_bytes = HTTP_MAX_HEADER_BYTES,
-		.max_headers = HTTP_MAX_HEADERS,
-		.max_body = max_body ? max_body : HTTP_DEFAULT_MAX_BODY,
+	    .max_request_line = HTTP_MAX_REQUEST_LINE,
+	    .max_header_bytes = HTTP_MAX_HEADER_BYTES,
+	    .max_headers = HTTP_MAX_HEADERS,
+	    .max_body = max_body ? max_body : HTTP_DEFAULT_MAX_BODY,
 	};
 }
 
@@ -83,8 +83,7 @@ fail(struct http_parser *p, int status)
  * searched again from its start.
  */
 static bool
-next_line(struct http_parser *p, const uint8_t *data, size_t len, size_t *end_out,
-    size_t *next_out)
+next_line(struct http_parser *p, const uint8_t *data, size_t len, size_t *end_out, size_t *next_out)
 {
 	const uint8_t *lf;
 	size_t at;
@@ -158,8 +157,8 @@ parse_request_line(struct http_parser *p, const uint8_t *data, size_t s, size_t 
 	if (e - v < 5 || memcmp(ver, "HTTP/", 5) != 0)
 		return fail(p, 400);
 	ver += 5;
-	if (e - v == 8 && ver[0] >= '0' && ver[0] <= '9' && ver[1] == '.' &&
-	    ver[2] >= '0' && ver[2] <= '9') {
+	if (e - v == 8 && ver[0] >= '0' && ver[0] <= '9' && ver[1] == '.' && ver[2] >= '0' &&
+	    ver[2] <= '9') {
 		if (ver[0] != '1')
 			return fail(p, 505);
 		/* A higher 1.x minor is answered as 1.1 (RFC 9110 §6.2). */
@@ -174,7 +173,7 @@ parse_request_line(struct http_parser *p, const uint8_t *data, size_t s, size_t 
 	 * (RFC 9112 §3.2.2). authority-form is for CONNECT, which we are not. */
 	{
 		const char *t = (const char *)data + p->target_off;
-		struct slice ts = { t, p->target_len };
+		struct slice ts = {t, p->target_len};
 
 		if (t[0] == '/')
 			return 0;
@@ -221,13 +220,13 @@ parse_header_line(struct http_parser *p, const uint8_t *data, size_t s, size_t e
 static struct slice
 hdr_name(const struct http_parser *p, const uint8_t *data, size_t k)
 {
-	return (struct slice){ (const char *)data + p->hdr_off[k][0], p->hdr_off[k][1] };
+	return (struct slice){(const char *)data + p->hdr_off[k][0], p->hdr_off[k][1]};
 }
 
 static struct slice
 hdr_value(const struct http_parser *p, const uint8_t *data, size_t k)
 {
-	return (struct slice){ (const char *)data + p->hdr_off[k][2], p->hdr_off[k][3] };
+	return (struct slice){(const char *)data + p->hdr_off[k][2], p->hdr_off[k][3]};
 }
 
 /* Split a comma-separated list value (RFC 9110 §5.6.1): calls fn for each
@@ -239,7 +238,7 @@ for_each_element(struct slice v, int (*fn)(struct slice el, void *arg), void *ar
 
 	for (size_t k = 0; k <= v.len; k++) {
 		if (k == v.len || v.ptr[k] == ',') {
-			struct slice el = slice_trim((struct slice){ v.ptr + start, k - start });
+			struct slice el = slice_trim((struct slice){v.ptr + start, k - start});
 			int rc;
 
 			if (el.len > 0 && (rc = fn(el, arg)) != 0)
@@ -319,9 +318,9 @@ conn_element(struct slice el, void *arg)
 static int
 finish_headers(struct http_parser *p, const uint8_t *data, size_t next)
 {
-	struct te_state te = { 0 };
-	struct cl_state cl = { 0 };
-	struct conn_state cs = { 0 };
+	struct te_state te = {0};
+	struct cl_state cl = {0};
+	struct conn_state cs = {0};
 	bool have_te = false;
 	size_t hosts = 0;
 
@@ -408,16 +407,16 @@ parse_chunk_size(struct http_parser *p, const uint8_t *data, size_t s, size_t e)
 }
 
 static void
-fill_request(const struct http_parser *p, const uint8_t *data, struct http_request *req,
-    struct buf *scratch)
+fill_request(
+    const struct http_parser *p, const uint8_t *data, struct http_request *req, struct buf *scratch)
 {
 	const char *t = (const char *)data + p->target_off;
 	const char *tend = t + p->target_len;
 	const char *q, *path;
 
 	memset(req, 0, sizeof(*req));
-	req->method = (struct slice){ (const char *)data + p->method_off, p->method_len };
-	req->target = (struct slice){ t, p->target_len };
+	req->method = (struct slice){(const char *)data + p->method_off, p->method_len};
+	req->target = (struct slice){t, p->target_len};
 	req->version_minor = p->version_minor;
 	req->keep_alive = p->keep_alive;
 	for (size_t k = 0; k < p->nheaders; k++) {
@@ -427,23 +426,22 @@ fill_request(const struct http_parser *p, const uint8_t *data, struct http_reque
 	req->nheaders = p->nheaders;
 
 	q = memchr(t, '?', p->target_len);
-	req->query = q ? (struct slice){ q + 1, (size_t)(tend - q - 1) }
-		       : (struct slice){ tend, 0 };
+	req->query = q ? (struct slice){q + 1, (size_t)(tend - q - 1)} : (struct slice){tend, 0};
 	if (q == NULL)
 		q = tend;
 	if (t[0] == '/' || t[0] == '*') {
-		req->path = (struct slice){ t, (size_t)(q - t) };
+		req->path = (struct slice){t, (size_t)(q - t)};
 	} else {
 		/* absolute-form: path starts after "scheme://authority". */
 		const char *auth = memchr(t, ':', p->target_len) + 3;
 
 		path = memchr(auth, '/', (size_t)(q - auth));
-		req->path = path ? (struct slice){ path, (size_t)(q - path) } : SLICE_LIT("/");
+		req->path = path ? (struct slice){path, (size_t)(q - path)} : SLICE_LIT("/");
 	}
 
 	if (p->chunked) {
-		req->body = p->decoded ? scratch->data + scratch->len - p->decoded
-				       : (const uint8_t *)"";
+		req->body =
+		    p->decoded ? scratch->data + scratch->len - p->decoded : (const uint8_t *)"";
 		req->body_len = p->decoded;
 	} else {
 		req->body = data + p->body_off;
@@ -452,8 +450,8 @@ fill_request(const struct http_parser *p, const uint8_t *data, struct http_reque
 }
 
 int
-http_parser_feed(struct http_parser *p, const uint8_t *data, size_t len,
-    struct http_request *req, struct buf *scratch, size_t *consumed_out, int *status_out)
+http_parser_feed(struct http_parser *p, const uint8_t *data, size_t len, struct http_request *req,
+    struct buf *scratch, size_t *consumed_out, int *status_out)
 {
 	size_t e, next;
 

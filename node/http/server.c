@@ -57,15 +57,15 @@ struct http_conn {
 	bool in_process;         /* http_conn_process is on the stack */
 	bool dead;               /* on_close ran; free when unwound */
 	bool paused;
-	bool sent_continue;      /* "100 Continue" sent for this request */
+	bool sent_continue; /* "100 Continue" sent for this request */
 };
 
 struct http_exchange {
 	struct http_conn *hc; /* NULL: orphaned, reply is dropped */
 	struct http_request req;
-	uint8_t *raw;         /* copy of the request bytes req points into */
-	struct buf body;      /* decoded chunked body, if any */
-	struct buf headers;   /* extra response header lines */
+	uint8_t *raw;       /* copy of the request bytes req points into */
+	struct buf body;    /* decoded chunked body, if any */
+	struct buf headers; /* extra response header lines */
 	bool keep_alive;
 	bool head;
 	bool tls;
@@ -119,8 +119,7 @@ write_response(struct http_conn *hc, int status, const char *content_type, const
 
 	format_date(date, sizeof(date));
 	buf_init(&out, 0);
-	buf_printf(&out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status),
-	    date);
+	buf_printf(&out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status), date);
 	if (!no_body)
 		buf_printf(&out, "Content-Length: %zu\r\n", len);
 	if (content_type != NULL && !no_body)
@@ -174,8 +173,8 @@ rebase(struct slice *s, const uint8_t *from, size_t n, const uint8_t *to)
 }
 
 static struct http_exchange *
-exchange_new(struct http_conn *hc, const struct http_request *req, const uint8_t *data,
-    size_t consumed)
+exchange_new(
+    struct http_conn *hc, const struct http_request *req, const uint8_t *data, size_t consumed)
 {
 	struct http_exchange *x = xcalloc(1, sizeof(*x));
 	const uint8_t *body = req->body;
@@ -265,8 +264,8 @@ http_add_header(struct http_exchange *x, const char *name, const char *value)
 }
 
 void
-http_reply(struct http_exchange *x, int status, const char *content_type, const void *body,
-    size_t len)
+http_reply(
+    struct http_exchange *x, int status, const char *content_type, const void *body, size_t len)
 {
 	struct http_conn *hc = x->hc;
 
@@ -286,8 +285,8 @@ http_reply(struct http_exchange *x, int status, const char *content_type, const 
 	if (hc->in_process) {
 		/* Replied from inside the handler: the running loop goes on with
 		 * pipelined requests (no recursion per request). */
-		write_response(hc, status, content_type, body, len, &x->headers,
-		    x->keep_alive, x->req.version_minor == 0, x->head);
+		write_response(hc, status, content_type, body, len, &x->headers, x->keep_alive,
+		    x->req.version_minor == 0, x->head);
 		exchange_free(x);
 		return;
 	}
@@ -356,8 +355,8 @@ http_conn_process(struct http_conn *hc)
 
 		if (in->len == 0)
 			break;
-		rc = http_parser_feed(&hc->parser, in->data, in->len, &req, &hc->scratch,
-		    &consumed, &status);
+		rc = http_parser_feed(
+		    &hc->parser, in->data, in->len, &req, &hc->scratch, &consumed, &status);
 		if (rc == HTTP_PARSE_MORE) {
 			if (!hc->sent_continue &&
 			    http_parser_expects_continue(&hc->parser, in->data)) {
@@ -458,9 +457,9 @@ on_timeout(struct conn *c, void *arg)
 }
 
 static const struct conn_handler http_conn_handler = {
-	.on_read = on_read,
-	.on_close = on_close,
-	.on_timeout = on_timeout,
+    .on_read = on_read,
+    .on_close = on_close,
+    .on_timeout = on_timeout,
 };
 
 static void
@@ -479,16 +478,16 @@ on_accept(struct conn *c, void *arg)
 		srv->conns->prev = hc;
 	srv->conns = hc;
 	conn_set_handler(c, &http_conn_handler, hc);
-	conn_set_input_max(c, l->max_request_line + l->max_header_bytes + l->max_body +
-	    HTTP_INPUT_SLACK);
+	conn_set_input_max(
+	    c, l->max_request_line + l->max_header_bytes + l->max_body + HTTP_INPUT_SLACK);
 	conn_set_idle_timeout(c, srv->idle_timeout_ms);
 }
 
 /* --- server ---------------------------------------------------------------- */
 
 int
-http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
-    http_handler_fn handler, void *arg, struct http_server **out, struct mn_err *err)
+http_server_start(uv_loop_t *loop, const struct http_server_config *cfg, http_handler_fn handler,
+    void *arg, struct http_server **out, struct mn_err *err)
 {
 	struct http_server *srv = xcalloc(1, sizeof(*srv));
 	struct listener_config lc = cfg->listen;

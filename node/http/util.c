@@ -20,7 +20,7 @@ http_header_get(const struct http_request *req, const char *name)
 		if (slice_eq_nocase(req->headers[k].name, name))
 			return req->headers[k].value;
 	}
-	return (struct slice){ NULL, 0 };
+	return (struct slice){NULL, 0};
 }
 
 static int
@@ -85,14 +85,14 @@ http_query_get(const struct http_request *req, const char *name)
 
 		if (k < q.len && q.ptr[k] != '&')
 			continue;
-		pair = (struct slice){ q.ptr + start, k - start };
+		pair = (struct slice){q.ptr + start, k - start};
 		start = k + 1;
 		if (pair.len == 0)
 			continue;
 		eq = memchr(pair.ptr, '=', pair.len);
-		key = (struct slice){ pair.ptr, eq ? (size_t)(eq - pair.ptr) : pair.len };
-		val = eq ? (struct slice){ eq + 1, pair.len - key.len - 1 }
-			 : (struct slice){ pair.ptr + pair.len, 0 };
+		key = (struct slice){pair.ptr, eq ? (size_t)(eq - pair.ptr) : pair.len};
+		val = eq ? (struct slice){eq + 1, pair.len - key.len - 1}
+		         : (struct slice){pair.ptr + pair.len, 0};
 		dkey = http_url_decode(key, true);
 		match = dkey != NULL && strcmp(dkey, name) == 0;
 		free(dkey);
@@ -104,41 +104,49 @@ http_query_get(const struct http_request *req, const char *name)
 	return NULL;
 }
 
+static const struct {
+	int status;
+	const char *text;
+} status_texts[] = {
+    {100, "Continue"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {422, "Unprocessable Content"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
 const char *
 http_status_text(int status)
 {
-	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 412: return "Precondition Failed";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	for (size_t i = 0; i < sizeof(status_texts) / sizeof(status_texts[0]); i++) {
+		if (status_texts[i].status == status)
+			return status_texts[i].text;
 	}
+	return "Unknown";
 }

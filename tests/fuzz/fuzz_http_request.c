@@ -58,8 +58,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data, size);
 
 	for (int n = 0; off <= size && n < 64; n++) {
-		rc = http_parse(copy + off, size - off, &limits, &req, &scratch, &consumed,
-		    &status);
+		rc =
+		    http_parse(copy + off, size - off, &limits, &req, &scratch, &consumed, &status);
 		if (n == 0) {
 			first_rc = rc;
 			first_status = status;

@@ -33,10 +33,16 @@ struct pcase {
 };
 
 #define H11 "Host: a.test\r\n"
-#define OK(in, m, p, q, b, minor, ka, nh) \
-	{ in, 0, HTTP_PARSE_DONE, 0, m, p, q, b, minor, ka, nh }
-#define BAD(in, st) { in, 0, HTTP_PARSE_ERROR, st, NULL, NULL, NULL, NULL, 0, false, 0 }
+#define OK(in, m, p, q, b, minor, ka, nh)                                                          \
+	{                                                                                          \
+		in, 0, HTTP_PARSE_DONE, 0, m, p, q, b, minor, ka, nh                               \
+	}
+#define BAD(in, st)                                                                                \
+	{                                                                                          \
+		in, 0, HTTP_PARSE_ERROR, st, NULL, NULL, NULL, NULL, 0, false, 0                   \
+	}
 
+/* clang-format off */
 static const struct pcase cases[] = {
 	OK("GET / HTTP/1.1\r\n" H11 "\r\n", "GET", "/", "", "", 1, true, 1),
 	OK("GET /p/a%20b?x=1&y=2 HTTP/1.1\r\n" H11 "Connection: close\r\n\r\n", "GET",
@@ -124,12 +130,13 @@ static const struct pcase cases[] = {
 	{ "GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n", 28, HTTP_PARSE_ERROR, 400,
 	  NULL, NULL, NULL, NULL, 0, false, 0 },
 };
+/* clang-format on */
 
 static const struct http_parser_limits test_limits = {
-	.max_request_line = 20,
-	.max_header_bytes = 40,
-	.max_headers = 3,
-	.max_body = 10,
+    .max_request_line = 20,
+    .max_header_bytes = 40,
+    .max_headers = 3,
+    .max_body = 10,
 };
 
 static void
@@ -248,8 +255,8 @@ test_limits_edges(void **state)
 		/* request line "GET /aaa HTTP/1.1" is 14 + path bytes */
 		char *path = repeat('a', (size_t)(20 - 14 + d));
 		char *in = xasprintf("GET /%s HTTP/1.1\r\nHost: h\r\n\r\n", path);
-		struct pcase c = { in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 414,
-			"GET", NULL, "", "", 1, true, 1 };
+		struct pcase c = {in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 414, "GET",
+		    NULL, "", "", 1, true, 1};
 		char *want = xasprintf("/%s", path);
 
 		c.path = want;
@@ -261,34 +268,37 @@ test_limits_edges(void **state)
 		/* header section "Host: h\r\n" "X: v\r\n" "\r\n" is 16 + v bytes */
 		char *v = repeat('v', (size_t)(40 - 16 + d));
 		in = xasprintf("GET / HTTP/1.1\r\nHost: h\r\nX: %s\r\n\r\n", v);
-		c = (struct pcase){ in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 431,
-			"GET", "/", "", "", 1, true, 2 };
+		c = (struct pcase){in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 431, "GET",
+		    "/", "", "", 1, true, 2};
 		run_case(&c, &test_limits);
 		free(in);
 		free(v);
 
 		/* field count: Host + 2 + d */
-		in = xasprintf("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\n%s\r\n",
-		    d == -1 ? "" : d == 0 ? "B: 2\r\n" : "B: 2\r\nC: 3\r\n");
-		c = (struct pcase){ in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 431,
-			"GET", "/", "", "", 1, true, (size_t)(3 + d) };
+		in = xasprintf(
+		    "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\n%s\r\n", d == -1  ? ""
+		                                                   : d == 0 ? "B: 2\r\n"
+		                                                            : "B: 2\r\nC: 3\r\n");
+		c = (struct pcase){in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 431, "GET",
+		    "/", "", "", 1, true, (size_t)(3 + d)};
 		run_case(&c, &test_limits);
 		free(in);
 
 		/* Content-Length body of 10 + d bytes */
 		char *body = repeat('b', (size_t)(10 + d));
-		in = xasprintf("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s",
-		    10 + d, body);
-		c = (struct pcase){ in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 413,
-			"PUT", "/", "", body, 1, true, 2 };
+		in = xasprintf(
+		    "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s", 10 + d, body);
+		c = (struct pcase){in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 413, "PUT",
+		    "/", "", body, 1, true, 2};
 		run_case(&c, &test_limits);
 		free(in);
 
 		/* chunked body of 10 + d bytes in two chunks */
 		in = xasprintf("PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-			       "5\r\n%.5s\r\n%x\r\n%s\r\n0\r\n\r\n", body, 5 + d, body + 5);
-		c = (struct pcase){ in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 413,
-			"PUT", "/", "", body, 1, true, 2 };
+		               "5\r\n%.5s\r\n%x\r\n%s\r\n0\r\n\r\n",
+		    body, 5 + d, body + 5);
+		c = (struct pcase){in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 413, "PUT",
+		    "/", "", body, 1, true, 2};
 		/* the chunked head alone exceeds 40 header bytes: widen that one */
 		struct http_parser_limits wide = test_limits;
 		wide.max_header_bytes = 100;
@@ -304,24 +314,26 @@ static void
 test_pipelined(void **state)
 {
 	const char *in = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nGET "
-			 "GET /b?q HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-			 "2\r\nhi\r\n0\r\n\r\n"
-			 "GET /c";
+	                 "GET /b?q HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                 "2\r\nhi\r\n0\r\n\r\n"
+	                 "GET /c";
 	size_t n = strlen(in), consumed = 0, off;
 	struct http_request req;
 	struct buf scratch;
 	int status = 0;
 
 	buf_init(&scratch, 1024);
-	assert_int_equal(http_parse((const uint8_t *)in, n, NULL, &req, &scratch, &consumed,
-			     &status), HTTP_PARSE_DONE);
+	assert_int_equal(
+	    http_parse((const uint8_t *)in, n, NULL, &req, &scratch, &consumed, &status),
+	    HTTP_PARSE_DONE);
 	assert_int_equal(consumed, strlen("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4"
-					  "\r\n\r\nGET "));
+	                                  "\r\n\r\nGET "));
 	assert_int_equal(req.body_len, 4);
 	assert_memory_equal(req.body, "GET ", 4);
 	off = consumed;
 	assert_int_equal(http_parse((const uint8_t *)in + off, n - off, NULL, &req, &scratch,
-			     &consumed, &status), HTTP_PARSE_DONE);
+	                     &consumed, &status),
+	    HTTP_PARSE_DONE);
 	assert_true(slice_eq(req.path, SLICE_LIT("/b")));
 	assert_true(slice_eq(req.query, SLICE_LIT("q")));
 	assert_int_equal(req.body_len, 2);
@@ -329,7 +341,8 @@ test_pipelined(void **state)
 	off += consumed;
 	assert_string_equal(in + off, "GET /c");
 	assert_int_equal(http_parse((const uint8_t *)in + off, n - off, NULL, &req, &scratch,
-			     &consumed, &status), HTTP_PARSE_MORE);
+	                     &consumed, &status),
+	    HTTP_PARSE_MORE);
 	buf_fini(&scratch);
 }
 
@@ -338,15 +351,16 @@ static void
 test_scratch_limit(void **state)
 {
 	const char *in = "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-			 "8\r\n12345678\r\n0\r\n\r\n";
+	                 "8\r\n12345678\r\n0\r\n\r\n";
 	struct http_request req;
 	struct buf scratch;
 	size_t consumed;
 	int status = 0;
 
 	buf_init(&scratch, 4);
-	assert_int_equal(http_parse((const uint8_t *)in, strlen(in), NULL, &req, &scratch,
-			     &consumed, &status), HTTP_PARSE_ERROR);
+	assert_int_equal(
+	    http_parse((const uint8_t *)in, strlen(in), NULL, &req, &scratch, &consumed, &status),
+	    HTTP_PARSE_ERROR);
 	assert_int_equal(status, 413);
 	buf_fini(&scratch);
 }
@@ -365,14 +379,14 @@ test_default_request_line_limit(void **state)
 		int status = 0, rc;
 
 		buf_init(&scratch, 16);
-		rc = http_parse((const uint8_t *)in, strlen(in), NULL, &req, &scratch, &consumed,
-		    &status);
+		rc = http_parse(
+		    (const uint8_t *)in, strlen(in), NULL, &req, &scratch, &consumed, &status);
 		assert_int_equal(rc, d ? HTTP_PARSE_ERROR : HTTP_PARSE_DONE);
 		if (d)
 			assert_int_equal(status, 414);
 		/* without the line end yet: known too long already */
-		rc = http_parse((const uint8_t *)in, 5 + plen + 10, NULL, &req, &scratch,
-		    &consumed, &status);
+		rc = http_parse(
+		    (const uint8_t *)in, 5 + plen + 10, NULL, &req, &scratch, &consumed, &status);
 		assert_int_equal(rc, d ? HTTP_PARSE_ERROR : HTTP_PARSE_MORE);
 		buf_fini(&scratch);
 		free(in);
@@ -384,7 +398,7 @@ static void
 test_expects_continue(void **state)
 {
 	const char *in = "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\n"
-			 "Content-Length: 3\r\n\r\nabc";
+	                 "Content-Length: 3\r\n\r\nabc";
 	const char *in10 = "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
 	size_t n = strlen(in), consumed;
 	struct http_request req;
@@ -394,19 +408,23 @@ test_expects_continue(void **state)
 
 	buf_init(&scratch, 16);
 	http_parser_init(&p, NULL);
-	assert_int_equal(http_parser_feed(&p, (const uint8_t *)in, n - 5, &req, &scratch,
-			     &consumed, &status), HTTP_PARSE_MORE);
+	assert_int_equal(
+	    http_parser_feed(&p, (const uint8_t *)in, n - 5, &req, &scratch, &consumed, &status),
+	    HTTP_PARSE_MORE);
 	assert_false(http_parser_expects_continue(&p, (const uint8_t *)in));
-	assert_int_equal(http_parser_feed(&p, (const uint8_t *)in, n - 3, &req, &scratch,
-			     &consumed, &status), HTTP_PARSE_MORE);
+	assert_int_equal(
+	    http_parser_feed(&p, (const uint8_t *)in, n - 3, &req, &scratch, &consumed, &status),
+	    HTTP_PARSE_MORE);
 	assert_true(http_parser_expects_continue(&p, (const uint8_t *)in));
-	assert_int_equal(http_parser_feed(&p, (const uint8_t *)in, n, &req, &scratch,
-			     &consumed, &status), HTTP_PARSE_DONE);
+	assert_int_equal(
+	    http_parser_feed(&p, (const uint8_t *)in, n, &req, &scratch, &consumed, &status),
+	    HTTP_PARSE_DONE);
 	assert_false(http_parser_expects_continue(&p, (const uint8_t *)in));
 
 	http_parser_init(&p, NULL);
-	assert_int_equal(http_parser_feed(&p, (const uint8_t *)in10, strlen(in10), &req,
-			     &scratch, &consumed, &status), HTTP_PARSE_MORE);
+	assert_int_equal(http_parser_feed(&p, (const uint8_t *)in10, strlen(in10), &req, &scratch,
+	                     &consumed, &status),
+	    HTTP_PARSE_MORE);
 	assert_false(http_parser_expects_continue(&p, (const uint8_t *)in10));
 	buf_fini(&scratch);
 }
@@ -415,7 +433,7 @@ static void
 test_header_get(void **state)
 {
 	const char *in = "GET /?a=1&b=x%20y+z&empty=&flag&bad=%zz&nul=%00&k%65y=v HTTP/1.1\r\n"
-			 "Host: h\r\nX-One: 1\r\nx-one: 2\r\n\r\n";
+	                 "Host: h\r\nX-One: 1\r\nx-one: 2\r\n\r\n";
 	struct http_request req;
 	struct buf scratch;
 	size_t consumed;
@@ -423,8 +441,9 @@ test_header_get(void **state)
 	char *v;
 
 	buf_init(&scratch, 16);
-	assert_int_equal(http_parse((const uint8_t *)in, strlen(in), NULL, &req, &scratch,
-			     &consumed, &status), HTTP_PARSE_DONE);
+	assert_int_equal(
+	    http_parse((const uint8_t *)in, strlen(in), NULL, &req, &scratch, &consumed, &status),
+	    HTTP_PARSE_DONE);
 	assert_true(slice_eq(http_header_get(&req, "X-ONE"), SLICE_LIT("1")));
 	assert_true(slice_eq(http_header_get(&req, "host"), SLICE_LIT("h")));
 	assert_null(http_header_get(&req, "X-Two").ptr);
@@ -455,25 +474,25 @@ test_url_decode(void **state)
 		bool plus;
 		const char *out; /* NULL: refused */
 	} t[] = {
-		{ "abc", 3, false, "abc" },
-		{ "a%20b", 5, false, "a b" },
-		{ "a+b", 3, false, "a+b" },
-		{ "a+b", 3, true, "a b" },
-		{ "%41%6a%4A", 9, false, "AjJ" },
-		{ "%e4%b8%ad", 9, false, "\xe4\xb8\xad" },
-		{ "%2B", 3, true, "+" },
-		{ "", 0, false, "" },
-		{ "%", 1, false, NULL },
-		{ "%4", 2, false, NULL },
-		{ "a%4", 3, false, NULL },
-		{ "%g0", 3, false, NULL },
-		{ "%0g", 3, false, NULL },
-		{ "%00", 3, false, NULL },
-		{ "a\0b", 3, false, NULL },
+	    {"abc", 3, false, "abc"},
+	    {"a%20b", 5, false, "a b"},
+	    {"a+b", 3, false, "a+b"},
+	    {"a+b", 3, true, "a b"},
+	    {"%41%6a%4A", 9, false, "AjJ"},
+	    {"%e4%b8%ad", 9, false, "\xe4\xb8\xad"},
+	    {"%2B", 3, true, "+"},
+	    {"", 0, false, ""},
+	    {"%", 1, false, NULL},
+	    {"%4", 2, false, NULL},
+	    {"a%4", 3, false, NULL},
+	    {"%g0", 3, false, NULL},
+	    {"%0g", 3, false, NULL},
+	    {"%00", 3, false, NULL},
+	    {"a\0b", 3, false, NULL},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		char *out = http_url_decode((struct slice){ t[i].in, t[i].len }, t[i].plus);
+		char *out = http_url_decode((struct slice){t[i].in, t[i].len}, t[i].plus);
 
 		if (t[i].out == NULL) {
 			assert_null(out);
@@ -500,15 +519,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_limits_edges),
-		cmocka_unit_test(test_pipelined),
-		cmocka_unit_test(test_scratch_limit),
-		cmocka_unit_test(test_default_request_line_limit),
-		cmocka_unit_test(test_expects_continue),
-		cmocka_unit_test(test_header_get),
-		cmocka_unit_test(test_url_decode),
-		cmocka_unit_test(test_status_text),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_limits_edges),
+	    cmocka_unit_test(test_pipelined),
+	    cmocka_unit_test(test_scratch_limit),
+	    cmocka_unit_test(test_default_request_line_limit),
+	    cmocka_unit_test(test_expects_continue),
+	    cmocka_unit_test(test_header_get),
+	    cmocka_unit_test(test_url_decode),
+	    cmocka_unit_test(test_status_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
