@@ -80,6 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t len = 0, step = 1; rc == HTTP_PARSE_MORE; step++) {
 		len = len + step > size ? size : len + step;
 		rc = http_parser_feed(&p, copy, len, &req, &scratch, &consumed, &status);
+		(void)http_parser_expects_continue(&p, copy);
 		if (len == size)
 			break;
 	}
