@@ -148,6 +148,8 @@ struct http_server_config {
 int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
     http_handler_fn handler, void *arg, struct http_server **out, struct mn_err *err);
 void http_server_stop(struct http_server **s);
+/* http_server_port - the port actually bound (cfg->listen.port 0 picks one). */
+uint16_t http_server_port(const struct http_server *s);
 
 /* Connection facts for handlers (auth rules, logs). */
 const char *http_exchange_peer_ip(const struct http_exchange *x);

@@ -509,6 +509,12 @@ http_server_start(uv_loop_t *loop, const struct http_server_config *cfg, http_ha
 	return 0;
 }
 
+uint16_t
+http_server_port(const struct http_server *s)
+{
+	return listener_port(s->listener);
+}
+
 void
 http_server_stop(struct http_server **sp)
 {
