@@ -660,7 +660,7 @@ test_idle_timeout(void **state)
 {
 	struct ctx t;
 
-	start_idle(&t, 0, 100);
+	start_idle(&t, 0, 300);
 	run_client(&t, client_idle);
 	assert_string_equal(
 	    t.transcript, "200 GET /a |EOF|408 {\"error\":\"Request Timeout\"}\n|EOF|");
