@@ -376,6 +376,8 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 	    num(f[3], 1, INT64_MAX, &hm) || num(f[4], 0, 1, &sub) ||
 	    num(f[6], 1, MAILSTORE_MAX_FOLDER_NAME, &nlen))
 		return mn_err_set(im->err, MN_EPARSE, "import: bad folder record");
+	if (st->nfolders >= MAILSTORE_MAX_FOLDERS)
+		return mn_err_set(im->err, MN_EPARSE, "import: too many folders");
 	name = xmalloc(nlen + 1);
 	if ((rc = im_read(im, name, nlen, NULL)) != 0 || (rc = im_lf(im)) != 0)
 		goto out;
