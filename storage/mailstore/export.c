@@ -355,6 +355,24 @@ num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return parse_u64(s, min, max, out) == 0 ? 0 : MN_EPARSE;
 }
 
+/* A signed decimal (internal dates may precede 1970). */
+static int
+num_i64(const char *s, int64_t *out)
+{
+	uint64_t v;
+
+	if (s[0] == '-') {
+		if (num(s + 1, 1, (uint64_t)INT64_MAX, &v) != 0)
+			return MN_EPARSE;
+		*out = -(int64_t)v;
+		return 0;
+	}
+	if (num(s, 0, (uint64_t)INT64_MAX, &v) != 0)
+		return MN_EPARSE;
+	*out = (int64_t)v;
+	return 0;
+}
+
 struct import_state {
 	sqlite3 *db;
 	char **refs; /* bodies referenced so far (released on failure) */
@@ -428,7 +446,8 @@ static int
 im_message(struct mailstore *ms, struct importer *im, struct import_state *st,
     char **f, size_t nf)
 {
-	uint64_t uid, date, modseq, kwlen, size;
+	uint64_t uid, modseq, kwlen, size;
+	int64_t date;
 	uint32_t flags;
 	char *kw = NULL, hex[MS_HASH_HEX + 1];
 	struct body_writer w;
@@ -436,7 +455,7 @@ im_message(struct mailstore *ms, struct importer *im, struct import_state *st,
 	int rc;
 
 	if (nf != 8 || st->folder_id == 0 || num(f[1], 1, UINT32_MAX, &uid) ||
-	    flags_parse(f[2], &flags) || num(f[3], 0, INT64_MAX, &date) ||
+	    flags_parse(f[2], &flags) || num_i64(f[3], &date) ||
 	    num(f[4], 1, INT64_MAX, &modseq) || strlen(f[5]) != MS_HASH_HEX ||
 	    num(f[6], 0, MAILSTORE_MAX_KEYWORDS * (MAILSTORE_MAX_KEYWORD + 1), &kwlen) ||
 	    num(f[7], 0, MAILSTORE_MAX_BODY, &size))
@@ -483,7 +502,7 @@ im_message(struct mailstore *ms, struct importer *im, struct import_state *st,
 	sqlite3_bind_int64(ins, 2, (int64_t)uid);
 	sqlite3_bind_text(ins, 3, hex, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(ins, 4, (int64_t)size);
-	sqlite3_bind_int64(ins, 5, (int64_t)date);
+	sqlite3_bind_int64(ins, 5, date);
 	sqlite3_bind_int64(ins, 6, flags);
 	sqlite3_bind_text(ins, 7, kw, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(ins, 8, (int64_t)modseq);

@@ -34,6 +34,8 @@ mailstore_open(const char *root, struct mailstore **out, struct mn_err *err)
 	}
 	if (rc == 0)
 		rc = body_store_open(ms, err);
+	if (rc == 0)
+		rc = ms_fsync_dir(root, err); /* bodies.db's entry */
 	if (rc != 0) {
 		mailstore_close(&ms);
 		return mn_err_wrap(err, "mailstore %s", root);

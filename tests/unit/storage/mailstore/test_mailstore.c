@@ -19,6 +19,7 @@
 
 #define U1 "alice@example.test"
 #define U2 "bob@example.test"
+#define U3 "carol@example.test"
 
 static const char MSG1[] = "From: a@b.test\r\nSubject: one\r\n\r\nbody one\r\n";
 static const char MSG2[] = "From: a@b.test\r\nSubject: two\r\n\r\nbody two\r\n";
@@ -648,6 +649,10 @@ build_mailbox(struct fixture *fx, const char *user)
 	assert_int_equal(mailstore_folder_subscribe(fx->ms, user, "Sent", false,
 	    &fx->err), 0);
 	append(fx, user, "Projects/项目 X", "", 0); /* an empty message */
+	/* an internal date before 1970 */
+	assert_int_equal(mailstore_append(fx->ms, user, "Projects/项目 X", MSG2,
+	    strlen(MSG2), MAILSTORE_DRAFT, NULL, 0, -86400, NULL, NULL, NULL,
+	    &fx->err), 0);
 	assert_int_equal(mailstore_copy(fx->ms, user, "INBOX", (uint32_t[]){ 1, 3 },
 	    2, "Trash", NULL, NULL, &fx->err), 0);
 }
@@ -728,12 +733,16 @@ test_export_import_round_trip(void **state)
 	assert_memory_equal(s1.data, "MNMBX 1 ", 8);
 	refs = ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies");
 
-	/* fed in 7-byte reads to cross every record boundary */
-	r = (struct reader){ s1.data, s1.len, 0, 7 };
+	/* fed whole, and one byte at a time */
+	r = (struct reader){ s1.data, s1.len, 0, 0 };
 	assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r, &fx->err), 0);
 	assert_same_mailbox(fx, U1, U2);
+	r = (struct reader){ s1.data, s1.len, 0, 1 };
+	assert_int_equal(mailstore_import(fx->ms, U3, reader_cb, &r, &fx->err), 0);
+	assert_same_mailbox(fx, U1, U3);
+	assert_int_equal(mailstore_user_delete(fx->ms, U3, &fx->err), 0);
 	/* single-instance across users: same files, more references */
-	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 3);
+	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 4);
 	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"),
 	    refs * 2);
 	/* a re-export is byte-identical */
