@@ -115,6 +115,7 @@ add_refs(struct mailstore *ms, const char *hash, uint64_t size, uint32_t refs,
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return ms_db_err(ms->bodies, err, "bodies: add refs");
+	ms_crash_point();
 	return 0;
 }
 
@@ -232,6 +233,7 @@ body_writer_commit(struct mailstore *ms, struct body_writer *w, uint32_t refs,
 	}
 	free(w->tmp_path);
 	w->tmp_path = NULL;
+	ms_crash_point();
 	rc = ms_fsync_dir(dir, err);
 	if (rc == 0)
 		rc = add_refs(ms, hex, w->size, refs, err);
@@ -370,6 +372,7 @@ body_store_unref(struct mailstore *ms, char *const *hashes, size_t n)
 			log_warn("mailstore", "event=unlink_body path=%s error=%s",
 			    path, strerror(errno));
 		free(path);
+		ms_crash_point();
 	}
 	free(gone);
 	return;

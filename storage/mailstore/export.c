@@ -670,6 +670,7 @@ mailstore_import(struct mailstore *ms, const char *user,
 			 * must not be cleaned up, whatever happens next */
 			free(tmp);
 			tmp = NULL;
+			ms_crash_point();
 			rc = ms_fsync_dir(parent, err);
 		}
 		free(parent);

@@ -148,6 +148,7 @@ mailstore_user_delete(struct mailstore *ms, const char *user,
 		    strerror(errno));
 		goto out;
 	}
+	ms_crash_point();
 	*strrchr(dir, '/') = '\0';
 	rc = ms_fsync_dir(dir, err);
 	if (rc != 0)

@@ -52,6 +52,14 @@ struct body_writer {
 	uint64_t size;
 };
 
+/* --- crash points (user_index.c) --- */
+/* Test hook (SQLite test6.c style): when ms_crash_countdown is set > 0, each
+ * durable step (commit, fsync, rename, unlink) counts it down, and the
+ * process kills itself with SIGKILL when it reaches zero. Tests enumerate
+ * every step of a workload this way. Zero (the default) disables it. */
+extern long ms_crash_countdown;
+void ms_crash_point(void);
+
 /* --- util (user_index.c) --- */
 int ms_exec(sqlite3 *db, const char *sql, struct mn_err *err);
 int ms_db_err(sqlite3 *db, struct mn_err *err, const char *what);

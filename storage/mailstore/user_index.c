@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,15 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "storage/mailstore/mailstore_int.h"
+
+long ms_crash_countdown;
+
+void
+ms_crash_point(void)
+{
+	if (ms_crash_countdown > 0 && --ms_crash_countdown == 0)
+		raise(SIGKILL);
+}
 
 int
 ms_db_err(sqlite3 *db, struct mn_err *err, const char *what)
@@ -64,6 +74,8 @@ ms_commit(sqlite3 *db, struct mn_err *err)
 
 	if (rc != 0)
 		ms_rollback(db);
+	else
+		ms_crash_point();
 	return rc;
 }
 
@@ -87,6 +99,7 @@ ms_fsync_dir(const char *path, struct mn_err *err)
 		rc = mn_err_set(err, MN_EIO, "fsync dir %s: %s", path,
 		    strerror(errno));
 	close(fd);
+	ms_crash_point();
 	return rc;
 }
 

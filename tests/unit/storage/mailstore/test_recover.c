@@ -23,6 +23,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "storage/mailstore/mailstore_int.h"
 #include "tests/unit/storage/mailstore/ms_test_util.h"
 
 #define U1 "alice@example.test"
@@ -435,11 +436,126 @@ test_kill9_at_random_moments(void **state)
 	ms_test_rmroot(root);
 }
 
+/* --- every crash point ---------------------------------------------------------- */
+
+static void
+ack(int fd, uint32_t user, uint32_t uid)
+{
+	struct ack a = { user, uid };
+
+	if (write(fd, &a, sizeof(a)) != sizeof(a))
+		_exit(5);
+}
+
+/* A fixed workload touching every path that adds or drops references;
+ * messages acknowledged on fd stay in INBOX to the end. */
+static void __attribute__((noreturn))
+workload(const char *root, int fd)
+{
+	static const char A1[] = "Subject: a1\r\n\r\nkept\r\n";
+	static const char B1[] = "Subject: b1\r\n\r\nexpunged later\r\n";
+	static const char A2[] = "Subject: a2\r\n\r\nappended\r\n";
+	static const char A3[] = "Subject: a3\r\n\r\nlast\r\n";
+	const char *xyz[] = { crash_users[0], crash_users[1], crash_users[3] };
+	const char *x = crash_users[0], *y = crash_users[1], *z = crash_users[3];
+	struct mailstore_deliver_result res[3];
+	struct mailstore *ms = NULL;
+	struct mn_err err;
+	uint32_t uid;
+	struct buf b;
+	struct reader r;
+
+	mn_err_clear(&err);
+	CHECK(mailstore_open(root, &ms, &err));
+	CHECK(mailstore_deliver(ms, xyz, 3, A1, strlen(A1), 1, NULL, NULL, res,
+	    &err));
+	ack(fd, 0, res[0].uid);
+	ack(fd, 1, res[1].uid);
+	ack(fd, 3, res[2].uid);
+	CHECK(mailstore_deliver(ms, xyz, 2, B1, strlen(B1), 2, NULL, NULL, res,
+	    &err));
+	CHECK(mailstore_append(ms, x, "INBOX", A2, strlen(A2), MAILSTORE_SEEN,
+	    (const char *[]){ "kw" }, 1, 3, NULL, &uid, NULL, &err));
+	ack(fd, 0, uid);
+	CHECK(mailstore_copy(ms, x, "INBOX", (uint32_t[]){ 1, 2 }, 2, "Trash",
+	    NULL, NULL, &err));
+	CHECK(mailstore_flags_store(ms, x, "INBOX", (uint32_t[]){ 1, 3 }, 2,
+	    MAILSTORE_FLAGS_ADD, MAILSTORE_FLAGGED, NULL, 0, 0, NULL, NULL, NULL,
+	    &err));
+	CHECK(mailstore_expunge(ms, x, "INBOX", (uint32_t[]){ 2 }, 1, false, NULL,
+	    NULL, &err));
+	CHECK(mailstore_expunge(ms, y, "INBOX", (uint32_t[]){ 2 }, 1, false, NULL,
+	    NULL, &err));
+	CHECK(mailstore_expunge(ms, x, "Trash", NULL, 0, false, NULL, NULL, &err));
+	CHECK(mailstore_folder_create(ms, x, "Tmp/Sub", NULL, &err));
+	CHECK(mailstore_copy(ms, x, "INBOX", (uint32_t[]){ 1, 3 }, 2, "Tmp/Sub",
+	    NULL, NULL, &err));
+	CHECK(mailstore_move(ms, x, "Tmp/Sub", (uint32_t[]){ 1 }, 1, "Junk", NULL,
+	    &err));
+	CHECK(mailstore_folder_rename(ms, x, "Tmp", "Old/Tmp", &err));
+	CHECK(mailstore_folder_delete(ms, x, "Old/Tmp/Sub", &err));
+	buf_init(&b, 0);
+	CHECK(mailstore_export(ms, x, buf_write_cb, &b, &err));
+	r = (struct reader){ b.data, b.len, 0 };
+	CHECK(mailstore_import(ms, IMP, reader_cb, &r, &err));
+	buf_fini(&b);
+	CHECK(mailstore_user_delete(ms, IMP, &err));
+	CHECK(mailstore_deliver(ms, &z, 1, A3, strlen(A3), 4, NULL, NULL, res,
+	    &err));
+	ack(fd, 3, res[0].uid);
+	mailstore_close(&ms);
+	_exit(0);
+}
+
+static void
+test_kill9_at_every_durable_step(void **state)
+{
+	bool finished = false;
+	long k;
+
+	for (k = 1; !finished && k < 2000; k++) {
+		char *root = ms_test_mkroot();
+		struct ack acks[16];
+		size_t nacks = 0;
+		int p[2], status;
+		pid_t pid;
+
+		assert_int_equal(pipe(p), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(p[0]);
+			ms_crash_countdown = k;
+			workload(root, p[1]);
+		}
+		close(p[1]);
+		while (nacks < 16 &&
+		    read(p[0], &acks[nacks], sizeof(acks[0])) == sizeof(acks[0]))
+			nacks++;
+		close(p[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (WIFEXITED(status)) {
+			assert_int_equal(WEXITSTATUS(status), 0);
+			assert_int_equal(nacks, 5);
+			finished = true;
+		} else {
+			assert_true(WIFSIGNALED(status) &&
+			    WTERMSIG(status) == SIGKILL);
+		}
+		check_store(root, acks, nacks);
+		ms_test_rmroot(root);
+	}
+	assert_true(finished);
+	fprintf(stderr, "test_kill9_at_every_durable_step: %ld crash points\n",
+	    k - 2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_recover_fixes_refs_orphans_and_temps),
+		cmocka_unit_test(test_kill9_at_every_durable_step),
 		cmocka_unit_test(test_kill9_at_random_moments),
 	};
 
