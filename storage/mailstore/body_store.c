@@ -81,8 +81,8 @@ is_stored(struct mailstore *ms, const char *hash)
 	struct stat sb;
 	bool there;
 
-	if (sqlite3_prepare_v2(ms->bodies, "SELECT refs FROM bodies WHERE hash = ?",
-	    -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        ms->bodies, "SELECT refs FROM bodies WHERE hash = ?", -1, &st, NULL) != SQLITE_OK)
 		return false;
 	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -97,16 +97,15 @@ is_stored(struct mailstore *ms, const char *hash)
 }
 
 static int
-add_refs(struct mailstore *ms, const char *hash, uint64_t size, uint32_t refs,
-    struct mn_err *err)
+add_refs(struct mailstore *ms, const char *hash, uint64_t size, uint32_t refs, struct mn_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if (sqlite3_prepare_v2(ms->bodies,
-	    "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
-	    " ON CONFLICT(hash) DO UPDATE SET refs = refs + ?3", -1, &st,
-	    NULL) != SQLITE_OK)
+	        "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
+	        " ON CONFLICT(hash) DO UPDATE SET refs = refs + ?3",
+	        -1, &st, NULL) != SQLITE_OK)
 		return ms_db_err(ms->bodies, err, "bodies: prepare");
 	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (int64_t)size);
@@ -139,8 +138,7 @@ write_all(int fd, const void *data, size_t len)
 }
 
 int
-body_writer_begin(struct mailstore *ms, struct body_writer *w,
-    struct mn_err *err)
+body_writer_begin(struct mailstore *ms, struct body_writer *w, struct mn_err *err)
 {
 	w->tmp_path = ms_tmp_name(ms, "body");
 	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -161,15 +159,13 @@ body_writer_begin(struct mailstore *ms, struct body_writer *w,
 }
 
 int
-body_writer_write(struct body_writer *w, const void *data, size_t len,
-    struct mn_err *err)
+body_writer_write(struct body_writer *w, const void *data, size_t len, struct mn_err *err)
 {
 	if (len > MAILSTORE_MAX_BODY - w->size)
 		return mn_err_set(err, MN_ETOOBIG, "body: larger than %llu bytes",
 		    (unsigned long long)MAILSTORE_MAX_BODY);
 	if (write_all(w->fd, data, len) != 0)
-		return mn_err_set(err, MN_EIO, "body: write %s: %s", w->tmp_path,
-		    strerror(errno));
+		return mn_err_set(err, MN_EIO, "body: write %s: %s", w->tmp_path, strerror(errno));
 	EVP_DigestUpdate(w->md, data, len);
 	w->size += len;
 	return 0;
@@ -206,8 +202,7 @@ body_writer_commit(struct mailstore *ms, struct body_writer *w, uint32_t refs,
 		return add_refs(ms, hex, w->size, refs, err);
 	}
 	if (fsync(w->fd) != 0) {
-		rc = mn_err_set(err, MN_EIO, "body: fsync %s: %s", w->tmp_path,
-		    strerror(errno));
+		rc = mn_err_set(err, MN_EIO, "body: fsync %s: %s", w->tmp_path, strerror(errno));
 		goto out;
 	}
 	dir = xasprintf("%s/bodies/%.2s", ms->root, hex);
@@ -219,16 +214,14 @@ body_writer_commit(struct mailstore *ms, struct body_writer *w, uint32_t refs,
 		if (rc != 0)
 			goto out;
 	} else if (errno != EEXIST) {
-		rc = mn_err_set(err, MN_EIO, "body: mkdir %s: %s", dir,
-		    strerror(errno));
+		rc = mn_err_set(err, MN_EIO, "body: mkdir %s: %s", dir, strerror(errno));
 		goto out;
 	}
 	/* An unreferenced file of that name (a crash's leftover) has the same
 	 * bytes; replacing it is harmless and keeps one code path. */
 	path = body_store_path(ms, hex);
 	if (rename(w->tmp_path, path) != 0) {
-		rc = mn_err_set(err, MN_EIO, "body: rename to %s: %s", path,
-		    strerror(errno));
+		rc = mn_err_set(err, MN_EIO, "body: rename to %s: %s", path, strerror(errno));
 		goto out;
 	}
 	free(w->tmp_path);
@@ -247,8 +240,8 @@ out:
 }
 
 int
-body_store_put(struct mailstore *ms, const void *data, size_t len,
-    uint32_t refs, char hex[MS_HASH_HEX + 1], struct mn_err *err)
+body_store_put(struct mailstore *ms, const void *data, size_t len, uint32_t refs,
+    char hex[MS_HASH_HEX + 1], struct mn_err *err)
 {
 	struct body_writer w;
 	int rc;
@@ -271,8 +264,7 @@ body_store_put(struct mailstore *ms, const void *data, size_t len,
 }
 
 int
-body_store_ref(struct mailstore *ms, char *const *hashes, size_t n,
-    struct mn_err *err)
+body_store_ref(struct mailstore *ms, char *const *hashes, size_t n, struct mn_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -283,8 +275,8 @@ body_store_ref(struct mailstore *ms, char *const *hashes, size_t n,
 	if (rc != 0)
 		return rc;
 	if (sqlite3_prepare_v2(ms->bodies,
-	    "UPDATE bodies SET refs = refs + 1 WHERE hash = ? AND refs > 0", -1,
-	    &st, NULL) != SQLITE_OK) {
+	        "UPDATE bodies SET refs = refs + 1 WHERE hash = ? AND refs > 0", -1, &st,
+	        NULL) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "bodies: prepare");
 		goto fail;
 	}
@@ -296,8 +288,7 @@ body_store_ref(struct mailstore *ms, char *const *hashes, size_t n,
 			goto fail;
 		}
 		if (sqlite3_changes(ms->bodies) != 1) {
-			rc = mn_err_set(err, MN_EIO, "bodies: %s is not stored",
-			    hashes[i]);
+			rc = mn_err_set(err, MN_EIO, "bodies: %s is not stored", hashes[i]);
 			goto fail;
 		}
 	}
@@ -322,13 +313,12 @@ body_store_unref(struct mailstore *ms, char *const *hashes, size_t n)
 	mn_err_clear(&err);
 	if (ms_begin(ms->bodies, &err) != 0)
 		goto fail;
-	if (sqlite3_prepare_v2(ms->bodies,
-	    "UPDATE bodies SET refs = refs - 1 WHERE hash = ?", -1, &dec,
-	    NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(ms->bodies, "SELECT refs FROM bodies WHERE hash = ?",
-	    -1, &get, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(ms->bodies, "DELETE FROM bodies WHERE hash = ?", -1,
-	    &del, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(ms->bodies, "UPDATE bodies SET refs = refs - 1 WHERE hash = ?", -1,
+	        &dec, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(ms->bodies, "SELECT refs FROM bodies WHERE hash = ?", -1, &get,
+	        NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(ms->bodies, "DELETE FROM bodies WHERE hash = ?", -1, &del, NULL) !=
+	        SQLITE_OK) {
 		ms_db_err(ms->bodies, &err, "bodies: prepare");
 		goto fail;
 	}
@@ -369,8 +359,8 @@ body_store_unref(struct mailstore *ms, char *const *hashes, size_t n)
 		char *path = body_store_path(ms, gone[i]);
 
 		if (unlink(path) != 0 && errno != ENOENT)
-			log_warn("mailstore", "event=unlink_body path=%s error=%s",
-			    path, strerror(errno));
+			log_warn("mailstore", "event=unlink_body path=%s error=%s", path,
+			    strerror(errno));
 		free(path);
 		ms_crash_point();
 	}

@@ -41,8 +41,7 @@
 #define EXPORT_MAX_LINE 512 /* longest record line (fields only) */
 #define EXPORT_CHUNK 65536
 
-static const char *const flag_names[] = { "Seen", "Answered", "Flagged",
-	"Deleted", "Draft" };
+static const char *const flag_names[] = {"Seen", "Answered", "Flagged", "Deleted", "Draft"};
 #define NFLAGS (sizeof(flag_names) / sizeof(flag_names[0]))
 
 static void
@@ -53,8 +52,8 @@ flags_format(uint32_t flags, char *out, size_t outlen)
 	out[0] = '\0';
 	for (size_t i = 0; i < NFLAGS; i++)
 		if (flags & (1u << i))
-			o += (size_t)snprintf(out + o, outlen - o, "%s%s",
-			    o ? "," : "", flag_names[i]);
+			o += (size_t)snprintf(
+			    out + o, outlen - o, "%s%s", o ? "," : "", flag_names[i]);
 	if (o == 0)
 		snprintf(out, outlen, "-");
 }
@@ -100,13 +99,11 @@ ex_write(struct exporter *ex, const void *data, size_t len)
 {
 	int rc = ex->write_cb(ex->arg, data, len);
 
-	return rc == 0 ? 0 : mn_err_set(ex->err, rc < 0 ? rc : MN_EIO,
-	    "export: write failed");
+	return rc == 0 ? 0 : mn_err_set(ex->err, rc < 0 ? rc : MN_EIO, "export: write failed");
 }
 
-static int
-ex_printf(struct exporter *ex, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static int ex_printf(struct exporter *ex, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int
 ex_printf(struct exporter *ex, const char *fmt, ...)
@@ -124,8 +121,7 @@ ex_printf(struct exporter *ex, const char *fmt, ...)
 }
 
 static int
-ex_body(struct mailstore *ms, struct exporter *ex, const char *hash,
-    uint64_t size)
+ex_body(struct mailstore *ms, struct exporter *ex, const char *hash, uint64_t size)
 {
 	char *path = body_store_path(ms, hash);
 	char *chunk = NULL;
@@ -134,8 +130,7 @@ ex_body(struct mailstore *ms, struct exporter *ex, const char *hash,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) != 0 || (uint64_t)sb.st_size != size) {
-		rc = mn_err_set(ex->err, MN_EIO, "export: body %s missing or bad",
-		    hash);
+		rc = mn_err_set(ex->err, MN_EIO, "export: body %s missing or bad", hash);
 		goto out;
 	}
 	chunk = xmalloc(EXPORT_CHUNK);
@@ -162,10 +157,9 @@ out:
 
 int
 mailstore_export(struct mailstore *ms, const char *user,
-    int (*write_cb)(void *arg, const void *data, size_t len), void *arg,
-    struct mn_err *err)
+    int (*write_cb)(void *arg, const void *data, size_t len), void *arg, struct mn_err *err)
 {
-	struct exporter ex = { write_cb, arg, err };
+	struct exporter ex = {write_cb, arg, err};
 	sqlite3_stmt *fst = NULL, *mst = NULL;
 	uint64_t nfolders = 0, nmsgs = 0;
 	struct ms_user *u = NULL;
@@ -183,12 +177,13 @@ mailstore_export(struct mailstore *ms, const char *user,
 	if (rc != 0)
 		goto out;
 	if (sqlite3_prepare_v2(u->db,
-	    "SELECT id, name, uidvalidity, uidnext, highestmodseq, subscribed,"
-	    " special_use FROM folders ORDER BY name", -1, &fst, NULL) != SQLITE_OK ||
+	        "SELECT id, name, uidvalidity, uidnext, highestmodseq, subscribed,"
+	        " special_use FROM folders ORDER BY name",
+	        -1, &fst, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(u->db,
-	    "SELECT uid, flags, internal_date, modseq, body_hash, keywords, size"
-	    " FROM messages WHERE folder_id = ? ORDER BY uid", -1, &mst,
-	    NULL) != SQLITE_OK) {
+	        "SELECT uid, flags, internal_date, modseq, body_hash, keywords, size"
+	        " FROM messages WHERE folder_id = ? ORDER BY uid",
+	        -1, &mst, NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "export");
 		goto out;
 	}
@@ -200,8 +195,8 @@ mailstore_export(struct mailstore *ms, const char *user,
 		rc = ex_printf(&ex, "F %lld %lld %lld %d %s %zu\n",
 		    (long long)sqlite3_column_int64(fst, 2),
 		    (long long)sqlite3_column_int64(fst, 3),
-		    (long long)sqlite3_column_int64(fst, 4),
-		    sqlite3_column_int(fst, 5), su ? su : "-", strlen(name));
+		    (long long)sqlite3_column_int64(fst, 4), sqlite3_column_int(fst, 5),
+		    su ? su : "-", strlen(name));
 		if (rc == 0)
 			rc = ex_write(&ex, name, strlen(name));
 		if (rc == 0)
@@ -215,13 +210,11 @@ mailstore_export(struct mailstore *ms, const char *user,
 			char fl[64];
 
 			nmsgs++;
-			flags_format((uint32_t)sqlite3_column_int64(mst, 1), fl,
-			    sizeof(fl));
+			flags_format((uint32_t)sqlite3_column_int64(mst, 1), fl, sizeof(fl));
 			rc = ex_printf(&ex, "M %lld %s %lld %lld %s %zu %" PRIu64 "\n",
 			    (long long)sqlite3_column_int64(mst, 0), fl,
 			    (long long)sqlite3_column_int64(mst, 2),
-			    (long long)sqlite3_column_int64(mst, 3), hash,
-			    strlen(kw), size);
+			    (long long)sqlite3_column_int64(mst, 3), hash, strlen(kw), size);
 			if (rc == 0)
 				rc = ex_write(&ex, kw, strlen(kw));
 			if (rc == 0)
@@ -343,8 +336,7 @@ fields(char *line, char **f, size_t max)
 	size_t n = 0;
 	char *save = NULL;
 
-	for (char *t = strtok_r(line, " ", &save); t && n < max;
-	    t = strtok_r(NULL, " ", &save))
+	for (char *t = strtok_r(line, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
 		f[n++] = t;
 	return n;
 }
@@ -406,9 +398,9 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 		goto out;
 	}
 	if (sqlite3_prepare_v2(st->db,
-	    "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
-	    " subscribed, special_use) VALUES(?, ?, ?, ?, ?, ?)", -1, &ins,
-	    NULL) != SQLITE_OK) {
+	        "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
+	        " subscribed, special_use) VALUES(?, ?, ?, ?, ?, ?)",
+	        -1, &ins, NULL) != SQLITE_OK) {
 		rc = ms_db_err(st->db, im->err, "import");
 		goto out;
 	}
@@ -426,8 +418,8 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 	else
 		sqlite3_bind_text(ins, 6, f[5], -1, SQLITE_STATIC);
 	if (sqlite3_step(ins) != SQLITE_DONE) {
-		rc = mn_err_set(im->err, MN_EPARSE, "import: folder %s: %s",
-		    name, sqlite3_errmsg(st->db));
+		rc = mn_err_set(
+		    im->err, MN_EPARSE, "import: folder %s: %s", name, sqlite3_errmsg(st->db));
 		goto out;
 	}
 	st->folder_id = sqlite3_last_insert_rowid(st->db);
@@ -443,8 +435,7 @@ out:
 }
 
 static int
-im_message(struct mailstore *ms, struct importer *im, struct import_state *st,
-    char **f, size_t nf)
+im_message(struct mailstore *ms, struct importer *im, struct import_state *st, char **f, size_t nf)
 {
 	uint64_t uid, modseq, kwlen, size;
 	int64_t date;
@@ -455,15 +446,15 @@ im_message(struct mailstore *ms, struct importer *im, struct import_state *st,
 	int rc;
 
 	if (nf != 8 || st->folder_id == 0 || num(f[1], 1, UINT32_MAX, &uid) ||
-	    flags_parse(f[2], &flags) || num_i64(f[3], &date) ||
-	    num(f[4], 1, INT64_MAX, &modseq) || strlen(f[5]) != MS_HASH_HEX ||
+	    flags_parse(f[2], &flags) || num_i64(f[3], &date) || num(f[4], 1, INT64_MAX, &modseq) ||
+	    strlen(f[5]) != MS_HASH_HEX ||
 	    num(f[6], 0, MAILSTORE_MAX_KEYWORDS * (MAILSTORE_MAX_KEYWORD + 1), &kwlen) ||
 	    num(f[7], 0, MAILSTORE_MAX_BODY, &size))
 		return mn_err_set(im->err, MN_EPARSE, "import: bad message record");
 	/* UIDs ascend and stay below UIDNEXT; MODSEQ within HIGHESTMODSEQ */
 	if (uid <= st->last_uid || uid >= st->uidnext || modseq > st->highestmodseq)
-		return mn_err_set(im->err, MN_EPARSE,
-		    "import: message %" PRIu64 " out of order or range", uid);
+		return mn_err_set(
+		    im->err, MN_EPARSE, "import: message %" PRIu64 " out of order or range", uid);
 	kw = xmalloc(kwlen + 1);
 	if ((rc = im_read(im, kw, kwlen, NULL)) != 0)
 		goto out;
@@ -492,9 +483,9 @@ im_message(struct mailstore *ms, struct importer *im, struct import_state *st,
 	if ((rc = im_lf(im)) != 0)
 		goto out;
 	if (sqlite3_prepare_v2(st->db,
-	    "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
-	    " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", -1, &ins,
-	    NULL) != SQLITE_OK) {
+	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
+	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+	        -1, &ins, NULL) != SQLITE_OK) {
 		rc = ms_db_err(st->db, im->err, "import");
 		goto out;
 	}
@@ -545,11 +536,10 @@ keywords_text_valid(const char *kw)
 
 int
 mailstore_import(struct mailstore *ms, const char *user,
-    ssize_t (*read_cb)(void *arg, void *data, size_t len), void *arg,
-    struct mn_err *err)
+    ssize_t (*read_cb)(void *arg, void *data, size_t len), void *arg, struct mn_err *err)
 {
 	struct importer *im = xcalloc(1, sizeof(*im));
-	struct import_state st = { 0 };
+	struct import_state st = {0};
 	char line[EXPORT_MAX_LINE], *f[10], *dir = NULL, *tmp = NULL, *path = NULL;
 	char ver[16];
 	uint64_t v;
@@ -575,8 +565,7 @@ mailstore_import(struct mailstore *ms, const char *user,
 	}
 	path = xasprintf("%s/index.db", tmp);
 	if ((rc = ms_open_db(path, &st.db, err)) != 0 ||
-	    (rc = ms_index_init(st.db, false, err)) != 0 ||
-	    (rc = ms_begin(st.db, err)) != 0)
+	    (rc = ms_index_init(st.db, false, err)) != 0 || (rc = ms_begin(st.db, err)) != 0)
 		goto out;
 	if ((rc = im_line(im, line)) != 0)
 		goto out;
@@ -605,10 +594,9 @@ mailstore_import(struct mailstore *ms, const char *user,
 			uint64_t a, b;
 
 			if (nf != 3 || num(f[1], 0, UINT64_MAX, &a) ||
-			    num(f[2], 0, UINT64_MAX, &b) || a != st.nfolders ||
-			    b != st.nmsgs)
-				rc = mn_err_set(err, MN_EPARSE,
-				    "import: end record does not match");
+			    num(f[2], 0, UINT64_MAX, &b) || a != st.nfolders || b != st.nmsgs)
+				rc =
+				    mn_err_set(err, MN_EPARSE, "import: end record does not match");
 			break;
 		} else {
 			rc = mn_err_set(err, MN_EPARSE, "import: unknown record");
@@ -625,7 +613,7 @@ mailstore_import(struct mailstore *ms, const char *user,
 		rc = mn_err_set(err, MN_EPARSE, "import: data after end record");
 		goto out;
 	}
-	if (ms_folder_find(st.db, "INBOX", &(struct ms_folder){ 0 }, NULL) != 0) {
+	if (ms_folder_find(st.db, "INBOX", &(struct ms_folder){0}, NULL) != 0) {
 		rc = mn_err_set(err, MN_EPARSE, "import: no INBOX");
 		goto out;
 	}
@@ -633,8 +621,8 @@ mailstore_import(struct mailstore *ms, const char *user,
 		/* keywords were stored as read; check them all at once */
 		sqlite3_stmt *k = NULL;
 
-		if (sqlite3_prepare_v2(st.db, "SELECT keywords FROM messages", -1,
-		    &k, NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v2(st.db, "SELECT keywords FROM messages", -1, &k, NULL) !=
+		    SQLITE_OK) {
 			rc = ms_db_err(st.db, err, "import");
 			goto out;
 		}
@@ -663,8 +651,9 @@ mailstore_import(struct mailstore *ms, const char *user,
 		*strrchr(parent, '/') = '\0';
 		rc = ms_mkdirs(parent, err);
 		if (rc == 0 && rename(tmp, dir) != 0)
-			rc = mn_err_set(err, errno == EEXIST || errno == ENOTEMPTY ?
-			    MN_EEXIST : MN_EIO, "import: rename: %s", strerror(errno));
+			rc = mn_err_set(err,
+			    errno == EEXIST || errno == ENOTEMPTY ? MN_EEXIST : MN_EIO,
+			    "import: rename: %s", strerror(errno));
 		if (rc == 0) {
 			/* in place: from here on it is the user's mailbox and
 			 * must not be cleaned up, whatever happens next */
@@ -694,7 +683,7 @@ out:
 	free(dir);
 	free(im);
 	if (rc == 0)
-		log_info("mailstore", "event=imported folders=%" PRIu64
-		    " messages=%" PRIu64, st.nfolders, st.nmsgs);
+		log_info("mailstore", "event=imported folders=%" PRIu64 " messages=%" PRIu64,
+		    st.nfolders, st.nmsgs);
 	return rc;
 }

@@ -51,9 +51,8 @@ utf8_valid(const unsigned char *s, size_t len)
 			cp = (cp << 6) | (s[i + k] & 0x3f);
 		}
 		/* overlong forms, surrogates, beyond U+10FFFF */
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 			return false;
 		i += n + 1;
 	}
@@ -74,31 +73,28 @@ ms_folder_name(const char *in, char **out, struct mn_err *err)
 		unsigned char c = (unsigned char)in[i];
 
 		if (c < 0x20 || c == 0x7f || c == '*' || c == '%')
-			return mn_err_set(err, MN_EINVAL,
-			    "folder name: forbidden character");
+			return mn_err_set(err, MN_EINVAL, "folder name: forbidden character");
 		if (c == '/' && (i == 0 || i == len - 1 || in[i + 1] == '/'))
-			return mn_err_set(err, MN_EINVAL,
-			    "folder name: empty component");
+			return mn_err_set(err, MN_EINVAL, "folder name: empty component");
 	}
 	name = xstrdup(in);
 	/* INBOX is case-insensitive (RFC 3501 §5.1), also as a parent */
-	if (ascii_ncasecmp(name, "INBOX", 5) == 0 &&
-	    (name[5] == '\0' || name[5] == '/'))
+	if (ascii_ncasecmp(name, "INBOX", 5) == 0 && (name[5] == '\0' || name[5] == '/'))
 		memcpy(name, "INBOX", 5);
 	*out = name;
 	return 0;
 }
 
 int
-ms_folder_find(sqlite3 *db, const char *name, struct ms_folder *f,
-    struct mn_err *err)
+ms_folder_find(sqlite3 *db, const char *name, struct ms_folder *f, struct mn_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if (sqlite3_prepare_v2(db,
-	    "SELECT id, uidvalidity, uidnext, highestmodseq FROM folders"
-	    " WHERE name = ?", -1, &st, NULL) != SQLITE_OK)
+	        "SELECT id, uidvalidity, uidnext, highestmodseq FROM folders"
+	        " WHERE name = ?",
+	        -1, &st, NULL) != SQLITE_OK)
 		return ms_db_err(db, err, "folder: prepare");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -123,9 +119,8 @@ ms_folder_update(sqlite3 *db, const struct ms_folder *f, struct mn_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db,
-	    "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?", -1,
-	    &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?",
+	        -1, &st, NULL) != SQLITE_OK)
 		return ms_db_err(db, err, "folder: prepare");
 	sqlite3_bind_int64(st, 1, f->uidnext);
 	sqlite3_bind_int64(st, 2, (int64_t)f->highestmodseq);
@@ -141,8 +136,7 @@ folder_count(sqlite3 *db)
 	sqlite3_stmt *st = NULL;
 	int64_t n = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM folders", -1, &st,
-	    NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM folders", -1, &st, NULL) != SQLITE_OK)
 		return 0;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
@@ -151,8 +145,8 @@ folder_count(sqlite3 *db)
 }
 
 int
-ms_folder_insert(sqlite3 *db, const char *name, const char *special_use,
-    bool subscribed, struct mn_err *err)
+ms_folder_insert(
+    sqlite3 *db, const char *name, const char *special_use, bool subscribed, struct mn_err *err)
 {
 	int64_t last = ms_meta_get(db, "last_uidvalidity");
 	int64_t now = (int64_t)time(NULL);
@@ -165,9 +159,9 @@ ms_folder_insert(sqlite3 *db, const char *name, const char *special_use,
 	if (folder_count(db) >= MAILSTORE_MAX_FOLDERS)
 		return mn_err_set(err, MN_ELIMIT, "folder: too many folders");
 	if (sqlite3_prepare_v2(db,
-	    "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
-	    " subscribed, special_use) VALUES(?, ?, 1, 1, ?, ?)", -1, &st,
-	    NULL) != SQLITE_OK)
+	        "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
+	        " subscribed, special_use) VALUES(?, ?, 1, 1, ?, ?)",
+	        -1, &st, NULL) != SQLITE_OK)
 		return ms_db_err(db, err, "folder: prepare");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, uv);
@@ -210,8 +204,8 @@ create_parents(sqlite3 *db, const char *name, struct mn_err *err)
 bool
 ms_special_use_valid(const char *s)
 {
-	static const char *const roles[] = { "\\All", "\\Archive", "\\Drafts",
-		"\\Flagged", "\\Junk", "\\Sent", "\\Trash" };
+	static const char *const roles[] = {
+	    "\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"};
 
 	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
 		if (strcmp(s, roles[i]) == 0)
@@ -235,16 +229,16 @@ info_from_row(sqlite3_stmt *st, struct mailstore_folder_info *fi)
 	fi->bytes = (uint64_t)sqlite3_column_int64(st, 8);
 }
 
-#define FOLDER_INFO_SQL                                                    \
-	"SELECT f.name, f.special_use, f.subscribed, f.uidvalidity,"       \
-	" f.uidnext, f.highestmodseq, COUNT(m.uid),"                       \
-	" COALESCE(SUM(m.uid IS NOT NULL AND (m.flags & 1) = 0), 0),"      \
-	" COALESCE(SUM(m.size), 0)"                                        \
+#define FOLDER_INFO_SQL                                                                            \
+	"SELECT f.name, f.special_use, f.subscribed, f.uidvalidity,"                               \
+	" f.uidnext, f.highestmodseq, COUNT(m.uid),"                                               \
+	" COALESCE(SUM(m.uid IS NOT NULL AND (m.flags & 1) = 0), 0),"                              \
+	" COALESCE(SUM(m.size), 0)"                                                                \
 	" FROM folders f LEFT JOIN messages m ON m.folder_id = f.id"
 
 int
-mailstore_folder_list(struct mailstore *ms, const char *user,
-    struct mailstore_folder_info **out, size_t *n_out, struct mn_err *err)
+mailstore_folder_list(struct mailstore *ms, const char *user, struct mailstore_folder_info **out,
+    size_t *n_out, struct mn_err *err)
 {
 	struct mailstore_folder_info *list = NULL;
 	size_t n = 0, cap = 0;
@@ -257,8 +251,8 @@ mailstore_folder_list(struct mailstore *ms, const char *user,
 	rc = ms_enter(ms, user, &u, err);
 	if (rc != 0)
 		return rc;
-	if (sqlite3_prepare_v2(u->db, FOLDER_INFO_SQL
-	    " GROUP BY f.id ORDER BY f.name", -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(u->db, FOLDER_INFO_SQL " GROUP BY f.id ORDER BY f.name", -1, &st,
+	        NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder list");
 		goto out;
 	}
@@ -304,8 +298,8 @@ mailstore_folder_list_free(struct mailstore_folder_info **list, size_t n)
 }
 
 int
-mailstore_folder_status(struct mailstore *ms, const char *user,
-    const char *folder, struct mailstore_folder_info *out, struct mn_err *err)
+mailstore_folder_status(struct mailstore *ms, const char *user, const char *folder,
+    struct mailstore_folder_info *out, struct mn_err *err)
 {
 	struct ms_user *u;
 	sqlite3_stmt *st = NULL;
@@ -321,8 +315,10 @@ mailstore_folder_status(struct mailstore *ms, const char *user,
 		free(name);
 		return rc;
 	}
-	if (sqlite3_prepare_v2(u->db, FOLDER_INFO_SQL " WHERE f.name = ?"
-	    " GROUP BY f.id", -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(u->db,
+	        FOLDER_INFO_SQL " WHERE f.name = ?"
+	                        " GROUP BY f.id",
+	        -1, &st, NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder status");
 		goto out;
 	}
@@ -344,8 +340,8 @@ out:
 }
 
 int
-mailstore_folder_create(struct mailstore *ms, const char *user,
-    const char *folder, const char *special_use, struct mn_err *err)
+mailstore_folder_create(struct mailstore *ms, const char *user, const char *folder,
+    const char *special_use, struct mn_err *err)
 {
 	struct ms_user *u;
 	char *name = NULL;
@@ -385,8 +381,8 @@ is_within(const char *name, const char *parent)
 }
 
 int
-mailstore_folder_rename(struct mailstore *ms, const char *user,
-    const char *from, const char *to, struct mn_err *err)
+mailstore_folder_rename(
+    struct mailstore *ms, const char *user, const char *from, const char *to, struct mn_err *err)
 {
 	char *src = NULL, *dst = NULL, **names = NULL;
 	int64_t *ids = NULL;
@@ -412,8 +408,7 @@ mailstore_folder_rename(struct mailstore *ms, const char *user,
 	rc = ms_begin(u->db, err);
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(u->db, "SELECT id, name FROM folders", -1, &st,
-	    NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(u->db, "SELECT id, name FROM folders", -1, &st, NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder rename");
 		goto out;
 	}
@@ -439,8 +434,8 @@ mailstore_folder_rename(struct mailstore *ms, const char *user,
 	rc = create_parents(u->db, dst, err);
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(u->db, "UPDATE folders SET name = ? WHERE id = ?",
-	    -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(u->db, "UPDATE folders SET name = ? WHERE id = ?", -1, &st, NULL) !=
+	    SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder rename");
 		goto out;
 	}
@@ -482,17 +477,15 @@ out_free:
 
 /* Collect the body hashes of a folder's messages. */
 static int
-folder_hashes(sqlite3 *db, int64_t folder_id, char ***out, size_t *n_out,
-    struct mn_err *err)
+folder_hashes(sqlite3 *db, int64_t folder_id, char ***out, size_t *n_out, struct mn_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	char **v = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(db,
-	    "SELECT body_hash FROM messages WHERE folder_id = ?", -1, &st,
-	    NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT body_hash FROM messages WHERE folder_id = ?", -1, &st,
+	        NULL) != SQLITE_OK)
 		return ms_db_err(db, err, "folder hashes");
 	sqlite3_bind_int64(st, 1, folder_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -509,8 +502,8 @@ folder_hashes(sqlite3 *db, int64_t folder_id, char ***out, size_t *n_out,
 }
 
 int
-mailstore_folder_delete(struct mailstore *ms, const char *user,
-    const char *folder, struct mn_err *err)
+mailstore_folder_delete(
+    struct mailstore *ms, const char *user, const char *folder, struct mn_err *err)
 {
 	struct ms_user *u;
 	struct ms_folder f;
@@ -539,8 +532,9 @@ mailstore_folder_delete(struct mailstore *ms, const char *user,
 	/* children: names starting with "name/" (compared as bytes) */
 	child = xasprintf("%s/", name);
 	if (sqlite3_prepare_v2(u->db,
-	    "SELECT 1 FROM folders WHERE substr(CAST(name AS BLOB), 1, ?) ="
-	    " CAST(? AS BLOB) LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+	        "SELECT 1 FROM folders WHERE substr(CAST(name AS BLOB), 1, ?) ="
+	        " CAST(? AS BLOB) LIMIT 1",
+	        -1, &st, NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
 	}
@@ -556,9 +550,9 @@ mailstore_folder_delete(struct mailstore *ms, const char *user,
 	if (rc != 0)
 		goto out;
 	if (sqlite3_prepare_v2(u->db,
-	    "SELECT COALESCE(SUM(size), 0) FROM messages WHERE folder_id = ?",
-	    -1, &st, NULL) != SQLITE_OK || (sqlite3_bind_int64(st, 1, f.id),
-	    sqlite3_step(st)) != SQLITE_ROW) {
+	        "SELECT COALESCE(SUM(size), 0) FROM messages WHERE folder_id = ?", -1, &st,
+	        NULL) != SQLITE_OK ||
+	    (sqlite3_bind_int64(st, 1, f.id), sqlite3_step(st)) != SQLITE_ROW) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
 	}
@@ -569,16 +563,16 @@ mailstore_folder_delete(struct mailstore *ms, const char *user,
 	st = NULL;
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(u->db,
-	    "DELETE FROM messages WHERE folder_id = ?1;", -1, &st, NULL) != SQLITE_OK
-	    || (sqlite3_bind_int64(st, 1, f.id), sqlite3_step(st)) != SQLITE_DONE) {
+	if (sqlite3_prepare_v2(
+	        u->db, "DELETE FROM messages WHERE folder_id = ?1;", -1, &st, NULL) != SQLITE_OK ||
+	    (sqlite3_bind_int64(st, 1, f.id), sqlite3_step(st)) != SQLITE_DONE) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
 	}
 	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(u->db, "DELETE FROM folders WHERE id = ?1", -1,
-	    &st, NULL) != SQLITE_OK || (sqlite3_bind_int64(st, 1, f.id),
-	    sqlite3_step(st)) != SQLITE_DONE) {
+	if (sqlite3_prepare_v2(u->db, "DELETE FROM folders WHERE id = ?1", -1, &st, NULL) !=
+	        SQLITE_OK ||
+	    (sqlite3_bind_int64(st, 1, f.id), sqlite3_step(st)) != SQLITE_DONE) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
 	}
@@ -601,8 +595,8 @@ out:
 }
 
 int
-mailstore_folder_subscribe(struct mailstore *ms, const char *user,
-    const char *folder, bool subscribed, struct mn_err *err)
+mailstore_folder_subscribe(
+    struct mailstore *ms, const char *user, const char *folder, bool subscribed, struct mn_err *err)
 {
 	struct ms_user *u;
 	sqlite3_stmt *st = NULL;
@@ -617,9 +611,8 @@ mailstore_folder_subscribe(struct mailstore *ms, const char *user,
 		free(name);
 		return rc;
 	}
-	if (sqlite3_prepare_v2(u->db,
-	    "UPDATE folders SET subscribed = ? WHERE name = ?", -1, &st,
-	    NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(u->db, "UPDATE folders SET subscribed = ? WHERE name = ?", -1, &st,
+	        NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "subscribe");
 	} else {
 		sqlite3_bind_int(st, 1, subscribed);

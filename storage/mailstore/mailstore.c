@@ -15,7 +15,7 @@
 int
 mailstore_open(const char *root, struct mailstore **out, struct mn_err *err)
 {
-	static const char *const subdirs[] = { "bodies", "tmp", "users" };
+	static const char *const subdirs[] = {"bodies", "tmp", "users"};
 	struct mailstore *ms;
 	int rc;
 
@@ -60,8 +60,8 @@ mailstore_close(struct mailstore **msp)
 }
 
 int
-mailstore_quota_usage(struct mailstore *ms, const char *user,
-    uint64_t *bytes_out, uint64_t *messages_out, struct mn_err *err)
+mailstore_quota_usage(struct mailstore *ms, const char *user, uint64_t *bytes_out,
+    uint64_t *messages_out, struct mn_err *err)
 {
 	struct ms_user *u;
 	int rc;
@@ -99,8 +99,7 @@ ms_index_hashes(sqlite3 *db, char ***out, size_t *n_out, struct mn_err *err)
 
 	*out = NULL;
 	*n_out = 0;
-	if (sqlite3_prepare_v2(db, "SELECT body_hash FROM messages", -1, &st,
-	    NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT body_hash FROM messages", -1, &st, NULL) != SQLITE_OK)
 		return ms_db_err(db, err, "index hashes");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
@@ -122,8 +121,7 @@ ms_index_hashes(sqlite3 *db, char ***out, size_t *n_out, struct mn_err *err)
 }
 
 int
-mailstore_user_delete(struct mailstore *ms, const char *user,
-    struct mn_err *err)
+mailstore_user_delete(struct mailstore *ms, const char *user, struct mn_err *err)
 {
 	char *dir = NULL, *tmp = NULL, *path = NULL, **hashes = NULL;
 	size_t nh = 0;
@@ -144,8 +142,7 @@ mailstore_user_delete(struct mailstore *ms, const char *user,
 	 * the bodies, and recovery would drop the half-deleted rest. */
 	tmp = ms_tmp_name(ms, "deluser");
 	if (rename(dir, tmp) != 0) {
-		rc = mn_err_set(err, MN_EIO, "user delete: rename: %s",
-		    strerror(errno));
+		rc = mn_err_set(err, MN_EIO, "user delete: rename: %s", strerror(errno));
 		goto out;
 	}
 	ms_crash_point();
@@ -154,8 +151,7 @@ mailstore_user_delete(struct mailstore *ms, const char *user,
 	if (rc != 0)
 		goto out;
 	path = xasprintf("%s/index.db", tmp);
-	if (ms_open_db(path, &db, err) == 0 &&
-	    ms_index_hashes(db, &hashes, &nh, err) == 0)
+	if (ms_open_db(path, &db, err) == 0 && ms_index_hashes(db, &hashes, &nh, err) == 0)
 		body_store_unref(ms, hashes, nh);
 	else
 		log_warn("mailstore", "event=user_delete_unref_failed error=\"%s\"",

@@ -58,12 +58,12 @@
 #include "lib/err.h"
 
 /* Limits. */
-#define MAILSTORE_MAX_FOLDER_NAME 1024	  /* bytes of UTF-8 */
-#define MAILSTORE_MAX_FOLDERS 10000	  /* per user */
-#define MAILSTORE_MAX_KEYWORD 64	  /* bytes per keyword */
-#define MAILSTORE_MAX_KEYWORDS 64	  /* keywords per message */
-#define MAILSTORE_MAX_BODY (1ULL << 31)	  /* bytes per message */
-#define MAILSTORE_HANDLE_CACHE 16	  /* open user indexes kept (LRU) */
+#define MAILSTORE_MAX_FOLDER_NAME 1024  /* bytes of UTF-8 */
+#define MAILSTORE_MAX_FOLDERS 10000     /* per user */
+#define MAILSTORE_MAX_KEYWORD 64        /* bytes per keyword */
+#define MAILSTORE_MAX_KEYWORDS 64       /* keywords per message */
+#define MAILSTORE_MAX_BODY (1ULL << 31) /* bytes per message */
+#define MAILSTORE_HANDLE_CACHE 16       /* open user indexes kept (LRU) */
 
 /* System flags (RFC 3501 §2.3.2); \Recent is session state, not stored. */
 enum mailstore_flag {
@@ -76,8 +76,8 @@ enum mailstore_flag {
 #define MAILSTORE_ALL_FLAGS 0x1fu
 
 enum mailstore_flag_op {
-	MAILSTORE_FLAGS_SET,	/* STORE FLAGS */
-	MAILSTORE_FLAGS_ADD,	/* STORE +FLAGS */
+	MAILSTORE_FLAGS_SET,    /* STORE FLAGS */
+	MAILSTORE_FLAGS_ADD,    /* STORE +FLAGS */
 	MAILSTORE_FLAGS_REMOVE, /* STORE -FLAGS */
 };
 
@@ -96,7 +96,7 @@ struct mailstore_deliver_result {
 };
 
 struct mailstore_folder_info {
-	char *name;	   /* UTF-8, '/' separated */
+	char *name;        /* UTF-8, '/' separated */
 	char *special_use; /* "\\Sent" ... or NULL */
 	bool subscribed;
 	uint32_t uidvalidity;
@@ -109,8 +109,8 @@ struct mailstore_folder_info {
 
 struct mailstore_msg {
 	uint32_t uid;
-	uint32_t flags;	   /* enum mailstore_flag bits */
-	char *keywords;	   /* space separated, "" if none */
+	uint32_t flags; /* enum mailstore_flag bits */
+	char *keywords; /* space separated, "" if none */
 	uint64_t modseq;
 	uint64_t size;
 	int64_t internal_date; /* seconds since the epoch (UTC) */
@@ -125,12 +125,12 @@ struct mailstore_copyuid {
 };
 
 struct mailstore_recover_stats {
-	uint64_t users;		/* user indexes scanned */
-	uint64_t bodies;	/* referenced bodies after recovery */
-	uint64_t refs_fixed;	/* bodies rows whose count was corrected */
+	uint64_t users;           /* user indexes scanned */
+	uint64_t bodies;          /* referenced bodies after recovery */
+	uint64_t refs_fixed;      /* bodies rows whose count was corrected */
 	uint64_t orphans_removed; /* body files no index refers to */
-	uint64_t temps_removed;	/* entries removed from ROOT/tmp */
-	uint64_t dangling;	/* index rows whose body is missing (kept) */
+	uint64_t temps_removed;   /* entries removed from ROOT/tmp */
+	uint64_t dangling;        /* index rows whose body is missing (kept) */
 };
 
 /* --- store ---------------------------------------------------------------- */
@@ -144,8 +144,8 @@ void mailstore_close(struct mailstore **ms);
  * bodies.db, unlink unreferenced bodies and everything in ROOT/tmp. Index
  * rows whose body is missing cannot come from a crash (ordering rules); they
  * are counted in stats->dangling and logged, never silently dropped. */
-int mailstore_recover(struct mailstore *ms, struct mailstore_recover_stats *stats,
-    struct mn_err *err);
+int mailstore_recover(
+    struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn_err *err);
 
 /* --- delivery ------------------------------------------------------------- */
 
@@ -155,18 +155,17 @@ int mailstore_recover(struct mailstore *ms, struct mailstore_recover_stats *stat
  * returns 0 if the body was stored (even if some users were refused: look at
  * results), or an error for the whole call (nothing stored for anyone). A user
  * refused for quota has nothing left behind. */
-int mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n,
-    const void *data, size_t len, int64_t internal_date, const char *folder,
-    const struct mailstore_quota *limits,
+int mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, const void *data,
+    size_t len, int64_t internal_date, const char *folder, const struct mailstore_quota *limits,
     struct mailstore_deliver_result *results, struct mn_err *err);
 
 /* mailstore_append - IMAP APPEND: store one message with flags and keywords
  * (nkw entries) in an existing folder; uid_out/uidvalidity_out may be NULL
  * (APPENDUID, RFC 4315). limits may be NULL. */
-int mailstore_append(struct mailstore *ms, const char *user, const char *folder,
-    const void *data, size_t len, uint32_t flags, const char *const *keywords,
-    size_t nkw, int64_t internal_date, const struct mailstore_quota *limits,
-    uint32_t *uid_out, uint32_t *uidvalidity_out, struct mn_err *err);
+int mailstore_append(struct mailstore *ms, const char *user, const char *folder, const void *data,
+    size_t len, uint32_t flags, const char *const *keywords, size_t nkw, int64_t internal_date,
+    const struct mailstore_quota *limits, uint32_t *uid_out, uint32_t *uidvalidity_out,
+    struct mn_err *err);
 
 /* --- folders -------------------------------------------------------------- */
 
@@ -177,30 +176,30 @@ int mailstore_folder_list(struct mailstore *ms, const char *user,
 void mailstore_folder_list_free(struct mailstore_folder_info **list, size_t n);
 /* mailstore_folder_status - one folder (SELECT/STATUS); free the strings
  * with mailstore_folder_info_fini. */
-int mailstore_folder_status(struct mailstore *ms, const char *user,
-    const char *folder, struct mailstore_folder_info *out, struct mn_err *err);
+int mailstore_folder_status(struct mailstore *ms, const char *user, const char *folder,
+    struct mailstore_folder_info *out, struct mn_err *err);
 void mailstore_folder_info_fini(struct mailstore_folder_info *info);
 
 /* mailstore_folder_create - create folder (and missing parents, RFC 3501
  * §6.3.3) with a fresh UIDVALIDITY: max(now, last one given to this user + 1).
  * special_use is NULL or one of \All \Archive \Drafts \Flagged \Junk \Sent
  * \Trash (RFC 6154). MN_EEXIST if it exists. */
-int mailstore_folder_create(struct mailstore *ms, const char *user,
-    const char *folder, const char *special_use, struct mn_err *err);
+int mailstore_folder_create(struct mailstore *ms, const char *user, const char *folder,
+    const char *special_use, struct mn_err *err);
 /* mailstore_folder_rename - rename folder and all its children, keeping
  * UIDVALIDITY and UIDs; missing parents of the new name are created.
  * MN_EEXIST if the new name (or a renamed child) exists; INBOX: MN_EPERM.
  * XXX: RFC 3501 renaming of INBOX (move its messages) is not done here. */
-int mailstore_folder_rename(struct mailstore *ms, const char *user,
-    const char *from, const char *to, struct mn_err *err);
+int mailstore_folder_rename(
+    struct mailstore *ms, const char *user, const char *from, const char *to, struct mn_err *err);
 /* mailstore_folder_delete - delete a folder and release its messages.
  * MN_EPERM for INBOX, MN_ECONFLICT if it has children (as Dovecot). */
-int mailstore_folder_delete(struct mailstore *ms, const char *user,
-    const char *folder, struct mn_err *err);
+int mailstore_folder_delete(
+    struct mailstore *ms, const char *user, const char *folder, struct mn_err *err);
 /* mailstore_folder_subscribe - set the subscription (LSUB). The folder must
  * exist (XXX: RFC 3501 allows subscribing to absent names). */
-int mailstore_folder_subscribe(struct mailstore *ms, const char *user,
-    const char *folder, bool subscribed, struct mn_err *err);
+int mailstore_folder_subscribe(struct mailstore *ms, const char *user, const char *folder,
+    bool subscribed, struct mn_err *err);
 
 /* --- messages ------------------------------------------------------------- */
 
@@ -208,23 +207,22 @@ int mailstore_folder_subscribe(struct mailstore *ms, const char *user,
  * modseq > changedsince (0: all, CONDSTORE CHANGEDSINCE otherwise). Free with
  * mailstore_msg_list_free. */
 int mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
-    uint64_t changedsince, struct mailstore_msg **out, size_t *n_out,
-    struct mn_err *err);
+    uint64_t changedsince, struct mailstore_msg **out, size_t *n_out, struct mn_err *err);
 void mailstore_msg_list_free(struct mailstore_msg **list, size_t n);
 
 /* mailstore_body_open - a read-only fd on the body (caller closes it) and
  * its size. The fd stays valid if the message is expunged meanwhile. */
-int mailstore_body_open(struct mailstore *ms, const char *user, const char *folder,
-    uint32_t uid, int *fd_out, uint64_t *size_out, struct mn_err *err);
+int mailstore_body_open(struct mailstore *ms, const char *user, const char *folder, uint32_t uid,
+    int *fd_out, uint64_t *size_out, struct mn_err *err);
 /* mailstore_body_read - append up to len bytes from offset to out (fewer at
  * the end of the body; none past it). MN_ETOOBIG if out's max is hit. */
-int mailstore_body_read(struct mailstore *ms, const char *user, const char *folder,
-    uint32_t uid, uint64_t offset, size_t len, struct buf *out, struct mn_err *err);
+int mailstore_body_read(struct mailstore *ms, const char *user, const char *folder, uint32_t uid,
+    uint64_t offset, size_t len, struct buf *out, struct mn_err *err);
 /* mailstore_header_read - append the header section (RFC 5322 §2.1) including
  * the empty line that ends it (the whole message if there is none), at most
  * max bytes: MN_ETOOBIG if longer. */
-int mailstore_header_read(struct mailstore *ms, const char *user, const char *folder,
-    uint32_t uid, size_t max, struct buf *out, struct mn_err *err);
+int mailstore_header_read(struct mailstore *ms, const char *user, const char *folder, uint32_t uid,
+    size_t max, struct buf *out, struct mn_err *err);
 
 /* mailstore_flags_store - STORE on uids[0..n): change system flags and
  * keywords (nkw entries; keywords compare case-insensitively, RFC 3501
@@ -235,17 +233,16 @@ int mailstore_header_read(struct mailstore *ms, const char *user, const char *fo
  * NULL) gets the new MODSEQ, or 0 if nothing changed. */
 int mailstore_flags_store(struct mailstore *ms, const char *user, const char *folder,
     const uint32_t *uids, size_t n, enum mailstore_flag_op op, uint32_t flags,
-    const char *const *keywords, size_t nkw, uint64_t unchangedsince,
-    uint32_t **failed_out, size_t *nfailed_out, uint64_t *modseq_out,
-    struct mn_err *err);
+    const char *const *keywords, size_t nkw, uint64_t unchangedsince, uint32_t **failed_out,
+    size_t *nfailed_out, uint64_t *modseq_out, struct mn_err *err);
 
 /* mailstore_expunge - remove messages: uids NULL means every message of the
  * folder, else uids[0..n); with only_deleted, only those flagged \Deleted
  * (EXPUNGE, UID EXPUNGE); without it, all of them (POP3 QUIT). The expunged
  * uids, ascending, go to *expunged_out (may be NULL; free()). */
 int mailstore_expunge(struct mailstore *ms, const char *user, const char *folder,
-    const uint32_t *uids, size_t n, bool only_deleted, uint32_t **expunged_out,
-    size_t *n_out, struct mn_err *err);
+    const uint32_t *uids, size_t n, bool only_deleted, uint32_t **expunged_out, size_t *n_out,
+    struct mn_err *err);
 
 /* mailstore_copy / mailstore_move - copy (move) the existing uids among
  * uids[0..n) from one folder to another, in ascending UID order, with new
@@ -253,18 +250,16 @@ int mailstore_expunge(struct mailstore *ms, const char *user, const char *folder
  * counts against the quota (limits may be NULL); a move does not. cu (may
  * be NULL) gets the COPYUID data; free with mailstore_copyuid_fini. A move
  * is one transaction: the messages are in exactly one of the folders. */
-int mailstore_copy(struct mailstore *ms, const char *user, const char *from,
-    const uint32_t *uids, size_t n, const char *to,
-    const struct mailstore_quota *limits, struct mailstore_copyuid *cu,
+int mailstore_copy(struct mailstore *ms, const char *user, const char *from, const uint32_t *uids,
+    size_t n, const char *to, const struct mailstore_quota *limits, struct mailstore_copyuid *cu,
     struct mn_err *err);
-int mailstore_move(struct mailstore *ms, const char *user, const char *from,
-    const uint32_t *uids, size_t n, const char *to, struct mailstore_copyuid *cu,
-    struct mn_err *err);
+int mailstore_move(struct mailstore *ms, const char *user, const char *from, const uint32_t *uids,
+    size_t n, const char *to, struct mailstore_copyuid *cu, struct mn_err *err);
 void mailstore_copyuid_fini(struct mailstore_copyuid *cu);
 
 /* mailstore_quota_usage - bytes and messages the user holds (all folders). */
-int mailstore_quota_usage(struct mailstore *ms, const char *user,
-    uint64_t *bytes_out, uint64_t *messages_out, struct mn_err *err);
+int mailstore_quota_usage(struct mailstore *ms, const char *user, uint64_t *bytes_out,
+    uint64_t *messages_out, struct mn_err *err);
 
 /* --- whole mailboxes (account migration, SPEC §7) --------------------------- */
 
@@ -273,8 +268,7 @@ int mailstore_quota_usage(struct mailstore *ms, const char *user,
  * negative code (that ends the export). MN_ENOENT if the user has no
  * mailbox. */
 int mailstore_export(struct mailstore *ms, const char *user,
-    int (*write_cb)(void *arg, const void *data, size_t len), void *arg,
-    struct mn_err *err);
+    int (*write_cb)(void *arg, const void *data, size_t len), void *arg, struct mn_err *err);
 /* mailstore_import - recreate a mailbox from an export stream read through
  * read_cb (returns bytes read > 0, 0 at end of stream, or a negative code),
  * with the same
@@ -282,12 +276,10 @@ int mailstore_export(struct mailstore *ms, const char *user,
  * and MODSEQs. Atomic: built in ROOT/tmp and renamed into place at the end;
  * on any error nothing is left. MN_EEXIST if the user already has one. */
 int mailstore_import(struct mailstore *ms, const char *user,
-    ssize_t (*read_cb)(void *arg, void *data, size_t len), void *arg,
-    struct mn_err *err);
+    ssize_t (*read_cb)(void *arg, void *data, size_t len), void *arg, struct mn_err *err);
 /* mailstore_user_delete - remove a user's mailbox and release its bodies
  * (after a migration, or when the account is deleted). MN_ENOENT if none. */
-int mailstore_user_delete(struct mailstore *ms, const char *user,
-    struct mn_err *err);
+int mailstore_user_delete(struct mailstore *ms, const char *user, struct mn_err *err);
 /* mailstore_user_exists - true if the user has a mailbox on this node. */
 bool mailstore_user_exists(struct mailstore *ms, const char *user);
 

@@ -166,10 +166,9 @@ uids_has(const uint32_t *sorted, size_t n, uint32_t uid)
 /* --- adding ---------------------------------------------------------------- */
 
 int
-ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size,
-    int64_t date, uint32_t flags, const char *keywords,
-    const struct mailstore_quota *q, uint32_t *uid_out, uint32_t *uv_out,
-    struct mn_err *err)
+ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size, int64_t date,
+    uint32_t flags, const char *keywords, const struct mailstore_quota *q, uint32_t *uid_out,
+    uint32_t *uv_out, struct mn_err *err)
 {
 	struct ms_folder f;
 	sqlite3_stmt *st = NULL;
@@ -197,9 +196,9 @@ ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size,
 		goto fail;
 	}
 	if (sqlite3_prepare_v2(db,
-	    "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
-	    " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", -1, &st,
-	    NULL) != SQLITE_OK) {
+	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
+	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+	        -1, &st, NULL) != SQLITE_OK) {
 		rc = ms_db_err(db, err, "message add");
 		goto fail;
 	}
@@ -232,9 +231,8 @@ fail:
 }
 
 int
-mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n,
-    const void *data, size_t len, int64_t internal_date, const char *folder,
-    const struct mailstore_quota *limits,
+mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, const void *data,
+    size_t len, int64_t internal_date, const char *folder, const struct mailstore_quota *limits,
     struct mailstore_deliver_result *results, struct mn_err *err)
 {
 	char hex[MS_HASH_HEX + 1], *name = NULL, **unref;
@@ -264,9 +262,8 @@ mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n,
 		mn_err_clear(&uerr);
 		r->rc = ms_user_get(ms, users[i], true, &u, &uerr);
 		if (r->rc == 0)
-			r->rc = ms_index_add(u->db, name, hex, len, internal_date,
-			    0, "", limits ? &limits[i] : NULL, &r->uid,
-			    &r->uidvalidity, &uerr);
+			r->rc = ms_index_add(u->db, name, hex, len, internal_date, 0, "",
+			    limits ? &limits[i] : NULL, &r->uid, &r->uidvalidity, &uerr);
 		if (r->rc == 0)
 			ok++;
 	}
@@ -281,13 +278,13 @@ mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n,
 }
 
 int
-mailstore_append(struct mailstore *ms, const char *user, const char *folder,
-    const void *data, size_t len, uint32_t flags, const char *const *keywords,
-    size_t nkw, int64_t internal_date, const struct mailstore_quota *limits,
-    uint32_t *uid_out, uint32_t *uidvalidity_out, struct mn_err *err)
+mailstore_append(struct mailstore *ms, const char *user, const char *folder, const void *data,
+    size_t len, uint32_t flags, const char *const *keywords, size_t nkw, int64_t internal_date,
+    const struct mailstore_quota *limits, uint32_t *uid_out, uint32_t *uidvalidity_out,
+    struct mn_err *err)
 {
 	char hex[MS_HASH_HEX + 1], *name = NULL, *kw = NULL, *h = hex;
-	struct kwset ks = { 0 };
+	struct kwset ks = {0};
 	uint32_t uid, uv;
 	struct ms_user *u;
 	int rc;
@@ -306,8 +303,8 @@ mailstore_append(struct mailstore *ms, const char *user, const char *folder,
 		goto out;
 	rc = body_store_put(ms, data, len, 1, hex, err);
 	if (rc == 0) {
-		rc = ms_index_add(u->db, name, hex, len, internal_date, flags, kw,
-		    limits, &uid, &uv, err);
+		rc = ms_index_add(
+		    u->db, name, hex, len, internal_date, flags, kw, limits, &uid, &uv, err);
 		if (rc != 0)
 			body_store_unref(ms, &h, 1);
 	}
@@ -328,8 +325,8 @@ out:
 
 /* Enter the store and find the folder; on error the store is unlocked. */
 static int
-enter_folder(struct mailstore *ms, const char *user, const char *folder,
-    struct ms_user **u, struct ms_folder *f, struct mn_err *err)
+enter_folder(struct mailstore *ms, const char *user, const char *folder, struct ms_user **u,
+    struct ms_folder *f, struct mn_err *err)
 {
 	char *name = NULL;
 	int rc;
@@ -349,8 +346,7 @@ enter_folder(struct mailstore *ms, const char *user, const char *folder,
 
 int
 mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
-    uint64_t changedsince, struct mailstore_msg **out, size_t *n_out,
-    struct mn_err *err)
+    uint64_t changedsince, struct mailstore_msg **out, size_t *n_out, struct mn_err *err)
 {
 	struct mailstore_msg *v = NULL;
 	size_t n = 0, cap = 0;
@@ -365,9 +361,9 @@ mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
 	if (rc != 0)
 		return rc;
 	if (sqlite3_prepare_v2(u->db,
-	    "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages"
-	    " WHERE folder_id = ? AND modseq > ? ORDER BY uid", -1, &st,
-	    NULL) != SQLITE_OK) {
+	        "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages"
+	        " WHERE folder_id = ? AND modseq > ? ORDER BY uid",
+	        -1, &st, NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "message list");
 		goto out;
 	}
@@ -414,8 +410,8 @@ mailstore_msg_list_free(struct mailstore_msg **list, size_t n)
 }
 
 int
-mailstore_body_open(struct mailstore *ms, const char *user, const char *folder,
-    uint32_t uid, int *fd_out, uint64_t *size_out, struct mn_err *err)
+mailstore_body_open(struct mailstore *ms, const char *user, const char *folder, uint32_t uid,
+    int *fd_out, uint64_t *size_out, struct mn_err *err)
 {
 	struct ms_user *u;
 	struct ms_folder f;
@@ -427,8 +423,8 @@ mailstore_body_open(struct mailstore *ms, const char *user, const char *folder,
 	if (rc != 0)
 		return rc;
 	if (sqlite3_prepare_v2(u->db,
-	    "SELECT body_hash, size FROM messages WHERE folder_id = ? AND uid = ?",
-	    -1, &st, NULL) != SQLITE_OK) {
+	        "SELECT body_hash, size FROM messages WHERE folder_id = ? AND uid = ?", -1, &st,
+	        NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "body");
 		goto out;
 	}
@@ -437,7 +433,7 @@ mailstore_body_open(struct mailstore *ms, const char *user, const char *folder,
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		rc = rc == SQLITE_DONE ? mn_err_set(err, MN_ENOENT, "no such message")
-		    : ms_db_err(u->db, err, "body");
+		                       : ms_db_err(u->db, err, "body");
 		goto out;
 	}
 	path = body_store_path(ms, (const char *)sqlite3_column_text(st, 0));
@@ -458,9 +454,8 @@ out:
 }
 
 int
-mailstore_body_read(struct mailstore *ms, const char *user, const char *folder,
-    uint32_t uid, uint64_t offset, size_t len, struct buf *out,
-    struct mn_err *err)
+mailstore_body_read(struct mailstore *ms, const char *user, const char *folder, uint32_t uid,
+    uint64_t offset, size_t len, struct buf *out, struct mn_err *err)
 {
 	uint64_t size;
 	int fd, rc;
@@ -483,8 +478,8 @@ mailstore_body_read(struct mailstore *ms, const char *user, const char *folder,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			rc = mn_err_set(err, MN_EIO, "body read: %s",
-			    r < 0 ? strerror(errno) : "short file");
+			rc = mn_err_set(
+			    err, MN_EIO, "body read: %s", r < 0 ? strerror(errno) : "short file");
 			break;
 		}
 		out->len += (size_t)r;
@@ -496,8 +491,8 @@ mailstore_body_read(struct mailstore *ms, const char *user, const char *folder,
 }
 
 int
-mailstore_header_read(struct mailstore *ms, const char *user, const char *folder,
-    uint32_t uid, size_t max, struct buf *out, struct mn_err *err)
+mailstore_header_read(struct mailstore *ms, const char *user, const char *folder, uint32_t uid,
+    size_t max, struct buf *out, struct mn_err *err)
 {
 	size_t start = out->len, scan = start;
 	uint64_t size;
@@ -513,8 +508,7 @@ mailstore_header_read(struct mailstore *ms, const char *user, const char *folder
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			rc = mn_err_set(err, MN_EIO, "header read: %s",
-			    strerror(errno));
+			rc = mn_err_set(err, MN_EIO, "header read: %s", strerror(errno));
 			break;
 		}
 		if (r == 0)
@@ -545,7 +539,7 @@ mailstore_header_read(struct mailstore *ms, const char *user, const char *folder
 			/* "\n\n" or "\n\r\n" ends the header section */
 			if ((i + 1 < out->len && out->data[i + 1] == '\n') ||
 			    (i + 2 < out->len && out->data[i + 1] == '\r' &&
-			    out->data[i + 2] == '\n')) {
+			        out->data[i + 2] == '\n')) {
 				out->len = out->data[i + 1] == '\n' ? i + 2 : i + 3;
 				close(fd);
 				return 0;
@@ -553,8 +547,7 @@ mailstore_header_read(struct mailstore *ms, const char *user, const char *folder
 		}
 		scan = out->len > start + 2 ? out->len - 2 : start;
 		if (out->len - start >= max) {
-			rc = mn_err_set(err, MN_ETOOBIG, "header longer than %zu",
-			    max);
+			rc = mn_err_set(err, MN_ETOOBIG, "header longer than %zu", max);
 			break;
 		}
 	}
@@ -569,9 +562,8 @@ mailstore_header_read(struct mailstore *ms, const char *user, const char *folder
 int
 mailstore_flags_store(struct mailstore *ms, const char *user, const char *folder,
     const uint32_t *uids, size_t n, enum mailstore_flag_op op, uint32_t flags,
-    const char *const *keywords, size_t nkw, uint64_t unchangedsince,
-    uint32_t **failed_out, size_t *nfailed_out, uint64_t *modseq_out,
-    struct mn_err *err)
+    const char *const *keywords, size_t nkw, uint64_t unchangedsince, uint32_t **failed_out,
+    size_t *nfailed_out, uint64_t *modseq_out, struct mn_err *err)
 {
 	sqlite3_stmt *get = NULL, *put = NULL;
 	uint32_t *set = NULL, *failed = NULL;
@@ -602,11 +594,13 @@ mailstore_flags_store(struct mailstore *ms, const char *user, const char *folder
 	if (rc != 0)
 		goto out;
 	if (sqlite3_prepare_v2(u->db,
-	    "SELECT flags, keywords, modseq FROM messages"
-	    " WHERE folder_id = ? AND uid = ?", -1, &get, NULL) != SQLITE_OK ||
+	        "SELECT flags, keywords, modseq FROM messages"
+	        " WHERE folder_id = ? AND uid = ?",
+	        -1, &get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(u->db,
-	    "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
-	    " WHERE folder_id = ? AND uid = ?", -1, &put, NULL) != SQLITE_OK) {
+	        "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
+	        " WHERE folder_id = ? AND uid = ?",
+	        -1, &put, NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "store");
 		goto out;
 	}
@@ -698,9 +692,8 @@ out:
 /* --- expunge ----------------------------------------------------------------- */
 
 int
-mailstore_expunge(struct mailstore *ms, const char *user, const char *folder,
-    const uint32_t *uids, size_t n, bool only_deleted, uint32_t **expunged_out,
-    size_t *n_out, struct mn_err *err)
+mailstore_expunge(struct mailstore *ms, const char *user, const char *folder, const uint32_t *uids,
+    size_t n, bool only_deleted, uint32_t **expunged_out, size_t *n_out, struct mn_err *err)
 {
 	sqlite3_stmt *sel = NULL, *del = NULL;
 	uint32_t *set = NULL, *gone = NULL;
@@ -724,11 +717,11 @@ mailstore_expunge(struct mailstore *ms, const char *user, const char *folder,
 	if (rc != 0)
 		goto out;
 	if (sqlite3_prepare_v2(u->db,
-	    "SELECT uid, body_hash, size, flags FROM messages WHERE folder_id = ?"
-	    " ORDER BY uid", -1, &sel, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(u->db,
-	    "DELETE FROM messages WHERE folder_id = ? AND uid = ?", -1, &del,
-	    NULL) != SQLITE_OK) {
+	        "SELECT uid, body_hash, size, flags FROM messages WHERE folder_id = ?"
+	        " ORDER BY uid",
+	        -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", -1,
+	        &del, NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "expunge");
 		goto out;
 	}
@@ -747,8 +740,7 @@ mailstore_expunge(struct mailstore *ms, const char *user, const char *folder,
 			hashes = xrealloc(hashes, cap * sizeof(*hashes));
 		}
 		gone[ngone] = uid;
-		hashes[ngone++] =
-		    xstrdup((const char *)sqlite3_column_text(sel, 1));
+		hashes[ngone++] = xstrdup((const char *)sqlite3_column_text(sel, 1));
 		bytes += sqlite3_column_int64(sel, 2);
 	}
 	if (rc != SQLITE_DONE) {
@@ -769,8 +761,7 @@ mailstore_expunge(struct mailstore *ms, const char *user, const char *folder,
 		f.highestmodseq++;
 		if ((rc = ms_folder_update(u->db, &f, err)) != 0 ||
 		    (rc = ms_meta_add(u->db, "used_bytes", -bytes, err)) != 0 ||
-		    (rc = ms_meta_add(u->db, "used_messages", -(int64_t)ngone,
-		    err)) != 0)
+		    (rc = ms_meta_add(u->db, "used_messages", -(int64_t)ngone, err)) != 0)
 			goto out;
 	}
 out:
@@ -809,10 +800,9 @@ struct msg_row {
 };
 
 static int
-copy_or_move(struct mailstore *ms, const char *user, const char *from,
-    const uint32_t *uids, size_t n, const char *to, bool move,
-    const struct mailstore_quota *limits, struct mailstore_copyuid *cu,
-    struct mn_err *err)
+copy_or_move(struct mailstore *ms, const char *user, const char *from, const uint32_t *uids,
+    size_t n, const char *to, bool move, const struct mailstore_quota *limits,
+    struct mailstore_copyuid *cu, struct mn_err *err)
 {
 	sqlite3_stmt *get = NULL, *ins = NULL, *del = NULL;
 	struct msg_row *rows = NULL;
@@ -845,8 +835,9 @@ copy_or_move(struct mailstore *ms, const char *user, const char *from,
 		goto out;
 	}
 	if (sqlite3_prepare_v2(u->db,
-	    "SELECT body_hash, size, internal_date, flags, keywords FROM messages"
-	    " WHERE folder_id = ? AND uid = ?", -1, &get, NULL) != SQLITE_OK) {
+	        "SELECT body_hash, size, internal_date, flags, keywords FROM messages"
+	        " WHERE folder_id = ? AND uid = ?",
+	        -1, &get, NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "copy");
 		goto out;
 	}
@@ -895,12 +886,11 @@ copy_or_move(struct mailstore *ms, const char *user, const char *from,
 		refs_taken = true;
 	}
 	if (sqlite3_prepare_v2(u->db,
-	    "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
-	    " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", -1, &ins,
-	    NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(u->db,
-	    "DELETE FROM messages WHERE folder_id = ? AND uid = ?", -1, &del,
-	    NULL) != SQLITE_OK) {
+	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
+	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+	        -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", -1,
+	        &del, NULL) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "copy");
 		goto out;
 	}
@@ -951,7 +941,7 @@ copy_or_move(struct mailstore *ms, const char *user, const char *from,
 	}
 	if (rc == 0 && !move &&
 	    ((rc = ms_meta_add(u->db, "used_bytes", bytes, err)) != 0 ||
-	    (rc = ms_meta_add(u->db, "used_messages", (int64_t)nrows, err)) != 0))
+	        (rc = ms_meta_add(u->db, "used_messages", (int64_t)nrows, err)) != 0))
 		goto out;
 out:
 	sqlite3_finalize(get);
@@ -978,18 +968,16 @@ out:
 }
 
 int
-mailstore_copy(struct mailstore *ms, const char *user, const char *from,
-    const uint32_t *uids, size_t n, const char *to,
-    const struct mailstore_quota *limits, struct mailstore_copyuid *cu,
+mailstore_copy(struct mailstore *ms, const char *user, const char *from, const uint32_t *uids,
+    size_t n, const char *to, const struct mailstore_quota *limits, struct mailstore_copyuid *cu,
     struct mn_err *err)
 {
 	return copy_or_move(ms, user, from, uids, n, to, false, limits, cu, err);
 }
 
 int
-mailstore_move(struct mailstore *ms, const char *user, const char *from,
-    const uint32_t *uids, size_t n, const char *to, struct mailstore_copyuid *cu,
-    struct mn_err *err)
+mailstore_move(struct mailstore *ms, const char *user, const char *from, const uint32_t *uids,
+    size_t n, const char *to, struct mailstore_copyuid *cu, struct mn_err *err)
 {
 	return copy_or_move(ms, user, from, uids, n, to, true, NULL, cu, err);
 }

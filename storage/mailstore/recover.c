@@ -35,8 +35,7 @@ is_hash_name(const char *s)
 }
 
 static int
-clear_tmp(struct mailstore *ms, struct mailstore_recover_stats *stats,
-    struct mn_err *err)
+clear_tmp(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn_err *err)
 {
 	char *tmp = xasprintf("%s/tmp", ms->root);
 	DIR *d = opendir(tmp);
@@ -44,8 +43,7 @@ clear_tmp(struct mailstore *ms, struct mailstore_recover_stats *stats,
 	int rc = 0;
 
 	if (d == NULL) {
-		rc = mn_err_set(err, MN_EIO, "recover: open %s: %s", tmp,
-		    strerror(errno));
+		rc = mn_err_set(err, MN_EIO, "recover: open %s: %s", tmp, strerror(errno));
 		free(tmp);
 		return rc;
 	}
@@ -67,8 +65,8 @@ clear_tmp(struct mailstore *ms, struct mailstore_recover_stats *stats,
 
 /* Add the references of one user index to temp.counted. */
 static int
-count_index(struct mailstore *ms, const char *path,
-    struct mailstore_recover_stats *stats, sqlite3_stmt *add, struct mn_err *err)
+count_index(struct mailstore *ms, const char *path, struct mailstore_recover_stats *stats,
+    sqlite3_stmt *add, struct mn_err *err)
 {
 	sqlite3 *db = NULL;
 	char **hashes = NULL;
@@ -101,8 +99,7 @@ count_index(struct mailstore *ms, const char *path,
 }
 
 static int
-count_all(struct mailstore *ms, struct mailstore_recover_stats *stats,
-    struct mn_err *err)
+count_all(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn_err *err)
 {
 	char *users = xasprintf("%s/users", ms->root);
 	sqlite3_stmt *add = NULL;
@@ -112,13 +109,12 @@ count_all(struct mailstore *ms, struct mailstore_recover_stats *stats,
 
 	if (dd == NULL) {
 		free(users);
-		return mn_err_set(err, MN_EIO, "recover: open users: %s",
-		    strerror(errno));
+		return mn_err_set(err, MN_EIO, "recover: open users: %s", strerror(errno));
 	}
 	if (sqlite3_prepare_v2(ms->bodies,
-	    "INSERT INTO temp.counted(hash, n) VALUES(?, 1)"
-	    " ON CONFLICT(hash) DO UPDATE SET n = n + 1", -1, &add,
-	    NULL) != SQLITE_OK) {
+	        "INSERT INTO temp.counted(hash, n) VALUES(?, 1)"
+	        " ON CONFLICT(hash) DO UPDATE SET n = n + 1",
+	        -1, &add, NULL) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "recover: prepare");
 		goto out;
 	}
@@ -132,8 +128,7 @@ count_all(struct mailstore *ms, struct mailstore_recover_stats *stats,
 		while (ud != NULL && rc == 0 && (ue = readdir(ud)) != NULL) {
 			if (ue->d_name[0] == '.')
 				continue;
-			char *path = xasprintf("%s/%s/index.db", domain,
-			    ue->d_name);
+			char *path = xasprintf("%s/%s/index.db", domain, ue->d_name);
 			struct stat sb;
 
 			if (stat(path, &sb) == 0)
@@ -154,19 +149,19 @@ out:
 /* Make bodies equal to counted: fix counts, drop unreferenced rows, add
  * rows for referenced files that lack one; note dangling references. */
 static int
-reconcile(struct mailstore *ms, struct mailstore_recover_stats *stats,
-    struct mn_err *err)
+reconcile(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn_err *err)
 {
 	sqlite3_stmt *st = NULL, *put = NULL;
 	int rc;
 
 	if (sqlite3_prepare_v2(ms->bodies,
-	    "SELECT c.hash, c.n, b.refs FROM temp.counted c"
-	    " LEFT JOIN bodies b ON b.hash = c.hash", -1, &st, NULL) != SQLITE_OK ||
+	        "SELECT c.hash, c.n, b.refs FROM temp.counted c"
+	        " LEFT JOIN bodies b ON b.hash = c.hash",
+	        -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(ms->bodies,
-	    "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
-	    " ON CONFLICT(hash) DO UPDATE SET refs = ?3", -1, &put,
-	    NULL) != SQLITE_OK) {
+	        "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
+	        " ON CONFLICT(hash) DO UPDATE SET refs = ?3",
+	        -1, &put, NULL) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "recover: prepare");
 		goto out;
 	}
@@ -178,15 +173,14 @@ reconcile(struct mailstore *ms, struct mailstore_recover_stats *stats,
 
 		if (stat(path, &sb) != 0) {
 			stats->dangling += (uint64_t)n;
-			log_error("mailstore", "event=dangling_body hash=%s refs=%lld",
-			    hash, (long long)n);
+			log_error("mailstore", "event=dangling_body hash=%s refs=%lld", hash,
+			    (long long)n);
 			free(path);
 			continue;
 		}
 		free(path);
 		stats->bodies++;
-		if (sqlite3_column_type(st, 2) != SQLITE_NULL &&
-		    sqlite3_column_int64(st, 2) == n)
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_int64(st, 2) == n)
 			continue;
 		stats->refs_fixed++;
 		sqlite3_reset(put);
@@ -203,8 +197,7 @@ reconcile(struct mailstore *ms, struct mailstore_recover_stats *stats,
 		goto out;
 	}
 	rc = ms_exec(ms->bodies,
-	    "DELETE FROM bodies WHERE hash NOT IN (SELECT hash FROM temp.counted)",
-	    err);
+	    "DELETE FROM bodies WHERE hash NOT IN (SELECT hash FROM temp.counted)", err);
 	if (rc == 0)
 		stats->refs_fixed += (uint64_t)sqlite3_changes(ms->bodies);
 out:
@@ -215,8 +208,7 @@ out:
 
 /* Unlink every body file bodies.db does not list. */
 static int
-remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats,
-    struct mn_err *err)
+remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn_err *err)
 {
 	char *top = xasprintf("%s/bodies", ms->root);
 	sqlite3_stmt *has = NULL;
@@ -226,11 +218,10 @@ remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats,
 
 	if (td == NULL) {
 		free(top);
-		return mn_err_set(err, MN_EIO, "recover: open bodies: %s",
-		    strerror(errno));
+		return mn_err_set(err, MN_EIO, "recover: open bodies: %s", strerror(errno));
 	}
-	if (sqlite3_prepare_v2(ms->bodies, "SELECT 1 FROM bodies WHERE hash = ?",
-	    -1, &has, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(ms->bodies, "SELECT 1 FROM bodies WHERE hash = ?", -1, &has, NULL) !=
+	    SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "recover: prepare");
 		goto out;
 	}
@@ -253,8 +244,8 @@ remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats,
 			if (unlink(p) == 0)
 				stats->orphans_removed++;
 			else
-				rc = mn_err_set(err, MN_EIO, "recover: unlink %s: %s",
-				    p, strerror(errno));
+				rc = mn_err_set(
+				    err, MN_EIO, "recover: unlink %s: %s", p, strerror(errno));
 			free(p);
 		}
 		if (sd != NULL)
@@ -269,8 +260,7 @@ out:
 }
 
 int
-mailstore_recover(struct mailstore *ms, struct mailstore_recover_stats *stats,
-    struct mn_err *err)
+mailstore_recover(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn_err *err)
 {
 	struct mailstore_recover_stats local;
 	int rc;
@@ -305,11 +295,9 @@ mailstore_recover(struct mailstore *ms, struct mailstore_recover_stats *stats,
 		log_info("mailstore",
 		    "event=recovered users=%llu bodies=%llu refs_fixed=%llu"
 		    " orphans=%llu temps=%llu dangling=%llu",
-		    (unsigned long long)stats->users,
-		    (unsigned long long)stats->bodies,
+		    (unsigned long long)stats->users, (unsigned long long)stats->bodies,
 		    (unsigned long long)stats->refs_fixed,
 		    (unsigned long long)stats->orphans_removed,
-		    (unsigned long long)stats->temps_removed,
-		    (unsigned long long)stats->dangling);
+		    (unsigned long long)stats->temps_removed, (unsigned long long)stats->dangling);
 	return rc;
 }

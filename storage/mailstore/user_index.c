@@ -93,11 +93,9 @@ ms_fsync_dir(const char *path, struct mn_err *err)
 	int rc = 0;
 
 	if (fd < 0)
-		return mn_err_set(err, MN_EIO, "open dir %s: %s", path,
-		    strerror(errno));
+		return mn_err_set(err, MN_EIO, "open dir %s: %s", path, strerror(errno));
 	if (fsync(fd) != 0)
-		rc = mn_err_set(err, MN_EIO, "fsync dir %s: %s", path,
-		    strerror(errno));
+		rc = mn_err_set(err, MN_EIO, "fsync dir %s: %s", path, strerror(errno));
 	close(fd);
 	ms_crash_point();
 	return rc;
@@ -125,8 +123,7 @@ ms_mkdirs(const char *path, struct mn_err *err)
 				*slash = '/';
 			}
 		} else if (errno != EEXIST) {
-			rc = mn_err_set(err, MN_EIO, "mkdir %s: %s", p,
-			    strerror(errno));
+			rc = mn_err_set(err, MN_EIO, "mkdir %s: %s", p, strerror(errno));
 		}
 		*s = save;
 		if (rc != 0 || save == '\0')
@@ -171,9 +168,8 @@ ms_tmp_name(struct mailstore *ms, const char *prefix)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return xasprintf("%s/tmp/%s.%ld.%lld.%09ld.%llu", ms->root, prefix,
-	    (long)getpid(), (long long)ts.tv_sec, ts.tv_nsec,
-	    (unsigned long long)++ms->tmp_seq);
+	return xasprintf("%s/tmp/%s.%ld.%lld.%09ld.%llu", ms->root, prefix, (long)getpid(),
+	    (long long)ts.tv_sec, ts.tv_nsec, (unsigned long long)++ms->tmp_seq);
 }
 
 int
@@ -182,10 +178,10 @@ ms_open_db(const char *path, sqlite3 **out, struct mn_err *err)
 	sqlite3 *db = NULL;
 	int rc;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-	    NULL) != SQLITE_OK) {
-		rc = mn_err_set(err, MN_EDB, "open %s: %s", path,
-		    db ? sqlite3_errmsg(db) : "out of memory");
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		rc = mn_err_set(
+		    err, MN_EDB, "open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return rc;
 	}
@@ -207,8 +203,8 @@ escape_part(struct buf *b, const char *s, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-		    c == '_' || c == '+' || c == '=' || (c == '.' && i > 0))
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '+' || c == '=' || (c == '.' && i > 0))
 			buf_append(b, &s[i], 1);
 		else
 			buf_printf(b, "%%%02X", c);
@@ -216,8 +212,7 @@ escape_part(struct buf *b, const char *s, size_t len)
 }
 
 int
-ms_user_dir(struct mailstore *ms, const char *address, char **dir_out,
-    struct mn_err *err)
+ms_user_dir(struct mailstore *ms, const char *address, char **dir_out, struct mn_err *err)
 {
 	const char *at = address ? strrchr(address, '@') : NULL;
 	struct buf local, domain;
@@ -233,8 +228,8 @@ ms_user_dir(struct mailstore *ms, const char *address, char **dir_out,
 	if (local.len >= 253 || domain.len >= 253)
 		rc = mn_err_set(err, MN_EINVAL, "user: address too long");
 	else
-		*dir_out = xasprintf("%s/users/%s/%s", ms->root, buf_cstr(&domain),
-		    buf_cstr(&local));
+		*dir_out =
+		    xasprintf("%s/users/%s/%s", ms->root, buf_cstr(&domain), buf_cstr(&local));
 	buf_fini(&local);
 	buf_fini(&domain);
 	return rc;
@@ -292,8 +287,8 @@ ms_meta_get(sqlite3 *db, const char *key)
 	sqlite3_stmt *st = NULL;
 	int64_t v = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st,
-	    NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
 		return 0;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -303,8 +298,7 @@ ms_meta_get(sqlite3 *db, const char *key)
 }
 
 static int
-meta_write(sqlite3 *db, const char *sql, const char *key, int64_t value,
-    struct mn_err *err)
+meta_write(sqlite3 *db, const char *sql, const char *key, int64_t value, struct mn_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -323,7 +317,8 @@ ms_meta_set(sqlite3 *db, const char *key, int64_t value, struct mn_err *err)
 {
 	return meta_write(db,
 	    "INSERT INTO meta(key, value) VALUES(?1, ?2)"
-	    " ON CONFLICT(key) DO UPDATE SET value = ?2", key, value, err);
+	    " ON CONFLICT(key) DO UPDATE SET value = ?2",
+	    key, value, err);
 }
 
 int
@@ -331,7 +326,8 @@ ms_meta_add(sqlite3 *db, const char *key, int64_t delta, struct mn_err *err)
 {
 	return meta_write(db,
 	    "INSERT INTO meta(key, value) VALUES(?1, ?2)"
-	    " ON CONFLICT(key) DO UPDATE SET value = value + ?2", key, delta, err);
+	    " ON CONFLICT(key) DO UPDATE SET value = value + ?2",
+	    key, delta, err);
 }
 
 int
@@ -340,8 +336,11 @@ ms_index_init(sqlite3 *db, bool defaults, struct mn_err *err)
 	static const struct {
 		const char *name, *special_use;
 	} folders[] = {
-		{ "INBOX", NULL }, { "Sent", "\\Sent" }, { "Drafts", "\\Drafts" },
-		{ "Trash", "\\Trash" }, { "Junk", "\\Junk" },
+	    {"INBOX", NULL},
+	    {"Sent", "\\Sent"},
+	    {"Drafts", "\\Drafts"},
+	    {"Trash", "\\Trash"},
+	    {"Junk", "\\Junk"},
 	};
 	int rc;
 
@@ -363,10 +362,10 @@ ms_index_init(sqlite3 *db, bool defaults, struct mn_err *err)
 	    " WITHOUT ROWID;"
 	    "CREATE INDEX messages_modseq ON messages(folder_id, modseq);"
 	    "INSERT INTO meta VALUES('used_bytes', 0), ('used_messages', 0),"
-	    " ('last_uidvalidity', 0);", err);
+	    " ('last_uidvalidity', 0);",
+	    err);
 	for (size_t i = 0; rc == 0 && defaults && i < sizeof(folders) / sizeof(folders[0]); i++)
-		rc = ms_folder_insert(db, folders[i].name, folders[i].special_use,
-		    true, err);
+		rc = ms_folder_insert(db, folders[i].name, folders[i].special_use, true, err);
 	/* last: a database with a schema_version is a complete one */
 	if (rc == 0)
 		rc = ms_meta_set(db, "schema_version", MS_SCHEMA_VERSION, err);
@@ -384,8 +383,8 @@ index_ready(sqlite3 *db)
 	bool ready = false;
 
 	if (sqlite3_prepare_v2(db,
-	    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
-	    -1, &st, NULL) != SQLITE_OK)
+	        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", -1, &st,
+	        NULL) != SQLITE_OK)
 		return false;
 	ready = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
@@ -393,8 +392,8 @@ index_ready(sqlite3 *db)
 }
 
 int
-ms_user_get(struct mailstore *ms, const char *address, bool create,
-    struct ms_user **out, struct mn_err *err)
+ms_user_get(struct mailstore *ms, const char *address, bool create, struct ms_user **out,
+    struct mn_err *err)
 {
 	struct ms_user *u;
 	char *dir = NULL, *path = NULL;
@@ -434,8 +433,7 @@ ms_user_get(struct mailstore *ms, const char *address, bool create,
 		if (rc != 0)
 			goto fail;
 	} else if (ms_meta_get(db, "schema_version") != MS_SCHEMA_VERSION) {
-		rc = mn_err_set(err, MN_EDB, "index %s: unknown schema version",
-		    path);
+		rc = mn_err_set(err, MN_EDB, "index %s: unknown schema version", path);
 		goto fail;
 	}
 	u = xcalloc(1, sizeof(*u));
@@ -468,8 +466,7 @@ fail:
 }
 
 int
-ms_enter(struct mailstore *ms, const char *address, struct ms_user **u,
-    struct mn_err *err)
+ms_enter(struct mailstore *ms, const char *address, struct ms_user **u, struct mn_err *err)
 {
 	int rc;
 

@@ -51,8 +51,7 @@ ms_test_rmroot(char *root)
 static size_t ms_test_nfiles;
 
 static int
-ms_test_count_cb(const char *path, const struct stat *sb, int type,
-    struct FTW *ftw)
+ms_test_count_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
 	(void)path;
 	(void)sb;

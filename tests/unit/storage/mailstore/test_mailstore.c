@@ -54,12 +54,11 @@ teardown(void **state)
 }
 
 static uint32_t
-append(struct fixture *fx, const char *user, const char *folder, const char *msg,
-    uint32_t flags)
+append(struct fixture *fx, const char *user, const char *folder, const char *msg, uint32_t flags)
 {
 	uint32_t uid = 0, uv = 0;
-	int rc = mailstore_append(fx->ms, user, folder, msg, strlen(msg), flags,
-	    NULL, 0, 1700000000, NULL, &uid, &uv, &fx->err);
+	int rc = mailstore_append(fx->ms, user, folder, msg, strlen(msg), flags, NULL, 0,
+	    1700000000, NULL, &uid, &uv, &fx->err);
 
 	if (rc != 0)
 		fprintf(stderr, "append: %s\n", fx->err.msg);
@@ -74,8 +73,7 @@ count_msgs(struct fixture *fx, const char *user, const char *folder)
 	struct mailstore_msg *m = NULL;
 	size_t n = 0;
 
-	assert_int_equal(mailstore_msg_list(fx->ms, user, folder, 0, &m, &n,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_msg_list(fx->ms, user, folder, 0, &m, &n, &fx->err), 0);
 	mailstore_msg_list_free(&m, n);
 	return n;
 }
@@ -91,8 +89,9 @@ test_deliver_100_users_single_instance(void **state)
 
 	for (int i = 0; i < 100; i++)
 		users[i] = names[i] = xasprintf("user%d@example.test", i);
-	assert_int_equal(mailstore_deliver(fx->ms, users, 100, MSG1, strlen(MSG1),
-	    1700000000, NULL, NULL, res, &fx->err), 0);
+	assert_int_equal(mailstore_deliver(fx->ms, users, 100, MSG1, strlen(MSG1), 1700000000, NULL,
+	                     NULL, res, &fx->err),
+	    0);
 	for (int i = 0; i < 100; i++) {
 		assert_int_equal(res[i].rc, 0);
 		assert_int_equal(res[i].uid, 1);
@@ -103,8 +102,8 @@ test_deliver_100_users_single_instance(void **state)
 	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT refs FROM bodies"), 100);
 
 	buf_init(&b, 4096);
-	assert_int_equal(mailstore_body_read(fx->ms, users[57], "INBOX", 1, 0,
-	    4096, &b, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_body_read(fx->ms, users[57], "INBOX", 1, 0, 4096, &b, &fx->err), 0);
 	assert_int_equal(b.len, strlen(MSG1));
 	assert_memory_equal(b.data, MSG1, b.len);
 	buf_fini(&b);
@@ -113,14 +112,14 @@ test_deliver_100_users_single_instance(void **state)
 		uint32_t *gone = NULL;
 		size_t n = 0;
 
-		assert_int_equal(mailstore_expunge(fx->ms, users[i], "INBOX", NULL, 0,
-		    false, &gone, &n, &fx->err), 0);
+		assert_int_equal(mailstore_expunge(fx->ms, users[i], "INBOX", NULL, 0, false, &gone,
+		                     &n, &fx->err),
+		    0);
 		assert_int_equal(n, 1);
 		assert_int_equal(gone[0], 1);
 		free(gone);
 		/* the body stays while anybody still holds it */
-		assert_int_equal(ms_test_count_files(fx->root, "bodies"),
-		    i < 99 ? 1 : 0);
+		assert_int_equal(ms_test_count_files(fx->root, "bodies"), i < 99 ? 1 : 0);
 	}
 	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT COUNT(*) FROM bodies"), 0);
 	for (int i = 0; i < 100; i++)
@@ -133,8 +132,11 @@ test_default_folders_on_first_use(void **state)
 	static const struct {
 		const char *name, *special_use;
 	} want[] = {
-		{ "Drafts", "\\Drafts" }, { "INBOX", NULL }, { "Junk", "\\Junk" },
-		{ "Sent", "\\Sent" }, { "Trash", "\\Trash" },
+	    {"Drafts", "\\Drafts"},
+	    {"INBOX", NULL},
+	    {"Junk", "\\Junk"},
+	    {"Sent", "\\Sent"},
+	    {"Trash", "\\Trash"},
 	};
 	struct fixture *fx = *state;
 	struct mailstore_folder_info *fl = NULL;
@@ -165,20 +167,20 @@ static void
 test_quota_refusal_leaves_nothing(void **state)
 {
 	struct fixture *fx = *state;
-	struct mailstore_quota q = { .max_messages = 2 };
+	struct mailstore_quota q = {.max_messages = 2};
 	struct mailstore_deliver_result r;
 	const char *u = U1;
 	uint64_t bytes, msgs;
 	uint32_t uid = 0;
 
-	assert_int_equal(mailstore_deliver(fx->ms, &u, 1, MSG1, strlen(MSG1), 1,
-	    NULL, &q, &r, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_deliver(fx->ms, &u, 1, MSG1, strlen(MSG1), 1, NULL, &q, &r, &fx->err), 0);
 	assert_int_equal(r.rc, 0);
-	assert_int_equal(mailstore_deliver(fx->ms, &u, 1, MSG2, strlen(MSG2), 1,
-	    NULL, &q, &r, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_deliver(fx->ms, &u, 1, MSG2, strlen(MSG2), 1, NULL, &q, &r, &fx->err), 0);
 	assert_int_equal(r.rc, 0);
-	assert_int_equal(mailstore_deliver(fx->ms, &u, 1, MSG3, strlen(MSG3), 1,
-	    NULL, &q, &r, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_deliver(fx->ms, &u, 1, MSG3, strlen(MSG3), 1, NULL, &q, &r, &fx->err), 0);
 	assert_int_equal(r.rc, MN_ENOQUOTA);
 	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 2);
 	assert_int_equal(ms_test_count_files(fx->root, "tmp"), 0);
@@ -186,13 +188,14 @@ test_quota_refusal_leaves_nothing(void **state)
 	assert_int_equal(count_msgs(fx, U1, "INBOX"), 2);
 
 	/* bytes: exactly at the limit is fine, one byte over is not */
-	q = (struct mailstore_quota){ .max_bytes = strlen(MSG1) + strlen(MSG2) +
-		strlen(MSG3) };
-	assert_int_equal(mailstore_append(fx->ms, U1, "INBOX", MSG3, strlen(MSG3),
-	    0, NULL, 0, 1, &q, &uid, NULL, &fx->err), 0);
+	q = (struct mailstore_quota){.max_bytes = strlen(MSG1) + strlen(MSG2) + strlen(MSG3)};
+	assert_int_equal(mailstore_append(fx->ms, U1, "INBOX", MSG3, strlen(MSG3), 0, NULL, 0, 1,
+	                     &q, &uid, NULL, &fx->err),
+	    0);
 	assert_int_equal(uid, 3);
-	assert_int_equal(mailstore_append(fx->ms, U1, "INBOX", "x", 1, 0, NULL, 0,
-	    1, &q, &uid, NULL, &fx->err), MN_ENOQUOTA);
+	assert_int_equal(
+	    mailstore_append(fx->ms, U1, "INBOX", "x", 1, 0, NULL, 0, 1, &q, &uid, NULL, &fx->err),
+	    MN_ENOQUOTA);
 	assert_int_equal(uid, 3);
 	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 3);
 	assert_int_equal(mailstore_quota_usage(fx->ms, U1, &bytes, &msgs, &fx->err), 0);
@@ -200,23 +203,23 @@ test_quota_refusal_leaves_nothing(void **state)
 	assert_int_equal(msgs, 3);
 
 	/* copy counts against the quota too; refused copy takes no refs */
-	assert_int_equal(mailstore_copy(fx->ms, U1, "INBOX", (uint32_t[]){ 1 }, 1,
-	    "Trash", &q, NULL, &fx->err), MN_ENOQUOTA);
+	assert_int_equal(
+	    mailstore_copy(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1, "Trash", &q, NULL, &fx->err),
+	    MN_ENOQUOTA);
 	assert_int_equal(count_msgs(fx, U1, "Trash"), 0);
 	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), 3);
 
 	/* one delivery, two users, one of them full: the other gets it */
 	{
-		const char *two[] = { U1, U2 };
-		struct mailstore_quota lim[2] = { { .max_messages = 3 }, { 0 } };
+		const char *two[] = {U1, U2};
+		struct mailstore_quota lim[2] = {{.max_messages = 3}, {0}};
 		struct mailstore_deliver_result rr[2];
 
-		assert_int_equal(mailstore_deliver(fx->ms, two, 2, "new", 3, 1,
-		    NULL, lim, rr, &fx->err), 0);
+		assert_int_equal(
+		    mailstore_deliver(fx->ms, two, 2, "new", 3, 1, NULL, lim, rr, &fx->err), 0);
 		assert_int_equal(rr[0].rc, MN_ENOQUOTA);
 		assert_int_equal(rr[1].rc, 0);
-		assert_int_equal(ms_test_bodies_q(fx->root,
-		    "SELECT SUM(refs) FROM bodies"), 4);
+		assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), 4);
 		assert_int_equal(count_msgs(fx, U1, "INBOX"), 3);
 	}
 }
@@ -240,23 +243,25 @@ test_flags_keywords_modseq(void **state)
 	mailstore_folder_info_fini(&fi);
 
 	/* +FLAGS (\Seen $Work) on 1 and 2 (and 99, which does not exist) */
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 2, 1, 99 }, 3, MAILSTORE_FLAGS_ADD, MAILSTORE_SEEN,
-	    (const char *[]){ "$Work" }, 1, 0, &failed, &nfailed, &ms1, &fx->err), 0);
+	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){2, 1, 99}, 3,
+	                     MAILSTORE_FLAGS_ADD, MAILSTORE_SEEN, (const char *[]){"$Work"}, 1, 0,
+	                     &failed, &nfailed, &ms1, &fx->err),
+	    0);
 	assert_int_equal(nfailed, 0);
 	assert_true(ms1 == hms + 1);
 	/* same keyword in another case: no change, no new modseq */
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 1 }, 1, MAILSTORE_FLAGS_ADD, MAILSTORE_SEEN,
-	    (const char *[]){ "$WORK" }, 1, 0, NULL, NULL, &ms2, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1, MAILSTORE_FLAGS_ADD,
+	        MAILSTORE_SEEN, (const char *[]){"$WORK"}, 1, 0, NULL, NULL, &ms2, &fx->err),
+	    0);
 	assert_true(ms2 == 0);
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 1 }, 1, MAILSTORE_FLAGS_ADD, 0,
-	    (const char *[]){ "Later" }, 1, 0, NULL, NULL, &ms2, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1, MAILSTORE_FLAGS_ADD, 0,
+	        (const char *[]){"Later"}, 1, 0, NULL, NULL, &ms2, &fx->err),
+	    0);
 	assert_true(ms2 == ms1 + 1);
 
-	assert_int_equal(mailstore_msg_list(fx->ms, U1, "INBOX", 0, &m, &n,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_msg_list(fx->ms, U1, "INBOX", 0, &m, &n, &fx->err), 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(m[0].flags, MAILSTORE_SEEN);
 	assert_string_equal(m[0].keywords, "$Work Later");
@@ -271,26 +276,26 @@ test_flags_keywords_modseq(void **state)
 	mailstore_msg_list_free(&m, n);
 
 	/* CHANGEDSINCE ms1: only message 1 changed after it */
-	assert_int_equal(mailstore_msg_list(fx->ms, U1, "INBOX", ms1, &m, &n,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_msg_list(fx->ms, U1, "INBOX", ms1, &m, &n, &fx->err), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(m[0].uid, 1);
 	mailstore_msg_list_free(&m, n);
 
 	/* UNCHANGEDSINCE ms1: uid 1 (modseq ms2 > ms1) fails, 2 and 3 change */
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 1, 2, 3 }, 3, MAILSTORE_FLAGS_SET, MAILSTORE_FLAGGED,
-	    NULL, 0, ms1, &failed, &nfailed, &ms3, &fx->err), 0);
+	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1, 2, 3}, 3,
+	                     MAILSTORE_FLAGS_SET, MAILSTORE_FLAGGED, NULL, 0, ms1, &failed,
+	                     &nfailed, &ms3, &fx->err),
+	    0);
 	assert_int_equal(nfailed, 1);
 	assert_int_equal(failed[0], 1);
 	free(failed);
 	assert_true(ms3 == ms2 + 1);
 	/* -FLAGS removes keywords case-insensitively */
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 1 }, 1, MAILSTORE_FLAGS_REMOVE, MAILSTORE_SEEN,
-	    (const char *[]){ "later" }, 1, 0, NULL, NULL, NULL, &fx->err), 0);
-	assert_int_equal(mailstore_msg_list(fx->ms, U1, "INBOX", 0, &m, &n,
-	    &fx->err), 0);
+	assert_int_equal(
+	    mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1, MAILSTORE_FLAGS_REMOVE,
+	        MAILSTORE_SEEN, (const char *[]){"later"}, 1, 0, NULL, NULL, NULL, &fx->err),
+	    0);
+	assert_int_equal(mailstore_msg_list(fx->ms, U1, "INBOX", 0, &m, &n, &fx->err), 0);
 	assert_int_equal(m[0].flags, 0);
 	assert_string_equal(m[0].keywords, "$Work");
 	assert_int_equal(m[1].flags, MAILSTORE_FLAGGED);
@@ -304,20 +309,20 @@ test_flags_keywords_modseq(void **state)
 	mailstore_folder_info_fini(&fi);
 
 	/* bad input changes nothing */
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 1 }, 1, MAILSTORE_FLAGS_ADD, 0,
-	    (const char *[]){ "bad word" }, 1, 0, NULL, NULL, NULL, &fx->err),
+	assert_int_equal(
+	    mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1, MAILSTORE_FLAGS_ADD, 0,
+	        (const char *[]){"bad word"}, 1, 0, NULL, NULL, NULL, &fx->err),
 	    MN_EINVAL);
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 1 }, 1, MAILSTORE_FLAGS_ADD, 0,
-	    (const char *[]){ "\\Seen" }, 1, 0, NULL, NULL, NULL, &fx->err),
+	assert_int_equal(
+	    mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1, MAILSTORE_FLAGS_ADD, 0,
+	        (const char *[]){"\\Seen"}, 1, 0, NULL, NULL, NULL, &fx->err),
 	    MN_EINVAL);
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 1 }, 1, MAILSTORE_FLAGS_ADD, 1u << 7, NULL, 0, 0, NULL,
-	    NULL, NULL, &fx->err), MN_EINVAL);
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "Nope",
-	    (uint32_t[]){ 1 }, 1, MAILSTORE_FLAGS_ADD, 0, NULL, 0, 0, NULL,
-	    NULL, NULL, &fx->err), MN_ENOENT);
+	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1,
+	                     MAILSTORE_FLAGS_ADD, 1u << 7, NULL, 0, 0, NULL, NULL, NULL, &fx->err),
+	    MN_EINVAL);
+	assert_int_equal(mailstore_flags_store(fx->ms, U1, "Nope", (uint32_t[]){1}, 1,
+	                     MAILSTORE_FLAGS_ADD, 0, NULL, 0, 0, NULL, NULL, NULL, &fx->err),
+	    MN_ENOENT);
 }
 
 static void
@@ -335,8 +340,9 @@ test_copy_move_expunge(void **state)
 	append(fx, U1, "INBOX", MSG2, MAILSTORE_SEEN);
 	append(fx, U1, "INBOX", MSG3, 0);
 
-	assert_int_equal(mailstore_copy(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 3, 1, 99 }, 3, "Trash", NULL, &cu, &fx->err), 0);
+	assert_int_equal(mailstore_copy(fx->ms, U1, "INBOX", (uint32_t[]){3, 1, 99}, 3, "Trash",
+	                     NULL, &cu, &fx->err),
+	    0);
 	assert_int_equal(cu.n, 2);
 	assert_int_equal(cu.src_uids[0], 1);
 	assert_int_equal(cu.dst_uids[0], 1);
@@ -352,8 +358,8 @@ test_copy_move_expunge(void **state)
 	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 3);
 
 	/* MOVE: in exactly one folder afterwards, flags go along */
-	assert_int_equal(mailstore_move(fx->ms, U1, "INBOX", (uint32_t[]){ 2 }, 1,
-	    "Junk", &cu, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_move(fx->ms, U1, "INBOX", (uint32_t[]){2}, 1, "Junk", &cu, &fx->err), 0);
 	assert_int_equal(cu.n, 1);
 	assert_int_equal(cu.dst_uids[0], 1);
 	mailstore_copyuid_fini(&cu);
@@ -368,28 +374,33 @@ test_copy_move_expunge(void **state)
 	assert_int_equal(m[1].uid, 3);
 	mailstore_msg_list_free(&m, n);
 	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), 5);
-	assert_int_equal(mailstore_move(fx->ms, U1, "INBOX", (uint32_t[]){ 1 }, 1,
-	    "INBOX", NULL, &fx->err), MN_EINVAL);
-	assert_int_equal(mailstore_copy(fx->ms, U1, "INBOX", (uint32_t[]){ 1 }, 1,
-	    "Missing", NULL, NULL, &fx->err), MN_ENOENT);
+	assert_int_equal(
+	    mailstore_move(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1, "INBOX", NULL, &fx->err),
+	    MN_EINVAL);
+	assert_int_equal(mailstore_copy(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1, "Missing", NULL,
+	                     NULL, &fx->err),
+	    MN_ENOENT);
 
 	/* UID EXPUNGE of a message without \Deleted: nothing */
-	assert_int_equal(mailstore_expunge(fx->ms, U1, "INBOX", (uint32_t[]){ 1 }, 1,
-	    true, &gone, &n, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_expunge(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1, true, &gone, &n, &fx->err),
+	    0);
 	assert_int_equal(n, 0);
 	assert_null(gone);
-	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX",
-	    (uint32_t[]){ 1, 3 }, 2, MAILSTORE_FLAGS_ADD, MAILSTORE_DELETED, NULL,
-	    0, 0, NULL, NULL, NULL, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1, 3}, 2, MAILSTORE_FLAGS_ADD,
+	        MAILSTORE_DELETED, NULL, 0, 0, NULL, NULL, NULL, &fx->err),
+	    0);
 	/* UID EXPUNGE 3 takes only 3 */
-	assert_int_equal(mailstore_expunge(fx->ms, U1, "INBOX", (uint32_t[]){ 3 }, 1,
-	    true, &gone, &n, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_expunge(fx->ms, U1, "INBOX", (uint32_t[]){3}, 1, true, &gone, &n, &fx->err),
+	    0);
 	assert_int_equal(n, 1);
 	assert_int_equal(gone[0], 3);
 	free(gone);
 	/* EXPUNGE takes the rest that is \Deleted */
-	assert_int_equal(mailstore_expunge(fx->ms, U1, "INBOX", NULL, 0, true, &gone,
-	    &n, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_expunge(fx->ms, U1, "INBOX", NULL, 0, true, &gone, &n, &fx->err), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(gone[0], 1);
 	free(gone);
@@ -412,8 +423,8 @@ test_copy_move_expunge(void **state)
 static void
 test_folder_names_and_hierarchy(void **state)
 {
-	static const char *const bad[] = { "", "/a", "a/", "a//b", "a*b", "a%",
-		"a\x01", "\xc3", "\xc0\x80", "\xed\xa0\x80", "a\x7f" };
+	static const char *const bad[] = {"", "/a", "a/", "a//b", "a*b", "a%", "a\x01", "\xc3",
+	    "\xc0\x80", "\xed\xa0\x80", "a\x7f"};
 	struct fixture *fx = *state;
 	struct mailstore_folder_info *fl = NULL;
 	struct mailstore_folder_info fi;
@@ -421,72 +432,56 @@ test_folder_names_and_hierarchy(void **state)
 	uint32_t uv_a, uv_old;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(mailstore_folder_create(fx->ms, U1, bad[i], NULL,
-		    &fx->err), MN_EINVAL);
-	assert_int_equal(mailstore_folder_create(fx->ms, U1, "X", "\\Bogus",
-	    &fx->err), MN_EINVAL);
-	assert_int_equal(mailstore_folder_create(fx->ms, U1, "inbox", NULL,
-	    &fx->err), MN_EEXIST);
-	assert_int_equal(mailstore_folder_create(fx->ms, U1, "Inbox/Sub", NULL,
-	    &fx->err), 0);
-	assert_int_equal(mailstore_folder_status(fx->ms, U1, "INBOX/Sub", &fi,
-	    &fx->err), 0);
+		assert_int_equal(
+		    mailstore_folder_create(fx->ms, U1, bad[i], NULL, &fx->err), MN_EINVAL);
+	assert_int_equal(mailstore_folder_create(fx->ms, U1, "X", "\\Bogus", &fx->err), MN_EINVAL);
+	assert_int_equal(mailstore_folder_create(fx->ms, U1, "inbox", NULL, &fx->err), MN_EEXIST);
+	assert_int_equal(mailstore_folder_create(fx->ms, U1, "Inbox/Sub", NULL, &fx->err), 0);
+	assert_int_equal(mailstore_folder_status(fx->ms, U1, "INBOX/Sub", &fi, &fx->err), 0);
 	mailstore_folder_info_fini(&fi);
 	/* UTF-8 names (the IMAP layer speaks modified UTF-7) */
-	assert_int_equal(mailstore_folder_create(fx->ms, U1, "工作/项目", "\\Archive",
-	    &fx->err), 0);
+	assert_int_equal(
+	    mailstore_folder_create(fx->ms, U1, "工作/项目", "\\Archive", &fx->err), 0);
 	assert_int_equal(mailstore_folder_status(fx->ms, U1, "工作", &fi, &fx->err), 0);
 	assert_null(fi.special_use);
 	assert_false(fi.subscribed); /* made as a parent, not asked for */
 	mailstore_folder_info_fini(&fi);
 
 	/* rename with children, UIDVALIDITY kept */
-	assert_int_equal(mailstore_folder_create(fx->ms, U1, "Work/Projects/A", NULL,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_folder_create(fx->ms, U1, "Work/Projects/A", NULL, &fx->err), 0);
 	append(fx, U1, "Work/Projects/A", MSG1, 0);
-	assert_int_equal(mailstore_folder_status(fx->ms, U1, "Work/Projects/A", &fi,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_folder_status(fx->ms, U1, "Work/Projects/A", &fi, &fx->err), 0);
 	uv_a = fi.uidvalidity;
 	mailstore_folder_info_fini(&fi);
-	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Work", "Jobs/Old",
-	    &fx->err), 0);
-	assert_int_equal(mailstore_folder_status(fx->ms, U1, "Work", &fi, &fx->err),
-	    MN_ENOENT);
-	assert_int_equal(mailstore_folder_status(fx->ms, U1, "Jobs/Old/Projects/A",
-	    &fi, &fx->err), 0);
+	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Work", "Jobs/Old", &fx->err), 0);
+	assert_int_equal(mailstore_folder_status(fx->ms, U1, "Work", &fi, &fx->err), MN_ENOENT);
+	assert_int_equal(
+	    mailstore_folder_status(fx->ms, U1, "Jobs/Old/Projects/A", &fi, &fx->err), 0);
 	assert_int_equal(fi.uidvalidity, uv_a);
 	assert_int_equal(fi.messages, 1);
 	mailstore_folder_info_fini(&fi);
 	assert_int_equal(mailstore_folder_list(fx->ms, U1, &fl, &n, &fx->err), 0);
 	{
-		static const char *const want[] = { "Drafts", "INBOX", "INBOX/Sub",
-			"Jobs", "Jobs/Old", "Jobs/Old/Projects",
-			"Jobs/Old/Projects/A", "Junk", "Sent", "Trash", "工作",
-			"工作/项目" };
+		static const char *const want[] = {"Drafts", "INBOX", "INBOX/Sub", "Jobs",
+		    "Jobs/Old", "Jobs/Old/Projects", "Jobs/Old/Projects/A", "Junk", "Sent", "Trash",
+		    "工作", "工作/项目"};
 
 		assert_int_equal(n, sizeof(want) / sizeof(want[0]));
 		for (size_t i = 0; i < n; i++)
 			assert_string_equal(fl[i].name, want[i]);
 	}
 	mailstore_folder_list_free(&fl, n);
-	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Jobs", "Sent", &fx->err),
-	    MN_EEXIST);
-	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Jobs", "Jobs/In",
-	    &fx->err), MN_EINVAL);
-	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "inbox", "Old",
-	    &fx->err), MN_EPERM);
-	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Nope", "Old",
-	    &fx->err), MN_ENOENT);
+	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Jobs", "Sent", &fx->err), MN_EEXIST);
+	assert_int_equal(
+	    mailstore_folder_rename(fx->ms, U1, "Jobs", "Jobs/In", &fx->err), MN_EINVAL);
+	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "inbox", "Old", &fx->err), MN_EPERM);
+	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Nope", "Old", &fx->err), MN_ENOENT);
 
 	/* delete: INBOX never, a parent not before its children */
-	assert_int_equal(mailstore_folder_delete(fx->ms, U1, "INBOX", &fx->err),
-	    MN_EPERM);
-	assert_int_equal(mailstore_folder_delete(fx->ms, U1, "Jobs/Old", &fx->err),
-	    MN_ECONFLICT);
-	assert_int_equal(mailstore_folder_delete(fx->ms, U1, "Nope", &fx->err),
-	    MN_ENOENT);
-	assert_int_equal(mailstore_folder_delete(fx->ms, U1, "Jobs/Old/Projects/A",
-	    &fx->err), 0);
+	assert_int_equal(mailstore_folder_delete(fx->ms, U1, "INBOX", &fx->err), MN_EPERM);
+	assert_int_equal(mailstore_folder_delete(fx->ms, U1, "Jobs/Old", &fx->err), MN_ECONFLICT);
+	assert_int_equal(mailstore_folder_delete(fx->ms, U1, "Nope", &fx->err), MN_ENOENT);
+	assert_int_equal(mailstore_folder_delete(fx->ms, U1, "Jobs/Old/Projects/A", &fx->err), 0);
 	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 0);
 
 	/* a folder made again under an old name gets a new UIDVALIDITY */
@@ -494,20 +489,16 @@ test_folder_names_and_hierarchy(void **state)
 	uv_old = fi.uidvalidity;
 	mailstore_folder_info_fini(&fi);
 	assert_int_equal(mailstore_folder_delete(fx->ms, U1, "Junk", &fx->err), 0);
-	assert_int_equal(mailstore_folder_create(fx->ms, U1, "Junk", "\\Junk",
-	    &fx->err), 0);
+	assert_int_equal(mailstore_folder_create(fx->ms, U1, "Junk", "\\Junk", &fx->err), 0);
 	assert_int_equal(mailstore_folder_status(fx->ms, U1, "Junk", &fi, &fx->err), 0);
 	assert_true(fi.uidvalidity > uv_old);
 	assert_string_equal(fi.special_use, "\\Junk");
 	mailstore_folder_info_fini(&fi);
 
 	/* subscriptions */
-	assert_int_equal(mailstore_folder_subscribe(fx->ms, U1, "Jobs", true,
-	    &fx->err), 0);
-	assert_int_equal(mailstore_folder_subscribe(fx->ms, U1, "Sent", false,
-	    &fx->err), 0);
-	assert_int_equal(mailstore_folder_subscribe(fx->ms, U1, "Nope", true,
-	    &fx->err), MN_ENOENT);
+	assert_int_equal(mailstore_folder_subscribe(fx->ms, U1, "Jobs", true, &fx->err), 0);
+	assert_int_equal(mailstore_folder_subscribe(fx->ms, U1, "Sent", false, &fx->err), 0);
+	assert_int_equal(mailstore_folder_subscribe(fx->ms, U1, "Nope", true, &fx->err), MN_ENOENT);
 	assert_int_equal(mailstore_folder_status(fx->ms, U1, "Jobs", &fi, &fx->err), 0);
 	assert_true(fi.subscribed);
 	mailstore_folder_info_fini(&fi);
@@ -524,8 +515,9 @@ test_uidvalidity_uidnext_persist(void **state)
 
 	append(fx, U1, "INBOX", MSG1, 0);
 	append(fx, U1, "INBOX", MSG2, 0);
-	assert_int_equal(mailstore_expunge(fx->ms, U1, "INBOX", (uint32_t[]){ 2 }, 1,
-	    false, NULL, NULL, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_expunge(fx->ms, U1, "INBOX", (uint32_t[]){2}, 1, false, NULL, NULL, &fx->err),
+	    0);
 	assert_int_equal(mailstore_folder_create(fx->ms, U1, "Keep", NULL, &fx->err), 0);
 	assert_int_equal(mailstore_folder_status(fx->ms, U1, "INBOX", &a, &fx->err), 0);
 	mailstore_close(&fx->ms);
@@ -550,10 +542,10 @@ test_body_and_header_reads(void **state)
 		const char *msg;
 		const char *header;
 	} cases[] = {
-		{ "A: 1\r\nB: 2\r\n\r\nbody\r\n", "A: 1\r\nB: 2\r\n\r\n" },
-		{ "A: 1\n\nbody\n", "A: 1\n\n" },
-		{ "\r\nbody only\r\n", "\r\n" },
-		{ "A: no body\r\n", "A: no body\r\n" },
+	    {"A: 1\r\nB: 2\r\n\r\nbody\r\n", "A: 1\r\nB: 2\r\n\r\n"},
+	    {"A: 1\n\nbody\n", "A: 1\n\n"},
+	    {"\r\nbody only\r\n", "\r\n"},
+	    {"A: no body\r\n", "A: no body\r\n"},
 	};
 	struct fixture *fx = *state;
 	struct buf b;
@@ -565,40 +557,37 @@ test_body_and_header_reads(void **state)
 		uint32_t uid = append(fx, U1, "INBOX", cases[i].msg, 0);
 
 		buf_init(&b, 1024);
-		assert_int_equal(mailstore_header_read(fx->ms, U1, "INBOX", uid, 1024,
-		    &b, &fx->err), 0);
+		assert_int_equal(
+		    mailstore_header_read(fx->ms, U1, "INBOX", uid, 1024, &b, &fx->err), 0);
 		assert_int_equal(b.len, strlen(cases[i].header));
 		assert_memory_equal(b.data, cases[i].header, b.len);
 		buf_fini(&b);
 	}
 	/* header longer than max */
 	buf_init(&b, 1024);
-	assert_int_equal(mailstore_header_read(fx->ms, U1, "INBOX", 1, 5, &b,
-	    &fx->err), MN_ETOOBIG);
+	assert_int_equal(
+	    mailstore_header_read(fx->ms, U1, "INBOX", 1, 5, &b, &fx->err), MN_ETOOBIG);
 	assert_int_equal(b.len, 0);
 	/* byte ranges: inside, cut at the end, past the end */
-	assert_int_equal(mailstore_body_read(fx->ms, U1, "INBOX", 1, 6, 5, &b,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_body_read(fx->ms, U1, "INBOX", 1, 6, 5, &b, &fx->err), 0);
 	assert_int_equal(b.len, 5);
 	assert_memory_equal(b.data, "B: 2\r", 5);
 	buf_reset(&b);
-	assert_int_equal(mailstore_body_read(fx->ms, U1, "INBOX", 1, 14, 100, &b,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_body_read(fx->ms, U1, "INBOX", 1, 14, 100, &b, &fx->err), 0);
 	assert_int_equal(b.len, 6);
 	assert_memory_equal(b.data, "body\r\n", 6);
 	buf_reset(&b);
-	assert_int_equal(mailstore_body_read(fx->ms, U1, "INBOX", 1, 1000, 10, &b,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_body_read(fx->ms, U1, "INBOX", 1, 1000, 10, &b, &fx->err), 0);
 	assert_int_equal(b.len, 0);
-	assert_int_equal(mailstore_body_read(fx->ms, U1, "INBOX", 77, 0, 10, &b,
-	    &fx->err), MN_ENOENT);
+	assert_int_equal(
+	    mailstore_body_read(fx->ms, U1, "INBOX", 77, 0, 10, &b, &fx->err), MN_ENOENT);
 	buf_fini(&b);
 	/* an fd outlives the expunge of its message */
-	assert_int_equal(mailstore_body_open(fx->ms, U1, "INBOX", 2, &fd, &size,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_body_open(fx->ms, U1, "INBOX", 2, &fd, &size, &fx->err), 0);
 	assert_int_equal(size, strlen(cases[1].msg));
-	assert_int_equal(mailstore_expunge(fx->ms, U1, "INBOX", (uint32_t[]){ 2 }, 1,
-	    false, NULL, NULL, &fx->err), 0);
+	assert_int_equal(
+	    mailstore_expunge(fx->ms, U1, "INBOX", (uint32_t[]){2}, 1, false, NULL, NULL, &fx->err),
+	    0);
 	assert_int_equal(pread(fd, got, sizeof(got), 0), (ssize_t)size);
 	assert_memory_equal(got, cases[1].msg, size);
 	close(fd);
@@ -638,31 +627,31 @@ build_mailbox(struct fixture *fx, const char *user)
 	append(fx, user, "INBOX", MSG1, MAILSTORE_SEEN);
 	append(fx, user, "INBOX", MSG2, 0);
 	append(fx, user, "INBOX", MSG3, MAILSTORE_FLAGGED | MAILSTORE_ANSWERED);
-	assert_int_equal(mailstore_expunge(fx->ms, user, "INBOX", (uint32_t[]){ 2 },
-	    1, false, NULL, NULL, &fx->err), 0);
-	assert_int_equal(mailstore_flags_store(fx->ms, user, "INBOX",
-	    (uint32_t[]){ 3 }, 1, MAILSTORE_FLAGS_ADD, MAILSTORE_DELETED,
-	    (const char *[]){ "$Label1", "Work" }, 2, 0, NULL, NULL, NULL,
-	    &fx->err), 0);
-	assert_int_equal(mailstore_folder_create(fx->ms, user, "Projects/项目 X",
-	    "\\Archive", &fx->err), 0);
-	assert_int_equal(mailstore_folder_subscribe(fx->ms, user, "Sent", false,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_expunge(fx->ms, user, "INBOX", (uint32_t[]){2}, 1, false, NULL,
+	                     NULL, &fx->err),
+	    0);
+	assert_int_equal(mailstore_flags_store(fx->ms, user, "INBOX", (uint32_t[]){3}, 1,
+	                     MAILSTORE_FLAGS_ADD, MAILSTORE_DELETED,
+	                     (const char *[]){"$Label1", "Work"}, 2, 0, NULL, NULL, NULL, &fx->err),
+	    0);
+	assert_int_equal(
+	    mailstore_folder_create(fx->ms, user, "Projects/项目 X", "\\Archive", &fx->err), 0);
+	assert_int_equal(mailstore_folder_subscribe(fx->ms, user, "Sent", false, &fx->err), 0);
 	append(fx, user, "Projects/项目 X", "", 0); /* an empty message */
 	/* an internal date before 1970 */
-	assert_int_equal(mailstore_append(fx->ms, user, "Projects/项目 X", MSG2,
-	    strlen(MSG2), MAILSTORE_DRAFT, NULL, 0, -86400, NULL, NULL, NULL,
-	    &fx->err), 0);
-	assert_int_equal(mailstore_copy(fx->ms, user, "INBOX", (uint32_t[]){ 1, 3 },
-	    2, "Trash", NULL, NULL, &fx->err), 0);
+	assert_int_equal(mailstore_append(fx->ms, user, "Projects/项目 X", MSG2, strlen(MSG2),
+	                     MAILSTORE_DRAFT, NULL, 0, -86400, NULL, NULL, NULL, &fx->err),
+	    0);
+	assert_int_equal(mailstore_copy(fx->ms, user, "INBOX", (uint32_t[]){1, 3}, 2, "Trash", NULL,
+	                     NULL, &fx->err),
+	    0);
 }
 
 static void
 export_to(struct fixture *fx, const char *user, struct buf *out)
 {
 	buf_init(out, 0);
-	assert_int_equal(mailstore_export(fx->ms, user, buf_write_cb, out,
-	    &fx->err), 0);
+	assert_int_equal(mailstore_export(fx->ms, user, buf_write_cb, out, &fx->err), 0);
 }
 
 static void
@@ -687,10 +676,10 @@ assert_same_mailbox(struct fixture *fx, const char *a, const char *b)
 		assert_int_equal(fa[i].unseen, fb[i].unseen);
 		if (fa[i].special_use || fb[i].special_use)
 			assert_string_equal(fa[i].special_use, fb[i].special_use);
-		assert_int_equal(mailstore_msg_list(fx->ms, a, fa[i].name, 0, &ma, &ka,
-		    &fx->err), 0);
-		assert_int_equal(mailstore_msg_list(fx->ms, b, fb[i].name, 0, &mb, &kb,
-		    &fx->err), 0);
+		assert_int_equal(
+		    mailstore_msg_list(fx->ms, a, fa[i].name, 0, &ma, &ka, &fx->err), 0);
+		assert_int_equal(
+		    mailstore_msg_list(fx->ms, b, fb[i].name, 0, &mb, &kb, &fx->err), 0);
 		assert_int_equal(ka, kb);
 		for (size_t k = 0; k < ka; k++) {
 			struct buf x, y;
@@ -703,10 +692,12 @@ assert_same_mailbox(struct fixture *fx, const char *a, const char *b)
 			assert_int_equal(ma[k].internal_date, mb[k].internal_date);
 			buf_init(&x, 0);
 			buf_init(&y, 0);
-			assert_int_equal(mailstore_body_read(fx->ms, a, fa[i].name,
-			    ma[k].uid, 0, 1 << 20, &x, &fx->err), 0);
-			assert_int_equal(mailstore_body_read(fx->ms, b, fb[i].name,
-			    mb[k].uid, 0, 1 << 20, &y, &fx->err), 0);
+			assert_int_equal(mailstore_body_read(fx->ms, a, fa[i].name, ma[k].uid, 0,
+			                     1 << 20, &x, &fx->err),
+			    0);
+			assert_int_equal(mailstore_body_read(fx->ms, b, fb[i].name, mb[k].uid, 0,
+			                     1 << 20, &y, &fx->err),
+			    0);
 			assert_int_equal(x.len, y.len);
 			if (x.len)
 				assert_memory_equal(x.data, y.data, x.len);
@@ -734,17 +725,16 @@ test_export_import_round_trip(void **state)
 	refs = ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies");
 
 	/* fed whole, and one byte at a time */
-	r = (struct reader){ s1.data, s1.len, 0, 0 };
+	r = (struct reader){s1.data, s1.len, 0, 0};
 	assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r, &fx->err), 0);
 	assert_same_mailbox(fx, U1, U2);
-	r = (struct reader){ s1.data, s1.len, 0, 1 };
+	r = (struct reader){s1.data, s1.len, 0, 1};
 	assert_int_equal(mailstore_import(fx->ms, U3, reader_cb, &r, &fx->err), 0);
 	assert_same_mailbox(fx, U1, U3);
 	assert_int_equal(mailstore_user_delete(fx->ms, U3, &fx->err), 0);
 	/* single-instance across users: same files, more references */
 	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 4);
-	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"),
-	    refs * 2);
+	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), refs * 2);
 	/* a re-export is byte-identical */
 	export_to(fx, U2, &s2);
 	assert_int_equal(s1.len, s2.len);
@@ -754,11 +744,11 @@ test_export_import_round_trip(void **state)
 	/* next UIDs continue where the source stood */
 	assert_int_equal(append(fx, U2, "INBOX", "new", 0), 4);
 	/* no import over an existing mailbox */
-	r = (struct reader){ s1.data, s1.len, 0, 0 };
-	assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r, &fx->err),
-	    MN_EEXIST);
-	assert_int_equal(mailstore_export(fx->ms, "nobody@example.test",
-	    buf_write_cb, &s2, &fx->err), MN_ENOENT);
+	r = (struct reader){s1.data, s1.len, 0, 0};
+	assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r, &fx->err), MN_EEXIST);
+	assert_int_equal(
+	    mailstore_export(fx->ms, "nobody@example.test", buf_write_cb, &s2, &fx->err),
+	    MN_ENOENT);
 	buf_fini(&s1);
 }
 
@@ -777,14 +767,12 @@ test_import_bad_stream_leaves_nothing(void **state)
 	files = ms_test_count_files(fx->root, "bodies");
 	/* every cut of the stream is refused and leaves no trace */
 	for (size_t cut = 0; cut < s.len; cut++) {
-		r = (struct reader){ s.data, cut, 0, 0 };
-		assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r,
-		    &fx->err), MN_EPARSE);
+		r = (struct reader){s.data, cut, 0, 0};
+		assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r, &fx->err), MN_EPARSE);
 		assert_false(mailstore_user_exists(fx->ms, U2));
 	}
 	assert_int_equal(ms_test_count_files(fx->root, "tmp"), 0);
-	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"),
-	    refs);
+	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), refs);
 	assert_int_equal(ms_test_count_files(fx->root, "bodies"), files);
 
 	/* a body that does not match its hash; trailing garbage */
@@ -793,19 +781,16 @@ test_import_bad_stream_leaves_nothing(void **state)
 
 		assert_non_null(p);
 		p[0] = 'B';
-		r = (struct reader){ s.data, s.len, 0, 0 };
-		assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r,
-		    &fx->err), MN_EPARSE);
+		r = (struct reader){s.data, s.len, 0, 0};
+		assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r, &fx->err), MN_EPARSE);
 		p[0] = 'b';
 		buf_append(&s, "x", 1);
-		r = (struct reader){ s.data, s.len, 0, 0 };
-		assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r,
-		    &fx->err), MN_EPARSE);
+		r = (struct reader){s.data, s.len, 0, 0};
+		assert_int_equal(mailstore_import(fx->ms, U2, reader_cb, &r, &fx->err), MN_EPARSE);
 	}
 	assert_false(mailstore_user_exists(fx->ms, U2));
 	assert_int_equal(ms_test_count_files(fx->root, "tmp"), 0);
-	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"),
-	    refs);
+	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), refs);
 	assert_int_equal(ms_test_count_files(fx->root, "bodies"), files);
 	buf_fini(&s);
 }
@@ -830,14 +815,13 @@ test_user_delete_releases_bodies(void **state)
 static void
 test_user_names_and_handle_cache(void **state)
 {
-	static const char *const bad[] = { "", "nobody", "@example.test",
-		"user@" };
+	static const char *const bad[] = {"", "nobody", "@example.test", "user@"};
 	struct fixture *fx = *state;
 	char *name;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(mailstore_folder_create(fx->ms, bad[i], "X", NULL,
-		    &fx->err), MN_EINVAL);
+		assert_int_equal(
+		    mailstore_folder_create(fx->ms, bad[i], "X", NULL, &fx->err), MN_EINVAL);
 	/* path tricks stay inside ROOT/users */
 	append(fx, "../../x@..", "INBOX", MSG1, 0);
 	append(fx, "a/b@c/d", "INBOX", MSG1, 0);
@@ -851,8 +835,7 @@ test_user_names_and_handle_cache(void **state)
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < MAILSTORE_HANDLE_CACHE + 5; i++) {
 			name = xasprintf("lru%d@example.test", i);
-			assert_int_equal(append(fx, name, "INBOX", MSG2, 0),
-			    (uint32_t)round + 1);
+			assert_int_equal(append(fx, name, "INBOX", MSG2, 0), (uint32_t)round + 1);
 			free(name);
 		}
 	}
@@ -862,30 +845,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_deliver_100_users_single_instance,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_default_folders_on_first_use,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_quota_refusal_leaves_nothing,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flags_keywords_modseq, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_copy_move_expunge, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_folder_names_and_hierarchy,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_uidvalidity_uidnext_persist,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_body_and_header_reads, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_export_import_round_trip, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_import_bad_stream_leaves_nothing,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_user_delete_releases_bodies,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_user_names_and_handle_cache,
-		    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_deliver_100_users_single_instance, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_default_folders_on_first_use, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_quota_refusal_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_keywords_modseq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_copy_move_expunge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_folder_names_and_hierarchy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_uidvalidity_uidnext_persist, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_body_and_header_reads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_export_import_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import_bad_stream_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_delete_releases_bodies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_names_and_handle_cache, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,15 +71,15 @@ deliver1(struct mailstore *ms, const char *user, const char *msg)
 	struct mailstore_deliver_result r;
 	struct mn_err err;
 
-	assert_int_equal(mailstore_deliver(ms, &user, 1, msg, strlen(msg), 1, NULL,
-	    NULL, &r, &err), 0);
+	assert_int_equal(
+	    mailstore_deliver(ms, &user, 1, msg, strlen(msg), 1, NULL, NULL, &r, &err), 0);
 	assert_int_equal(r.rc, 0);
 }
 
 static void
 test_recover_fixes_refs_orphans_and_temps(void **state)
 {
-	char *root = ms_test_mkroot(), *p, hash1[65] = { 0 }, hash2[65] = { 0 };
+	char *root = ms_test_mkroot(), *p, hash1[65] = {0}, hash2[65] = {0};
 	struct mailstore_recover_stats st;
 	struct mailstore *ms = ms_test_open(root);
 	struct mn_err err;
@@ -93,8 +93,9 @@ test_recover_fixes_refs_orphans_and_temps(void **state)
 	/* damage: a count too high, a row without references, a referenced
 	 * body without a row, an orphan file, temp leftovers */
 	p = xasprintf("UPDATE bodies SET refs = 7 WHERE hash = '%s';"
-	    "DELETE FROM bodies WHERE hash = '%s';"
-	    "INSERT INTO bodies VALUES('%064d', 3, 2);", hash1, hash2, 0);
+	              "DELETE FROM bodies WHERE hash = '%s';"
+	              "INSERT INTO bodies VALUES('%064d', 3, 2);",
+	    hash1, hash2, 0);
 	bodies_exec(root, p);
 	free(p);
 	p = xasprintf("%s/bodies/ab", root);
@@ -127,8 +128,7 @@ test_recover_fixes_refs_orphans_and_temps(void **state)
 	assert_int_equal(ms_test_bodies_q(root, "SELECT MAX(refs) FROM bodies"), 1);
 	/* a second pass finds nothing to do */
 	assert_int_equal(mailstore_recover(ms, &st, &err), 0);
-	assert_int_equal(st.refs_fixed + st.orphans_removed + st.temps_removed +
-	    st.dangling, 0);
+	assert_int_equal(st.refs_fixed + st.orphans_removed + st.temps_removed + st.dangling, 0);
 
 	/* a lost body (not a crash's doing) is reported, not dropped, and a
 	 * new copy of the same bytes heals it */
@@ -138,8 +138,7 @@ test_recover_fixes_refs_orphans_and_temps(void **state)
 	assert_int_equal(mailstore_recover(ms, &st, &err), 0);
 	assert_int_equal(st.dangling, 1);
 	buf_init(&b, 0);
-	assert_int_equal(mailstore_body_read(ms, U2, "INBOX", 1, 0, 100, &b, &err),
-	    MN_EIO);
+	assert_int_equal(mailstore_body_read(ms, U2, "INBOX", 1, 0, 100, &b, &err), MN_EIO);
 	deliver1(ms, U1, MSG2);
 	assert_int_equal(mailstore_body_read(ms, U2, "INBOX", 1, 0, 100, &b, &err), 0);
 	assert_int_equal(b.len, strlen(MSG2));
@@ -157,8 +156,8 @@ test_recover_fixes_refs_orphans_and_temps(void **state)
 #define CRASH_ITERATIONS 20
 #define IMP "imported@example.test"
 
-static const char *const crash_users[CRASH_USERS] = { "c0@example.test",
-	"c1@example.test", "c2@example.test", "c3@other.test" };
+static const char *const crash_users[CRASH_USERS] = {
+    "c0@example.test", "c1@example.test", "c2@example.test", "c3@other.test"};
 
 struct ack {
 	uint32_t user;
@@ -197,19 +196,17 @@ reader_cb(void *arg, void *out, size_t len)
 	return (ssize_t)k;
 }
 
-#define CHECK(x)                                                       \
-	do {                                                           \
-		if ((x) != 0) {                                        \
-			fprintf(stderr, "child: %s failed: %s\n", #x,  \
-			    err.msg);                                  \
-			_exit(3);                                      \
-		}                                                      \
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		if ((x) != 0) {                                                                    \
+			fprintf(stderr, "child: %s failed: %s\n", #x, err.msg);                    \
+			_exit(3);                                                                  \
+		}                                                                                  \
 	} while (0)
 
 /* The victim: store mail and acknowledge each stored copy on fd. INBOX
  * messages are never removed, so every acknowledged one must survive. */
-static void __attribute__((noreturn))
-child_loop(const char *root, uint64_t seed, int fd)
+static void __attribute__((noreturn)) child_loop(const char *root, uint64_t seed, int fd)
 {
 	struct mailstore *ms = NULL;
 	struct mn_err err;
@@ -227,8 +224,7 @@ child_loop(const char *root, uint64_t seed, int fd)
 			size_t k = 0;
 			/* few distinct bodies: new ones and shared ones */
 			char *msg = xasprintf("Subject: %llu\r\n\r\n%0*d\r\n",
-			    (unsigned long long)(rnd(&seed) % 8),
-			    (int)(rnd(&seed) % 5000), 0);
+			    (unsigned long long)(rnd(&seed) % 8), (int)(rnd(&seed) % 5000), 0);
 
 			for (uint32_t i = 0; i < CRASH_USERS; i++) {
 				if (k == 0 || rnd(&seed) % 2) {
@@ -236,10 +232,10 @@ child_loop(const char *root, uint64_t seed, int fd)
 					to[k++] = crash_users[i];
 				}
 			}
-			CHECK(mailstore_deliver(ms, to, k, msg, strlen(msg),
-			    (int64_t)n, NULL, NULL, res, &err));
+			CHECK(mailstore_deliver(
+			    ms, to, k, msg, strlen(msg), (int64_t)n, NULL, NULL, res, &err));
 			for (size_t i = 0; i < k; i++) {
-				struct ack a = { idx[i], res[i].uid };
+				struct ack a = {idx[i], res[i].uid};
 
 				if (res[i].rc != 0)
 					_exit(4);
@@ -252,27 +248,23 @@ child_loop(const char *root, uint64_t seed, int fd)
 
 			CHECK(mailstore_folder_status(ms, u, "INBOX", &fi, &err));
 			CHECK(mailstore_copy(ms, u, "INBOX",
-			    (uint32_t[]){ fi.uidnext - 1, fi.uidnext - 2 }, 2,
-			    "Trash", NULL, NULL, &err));
-			CHECK(mailstore_flags_store(ms, u, "Trash",
-			    (uint32_t[]){ 1, 2, 3, 4, 5 }, 5, MAILSTORE_FLAGS_ADD,
-			    MAILSTORE_SEEN, (const char *[]){ "kw" }, 1, 0, NULL,
+			    (uint32_t[]){fi.uidnext - 1, fi.uidnext - 2}, 2, "Trash", NULL, NULL,
+			    &err));
+			CHECK(mailstore_flags_store(ms, u, "Trash", (uint32_t[]){1, 2, 3, 4, 5}, 5,
+			    MAILSTORE_FLAGS_ADD, MAILSTORE_SEEN, (const char *[]){"kw"}, 1, 0, NULL,
 			    NULL, NULL, &err));
 			mailstore_folder_info_fini(&fi);
 		} else if (op < 10) {
-			CHECK(mailstore_expunge(ms, u, "Trash", NULL, 0, false, NULL,
-			    NULL, &err));
+			CHECK(mailstore_expunge(ms, u, "Trash", NULL, 0, false, NULL, NULL, &err));
 		} else if (op < 11) {
 			/* may exist: an earlier child died before deleting it */
-			int rc = mailstore_folder_create(ms, u, "Tmp/Sub", NULL,
-			    &err);
+			int rc = mailstore_folder_create(ms, u, "Tmp/Sub", NULL, &err);
 
 			CHECK(rc == MN_EEXIST ? 0 : rc);
-			CHECK(mailstore_copy(ms, u, "Trash",
-			    (uint32_t[]){ 1, 2, 3, 4, 5, 6, 7, 8 }, 8, "Tmp/Sub", NULL,
-			    NULL, &err));
-			CHECK(mailstore_move(ms, u, "Tmp/Sub",
-			    (uint32_t[]){ 1, 2 }, 2, "Junk", NULL, &err));
+			CHECK(mailstore_copy(ms, u, "Trash", (uint32_t[]){1, 2, 3, 4, 5, 6, 7, 8},
+			    8, "Tmp/Sub", NULL, NULL, &err));
+			CHECK(mailstore_move(
+			    ms, u, "Tmp/Sub", (uint32_t[]){1, 2}, 2, "Junk", NULL, &err));
 			CHECK(mailstore_folder_delete(ms, u, "Tmp/Sub", &err));
 			CHECK(mailstore_folder_delete(ms, u, "Tmp", &err));
 		} else if (!mailstore_user_exists(ms, u)) {
@@ -285,7 +277,7 @@ child_loop(const char *root, uint64_t seed, int fd)
 
 			buf_init(&b, 0);
 			CHECK(mailstore_export(ms, u, buf_write_cb, &b, &err));
-			r = (struct reader){ b.data, b.len, 0 };
+			r = (struct reader){b.data, b.len, 0};
 			CHECK(mailstore_import(ms, IMP, reader_cb, &r, &err));
 			buf_fini(&b);
 		}
@@ -324,14 +316,15 @@ check_store(const char *root, const struct ack *acks, size_t nacks)
 			struct mailstore_msg *m = NULL;
 			size_t nm = 0;
 
-			assert_int_equal(mailstore_msg_list(ms, u, fl[f].name, 0, &m,
-			    &nm, &err), 0);
+			assert_int_equal(
+			    mailstore_msg_list(ms, u, fl[f].name, 0, &m, &nm, &err), 0);
 			for (size_t k = 0; k < nm; k++) {
 				int fd;
 				uint64_t size;
 
-				assert_int_equal(mailstore_body_open(ms, u, fl[f].name,
-				    m[k].uid, &fd, &size, &err), 0);
+				assert_int_equal(mailstore_body_open(
+				                     ms, u, fl[f].name, m[k].uid, &fd, &size, &err),
+				    0);
 				assert_true(size == m[k].size);
 				close(fd);
 				assert_true(m[k].uid < fl[f].uidnext);
@@ -358,7 +351,8 @@ check_store(const char *root, const struct ack *acks, size_t nacks)
 		mailstore_folder_list_free(&fl, nf);
 	}
 	assert_int_equal(ms_test_bodies_q(root, "SELECT COALESCE(SUM(refs), 0)"
-	    " FROM bodies"), rows);
+	                                        " FROM bodies"),
+	    rows);
 	mailstore_close(&ms);
 }
 
@@ -373,8 +367,10 @@ test_kill9_at_random_moments(void **state)
 	struct mailstore *ms = ms_test_open(root);
 
 	mailstore_close(&ms);
-	fprintf(stderr, "test_kill9_at_random_moments: seed=%llu"
-	    " (MN_TEST_SEED replays)\n", (unsigned long long)seed);
+	fprintf(stderr,
+	    "test_kill9_at_random_moments: seed=%llu"
+	    " (MN_TEST_SEED replays)\n",
+	    (unsigned long long)seed);
 	if (seed == 0)
 		seed = 1;
 	for (int it = 0; it < CRASH_ITERATIONS; it++) {
@@ -441,7 +437,7 @@ test_kill9_at_random_moments(void **state)
 static void
 ack(int fd, uint32_t user, uint32_t uid)
 {
-	struct ack a = { user, uid };
+	struct ack a = {user, uid};
 
 	if (write(fd, &a, sizeof(a)) != sizeof(a))
 		_exit(5);
@@ -449,14 +445,13 @@ ack(int fd, uint32_t user, uint32_t uid)
 
 /* A fixed workload touching every path that adds or drops references;
  * messages acknowledged on fd stay in INBOX to the end. */
-static void __attribute__((noreturn))
-workload(const char *root, int fd)
+static void __attribute__((noreturn)) workload(const char *root, int fd)
 {
 	static const char A1[] = "Subject: a1\r\n\r\nkept\r\n";
 	static const char B1[] = "Subject: b1\r\n\r\nexpunged later\r\n";
 	static const char A2[] = "Subject: a2\r\n\r\nappended\r\n";
 	static const char A3[] = "Subject: a3\r\n\r\nlast\r\n";
-	const char *xyz[] = { crash_users[0], crash_users[1], crash_users[3] };
+	const char *xyz[] = {crash_users[0], crash_users[1], crash_users[3]};
 	const char *x = crash_users[0], *y = crash_users[1], *z = crash_users[3];
 	struct mailstore_deliver_result res[3];
 	struct mailstore *ms = NULL;
@@ -467,41 +462,32 @@ workload(const char *root, int fd)
 
 	mn_err_clear(&err);
 	CHECK(mailstore_open(root, &ms, &err));
-	CHECK(mailstore_deliver(ms, xyz, 3, A1, strlen(A1), 1, NULL, NULL, res,
-	    &err));
+	CHECK(mailstore_deliver(ms, xyz, 3, A1, strlen(A1), 1, NULL, NULL, res, &err));
 	ack(fd, 0, res[0].uid);
 	ack(fd, 1, res[1].uid);
 	ack(fd, 3, res[2].uid);
-	CHECK(mailstore_deliver(ms, xyz, 2, B1, strlen(B1), 2, NULL, NULL, res,
-	    &err));
+	CHECK(mailstore_deliver(ms, xyz, 2, B1, strlen(B1), 2, NULL, NULL, res, &err));
 	CHECK(mailstore_append(ms, x, "INBOX", A2, strlen(A2), MAILSTORE_SEEN,
-	    (const char *[]){ "kw" }, 1, 3, NULL, &uid, NULL, &err));
+	    (const char *[]){"kw"}, 1, 3, NULL, &uid, NULL, &err));
 	ack(fd, 0, uid);
-	CHECK(mailstore_copy(ms, x, "INBOX", (uint32_t[]){ 1, 2 }, 2, "Trash",
-	    NULL, NULL, &err));
-	CHECK(mailstore_flags_store(ms, x, "INBOX", (uint32_t[]){ 1, 3 }, 2,
-	    MAILSTORE_FLAGS_ADD, MAILSTORE_FLAGGED, NULL, 0, 0, NULL, NULL, NULL,
-	    &err));
-	CHECK(mailstore_expunge(ms, x, "INBOX", (uint32_t[]){ 2 }, 1, false, NULL,
-	    NULL, &err));
-	CHECK(mailstore_expunge(ms, y, "INBOX", (uint32_t[]){ 2 }, 1, false, NULL,
-	    NULL, &err));
+	CHECK(mailstore_copy(ms, x, "INBOX", (uint32_t[]){1, 2}, 2, "Trash", NULL, NULL, &err));
+	CHECK(mailstore_flags_store(ms, x, "INBOX", (uint32_t[]){1, 3}, 2, MAILSTORE_FLAGS_ADD,
+	    MAILSTORE_FLAGGED, NULL, 0, 0, NULL, NULL, NULL, &err));
+	CHECK(mailstore_expunge(ms, x, "INBOX", (uint32_t[]){2}, 1, false, NULL, NULL, &err));
+	CHECK(mailstore_expunge(ms, y, "INBOX", (uint32_t[]){2}, 1, false, NULL, NULL, &err));
 	CHECK(mailstore_expunge(ms, x, "Trash", NULL, 0, false, NULL, NULL, &err));
 	CHECK(mailstore_folder_create(ms, x, "Tmp/Sub", NULL, &err));
-	CHECK(mailstore_copy(ms, x, "INBOX", (uint32_t[]){ 1, 3 }, 2, "Tmp/Sub",
-	    NULL, NULL, &err));
-	CHECK(mailstore_move(ms, x, "Tmp/Sub", (uint32_t[]){ 1 }, 1, "Junk", NULL,
-	    &err));
+	CHECK(mailstore_copy(ms, x, "INBOX", (uint32_t[]){1, 3}, 2, "Tmp/Sub", NULL, NULL, &err));
+	CHECK(mailstore_move(ms, x, "Tmp/Sub", (uint32_t[]){1}, 1, "Junk", NULL, &err));
 	CHECK(mailstore_folder_rename(ms, x, "Tmp", "Old/Tmp", &err));
 	CHECK(mailstore_folder_delete(ms, x, "Old/Tmp/Sub", &err));
 	buf_init(&b, 0);
 	CHECK(mailstore_export(ms, x, buf_write_cb, &b, &err));
-	r = (struct reader){ b.data, b.len, 0 };
+	r = (struct reader){b.data, b.len, 0};
 	CHECK(mailstore_import(ms, IMP, reader_cb, &r, &err));
 	buf_fini(&b);
 	CHECK(mailstore_user_delete(ms, IMP, &err));
-	CHECK(mailstore_deliver(ms, &z, 1, A3, strlen(A3), 4, NULL, NULL, res,
-	    &err));
+	CHECK(mailstore_deliver(ms, &z, 1, A3, strlen(A3), 4, NULL, NULL, res, &err));
 	ack(fd, 3, res[0].uid);
 	mailstore_close(&ms);
 	_exit(0);
@@ -529,8 +515,7 @@ test_kill9_at_every_durable_step(void **state)
 			workload(root, p[1]);
 		}
 		close(p[1]);
-		while (nacks < 16 &&
-		    read(p[0], &acks[nacks], sizeof(acks[0])) == sizeof(acks[0]))
+		while (nacks < 16 && read(p[0], &acks[nacks], sizeof(acks[0])) == sizeof(acks[0]))
 			nacks++;
 		close(p[0]);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -539,24 +524,22 @@ test_kill9_at_every_durable_step(void **state)
 			assert_int_equal(nacks, 5);
 			finished = true;
 		} else {
-			assert_true(WIFSIGNALED(status) &&
-			    WTERMSIG(status) == SIGKILL);
+			assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 		}
 		check_store(root, acks, nacks);
 		ms_test_rmroot(root);
 	}
 	assert_true(finished);
-	fprintf(stderr, "test_kill9_at_every_durable_step: %ld crash points\n",
-	    k - 2);
+	fprintf(stderr, "test_kill9_at_every_durable_step: %ld crash points\n", k - 2);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_recover_fixes_refs_orphans_and_temps),
-		cmocka_unit_test(test_kill9_at_every_durable_step),
-		cmocka_unit_test(test_kill9_at_random_moments),
+	    cmocka_unit_test(test_recover_fixes_refs_orphans_and_temps),
+	    cmocka_unit_test(test_kill9_at_every_durable_step),
+	    cmocka_unit_test(test_kill9_at_random_moments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
