@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -841,6 +842,68 @@ test_user_names_and_handle_cache(void **state)
 	}
 }
 
+/* --- threads -------------------------------------------------------------------- */
+
+#define THREADS 4
+#define PER_THREAD 25
+
+struct thread_arg {
+	struct mailstore *ms;
+	int id;
+	int failures;
+};
+
+static void *
+thread_main(void *p)
+{
+	struct thread_arg *a = p;
+	const char *users[] = {U1, U2, U3};
+	struct mailstore_deliver_result res[3];
+	struct mn_err err;
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		/* two bodies shared by every thread, one of its own */
+		char *msg = xasprintf("Subject: %d\r\n\r\n", i % 3 == 2 ? a->id + 10 : i % 2);
+
+		if (mailstore_deliver(
+		        a->ms, users, 3, msg, strlen(msg), i, NULL, NULL, res, &err) != 0 ||
+		    res[0].rc || res[1].rc || res[2].rc)
+			a->failures++;
+		if (mailstore_flags_store(a->ms, users[i % 3], "INBOX", (uint32_t[]){1, 2}, 2,
+		        MAILSTORE_FLAGS_ADD, MAILSTORE_SEEN, NULL, 0, 0, NULL, NULL, NULL,
+		        &err) != 0)
+			a->failures++;
+		free(msg);
+	}
+	return NULL;
+}
+
+static void
+test_threads_share_one_store(void **state)
+{
+	struct fixture *fx = *state;
+	struct thread_arg args[THREADS];
+	pthread_t th[THREADS];
+	struct mailstore_folder_info fi;
+
+	for (int i = 0; i < THREADS; i++) {
+		args[i] = (struct thread_arg){fx->ms, i, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, thread_main, &args[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(args[i].failures, 0);
+	}
+	assert_int_equal(mailstore_folder_status(fx->ms, U2, "INBOX", &fi, &fx->err), 0);
+	assert_int_equal(fi.messages, THREADS * PER_THREAD);
+	assert_int_equal(fi.uidnext, THREADS * PER_THREAD + 1);
+	mailstore_folder_info_fini(&fi);
+	/* two shared bodies plus one per thread, each held by every copy */
+	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 2 + THREADS);
+	assert_int_equal(
+	    ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), 3 * THREADS * PER_THREAD);
+}
+
 int
 main(void)
 {
@@ -858,6 +921,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_import_bad_stream_leaves_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_user_delete_releases_bodies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_user_names_and_handle_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threads_share_one_store, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
