@@ -230,7 +230,10 @@ int mailstore_header_read(struct mailstore *ms, const char *user, const char *fo
  * message whose modseq > unchangedsince (when unchangedsince != 0) is not
  * changed and its uid is put in *failed_out (RFC 7162 §3.1.3 MODIFIED; may be
  * NULL; free()). UIDs not in the folder are ignored. *modseq_out (may be
- * NULL) gets the new MODSEQ, or 0 if nothing changed. */
+ * NULL) gets the new MODSEQ, or 0 if nothing changed. A STORE that sets
+ * what is already set changes nothing and takes no MODSEQ. UNCHANGEDSINCE 0
+ * (every message fails) is for the IMAP layer to answer: here 0 means no
+ * condition. */
 int mailstore_flags_store(struct mailstore *ms, const char *user, const char *folder,
     const uint32_t *uids, size_t n, enum mailstore_flag_op op, uint32_t flags,
     const char *const *keywords, size_t nkw, uint64_t unchangedsince, uint32_t **failed_out,
