@@ -4,9 +4,12 @@
  * the ordering rules and the threading contract.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -24,8 +27,22 @@ mailstore_open(const char *root, struct mailstore **out, struct mn_err *err)
 		return mn_err_set(err, MN_EINVAL, "mailstore: no root");
 	ms = xcalloc(1, sizeof(*ms));
 	ms->root = xstrdup(root);
+	ms->lock_fd = -1;
 	pthread_mutex_init(&ms->lock, NULL);
 	rc = ms_mkdirs(root, err);
+	if (rc == 0) {
+		/* Recovery deletes ROOT/tmp and the mutex guards one process
+		 * only: a second opener would break both. */
+		char *p = xasprintf("%s/lock", root);
+
+		ms->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (ms->lock_fd < 0)
+			rc = mn_err_set(err, MN_EIO, "open %s: %s", p, strerror(errno));
+		else if (flock(ms->lock_fd, LOCK_EX | LOCK_NB) != 0)
+			rc = mn_err_set(err, errno == EWOULDBLOCK ? MN_EAGAIN : MN_EIO,
+			    "%s: store in use (%s)", p, strerror(errno));
+		free(p);
+	}
 	for (size_t i = 0; rc == 0 && i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		char *p = xasprintf("%s/%s", root, subdirs[i]);
 
@@ -53,6 +70,8 @@ mailstore_close(struct mailstore **msp)
 		return;
 	ms_user_close_all(ms);
 	sqlite3_close(ms->bodies);
+	if (ms->lock_fd >= 0)
+		close(ms->lock_fd); /* releases the flock */
 	pthread_mutex_destroy(&ms->lock);
 	free(ms->root);
 	free(ms);

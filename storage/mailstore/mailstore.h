@@ -14,6 +14,7 @@
  *                                      synchronous=FULL): folders, messages,
  *                                      quota usage; path parts are escaped
  *   ROOT/tmp/                          temp bodies and imports in progress
+ *   ROOT/lock                          flock'ed by the one opener
  *
  * Ordering rules (crash safety, SPEC §10). A body is written to ROOT/tmp,
  * fsync'd, renamed into place and the directory fsync'd, and its reference
@@ -136,7 +137,9 @@ struct mailstore_recover_stats {
 /* --- store ---------------------------------------------------------------- */
 
 /* mailstore_open - open (creating if needed) the store under root. Does not
- * run recovery: call mailstore_recover() once before serving. */
+ * run recovery: call mailstore_recover() once before serving. Only one
+ * struct mailstore may have a ROOT open at a time (in any process): it
+ * holds an flock on ROOT/lock; a second open gets MN_EAGAIN. */
 int mailstore_open(const char *root, struct mailstore **out, struct mn_err *err);
 void mailstore_close(struct mailstore **ms);
 

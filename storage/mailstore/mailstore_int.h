@@ -34,6 +34,7 @@ struct mailstore {
 	struct ms_user *lru; /* most recently used first */
 	size_t nopen;
 	uint64_t tmp_seq; /* makes temp names unique in this process */
+	int lock_fd;      /* ROOT/lock, flock'ed: one opener per ROOT */
 };
 
 /* A folder row. */

@@ -521,6 +521,13 @@ test_uidvalidity_uidnext_persist(void **state)
 	    0);
 	assert_int_equal(mailstore_folder_create(fx->ms, U1, "Keep", NULL, &fx->err), 0);
 	assert_int_equal(mailstore_folder_status(fx->ms, U1, "INBOX", &a, &fx->err), 0);
+	/* one opener per ROOT */
+	{
+		struct mailstore *second = NULL;
+
+		assert_int_equal(mailstore_open(fx->root, &second, &fx->err), MN_EAGAIN);
+		assert_null(second);
+	}
 	mailstore_close(&fx->ms);
 	fx->ms = ms_test_open(fx->root);
 	assert_int_equal(mailstore_folder_status(fx->ms, U1, "INBOX", &b, &fx->err), 0);
