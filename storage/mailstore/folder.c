@@ -380,6 +380,38 @@ is_within(const char *name, const char *parent)
 	return strncmp(name, parent, n) == 0 && (name[n] == '\0' || name[n] == '/');
 }
 
+/* RENAME INBOX (RFC 3501 §6.3.5): its messages move to a new folder, INBOX
+ * stays, empty, and its children stay where they are. The messages keep
+ * their UIDs and MODSEQs under the new folder's own UIDVALIDITY; INBOX
+ * keeps its UIDNEXT so that no UID is given twice. */
+static int
+rename_inbox(sqlite3 *db, const char *dst, struct mn_err *err)
+{
+	struct ms_folder in, nf;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = ms_folder_find(db, "INBOX", &in, err)) != 0 ||
+	    (rc = create_parents(db, dst, err)) != 0 ||
+	    (rc = ms_folder_insert(db, dst, NULL, true, err)) != 0 ||
+	    (rc = ms_folder_find(db, dst, &nf, err)) != 0)
+		return rc;
+	nf.uidnext = in.uidnext;
+	nf.highestmodseq = in.highestmodseq;
+	in.highestmodseq++; /* the messages left it: an expunge */
+	if ((rc = ms_folder_update(db, &nf, err)) != 0 ||
+	    (rc = ms_folder_update(db, &in, err)) != 0)
+		return rc;
+	if (sqlite3_prepare_v2(db, "UPDATE messages SET folder_id = ? WHERE folder_id = ?", -1, &st,
+	        NULL) != SQLITE_OK)
+		return ms_db_err(db, err, "rename INBOX");
+	sqlite3_bind_int64(st, 1, nf.id);
+	sqlite3_bind_int64(st, 2, in.id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ms_db_err(db, err, "rename INBOX");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 mailstore_folder_rename(
     struct mailstore *ms, const char *user, const char *from, const char *to, struct mn_err *err)
@@ -395,7 +427,17 @@ mailstore_folder_rename(
 	    (rc = ms_folder_name(to, &dst, err)) != 0)
 		goto out_free;
 	if (strcmp(src, "INBOX") == 0) {
-		rc = mn_err_set(err, MN_EPERM, "folder: cannot rename INBOX");
+		rc = ms_enter(ms, user, &u, err);
+		if (rc != 0)
+			goto out_free;
+		rc = ms_begin(u->db, err);
+		if (rc == 0)
+			rc = rename_inbox(u->db, dst, err);
+		if (rc == 0)
+			rc = ms_commit(u->db, err);
+		else
+			ms_rollback(u->db);
+		ms_leave(ms);
 		goto out_free;
 	}
 	if (is_within(dst, src)) {

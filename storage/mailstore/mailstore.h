@@ -43,7 +43,7 @@
  * detail in err (never shown to clients):
  *   MN_EINVAL bad argument (bad name, bad keyword)   MN_ENOENT no such folder
  *   MN_EEXIST folder/user exists   MN_ECONFLICT folder has children
- *   MN_EPERM  operation not allowed on INBOX         MN_ENOQUOTA over quota
+ *   MN_EPERM  deleting INBOX                         MN_ENOQUOTA over quota
  *   MN_ELIMIT a store limit below was reached        MN_EIO / MN_EDB failures
  *   MN_EPARSE bad import stream
  */
@@ -191,8 +191,9 @@ int mailstore_folder_create(struct mailstore *ms, const char *user, const char *
     const char *special_use, struct mn_err *err);
 /* mailstore_folder_rename - rename folder and all its children, keeping
  * UIDVALIDITY and UIDs; missing parents of the new name are created.
- * MN_EEXIST if the new name (or a renamed child) exists; INBOX: MN_EPERM.
- * XXX: RFC 3501 renaming of INBOX (move its messages) is not done here. */
+ * MN_EEXIST if the new name (or a renamed child) exists. Renaming INBOX
+ * follows RFC 3501 §6.3.5: its messages move to the new folder (a new
+ * UIDVALIDITY, same UIDs), INBOX stays, empty, with its children. */
 int mailstore_folder_rename(
     struct mailstore *ms, const char *user, const char *from, const char *to, struct mn_err *err);
 /* mailstore_folder_delete - delete a folder and release its messages.

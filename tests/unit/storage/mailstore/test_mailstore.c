@@ -475,7 +475,49 @@ test_folder_names_and_hierarchy(void **state)
 	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Jobs", "Sent", &fx->err), MN_EEXIST);
 	assert_int_equal(
 	    mailstore_folder_rename(fx->ms, U1, "Jobs", "Jobs/In", &fx->err), MN_EINVAL);
-	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "inbox", "Old", &fx->err), MN_EPERM);
+	/* RENAME INBOX moves its messages; INBOX and its children stay */
+	{
+		struct mailstore_folder_info in0;
+		struct mailstore_msg *m = NULL;
+		size_t k = 0;
+
+		append(fx, U1, "INBOX", MSG2, MAILSTORE_SEEN);
+		append(fx, U1, "INBOX", MSG3, 0);
+		assert_int_equal(mailstore_folder_status(fx->ms, U1, "INBOX", &in0, &fx->err), 0);
+		assert_int_equal(
+		    mailstore_folder_rename(fx->ms, U1, "inbox", "INBOX/Old", &fx->err), 0);
+		assert_int_equal(
+		    mailstore_folder_status(fx->ms, U1, "INBOX/Old", &fi, &fx->err), 0);
+		assert_true(fi.uidvalidity != in0.uidvalidity);
+		assert_int_equal(fi.uidnext, in0.uidnext);
+		assert_int_equal(fi.messages, 2);
+		mailstore_folder_info_fini(&fi);
+		assert_int_equal(
+		    mailstore_msg_list(fx->ms, U1, "INBOX/Old", 0, &m, &k, &fx->err), 0);
+		assert_int_equal(k, 2);
+		assert_int_equal(m[0].uid, 1);
+		assert_int_equal(m[0].flags, MAILSTORE_SEEN);
+		assert_int_equal(m[1].uid, 2);
+		mailstore_msg_list_free(&m, k);
+		assert_int_equal(mailstore_folder_status(fx->ms, U1, "INBOX", &fi, &fx->err), 0);
+		assert_int_equal(fi.uidvalidity, in0.uidvalidity);
+		assert_int_equal(fi.uidnext, in0.uidnext);
+		assert_int_equal(fi.messages, 0);
+		assert_true(fi.highestmodseq > in0.highestmodseq);
+		mailstore_folder_info_fini(&fi);
+		mailstore_folder_info_fini(&in0);
+		assert_int_equal(append(fx, U1, "INBOX", MSG1, 0), 3);
+		assert_int_equal(
+		    mailstore_folder_status(fx->ms, U1, "INBOX/Sub", &fi, &fx->err), 0);
+		mailstore_folder_info_fini(&fi);
+		assert_int_equal(
+		    mailstore_folder_rename(fx->ms, U1, "INBOX", "Sent", &fx->err), MN_EEXIST);
+		assert_int_equal(count_msgs(fx, U1, "INBOX"), 1);
+		assert_int_equal(mailstore_folder_delete(fx->ms, U1, "INBOX/Old", &fx->err), 0);
+		assert_int_equal(
+		    mailstore_expunge(fx->ms, U1, "INBOX", NULL, 0, false, NULL, NULL, &fx->err),
+		    0);
+	}
 	assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Nope", "Old", &fx->err), MN_ENOENT);
 
 	/* delete: INBOX never, a parent not before its children */
