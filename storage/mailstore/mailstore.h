@@ -37,6 +37,15 @@
  * index is created on first use with the folders INBOX, Sent (\Sent),
  * Drafts (\Drafts), Trash (\Trash) and Junk (\Junk), all subscribed.
  *
+ * Ownership: arrays and strings handed out (folder lists, message lists,
+ * COPYUID data, failed/expunged uid arrays) belong to the caller and are
+ * freed with the matching _free/_fini function or free() as stated. Bodies
+ * are read either as an fd (mailstore_body_open: the caller closes it; best
+ * for large FETCH and POP3 RETR, it can be mmap'ed or sendfile'd) or copied
+ * into a caller's bounded struct buf (mailstore_body_read for byte ranges,
+ * mailstore_header_read for the header section). A POP3 UIDL can be
+ * "<uidvalidity>.<uid>" of the INBOX message.
+ *
  * Folder names are UTF-8 (the IMAP layer converts modified UTF-7), '/' is
  * the hierarchy separator; "INBOX" is matched case-insensitively as the first
  * component and stored as "INBOX". Errors: 0 or a negative MN_E* code with
