@@ -361,7 +361,7 @@ mailstore_folder_create(struct mailstore *ms, const char *user, const char *fold
 	if (rc == 0)
 		rc = create_parents(u->db, name, err);
 	if (rc == 0)
-		rc = ms_folder_insert(u->db, name, special_use, true, err);
+		rc = ms_folder_insert(u->db, name, special_use, false, err);
 	if (rc == 0)
 		rc = ms_commit(u->db, err);
 	else
@@ -393,7 +393,7 @@ rename_inbox(sqlite3 *db, const char *dst, struct mn_err *err)
 
 	if ((rc = ms_folder_find(db, "INBOX", &in, err)) != 0 ||
 	    (rc = create_parents(db, dst, err)) != 0 ||
-	    (rc = ms_folder_insert(db, dst, NULL, true, err)) != 0 ||
+	    (rc = ms_folder_insert(db, dst, NULL, false, err)) != 0 ||
 	    (rc = ms_folder_find(db, dst, &nf, err)) != 0)
 		return rc;
 	nf.uidnext = in.uidnext;

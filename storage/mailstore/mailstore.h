@@ -195,7 +195,8 @@ void mailstore_folder_info_fini(struct mailstore_folder_info *info);
 /* mailstore_folder_create - create folder (and missing parents, RFC 3501
  * §6.3.3) with a fresh UIDVALIDITY: max(now, last one given to this user + 1).
  * special_use is NULL or one of \All \Archive \Drafts \Flagged \Junk \Sent
- * \Trash (RFC 6154). MN_EEXIST if it exists. */
+ * \Trash (RFC 6154). The new folders are not subscribed (CREATE does not
+ * subscribe; SUBSCRIBE does). MN_EEXIST if it exists. */
 int mailstore_folder_create(struct mailstore *ms, const char *user, const char *folder,
     const char *special_use, struct mn_err *err);
 /* mailstore_folder_rename - rename folder and all its children, keeping

@@ -460,6 +460,7 @@ test_folder_names_and_hierarchy(void **state)
 	    mailstore_folder_status(fx->ms, U1, "Jobs/Old/Projects/A", &fi, &fx->err), 0);
 	assert_int_equal(fi.uidvalidity, uv_a);
 	assert_int_equal(fi.messages, 1);
+	assert_false(fi.subscribed);
 	mailstore_folder_info_fini(&fi);
 	assert_int_equal(mailstore_folder_list(fx->ms, U1, &fl, &n, &fx->err), 0);
 	{
