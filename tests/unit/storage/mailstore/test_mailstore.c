@@ -614,6 +614,25 @@ test_body_and_header_reads(void **state)
 		assert_memory_equal(b.data, cases[i].header, b.len);
 		buf_fini(&b);
 	}
+	/* headers past the 8 KiB read chunk, the empty line straddling it */
+	for (size_t end = 8186; end <= 8194; end++) {
+		size_t hlen = end + 4; /* "...\r\n\r\n" */
+		char *msg = xmalloc(hlen + 7);
+		uint32_t uid;
+
+		memset(msg, 'h', end);
+		memcpy(msg, "X-Long: ", 8);
+		memcpy(msg + end, "\r\n\r\nbody\r\n", 10);
+		msg[hlen + 6] = '\0';
+		uid = append(fx, U1, "Drafts", msg, 0);
+		buf_init(&b, 0);
+		assert_int_equal(
+		    mailstore_header_read(fx->ms, U1, "Drafts", uid, 65536, &b, &fx->err), 0);
+		assert_int_equal(b.len, hlen);
+		assert_memory_equal(b.data, msg, hlen);
+		buf_fini(&b);
+		free(msg);
+	}
 	/* header longer than max */
 	buf_init(&b, 1024);
 	assert_int_equal(
