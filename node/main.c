@@ -6,8 +6,9 @@
  * first start of an empty directory, bootstraps the one-member cluster:
  * this node in the nodes table and the system administrator `admin`, whose
  * password comes from [admin] initial_password or is generated into
- * data_dir/admin-password (0600). Then it starts the services (today HTTP
- * and HTTPS with the admin API under /api/v1/) and runs the event loop in
+ * data_dir/admin-password (0600). Then it starts the services (HTTP and
+ * HTTPS with the admin API under /api/v1/; the mail store, the spool and
+ * its delivery queue, SMTP) and runs the event loop in
  * the foreground, logging to stderr. SIGTERM/SIGINT: stop accepting, close
  * connections after their queued output, let work in flight finish (queued
  * directory commands are applied), close every handle, close the
@@ -35,9 +36,14 @@
 #include "lib/tls.h"
 #include "lib/xalloc.h"
 #include "node/admin/api.h"
+#include "node/delivery/queue.h"
+#include "node/delivery/remote.h"
 #include "node/http/http.h"
+#include "node/smtp/server.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
+#include "storage/mailstore/mailstore.h"
+#include "storage/spool/spool.h"
 
 #define ADMIN_NAME "admin"
 #define GENERATED_PASSWORD_BYTES 12 /* 16 base64url characters */
@@ -51,6 +57,11 @@ struct node {
 	struct admin_api *api;
 	struct tls_ctx *tls;
 	struct http_server *http, *https;
+	struct mailstore *ms;
+	struct spool *spool;
+	struct remote_ctx *remote;
+	struct queue *queue;
+	struct smtp_server *smtp;
 	uv_signal_t sigterm, sigint;
 	bool signals_ready;
 	bool stopping;
@@ -327,6 +338,49 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	return 0;
 }
 
+static void
+on_queued(void *arg, const char *id)
+{
+	struct node *n = arg;
+
+	queue_submit(n->queue, id);
+}
+
+/* The mail store, the spool and its delivery queue, the SMTP listeners. */
+static int
+start_mail(struct node *n, struct mn_err *err)
+{
+	struct mailstore_recover_stats st;
+	struct queue_config qc;
+	struct smtp_server_config sc;
+	char *path = xasprintf("%s/mailstore", n->cfg.data_dir);
+	int rc;
+
+	rc = mailstore_open(path, &n->ms, err);
+	free(path);
+	if (rc != 0 || (rc = mailstore_recover(n->ms, &st, err)) != 0 ||
+	    (rc = spool_open(n->cfg.data_dir, &n->spool, err)) != 0 ||
+	    (rc = remote_ctx_new(&n->loop, &n->cfg, &n->remote, err)) != 0)
+		return rc;
+	memset(&qc, 0, sizeof(qc));
+	qc.cfg = &n->cfg;
+	qc.dir = n->dir;
+	qc.ms = n->ms;
+	qc.spool = n->spool;
+	qc.remote = n->remote;
+	if ((rc = queue_start(&n->loop, &qc, &n->queue, err)) != 0)
+		return rc;
+	memset(&sc, 0, sizeof(sc));
+	sc.cfg = &n->cfg;
+	sc.dir = n->dir;
+	sc.ms = n->ms;
+	sc.spool = n->spool;
+	sc.tls = n->tls;
+	sc.on_queued = on_queued;
+	sc.arg = n;
+	return smtp_server_start(&n->loop, &sc, &n->smtp, err);
+}
+
 /* Stop accepting and close connections (after their queued output).
  * Requests already in flight (a password hash in the thread pool, a queued
  * directory command) still finish: an accepted change is applied even if
@@ -338,6 +392,10 @@ stop_services(struct node *n)
 		http_server_stop(&n->http);
 	if (n->https != NULL)
 		http_server_stop(&n->https);
+	smtp_server_stop(&n->smtp);
+	if (n->api != NULL)
+		n->api->queue = NULL; /* the API answers 503 from now on */
+	queue_stop(&n->queue);
 	conn_close_all();
 }
 
@@ -383,6 +441,9 @@ node_fini(struct node *n)
 			log_warn("main", "event=shutdown reason=\"loop busy at close\"");
 	}
 	admin_api_free(&n->api);
+	remote_ctx_free(&n->remote);
+	spool_close(&n->spool);
+	mailstore_close(&n->ms);
 	dirsvc_free(&n->svc);
 	if (n->tls != NULL)
 		tls_ctx_free(&n->tls);
@@ -428,6 +489,10 @@ run(struct node *n)
 	ac.max_body = HTTP_DEFAULT_MAX_BODY;
 	admin_api_new(&n->loop, n->dir, n->svc, &ac, &n->api);
 	conn_set_global_limit(n->cfg.max_connections);
+	if ((rc = start_mail(n, &err)) != 0)
+		goto fail;
+	n->api->queue = n->queue;
+	n->api->ms = n->ms;
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
 	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0)
 		goto fail;

@@ -61,6 +61,11 @@ static const struct api_route routes[] = {
 	{ API_POST, "nodes/*/drain", api_nodes_drain, ROUTE_SYSTEM },
 	{ API_DELETE, "nodes/*", api_nodes_del, ROUTE_SYSTEM },
 	{ API_GET, "cluster", api_cluster_status, 0 },
+	{ API_GET, "queue", api_queue_list, ROUTE_SYSTEM },
+	{ API_POST, "queue/*/retry", api_queue_retry, ROUTE_SYSTEM },
+	{ API_DELETE, "queue/*", api_queue_del, ROUTE_SYSTEM },
+	{ API_GET, "users/*/messages", api_messages_list, 0 },
+	{ API_GET, "users/*/messages/*/raw", api_messages_raw, 0 },
 };
 /* clang-format on */
 
@@ -143,6 +148,15 @@ api_reply_json(struct api_req *r, int status, json_t *j)
 {
 	api_log(r, status);
 	http_reply_json(r->x, status, j);
+	api_req_free(r);
+}
+
+void
+api_reply_bytes(
+    struct api_req *r, int status, const char *content_type, const void *data, size_t len)
+{
+	api_log(r, status);
+	http_reply(r->x, status, content_type, data, len);
 	api_req_free(r);
 }
 

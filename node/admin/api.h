@@ -55,6 +55,9 @@ struct admin_api {
 	char *hostname;
 	size_t max_body;
 	uint64_t started_ms; /* uv_now at start */
+	/* set by main once the mail services run (NULL before: 503) */
+	struct queue *queue;
+	struct mailstore *ms;
 };
 
 struct api_req;
@@ -114,10 +117,17 @@ void api_nodes_list(struct api_req *r);
 void api_nodes_drain(struct api_req *r);
 void api_nodes_del(struct api_req *r);
 void api_cluster_status(struct api_req *r);
+void api_queue_list(struct api_req *r);
+void api_queue_retry(struct api_req *r);
+void api_queue_del(struct api_req *r);
+void api_messages_list(struct api_req *r);
+void api_messages_raw(struct api_req *r);
 
 /* replies (each ends the request; r is freed) */
 void api_reply_json(struct api_req *r, int status, json_t *j); /* steals j */
 void api_reply_empty(struct api_req *r, int status);
+void api_reply_bytes(
+    struct api_req *r, int status, const char *content_type, const void *data, size_t len);
 void api_reply_error(struct api_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* api_reply_code - status from api_status_for_code(rc), text err->msg. */
