@@ -708,14 +708,13 @@ spool_remove(struct spool *sp, const char *id, struct mn_err *err)
 		return mn_err_set(err, MN_EINVAL, "spool: bad id");
 	path = spool_path(sp, id);
 	spath = xasprintf("%s.state", path);
-	/* sidecar first: a lone message file is a full entry again (its
-	 * envelope state), a lone sidecar is garbage; both are safe only
-	 * because removal happens when every recipient is final, and a
-	 * re-run of a final entry is prevented by removing the message next */
-	if (unlink(spath) != 0 && errno != ENOENT)
-		rc = mn_err_set(err, MN_EIO, "spool: unlink %s: %s", spath, strerror(errno));
-	else if (unlink(path) != 0 && errno != ENOENT)
+	/* message file first: a lone sidecar is garbage that recovery drops,
+	 * while a lone message file would be a whole entry again with the
+	 * envelope's recipients, all pending (delivered twice) */
+	if (unlink(path) != 0 && errno != ENOENT)
 		rc = mn_err_set(err, MN_EIO, "spool: unlink %s: %s", path, strerror(errno));
+	else if (unlink(spath) != 0 && errno != ENOENT)
+		rc = mn_err_set(err, MN_EIO, "spool: unlink %s: %s", spath, strerror(errno));
 	else
 		rc = fsync_dir(sp->queue, err);
 	free(path);
