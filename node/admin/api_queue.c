@@ -97,9 +97,10 @@ msg_done(uv_work_t *w, int status)
 
 		for (size_t i = 0; i < m->n; i++)
 			json_array_append_new(arr,
-			    json_pack("{s:I, s:I, s:I, s:I}", "uid", (json_int_t)m->list[i].uid, "size",
-				(json_int_t)m->list[i].size, "flags", (json_int_t)m->list[i].flags,
-				"internal_date", (json_int_t)m->list[i].internal_date));
+			    json_pack("{s:I, s:I, s:I, s:I}", "uid", (json_int_t)m->list[i].uid,
+			        "size", (json_int_t)m->list[i].size, "flags",
+			        (json_int_t)m->list[i].flags, "internal_date",
+			        (json_int_t)m->list[i].internal_date));
 		api_reply_json(r, 200, arr);
 	} else {
 		api_reply_bytes(r, 200, "message/rfc822", m->raw.data, m->raw.len);

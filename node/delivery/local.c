@@ -29,8 +29,8 @@ local_already_delivered(struct mailstore *ms, const char *user, const char *spoo
 		if (list[i].size != len)
 			continue;
 		buf_init(&h, LOCAL_HEADER_MAX);
-		if (mailstore_header_read(ms, user, "INBOX", list[i].uid, LOCAL_HEADER_MAX, &h, &err) ==
-		        0 &&
+		if (mailstore_header_read(
+		        ms, user, "INBOX", list[i].uid, LOCAL_HEADER_MAX, &h, &err) == 0 &&
 		    memmem(h.data, h.len, spool_id, strlen(spool_id)) != NULL)
 			found = true;
 		buf_fini(&h);
@@ -64,7 +64,8 @@ local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_
 		map[m++] = i;
 	}
 	if (m > 0) {
-		rc = mailstore_deliver(ms, users, m, msg, len, internal_date, NULL, limits, res, err);
+		rc = mailstore_deliver(
+		    ms, users, m, msg, len, internal_date, NULL, limits, res, err);
 		for (size_t j = 0; j < m; j++)
 			t[map[j]].rc = rc != 0 ? rc : res[j].rc;
 	}

@@ -51,7 +51,7 @@ struct qentry {
 	bool busy;
 	bool deleted;
 	bool removed;
-	bool force; /* queue_retry: every pending recipient is due now */
+	bool force;  /* queue_retry: every pending recipient is due now */
 	int64_t due; /* unix ms */
 	struct qentry *next;
 
@@ -324,9 +324,9 @@ queue_dsn(struct qentry *e, enum dsn_action action, unsigned what, char **id_out
 		rc = spool_write(q->cfg.spool, &denv, NULL, 0, out.data, out.len, &e->err);
 		if (rc == 0) {
 			*id_out = xstrdup(denv.id);
-			log_info("delivery", "id=%s event=dsn action=%s dsn_id=%s to=<%s> rcpts=%zu",
-			    e->id, action == DSN_FAILED ? "failed" : "delayed", denv.id,
-			    e->env.sender, n);
+			log_info("delivery",
+			    "id=%s event=dsn action=%s dsn_id=%s to=<%s> rcpts=%zu", e->id,
+			    action == DSN_FAILED ? "failed" : "delayed", denv.id, e->env.sender, n);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -406,8 +406,8 @@ finish_done(uv_work_t *w, int status)
 	struct qentry *e = w->data;
 
 	if (e->rc != 0)
-		log_error("delivery", "id=%s event=finish result=fail reason=\"%s\"", e->id,
-		    e->err.msg);
+		log_error(
+		    "delivery", "id=%s event=finish result=fail reason=\"%s\"", e->id, e->err.msg);
 	attempt_end(e);
 }
 
@@ -477,7 +477,8 @@ step_remote(struct qentry *e)
 		const char *dom;
 		struct rjob *rj = NULL;
 
-		if (r->state != SPOOL_RCPT_PENDING || !r->final || r->local || r->next_attempt > now)
+		if (r->state != SPOOL_RCPT_PENDING || !r->final || r->local ||
+		    r->next_attempt > now)
 			continue;
 		dom = strrchr(r->address, '@');
 		dom = dom ? dom + 1 : "";
@@ -504,7 +505,7 @@ step_remote(struct qentry *e)
 	e->jobs_left = e->njobs;
 	for (size_t j = 0; j < e->njobs; j++) {
 		struct rjob *rj = &e->jobs[j];
-		static const char *rets[] = { NULL, "FULL", "HDRS" };
+		static const char *rets[] = {NULL, "FULL", "HDRS"};
 
 		rj->e = e;
 		for (size_t i = 0; i < rj->job.nrcpts; i++) {
@@ -547,8 +548,8 @@ local_work(uv_work_t *w)
 		return;
 	if ((e->rc = ensure_msg(e)) != 0)
 		return;
-	e->rc = local_deliver(q->cfg.ms, e->id, e->msg.data, e->msg.len, e->env.arrival, e->lt,
-	    e->nlt, &e->err);
+	e->rc = local_deliver(
+	    q->cfg.ms, e->id, e->msg.data, e->msg.len, e->env.arrival, e->lt, e->nlt, &e->err);
 	for (size_t i = 0; i < e->nlt; i++) {
 		struct spool_rcpt *r = &e->env.rcpts[e->lt_idx[i]];
 		struct local_target *t = &e->lt[i];
@@ -586,8 +587,8 @@ local_done(uv_work_t *w, int status)
 	e->lt_idx = NULL;
 	e->nlt = 0;
 	if (e->rc != 0) {
-		log_error("delivery", "id=%s event=local result=fail reason=\"%s\"", e->id,
-		    e->err.msg);
+		log_error(
+		    "delivery", "id=%s event=local result=fail reason=\"%s\"", e->id, e->err.msg);
 		attempt_end(e);
 		return;
 	}
@@ -749,8 +750,8 @@ load_done(uv_work_t *w, int status)
 	struct qentry *e = w->data;
 
 	if (e->rc != 0) {
-		log_error("delivery", "id=%s event=load result=fail reason=\"%s\"", e->id,
-		    e->err.msg);
+		log_error(
+		    "delivery", "id=%s event=load result=fail reason=\"%s\"", e->id, e->err.msg);
 		if (e->rc == MN_ENOENT)
 			e->removed = true;
 		attempt_end(e);
@@ -825,8 +826,7 @@ schedule(struct queue *q)
 }
 
 int
-queue_start(uv_loop_t *loop, const struct queue_config *cfg, struct queue **out,
-    struct mn_err *err)
+queue_start(uv_loop_t *loop, const struct queue_config *cfg, struct queue **out, struct mn_err *err)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
 	char **ids;
@@ -924,10 +924,13 @@ queue_list_json(struct queue *q)
 			json_t *ro = json_object();
 
 			json_object_set_new(ro, "address", json_string(r->address));
-			json_object_set_new(ro, "state", json_string(spool_rcpt_state_name(r->state)));
+			json_object_set_new(
+			    ro, "state", json_string(spool_rcpt_state_name(r->state)));
 			json_object_set_new(ro, "attempts", json_integer(r->attempts));
-			json_object_set_new(ro, "next_attempt", json_integer(r->next_attempt / 1000));
-			json_object_set_new(ro, "reply", r->reply ? json_string(r->reply) : json_null());
+			json_object_set_new(
+			    ro, "next_attempt", json_integer(r->next_attempt / 1000));
+			json_object_set_new(
+			    ro, "reply", r->reply ? json_string(r->reply) : json_null());
 			json_array_append_new(rs, ro);
 		}
 		json_object_set_new(o, "rcpts", rs);

@@ -49,8 +49,8 @@ struct queue;
 
 /* queue_start - recover the spool (tmp files removed) and schedule every
  * queued entry at once. */
-int queue_start(uv_loop_t *loop, const struct queue_config *cfg, struct queue **out,
-    struct mn_err *err);
+int queue_start(
+    uv_loop_t *loop, const struct queue_config *cfg, struct queue **out, struct mn_err *err);
 /* queue_submit - a new spool entry (after its fsync): deliver soon. */
 void queue_submit(struct queue *q, const char *id);
 /* queue_stop - no new attempts; attempts in flight finish (run the loop),

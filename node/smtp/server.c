@@ -100,7 +100,7 @@ struct session {
 	char *w_password; /* AUTH */
 	bool w_ok;
 	uint64_t w_quota_bytes, w_quota_msgs, w_used_bytes, w_used_msgs;
-	char *w_rcpt;     /* QUOTA: rcpt to add when fine */
+	char *w_rcpt; /* QUOTA: rcpt to add when fine */
 	char *w_orcpt;
 	unsigned w_notify;
 	char *w_received; /* SPOOL: Received: header */
@@ -121,8 +121,7 @@ flush(struct session *s)
 	}
 }
 
-static void
-reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 reply(struct session *s, const char *fmt, ...)
@@ -284,7 +283,7 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 	s->env.sender = sender;
 	s->env.smtputf8 = p->smtputf8;
 	s->env.eightbit = p->body == SMTP_BODY_8BITMIME;
-	s->env.ret = p->ret == SMTP_RET_FULL ? SPOOL_RET_FULL
+	s->env.ret = p->ret == SMTP_RET_FULL   ? SPOOL_RET_FULL
 	             : p->ret == SMTP_RET_HDRS ? SPOOL_RET_HDRS
 	                                       : SPOOL_RET_NONE;
 	if (p->has_envid) {
@@ -352,8 +351,7 @@ quota_done(struct session *s)
 		/* no mailbox yet: nothing used */
 		if (s->w_rc != 0)
 			s->w_used_bytes = s->w_used_msgs = 0;
-		if (s->w_quota_bytes > 0 &&
-		    s->w_used_bytes + s->declared_size >= s->w_quota_bytes)
+		if (s->w_quota_bytes > 0 && s->w_used_bytes + s->declared_size >= s->w_quota_bytes)
 			full = true;
 		if (s->w_quota_msgs > 0 && s->w_used_msgs >= s->w_quota_msgs)
 			full = true;
@@ -520,7 +518,8 @@ auth_work(uv_work_t *w)
 {
 	struct session *s = w->data;
 	/* an unknown user costs one hash too (no user-existence oracle) */
-	static const char dummy[] = "$y$j9T$F5Jx5fExrKuJdZC6Oq0Vh0$9bWdCyTvvD0ZuLg6V45rSH4Y.YT5dP0V7zuVkqy2fK.";
+	static const char dummy[] =
+	    "$y$j9T$F5Jx5fExrKuJdZC6Oq0Vh0$9bWdCyTvvD0ZuLg6V45rSH4Y.YT5dP0V7zuVkqy2fK.";
 
 	s->w_ok = password_verify(s->w_hash ? s->w_hash : dummy, s->w_password) && s->w_hash;
 }
@@ -611,7 +610,7 @@ auth_plain(struct session *s, struct slice b64)
 static void
 auth_line(struct session *s, const char *line, size_t len)
 {
-	struct slice sl = { line, len };
+	struct slice sl = {line, len};
 	char buf[1024];
 	size_t n;
 
@@ -683,7 +682,7 @@ do_auth(struct session *s, const struct smtp_cmd *cmd)
 	if (slice_eq_nocase(cmd->auth_mech, "PLAIN")) {
 		if (cmd->has_auth_initial) {
 			if (cmd->auth_initial.len == 1 && cmd->auth_initial.ptr[0] == '=')
-				auth_plain(s, (struct slice){ "", 0 });
+				auth_plain(s, (struct slice){"", 0});
 			else
 				auth_plain(s, cmd->auth_initial);
 		} else {
@@ -753,7 +752,8 @@ make_received(struct session *s)
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	/* RFC 3848 / RFC 6531 §4.3 protocol types */
 	if (s->env.smtputf8)
-		proto = tls ? (auth ? "UTF8SMTPSA" : "UTF8SMTPS") : (auth ? "UTF8SMTPA" : "UTF8SMTP");
+		proto =
+		    tls ? (auth ? "UTF8SMTPSA" : "UTF8SMTPS") : (auth ? "UTF8SMTPA" : "UTF8SMTP");
 	else if (!s->esmtp)
 		proto = "SMTP";
 	else
@@ -763,7 +763,8 @@ make_received(struct session *s)
 	buf_printf(&b, "Received: from %s ([%s])\r\n\tby %s (mailnode) with %s id %s", helo, s->ip,
 	    hostname(s), proto, s->env.id);
 	if (tls) {
-		log_escape(tlsinfo, sizeof(tlsinfo), conn_tls_info(s->c), strlen(conn_tls_info(s->c)));
+		log_escape(
+		    tlsinfo, sizeof(tlsinfo), conn_tls_info(s->c), strlen(conn_tls_info(s->c)));
 		buf_printf(&b, "\r\n\t(%s)", tlsinfo);
 	}
 	if (auth)
@@ -794,8 +795,8 @@ spool_done(struct session *s)
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 	} else {
 		reply(s, "451 4.3.0 Error: queue file write error");
-		log_error("smtp", "sid=%s event=queue result=fail reason=\"%s\"", s->sid,
-		    s->w_err.msg);
+		log_error(
+		    "smtp", "sid=%s event=queue result=fail reason=\"%s\"", s->sid, s->w_err.msg);
 	}
 	free(s->w_received);
 	s->w_received = NULL;
@@ -865,8 +866,8 @@ command(struct session *s, const char *line, size_t len)
 	rc = smtp_parse_command(line, len, &lim, &cmd);
 	if (need_auth(s) && cmd.verb != SMTP_VERB_AUTH && cmd.verb != SMTP_VERB_QUIT &&
 	    ++s->commands_before_auth > SMTP_MAX_COMMANDS_BEFORE_AUTH) {
-		reply(s, "421 4.7.0 %s Error: too many commands before authentication",
-		    hostname(s));
+		reply(
+		    s, "421 4.7.0 %s Error: too many commands before authentication", hostname(s));
 		s->quit = true;
 		return;
 	}
@@ -1093,10 +1094,10 @@ on_timeout(struct conn *c, void *arg)
 }
 
 static const struct conn_handler session_handler = {
-	.on_read = on_read,
-	.on_close = on_close,
-	.on_tls = on_tls,
-	.on_timeout = on_timeout,
+    .on_read = on_read,
+    .on_close = on_close,
+    .on_tls = on_tls,
+    .on_timeout = on_timeout,
 };
 
 static void
@@ -1116,8 +1117,9 @@ on_accept(struct conn *c, void *arg)
 	conn_set_input_max(c, SMTP_INPUT_MAX);
 	log_info("smtp", "sid=%s event=connect ip=%s port=%u listener=%s", s->sid, s->ip,
 	    conn_local_port(c),
-	    s->kind == SMTP_LISTEN_MX ? "mx" : s->kind == SMTP_LISTEN_SUBMISSION ? "submission"
-	                                                                        : "smtps");
+	    s->kind == SMTP_LISTEN_MX           ? "mx"
+	    : s->kind == SMTP_LISTEN_SUBMISSION ? "submission"
+	                                        : "smtps");
 	greet(s);
 }
 
@@ -1126,9 +1128,8 @@ smtp_server_start(uv_loop_t *loop, const struct smtp_server_config *cfg, struct 
     struct mn_err *err)
 {
 	struct smtp_server *srv = xcalloc(1, sizeof(*srv));
-	static const char *names[3] = { "smtp", "submission", "smtps" };
-	uint16_t ports[3] = { cfg->cfg->smtp_port, cfg->cfg->submission_port,
-		cfg->cfg->smtps_port };
+	static const char *names[3] = {"smtp", "submission", "smtps"};
+	uint16_t ports[3] = {cfg->cfg->smtp_port, cfg->cfg->submission_port, cfg->cfg->smtps_port};
 
 	srv->loop = loop;
 	srv->cfg = *cfg;

@@ -37,7 +37,7 @@ struct spool {
 	uint32_t counter;
 };
 
-static const char *state_names[] = { "pending", "inflight", "delivered", "failed", "expanded" };
+static const char *state_names[] = {"pending", "inflight", "delivered", "failed", "expanded"};
 
 const char *
 spool_rcpt_state_name(enum spool_rcpt_state st)
@@ -167,7 +167,7 @@ put_field(struct buf *b, const char *s)
 		unsigned char c = (unsigned char)s[i];
 
 		if (c <= 0x20 || c == 0x7f || c == '%' || (i == 0 && c == '-')) {
-			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
 
 			buf_append(b, e, 3);
 		} else {
@@ -192,8 +192,9 @@ put_rcpt(struct buf *b, const struct spool_rcpt *r)
 static void
 encode_envelope(struct buf *b, const struct spool_env *env)
 {
-	buf_printf(b, "MNSPOOL 1\nid %s\narrival %" PRId64 "\nret %d\nsmtputf8 %d\neightbit %d\n"
-	              "dsn %d\nsender",
+	buf_printf(b,
+	    "MNSPOOL 1\nid %s\narrival %" PRId64 "\nret %d\nsmtputf8 %d\neightbit %d\n"
+	    "dsn %d\nsender",
 	    env->id, env->arrival, (int)env->ret, env->smtputf8, env->eightbit, env->is_dsn);
 	put_field(b, env->sender);
 	buf_append_str(b, "\nenvid");
@@ -638,7 +639,8 @@ out:
 }
 
 int
-spool_read_message(struct spool *sp, const struct spool_env *env, struct buf *out, struct mn_err *err)
+spool_read_message(
+    struct spool *sp, const struct spool_env *env, struct buf *out, struct mn_err *err)
 {
 	char *path = spool_path(sp, env->id);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -751,8 +753,7 @@ spool_recover(struct spool *sp, char ***ids_out, size_t *n_out, struct mn_err *e
 	}
 	closedir(d);
 	if ((d = opendir(sp->queue)) == NULL)
-		return mn_err_set(
-		    err, MN_EIO, "spool: opendir %s: %s", sp->queue, strerror(errno));
+		return mn_err_set(err, MN_EIO, "spool: opendir %s: %s", sp->queue, strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		const char *name = de->d_name;
 		size_t len = strlen(name);

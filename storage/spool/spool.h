@@ -34,17 +34,17 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 
-#define SPOOL_ID_LEN 20           /* 16 hex digits of microseconds + 4 of counter */
-#define SPOOL_MAX_RCPTS 100000    /* after expansion */
+#define SPOOL_ID_LEN 20                /* 16 hex digits of microseconds + 4 of counter */
+#define SPOOL_MAX_RCPTS 100000         /* after expansion */
 #define SPOOL_MAX_ENVELOPE (16u << 20) /* bytes of envelope or state text */
-#define SPOOL_MAX_FIELD 4096      /* bytes of one decoded field */
+#define SPOOL_MAX_FIELD 4096           /* bytes of one decoded field */
 
 enum spool_rcpt_state {
 	SPOOL_RCPT_PENDING = 0,
-	SPOOL_RCPT_INFLIGHT,  /* a local delivery was started (idempotency check at recovery) */
+	SPOOL_RCPT_INFLIGHT, /* a local delivery was started (idempotency check at recovery) */
 	SPOOL_RCPT_DELIVERED,
-	SPOOL_RCPT_FAILED,    /* permanent: bounced (or bounce not wanted) */
-	SPOOL_RCPT_EXPANDED,  /* replaced by its expansion (rcpts with parent = this one) */
+	SPOOL_RCPT_FAILED,   /* permanent: bounced (or bounce not wanted) */
+	SPOOL_RCPT_EXPANDED, /* replaced by its expansion (rcpts with parent = this one) */
 };
 
 /* DSN RET (RFC 3461 §4.3) */
@@ -55,9 +55,9 @@ struct spool_rcpt {
 	char *orcpt;     /* DSN ORCPT "rfc822;addr" (decoded) or NULL */
 	unsigned notify; /* SMTP_NOTIFY_* bits, 0 when not given */
 	enum spool_rcpt_state state;
-	bool local;      /* a final local mailbox (after expansion) */
-	bool final;      /* result of expansion (local mailbox or external) */
-	bool bounced;    /* FAILED: the DSN was queued (or none is owed) */
+	bool local;   /* a final local mailbox (after expansion) */
+	bool final;   /* result of expansion (local mailbox or external) */
+	bool bounced; /* FAILED: the DSN was queued (or none is owed) */
 	uint32_t attempts;
 	int64_t next_attempt; /* unix milliseconds; 0: now */
 	char *reply;          /* last reply / reason or NULL */
@@ -66,8 +66,8 @@ struct spool_rcpt {
 
 struct spool_env {
 	char id[SPOOL_ID_LEN + 1];
-	char *sender;    /* "" for the null sender */
-	char *envid;     /* decoded ENVID or NULL */
+	char *sender; /* "" for the null sender */
+	char *envid;  /* decoded ENVID or NULL */
 	enum spool_ret ret;
 	int64_t arrival; /* unix seconds */
 	bool smtputf8;
@@ -125,8 +125,8 @@ char *spool_path(struct spool *sp, const char *id);
 /* Helpers for env structs built in memory. */
 void spool_env_fini(struct spool_env *env);
 /* spool_env_add_rcpt - append a copy (strings duplicated); returns it. */
-struct spool_rcpt *spool_env_add_rcpt(struct spool_env *env, const char *address,
-    const char *orcpt, unsigned notify);
+struct spool_rcpt *spool_env_add_rcpt(
+    struct spool_env *env, const char *address, const char *orcpt, unsigned notify);
 const char *spool_rcpt_state_name(enum spool_rcpt_state st);
 
 #endif

@@ -159,7 +159,8 @@ test_state_updates(void **state)
 	env.rcpts[2].state = SPOOL_RCPT_FAILED;
 	env.rcpts[2].bounced = true;
 	{
-		struct spool_rcpt *r = spool_env_add_rcpt(&env, "carol@a.test", "rfc822;x@a.test", 0);
+		struct spool_rcpt *r =
+		    spool_env_add_rcpt(&env, "carol@a.test", "rfc822;x@a.test", 0);
 
 		r->local = r->final = true;
 		r->state = SPOOL_RCPT_INFLIGHT;
@@ -258,16 +259,15 @@ static void
 test_bad_envelopes_refused(void **state)
 {
 	static const char *bad[] = {
-		"",
-		"MNSPOOL 2\nid 00000000000000000009\nsender %\ndata\n",
-		"MNSPOOL 1\nid 00000000000000000009\nsender %\n",         /* no data line */
-		"MNSPOOL 1\nid 00000000000000000009\ndata\n",              /* no sender */
-		"MNSPOOL 1\nid 00000000000000000009\nsender %\nbogus 1\ndata\n",
-		"MNSPOOL 1\nid 00000000000000000009\nsender %4\ndata\n",  /* short escape */
-		"MNSPOOL 1\nid 00000000000000000009\nsender %00\ndata\n", /* NUL */
-		"MNSPOOL 1\nid 00000000000000000009\nsender %\nrcpt 9 0 0 0 0 0 0 a - - -\ndata\n",
-		"MNSPOOL 1\nid 00000000000000000009\nsender %\nrcpt 0 0 0 0 0 0 0 a - -\ndata\n",
-		"MNSPOOL 1\nid 00000000000000000008\nsender %\ndata\n", /* id mismatch */
+	    "", "MNSPOOL 2\nid 00000000000000000009\nsender %\ndata\n",
+	    "MNSPOOL 1\nid 00000000000000000009\nsender %\n", /* no data line */
+	    "MNSPOOL 1\nid 00000000000000000009\ndata\n",     /* no sender */
+	    "MNSPOOL 1\nid 00000000000000000009\nsender %\nbogus 1\ndata\n",
+	    "MNSPOOL 1\nid 00000000000000000009\nsender %4\ndata\n",  /* short escape */
+	    "MNSPOOL 1\nid 00000000000000000009\nsender %00\ndata\n", /* NUL */
+	    "MNSPOOL 1\nid 00000000000000000009\nsender %\nrcpt 9 0 0 0 0 0 0 a - - -\ndata\n",
+	    "MNSPOOL 1\nid 00000000000000000009\nsender %\nrcpt 0 0 0 0 0 0 0 a - -\ndata\n",
+	    "MNSPOOL 1\nid 00000000000000000008\nsender %\ndata\n", /* id mismatch */
 	};
 	struct spool *sp;
 	struct spool_env back;
@@ -276,7 +276,8 @@ test_bad_envelopes_refused(void **state)
 	assert_int_equal(spool_open(tmpdir, &sp, &err), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		write_file("queue/00000000000000000009", bad[i]);
-		assert_int_equal(spool_read_env(sp, "00000000000000000009", &back, &err), MN_EPARSE);
+		assert_int_equal(
+		    spool_read_env(sp, "00000000000000000009", &back, &err), MN_EPARSE);
 	}
 	spool_close(&sp);
 }
@@ -361,12 +362,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_write_read_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_updates, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_envelopes_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kill_mid_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ids_unique_and_ordered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_read_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_updates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_envelopes_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill_mid_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ids_unique_and_ordered, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
