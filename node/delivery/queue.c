@@ -47,6 +47,7 @@ struct qentry {
 	struct queue *q;
 	char id[SPOOL_ID_LEN + 1];
 	struct spool_env env;
+	struct spool_env fresh; /* load_work's result, moved into env on the loop */
 	bool loaded;
 	bool busy;
 	bool deleted;
@@ -131,6 +132,7 @@ free_entry(struct qentry *e)
 	if (*pp == e)
 		*pp = e->next;
 	spool_env_fini(&e->env);
+	spool_env_fini(&e->fresh);
 	buf_fini(&e->msg);
 	free(e->spool_path);
 	free(e);
@@ -218,6 +220,8 @@ attempt_end(struct qentry *e)
 		}
 		if (e->rc != 0)
 			due = now_ms() + q->cfg.cfg->delivery_retry_min_ms;
+		if (e->force || e->deleted)
+			due = 0; /* queue_retry / queue_delete during the attempt */
 		e->due = due;
 	}
 	schedule(q);
@@ -740,8 +744,8 @@ load_work(uv_work_t *w)
 {
 	struct qentry *e = w->data;
 
-	spool_env_fini(&e->env);
-	e->rc = spool_read_env(e->q->cfg.spool, e->id, &e->env, &e->err);
+	/* into a fresh struct: the loop may be listing e->env meanwhile */
+	e->rc = spool_read_env(e->q->cfg.spool, e->id, &e->fresh, &e->err);
 }
 
 static void
@@ -757,6 +761,9 @@ load_done(uv_work_t *w, int status)
 		attempt_end(e);
 		return;
 	}
+	spool_env_fini(&e->env);
+	e->env = e->fresh;
+	memset(&e->fresh, 0, sizeof(e->fresh));
 	e->loaded = true;
 	e->dirty = false;
 	if (e->force) {
@@ -919,6 +926,12 @@ queue_list_json(struct queue *q)
 		json_object_set_new(o, "arrival", json_integer(e->env.arrival));
 		json_object_set_new(o, "size", json_integer((json_int_t)e->env.msg_size));
 		json_object_set_new(o, "busy", json_boolean(e->busy));
+		if (e->busy) {
+			/* the recipients are being updated on a worker thread */
+			json_array_append_new(arr, o);
+			json_decref(rs);
+			continue;
+		}
 		for (size_t i = 0; i < e->env.nrcpts; i++) {
 			struct spool_rcpt *r = &e->env.rcpts[i];
 			json_t *ro = json_object();

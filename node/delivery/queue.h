@@ -57,9 +57,10 @@ void queue_submit(struct queue *q, const char *id);
  * then the queue frees itself. */
 void queue_stop(struct queue **q);
 
-/* queue_list_json - [{id, sender, arrival, size, rcpts: [{address, state,
- * attempts, next_attempt, reply}]}] (new reference). Entries not read yet
- * since the start show "loading": true. */
+/* queue_list_json - [{id, sender, arrival, size, busy, rcpts: [{address,
+ * state, attempts, next_attempt, reply}]}] (new reference). Entries not read
+ * yet since the start show only "loading": true; entries in the middle of an
+ * attempt ("busy": true) have no "rcpts". */
 json_t *queue_list_json(struct queue *q);
 /* queue_retry - make ID due now (every pending recipient): 0 or MN_ENOENT. */
 int queue_retry(struct queue *q, const char *id);
