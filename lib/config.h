@@ -3,8 +3,12 @@
  *
  * Every key is declared once in the key table of config.c (section, name,
  * type, default, range, doc); the table drives parsing, validation and the
- * generated reference docs/config.md. Unknown sections or keys, bad values
- * and missing required keys are refused with "FILE:LINE: reason".
+ * generated reference docs/config.md. Unknown sections or keys, a key given
+ * twice, bad values, missing required keys and two enabled services on one
+ * port are refused with "FILE:LINE: reason".
+ *
+ * Ownership: the strings in struct mn_config belong to it; config_free()
+ * releases them. A port of 0 means the service is disabled.
  */
 #ifndef MN_LIB_CONFIG_H
 #define MN_LIB_CONFIG_H
@@ -17,9 +21,9 @@
 
 struct mn_config {
 	/* [node] */
-	char *node_name;  /* required; [A-Za-z0-9._-]{1,63} */
-	char *data_dir;   /* required */
-	char *hostname;   /* default: "localhost" */
+	char *node_name; /* required; [A-Za-z0-9._-]{1,63} */
+	char *data_dir;  /* required */
+	char *hostname;  /* default: "localhost" */
 	/* [listen] */
 	char *listen_address; /* default 127.0.0.1 */
 	uint16_t smtp_port, submission_port, smtps_port;
@@ -45,20 +49,30 @@ struct mn_config {
 	char *dev_create_domain; /* `make run` sets example.test */
 };
 
-/* config_defaults - fill every field with its default (strings NULL). */
+/* config_defaults - fill every field with its default. Strings are all
+ * NULL, so a defaults-only struct owns no memory (config_free is harmless).
+ * Overwrites cfg without freeing: call config_free first when reusing. */
 void config_defaults(struct mn_config *cfg);
 
-/* config_load - parse `path` into cfg (defaults first). On failure returns
- * MN_EINVAL/MN_EIO with err->msg = "PATH:LINE: reason" (LINE 0 when the
- * problem is not on one line, e.g. a missing required key). */
+/* config_load - parse `path` into cfg (defaults first). On success the
+ * string keys with a default (hostname, listen_address) are never NULL; the
+ * others are NULL when unset or empty. On failure returns MN_EINVAL (bad
+ * content) or MN_EIO (cannot open/read) with err->msg = "PATH:LINE: reason"
+ * (LINE 0 when the problem is not on one line, e.g. a missing required key)
+ * and leaves cfg holding defaults only (nothing allocated). */
 int config_load(const char *path, struct mn_config *cfg, struct mn_err *err);
 
 /* config_load_string - same, from memory (fuzzing, tests); `name` is used
  * in messages in place of the path. */
-int config_load_string(const char *name, const char *text,
-    struct mn_config *cfg, struct mn_err *err);
+int config_load_string(
+    const char *name, const char *text, struct mn_config *cfg, struct mn_err *err);
 
+/* config_free - free the strings (pointers set to NULL); cfg may be NULL. */
 void config_free(struct mn_config *cfg);
+
+/* config_parse_bool - yes/no, true/false, on/off, 1/0 (any case); 0 or
+ * MN_EINVAL. Used for bool keys. */
+int config_parse_bool(const char *s, bool *out);
 
 /* config_write_reference - Markdown reference of every key (docs/config.md). */
 void config_write_reference(FILE *out);
