@@ -95,8 +95,8 @@ fail_response(const struct mailctl_invocation *inv, const struct mailctl_respons
 	if (reason == NULL)
 		return mailctl_fail("server answered HTTP %ld", resp->status);
 	if (resp->status == 401 && inv->client.password == NULL)
-		return mailctl_fail("%s (no password given: use --password or MAILCTL_PASSWORD)",
-		    reason);
+		return mailctl_fail(
+		    "%s (no password given: use --password or MAILCTL_PASSWORD)", reason);
 	return mailctl_fail("%s", reason);
 }
 
@@ -106,7 +106,7 @@ static int
 call(struct mailctl_invocation *inv, const char *method, char *path, json_t *body,
     struct mailctl_response *resp)
 {
-	struct mn_err err = { 0 };
+	struct mn_err err = {0};
 	int rc;
 
 	rc = mailctl_request(&inv->client, method, path, body, resp, &err);
@@ -137,8 +137,7 @@ print_raw(const struct mailctl_response *resp)
 }
 
 /* Run a request whose human output is a fixed confirmation line. */
-static int
-simple(struct mailctl_invocation *inv, const char *method, char *path, json_t *body,
+static int simple(struct mailctl_invocation *inv, const char *method, char *path, json_t *body,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static int
@@ -169,8 +168,8 @@ static int
 need_json(const struct mailctl_response *resp, bool array)
 {
 	if (array ? !json_is_array(resp->json) : !json_is_object(resp->json))
-		return mailctl_fail("unexpected answer from server (not a JSON %s)",
-		    array ? "array" : "object");
+		return mailctl_fail(
+		    "unexpected answer from server (not a JSON %s)", array ? "array" : "object");
 	return 0;
 }
 
@@ -190,8 +189,7 @@ size_text(const json_t *obj, const char *key, const char *zero)
 
 /* Parse --quota-like sizes here so a typo is a usage error, not a 400. */
 static int
-opt_size(const struct mailctl_invocation *inv, const char *name, json_t *obj,
-    const char *key)
+opt_size(const struct mailctl_invocation *inv, const char *name, json_t *obj, const char *key)
 {
 	const char *v = mailctl_opt_get(inv, name);
 	uint64_t n;
@@ -227,7 +225,7 @@ print_domain_row(struct mailctl_table *t, const json_t *d)
 	char *users = mailctl_json_text(d, "users");
 	char *aliases = mailctl_json_join(json_object_get(d, "aliases"), ",");
 	char *created = mailctl_json_text(d, "created_at");
-	const char *row[] = { mailctl_json_str(d, "name"), users, aliases, created };
+	const char *row[] = {mailctl_json_str(d, "name"), users, aliases, created};
 
 	mailctl_table_add(t, row);
 	free(users);
@@ -235,7 +233,7 @@ print_domain_row(struct mailctl_table *t, const json_t *d)
 	free(created);
 }
 
-static const char *const domain_cols[] = { "DOMAIN", "USERS", "ALIASES", "CREATED" };
+static const char *const domain_cols[] = {"DOMAIN", "USERS", "ALIASES", "CREATED"};
 
 static int
 cmd_domain_list(struct mailctl_invocation *inv)
@@ -243,7 +241,6 @@ cmd_domain_list(struct mailctl_invocation *inv)
 	struct mailctl_response resp;
 	struct mailctl_table *t;
 	size_t i;
-	json_t *d;
 	int rc;
 
 	rc = call(inv, "GET", xstrdup("/domains"), NULL, &resp);
@@ -253,8 +250,8 @@ cmd_domain_list(struct mailctl_invocation *inv)
 		print_raw(&resp);
 	} else if ((rc = need_json(&resp, true)) == 0) {
 		t = mailctl_table_new(4, domain_cols);
-		json_array_foreach(resp.json, i, d)
-			print_domain_row(t, d);
+		for (i = 0; i < json_array_size(resp.json); i++)
+			print_domain_row(t, json_array_get(resp.json, i));
 		mailctl_table_print(&t, stdout);
 	}
 	mailctl_response_fini(&resp);
@@ -287,8 +284,8 @@ cmd_domain_alias_add(struct mailctl_invocation *inv)
 {
 	json_t *body = json_pack("{s:s}", "alias", inv->args[1]);
 
-	return simple(inv, "POST", path_build("/domains/", inv->args[0], "/aliases", NULL),
-	    body, "domain alias %s -> %s added", inv->args[1], inv->args[0]);
+	return simple(inv, "POST", path_build("/domains/", inv->args[0], "/aliases", NULL), body,
+	    "domain alias %s -> %s added", inv->args[1], inv->args[0]);
 }
 
 static int
@@ -346,17 +343,17 @@ print_user(const json_t *u)
 		const char *label, *key;
 		int kind; /* 0 text, 1 quota size, 2 quota count, 3 used size */
 	} rows[] = {
-		{ "address", "address", 0 },
-		{ "name", "name", 0 },
-		{ "home node", "home_node", 0 },
-		{ "quota", "quota_bytes", 1 },
-		{ "quota messages", "quota_messages", 2 },
-		{ "used", "used_bytes", 3 },
-		{ "used messages", "used_messages", 0 },
-		{ "flags", "flags", 0 },
-		{ "max message size", "max_message_size", 1 },
-		{ "expires", "expires_at", 0 },
-		{ "created", "created_at", 0 },
+	    {"address", "address", 0},
+	    {"name", "name", 0},
+	    {"home node", "home_node", 0},
+	    {"quota", "quota_bytes", 1},
+	    {"quota messages", "quota_messages", 2},
+	    {"used", "used_bytes", 3},
+	    {"used messages", "used_messages", 0},
+	    {"flags", "flags", 0},
+	    {"max message size", "max_message_size", 1},
+	    {"expires", "expires_at", 0},
+	    {"created", "created_at", 0},
 	};
 	size_t i;
 
@@ -367,9 +364,8 @@ print_user(const json_t *u)
 			text = size_text(u, rows[i].key, "unlimited");
 		else if (rows[i].kind == 3)
 			text = size_text(u, rows[i].key, "0");
-		else if (rows[i].kind == 2 &&
-		    json_is_integer(json_object_get(u, rows[i].key)) &&
-		    json_integer_value(json_object_get(u, rows[i].key)) <= 0)
+		else if (rows[i].kind == 2 && json_is_integer(json_object_get(u, rows[i].key)) &&
+		         json_integer_value(json_object_get(u, rows[i].key)) <= 0)
 			text = xstrdup("unlimited");
 		else
 			text = mailctl_json_text(u, rows[i].key);
@@ -460,7 +456,7 @@ fail:
 static int
 cmd_user_list(struct mailctl_invocation *inv)
 {
-	static const char *const cols[] = { "ADDRESS", "NAME", "NODE", "QUOTA" };
+	static const char *const cols[] = {"ADDRESS", "NAME", "NODE", "QUOTA"};
 	struct mailctl_response first;
 	struct mailctl_table *t;
 	bool single;
@@ -478,11 +474,11 @@ cmd_user_list(struct mailctl_invocation *inv)
 		putchar('\n');
 	} else {
 		t = mailctl_table_new(4, cols);
-		json_array_foreach(all, i, u) {
+		for (i = 0; i < json_array_size(all); i++) {
+			u = json_array_get(all, i);
 			char *quota = size_text(u, "quota_bytes", "unlimited");
-			const char *row[] = { mailctl_json_str(u, "address"),
-				mailctl_json_str(u, "name"), mailctl_json_str(u, "home_node"),
-				quota };
+			const char *row[] = {mailctl_json_str(u, "address"),
+			    mailctl_json_str(u, "name"), mailctl_json_str(u, "home_node"), quota};
 
 			if (row[1] != NULL && row[1][0] == '\0')
 				row[1] = NULL;
@@ -576,14 +572,15 @@ list_table(struct mailctl_invocation *inv, const char *collection, size_t ncols,
 		print_raw(&resp);
 	} else if ((rc = need_json(&resp, true)) == 0) {
 		t = mailctl_table_new(ncols, cols);
-		json_array_foreach(resp.json, i, obj) {
+		for (i = 0; i < json_array_size(resp.json); i++) {
+			obj = json_array_get(resp.json, i);
 			char *cells[8];
 
 			for (c = 0; c < ncols; c++) {
 				json_t *v = json_object_get(obj, keys[c]);
 
-				cells[c] = json_is_array(v) ? mailctl_json_join(v, ",") :
-				    mailctl_json_text(obj, keys[c]);
+				cells[c] = json_is_array(v) ? mailctl_json_join(v, ",")
+				                            : mailctl_json_text(obj, keys[c]);
 				if (cells[c][0] == '\0') {
 					free(cells[c]);
 					cells[c] = xstrdup("-");
@@ -602,8 +599,8 @@ list_table(struct mailctl_invocation *inv, const char *collection, size_t ncols,
 static int
 cmd_alias_list(struct mailctl_invocation *inv)
 {
-	static const char *const cols[] = { "ALIAS", "TARGETS" };
-	static const char *const keys[] = { "address", "targets" };
+	static const char *const cols[] = {"ALIAS", "TARGETS"};
+	static const char *const keys[] = {"address", "targets"};
 
 	return list_table(inv, "/aliases", 2, cols, keys);
 }
@@ -648,8 +645,8 @@ cmd_group_member_del(struct mailctl_invocation *inv)
 static int
 cmd_group_list(struct mailctl_invocation *inv)
 {
-	static const char *const cols[] = { "GROUP", "NAME", "MEMBERS" };
-	static const char *const keys[] = { "address", "name", "members" };
+	static const char *const cols[] = {"GROUP", "NAME", "MEMBERS"};
+	static const char *const keys[] = {"address", "name", "members"};
 
 	return list_table(inv, "/groups", 3, cols, keys);
 }
@@ -658,9 +655,9 @@ static int
 cmd_group_show(struct mailctl_invocation *inv)
 {
 	struct mailctl_response resp;
+	json_t *members, *m;
 	const char *name;
 	size_t i;
-	json_t *m;
 	int rc;
 
 	rc = call(inv, "GET", path_build("/groups/", inv->args[0], NULL), NULL, &resp);
@@ -672,11 +669,13 @@ cmd_group_show(struct mailctl_invocation *inv)
 		name = mailctl_json_str(resp.json, "name");
 		printf("group:   %s\n", inv->args[0]);
 		printf("name:    %s\n", name != NULL && name[0] != '\0' ? name : "-");
-		printf("members:%s\n",
-		    json_array_size(json_object_get(resp.json, "members")) ? "" : " -");
-		json_array_foreach(json_object_get(resp.json, "members"), i, m)
+		members = json_object_get(resp.json, "members");
+		printf("members:%s\n", json_array_size(members) > 0 ? "" : " -");
+		for (i = 0; i < json_array_size(members); i++) {
+			m = json_array_get(members, i);
 			if (json_is_string(m))
 				printf("  %s\n", json_string_value(m));
+		}
 	}
 	mailctl_response_fini(&resp);
 	return rc;
@@ -712,7 +711,7 @@ cmd_admin_del(struct mailctl_invocation *inv)
 static int
 cmd_admin_list(struct mailctl_invocation *inv)
 {
-	static const char *const cols[] = { "ADMIN", "DOMAIN" };
+	static const char *const cols[] = {"ADMIN", "DOMAIN"};
 	struct mailctl_response resp;
 	struct mailctl_table *t;
 	size_t i;
@@ -726,10 +725,11 @@ cmd_admin_list(struct mailctl_invocation *inv)
 		print_raw(&resp);
 	} else if ((rc = need_json(&resp, true)) == 0) {
 		t = mailctl_table_new(2, cols);
-		json_array_foreach(resp.json, i, a) {
+		for (i = 0; i < json_array_size(resp.json); i++) {
+			a = json_array_get(resp.json, i);
 			const char *domain = mailctl_json_str(a, "domain");
-			const char *row[] = { mailctl_json_str(a, "name"),
-				domain != NULL ? domain : "(all domains)" };
+			const char *row[] = {
+			    mailctl_json_str(a, "name"), domain != NULL ? domain : "(all domains)"};
 
 			mailctl_table_add(t, row);
 		}
@@ -744,8 +744,8 @@ cmd_admin_list(struct mailctl_invocation *inv)
 static int
 cmd_node_list(struct mailctl_invocation *inv)
 {
-	static const char *const cols[] = { "NODE", "STATE", "ADDRESS", "USERS" };
-	static const char *const keys[] = { "name", "state", "address", "users" };
+	static const char *const cols[] = {"NODE", "STATE", "ADDRESS", "USERS"};
+	static const char *const keys[] = {"name", "state", "address", "users"};
 
 	inv->nargs = 0; /* no ?domain= */
 	return list_table(inv, "/nodes", 4, cols, keys);
@@ -782,16 +782,16 @@ cmd_node_remove(struct mailctl_invocation *inv)
 static int
 cmd_cluster_status(struct mailctl_invocation *inv)
 {
-	static const char *const cols[] = { "NODE", "ROLE", "STATE", "ADDRESS", "APPLIED",
-		"LAST CONTACT" };
-	static const char *const keys[] = { "name", "role", "state", "address",
-		"applied_index", "last_contact_ms" };
+	static const char *const cols[] = {
+	    "NODE", "ROLE", "STATE", "ADDRESS", "APPLIED", "LAST CONTACT"};
+	static const char *const keys[] = {
+	    "name", "role", "state", "address", "applied_index", "last_contact_ms"};
 	struct mailctl_response resp;
 	struct mailctl_table *t;
+	json_t *members, *m;
 	const char *leader;
 	char *commit;
 	size_t i, c;
-	json_t *m;
 	int rc;
 
 	rc = call(inv, "GET", xstrdup("/cluster"), NULL, &resp);
@@ -806,7 +806,9 @@ cmd_cluster_status(struct mailctl_invocation *inv)
 		printf("commit index: %s\n", commit);
 		free(commit);
 		t = mailctl_table_new(6, cols);
-		json_array_foreach(json_object_get(resp.json, "members"), i, m) {
+		members = json_object_get(resp.json, "members");
+		for (i = 0; i < json_array_size(members); i++) {
+			m = json_array_get(members, i);
 			char *cells[6];
 
 			for (c = 0; c < 6; c++)
@@ -857,39 +859,39 @@ cmd_status(struct mailctl_invocation *inv)
 /* --- the table ------------------------------------------------------------------ */
 
 const struct mailctl_command mailctl_commands[] = {
-	{ "domain add", 1, 1, "", "NAME", false, cmd_domain_add },
-	{ "domain del", 1, 1, "", "NAME", false, cmd_domain_del },
-	{ "domain list", 0, 0, "", "", false, cmd_domain_list },
-	{ "domain show", 1, 1, "", "NAME", false, cmd_domain_show },
-	{ "domain alias add", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_add },
-	{ "domain alias del", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_del },
-	{ "user add", 1, 1, "password node quota name",
-	  "ADDRESS --password P [--node NODE] [--quota SIZE] [--name \"Real Name\"]", false,
-	  cmd_user_add },
-	{ "user del", 1, 1, "", "ADDRESS", false, cmd_user_del },
-	{ "user show", 1, 1, "", "ADDRESS", false, cmd_user_show },
-	{ "user list", 0, 1, "search", "[DOMAIN] [--search TEXT]", false, cmd_user_list },
-	{ "user passwd", 2, 2, "", "ADDRESS PASSWORD", false, cmd_user_passwd },
-	{ "user move", 2, 2, "", "ADDRESS NODE", true, cmd_user_move },
-	{ "alias add", 2, SIZE_MAX, "", "ADDRESS TARGET...", false, cmd_alias_add },
-	{ "alias del", 1, 1, "", "ADDRESS", false, cmd_alias_del },
-	{ "alias list", 0, 1, "", "[DOMAIN]", false, cmd_alias_list },
-	{ "group add", 1, 1, "name", "GROUP [--name NAME]", false, cmd_group_add },
-	{ "group del", 1, 1, "", "GROUP", false, cmd_group_del },
-	{ "group show", 1, 1, "", "GROUP", false, cmd_group_show },
-	{ "group member add", 2, 2, "", "GROUP MEMBER", false, cmd_group_member_add },
-	{ "group member del", 2, 2, "", "GROUP MEMBER", false, cmd_group_member_del },
-	{ "group list", 0, 1, "", "[DOMAIN]", false, cmd_group_list },
-	{ "admin add", 1, 1, "password domain", "NAME --password P [--domain DOMAIN]", false,
-	  cmd_admin_add },
-	{ "admin del", 1, 1, "", "NAME", false, cmd_admin_del },
-	{ "admin list", 0, 0, "", "", false, cmd_admin_list },
-	{ "node list", 0, 0, "", "", false, cmd_node_list },
-	{ "node drain", 1, 1, "", "NODE", true, cmd_node_drain },
-	{ "node remove", 1, 1, "", "NODE", false, cmd_node_remove },
-	{ "cluster status", 0, 0, "", "", false, cmd_cluster_status },
-	{ "status", 0, 0, "", "", false, cmd_status },
-	{ NULL, 0, 0, NULL, NULL, false, NULL },
+    {"domain add", 1, 1, "", "NAME", false, cmd_domain_add},
+    {"domain del", 1, 1, "", "NAME", false, cmd_domain_del},
+    {"domain list", 0, 0, "", "", false, cmd_domain_list},
+    {"domain show", 1, 1, "", "NAME", false, cmd_domain_show},
+    {"domain alias add", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_add},
+    {"domain alias del", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_del},
+    {"user add", 1, 1, "password node quota name",
+        "ADDRESS --password P [--node NODE] [--quota SIZE] [--name \"Real Name\"]", false,
+        cmd_user_add},
+    {"user del", 1, 1, "", "ADDRESS", false, cmd_user_del},
+    {"user show", 1, 1, "", "ADDRESS", false, cmd_user_show},
+    {"user list", 0, 1, "search", "[DOMAIN] [--search TEXT]", false, cmd_user_list},
+    {"user passwd", 2, 2, "", "ADDRESS PASSWORD", false, cmd_user_passwd},
+    {"user move", 2, 2, "", "ADDRESS NODE", true, cmd_user_move},
+    {"alias add", 2, SIZE_MAX, "", "ADDRESS TARGET...", false, cmd_alias_add},
+    {"alias del", 1, 1, "", "ADDRESS", false, cmd_alias_del},
+    {"alias list", 0, 1, "", "[DOMAIN]", false, cmd_alias_list},
+    {"group add", 1, 1, "name", "GROUP [--name NAME]", false, cmd_group_add},
+    {"group del", 1, 1, "", "GROUP", false, cmd_group_del},
+    {"group show", 1, 1, "", "GROUP", false, cmd_group_show},
+    {"group member add", 2, 2, "", "GROUP MEMBER", false, cmd_group_member_add},
+    {"group member del", 2, 2, "", "GROUP MEMBER", false, cmd_group_member_del},
+    {"group list", 0, 1, "", "[DOMAIN]", false, cmd_group_list},
+    {"admin add", 1, 1, "password domain", "NAME --password P [--domain DOMAIN]", false,
+        cmd_admin_add},
+    {"admin del", 1, 1, "", "NAME", false, cmd_admin_del},
+    {"admin list", 0, 0, "", "", false, cmd_admin_list},
+    {"node list", 0, 0, "", "", false, cmd_node_list},
+    {"node drain", 1, 1, "", "NODE", true, cmd_node_drain},
+    {"node remove", 1, 1, "", "NODE", false, cmd_node_remove},
+    {"cluster status", 0, 0, "", "", false, cmd_cluster_status},
+    {"status", 0, 0, "", "", false, cmd_status},
+    {NULL, 0, 0, NULL, NULL, false, NULL},
 };
 
 /* Number of words of `words` matching the command's words, or 0. */

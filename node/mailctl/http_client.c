@@ -22,11 +22,10 @@ mailctl_path_append(struct buf *b, const char *seg)
 
 	for (p = (const unsigned char *)seg; *p != '\0'; p++) {
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
-		    *p == '~') {
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
 			(void)buf_append(b, p, 1);
 		} else {
-			char esc[3] = { '%', hex[*p >> 4], hex[*p & 0xf] };
+			char esc[3] = {'%', hex[*p >> 4], hex[*p & 0xf]};
 
 			(void)buf_append(b, esc, sizeof(esc));
 		}
@@ -46,8 +45,8 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 int
-mailctl_request(const struct mailctl_client *c, const char *method, const char *path,
-    json_t *body, struct mailctl_response *resp, struct mn_err *err)
+mailctl_request(const struct mailctl_client *c, const char *method, const char *path, json_t *body,
+    struct mailctl_response *resp, struct mn_err *err)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers = NULL;
@@ -113,8 +112,8 @@ mailctl_request(const struct mailctl_client *c, const char *method, const char *
 	if (resp->body.len > 0) {
 		json_error_t jerr;
 
-		resp->json = json_loadb((const char *)resp->body.data, resp->body.len,
-		    JSON_DECODE_ANY, &jerr);
+		resp->json = json_loadb(
+		    (const char *)resp->body.data, resp->body.len, JSON_DECODE_ANY, &jerr);
 	}
 out:
 	curl_slist_free_all(headers);

@@ -42,11 +42,13 @@ mailctl_usage(FILE *out)
 	      "                    (env MAILCTL_CACERT)\n"
 	      "  --help            this text;  --version  the version\n"
 	      "\n"
-	      "Commands:\n", out);
+	      "Commands:\n",
+	    out);
 	for (c = mailctl_commands; c->words != NULL; c++)
 		fprintf(out, "  %s%s%s\n", c->words, c->usage[0] != '\0' ? " " : "", c->usage);
 	fputs("\nSizes take K/M/G suffixes (powers of 1024). Exit status: 0 success,\n"
-	      "1 the request failed (reason on stderr), 2 usage error.\n", out);
+	      "1 the request failed (reason on stderr), 2 usage error.\n",
+	    out);
 }
 
 static bool
@@ -54,8 +56,8 @@ env_true(const char *name)
 {
 	const char *v = getenv(name);
 
-	return v != NULL && (strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 ||
-	    strcmp(v, "true") == 0);
+	return v != NULL &&
+	       (strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0);
 }
 
 static const char *
@@ -71,7 +73,7 @@ static bool
 is_global_valued(const char *name)
 {
 	return strcmp(name, "server") == 0 || strcmp(name, "user") == 0 ||
-	    strcmp(name, "cacert") == 0 || strcmp(name, "password") == 0;
+	       strcmp(name, "cacert") == 0 || strcmp(name, "password") == 0;
 }
 
 struct parsed {
@@ -198,14 +200,14 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < p.nopts; i++) {
 		if (!mailctl_command_has_opt(cmd, p.opts[i].name)) {
-			rc = mailctl_usage_error("%s: unknown option --%s", cmd->words,
-			    p.opts[i].name);
+			rc = mailctl_usage_error(
+			    "%s: unknown option --%s", cmd->words, p.opts[i].name);
 			goto out;
 		}
 		for (j = 0; j < i; j++) {
 			if (strcmp(p.opts[i].name, p.opts[j].name) == 0) {
-				rc = mailctl_usage_error("%s: --%s given twice", cmd->words,
-				    p.opts[i].name);
+				rc = mailctl_usage_error(
+				    "%s: --%s given twice", cmd->words, p.opts[i].name);
 				goto out;
 			}
 		}
@@ -222,8 +224,8 @@ main(int argc, char **argv)
 	}
 
 	memset(&inv, 0, sizeof(inv));
-	server = xstrdup(p.server != NULL ? p.server :
-	    env_or("MAILCTL_SERVER", "http://127.0.0.1:6080"));
+	server = xstrdup(
+	    p.server != NULL ? p.server : env_or("MAILCTL_SERVER", "http://127.0.0.1:6080"));
 	len = strlen(server);
 	while (len > 0 && server[len - 1] == '/')
 		server[--len] = '\0';

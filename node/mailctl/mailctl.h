@@ -34,7 +34,7 @@ enum mailctl_exit {
 /* --- http_client.c ---------------------------------------------------------- */
 
 struct mailctl_client {
-	const char *server;   /* base URL without trailing '/' */
+	const char *server; /* base URL without trailing '/' */
 	const char *user;
 	const char *password; /* NULL: no credentials are sent */
 	const char *cacert;   /* NULL: system CAs */
@@ -43,9 +43,9 @@ struct mailctl_client {
 };
 
 struct mailctl_response {
-	long status;      /* HTTP status */
-	struct buf body;  /* raw body as received */
-	json_t *json;     /* parsed body, NULL if empty or not JSON */
+	long status;     /* HTTP status */
+	struct buf body; /* raw body as received */
+	json_t *json;    /* parsed body, NULL if empty or not JSON */
 };
 
 /* mailctl_request - send METHOD base/api/v1PATH with an optional JSON body
@@ -84,25 +84,25 @@ char *mailctl_json_join(const json_t *arr, const char *sep);
 /* --- commands.c ------------------------------------------------------------- */
 
 struct mailctl_opt {
-	const char *name;  /* without the leading "--" */
+	const char *name; /* without the leading "--" */
 	const char *value;
 };
 
 struct mailctl_invocation {
 	struct mailctl_client client;
-	bool json;                     /* --json: print the API's JSON exactly */
-	char **args;                   /* positional arguments after the command words */
+	bool json;   /* --json: print the API's JSON exactly */
+	char **args; /* positional arguments after the command words */
 	size_t nargs;
 	struct mailctl_opt opts[MAILCTL_MAX_OPTS]; /* command options */
 	size_t nopts;
 };
 
 struct mailctl_command {
-	const char *words;     /* "domain alias add" */
+	const char *words;         /* "domain alias add" */
 	size_t min_args, max_args; /* SIZE_MAX: unbounded */
-	const char *opts;      /* allowed command options, space separated */
-	const char *usage;     /* argument synopsis */
-	bool blocking;         /* no request timeout (user move, node drain) */
+	const char *opts;          /* allowed command options, space separated */
+	const char *usage;         /* argument synopsis */
+	bool blocking;             /* no request timeout (user move, node drain) */
 	int (*run)(struct mailctl_invocation *inv);
 };
 
@@ -110,8 +110,8 @@ extern const struct mailctl_command mailctl_commands[];
 
 /* mailctl_command_find - the command whose words start words[0..nwords),
  * longest match; *used_out is the number of words it takes. */
-const struct mailctl_command *mailctl_command_find(char *const *words, size_t nwords,
-    size_t *used_out);
+const struct mailctl_command *mailctl_command_find(
+    char *const *words, size_t nwords, size_t *used_out);
 /* mailctl_command_has_opt - whether the command accepts --name. */
 bool mailctl_command_has_opt(const struct mailctl_command *cmd, const char *name);
 const char *mailctl_opt_get(const struct mailctl_invocation *inv, const char *name);

@@ -14,9 +14,9 @@
 
 struct mailctl_table {
 	size_t ncols;
-	size_t nrows;  /* including the header row */
+	size_t nrows; /* including the header row */
 	size_t cap;
-	char **cells;  /* nrows * ncols */
+	char **cells; /* nrows * ncols */
 };
 
 struct mailctl_table *
@@ -80,7 +80,7 @@ void
 mailctl_fmt_size(uint64_t bytes, char *out, size_t outlen)
 {
 	static const char suffix[] = "GMK";
-	static const uint64_t unit[] = { 1024ULL * 1024 * 1024, 1024ULL * 1024, 1024ULL };
+	static const uint64_t unit[] = {1024ULL * 1024 * 1024, 1024ULL * 1024, 1024ULL};
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
@@ -128,7 +128,8 @@ mailctl_json_join(const json_t *arr, const char *sep)
 	json_t *v;
 
 	buf_init(&b, 0);
-	json_array_foreach(arr, i, v) {
+	for (i = 0; i < json_array_size(arr); i++) {
+		v = json_array_get(arr, i);
 		if (!json_is_string(v))
 			continue;
 		if (b.len > 0)
