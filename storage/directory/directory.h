@@ -8,6 +8,28 @@
  * on every node. This is the Raft state machine. Reads are plain lookups on
  * the local database. All functions run on the caller's thread and must be
  * called from one thread at a time (the event-loop thread).
+ *
+ * Rules apply() enforces (reasons in err->msg, fit for an administrator):
+ *  - addresses are stored lower-cased; an address is one of user, alias or
+ *    group, never two (MN_EEXIST). ASCII only for now (address.c).
+ *  - users, aliases and groups live in a primary domain that exists
+ *    (MN_ENOENT; an address in a domain alias is MN_EINVAL "use a.test");
+ *    a domain with users, aliases, groups, domain aliases or domain
+ *    admins cannot be deleted (MN_ECONFLICT).
+ *  - everyone@DOMAIN is a built-in, virtual group of every domain: not
+ *    stored, resolved at lookup as all users of DOMAIN, listed by
+ *    directory_groups_json with "builtin": true. Its address is reserved;
+ *    it cannot be edited or deleted (MN_ECONFLICT), but can be a member.
+ *  - group members: users, aliases, groups (local ones must exist) or
+ *    external addresses, stored canonical (domain alias rewritten); a
+ *    member that makes a cycle is MN_ECONFLICT, and so is an alias whose
+ *    targets lead back to it. Alias targets are free-form (may name local
+ *    addresses that do not exist yet; expansion skips them).
+ *  - deleting a user, alias or group removes it from every group.
+ *  - a user's home_node must be a node in the node list (or empty); a node
+ *    that is home of users cannot be deleted; the last system admin cannot
+ *    be deleted (MN_ECONFLICT).
+ *  - password hashes must pass password_hash_valid() (MN_EINVAL).
  */
 #ifndef MN_STORAGE_DIRECTORY_H
 #define MN_STORAGE_DIRECTORY_H
@@ -25,7 +47,9 @@
 #define DIR_MAX_DOMAIN 255
 #define DIR_MAX_ADDRESS 254
 #define DIR_MAX_ALIAS_TARGETS 1000
-#define DIR_MAX_GROUP_DEPTH 16 /* nesting depth followed by expansion */
+#define DIR_MAX_COMMAND (1 << 20) /* packed DirectoryCommand, bytes */
+#define DIR_MAX_GROUP_DEPTH 16    /* nesting depth followed by expansion */
+#define DIR_EVERYONE "everyone"   /* local part of each domain's built-in group */
 
 enum dir_user_flag {
 	DIR_USER_DISABLED = 1u << 0,
@@ -69,12 +93,11 @@ sqlite3 *directory_db(struct directory *d);
  *   MN_EDB      database failure (the transaction is rolled back)
  * with err->msg a reason fit to show an administrator. A refused command
  * changes nothing. */
-int directory_apply(struct directory *d, const Mailnode__DirectoryCommand *cmd,
-    struct mn_err *err);
+int directory_apply(struct directory *d, const Mailnode__DirectoryCommand *cmd, struct mn_err *err);
 /* directory_apply_packed - unpack a serialized DirectoryCommand, then apply;
- * MN_EPARSE when it does not unpack. */
-int directory_apply_packed(struct directory *d, const uint8_t *data, size_t len,
-    struct mn_err *err);
+ * MN_EPARSE when it does not unpack, MN_ETOOBIG over DIR_MAX_COMMAND. */
+int directory_apply_packed(
+    struct directory *d, const uint8_t *data, size_t len, struct mn_err *err);
 
 /* Address syntax: "local@domain", lower-cased, limits above; returns 0 or
  * MN_EINVAL. directory_normalize_address lower-cases in place. */
@@ -89,14 +112,28 @@ bool directory_domain_exists(struct directory *d, const char *domain);
  * NULL when neither is local. Caller frees. */
 char *directory_domain_canonical(struct directory *d, const char *domain);
 
+/* directory_user_get - the user (domain aliases apply, any case): 0 and *out
+ * filled (dir_user_fini it), MN_ENOENT, MN_EINVAL (bad address), MN_EDB. */
 int directory_user_get(struct directory *d, const char *address, struct dir_user *out);
 void dir_user_fini(struct dir_user *u);
 
+/* directory_user_authenticate - look the user up (domain aliases apply) and
+ * check the password: 0 (*out filled when out != NULL, caller finis),
+ * MN_EAUTH (unknown user or wrong password; an unknown user costs one hash
+ * too), MN_EPERM (right password, but disabled or expired at `now`),
+ * MN_EDB. Runs crypt(3), slow on purpose: on the event loop prefer
+ * directory_user_get() there and password_verify() in a worker. (The
+ * connection is opened serialized, so a worker call is memory-safe, but it
+ * may see an apply's transaction in progress.) */
+int directory_user_authenticate(struct directory *d, const char *address, const char *password,
+    int64_t now, struct dir_user *out);
+
+/* directory_admin_get - 0, MN_ENOENT or MN_EDB; names are case-insensitive. */
 int directory_admin_get(struct directory *d, const char *name, struct dir_admin *out);
 void dir_admin_fini(struct dir_admin *a);
 
 enum dir_addr_kind {
-	DIR_ADDR_NONE,   /* local domain but no such address */
+	DIR_ADDR_NONE, /* local domain but no such address */
 	DIR_ADDR_USER,
 	DIR_ADDR_ALIAS,
 	DIR_ADDR_GROUP,
@@ -104,15 +141,23 @@ enum dir_addr_kind {
 };
 
 /* directory_classify - what an address is, after domain-alias rewriting;
- * *canonical_out (may be NULL) receives the rewritten address. */
-enum dir_addr_kind directory_classify(struct directory *d, const char *address,
-    char **canonical_out);
+ * *canonical_out (may be NULL) receives the rewritten, lower-cased address
+ * (caller frees). A syntactically bad address gives DIR_ADDR_NONE and
+ * *canonical_out NULL. everyone@<local domain> is DIR_ADDR_GROUP. */
+enum dir_addr_kind directory_classify(
+    struct directory *d, const char *address, char **canonical_out);
 
 /* Expansion of an address into final destinations: each local mailbox and
  * each external address at most once, following aliases and nested groups
- * up to DIR_MAX_GROUP_DEPTH, never looping. */
+ * up to DIR_MAX_GROUP_DEPTH, never looping. Order: depth first, members
+ * and targets in address order. Returns 0 (a remote address expands to
+ * itself in external), MN_EINVAL (bad syntax), MN_ENOENT (local domain,
+ * no such address), MN_ELIMIT (nested deeper than DIR_MAX_GROUP_DEPTH:
+ * nothing returned, rather than a partial list), MN_EDB. Local addresses
+ * that do not exist (stale alias targets) are skipped. *out is always safe
+ * to dir_expansion_fini. */
 struct dir_expansion {
-	char **local;    /* user addresses */
+	char **local; /* user addresses */
 	size_t nlocal;
 	char **external; /* addresses in non-local domains */
 	size_t nexternal;
@@ -125,15 +170,32 @@ void dir_expansion_fini(struct dir_expansion *e);
 json_t *directory_user_counts_json(struct directory *d);
 
 /* --- listings for the admin API (new references, caller decrefs) -------- */
-json_t *directory_domains_json(struct directory *d);          /* [{name, aliases:[...], users, created_at}] */
-json_t *directory_user_json(const struct dir_user *u);         /* SPEC §6 user show shape, no hash */
-json_t *directory_users_json(struct directory *d, const char *domain,
-    const char *search, size_t offset, size_t limit);          /* [user...] */
+json_t *directory_domains_json(
+    struct directory *d); /* [{name, aliases:[...], users, created_at}] */
+json_t *directory_user_json(const struct dir_user *u); /* SPEC §6 user show shape, no hash */
+json_t *directory_users_json(struct directory *d, const char *domain, const char *search,
+    size_t offset, size_t limit); /* [user...] */
+/* users_json: domain NULL/"" all (a domain alias works), search NULL/"" none
+ * else a substring of address or name (ASCII case-insensitive), limit 0
+ * unlimited; address order. aliases/groups_json: domain NULL for all.
+ * domains_json, admins_json (domain null for system admins), nodes_json
+ * (also raft_id, created_at). NULL only on a database error. */
 json_t *directory_aliases_json(struct directory *d, const char *domain); /* [{address, targets}] */
-json_t *directory_groups_json(struct directory *d, const char *domain);  /* [{address, name, members}] */
-json_t *directory_admins_json(struct directory *d);            /* [{name, domain}] */
-json_t *directory_nodes_json(struct directory *d);             /* [{name, address, raft_port, rpc_port, state, users}] */
+json_t *directory_groups_json(
+    struct directory *d, const char *domain);       /* [{address, name, members}] */
+json_t *directory_admins_json(struct directory *d); /* [{name, domain}] */
+json_t *directory_nodes_json(
+    struct directory *d); /* [{name, address, raft_port, rpc_port, state, users}] */
 char *directory_setting_get(struct directory *d, const char *key); /* NULL if unset */
+
+/* directory_snapshot - the whole directory as bytes (an SQLite image), for
+ * Raft snapshots; *data_out is the caller's to free. 0 or MN_EDB. */
+int directory_snapshot(
+    struct directory *d, uint8_t **data_out, size_t *len_out, struct mn_err *err);
+/* directory_restore - replace the whole directory with a snapshot (then
+ * migrate it if older). MN_EPARSE when the bytes are not a sound directory
+ * image (nothing changed), MN_EDB on a database failure. */
+int directory_restore(struct directory *d, const uint8_t *data, size_t len, struct mn_err *err);
 
 /* directory_dump - canonical text dump of every table in key order (used
  * to compare replicas); caller frees. */
