@@ -103,6 +103,7 @@ while [ "$i" -le "$N" ]; do
 	print_node "$i"
 	i=$((i + 1))
 done
+echo "(a service not built yet does not listen: the log's event=listen lines say which did)"
 echo "domain: example.test (made on node1's first start)"
 echo "admin password: see var/node1/admin-password"
 echo "try:    export MAILCTL_PASSWORD=\$(cat var/node1/admin-password)"

@@ -224,7 +224,7 @@ print_domain_row(struct mailctl_table *t, const json_t *d)
 {
 	char *users = mailctl_json_text(d, "users");
 	char *aliases = mailctl_json_join(json_object_get(d, "aliases"), ",");
-	char *created = mailctl_json_text(d, "created_at");
+	char *created = mailctl_json_time(d, "created_at", "-");
 	const char *row[] = {mailctl_json_str(d, "name"), users, aliases, created};
 
 	mailctl_table_add(t, row);
@@ -341,7 +341,7 @@ print_user(const json_t *u)
 {
 	static const struct {
 		const char *label, *key;
-		int kind; /* 0 text, 1 quota size, 2 quota count, 3 used size */
+		int kind; /* 0 text, 1 quota size, 2 quota count, 3 used size, 4 time */
 	} rows[] = {
 	    {"address", "address", 0},
 	    {"name", "name", 0},
@@ -352,15 +352,17 @@ print_user(const json_t *u)
 	    {"used messages", "used_messages", 0},
 	    {"flags", "flags", 0},
 	    {"max message size", "max_message_size", 1},
-	    {"expires", "expires_at", 0},
-	    {"created", "created_at", 0},
+	    {"expires", "expires_at", 4},
+	    {"created", "created_at", 4},
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char label[32], *text;
 
-		if (rows[i].kind == 1)
+		if (rows[i].kind == 4)
+			text = mailctl_json_time(u, rows[i].key, "never");
+		else if (rows[i].kind == 1)
 			text = size_text(u, rows[i].key, "unlimited");
 		else if (rows[i].kind == 3)
 			text = size_text(u, rows[i].key, "0");

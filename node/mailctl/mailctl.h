@@ -78,6 +78,10 @@ const char *mailctl_json_str(const json_t *obj, const char *key);
 /* mailctl_json_text - any scalar member as text ("-" when absent/null);
  * returns a newly allocated string. */
 char *mailctl_json_text(const json_t *obj, const char *key);
+/* mailctl_json_time - a timestamp member (integer Unix seconds, or a string
+ * passed through) as "2026-11-28T02:09:08Z"; `none` when absent, null or 0.
+ * Newly allocated. */
+char *mailctl_json_time(const json_t *obj, const char *key, const char *none);
 /* mailctl_json_join - array of strings joined with sep, newly allocated. */
 char *mailctl_json_join(const json_t *arr, const char *sep);
 

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/xalloc.h"
 #include "node/mailctl/mailctl.h"
@@ -118,6 +119,24 @@ mailctl_json_text(const json_t *obj, const char *key)
 	if (json_is_array(v))
 		return mailctl_json_join(v, ",");
 	return xstrdup("-");
+}
+
+char *
+mailctl_json_time(const json_t *obj, const char *key, const char *none)
+{
+	json_t *v = json_object_get(obj, key);
+	char out[32];
+	struct tm tm;
+	time_t t;
+
+	if (json_is_string(v) && json_string_length(v) > 0)
+		return xstrdup(json_string_value(v));
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		return xstrdup(none);
+	t = (time_t)json_integer_value(v);
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return mailctl_json_text(obj, key);
+	return xstrdup(out);
 }
 
 char *

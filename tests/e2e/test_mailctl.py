@@ -103,6 +103,8 @@ def test_user_commands(node):
     assert lines[:4] == ["address:          carol@u.test", "name:             Carol C",
                          "home node:        %s" % node.name, "quota:            100M"]
     assert "used:             0" in lines and "flags:            -" in lines
+    assert "expires:          never" in lines
+    assert [l for l in lines if re.fullmatch(r"created: +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", l)]
 
     assert ok(node.mailctl("user", "list", "u.test")) == (
         "ADDRESS       NAME     NODE   QUOTA\n"
