@@ -210,6 +210,7 @@ def make_node(tmp_path_factory):
         nodes.append(n)
         return n
 
+    make.nodes = nodes  # for the failure report below
     yield make
     for n in nodes:
         n.stop()
@@ -221,7 +222,10 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.failed:
-        for name in ("node",):
-            n = item.funcargs.get(name) if hasattr(item, "funcargs") else None
-            if isinstance(n, Node):
-                rep.sections.append(("mailnode stderr (%s)" % n.address, n.stderr_text()))
+        nodes = []
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, Node):
+                nodes.append(value)
+            nodes.extend(getattr(value, "nodes", []))
+        for n in nodes:
+            rep.sections.append(("mailnode stderr (%s)" % n.address, n.stderr_text()))
