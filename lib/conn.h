@@ -5,12 +5,16 @@
  *
  * Reading model: bytes (decrypted when TLS is on) are appended to
  * conn_input(c) and handler->on_read is called; the protocol parses from
- * the front of that buffer and buf_consume()s what it used. When the input
+ * the front of that buffer and buf_consume()s what it used. on_read is
+ * called again while bytes remain and the previous call consumed some. When the input
  * buffer is full (its max, set per protocol) on_read is still called: the
  * protocol must consume or reply "line too long" and close. Reading stops
  * while conn_pause() is in effect, and automatically while more than
  * CONN_OUT_HIGH_WATER bytes wait to be written (resumed on drain): that is
- * the back-pressure against clients that do not read their replies.
+ * the back-pressure against clients that do not read their replies. That
+ * automatic stop is on for accepted conns and off for conn_connect ones (a
+ * client that uploads a lot while its server answers would otherwise
+ * deadlock with a server doing the same); see conn_set_read_backpressure.
  *
  * Ownership: the listener (or conn_connect) owns the conn; it is freed after
  * handler->on_close returns. Nothing may touch it after on_close. All calls
@@ -50,6 +54,7 @@ struct conn_handler {
 	bool (*on_timeout)(struct conn *c, void *arg);
 };
 
+/* conn_set_handler - h is kept by pointer (normally a static const). */
 void conn_set_handler(struct conn *c, const struct conn_handler *h, void *arg);
 struct buf *conn_input(struct conn *c);
 /* conn_set_input_max - input buffer limit (default CONN_DEFAULT_INPUT_MAX). */
@@ -60,12 +65,21 @@ int conn_write(struct conn *c, const void *data, size_t len);
 int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t conn_pending_output(const struct conn *c);
 
-/* conn_close - stop reading, flush queued output, then close. */
+/* conn_close - stop reading, flush queued output, then close (TLS: with
+ * close_notify). The flush waits at most the idle timeout (30 s when none
+ * is set); after our FIN the peer's last bytes are read and dropped for up
+ * to 2 s so that an RST does not destroy the reply. on_close follows. */
 void conn_close(struct conn *c);
-/* conn_abort - close now, dropping queued output. */
+/* conn_abort - close now, dropping queued output. on_close still follows
+ * from the loop (never from inside conn_abort). */
 void conn_abort(struct conn *c);
 bool conn_is_closing(const struct conn *c);
 
+/* conn_pause / conn_resume - stop and restart reading and on_read calls.
+ * After conn_resume on_read is called again from the loop (not from inside
+ * conn_resume) if input holds unconsumed bytes; also call conn_resume after
+ * consuming input outside on_read when on_read had left the buffer full,
+ * since reading stops while a full buffer is not consumed. */
 void conn_pause(struct conn *c);
 void conn_resume(struct conn *c);
 
@@ -75,10 +89,17 @@ void conn_set_idle_timeout(struct conn *c, uint32_t ms);
 /* conn_starttls - server side STARTTLS: after already queued output (the
  * "220 go ahead") is flushed, start a TLS handshake. Input received but not
  * yet consumed is discarded first (RFC 3207 §4.2 / RFC 2595 command
- * injection). on_tls reports the result. */
+ * injection); every byte read afterwards is TLS. Output written after this
+ * call is held until the handshake is done, then encrypted. on_tls reports
+ * the result. MN_EINVAL when TLS is already on or ctx is a client one,
+ * MN_ECLOSED when closing. Usually called from on_read: after it the input
+ * buffer is empty, so the protocol's parse loop simply ends. */
 int conn_starttls(struct conn *c, struct tls_ctx *ctx);
 /* conn_client_starttls - client side, sends ClientHello now; servername for
- * SNI/verification may be NULL. */
+ * SNI/verification may be NULL (an IP literal is verified against the
+ * certificate's IP SAN and not sent as SNI). Unconsumed input is discarded
+ * as on the server side. With a verifying ctx a bad certificate fails the
+ * handshake: on_tls(<0), then the conn closes with MN_ETLS. */
 int conn_client_starttls(struct conn *c, struct tls_ctx *ctx, const char *servername);
 bool conn_is_tls(const struct conn *c);
 /* conn_tls_info - e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" when plain. */
@@ -91,6 +112,16 @@ bool conn_is_loopback(const struct conn *c);
 /* Unique id for logs, e.g. "3f2a9c01". */
 const char *conn_id(const struct conn *c);
 uv_loop_t *conn_loop(const struct conn *c);
+/* conn_set_read_backpressure - turn the automatic stop of reading above
+ * CONN_OUT_HIGH_WATER on or off (default: on when accepted, off when made
+ * by conn_connect). */
+void conn_set_read_backpressure(struct conn *c, bool on);
+/* conn_set_sockbuf - SO_SNDBUF / SO_RCVBUF (0 leaves one as is); tests use
+ * small kernel buffers to make back-pressure happen deterministically. */
+int conn_set_sockbuf(struct conn *c, int sndbuf, int rcvbuf);
+/* conn_set_log_service - service name in this conn's log lines (accepted
+ * conns get the listener's, outbound ones "conn"), e.g. "smtp-out". */
+void conn_set_log_service(struct conn *c, const char *service);
 
 /* --- outbound ----------------------------------------------------------- */
 
@@ -106,10 +137,10 @@ int conn_connect(uv_loop_t *loop, const char *ip, uint16_t port, uint32_t timeou
 struct listener;
 
 struct listener_config {
-	const char *service;     /* for logs: "smtp", "imaps", "http" ... */
-	const char *address;     /* numeric IP to bind */
+	const char *service; /* for logs: "smtp", "imaps", "http" ... */
+	const char *address; /* numeric IP to bind */
 	uint16_t port;
-	struct tls_ctx *tls;     /* non-NULL: implicit TLS (handshake first) */
+	struct tls_ctx *tls; /* non-NULL: implicit TLS (handshake first) */
 	uint32_t idle_timeout_ms;
 };
 
@@ -118,15 +149,26 @@ struct listener_config {
  * (with implicit TLS it is sent after the handshake). */
 typedef void (*listener_accept_cb)(struct conn *c, void *arg);
 
-int listener_start(uv_loop_t *loop, const struct listener_config *cfg,
-    listener_accept_cb cb, void *arg, struct listener **out, struct mn_err *err);
+/* listener_start - bind and listen (SO_REUSEADDR); port 0 picks a free
+ * port (see listener_port). cfg->tls must outlive the listener's conns. */
+int listener_start(uv_loop_t *loop, const struct listener_config *cfg, listener_accept_cb cb,
+    void *arg, struct listener **out, struct mn_err *err);
+/* listener_port - the port actually bound (useful with cfg->port 0). */
+uint16_t listener_port(const struct listener *l);
 /* listener_stop - stop accepting; existing connections continue. */
 void listener_stop(struct listener **l);
 
 /* Global limit over all listeners: beyond it new connections are closed at
  * once (logged). 0: unlimited. */
 void conn_set_global_limit(uint32_t max);
+/* conn_count - accepted connections not yet closed (outbound conns from
+ * conn_connect are not counted, nor limited). */
 size_t conn_count(void);
+/* conn_count_ip - accepted connections from this peer IP (conn_peer_ip
+ * form) whose on_close has not run yet, the new one included when called from the
+ * accept callback: the building block of per-IP caps (SPEC §10), e.g. reply
+ * "421 too many connections" and conn_close when above the cap. O(n). */
+size_t conn_count_ip(const char *ip);
 /* conn_close_all - conn_close() every open connection (shutdown). */
 void conn_close_all(void);
 

@@ -15,12 +15,11 @@
 struct tls_ctx;
 
 /* tls_server_ctx_new - TLS >= 1.2 server context from PEM cert chain + key. */
-int tls_server_ctx_new(const char *cert_file, const char *key_file,
-    struct tls_ctx **out, struct mn_err *err);
+int tls_server_ctx_new(
+    const char *cert_file, const char *key_file, struct tls_ctx **out, struct mn_err *err);
 /* tls_client_ctx_new - client context; verify=false accepts any certificate
  * (opportunistic STARTTLS to MX hosts); ca_file NULL: system store. */
-int tls_client_ctx_new(const char *ca_file, bool verify, struct tls_ctx **out,
-    struct mn_err *err);
+int tls_client_ctx_new(const char *ca_file, bool verify, struct tls_ctx **out, struct mn_err *err);
 void tls_ctx_free(struct tls_ctx **ctx);
 SSL_CTX *tls_ctx_ssl(struct tls_ctx *ctx);
 bool tls_ctx_is_server(const struct tls_ctx *ctx);
@@ -29,7 +28,7 @@ bool tls_ctx_is_server(const struct tls_ctx *ctx);
  * create DIR and write a self-signed certificate for hostname (EC P-256,
  * SAN DNS:hostname + IP:127.0.0.1, 10 years; key mode 0600). Returns the two
  * paths (caller frees). */
-int tls_ensure_self_signed(const char *dir, const char *hostname,
-    char **cert_out, char **key_out, struct mn_err *err);
+int tls_ensure_self_signed(
+    const char *dir, const char *hostname, char **cert_out, char **key_out, struct mn_err *err);
 
 #endif
