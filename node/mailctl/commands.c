@@ -880,7 +880,8 @@ cmd_queue_list(struct mailctl_invocation *inv)
 	} else if ((rc = need_json(&resp, true)) == 0) {
 		t = mailctl_table_new(6, cols);
 		for (i = 0; i < json_array_size(resp.json); i++) {
-			json_t *e = json_array_get(resp.json, i), *rcpts = json_object_get(e, "rcpts");
+			json_t *e = json_array_get(resp.json, i),
+			       *rcpts = json_object_get(e, "rcpts");
 			const char *sender = mailctl_json_str(e, "sender");
 			char *cells[6];
 
@@ -895,7 +896,8 @@ cmd_queue_list(struct mailctl_invocation *inv)
 			}
 			for (j = 0; j < json_array_size(rcpts); j++) {
 				for (c = 2; c < 6; c++)
-					cells[c] = mailctl_json_text(json_array_get(rcpts, j), rkeys[c - 2]);
+					cells[c] = mailctl_json_text(
+					    json_array_get(rcpts, j), rkeys[c - 2]);
 				mailctl_table_add(t, (const char *const *)cells);
 				for (c = 2; c < 6; c++)
 					free(cells[c]);
