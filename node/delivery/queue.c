@@ -39,7 +39,8 @@ struct rjob {
 	struct qentry *e;
 	struct remote_job job;
 	struct remote_rcpt *rr;
-	size_t *idx; /* rr[i] is e->env.rcpts[idx[i]] */
+	char (*notify)[32]; /* NOTIFY= values, per rcpt */
+	size_t *idx;        /* rr[i] is e->env.rcpts[idx[i]] */
 	char *domain;
 };
 
@@ -70,6 +71,7 @@ struct qentry {
 	size_t njobs, jobs_left;
 	char *dsn_id[2]; /* queued DSNs (failure, delay) to submit */
 	char *spool_path;
+	char *envid_x; /* ENVID in xtext, for relaying */
 };
 
 struct queue {
@@ -135,6 +137,7 @@ free_entry(struct qentry *e)
 	spool_env_fini(&e->fresh);
 	buf_fini(&e->msg);
 	free(e->spool_path);
+	free(e->envid_x);
 	free(e);
 }
 
@@ -429,6 +432,7 @@ jobs_free(struct qentry *e)
 {
 	for (size_t j = 0; j < e->njobs; j++) {
 		free(e->jobs[j].rr);
+		free(e->jobs[j].notify);
 		free(e->jobs[j].idx);
 		free(e->jobs[j].domain);
 	}
@@ -471,6 +475,30 @@ remote_done(struct remote_job *job, void *arg)
 	}
 }
 
+/* NOTIFY= value to relay (RFC 3461 §4.1), NULL when none was given */
+static const char *
+notify_value(unsigned bits, char *out)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {{SMTP_NOTIFY_SUCCESS, "SUCCESS"}, {SMTP_NOTIFY_FAILURE, "FAILURE"},
+	    {SMTP_NOTIFY_DELAY, "DELAY"}};
+
+	if (bits == 0)
+		return NULL;
+	if (bits & SMTP_NOTIFY_NEVER)
+		return strcpy(out, "NEVER");
+	out[0] = '\0';
+	for (size_t i = 0; i < 3; i++)
+		if (bits & names[i].bit) {
+			if (out[0] != '\0')
+				strcat(out, ",");
+			strcat(out, names[i].name);
+		}
+	return out;
+}
+
 static void
 step_remote(struct qentry *e)
 {
@@ -496,6 +524,7 @@ step_remote(struct qentry *e)
 			rj->domain = xstrdup(dom);
 		}
 		rj->rr = xrealloc(rj->rr, (rj->job.nrcpts + 1) * sizeof(*rj->rr));
+		rj->notify = xrealloc(rj->notify, (rj->job.nrcpts + 1) * sizeof(*rj->notify));
 		rj->idx = xrealloc(rj->idx, (rj->job.nrcpts + 1) * sizeof(*rj->idx));
 		memset(&rj->rr[rj->job.nrcpts], 0, sizeof(*rj->rr));
 		rj->idx[rj->job.nrcpts++] = i;
@@ -506,6 +535,15 @@ step_remote(struct qentry *e)
 	}
 	free(e->spool_path);
 	e->spool_path = spool_path(e->q->cfg.spool, e->id);
+	free(e->envid_x);
+	e->envid_x = NULL;
+	if (e->env.envid != NULL) {
+		struct buf b;
+
+		buf_init(&b, 0);
+		smtp_xtext_encode(&b, slice_from_cstr(e->env.envid));
+		e->envid_x = buf_steal(&b, NULL);
+	}
 	e->jobs_left = e->njobs;
 	for (size_t j = 0; j < e->njobs; j++) {
 		struct rjob *rj = &e->jobs[j];
@@ -517,7 +555,7 @@ step_remote(struct qentry *e)
 
 			rj->rr[i].address = r->address;
 			rj->rr[i].orcpt = r->orcpt;
-			rj->rr[i].notify = NULL;
+			rj->rr[i].notify = notify_value(r->notify, rj->notify[i]);
 		}
 		rj->job.sender = e->env.sender;
 		rj->job.domain = rj->domain;
@@ -527,7 +565,7 @@ step_remote(struct qentry *e)
 		rj->job.size = e->env.msg_size;
 		rj->job.smtputf8 = e->env.smtputf8;
 		rj->job.eightbit = e->env.eightbit;
-		rj->job.envid = e->env.envid;
+		rj->job.envid = e->envid_x;
 		rj->job.ret = rets[e->env.ret];
 		if (remote_deliver(e->q->cfg.remote, &rj->job, remote_done, rj) != 0) {
 			for (size_t i = 0; i < rj->job.nrcpts; i++) {
@@ -614,7 +652,18 @@ static void
 add_final(struct spool_env *env, size_t parent, const char *addr, bool local)
 {
 	struct spool_rcpt *p = &env->rcpts[parent], *r;
-	char *orcpt = p->orcpt ? xstrdup(p->orcpt) : xasprintf("rfc822;%s", p->address);
+	char *orcpt;
+
+	if (p->orcpt != NULL) {
+		orcpt = xstrdup(p->orcpt);
+	} else {
+		struct buf b;
+
+		buf_init(&b, 0);
+		buf_append_str(&b, "rfc822;");
+		smtp_xtext_encode(&b, slice_from_cstr(p->address));
+		orcpt = buf_steal(&b, NULL);
+	}
 	unsigned notify = p->notify;
 
 	if (has_final(env, addr)) {

@@ -398,15 +398,13 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		addr = lower_dup(cmd->path.mailbox);
 	}
 	if (cmd->rcpt.has_orcpt) {
-		char tmp[SMTP_PATH_MAX * 2];
-		size_t n;
-		char *type = slice_dup(cmd->rcpt.orcpt_type);
+		/* kept as received, "addr-type;xtext" (RFC 3461 §4.2): relayed as
+		 * is, decoded only for the report */
+		char *type = slice_dup(cmd->rcpt.orcpt_type), *xt = slice_dup(cmd->rcpt.orcpt_addr);
 
-		if (smtp_xtext_decode(cmd->rcpt.orcpt_addr, tmp, sizeof(tmp) - 1, &n) == 0) {
-			tmp[n] = '\0';
-			orcpt = xasprintf("%s;%s", type, tmp);
-		}
+		orcpt = xasprintf("%s;%s", type, xt);
 		free(type);
+		free(xt);
 	}
 	k = directory_classify(s->srv->cfg.dir, addr, &canon);
 	switch (k) {

@@ -52,7 +52,7 @@ enum spool_ret { SPOOL_RET_NONE = 0, SPOOL_RET_FULL, SPOOL_RET_HDRS };
 
 struct spool_rcpt {
 	char *address;   /* canonical, lower-cased domain */
-	char *orcpt;     /* DSN ORCPT "rfc822;addr" (decoded) or NULL */
+	char *orcpt;     /* DSN ORCPT "addr-type;xtext" as received, or NULL */
 	unsigned notify; /* SMTP_NOTIFY_* bits, 0 when not given */
 	enum spool_rcpt_state state;
 	bool local;   /* a final local mailbox (after expansion) */
