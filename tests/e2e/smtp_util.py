@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 try:  # the shared fixtures come with the mailctl suite (tests/e2e/conftest.py)
-    from conftest import ADMIN_PASSWORD, API_PORTS, DEV_PORTS, Node
+    from conftest import ADMIN_PASSWORD, API_PORTS, DEV_PORTS, Node, next_address
 except ImportError:  # pragma: no cover - only before that suite is merged
     pytest.skip("tests/e2e/conftest.py is not there yet", allow_module_level=True)
 
@@ -28,8 +28,20 @@ SMTP_EXTRA = "[delivery]\nretry_min = 1\nretry_max = 2\n"
 DEADLINE_S = 60.0
 
 
-def make_smtp_node(tmpdir, extra=""):
-    return Node(tmpdir, ports=SMTP_PORTS, extra=SMTP_EXTRA + extra)
+def make_smtp_node(tmpdir, extra="", mx=None):
+    """A node with the SMTP listeners. Remote mail goes to mx (HOST, PORT);
+    by default to a loopback port that is bound but not listening, so it
+    is refused and stays queued: no test sends traffic off the machine."""
+    blackhole = None
+    address = next_address()
+    if mx is None:
+        blackhole = socket.socket()
+        blackhole.bind((address, 0))  # reserved, never listens: refused
+        mx = blackhole.getsockname()
+    n = Node(tmpdir, address=address, ports=SMTP_PORTS,
+             extra=SMTP_EXTRA + "mx_override = %s:%d\n" % mx + extra)
+    n.blackhole = blackhole
+    return n
 
 
 def api(node, method, path, body=None, raw=False):

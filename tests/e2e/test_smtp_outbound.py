@@ -103,8 +103,7 @@ class Sink:
 @pytest.fixture(scope="module")
 def onode(tmp_path_factory):
     sink = Sink(next_address())
-    n = make_smtp_node(tmp_path_factory.mktemp("outbound"),
-                       extra="mx_override = %s:%d\n" % (sink.address, sink.port))
+    n = make_smtp_node(tmp_path_factory.mktemp("outbound"), mx=(sink.address, sink.port))
     n.sink = sink
     n.start()
     add_domain(n, "a.test")
