@@ -91,8 +91,13 @@ struct mime_part {
 	char *disposition; /* Content-Disposition type; NULL: absent */
 	struct mime_params disp_params;
 
-	bool is_multipart; /* type "multipart" (any subtype) */
-	bool is_message;   /* message/rfc822 (also message/global) */
+	/* How the part was parsed: a multipart split at its boundary, or a
+	 * message/rfc822 with its encapsulated message as only child. False
+	 * for a multipart without a usable boundary and for parts past
+	 * MIME_DEPTH_MAX / MIME_PARTS_MAX: those are leaves, shown by their
+	 * declared type only (as Dovecot does). */
+	bool is_multipart;
+	bool is_message;
 };
 
 /*
