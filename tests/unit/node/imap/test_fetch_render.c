@@ -395,11 +395,473 @@ test_corpus(void **state)
 	}
 }
 
+/* ==== envelope details ==================================================== */
+
+static void
+test_envelope_cases(void **state)
+{
+	static const struct {
+		const char *hdr; /* header fields, LF */
+		const char *want;
+	} cases[] = {
+	    /* no From: Sender stays, Reply-To has nothing to default to */
+	    {"Sender: s@x.example\n", "(NIL NIL NIL ((NIL NIL \"s\" \"x.example\")) NIL NIL NIL NIL NIL NIL)"},
+	    /* entries before a syntax error are kept */
+	    {"To: a@b.example, bad bad\n",
+	        "(NIL NIL NIL NIL NIL ((NIL NIL \"a\" \"b.example\")) NIL NIL NIL NIL)"},
+	    /* an unclosed group is closed */
+	    {"Cc: g: a@b.example\n",
+	        "(NIL NIL NIL NIL NIL NIL ((NIL NIL \"g\" NIL)(NIL NIL \"a\" \"b.example\")(NIL NIL NIL "
+	        "NIL)) NIL NIL NIL)"},
+	    /* nothing usable at all: NIL */
+	    {"Bcc: foo\n", "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"},
+	    /* folding removed, TAB read as space in the subject; first wins */
+	    {"Subject: a\n\tb  c\nSubject: second\n", "(NIL \"a b  c\" NIL NIL NIL NIL NIL NIL NIL NIL)"},
+	    /* empty values are empty strings, not NIL */
+	    {"Subject:\nDate: \n", "(\"\" \"\" NIL NIL NIL NIL NIL NIL NIL NIL)"},
+	    /* quotes and backslashes in names are escaped */
+	    {"From: \"a \\\"q\\\" b\\\\\" <x@y.example>\n",
+	        "(NIL NIL ((\"a \\\"q\\\" b\\\\\" NIL \"x\" \"y.example\")) ((\"a \\\"q\\\" b\\\\\" NIL "
+	        "\"x\" \"y.example\")) ((\"a \\\"q\\\" b\\\\\" NIL \"x\" \"y.example\")) NIL NIL NIL "
+	        "NIL NIL)"},
+	    /* a long non-ASCII name: several encoded-words, none over 75 */
+	    {"To: 一二三四五六七八九十甲乙丙丁戊己庚辛壬癸 <n@x.example>\n",
+	        "(NIL NIL NIL NIL NIL ((\"=?utf-8?b?5LiA5LqM5LiJ5Zub5LqU5YWt5LiD5YWr5Lmd5Y2B55Sy5LmZ5LiZ5"
+	        "LiB5oiK?= =?utf-8?b?5bex5bqa6L6b5aOs55m4?=\" NIL \"n\" \"x.example\")) NIL NIL NIL NIL)"},
+	    /* raw 8-bit in a Message-ID goes out as a literal */
+	    {"Message-ID: <é@x>\n", "(NIL NIL NIL NIL NIL NIL NIL NIL NIL {6}\r\n<é@x>)"},
+	    /* field names are matched without case */
+	    {"FROM: a@b.example\nreply-TO: r@b.example\nIN-REPLY-TO: <p@x>\n",
+	        "(NIL NIL ((NIL NIL \"a\" \"b.example\")) ((NIL NIL \"a\" \"b.example\")) ((NIL NIL "
+	        "\"r\" \"b.example\")) NIL NIL NIL \"<p@x>\" NIL)"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N(cases); i++) {
+		struct mime_part *root;
+		struct buf lf, b;
+		size_t len;
+		char *m;
+
+		buf_init(&lf, 0);
+		buf_printf(&lf, "%s\nbody\n", cases[i].hdr);
+		m = to_msg(buf_cstr(&lf), true, &len);
+		assert_int_equal(mime_parse(m, len, &root), 0);
+		buf_init(&b, 0);
+		assert_int_equal(imap_render_envelope(root, m, &b), 0);
+		check_str("ENVELOPE", cases[i].hdr, &b, cases[i].want);
+		buf_fini(&b);
+		buf_fini(&lf);
+		mime_free(root);
+		free(m);
+	}
+}
+
+/* A full buffer gives MN_ETOOBIG at every max below the item's length,
+ * never a write past max; exactly the length fits. */
+static void
+test_render_out_of_room(void **state)
+{
+	struct mime_part *root;
+	size_t len, full[2];
+	char *m = to_msg(msg_mixed, true, &len);
+
+	(void)state;
+	assert_int_equal(mime_parse(m, len, &root), 0);
+	for (int which = 0; which < 2; which++) {
+		struct buf b;
+
+		buf_init(&b, 0);
+		assert_int_equal(which ? imap_render_envelope(root, m, &b)
+		                       : imap_render_bodystructure(root, m, true, &b),
+		    0);
+		full[which] = b.len;
+		buf_fini(&b);
+		for (size_t max = 1; max <= full[which]; max++) {
+			buf_init(&b, max);
+			assert_int_equal(which ? imap_render_envelope(root, m, &b)
+			                       : imap_render_bodystructure(root, m, true, &b),
+			    max < full[which] ? MN_ETOOBIG : 0);
+			assert_true(b.len <= max);
+			buf_fini(&b);
+		}
+	}
+	mime_free(root);
+	free(m);
+}
+
+/* ==== quoting ============================================================= */
+
+static void
+test_quote(void **state)
+{
+	static const struct {
+		struct slice in;
+		const char *want;
+		size_t want_len;
+	} cases[] = {
+	    {SLICE_LIT(""), "\"\"", 2},
+	    {SLICE_LIT("abc"), "\"abc\"", 5},
+	    {SLICE_LIT("a\"b\\c"), "\"a\\\"b\\\\c\"", 9},
+	    {SLICE_LIT("tab\there"), "\"tab\there\"", 10},
+	    {SLICE_LIT("a\r\nb"), "{4}\r\na\r\nb", 9},
+	    {SLICE_LIT("a\rb"), "{3}\r\na\rb", 8},
+	    {SLICE_LIT("caf\xc3\xa9"), "{5}\r\ncaf\xc3\xa9", 10},
+	    {{"a\0b", 3}, "{3}\r\na\0b", 8},
+	};
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 0);
+	for (size_t i = 0; i < N(cases); i++) {
+		buf_reset(&b);
+		assert_int_equal(imap_quote(&b, cases[i].in), 0);
+		assert_int_equal(b.len, cases[i].want_len);
+		assert_memory_equal(b.data, cases[i].want, cases[i].want_len);
+	}
+	buf_reset(&b);
+	assert_int_equal(imap_nstring(&b, NULL), 0);
+	assert_int_equal(imap_nstring(&b, "x"), 0);
+	assert_string_equal(buf_cstr(&b), "NIL\"x\"");
+	buf_fini(&b);
+}
+
+/* ==== section specs ======================================================= */
+
+static void
+test_section_parse(void **state)
+{
+	static const struct {
+		const char *spec;
+		int rc;
+		const char *canon; /* imap_section_write, when rc == 0 */
+		int kind;
+		size_t nparts;
+	} cases[] = {
+	    {"", 0, "", IMAP_SECTION_ALL, 0},
+	    {"HEADER", 0, "HEADER", IMAP_SECTION_HEADER, 0},
+	    {"header", 0, "HEADER", IMAP_SECTION_HEADER, 0},
+	    {"Text", 0, "TEXT", IMAP_SECTION_TEXT, 0},
+	    {"1", 0, "1", IMAP_SECTION_ALL, 1},
+	    {"1.2.3", 0, "1.2.3", IMAP_SECTION_ALL, 3},
+	    {"4.2.2.1", 0, "4.2.2.1", IMAP_SECTION_ALL, 4},
+	    {"1.mime", 0, "1.MIME", IMAP_SECTION_MIME, 1},
+	    {"2.HEADER", 0, "2.HEADER", IMAP_SECTION_HEADER, 1},
+	    {"3.TEXT", 0, "3.TEXT", IMAP_SECTION_TEXT, 1},
+	    {"1000000", 0, "1000000", IMAP_SECTION_ALL, 1},
+	    {"HEADER.FIELDS (From To)", 0, "HEADER.FIELDS (FROM TO)", IMAP_SECTION_HEADER_FIELDS, 0},
+	    {"header.fields.not (\"Subject\" x-Foo)", 0, "HEADER.FIELDS.NOT (SUBJECT X-FOO)",
+	        IMAP_SECTION_HEADER_FIELDS_NOT, 0},
+	    {"1.2.HEADER.FIELDS (Date)", 0, "1.2.HEADER.FIELDS (DATE)", IMAP_SECTION_HEADER_FIELDS,
+	        2},
+	    {"HEADER.FIELDS (\"x y\" \"\")", 0, "HEADER.FIELDS (\"X Y\" \"\")",
+	        IMAP_SECTION_HEADER_FIELDS, 0},
+	    {"MIME", MN_EPARSE, NULL, 0, 0},
+	    {"0", MN_EPARSE, NULL, 0, 0},
+	    {"01", MN_EPARSE, NULL, 0, 0},
+	    {"1.0", MN_EPARSE, NULL, 0, 0},
+	    {"1.", MN_EPARSE, NULL, 0, 0},
+	    {".1", MN_EPARSE, NULL, 0, 0},
+	    {"1..2", MN_EPARSE, NULL, 0, 0},
+	    {"1.FOO", MN_EPARSE, NULL, 0, 0},
+	    {"1 ", MN_EPARSE, NULL, 0, 0},
+	    {"1000001", MN_EPARSE, NULL, 0, 0},
+	    {"99999999999999999999", MN_EPARSE, NULL, 0, 0},
+	    {"HEADERX", MN_EPARSE, NULL, 0, 0},
+	    {"TEXT ", MN_EPARSE, NULL, 0, 0},
+	    {"1.MIME.TEXT", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.1", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS ()", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS (a", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS (a)x", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS (a) ", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS  (a)", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS (a  b)", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS (a )", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS(a)", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS (\"a\\\"b\")", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS (\"ab)", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS ({3}\r\nabc)", MN_EPARSE, NULL, 0, 0},
+	    {"HEADER.FIELDS.NOTX (a)", MN_EPARSE, NULL, 0, 0},
+	};
+	struct imap_section sec;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 0);
+	for (size_t i = 0; i < N(cases); i++) {
+		int rc = imap_section_parse(slice_from_cstr(cases[i].spec), &sec);
+
+		if (rc != cases[i].rc)
+			fail_msg("section '%s': rc %d want %d", cases[i].spec, rc, cases[i].rc);
+		if (rc != 0)
+			continue;
+		assert_int_equal(sec.kind, cases[i].kind);
+		assert_int_equal(sec.nparts, cases[i].nparts);
+		buf_reset(&b);
+		assert_int_equal(imap_section_write(&sec, &b), 0);
+		assert_string_equal(buf_cstr(&b), cases[i].canon);
+	}
+
+	/* Limits at max and max + 1. */
+	for (size_t n = IMAP_SECTION_PARTS_MAX; n <= IMAP_SECTION_PARTS_MAX + 1; n++) {
+		buf_reset(&b);
+		for (size_t i = 0; i < n; i++)
+			buf_printf(&b, "%s7", i > 0 ? "." : "");
+		assert_int_equal(imap_section_parse((struct slice){(char *)b.data, b.len}, &sec),
+		    n <= IMAP_SECTION_PARTS_MAX ? 0 : MN_ELIMIT);
+		buf_reset(&b);
+		for (size_t i = 0; i < n; i++)
+			buf_printf(&b, "%s7", i > 0 ? "." : "");
+		buf_append_str(&b, ".TEXT");
+		assert_int_equal(imap_section_parse((struct slice){(char *)b.data, b.len}, &sec),
+		    n <= IMAP_SECTION_PARTS_MAX ? 0 : MN_ELIMIT);
+	}
+	for (size_t n = IMAP_SECTION_FIELDS_MAX; n <= IMAP_SECTION_FIELDS_MAX + 1; n++) {
+		buf_reset(&b);
+		buf_append_str(&b, "HEADER.FIELDS (");
+		for (size_t i = 0; i < n; i++)
+			buf_printf(&b, "%sX-%zu", i > 0 ? " " : "", i);
+		buf_append_str(&b, ")");
+		assert_int_equal(imap_section_parse((struct slice){(char *)b.data, b.len}, &sec),
+		    n <= IMAP_SECTION_FIELDS_MAX ? 0 : MN_ELIMIT);
+		if (n == IMAP_SECTION_FIELDS_MAX)
+			assert_int_equal(sec.nfields, n);
+	}
+	buf_fini(&b);
+}
+
+/* ==== section extraction ================================================== */
+
+struct extract_case {
+	const char *spec;
+	int rc;
+	const char *want; /* LF form; compared after CRLF conversion */
+};
+
+static void
+run_extract(const char *name, const char *lfmsg, const struct extract_case *cases, size_t n)
+{
+	struct mime_part *root;
+	size_t len;
+	char *m = to_msg(lfmsg, true, &len);
+
+	assert_int_equal(mime_parse(m, len, &root), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct imap_section sec;
+		struct buf b;
+		size_t wlen = 0;
+		char *want = cases[i].want != NULL ? to_msg(cases[i].want, true, &wlen) : NULL;
+		int rc;
+
+		assert_int_equal(imap_section_parse(slice_from_cstr(cases[i].spec), &sec), 0);
+		buf_init(&b, 0);
+		rc = imap_section_extract(root, m, len, &sec, &b);
+		if (rc != cases[i].rc || (rc == 0 && (b.len != wlen || (wlen > 0 && memcmp(b.data, want, wlen) != 0)))) {
+			printf("%s [%s]: rc %d got '%.*s'\n", name, cases[i].spec, rc, (int)b.len,
+			    (const char *)b.data);
+			fail_msg("extract %s [%s]", name, cases[i].spec);
+		}
+		buf_fini(&b);
+		free(want);
+	}
+	mime_free(root);
+	free(m);
+}
+
+static void
+test_extract_nested(void **state)
+{
+	static const char inner[] =
+	    "From: Inner Person <inner@example.com>\n"
+	    "To: a@example.com, b@example.com\n"
+	    "Subject: inner\n"
+	    "Date: Fri, 4 Jan 2019 10:00:00 +0100\n"
+	    "Message-ID: <inner@example.com>\n"
+	    "Content-Type: multipart/alternative; boundary=\"inner\"\n"
+	    "\n"
+	    "--inner\n"
+	    "Content-Type: text/plain\n"
+	    "\n"
+	    "plain\n"
+	    "--inner\n"
+	    "Content-Type: text/html\n"
+	    "\n"
+	    "<b>html</b>\n"
+	    "--inner--";
+	const struct extract_case cases[] = {
+	    {"", 0, msg_nested},
+	    {"HEADER", 0,
+	        "From: outer@example.org\n"
+	        "To: x@example.org\n"
+	        "Subject: Fwd: inner\n"
+	        "Date: Thu, 3 Jan 2019 09:00:00 +0000\n"
+	        "MIME-Version: 1.0\n"
+	        "Content-Type: multipart/mixed; boundary=\"outer\"\n"
+	        "\n"},
+	    {"TEXT", 0, strchr(strstr(msg_nested, "\n\n") + 2, 'p')},
+	    {"1", 0, "see attached"},
+	    {"1.1", 0, "see attached"},
+	    {"1.MIME", 0, "Content-Type: text/plain\n\n"},
+	    {"2", 0, inner},
+	    {"2.MIME", 0, "Content-Type: message/rfc822\nContent-Disposition: attachment\n\n"},
+	    {"2.HEADER", 0,
+	        "From: Inner Person <inner@example.com>\n"
+	        "To: a@example.com, b@example.com\n"
+	        "Subject: inner\n"
+	        "Date: Fri, 4 Jan 2019 10:00:00 +0100\n"
+	        "Message-ID: <inner@example.com>\n"
+	        "Content-Type: multipart/alternative; boundary=\"inner\"\n"
+	        "\n"},
+	    {"2.TEXT", 0, strstr(inner, "--inner")},
+	    {"2.1", 0, "plain"},
+	    {"2.2", 0, "<b>html</b>"},
+	    {"2.1.1", 0, "plain"},
+	    {"2.1.MIME", 0, "Content-Type: text/plain\n\n"},
+	    {"2.HEADER.FIELDS (subject FROM)", 0,
+	        "From: Inner Person <inner@example.com>\nSubject: inner\n\n"},
+	    {"2.HEADER.FIELDS.NOT (from to date message-id content-type)", 0, "Subject: inner\n\n"},
+	    {"HEADER.FIELDS (X-None)", 0, "\n"},
+	    {"HEADER.FIELDS.NOT (from to subject date mime-version content-type)", 0, "\n"},
+	    {"3", MN_ENOENT, NULL},
+	    {"1.2", MN_ENOENT, NULL},
+	    {"2.3", MN_ENOENT, NULL},
+	    {"2.1.2", MN_ENOENT, NULL},
+	    {"1.HEADER", MN_ENOENT, NULL},
+	    {"1.TEXT", MN_ENOENT, NULL},
+	    {"2.1.HEADER", MN_ENOENT, NULL},
+	};
+
+	(void)state;
+	run_extract("nested", msg_nested, cases, N(cases));
+}
+
+static void
+test_extract_other(void **state)
+{
+	const struct extract_case simple[] = {
+	    {"1", 0, "Are we still on for lunch?\n-- Alice\n"},
+	    {"TEXT", 0, "Are we still on for lunch?\n-- Alice\n"},
+	    /* part 1 of a non-multipart message is the message: its MIME
+	     * header is the message header (as Dovecot) */
+	    {"1.MIME", 0,
+	        "From: Alice Example <alice@example.org>\n"
+	        "To: bob@example.net\n"
+	        "Subject: Lunch?\n"
+	        "Date: Mon, 7 Feb 1994 21:52:25 -0800\n"
+	        "Message-ID: <B27397-0100000@example.org>\n"
+	        "\n"},
+	    {"2", MN_ENOENT, NULL},
+	    {"1.TEXT", MN_ENOENT, NULL},
+	};
+	const struct extract_case alternative[] = {
+	    /* folded fields come whole */
+	    {"HEADER.FIELDS (Content-Type In-Reply-To)", 0,
+	        "In-Reply-To: <parent@example.org>\n"
+	        "Content-Type: multipart/alternative;\n boundary=\"==alt==\"\n\n"},
+	    {"1", 0, "Caf=C3=A9 au lait=\n please."},
+	    {"2", 0, "<p>Caf\xc3\xa9</p>"},
+	};
+	const struct extract_case digest[] = {
+	    {"1", 0, "From: m1@example.org\nSubject: first\n\nbody1"},
+	    {"1.MIME", 0, "\n"},
+	    {"1.HEADER", 0, "From: m1@example.org\nSubject: first\n\n"},
+	    {"1.TEXT", 0, "body1"},
+	    {"1.1", 0, "body1"},
+	    {"2.MIME", 0, "Content-Type: text/plain\n\n"},
+	};
+	const struct extract_case headeronly[] = {
+	    {"HEADER", 0, "Subject: only header\nFrom: h@example.org\n"},
+	    {"TEXT", 0, ""},
+	    {"1", 0, ""},
+	    {"HEADER.FIELDS (FROM)", 0, "From: h@example.org\n\n"},
+	};
+	const struct extract_case noeol[] = {
+	    /* the last field has no line end: one is added before the blank line */
+	    {"HEADER.FIELDS (subject)", 0, "Subject: x\n\n"},
+	    {"HEADER", 0, "From: a@b\nSubject: x"},
+	};
+	const struct extract_case broken[] = {
+	    {"1", MN_ENOENT, NULL},
+	    {"TEXT", 0, "--other\nContent-Type: text/plain\n\ntext\n"},
+	};
+
+	(void)state;
+	run_extract("simple", msg_simple, simple, N(simple));
+	run_extract("alternative", msg_alternative, alternative, N(alternative));
+	run_extract("digest", msg_digest, digest, N(digest));
+	run_extract("headeronly", msg_headeronly, headeronly, N(headeronly));
+	run_extract("noeol", "From: a@b\nSubject: x", noeol, N(noeol));
+	run_extract("broken", msg_broken, broken, N(broken));
+}
+
+/* ==== partial ============================================================= */
+
+static void
+test_partial(void **state)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		uint32_t origin, count;
+	} cases[] = {
+	    {"<0.10>", 0, 0, 10},
+	    {"<5.1>", 0, 5, 1},
+	    {"<01.5>", 0, 1, 5},
+	    {"<4294967295.4294967295>", 0, UINT32_MAX, UINT32_MAX},
+	    {"<4294967296.1>", MN_EPARSE, 0, 0},
+	    {"<1.4294967296>", MN_EPARSE, 0, 0},
+	    {"<1.0>", MN_EPARSE, 0, 0},
+	    {"<1.01>", MN_EPARSE, 0, 0},
+	    {"<1>", MN_EPARSE, 0, 0},
+	    {"<.2>", MN_EPARSE, 0, 0},
+	    {"<1.>", MN_EPARSE, 0, 0},
+	    {"<1.2.3>", MN_EPARSE, 0, 0},
+	    {"<1.2>x", MN_EPARSE, 0, 0},
+	    {"1.2", MN_EPARSE, 0, 0},
+	    {"<-1.2>", MN_EPARSE, 0, 0},
+	    {"< 1.2>", MN_EPARSE, 0, 0},
+	    {"", MN_EPARSE, 0, 0},
+	};
+	struct slice data = SLICE_LIT("abcdef"), r;
+	struct imap_partial p;
+
+	(void)state;
+	for (size_t i = 0; i < N(cases); i++) {
+		int rc = imap_partial_parse(slice_from_cstr(cases[i].in), &p);
+
+		if (rc != cases[i].rc)
+			fail_msg("partial '%s': rc %d", cases[i].in, rc);
+		if (rc == 0) {
+			assert_int_equal(p.origin, cases[i].origin);
+			assert_int_equal(p.count, cases[i].count);
+		}
+	}
+	p = (struct imap_partial){0, 3};
+	r = imap_partial_apply(data, &p);
+	assert_true(r.len == 3 && memcmp(r.ptr, "abc", 3) == 0);
+	p = (struct imap_partial){4, 10};
+	r = imap_partial_apply(data, &p);
+	assert_true(r.len == 2 && memcmp(r.ptr, "ef", 2) == 0);
+	p = (struct imap_partial){6, 1};
+	assert_int_equal(imap_partial_apply(data, &p).len, 0);
+	p = (struct imap_partial){UINT32_MAX, UINT32_MAX};
+	assert_int_equal(imap_partial_apply(data, &p).len, 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_corpus),
+	    cmocka_unit_test(test_envelope_cases),
+	    cmocka_unit_test(test_render_out_of_room),
+	    cmocka_unit_test(test_quote),
+	    cmocka_unit_test(test_section_parse),
+	    cmocka_unit_test(test_extract_nested),
+	    cmocka_unit_test(test_extract_other),
+	    cmocka_unit_test(test_partial),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
