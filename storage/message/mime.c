@@ -858,7 +858,7 @@ decode_2231(const char *v, struct buf *out)
 		unsigned char ch;
 
 		if (wordlen == 0)
-			buf_printf(&w, "=?%.*s?Q?", (int)(q1 - v), v);
+			buf_printf(&w, "%s=?%.*s?Q?", w.len > 0 ? " " : "", (int)(q1 - v), v);
 		if (*p == '%' && (h = hexval(p[1])) >= 0 && (l = hexval(p[2])) >= 0) {
 			ch = (unsigned char)(h * 16 + l);
 			p += 2;
@@ -867,7 +867,7 @@ decode_2231(const char *v, struct buf *out)
 		}
 		buf_printf(&w, "=%02X", ch);
 		if (++wordlen >= 60 || p[1] == '\0') {
-			buf_append_str(&w, "?= ");
+			buf_append_str(&w, "?=");
 			wordlen = 0;
 		}
 	}
