@@ -74,7 +74,7 @@ quote_unfolded(struct buf *out, struct slice v, bool for_humans)
 				t.data[i] = ' ';
 		}
 	}
-	rc = imap_quote(out, (struct slice){ (const char *)t.data, t.len });
+	rc = imap_quote(out, (struct slice){(const char *)t.data, t.len});
 	buf_fini(&t);
 	return rc;
 }
@@ -95,8 +95,8 @@ enum env_field {
 	ENV_COUNT
 };
 
-static const char *const env_names[ENV_COUNT] = { "date", "subject", "from", "sender",
-	"reply-to", "to", "cc", "bcc", "in-reply-to", "message-id" };
+static const char *const env_names[ENV_COUNT] = {"date", "subject", "from", "sender", "reply-to",
+    "to", "cc", "bcc", "in-reply-to", "message-id"};
 
 static bool
 is_ascii(const char *s)
@@ -113,7 +113,8 @@ is_ascii(const char *s)
 static int
 write_2047(struct buf *out, const char *s)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	struct buf w;
 	size_t n = strlen(s), i = 0;
 	int rc;
@@ -153,7 +154,7 @@ write_2047(struct buf *out, const char *s)
 		buf_append_str(&w, "?=");
 		i = j;
 	}
-	rc = imap_quote(out, (struct slice){ (const char *)w.data, w.len });
+	rc = imap_quote(out, (struct slice){(const char *)w.data, w.len});
 	buf_fini(&w);
 	return rc;
 }
@@ -174,7 +175,7 @@ write_name(struct buf *out, const char *name)
 		if (t.data[i] == '\t' || t.data[i] == '\r' || t.data[i] == '\n')
 			t.data[i] = ' ';
 	}
-	rc = imap_quote(out, (struct slice){ (const char *)t.data, t.len });
+	rc = imap_quote(out, (struct slice){(const char *)t.data, t.len});
 	buf_fini(&t);
 	return rc;
 }
@@ -206,13 +207,14 @@ write_addresses(struct buf *out, struct slice value)
 			if (rc >= 0)
 				rc = buf_append_str(out, " NIL ");
 			if (rc >= 0)
-				rc = imap_nstring(out, a->local != NULL ? a->local : "MISSING_MAILBOX");
+				rc = imap_nstring(
+				    out, a->local != NULL ? a->local : "MISSING_MAILBOX");
 			if (rc >= 0)
 				rc = buf_append(out, " ", 1);
 			if (rc >= 0)
-				rc = imap_nstring(out,
-				    a->domain != NULL && a->domain[0] != '\0' ? a->domain
-				                                             : "MISSING_DOMAIN");
+				rc = imap_nstring(out, a->domain != NULL && a->domain[0] != '\0'
+				                           ? a->domain
+				                           : "MISSING_DOMAIN");
 			if (rc >= 0)
 				rc = buf_append(out, ")", 1);
 			break;
@@ -247,7 +249,7 @@ int
 imap_render_envelope(const struct mime_part *m, const char *msg, struct buf *out)
 {
 	struct slice v[ENV_COUNT], name, value, raw;
-	bool have[ENV_COUNT] = { false };
+	bool have[ENV_COUNT] = {false};
 	const char *h = msg + m->hdr_off;
 	size_t hlen = m->hdr_end - m->hdr_off, pos = 0, from_start = 0, from_len = 0;
 
@@ -413,8 +415,8 @@ write_body(struct buf *out, const struct mime_part *p, const char *msg, bool ext
 }
 
 int
-imap_render_bodystructure(const struct mime_part *root, const char *msg, bool extended,
-    struct buf *out)
+imap_render_bodystructure(
+    const struct mime_part *root, const char *msg, bool extended, struct buf *out)
 {
 	return write_body(out, root, msg, extended);
 }
@@ -474,14 +476,14 @@ parse_header_list(struct slice s, size_t pos, struct imap_section *out)
 			}
 			if (pos >= s.len)
 				return MN_EPARSE;
-			name = (struct slice){ s.ptr + st, pos - st };
+			name = (struct slice){s.ptr + st, pos - st};
 			pos++;
 		} else {
 			size_t st = pos;
 
 			while (pos < s.len && is_atom_char((unsigned char)s.ptr[pos]))
 				pos++;
-			name = (struct slice){ s.ptr + st, pos - st };
+			name = (struct slice){s.ptr + st, pos - st};
 			if (name.len == 0)
 				return MN_EPARSE;
 		}
@@ -553,8 +555,8 @@ imap_section_parse(struct slice s, struct imap_section *out)
 int
 imap_section_write(const struct imap_section *sec, struct buf *out)
 {
-	static const char *const kws[] = { "", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT",
-		"TEXT", "MIME" };
+	static const char *const kws[] = {
+	    "", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT", "MIME"};
 
 	for (size_t i = 0; i < sec->nparts; i++)
 		TRY(buf_printf(out, "%s%u", i > 0 ? "." : "", sec->part[i]));
@@ -595,8 +597,8 @@ field_listed(const struct imap_section *sec, struct slice name)
 }
 
 static int
-extract_fields(const struct mime_part *m, const char *msg, const struct imap_section *sec,
-    struct buf *out)
+extract_fields(
+    const struct mime_part *m, const char *msg, const struct imap_section *sec, struct buf *out)
 {
 	const char *h = msg + m->hdr_off;
 	size_t hlen = m->hdr_end - m->hdr_off, pos = 0;
@@ -692,9 +694,9 @@ imap_partial_apply(struct slice data, const struct imap_partial *p)
 	size_t n;
 
 	if (p->origin >= data.len)
-		return (struct slice){ data.ptr + data.len, 0 };
+		return (struct slice){data.ptr + data.len, 0};
 	n = data.len - p->origin;
 	if (n > p->count)
 		n = p->count;
-	return (struct slice){ data.ptr + p->origin, n };
+	return (struct slice){data.ptr + p->origin, n};
 }

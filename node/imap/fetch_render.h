@@ -67,8 +67,8 @@ int imap_render_envelope(const struct mime_part *msg_root, const char *msg, stru
  * Parameters are written as parsed (mime.h: RFC 2231 continuations merged,
  * "name*" values left encoded for the client).
  */
-int imap_render_bodystructure(const struct mime_part *root, const char *msg, bool extended,
-    struct buf *out);
+int imap_render_bodystructure(
+    const struct mime_part *root, const char *msg, bool extended, struct buf *out);
 
 /* Limits of a section spec. */
 #define IMAP_SECTION_PARTS_MAX 32   /* numbers in "1.2.3..." (MIME_DEPTH_MAX) */
@@ -76,12 +76,12 @@ int imap_render_bodystructure(const struct mime_part *root, const char *msg, boo
 #define IMAP_SECTION_PART_NUM_MAX 1000000
 
 enum imap_section_kind {
-	IMAP_SECTION_ALL = 0,            /* "" (whole message) or "1.2" (part body) */
-	IMAP_SECTION_HEADER,             /* [part.]HEADER */
-	IMAP_SECTION_HEADER_FIELDS,      /* [part.]HEADER.FIELDS (names) */
-	IMAP_SECTION_HEADER_FIELDS_NOT,  /* [part.]HEADER.FIELDS.NOT (names) */
-	IMAP_SECTION_TEXT,               /* [part.]TEXT */
-	IMAP_SECTION_MIME,               /* part.MIME (a part number is required) */
+	IMAP_SECTION_ALL = 0,           /* "" (whole message) or "1.2" (part body) */
+	IMAP_SECTION_HEADER,            /* [part.]HEADER */
+	IMAP_SECTION_HEADER_FIELDS,     /* [part.]HEADER.FIELDS (names) */
+	IMAP_SECTION_HEADER_FIELDS_NOT, /* [part.]HEADER.FIELDS.NOT (names) */
+	IMAP_SECTION_TEXT,              /* [part.]TEXT */
+	IMAP_SECTION_MIME,              /* part.MIME (a part number is required) */
 };
 
 /*

@@ -29,8 +29,8 @@ is_wsp(unsigned char c)
 }
 
 bool
-mime_header_next(const char *data, size_t len, size_t *pos, struct slice *name,
-    struct slice *value, struct slice *raw)
+mime_header_next(const char *data, size_t len, size_t *pos, struct slice *name, struct slice *value,
+    struct slice *raw)
 {
 	while (*pos < len) {
 		size_t p = *pos, q = p, first_end, vend, colon;
@@ -329,7 +329,7 @@ pct_encode(struct buf *b, const char *s)
 static void
 merge_params(struct rawparam *raw, size_t n, struct mime_params *out)
 {
-	bool used[MIME_PARAMS_MAX] = { false };
+	bool used[MIME_PARAMS_MAX] = {false};
 
 	for (size_t i = 0; i < n; i++) {
 		size_t blen;
@@ -345,16 +345,16 @@ merge_params(struct rawparam *raw, size_t n, struct mime_params *out)
 			continue;
 		}
 		/* A continued parameter: gather sections 0, 1, ... of base. */
-		const struct rawparam *secs[MIME_PARAM_SECTIONS_MAX] = { NULL };
-		bool secext[MIME_PARAM_SECTIONS_MAX] = { false };
+		const struct rawparam *secs[MIME_PARAM_SECTIONS_MAX] = {NULL};
+		bool secext[MIME_PARAM_SECTIONS_MAX] = {false};
 
 		for (size_t j = i; j < n; j++) {
 			size_t bl;
 			int s;
 			bool e;
 
-			if ((j != i && used[j]) || !split_2231(raw[j].name, &bl, &s, &e) ||
-			    s < 0 || bl != blen || ascii_ncasecmp(raw[j].name, raw[i].name, blen) != 0)
+			if ((j != i && used[j]) || !split_2231(raw[j].name, &bl, &s, &e) || s < 0 ||
+			    bl != blen || ascii_ncasecmp(raw[j].name, raw[i].name, blen) != 0)
 				continue;
 			used[j] = true;
 			if (secs[s] == NULL) {
@@ -381,8 +381,9 @@ merge_params(struct rawparam *raw, size_t n, struct mime_params *out)
 			params_push(out, xstrdup(raw[i].name), xstrdup(raw[i].value));
 			continue;
 		}
-		params_push(out, any_ext ? xasprintf("%.*s*", (int)blen, raw[i].name)
-		                         : xstrndup(raw[i].name, blen),
+		params_push(out,
+		    any_ext ? xasprintf("%.*s*", (int)blen, raw[i].name)
+		            : xstrndup(raw[i].name, blen),
 		    buf_steal(&b, NULL));
 	}
 }
@@ -431,7 +432,7 @@ set_default_type(struct mime_part *p, bool digest)
 static void
 parse_content_type(struct mime_part *p, struct slice v)
 {
-	struct lex l = { v.ptr, v.ptr + v.len };
+	struct lex l = {v.ptr, v.ptr + v.len};
 	struct slice t, s;
 
 	skip_cfws(&l);
@@ -453,7 +454,7 @@ parse_content_type(struct mime_part *p, struct slice v)
 static char *
 parse_token_field(struct slice v)
 {
-	struct lex l = { v.ptr, v.ptr + v.len };
+	struct lex l = {v.ptr, v.ptr + v.len};
 	struct slice t;
 
 	skip_cfws(&l);
@@ -468,7 +469,7 @@ parse_token_field(struct slice v)
 static void
 parse_disposition(struct mime_part *p, struct slice v)
 {
-	struct lex l = { v.ptr, v.ptr + v.len };
+	struct lex l = {v.ptr, v.ptr + v.len};
 	struct slice t;
 
 	skip_cfws(&l);
@@ -482,7 +483,7 @@ parse_disposition(struct mime_part *p, struct slice v)
 static void
 parse_language(struct mime_part *p, struct slice v)
 {
-	struct lex l = { v.ptr, v.ptr + v.len };
+	struct lex l = {v.ptr, v.ptr + v.len};
 	size_t n = 0;
 
 	for (;;) {
@@ -688,8 +689,8 @@ parse_part(struct ctx *c, struct mime_part *p, bool digest)
 	read_part_header(p, c->msg, digest);
 	p->is_multipart = ascii_casecmp(p->type, "multipart") == 0;
 	/* Only message/rfc822: RFC 3501 body-type-msg names no other. */
-	p->is_message = ascii_casecmp(p->type, "message") == 0 &&
-	                ascii_casecmp(p->subtype, "rfc822") == 0;
+	p->is_message =
+	    ascii_casecmp(p->type, "message") == 0 && ascii_casecmp(p->subtype, "rfc822") == 0;
 	if (p->depth >= MIME_DEPTH_MAX) {
 		/* Too deep: a leaf, shown by its declared type only. */
 		p->is_multipart = false;
@@ -714,7 +715,7 @@ parse_part(struct ctx *c, struct mime_part *p, bool digest)
 int
 mime_parse(const char *msg, size_t len, struct mime_part **root_out)
 {
-	struct ctx c = { msg, len, 0 };
+	struct ctx c = {msg, len, 0};
 	struct mime_part *root;
 
 	*root_out = NULL;
@@ -848,7 +849,7 @@ decode_2231(const char *v, struct buf *out)
 				buf_append(&raw, p, 1);
 			}
 		}
-		rc = header_decode_2047((struct slice){ (char *)raw.data, raw.len }, out);
+		rc = header_decode_2047((struct slice){(char *)raw.data, raw.len}, out);
 		buf_fini(&raw);
 		return rc;
 	}
@@ -871,7 +872,7 @@ decode_2231(const char *v, struct buf *out)
 			wordlen = 0;
 		}
 	}
-	rc = header_decode_2047((struct slice){ (char *)w.data, w.len }, out);
+	rc = header_decode_2047((struct slice){(char *)w.data, w.len}, out);
 	buf_fini(&w);
 	return rc;
 }
@@ -988,7 +989,7 @@ mime_decode_qp(struct slice in, struct buf *out)
 int
 mime_decode_body(const struct mime_part *part, const char *msg, struct buf *out)
 {
-	struct slice body = { msg + part->body_off, part->end - part->body_off };
+	struct slice body = {msg + part->body_off, part->end - part->body_off};
 
 	if (part->encoding != NULL && ascii_casecmp(part->encoding, "base64") == 0)
 		return mime_decode_base64(body, out);

@@ -119,7 +119,8 @@ size_t mime_count_parts(const struct mime_part *root);
  * message/rfc822 part, a following number goes into the encapsulated
  * message. NULL when no such part. n == 0 gives root.
  */
-const struct mime_part *mime_part_find(const struct mime_part *root, const uint32_t *nums, size_t n);
+const struct mime_part *mime_part_find(
+    const struct mime_part *root, const uint32_t *nums, size_t n);
 
 /* mime_param_get - the raw value of a parameter, name compared without
  * case ("filename" does not find "filename*"); NULL when absent. */

@@ -36,7 +36,8 @@ balanced(const struct buf *b)
 			for (i++; i < b->len && b->data[i] != '"'; i++) {
 				if (b->data[i] == '\\')
 					i++;
-				else if (b->data[i] == '\r' || b->data[i] == '\n' || b->data[i] >= 0x80)
+				else if (b->data[i] == '\r' || b->data[i] == '\n' ||
+				         b->data[i] >= 0x80)
 					return false;
 			}
 			if (i >= b->len)
@@ -88,8 +89,8 @@ struct walk {
 static void
 extract_all_kinds(struct walk *w)
 {
-	static const char *const specs[] = { "", "MIME", "HEADER", "TEXT",
-		"HEADER.FIELDS (From Subject Content-Type)", "HEADER.FIELDS.NOT (To)" };
+	static const char *const specs[] = {"", "MIME", "HEADER", "TEXT",
+	    "HEADER.FIELDS (From Subject Content-Type)", "HEADER.FIELDS.NOT (To)"};
 	struct buf spec, out;
 	struct imap_section sec;
 
@@ -101,7 +102,7 @@ extract_all_kinds(struct walk *w)
 			buf_printf(&spec, "%s%u", i ? "." : "", w->path[i]);
 		if (specs[k][0] != '\0')
 			buf_printf(&spec, "%s%s", w->npath ? "." : "", specs[k]);
-		if (imap_section_parse((struct slice){ (char *)spec.data, spec.len }, &sec) != 0)
+		if (imap_section_parse((struct slice){(char *)spec.data, spec.len}, &sec) != 0)
 			continue; /* MIME without a number */
 		buf_reset(&out);
 		int rc = imap_section_extract(w->root, w->msg, w->len, &sec, &out);
@@ -185,14 +186,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (imap_render_envelope(root, msg, &out) != 0 || !balanced(&out))
 		abort();
 
-	struct walk w = { msg, size, root, { 0 }, 0, 0 };
+	struct walk w = {msg, size, root, {0}, 0, 0};
 
 	extract_all_kinds(&w);
 	walk_parts(&w, root);
 
 	/* The first line as a section spec (exercises imap_section_parse). */
 	if (nl != NULL && (size_t)(nl - msg) <= 512) {
-		struct slice spec = { msg, (size_t)(nl - msg) };
+		struct slice spec = {msg, (size_t)(nl - msg)};
 
 		if (imap_section_parse(spec, &sec) == 0) {
 			buf_reset(&out);

@@ -40,8 +40,9 @@ parse_exact(const char *s, size_t len, char **copy)
 static void
 test_tree_offsets(void **state)
 {
-	static const char m[] = "Content-Type: multipart/mixed; boundary=X\r\n\r\n"
-	                        "pre\r\n--X\r\nA: 1\r\n\r\nab\r\n--X\r\n\r\ncd\r\n\r\n--X--\r\nepi\r\n";
+	static const char m[] =
+	    "Content-Type: multipart/mixed; boundary=X\r\n\r\n"
+	    "pre\r\n--X\r\nA: 1\r\n\r\nab\r\n--X\r\n\r\ncd\r\n\r\n--X--\r\nepi\r\n";
 	const struct mime_part *c1, *c2;
 	struct mime_part *root;
 	char *copy;
@@ -73,10 +74,10 @@ test_tree_offsets(void **state)
 	assert_int_equal(c2->end, 78);
 	assert_int_equal(c2->lines, 1);
 	assert_null(c2->next);
-	assert_ptr_equal(mime_part_find(root, (uint32_t[]){ 2 }, 1), c2);
+	assert_ptr_equal(mime_part_find(root, (uint32_t[]){2}, 1), c2);
 	assert_ptr_equal(mime_part_find(root, NULL, 0), root);
-	assert_null(mime_part_find(root, (uint32_t[]){ 3 }, 1));
-	assert_null(mime_part_find(root, (uint32_t[]){ 0 }, 1));
+	assert_null(mime_part_find(root, (uint32_t[]){3}, 1));
+	assert_null(mime_part_find(root, (uint32_t[]){0}, 1));
 	mime_free(root);
 	free(copy);
 
@@ -110,7 +111,8 @@ test_content_type(void **state)
 	    {"text/plain; charset=us-ascii (Plain text)", "text/plain;charset=us-ascii"},
 	    {"TEXT/Plain;CHARSET=UTF-8", "TEXT/Plain;CHARSET=UTF-8"},
 	    {"(c) text / html (c)", "text/html"},
-	    {"application/octet-stream; name=my file.pdf", "application/octet-stream;name=my file.pdf"},
+	    {"application/octet-stream; name=my file.pdf",
+	        "application/octet-stream;name=my file.pdf"},
 	    {"application/x; name=\"a\\\"b\\\\\"", "application/x;name=a\"b\\"},
 	    {"multipart/mixed; boundary=\"foo\r\n bar\"", "multipart/mixed;boundary=foo bar"},
 	    {"multipart/mixed;\r\n\tboundary=\"b\"", "multipart/mixed;boundary=b"},
@@ -152,8 +154,8 @@ test_content_type(void **state)
 		buf_printf(&d, "%s%s/%s", root->type_default ? "!" : "", root->type, root->subtype);
 		describe_params(&d, &root->params);
 		if (strcmp(buf_cstr(&d), cases[i].want) != 0)
-			fail_msg("Content-Type '%s': got '%s' want '%s'", cases[i].value, buf_cstr(&d),
-			    cases[i].want);
+			fail_msg("Content-Type '%s': got '%s' want '%s'", cases[i].value,
+			    buf_cstr(&d), cases[i].want);
 		mime_free(root);
 		free(copy);
 		buf_fini(&m);
@@ -187,19 +189,18 @@ test_params_limit(void **state)
 static void
 test_other_fields(void **state)
 {
-	static const char m[] =
-	    "Content-Type: application/pdf\r\n"
-	    "Content-Transfer-Encoding: (c) BASE64 (c)\r\n"
-	    "Content-Transfer-Encoding: 7bit\r\n"
-	    "Content-ID:\r\n <id@x>\r\n"
-	    "Content-Description: a\r\n  b\r\n"
-	    "Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\n"
-	    "Content-Language: en-US (English), fr\r\n"
-	    "Content-Location: http://x.example/\r\n a b\r\n"
-	    "Content-Disposition: ATTACHMENT; filename=\"a.pdf\"; size=3\r\n"
-	    "Content-Disposition: inline\r\n"
-	    "\r\n"
-	    "abc";
+	static const char m[] = "Content-Type: application/pdf\r\n"
+	                        "Content-Transfer-Encoding: (c) BASE64 (c)\r\n"
+	                        "Content-Transfer-Encoding: 7bit\r\n"
+	                        "Content-ID:\r\n <id@x>\r\n"
+	                        "Content-Description: a\r\n  b\r\n"
+	                        "Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\n"
+	                        "Content-Language: en-US (English), fr\r\n"
+	                        "Content-Location: http://x.example/\r\n a b\r\n"
+	                        "Content-Disposition: ATTACHMENT; filename=\"a.pdf\"; size=3\r\n"
+	                        "Content-Disposition: inline\r\n"
+	                        "\r\n"
+	                        "abc";
 	struct mime_part *root;
 	char *copy;
 
@@ -272,7 +273,8 @@ test_filename(void **state)
 		root = parse_exact((char *)m.data, m.len, &copy);
 		rc = mime_part_filename(root, &out);
 		if (rc != cases[i].rc || strcmp(buf_cstr(&out), cases[i].want) != 0)
-			fail_msg("filename '%s': rc %d got '%s'", cases[i].fields, rc, buf_cstr(&out));
+			fail_msg(
+			    "filename '%s': rc %d got '%s'", cases[i].fields, rc, buf_cstr(&out));
 		mime_free(root);
 		free(copy);
 		buf_fini(&m);
@@ -391,7 +393,9 @@ test_boundary_limit(void **state)
 		memset(bnd, 'q', n);
 		bnd[n] = '\0';
 		buf_init(&m, 0);
-		buf_printf(&m, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n\r\na\r\n--%s--\r\n",
+		buf_printf(&m,
+		    "Content-Type: multipart/mixed; "
+		    "boundary=\"%s\"\r\n\r\n--%s\r\n\r\na\r\n--%s--\r\n",
 		    bnd, bnd, bnd);
 		root = parse_exact((char *)m.data, m.len, &copy);
 		assert_int_equal(root->is_multipart, n <= MIME_BOUNDARY_MAX);
@@ -506,7 +510,8 @@ test_decoders(void **state)
 		struct slice in = slice_from_cstr(cases[i].in);
 
 		buf_init(&out, 0);
-		assert_int_equal(cases[i].qp ? mime_decode_qp(in, &out) : mime_decode_base64(in, &out), 0);
+		assert_int_equal(
+		    cases[i].qp ? mime_decode_qp(in, &out) : mime_decode_base64(in, &out), 0);
 		if (strcmp(buf_cstr(&out), cases[i].want) != 0)
 			fail_msg("decode %zu '%s': got '%s'", i, cases[i].in, buf_cstr(&out));
 		buf_fini(&out);
@@ -516,11 +521,12 @@ test_decoders(void **state)
 static void
 test_decode_body(void **state)
 {
-	static const char m[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
-	                        "--b\r\nContent-Transfer-Encoding: Base64\r\n\r\nYWJj\r\n"
-	                        "--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db\r\n"
-	                        "--b\r\nContent-Transfer-Encoding: 8bit\r\n\r\n=3D\r\n--b--\r\n";
-	const char *want[] = { "abc", "a=b", "=3D" };
+	static const char m[] =
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Transfer-Encoding: Base64\r\n\r\nYWJj\r\n"
+	    "--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db\r\n"
+	    "--b\r\nContent-Transfer-Encoding: 8bit\r\n\r\n=3D\r\n--b--\r\n";
+	const char *want[] = {"abc", "a=b", "=3D"};
 	struct mime_part *root;
 	const struct mime_part *p;
 	char *copy;
@@ -556,7 +562,8 @@ test_prefixes(void **state)
 {
 	static const char *const msgs[] = {
 	    "From: a@b\r\nContent-Type: multipart/mixed; boundary=\"x y\"\r\n\r\npre\r\n--x y\r\n"
-	    "Content-Type: message/rfc822\r\n\r\nSubject: in\r\nContent-Type: multipart/alternative;"
+	    "Content-Type: message/rfc822\r\n\r\nSubject: in\r\nContent-Type: "
+	    "multipart/alternative;"
 	    " boundary=i\r\n\r\n--i\r\n\r\nplain\r\n--i\r\nContent-Type: text/html\r\n\r\n<p>\r\n"
 	    "--i--\r\n\r\n--x y\r\nContent-Disposition: attachment; filename*0*=utf-8''%E4;"
 	    " filename*1*=%B8%AD\r\n\r\nQQ==\r\n--x y--\r\n",
