@@ -654,6 +654,27 @@ imap_section_extract(const struct mime_part *root, const char *msg, size_t msg_l
 	}
 }
 
+int
+imap_section_extract_binary(const struct mime_part *root, const char *msg, size_t msg_len,
+    const struct imap_section *sec, struct buf *out)
+{
+	const struct mime_part *p;
+	const char *enc;
+
+	if (sec->kind != IMAP_SECTION_ALL)
+		return MN_EINVAL;
+	if (sec->nparts == 0)
+		return buf_append(out, msg, msg_len);
+	if ((p = mime_part_find(root, sec->part, sec->nparts)) == NULL)
+		return MN_ENOENT;
+	enc = p->encoding;
+	if (enc != NULL && ascii_casecmp(enc, "base64") != 0 &&
+	    ascii_casecmp(enc, "quoted-printable") != 0 && ascii_casecmp(enc, "7bit") != 0 &&
+	    ascii_casecmp(enc, "8bit") != 0 && ascii_casecmp(enc, "binary") != 0)
+		return MN_EPARSE;
+	return mime_decode_body(p, msg, out);
+}
+
 /* ==== partial ============================================================= */
 
 static bool

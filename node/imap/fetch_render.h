@@ -138,6 +138,19 @@ int imap_section_write(const struct imap_section *sec, struct buf *out);
 int imap_section_extract(const struct mime_part *root, const char *msg, size_t msg_len,
     const struct imap_section *sec, struct buf *out);
 
+/*
+ * imap_section_extract_binary - BINARY[section] of RFC 3516 §4.2: sec must
+ * be kind IMAP_SECTION_ALL (section-binary has part numbers only, else
+ * MN_EINVAL: BAD). The whole message (no numbers) is returned as stored;
+ * a part's body is decoded from its Content-Transfer-Encoding (base64,
+ * quoted-printable; 7bit, 8bit, binary and absent are copied). Returns 0,
+ * MN_ENOENT (no such part), MN_EPARSE for an encoding we do not know (the
+ * caller answers NO [UNKNOWN-CTE]), or MN_ETOOBIG from out. BINARY.SIZE is
+ * the length of what this appends.
+ */
+int imap_section_extract_binary(const struct mime_part *root, const char *msg, size_t msg_len,
+    const struct imap_section *sec, struct buf *out);
+
 /* A <origin.count> partial of RFC 3501 §6.4.5. */
 struct imap_partial {
 	uint32_t origin;

@@ -793,6 +793,59 @@ test_extract_other(void **state)
 	run_extract("broken", msg_broken, broken, N(broken));
 }
 
+static void
+test_extract_binary(void **state)
+{
+	static const char m[] = "Content-Type: multipart/mixed; boundary=b\n\n"
+	                        "--b\nContent-Transfer-Encoding: base64\n\nYWJj\n"
+	                        "--b\nContent-Transfer-Encoding: Quoted-Printable\n\na=3Db=\nc\n"
+	                        "--b\nContent-Transfer-Encoding: x-uuencode\n\nbegin\n"
+	                        "--b\n\nplain\n--b--\n";
+	static const struct {
+		const char *spec;
+		int rc;
+		const char *want;
+	} cases[] = {
+	    {"1", 0, "abc"},
+	    {"2", 0, "a=bc"},
+	    {"3", MN_EPARSE, NULL},
+	    {"4", 0, "plain"},
+	    {"5", MN_ENOENT, NULL},
+	    {"1.MIME", MN_EINVAL, NULL},
+	    {"TEXT", MN_EINVAL, NULL},
+	};
+	struct mime_part *root;
+	size_t len;
+	char *msg = to_msg(m, true, &len);
+
+	(void)state;
+	assert_int_equal(mime_parse(msg, len, &root), 0);
+	for (size_t i = 0; i < N(cases); i++) {
+		struct imap_section sec;
+		struct buf b;
+		int rc;
+
+		assert_int_equal(imap_section_parse(slice_from_cstr(cases[i].spec), &sec), 0);
+		buf_init(&b, 0);
+		rc = imap_section_extract_binary(root, msg, len, &sec, &b);
+		if (rc != cases[i].rc || (rc == 0 && strcmp(buf_cstr(&b), cases[i].want) != 0))
+			fail_msg("binary [%s]: rc %d got '%s'", cases[i].spec, rc, buf_cstr(&b));
+		buf_fini(&b);
+	}
+	{
+		struct imap_section sec;
+		struct buf b;
+
+		assert_int_equal(imap_section_parse(SLICE_LIT(""), &sec), 0);
+		buf_init(&b, 0);
+		assert_int_equal(imap_section_extract_binary(root, msg, len, &sec, &b), 0);
+		assert_int_equal(b.len, len);
+		buf_fini(&b);
+	}
+	mime_free(root);
+	free(msg);
+}
+
 /* ==== partial ============================================================= */
 
 static void
@@ -858,6 +911,7 @@ main(void)
 	    cmocka_unit_test(test_section_parse),
 	    cmocka_unit_test(test_extract_nested),
 	    cmocka_unit_test(test_extract_other),
+	    cmocka_unit_test(test_extract_binary),
 	    cmocka_unit_test(test_partial),
 	};
 
