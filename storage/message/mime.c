@@ -979,8 +979,14 @@ mime_decode_qp(struct slice in, struct buf *out)
 				return rc;
 			}
 		}
-		if (nl != NULL && !soft && (rc = buf_append(out, "\r\n", 2)) < 0)
-			return rc;
+		/* A hard line break is kept as written (CRLF or LF), so the
+		 * output is never longer than the input. */
+		if (nl != NULL && !soft) {
+			bool cr = le > i && in.ptr[le - 1] == '\r';
+
+			if ((rc = buf_append(out, cr ? "\r\n" : "\n", cr ? 2 : 1)) < 0)
+				return rc;
+		}
 		i = le + (nl != NULL ? 1 : 0);
 	}
 	return 0;

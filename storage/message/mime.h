@@ -157,7 +157,8 @@ bool mime_header_get(const char *data, size_t len, const char *name, struct slic
  * Both are lenient as readers must be: base64 skips characters outside its
  * alphabet and stops at '='; quoted-printable keeps a malformed "=XY" as
  * written and drops trailing whitespace before a line end (§6.7 rule 3),
- * handles soft line breaks with CRLF or LF. Append to out; 0 or MN_ETOOBIG.
+ * handles soft line breaks with CRLF or LF and keeps hard ones as written
+ * (so output is never longer than input). Append to out; 0 or MN_ETOOBIG.
  */
 int mime_decode_base64(struct slice in, struct buf *out);
 int mime_decode_qp(struct slice in, struct buf *out);

@@ -109,17 +109,20 @@ extract_all_kinds(struct walk *w)
 
 		if (rc != 0 && rc != MN_ENOENT)
 			abort();
+		/* A section's bytes never exceed the message (HEADER.FIELDS
+		 * may add line ends). */
+		if (rc == 0 && sec.kind != IMAP_SECTION_HEADER_FIELDS &&
+		    sec.kind != IMAP_SECTION_HEADER_FIELDS_NOT && out.len > w->len)
+			abort();
 		if (sec.kind == IMAP_SECTION_ALL) {
 			buf_reset(&out);
 			rc = imap_section_extract_binary(w->root, w->msg, w->len, &sec, &out);
 			if (rc != 0 && rc != MN_ENOENT && rc != MN_EPARSE)
 				abort();
-			buf_reset(&out);
+			/* decoding never grows the data */
+			if (rc == 0 && out.len > w->len)
+				abort();
 		}
-		/* A part's body never exceeds the message. */
-		if (rc == 0 && sec.kind != IMAP_SECTION_HEADER_FIELDS &&
-		    sec.kind != IMAP_SECTION_HEADER_FIELDS_NOT && out.len > w->len)
-			abort();
 	}
 	buf_fini(&spec);
 	buf_fini(&out);
