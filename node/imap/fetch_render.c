@@ -180,6 +180,37 @@ write_name(struct buf *out, const char *name)
 	return rc;
 }
 
+/* write_bare_local - "From: MAILER-DAEMON": a lone local part that the
+ * address parser refuses becomes (NIL NIL "local" "MISSING_DOMAIN"), as
+ * Dovecot shows it; anything else unparseable is left out. */
+static int
+write_bare_local(struct buf *out, struct slice value)
+{
+	struct buf t;
+	int rc = 0;
+	bool ok;
+
+	buf_init(&t, 0);
+	header_unfold(value, &t);
+	ok = t.len > 0 && t.len <= 256;
+	for (size_t i = 0; i < t.len && ok; i++) {
+		unsigned char c = t.data[i];
+
+		/* RFC 5322 atext and '.' */
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		     strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL;
+	}
+	if (ok) {
+		rc = buf_append_str(out, "((NIL NIL ");
+		if (rc >= 0)
+			rc = imap_quote(out, (struct slice){(const char *)t.data, t.len});
+		if (rc >= 0)
+			rc = buf_append_str(out, " \"MISSING_DOMAIN\"))");
+	}
+	buf_fini(&t);
+	return rc;
+}
+
 /* write_addresses - the address list of a field, or nothing (returns 0
  * with out unchanged) when the value holds no address. Entries parsed
  * before a syntax error are used; an unclosed group is closed. */
@@ -192,8 +223,10 @@ write_addresses(struct buf *out, struct slice value)
 
 	header_address_list_init(&l);
 	(void)header_parse_addresses(value, &l);
-	if (l.n == 0)
+	if (l.n == 0) {
+		rc = write_bare_local(out, value);
 		goto done;
+	}
 	if ((rc = buf_append(out, "(", 1)) < 0)
 		goto done;
 	for (size_t i = 0; i < l.n && rc >= 0; i++) {

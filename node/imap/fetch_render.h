@@ -50,8 +50,10 @@ int imap_nstring(struct buf *out, const char *s);
  * Addresses are (name adl mailbox host) with adl always NIL; a display
  * name that is not plain ASCII is written as RFC 2047 "=?utf-8?b?...?="
  * words (header.h hands it decoded); groups are (NIL NIL "group" NIL) ...
- * (NIL NIL NIL NIL). An address without a domain gets host
- * "MISSING_DOMAIN" (as Dovecot), so it is never mistaken for a group.
+ * (NIL NIL NIL NIL), an unclosed group is closed. Of an address list with
+ * a syntax error the addresses before it are shown; a lone local part
+ * ("From: MAILER-DAEMON") gets host "MISSING_DOMAIN" (as Dovecot), so it
+ * is never mistaken for a group; a list with nothing usable is NIL.
  * msg is the whole message buffer that the tree's offsets refer to.
  */
 int imap_render_envelope(const struct mime_part *msg_root, const char *msg, struct buf *out);

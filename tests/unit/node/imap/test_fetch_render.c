@@ -404,7 +404,14 @@ test_envelope_cases(void **state)
 	                             "\"b.example\")(NIL NIL NIL "
 	                             "NIL)) NIL NIL NIL)"},
 	    /* nothing usable at all: NIL */
-	    {"Bcc: foo\n", "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"},
+	    {"Bcc: foo bar\n", "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"},
+	    {"Bcc: <>\n", "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"},
+	    /* a lone local part */
+	    {"From: MAILER-DAEMON\n", "(NIL NIL ((NIL NIL \"MAILER-DAEMON\" \"MISSING_DOMAIN\")) "
+	                              "((NIL NIL \"MAILER-DAEMON\" "
+	                              "\"MISSING_DOMAIN\")) ((NIL NIL \"MAILER-DAEMON\" "
+	                              "\"MISSING_DOMAIN\")) NIL NIL NIL NIL "
+	                              "NIL)"},
 	    /* folding removed, TAB read as space in the subject; first wins */
 	    {"Subject: a\n\tb  c\nSubject: second\n",
 	        "(NIL \"a b  c\" NIL NIL NIL NIL NIL NIL NIL NIL)"},
