@@ -645,7 +645,10 @@ extract_fields(
 		if (raw.len == 0 || raw.ptr[raw.len - 1] != '\n')
 			TRY(buf_append(out, "\r\n", 2));
 	}
-	/* RFC 3501 §6.4.5: the subset ends with the blank line. */
+	/* RFC 3501 §6.4.5: the blank line is always included in header
+	 * fetches, except for a message with no body and no blank line. */
+	if (m->body_off == m->hdr_end)
+		return 0;
 	return buf_append(out, "\r\n", 2);
 }
 

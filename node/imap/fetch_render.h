@@ -124,7 +124,8 @@ int imap_section_write(const struct imap_section *sec, struct buf *out);
  *   HEADER.FIELDS[.NOT]  the matching (not matching) fields, names
  *                 compared case-insensitively, as they appear (folding
  *                 kept), in message order, then the empty line "\r\n"
- *                 (written even when no field matches)
+ *                 (written even when no field matches, but not when the
+ *                 header has no empty line: "no body and no blank line")
  *   TEXT          the body after the header
  *   N[.N...]      the body of that part (part 1 of a non-multipart message
  *                 is its body; a message/rfc822 part's body is the whole

@@ -779,12 +779,19 @@ test_extract_other(void **state)
 	    {"HEADER", 0, "Subject: only header\nFrom: h@example.org\n"},
 	    {"TEXT", 0, ""},
 	    {"1", 0, ""},
-	    {"HEADER.FIELDS (FROM)", 0, "From: h@example.org\n\n"},
+	    /* no body and no blank line: none added (RFC 3501 §6.4.5) */
+	    {"HEADER.FIELDS (FROM)", 0, "From: h@example.org\n"},
+	    {"HEADER.FIELDS (X-None)", 0, ""},
 	};
 	const struct extract_case noeol[] = {
-	    /* the last field has no line end: one is added before the blank line */
-	    {"HEADER.FIELDS (subject)", 0, "Subject: x\n\n"},
+	    /* the last field has no line end: one is added */
+	    {"HEADER.FIELDS (subject)", 0, "Subject: x\n"},
 	    {"HEADER", 0, "From: a@b\nSubject: x"},
+	};
+	const struct extract_case noheader[] = {
+	    {"HEADER", 0, "\n"},
+	    {"HEADER.FIELDS (From)", 0, "\n"},
+	    {"TEXT", 0, "just a body\n"},
 	};
 	const struct extract_case broken[] = {
 	    {"1", MN_ENOENT, NULL},
@@ -798,6 +805,7 @@ test_extract_other(void **state)
 	run_extract("headeronly", msg_headeronly, headeronly, N(headeronly));
 	run_extract("noeol", "From: a@b\nSubject: x", noeol, N(noeol));
 	run_extract("broken", msg_broken, broken, N(broken));
+	run_extract("noheader", msg_noheader, noheader, N(noheader));
 }
 
 static void
