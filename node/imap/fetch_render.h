@@ -134,9 +134,11 @@ int imap_section_write(const struct imap_section *sec, struct buf *out);
  *   N.HEADER/.TEXT/.HEADER.FIELDS  of the message encapsulated in part N,
  *                 which must be message/rfc822
  * Part numbers are resolved as Dovecot does (mime.h mime_part_find).
+ * N.MIME of a message/rfc822 part is that part's own MIME header.
  * Returns 0, or MN_ENOENT when the part does not exist or N.HEADER/.TEXT
- * names a part that is not message/rfc822 (the caller answers NIL, as
- * Dovecot does for a missing part), or MN_ETOOBIG from out.
+ * names a part that is not message/rfc822 (the caller then answers with
+ * an empty string "", as Dovecot does; RFC 3501 does not say), or
+ * MN_ETOOBIG from out.
  */
 int imap_section_extract(const struct mime_part *root, const char *msg, size_t msg_len,
     const struct imap_section *sec, struct buf *out);
