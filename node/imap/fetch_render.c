@@ -36,8 +36,18 @@ imap_quote(struct buf *out, struct slice s)
 		}
 	}
 	if (literal) {
+		size_t st;
+
 		TRY(buf_printf(out, "{%zu}\r\n", s.len));
-		return buf_append(out, s.ptr, s.len);
+		st = out->len;
+		TRY(buf_append(out, s.ptr, s.len));
+		/* No IMAP literal may hold NUL (RFC 3501 CHAR8): 0x80 stands
+		 * in, as Dovecot does. */
+		for (size_t i = st; i < out->len; i++) {
+			if (out->data[i] == 0)
+				out->data[i] = 0x80;
+		}
+		return 0;
 	}
 	TRY(buf_reserve(out, s.len + 2));
 	TRY(buf_append(out, "\"", 1));

@@ -31,7 +31,9 @@
 /*
  * imap_quote - append s as an IMAP string: a quoted string ("..." with \"
  * and \\ escaped) when every byte is 7-bit, not NUL, CR or LF; otherwise a
- * literal "{n}\r\n" followed by the n bytes.
+ * literal "{n}\r\n" followed by the n bytes, a NUL byte sent as 0x80
+ * (CHAR8 excludes NUL; Dovecot does the same, also for BODY[] data, which
+ * is the caller's to write).
  */
 int imap_quote(struct buf *out, struct slice s);
 

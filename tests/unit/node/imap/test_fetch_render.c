@@ -510,7 +510,10 @@ test_quote(void **state)
 	    {SLICE_LIT("a\r\nb"), "{4}\r\na\r\nb", 9},
 	    {SLICE_LIT("a\rb"), "{3}\r\na\rb", 8},
 	    {SLICE_LIT("caf\xc3\xa9"), "{5}\r\ncaf\xc3\xa9", 10},
-	    {{"a\0b", 3}, "{3}\r\na\0b", 8},
+	    {{"a\0b", 3},
+	        "{3}\r\na\x80"
+	        "b",
+	        8},
 	};
 	struct buf b;
 
