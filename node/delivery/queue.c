@@ -7,9 +7,8 @@
  *   plan    (loop) expand non-final recipients through the directory
  *           (aliases, groups -> final mailboxes, each once; unknown -> fail),
  *           look up quotas, mark due local recipients INFLIGHT
- *   local   (pool) save state (the INFLIGHT mark is durable before the
- *           store is touched), read the message, dup check, one
- *           mailstore_deliver for all, save state
+ *   local   (pool) read the message, dup check (entries recovered at
+ *           start or after a failed attempt), one mailstore_deliver for all
  *   remote  (loop) one remote_deliver per domain of due remote recipients
  *   finish  (pool) expiry, delay warning, DSN for new failures (queued as a
  *           new spool entry), then remove the entry or save its state
@@ -53,8 +52,11 @@ struct qentry {
 	bool busy;
 	bool deleted;
 	bool removed;
-	bool force;  /* queue_retry: every pending recipient is due now */
-	int64_t due; /* unix ms */
+	bool force;     /* queue_retry: every pending recipient is due now */
+	bool uncertain; /* recovered at start, or an attempt failed midway: a
+	                 * local recipient may hold it without a record of it, so
+	                 * check the mailbox before storing */
+	int64_t due;    /* unix ms */
 	struct qentry *next;
 
 	/* attempt */
@@ -221,8 +223,10 @@ attempt_end(struct qentry *e)
 			if (r->state == SPOOL_RCPT_PENDING || r->state == SPOOL_RCPT_INFLIGHT)
 				due = r->next_attempt < due ? r->next_attempt : due;
 		}
-		if (e->rc != 0)
+		if (e->rc != 0) {
 			due = now_ms() + q->cfg.cfg->delivery_retry_min_ms;
+			e->uncertain = true;
+		}
 		if (e->force || e->deleted)
 			due = 0; /* queue_retry / queue_delete during the attempt */
 		e->due = due;
@@ -586,8 +590,11 @@ local_work(uv_work_t *w)
 	struct qentry *e = w->data;
 	struct queue *q = e->q;
 
-	if ((e->rc = spool_save_state(q->cfg.spool, &e->env, &e->err)) != 0)
-		return;
+	/* No state write before or after: the outcome is recorded once, by
+	 * finish_work (or the entry is removed). A crash in between leaves the
+	 * recipients pending on disk; the entry is then "uncertain" at the next
+	 * start and the dup check runs for every local recipient. */
+	e->dirty = true;
 	if ((e->rc = ensure_msg(e)) != 0)
 		return;
 	e->rc = local_deliver(
@@ -608,8 +615,6 @@ local_work(uv_work_t *w)
 			free(why);
 		}
 	}
-	e->rc = spool_save_state(q->cfg.spool, &e->env, &e->err);
-	e->dirty = false;
 }
 
 static void
@@ -742,11 +747,11 @@ step_plan(struct qentry *e)
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		struct spool_rcpt *r = &e->env.rcpts[i];
 		struct dir_user u;
-		bool check_dup = r->state == SPOOL_RCPT_INFLIGHT;
+		bool check_dup = r->state == SPOOL_RCPT_INFLIGHT || e->uncertain;
 
 		if (!r->final || !r->local ||
 		    (r->state != SPOOL_RCPT_PENDING && r->state != SPOOL_RCPT_INFLIGHT) ||
-		    (r->next_attempt > now && !check_dup))
+		    (r->next_attempt > now && r->state != SPOOL_RCPT_INFLIGHT))
 			continue;
 		if (directory_user_get(e->q->cfg.dir, r->address, &u) != 0) {
 			/* deleted since it was accepted */
@@ -899,6 +904,7 @@ queue_start(uv_loop_t *loop, const struct queue_config *cfg, struct queue **out,
 	q->timer.data = q;
 	for (size_t i = 0; i < n; i++) {
 		add_entry(q, ids[i]);
+		find(q, ids[i])->uncertain = true;
 		free(ids[i]);
 	}
 	free(ids);

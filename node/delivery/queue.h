@@ -10,14 +10,16 @@
  * warning goes out once after delay_warning. An entry is removed when every
  * recipient is final.
  *
- * Exactly once into a mailbox (SPEC §10): before mailstore_deliver the
- * recipients are marked INFLIGHT in the spool sidecar (fsync'd). If the node
- * dies between the delivery and the next state write, the retry after the
- * restart finds INFLIGHT and first looks in the user's INBOX for a message
- * of the same size whose header carries this spool ID (the Received: field
- * we prepend holds "id SPOOLID"); if it is there the recipient is marked
- * delivered instead of delivering again. A DSN may in the same window be
- * queued twice (only bounces, never the original).
+ * Exactly once into a mailbox (SPEC §10): an attempt's outcome is written
+ * to the spool sidecar once, at its end (or the entry is removed). If the
+ * node dies after a mailbox got the message but before that write, the
+ * entry is recovered at the next start with the recipient still pending;
+ * for every entry recovered at start (or whose attempt failed midway) the
+ * queue first looks in each local recipient's INBOX for a message of the
+ * same size whose header carries this spool ID (the Received: field we
+ * prepend holds "id SPOOLID"), and records the recipient as delivered
+ * instead of storing it again. A DSN may in the same window be queued
+ * twice (only bounces, never the original).
  *
  * All calls on the loop thread; spool and mail store I/O on the thread pool.
  */
