@@ -154,3 +154,20 @@ def test_5xx_bounces_to_sender(onode):
     assert b"550 5.1.1 no such user here" in dsn
     assert b"Subject: out-3" in dsn  # the original (headers) comes back
     assert sink_got(onode, b"out-3") == []
+
+
+def test_alias_to_remote_and_no_bounce_to_null_sender(onode):
+    ok(onode, "POST", "/aliases", {"address": "fwd@a.test",
+                                   "targets": ["bob@a.test", "gone2@remote.test",
+                                               "kept@remote.test"]})
+    onode.sink.script["gone2@remote.test"] = ["550 5.1.1 no such user here"]
+    before = len(messages(onode, "bob@a.test"))
+    s = smtplib.SMTP(onode.address, onode.ports["smtp_port"], timeout=60)
+    s.sendmail("", ["fwd@a.test"], b"Subject: out-4\r\n\r\nnull sender\r\n")
+    s.quit()
+    got = wait_until(lambda: sink_got(onode, b"out-4"), "the external alias target")
+    assert [g[:2] for g in got] == [("", ["kept@remote.test"])]
+    wait_queue_empty(onode)
+    # bob got the message itself, and no bounce for gone2 (null sender)
+    assert len(messages(onode, "bob@a.test")) == before + 1
+    assert not [r for r in all_raw(onode, "bob@a.test") if b"gone2@remote.test" in r]
