@@ -11,8 +11,11 @@
  * itself until its callback has run (deferred through a zero timer, so
  * never from inside remote_deliver). The SMTP dialogue is smtp_client.c.
  *
- * XXX: no per-domain connection reuse yet: every attempt opens its own
- * connection and ends it with QUIT.
+ * Connection reuse: after a transaction that ended in order, the idle
+ * session is parked per recipient domain for keep_ms (default 5 s, one per
+ * domain, at most REMOTE_PARKED_MAX); the next job for that domain sends
+ * RSET on it instead of connecting. A parked connection that fails is
+ * dropped and the job takes the normal route.
  */
 #include "node/delivery/remote.h"
 
@@ -31,6 +34,15 @@
 #define REMOTE_SMTP_PORT 25
 #define REMOTE_COMMAND_TIMEOUT_MS (5 * 60 * 1000) /* RFC 5321 §4.5.3.2 */
 #define REMOTE_DATA_TIMEOUT_MS (10 * 60 * 1000)   /* §4.5.3.2.6 */
+#define REMOTE_KEEP_MS 5000
+#define REMOTE_PARKED_MAX 64
+
+struct remote_parked {
+	struct remote_parked *next;
+	struct remote_ctx *ctx;
+	struct smtp_client *s;
+	char domain[DNS_NAME_MAX];
+};
 
 struct remote_attempt;
 
@@ -47,6 +59,9 @@ struct remote_ctx {
 	struct tls_ctx *tls;
 	struct remote_attempt *attempts; /* in flight */
 	size_t nattempts;
+	uint32_t keep_ms;
+	struct remote_parked *parked; /* idle connections by domain */
+	size_t nparked;
 	bool freeing;
 };
 
@@ -65,6 +80,8 @@ struct remote_attempt {
 	bool no_tls;    /* this address failed the TLS handshake once */
 	bool connecting;
 	struct smtp_client *session;
+	struct smtp_client *idle;  /* session done and alive: park or quit at the end */
+	bool reused;               /* session came from the parked ones */
 	char last_reason[512];
 	bool last_permanent;
 	bool finished;
@@ -73,6 +90,9 @@ struct remote_attempt {
 
 static void attempt_next_host(struct remote_attempt *a);
 static void attempt_next_addr(struct remote_attempt *a);
+static void attempt_route(struct remote_attempt *a);
+static void session_done_cb(struct smtp_client *s, enum smtp_client_result res,
+    const char *reason, bool permanent, bool alive, void *arg);
 
 static void
 ctx_destroy(struct remote_ctx *ctx)
@@ -113,6 +133,7 @@ remote_ctx_new(
 	ctx->connect_timeout_ms = cfg->delivery_connect_timeout_ms;
 	ctx->command_timeout_ms = REMOTE_COMMAND_TIMEOUT_MS;
 	ctx->data_timeout_ms = REMOTE_DATA_TIMEOUT_MS;
+	ctx->keep_ms = REMOTE_KEEP_MS;
 	if (cfg->delivery_mx_override && cfg->delivery_mx_override[0]) {
 		if (split_hostport(cfg->delivery_mx_override, &ctx->fixed_host, &ctx->fixed_port) < 0) {
 			ctx_destroy(ctx);
@@ -152,16 +173,94 @@ remote_ctx_free(struct remote_ctx **ctxp)
 	if (ctx == NULL)
 		return;
 	*ctxp = NULL;
-	if (ctx->nattempts == 0) {
+	if (ctx->nattempts == 0 && ctx->nparked == 0) {
 		ctx_destroy(ctx);
 		return;
 	}
 	/* Attempts still run: their callbacks are dropped, their sessions
-	 * aborted; the last one to finish frees the context. */
+	 * aborted; parked connections get QUIT. The last one to finish frees
+	 * the context. */
 	ctx->freeing = true;
 	for (struct remote_attempt *a = ctx->attempts; a; a = a->next)
 		if (a->session)
 			smtp_client_abort(a->session);
+	for (struct remote_parked *p = ctx->parked; p; p = p->next)
+		smtp_client_abort(p->s);
+}
+
+void
+remote_ctx_set_keep(struct remote_ctx *ctx, uint32_t keep_ms)
+{
+	ctx->keep_ms = keep_ms;
+}
+
+static void
+parked_closed_cb(void *arg)
+{
+	struct remote_parked *p = arg, **pp;
+	struct remote_ctx *ctx = p->ctx;
+
+	for (pp = &ctx->parked; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	ctx->nparked--;
+	free(p);
+	if (ctx->freeing && ctx->nattempts == 0 && ctx->nparked == 0)
+		ctx_destroy(ctx);
+}
+
+/* park - keep an idle session for the next job to this domain */
+static void
+park(struct remote_ctx *ctx, const char *domain, struct smtp_client *s)
+{
+	struct remote_parked *p;
+
+	if (ctx->freeing || ctx->keep_ms == 0 || ctx->nparked >= REMOTE_PARKED_MAX ||
+	    strlen(domain) >= DNS_NAME_MAX) {
+		smtp_client_quit(s);
+		return;
+	}
+	for (p = ctx->parked; p; p = p->next) {
+		if (ascii_casecmp(p->domain, domain) == 0) {
+			smtp_client_quit(s); /* one per domain is enough */
+			return;
+		}
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->ctx = ctx;
+	p->s = s;
+	snprintf(p->domain, sizeof(p->domain), "%s", domain);
+	p->next = ctx->parked;
+	ctx->parked = p;
+	ctx->nparked++;
+	smtp_client_park(s, ctx->keep_ms, parked_closed_cb, p);
+}
+
+/* unpark - take the parked session for domain and start job on it; false
+ * when there is none (or it is going away). */
+static bool
+unpark(struct remote_attempt *a)
+{
+	struct remote_ctx *ctx = a->ctx;
+	struct remote_parked *p, **pp;
+
+	for (pp = &ctx->parked; (p = *pp) != NULL; pp = &p->next) {
+		if (ascii_casecmp(p->domain, a->job->domain) != 0)
+			continue;
+		if (smtp_client_reuse(p->s, a->job, session_done_cb, a) < 0)
+			return false; /* closing: its closed_cb removes it */
+		*pp = p->next;
+		ctx->nparked--;
+		a->session = p->s;
+		a->reused = true;
+		free(p);
+		log_debug("smtp-out", "event=reuse domain=%s", a->job->domain);
+		return true;
+	}
+	return false;
 }
 
 void
@@ -210,7 +309,7 @@ defer_close_cb(uv_handle_t *h)
 	struct remote_ctx *ctx = a->ctx;
 
 	free(a);
-	if (ctx->freeing && ctx->nattempts == 0)
+	if (ctx->freeing && ctx->nattempts == 0 && ctx->nparked == 0)
 		ctx_destroy(ctx);
 }
 
@@ -240,6 +339,10 @@ attempt_finish(struct remote_attempt *a)
 	struct remote_job *j = a->job;
 
 	a->finished = true;
+	if (a->idle) {
+		park(a->ctx, j->domain, a->idle);
+		a->idle = NULL;
+	}
 	for (size_t i = 0; i < j->nrcpts; i++) {
 		struct remote_rcpt *r = &j->rcpts[i];
 		char esc[200];
@@ -275,11 +378,23 @@ set_reason(struct remote_attempt *a, bool permanent, const char *fmt, ...)
 /* --- the attempt -------------------------------------------------------- */
 
 static void
-session_done_cb(enum smtp_client_result res, const char *reason, bool permanent, void *arg)
+session_done_cb(struct smtp_client *s, enum smtp_client_result res, const char *reason,
+    bool permanent, bool alive, void *arg)
 {
 	struct remote_attempt *a = arg;
 
 	a->session = NULL;
+	if (alive)
+		a->idle = s;
+	if (a->reused && !alive && res != SMTP_CLIENT_DONE && !a->ctx->freeing) {
+		/* the kept connection failed us: take the normal route */
+		log_debug("smtp-out", "event=reuse_failed domain=%s reason=\"%s\"", a->job->domain,
+		    reason);
+		a->reused = false;
+		attempt_route(a);
+		return;
+	}
+	a->reused = false;
 	if (a->ctx->freeing) {
 		set_reason(a, false, "delivery stopped (shutdown)");
 		attempt_finish(a);
@@ -322,6 +437,7 @@ connect_cb(struct conn *c, int status, void *arg)
 	    .auth_pass = ctx->fixed_is_relay ? ctx->relay_password : NULL,
 	    .timeout_ms = ctx->command_timeout_ms,
 	    .data_timeout_ms = ctx->data_timeout_ms,
+	    .keep_alive = ctx->keep_ms > 0,
 	};
 
 	a->connecting = false;
@@ -446,8 +562,6 @@ int
 remote_deliver(struct remote_ctx *ctx, struct remote_job *job, remote_done_cb cb, void *arg)
 {
 	struct remote_attempt *a;
-	size_t dl;
-	int rc = 0;
 
 	if (ctx->freeing || job->nrcpts == 0 || job->domain == NULL || job->sender == NULL)
 		return MN_EINVAL;
@@ -468,7 +582,21 @@ remote_deliver(struct remote_ctx *ctx, struct remote_job *job, remote_done_cb cb
 		job->rcpts[i].reply[0] = '\0';
 		job->rcpts[i].remote_mta[0] = '\0';
 	}
-	dl = strlen(job->domain);
+	if (!unpark(a))
+		attempt_route(a);
+	return 0;
+}
+
+/* attempt_route - where to connect: fixed host, address literal or MX */
+static void
+attempt_route(struct remote_attempt *a)
+{
+	struct remote_ctx *ctx = a->ctx;
+	struct remote_job *job = a->job;
+	size_t dl = strlen(job->domain);
+	int rc;
+
+	a->host_i = a->nhosts = 0;
 	if (ctx->fixed_host) {
 		a->nhosts = 1;
 		snprintf(a->hosts[0].host, DNS_NAME_MAX, "%s", ctx->fixed_host);
@@ -495,5 +623,4 @@ remote_deliver(struct remote_ctx *ctx, struct remote_job *job, remote_done_cb cb
 			attempt_finish(a);
 		}
 	}
-	return 0;
 }

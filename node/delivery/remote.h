@@ -91,6 +91,9 @@ void remote_ctx_set_timeouts(
 /* remote_ctx_set_mx_port - port used for MX hosts (default 25; tests that
  * go through their own DNS responder point it at a local sink). */
 void remote_ctx_set_mx_port(struct remote_ctx *ctx, uint16_t port);
+/* remote_ctx_set_keep - how long an idle connection is kept for the next
+ * job to the same domain (default 5000 ms; 0: QUIT after every job). */
+void remote_ctx_set_keep(struct remote_ctx *ctx, uint32_t keep_ms);
 /* remote_outcome_name - "pending", "delivered", "deferred", "bounced". */
 const char *remote_outcome_name(enum remote_outcome o);
 

@@ -109,10 +109,13 @@ enum client_state {
 	ST_BODY,
 	ST_DOT,
 	ST_QUIT,
+	ST_IDLE, /* transaction over, connection kept for the next one */
+	ST_RSET,
 };
 
 static const char *const state_name[] = {"banner", "EHLO", "HELO", "STARTTLS", "TLS handshake",
-    "AUTH", "MAIL FROM", "RCPT TO", "DATA", "message body", "end of data", "QUIT"};
+    "AUTH", "MAIL FROM", "RCPT TO", "DATA", "message body", "end of data", "QUIT", "idle",
+    "RSET"};
 
 struct smtp_client {
 	struct conn *c;
@@ -120,6 +123,10 @@ struct smtp_client {
 	struct smtp_client_opts opts;
 	smtp_client_done_cb cb;
 	void *arg;
+	bool cb_called;                /* for the current transaction */
+	void (*closed_cb)(void *arg); /* parked: the idle connection went away */
+	void *closed_arg;
+	char remote_name[256];        /* own copy: a parked session outlives its attempt */
 	enum client_state st;
 	struct smtp_reply reply;
 	/* what EHLO advertised */
@@ -189,8 +196,28 @@ client_send(struct smtp_client *s, enum client_state next, const char *fmt, ...)
 static void
 client_quit(struct smtp_client *s)
 {
+	if (conn_is_closing(s->c))
+		return;
 	client_send(s, ST_QUIT, "QUIT");
 	conn_close(s->c); /* flushes QUIT; the reply does not matter */
+}
+
+/* client_done - the transaction is over and the dialogue in order: QUIT,
+ * or with keep_alive hand the idle connection to the caller. */
+static void
+client_done(struct smtp_client *s)
+{
+	if (!s->opts.keep_alive || conn_is_closing(s->c)) {
+		client_quit(s);
+		return;
+	}
+	s->st = ST_IDLE;
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	s->cb_called = true;
+	s->cb(s, s->result, s->reason, s->permanent, true, s->arg);
 }
 
 /* set_rcpt - outcome and the reply for one recipient */
@@ -201,7 +228,7 @@ set_rcpt(struct smtp_client *s, size_t i, enum remote_outcome o, const char *rep
 
 	r->outcome = o;
 	snprintf(r->reply, sizeof(r->reply), "%s", reply);
-	snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", s->opts.remote_name);
+	snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", s->remote_name);
 }
 
 /* fail_pending - every recipient without an outcome (and, after RCPT, only
@@ -299,13 +326,13 @@ after_ehlo(struct smtp_client *s)
 			/* never the password in the clear */
 			client_result(s, SMTP_CLIENT_NEXT, false,
 			    "%s offers no usable TLS; not sending AUTH in plaintext",
-			    s->opts.remote_name);
+			    s->remote_name);
 			client_quit(s);
 			return;
 		}
 		if (!s->x_auth_plain) {
 			client_result(s, SMTP_CLIENT_NEXT, false, "%s does not offer AUTH PLAIN",
-			    s->opts.remote_name);
+			    s->remote_name);
 			client_quit(s);
 			return;
 		}
@@ -326,7 +353,7 @@ client_send_mail(struct smtp_client *s)
 		fail_pending(s, false, REMOTE_PERMFAIL,
 		    "remote server does not support SMTPUTF8, needed for this message (RFC 6531)");
 		client_result(s, SMTP_CLIENT_DONE, true, "no SMTPUTF8");
-		client_quit(s);
+		client_done(s);
 		return;
 	}
 	if (s->x_size && s->x_size_max > 0 && j->size > s->x_size_max) {
@@ -337,7 +364,7 @@ client_send_mail(struct smtp_client *s)
 		    (unsigned long long)j->size, (unsigned long long)s->x_size_max);
 		fail_pending(s, false, REMOTE_PERMFAIL, why);
 		client_result(s, SMTP_CLIENT_DONE, true, "too big");
-		client_quit(s);
+		client_done(s);
 		return;
 	}
 	buf_init(&b, 0);
@@ -382,7 +409,7 @@ send_next_rcpt(struct smtp_client *s)
 	}
 	if (s->naccepted == 0) {
 		client_result(s, SMTP_CLIENT_DONE, false, "no recipient accepted");
-		client_quit(s);
+		client_done(s);
 		return;
 	}
 	s->fd = open(j->message_path, O_RDONLY | O_CLOEXEC);
@@ -394,7 +421,7 @@ send_next_rcpt(struct smtp_client *s)
 		    strerror(errno));
 		fail_pending(s, true, REMOTE_TEMPFAIL, why);
 		client_result(s, SMTP_CLIENT_DONE, false, "%s", why);
-		client_quit(s);
+		client_done(s);
 		return;
 	}
 	client_send(s, ST_DATA, "DATA");
@@ -495,7 +522,7 @@ handle_reply(struct smtp_client *s)
 			return;
 		}
 		s->st = ST_TLS;
-		if (conn_client_starttls(s->c, s->opts.tls, s->opts.remote_name) < 0) {
+		if (conn_client_starttls(s->c, s->opts.tls, s->remote_name) < 0) {
 			client_result(s, SMTP_CLIENT_TLS_FAILED, false, "STARTTLS could not start");
 			conn_abort(s->c);
 		}
@@ -515,7 +542,7 @@ handle_reply(struct smtp_client *s)
 		} else if (code >= 500) {
 			fail_pending(s, false, REMOTE_PERMFAIL, text);
 			client_result(s, SMTP_CLIENT_DONE, true, "%s", text);
-			client_quit(s);
+			client_done(s);
 		} else {
 			client_result(s, SMTP_CLIENT_NEXT, false, "%s", text);
 			client_quit(s);
@@ -536,7 +563,7 @@ handle_reply(struct smtp_client *s)
 			fail_pending(s, true, outcome_of(code) == REMOTE_PERMFAIL ? REMOTE_PERMFAIL : REMOTE_TEMPFAIL,
 			    text);
 			client_result(s, SMTP_CLIENT_DONE, code >= 500, "%s", text);
-			client_quit(s);
+			client_done(s);
 			return;
 		}
 		s->st = ST_BODY;
@@ -554,7 +581,18 @@ handle_reply(struct smtp_client *s)
 		if (s->st == ST_BODY)
 			conn_abort(s->c);
 		else
+			client_done(s);
+		return;
+	case ST_RSET:
+		if (!ok) {
+			client_result(s, SMTP_CLIENT_NEXT, false, "RSET refused: %s", text);
 			client_quit(s);
+			return;
+		}
+		client_send_mail(s);
+		return;
+	case ST_IDLE: /* e.g. "421 idle too long": this connection is done */
+		conn_close(s->c);
 		return;
 	case ST_TLS:
 	case ST_QUIT:
@@ -582,7 +620,7 @@ client_on_read(struct conn *c, void *arg)
 			log_warn("smtp-out", "cid=%s event=bad_reply state=%s data=%s", conn_id(c),
 			    state_name[s->st], esc);
 			client_result(s, SMTP_CLIENT_NEXT, false,
-			    "%s: malformed SMTP reply during %s", s->opts.remote_name, state_name[s->st]);
+			    "%s: malformed SMTP reply during %s", s->remote_name, state_name[s->st]);
 			conn_abort(c);
 			return;
 		}
@@ -602,9 +640,9 @@ client_on_tls(struct conn *c, void *arg, int status)
 
 	if (status < 0) {
 		log_info("smtp-out", "cid=%s event=starttls_failed host=%s", conn_id(c),
-		    s->opts.remote_name);
+		    s->remote_name);
 		client_result(s, SMTP_CLIENT_TLS_FAILED, false, "%s: TLS handshake failed",
-		    s->opts.remote_name);
+		    s->remote_name);
 		return;
 	}
 	s->tls_on = true;
@@ -627,15 +665,21 @@ client_on_close(struct conn *c, void *arg, int reason)
 {
 	struct smtp_client *s = arg;
 
-	if (!s->have_result && s->st == ST_TLS)
-		client_result(s, SMTP_CLIENT_TLS_FAILED, false, "%s: TLS handshake failed",
-		    s->opts.remote_name);
-	if (!s->have_result)
-		client_result(s, SMTP_CLIENT_NEXT, false, "%s: %s during %s", s->opts.remote_name,
-		    reason == MN_ETIMEDOUT ? "timed out" : "connection lost", state_name[s->st]);
 	if (s->fd >= 0)
 		close(s->fd);
-	s->cb(s->result, s->reason, s->permanent, s->arg);
+	if (s->cb_called) {
+		if (s->closed_cb)
+			s->closed_cb(s->closed_arg);
+		goto out;
+	}
+	if (!s->have_result && s->st == ST_TLS)
+		client_result(s, SMTP_CLIENT_TLS_FAILED, false, "%s: TLS handshake failed",
+		    s->remote_name);
+	if (!s->have_result)
+		client_result(s, SMTP_CLIENT_NEXT, false, "%s: %s during %s", s->remote_name,
+		    reason == MN_ETIMEDOUT ? "timed out" : "connection lost", state_name[s->st]);
+	s->cb(s, s->result, s->reason, s->permanent, false, s->arg);
+out:
 	free(s->chunk);
 	if (s->chunk != NULL)
 		buf_fini(&s->stuffed);
@@ -643,7 +687,19 @@ client_on_close(struct conn *c, void *arg, int reason)
 	free(s);
 }
 
+static bool
+client_on_timeout(struct conn *c, void *arg)
+{
+	struct smtp_client *s = arg;
+
+	if (s->st != ST_IDLE)
+		return false; /* abort: on_close reports the timeout */
+	client_quit(s);
+	return true;
+}
+
 static const struct conn_handler client_handler = {
+    .on_timeout = client_on_timeout,
     .on_read = client_on_read,
     .on_close = client_on_close,
     .on_drain = client_on_drain,
@@ -659,6 +715,8 @@ smtp_client_start(struct conn *c, struct remote_job *job, const struct smtp_clie
 	s->c = c;
 	s->job = job;
 	s->opts = *opts;
+	snprintf(s->remote_name, sizeof(s->remote_name), "%s", opts->remote_name);
+	s->opts.remote_name = s->remote_name;
 	s->cb = cb;
 	s->arg = arg;
 	s->fd = -1;
@@ -677,4 +735,48 @@ smtp_client_abort(struct smtp_client *s)
 {
 	client_result(s, SMTP_CLIENT_NEXT, false, "aborted");
 	conn_abort(s->c);
+}
+
+void
+smtp_client_park(struct smtp_client *s, uint32_t keep_ms, void (*closed_cb)(void *arg), void *arg)
+{
+	s->closed_cb = closed_cb;
+	s->closed_arg = arg;
+	conn_set_idle_timeout(s->c, keep_ms);
+}
+
+void
+smtp_client_quit(struct smtp_client *s)
+{
+	s->closed_cb = NULL;
+	client_quit(s);
+}
+
+int
+smtp_client_reuse(struct smtp_client *s, struct remote_job *job, smtp_client_done_cb cb, void *arg)
+{
+	if (s->st != ST_IDLE || conn_is_closing(s->c))
+		return MN_ECLOSED;
+	s->job = job;
+	s->cb = cb;
+	s->arg = arg;
+	s->cb_called = false;
+	s->closed_cb = NULL;
+	s->have_result = false;
+	s->permanent = false;
+	s->reason[0] = '\0';
+	s->rcpt_i = 0;
+	s->naccepted = 0;
+	free(s->accepted);
+	s->accepted = xcalloc(job->nrcpts ? job->nrcpts : 1, sizeof(bool));
+	s->sent = 0;
+	if (s->chunk != NULL) {
+		free(s->chunk);
+		s->chunk = NULL;
+		buf_fini(&s->stuffed);
+	}
+	conn_set_idle_timeout(s->c, s->opts.timeout_ms);
+	/* RFC 5321 §4.1.1.5: a clean slate before the next MAIL */
+	client_send(s, ST_RSET, "RSET");
+	return 0;
 }

@@ -52,6 +52,8 @@ int smtp_reply_feed(struct smtp_reply *r, const uint8_t *data, size_t len, size_
 
 /* --- session -------------------------------------------------------------- */
 
+struct smtp_client;
+
 enum smtp_client_result {
 	SMTP_CLIENT_DONE,       /* transaction over: every rcpt it handled has an outcome */
 	SMTP_CLIENT_NEXT,       /* try the next address/host; PENDING rcpts are still PENDING */
@@ -66,14 +68,16 @@ struct smtp_client_opts {
 	const char *auth_pass;
 	uint32_t timeout_ms;     /* per reply (RFC 5321 §4.5.3.2: 5 min) */
 	uint32_t data_timeout_ms; /* after the final dot (§4.5.3.2.6: 10 min) */
+	bool keep_alive;         /* hand the connection back after DONE, no QUIT */
 };
 
-/* Called once from the conn's on_close (the conn is gone). reason: why
- * (for NEXT / TLS_FAILED), permanent: the last reply was 5xx. */
-typedef void (*smtp_client_done_cb)(
-    enum smtp_client_result res, const char *reason, bool permanent, void *arg);
-
-struct smtp_client;
+/* Called once per transaction. alive false: from the conn's on_close (the
+ * session is gone after the call). alive true (keep_alive, res DONE): the
+ * dialogue is in order and idle; the callee must smtp_client_park,
+ * smtp_client_reuse or smtp_client_quit it. reason: why (for NEXT /
+ * TLS_FAILED), permanent: the last reply was 5xx. */
+typedef void (*smtp_client_done_cb)(struct smtp_client *s, enum smtp_client_result res,
+    const char *reason, bool permanent, bool alive, void *arg);
 
 /* smtp_client_start - take over c (handler, timeouts); the session frees
  * itself after done_cb. opts strings must outlive the session. */
@@ -82,5 +86,17 @@ struct smtp_client *smtp_client_start(struct conn *c, struct remote_job *job,
 /* smtp_client_abort - drop the connection now; done_cb still follows
  * (NEXT, "aborted"). */
 void smtp_client_abort(struct smtp_client *s);
+/* smtp_client_park - an idle session waits keep_ms for reuse, then sends
+ * QUIT; closed_cb runs when its connection is gone (timeout, peer closed,
+ * quit), after which s is freed. */
+void smtp_client_park(
+    struct smtp_client *s, uint32_t keep_ms, void (*closed_cb)(void *arg), void *arg);
+/* smtp_client_quit - QUIT and close an idle session (no closed_cb). */
+void smtp_client_quit(struct smtp_client *s);
+/* smtp_client_reuse - RSET, then the next job on the same connection; cb
+ * as for smtp_client_start. MN_ECLOSED when the connection is going away
+ * (the session stays parked and its closed_cb still follows). */
+int smtp_client_reuse(
+    struct smtp_client *s, struct remote_job *job, smtp_client_done_cb cb, void *arg);
 
 #endif

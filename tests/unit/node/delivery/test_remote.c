@@ -77,6 +77,7 @@ static struct {
 	struct mn_config cfg;
 	int done;
 	struct remote_job *done_job;
+	uint32_t keep_ms;
 } T;
 
 static void
@@ -278,6 +279,7 @@ make_ctx(void)
 
 	assert_int_equal(remote_ctx_new(&T.loop, &T.cfg, &T.ctx, &err), 0);
 	remote_ctx_set_timeouts(T.ctx, 5000, 10000, 10000);
+	remote_ctx_set_keep(T.ctx, T.keep_ms); /* 0 unless a test sets it */
 }
 
 static void
@@ -315,7 +317,8 @@ run(struct remote_job *job)
 	assert_int_equal(T.done, 1);
 	assert_ptr_equal(T.done_job, job);
 	assert_int_equal(remote_ctx_pending(T.ctx), 0);
-	assert_true(uv_wait_until(&T.loop, server_idle, NULL, WAIT_MS));
+	if (T.keep_ms == 0)
+		assert_true(uv_wait_until(&T.loop, server_idle, NULL, WAIT_MS));
 }
 
 static struct remote_job
@@ -716,6 +719,104 @@ test_free_with_attempt_in_flight(void **state)
 	assert_int_equal(T.done, 0);
 }
 
+/* --- connection reuse ---------------------------------------------------- */
+
+static bool
+server_has_quit(void *arg)
+{
+	return server_idle(arg) && strstr(buf_cstr(&T.transcript), "QUIT\n") != NULL;
+}
+
+static void
+test_connection_reused_for_same_domain(void **state)
+{
+	struct remote_rcpt r1[] = {{.address = "bob@remote.test"}};
+	struct remote_rcpt r2[] = {{.address = "perm@remote.test"}, {.address = "carol@remote.test"}};
+	struct remote_rcpt r3[] = {{.address = "dave@other.test"}};
+	struct remote_job j1 = job_for(r1, 1, sizeof(small_msg) - 1);
+	struct remote_job j2 = job_for(r2, 2, sizeof(small_msg) - 1);
+	struct remote_job j3 = job_for(r3, 1, sizeof(small_msg) - 1);
+
+	j3.domain = "other.test";
+	T.keep_ms = 10000;
+	T.sc.starttls = true;
+	write_message("PREFIX\n", small_msg, sizeof(small_msg) - 1);
+	run(&j1);
+	run(&j2);
+	assert_int_equal(r1[0].outcome, REMOTE_DELIVERED);
+	assert_int_equal(r2[0].outcome, REMOTE_PERMFAIL);
+	assert_int_equal(r2[1].outcome, REMOTE_DELIVERED);
+	assert_int_equal(T.conns, 1);
+	assert_int_equal(T.tls_conns, 1);
+	assert_true(T.mail_under_tls);
+	assert_string_equal(buf_cstr(&T.transcript), "EHLO client.example.test\n"
+	                                             "STARTTLS\n"
+	                                             "EHLO client.example.test\n"
+	                                             "MAIL FROM:<alice@example.test>\n"
+	                                             "RCPT TO:<bob@remote.test>\n"
+	                                             "DATA\n"
+	                                             "RSET\n"
+	                                             "MAIL FROM:<alice@example.test>\n"
+	                                             "RCPT TO:<perm@remote.test>\n"
+	                                             "RCPT TO:<carol@remote.test>\n"
+	                                             "DATA\n");
+	/* another domain gets its own connection */
+	run(&j3);
+	assert_int_equal(r3[0].outcome, REMOTE_DELIVERED);
+	assert_int_equal(T.conns, 2);
+	/* freeing the context says QUIT on the parked ones */
+	remote_ctx_free(&T.ctx);
+	assert_true(uv_wait_until(&T.loop, server_idle, NULL, WAIT_MS));
+}
+
+static void
+test_parked_connection_expires(void **state)
+{
+	struct remote_rcpt r[] = {{.address = "bob@remote.test"}};
+	struct remote_job j = job_for(r, 1, sizeof(small_msg) - 1);
+
+	T.keep_ms = 100;
+	write_message("PREFIX\n", small_msg, sizeof(small_msg) - 1);
+	run(&j);
+	assert_true(uv_wait_until(&T.loop, server_has_quit, NULL, WAIT_MS));
+	assert_string_equal(buf_cstr(&T.transcript), "EHLO client.example.test\n"
+	                                             "MAIL FROM:<alice@example.test>\n"
+	                                             "RCPT TO:<bob@remote.test>\n"
+	                                             "DATA\n"
+	                                             "QUIT\n");
+	run(&j);
+	assert_int_equal(r[0].outcome, REMOTE_DELIVERED);
+	assert_int_equal(T.conns, 2);
+}
+
+static void
+test_parked_connection_closed_by_server(void **state)
+{
+	struct remote_rcpt r[] = {{.address = "bob@remote.test"}};
+	struct remote_job j = job_for(r, 1, sizeof(small_msg) - 1);
+
+	T.keep_ms = 10000;
+	write_message("PREFIX\n", small_msg, sizeof(small_msg) - 1);
+	run(&j);
+	assert_non_null(T.sess[0].c);
+	conn_printf(T.sess[0].c, "421 4.4.2 idle too long\r\n");
+	conn_close(T.sess[0].c);
+	assert_true(uv_wait_until(&T.loop, server_idle, NULL, WAIT_MS));
+	/* whether or not the client saw the close yet, the job is delivered
+	 * on a new connection */
+	run(&j);
+	assert_int_equal(r[0].outcome, REMOTE_DELIVERED);
+	assert_int_equal(T.conns, 2);
+
+	/* the kept connection dies right at RSET: the job takes the normal
+	 * route at once */
+	assert_non_null(T.sess[1].c);
+	conn_abort(T.sess[1].c);
+	run(&j);
+	assert_int_equal(r[0].outcome, REMOTE_DELIVERED);
+	assert_int_equal(T.conns, 3);
+}
+
 /* --- MX path through a DNS responder ------------------------------------ */
 
 static uv_udp_t dns_udp;
@@ -810,6 +911,7 @@ test_mx_order_via_dns(void **state)
 	T.cfg.delivery_mx_override = NULL;
 	T.cfg.dns_resolvers = xasprintf("127.0.0.1:%u", ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	assert_int_equal(remote_ctx_new(&T.loop, &T.cfg, &T.ctx, &err), 0);
+	remote_ctx_set_keep(T.ctx, 0);
 	remote_ctx_set_mx_port(T.ctx, T.port);
 	write_message("PREFIX\n", small_msg, sizeof(small_msg) - 1);
 	run(&j);
@@ -947,6 +1049,9 @@ main(void)
 	    T_(test_banner_refusal),
 	    T_(test_missing_spool_file),
 	    T_(test_free_with_attempt_in_flight),
+	    T_(test_connection_reused_for_same_domain),
+	    T_(test_parked_connection_expires),
+	    T_(test_parked_connection_closed_by_server),
 	    T_(test_mx_order_via_dns),
 	};
 
