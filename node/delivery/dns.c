@@ -71,8 +71,8 @@ struct dns_req {
 /* query_one - one res_nquery; returns 0 with the answer length in *len,
  * 1 for "name exists, no records of this type", or a negative MN_E code. */
 static int
-query_one(res_state st, const char *name, int type, unsigned char *ans, int *len,
-    char *reason, size_t reasonlen)
+query_one(res_state st, const char *name, int type, unsigned char *ans, int *len, char *reason,
+    size_t reasonlen)
 {
 	int n = res_nquery(st, name, ns_c_in, type, ans, DNS_ANSWER_MAX);
 
@@ -148,7 +148,8 @@ work_mx(struct dns_req *q, res_state st, unsigned char *ans)
 	if (rc == 0) {
 		if (ns_initparse(ans, len, &msg) < 0) {
 			res->status = MN_ETEMP;
-			snprintf(res->reason, sizeof(res->reason), "%s: malformed DNS answer", q->name);
+			snprintf(
+			    res->reason, sizeof(res->reason), "%s: malformed DNS answer", q->name);
 			q->ttl = 0;
 			return;
 		}
@@ -201,8 +202,8 @@ work_mx(struct dns_req *q, res_state st, unsigned char *ans)
 /* addr_query - one A or AAAA query appended to res->addr; returns like
  * query_one (1: no records). */
 static int
-addr_query(struct dns_req *q, res_state st, unsigned char *ans, int type, char *reason,
-    size_t reasonlen)
+addr_query(
+    struct dns_req *q, res_state st, unsigned char *ans, int type, char *reason, size_t reasonlen)
 {
 	struct dns_result *res = &q->res;
 	ns_msg msg;
@@ -422,8 +423,8 @@ lookup_start(struct dns_resolver *r, enum dns_kind kind, const char *name, dns_c
 		q->name[strlen(q->name) - 1] = '\0';
 	q->cb = cb;
 	q->arg = arg;
-	if (kind == DNS_KIND_ADDR && (inet_pton(AF_INET, q->name, bin) == 1 ||
-	                                 inet_pton(AF_INET6, q->name, bin) == 1)) {
+	if (kind == DNS_KIND_ADDR &&
+	    (inet_pton(AF_INET, q->name, bin) == 1 || inet_pton(AF_INET6, q->name, bin) == 1)) {
 		q->literal = true;
 		q->res.naddr = 1;
 		snprintf(q->res.addr[0], DNS_IP_MAX, "%.45s", q->name);

@@ -21,12 +21,12 @@
 
 #include "lib/err.h"
 
-#define DNS_NAME_MAX 256    /* presentation form, RFC 1035 §2.3.4 (253 + slack) */
-#define DNS_IP_MAX 46       /* INET6_ADDRSTRLEN */
-#define DNS_MAX_RECORDS 32  /* kept per answer; more MX hosts than this are not tried */
-#define DNS_CACHE_MAX 512   /* entries */
-#define DNS_TTL_MAX 3600    /* seconds an answer is kept at most */
-#define DNS_NEG_TTL 60      /* seconds NXDOMAIN / no data is kept */
+#define DNS_NAME_MAX 256   /* presentation form, RFC 1035 §2.3.4 (253 + slack) */
+#define DNS_IP_MAX 46      /* INET6_ADDRSTRLEN */
+#define DNS_MAX_RECORDS 32 /* kept per answer; more MX hosts than this are not tried */
+#define DNS_CACHE_MAX 512  /* entries */
+#define DNS_TTL_MAX 3600   /* seconds an answer is kept at most */
+#define DNS_NEG_TTL 60     /* seconds NXDOMAIN / no data is kept */
 
 struct dns_mx {
 	uint16_t pref;

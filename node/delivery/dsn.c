@@ -136,14 +136,16 @@ english_part(struct buf *out, const struct dsn_info *info, bool any_failed, bool
 
 	buf_printf(out, "This is the mail system at host %s.\r\n\r\n", info->reporting_mta);
 	if (any_failed)
-		buf_append_str(out, "I'm sorry to have to inform you that your message could not\r\n"
-		                    "be delivered to one or more recipients. It's attached below.\r\n\r\n");
+		buf_append_str(out,
+		    "I'm sorry to have to inform you that your message could not\r\n"
+		    "be delivered to one or more recipients. It's attached below.\r\n\r\n");
 	if (any_delayed)
-		buf_append_str(out, "####################################################################\r\n"
-		                    "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\r\n"
-		                    "####################################################################\r\n\r\n"
-		                    "Your message could not be delivered yet to the recipients below.\r\n"
-		                    "Delivery will be retried until the message expires.\r\n\r\n");
+		buf_append_str(out,
+		    "####################################################################\r\n"
+		    "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\r\n"
+		    "####################################################################\r\n\r\n"
+		    "Your message could not be delivered yet to the recipients below.\r\n"
+		    "Delivery will be retried until the message expires.\r\n\r\n");
 	buf_append_str(out, "For further assistance, please send mail to postmaster.\r\n\r\n");
 	for (size_t i = 0; i < info->nrcpts; i++) {
 		const struct dsn_rcpt *r = &info->rcpts[i];
@@ -219,7 +221,8 @@ build(struct buf *out, const struct dsn_info *info)
 	clean(v, sizeof(v), info->to);
 	buf_printf(out, "To: <%s>\r\n", v);
 	buf_printf(out, "Subject: %s\r\n",
-	    any_failed ? "Undelivered Mail Returned to Sender" : "Delayed Mail (still being retried)");
+	    any_failed ? "Undelivered Mail Returned to Sender"
+	               : "Delayed Mail (still being retried)");
 	buf_printf(out, "Date: %s\r\n", date);
 	clean(v, sizeof(v), info->message_id);
 	buf_printf(out, "Message-ID: <%s>\r\n", v);

@@ -15,12 +15,12 @@
 enum dsn_action { DSN_FAILED, DSN_DELAYED, DSN_DELIVERED, DSN_RELAYED, DSN_EXPANDED };
 
 struct dsn_rcpt {
-	const char *address;      /* final recipient */
-	const char *orcpt;        /* original recipient (ORCPT) or NULL */
+	const char *address; /* final recipient */
+	const char *orcpt;   /* original recipient (ORCPT) or NULL */
 	enum dsn_action action;
-	const char *status;       /* enhanced status "5.1.1" */
-	const char *diagnostic;   /* remote reply "550 5.1.1 ..." or NULL */
-	const char *remote_mta;   /* or NULL */
+	const char *status;     /* enhanced status "5.1.1" */
+	const char *diagnostic; /* remote reply "550 5.1.1 ..." or NULL */
+	const char *remote_mta; /* or NULL */
 };
 
 struct dsn_info {
@@ -33,10 +33,10 @@ struct dsn_info {
 	const char *message_id;    /* Message-ID of the DSN, without <> */
 	const struct dsn_rcpt *rcpts;
 	size_t nrcpts;
-	const char *original;      /* original message bytes (CRLF) */
+	const char *original; /* original message bytes (CRLF) */
 	size_t original_len;
-	bool headers_only;         /* RET=HDRS, or too big to return */
-	int64_t expires;           /* DELAYED: Will-Retry-Until (unix time), 0: none */
+	bool headers_only; /* RET=HDRS, or too big to return */
+	int64_t expires;   /* DELAYED: Will-Retry-Until (unix time), 0: none */
 };
 
 /* Originals larger than this are returned as headers only. */

@@ -77,11 +77,11 @@ struct remote_attempt {
 	uint16_t port;
 	char addrs[DNS_MAX_RECORDS][DNS_IP_MAX];
 	size_t naddrs, addr_i;
-	bool no_tls;    /* this address failed the TLS handshake once */
+	bool no_tls; /* this address failed the TLS handshake once */
 	bool connecting;
 	struct smtp_client *session;
-	struct smtp_client *idle;  /* session done and alive: park or quit at the end */
-	bool reused;               /* session came from the parked ones */
+	struct smtp_client *idle; /* session done and alive: park or quit at the end */
+	bool reused;              /* session came from the parked ones */
 	char last_reason[512];
 	bool last_permanent;
 	bool finished;
@@ -91,8 +91,8 @@ struct remote_attempt {
 static void attempt_next_host(struct remote_attempt *a);
 static void attempt_next_addr(struct remote_attempt *a);
 static void attempt_route(struct remote_attempt *a);
-static void session_done_cb(struct smtp_client *s, enum smtp_client_result res,
-    const char *reason, bool permanent, bool alive, void *arg);
+static void session_done_cb(struct smtp_client *s, enum smtp_client_result res, const char *reason,
+    bool permanent, bool alive, void *arg);
 
 static void
 ctx_destroy(struct remote_ctx *ctx)
@@ -135,10 +135,11 @@ remote_ctx_new(
 	ctx->data_timeout_ms = REMOTE_DATA_TIMEOUT_MS;
 	ctx->keep_ms = REMOTE_KEEP_MS;
 	if (cfg->delivery_mx_override && cfg->delivery_mx_override[0]) {
-		if (split_hostport(cfg->delivery_mx_override, &ctx->fixed_host, &ctx->fixed_port) < 0) {
+		if (split_hostport(cfg->delivery_mx_override, &ctx->fixed_host, &ctx->fixed_port) <
+		    0) {
 			ctx_destroy(ctx);
-			return mn_err_set(err, MN_EINVAL, "[delivery] mx_override %s: not HOST:PORT",
-			    cfg->delivery_mx_override);
+			return mn_err_set(err, MN_EINVAL,
+			    "[delivery] mx_override %s: not HOST:PORT", cfg->delivery_mx_override);
 		}
 	} else if (cfg->delivery_relay_host && cfg->delivery_relay_host[0]) {
 		ctx->fixed_host = xstrdup(cfg->delivery_relay_host);
@@ -352,16 +353,17 @@ attempt_finish(struct remote_attempt *a)
 			snprintf(r->reply, sizeof(r->reply), "%s",
 			    a->last_reason[0] ? a->last_reason : "delivery failed");
 		}
-		log_escape(esc, sizeof(esc), r->reply, strlen(r->reply) < 150 ? strlen(r->reply) : 150);
-		log_info("smtp-out", "event=delivery domain=%s rcpt=%s result=%s relay=%s reply=\"%s\"",
-		    j->domain, r->address, remote_outcome_name(r->outcome),
+		log_escape(
+		    esc, sizeof(esc), r->reply, strlen(r->reply) < 150 ? strlen(r->reply) : 150);
+		log_info("smtp-out",
+		    "event=delivery domain=%s rcpt=%s result=%s relay=%s reply=\"%s\"", j->domain,
+		    r->address, remote_outcome_name(r->outcome),
 		    r->remote_mta[0] ? r->remote_mta : "none", esc);
 	}
 	uv_timer_start(&a->defer, defer_cb, 0, 0);
 }
 
-static void
-set_reason(struct remote_attempt *a, bool permanent, const char *fmt, ...)
+static void set_reason(struct remote_attempt *a, bool permanent, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -442,7 +444,8 @@ connect_cb(struct conn *c, int status, void *arg)
 
 	a->connecting = false;
 	if (status < 0) {
-		set_reason(a, false, "connect to %s[%s]:%u: %s", a->hosts[a->host_i].host, ip, a->port,
+		set_reason(a, false, "connect to %s[%s]:%u: %s", a->hosts[a->host_i].host, ip,
+		    a->port,
 		    status == MN_ETIMEDOUT ? "timed out" : "failed (refused or unreachable)");
 		log_info("smtp-out", "event=connect_failed host=%s ip=%s port=%u error=%s",
 		    a->hosts[a->host_i].host, ip, a->port, mn_strerror(status));
@@ -473,8 +476,8 @@ attempt_next_addr(struct remote_attempt *a)
 			a->connecting = true;
 			return;
 		}
-		set_reason(a, false, "connect to %s[%s]:%u: %s", a->hosts[a->host_i].host, ip, a->port,
-		    mn_strerror(rc));
+		set_reason(a, false, "connect to %s[%s]:%u: %s", a->hosts[a->host_i].host, ip,
+		    a->port, mn_strerror(rc));
 		a->addr_i++;
 	}
 	a->host_i++;
@@ -550,7 +553,8 @@ mx_cb(const struct dns_result *res, void *arg)
 		a->hosts[a->nhosts++] = res->mx[i];
 	}
 	if (a->nhosts == 0) {
-		set_reason(a, true, "mail for %s loops back to myself (%s)", a->job->domain, ctx->helo);
+		set_reason(
+		    a, true, "mail for %s loops back to myself (%s)", a->job->domain, ctx->helo);
 		attempt_finish(a);
 		return;
 	}

@@ -114,8 +114,7 @@ enum client_state {
 };
 
 static const char *const state_name[] = {"banner", "EHLO", "HELO", "STARTTLS", "TLS handshake",
-    "AUTH", "MAIL FROM", "RCPT TO", "DATA", "message body", "end of data", "QUIT", "idle",
-    "RSET"};
+    "AUTH", "MAIL FROM", "RCPT TO", "DATA", "message body", "end of data", "QUIT", "idle", "RSET"};
 
 struct smtp_client {
 	struct conn *c;
@@ -123,10 +122,10 @@ struct smtp_client {
 	struct smtp_client_opts opts;
 	smtp_client_done_cb cb;
 	void *arg;
-	bool cb_called;                /* for the current transaction */
+	bool cb_called;               /* for the current transaction */
 	void (*closed_cb)(void *arg); /* parked: the idle connection went away */
 	void *closed_arg;
-	char remote_name[256];        /* own copy: a parked session outlives its attempt */
+	char remote_name[256]; /* own copy: a parked session outlives its attempt */
 	enum client_state st;
 	struct smtp_reply reply;
 	/* what EHLO advertised */
@@ -140,7 +139,7 @@ struct smtp_client {
 	/* body */
 	int fd;
 	uint64_t sent;
-	bool bol;  /* at the start of a line (dot-stuffing) */
+	bool bol; /* at the start of a line (dot-stuffing) */
 	bool lastlf;
 	uint8_t *chunk;
 	struct buf stuffed;
@@ -153,13 +152,12 @@ struct smtp_client {
 
 static void client_send_mail(struct smtp_client *s);
 
-static void
-client_result(struct smtp_client *s, enum smtp_client_result res, bool permanent, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
+static void client_result(struct smtp_client *s, enum smtp_client_result res, bool permanent,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
-client_result(struct smtp_client *s, enum smtp_client_result res, bool permanent, const char *fmt,
-    ...)
+client_result(
+    struct smtp_client *s, enum smtp_client_result res, bool permanent, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -173,8 +171,7 @@ client_result(struct smtp_client *s, enum smtp_client_result res, bool permanent
 	va_end(ap);
 }
 
-static void
-client_send(struct smtp_client *s, enum client_state next, const char *fmt, ...)
+static void client_send(struct smtp_client *s, enum client_state next, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -436,8 +433,8 @@ body_pump(struct smtp_client *s)
 {
 	struct remote_job *j = s->job;
 
-	while (s->st == ST_BODY && s->sent < j->size &&
-	       conn_pending_output(s->c) < BODY_HIGH_WATER) {
+	while (
+	    s->st == ST_BODY && s->sent < j->size && conn_pending_output(s->c) < BODY_HIGH_WATER) {
 		uint64_t left = j->size - s->sent;
 		size_t want = left < BODY_CHUNK ? (size_t)left : BODY_CHUNK;
 		ssize_t n = pread(s->fd, s->chunk, want, (off_t)(j->message_offset + s->sent));
@@ -529,7 +526,8 @@ handle_reply(struct smtp_client *s)
 		return;
 	case ST_AUTH:
 		if (code != 235) {
-			client_result(s, SMTP_CLIENT_NEXT, false, "smarthost refused AUTH: %s", text);
+			client_result(
+			    s, SMTP_CLIENT_NEXT, false, "smarthost refused AUTH: %s", text);
 			client_quit(s);
 			return;
 		}
@@ -560,7 +558,8 @@ handle_reply(struct smtp_client *s)
 		return;
 	case ST_DATA:
 		if (code != 354) {
-			fail_pending(s, true, outcome_of(code) == REMOTE_PERMFAIL ? REMOTE_PERMFAIL : REMOTE_TEMPFAIL,
+			fail_pending(s, true,
+			    outcome_of(code) == REMOTE_PERMFAIL ? REMOTE_PERMFAIL : REMOTE_TEMPFAIL,
 			    text);
 			client_result(s, SMTP_CLIENT_DONE, code >= 500, "%s", text);
 			client_done(s);
@@ -575,8 +574,8 @@ handle_reply(struct smtp_client *s)
 		return;
 	case ST_BODY: /* a reply before the final dot: the server gave up */
 	case ST_DOT:
-		fail_pending(s, true,
-		    s->st == ST_BODY && ok ? REMOTE_TEMPFAIL : outcome_of(code), text);
+		fail_pending(
+		    s, true, s->st == ST_BODY && ok ? REMOTE_TEMPFAIL : outcome_of(code), text);
 		client_result(s, SMTP_CLIENT_DONE, code >= 500, "%s", text);
 		if (s->st == ST_BODY)
 			conn_abort(s->c);
@@ -620,7 +619,8 @@ client_on_read(struct conn *c, void *arg)
 			log_warn("smtp-out", "cid=%s event=bad_reply state=%s data=%s", conn_id(c),
 			    state_name[s->st], esc);
 			client_result(s, SMTP_CLIENT_NEXT, false,
-			    "%s: malformed SMTP reply during %s", s->remote_name, state_name[s->st]);
+			    "%s: malformed SMTP reply during %s", s->remote_name,
+			    state_name[s->st]);
 			conn_abort(c);
 			return;
 		}
@@ -639,10 +639,10 @@ client_on_tls(struct conn *c, void *arg, int status)
 	struct smtp_client *s = arg;
 
 	if (status < 0) {
-		log_info("smtp-out", "cid=%s event=starttls_failed host=%s", conn_id(c),
-		    s->remote_name);
-		client_result(s, SMTP_CLIENT_TLS_FAILED, false, "%s: TLS handshake failed",
-		    s->remote_name);
+		log_info(
+		    "smtp-out", "cid=%s event=starttls_failed host=%s", conn_id(c), s->remote_name);
+		client_result(
+		    s, SMTP_CLIENT_TLS_FAILED, false, "%s: TLS handshake failed", s->remote_name);
 		return;
 	}
 	s->tls_on = true;
@@ -673,8 +673,8 @@ client_on_close(struct conn *c, void *arg, int reason)
 		goto out;
 	}
 	if (!s->have_result && s->st == ST_TLS)
-		client_result(s, SMTP_CLIENT_TLS_FAILED, false, "%s: TLS handshake failed",
-		    s->remote_name);
+		client_result(
+		    s, SMTP_CLIENT_TLS_FAILED, false, "%s: TLS handshake failed", s->remote_name);
 	if (!s->have_result)
 		client_result(s, SMTP_CLIENT_NEXT, false, "%s: %s during %s", s->remote_name,
 		    reason == MN_ETIMEDOUT ? "timed out" : "connection lost", state_name[s->st]);

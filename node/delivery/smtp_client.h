@@ -26,13 +26,13 @@
  * longer ones, so we accept up to 2048 and at most 128 lines per reply. */
 #define SMTP_REPLY_LINE_MAX 2048
 #define SMTP_REPLY_LINES_MAX 128
-#define SMTP_REPLY_KEEP 128   /* bytes kept of each line's text (EHLO keywords) */
+#define SMTP_REPLY_KEEP 128     /* bytes kept of each line's text (EHLO keywords) */
 #define SMTP_REPLY_TEXT_MAX 512 /* bytes kept of the whole reply (for bounces) */
 
 enum smtp_reply_status { SMTP_REPLY_MORE = 0, SMTP_REPLY_DONE = 1, SMTP_REPLY_BAD = -1 };
 
 struct smtp_reply {
-	int code;      /* 200..599 once the first line is in */
+	int code; /* 200..599 once the first line is in */
 	size_t nlines;
 	/* each line's text after "ddd-"/"ddd ", cut to SMTP_REPLY_KEEP-1 */
 	char line[SMTP_REPLY_LINES_MAX][SMTP_REPLY_KEEP];
@@ -66,9 +66,9 @@ struct smtp_client_opts {
 	struct tls_ctx *tls;     /* client ctx; NULL: no STARTTLS */
 	const char *auth_user;   /* non-NULL: AUTH PLAIN, and only under TLS */
 	const char *auth_pass;
-	uint32_t timeout_ms;     /* per reply (RFC 5321 §4.5.3.2: 5 min) */
+	uint32_t timeout_ms;      /* per reply (RFC 5321 §4.5.3.2: 5 min) */
 	uint32_t data_timeout_ms; /* after the final dot (§4.5.3.2.6: 10 min) */
-	bool keep_alive;         /* hand the connection back after DONE, no QUIT */
+	bool keep_alive;          /* hand the connection back after DONE, no QUIT */
 };
 
 /* Called once per transaction. alive false: from the conn's on_close (the

@@ -168,7 +168,7 @@ recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *b, const struct sockaddr *fr
 		if (!found_name)
 			rcode = 3; /* NXDOMAIN */
 	}
-	out[2] = 0x81; /* QR, RD */
+	out[2] = 0x81;                    /* QR, RD */
 	out[3] = (uint8_t)(0x80 | rcode); /* RA */
 	put16(out + 4, 1);
 	put16(out + 6, ancount);
@@ -340,7 +340,8 @@ test_null_mx_permanent(void **state)
 	lookup(true, "null.test");
 	assert_int_equal(T.res.status, MN_ENOENT);
 	assert_int_equal(T.res.nmx, 0);
-	assert_string_equal(T.res.reason, "null.test: domain does not accept mail (null MX, RFC 7505)");
+	assert_string_equal(
+	    T.res.reason, "null.test: domain does not accept mail (null MX, RFC 7505)");
 }
 
 static void

@@ -254,8 +254,8 @@ static void
 test_no_injection_and_8bit(void **state)
 {
 	static const struct dsn_rcpt r[] = {
-	    {"jörg@remote.test", NULL, DSN_FAILED, NULL,
-	        "550 bad\r\nX-Injected: yes\r\n\r\nbody", "mx\r\nX-Evil: 1"},
+	    {"jörg@remote.test", NULL, DSN_FAILED, NULL, "550 bad\r\nX-Injected: yes\r\n\r\nbody",
+	        "mx\r\nX-Evil: 1"},
 	};
 	struct dsn_info info = base_info();
 	struct buf out;
@@ -329,7 +329,8 @@ test_status_from_reply(void **state)
 	char out[16];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(dsn_status_from_reply(cases[i].reply, cases[i].perm, out, sizeof(out)), 0);
+		assert_int_equal(
+		    dsn_status_from_reply(cases[i].reply, cases[i].perm, out, sizeof(out)), 0);
 		assert_string_equal(out, cases[i].want);
 	}
 }

@@ -38,13 +38,13 @@
 /* --- the fake server ------------------------------------------------------ */
 
 struct script {
-	const char *banner;    /* default "220 fake.test ESMTP" */
-	bool starttls;         /* offer STARTTLS */
-	bool break_tls;        /* answer 220 to STARTTLS, then talk garbage */
-	bool auth;             /* offer AUTH PLAIN LOGIN */
+	const char *banner; /* default "220 fake.test ESMTP" */
+	bool starttls;      /* offer STARTTLS */
+	bool break_tls;     /* answer 220 to STARTTLS, then talk garbage */
+	bool auth;          /* offer AUTH PLAIN LOGIN */
 	bool dsn, smtputf8, eightbit;
-	uint64_t size;         /* SIZE advertised (0: SIZE without limit) */
-	bool ehlo_fails;       /* 502 to EHLO */
+	uint64_t size;           /* SIZE advertised (0: SIZE without limit) */
+	bool ehlo_fails;         /* 502 to EHLO */
 	const char *data_reply;  /* reply to DATA (default 354) */
 	const char *final_reply; /* after the dot (default 250 2.0.0 ok queued) */
 	size_t drop_after_data;  /* abort after this many data bytes (0: never) */
@@ -100,7 +100,8 @@ srv_on_read(struct conn *c, void *arg)
 			if (n == 3 && memcmp(in->data, ".\r\n", 3) == 0) {
 				fs->in_data = false;
 				buf_consume(in, n);
-				srv_reply(c, T.sc.final_reply ? T.sc.final_reply : "250 2.0.0 ok queued");
+				srv_reply(
+				    c, T.sc.final_reply ? T.sc.final_reply : "250 2.0.0 ok queued");
 				continue;
 			}
 			assert_int_equal(buf_append(&T.data, in->data, n), 0);
@@ -368,7 +369,8 @@ static const char small_msg[] = "From: alice@example.test\r\n"
 static void
 test_success_dot_stuffing_and_params(void **state)
 {
-	struct remote_rcpt r[] = {{.address = "bob@remote.test", .notify = "FAILURE,DELAY",
+	struct remote_rcpt r[] = {{.address = "bob@remote.test",
+	                              .notify = "FAILURE,DELAY",
 	                              .orcpt = "rfc822;bob@remote.test"},
 	    {.address = "carol@remote.test"}};
 	struct remote_job j = job_for(r, 2, sizeof(small_msg) - 1);
@@ -464,8 +466,8 @@ test_big_message_through_backpressure(void **state)
 static void
 test_rcpt_4xx_and_5xx(void **state)
 {
-	struct remote_rcpt r[] = {
-	    {.address = "temp@remote.test"}, {.address = "perm@remote.test"}, {.address = "ok@remote.test"}};
+	struct remote_rcpt r[] = {{.address = "temp@remote.test"}, {.address = "perm@remote.test"},
+	    {.address = "ok@remote.test"}};
 	struct remote_job j = job_for(r, 3, sizeof(small_msg) - 1);
 
 	write_message("PREFIX\n", small_msg, sizeof(small_msg) - 1);
@@ -479,7 +481,8 @@ test_rcpt_4xx_and_5xx(void **state)
 	assert_non_null(strstr(buf_cstr(&T.transcript), "\nDATA\n"));
 
 	/* nobody accepted: no DATA at all */
-	struct remote_rcpt r2[] = {{.address = "perm@remote.test"}, {.address = "temp@remote.test"}};
+	struct remote_rcpt r2[] = {
+	    {.address = "perm@remote.test"}, {.address = "temp@remote.test"}};
 	j = job_for(r2, 2, sizeof(small_msg) - 1);
 	buf_reset(&T.transcript);
 	run(&j);
@@ -583,8 +586,8 @@ test_connect_refused(void **state)
 	listener_stop(&T.l); /* nobody listens on that port any more */
 	run(&j);
 	assert_int_equal(r[0].outcome, REMOTE_TEMPFAIL);
-	snprintf(want, sizeof(want), "connect to 127.0.0.1[127.0.0.1]:%u: failed (refused or unreachable)",
-	    port);
+	snprintf(want, sizeof(want),
+	    "connect to 127.0.0.1[127.0.0.1]:%u: failed (refused or unreachable)", port);
 	assert_string_equal(r[0].reply, want);
 	assert_string_equal(r[0].remote_mta, "");
 }
@@ -616,7 +619,8 @@ test_smarthost_auth_plain(void **state)
 	buf_reset(&T.transcript);
 	run(&j);
 	assert_int_equal(r[0].outcome, REMOTE_TEMPFAIL);
-	assert_string_equal(r[0].reply, "127.0.0.1 offers no usable TLS; not sending AUTH in plaintext");
+	assert_string_equal(
+	    r[0].reply, "127.0.0.1 offers no usable TLS; not sending AUTH in plaintext");
 	assert_string_equal(T.auth_line, "");
 	assert_string_equal(buf_cstr(&T.transcript), "EHLO client.example.test\nQUIT\n");
 }
@@ -639,7 +643,8 @@ test_smtputf8_required(void **state)
 	buf_reset(&T.transcript);
 	run(&j);
 	assert_int_equal(r[0].outcome, REMOTE_DELIVERED);
-	assert_non_null(strstr(buf_cstr(&T.transcript), "MAIL FROM:<alice@example.test> SMTPUTF8\n"));
+	assert_non_null(
+	    strstr(buf_cstr(&T.transcript), "MAIL FROM:<alice@example.test> SMTPUTF8\n"));
 }
 
 static void
@@ -692,14 +697,16 @@ test_missing_spool_file(void **state)
 	j.message_path = "/nonexistent/mailnode/spool";
 	run(&j);
 	assert_int_equal(r[0].outcome, REMOTE_TEMPFAIL);
-	assert_string_equal(r[0].reply, "cannot read the queued message: No such file or directory");
+	assert_string_equal(
+	    r[0].reply, "cannot read the queued message: No such file or directory");
 	assert_null(strstr(buf_cstr(&T.transcript), "DATA"));
 	/* a file shorter than recorded: the transaction is dropped, no dot */
 	write_message("PREFIX\n", "short\r\n", 7);
 	j = job_for(r, 1, 1000);
 	run(&j);
 	assert_int_equal(r[0].outcome, REMOTE_TEMPFAIL);
-	assert_string_equal(r[0].reply, "cannot read the queued message: file shorter than recorded");
+	assert_string_equal(
+	    r[0].reply, "cannot read the queued message: file shorter than recorded");
 }
 
 static void
@@ -731,7 +738,8 @@ static void
 test_connection_reused_for_same_domain(void **state)
 {
 	struct remote_rcpt r1[] = {{.address = "bob@remote.test"}};
-	struct remote_rcpt r2[] = {{.address = "perm@remote.test"}, {.address = "carol@remote.test"}};
+	struct remote_rcpt r2[] = {
+	    {.address = "perm@remote.test"}, {.address = "carol@remote.test"}};
 	struct remote_rcpt r3[] = {{.address = "dave@other.test"}};
 	struct remote_job j1 = job_for(r1, 1, sizeof(small_msg) - 1);
 	struct remote_job j2 = job_for(r2, 2, sizeof(small_msg) - 1);
@@ -861,10 +869,10 @@ dns_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *b, const struct sockaddr *f
 	out[2] = 0x81;
 	out[3] = 0x80;
 	if (strcmp(name, "remote.test") == 0 && qtype == 15) {
-		static const uint8_t mx1[] = {0xc0, 0x0c, 0, 15, 0, 1, 0, 0, 1, 0, 0, 12, 0, 10,
-		    7, 'm', 'x', '-', 'd', 'o', 'w', 'n', 0xc0, 0x0c};
-		static const uint8_t mx2[] = {0xc0, 0x0c, 0, 15, 0, 1, 0, 0, 1, 0, 0, 10, 0, 20,
-		    5, 'm', 'x', '-', 'u', 'p', 0xc0, 0x0c};
+		static const uint8_t mx1[] = {0xc0, 0x0c, 0, 15, 0, 1, 0, 0, 1, 0, 0, 12, 0, 10, 7,
+		    'm', 'x', '-', 'd', 'o', 'w', 'n', 0xc0, 0x0c};
+		static const uint8_t mx2[] = {0xc0, 0x0c, 0, 15, 0, 1, 0, 0, 1, 0, 0, 10, 0, 20, 5,
+		    'm', 'x', '-', 'u', 'p', 0xc0, 0x0c};
 
 		memcpy(out + n, mx1, sizeof(mx1));
 		n += sizeof(mx1);
@@ -909,7 +917,8 @@ test_mx_order_via_dns(void **state)
 	uv_udp_recv_start(&dns_udp, dns_alloc, dns_recv);
 	free(T.cfg.delivery_mx_override);
 	T.cfg.delivery_mx_override = NULL;
-	T.cfg.dns_resolvers = xasprintf("127.0.0.1:%u", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	T.cfg.dns_resolvers =
+	    xasprintf("127.0.0.1:%u", ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	assert_int_equal(remote_ctx_new(&T.loop, &T.cfg, &T.ctx, &err), 0);
 	remote_ctx_set_keep(T.ctx, 0);
 	remote_ctx_set_mx_port(T.ctx, T.port);
