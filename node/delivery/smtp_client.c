@@ -433,8 +433,8 @@ body_pump(struct smtp_client *s)
 {
 	struct remote_job *j = s->job;
 
-	while (
-	    s->st == ST_BODY && s->sent < j->size && conn_pending_output(s->c) < BODY_HIGH_WATER) {
+	while (s->st == ST_BODY && s->sent < j->size && !conn_is_closing(s->c) &&
+	       conn_pending_output(s->c) < BODY_HIGH_WATER) {
 		uint64_t left = j->size - s->sent;
 		size_t want = left < BODY_CHUNK ? (size_t)left : BODY_CHUNK;
 		ssize_t n = pread(s->fd, s->chunk, want, (off_t)(j->message_offset + s->sent));
