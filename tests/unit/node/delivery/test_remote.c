@@ -48,6 +48,7 @@ struct script {
 	const char *data_reply;  /* reply to DATA (default 354) */
 	const char *final_reply; /* after the dot (default 250 2.0.0 ok queued) */
 	size_t drop_after_data;  /* abort after this many data bytes (0: never) */
+	const char *mute;        /* never answer a command starting with this */
 };
 
 struct fsess {
@@ -78,6 +79,7 @@ static struct {
 	int done;
 	struct remote_job *done_job;
 	uint32_t keep_ms;
+	uint32_t cmd_timeout_ms;
 } T;
 
 static void
@@ -115,6 +117,8 @@ srv_on_read(struct conn *c, void *arg)
 		snprintf(line, sizeof(line), "%.*s", (int)ll, (const char *)in->data);
 		buf_consume(in, n);
 		buf_printf(&T.transcript, "%s\n", line);
+		if (T.sc.mute && strncasecmp(line, T.sc.mute, strlen(T.sc.mute)) == 0)
+			continue;
 		if (strncasecmp(line, "EHLO ", 5) == 0) {
 			if (T.sc.ehlo_fails) {
 				srv_reply(c, "502 5.5.1 no EHLO here");
@@ -279,7 +283,7 @@ make_ctx(void)
 	struct mn_err err;
 
 	assert_int_equal(remote_ctx_new(&T.loop, &T.cfg, &T.ctx, &err), 0);
-	remote_ctx_set_timeouts(T.ctx, 5000, 10000, 10000);
+	remote_ctx_set_timeouts(T.ctx, 5000, T.cmd_timeout_ms ? T.cmd_timeout_ms : 10000, 10000);
 	remote_ctx_set_keep(T.ctx, T.keep_ms); /* 0 unless a test sets it */
 }
 
@@ -673,6 +677,20 @@ test_size_limit_and_helo_fallback(void **state)
 }
 
 static void
+test_silent_server_times_out(void **state)
+{
+	struct remote_rcpt r[] = {{.address = "bob@remote.test"}};
+	struct remote_job j = job_for(r, 1, 10);
+
+	T.sc.mute = "MAIL";
+	T.cmd_timeout_ms = 200;
+	run(&j);
+	assert_int_equal(r[0].outcome, REMOTE_TEMPFAIL);
+	assert_string_equal(r[0].reply, "127.0.0.1: timed out during MAIL FROM");
+	assert_null(strstr(buf_cstr(&T.transcript), "QUIT"));
+}
+
+static void
 test_banner_refusal(void **state)
 {
 	struct remote_rcpt r[] = {{.address = "bob@remote.test"}};
@@ -838,18 +856,57 @@ dns_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
 	b->len = sizeof(space);
 }
 
+static char dns_log[1024]; /* "TYPE name," per query */
+
+static size_t
+dns_rr(uint8_t *p, uint16_t type, const uint8_t *rdata, size_t rdlen)
+{
+	static const uint8_t head[] = {0xc0, 0x0c, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0};
+
+	memcpy(p, head, sizeof(head));
+	p[3] = (uint8_t)type;
+	p[11] = (uint8_t)rdlen;
+	memcpy(p + sizeof(head), rdata, rdlen);
+	return sizeof(head) + rdlen;
+}
+
+/* dns_mx - MX rdata for "label.<qname>" ("" = the root: null MX) */
+static size_t
+dns_mx(uint8_t *p, uint16_t pref, const char *label)
+{
+	uint8_t rd[64];
+	size_t n = 2, l = strlen(label);
+
+	rd[0] = (uint8_t)(pref >> 8);
+	rd[1] = (uint8_t)pref;
+	if (l == 0) {
+		rd[n++] = 0;
+	} else {
+		rd[n++] = (uint8_t)l;
+		memcpy(rd + n, label, l);
+		n += l;
+		rd[n++] = 0xc0; /* then the query name */
+		rd[n++] = 0x0c;
+	}
+	return dns_rr(p, 15, rd, n);
+}
+
 static void
 dns_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *b, const struct sockaddr *from, unsigned fl)
 {
-	/* remote.test MX 10 mx-down.remote.test, MX 20 mx-up.remote.test:
-	 * the preferred host has no address (NXDOMAIN), the second one is
-	 * 127.0.0.1 (A only); every other name is NXDOMAIN. */
+	/* remote.test MX 10 mx-down (127.0.0.2: nobody listens), 15 mx-none
+	 * (NXDOMAIN), 20 mx-up (127.0.0.1); nullmx.test MX 0 "."; implicit.test
+	 * has no MX but an A record. Every other name is NXDOMAIN. */
+	static const uint8_t lo1[] = {127, 0, 0, 1}, lo2[] = {127, 0, 0, 2};
+	static const char *const exists[] = {"remote.test", "mx-down.remote.test",
+	    "mx-up.remote.test", "nullmx.test", "implicit.test"};
 	uint8_t out[512];
 	const uint8_t *q = (const uint8_t *)b->base;
 	size_t off = 12, n;
 	char name[256];
 	size_t nl = 0;
 	uint16_t qtype, an = 0;
+	bool known = false;
 
 	if (nread < 12 || from == NULL)
 		return;
@@ -864,30 +921,35 @@ dns_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *b, const struct sockaddr *f
 	off++;
 	qtype = (uint16_t)(q[off] << 8 | q[off + 1]);
 	off += 4;
+	snprintf(dns_log + strlen(dns_log), sizeof(dns_log) - strlen(dns_log), "%s %s,",
+	    qtype == 15  ? "MX"
+	    : qtype == 1 ? "A"
+	                 : "AAAA",
+	    name);
 	memcpy(out, q, off);
 	n = off;
 	out[2] = 0x81;
 	out[3] = 0x80;
 	if (strcmp(name, "remote.test") == 0 && qtype == 15) {
-		static const uint8_t mx1[] = {0xc0, 0x0c, 0, 15, 0, 1, 0, 0, 1, 0, 0, 12, 0, 10, 7,
-		    'm', 'x', '-', 'd', 'o', 'w', 'n', 0xc0, 0x0c};
-		static const uint8_t mx2[] = {0xc0, 0x0c, 0, 15, 0, 1, 0, 0, 1, 0, 0, 10, 0, 20, 5,
-		    'm', 'x', '-', 'u', 'p', 0xc0, 0x0c};
-
-		memcpy(out + n, mx1, sizeof(mx1));
-		n += sizeof(mx1);
-		memcpy(out + n, mx2, sizeof(mx2));
-		n += sizeof(mx2);
-		an = 2;
-	} else if (strcmp(name, "mx-up.remote.test") == 0 && qtype == 1) {
-		static const uint8_t a[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 127, 0, 0, 1};
-
-		memcpy(out + n, a, sizeof(a));
-		n += sizeof(a);
+		n += dns_mx(out + n, 20, "mx-up");
+		n += dns_mx(out + n, 10, "mx-down");
+		n += dns_mx(out + n, 15, "mx-none");
+		an = 3;
+	} else if (strcmp(name, "nullmx.test") == 0 && qtype == 15) {
+		n += dns_mx(out + n, 0, "");
 		an = 1;
-	} else if (strcmp(name, "mx-up.remote.test") != 0) {
-		out[3] |= 3; /* NXDOMAIN */
+	} else if ((strcmp(name, "mx-up.remote.test") == 0 || strcmp(name, "implicit.test") == 0) &&
+	           qtype == 1) {
+		n += dns_rr(out + n, 1, lo1, 4);
+		an = 1;
+	} else if (strcmp(name, "mx-down.remote.test") == 0 && qtype == 1) {
+		n += dns_rr(out + n, 1, lo2, 4);
+		an = 1;
 	}
+	for (size_t i = 0; i < sizeof(exists) / sizeof(exists[0]); i++)
+		known |= strcmp(exists[i], name) == 0;
+	if (!known)
+		out[3] |= 3; /* NXDOMAIN */
 	out[6] = 0;
 	out[7] = (uint8_t)an;
 	memset(out + 8, 0, 4);
@@ -923,9 +985,30 @@ test_mx_order_via_dns(void **state)
 	remote_ctx_set_keep(T.ctx, 0);
 	remote_ctx_set_mx_port(T.ctx, T.port);
 	write_message("PREFIX\n", small_msg, sizeof(small_msg) - 1);
+	dns_log[0] = '\0';
 	run(&j);
 	assert_int_equal(r[0].outcome, REMOTE_DELIVERED);
 	assert_string_equal(r[0].remote_mta, "mx-up.remote.test");
+	/* preference order; a refused host and one without address skipped */
+	assert_string_equal(dns_log, "MX remote.test,"
+	                             "A mx-down.remote.test,AAAA mx-down.remote.test,"
+	                             "A mx-none.remote.test,"
+	                             "A mx-up.remote.test,AAAA mx-up.remote.test,");
+	assert_int_equal(T.conns, 1);
+
+	/* no MX: the domain itself (RFC 5321 §5.1) */
+	j.domain = "implicit.test";
+	run(&j);
+	assert_int_equal(r[0].outcome, REMOTE_DELIVERED);
+	assert_string_equal(r[0].remote_mta, "implicit.test");
+
+	/* null MX (RFC 7505): permanent without any connection */
+	j.domain = "nullmx.test";
+	run(&j);
+	assert_int_equal(r[0].outcome, REMOTE_PERMFAIL);
+	assert_string_equal(
+	    r[0].reply, "nullmx.test: domain does not accept mail (null MX, RFC 7505)");
+	assert_int_equal(T.conns, 2);
 
 	/* unknown domain: permanent, the reply says why */
 	j.domain = "gone.test";
@@ -1056,6 +1139,7 @@ main(void)
 	    T_(test_smtputf8_required),
 	    T_(test_size_limit_and_helo_fallback),
 	    T_(test_banner_refusal),
+	    T_(test_silent_server_times_out),
 	    T_(test_missing_spool_file),
 	    T_(test_free_with_attempt_in_flight),
 	    T_(test_connection_reused_for_same_domain),
