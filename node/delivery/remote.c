@@ -186,7 +186,7 @@ remote_ctx_free(struct remote_ctx **ctxp)
 		if (a->session)
 			smtp_client_abort(a->session);
 	for (struct remote_parked *p = ctx->parked; p; p = p->next)
-		smtp_client_abort(p->s);
+		smtp_client_quit(p->s);
 }
 
 void

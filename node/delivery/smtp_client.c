@@ -748,7 +748,6 @@ smtp_client_park(struct smtp_client *s, uint32_t keep_ms, void (*closed_cb)(void
 void
 smtp_client_quit(struct smtp_client *s)
 {
-	s->closed_cb = NULL;
 	client_quit(s);
 }
 

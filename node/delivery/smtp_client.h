@@ -91,7 +91,8 @@ void smtp_client_abort(struct smtp_client *s);
  * quit), after which s is freed. */
 void smtp_client_park(
     struct smtp_client *s, uint32_t keep_ms, void (*closed_cb)(void *arg), void *arg);
-/* smtp_client_quit - QUIT and close an idle session (no closed_cb). */
+/* smtp_client_quit - QUIT and close an idle session (a parked one's
+ * closed_cb still follows). */
 void smtp_client_quit(struct smtp_client *s);
 /* smtp_client_reuse - RSET, then the next job on the same connection; cb
  * as for smtp_client_start. MN_ECLOSED when the connection is going away

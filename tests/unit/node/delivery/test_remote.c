@@ -791,8 +791,10 @@ test_connection_reused_for_same_domain(void **state)
 	assert_int_equal(r3[0].outcome, REMOTE_DELIVERED);
 	assert_int_equal(T.conns, 2);
 	/* freeing the context says QUIT on the parked ones */
+	buf_reset(&T.transcript);
 	remote_ctx_free(&T.ctx);
 	assert_true(uv_wait_until(&T.loop, server_idle, NULL, WAIT_MS));
+	assert_string_equal(buf_cstr(&T.transcript), "QUIT\nQUIT\n");
 }
 
 static void
