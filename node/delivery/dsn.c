@@ -86,6 +86,33 @@ clean(char *out, size_t outlen, const char *in)
 	out[n] = '\0';
 }
 
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* xtext_decode - "+HH" to the byte (RFC 3461 §4); other bytes as they are */
+static void
+xtext_decode(char *out, size_t outlen, const char *in)
+{
+	size_t n = 0;
+
+	for (; *in != '\0' && n + 1 < outlen; in++) {
+		if (in[0] == '+' && hexval(in[1]) >= 0 && hexval(in[2]) >= 0) {
+			out[n++] = (char)(hexval(in[1]) * 16 + hexval(in[2]));
+			in += 2;
+			continue;
+		}
+		out[n++] = *in;
+	}
+	out[n] = '\0';
+}
+
 int
 dsn_status_from_reply(const char *reply, bool permanent, char *out, size_t outlen)
 {
@@ -262,8 +289,10 @@ build(struct buf *out, const struct dsn_info *info)
 		clean(v, sizeof(v), r->address);
 		buf_printf(out, "Final-Recipient: rfc822; %s\r\n", v);
 		if (r->orcpt) {
-			/* ORCPT is "addr-type;xtext" already (RFC 3461 §4.2) */
-			clean(v, sizeof(v), r->orcpt);
+			/* ORCPT is "addr-type;xtext" (RFC 3461 §4.2); the report
+			 * carries it decoded (RFC 3464 §2.3.1, RFC 3461 §6.3) */
+			xtext_decode(v2, sizeof(v2), r->orcpt);
+			clean(v, sizeof(v), v2);
 			buf_printf(out, "Original-Recipient: %s\r\n", v);
 		}
 		buf_printf(out, "Action: %s\r\n", action_text(r->action));

@@ -53,7 +53,7 @@ int dsn_build(struct buf *out, const struct dsn_info *info);
  *      failed/delayed recipient;
  *   2. message/delivery-status: Reporting-MTA: dns; HOST, [Original-
  *      Envelope-Id], Arrival-Date; per recipient Final-Recipient: rfc822;
- *      ADDR, [Original-Recipient: ORCPT], Action, Status (rcpt->status or
+ *      ADDR, [Original-Recipient: ORCPT xtext-decoded], Action, Status (rcpt->status or
  *      dsn_status_from_reply), [Remote-MTA: dns; X], [Diagnostic-Code:
  *      smtp; REPLY (or X-mailnode; TEXT for our own reasons)],
  *      [Will-Retry-Until];

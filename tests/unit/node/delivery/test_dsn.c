@@ -26,7 +26,7 @@ static const char original[] = "From: alice@example.test\r\n"
                                ".dot line\r\n";
 
 static const struct dsn_rcpt two_rcpts[] = {
-    {"bob@remote.test", "rfc822;bob@remote.test", DSN_FAILED, NULL,
+    {"bob@remote.test", "rfc822;bob+2Bext@remote.test", DSN_FAILED, NULL,
         "550 5.1.1 <bob@remote.test>: no such user", "mx.remote.test"},
     {"carol@remote.test", NULL, DSN_FAILED, "5.4.4", "remote.test: no such domain (NXDOMAIN)",
         NULL},
@@ -125,7 +125,7 @@ test_bounce_exact(void **state)
 	    "Arrival-Date: Sat, 28 Nov 2026 02:20:37 +0000\r\n"
 	    "\r\n"
 	    "Final-Recipient: rfc822; bob@remote.test\r\n"
-	    "Original-Recipient: rfc822;bob@remote.test\r\n"
+	    "Original-Recipient: rfc822;bob+ext@remote.test\r\n"
 	    "Action: failed\r\n"
 	    "Status: 5.1.1\r\n"
 	    "Remote-MTA: dns; mx.remote.test\r\n"
