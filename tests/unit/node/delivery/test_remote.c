@@ -434,7 +434,7 @@ test_params_only_when_advertised(void **state)
 }
 
 static void
-test_big_message_through_backpressure(void **state)
+big_message(bool tls)
 {
 	struct remote_rcpt r[] = {{.address = "bob@remote.test"}};
 	size_t len = 3 * 1024 * 1024 + 17;
@@ -456,8 +456,10 @@ test_big_message_through_backpressure(void **state)
 	}
 	j = job_for(r, 1, len);
 	write_message("PREFIX\n", msg, len);
+	T.sc.starttls = tls;
 	run(&j);
 	assert_int_equal(r[0].outcome, REMOTE_DELIVERED);
+	assert_int_equal(T.mail_under_tls, tls);
 	buf_init(&want, 0);
 	stuff(&want, msg, len);
 	assert_true(want.len > len);
@@ -465,6 +467,18 @@ test_big_message_through_backpressure(void **state)
 	assert_memory_equal(T.data.data, want.data, want.len);
 	buf_fini(&want);
 	free(msg);
+}
+
+static void
+test_big_message_through_backpressure(void **state)
+{
+	big_message(false);
+}
+
+static void
+test_big_message_over_tls(void **state)
+{
+	big_message(true);
 }
 
 static void
@@ -1131,6 +1145,7 @@ main(void)
 	    T_(test_success_dot_stuffing_and_params),
 	    T_(test_params_only_when_advertised),
 	    T_(test_big_message_through_backpressure),
+	    T_(test_big_message_over_tls),
 	    T_(test_rcpt_4xx_and_5xx),
 	    T_(test_data_refused),
 	    T_(test_starttls_used),
