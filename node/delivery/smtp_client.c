@@ -111,10 +111,13 @@ enum client_state {
 	ST_QUIT,
 	ST_IDLE, /* transaction over, connection kept for the next one */
 	ST_RSET,
+	ST_PIPE,      /* MAIL, RCPTs and DATA sent as one group (RFC 2920) */
+	ST_DOT_EMPTY, /* DATA got 354 but nobody was accepted: "." sent */
 };
 
 static const char *const state_name[] = {"banner", "EHLO", "HELO", "STARTTLS", "TLS handshake",
-    "AUTH", "MAIL FROM", "RCPT TO", "DATA", "message body", "end of data", "QUIT", "idle", "RSET"};
+    "AUTH", "MAIL FROM", "RCPT TO", "DATA", "message body", "end of data", "QUIT", "idle", "RSET",
+    "MAIL/RCPT/DATA", "end of empty data"};
 
 struct smtp_client {
 	struct conn *c;
@@ -129,9 +132,17 @@ struct smtp_client {
 	enum client_state st;
 	struct smtp_reply reply;
 	/* what EHLO advertised */
+	bool x_pipelining;
 	bool esmtp, x_starttls, x_size, x_8bitmime, x_smtputf8, x_dsn, x_auth_plain, x_auth;
 	uint64_t x_size_max;
 	bool tls_on, tls_refused;
+	/* pipelined group: reply 0 is MAIL's, 1..pipe_n the RCPTs' (rcpt
+	 * index in pipe_idx), pipe_n + 1 DATA's */
+	size_t pipe_i, pipe_n;
+	size_t *pipe_idx;
+	bool mail_ok;
+	int mail_code;
+	char mail_text[SMTP_REPLY_TEXT_MAX];
 	/* recipients */
 	size_t rcpt_i;
 	bool *accepted;
@@ -151,6 +162,7 @@ struct smtp_client {
 };
 
 static void client_send_mail(struct smtp_client *s);
+static void body_pump(struct smtp_client *s);
 
 static void client_result(struct smtp_client *s, enum smtp_client_result res, bool permanent,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -254,7 +266,7 @@ static void
 parse_ehlo(struct smtp_client *s)
 {
 	s->x_starttls = s->x_size = s->x_8bitmime = s->x_smtputf8 = s->x_dsn = false;
-	s->x_auth_plain = s->x_auth = false;
+	s->x_auth_plain = s->x_auth = s->x_pipelining = false;
 	s->x_size_max = 0;
 	/* line 0 is the greeting; each further line is "KEYWORD params" */
 	for (size_t i = 1; i < s->reply.nlines; i++) {
@@ -268,6 +280,8 @@ parse_ehlo(struct smtp_client *s)
 			s->x_8bitmime = true;
 		else if (slice_eq_nocase(kw, "SMTPUTF8"))
 			s->x_smtputf8 = true;
+		else if (slice_eq_nocase(kw, "PIPELINING"))
+			s->x_pipelining = true;
 		else if (slice_eq_nocase(kw, "DSN"))
 			s->x_dsn = true;
 		else if (slice_eq_nocase(kw, "SIZE")) {
@@ -340,6 +354,19 @@ after_ehlo(struct smtp_client *s)
 }
 
 static void
+rcpt_line(struct smtp_client *s, size_t i, struct buf *b)
+{
+	struct remote_rcpt *r = &s->job->rcpts[i];
+
+	buf_printf(b, "RCPT TO:<%s>", r->address);
+	if (s->x_dsn && r->notify)
+		buf_printf(b, " NOTIFY=%s", r->notify);
+	if (s->x_dsn && r->orcpt)
+		buf_printf(b, " ORCPT=%s", r->orcpt);
+	buf_append(b, "\r\n", 2);
+}
+
+static void
 client_send_mail(struct smtp_client *s)
 {
 	struct remote_job *j = s->job;
@@ -364,6 +391,20 @@ client_send_mail(struct smtp_client *s)
 		client_done(s);
 		return;
 	}
+	/* Open the spool file before MAIL: a missing file must not leave the
+	 * server waiting for data. */
+	s->fd = open(j->message_path, O_RDONLY | O_CLOEXEC);
+	if (s->fd < 0) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "cannot read the queued message: %s", strerror(errno));
+		log_error("smtp-out", "event=spool_open_failed path=%s error=%s", j->message_path,
+		    strerror(errno));
+		fail_pending(s, false, REMOTE_TEMPFAIL, why);
+		client_result(s, SMTP_CLIENT_DONE, false, "%s", why);
+		client_done(s);
+		return;
+	}
 	buf_init(&b, 0);
 	buf_printf(&b, "MAIL FROM:<%s>", j->sender);
 	if (s->x_size)
@@ -378,7 +419,27 @@ client_send_mail(struct smtp_client *s)
 		buf_printf(&b, " RET=%s", j->ret);
 	if (s->x_dsn && j->envid)
 		buf_printf(&b, " ENVID=%s", j->envid);
-	client_send(s, ST_MAIL, "%s", buf_cstr(&b));
+	if (!s->x_pipelining) {
+		client_send(s, ST_MAIL, "%s", buf_cstr(&b));
+		buf_fini(&b);
+		return;
+	}
+	/* RFC 2920 §3.1: MAIL, every RCPT and DATA (last in the group) in
+	 * one write; the replies come back in order. */
+	buf_append(&b, "\r\n", 2);
+	free(s->pipe_idx);
+	s->pipe_idx = xcalloc(j->nrcpts, sizeof(*s->pipe_idx));
+	s->pipe_n = 0;
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		if (j->rcpts[i].outcome != REMOTE_PENDING)
+			continue;
+		rcpt_line(s, i, &b);
+		s->pipe_idx[s->pipe_n++] = i;
+	}
+	buf_append_str(&b, "DATA\r\n");
+	s->pipe_i = 0;
+	s->st = ST_PIPE;
+	conn_write(s->c, b.data, b.len);
 	buf_fini(&b);
 }
 
@@ -391,16 +452,12 @@ send_next_rcpt(struct smtp_client *s)
 	while (s->rcpt_i < j->nrcpts && j->rcpts[s->rcpt_i].outcome != REMOTE_PENDING)
 		s->rcpt_i++;
 	if (s->rcpt_i < j->nrcpts) {
-		struct remote_rcpt *r = &j->rcpts[s->rcpt_i];
 		struct buf b;
 
 		buf_init(&b, 0);
-		buf_printf(&b, "RCPT TO:<%s>", r->address);
-		if (s->x_dsn && r->notify)
-			buf_printf(&b, " NOTIFY=%s", r->notify);
-		if (s->x_dsn && r->orcpt)
-			buf_printf(&b, " ORCPT=%s", r->orcpt);
-		client_send(s, ST_RCPT, "%s", buf_cstr(&b));
+		rcpt_line(s, s->rcpt_i, &b);
+		s->st = ST_RCPT;
+		conn_write(s->c, b.data, b.len);
 		buf_fini(&b);
 		return;
 	}
@@ -409,19 +466,45 @@ send_next_rcpt(struct smtp_client *s)
 		client_done(s);
 		return;
 	}
-	s->fd = open(j->message_path, O_RDONLY | O_CLOEXEC);
-	if (s->fd < 0) {
-		char why[300];
+	client_send(s, ST_DATA, "DATA");
+}
 
-		snprintf(why, sizeof(why), "cannot read the queued message: %s", strerror(errno));
-		log_error("smtp-out", "event=spool_open_failed path=%s error=%s", j->message_path,
-		    strerror(errno));
-		fail_pending(s, true, REMOTE_TEMPFAIL, why);
-		client_result(s, SMTP_CLIENT_DONE, false, "%s", why);
+static void
+start_body(struct smtp_client *s)
+{
+	s->st = ST_BODY;
+	s->bol = true;
+	s->lastlf = false;
+	s->chunk = xmalloc(BODY_CHUNK);
+	buf_init(&s->stuffed, 0);
+	body_pump(s);
+}
+
+/* pipe_end - the group ended without a message being sent: decide from
+ * MAIL's reply, the RCPT outcomes and DATA's reply (code 0: none). */
+static void
+pipe_end(struct smtp_client *s, int code, const char *text)
+{
+	if (!s->mail_ok) {
+		if (s->mail_code >= 500) {
+			fail_pending(s, false, REMOTE_PERMFAIL, s->mail_text);
+			client_result(s, SMTP_CLIENT_DONE, true, "%s", s->mail_text);
+			client_done(s);
+		} else {
+			client_result(s, SMTP_CLIENT_NEXT, false, "%s", s->mail_text);
+			client_quit(s);
+		}
+		return;
+	}
+	if (s->naccepted == 0) {
+		client_result(s, SMTP_CLIENT_DONE, false, "no recipient accepted");
 		client_done(s);
 		return;
 	}
-	client_send(s, ST_DATA, "DATA");
+	/* DATA refused */
+	fail_pending(s, true, code >= 500 ? REMOTE_PERMFAIL : REMOTE_TEMPFAIL, text);
+	client_result(s, SMTP_CLIENT_DONE, code >= 500, "%s", text);
+	client_done(s);
 }
 
 /* body_pump - read, dot-stuff and queue the message until the output queue
@@ -565,12 +648,40 @@ handle_reply(struct smtp_client *s)
 			client_done(s);
 			return;
 		}
-		s->st = ST_BODY;
-		s->bol = true;
-		s->lastlf = false;
-		s->chunk = xmalloc(BODY_CHUNK);
-		buf_init(&s->stuffed, 0);
-		body_pump(s);
+		start_body(s);
+		return;
+	case ST_PIPE:
+		if (s->pipe_i == 0) {
+			s->mail_ok = ok;
+			s->mail_code = code;
+			snprintf(s->mail_text, sizeof(s->mail_text), "%s", text);
+		} else if (s->pipe_i <= s->pipe_n) {
+			size_t ri = s->pipe_idx[s->pipe_i - 1];
+
+			/* after a refused MAIL the RCPT replies mean nothing */
+			if (s->mail_ok && ok) {
+				s->accepted[ri] = true;
+				s->naccepted++;
+			} else if (s->mail_ok) {
+				set_rcpt(s, ri, outcome_of(code), text);
+			}
+		} else if (code == 354 && s->mail_ok && s->naccepted > 0) {
+			start_body(s);
+			return;
+		} else if (code == 354) {
+			/* RFC 2920 §3.1: DATA accepted with nobody to send to;
+			 * end it with an empty message */
+			conn_write(s->c, ".\r\n", 3);
+			s->st = ST_DOT_EMPTY;
+			return;
+		} else {
+			pipe_end(s, code, text);
+			return;
+		}
+		s->pipe_i++;
+		return;
+	case ST_DOT_EMPTY:
+		pipe_end(s, 0, NULL);
 		return;
 	case ST_BODY: /* a reply before the final dot: the server gave up */
 	case ST_DOT:
@@ -684,6 +795,7 @@ out:
 	if (s->chunk != NULL)
 		buf_fini(&s->stuffed);
 	free(s->accepted);
+	free(s->pipe_idx);
 	free(s);
 }
 
@@ -769,6 +881,8 @@ smtp_client_reuse(struct smtp_client *s, struct remote_job *job, smtp_client_don
 	free(s->accepted);
 	s->accepted = xcalloc(job->nrcpts ? job->nrcpts : 1, sizeof(bool));
 	s->sent = 0;
+	s->pipe_i = s->pipe_n = 0;
+	s->mail_ok = false;
 	if (s->chunk != NULL) {
 		free(s->chunk);
 		s->chunk = NULL;

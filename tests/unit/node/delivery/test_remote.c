@@ -49,10 +49,14 @@ struct script {
 	const char *final_reply; /* after the dot (default 250 2.0.0 ok queued) */
 	size_t drop_after_data;  /* abort after this many data bytes (0: never) */
 	const char *mute;        /* never answer a command starting with this */
+	bool no_pipelining;      /* do not advertise PIPELINING */
+	bool dumb_data;          /* 354 to DATA even without an accepted RCPT */
+	const char *mail_reply;  /* reply to MAIL (default 250 2.1.0 ok) */
 };
 
 struct fsess {
 	struct conn *c;
+	int rcpts_ok;
 	bool in_data;
 	bool tls;
 };
@@ -137,7 +141,7 @@ srv_on_read(struct conn *c, void *arg)
 				conn_printf(c, "250-8BITMIME\r\n");
 			if (T.sc.size)
 				conn_printf(c, "250-SIZE %llu\r\n", (unsigned long long)T.sc.size);
-			conn_printf(c, "250 PIPELINING\r\n");
+			conn_printf(c, T.sc.no_pipelining ? "250 HELP\r\n" : "250 PIPELINING\r\n");
 		} else if (strncasecmp(line, "HELO ", 5) == 0) {
 			srv_reply(c, "250 fake.test");
 		} else if (strcasecmp(line, "STARTTLS") == 0) {
@@ -157,16 +161,22 @@ srv_on_read(struct conn *c, void *arg)
 			srv_reply(c, "235 2.7.0 ok");
 		} else if (strncasecmp(line, "MAIL FROM:", 10) == 0) {
 			T.mail_under_tls = conn_is_tls(c);
-			srv_reply(c, "250 2.1.0 ok");
+			fs->rcpts_ok = 0;
+			srv_reply(c, T.sc.mail_reply ? T.sc.mail_reply : "250 2.1.0 ok");
 		} else if (strncasecmp(line, "RCPT TO:", 8) == 0) {
 			if (strstr(line, "temp"))
 				srv_reply(c, "450-4.2.1 mailbox busy\r\n450 4.2.1 try again later");
 			else if (strstr(line, "perm"))
 				srv_reply(c, "550 5.1.1 <perm@remote.test>: no such user");
-			else
+			else {
 				srv_reply(c, "250 2.1.5 ok");
+				fs->rcpts_ok++;
+			}
 		} else if (strcasecmp(line, "DATA") == 0) {
 			const char *r = T.sc.data_reply ? T.sc.data_reply : "354 go ahead";
+
+			if (fs->rcpts_ok == 0 && !T.sc.dumb_data)
+				r = "554 5.5.1 no valid recipients";
 
 			srv_reply(c, r);
 			fs->in_data = r[0] == '3';
@@ -421,7 +431,8 @@ test_params_only_when_advertised(void **state)
 	j.eightbit = true;
 	j.envid = "E";
 	j.ret = "FULL";
-	j.sender = ""; /* null reverse path (a bounce) */
+	j.sender = "";             /* null reverse path (a bounce) */
+	T.sc.no_pipelining = true; /* and one command at a time */
 	write_message("PREFIX\n", msg, sizeof(msg) - 1);
 	run(&j);
 	assert_int_equal(r[0].outcome, REMOTE_DELIVERED);
@@ -498,15 +509,61 @@ test_rcpt_4xx_and_5xx(void **state)
 	assert_int_equal(r[2].outcome, REMOTE_DELIVERED);
 	assert_non_null(strstr(buf_cstr(&T.transcript), "\nDATA\n"));
 
-	/* nobody accepted: no DATA at all */
+	/* nobody accepted, pipelined: DATA went with the group, the server
+	 * refuses it and nothing is sent */
 	struct remote_rcpt r2[] = {
 	    {.address = "perm@remote.test"}, {.address = "temp@remote.test"}};
 	j = job_for(r2, 2, sizeof(small_msg) - 1);
+	buf_reset(&T.transcript);
+	buf_reset(&T.data);
+	run(&j);
+	assert_int_equal(r2[0].outcome, REMOTE_PERMFAIL);
+	assert_int_equal(r2[1].outcome, REMOTE_TEMPFAIL);
+	assert_string_equal(r2[1].reply, "450 4.2.1 mailbox busy 4.2.1 try again later");
+	assert_string_equal(buf_cstr(&T.transcript), "EHLO client.example.test\n"
+	                                             "MAIL FROM:<alice@example.test>\n"
+	                                             "RCPT TO:<perm@remote.test>\n"
+	                                             "RCPT TO:<temp@remote.test>\n"
+	                                             "DATA\n"
+	                                             "QUIT\n");
+	/* a server that says 354 anyway gets an empty message (RFC 2920
+	 * §3.1) and the outcomes stand */
+	T.sc.dumb_data = true;
+	buf_reset(&T.transcript);
+	run(&j);
+	assert_int_equal(r2[0].outcome, REMOTE_PERMFAIL);
+	assert_int_equal(r2[1].outcome, REMOTE_TEMPFAIL);
+	assert_int_equal(T.data.len, 0);
+	assert_non_null(strstr(buf_cstr(&T.transcript), "DATA\nQUIT\n"));
+	/* without PIPELINING: one command at a time, and no DATA */
+	T.sc.no_pipelining = true;
 	buf_reset(&T.transcript);
 	run(&j);
 	assert_int_equal(r2[0].outcome, REMOTE_PERMFAIL);
 	assert_int_equal(r2[1].outcome, REMOTE_TEMPFAIL);
 	assert_null(strstr(buf_cstr(&T.transcript), "DATA"));
+}
+
+static void
+test_mail_refused(void **state)
+{
+	struct remote_rcpt r[] = {{.address = "a@remote.test"}, {.address = "b@remote.test"}};
+	struct remote_job j = job_for(r, 2, sizeof(small_msg) - 1);
+
+	write_message("PREFIX\n", small_msg, sizeof(small_msg) - 1);
+	for (int pipe = 0; pipe < 2; pipe++) {
+		T.sc.no_pipelining = pipe == 0;
+		T.sc.mail_reply = "553 5.7.1 sender rejected";
+		run(&j);
+		assert_int_equal(r[0].outcome, REMOTE_PERMFAIL);
+		assert_int_equal(r[1].outcome, REMOTE_PERMFAIL);
+		assert_string_equal(r[1].reply, "553 5.7.1 sender rejected");
+		T.sc.mail_reply = "451 4.7.1 greylisted";
+		run(&j);
+		assert_int_equal(r[0].outcome, REMOTE_TEMPFAIL);
+		assert_string_equal(r[0].reply, "451 4.7.1 greylisted");
+		assert_int_equal(T.data.len, 0);
+	}
 }
 
 static void
@@ -697,11 +754,20 @@ test_silent_server_times_out(void **state)
 	struct remote_job j = job_for(r, 1, 10);
 
 	T.sc.mute = "MAIL";
+	T.sc.no_pipelining = true; /* a muted MAIL would desync a pipelined group */
 	T.cmd_timeout_ms = 200;
+	write_message("PREFIX\n", small_msg, 10);
 	run(&j);
 	assert_int_equal(r[0].outcome, REMOTE_TEMPFAIL);
 	assert_string_equal(r[0].reply, "127.0.0.1: timed out during MAIL FROM");
 	assert_null(strstr(buf_cstr(&T.transcript), "QUIT"));
+
+	/* pipelined: the group waits for DATA's reply */
+	T.sc.mute = "DATA";
+	T.sc.no_pipelining = false;
+	run(&j);
+	assert_int_equal(r[0].outcome, REMOTE_TEMPFAIL);
+	assert_string_equal(r[0].reply, "127.0.0.1: timed out during MAIL/RCPT/DATA");
 }
 
 static void
@@ -1148,6 +1214,7 @@ main(void)
 	    T_(test_big_message_over_tls),
 	    T_(test_rcpt_4xx_and_5xx),
 	    T_(test_data_refused),
+	    T_(test_mail_refused),
 	    T_(test_starttls_used),
 	    T_(test_tls_failure_retried_in_plaintext),
 	    T_(test_drop_mid_data),
