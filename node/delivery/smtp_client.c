@@ -4,11 +4,13 @@
  * (RFC 3207), AUTH PLAIN (RFC 4954) only when TLS is on, MAIL FROM with
  * the ESMTP parameters the server advertised, one RCPT per pending
  * recipient, DATA streamed from the spool file with dot-stuffing
- * (§4.5.2) under back-pressure (on_drain), QUIT.
+ * (§4.5.2) under back-pressure (on_drain), QUIT or, with keep_alive, an
+ * idle connection handed back for reuse (RSET before the next MAIL).
  *
- * Commands are sent one at a time (no PIPELINING): a delivery worker gains
- * little from it and every reply maps to exactly one command. The session
- * owns itself; done_cb runs from the conn's on_close, once.
+ * With PIPELINING (RFC 2920) MAIL, the RCPTs and DATA go as one group and
+ * the replies are matched in order; without it, one command at a time.
+ * EHLO, STARTTLS and AUTH are always sent alone. The session owns itself;
+ * done_cb runs once per transaction (see smtp_client.h).
  */
 #include "node/delivery/smtp_client.h"
 

@@ -4,7 +4,8 @@
  * EHLO/HELO, opportunistic STARTTLS (RFC 3207), AUTH PLAIN (RFC 4954, only
  * under TLS), MAIL with SIZE (RFC 1870), BODY=8BITMIME (RFC 6152), SMTPUTF8
  * (RFC 6531), RET/ENVID and RCPT NOTIFY/ORCPT (RFC 3461), DATA streamed
- * from the spool file with dot-stuffing, QUIT.
+ * from the spool file with dot-stuffing, PIPELINING (RFC 2920) of MAIL,
+ * RCPT and DATA, QUIT or reuse of the idle connection (RSET).
  *
  * remote.c picks hosts and addresses and connects; this module runs one
  * dialogue and sets the outcome of the recipients it got an answer for.
