@@ -360,7 +360,9 @@ start_pop3(struct node *n, struct mn_err *err)
 		return 0;
 	memset(&pc, 0, sizeof(pc));
 	pc.address = n->cfg.listen_address;
+	pc.plain_on = n->cfg.pop3_port != 0;
 	pc.port = n->cfg.pop3_port;
+	pc.tls_on = n->cfg.pop3s_port != 0;
 	pc.tls_port = n->cfg.pop3s_port;
 	pc.tls = n->tls;
 	pc.idle_timeout_ms = n->cfg.idle_timeout_ms;

@@ -48,8 +48,10 @@ struct pop3_server;
 
 struct pop3_server_config {
 	const char *address;  /* numeric IP */
-	uint16_t port;        /* plain with STLS; 0: off */
-	uint16_t tls_port;    /* implicit TLS; 0: off */
+	bool plain_on;        /* listen on port (plain, STLS offered) */
+	uint16_t port;        /* 0 picks a free port (pop3_server_port) */
+	bool tls_on;          /* listen on tls_port (implicit TLS) */
+	uint16_t tls_port;
 	struct tls_ctx *tls;  /* server ctx; NULL: no STLS, no tls_port */
 	uint32_t idle_timeout_ms;     /* raised to POP3_MIN_IDLE_TIMEOUT_MS */
 	uint32_t auth_fail_delay_ms;  /* 0: POP3_DEFAULT_AUTH_FAIL_DELAY_MS */

@@ -692,7 +692,7 @@ cmd_list_or_uidl(struct pop3_session *s, const struct pop3_cmd *cmd, bool uidl)
 		return;
 	}
 	maildrop_totals(s, &n, &bytes);
-	buf_init(&b, SIZE_MAX);
+	buf_init(&b, 0); /* unbounded: one short line per message of the snapshot */
 	if (uidl)
 		buf_printf(&b, "+OK unique-id listing follows\r\n");
 	else
@@ -1094,13 +1094,13 @@ pop3_server_start(uv_loop_t *loop, struct directory *dir, struct mailstore *ms,
 	memset(&lc, 0, sizeof(lc));
 	lc.address = cfg->address;
 	lc.idle_timeout_ms = srv->cfg.idle_timeout_ms;
-	if (cfg->port != 0) {
+	if (cfg->plain_on) {
 		lc.service = "pop3";
 		lc.port = cfg->port;
 		if ((rc = listener_start(loop, &lc, accept_plain_cb, srv, &srv->plain, err)) != 0)
 			goto fail;
 	}
-	if (cfg->tls_port != 0 && cfg->tls != NULL) {
+	if (cfg->tls_on && cfg->tls != NULL) {
 		lc.service = "pop3s";
 		lc.port = cfg->tls_port;
 		lc.tls = cfg->tls;
