@@ -343,7 +343,7 @@ def test_dele_takes_effect_at_quit_only_and_rset_undoes(node):
     assert p.stat()[0] == 2
     p.dele(1)
     # disconnect without QUIT: nothing deleted
-    p.sock.close()
+    p.close()
     assert poll(lambda: count(node), "unlock after disconnect") == 2
     p = login(node)
     p.dele(1)
