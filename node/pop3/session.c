@@ -430,6 +430,8 @@ job_done_auth(struct pop3_session *s, struct pop3_job *j)
 		login_failed(s, s->user, j->ok ? "disabled" : "credentials");
 		free(s->login);
 		s->login = NULL;
+		free(s->user); /* RFC 1939 §7: a new USER starts the next try */
+		s->user = NULL;
 		return;
 	}
 	if (!lock_take(s->srv, s->login)) {
@@ -438,6 +440,8 @@ job_done_auth(struct pop3_session *s, struct pop3_job *j)
 		reply(s, "-ERR [IN-USE] maildrop already locked");
 		free(s->login);
 		s->login = NULL;
+		free(s->user);
+		s->user = NULL;
 		end_busy(s);
 		return;
 	}

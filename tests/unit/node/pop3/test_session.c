@@ -587,6 +587,9 @@ client_auth(struct fx *f)
 	cl_cmd(&c, "USER " USER "\r\n", false);
 	CHECK(f, strcmp(cl_cmd(&c, "PASS wrong\r\n", false), "-ERR [AUTH] invalid credentials\r\n") ==
 	             0, "bad PASS: %s", c.buf);
+	/* a failed PASS forgets the USER */
+	CHECK(f, strcmp(cl_cmd(&c, "PASS " PASSWORD "\r\n", false), "-ERR send USER first\r\n") == 0,
+	    "PASS after failure: %s", c.buf);
 	cl_cmd(&c, "USER nobody@a.test\r\n", false);
 	CHECK(f, strcmp(cl_cmd(&c, "PASS " PASSWORD "\r\n", false),
 	             "-ERR [AUTH] invalid credentials\r\n") == 0, "unknown: %s", c.buf);
