@@ -369,8 +369,8 @@ start_pop3(struct node *n, struct mn_err *err)
 	rc = pop3_server_start(&n->loop, n->dir, n->store, &pc, &n->pop3, err);
 	if (rc != 0)
 		return mn_err_wrap(err, "pop3 %s", n->cfg.listen_address);
-	log_info("main", "event=listen service=pop3 address=%s:%u pop3s=%u",
-	    n->cfg.listen_address, n->cfg.pop3_port, n->cfg.pop3s_port);
+	log_info("main", "event=listen service=pop3 address=%s:%u pop3s=%u", n->cfg.listen_address,
+	    n->cfg.pop3_port, n->cfg.pop3s_port);
 	return 0;
 }
 

@@ -71,8 +71,8 @@ is_alpha(unsigned char c)
 
 /* Split one complete line (CR and LF removed) into a command. */
 static enum pop3_parse_result
-parse_command(struct pop3_parser *p, const char *s, size_t len, struct pop3_cmd *cmd,
-    const char **reason)
+parse_command(
+    struct pop3_parser *p, const char *s, size_t len, struct pop3_cmd *cmd, const char **reason)
 {
 	size_t i = 0, kw;
 

@@ -43,19 +43,19 @@ struct pop3_server;
 #define POP3_DEFAULT_MAX_ERRORS 10
 #define POP3_DEFAULT_AUTH_FAIL_DELAY_MS 1000
 /* SASL PLAIN (RFC 4616 §2): our limits on the decoded parts. */
-#define POP3_MAX_AUTHCID 254  /* an address, DIR_MAX_ADDRESS */
+#define POP3_MAX_AUTHCID 254 /* an address, DIR_MAX_ADDRESS */
 #define POP3_MAX_PASSWORD 1024
 
 struct pop3_server_config {
-	const char *address;  /* numeric IP */
-	bool plain_on;        /* listen on port (plain, STLS offered) */
-	uint16_t port;        /* 0 picks a free port (pop3_server_port) */
-	bool tls_on;          /* listen on tls_port (implicit TLS) */
+	const char *address; /* numeric IP */
+	bool plain_on;       /* listen on port (plain, STLS offered) */
+	uint16_t port;       /* 0 picks a free port (pop3_server_port) */
+	bool tls_on;         /* listen on tls_port (implicit TLS) */
 	uint16_t tls_port;
-	struct tls_ctx *tls;  /* server ctx; NULL: no STLS, no tls_port */
-	uint32_t idle_timeout_ms;     /* raised to POP3_MIN_IDLE_TIMEOUT_MS */
-	uint32_t auth_fail_delay_ms;  /* 0: POP3_DEFAULT_AUTH_FAIL_DELAY_MS */
-	uint32_t max_errors;          /* bad commands before close; 0: default */
+	struct tls_ctx *tls;         /* server ctx; NULL: no STLS, no tls_port */
+	uint32_t idle_timeout_ms;    /* raised to POP3_MIN_IDLE_TIMEOUT_MS */
+	uint32_t auth_fail_delay_ms; /* 0: POP3_DEFAULT_AUTH_FAIL_DELAY_MS */
+	uint32_t max_errors;         /* bad commands before close; 0: default */
 };
 
 int pop3_server_start(uv_loop_t *loop, struct directory *dir, struct mailstore *ms,

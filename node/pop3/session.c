@@ -74,7 +74,7 @@ struct pop3_session {
 	bool tls_port;  /* accepted on the implicit TLS port */
 	bool sasl_wait; /* AUTH PLAIN sent "+ ", waiting for the response */
 	unsigned errors;
-	char *user; /* from USER, until PASS */
+	char *user;  /* from USER, until PASS */
 	char *login; /* authenticated address (canonical) */
 	bool locked, readonly;
 	uint32_t uidvalidity;
@@ -190,8 +190,8 @@ session_unref(struct pop3_session *s)
 		session_free_now(s);
 }
 
-static void
-reply(struct pop3_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct pop3_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 reply(struct pop3_session *s, const char *fmt, ...)
@@ -264,8 +264,8 @@ job_work_cb(uv_work_t *req)
 		if (j->rc == 0) {
 			j->uidvalidity = fi.uidvalidity;
 			mailstore_folder_info_fini(&fi);
-			j->rc = mailstore_msg_list(ms, s->login, POP3_INBOX, 0, &j->list, &j->n,
-			    &j->err);
+			j->rc = mailstore_msg_list(
+			    ms, s->login, POP3_INBOX, 0, &j->list, &j->n, &j->err);
 		}
 		break;
 	}
@@ -435,8 +435,8 @@ job_done_auth(struct pop3_session *s, struct pop3_job *j)
 		return;
 	}
 	if (!lock_take(s->srv, s->login)) {
-		log_info(POP3_SVC, "cid=%s event=login user=%s result=in_use", conn_id(s->c),
-		    s->login);
+		log_info(
+		    POP3_SVC, "cid=%s event=login user=%s result=in_use", conn_id(s->c), s->login);
 		reply(s, "-ERR [IN-USE] maildrop already locked");
 		free(s->login);
 		s->login = NULL;
@@ -480,8 +480,8 @@ job_done_load(struct pop3_session *s, struct pop3_job *j)
 	s->user = NULL;
 	log_info(POP3_SVC, "cid=%s event=login user=%s result=ok messages=%zu tls=%s",
 	    conn_id(s->c), s->login, s->nmsgs, conn_is_tls(s->c) ? "yes" : "no");
-	reply(s, "+OK maildrop has %zu messages (%llu octets)", s->nmsgs,
-	    (unsigned long long)total);
+	reply(
+	    s, "+OK maildrop has %zu messages (%llu octets)", s->nmsgs, (unsigned long long)total);
 	end_busy(s);
 }
 
@@ -731,8 +731,8 @@ stream_pump(struct pop3_session *s)
 			return;
 		}
 		if (got > 0) {
-			used = pop3_stuffer_feed(
-			    &s->st, s->chunk, (size_t)got, s->chunk_out, &outlen);
+			used =
+			    pop3_stuffer_feed(&s->st, s->chunk, (size_t)got, s->chunk_out, &outlen);
 			s->offset += used;
 			(void)conn_write(s->c, s->chunk_out, outlen);
 		}
@@ -1018,8 +1018,8 @@ session_on_close(struct conn *c, void *arg, int reason)
 	struct pop3_session *s = arg;
 
 	(void)c;
-	log_debug(POP3_SVC, "cid=%s event=close reason=%d state=%d", conn_id(c), reason,
-	    (int)s->state);
+	log_debug(
+	    POP3_SVC, "cid=%s event=close reason=%d state=%d", conn_id(c), reason, (int)s->state);
 	s->gone = true;
 	if (s->fd >= 0) {
 		close(s->fd);

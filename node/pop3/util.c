@@ -45,8 +45,8 @@ b64_char(unsigned char c)
 int
 pop3_sasl_plain_decode(const char *b64, size_t len, char *authcid_out, char *pass_out)
 {
-	size_t pad = 0, dlen, maxdec = 1 + POP3_MAX_AUTHCID + 1 + POP3_MAX_AUTHCID + 1 +
-	                                  POP3_MAX_PASSWORD;
+	size_t pad = 0, dlen,
+	       maxdec = 1 + POP3_MAX_AUTHCID + 1 + POP3_MAX_AUTHCID + 1 + POP3_MAX_PASSWORD;
 	unsigned char *dec;
 	const unsigned char *a, *z, *p1, *p2;
 	int n, rc = MN_EPARSE;
@@ -84,8 +84,8 @@ pop3_sasl_plain_decode(const char *b64, size_t len, char *authcid_out, char *pas
 
 		if (al == 0 || al > POP3_MAX_AUTHCID || pl == 0 || pl > POP3_MAX_PASSWORD)
 			goto out;
-		if (zl != 0 && (zl != al || ascii_ncasecmp((const char *)z,
-		                                (const char *)a, al) != 0)) {
+		if (zl != 0 &&
+		    (zl != al || ascii_ncasecmp((const char *)z, (const char *)a, al) != 0)) {
 			rc = MN_EPERM;
 			goto out;
 		}

@@ -78,17 +78,17 @@ test_sasl_plain_decode(void **state)
 		int rc;
 		const char *user, *pass;
 	} cases[] = {
-	    {"AGJvYgBzZWNyZXQ=", 0, "bob", "secret"},        /* \0bob\0secret */
-	    {"Ym9iAGJvYgBzZWNyZXQ=", 0, "bob", "secret"},    /* bob\0bob\0secret */
-	    {"Qk9CAGJvYgBzZWNyZXQ=", 0, "bob", "secret"},    /* BOB\0bob\0secret */
+	    {"AGJvYgBzZWNyZXQ=", 0, "bob", "secret"},       /* \0bob\0secret */
+	    {"Ym9iAGJvYgBzZWNyZXQ=", 0, "bob", "secret"},   /* bob\0bob\0secret */
+	    {"Qk9CAGJvYgBzZWNyZXQ=", 0, "bob", "secret"},   /* BOB\0bob\0secret */
 	    {"YWxpY2UAYm9iAHNlY3JldA==", MN_EPERM, "", ""}, /* alice\0bob\0secret */
-	    {"AGJvYgA=", MN_EPARSE, "", ""},                 /* empty password */
-	    {"AABzZWNyZXQ=", MN_EPARSE, "", ""},             /* empty authcid */
-	    {"Ym9ic2VjcmV0", MN_EPARSE, "", ""},             /* no NULs */
-	    {"AGJvYgBzZWNyZXQAeA==", MN_EPARSE, "", ""},     /* three NULs */
-	    {"AGJvYgBzZWNyZXQ", MN_EPARSE, "", ""},          /* no padding */
-	    {"AGJvYgBz*WNyZXQ=", MN_EPARSE, "", ""},         /* bad char */
-	    {"AGJv=gBzZWNyZXQ=", MN_EPARSE, "", ""},         /* pad inside */
+	    {"AGJvYgA=", MN_EPARSE, "", ""},                /* empty password */
+	    {"AABzZWNyZXQ=", MN_EPARSE, "", ""},            /* empty authcid */
+	    {"Ym9ic2VjcmV0", MN_EPARSE, "", ""},            /* no NULs */
+	    {"AGJvYgBzZWNyZXQAeA==", MN_EPARSE, "", ""},    /* three NULs */
+	    {"AGJvYgBzZWNyZXQ", MN_EPARSE, "", ""},         /* no padding */
+	    {"AGJvYgBz*WNyZXQ=", MN_EPARSE, "", ""},        /* bad char */
+	    {"AGJv=gBzZWNyZXQ=", MN_EPARSE, "", ""},        /* pad inside */
 	    {"", MN_EPARSE, "", ""},
 	};
 	char user[POP3_MAX_AUTHCID + 1], pass[POP3_MAX_PASSWORD + 1];
@@ -376,12 +376,12 @@ record(struct fx *f, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define CHECK(f, cond, ...)                    \
-	do {                                   \
-		if (!(cond)) {                 \
-			record((f), __VA_ARGS__); \
-			return;                \
-		}                              \
+#define CHECK(f, cond, ...)                                                                        \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			record((f), __VA_ARGS__);                                                  \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
 static int
@@ -496,16 +496,17 @@ client_transaction(struct fx *f)
 	CHECK(f, strcmp(cl_cmd(&c, "LIST 2\r\n", false), want) == 0, "LIST 2: %s", c.buf);
 	CHECK(f, strcmp(cl_cmd(&c, "LIST 3\r\n", false), "-ERR no such message\r\n") == 0,
 	    "LIST 3: %s", c.buf);
-	CHECK(f, strncmp(cl_cmd(&c, "UIDL\r\n", true), "+OK unique-id listing follows\r\n1 ", 33) ==
-	             0 && strstr(c.buf, ".1\r\n2 ") != NULL && strstr(c.buf, ".2\r\n.\r\n") != NULL,
+	CHECK(f,
+	    strncmp(cl_cmd(&c, "UIDL\r\n", true), "+OK unique-id listing follows\r\n1 ", 33) == 0 &&
+	        strstr(c.buf, ".1\r\n2 ") != NULL && strstr(c.buf, ".2\r\n.\r\n") != NULL,
 	    "UIDL: %s", c.buf);
 	snprintf(want, sizeof(want), "+OK %zu octets\r\n%s.\r\n", strlen(MSG1),
 	    "From: a@b.test\r\nSubject: one\r\n\r\nhello\r\n..leading dot\r\nline 3\r\n");
 	CHECK(f, strcmp(cl_cmd(&c, "RETR 1\r\n", true), want) == 0, "RETR 1: %s", c.buf);
 	CHECK(f,
 	    strcmp(cl_cmd(&c, "TOP 1 1\r\n", true),
-	        "+OK top of message follows\r\nFrom: a@b.test\r\nSubject: one\r\n\r\nhello\r\n.\r\n") ==
-	        0,
+	        "+OK top of message follows\r\nFrom: a@b.test\r\nSubject: "
+	        "one\r\n\r\nhello\r\n.\r\n") == 0,
 	    "TOP: %s", c.buf);
 	CHECK(f, strcmp(cl_cmd(&c, "TOP 1 x\r\n", false), "-ERR invalid number of lines\r\n") == 0,
 	    "TOP x: %s", c.buf);
@@ -522,11 +523,14 @@ client_transaction(struct fx *f)
 	CHECK(f, strcmp(cl_cmd(&c, "RSET\r\n", false), want) == 0, "RSET: %s", c.buf);
 	CHECK(f, strcmp(cl_cmd(&c, "DELE 2\r\n", false), "+OK message 2 deleted\r\n") == 0,
 	    "DELE 2: %s", c.buf);
-	CHECK(f, strcmp(cl_cmd(&c, "USER x\r\n", false), "-ERR command not valid in this state\r\n") ==
-	             0, "USER in TRANSACTION: %s", c.buf);
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "USER x\r\n", false), "-ERR command not valid in this state\r\n") ==
+	        0,
+	    "USER in TRANSACTION: %s", c.buf);
 	/* pipelined: both answered in order */
-	CHECK(f, strcmp(cl_cmd_until(&c, "NOOP\r\nQUIT\r\n", "left)\r\n"),
-	             "+OK\r\n+OK mailnode POP3 server signing off (1 messages left)\r\n") == 0,
+	CHECK(f,
+	    strcmp(cl_cmd_until(&c, "NOOP\r\nQUIT\r\n", "left)\r\n"),
+	        "+OK\r\n+OK mailnode POP3 server signing off (1 messages left)\r\n") == 0,
 	    "NOOP+QUIT: %s", c.buf);
 	CHECK(f, cl_eof(&c), "no close after QUIT");
 	close(c.fd);
@@ -572,56 +576,71 @@ client_auth(struct fx *f)
 
 	CHECK(f, cl_connect(f, &c) == 0, "connect");
 	cl_cmd(&c, NULL, false);
-	CHECK(f, strcmp(cl_cmd(&c, "CAPA\r\n", true),
-	             "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
-	             "AUTH-RESP-CODE\r\nPIPELINING\r\nUSER\r\nSASL PLAIN\r\nSTLS\r\n"
-	             "IMPLEMENTATION mailnode\r\n.\r\n") == 0,
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "CAPA\r\n", true),
+	        "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+	        "AUTH-RESP-CODE\r\nPIPELINING\r\nUSER\r\nSASL PLAIN\r\nSTLS\r\n"
+	        "IMPLEMENTATION mailnode\r\n.\r\n") == 0,
 	    "CAPA: %s", c.buf);
-	CHECK(f, strcmp(cl_cmd(&c, "STAT\r\n", false), "-ERR command not valid in this state\r\n") ==
-	             0, "STAT before auth: %s", c.buf);
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "STAT\r\n", false), "-ERR command not valid in this state\r\n") == 0,
+	    "STAT before auth: %s", c.buf);
 	CHECK(f, strcmp(cl_cmd(&c, "PASS x\r\n", false), "-ERR send USER first\r\n") == 0,
 	    "PASS first: %s", c.buf);
 	CHECK(f, strcmp(cl_cmd(&c, "APOP a b\r\n", false), "-ERR APOP not supported\r\n") == 0,
 	    "APOP: %s", c.buf);
 	/* wrong password, then unknown user: the same answer */
 	cl_cmd(&c, "USER " USER "\r\n", false);
-	CHECK(f, strcmp(cl_cmd(&c, "PASS wrong\r\n", false), "-ERR [AUTH] invalid credentials\r\n") ==
-	             0, "bad PASS: %s", c.buf);
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "PASS wrong\r\n", false), "-ERR [AUTH] invalid credentials\r\n") == 0,
+	    "bad PASS: %s", c.buf);
 	/* a failed PASS forgets the USER */
-	CHECK(f, strcmp(cl_cmd(&c, "PASS " PASSWORD "\r\n", false), "-ERR send USER first\r\n") == 0,
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "PASS " PASSWORD "\r\n", false), "-ERR send USER first\r\n") == 0,
 	    "PASS after failure: %s", c.buf);
 	cl_cmd(&c, "USER nobody@a.test\r\n", false);
-	CHECK(f, strcmp(cl_cmd(&c, "PASS " PASSWORD "\r\n", false),
-	             "-ERR [AUTH] invalid credentials\r\n") == 0, "unknown: %s", c.buf);
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "PASS " PASSWORD "\r\n", false),
+	        "-ERR [AUTH] invalid credentials\r\n") == 0,
+	    "unknown: %s", c.buf);
 	/* AUTH PLAIN with the continuation; "*" cancels */
 	CHECK(f, strcmp(cl_cmd(&c, "AUTH\r\n", true), "+OK\r\nPLAIN\r\n.\r\n") == 0, "AUTH: %s",
 	    c.buf);
-	CHECK(f, strcmp(cl_cmd(&c, "AUTH LOGIN\r\n", false),
-	             "-ERR unsupported authentication mechanism\r\n") == 0, "AUTH LOGIN: %s", c.buf);
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "AUTH LOGIN\r\n", false),
+	        "-ERR unsupported authentication mechanism\r\n") == 0,
+	    "AUTH LOGIN: %s", c.buf);
 	close(c.fd);
 
 	CHECK(f, cl_connect(f, &c) == 0, "connect");
 	cl_cmd(&c, NULL, false);
-	CHECK(f, strcmp(cl_cmd(&c, "AUTH PLAIN\r\n", false), "+ \r\n") == 0, "AUTH PLAIN: %s", c.buf);
+	CHECK(
+	    f, strcmp(cl_cmd(&c, "AUTH PLAIN\r\n", false), "+ \r\n") == 0, "AUTH PLAIN: %s", c.buf);
 	CHECK(f, strcmp(cl_cmd(&c, "*\r\n", false), "-ERR authentication cancelled\r\n") == 0,
 	    "cancel: %s", c.buf);
-	CHECK(f, strcmp(cl_cmd(&c, "AUTH PLAIN\r\n", false), "+ \r\n") == 0, "AUTH PLAIN: %s", c.buf);
+	CHECK(
+	    f, strcmp(cl_cmd(&c, "AUTH PLAIN\r\n", false), "+ \r\n") == 0, "AUTH PLAIN: %s", c.buf);
 	/* \0bob@a.test\0s3cret pw */
-	CHECK(f, strncmp(cl_cmd(&c, "AGJvYkBhLnRlc3QAczNjcmV0IHB3\r\n", false), "+OK maildrop has 2 ",
-	             19) == 0, "AUTH continuation: %s", c.buf);
+	CHECK(f,
+	    strncmp(cl_cmd(&c, "AGJvYkBhLnRlc3QAczNjcmV0IHB3\r\n", false), "+OK maildrop has 2 ",
+	        19) == 0,
+	    "AUTH continuation: %s", c.buf);
 	/* the maildrop lock: a second session for the same user */
 	CHECK(f, cl_connect(f, &d) == 0, "connect");
 	cl_cmd(&d, NULL, false);
-	CHECK(f, strcmp(cl_cmd(&d, "AUTH PLAIN AGJvYkBhLnRlc3QAczNjcmV0IHB3\r\n", false),
-	             "-ERR [IN-USE] maildrop already locked\r\n") == 0, "lock: %s", d.buf);
-	CHECK(f, strcmp(cl_cmd(&c, "QUIT\r\n", false),
-	             "+OK mailnode POP3 server signing off (2 messages left)\r\n") == 0, "QUIT: %s",
-	    c.buf);
+	CHECK(f,
+	    strcmp(cl_cmd(&d, "AUTH PLAIN AGJvYkBhLnRlc3QAczNjcmV0IHB3\r\n", false),
+	        "-ERR [IN-USE] maildrop already locked\r\n") == 0,
+	    "lock: %s", d.buf);
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "QUIT\r\n", false),
+	        "+OK mailnode POP3 server signing off (2 messages left)\r\n") == 0,
+	    "QUIT: %s", c.buf);
 	close(c.fd);
 	/* released at QUIT: the waiting client may retry (poll until the close is seen) */
 	for (int i = 0; i < 1000; i++) {
-		if (strncmp(cl_cmd(&d, "AUTH PLAIN AGJvYkBhLnRlc3QAczNjcmV0IHB3\r\n", false),
-		        "+OK", 3) == 0)
+		if (strncmp(cl_cmd(&d, "AUTH PLAIN AGJvYkBhLnRlc3QAczNjcmV0IHB3\r\n", false), "+OK",
+		        3) == 0)
 			break;
 		usleep(10000);
 	}
@@ -632,8 +651,10 @@ client_auth(struct fx *f)
 	cl_login(f, &c, RO_USER);
 	if (f->failure[0])
 		return;
-	CHECK(f, strcmp(cl_cmd(&c, "DELE 1\r\n", false), "-ERR [SYS/PERM] mailbox is read-only\r\n") ==
-	             0, "read-only DELE: %s", c.buf);
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "DELE 1\r\n", false), "-ERR [SYS/PERM] mailbox is read-only\r\n") ==
+	        0,
+	    "read-only DELE: %s", c.buf);
 	close(c.fd);
 }
 
@@ -655,8 +676,10 @@ client_bad_input(struct fx *f)
 	memcpy(big + 99998, "\r\n", 3);
 	CHECK(f, strcmp(cl_cmd(&c, big, false), "-ERR line too long\r\n") == 0, "100k: %s", c.buf);
 	free(big);
-	CHECK(f, strcmp(cl_cmd(&c, "\x01\x02garbage\r\n", false),
-	             "-ERR invalid characters in command\r\n") == 0, "garbage: %s", c.buf);
+	CHECK(f,
+	    strcmp(cl_cmd(&c, "\x01\x02garbage\r\n", false),
+	        "-ERR invalid characters in command\r\n") == 0,
+	    "garbage: %s", c.buf);
 	CHECK(f, strcmp(cl_cmd(&c, "FROB\r\n", false), "-ERR unknown command\r\n") == 0, "FROB: %s",
 	    c.buf);
 	CHECK(f, strcmp(cl_cmd(&c, "NOOP\r\n", false), "+OK\r\n") == 0, "NOOP: %s", c.buf);
