@@ -717,6 +717,12 @@ cmd_list_or_uidl(struct pop3_session *s, const struct pop3_cmd *cmd, bool uidl)
 static void
 stream_pump(struct pop3_session *s)
 {
+	if (s->fd >= 0 && conn_is_closing(s->c)) {
+		/* shutdown or abort: writes are refused now, stop reading */
+		close(s->fd);
+		s->fd = -1;
+		return;
+	}
 	while (s->fd >= 0 && conn_pending_output(s->c) < POP3_STREAM_HIGH) {
 		ssize_t got = pread(s->fd, s->chunk, POP3_STREAM_CHUNK, (off_t)s->offset);
 		size_t outlen = 0, used;

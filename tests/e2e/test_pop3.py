@@ -378,3 +378,17 @@ def test_curl_lists_and_retrieves(node, tmp_path):
     assert out.returncode == 0, out.stderr
     # curl undoes the dot-stuffing
     assert out.stdout.endswith(MSG1), out.stdout
+
+
+def test_sigterm_with_sessions_open_exits_cleanly(tmp_path):
+    n = Node(tmp_path)
+    assert n.api("POST", "/domains", {"name": "pop.test"}) == 201
+    assert n.api("POST", "/users", {"address": USER, "password": PASSWORD}) == 201
+    logged_in = login(n)
+    r = Raw(n)
+    assert r.line() == "+OK mailnode POP3 ready\r\n"
+    r.s.sendall(b"USER " + USER.encode())  # a partial line
+    n.stop()  # exit 0, no error lines
+    assert r.line() == ""
+    r.close()
+    logged_in.close()
