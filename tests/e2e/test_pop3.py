@@ -392,3 +392,28 @@ def test_sigterm_with_sessions_open_exits_cleanly(tmp_path):
     assert r.line() == ""
     r.close()
     logged_in.close()
+
+
+def test_openssl_s_client_starttls_pop3(node):
+    out = subprocess.run(
+        ["openssl", "s_client", "-quiet", "-ign_eof", "-starttls", "pop3", "-connect",
+         "%s:%d" % (node.addr, PORTS["pop3_port"])],
+        input=b"CAPA\r\nUSER " + USER.encode() + b"\r\nPASS " + PASSWORD.encode() +
+        b"\r\nSTAT\r\nQUIT\r\n", capture_output=True, timeout=30)
+    lines = out.stdout.split(b"\r\n")
+    assert b"+OK Capability list follows" in lines, out
+    assert b"STLS" not in lines and b"USER" in lines, out
+    assert b"+OK 0 0" in lines, out
+    assert b"+OK mailnode POP3 server signing off (0 messages left)" in lines, out
+
+
+def test_big_message_retr_is_byte_exact(node):
+    body = b"".join(b".line %06d with a leading dot and some text to make it longer\r\n" % i
+                    for i in range(40000))
+    msg = b"From: alice@else.test\r\nTo: bob@pop.test\r\nSubject: big\r\n\r\n" + body
+    deliver(node, msg)
+    p = login(node)
+    resp, got, octets = body_of(p, 1)
+    assert got.endswith(msg)
+    assert resp == b"+OK %d octets" % len(got)
+    p.quit()
