@@ -181,7 +181,9 @@ def test_wrong_password_gets_auth_code_and_session_goes_on(node):
     r = Raw(node)
     assert r.line() == "+OK mailnode POP3 ready\r\n"
     assert r.cmd("USER " + USER) == "+OK send PASS\r\n"
+    started = time.monotonic()
     assert r.cmd("PASS nope") == "-ERR [AUTH] invalid credentials\r\n"
+    assert time.monotonic() - started >= 0.9  # the 1 s failed-login delay
     assert r.cmd("USER nobody@pop.test") == "+OK send PASS\r\n"
     assert r.cmd("PASS " + PASSWORD) == "-ERR [AUTH] invalid credentials\r\n"
     assert r.cmd("USER " + USER) == "+OK send PASS\r\n"
