@@ -39,6 +39,7 @@
 #include "node/delivery/queue.h"
 #include "node/delivery/remote.h"
 #include "node/http/http.h"
+#include "node/pop3/pop3.h"
 #include "node/smtp/server.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
@@ -57,7 +58,8 @@ struct node {
 	struct admin_api *api;
 	struct tls_ctx *tls;
 	struct http_server *http, *https;
-	struct mailstore *ms;
+	struct mailstore *store;
+	struct pop3_server *pop3;
 	struct spool *spool;
 	struct remote_ctx *remote;
 	struct queue *queue;
@@ -338,6 +340,49 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	return 0;
 }
 
+/* The mail store under data_dir/mail, recovered before anything serves
+ * from it (mailstore.h). */
+static int
+open_store(struct node *n, struct mn_err *err)
+{
+	struct mailstore_recover_stats st; /* logged by the store */
+	char *root = xasprintf("%s/mail", n->cfg.data_dir);
+	int rc;
+
+	rc = mailstore_open(root, &n->store, err);
+	free(root);
+	if (rc == 0)
+		rc = mailstore_recover(n->store, &st, err);
+	if (rc != 0)
+		return mn_err_wrap(err, "mail store");
+	return 0;
+}
+
+/* POP3 with STLS on pop3_port, implicit TLS on pop3s_port (0: off). */
+static int
+start_pop3(struct node *n, struct mn_err *err)
+{
+	struct pop3_server_config pc;
+	int rc;
+
+	if (n->cfg.pop3_port == 0 && n->cfg.pop3s_port == 0)
+		return 0;
+	memset(&pc, 0, sizeof(pc));
+	pc.address = n->cfg.listen_address;
+	pc.plain_on = n->cfg.pop3_port != 0;
+	pc.port = n->cfg.pop3_port;
+	pc.tls_on = n->cfg.pop3s_port != 0;
+	pc.tls_port = n->cfg.pop3s_port;
+	pc.tls = n->tls;
+	pc.idle_timeout_ms = n->cfg.idle_timeout_ms;
+	rc = pop3_server_start(&n->loop, n->dir, n->store, &pc, &n->pop3, err);
+	if (rc != 0)
+		return mn_err_wrap(err, "pop3 %s", n->cfg.listen_address);
+	log_info("main", "event=listen service=pop3 address=%s:%u pop3s=%u", n->cfg.listen_address,
+	    n->cfg.pop3_port, n->cfg.pop3s_port);
+	return 0;
+}
+
 static void
 on_queued(void *arg, const char *id)
 {
@@ -346,26 +391,21 @@ on_queued(void *arg, const char *id)
 	queue_submit(n->queue, id);
 }
 
-/* The mail store, the spool and its delivery queue, the SMTP listeners. */
+/* The spool and its delivery queue, the SMTP listeners (after open_store). */
 static int
 start_mail(struct node *n, struct mn_err *err)
 {
-	struct mailstore_recover_stats st;
 	struct queue_config qc;
 	struct smtp_server_config sc;
-	char *path = xasprintf("%s/mailstore", n->cfg.data_dir);
 	int rc;
 
-	rc = mailstore_open(path, &n->ms, err);
-	free(path);
-	if (rc != 0 || (rc = mailstore_recover(n->ms, &st, err)) != 0 ||
-	    (rc = spool_open(n->cfg.data_dir, &n->spool, err)) != 0 ||
+	if ((rc = spool_open(n->cfg.data_dir, &n->spool, err)) != 0 ||
 	    (rc = remote_ctx_new(&n->loop, &n->cfg, &n->remote, err)) != 0)
 		return rc;
 	memset(&qc, 0, sizeof(qc));
 	qc.cfg = &n->cfg;
 	qc.dir = n->dir;
-	qc.ms = n->ms;
+	qc.ms = n->store;
 	qc.spool = n->spool;
 	qc.remote = n->remote;
 	if ((rc = queue_start(&n->loop, &qc, &n->queue, err)) != 0)
@@ -373,7 +413,7 @@ start_mail(struct node *n, struct mn_err *err)
 	memset(&sc, 0, sizeof(sc));
 	sc.cfg = &n->cfg;
 	sc.dir = n->dir;
-	sc.ms = n->ms;
+	sc.ms = n->store;
 	sc.spool = n->spool;
 	sc.tls = n->tls;
 	sc.on_queued = on_queued;
@@ -392,6 +432,8 @@ stop_services(struct node *n)
 		http_server_stop(&n->http);
 	if (n->https != NULL)
 		http_server_stop(&n->https);
+	if (n->pop3 != NULL)
+		pop3_server_stop(n->pop3);
 	smtp_server_stop(&n->smtp);
 	if (n->api != NULL)
 		n->api->queue = NULL; /* the API answers 503 from now on */
@@ -440,10 +482,13 @@ node_fini(struct node *n)
 		if (uv_loop_close(&n->loop) != 0)
 			log_warn("main", "event=shutdown reason=\"loop busy at close\"");
 	}
+	/* sessions and their pool work are done: the loop has drained */
+	pop3_server_free(&n->pop3);
+	if (n->store != NULL)
+		mailstore_close(&n->store);
 	admin_api_free(&n->api);
 	remote_ctx_free(&n->remote);
 	spool_close(&n->spool);
-	mailstore_close(&n->ms);
 	dirsvc_free(&n->svc);
 	if (n->tls != NULL)
 		tls_ctx_free(&n->tls);
@@ -480,7 +525,7 @@ run(struct node *n)
 	dirsvc_new(&n->loop, n->dir, n->cfg.node_name, &n->svc);
 	if ((rc = bootstrap(n, &err)) != 0)
 		goto fail;
-	if ((rc = setup_tls(n, &err)) != 0)
+	if ((rc = setup_tls(n, &err)) != 0 || (rc = open_store(n, &err)) != 0)
 		goto fail;
 
 	memset(&ac, 0, sizeof(ac));
@@ -492,9 +537,10 @@ run(struct node *n)
 	if ((rc = start_mail(n, &err)) != 0)
 		goto fail;
 	n->api->queue = n->queue;
-	n->api->ms = n->ms;
+	n->api->ms = n->store;
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
-	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0)
+	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||
+	    (rc = start_pop3(n, &err)) != 0)
 		goto fail;
 
 	uv_signal_init(&n->loop, &n->sigterm);

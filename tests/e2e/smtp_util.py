@@ -176,7 +176,7 @@ def tls_context():
 
 
 def body_files(node):
-    root = os.path.join(node.data_dir, "mailstore", "bodies")
+    root = os.path.join(node.data_dir, "mail", "bodies")
     n = 0
     for _dirpath, _dirs, files in os.walk(root):
         n += len(files)
