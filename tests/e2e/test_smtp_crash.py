@@ -8,7 +8,6 @@ import re
 import signal
 import smtplib
 import threading
-import time
 
 from smtp_util import (add_domain, add_user, all_raw, make_smtp_node, ok, wait_queue_empty,
                        wait_until)

@@ -3,7 +3,6 @@ loopback plays the remote MX ([delivery] mx_override points there; the
 production path does real MX lookups). Checks delivery, a 4xx answer then
 success on the retry, and a 5xx that bounces into the sender's INBOX.
 """
-import os
 import socket
 import smtplib
 import threading
@@ -12,15 +11,9 @@ import pytest
 
 from smtp_util import (add_domain, add_user, all_raw, make_smtp_node, messages, ok,
                        tls_context, wait_queue_empty, wait_until)
-from conftest import SOURCE_DIR, next_address
+from conftest import next_address
 
 PW = "Secret-pw1"
-
-# Until branch h/outbound is merged, node/delivery/outbound_stub.c defers
-# every remote recipient: nothing here could pass.
-pytestmark = pytest.mark.skipif(
-    os.path.exists(os.path.join(SOURCE_DIR, "node", "delivery", "outbound_stub.c")),
-    reason="outbound delivery is the stub (h/outbound not merged yet)")
 
 
 class Sink:
