@@ -38,6 +38,8 @@
 #define SMTP_INPUT_MAX (64 * 1024)
 #define SMTP_AUTH_LINE_MAX 12288 /* base64 SASL response line */
 #define SMTP_OUT_FLUSH (16 * 1024)
+#define SMTP_AUTH_FAIL_DELAY_MS 1000
+#define SMTP_MAX_CONN_PER_IP 100
 
 static const char RELAY_TEXT[] =
     "553 5.7.1 sorry, you don't authenticate or the domain isn't in my list of allowed "
@@ -550,24 +552,68 @@ auth_start(struct session *s, const char *user, const char *password)
 	start_work(s, WORK_AUTH, auth_work);
 }
 
+struct auth_delay {
+	uv_timer_t timer;
+	struct session *s;
+};
+
+static void session_free(struct session *s);
+
 static void
+auth_delay_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* A failed AUTH is answered after SMTP_AUTH_FAIL_DELAY_MS (SPEC §10 login
+ * failure throttling: a password guesser gets one try per second per
+ * connection, and max_errors ends the connection). */
+static void
+auth_delay_cb(uv_timer_t *t)
+{
+	struct auth_delay *d = t->data;
+	struct session *s = d->s;
+
+	uv_close((uv_handle_t *)t, auth_delay_closed);
+	s->busy = false;
+	if (s->closed) {
+		session_free(s);
+		return;
+	}
+	reply(s, "535 5.7.8 Error: authentication failed");
+	count_error(s);
+	conn_resume(s->c);
+	process(s);
+}
+
+/* returns true when the reply is delayed (the session stays busy) */
+static bool
 auth_done(struct session *s)
 {
+	bool delayed = false;
+
 	if (s->w_ok) {
 		s->auth_user = s->w_user;
 		s->w_user = NULL;
 		reply(s, "235 2.7.0 Authentication successful");
 		log_info("smtp", "sid=%s event=auth result=ok user=%s", s->sid, s->auth_user);
 	} else {
-		reply(s, "535 5.7.8 Error: authentication failed");
+		struct auth_delay *d = xcalloc(1, sizeof(*d));
+
 		log_info("smtp", "sid=%s event=auth result=fail user=%s", s->sid, s->w_user);
-		count_error(s);
+		d->s = s;
+		uv_timer_init(s->srv->loop, &d->timer);
+		d->timer.data = d;
+		s->busy = true;
+		uv_timer_start(&d->timer, auth_delay_cb, SMTP_AUTH_FAIL_DELAY_MS, 0);
+		delayed = true;
 	}
 	explicit_bzero(s->w_password, strlen(s->w_password));
 	free(s->w_password);
 	free(s->w_hash);
 	free(s->w_user);
 	s->w_password = s->w_hash = s->w_user = NULL;
+	return delayed;
 }
 
 /* PLAIN: [authzid] NUL authcid NUL passwd (RFC 4616 §2) */
@@ -1010,7 +1056,12 @@ work_done(uv_work_t *w, int status)
 	s->busy = false;
 	switch (s->wkind) {
 	case WORK_AUTH:
-		auth_done(s);
+		if (s->closed)
+			break;
+		if (auth_done(s)) {
+			flush(s);
+			return; /* still paused: the delay timer resumes */
+		}
 		break;
 	case WORK_QUOTA:
 		quota_done(s);
@@ -1113,6 +1164,14 @@ on_accept(struct conn *c, void *arg)
 	buf_init(&s->out, 0);
 	conn_set_handler(c, &session_handler, s);
 	conn_set_input_max(c, SMTP_INPUT_MAX);
+	if (conn_count_ip(s->ip) > SMTP_MAX_CONN_PER_IP) {
+		/* SPEC §10 per-IP connection limit */
+		log_info("smtp", "sid=%s event=refused ip=%s reason=per_ip_limit", s->sid, s->ip);
+		reply(s, "421 4.7.0 %s Error: too many connections from your address", hostname(s));
+		flush(s);
+		conn_close(c);
+		return;
+	}
 	log_info("smtp", "sid=%s event=connect ip=%s port=%u listener=%s", s->sid, s->ip,
 	    conn_local_port(c),
 	    s->kind == SMTP_LISTEN_MX           ? "mx"

@@ -5,6 +5,7 @@ through the read-only admin endpoints /api/v1/users/{address}/messages.
 import shutil
 import smtplib
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -184,7 +185,9 @@ def test_auth_plain_raw_and_unknown_user(snode):
     assert c.reply()[0] == 220
     c.cmd("EHLO client.e2e.test")
     bad = base64.b64encode(b"\0ghost@a.test\0whatever").decode()
+    t0 = time.monotonic()
     assert c.cmd("AUTH PLAIN " + bad) == (535, ["535 5.7.8 Error: authentication failed"])
+    assert time.monotonic() - t0 >= 0.9  # failures are answered after a second
     assert c.cmd("AUTH PLAIN") == (334, ["334 "])
     assert c.cmd(base64.b64encode(b"\0erin@a.test\0" + PW.encode()).decode())[0] == 235
     assert c.cmd("AUTH PLAIN")[0] == 503  # already authenticated
