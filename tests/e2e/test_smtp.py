@@ -347,3 +347,13 @@ def test_queue_api(snode):
     assert snode.mailctl("queue", "delete", "NOSUCHID").returncode == 1
     assert api(snode, "DELETE", "/queue/%s" % e["id"])[0] == 204
     wait_queue_empty(snode)
+
+
+def test_submission_commands_before_auth_limited(snode):
+    c = RawSMTP(snode.address, snode.ports["submission_port"])
+    c.reply()
+    codes = [c.cmd("NOOP")[0] for _ in range(20)]
+    assert codes == [250] * 20
+    code, lines = c.cmd("NOOP")
+    assert code == 421 and "before authentication" in lines[0]
+    c.close()
