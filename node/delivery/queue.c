@@ -335,9 +335,12 @@ queue_dsn(struct qentry *e, enum dsn_action action, unsigned what, char **id_out
 		rc = spool_write(q->cfg.spool, &denv, NULL, 0, out.data, out.len, &e->err);
 		if (rc == 0) {
 			*id_out = xstrdup(denv.id);
+			char to[128];
+
+			log_escape(to, sizeof(to), e->env.sender, strlen(e->env.sender));
 			log_info("delivery",
 			    "id=%s event=dsn action=%s dsn_id=%s to=<%s> rcpts=%zu", e->id,
-			    action == DSN_FAILED ? "failed" : "delayed", denv.id, e->env.sender, n);
+			    action == DSN_FAILED ? "failed" : "delayed", denv.id, to, n);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -469,8 +472,13 @@ remote_done(struct remote_job *job, void *arg)
 			    rr->remote_mta);
 			break;
 		}
+		char why[128];
+
+		/* the reply is the remote server's text */
+		log_escape(
+		    why, sizeof(why), r->reply ? r->reply : "", r->reply ? strlen(r->reply) : 0);
 		log_info("delivery", "id=%s event=remote to=<%s> result=%s reply=\"%s\"", e->id,
-		    r->address, spool_rcpt_state_name(r->state), r->reply ? r->reply : "");
+		    r->address, spool_rcpt_state_name(r->state), why);
 	}
 	e->dirty = true;
 	if (--e->jobs_left == 0) {

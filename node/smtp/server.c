@@ -833,8 +833,11 @@ spool_done(struct session *s)
 {
 	if (s->w_rc == 0) {
 		reply(s, "250 2.0.0 Ok: queued as %s", s->env.id);
+		char from[128];
+
+		log_escape(from, sizeof(from), s->env.sender, strlen(s->env.sender));
 		log_info("smtp", "sid=%s event=queued id=%s from=<%s> rcpts=%zu size=%zu", s->sid,
-		    s->env.id, s->env.sender, s->env.nrcpts, s->msg.len);
+		    s->env.id, from, s->env.nrcpts, s->msg.len);
 		if (s->srv->cfg.on_queued != NULL)
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 	} else {
