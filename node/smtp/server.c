@@ -393,8 +393,10 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	if (cmd->path.postmaster) {
-		/* RFC 5321 §4.1.1.3: bare Postmaster is ours; our hostname's
-		 * postmaster alias when there is one */
+		/* RFC 5321 §4.1.1.3: bare Postmaster is ours. XXX: it is mapped
+		 * to postmaster@HOSTNAME, which is refused unless the hostname
+		 * is a local domain with that address; RFC 5321 §4.5.1 wants
+		 * it always accepted (needs a configured postmaster) */
 		addr = xasprintf("postmaster@%s", hostname(s));
 	} else {
 		addr = lower_dup(cmd->path.mailbox);
@@ -775,7 +777,10 @@ do_data(struct session *s)
 	lim.max_size = s->srv->cfg.cfg->smtp_max_message_size;
 	lim.max_received = s->srv->cfg.cfg->smtp_max_received;
 	lim.bare = SMTP_DATA_BARE_NORMALIZE;
-	/* a little above max_size: the reader's own size check answers first */
+	/* a little above max_size: the reader's own size check answers first.
+	 * XXX: the message is held in memory until the spool write (up to
+	 * max_message_size per session); streaming it to spool/tmp would
+	 * bound memory by connections, not by message size */
 	buf_init(&s->msg, (size_t)lim.max_size + 4096);
 	smtp_data_init_buf(&s->rd, &lim, &s->msg);
 	s->in_data = true;
