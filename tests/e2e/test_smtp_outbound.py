@@ -164,3 +164,23 @@ def test_alias_to_remote_and_no_bounce_to_null_sender(onode):
     # bob got the message itself, and no bounce for gone2 (null sender)
     assert len(messages(onode, "bob@a.test")) == before + 1
     assert not [r for r in all_raw(onode, "bob@a.test") if b"gone2@remote.test" in r]
+
+
+def test_delay_warning_then_expiry_bounce(tmp_path_factory):
+    # the default MX of make_smtp_node refuses: every attempt fails temporarily
+    n = make_smtp_node(tmp_path_factory.mktemp("expiry"),
+                       extra="delay_warning = 1\nqueue_lifetime = 3\n")
+    n.start()
+    try:
+        add_domain(n, "a.test")
+        add_user(n, "bob@a.test", PW)
+        submit(n, ["late@remote.test"], b"Subject: out-5\r\n\r\nnever arrives\r\n")
+        wait_until(lambda: len(messages(n, "bob@a.test")) == 2, "a delay notice and a bounce")
+        wait_queue_empty(n)
+        raws = all_raw(n, "bob@a.test")
+        delayed = [r for r in raws if b"Action: delayed" in r]
+        failed = [r for r in raws if b"Action: failed" in r]
+        assert len(delayed) == 1 and len(failed) == 1, raws
+        assert b"late@remote.test" in failed[0] and b"4.4.7" in failed[0]
+    finally:
+        n.stop()
