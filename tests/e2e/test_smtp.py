@@ -357,3 +357,26 @@ def test_submission_commands_before_auth_limited(snode):
     code, lines = c.cmd("NOOP")
     assert code == 421 and "before authentication" in lines[0]
     c.close()
+
+
+def test_over_quota_at_delivery_bounces(snode):
+    import base64
+    before = len(messages(snode, "erin@a.test"))
+    c = RawSMTP(snode.address, snode.ports["smtps_port"], tls=True)
+    c.reply()
+    c.cmd("EHLO client.e2e.test")
+    assert c.cmd("AUTH PLAIN " + base64.b64encode(b"\0erin@a.test\0" + PW.encode()).decode())[0] \
+        == 235
+    # no SIZE= on MAIL: the RCPT check cannot see it coming, delivery refuses it
+    assert c.cmd("MAIL FROM:<erin@a.test>")[0] == 250
+    assert c.cmd("RCPT TO:<full@a.test>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: too big for full\r\n\r\n" + b"y" * 4000 + b"\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.cmd("QUIT")
+    c.close()
+    wait_queue_empty(snode)
+    assert messages(snode, "full@a.test") == []
+    dsn = count_messages(snode, "erin@a.test", before + 1)[-1]
+    data = raw_message(snode, "erin@a.test", dsn["uid"])
+    assert b"full@a.test" in data and b"552 5.2.2 mailbox full" in data
