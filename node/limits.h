@@ -26,17 +26,24 @@
  * Threads: loop thread only. Ownership: the creator (node/main.c) frees it
  * after every connection has closed (after the loop drained).
  *
- * What each service does (SMTP and IMAP: wire these the same way as
- * node/pop3/session.c does):
- *   accept callback:  if (!limits_conn_open(l, LIMITS_SMTP, conn_peer_ip(c)))
- *                         write "421 ..." / "* BYE ..." / "-ERR ...", log,
- *                         conn_close(c), return (no session);
- *                     and on that session's close:
- *                         limits_conn_closed(l, LIMITS_SMTP, conn_peer_ip(c)).
- *   authentication:   if (!limits_auth_allowed(l, ip, user)) answer exactly
- *                         as for a wrong password (after the usual delay);
- *                     after verifying: limits_auth_failed(l, ip, user) or
- *                         limits_auth_ok(l, ip, user).
+ * What each service does (wired today: POP3 in node/pop3/session.c, HTTP
+ * in node/http/server.c, the admin API's Basic auth in node/admin/api.c;
+ * the SMTP server (h/smtpd) and the IMAP server (h/imapd) were not on main
+ * yet and must make the same two calls, with their config struct taking a
+ * `struct limits *limits` from node/main.c's n->limits):
+ *   1. accept callback: v = limits_conn_open(l, LIMITS_SMTP or LIMITS_IMAP,
+ *      conn_peer_ip(c)); if v != LIMITS_OK: set a handler with an empty
+ *      on_close, write "421 4.7.0 too many connections from your address"
+ *      (SMTP) or "* BYE [UNAVAILABLE] too many connections from your
+ *      address" (IMAP), log "event=refused", conn_close(c), no session.
+ *      Otherwise remember it and call limits_conn_closed(l, cls,
+ *      conn_peer_ip(c)) in the session's on_close.
+ *   2. AUTH (SMTP AUTH PLAIN/LOGIN, IMAP LOGIN/AUTHENTICATE): before the
+ *      password is verified, if !limits_auth_allowed(l, ip, user) log
+ *      "event=auth_blocked" and answer exactly as a wrong password (535 /
+ *      NO [AUTHENTICATIONFAILED]) after the usual delay, without verifying;
+ *      after verifying, limits_auth_failed(l, ip, user) or
+ *      limits_auth_ok(l, ip, user), user being the name the client sent.
  */
 #ifndef MN_NODE_LIMITS_H
 #define MN_NODE_LIMITS_H
