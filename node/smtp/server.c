@@ -28,6 +28,7 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/limits.h"
 #include "node/smtp/data.h"
 #include "node/smtp/parser.h"
 #include "storage/directory/directory.h"
@@ -39,7 +40,6 @@
 #define SMTP_AUTH_LINE_MAX 12288 /* base64 SASL response line */
 #define SMTP_OUT_FLUSH (16 * 1024)
 #define SMTP_AUTH_FAIL_DELAY_MS 1000
-#define SMTP_MAX_CONN_PER_IP 100
 
 static const char RELAY_TEXT[] =
     "553 5.7.1 sorry, you don't authenticate or the domain isn't in my list of allowed "
@@ -97,6 +97,8 @@ struct session {
 	/* one piece of thread-pool work at a time */
 	uv_work_t work;
 	enum work_kind wkind;
+	bool limited;     /* counted by limits_conn_open */
+	char *w_login;    /* AUTH: the name the client sent (limits key) */
 	char *w_user;     /* AUTH/QUOTA: user address */
 	char *w_hash;     /* AUTH: password hash or NULL (unknown user) */
 	char *w_password; /* AUTH */
@@ -111,6 +113,7 @@ struct session {
 };
 
 static void process(struct session *s);
+static bool auth_done(struct session *s, bool blocked);
 
 /* --- output -------------------------------------------------------------- */
 
@@ -551,6 +554,18 @@ auth_start(struct session *s, const char *user, const char *password)
 	}
 	free(canon);
 	s->w_password = xstrdup(password);
+	free(s->w_login);
+	s->w_login = xstrdup(user);
+	if (s->srv->cfg.limits != NULL &&
+	    !limits_auth_allowed(s->srv->cfg.limits, s->ip, s->w_login)) {
+		/* blocked: the same answer as a wrong password, unverified */
+		log_info("smtp", "sid=%s event=auth_blocked user=%s", s->sid, s->w_user);
+		s->w_ok = false;
+		s->busy = true;
+		conn_pause(s->c);
+		auth_done(s, true);
+		return;
+	}
 	start_work(s, WORK_AUTH, auth_work);
 }
 
@@ -588,12 +603,21 @@ auth_delay_cb(uv_timer_t *t)
 	process(s);
 }
 
-/* returns true when the reply is delayed (the session stays busy) */
+/* returns true when the reply is delayed (the session stays busy);
+ * blocked: limits refused the login before any verification */
 static bool
-auth_done(struct session *s)
+auth_done(struct session *s, bool blocked)
 {
 	bool delayed = false;
 
+	if (s->srv->cfg.limits != NULL && !blocked) {
+		if (s->w_ok)
+			limits_auth_ok(s->srv->cfg.limits, s->ip, s->w_login);
+		else
+			limits_auth_failed(s->srv->cfg.limits, s->ip, s->w_login);
+	}
+	free(s->w_login);
+	s->w_login = NULL;
 	if (s->w_ok) {
 		s->auth_user = s->w_user;
 		s->w_user = NULL;
@@ -1066,7 +1090,7 @@ work_done(uv_work_t *w, int status)
 	case WORK_AUTH:
 		if (s->closed)
 			break;
-		if (auth_done(s)) {
+		if (auth_done(s, false)) {
 			flush(s);
 			return; /* still paused: the delay timer resumes */
 		}
@@ -1090,6 +1114,7 @@ work_done(uv_work_t *w, int status)
 		free(s->w_password);
 		free(s->w_hash);
 		free(s->w_user);
+		free(s->w_login);
 		free(s->w_rcpt);
 		free(s->w_orcpt);
 		free(s->w_received);
@@ -1112,6 +1137,8 @@ on_close(struct conn *c, void *arg, int reason)
 	struct session *s = arg;
 
 	log_info("smtp", "sid=%s event=disconnect", s->sid);
+	if (s->limited)
+		limits_conn_closed(s->srv->cfg.limits, LIMITS_SMTP, s->ip);
 	s->closed = true;
 	if (!s->busy)
 		session_free(s);
@@ -1158,10 +1185,33 @@ static const struct conn_handler session_handler = {
 };
 
 static void
+refused_close(struct conn *c, void *arg, int reason)
+{
+}
+
+static const struct conn_handler refused_handler = {
+    .on_close = refused_close,
+};
+
+static void
 on_accept(struct conn *c, void *arg)
 {
 	struct accept_arg *aa = arg;
-	struct session *s = xcalloc(1, sizeof(*s));
+	struct limits *l = aa->srv->cfg.limits;
+	struct session *s;
+
+	if (l != NULL && limits_conn_open(l, LIMITS_SMTP, conn_peer_ip(c)) != LIMITS_OK) {
+		/* SPEC §10 per-IP caps: no session at all */
+		conn_set_handler(c, &refused_handler, NULL);
+		conn_printf(c, "421 4.7.0 %s Error: too many connections from your address\r\n",
+		    aa->srv->cfg.cfg->hostname);
+		log_info("smtp", "conn=%s event=refused ip=%s reason=limits", conn_id(c),
+		    conn_peer_ip(c));
+		conn_close(c);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->limited = l != NULL;
 
 	s->srv = aa->srv;
 	s->kind = aa->kind;
@@ -1172,14 +1222,6 @@ on_accept(struct conn *c, void *arg)
 	buf_init(&s->out, 0);
 	conn_set_handler(c, &session_handler, s);
 	conn_set_input_max(c, SMTP_INPUT_MAX);
-	if (conn_count_ip(s->ip) > SMTP_MAX_CONN_PER_IP) {
-		/* SPEC §10 per-IP connection limit */
-		log_info("smtp", "sid=%s event=refused ip=%s reason=per_ip_limit", s->sid, s->ip);
-		reply(s, "421 4.7.0 %s Error: too many connections from your address", hostname(s));
-		flush(s);
-		conn_close(c);
-		return;
-	}
 	log_info("smtp", "sid=%s event=connect ip=%s port=%u listener=%s", s->sid, s->ip,
 	    conn_local_port(c),
 	    s->kind == SMTP_LISTEN_MX           ? "mx"

@@ -25,6 +25,7 @@
 #include "lib/tls.h"
 
 struct directory;
+struct limits;
 struct mailstore;
 struct spool;
 
@@ -39,6 +40,9 @@ struct smtp_server_config {
 	struct mailstore *ms; /* quota usage at RCPT; may be NULL (no check) */
 	struct spool *spool;
 	struct tls_ctx *tls; /* NULL: no STARTTLS, no SMTPS */
+	/* per-IP connection caps and login-failure blocking (node/limits.h);
+	 * NULL: none */
+	struct limits *limits;
 	/* a message was queued (called on the loop after the spool fsync) */
 	void (*on_queued)(void *arg, const char *id);
 	void *arg;

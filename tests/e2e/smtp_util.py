@@ -22,8 +22,11 @@ SMTP_PORTS = dict(API_PORTS)
 for _k in ("smtp_port", "submission_port", "smtps_port"):
     SMTP_PORTS[_k] = DEV_PORTS[_k]
 
-# Fast retries for the queue; everything else at its default.
-SMTP_EXTRA = "[delivery]\nretry_min = 1\nretry_max = 2\n"
+# Fast retries for the queue; no per-minute connection rate (every test
+# client comes from one loopback address); everything else at its default.
+# [delivery] comes last: callers append more of its keys.
+SMTP_EXTRA = ("[limits]\nconn_per_minute_per_ip = 0\n"
+              "[delivery]\nretry_min = 1\nretry_max = 2\n")
 
 DEADLINE_S = 60.0
 
