@@ -380,3 +380,68 @@ def test_over_quota_at_delivery_bounces(snode):
     dsn = count_messages(snode, "erin@a.test", before + 1)[-1]
     data = raw_message(snode, "erin@a.test", dsn["uid"])
     assert b"full@a.test" in data and b"552 5.2.2 mailbox full" in data
+
+
+def test_per_ip_connection_cap(snode):
+    conns, refused_at = [], None
+    try:
+        for i in range(60):
+            c = RawSMTP(snode.address, snode.ports["smtp_port"])
+            code, lines = c.reply()
+            if code == 421:
+                assert "too many connections from your address" in lines[0]
+                refused_at = i
+                c.close()
+                break
+            assert code == 220
+            conns.append(c)
+        # [limits] max_conn_per_ip = 50 (sessions of earlier tests may still
+        # be closing on the server side)
+        assert refused_at is not None and 40 <= refused_at <= 50, refused_at
+    finally:
+        for c in conns:
+            c.cmd("QUIT")
+            c.close()
+
+    def admitted():
+        c = RawSMTP(snode.address, snode.ports["smtp_port"])
+        code = c.reply()[0]
+        c.close()
+        return code == 220
+    wait_until(admitted, "a connection admitted again")
+
+
+def test_auth_failures_block_the_user(tmp_path_factory):
+    import base64
+    n = make_smtp_node(tmp_path_factory.mktemp("authblock"))
+    # [limits] must precede [delivery] in the file: rewrite the config
+    with open(n.config) as f:
+        text = f.read()
+    with open(n.config, "w") as f:
+        f.write(text.replace("conn_per_minute_per_ip = 0\n",
+                             "conn_per_minute_per_ip = 0\nauth_fail_user = 3\n"))
+    n.start()
+    try:
+        add_domain(n, "a.test")
+        add_user(n, "bob@a.test", PW)
+        c = RawSMTP(n.address, n.ports["smtp_port"])
+        c.reply()
+        c.cmd("EHLO client.e2e.test")
+        bad = base64.b64encode(b"\0bob@a.test\0wrong").decode()
+        good = base64.b64encode(b"\0bob@a.test\0" + PW.encode()).decode()
+        for _ in range(3):
+            assert c.cmd("AUTH PLAIN " + bad)[0] == 535
+        # blocked now: even the right password gets the wrong-password answer
+        assert c.cmd("AUTH PLAIN " + good) == (535, ["535 5.7.8 Error: authentication failed"])
+        c.cmd("QUIT")
+        c.close()
+        assert "event=auth_blocked" in n.stderr_text()
+        assert api(n, "DELETE", "/security/blocked/bob@a.test")[0] == 204
+        c = RawSMTP(n.address, n.ports["smtp_port"])
+        c.reply()
+        c.cmd("EHLO client.e2e.test")
+        assert c.cmd("AUTH PLAIN " + good)[0] == 235
+        c.cmd("QUIT")
+        c.close()
+    finally:
+        n.stop()
