@@ -15,49 +15,9 @@
 #include <time.h>
 
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "storage/mailstore/mailstore_int.h"
-
-static bool
-utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (i + n >= len) /* truncated sequence */
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		/* overlong forms, surrogates, beyond U+10FFFF */
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
 
 int
 ms_folder_name(const char *in, char **out, struct mn_err *err)
@@ -67,7 +27,7 @@ ms_folder_name(const char *in, char **out, struct mn_err *err)
 
 	if (len == 0 || len > MAILSTORE_MAX_FOLDER_NAME)
 		return mn_err_set(err, MN_EINVAL, "folder name: bad length");
-	if (!utf8_valid((const unsigned char *)in, len))
+	if (!utf8_valid(in, len))
 		return mn_err_set(err, MN_EINVAL, "folder name: not UTF-8");
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];

@@ -614,6 +614,25 @@ test_body_and_header_reads(void **state)
 		assert_memory_equal(b.data, cases[i].header, b.len);
 		buf_fini(&b);
 	}
+	/* headers past the 8 KiB read chunk, the empty line straddling it */
+	for (size_t end = 8186; end <= 8194; end++) {
+		size_t hlen = end + 4; /* "...\r\n\r\n" */
+		char *msg = xmalloc(hlen + 7);
+		uint32_t uid;
+
+		memset(msg, 'h', end);
+		memcpy(msg, "X-Long: ", 8);
+		memcpy(msg + end, "\r\n\r\nbody\r\n", 10);
+		msg[hlen + 6] = '\0';
+		uid = append(fx, U1, "Drafts", msg, 0);
+		buf_init(&b, 0);
+		assert_int_equal(
+		    mailstore_header_read(fx->ms, U1, "Drafts", uid, 65536, &b, &fx->err), 0);
+		assert_int_equal(b.len, hlen);
+		assert_memory_equal(b.data, msg, hlen);
+		buf_fini(&b);
+		free(msg);
+	}
 	/* header longer than max */
 	buf_init(&b, 1024);
 	assert_int_equal(
@@ -892,6 +911,77 @@ test_user_names_and_handle_cache(void **state)
 	}
 }
 
+static void
+test_deliver_to_a_folder(void **state)
+{
+	struct fixture *fx = *state;
+	const char *two[] = {U1, U2};
+	struct mailstore_deliver_result r[2];
+
+	assert_int_equal(mailstore_folder_create(fx->ms, U2, "Lists", NULL, &fx->err), 0);
+	/* U1 has no "Lists": refused for U1 only */
+	assert_int_equal(
+	    mailstore_deliver(fx->ms, two, 2, MSG1, strlen(MSG1), 5, "Lists", NULL, r, &fx->err),
+	    0);
+	assert_int_equal(r[0].rc, MN_ENOENT);
+	assert_int_equal(r[1].rc, 0);
+	assert_int_equal(count_msgs(fx, U2, "Lists"), 1);
+	assert_int_equal(count_msgs(fx, U1, "INBOX"), 0);
+	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), 1);
+	/* nobody has it: nothing stays */
+	assert_int_equal(
+	    mailstore_deliver(fx->ms, two, 1, MSG2, strlen(MSG2), 5, "Nope", NULL, r, &fx->err), 0);
+	assert_int_equal(r[0].rc, MN_ENOENT);
+	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 1);
+	assert_int_equal(mailstore_deliver(
+	                     fx->ms, two, 1, MSG2, strlen(MSG2), 5, "bad//name", NULL, r, &fx->err),
+	    MN_EINVAL);
+	assert_int_equal(
+	    mailstore_deliver(fx->ms, two, 0, MSG2, strlen(MSG2), 5, NULL, NULL, r, &fx->err),
+	    MN_EINVAL);
+	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 1);
+}
+
+/* Limits at max-1, max and max+1. */
+static void
+test_limits(void **state)
+{
+	struct fixture *fx = *state;
+	const char *kws[MAILSTORE_MAX_KEYWORDS + 1];
+	char *names[MAILSTORE_MAX_KEYWORDS + 1];
+	char name[MAILSTORE_MAX_FOLDER_NAME + 2];
+	char kw[MAILSTORE_MAX_KEYWORD + 2];
+	uint32_t uid = append(fx, U1, "INBOX", MSG1, 0);
+
+	for (size_t len = MAILSTORE_MAX_FOLDER_NAME - 1; len <= MAILSTORE_MAX_FOLDER_NAME + 1;
+	     len++) {
+		memset(name, 'a' + (int)(len % 3), len);
+		name[len] = '\0';
+		assert_int_equal(mailstore_folder_create(fx->ms, U1, name, NULL, &fx->err),
+		    len <= MAILSTORE_MAX_FOLDER_NAME ? 0 : MN_EINVAL);
+	}
+	for (size_t len = MAILSTORE_MAX_KEYWORD - 1; len <= MAILSTORE_MAX_KEYWORD + 1; len++) {
+		memset(kw, 'k', len);
+		kw[len] = '\0';
+		assert_int_equal(
+		    mailstore_flags_store(fx->ms, U1, "INBOX", &uid, 1, MAILSTORE_FLAGS_SET, 0,
+		        (const char *[]){kw}, 1, 0, NULL, NULL, NULL, &fx->err),
+		    len <= MAILSTORE_MAX_KEYWORD ? 0 : MN_EINVAL);
+	}
+	for (size_t i = 0; i <= MAILSTORE_MAX_KEYWORDS; i++)
+		kws[i] = names[i] = xasprintf("kw%zu", i);
+	for (size_t n = MAILSTORE_MAX_KEYWORDS - 1; n <= MAILSTORE_MAX_KEYWORDS + 1; n++)
+		assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX", &uid, 1,
+		                     MAILSTORE_FLAGS_SET, 0, kws, n, 0, NULL, NULL, NULL, &fx->err),
+		    n <= MAILSTORE_MAX_KEYWORDS ? 0 : MN_ELIMIT);
+	/* +FLAGS may not push a message past the limit either */
+	assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX", &uid, 1, MAILSTORE_FLAGS_ADD, 0,
+	                     (const char *[]){"extra"}, 1, 0, NULL, NULL, NULL, &fx->err),
+	    MN_ELIMIT);
+	for (size_t i = 0; i <= MAILSTORE_MAX_KEYWORDS; i++)
+		free(names[i]);
+}
+
 /* --- threads -------------------------------------------------------------------- */
 
 #define THREADS 4
@@ -972,6 +1062,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_user_delete_releases_bodies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_user_names_and_handle_cache, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_share_one_store, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_to_a_folder, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
