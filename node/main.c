@@ -36,8 +36,10 @@
 #include "lib/xalloc.h"
 #include "node/admin/api.h"
 #include "node/http/http.h"
+#include "node/imap/imap.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
+#include "storage/mailstore/mailstore.h"
 
 #define ADMIN_NAME "admin"
 #define GENERATED_PASSWORD_BYTES 12 /* 16 base64url characters */
@@ -51,6 +53,8 @@ struct node {
 	struct admin_api *api;
 	struct tls_ctx *tls;
 	struct http_server *http, *https;
+	struct mailstore *store;
+	struct imap_server *imap, *imaps;
 	uv_signal_t sigterm, sigint;
 	bool signals_ready;
 	bool stopping;
@@ -327,6 +331,50 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	return 0;
 }
 
+/* The mail store under data_dir/mail, recovered before anything serves
+ * from it (mailstore.h). */
+static int
+open_store(struct node *n, struct mn_err *err)
+{
+	struct mailstore_recover_stats st; /* logged by the store */
+	char *root = xasprintf("%s/mail", n->cfg.data_dir);
+	int rc;
+
+	rc = mailstore_open(root, &n->store, err);
+	free(root);
+	if (rc == 0)
+		rc = mailstore_recover(n->store, &st, err);
+	if (rc != 0)
+		return mn_err_wrap(err, "mail store");
+	return 0;
+}
+
+/* IMAP on port (STARTTLS offered) or, with tls, implicit TLS (imaps) */
+static int
+start_imap(struct node *n, const char *service, uint16_t port, struct tls_ctx *tls,
+    struct imap_server **out, struct mn_err *err)
+{
+	struct imap_server_config ic;
+
+	if (port == 0)
+		return 0;
+	memset(&ic, 0, sizeof(ic));
+	ic.listen.service = service;
+	ic.listen.address = n->cfg.listen_address;
+	ic.listen.port = port;
+	ic.listen.tls = tls;
+	ic.listen.idle_timeout_ms = n->cfg.idle_timeout_ms;
+	ic.starttls = tls == NULL ? n->tls : NULL;
+	ic.dir = n->dir;
+	ic.store = n->store;
+	ic.max_message_size = n->cfg.smtp_max_message_size;
+	if (imap_server_start(&n->loop, &ic, out, err) != 0)
+		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
+	log_info(
+	    "main", "event=listen service=%s address=%s:%u", service, n->cfg.listen_address, port);
+	return 0;
+}
+
 /* Stop accepting and close connections (after their queued output).
  * Requests already in flight (a password hash in the thread pool, a queued
  * directory command) still finish: an accepted change is applied even if
@@ -338,6 +386,8 @@ stop_services(struct node *n)
 		http_server_stop(&n->http);
 	if (n->https != NULL)
 		http_server_stop(&n->https);
+	imap_server_stop(&n->imap);
+	imap_server_stop(&n->imaps);
 	conn_close_all();
 }
 
@@ -386,6 +436,8 @@ node_fini(struct node *n)
 	dirsvc_free(&n->svc);
 	if (n->tls != NULL)
 		tls_ctx_free(&n->tls);
+	if (n->store != NULL)
+		mailstore_close(&n->store);
 	if (n->dir != NULL)
 		directory_close(&n->dir);
 	config_free(&n->cfg);
@@ -430,6 +482,10 @@ run(struct node *n)
 	conn_set_global_limit(n->cfg.max_connections);
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
 	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0)
+		goto fail;
+	if ((rc = open_store(n, &err)) != 0 ||
+	    (rc = start_imap(n, "imap", n->cfg.imap_port, NULL, &n->imap, &err)) != 0 ||
+	    (rc = start_imap(n, "imaps", n->cfg.imaps_port, n->tls, &n->imaps, &err)) != 0)
 		goto fail;
 
 	uv_signal_init(&n->loop, &n->sigterm);

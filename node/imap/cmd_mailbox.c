@@ -111,7 +111,8 @@ imap_cmd_select(struct imap_session *s, struct imap_job *job)
 		const struct imap_arg *p = job->arg->next;
 
 		if (p->type != IMAP_ARG_LIST || p->next != NULL || p->n_children != 1 ||
-		    p->child->type != IMAP_ARG_ATOM || !slice_eq_nocase(p->child->str, "CONDSTORE")) {
+		    p->child->type != IMAP_ARG_ATOM ||
+		    !slice_eq_nocase(p->child->str, "CONDSTORE")) {
 			free(name);
 			imap_reply(job, "BAD", "Unknown SELECT parameter");
 			return;
@@ -123,7 +124,8 @@ imap_cmd_select(struct imap_session *s, struct imap_job *job)
 	memset(&fi, 0, sizeof(fi));
 	rc = mailstore_folder_status(imap_server_store(s->srv), s->user, name, &fi, &err);
 	if (rc == 0)
-		rc = mailstore_msg_list(imap_server_store(s->srv), s->user, name, 0, &list, &n, &err);
+		rc = mailstore_msg_list(
+		    imap_server_store(s->srv), s->user, name, 0, &list, &n, &err);
 	if (rc != 0) {
 		mailstore_folder_info_fini(&fi);
 		free(name);
@@ -151,8 +153,8 @@ imap_cmd_select(struct imap_session *s, struct imap_job *job)
 	if (examine)
 		buf_append_str(&job->out, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
 	else
-		buf_append_str(&job->out,
-		    "* OK [PERMANENTFLAGS (" SYSTEM_FLAGS " \\*)] Flags permitted\r\n");
+		buf_append_str(
+		    &job->out, "* OK [PERMANENTFLAGS (" SYSTEM_FLAGS " \\*)] Flags permitted\r\n");
 	buf_printf(&job->out, "* %zu EXISTS\r\n* 0 RECENT\r\n", n);
 	if (first_unseen)
 		buf_printf(&job->out, "* OK [UNSEEN %u] First unseen\r\n", first_unseen);
@@ -353,7 +355,8 @@ imap_cmd_list(struct imap_session *s, struct imap_job *job)
 	ref = a;
 	pats = a ? a->next : NULL;
 	if (ref == NULL || pats == NULL) {
-		imap_reply(job, "BAD", "%s needs a reference and a pattern", lsub ? "LSUB" : "LIST");
+		imap_reply(
+		    job, "BAD", "%s needs a reference and a pattern", lsub ? "LSUB" : "LIST");
 		return;
 	}
 	if (pats->next != NULL) {
@@ -419,14 +422,15 @@ imap_cmd_list(struct imap_session *s, struct imap_job *job)
 		if (sel_special && fl[i].special_use == NULL)
 			continue;
 		for (size_t k = 0; k < nf && !children; k++)
-			children = strncmp(fl[k].name, fl[i].name, len) == 0 &&
-			           fl[k].name[len] == '/';
+			children =
+			    strncmp(fl[k].name, fl[i].name, len) == 0 && fl[k].name[len] == '/';
 		buf_printf(&job->out, "* %s (", lsub ? "LSUB" : "LIST");
 		if (!lsub) {
 			bool sp = false;
 
 			if (ret_children) {
-				buf_append_str(&job->out, children ? "\\HasChildren" : "\\HasNoChildren");
+				buf_append_str(
+				    &job->out, children ? "\\HasChildren" : "\\HasNoChildren");
 				sp = true;
 			}
 			if (ret_subscribed && fl[i].subscribed) {
@@ -469,8 +473,10 @@ imap_cmd_status(struct imap_session *s, struct imap_job *job)
 	for (const struct imap_arg *i = items->child; i; i = i->next) {
 		if (i->type != IMAP_ARG_ATOM ||
 		    !(slice_eq_nocase(i->str, "MESSAGES") || slice_eq_nocase(i->str, "RECENT") ||
-		        slice_eq_nocase(i->str, "UIDNEXT") || slice_eq_nocase(i->str, "UIDVALIDITY") ||
-		        slice_eq_nocase(i->str, "UNSEEN") || slice_eq_nocase(i->str, "HIGHESTMODSEQ") ||
+		        slice_eq_nocase(i->str, "UIDNEXT") ||
+		        slice_eq_nocase(i->str, "UIDVALIDITY") ||
+		        slice_eq_nocase(i->str, "UNSEEN") ||
+		        slice_eq_nocase(i->str, "HIGHESTMODSEQ") ||
 		        slice_eq_nocase(i->str, "SIZE"))) {
 			free(name);
 			imap_reply(job, "BAD", "Unknown STATUS item");
@@ -532,8 +538,8 @@ imap_cmd_append(struct imap_session *s, struct imap_job *job)
 	}
 	a = a->next;
 	if (a != NULL && a->type == IMAP_ARG_LIST) {
-		if (!imap_parse_flags(a, &flags, kw, &nkw, MAILSTORE_MAX_KEYWORDS, kwbuf,
-		        sizeof(kwbuf))) {
+		if (!imap_parse_flags(
+		        a, &flags, kw, &nkw, MAILSTORE_MAX_KEYWORDS, kwbuf, sizeof(kwbuf))) {
 			free(name);
 			imap_reply(job, "BAD", "Invalid flags");
 			return;
@@ -570,16 +576,16 @@ imap_cmd_append(struct imap_session *s, struct imap_job *job)
 
 /* expunge uids (NULL: all \Deleted) and report them */
 static int
-do_expunge(struct imap_session *s, struct imap_job *job, const uint32_t *uids, size_t n,
-    bool report)
+do_expunge(
+    struct imap_session *s, struct imap_job *job, const uint32_t *uids, size_t n, bool report)
 {
 	uint32_t *gone = NULL;
 	size_t ngone = 0, w = 0, g = 0;
 	struct mn_err err;
 	int rc;
 
-	rc = mailstore_expunge(imap_server_store(s->srv), s->user, s->folder, uids, n, true, &gone,
-	    &ngone, &err);
+	rc = mailstore_expunge(
+	    imap_server_store(s->srv), s->user, s->folder, uids, n, true, &gone, &ngone, &err);
 	if (rc != 0)
 		return rc;
 	/* drop from the view in one pass, reporting with shifting numbers */
@@ -675,8 +681,8 @@ imap_cmd_getquota(struct imap_session *s, struct imap_job *job)
 
 		name = imap_arg_mailbox(job->arg);
 		memset(&fi, 0, sizeof(fi));
-		if (name == NULL || mailstore_folder_status(imap_server_store(s->srv), s->user,
-		                        name, &fi, &err) != 0) {
+		if (name == NULL || mailstore_folder_status(
+		                        imap_server_store(s->srv), s->user, name, &fi, &err) != 0) {
 			free(name);
 			mailstore_folder_info_fini(&fi);
 			imap_reply(job, "NO", "[NONEXISTENT] Mailbox doesn't exist");
@@ -699,13 +705,14 @@ imap_cmd_getquota(struct imap_session *s, struct imap_job *job)
 	}
 	buf_append_str(&job->out, "* QUOTA \"\" (");
 	if (s->quota.max_bytes) {
-		buf_printf(&job->out, "STORAGE %llu %llu", (unsigned long long)((bytes + 1023) / 1024),
+		buf_printf(&job->out, "STORAGE %llu %llu",
+		    (unsigned long long)((bytes + 1023) / 1024),
 		    (unsigned long long)(s->quota.max_bytes / 1024));
 		sp = true;
 	}
 	if (s->quota.max_messages)
-		buf_printf(&job->out, "%sMESSAGE %llu %llu", sp ? " " : "", (unsigned long long)msgs,
-		    (unsigned long long)s->quota.max_messages);
+		buf_printf(&job->out, "%sMESSAGE %llu %llu", sp ? " " : "",
+		    (unsigned long long)msgs, (unsigned long long)s->quota.max_messages);
 	buf_append_str(&job->out, ")\r\n");
 	free(name);
 	imap_reply(job, "OK", "%s completed", job->cmd->name);

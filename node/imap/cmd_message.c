@@ -433,17 +433,17 @@ parse_item(struct fetch_state *st, struct slice a)
 		const char *name;
 		enum fetch_kind k;
 	} simple[] = {
-		{"FLAGS", F_FLAGS},
-		{"UID", F_UID},
-		{"INTERNALDATE", F_INTERNALDATE},
-		{"RFC822.SIZE", F_SIZE},
-		{"RFC822", F_RFC822},
-		{"RFC822.HEADER", F_RFC822_HEADER},
-		{"RFC822.TEXT", F_RFC822_TEXT},
-		{"ENVELOPE", F_ENVELOPE},
-		{"BODY", F_BODY},
-		{"BODYSTRUCTURE", F_BODYSTRUCTURE},
-		{"MODSEQ", F_MODSEQ},
+	    {"FLAGS", F_FLAGS},
+	    {"UID", F_UID},
+	    {"INTERNALDATE", F_INTERNALDATE},
+	    {"RFC822.SIZE", F_SIZE},
+	    {"RFC822", F_RFC822},
+	    {"RFC822.HEADER", F_RFC822_HEADER},
+	    {"RFC822.TEXT", F_RFC822_TEXT},
+	    {"ENVELOPE", F_ENVELOPE},
+	    {"BODY", F_BODY},
+	    {"BODYSTRUCTURE", F_BODYSTRUCTURE},
+	    {"MODSEQ", F_MODSEQ},
 	};
 	struct fetch_item *it;
 	const char *lb, *rb, *end = a.ptr + a.len;
@@ -753,8 +753,8 @@ imap_cmd_fetch(struct imap_session *s, struct imap_job *job)
 			imap_reply(job, "BAD", "%s", why);
 			return;
 		}
-		if (mailstore_msg_list(imap_server_store(s->srv), s->user, s->folder,
-		        changedsince, &st->list, &st->nlist, &err) != 0) {
+		if (mailstore_msg_list(imap_server_store(s->srv), s->user, s->folder, changedsince,
+		        &st->list, &st->nlist, &err) != 0) {
 			imap_reply(job, "NO", "[SERVERBUG] FETCH failed");
 			return;
 		}
@@ -829,8 +829,8 @@ imap_cmd_store(struct imap_session *s, struct imap_job *job)
 		return;
 	}
 	item = a->str;
-	silent = item.len > 7 && slice_eq_nocase(
-	                             (struct slice){item.ptr + item.len - 7, 7}, ".SILENT");
+	silent =
+	    item.len > 7 && slice_eq_nocase((struct slice){item.ptr + item.len - 7, 7}, ".SILENT");
 	if (silent)
 		item.len -= 7;
 	if (slice_eq_nocase(item, "FLAGS"))
@@ -848,8 +848,9 @@ imap_cmd_store(struct imap_session *s, struct imap_job *job)
 		size_t kwused = 0;
 
 		if (a->next->type == IMAP_ARG_LIST) {
-			if (a->next->next != NULL || !imap_parse_flags(a->next, &flags, kw, &nkw,
-			                                 MAILSTORE_MAX_KEYWORDS, kwbuf, sizeof(kwbuf))) {
+			if (a->next->next != NULL ||
+			    !imap_parse_flags(a->next, &flags, kw, &nkw, MAILSTORE_MAX_KEYWORDS,
+			        kwbuf, sizeof(kwbuf))) {
 				imap_reply(job, "BAD", "Invalid flags");
 				return;
 			}
@@ -892,20 +893,21 @@ imap_cmd_store(struct imap_session *s, struct imap_job *job)
 		uids = NULL;
 		n = 0;
 	} else if (n > 0) {
-		rc = mailstore_flags_store(imap_server_store(s->srv), s->user, s->folder, uids, n, op,
-		    flags, kw, nkw, has_unchanged ? unchangedsince : 0, &failed, &nfailed, &modseq,
-		    &err);
+		rc = mailstore_flags_store(imap_server_store(s->srv), s->user, s->folder, uids, n,
+		    op, flags, kw, nkw, has_unchanged ? unchangedsince : 0, &failed, &nfailed,
+		    &modseq, &err);
 		if (rc != 0) {
 			free(uids);
 			imap_reply(job, rc == MN_ELIMIT ? "NO" : "NO",
-			    rc == MN_ELIMIT ? "[LIMIT] Too many keywords" : "[SERVERBUG] STORE failed");
+			    rc == MN_ELIMIT ? "[LIMIT] Too many keywords"
+			                    : "[SERVERBUG] STORE failed");
 			return;
 		}
 	}
 	if (modseq)
 		job->changed = true;
-	if (mailstore_msg_list(imap_server_store(s->srv), s->user, s->folder, 0, &list, &nlist,
-	        &err) == 0) {
+	if (mailstore_msg_list(
+	        imap_server_store(s->srv), s->user, s->folder, 0, &list, &nlist, &err) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			const struct mailstore_msg *m = msg_find(list, nlist, uids[i]);
 			size_t v = imap_view_find(s, uids[i]);
@@ -1000,8 +1002,8 @@ imap_cmd_copy(struct imap_session *s, struct imap_job *job)
 	}
 	memset(&cu, 0, sizeof(cu));
 	if (move)
-		rc = mailstore_move(imap_server_store(s->srv), s->user, s->folder, uids, n, to, &cu,
-		    &err);
+		rc = mailstore_move(
+		    imap_server_store(s->srv), s->user, s->folder, uids, n, to, &cu, &err);
 	else
 		rc = mailstore_copy(imap_server_store(s->srv), s->user, s->folder, uids, n, to,
 		    &s->quota, &cu, &err);
@@ -1033,8 +1035,9 @@ imap_cmd_copy(struct imap_session *s, struct imap_job *job)
 		if (move) {
 			size_t w = 0, g = 0;
 
-			buf_printf(&job->out, "* OK [COPYUID %u %.*s %.*s] Moved\r\n", cu.uidvalidity,
-			    (int)src.len, (char *)src.data, (int)dst.len, (char *)dst.data);
+			buf_printf(&job->out, "* OK [COPYUID %u %.*s %.*s] Moved\r\n",
+			    cu.uidvalidity, (int)src.len, (char *)src.data, (int)dst.len,
+			    (char *)dst.data);
 			/* src uids are ascending (mailstore.h) */
 			for (size_t i = 0; i < s->nview; i++) {
 				if (g < cu.n && s->view[i].uid == sorted[g]) {
@@ -1047,8 +1050,9 @@ imap_cmd_copy(struct imap_session *s, struct imap_job *job)
 			s->nview = w;
 			imap_reply(job, "OK", "MOVE completed");
 		} else {
-			imap_reply(job, "OK", "[COPYUID %u %.*s %.*s] COPY completed", cu.uidvalidity,
-			    (int)src.len, (char *)src.data, (int)dst.len, (char *)dst.data);
+			imap_reply(job, "OK", "[COPYUID %u %.*s %.*s] COPY completed",
+			    cu.uidvalidity, (int)src.len, (char *)src.data, (int)dst.len,
+			    (char *)dst.data);
 		}
 		free(sorted);
 		buf_fini(&src);

@@ -512,7 +512,7 @@ header_fields(struct slice hdr, const char *list, size_t listlen, bool not, stru
 			break;
 		for (size_t i = 0; i < nn && !in; i++)
 			in = slice_eq_nocase(f.name, names[i]);
-		if (in != not)
+		if (in != not )
 			buf_append(out, f.raw.ptr, f.raw.len);
 	}
 	header_parser_fini(&hp);

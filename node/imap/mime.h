@@ -25,11 +25,11 @@
 struct imap_mime {
 	struct slice header; /* fields with the line end of the last one */
 	struct slice body;
-	char *type, *subtype;   /* lower-case; default text/plain */
-	char *params;           /* rendered IMAP list ("charset" "utf-8") or NULL */
-	char *id, *desc, *enc;  /* raw values or NULL (enc default 7bit) */
+	char *type, *subtype;  /* lower-case; default text/plain */
+	char *params;          /* rendered IMAP list ("charset" "utf-8") or NULL */
+	char *id, *desc, *enc; /* raw values or NULL (enc default 7bit) */
 	char *disp, *disp_params, *lang, *md5;
-	size_t lines;           /* body lines */
+	size_t lines;                /* body lines */
 	struct imap_mime **children; /* multipart */
 	size_t nchildren;
 	struct imap_mime *message; /* message/rfc822: the enclosed message */

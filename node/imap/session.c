@@ -110,6 +110,7 @@ job_free(struct imap_job *job)
 	}
 	free(job->login_user);
 	free(job->login_hash);
+	free(job->own_tag);
 	free(job);
 }
 
@@ -271,8 +272,8 @@ login_after_cb(uv_work_t *w, int status)
 		rc = MN_EPERM;
 	if (rc == 0) {
 		struct imap_parser_limits lim;
-		uint64_t maxmsg = u.max_message_size ? u.max_message_size
-		                                     : s->srv->cfg.max_message_size;
+		uint64_t maxmsg =
+		    u.max_message_size ? u.max_message_size : s->srv->cfg.max_message_size;
 
 		s->user = xstrdup(u.address);
 		s->user_flags = u.flags;
@@ -474,7 +475,8 @@ imap_cmd_id(struct imap_session *s, struct imap_job *job)
 		imap_reply(job, "BAD", "ID needs NIL or a parameter list");
 		return;
 	}
-	buf_append_str(&job->out, "* ID (\"name\" \"mailnode\" \"version\" \"" MN_VERSION "\")\r\n");
+	buf_append_str(
+	    &job->out, "* ID (\"name\" \"mailnode\" \"version\" \"" MN_VERSION "\")\r\n");
 	imap_reply(job, "OK", "ID completed");
 }
 
@@ -596,9 +598,9 @@ dispatch(struct imap_session *s, const struct imap_cmd *pc)
 	}
 	if (!(cmd->states & s->state)) {
 		session_bad(s, pc->tag,
-		    s->state == IMAP_STATE_NOAUTH ? "Log in first"
-		    : s->state == IMAP_STATE_AUTH ? "Select a mailbox first"
-		                                  : "Not allowed now");
+		    s->state == IMAP_STATE_NOAUTH      ? "Log in first"
+		    : cmd->states == IMAP_STATE_NOAUTH ? "Already logged in"
+		                                       : "Select a mailbox first");
 		return;
 	}
 	s->bad_count = 0;
@@ -648,7 +650,9 @@ auth_line(struct imap_session *s, const char *line, size_t len)
 
 	job->s = s;
 	buf_init(&job->out, 0);
-	job->tag = (struct slice){s->auth_tag, strlen(s->auth_tag)};
+	job->own_tag = s->auth_tag;
+	s->auth_tag = NULL;
+	job->tag = (struct slice){job->own_tag, strlen(job->own_tag)};
 	s->busy = true;
 	s->job = job;
 	if (len == 1 && line[0] == '*') {
@@ -683,13 +687,14 @@ session_process(struct imap_session *s)
 				return;
 			}
 			if (s->idling) {
-				bool done = ll == 4 && ascii_ncasecmp((char *)in->data, "DONE", 4) == 0;
+				bool done =
+				    ll == 4 && ascii_ncasecmp((char *)in->data, "DONE", 4) == 0;
 				struct buf b;
 
 				buf_init(&b, 0);
 				buf_append_str(&b, s->idle_tag);
-				buf_append_str(&b, done ? " OK IDLE terminated\r\n"
-				                        : " BAD Expected DONE\r\n");
+				buf_append_str(&b,
+				    done ? " OK IDLE terminated\r\n" : " BAD Expected DONE\r\n");
 				session_write(s, b.data, b.len);
 				buf_fini(&b);
 				s->idling = false;
@@ -703,8 +708,6 @@ session_process(struct imap_session *s)
 				auth_line(s, line, ll);
 				OPENSSL_cleanse(line, ll);
 				free(line);
-				free(s->auth_tag);
-				s->auth_tag = NULL;
 			}
 			continue;
 		}
@@ -792,11 +795,11 @@ on_timeout(struct conn *c, void *arg)
 }
 
 static const struct conn_handler session_handler = {
-	.on_read = on_read,
-	.on_close = on_close,
-	.on_drain = on_drain,
-	.on_tls = on_tls,
-	.on_timeout = on_timeout,
+    .on_read = on_read,
+    .on_close = on_close,
+    .on_drain = on_drain,
+    .on_tls = on_tls,
+    .on_timeout = on_timeout,
 };
 
 static void
@@ -824,8 +827,8 @@ accept_cb(struct conn *c, void *arg)
 }
 
 int
-imap_server_start(uv_loop_t *loop, const struct imap_server_config *cfg,
-    struct imap_server **out, struct mn_err *err)
+imap_server_start(uv_loop_t *loop, const struct imap_server_config *cfg, struct imap_server **out,
+    struct mn_err *err)
 {
 	struct imap_server *srv = xcalloc(1, sizeof(*srv));
 	int rc;

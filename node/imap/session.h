@@ -44,8 +44,8 @@
 #define IMAP_PREAUTH_TIMEOUT_MS (60 * 1000)
 #define IMAP_AUTH_TIMEOUT_MS (30 * 60 * 1000)
 
-#define IMAP_CAPS_COMMON                                                                    \
-	"IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN " \
+#define IMAP_CAPS_COMMON                                                                           \
+	"IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN "      \
 	"SPECIAL-USE LIST-EXTENDED QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE"
 
 enum imap_state {
@@ -71,9 +71,9 @@ struct imap_job;
 typedef void (*imap_run_fn)(struct imap_session *s, struct imap_job *job);
 
 enum imap_cmd_flags {
-	IMAP_CMD_POOL = 1u << 0,   /* runs on the thread pool */
-	IMAP_CMD_UID = 1u << 1,    /* allowed after "UID" */
-	IMAP_CMD_WRITES = 1u << 2, /* changes the store: notify other sessions */
+	IMAP_CMD_POOL = 1u << 0,       /* runs on the thread pool */
+	IMAP_CMD_UID = 1u << 1,        /* allowed after "UID" */
+	IMAP_CMD_WRITES = 1u << 2,     /* changes the store: notify other sessions */
 	IMAP_CMD_NO_EXPUNGE = 1u << 3, /* no EXPUNGE replies (RFC 3501 §7.4.1) */
 };
 
@@ -95,15 +95,16 @@ struct imap_job {
 	bool uid;                   /* "UID xxx" */
 	struct slice tag;
 	struct buf out;
-	bool sync;     /* report other sessions' changes before the tagged reply */
-	bool more;     /* run again (FETCH in steps) */
-	bool changed;  /* the store changed: notify */
+	bool sync;    /* report other sessions' changes before the tagged reply */
+	bool more;    /* run again (FETCH in steps) */
+	bool changed; /* the store changed: notify */
 	/* FETCH steps: next index into the matched list */
 	size_t step_pos;
 	void *step_state;
 	void (*step_free)(void *);
 	/* LOGIN */
 	char *login_user, *login_pass, *login_hash;
+	char *own_tag; /* tag kept by the job (AUTHENTICATE continuation) */
 	bool login_ok;
 };
 
@@ -112,11 +113,11 @@ struct imap_session {
 	struct conn *c;
 	struct imap_parser *parser;
 	unsigned state;
-	bool busy;        /* a job is on the pool */
-	bool closed;      /* on_close came while busy: free when the job ends */
+	bool busy;   /* a job is on the pool */
+	bool closed; /* on_close came while busy: free when the job ends */
 	bool waiting_drain;
 	bool idling;
-	bool notified;    /* another session changed this user's mailbox */
+	bool notified; /* another session changed this user's mailbox */
 	bool starttls_pending;
 	uint32_t bad_count, auth_fail;
 	char *idle_tag;
@@ -129,8 +130,8 @@ struct imap_session {
 	bool condstore; /* ENABLE CONDSTORE or a CONDSTORE-using command */
 	bool utf8;      /* ENABLE UTF8=ACCEPT (names still mUTF-7 on output) */
 	/* selected */
-	char *folder;   /* UTF-8 */
-	bool readonly;  /* EXAMINE */
+	char *folder;  /* UTF-8 */
+	bool readonly; /* EXAMINE */
 	uint32_t uidvalidity;
 	uint64_t highestmodseq;
 	struct imap_view_msg *view;
@@ -162,8 +163,8 @@ void imap_out_mailbox(struct buf *out, const char *utf8);
 void imap_out_flags(struct buf *out, uint32_t flags, const char *keywords);
 /* flag list argument -> system flag bits + keywords (pointers into args);
  * returns false on a bad flag (\Recent or unknown \X) */
-bool imap_parse_flags(const struct imap_arg *list_or_atom, uint32_t *flags_out,
-    const char **kw_out, size_t *nkw_out, size_t kw_max, char *kwbuf, size_t kwbuf_len);
+bool imap_parse_flags(const struct imap_arg *list_or_atom, uint32_t *flags_out, const char **kw_out,
+    size_t *nkw_out, size_t kw_max, char *kwbuf, size_t kwbuf_len);
 /* IMAP date-time "dd-Mon-yyyy hh:mm:ss +zzzz" */
 void imap_out_datetime(struct buf *out, int64_t t);
 int imap_parse_datetime(struct slice s, int64_t *out);

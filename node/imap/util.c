@@ -112,11 +112,11 @@ static const struct {
 	uint32_t bit;
 	const char *name;
 } sysflags[] = {
-	{MAILSTORE_SEEN, "\\Seen"},
-	{MAILSTORE_ANSWERED, "\\Answered"},
-	{MAILSTORE_FLAGGED, "\\Flagged"},
-	{MAILSTORE_DELETED, "\\Deleted"},
-	{MAILSTORE_DRAFT, "\\Draft"},
+    {MAILSTORE_SEEN, "\\Seen"},
+    {MAILSTORE_ANSWERED, "\\Answered"},
+    {MAILSTORE_FLAGGED, "\\Flagged"},
+    {MAILSTORE_DELETED, "\\Deleted"},
+    {MAILSTORE_DRAFT, "\\Draft"},
 };
 
 void
@@ -142,8 +142,8 @@ imap_out_flags(struct buf *out, uint32_t flags, const char *keywords)
 }
 
 static bool
-flag_one(struct slice f, uint32_t *flags, const char **kw, size_t *nkw, size_t kw_max,
-    char *kwbuf, size_t kwbuf_len, size_t *kwused)
+flag_one(struct slice f, uint32_t *flags, const char **kw, size_t *nkw, size_t kw_max, char *kwbuf,
+    size_t kwbuf_len, size_t *kwused)
 {
 	if (f.len > 0 && f.ptr[0] == '\\') {
 		for (size_t i = 0; i < sizeof(sysflags) / sizeof(sysflags[0]); i++) {
@@ -182,21 +182,20 @@ imap_parse_flags(const struct imap_arg *a, uint32_t *flags_out, const char **kw_
 	if (a == NULL)
 		return false;
 	if (a->type == IMAP_ARG_ATOM)
-		return flag_one(a->str, flags_out, kw_out, nkw_out, kw_max, kwbuf, kwbuf_len,
-		    &kwused);
+		return flag_one(
+		    a->str, flags_out, kw_out, nkw_out, kw_max, kwbuf, kwbuf_len, &kwused);
 	if (a->type != IMAP_ARG_LIST)
 		return false;
 	for (const struct imap_arg *c = a->child; c; c = c->next) {
-		if (c->type != IMAP_ARG_ATOM ||
-		    !flag_one(c->str, flags_out, kw_out, nkw_out, kw_max, kwbuf, kwbuf_len,
-		        &kwused))
+		if (c->type != IMAP_ARG_ATOM || !flag_one(c->str, flags_out, kw_out, nkw_out,
+		                                    kw_max, kwbuf, kwbuf_len, &kwused))
 			return false;
 	}
 	return true;
 }
 
 static const char *const months[] = {
-	"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 void
 imap_out_datetime(struct buf *out, int64_t t)
@@ -285,8 +284,8 @@ imap_sync_view(struct imap_session *s, struct buf *out, bool allow_expunge)
 
 	if (s->folder == NULL)
 		return;
-	if (mailstore_msg_list(imap_server_store(s->srv), s->user, s->folder, 0, &list, &n,
-	        &err) != 0) {
+	if (mailstore_msg_list(imap_server_store(s->srv), s->user, s->folder, 0, &list, &n, &err) !=
+	    0) {
 		log_warn("imap", "sid=%s event=sync reason=\"%s\"", conn_id(s->c), err.msg);
 		return;
 	}
@@ -357,9 +356,9 @@ imap_set_to_uids(struct imap_session *s, const struct imap_arg *a, bool uid, uin
 	}
 	uids = xmalloc((s->nview + 1) * sizeof(*uids));
 	for (size_t i = 0; i < s->nview; i++) {
-		bool in = uid ? imap_seqset_contains(&set, s->view[i].uid,
-		                    s->view[s->nview - 1].uid)
-		              : imap_seqset_contains(&set, (uint32_t)(i + 1), (uint32_t)s->nview);
+		bool in =
+		    uid ? imap_seqset_contains(&set, s->view[i].uid, s->view[s->nview - 1].uid)
+		        : imap_seqset_contains(&set, (uint32_t)(i + 1), (uint32_t)s->nview);
 		if (in)
 			uids[n++] = s->view[i].uid;
 	}
