@@ -499,10 +499,8 @@ imap_cmd_enable(struct imap_session *s, struct imap_job *job)
 		if (slice_eq_nocase(a->str, "CONDSTORE") && !s->condstore) {
 			s->condstore = true;
 			buf_append_str(&en, " CONDSTORE");
-		} else if (slice_eq_nocase(a->str, "UTF8=ACCEPT") && !s->utf8) {
-			s->utf8 = true;
-			buf_append_str(&en, " UTF8=ACCEPT");
 		}
+		/* XXX: UTF8=ACCEPT (RFC 6855) is not offered: names stay mUTF-7 */
 	}
 	buf_append_str(&job->out, "* ENABLED");
 	buf_append(&job->out, en.data, en.len);

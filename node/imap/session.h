@@ -128,7 +128,6 @@ struct imap_session {
 	struct mailstore_quota quota;
 	struct mailbox_watch *watch;
 	bool condstore; /* ENABLE CONDSTORE or a CONDSTORE-using command */
-	bool utf8;      /* ENABLE UTF8=ACCEPT (names still mUTF-7 on output) */
 	/* selected */
 	char *folder;  /* UTF-8 */
 	bool readonly; /* EXAMINE */

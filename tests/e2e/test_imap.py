@@ -295,7 +295,8 @@ def test_id_enable_namespace(node):
     assert r.cmd('ID ("name" "pytest")') == [
         '* ID ("name" "mailnode" "version" "0.1.0")', "TAG OK ID completed"]
     assert r.cmd("ENABLE CONDSTORE UTF8=ACCEPT X-UNKNOWN") == [
-        "* ENABLED CONDSTORE UTF8=ACCEPT", "TAG OK ENABLE completed"]
+        "* ENABLED CONDSTORE", "TAG OK ENABLE completed"]
+    assert r.cmd("ENABLE CONDSTORE") == ["* ENABLED", "TAG OK ENABLE completed"]
     assert r.cmd("NAMESPACE") == ['* NAMESPACE (("" "/")) NIL NIL', "TAG OK NAMESPACE completed"]
 
 
