@@ -400,7 +400,10 @@ struct fetch_state {
 	struct mailstore_msg *list;
 	size_t nlist;
 	bool need_hdr, need_full, set_seen;
-	size_t seen_done; /* uids[0..seen_done) had \Seen set */
+	bool flags_implicit; /* FLAGS only because \Seen may change */
+	size_t seen_done;    /* uids[0..seen_done) had \Seen set */
+	uint32_t *seen_now;  /* uids that got \Seen from this FETCH (ascending) */
+	size_t nseen_now;
 };
 
 static void
@@ -409,6 +412,7 @@ fetch_state_free(void *p)
 	struct fetch_state *st = p;
 
 	free(st->uids);
+	free(st->seen_now);
 	mailstore_msg_list_free(&st->list, st->nlist);
 	free(st);
 }
@@ -554,6 +558,23 @@ render_one(struct imap_session *s, struct imap_job *job, struct fetch_state *st,
 		first = false;
 		switch (it->kind) {
 		case F_FLAGS:
+			if (st->flags_implicit) {
+				size_t lo = 0, hi = st->nseen_now;
+
+				/* seen_now is ascending: uids[] is */
+				while (lo < hi) {
+					size_t mid = (lo + hi) / 2;
+
+					if (st->seen_now[mid] < m->uid)
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				if (lo == st->nseen_now || st->seen_now[lo] != m->uid) {
+					out->len -= 1; /* the separator; FLAGS is never first */
+					break;
+				}
+			}
 			buf_append_str(out, "FLAGS ");
 			imap_out_flags(out, m->flags, m->keywords);
 			break;
@@ -645,6 +666,9 @@ fetch_set_seen(struct imap_session *s, struct imap_job *job, struct fetch_state 
 	        MAILSTORE_FLAGS_ADD, MAILSTORE_SEEN, NULL, 0, 0, NULL, NULL, &modseq, &err) != 0)
 		return;
 	job->changed = true;
+	st->seen_now = xrealloc(st->seen_now, (st->nseen_now + nb) * sizeof(uint32_t));
+	memcpy(st->seen_now + st->nseen_now, batch, nb * sizeof(uint32_t));
+	st->nseen_now += nb;
 	for (size_t i = 0; i < nb; i++) {
 		struct mailstore_msg *m =
 		    (struct mailstore_msg *)msg_find(st->list, st->nlist, batch[i]);
@@ -747,8 +771,16 @@ imap_cmd_fetch(struct imap_session *s, struct imap_job *job)
 		}
 		if (s->readonly)
 			st->set_seen = false;
-		if (st->set_seen)
-			add_item(st, F_FLAGS);
+		if (st->set_seen) {
+			bool asked = false;
+
+			for (size_t i = 0; i < st->nitems; i++)
+				asked |= st->items[i].kind == F_FLAGS;
+			if (!asked) {
+				add_item(st, F_FLAGS);
+				st->flags_implicit = true;
+			}
+		}
 		if (!imap_set_to_uids(s, set, job->uid, &st->uids, &st->n, &why)) {
 			imap_reply(job, "BAD", "%s", why);
 			return;

@@ -147,8 +147,7 @@ pool_work_cb(uv_work_t *w)
 	job->cmd->run(s, job);
 	/* Untagged updates of other sessions' (and our own) changes go
 	 * before the tagged reply; the tagged line is the last line of out. */
-	if (!job->more && s->state == IMAP_STATE_SELECTED &&
-	    (job->sync || (job->cmd->flags & IMAP_CMD_WRITES))) {
+	if (!job->more && s->state == IMAP_STATE_SELECTED && (job->sync || job->changed)) {
 		struct buf tail;
 		size_t cut = job->out.len;
 
@@ -571,6 +570,21 @@ session_bad(struct imap_session *s, struct slice tag, const char *msg)
 	}
 }
 
+/* quota and flags may change while a session is open (admin API) */
+static void
+refresh_account(struct imap_session *s)
+{
+	struct dir_user u;
+
+	memset(&u, 0, sizeof(u));
+	if (directory_user_get(imap_server_dir(s->srv), s->user, &u) == 0) {
+		s->user_flags = u.flags;
+		s->quota.max_bytes = u.quota_bytes;
+		s->quota.max_messages = u.quota_messages;
+	}
+	dir_user_fini(&u);
+}
+
 static void
 dispatch(struct imap_session *s, const struct imap_cmd *pc)
 {
@@ -602,6 +616,8 @@ dispatch(struct imap_session *s, const struct imap_cmd *pc)
 		return;
 	}
 	s->bad_count = 0;
+	if (s->user != NULL && ((cmd->flags & IMAP_CMD_WRITES) || cmd->run == imap_cmd_getquota))
+		refresh_account(s);
 	job = xcalloc(1, sizeof(*job));
 	job->s = s;
 	job->cmd = cmd;

@@ -73,7 +73,7 @@ typedef void (*imap_run_fn)(struct imap_session *s, struct imap_job *job);
 enum imap_cmd_flags {
 	IMAP_CMD_POOL = 1u << 0,       /* runs on the thread pool */
 	IMAP_CMD_UID = 1u << 1,        /* allowed after "UID" */
-	IMAP_CMD_WRITES = 1u << 2,     /* changes the store: notify other sessions */
+	IMAP_CMD_WRITES = 1u << 2,     /* may change the store: reload quota and flags */
 	IMAP_CMD_NO_EXPUNGE = 1u << 3, /* no EXPUNGE replies (RFC 3501 §7.4.1) */
 };
 

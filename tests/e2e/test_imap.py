@@ -417,6 +417,10 @@ def test_append_select_fetch_exact(node):
     assert r.cmd("FETCH 1 BODY[TEXT]") == [
         '* 1 FETCH (BODY[TEXT] {17}\r\nHello body text\r\n FLAGS (\\Seen \\Flagged $Work))',
         "TAG OK FETCH completed"]
+    assert r.cmd("FETCH 1 (RFC822.TEXT MODSEQ)") == [
+        "* 1 FETCH (RFC822.TEXT {17}\r\nHello body text\r\n MODSEQ (%d))" % (hm + 1),
+        "TAG OK FETCH completed"]
+    assert r.cmd("CHECK") == ["TAG OK CHECK completed"]
     assert r.cmd("UID FETCH 2 (RFC822.HEADER)")[0].startswith(
         "* 2 FETCH (RFC822.HEADER {%d}\r\nFrom: carol@example.org" % (MULTI.index(b"\r\n\r\n") + 4))
     m = node.imap(u)
@@ -566,6 +570,12 @@ def test_quota_storage_kib_and_message(node):
     m.append("INBOX", None, None, MSG)
     typ, data = m.append("INBOX", None, None, MSG)
     assert (typ, data) == ("NO", [b"[OVERQUOTA] Quota exceeded"])
+    # a quota raised by the administrator applies to the open session
+    assert node.api("PATCH", "/api/v1/users/" + u[0], {"quota_messages": 4})[0] == 200
+    assert m.append("INBOX", None, None, MSG)[0] == "OK"
+    assert r.cmd('GETQUOTA ""')[0] == '* QUOTA "" (STORAGE 1 1024 MESSAGE 4 4)'
+    r.cmd("SELECT INBOX")
+    assert r.cmd("COPY 1 INBOX") == ["TAG NO [OVERQUOTA] Quota exceeded"]
 
 
 # --- several sessions ---------------------------------------------------------
