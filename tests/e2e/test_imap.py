@@ -137,29 +137,36 @@ class Raw:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
             self.s = ctx.wrap_socket(self.s)
-        self.buf = b""
+        self.buf = bytearray()
         self.n = 0
         self.greeting = self.line()
 
     def send(self, data):
         self.s.sendall(data if isinstance(data, bytes) else data.encode())
 
+    def _fill(self):
+        chunk = self.s.recv(1 << 20)
+        if not chunk:
+            raise EOFError(bytes(self.buf))
+        self.buf += chunk
+
     def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError(self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
+        start = 0
+        while True:
+            i = self.buf.find(b"\r\n", start)
+            if i >= 0:
+                break
+            start = max(0, len(self.buf) - 1)
+            self._fill()
+        line = bytes(self.buf[:i])
+        del self.buf[:i + 2]
         return line.decode("utf-8", "replace")
 
     def read_bytes(self, n):
         while len(self.buf) < n:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError(self.buf)
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
+            self._fill()
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
         return data
 
     def until_tag(self, tag):
@@ -765,6 +772,27 @@ def test_big_fetch_is_streamed_in_steps(node):
     m.select("INBOX")
     typ, data = m.fetch("1:3", "(BODY.PEEK[])")
     assert [d[1] for d in data if isinstance(d, tuple)] == [body] * 3
+
+
+def test_client_not_reading_a_big_fetch_does_not_stall_others(node):
+    u = node.user("slow")
+    m = node.imap(u)
+    body = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 4000  # ~4 MB
+    for _ in range(5):
+        m.append("INBOX", None, None, body)
+    slow = Raw(node.addr, IMAP_PORT)
+    slow.cmd("LOGIN %s %s" % u)
+    slow.cmd("SELECT INBOX")
+    slow.send("f1 FETCH 1:5 BODY.PEEK[]\r\n")  # ~20 MB we do not read yet
+    for _ in range(20):  # others are served meanwhile
+        other = node.raw(u)
+        other.cmd("SELECT INBOX")
+        assert other.cmd("FETCH 5 RFC822.SIZE") == [
+            "* 5 FETCH (RFC822.SIZE %d)" % len(body), "TAG OK FETCH completed"]
+        other.close()
+    lines = slow.until_tag("f1")
+    assert lines[-1] == "f1 OK FETCH completed"
+    assert [l.endswith(body.decode() + ")") for l in lines[:-1]] == [True] * 5
 
 
 @pytest.mark.skipif(shutil.which("mbsync") is None, reason="mbsync (isync) not installed")
