@@ -37,6 +37,7 @@
 #include "node/admin/api.h"
 #include "node/http/http.h"
 #include "node/imap/imap.h"
+#include "node/pop3/pop3.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
 #include "storage/mailstore/mailstore.h"
@@ -55,6 +56,7 @@ struct node {
 	struct http_server *http, *https;
 	struct mailstore *store;
 	struct imap_server *imap, *imaps;
+	struct pop3_server *pop3;
 	uv_signal_t sigterm, sigint;
 	bool signals_ready;
 	bool stopping;
@@ -375,6 +377,31 @@ start_imap(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	return 0;
 }
 
+/* POP3 with STLS on pop3_port, implicit TLS on pop3s_port (0: off). */
+static int
+start_pop3(struct node *n, struct mn_err *err)
+{
+	struct pop3_server_config pc;
+	int rc;
+
+	if (n->cfg.pop3_port == 0 && n->cfg.pop3s_port == 0)
+		return 0;
+	memset(&pc, 0, sizeof(pc));
+	pc.address = n->cfg.listen_address;
+	pc.plain_on = n->cfg.pop3_port != 0;
+	pc.port = n->cfg.pop3_port;
+	pc.tls_on = n->cfg.pop3s_port != 0;
+	pc.tls_port = n->cfg.pop3s_port;
+	pc.tls = n->tls;
+	pc.idle_timeout_ms = n->cfg.idle_timeout_ms;
+	rc = pop3_server_start(&n->loop, n->dir, n->store, &pc, &n->pop3, err);
+	if (rc != 0)
+		return mn_err_wrap(err, "pop3 %s", n->cfg.listen_address);
+	log_info("main", "event=listen service=pop3 address=%s:%u pop3s=%u", n->cfg.listen_address,
+	    n->cfg.pop3_port, n->cfg.pop3s_port);
+	return 0;
+}
+
 /* Stop accepting and close connections (after their queued output).
  * Requests already in flight (a password hash in the thread pool, a queued
  * directory command) still finish: an accepted change is applied even if
@@ -388,6 +415,8 @@ stop_services(struct node *n)
 		http_server_stop(&n->https);
 	imap_server_stop(&n->imap);
 	imap_server_stop(&n->imaps);
+	if (n->pop3 != NULL)
+		pop3_server_stop(n->pop3);
 	conn_close_all();
 }
 
@@ -432,12 +461,14 @@ node_fini(struct node *n)
 		if (uv_loop_close(&n->loop) != 0)
 			log_warn("main", "event=shutdown reason=\"loop busy at close\"");
 	}
+	/* sessions and their pool work are done: the loop has drained */
+	pop3_server_free(&n->pop3);
+	if (n->store != NULL)
+		mailstore_close(&n->store);
 	admin_api_free(&n->api);
 	dirsvc_free(&n->svc);
 	if (n->tls != NULL)
 		tls_ctx_free(&n->tls);
-	if (n->store != NULL)
-		mailstore_close(&n->store);
 	if (n->dir != NULL)
 		directory_close(&n->dir);
 	config_free(&n->cfg);
@@ -471,7 +502,7 @@ run(struct node *n)
 	dirsvc_new(&n->loop, n->dir, n->cfg.node_name, &n->svc);
 	if ((rc = bootstrap(n, &err)) != 0)
 		goto fail;
-	if ((rc = setup_tls(n, &err)) != 0)
+	if ((rc = setup_tls(n, &err)) != 0 || (rc = open_store(n, &err)) != 0)
 		goto fail;
 
 	memset(&ac, 0, sizeof(ac));
@@ -481,10 +512,10 @@ run(struct node *n)
 	admin_api_new(&n->loop, n->dir, n->svc, &ac, &n->api);
 	conn_set_global_limit(n->cfg.max_connections);
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
-	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0)
+	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||
+	    (rc = start_pop3(n, &err)) != 0)
 		goto fail;
-	if ((rc = open_store(n, &err)) != 0 ||
-	    (rc = start_imap(n, "imap", n->cfg.imap_port, NULL, &n->imap, &err)) != 0 ||
+	if ((rc = start_imap(n, "imap", n->cfg.imap_port, NULL, &n->imap, &err)) != 0 ||
 	    (rc = start_imap(n, "imaps", n->cfg.imaps_port, n->tls, &n->imaps, &err)) != 0)
 		goto fail;
 
