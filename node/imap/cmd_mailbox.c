@@ -267,28 +267,44 @@ imap_cmd_subscribe(struct imap_session *s, struct imap_job *job)
 	imap_reply(job, "OK", "%s completed", sub ? "SUBSCRIBE" : "UNSUBSCRIBE");
 }
 
-/* LIST wildcard match (RFC 3501 §6.3.8): '*' anything, '%' anything but
- * the hierarchy separator. Iterative with backtracking on the last '*'
- * would miss '%'; recursion is bounded by the pattern's wildcards, and
- * patterns are at most a command line. */
+/* LIST wildcard match (RFC 3501 §6.3.8): '*' matches anything, '%'
+ * anything but the hierarchy separator. Backtracking is exponential in
+ * the wildcards a client may send ("*a*a*a*...b"), so this walks the
+ * pattern once, keeping the set of name positions reachable so far:
+ * O(pattern x name) time. */
 static bool
-list_match(const char *p, const char *n, int depth)
+list_match(const char *p, const char *n)
 {
-	if (depth > 64)
-		return false;
-	for (; *p; p++, n++) {
-		if (*p == '*' || *p == '%') {
-			for (const char *k = n;; k++) {
-				if (list_match(p + 1, k, depth + 1))
-					return true;
-				if (*k == '\0' || (*p == '%' && *k == '/'))
-					return false;
-			}
+	size_t nl = strlen(n);
+	uint8_t *cur = xcalloc(nl + 1, 1), *nxt = xcalloc(nl + 1, 1), *t;
+	bool any = true, match;
+
+	cur[0] = 1;
+	for (; *p && any; p++) {
+		size_t first = nl + 1;
+
+		any = false;
+		memset(nxt, 0, nl + 1);
+		for (size_t i = 0; i <= nl && first > nl; i++)
+			if (cur[i])
+				first = i;
+		for (size_t i = 0; i <= nl; i++) {
+			if (*p == '*')
+				nxt[i] = i >= first;
+			else if (*p == '%')
+				nxt[i] = cur[i] || (i > 0 && nxt[i - 1] && n[i - 1] != '/');
+			else
+				nxt[i] = i > 0 && cur[i - 1] && n[i - 1] == *p;
+			any |= nxt[i];
 		}
-		if (*n != *p)
-			return false;
+		t = cur;
+		cur = nxt;
+		nxt = t;
 	}
-	return *n == '\0';
+	match = any && cur[nl];
+	free(cur);
+	free(nxt);
+	return match;
 }
 
 static char *
@@ -414,7 +430,7 @@ imap_cmd_list(struct imap_session *s, struct imap_job *job)
 		size_t len = strlen(fl[i].name);
 
 		for (size_t k = 0; k < np && !match; k++)
-			match = list_match(patterns[k], fl[i].name, 0);
+			match = list_match(patterns[k], fl[i].name);
 		if (!match)
 			continue;
 		if ((lsub || sel_subscribed) && !fl[i].subscribed)

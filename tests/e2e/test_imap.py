@@ -340,6 +340,13 @@ def test_list_special_use_children_and_chinese_names_round_trip(node):
         '* STATUS "%s" (MESSAGES 0 UIDNEXT 1 UNSEEN 0 RECENT 0)' % name,
         "TAG OK STATUS completed"]
     assert r.cmd('CREATE "bad&name"') == ["TAG BAD Invalid mailbox name"]
+    # wildcards cannot make LIST backtrack exponentially
+    r.cmd("CREATE " + "a" * 200)
+    t0 = time.monotonic()
+    assert r.cmd('LIST "" "' + "*a" * 300 + '*b"') == ["TAG OK LIST completed"]
+    assert r.cmd('LIST "" "a%a"') == ['* LIST (\\HasNoChildren) "/" "%s"' % ("a" * 200),
+                                      "TAG OK LIST completed"]
+    assert time.monotonic() - t0 < 5
     # imaplib with the encoded name: SELECT and APPEND work on it
     m = node.imap(("folders@e2e.test", "pw-folders"))
     assert m.append(name, None, None, MSG)[0] == "OK"
