@@ -59,6 +59,7 @@ deselect(struct imap_session *s)
 	s->nview = s->capview = 0;
 	s->highestmodseq = 0;
 	s->readonly = false;
+	s->gone = false;
 	s->state = IMAP_STATE_AUTH;
 }
 
@@ -236,6 +237,12 @@ imap_cmd_rename(struct imap_session *s, struct imap_job *job)
 		return;
 	}
 	rc = mailstore_folder_rename(imap_server_store(s->srv), s->user, from, to, &err);
+	if (rc == 0 && s->folder != NULL && strcmp(s->folder, from) == 0 &&
+	    strcmp(from, "INBOX") != 0) {
+		/* our selected mailbox keeps its UIDVALIDITY under the new name */
+		free(s->folder);
+		s->folder = xstrdup(to);
+	}
 	free(from);
 	free(to);
 	if (rc != 0) {

@@ -187,6 +187,14 @@ job_finish(struct imap_session *s, struct imap_job *job)
 	s->job = NULL;
 	s->busy = false;
 	job_free(job);
+	if (s->gone && s->state == IMAP_STATE_SELECTED) {
+		/* RFC 3501 §7.1.5: the selected mailbox vanished under us */
+		static const char bye[] = "* BYE Selected mailbox was deleted or renamed\r\n";
+
+		session_write(s, bye, sizeof(bye) - 1);
+		conn_close(s->c);
+		return;
+	}
 	if (s->state == IMAP_STATE_LOGOUT) {
 		conn_close(s->c);
 		return;

@@ -131,6 +131,7 @@ struct imap_session {
 	/* selected */
 	char *folder;  /* UTF-8 */
 	bool readonly; /* EXAMINE */
+	bool gone;     /* deleted or renamed away by another session */
 	uint32_t uidvalidity;
 	uint64_t highestmodseq;
 	struct imap_view_msg *view;

@@ -281,11 +281,17 @@ imap_sync_view(struct imap_session *s, struct buf *out, bool allow_expunge)
 	struct imap_view_msg *nview;
 	struct mn_err err;
 	bool added = false;
+	int rc;
 
 	if (s->folder == NULL)
 		return;
-	if (mailstore_msg_list(imap_server_store(s->srv), s->user, s->folder, 0, &list, &n, &err) !=
-	    0) {
+	rc = mailstore_msg_list(imap_server_store(s->srv), s->user, s->folder, 0, &list, &n, &err);
+
+	if (rc == MN_ENOENT) {
+		s->gone = true; /* the session ends with BYE (session.c) */
+		return;
+	}
+	if (rc != 0) {
 		log_warn("imap", "sid=%s event=sync reason=\"%s\"", conn_id(s->c), err.msg);
 		return;
 	}

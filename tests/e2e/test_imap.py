@@ -619,6 +619,38 @@ def test_idle_wakes_on_append_from_other_session(node):
     assert r.cmd("NOOP") == ["* 1 EXISTS", "TAG OK NOOP completed"]
 
 
+def test_selected_mailbox_deleted_by_another_session_ends_with_bye(node):
+    u = node.user("gone")
+    a = node.raw(u)
+    a.cmd("CREATE Doomed")
+    a.cmd("CREATE Renamed")
+    assert a.cmd("SELECT Renamed")[-1] == "TAG OK [READ-WRITE] SELECT completed"
+    assert a.cmd("RENAME Renamed Kept") == ["TAG OK RENAME completed"]
+    assert a.cmd("NOOP") == ["TAG OK NOOP completed"]
+    a.cmd("SELECT Doomed")
+    b = node.raw(u)
+    assert b.cmd("DELETE Doomed") == ["TAG OK DELETE completed"]
+    a.send("n1 NOOP\r\n")
+    assert a.line() == "n1 OK NOOP completed"
+    assert a.line() == "* BYE Selected mailbox was deleted or renamed"
+    assert a.closed()
+
+
+def test_imaps_big_fetch(node):
+    u = node.user("tlsbig")
+    body = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 2000
+    m = node.imap(u)
+    m.append("INBOX", None, None, body)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    t = imaplib.IMAP4_SSL(node.addr, IMAPS_PORT, ssl_context=ctx, timeout=DEADLINE_S)
+    t.login(*u)
+    t.select("INBOX")
+    assert t.fetch("1", "(BODY.PEEK[])")[1][0][1] == body
+    t.logout()
+
+
 def test_uidvalidity_and_uids_stable_across_restart(tmp_path):
     n = Node(str(tmp_path))
     n.start()
