@@ -392,6 +392,7 @@ start_imap(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	ic.dir = n->dir;
 	ic.store = n->store;
 	ic.max_message_size = n->cfg.smtp_max_message_size;
+	ic.limits = n->limits;
 	if (imap_server_start(&n->loop, &ic, out, err) != 0)
 		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
 	log_info(

@@ -20,6 +20,7 @@
 #include "lib/tls.h"
 
 struct directory;
+struct limits;
 struct mailstore;
 
 struct imap_server_config {
@@ -32,6 +33,9 @@ struct imap_server_config {
 	/* Literal limit for APPEND when the user has no max_message_size of
 	 * their own (SPEC §5 [smtp] max_message_size); 0: parser default. */
 	uint64_t max_message_size;
+	/* Per-IP connection caps and login-failure blocking (node/limits.h);
+	 * NULL: none. Kept by pointer. */
+	struct limits *limits;
 };
 
 struct imap_server;

@@ -19,6 +19,7 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/limits.h"
 #include "node/imap/session.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
@@ -272,8 +273,9 @@ login_after_cb(uv_work_t *w, int status)
 	}
 	memset(&u, 0, sizeof(u));
 	/* look again: the account may have changed while we hashed */
-	rc = job->login_ok ? directory_user_get(imap_server_dir(s->srv), job->login_user, &u)
-	                   : MN_EAUTH;
+	rc = job->login_ok && !job->login_blocked
+	         ? directory_user_get(imap_server_dir(s->srv), job->login_user, &u)
+	         : MN_EAUTH;
 	if (rc == 0 && ((u.flags & DIR_USER_DISABLED) ||
 	                   (u.expires_at > 0 && u.expires_at <= (int64_t)time(NULL))))
 		rc = MN_EPERM;
@@ -301,8 +303,12 @@ login_after_cb(uv_work_t *w, int status)
 		buf_append_str(&job->out, "] Logged in\r\n");
 		log_info("imap", "sid=%s event=login user=%s result=ok tls=%d", conn_id(s->c),
 		    s->user, conn_is_tls(s->c));
+		if (s->srv->cfg.limits != NULL)
+			limits_auth_ok(s->srv->cfg.limits, conn_peer_ip(s->c), job->login_user);
 	} else {
 		s->auth_fail++;
+		if (s->srv->cfg.limits != NULL && !job->login_blocked && rc != MN_EPERM)
+			limits_auth_failed(s->srv->cfg.limits, conn_peer_ip(s->c), job->login_user);
 		log_info("imap", "sid=%s event=login result=fail ip=%s", conn_id(s->c),
 		    conn_peer_ip(s->c));
 		if (rc == MN_EPERM)
@@ -325,8 +331,15 @@ login_start(struct imap_session *s, struct imap_job *job)
 	struct dir_user u;
 
 	memset(&u, 0, sizeof(u));
-	if (directory_user_get(imap_server_dir(s->srv), job->login_user, &u) == 0 &&
-	    u.password_hash != NULL)
+	if (s->srv->cfg.limits != NULL &&
+	    !limits_auth_allowed(s->srv->cfg.limits, conn_peer_ip(s->c), job->login_user)) {
+		/* answered like a wrong password, after the same hashing delay */
+		log_warn(
+		    "imap", "sid=%s event=auth_blocked ip=%s", conn_id(s->c), conn_peer_ip(s->c));
+		job->login_blocked = true;
+		job->login_hash = xstrdup(s->srv->dummy_hash);
+	} else if (directory_user_get(imap_server_dir(s->srv), job->login_user, &u) == 0 &&
+	           u.password_hash != NULL)
 		job->login_hash = xstrdup(u.password_hash);
 	else
 		job->login_hash = xstrdup(s->srv->dummy_hash);
@@ -787,9 +800,12 @@ on_close(struct conn *c, void *arg, int reason)
 {
 	struct imap_session *s = arg;
 
-	(void)c;
 	(void)reason;
 	mailbox_events_unwatch(&s->watch);
+	if (s->counted) {
+		s->counted = false;
+		limits_conn_closed(s->srv->cfg.limits, LIMITS_IMAP, conn_peer_ip(c));
+	}
 	if (s->busy && !s->waiting_drain) {
 		s->closed = true; /* freed when the job comes back */
 		return;
@@ -825,13 +841,39 @@ static const struct conn_handler session_handler = {
 };
 
 static void
+refused_on_close(struct conn *c, void *arg, int reason)
+{
+	(void)c;
+	(void)arg;
+	(void)reason;
+}
+
+static const struct conn_handler refused_handler = {
+    .on_close = refused_on_close,
+};
+
+static void
 accept_cb(struct conn *c, void *arg)
 {
+	static const char busy[] = "* BYE [UNAVAILABLE] too many connections from your address\r\n";
 	struct imap_server *srv = arg;
-	struct imap_session *s = xcalloc(1, sizeof(*s));
+	struct imap_session *s;
 	struct imap_parser_limits lim;
+	enum limits_verdict v = LIMITS_OK;
 	struct buf g;
 
+	if (srv->cfg.limits != NULL)
+		v = limits_conn_open(srv->cfg.limits, LIMITS_IMAP, conn_peer_ip(c));
+	if (v != LIMITS_OK) {
+		log_info("imap", "sid=%s event=refused ip=%s reason=%s", conn_id(c),
+		    conn_peer_ip(c), v == LIMITS_TOO_MANY ? "too_many_connections" : "rate");
+		conn_set_handler(c, &refused_handler, NULL);
+		(void)conn_write(c, busy, sizeof(busy) - 1);
+		conn_close(c);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->counted = srv->cfg.limits != NULL;
 	s->srv = srv;
 	srv->nsessions++;
 	s->c = c;

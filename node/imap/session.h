@@ -104,7 +104,8 @@ struct imap_job {
 	void (*step_free)(void *);
 	/* LOGIN */
 	char *login_user, *login_pass, *login_hash;
-	char *own_tag; /* tag kept by the job (AUTHENTICATE continuation) */
+	char *own_tag;      /* tag kept by the job (AUTHENTICATE continuation) */
+	bool login_blocked; /* node/limits said no: fail without a real check */
 	bool login_ok;
 };
 
@@ -132,6 +133,7 @@ struct imap_session {
 	char *folder;  /* UTF-8 */
 	bool readonly; /* EXAMINE */
 	bool gone;     /* deleted or renamed away by another session */
+	bool counted;  /* admitted by limits_conn_open: release on close */
 	uint32_t uidvalidity;
 	uint64_t highestmodseq;
 	struct imap_view_msg *view;

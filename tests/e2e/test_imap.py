@@ -54,7 +54,7 @@ def mutf7(s):
 
 
 class Node:
-    def __init__(self, tmp):
+    def __init__(self, tmp, limits="max_conn_per_ip = 0\nconn_per_minute_per_ip = 0\n"):
         self.addr = "127.2.%d.%d" % (1 + os.getpid() % 250, 1 + random.randrange(250))
         self.data = os.path.join(tmp, "data")
         self.config = os.path.join(tmp, "node.ini")
@@ -65,7 +65,8 @@ class Node:
                     "smtps_port = 0\npop3_port = 0\npop3s_port = 0\nhttps_port = 0\n"
                     "imap_port = %d\nimaps_port = %d\nhttp_port = %d\n"
                     "[admin]\ninitial_password = %s\n[dev]\ncreate_domain = e2e.test\n"
-                    % (self.data, self.addr, IMAP_PORT, IMAPS_PORT, HTTP_PORT, ADMIN_PW))
+                    "[limits]\n%s"
+                    % (self.data, self.addr, IMAP_PORT, IMAPS_PORT, HTTP_PORT, ADMIN_PW, limits))
         self.proc = None
 
     def start(self):
@@ -649,6 +650,37 @@ def test_imaps_big_fetch(node):
     t.select("INBOX")
     assert t.fetch("1", "(BODY.PEEK[])")[1][0][1] == body
     t.logout()
+
+
+def test_per_ip_connection_cap_and_login_blocking(tmp_path):
+    n = Node(str(tmp_path), limits="max_conn_per_ip = 2\nauth_fail_user = 2\n")
+    n.start()
+    try:
+        u = n.user("limited")
+        a, b = Raw(n.addr, IMAP_PORT), Raw(n.addr, IMAP_PORT)
+        c = socket.create_connection((n.addr, IMAP_PORT), timeout=DEADLINE_S)
+        assert c.makefile("rb").readline() == (
+            b"* BYE [UNAVAILABLE] too many connections from your address\r\n")
+        c.close()
+        b.close()
+        assert a.cmd("LOGIN %s wrong1" % u[0]) == [
+            "TAG NO [AUTHENTICATIONFAILED] Authentication failed."]
+        assert a.cmd("LOGIN %s wrong2" % u[0]) == [
+            "TAG NO [AUTHENTICATIONFAILED] Authentication failed."]
+        a.close()
+        deadline = time.monotonic() + DEADLINE_S
+        while True:  # b's close is seen by the server asynchronously
+            r = Raw(n.addr, IMAP_PORT)
+            if not r.greeting.startswith("* BYE"):
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.05)  # poll interval within the deadline
+        # the user is blocked: even the right password is refused
+        assert r.cmd("LOGIN %s %s" % u) == [
+            "TAG NO [AUTHENTICATIONFAILED] Authentication failed."]
+        assert "event=auth_blocked" in n.log()
+    finally:
+        n.stop()
 
 
 def test_uidvalidity_and_uids_stable_across_restart(tmp_path):
