@@ -39,6 +39,7 @@
 #include "node/delivery/queue.h"
 #include "node/delivery/remote.h"
 #include "node/http/http.h"
+#include "node/imap/imap.h"
 #include "node/limits.h"
 #include "node/pop3/pop3.h"
 #include "node/smtp/server.h"
@@ -61,6 +62,7 @@ struct node {
 	struct tls_ctx *tls;
 	struct http_server *http, *https;
 	struct mailstore *store;
+	struct imap_server *imap, *imaps;
 	struct pop3_server *pop3;
 	struct spool *spool;
 	struct remote_ctx *remote;
@@ -380,6 +382,33 @@ open_store(struct node *n, struct mn_err *err)
 	return 0;
 }
 
+/* IMAP on port (STARTTLS offered) or, with tls, implicit TLS (imaps) */
+static int
+start_imap(struct node *n, const char *service, uint16_t port, struct tls_ctx *tls,
+    struct imap_server **out, struct mn_err *err)
+{
+	struct imap_server_config ic;
+
+	if (port == 0)
+		return 0;
+	memset(&ic, 0, sizeof(ic));
+	ic.listen.service = service;
+	ic.listen.address = n->cfg.listen_address;
+	ic.listen.port = port;
+	ic.listen.tls = tls;
+	ic.listen.idle_timeout_ms = n->cfg.idle_timeout_ms;
+	ic.starttls = tls == NULL ? n->tls : NULL;
+	ic.dir = n->dir;
+	ic.store = n->store;
+	ic.max_message_size = n->cfg.smtp_max_message_size;
+	ic.limits = n->limits;
+	if (imap_server_start(&n->loop, &ic, out, err) != 0)
+		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
+	log_info(
+	    "main", "event=listen service=%s address=%s:%u", service, n->cfg.listen_address, port);
+	return 0;
+}
+
 /* POP3 with STLS on pop3_port, implicit TLS on pop3s_port (0: off). */
 static int
 start_pop3(struct node *n, struct mn_err *err)
@@ -456,6 +485,8 @@ stop_services(struct node *n)
 		http_server_stop(&n->http);
 	if (n->https != NULL)
 		http_server_stop(&n->https);
+	imap_server_stop(&n->imap);
+	imap_server_stop(&n->imaps);
 	if (n->pop3 != NULL)
 		pop3_server_stop(n->pop3);
 	smtp_server_stop(&n->smtp);
@@ -569,6 +600,9 @@ run(struct node *n)
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
 	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||
 	    (rc = start_pop3(n, &err)) != 0)
+		goto fail;
+	if ((rc = start_imap(n, "imap", n->cfg.imap_port, NULL, &n->imap, &err)) != 0 ||
+	    (rc = start_imap(n, "imaps", n->cfg.imaps_port, n->tls, &n->imaps, &err)) != 0)
 		goto fail;
 
 	uv_signal_init(&n->loop, &n->sigterm);
