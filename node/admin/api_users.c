@@ -108,31 +108,16 @@ least_loaded_node(struct api_req *r)
 void
 api_users_list(struct api_req *r)
 {
-	const char *domain = api_query(r, "domain"), *search = api_query(r, "search");
+	const char *search = api_query(r, "search"), *canon;
 	uint64_t offset, limit;
-	char *canon = NULL;
 	json_t *list;
+	bool stop;
 
 	if (api_query_u64(r, "offset", 0, UINT32_MAX, &offset) != 0 ||
 	    api_query_u64(r, "limit", 0, 1000000, &limit) != 0)
 		return;
-	if (domain != NULL && *domain == '\0')
-		domain = NULL;
-	if (domain == NULL && !api_is_system(r))
-		domain = r->who.domain;
-	if (domain != NULL) {
-		char *d = api_strdup(r, domain);
-
-		ascii_lower(d);
-		if (!api_scope_domain(r, d))
-			return;
-		canon = directory_domain_canonical(r->api->dir, d);
-		if (canon == NULL) {
-			api_reply_error(r, 404, "domain %s does not exist", d);
-			return;
-		}
-		api_track(r, canon);
-	}
+	if ((canon = api_list_domain(r, &stop)) == NULL && stop)
+		return;
 	if (search != NULL && *search == '\0')
 		search = NULL;
 	list = directory_users_json(r->api->dir, canon, search, (size_t)offset, (size_t)limit);
@@ -220,7 +205,7 @@ api_users_add(struct api_req *r)
 	const char *in, *password, *hash, *name, *node;
 	struct user_limits l;
 	Mailnode__UserAdd *m;
-	char *address, *canon, *home;
+	char *address, *home;
 	enum dir_addr_kind kind;
 
 	if (api_body_string(r, "address", true, DIR_MAX_ADDRESS, &in) != 0 ||
@@ -228,19 +213,8 @@ api_users_add(struct api_req *r)
 	    api_body_string(r, "name", false, API_MAX_NAME, &name) != 0 ||
 	    api_body_string(r, "node", false, 64, &node) != 0 || parse_limits(r, &l) != 0)
 		return;
-	if ((address = api_address_arg(r, in)) == NULL || !api_scope_address(r, address))
+	if ((address = api_new_address(r, in, "user")) == NULL)
 		return;
-	canon = directory_domain_canonical(r->api->dir, api_domain_of(address));
-	if (canon == NULL) {
-		api_reply_error(r, 404, "domain %s does not exist", api_domain_of(address));
-		return;
-	}
-	api_track(r, canon);
-	if (strcmp(canon, api_domain_of(address)) != 0) {
-		api_reply_error(r, 400, "%s is an alias of %s: add the user there",
-		    api_domain_of(address), canon);
-		return;
-	}
 	kind = directory_classify(r->api->dir, address, NULL);
 	if (kind != DIR_ADDR_NONE) {
 		api_reply_error(r, 409, "%s already exists", address);
