@@ -54,6 +54,11 @@ const char *mn_strerror(int code);
  * err may be NULL. */
 int mn_err_set(struct mn_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+#ifdef __clang_analyzer__
+/* The analyzer cannot see into err.c; tell it the result is `code`, or it
+ * follows `return mn_err_set(...)` as if it could be 0 (false "garbage value"). */
+#define mn_err_set(err, code, ...) (mn_err_set((err), (code), __VA_ARGS__), (code))
+#endif
 
 /* mn_err_wrap - prepend context to the existing message. */
 int mn_err_wrap(struct mn_err *err, const char *fmt, ...)

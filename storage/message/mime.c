@@ -722,7 +722,7 @@ mime_parse(const char *msg, size_t len, struct mime_part **root_out)
 	if (msg == NULL && len > 0)
 		return MN_EINVAL;
 	if (msg == NULL)
-		msg = c.msg = "";
+		c.msg = "";
 	root = new_part(&c, NULL, 0, len);
 	parse_part(&c, root, false);
 	*root_out = root;
