@@ -15,8 +15,8 @@ mn_strerror(int code)
 	switch (code) {
 	case 0:
 		return "ok";
-#define MN_ERR_CASE(name, num, text) \
-	case name:                   \
+#define MN_ERR_CASE(name, num, text)                                                               \
+	case name:                                                                                 \
 		return text;
 		MN_ERR_TABLE(MN_ERR_CASE)
 #undef MN_ERR_CASE

@@ -473,8 +473,8 @@ out:
  * address in; it leaves every group it is a member of first. A domain's
  * everyone@ group is built in while the domain exists. */
 static int
-address_del(struct directory *d, const char *in, const char *kind, const char *table,
-    struct mn_err *err)
+address_del(
+    struct directory *d, const char *in, const char *kind, const char *table, struct mn_err *err)
 {
 	char what[32], sql[64], *addr;
 	int rc;

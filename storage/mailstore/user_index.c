@@ -277,7 +277,8 @@ ms_user_close_all(struct mailstore *ms)
 	while (ms->lru != NULL) {
 		struct ms_user *u = ms->lru;
 
-		lru_unlink(ms, u); // NOLINT(clang-analyzer-unix.Malloc): lru_unlink moved ms->lru on
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): lru_unlink moved ms->lru on */
+		lru_unlink(ms, u);
 		user_free(u);
 	}
 	ms->nopen = 0;
@@ -447,7 +448,8 @@ ms_user_get(struct mailstore *ms, const char *address, bool create, struct ms_us
 	while (ms->nopen > MAILSTORE_HANDLE_CACHE) {
 		struct ms_user *last = ms->lru;
 
-		while (last->next != NULL) // NOLINT(clang-analyzer-*): nopen counts list entries + u
+		/* NOLINTNEXTLINE(clang-analyzer-*): nopen counts list entries + u */
+		while (last->next != NULL)
 			last = last->next;
 		lru_unlink(ms, last);
 		user_free(last);
@@ -456,7 +458,8 @@ ms_user_get(struct mailstore *ms, const char *address, bool create, struct ms_us
 found:
 	u->next = ms->lru;
 	if (ms->lru)
-		ms->lru->prev = u; // NOLINT(clang-analyzer-unix.Malloc): evicted entries left the list
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): evicted entries left the list */
+		ms->lru->prev = u;
 	ms->lru = u;
 	*out = u;
 	return 0;
