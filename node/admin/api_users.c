@@ -158,6 +158,22 @@ struct user_limits {
 	uint32_t flags;
 };
 
+/* LIMITS_TO_CMD - copy l into a UserAdd or UserUpdate message m: the two
+ * protobuf types spell these fields alike. */
+#define LIMITS_TO_CMD(m, l)                                                                        \
+	do {                                                                                       \
+		(m)->has_quota_bytes = (l).has_quota;                                              \
+		(m)->quota_bytes = (l).quota;                                                      \
+		(m)->has_quota_messages = (l).has_qmsg;                                            \
+		(m)->quota_messages = (l).qmsg;                                                    \
+		(m)->has_max_message_size = (l).has_maxsize;                                       \
+		(m)->max_message_size = (l).maxsize;                                               \
+		(m)->has_flags = (l).has_flags;                                                    \
+		(m)->flags = (l).flags;                                                            \
+		(m)->has_expires_at = (l).has_expires;                                             \
+		(m)->expires_at = (int64_t)(l).expires;                                            \
+	} while (0)
+
 static int
 parse_limits(struct api_req *r, struct user_limits *l)
 {
@@ -235,16 +251,7 @@ api_users_add(struct api_req *r)
 	m->address = address;
 	m->name = api_strdup(r, name);
 	m->home_node = home;
-	m->has_quota_bytes = l.has_quota;
-	m->quota_bytes = l.quota;
-	m->has_quota_messages = l.has_qmsg;
-	m->quota_messages = l.qmsg;
-	m->has_max_message_size = l.has_maxsize;
-	m->max_message_size = l.maxsize;
-	m->has_flags = l.has_flags;
-	m->flags = l.flags;
-	m->has_expires_at = l.has_expires;
-	m->expires_at = (int64_t)l.expires;
+	LIMITS_TO_CMD(m, l);
 	r->cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_ADD;
 	r->cmd.user_add = m;
 	if (hash != NULL) {
@@ -291,16 +298,7 @@ api_users_patch(struct api_req *r)
 	m = API_NEW(r, Mailnode__UserUpdate, MAILNODE__USER_UPDATE__INIT);
 	m->address = address;
 	m->name = api_strdup(r, name);
-	m->has_quota_bytes = l.has_quota;
-	m->quota_bytes = l.quota;
-	m->has_quota_messages = l.has_qmsg;
-	m->quota_messages = l.qmsg;
-	m->has_max_message_size = l.has_maxsize;
-	m->max_message_size = l.maxsize;
-	m->has_flags = l.has_flags;
-	m->flags = l.flags;
-	m->has_expires_at = l.has_expires;
-	m->expires_at = (int64_t)l.expires;
+	LIMITS_TO_CMD(m, l);
 	r->cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_UPDATE;
 	r->cmd.user_update = m;
 	if (password != NULL) {
