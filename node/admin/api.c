@@ -444,6 +444,52 @@ api_address_arg(struct api_req *r, const char *in)
 	return a;
 }
 
+char *
+api_new_address(struct api_req *r, const char *in, const char *what)
+{
+	char *address, *canon;
+
+	if ((address = api_address_arg(r, in)) == NULL || !api_scope_address(r, address))
+		return NULL;
+	canon = directory_domain_canonical(r->api->dir, api_domain_of(address));
+	if (canon == NULL) {
+		api_reply_error(r, 404, "domain %s does not exist", api_domain_of(address));
+		return NULL;
+	}
+	api_track(r, canon);
+	if (strcmp(canon, api_domain_of(address)) != 0) {
+		api_reply_error(r, 400, "%s is an alias of %s: add the %s there",
+		    api_domain_of(address), canon, what);
+		return NULL;
+	}
+	return address;
+}
+
+const char *
+api_list_domain(struct api_req *r, bool *stop)
+{
+	const char *domain = api_query(r, "domain");
+	char *d, *canon;
+
+	*stop = false;
+	if (domain == NULL || *domain == '\0')
+		domain = api_is_system(r) ? NULL : r->who.domain;
+	if (domain == NULL)
+		return NULL;
+	d = api_strdup(r, domain);
+	ascii_lower(d);
+	if (!api_scope_domain(r, d)) {
+		*stop = true;
+		return NULL;
+	}
+	if ((canon = directory_domain_canonical(r->api->dir, d)) == NULL) {
+		api_reply_error(r, 404, "domain %s does not exist", d);
+		*stop = true;
+		return NULL;
+	}
+	return api_track(r, canon);
+}
+
 json_t *
 api_json_find(json_t *array, const char *key, const char *value)
 {

@@ -174,6 +174,14 @@ bool api_scope_address(struct api_req *r, const char *address);
 char *api_address_arg(struct api_req *r, const char *in);
 /* api_domain_of - the domain part of a checked address. */
 const char *api_domain_of(const char *address);
+/* api_new_address - the address (body field `in`) of a user, alias or group
+ * to add: checked, in scope, in an existing domain that is not a domain
+ * alias (`what` names the object in that 400). NULL after a reply. */
+char *api_new_address(struct api_req *r, const char *in, const char *what);
+/* api_list_domain - the `domain` query parameter of a list: lower-cased,
+ * in scope and canonical (tracked). NULL with *stop false means every
+ * domain (a domain admin always gets its own); *stop true after a reply. */
+const char *api_list_domain(struct api_req *r, bool *stop);
 
 /* api_apply - submit r->cmd (caller filled the oneof) through dirsvc; on
  * success runs next(r), on failure replies with the mapped status. */
