@@ -10,9 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/err.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
-#include "node/imap/mime.h"
+#include "node/imap/fetch_render.h"
 #include "node/imap/search.h"
 #include "node/imap/session.h"
 #include "storage/directory/directory.h"
@@ -387,9 +388,9 @@ enum fetch_kind {
 struct fetch_item {
 	enum fetch_kind kind;
 	bool peek;
-	struct slice section; /* F_SECTION: between the brackets */
+	struct imap_section sec; /* F_SECTION; names point into the command */
 	bool partial;
-	uint64_t off, cnt;
+	struct imap_partial part;
 };
 
 struct fetch_state {
@@ -485,50 +486,46 @@ parse_item(struct fetch_state *st, struct slice a)
 	memset(it, 0, sizeof(*it));
 	it->kind = F_SECTION;
 	it->peek = peek;
-	it->section = (struct slice){lb + 1, (size_t)(rb - lb - 1)};
+	if (imap_section_parse((struct slice){lb + 1, (size_t)(rb - lb - 1)}, &it->sec) != 0)
+		return false;
 	if (rb + 1 < end) {
-		/* <offset.count> */
-		const char *p = rb + 1;
-		uint64_t o = 0, c = 0;
-
-		if (*p++ != '<')
-			return false;
-		if (p >= end || *p < '0' || *p > '9')
-			return false;
-		while (p < end && *p >= '0' && *p <= '9' && o < (1ULL << 32))
-			o = o * 10 + (uint64_t)(*p++ - '0');
-		if (p >= end || *p++ != '.' || p >= end || *p < '0' || *p > '9')
-			return false;
-		while (p < end && *p >= '0' && *p <= '9' && c < (1ULL << 32))
-			c = c * 10 + (uint64_t)(*p++ - '0');
-		if (p + 1 != end || *p != '>' || c == 0)
+		/* <origin.count>, applied by render_one (fetch_render.h) */
+		if (imap_partial_parse((struct slice){rb + 1, (size_t)(end - rb - 1)}, &it->part) !=
+		    0)
 			return false;
 		it->partial = true;
-		it->off = o;
-		it->cnt = c;
-	}
-	{
-		/* check the section syntax now, against an empty message */
-		struct imap_mime *m = imap_mime_parse("", 0);
-		struct buf tmp;
-		bool ok;
-
-		buf_init(&tmp, 0);
-		ok = imap_mime_section(m, it->section, &tmp);
-		buf_fini(&tmp);
-		imap_mime_free(&m);
-		if (!ok)
-			return false;
 	}
 	st->nitems++;
 	return true;
 }
 
+/*
+ * A message's bytes as a literal. A NUL byte is sent as 0x80: CHAR8
+ * excludes NUL (RFC 3501 §9) and Dovecot does the same (fetch_render.h
+ * imap_quote); the length does not change, so RFC822.SIZE still holds.
+ */
 static void
 out_literal(struct buf *out, const void *data, size_t len)
 {
+	size_t at;
+
 	buf_printf(out, "{%zu}\r\n", len);
-	buf_append(out, data, len);
+	at = out->len;
+	if (buf_append(out, data, len) != 0)
+		return;
+	for (size_t i = at; i < out->len; i++)
+		if (out->data[i] == 0)
+			out->data[i] = 0x80;
+}
+
+/* the message's MIME tree, parsed on first use (mime_parse never fails on
+ * content; NULL only for a NULL buffer, which data never is) */
+static const struct mime_part *
+tree_of(struct mime_part **tree, const struct buf *data)
+{
+	if (*tree == NULL && mime_parse((const char *)data->data, data->len, tree) != 0)
+		*tree = NULL;
+	return *tree;
 }
 
 static void
@@ -536,7 +533,9 @@ render_one(struct imap_session *s, struct imap_job *job, struct fetch_state *st,
     const struct mailstore_msg *m, uint32_t seq, struct buf *data)
 {
 	struct buf *out = &job->out;
-	struct imap_mime *mime = NULL;
+	struct mime_part *mime = NULL;
+	const struct mime_part *root;
+	const char *msg = (const char *)data->data;
 	bool have = false, first = true;
 	size_t hl = 0, bo = 0;
 
@@ -544,7 +543,8 @@ render_one(struct imap_session *s, struct imap_job *job, struct fetch_state *st,
 		have = load_msg(s, m, st->need_full, data);
 		if (!have)
 			return;
-		if (header_find_end((char *)data->data, data->len, &hl, &bo) != 0)
+		msg = (const char *)data->data;
+		if (header_find_end(msg, data->len, &hl, &bo) != 0)
 			hl = bo = data->len;
 		if (!st->need_full)
 			bo = data->len;
@@ -604,43 +604,52 @@ render_one(struct imap_session *s, struct imap_job *job, struct fetch_state *st,
 			out_literal(out, data->data + bo, data->len - bo);
 			break;
 		case F_ENVELOPE:
+			/* data is the header alone unless a body item is asked
+			 * for too: the envelope needs only the root's header */
 			buf_append_str(out, "ENVELOPE ");
-			imap_mime_envelope((struct slice){(char *)data->data, hl}, out);
+			root = tree_of(&mime, data);
+			if (root == NULL || imap_render_envelope(root, msg, out) != 0)
+				buf_append_str(out, "NIL");
 			break;
 		case F_BODY:
 		case F_BODYSTRUCTURE:
-			if (mime == NULL)
-				mime = imap_mime_parse((char *)data->data, data->len);
 			buf_append_str(out, it->kind == F_BODY ? "BODY " : "BODYSTRUCTURE ");
-			imap_mime_bodystructure(mime, it->kind == F_BODYSTRUCTURE, out);
+			root = tree_of(&mime, data);
+			if (root == NULL || imap_render_bodystructure(
+			                        root, msg, it->kind == F_BODYSTRUCTURE, out) != 0)
+				buf_append_str(out, "NIL");
 			break;
 		case F_SECTION: {
 			struct buf sec;
+			struct slice bytes;
+			int rc = MN_ENOENT;
 
-			if (mime == NULL)
-				mime = imap_mime_parse((char *)data->data, data->len);
+			root = tree_of(&mime, data);
 			buf_init(&sec, 0);
-			imap_mime_section(mime, it->section, &sec);
+			if (root != NULL)
+				rc = imap_section_extract(root, msg, data->len, &it->sec, &sec);
 			buf_append_str(out, "BODY[");
-			buf_append(out, it->section.ptr, it->section.len);
+			imap_section_write(&it->sec, out);
 			buf_append_str(out, "]");
+			bytes = (struct slice){(char *)sec.data, sec.len};
 			if (it->partial) {
-				size_t o = it->off < sec.len ? (size_t)it->off : sec.len;
-				size_t c = sec.len - o < it->cnt ? sec.len - o : (size_t)it->cnt;
-
-				buf_printf(out, "<%llu> ", (unsigned long long)it->off);
-				out_literal(out, sec.data + o, c);
-			} else {
-				buf_append_str(out, " ");
-				out_literal(out, sec.data, sec.len);
+				bytes = imap_partial_apply(bytes, &it->part);
+				buf_printf(out, "<%u>", it->part.origin);
 			}
+			buf_append_str(out, " ");
+			/* a part that does not exist is "" as Dovecot answers
+			 * (fetch_render.h imap_section_extract) */
+			if (rc != 0)
+				buf_append_str(out, "\"\"");
+			else
+				out_literal(out, bytes.ptr, bytes.len);
 			buf_fini(&sec);
 			break;
 		}
 		}
 	}
 	buf_append_str(out, ")\r\n");
-	imap_mime_free(&mime);
+	mime_free(mime);
 }
 
 /* set \Seen on the next batch of uids (one store call, one fsync) */

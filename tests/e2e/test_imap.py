@@ -409,14 +409,14 @@ def test_append_select_fetch_exact(node):
         '(("Alice" NIL "alice" "e2e.test")(NIL NIL "undisclosed-recipients" NIL)'
         '(NIL NIL NIL NIL)) NIL NIL NIL "<m1@example.org>"))', "TAG OK FETCH completed"]
     assert r.cmd("FETCH 1 BODYSTRUCTURE") == [
-        '* 1 FETCH (BODYSTRUCTURE ("TEXT" "PLAIN" ("charset" "us-ascii") NIL NIL "7BIT" 17 1 '
+        '* 1 FETCH (BODYSTRUCTURE ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 17 1 '
         'NIL NIL NIL NIL))', "TAG OK FETCH completed"]
     assert r.cmd("FETCH 2 (BODY BODYSTRUCTURE)") == [
-        '* 2 FETCH (BODY (("TEXT" "PLAIN" ("charset" "utf-8") NIL NIL "7BIT" 10 1)'
-        '("APPLICATION" "OCTET-STREAM" ("name" "a.bin") NIL NIL "BASE64" 4) "MIXED") '
-        'BODYSTRUCTURE (("TEXT" "PLAIN" ("charset" "utf-8") NIL NIL "7BIT" 10 1 NIL NIL NIL NIL)'
-        '("APPLICATION" "OCTET-STREAM" ("name" "a.bin") NIL NIL "BASE64" 4 NIL '
-        '("ATTACHMENT" ("filename" "a.bin")) NIL NIL) "MIXED" ("boundary" "XX") NIL NIL NIL))',
+        '* 2 FETCH (BODY (("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 10 0)'
+        '("application" "octet-stream" ("name" "a.bin") NIL NIL "base64" 4) "mixed") '
+        'BODYSTRUCTURE (("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 10 0 NIL NIL NIL NIL)'
+        '("application" "octet-stream" ("name" "a.bin") NIL NIL "base64" 4 NIL '
+        '("attachment" ("filename" "a.bin")) NIL NIL) "mixed" ("boundary" "XX") NIL NIL NIL))',
         "TAG OK FETCH completed"]
     assert r.cmd("FETCH 2 (BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[TEXT]<0.8>)") == [
         '* 2 FETCH (BODY[1] {10}\r\nfirst part BODY[2.MIME] {142}\r\n'
@@ -425,9 +425,16 @@ def test_append_select_fetch_exact(node):
         'Content-Disposition: attachment; filename="a.bin"\r\n\r\n'
         ' BODY[TEXT]<0> {8}\r\npreamble)', "TAG OK FETCH completed"]
     assert r.cmd("FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject To)])") == [
-        '* 1 FETCH (BODY[HEADER.FIELDS (Subject To)] {93}\r\n'
+        '* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT TO)] {93}\r\n'
         'To: Alice <alice@e2e.test>, undisclosed-recipients:;\r\n'
         'Subject: =?utf-8?b?5L2g5aW9?= hello\r\n\r\n)', "TAG OK FETCH completed"]
+    # a part that does not exist is "" (as Dovecot); the section is echoed
+    # in canonical upper case; <origin.count> past the end is empty
+    assert r.cmd("FETCH 2 (BODY.PEEK[3] BODY.PEEK[1.1.TEXT] body.peek[header.fields (from)]"
+                 " BODY.PEEK[1]<100.5>)") == [
+        '* 2 FETCH (BODY[3] "" BODY[1.1.TEXT] "" BODY[HEADER.FIELDS (FROM)] {27}\r\n'
+        'From: carol@example.org\r\n\r\n BODY[1]<100> {0}\r\n)', "TAG OK FETCH completed"]
+    assert r.cmd("FETCH 2 BODY.PEEK[1.HEADER.X]") == ["TAG BAD Invalid FETCH item"]
     # a non-PEEK body fetch sets \Seen and reports it
     assert r.cmd("FETCH 1 BODY[TEXT]") == [
         '* 1 FETCH (BODY[TEXT] {17}\r\nHello body text\r\n FLAGS (\\Seen \\Flagged $Work))',
