@@ -1,16 +1,497 @@
 /*
- * main.c - the mailnode daemon (placeholder until the services are wired).
+ * main.c - the mailnode daemon: `mailnode --config FILE` (SPEC §4, §5).
+ *
+ * Loads the configuration (a bad file is refused with "FILE:LINE: reason",
+ * exit 2), creates data_dir (0700), opens data_dir/directory.db and, on the
+ * first start of an empty directory, bootstraps the one-member cluster:
+ * this node in the nodes table and the system administrator `admin`, whose
+ * password comes from [admin] initial_password or is generated into
+ * data_dir/admin-password (0600). Then it starts the services (today HTTP
+ * and HTTPS with the admin API under /api/v1/) and runs the event loop in
+ * the foreground, logging to stderr. SIGTERM/SIGINT: stop accepting, close
+ * connections after their queued output, let work in flight finish (queued
+ * directory commands are applied), close every handle, close the
+ * directory, exit 0.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "cluster/dirsvc.h"
+#include "lib/config.h"
+#include "lib/conn.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/tls.h"
+#include "lib/xalloc.h"
+#include "node/admin/api.h"
+#include "node/http/http.h"
+#include "storage/directory/directory.h"
+#include "storage/directory/password.h"
+
+#define ADMIN_NAME "admin"
+#define GENERATED_PASSWORD_BYTES 12 /* 16 base64url characters */
+
+struct node {
+	struct mn_config cfg;
+	uv_loop_t loop;
+	bool loop_ready;
+	struct directory *dir;
+	struct dirsvc *svc;
+	struct admin_api *api;
+	struct tls_ctx *tls;
+	struct http_server *http, *https;
+	uv_signal_t sigterm, sigint;
+	bool signals_ready;
+	bool stopping;
+	/* bootstrap results */
+	int boot_failures;
+	int lock_fd; /* data_dir/lock, held while running */
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: mailnode --config FILE\n"
+	             "       mailnode --version\n"
+	             "       mailnode --help\n"
+	             "Runs one mail server node in the foreground, logging to stderr.\n"
+	             "SIGTERM or SIGINT shut it down gracefully.\n");
+}
+
+/* mkdir -p with mode for every directory it creates */
+static int
+mkdir_p(const char *path, mode_t mode, struct mn_err *err)
+{
+	char *p = xstrdup(path);
+	size_t len = strlen(p);
+
+	for (size_t i = 1; i <= len; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		char saved = p[i];
+
+		p[i] = '\0';
+		if (mkdir(p, mode) != 0 && errno != EEXIST) {
+			mn_err_set(err, MN_EIO, "mkdir %s: %s", p, strerror(errno));
+			free(p);
+			return MN_EIO;
+		}
+		p[i] = saved;
+	}
+	free(p);
+	return 0;
+}
+
+/* One process per data_dir: two would share the directory and, later, the
+ * mail store and the Raft log. The lock goes away with the process. */
+static int
+lock_data_dir(struct node *n, struct mn_err *err)
+{
+	char *path = xasprintf("%s/lock", n->cfg.data_dir);
+	int rc = 0;
+
+	n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (n->lock_fd < 0)
+		rc = mn_err_set(err, MN_EIO, "open %s: %s", path, strerror(errno));
+	else if (flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		rc = mn_err_set(err, MN_EIO, "%s is in use by another mailnode (%s)",
+		    n->cfg.data_dir, strerror(errno));
+	free(path);
+	return rc;
+}
+
+static char *
+generate_password(void)
+{
+	static const char b64url[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char raw[GENERATED_PASSWORD_BYTES];
+	char *out = xmalloc(GENERATED_PASSWORD_BYTES / 3 * 4 + 1);
+	size_t o = 0;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		free(out);
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(raw); i += 3) {
+		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+
+		out[o++] = b64url[(v >> 18) & 63];
+		out[o++] = b64url[(v >> 12) & 63];
+		out[o++] = b64url[(v >> 6) & 63];
+		out[o++] = b64url[v & 63];
+	}
+	out[o] = '\0';
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return out;
+}
+
+static int
+write_secret_file(const char *path, const char *secret, struct mn_err *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	size_t len = strlen(secret);
+	bool ok;
+
+	if (fd < 0)
+		return mn_err_set(err, MN_EIO, "open %s: %s", path, strerror(errno));
+	/* an existing file keeps its mode through O_TRUNC: force 0600 */
+	ok = fchmod(fd, 0600) == 0 && write(fd, secret, len) == (ssize_t)len &&
+	     write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+	if (!ok) {
+		mn_err_set(err, MN_EIO, "write %s: %s", path, strerror(errno));
+		close(fd);
+		return MN_EIO;
+	}
+	if (close(fd) != 0)
+		return mn_err_set(err, MN_EIO, "close %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static void
+boot_done_cb(int rc, const struct mn_err *err, void *arg)
+{
+	struct node *n = arg;
+
+	if (rc != 0) {
+		log_error("main", "event=bootstrap result=fail reason=\"%s\"", err->msg);
+		n->boot_failures++;
+	}
+}
+
+/* First start: this node, the admin, the dev domain. Commands go through
+ * dirsvc like every other write; the loop runs until they are applied. */
+static int
+bootstrap(struct node *n, struct mn_err *err)
+{
+	json_t *nodes = directory_nodes_json(n->dir), *admins = directory_admins_json(n->dir);
+	bool fresh_nodes = nodes == NULL || json_array_size(nodes) == 0;
+	bool fresh_admins = admins == NULL || json_array_size(admins) == 0;
+	bool known = nodes != NULL && api_json_find(nodes, "name", n->cfg.node_name) != NULL;
+	char *password = NULL, *hash = NULL, *pwfile = NULL;
+	Mailnode__DirectoryCommand cmd;
+	int rc = 0;
+
+	if (nodes)
+		json_decref(nodes);
+	if (admins)
+		json_decref(admins);
+
+	if (fresh_nodes) {
+		Mailnode__NodeAdd m = MAILNODE__NODE_ADD__INIT;
+
+		cmd = (Mailnode__DirectoryCommand)MAILNODE__DIRECTORY_COMMAND__INIT;
+		m.name = n->cfg.node_name;
+		m.address = n->cfg.listen_address;
+		m.has_raft_port = m.has_rpc_port = 1;
+		m.raft_port = n->cfg.raft_port;
+		m.rpc_port = n->cfg.rpc_port;
+		m.state = "active";
+		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_NODE_ADD;
+		cmd.node_add = &m;
+		dirsvc_submit(n->svc, &cmd, boot_done_cb, n);
+		log_info("main", "event=bootstrap node=%s address=%s", n->cfg.node_name,
+		    n->cfg.listen_address);
+	} else if (!known) {
+		log_warn("main", "event=bootstrap node=%s reason=\"not in the nodes table\"",
+		    n->cfg.node_name);
+	}
+
+	if (fresh_admins) {
+		Mailnode__AdminAdd m = MAILNODE__ADMIN_ADD__INIT;
+
+		if (n->cfg.admin_initial_password && *n->cfg.admin_initial_password) {
+			password = xstrdup(n->cfg.admin_initial_password);
+		} else {
+			if ((password = generate_password()) == NULL) {
+				rc = mn_err_set(
+				    err, MN_EIO, "no random bytes for the admin password");
+				goto out;
+			}
+			pwfile = xasprintf("%s/admin-password", n->cfg.data_dir);
+			if ((rc = write_secret_file(pwfile, password, err)) != 0)
+				goto out;
+		}
+		if ((hash = password_hash(password)) == NULL) {
+			rc = mn_err_set(err, MN_EIO, "cannot hash the admin password");
+			goto out;
+		}
+		cmd = (Mailnode__DirectoryCommand)MAILNODE__DIRECTORY_COMMAND__INIT;
+		m.name = ADMIN_NAME;
+		m.password_hash = hash;
+		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_ADMIN_ADD;
+		cmd.admin_add = &m;
+		dirsvc_submit(n->svc, &cmd, boot_done_cb, n);
+		if (pwfile != NULL)
+			log_info("main", "event=bootstrap admin=%s password_file=%s", ADMIN_NAME,
+			    pwfile);
+		else
+			log_info(
+			    "main", "event=bootstrap admin=%s password_source=config", ADMIN_NAME);
+	}
+
+	if (n->cfg.dev_create_domain && *n->cfg.dev_create_domain &&
+	    !directory_domain_exists(n->dir, n->cfg.dev_create_domain)) {
+		Mailnode__DomainAdd m = MAILNODE__DOMAIN_ADD__INIT;
+
+		cmd = (Mailnode__DirectoryCommand)MAILNODE__DIRECTORY_COMMAND__INIT;
+		m.name = n->cfg.dev_create_domain;
+		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_ADD;
+		cmd.domain_add = &m;
+		dirsvc_submit(n->svc, &cmd, boot_done_cb, n);
+		log_info("main", "event=bootstrap domain=%s", n->cfg.dev_create_domain);
+	}
+
+	/* apply what was queued (only the dirsvc timer is active now) */
+	uv_run(&n->loop, UV_RUN_DEFAULT);
+	if (n->boot_failures > 0)
+		rc = mn_err_set(err, MN_EDB, "bootstrap of the directory failed");
+out:
+	if (password != NULL) {
+		OPENSSL_cleanse(password, strlen(password));
+		free(password);
+	}
+	free(hash);
+	free(pwfile);
+	return rc;
+}
+
+static int
+setup_tls(struct node *n, struct mn_err *err)
+{
+	char *cert = NULL, *key = NULL, *dir;
+	int rc;
+
+	if (n->cfg.tls_cert_file && *n->cfg.tls_cert_file) {
+		const char *k = n->cfg.tls_key_file && *n->cfg.tls_key_file ? n->cfg.tls_key_file
+		                                                            : n->cfg.tls_cert_file;
+
+		return tls_server_ctx_new(n->cfg.tls_cert_file, k, &n->tls, err);
+	}
+	dir = xasprintf("%s/tls", n->cfg.data_dir);
+	rc = tls_ensure_self_signed(
+	    dir, n->cfg.hostname ? n->cfg.hostname : "localhost", &cert, &key, err);
+	if (rc == 0)
+		rc = tls_server_ctx_new(cert, key, &n->tls, err);
+	free(dir);
+	free(cert);
+	free(key);
+	return rc;
+}
+
+static void
+http_handler(struct http_exchange *x, const struct http_request *req, void *arg)
+{
+	struct node *n = arg;
+
+	if (admin_api_owns_path(req->path.ptr, req->path.len)) {
+		admin_api_handle(x, req, n->api);
+		return;
+	}
+	/* XXX: web UI and static files come later */
+	http_reply_error(x, 404, "not found");
+}
+
+static int
+start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *tls,
+    struct http_server **out, struct mn_err *err)
+{
+	struct http_server_config hc;
+	int rc;
+
+	if (port == 0)
+		return 0;
+	memset(&hc, 0, sizeof(hc));
+	hc.listen.service = service;
+	hc.listen.address = n->cfg.listen_address;
+	hc.listen.port = port;
+	hc.listen.tls = tls;
+	hc.listen.idle_timeout_ms = n->cfg.idle_timeout_ms;
+	hc.max_body = HTTP_DEFAULT_MAX_BODY;
+	rc = http_server_start(&n->loop, &hc, http_handler, n, out, err);
+	if (rc != 0)
+		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
+	log_info(
+	    "main", "event=listen service=%s address=%s:%u", service, n->cfg.listen_address, port);
+	return 0;
+}
+
+/* Stop accepting and close connections (after their queued output).
+ * Requests already in flight (a password hash in the thread pool, a queued
+ * directory command) still finish: an accepted change is applied even if
+ * its client is gone. */
+static void
+stop_services(struct node *n)
+{
+	if (n->http != NULL)
+		http_server_stop(&n->http);
+	if (n->https != NULL)
+		http_server_stop(&n->https);
+	conn_close_all();
+}
+
+static void
+signal_cb(uv_signal_t *h, int signum)
+{
+	struct node *n = h->data;
+
+	if (n->stopping)
+		return;
+	n->stopping = true;
+	log_info("main", "event=shutdown signal=%s", signum == SIGTERM ? "TERM" : "INT");
+	uv_signal_stop(&n->sigterm);
+	uv_signal_stop(&n->sigint);
+	uv_close((uv_handle_t *)&n->sigterm, NULL);
+	uv_close((uv_handle_t *)&n->sigint, NULL);
+	stop_services(n);
+}
+
+static void
+close_walk_cb(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void
+node_fini(struct node *n)
+{
+	if (n->loop_ready) {
+		stop_services(n);
+		if (n->signals_ready && !n->stopping) {
+			uv_close((uv_handle_t *)&n->sigterm, NULL);
+			uv_close((uv_handle_t *)&n->sigint, NULL);
+		}
+		/* finish queued work and closes; then close what is left */
+		uv_run(&n->loop, UV_RUN_DEFAULT);
+		if (n->svc != NULL)
+			dirsvc_shutdown(n->svc);
+		uv_walk(&n->loop, close_walk_cb, NULL);
+		uv_run(&n->loop, UV_RUN_DEFAULT);
+		if (uv_loop_close(&n->loop) != 0)
+			log_warn("main", "event=shutdown reason=\"loop busy at close\"");
+	}
+	admin_api_free(&n->api);
+	dirsvc_free(&n->svc);
+	if (n->tls != NULL)
+		tls_ctx_free(&n->tls);
+	if (n->dir != NULL)
+		directory_close(&n->dir);
+	config_free(&n->cfg);
+	if (n->lock_fd >= 0)
+		close(n->lock_fd);
+	n->lock_fd = -1;
+}
+
+static int
+run(struct node *n)
+{
+	struct mn_err err;
+	struct admin_api_config ac;
+	char *dbpath;
+	int rc;
+
+	mn_err_clear(&err);
+	log_set_level((enum log_level)n->cfg.log_level);
+	if ((rc = mkdir_p(n->cfg.data_dir, 0700, &err)) != 0 || (rc = lock_data_dir(n, &err)) != 0)
+		goto fail;
+	dbpath = xasprintf("%s/directory.db", n->cfg.data_dir);
+	rc = directory_open(dbpath, &n->dir, &err);
+	free(dbpath);
+	if (rc != 0)
+		goto fail;
+	if (uv_loop_init(&n->loop) != 0) {
+		rc = mn_err_set(&err, MN_EIO, "uv_loop_init failed");
+		goto fail;
+	}
+	n->loop_ready = true;
+	dirsvc_new(&n->loop, n->dir, n->cfg.node_name, &n->svc);
+	if ((rc = bootstrap(n, &err)) != 0)
+		goto fail;
+	if ((rc = setup_tls(n, &err)) != 0)
+		goto fail;
+
+	memset(&ac, 0, sizeof(ac));
+	ac.node_name = n->cfg.node_name;
+	ac.hostname = n->cfg.hostname;
+	ac.max_body = HTTP_DEFAULT_MAX_BODY;
+	admin_api_new(&n->loop, n->dir, n->svc, &ac, &n->api);
+	conn_set_global_limit(n->cfg.max_connections);
+	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
+	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0)
+		goto fail;
+
+	uv_signal_init(&n->loop, &n->sigterm);
+	uv_signal_init(&n->loop, &n->sigint);
+	n->sigterm.data = n->sigint.data = n;
+	n->signals_ready = true;
+	uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&n->sigint, signal_cb, SIGINT);
+	log_info("main", "event=ready node=%s version=%s", n->cfg.node_name, MN_VERSION);
+
+	uv_run(&n->loop, UV_RUN_DEFAULT);
+	node_fini(n);
+	log_info("main", "event=exit status=0");
+	return 0;
+fail:
+	log_error("main", "event=start result=fail reason=\"%s\"", err.msg);
+	fprintf(stderr, "mailnode: %s\n", err.msg);
+	node_fini(n);
+	return 1;
+}
 
 int
 main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-		printf("mailnode %s\n", MN_VERSION);
-		return 0;
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	static struct node n;
+	const char *config = NULL;
+	struct mn_err err;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'V':
+			printf("mailnode %s\n", MN_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
 	}
-	fprintf(stderr, "usage: mailnode --config FILE\n");
-	return 2;
+	if (config == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	n.lock_fd = -1;
+	mn_err_clear(&err);
+	if (config_load(config, &n.cfg, &err) != 0) {
+		fprintf(stderr, "mailnode: %s\n", err.msg);
+		config_free(&n.cfg);
+		return 2;
+	}
+	return run(&n);
 }

@@ -43,14 +43,14 @@ struct http_request {
 	size_t nheaders;
 	const uint8_t *body;
 	size_t body_len;
-	bool keep_alive;     /* after Connection: and version rules */
+	bool keep_alive; /* after Connection: and version rules */
 };
 
 /* --- parser ----------------------------------------------------------------- */
 
 enum http_parse_status {
-	HTTP_PARSE_MORE = 0, /* need more input */
-	HTTP_PARSE_DONE = 1, /* *req is complete */
+	HTTP_PARSE_MORE = 0,   /* need more input */
+	HTTP_PARSE_DONE = 1,   /* *req is complete */
 	HTTP_PARSE_ERROR = -1, /* reply with *status_out and close */
 };
 
@@ -68,6 +68,62 @@ struct http_parser_limits {
 int http_parse(const uint8_t *data, size_t len, const struct http_parser_limits *limits,
     struct http_request *req, struct buf *scratch, size_t *consumed_out, int *status_out);
 
+/* http_parser_limits_default - the HTTP_MAX_* limits with max_body given
+ * (0: HTTP_DEFAULT_MAX_BODY). */
+struct http_parser_limits http_parser_limits_default(size_t max_body);
+
+/*
+ * Resumable form of http_parse, used by the server so that a request that
+ * arrives in many small reads is scanned once, not once per read (a client
+ * sending one byte per packet must not cost quadratic time). Between calls
+ * `data` must hold the same request prefix, possibly grown and possibly
+ * moved (the parser keeps offsets, never pointers); `scratch` is the same
+ * buffer each time. After DONE or ERROR call http_parser_init again for the
+ * next request. http_parse() is http_parser_init + one http_parser_feed.
+ */
+enum http_parser_state {
+	HTTP_PS_REQUEST_LINE,
+	HTTP_PS_HEADERS,
+	HTTP_PS_BODY,
+	HTTP_PS_CHUNK_SIZE,
+	HTTP_PS_CHUNK_DATA,
+	HTTP_PS_CHUNK_END,
+	HTTP_PS_TRAILERS,
+	HTTP_PS_DONE,
+	HTTP_PS_ERROR,
+};
+
+struct http_parser {
+	struct http_parser_limits limits;
+	enum http_parser_state state;
+	size_t pos;         /* start of the element being parsed */
+	size_t scan;        /* LF search resumes here (>= pos) */
+	size_t blank_lines; /* empty lines before the request line */
+	size_t method_off, method_len, target_off, target_len;
+	int version_minor;
+	size_t header_start; /* offset of the first header line */
+	size_t nheaders;
+	size_t hdr_off[HTTP_MAX_HEADERS][4]; /* name off/len, value off/len */
+	bool keep_alive;
+	bool chunked;
+	uint64_t content_length;
+	size_t body_off;
+	uint64_t chunk_left;
+	size_t decoded; /* chunked body bytes appended to scratch */
+	size_t trailer_start;
+	int status; /* when ERROR */
+};
+
+void http_parser_init(struct http_parser *p, const struct http_parser_limits *limits);
+int http_parser_feed(struct http_parser *p, const uint8_t *data, size_t len,
+    struct http_request *req, struct buf *scratch, size_t *consumed_out, int *status_out);
+
+/* http_parser_expects_continue - the header section is complete, the body
+ * is not, and the client sent "Expect: 100-continue" on HTTP/1.1: the
+ * server should send "100 Continue" before waiting for the body
+ * (RFC 9110 §10.1.1). data is the same buffer as given to the last feed. */
+bool http_parser_expects_continue(const struct http_parser *p, const uint8_t *data);
+
 /* http_header_get - value of the first header with that name (case-
  * insensitive), or a slice with ptr NULL. */
 struct slice http_header_get(const struct http_request *req, const char *name);
@@ -82,8 +138,7 @@ const char *http_status_text(int status);
 struct http_server;
 struct http_exchange;
 
-typedef void (*http_handler_fn)(struct http_exchange *x, const struct http_request *req,
-    void *arg);
+typedef void (*http_handler_fn)(struct http_exchange *x, const struct http_request *req, void *arg);
 
 struct http_server_config {
 	struct listener_config listen; /* tls set: HTTPS */
@@ -93,6 +148,8 @@ struct http_server_config {
 int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
     http_handler_fn handler, void *arg, struct http_server **out, struct mn_err *err);
 void http_server_stop(struct http_server **s);
+/* http_server_port - the port actually bound (cfg->listen.port 0 picks one). */
+uint16_t http_server_port(const struct http_server *s);
 
 /* Connection facts for handlers (auth rules, logs). */
 const char *http_exchange_peer_ip(const struct http_exchange *x);
@@ -102,12 +159,12 @@ bool http_exchange_is_loopback(const struct http_exchange *x);
 /* http_add_header - extra response header; call before http_reply. */
 void http_add_header(struct http_exchange *x, const char *name, const char *value);
 /* http_reply - send the response and finish the exchange (frees it). */
-void http_reply(struct http_exchange *x, int status, const char *content_type,
-    const void *body, size_t len);
+void http_reply(
+    struct http_exchange *x, int status, const char *content_type, const void *body, size_t len);
 /* http_reply_json - body is json_dumps(json) + "\n"; steals the reference. */
 void http_reply_json(struct http_exchange *x, int status, json_t *json);
 /* http_reply_error - {"error": reason} with that status. */
 void http_reply_error(struct http_exchange *x, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

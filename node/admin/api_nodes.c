@@ -1,0 +1,103 @@
+/*
+ * api_nodes.c - /api/v1/nodes and /api/v1/cluster for the one-member
+ * cluster of today: this node is the leader, its applied index is the
+ * number of commands dirsvc applied. Drain and remove answer what they can
+ * (404 unknown node, 409 the only node) and 501 otherwise until the
+ * cluster issue brings Raft membership and migration.
+ */
+#include <string.h>
+
+#include "node/admin/api.h"
+
+/* node of path segment 1 (borrowed from *nodes_out, which the caller
+ * decrefs), or NULL after a 404 */
+static json_t *
+path_node(struct api_req *r, json_t **nodes_out)
+{
+	json_t *nodes = directory_nodes_json(r->api->dir);
+	json_t *n = nodes ? api_json_find(nodes, "name", r->seg[1]) : NULL;
+
+	if (n == NULL) {
+		if (nodes)
+			json_decref(nodes);
+		api_reply_error(r, 404, "no such node");
+		return NULL;
+	}
+	*nodes_out = nodes;
+	return n;
+}
+
+void
+api_nodes_list(struct api_req *r)
+{
+	json_t *nodes = directory_nodes_json(r->api->dir);
+
+	if (nodes == NULL) {
+		api_reply_error(r, 500, "internal error");
+		return;
+	}
+	api_reply_json(r, 200, nodes);
+}
+
+void
+api_nodes_drain(struct api_req *r)
+{
+	json_t *nodes;
+
+	if (path_node(r, &nodes) == NULL)
+		return;
+	json_decref(nodes);
+	/* XXX: draining migrates every user away: cluster issue */
+	api_reply_error(r, 501, "node drain is not implemented yet");
+}
+
+void
+api_nodes_del(struct api_req *r)
+{
+	json_t *nodes;
+	size_t count;
+
+	if (path_node(r, &nodes) == NULL)
+		return;
+	count = json_array_size(nodes);
+	json_decref(nodes);
+	if (count <= 1) {
+		api_reply_error(r, 409, "cannot remove the only node");
+		return;
+	}
+	/* XXX: removing a member is a Raft configuration change: cluster issue */
+	api_reply_error(r, 501, "node remove is not implemented yet");
+}
+
+void
+api_cluster_status(struct api_req *r)
+{
+	json_t *nodes = directory_nodes_json(r->api->dir), *members, *n;
+	uint64_t applied = dirsvc_applied_index(r->api->svc);
+	size_t i;
+
+	if (nodes == NULL) {
+		api_reply_error(r, 500, "internal error");
+		return;
+	}
+	members = json_array();
+	json_array_foreach(nodes, i, n)
+	{
+		const char *name = json_string_value(json_object_get(n, "name"));
+		bool self = name != NULL && strcmp(name, r->api->node_name) == 0;
+		json_t *m = json_object();
+
+		json_object_set(m, "name", json_object_get(n, "name"));
+		json_object_set_new(m, "role", json_string(self ? "leader" : "spare"));
+		json_object_set(m, "state", json_object_get(n, "state"));
+		json_object_set(m, "address", json_object_get(n, "address"));
+		json_object_set_new(
+		    m, "applied_index", self ? json_integer((json_int_t)applied) : json_null());
+		json_object_set_new(m, "last_contact_ms", self ? json_integer(0) : json_null());
+		json_array_append_new(members, m);
+	}
+	json_decref(nodes);
+	api_reply_json(r, 200,
+	    json_pack("{s:s, s:I, s:o}", "leader", r->api->node_name, "commit_index",
+	        (json_int_t)applied, "members", members));
+}

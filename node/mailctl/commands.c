@@ -1,0 +1,953 @@
+/*
+ * commands.c - the mailctl command table (SPEC §6) and what each command
+ * asks of the admin API (docs/api.md).
+ *
+ * Each command is one row: its words, how many arguments it takes, which
+ * --options it allows, and a run function. A run function builds the
+ * request, and on success prints either the API's JSON exactly (--json) or
+ * a short human form; on failure it prints "mailctl: REASON" where REASON is
+ * the API's {"error"} text. Writes are confirmed by the API only once they
+ * are applied, so a printed confirmation means the change is visible.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/xalloc.h"
+#include "node/mailctl/mailctl.h"
+
+/* Page size for listings; a page shorter than this is the last one. */
+#define USER_PAGE 1000
+/* Upper bound on pages so a server that ignores offset cannot loop us. */
+#define USER_MAX_PAGES 10000
+
+int
+mailctl_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mailctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return MAILCTL_EXIT_FAIL;
+}
+
+int
+mailctl_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mailctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n\n", stderr);
+	mailctl_usage(stderr);
+	return MAILCTL_EXIT_USAGE;
+}
+
+const char *
+mailctl_opt_get(const struct mailctl_invocation *inv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < inv->nopts; i++)
+		if (strcmp(inv->opts[i].name, name) == 0)
+			return inv->opts[i].value;
+	return NULL;
+}
+
+/* --- request helpers ---------------------------------------------------------- */
+
+/* Build "/a/b%40c/..." from literal parts (odd positions are %-encoded
+ * values): path("/users/", addr, "/move", NULL). Literals start with '/'. */
+static char *
+path_build(const char *first, ...)
+{
+	struct buf b;
+	const char *part;
+	bool literal = true;
+	va_list ap;
+
+	buf_init(&b, 0);
+	va_start(ap, first);
+	for (part = first; part != NULL; part = va_arg(ap, const char *)) {
+		if (literal)
+			(void)buf_append_str(&b, part);
+		else
+			mailctl_path_append(&b, part);
+		literal = !literal;
+	}
+	va_end(ap);
+	return buf_steal(&b, NULL);
+}
+
+/* Print the API's reason for a failed request. */
+static int
+fail_response(const struct mailctl_invocation *inv, const struct mailctl_response *resp)
+{
+	const char *reason = mailctl_json_str(resp->json, "error");
+
+	if (reason == NULL)
+		return mailctl_fail("server answered HTTP %ld", resp->status);
+	if (resp->status == 401 && inv->client.password == NULL)
+		return mailctl_fail(
+		    "%s (no password given: use --password or MAILCTL_PASSWORD)", reason);
+	return mailctl_fail("%s", reason);
+}
+
+/* Send a request; 0 with *resp filled when the API answered 2xx, else the
+ * error is printed and the exit code returned (resp already released). */
+static int
+call(struct mailctl_invocation *inv, const char *method, char *path, json_t *body,
+    struct mailctl_response *resp)
+{
+	struct mn_err err = {0};
+	int rc;
+
+	rc = mailctl_request(&inv->client, method, path, body, resp, &err);
+	free(path);
+	if (body != NULL)
+		json_decref(body);
+	if (rc != 0) {
+		mailctl_response_fini(resp);
+		return mailctl_fail("%s", err.msg);
+	}
+	if (resp->status < 200 || resp->status > 299) {
+		rc = fail_response(inv, resp);
+		mailctl_response_fini(resp);
+		return rc;
+	}
+	return 0;
+}
+
+/* --json: the body exactly as the API sent it (nothing for 204). */
+static void
+print_raw(const struct mailctl_response *resp)
+{
+	if (resp->body.len == 0)
+		return;
+	fwrite(resp->body.data, 1, resp->body.len, stdout);
+	if (resp->body.data[resp->body.len - 1] != '\n')
+		fputc('\n', stdout);
+}
+
+/* Run a request whose human output is a fixed confirmation line. */
+static int simple(struct mailctl_invocation *inv, const char *method, char *path, json_t *body,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int
+simple(struct mailctl_invocation *inv, const char *method, char *path, json_t *body,
+    const char *fmt, ...)
+{
+	struct mailctl_response resp;
+	va_list ap;
+	int rc;
+
+	rc = call(inv, method, path, body, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else {
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+		putchar('\n');
+	}
+	mailctl_response_fini(&resp);
+	return 0;
+}
+
+/* The response must be a JSON value of the expected kind for human output. */
+static int
+need_json(const struct mailctl_response *resp, bool array)
+{
+	if (array ? !json_is_array(resp->json) : !json_is_object(resp->json))
+		return mailctl_fail(
+		    "unexpected answer from server (not a JSON %s)", array ? "array" : "object");
+	return 0;
+}
+
+static char *
+size_text(const json_t *obj, const char *key, const char *zero)
+{
+	json_t *v = json_object_get(obj, key);
+	char tmp[32];
+
+	if (!json_is_integer(v))
+		return mailctl_json_text(obj, key);
+	if (json_integer_value(v) <= 0)
+		return xstrdup(zero);
+	mailctl_fmt_size((uint64_t)json_integer_value(v), tmp, sizeof(tmp));
+	return xstrdup(tmp);
+}
+
+/* Parse --quota-like sizes here so a typo is a usage error, not a 400. */
+static int
+opt_size(const struct mailctl_invocation *inv, const char *name, json_t *obj, const char *key)
+{
+	const char *v = mailctl_opt_get(inv, name);
+	uint64_t n;
+
+	if (v == NULL)
+		return 0;
+	if (parse_size(v, &n) != 0 || n > INT64_MAX)
+		return mailctl_usage_error("--%s: bad size '%s' (bytes, or with K/M/G)", name, v);
+	json_object_set_new(obj, key, json_integer((json_int_t)n));
+	return 0;
+}
+
+/* --- domain ------------------------------------------------------------------- */
+
+static int
+cmd_domain_add(struct mailctl_invocation *inv)
+{
+	json_t *body = json_pack("{s:s}", "name", inv->args[0]);
+
+	return simple(inv, "POST", xstrdup("/domains"), body, "domain %s added", inv->args[0]);
+}
+
+static int
+cmd_domain_del(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE", path_build("/domains/", inv->args[0], NULL), NULL,
+	    "domain %s deleted", inv->args[0]);
+}
+
+static void
+print_domain_row(struct mailctl_table *t, const json_t *d)
+{
+	char *users = mailctl_json_text(d, "users");
+	char *aliases = mailctl_json_join(json_object_get(d, "aliases"), ",");
+	char *created = mailctl_json_time(d, "created_at", "-");
+	const char *row[] = {mailctl_json_str(d, "name"), users, aliases, created};
+
+	mailctl_table_add(t, row);
+	free(users);
+	free(aliases);
+	free(created);
+}
+
+static const char *const domain_cols[] = {"DOMAIN", "USERS", "ALIASES", "CREATED"};
+
+static int
+cmd_domain_list(struct mailctl_invocation *inv)
+{
+	struct mailctl_response resp;
+	struct mailctl_table *t;
+	size_t i;
+	int rc;
+
+	rc = call(inv, "GET", xstrdup("/domains"), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else if ((rc = need_json(&resp, true)) == 0) {
+		t = mailctl_table_new(4, domain_cols);
+		for (i = 0; i < json_array_size(resp.json); i++)
+			print_domain_row(t, json_array_get(resp.json, i));
+		mailctl_table_print(&t, stdout);
+	}
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+static int
+cmd_domain_show(struct mailctl_invocation *inv)
+{
+	struct mailctl_response resp;
+	struct mailctl_table *t;
+	int rc;
+
+	rc = call(inv, "GET", path_build("/domains/", inv->args[0], NULL), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else if ((rc = need_json(&resp, false)) == 0) {
+		t = mailctl_table_new(4, domain_cols);
+		print_domain_row(t, resp.json);
+		mailctl_table_print(&t, stdout);
+	}
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+static int
+cmd_domain_alias_add(struct mailctl_invocation *inv)
+{
+	json_t *body = json_pack("{s:s}", "alias", inv->args[1]);
+
+	return simple(inv, "POST", path_build("/domains/", inv->args[0], "/aliases", NULL), body,
+	    "domain alias %s -> %s added", inv->args[1], inv->args[0]);
+}
+
+static int
+cmd_domain_alias_del(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE",
+	    path_build("/domains/", inv->args[0], "/aliases/", inv->args[1], NULL), NULL,
+	    "domain alias %s deleted", inv->args[1]);
+}
+
+/* --- user --------------------------------------------------------------------- */
+
+static int
+cmd_user_add(struct mailctl_invocation *inv)
+{
+	const char *password = mailctl_opt_get(inv, "password");
+	const char *v;
+	json_t *body;
+	int rc;
+
+	if (password == NULL)
+		return mailctl_usage_error("user add: --password is required");
+	body = json_pack("{s:s, s:s}", "address", inv->args[0], "password", password);
+	if ((v = mailctl_opt_get(inv, "name")) != NULL)
+		json_object_set_new(body, "name", json_string(v));
+	if ((v = mailctl_opt_get(inv, "node")) != NULL)
+		json_object_set_new(body, "node", json_string(v));
+	if ((rc = opt_size(inv, "quota", body, "quota")) != 0) {
+		json_decref(body);
+		return rc;
+	}
+	return simple(inv, "POST", xstrdup("/users"), body, "user %s added", inv->args[0]);
+}
+
+static int
+cmd_user_del(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE", path_build("/users/", inv->args[0], NULL), NULL,
+	    "user %s deleted", inv->args[0]);
+}
+
+static int
+cmd_user_passwd(struct mailctl_invocation *inv)
+{
+	json_t *body = json_pack("{s:s}", "password", inv->args[1]);
+
+	return simple(inv, "PATCH", path_build("/users/", inv->args[0], NULL), body,
+	    "password of %s changed", inv->args[0]);
+}
+
+static void
+print_user(const json_t *u)
+{
+	static const struct {
+		const char *label, *key;
+		int kind; /* 0 text, 1 quota size, 2 quota count, 3 used size, 4 time */
+	} rows[] = {
+	    {"address", "address", 0},
+	    {"name", "name", 0},
+	    {"home node", "home_node", 0},
+	    {"quota", "quota_bytes", 1},
+	    {"quota messages", "quota_messages", 2},
+	    {"used", "used_bytes", 3},
+	    {"used messages", "used_messages", 0},
+	    {"flags", "flags", 0},
+	    {"max message size", "max_message_size", 1},
+	    {"expires", "expires_at", 4},
+	    {"created", "created_at", 4},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char label[32], *text;
+
+		if (rows[i].kind == 4)
+			text = mailctl_json_time(u, rows[i].key, "never");
+		else if (rows[i].kind == 1)
+			text = size_text(u, rows[i].key, "unlimited");
+		else if (rows[i].kind == 3)
+			text = size_text(u, rows[i].key, "0");
+		else if (rows[i].kind == 2 && json_is_integer(json_object_get(u, rows[i].key)) &&
+		         json_integer_value(json_object_get(u, rows[i].key)) <= 0)
+			text = xstrdup("unlimited");
+		else
+			text = mailctl_json_text(u, rows[i].key);
+		if (text[0] == '\0') {
+			free(text);
+			text = xstrdup("-");
+		}
+		snprintf(label, sizeof(label), "%s:", rows[i].label);
+		printf("%-18s%s\n", label, text);
+		free(text);
+	}
+}
+
+static int
+cmd_user_show(struct mailctl_invocation *inv)
+{
+	struct mailctl_response resp;
+	int rc;
+
+	rc = call(inv, "GET", path_build("/users/", inv->args[0], NULL), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json)
+		print_raw(&resp);
+	else if ((rc = need_json(&resp, false)) == 0)
+		print_user(resp.json);
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+/* Fetch every page of /users; *raw_out keeps the first page's response
+ * when it was the only one, so --json can print the API's bytes exactly. */
+static int
+fetch_users(struct mailctl_invocation *inv, json_t **all_out, struct mailctl_response *raw_out,
+    bool *single_out)
+{
+	const char *domain = inv->nargs > 0 ? inv->args[0] : NULL;
+	const char *search = mailctl_opt_get(inv, "search");
+	json_t *all = json_array();
+	size_t offset = 0, page;
+	int rc;
+
+	*single_out = true;
+	for (page = 0; page < USER_MAX_PAGES; page++) {
+		struct mailctl_response resp;
+		struct buf path;
+		size_t n;
+
+		buf_init(&path, 0);
+		(void)buf_printf(&path, "/users?offset=%zu&limit=%d", offset, USER_PAGE);
+		if (domain != NULL) {
+			(void)buf_append_str(&path, "&domain=");
+			mailctl_path_append(&path, domain);
+		}
+		if (search != NULL) {
+			(void)buf_append_str(&path, "&search=");
+			mailctl_path_append(&path, search);
+		}
+		rc = call(inv, "GET", buf_steal(&path, NULL), NULL, &resp);
+		if (rc != 0)
+			goto fail;
+		if ((rc = need_json(&resp, true)) != 0) {
+			mailctl_response_fini(&resp);
+			goto fail;
+		}
+		n = json_array_size(resp.json);
+		json_array_extend(all, resp.json);
+		if (page == 0) {
+			*raw_out = resp;
+		} else {
+			*single_out = false;
+			mailctl_response_fini(&resp);
+		}
+		/* A short page is the last; a long one means limit was ignored. */
+		if (n != USER_PAGE)
+			break;
+		offset += n;
+	}
+	*all_out = all;
+	return 0;
+fail:
+	if (page > 0)
+		mailctl_response_fini(raw_out);
+	json_decref(all);
+	return rc;
+}
+
+static int
+cmd_user_list(struct mailctl_invocation *inv)
+{
+	static const char *const cols[] = {"ADDRESS", "NAME", "NODE", "QUOTA"};
+	struct mailctl_response first;
+	struct mailctl_table *t;
+	bool single;
+	json_t *all, *u;
+	size_t i;
+	int rc;
+
+	rc = fetch_users(inv, &all, &first, &single);
+	if (rc != 0)
+		return rc;
+	if (inv->json && single) {
+		print_raw(&first);
+	} else if (inv->json) {
+		json_dumpf(all, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		t = mailctl_table_new(4, cols);
+		for (i = 0; i < json_array_size(all); i++) {
+			u = json_array_get(all, i);
+			char *quota = size_text(u, "quota_bytes", "unlimited");
+			const char *row[] = {mailctl_json_str(u, "address"),
+			    mailctl_json_str(u, "name"), mailctl_json_str(u, "home_node"), quota};
+
+			if (row[1] != NULL && row[1][0] == '\0')
+				row[1] = NULL;
+			mailctl_table_add(t, row);
+			free(quota);
+		}
+		mailctl_table_print(&t, stdout);
+	}
+	mailctl_response_fini(&first);
+	json_decref(all);
+	return 0;
+}
+
+/* user move / node drain: the API answers when the work is done (today
+ * synchronously, or 501 until the cluster supports it), so "progress" is the
+ * line before the request and the result after it. */
+static int
+cmd_user_move(struct mailctl_invocation *inv)
+{
+	struct mailctl_response resp;
+	json_t *body = json_pack("{s:s}", "node", inv->args[1]);
+	const char *home;
+	int rc;
+
+	if (!inv->json) {
+		printf("moving %s to %s ...\n", inv->args[0], inv->args[1]);
+		fflush(stdout);
+	}
+	rc = call(inv, "POST", path_build("/users/", inv->args[0], "/move", NULL), body, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else {
+		home = mailctl_json_str(resp.json, "home_node");
+		printf("%s is on %s\n", inv->args[0], home != NULL ? home : inv->args[1]);
+	}
+	mailctl_response_fini(&resp);
+	return 0;
+}
+
+/* --- alias -------------------------------------------------------------------- */
+
+static int
+cmd_alias_add(struct mailctl_invocation *inv)
+{
+	json_t *targets = json_array();
+	char *joined;
+	size_t i;
+	int rc;
+
+	for (i = 1; i < inv->nargs; i++)
+		json_array_append_new(targets, json_string(inv->args[i]));
+	joined = mailctl_json_join(targets, ", ");
+	rc = simple(inv, "POST", xstrdup("/aliases"),
+	    json_pack("{s:s, s:o}", "address", inv->args[0], "targets", targets),
+	    "alias %s -> %s added", inv->args[0], joined);
+	free(joined);
+	return rc;
+}
+
+static int
+cmd_alias_del(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE", path_build("/aliases/", inv->args[0], NULL), NULL,
+	    "alias %s deleted", inv->args[0]);
+}
+
+/* GET a collection (optionally ?domain=D) and print it as a table. */
+static int
+list_table(struct mailctl_invocation *inv, const char *collection, size_t ncols,
+    const char *const *cols, const char *const *keys)
+{
+	struct mailctl_response resp;
+	struct mailctl_table *t;
+	struct buf path;
+	size_t i, c;
+	json_t *obj;
+	int rc;
+
+	buf_init(&path, 0);
+	(void)buf_append_str(&path, collection);
+	if (inv->nargs > 0) {
+		(void)buf_append_str(&path, "?domain=");
+		mailctl_path_append(&path, inv->args[0]);
+	}
+	rc = call(inv, "GET", buf_steal(&path, NULL), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else if ((rc = need_json(&resp, true)) == 0) {
+		t = mailctl_table_new(ncols, cols);
+		for (i = 0; i < json_array_size(resp.json); i++) {
+			obj = json_array_get(resp.json, i);
+			char *cells[8];
+
+			for (c = 0; c < ncols; c++) {
+				json_t *v = json_object_get(obj, keys[c]);
+
+				cells[c] = json_is_array(v) ? mailctl_json_join(v, ",")
+				                            : mailctl_json_text(obj, keys[c]);
+				if (cells[c][0] == '\0') {
+					free(cells[c]);
+					cells[c] = xstrdup("-");
+				}
+			}
+			mailctl_table_add(t, (const char *const *)cells);
+			for (c = 0; c < ncols; c++)
+				free(cells[c]);
+		}
+		mailctl_table_print(&t, stdout);
+	}
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+static int
+cmd_alias_list(struct mailctl_invocation *inv)
+{
+	static const char *const cols[] = {"ALIAS", "TARGETS"};
+	static const char *const keys[] = {"address", "targets"};
+
+	return list_table(inv, "/aliases", 2, cols, keys);
+}
+
+/* --- group -------------------------------------------------------------------- */
+
+static int
+cmd_group_add(struct mailctl_invocation *inv)
+{
+	json_t *body = json_pack("{s:s}", "address", inv->args[0]);
+	const char *name = mailctl_opt_get(inv, "name");
+
+	if (name != NULL)
+		json_object_set_new(body, "name", json_string(name));
+	return simple(inv, "POST", xstrdup("/groups"), body, "group %s added", inv->args[0]);
+}
+
+static int
+cmd_group_del(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE", path_build("/groups/", inv->args[0], NULL), NULL,
+	    "group %s deleted", inv->args[0]);
+}
+
+static int
+cmd_group_member_add(struct mailctl_invocation *inv)
+{
+	json_t *body = json_pack("{s:s}", "member", inv->args[1]);
+
+	return simple(inv, "POST", path_build("/groups/", inv->args[0], "/members", NULL), body,
+	    "%s added to group %s", inv->args[1], inv->args[0]);
+}
+
+static int
+cmd_group_member_del(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE",
+	    path_build("/groups/", inv->args[0], "/members/", inv->args[1], NULL), NULL,
+	    "%s removed from group %s", inv->args[1], inv->args[0]);
+}
+
+static int
+cmd_group_list(struct mailctl_invocation *inv)
+{
+	static const char *const cols[] = {"GROUP", "NAME", "MEMBERS"};
+	static const char *const keys[] = {"address", "name", "members"};
+
+	return list_table(inv, "/groups", 3, cols, keys);
+}
+
+static int
+cmd_group_show(struct mailctl_invocation *inv)
+{
+	struct mailctl_response resp;
+	json_t *members, *m;
+	const char *name;
+	size_t i;
+	int rc;
+
+	rc = call(inv, "GET", path_build("/groups/", inv->args[0], NULL), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else if ((rc = need_json(&resp, false)) == 0) {
+		name = mailctl_json_str(resp.json, "name");
+		printf("group:   %s\n", inv->args[0]);
+		printf("name:    %s\n", name != NULL && name[0] != '\0' ? name : "-");
+		members = json_object_get(resp.json, "members");
+		printf("members:%s\n", json_array_size(members) > 0 ? "" : " -");
+		for (i = 0; i < json_array_size(members); i++) {
+			m = json_array_get(members, i);
+			if (json_is_string(m))
+				printf("  %s\n", json_string_value(m));
+		}
+	}
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+/* --- admin -------------------------------------------------------------------- */
+
+static int
+cmd_admin_add(struct mailctl_invocation *inv)
+{
+	const char *password = mailctl_opt_get(inv, "password");
+	const char *domain = mailctl_opt_get(inv, "domain");
+	json_t *body;
+
+	if (password == NULL)
+		return mailctl_usage_error("admin add: --password is required");
+	body = json_pack("{s:s, s:s}", "name", inv->args[0], "password", password);
+	if (domain != NULL) {
+		json_object_set_new(body, "domain", json_string(domain));
+		return simple(inv, "POST", xstrdup("/admins"), body, "admin %s added for domain %s",
+		    inv->args[0], domain);
+	}
+	return simple(inv, "POST", xstrdup("/admins"), body, "admin %s added", inv->args[0]);
+}
+
+static int
+cmd_admin_del(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE", path_build("/admins/", inv->args[0], NULL), NULL,
+	    "admin %s deleted", inv->args[0]);
+}
+
+static int
+cmd_admin_list(struct mailctl_invocation *inv)
+{
+	static const char *const cols[] = {"ADMIN", "DOMAIN"};
+	struct mailctl_response resp;
+	struct mailctl_table *t;
+	size_t i;
+	json_t *a;
+	int rc;
+
+	rc = call(inv, "GET", xstrdup("/admins"), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else if ((rc = need_json(&resp, true)) == 0) {
+		t = mailctl_table_new(2, cols);
+		for (i = 0; i < json_array_size(resp.json); i++) {
+			a = json_array_get(resp.json, i);
+			const char *domain = mailctl_json_str(a, "domain");
+			const char *row[] = {
+			    mailctl_json_str(a, "name"), domain != NULL ? domain : "(all domains)"};
+
+			mailctl_table_add(t, row);
+		}
+		mailctl_table_print(&t, stdout);
+	}
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+/* --- node, cluster, status ------------------------------------------------------ */
+
+static int
+cmd_node_list(struct mailctl_invocation *inv)
+{
+	static const char *const cols[] = {"NODE", "STATE", "ADDRESS", "USERS"};
+	static const char *const keys[] = {"name", "state", "address", "users"};
+
+	inv->nargs = 0; /* no ?domain= */
+	return list_table(inv, "/nodes", 4, cols, keys);
+}
+
+static int
+cmd_node_drain(struct mailctl_invocation *inv)
+{
+	struct mailctl_response resp;
+	int rc;
+
+	if (!inv->json) {
+		printf("draining %s ...\n", inv->args[0]);
+		fflush(stdout);
+	}
+	rc = call(inv, "POST", path_build("/nodes/", inv->args[0], "/drain", NULL), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json)
+		print_raw(&resp);
+	else
+		printf("node %s drained\n", inv->args[0]);
+	mailctl_response_fini(&resp);
+	return 0;
+}
+
+static int
+cmd_node_remove(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE", path_build("/nodes/", inv->args[0], NULL), NULL,
+	    "node %s removed", inv->args[0]);
+}
+
+static int
+cmd_cluster_status(struct mailctl_invocation *inv)
+{
+	static const char *const cols[] = {
+	    "NODE", "ROLE", "STATE", "ADDRESS", "APPLIED", "LAST CONTACT"};
+	static const char *const keys[] = {
+	    "name", "role", "state", "address", "applied_index", "last_contact_ms"};
+	struct mailctl_response resp;
+	struct mailctl_table *t;
+	json_t *members, *m;
+	const char *leader;
+	char *commit;
+	size_t i, c;
+	int rc;
+
+	rc = call(inv, "GET", xstrdup("/cluster"), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else if ((rc = need_json(&resp, false)) == 0) {
+		leader = mailctl_json_str(resp.json, "leader");
+		commit = mailctl_json_text(resp.json, "commit_index");
+		printf("leader: %s\n", leader != NULL ? leader : "(none)");
+		printf("commit index: %s\n", commit);
+		free(commit);
+		t = mailctl_table_new(6, cols);
+		members = json_object_get(resp.json, "members");
+		for (i = 0; i < json_array_size(members); i++) {
+			m = json_array_get(members, i);
+			char *cells[6];
+
+			for (c = 0; c < 6; c++)
+				cells[c] = mailctl_json_text(m, keys[c]);
+			if (json_is_integer(json_object_get(m, "last_contact_ms"))) {
+				char *ms = xasprintf("%sms", cells[5]);
+
+				free(cells[5]);
+				cells[5] = ms;
+			}
+			mailctl_table_add(t, (const char *const *)cells);
+			for (c = 0; c < 6; c++)
+				free(cells[c]);
+		}
+		mailctl_table_print(&t, stdout);
+	}
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+static int
+cmd_status(struct mailctl_invocation *inv)
+{
+	struct mailctl_response resp;
+	char *node, *version, *uptime, *host;
+	int rc;
+
+	rc = call(inv, "GET", xstrdup("/status"), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else if ((rc = need_json(&resp, false)) == 0) {
+		node = mailctl_json_text(resp.json, "node");
+		version = mailctl_json_text(resp.json, "version");
+		uptime = mailctl_json_text(resp.json, "uptime_s");
+		host = mailctl_json_text(resp.json, "hostname");
+		printf("node %s (mailnode %s) hostname %s, up %ss\n", node, version, host, uptime);
+		free(node);
+		free(version);
+		free(uptime);
+		free(host);
+	}
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+/* --- the table ------------------------------------------------------------------ */
+
+const struct mailctl_command mailctl_commands[] = {
+    {"domain add", 1, 1, "", "NAME", false, cmd_domain_add},
+    {"domain del", 1, 1, "", "NAME", false, cmd_domain_del},
+    {"domain list", 0, 0, "", "", false, cmd_domain_list},
+    {"domain show", 1, 1, "", "NAME", false, cmd_domain_show},
+    {"domain alias add", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_add},
+    {"domain alias del", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_del},
+    {"user add", 1, 1, "password node quota name",
+        "ADDRESS --password P [--node NODE] [--quota SIZE] [--name \"Real Name\"]", false,
+        cmd_user_add},
+    {"user del", 1, 1, "", "ADDRESS", false, cmd_user_del},
+    {"user show", 1, 1, "", "ADDRESS", false, cmd_user_show},
+    {"user list", 0, 1, "search", "[DOMAIN] [--search TEXT]", false, cmd_user_list},
+    {"user passwd", 2, 2, "", "ADDRESS PASSWORD", false, cmd_user_passwd},
+    {"user move", 2, 2, "", "ADDRESS NODE", true, cmd_user_move},
+    {"alias add", 2, SIZE_MAX, "", "ADDRESS TARGET...", false, cmd_alias_add},
+    {"alias del", 1, 1, "", "ADDRESS", false, cmd_alias_del},
+    {"alias list", 0, 1, "", "[DOMAIN]", false, cmd_alias_list},
+    {"group add", 1, 1, "name", "GROUP [--name NAME]", false, cmd_group_add},
+    {"group del", 1, 1, "", "GROUP", false, cmd_group_del},
+    {"group show", 1, 1, "", "GROUP", false, cmd_group_show},
+    {"group member add", 2, 2, "", "GROUP MEMBER", false, cmd_group_member_add},
+    {"group member del", 2, 2, "", "GROUP MEMBER", false, cmd_group_member_del},
+    {"group list", 0, 1, "", "[DOMAIN]", false, cmd_group_list},
+    {"admin add", 1, 1, "password domain", "NAME --password P [--domain DOMAIN]", false,
+        cmd_admin_add},
+    {"admin del", 1, 1, "", "NAME", false, cmd_admin_del},
+    {"admin list", 0, 0, "", "", false, cmd_admin_list},
+    {"node list", 0, 0, "", "", false, cmd_node_list},
+    {"node drain", 1, 1, "", "NODE", true, cmd_node_drain},
+    {"node remove", 1, 1, "", "NODE", false, cmd_node_remove},
+    {"cluster status", 0, 0, "", "", false, cmd_cluster_status},
+    {"status", 0, 0, "", "", false, cmd_status},
+    {NULL, 0, 0, NULL, NULL, false, NULL},
+};
+
+/* Number of words of `words` matching the command's words, or 0. */
+static size_t
+words_match(const char *cmd_words, char *const *words, size_t nwords)
+{
+	const char *p = cmd_words;
+	size_t i;
+
+	for (i = 0; i < nwords; i++) {
+		size_t n = strcspn(p, " ");
+
+		if (strlen(words[i]) != n || strncmp(words[i], p, n) != 0)
+			return 0;
+		p += n;
+		if (*p == '\0')
+			return i + 1;
+		p++;
+	}
+	return 0;
+}
+
+const struct mailctl_command *
+mailctl_command_find(char *const *words, size_t nwords, size_t *used_out)
+{
+	const struct mailctl_command *c, *best = NULL;
+	size_t best_n = 0;
+
+	for (c = mailctl_commands; c->words != NULL; c++) {
+		size_t n = words_match(c->words, words, nwords);
+
+		if (n > best_n) {
+			best = c;
+			best_n = n;
+		}
+	}
+	*used_out = best_n;
+	return best;
+}
+
+bool
+mailctl_command_has_opt(const struct mailctl_command *cmd, const char *name)
+{
+	const char *p = cmd->opts;
+	size_t n = strlen(name);
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, " ");
+
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p += len;
+		if (*p == ' ')
+			p++;
+	}
+	return false;
+}

@@ -1,0 +1,190 @@
+/*
+ * mailstore.c - opening and closing the store, quota usage, and the
+ * whole-user operations (exists, delete). See mailstore.h for the layout,
+ * the ordering rules and the threading contract.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "storage/mailstore/mailstore_int.h"
+
+int
+mailstore_open(const char *root, struct mailstore **out, struct mn_err *err)
+{
+	static const char *const subdirs[] = {"bodies", "tmp", "users"};
+	struct mailstore *ms;
+	int rc;
+
+	*out = NULL;
+	if (root == NULL || root[0] == '\0')
+		return mn_err_set(err, MN_EINVAL, "mailstore: no root");
+	ms = xcalloc(1, sizeof(*ms));
+	ms->root = xstrdup(root);
+	ms->lock_fd = -1;
+	pthread_mutex_init(&ms->lock, NULL);
+	rc = ms_mkdirs(root, err);
+	if (rc == 0) {
+		/* Recovery deletes ROOT/tmp and the mutex guards one process
+		 * only: a second opener would break both. */
+		char *p = xasprintf("%s/lock", root);
+
+		ms->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (ms->lock_fd < 0)
+			rc = mn_err_set(err, MN_EIO, "open %s: %s", p, strerror(errno));
+		else if (flock(ms->lock_fd, LOCK_EX | LOCK_NB) != 0)
+			rc = mn_err_set(err, errno == EWOULDBLOCK ? MN_EAGAIN : MN_EIO,
+			    "%s: store in use (%s)", p, strerror(errno));
+		free(p);
+	}
+	for (size_t i = 0; rc == 0 && i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		char *p = xasprintf("%s/%s", root, subdirs[i]);
+
+		rc = ms_mkdirs(p, err);
+		free(p);
+	}
+	if (rc == 0)
+		rc = body_store_open(ms, err);
+	if (rc == 0)
+		rc = ms_fsync_dir(root, err); /* bodies.db's entry */
+	if (rc != 0) {
+		mailstore_close(&ms);
+		return mn_err_wrap(err, "mailstore %s", root);
+	}
+	*out = ms;
+	return 0;
+}
+
+void
+mailstore_close(struct mailstore **msp)
+{
+	struct mailstore *ms = *msp;
+
+	if (ms == NULL)
+		return;
+	ms_user_close_all(ms);
+	sqlite3_close(ms->bodies);
+	if (ms->lock_fd >= 0)
+		close(ms->lock_fd); /* releases the flock */
+	pthread_mutex_destroy(&ms->lock);
+	free(ms->root);
+	free(ms);
+	*msp = NULL;
+}
+
+int
+mailstore_quota_usage(struct mailstore *ms, const char *user, uint64_t *bytes_out,
+    uint64_t *messages_out, struct mn_err *err)
+{
+	struct ms_user *u;
+	int rc;
+
+	rc = ms_enter(ms, user, &u, err);
+	if (rc != 0)
+		return rc;
+	if (bytes_out)
+		*bytes_out = (uint64_t)ms_meta_get(u->db, "used_bytes");
+	if (messages_out)
+		*messages_out = (uint64_t)ms_meta_get(u->db, "used_messages");
+	ms_leave(ms);
+	return 0;
+}
+
+bool
+mailstore_user_exists(struct mailstore *ms, const char *user)
+{
+	struct ms_user *u;
+	bool exists;
+
+	pthread_mutex_lock(&ms->lock);
+	exists = ms_user_get(ms, user, false, &u, NULL) == 0;
+	pthread_mutex_unlock(&ms->lock);
+	return exists;
+}
+
+int
+ms_index_hashes(sqlite3 *db, char ***out, size_t *n_out, struct mn_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n_out = 0;
+	if (sqlite3_prepare_v2(db, "SELECT body_hash FROM messages", -1, &st, NULL) != SQLITE_OK)
+		return ms_db_err(db, err, "index hashes");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return ms_db_err(db, err, "index hashes");
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+int
+mailstore_user_delete(struct mailstore *ms, const char *user, struct mn_err *err)
+{
+	char *dir = NULL, *tmp = NULL, *path = NULL, **hashes = NULL;
+	size_t nh = 0;
+	sqlite3 *db = NULL;
+	struct stat sb;
+	int rc;
+
+	pthread_mutex_lock(&ms->lock);
+	rc = ms_user_dir(ms, user, &dir, err);
+	if (rc != 0)
+		goto out;
+	ms_user_forget(ms, user);
+	if (stat(dir, &sb) != 0) {
+		rc = mn_err_set(err, MN_ENOENT, "user has no mailbox");
+		goto out;
+	}
+	/* Out of users/ first (durably): from then on no index refers to
+	 * the bodies, and recovery would drop the half-deleted rest. */
+	tmp = ms_tmp_name(ms, "deluser");
+	if (rename(dir, tmp) != 0) {
+		rc = mn_err_set(err, MN_EIO, "user delete: rename: %s", strerror(errno));
+		goto out;
+	}
+	ms_crash_point();
+	*strrchr(dir, '/') = '\0';
+	rc = ms_fsync_dir(dir, err);
+	if (rc != 0)
+		goto out;
+	path = xasprintf("%s/index.db", tmp);
+	if (ms_open_db(path, &db, err) == 0 && ms_index_hashes(db, &hashes, &nh, err) == 0)
+		body_store_unref(ms, hashes, nh);
+	else
+		log_warn("mailstore", "event=user_delete_unref_failed error=\"%s\"",
+		    err ? err->msg : "");
+	rc = 0; /* the mailbox is gone; leftovers are recovery's */
+	sqlite3_close(db);
+	ms_rmtree(tmp);
+out:
+	pthread_mutex_unlock(&ms->lock);
+	for (size_t i = 0; i < nh; i++)
+		free(hashes[i]);
+	free(hashes);
+	free(path);
+	free(tmp);
+	free(dir);
+	return rc;
+}
