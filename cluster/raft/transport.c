@@ -558,7 +558,8 @@ transport_init(struct raft_uv_transport *t, uv_loop_t *loop, const struct transp
 	tp->t = t;
 	tp->loop = loop;
 	tp->cfg = *cfg;
-	if ((rc = listener_start(loop, &lc, accept_cb, tp, &tp->l, &err)) != 0) {
+	if (!cfg->no_listener &&
+	    (rc = listener_start(loop, &lc, accept_cb, tp, &tp->l, &err)) != 0) {
 		log_error("raft-net", "event=listen result=fail reason=\"%s\"", err.msg);
 		free(tp);
 		return rc;

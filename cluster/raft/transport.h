@@ -25,6 +25,7 @@
 
 #include <raft.h>
 #include <raft/uv.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -39,6 +40,7 @@
 struct transport_config {
 	const char *bind_address; /* numeric IP the listener binds */
 	uint16_t port;            /* raft_port; 0: any (tests, see transport_port) */
+	bool no_listener;         /* raft_port 0 in the config: single node, no listener */
 	struct tls_ctx *server_tls;
 	const struct peer_auth_config *auth; /* kept by pointer */
 };
