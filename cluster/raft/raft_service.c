@@ -959,6 +959,10 @@ raft_begin(struct raft_service *rs, bool bootstrap, struct mn_err *err)
 		return mn_err_set(err, MN_EIO, "raft_init: %s", raft_errmsg(&rs->raft));
 	rs->raft_inited = true;
 	raft_set_pre_vote(&rs->raft, true);
+	/* followers learn the commit index from the next append or heartbeat:
+	 * a forwarded write waits for it (read-your-writes), so beat often */
+	raft_set_heartbeat_timeout(&rs->raft, RAFT_SERVICE_HEARTBEAT_MS);
+	raft_set_election_timeout(&rs->raft, RAFT_SERVICE_ELECTION_MS);
 	raft_set_snapshot_threshold(&rs->raft, rs->cfg.snapshot_threshold);
 	raft_set_snapshot_trailing(&rs->raft, rs->cfg.snapshot_threshold);
 	if (bootstrap) {
