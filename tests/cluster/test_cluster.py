@@ -188,3 +188,32 @@ def test_stopped_follower_catches_up_from_snapshot(cluster3):
     # restored twice: its own snapshot at start, then the leader's
     start = after.index("event=start id=")
     assert "event=fsm_restore" in after[start:], after[-3000:]
+
+
+def test_remove_refuses_undrained_then_removes_drained_node(cluster3):
+    """Last in this module: it shrinks the cluster to two voters."""
+    leader = cluster3.leader()
+    followers = [n for n in cluster3.nodes if n is not leader]
+    homed, gone = followers
+    add_domain(leader, "rm.test")
+    code, body = leader.api("POST", "users", {"address": "u@rm.test",
+                                              "password": "pw-Secret-1", "node": homed.name})
+    assert code in (200, 201), body
+    code, body = leader.api("DELETE", "nodes/" + homed.name)
+    assert code == 409, body
+    # a follower cannot change membership: 503 with a reason
+    code, body = gone.api("DELETE", "nodes/" + gone.name)
+    assert code == 503, body
+    code, body = leader.api("DELETE", "nodes/" + gone.name)
+    assert code == 204, body
+
+    def removed():
+        st = leader.status()
+        m = {x["name"]: x for x in st["members"]}
+        return (m[gone.name]["state"] == "removed" and not m[gone.name]["voter"]
+                and len(st["configuration"]) == 2)
+    wait_for(removed, 10, "%s to be removed" % gone.name)
+    gone.stop()
+    # the remaining two still commit writes
+    add_domain(homed, "after-remove.test")
+    assert "after-remove.test" in leader.domains()
