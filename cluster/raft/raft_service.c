@@ -823,6 +823,79 @@ transfer_cb(struct raft_transfer *req)
 	free(x);
 }
 
+struct rs_remove_fwd {
+	raft_service_done_cb cb;
+	void *arg;
+};
+
+static void
+remove_forward_cb(int status, const char *error, const uint8_t *payload, size_t len, void *arg)
+{
+	struct rs_remove_fwd *f = arg;
+
+	if (status == MN_ETIMEDOUT || status == MN_ECLOSED)
+		status = MN_ENOLEADER;
+	done_msg(f->cb, f->arg, status, error);
+	free(f);
+}
+
+/* a follower sends the remove to the leader (RPC REMOVE) */
+static int
+remove_forward(struct raft_service *rs, const char *name, raft_service_done_cb cb, void *arg)
+{
+	Mailnode__RemoveRequest req = MAILNODE__REMOVE_REQUEST__INIT;
+	struct rs_remove_fwd *f;
+	uint8_t buf[PEER_AUTH_NAME_MAX + 16];
+	char ip[64];
+	uint16_t port;
+	size_t n;
+
+	if (strlen(name) > PEER_AUTH_NAME_MAX)
+		return MN_ENOENT;
+	if (rs->rpcc == NULL || leader_rpc_addr(rs, ip, sizeof(ip), &port) != 0)
+		return MN_ENOLEADER;
+	req.name = (char *)name;
+	n = mailnode__remove_request__pack(&req, buf);
+	f = xcalloc(1, sizeof(*f));
+	f->cb = cb;
+	f->arg = arg;
+	if (rpc_client_call(rs->rpcc, ip, port, MAILNODE__RPC_METHOD__RPC_REMOVE, buf, n,
+	        RAFT_SERVICE_REMOVE_TIMEOUT_MS, remove_forward_cb, f, NULL) != 0) {
+		free(f);
+		return MN_ENOLEADER;
+	}
+	return 0;
+}
+
+static void
+rpc_remove_done(int rc, const struct mn_err *err, void *arg)
+{
+	rpc_reply(arg, rc, rc ? err->msg : NULL, NULL, 0);
+}
+
+static void
+rpc_remove(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
+{
+	struct raft_service *rs = arg;
+	Mailnode__RemoveRequest *req = mailnode__remove_request__unpack(NULL, len, payload);
+	int rc;
+
+	if (req == NULL) {
+		rpc_reply(call, MN_EPARSE, "bad remove request", NULL, 0);
+		return;
+	}
+	/* only the leader acts: no second hop */
+	if (rs->phase != RS_RUNNING || raft_state(&rs->raft) != RAFT_LEADER)
+		rc = MN_ENOLEADER;
+	else
+		rc = raft_service_remove(rs, req->name, rpc_remove_done, call);
+	mailnode__remove_request__free_unpacked(req, NULL);
+	if (rc != 0)
+		rpc_reply(call, rc,
+		    rc == MN_EAGAIN ? "another membership change is in progress" : mn_strerror(rc),
+		    NULL, 0);
+}
+
 int
 raft_service_remove(struct raft_service *rs, const char *name, raft_service_done_cb cb, void *arg)
 {
@@ -832,8 +905,10 @@ raft_service_remove(struct raft_service *rs, const char *name, raft_service_done
 	size_t i;
 	int rv;
 
-	if (rs->phase != RS_RUNNING || raft_state(&rs->raft) != RAFT_LEADER)
+	if (rs->phase != RS_RUNNING)
 		return MN_ENOLEADER;
+	if (raft_state(&rs->raft) != RAFT_LEADER)
+		return remove_forward(rs, name, cb, arg);
 	if (rs->changing)
 		return MN_EAGAIN;
 	if ((nodes = directory_nodes_json(rs->dir)) == NULL)
@@ -1097,6 +1172,7 @@ raft_service_start(uv_loop_t *loop, struct directory *dir, const struct raft_ser
 		rpc_server_handle(rs->rpc, MAILNODE__RPC_METHOD__RPC_JOIN, rpc_join, rs);
 		rpc_server_handle(rs->rpc, MAILNODE__RPC_METHOD__RPC_PROPOSE, rpc_propose, rs);
 		rpc_server_handle(rs->rpc, MAILNODE__RPC_METHOD__RPC_STATUS, rpc_status, rs);
+		rpc_server_handle(rs->rpc, MAILNODE__RPC_METHOD__RPC_REMOVE, rpc_remove, rs);
 	}
 
 	idpath = xasprintf("%s/raft-id", cfg->data_dir);

@@ -42,6 +42,7 @@
 #define RAFT_SERVICE_FORWARD_TIMEOUT_MS 5000
 #define RAFT_SERVICE_APPLY_WAIT_MS 10000
 #define RAFT_SERVICE_HEARTBEAT_MS 30
+#define RAFT_SERVICE_REMOVE_TIMEOUT_MS 15000
 #define RAFT_SERVICE_ELECTION_MS 1000
 
 struct raft_service;
@@ -78,9 +79,13 @@ uint64_t raft_service_applied_index(const struct raft_service *rs);
 int raft_service_submit(
     struct raft_service *rs, const uint8_t *packed, size_t len, raft_service_done_cb cb, void *arg);
 
-/* raft_service_remove - take node `name` out of the Raft configuration
- * (leader only: MN_ENOLEADER otherwise; leadership is transferred first
- * when it is this node), then mark it removed in the directory. */
+/* raft_service_remove - take node `name` out of the Raft configuration,
+ * then mark it removed in the directory. A follower forwards the request
+ * to the leader (RPC REMOVE). When `name` is the leader, leadership is
+ * transferred away first and cb gets MN_ENOLEADER "retry" (ask again: the
+ * new leader removes it). Returns MN_ENOLEADER (no leader known),
+ * MN_EAGAIN (another membership change runs), MN_ENOENT (unknown node),
+ * or 0 and cb runs later with the outcome. */
 int raft_service_remove(
     struct raft_service *rs, const char *name, raft_service_done_cb cb, void *arg);
 

@@ -35,7 +35,7 @@ rpc_envelope_unpack(const uint8_t *body, size_t len, Mailnode__RpcEnvelope **out
 	if (env == NULL)
 		return MN_EPARSE;
 	if (!env->reply && (!env->has_method || env->method == MAILNODE__RPC_METHOD__RPC_NONE ||
-	                       env->method > MAILNODE__RPC_METHOD__RPC_STATUS)) {
+	                       env->method > MAILNODE__RPC_METHOD__RPC_REMOVE)) {
 		mailnode__rpc_envelope__free_unpacked(env, NULL);
 		return MN_EINVAL;
 	}

@@ -14,7 +14,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#define RPC_METHODS 4
+#define RPC_METHODS 5
 
 struct rpc_sconn {
 	struct rpc_server *s; /* NULL once the server stopped */

@@ -58,6 +58,10 @@ remove_done(int rc, const struct mn_err *err, void *arg)
 {
 	struct api_req *r = arg;
 
+	if (rc == MN_EAGAIN) {
+		api_reply_error(r, 409, "another membership change is in progress");
+		return;
+	}
 	if (rc != 0) {
 		api_reply_code(r, rc, err);
 		return;

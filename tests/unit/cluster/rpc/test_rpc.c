@@ -71,6 +71,12 @@ test_frame_limits(void **state)
 		    rpc_frame_decode(cases[i].head, 4, &body, &blen, &used), cases[i].rc);
 	/* empty envelope lacks the required id */
 	assert_int_equal(rpc_envelope_unpack((const uint8_t *)"", 0, &env), MN_EPARSE);
+	/* id 1, method 5 (one past the last) */
+	assert_int_equal(
+	    rpc_envelope_unpack((const uint8_t *)"\x08\x01\x10\x05", 4, &env), MN_EINVAL);
+	/* id 1, method 4 (RPC_REMOVE, the last) */
+	assert_int_equal(rpc_envelope_unpack((const uint8_t *)"\x08\x01\x10\x04", 4, &env), 0);
+	mailnode__rpc_envelope__free_unpacked(env, NULL);
 	/* id 1, method 9 (unknown) */
 	assert_int_equal(
 	    rpc_envelope_unpack((const uint8_t *)"\x08\x01\x10\x09", 4, &env), MN_EINVAL);
