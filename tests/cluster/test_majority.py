@@ -32,7 +32,7 @@ def test_majority_lost_writes_503_reads_served():
             return (code, time.monotonic() - t) if code == 503 else None
         code, took = wait_for(refused, 30, "writes to fail with 503", 0.2)
         # at most the forwarding deadline to the dead leader, then at once
-        assert took < 6, took
+        assert took < 8, took
         code, took = refused()
         assert took < 1, took
         assert "before.test" in survivor.domains()
