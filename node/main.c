@@ -37,6 +37,7 @@
 #include "lib/xalloc.h"
 #include "node/admin/api.h"
 #include "node/http/http.h"
+#include "node/limits.h"
 #include "node/pop3/pop3.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
@@ -54,6 +55,7 @@ struct node {
 	struct raft_service *raft;
 	int boot_pending; /* bootstrap commands not yet applied */
 	struct admin_api *api;
+	struct limits *limits; /* per-IP caps, login blocking: every service */
 	struct tls_ctx *tls;
 	struct http_server *http, *https;
 	struct mailstore *store;
@@ -371,11 +373,31 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	hc.listen.tls = tls;
 	hc.listen.idle_timeout_ms = n->cfg.idle_timeout_ms;
 	hc.max_body = HTTP_DEFAULT_MAX_BODY;
+	hc.limits = n->limits;
 	rc = http_server_start(&n->loop, &hc, http_handler, n, out, err);
 	if (rc != 0)
 		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
 	log_info(
 	    "main", "event=listen service=%s address=%s:%u", service, n->cfg.listen_address, port);
+	return 0;
+}
+
+/* One limits object for every service, from [limits] (node/limits.h). */
+static int
+make_limits(struct node *n, struct mn_err *err)
+{
+	struct limits_config lc;
+
+	limits_config_defaults(&lc);
+	lc.max_conn_per_ip = n->cfg.limits_max_conn_per_ip;
+	lc.conn_per_minute = n->cfg.limits_conn_per_minute;
+	lc.auth_fail_ip = n->cfg.limits_auth_fail_ip;
+	lc.auth_fail_user = n->cfg.limits_auth_fail_user;
+	lc.auth_window_ms = n->cfg.limits_auth_window_ms;
+	lc.block_ms = n->cfg.limits_block_ms;
+	lc.exempt = n->cfg.limits_exempt;
+	if (limits_new(&lc, &n->limits, err) != 0)
+		return mn_err_wrap(err, "[limits]");
 	return 0;
 }
 
@@ -414,6 +436,7 @@ start_pop3(struct node *n, struct mn_err *err)
 	pc.tls_port = n->cfg.pop3s_port;
 	pc.tls = n->tls;
 	pc.idle_timeout_ms = n->cfg.idle_timeout_ms;
+	pc.limits = n->limits;
 	rc = pop3_server_start(&n->loop, n->dir, n->store, &pc, &n->pop3, err);
 	if (rc != 0)
 		return mn_err_wrap(err, "pop3 %s", n->cfg.listen_address);
@@ -497,6 +520,7 @@ node_fini(struct node *n)
 	if (n->store != NULL)
 		mailstore_close(&n->store);
 	admin_api_free(&n->api);
+	limits_free(&n->limits); /* after every conn closed: they release into it */
 	dirsvc_free(&n->svc);
 	raft_service_free(&n->raft);
 	if (n->tls != NULL)
@@ -573,7 +597,10 @@ run(struct node *n)
 		                 "yet; serving what is applied\"");
 	}
 
+	if ((rc = make_limits(n, &err)) != 0)
+		goto fail;
 	memset(&ac, 0, sizeof(ac));
+	ac.limits = n->limits;
 	ac.node_name = n->cfg.node_name;
 	ac.hostname = n->cfg.hostname;
 	ac.max_body = HTTP_DEFAULT_MAX_BODY;
