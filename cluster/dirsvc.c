@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/raft/raft_service.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -32,7 +33,20 @@ struct dirsvc {
 	struct dirsvc_entry *head, *tail;
 	uint64_t applied;
 	bool closed;
+	struct raft_service *raft; /* NULL: local apply */
 };
+
+void
+dirsvc_set_raft(struct dirsvc *s, struct raft_service *rs)
+{
+	s->raft = rs;
+}
+
+struct raft_service *
+dirsvc_raft(struct dirsvc *s)
+{
+	return s->raft;
+}
 
 int
 dirsvc_new(uv_loop_t *loop, struct directory *dir, const char *node_name, struct dirsvc **out)
@@ -121,6 +135,14 @@ dirsvc_submit(struct dirsvc *s, Mailnode__DirectoryCommand *cmd, dirsvc_done_cb 
 	e->data = xmalloc(len ? len : 1);
 	e->len = mailnode__directory_command__pack(cmd, e->data);
 	cmd->origin = saved_origin;
+	if (s->raft != NULL) {
+		/* raft calls back from the loop (apply, RPC reply), never from here */
+		int rc = raft_service_submit(s->raft, e->data, e->len, cb, arg);
+
+		free(e->data);
+		free(e);
+		return rc;
+	}
 	e->cb = cb;
 	e->arg = arg;
 	if (s->tail != NULL)
@@ -136,6 +158,8 @@ dirsvc_submit(struct dirsvc *s, Mailnode__DirectoryCommand *cmd, dirsvc_done_cb 
 uint64_t
 dirsvc_applied_index(const struct dirsvc *s)
 {
+	if (s->raft != NULL)
+		return raft_service_applied_index(s->raft);
 	return s->applied;
 }
 

@@ -38,8 +38,8 @@ typedef void (*dirsvc_done_cb)(int rc, const struct mn_err *err, void *arg);
 int dirsvc_new(uv_loop_t *loop, struct directory *dir, const char *node_name, struct dirsvc **out);
 
 /* dirsvc_submit - queue cmd; returns 0 and calls cb exactly once later, or
- * returns a negative code (MN_ECLOSED after shutdown, MN_ETOOBIG) and never
- * calls cb. */
+ * returns a negative code (MN_ECLOSED after shutdown, MN_ETOOBIG, with
+ * Raft MN_ENOLEADER) and never calls cb. */
 int dirsvc_submit(struct dirsvc *s, Mailnode__DirectoryCommand *cmd, dirsvc_done_cb cb, void *arg);
 
 /* dirsvc_applied_index - commands applied since start (every command that
@@ -47,6 +47,15 @@ int dirsvc_submit(struct dirsvc *s, Mailnode__DirectoryCommand *cmd, dirsvc_done
 uint64_t dirsvc_applied_index(const struct dirsvc *s);
 struct directory *dirsvc_directory(struct dirsvc *s);
 const char *dirsvc_node_name(const struct dirsvc *s);
+
+struct raft_service;
+/* dirsvc_set_raft - from now on submissions go through Raft (cluster/raft/
+ * raft_service.h): the leader proposes, a follower forwards to the leader
+ * and answers once the entry is applied locally; no leader: dirsvc_submit
+ * returns MN_ENOLEADER. The applied index is then raft's last applied log
+ * index. Without it (unit tests) commands are applied locally in order. */
+void dirsvc_set_raft(struct dirsvc *s, struct raft_service *rs);
+struct raft_service *dirsvc_raft(struct dirsvc *s);
 
 /* dirsvc_shutdown - fail queued commands with MN_ECLOSED (their callbacks
  * run now), refuse new ones, close the loop handle. */

@@ -9,9 +9,10 @@
 # With N > 1 all nodes are started, SIGINT/SIGTERM are forwarded to each, and
 # the script returns when all have exited.
 #
-# XXX: joining a cluster is the cluster issue. Until the daemon supports
-# [cluster] join, node2..N start as standalone one-node clusters; set
-# MN_DEV_JOIN=1 to write "join = 127.0.0.1:7101" into their configs.
+# node2..N join node1's cluster ("join = 127.0.0.1:7101", retried until
+# node1 answers); MN_DEV_JOIN=0 starts them as standalone one-node clusters
+# instead. A node's data_dir remembers its membership (data_dir/raft-id,
+# data_dir/raft): `rm -rf var` starts a new cluster.
 set -eu
 
 usage() {
@@ -30,7 +31,7 @@ if [ ! -x "$BIN" ]; then
 	echo "run-dev: $BIN not found (build first: make build-run)" >&2
 	exit 1
 fi
-JOIN=${MN_DEV_JOIN:-0}
+JOIN=${MN_DEV_JOIN:-1}
 
 mkdir -p var
 # One secret for every node-to-node connection of this dev cluster, kept
@@ -108,9 +109,8 @@ echo "domain: example.test (made on node1's first start)"
 echo "admin password: see var/node1/admin-password"
 echo "try:    export MAILCTL_PASSWORD=\$(cat var/node1/admin-password)"
 echo "        $MAILCTL user add alice@example.test --password secret && $MAILCTL user list"
-if [ "$N" -gt 1 ] && [ "$JOIN" != 1 ]; then
-	echo "note:   node2..node$N run standalone until the daemon supports [cluster] join"
-	echo "        (MN_DEV_JOIN=1 writes join = 127.0.0.1:7101 into their configs)"
+if [ "$N" -gt 1 ] && [ "$JOIN" = 1 ]; then
+	echo "cluster: node2..node$N join node1 (127.0.0.1:7101); \`$MAILCTL cluster status\` shows it"
 fi
 echo
 

@@ -130,6 +130,10 @@ static const struct config_key config_keys[] = {
 	    "member: join that cluster" },
 	{ "cluster", "secret", CFG_STRING, NULL, 0, 0, OFF(cluster_secret), 0,
 	    NULL, NULL, "shared secret every node-to-node connection proves" },
+	{ "cluster", "snapshot_threshold", CFG_UINT, "1024", 16, 10000000,
+	    OFF(cluster_snapshot_threshold), 0, NULL, NULL,
+	    "Raft log entries between directory snapshots (the log keeps as "
+	    "many again behind a snapshot for followers catching up)" },
 
 	{ "admin", "initial_password", CFG_STRING, NULL, 0, 0,
 	    OFF(admin_initial_password), 0, NULL, NULL,

@@ -37,6 +37,7 @@ struct mn_config {
 	/* [cluster] */
 	char *cluster_join;   /* NULL: bootstrap */
 	char *cluster_secret; /* NULL: none (single node only) */
+	uint32_t cluster_snapshot_threshold; /* Raft entries between snapshots, default 1024 */
 	/* [admin] */
 	char *admin_initial_password; /* NULL: generated into data_dir/admin-password */
 	/* [smtp] */

@@ -945,6 +945,16 @@ conn_tls_info(const struct conn *c)
 	return conn_is_tls(c) ? c->tls_info : "";
 }
 
+int
+conn_tls_export(struct conn *c, const char *label, unsigned char *out, size_t len)
+{
+	if (c->ssl == NULL || !c->tls_done)
+		return MN_ETLS;
+	if (SSL_export_keying_material(c->ssl, out, len, label, strlen(label), NULL, 0, 0) != 1)
+		return MN_ETLS;
+	return 0;
+}
+
 const char *
 conn_peer_ip(const struct conn *c)
 {

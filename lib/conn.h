@@ -104,6 +104,12 @@ int conn_client_starttls(struct conn *c, struct tls_ctx *ctx, const char *server
 bool conn_is_tls(const struct conn *c);
 /* conn_tls_info - e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" when plain. */
 const char *conn_tls_info(const struct conn *c);
+/* conn_tls_export - RFC 5705 / RFC 8446 §7.5 exporter: len bytes of keying
+ * material bound to this TLS session under label (no context). Both ends
+ * derive the same bytes, which is how cluster/peer_auth binds its proof of
+ * the shared secret to this one connection. MN_ETLS before the handshake
+ * finished or on a plain conn. */
+int conn_tls_export(struct conn *c, const char *label, unsigned char *out, size_t len);
 
 const char *conn_peer_ip(const struct conn *c);
 uint16_t conn_peer_port(const struct conn *c);

@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "cluster/dirsvc.h"
+#include "cluster/raft/raft_service.h"
 #include "lib/config.h"
 #include "lib/conn.h"
 #include "lib/err.h"
@@ -57,6 +58,8 @@ struct node {
 	bool loop_ready;
 	struct directory *dir;
 	struct dirsvc *svc;
+	struct raft_service *raft;
+	int boot_pending; /* bootstrap commands not yet applied */
 	struct admin_api *api;
 	struct limits *limits; /* per-IP caps, login blocking: every service */
 	struct tls_ctx *tls;
@@ -181,10 +184,52 @@ boot_done_cb(int rc, const struct mn_err *err, void *arg)
 {
 	struct node *n = arg;
 
+	n->boot_pending--;
 	if (rc != 0) {
 		log_error("main", "event=bootstrap result=fail reason=\"%s\"", err->msg);
 		n->boot_failures++;
 	}
+}
+
+static void
+boot_submit(struct node *n, Mailnode__DirectoryCommand *cmd)
+{
+	int rc = dirsvc_submit(n->svc, cmd, boot_done_cb, n);
+
+	if (rc == 0) {
+		n->boot_pending++;
+	} else {
+		log_error("main", "event=bootstrap result=fail reason=\"%s\"", mn_strerror(rc));
+		n->boot_failures++;
+	}
+}
+
+/* run the loop until pred(n) holds or timeout_ms passed */
+static bool
+run_until(struct node *n, bool (*pred)(struct node *), uint64_t timeout_ms)
+{
+	uint64_t deadline;
+
+	uv_update_time(&n->loop);
+	deadline = uv_now(&n->loop) + timeout_ms;
+	while (!pred(n)) {
+		uv_run(&n->loop, UV_RUN_ONCE);
+		if (uv_now(&n->loop) >= deadline)
+			return pred(n);
+	}
+	return true;
+}
+
+static bool
+boot_applied(struct node *n)
+{
+	return n->boot_pending == 0;
+}
+
+static bool
+raft_ready(struct node *n)
+{
+	return raft_service_ready(n->raft);
 }
 
 /* First start: this node, the admin, the dev domain. Commands go through
@@ -215,9 +260,11 @@ bootstrap(struct node *n, struct mn_err *err)
 		m.raft_port = n->cfg.raft_port;
 		m.rpc_port = n->cfg.rpc_port;
 		m.state = "active";
+		m.has_raft_id = 1;
+		m.raft_id = raft_service_id(n->raft);
 		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_NODE_ADD;
 		cmd.node_add = &m;
-		dirsvc_submit(n->svc, &cmd, boot_done_cb, n);
+		boot_submit(n, &cmd);
 		log_info("main", "event=bootstrap node=%s address=%s", n->cfg.node_name,
 		    n->cfg.listen_address);
 	} else if (!known) {
@@ -249,7 +296,7 @@ bootstrap(struct node *n, struct mn_err *err)
 		m.password_hash = hash;
 		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_ADMIN_ADD;
 		cmd.admin_add = &m;
-		dirsvc_submit(n->svc, &cmd, boot_done_cb, n);
+		boot_submit(n, &cmd);
 		if (pwfile != NULL)
 			log_info("main", "event=bootstrap admin=%s password_file=%s", ADMIN_NAME,
 			    pwfile);
@@ -266,12 +313,13 @@ bootstrap(struct node *n, struct mn_err *err)
 		m.name = n->cfg.dev_create_domain;
 		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_ADD;
 		cmd.domain_add = &m;
-		dirsvc_submit(n->svc, &cmd, boot_done_cb, n);
+		boot_submit(n, &cmd);
 		log_info("main", "event=bootstrap domain=%s", n->cfg.dev_create_domain);
 	}
 
-	/* apply what was queued (only the dirsvc timer is active now) */
-	uv_run(&n->loop, UV_RUN_DEFAULT);
+	/* wait until what was proposed is applied */
+	if (!run_until(n, boot_applied, 30000))
+		n->boot_failures++;
 	if (n->boot_failures > 0)
 		rc = mn_err_set(err, MN_EDB, "bootstrap of the directory failed");
 out:
@@ -510,6 +558,14 @@ signal_cb(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 	stop_services(n);
+	if (n->raft != NULL)
+		raft_service_close(n->raft);
+}
+
+static bool
+raft_closed(struct node *n)
+{
+	return raft_service_closed(n->raft);
 }
 
 static void
@@ -524,6 +580,11 @@ node_fini(struct node *n)
 {
 	if (n->loop_ready) {
 		stop_services(n);
+		if (n->raft != NULL) {
+			raft_service_close(n->raft);
+			if (!run_until(n, raft_closed, 15000))
+				log_warn("main", "event=shutdown reason=\"raft did not close in time\"");
+		}
 		if (n->signals_ready && !n->stopping) {
 			uv_close((uv_handle_t *)&n->sigterm, NULL);
 			uv_close((uv_handle_t *)&n->sigint, NULL);
@@ -546,6 +607,7 @@ node_fini(struct node *n)
 	spool_close(&n->spool);
 	limits_free(&n->limits); /* after every conn closed: they release into it */
 	dirsvc_free(&n->svc);
+	raft_service_free(&n->raft);
 	if (n->tls != NULL)
 		tls_ctx_free(&n->tls);
 	if (n->dir != NULL)
@@ -568,7 +630,17 @@ run(struct node *n)
 	log_set_level((enum log_level)n->cfg.log_level);
 	if ((rc = mkdir_p(n->cfg.data_dir, 0700, &err)) != 0 || (rc = lock_data_dir(n, &err)) != 0)
 		goto fail;
+	/* The directory is a cache of the Raft log (cluster/raft/fsm.h): raft
+	 * rebuilds it at every start from its snapshot and log. */
 	dbpath = xasprintf("%s/directory.db", n->cfg.data_dir);
+	for (int i = 0; i < 4; i++) {
+		static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+		char *p = xasprintf("%s%s", dbpath, sfx[i]);
+
+		if (unlink(p) != 0 && errno != ENOENT)
+			log_warn("main", "event=unlink path=%s reason=\"%s\"", p, strerror(errno));
+		free(p);
+	}
 	rc = directory_open(dbpath, &n->dir, &err);
 	free(dbpath);
 	if (rc != 0)
@@ -578,11 +650,37 @@ run(struct node *n)
 		goto fail;
 	}
 	n->loop_ready = true;
-	dirsvc_new(&n->loop, n->dir, n->cfg.node_name, &n->svc);
-	if ((rc = bootstrap(n, &err)) != 0)
-		goto fail;
 	if ((rc = setup_tls(n, &err)) != 0 || (rc = open_store(n, &err)) != 0)
 		goto fail;
+	dirsvc_new(&n->loop, n->dir, n->cfg.node_name, &n->svc);
+	{
+		struct raft_service_config rc_cfg = {
+		    .data_dir = n->cfg.data_dir,
+		    .node_name = n->cfg.node_name,
+		    .address = n->cfg.listen_address,
+		    .raft_port = n->cfg.raft_port,
+		    .rpc_port = n->cfg.rpc_port,
+		    .join = n->cfg.cluster_join,
+		    .secret = n->cfg.cluster_secret,
+		    .server_tls = n->tls,
+		    .snapshot_threshold = n->cfg.cluster_snapshot_threshold,
+		};
+
+		if ((rc = raft_service_start(&n->loop, n->dir, &rc_cfg, &n->raft, &err)) != 0)
+			goto fail;
+	}
+	dirsvc_set_raft(n->svc, n->raft);
+	if (raft_service_fresh(n->raft)) {
+		if (!run_until(n, raft_ready, 15000)) {
+			rc = mn_err_set(&err, MN_ENOLEADER, "the new cluster elected no leader");
+			goto fail;
+		}
+		if ((rc = bootstrap(n, &err)) != 0)
+			goto fail;
+	} else if (!run_until(n, raft_ready, 15000)) {
+		log_warn("main", "event=start reason=\"directory not caught up with the cluster "
+		                 "yet; serving what is applied\"");
+	}
 
 	if ((rc = make_limits(n, &err)) != 0)
 		goto fail;

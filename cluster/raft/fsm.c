@@ -134,6 +134,24 @@ dir_fsm_fini(struct dir_fsm *fsm)
 	fsm->raft.data = NULL;
 }
 
+size_t
+dir_fsm_pad(uint8_t *at, size_t len)
+{
+	/* tag of field 2047, wire type 2: varint 16378 = 0xfa 0x7f; then a
+	 * one-byte length L and L zero bytes: 3 + L bytes */
+	static const uint8_t lens[8] = {0, 6, 7, 0, 1, 2, 3, 4};
+	size_t need = (8 - len % 8) % 8, l;
+
+	if (need == 0)
+		return 0;
+	l = lens[need];
+	at[0] = 0xfa;
+	at[1] = 0x7f;
+	at[2] = (uint8_t)l;
+	memset(at + 3, 0, l);
+	return 3 + l;
+}
+
 int
 dir_fsm_propose(struct raft *r, struct raft_apply *req, const Mailnode__DirectoryCommand *cmd,
     raft_apply_cb cb, struct mn_err *err)
@@ -147,11 +165,18 @@ dir_fsm_propose(struct raft *r, struct raft_apply *req, const Mailnode__Director
 	if (len > DIR_MAX_COMMAND)
 		return mn_err_set(err, MN_ETOOBIG,
 		    "directory command of %zu bytes is over the limit of %d", len, DIR_MAX_COMMAND);
-	/* raft_malloc(0) may return NULL: an empty command is one byte short */
-	buf.base = raft_malloc(len ? len : 1);
+	/* raft_uv stores entry lengths as given but writes and reads the data
+	 * of a batch as if every entry were a multiple of 8 bytes long
+	 * (uvSegmentBufferAppend asserts it; dqlite pads too): an odd length
+	 * makes the closed segment unreadable at the next start ("data
+	 * checksum mismatch", renamed corrupt-*). So pad with an unknown
+	 * length-delimited field (number DIR_FSM_PAD_FIELD, zeros) that
+	 * protobuf-c skips: the entry stays a plain packed DirectoryCommand. */
+	buf.base = raft_malloc(len + 16);
 	if (buf.base == NULL)
 		abort();
 	buf.len = mailnode__directory_command__pack(cmd, buf.base);
+	buf.len += dir_fsm_pad((uint8_t *)buf.base + buf.len, buf.len);
 	rv = raft_apply(r, req, &buf, 1, cb);
 	if (rv != 0) {
 		/* not taken: the buffer is still ours */

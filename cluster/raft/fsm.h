@@ -96,6 +96,12 @@ void dir_fsm_fini(struct dir_fsm *fsm);
 int dir_fsm_propose(struct raft *r, struct raft_apply *req, const Mailnode__DirectoryCommand *cmd,
     raft_apply_cb cb, struct mn_err *err);
 
+/* dir_fsm_pad - write at `at` (room for 10 bytes) the padding that makes a
+ * packed command of len bytes a multiple of 8 long, as raft_uv's segment
+ * format needs (see fsm.c); returns its size (0..10). The padding is an
+ * unknown protobuf field (2047, bytes), skipped when unpacking. */
+size_t dir_fsm_pad(uint8_t *at, size_t len);
+
 /* dir_fsm_result_take - for the raft_apply callback: the outcome of a
  * proposal from the callback's (status, result). status 0: result's rc,
  * with its msg copied into err. Otherwise the entry's fate is unknown to

@@ -1,12 +1,14 @@
 /*
- * api_nodes.c - /api/v1/nodes and /api/v1/cluster for the one-member
- * cluster of today: this node is the leader, its applied index is the
- * number of commands dirsvc applied. Drain and remove answer what they can
- * (404 unknown node, 409 the only node) and 501 otherwise until the
- * cluster issue brings Raft membership and migration.
+ * api_nodes.c - /api/v1/nodes and /api/v1/cluster. With Raft (the daemon)
+ * the cluster status comes from the raft service (leader, members with
+ * their roles from the Raft configuration, applied index) and node remove
+ * is a Raft configuration change of a drained node, on the leader. Without
+ * it (unit tests) this node is a one-member cluster. Drain answers 501
+ * until account migration exists.
  */
 #include <string.h>
 
+#include "cluster/raft/raft_service.h"
 #include "node/admin/api.h"
 
 /* node of path segment 1 (borrowed from *nodes_out, which the caller
@@ -51,6 +53,22 @@ api_nodes_drain(struct api_req *r)
 	api_reply_error(r, 501, "node drain is not implemented yet");
 }
 
+static void
+remove_done(int rc, const struct mn_err *err, void *arg)
+{
+	struct api_req *r = arg;
+
+	if (rc == MN_EAGAIN) {
+		api_reply_error(r, 409, "another membership change is in progress");
+		return;
+	}
+	if (rc != 0) {
+		api_reply_code(r, rc, err);
+		return;
+	}
+	api_reply_empty(r, 204);
+}
+
 void
 api_nodes_del(struct api_req *r)
 {
@@ -60,22 +78,50 @@ api_nodes_del(struct api_req *r)
 	if (path_node(r, &nodes) == NULL)
 		return;
 	count = json_array_size(nodes);
+	{
+		json_t *n = api_json_find(nodes, "name", r->seg[1]);
+		json_int_t users = json_integer_value(json_object_get(n, "users"));
+
+		if (users > 0) {
+			json_decref(nodes);
+			api_reply_error(r, 409, "node %s still homes %lld users: drain it first",
+			    r->seg[1], (long long)users);
+			return;
+		}
+	}
 	json_decref(nodes);
 	if (count <= 1) {
 		api_reply_error(r, 409, "cannot remove the only node");
 		return;
 	}
-	/* XXX: removing a member is a Raft configuration change: cluster issue */
-	api_reply_error(r, 501, "node remove is not implemented yet");
+	if (dirsvc_raft(r->api->svc) != NULL) {
+		int rc = raft_service_remove(dirsvc_raft(r->api->svc), r->seg[1], remove_done, r);
+
+		if (rc == MN_ENOLEADER)
+			api_reply_error(r, 503,
+			    "this node is not the leader: ask the leader (see "
+			    "cluster status)");
+		else if (rc == MN_EAGAIN)
+			api_reply_error(r, 409, "another membership change is in progress");
+		else if (rc != 0)
+			api_reply_code(r, rc, NULL);
+		return;
+	}
+	api_reply_error(r, 501, "node remove needs the cluster service");
 }
 
 void
 api_cluster_status(struct api_req *r)
 {
-	json_t *nodes = directory_nodes_json(r->api->dir), *members, *n;
+	json_t *nodes, *members, *n;
 	uint64_t applied = dirsvc_applied_index(r->api->svc);
 	size_t i;
 
+	if (dirsvc_raft(r->api->svc) != NULL) {
+		api_reply_json(r, 200, raft_service_status_json(dirsvc_raft(r->api->svc)));
+		return;
+	}
+	nodes = directory_nodes_json(r->api->dir);
 	if (nodes == NULL) {
 		api_reply_error(r, 500, "internal error");
 		return;

@@ -1,0 +1,440 @@
+/*
+ * rpc_client.c - pooled RPC connections to peers (see rpc.h).
+ *
+ * Each peer address has at most one connection; requests for it wait in
+ * the client's pending list (sent or not) until their reply, deadline or
+ * the connection's end. One sweep timer, running while anything is
+ * pending, expires deadlines and retries connections whose backoff ran out.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/rpc/frame.h"
+#include "cluster/rpc/rpc.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#define RPC_SWEEP_MS 20
+#define RPC_BACKOFF_MIN_MS 100
+#define RPC_BACKOFF_MAX_MS 5000
+#define RPC_CONNECT_TIMEOUT_MS 3000
+
+enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_AUTH, PEER_UP };
+
+struct rpc_peer {
+	struct rpc_client *cl;
+	char ip[INET6_ADDRSTRLEN];
+	uint16_t port;
+	enum peer_state state;
+	struct conn *c;
+	uint32_t backoff_ms;
+	uint64_t next_try; /* uv_now */
+	struct rpc_peer *next;
+};
+
+struct rpc_req {
+	uint64_t id;
+	struct rpc_peer *peer;
+	struct buf frame; /* until sent */
+	bool sent;
+	uint64_t deadline; /* uv_now */
+	rpc_done_cb cb;
+	void *arg;
+	struct rpc_req *prev, *next;
+};
+
+struct rpc_client {
+	uv_loop_t *loop;
+	const struct peer_auth_config *auth;
+	uv_timer_t sweep;
+	bool sweeping, closed;
+	int handles; /* the timer + connections in flight */
+	uint64_t next_id;
+	struct rpc_peer *peers;
+	struct rpc_req *reqs;
+};
+
+int
+rpc_parse_hostport(const char *s, char *ip, size_t ipsz, uint16_t *port)
+{
+	const char *colon, *host = s;
+	size_t hlen;
+	char *end;
+	unsigned long p;
+	unsigned char tmp[16];
+
+	if (s == NULL)
+		return MN_EINVAL;
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			return MN_EINVAL;
+		host = s + 1;
+		hlen = (size_t)(rb - host);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return MN_EINVAL;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= ipsz)
+		return MN_EINVAL;
+	memcpy(ip, host, hlen);
+	ip[hlen] = '\0';
+	if (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1)
+		return MN_EINVAL;
+	if (colon[1] < '0' || colon[1] > '9')
+		return MN_EINVAL;
+	p = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || p == 0 || p > 65535)
+		return MN_EINVAL;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+static void
+client_maybe_free(struct rpc_client *cl)
+{
+	if (!cl->closed || cl->handles > 0)
+		return;
+	while (cl->peers) {
+		struct rpc_peer *p = cl->peers;
+
+		cl->peers = p->next;
+		free(p);
+	}
+	free(cl);
+}
+
+static void
+req_unlink(struct rpc_client *cl, struct rpc_req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		cl->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+}
+
+static void
+req_finish(struct rpc_client *cl, struct rpc_req *r, int status, const char *error,
+    const uint8_t *payload, size_t len)
+{
+	req_unlink(cl, r);
+	buf_fini(&r->frame);
+	r->cb(status, error ? error : (status ? mn_strerror(status) : ""), payload, len, r->arg);
+	free(r);
+}
+
+static void peer_connect(struct rpc_peer *p);
+
+static void
+peer_failed(struct rpc_peer *p)
+{
+	struct rpc_client *cl = p->cl;
+	struct rpc_req *r, *next;
+
+	p->state = PEER_DOWN;
+	p->c = NULL;
+	p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : RPC_BACKOFF_MIN_MS;
+	if (p->backoff_ms > RPC_BACKOFF_MAX_MS)
+		p->backoff_ms = RPC_BACKOFF_MAX_MS;
+	p->next_try = uv_now(cl->loop) + p->backoff_ms;
+	/* a sent request's effect is unknown now: tell its caller */
+	for (r = cl->reqs; r; r = next) {
+		next = r->next;
+		if (r->peer == p && r->sent) {
+			req_finish(cl, r, MN_ECLOSED, "connection to peer lost", NULL, 0);
+			next = cl->reqs; /* the callback may have changed the list */
+		}
+	}
+}
+
+static void
+peer_flush(struct rpc_peer *p)
+{
+	for (struct rpc_req *r = p->cl->reqs; r; r = r->next) {
+		if (r->peer != p || r->sent)
+			continue;
+		r->sent = true;
+		conn_write(p->c, r->frame.data, r->frame.len);
+		buf_fini(&r->frame);
+	}
+}
+
+static void
+pconn_read(struct conn *c, void *arg)
+{
+	struct rpc_peer *p = arg;
+	struct rpc_client *cl = p->cl;
+	struct buf *in = conn_input(c);
+
+	while (!conn_is_closing(c)) {
+		const uint8_t *body;
+		size_t blen, used;
+		Mailnode__RpcEnvelope *env;
+		struct rpc_req *r;
+		int rc = rpc_frame_decode(in->data, in->len, &body, &blen, &used);
+
+		if (rc == MN_EAGAIN)
+			return;
+		if (rc == 0)
+			rc = rpc_envelope_unpack(body, blen, &env);
+		if (rc != 0 || !env->reply) {
+			if (rc == 0)
+				mailnode__rpc_envelope__free_unpacked(env, NULL);
+			log_warn(
+			    "rpc", "event=reply peer=%s:%u reason=\"bad frame\"", p->ip, p->port);
+			conn_abort(c);
+			return;
+		}
+		for (r = cl->reqs; r; r = r->next)
+			if (r->id == env->id && r->peer == p && r->sent)
+				break;
+		if (r != NULL) /* else: its caller is gone (timeout, cancel) */
+			req_finish(cl, r, env->has_status ? env->status : 0, env->error,
+			    env->has_payload ? env->payload.data : NULL,
+			    env->has_payload ? env->payload.len : 0);
+		mailnode__rpc_envelope__free_unpacked(env, NULL);
+		buf_consume(in, used);
+	}
+}
+
+static void
+pconn_close(struct conn *c, void *arg, int reason)
+{
+	struct rpc_peer *p = arg;
+	struct rpc_client *cl = p->cl;
+
+	cl->handles--;
+	if (p->c == c)
+		peer_failed(p);
+	client_maybe_free(cl);
+}
+
+static const struct conn_handler pconn_handler = {
+    .on_read = pconn_read,
+    .on_close = pconn_close,
+};
+
+static void
+auth_done(struct conn *c, int status, const char *peer_name, void *arg)
+{
+	struct rpc_peer *p = arg;
+	struct rpc_client *cl = p->cl;
+
+	if (status != 0) {
+		log_warn("rpc", "event=connect peer=%s:%u result=refused reason=\"%s\"", p->ip,
+		    p->port, mn_strerror(status));
+		cl->handles--;
+		if (p->c == c)
+			peer_failed(p);
+		client_maybe_free(cl);
+		return;
+	}
+	p->state = PEER_UP;
+	p->backoff_ms = 0;
+	conn_set_input_max(c, RPC_FRAME_MAX + RPC_FRAME_HEAD);
+	conn_set_handler(c, &pconn_handler, p);
+	if (cl->closed) {
+		conn_close(c);
+		return;
+	}
+	peer_flush(p);
+}
+
+static void
+connect_cb(struct conn *c, int status, void *arg)
+{
+	struct rpc_peer *p = arg;
+	struct rpc_client *cl = p->cl;
+
+	if (status != 0) {
+		cl->handles--;
+		log_debug("rpc", "event=connect peer=%s:%u result=fail reason=\"%s\"", p->ip,
+		    p->port, mn_strerror(status));
+		peer_failed(p);
+		client_maybe_free(cl);
+		return;
+	}
+	conn_set_log_service(c, "rpc-out");
+	p->c = c;
+	if (cl->closed) {
+		p->state = PEER_UP;
+		conn_set_handler(c, &pconn_handler, p);
+		conn_close(c);
+		return;
+	}
+	p->state = PEER_AUTH;
+	peer_auth_connect(c, cl->auth, auth_done, p);
+}
+
+static void
+peer_connect(struct rpc_peer *p)
+{
+	struct rpc_client *cl = p->cl;
+
+	p->state = PEER_CONNECTING;
+	cl->handles++;
+	if (conn_connect(cl->loop, p->ip, p->port, RPC_CONNECT_TIMEOUT_MS, connect_cb, p) != 0) {
+		cl->handles--;
+		peer_failed(p);
+	}
+}
+
+static void
+sweep_cb(uv_timer_t *t)
+{
+	struct rpc_client *cl = t->data;
+	uint64_t now = uv_now(cl->loop);
+	struct rpc_req *r, *next;
+
+	for (r = cl->reqs; r; r = next) {
+		next = r->next;
+		if (now >= r->deadline) {
+			req_finish(cl, r, MN_ETIMEDOUT, "peer did not answer in time", NULL, 0);
+			next = cl->reqs;
+		}
+	}
+	for (r = cl->reqs; r; r = r->next)
+		if (r->peer->state == PEER_DOWN && now >= r->peer->next_try)
+			peer_connect(r->peer);
+	if (cl->reqs == NULL && cl->sweeping) {
+		uv_timer_stop(&cl->sweep);
+		cl->sweeping = false;
+	}
+}
+
+int
+rpc_client_new(uv_loop_t *loop, const struct peer_auth_config *auth, struct rpc_client **out)
+{
+	struct rpc_client *cl = xcalloc(1, sizeof(*cl));
+
+	cl->loop = loop;
+	cl->auth = auth;
+	cl->next_id = 1;
+	uv_timer_init(loop, &cl->sweep);
+	cl->sweep.data = cl;
+	cl->handles = 1;
+	*out = cl;
+	return 0;
+}
+
+int
+rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__RpcMethod m,
+    const void *payload, size_t len, uint32_t timeout_ms, rpc_done_cb cb, void *arg,
+    uint64_t *id_out)
+{
+	Mailnode__RpcEnvelope env = MAILNODE__RPC_ENVELOPE__INIT;
+	struct rpc_peer *p;
+	struct rpc_req *r;
+	unsigned char tmp[16];
+
+	if (cl->closed)
+		return MN_ECLOSED;
+	if (timeout_ms == 0 || port == 0 || strlen(ip) >= INET6_ADDRSTRLEN ||
+	    (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1))
+		return MN_EINVAL;
+	if (len > RPC_FRAME_MAX - 64)
+		return MN_ETOOBIG;
+	for (p = cl->peers; p; p = p->next)
+		if (p->port == port && strcmp(p->ip, ip) == 0)
+			break;
+	if (p == NULL) {
+		p = xcalloc(1, sizeof(*p));
+		p->cl = cl;
+		snprintf(p->ip, sizeof(p->ip), "%s", ip);
+		p->port = port;
+		p->next = cl->peers;
+		cl->peers = p;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->id = cl->next_id++;
+	r->peer = p;
+	r->cb = cb;
+	r->arg = arg;
+	r->deadline = uv_now(cl->loop) + timeout_ms;
+	env.id = r->id;
+	env.has_method = 1;
+	env.method = m;
+	env.has_deadline_ms = 1;
+	env.deadline_ms = timeout_ms;
+	if (payload != NULL && len > 0) {
+		env.has_payload = 1;
+		env.payload.data = (uint8_t *)payload;
+		env.payload.len = len;
+	}
+	buf_init(&r->frame, RPC_FRAME_MAX + RPC_FRAME_HEAD);
+	if (rpc_frame_append(&r->frame, &env) != 0) {
+		buf_fini(&r->frame);
+		free(r);
+		return MN_ETOOBIG;
+	}
+	/* at the tail: requests go out in call order */
+	if (cl->reqs == NULL) {
+		cl->reqs = r;
+	} else {
+		struct rpc_req *t = cl->reqs;
+
+		while (t->next)
+			t = t->next;
+		t->next = r;
+		r->prev = t;
+	}
+	if (id_out)
+		*id_out = r->id;
+	if (!cl->sweeping) {
+		uv_timer_start(&cl->sweep, sweep_cb, RPC_SWEEP_MS, RPC_SWEEP_MS);
+		cl->sweeping = true;
+	}
+	if (p->state == PEER_UP)
+		peer_flush(p);
+	else if (p->state == PEER_DOWN && uv_now(cl->loop) >= p->next_try)
+		peer_connect(p);
+	return 0;
+}
+
+void
+rpc_client_cancel(struct rpc_client *cl, uint64_t id)
+{
+	for (struct rpc_req *r = cl->reqs; r; r = r->next) {
+		if (r->id == id) {
+			req_unlink(cl, r);
+			buf_fini(&r->frame);
+			free(r);
+			return;
+		}
+	}
+}
+
+static void
+sweep_closed(uv_handle_t *h)
+{
+	struct rpc_client *cl = h->data;
+
+	cl->handles--;
+	client_maybe_free(cl);
+}
+
+void
+rpc_client_close(struct rpc_client **clp)
+{
+	struct rpc_client *cl = *clp;
+
+	if (cl == NULL)
+		return;
+	*clp = NULL;
+	cl->closed = true;
+	while (cl->reqs)
+		req_finish(cl, cl->reqs, MN_ECLOSED, "shutting down", NULL, 0);
+	for (struct rpc_peer *p = cl->peers; p; p = p->next)
+		if (p->c != NULL && (p->state == PEER_UP || p->state == PEER_AUTH))
+			conn_close(p->c);
+	/* connecting conns are closed when their connect finishes */
+	uv_close((uv_handle_t *)&cl->sweep, sweep_closed);
+}
