@@ -184,6 +184,7 @@ def main():
         return 2
     build_dir = sys.argv[1]
     bl.raise_nofile(max(65536, IDLE * 3))
+    load_before = bl.machine_line()
     bench = bl.Bench("imap")
     results = {}
     try:
@@ -204,6 +205,7 @@ def main():
 
     ok = True
     print()
+    print("%s; at the end: %s" % (load_before, bl.machine_line().split("load average ")[1]))
     print("IMAP: %d users x %d messages of 4 KB; mix of %d sessions for %gs; %d idle connections"
           % (USERS, MSGS, SESSIONS, SECONDS, IDLE))
     for key in ("mailnode", "dovecot"):

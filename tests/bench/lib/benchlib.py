@@ -97,6 +97,23 @@ def ensure_packages():
         raise BenchError("apt-get install %s failed:\n%s" % (" ".join(need), r.stderr[-2000:]))
 
 
+def machine_line():
+    """CPU count, model and load average: the machine is shared with other
+    work (builds, tests), so each result states how busy it was."""
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    return "machine: %d CPUs (%s), load average %s" % (os.cpu_count(), model, load)
+
+
 def compile_tool(src, out):
     r = subprocess.run(["cc", "-O2", "-Wall", "-pthread", "-o", out, src],
                        capture_output=True, text=True)
@@ -661,6 +678,16 @@ class Mailnode:
         if r.status != 200:
             raise BenchError("GET %s: %d %s" % (path, r.status, body[:200]))
         return json.loads(body)
+
+    def spool_entries(self):
+        """Files in data_dir/spool/queue (message + ID.state per queued
+        message, docs/operations.md), or None when there is no such dir.
+        Read from the file system so that polling costs the server nothing,
+        as the Maildir count does for Dovecot."""
+        try:
+            return sum(1 for _ in os.scandir(os.path.join(self.data_dir, "spool", "queue")))
+        except FileNotFoundError:
+            return None
 
     def count_messages(self, users, conn):
         """Messages in the users' mailboxes: used_messages from
