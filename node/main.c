@@ -36,8 +36,10 @@
 #include "lib/xalloc.h"
 #include "node/admin/api.h"
 #include "node/http/http.h"
+#include "node/pop3/pop3.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
+#include "storage/mailstore/mailstore.h"
 
 #define ADMIN_NAME "admin"
 #define GENERATED_PASSWORD_BYTES 12 /* 16 base64url characters */
@@ -51,6 +53,8 @@ struct node {
 	struct admin_api *api;
 	struct tls_ctx *tls;
 	struct http_server *http, *https;
+	struct mailstore *store;
+	struct pop3_server *pop3;
 	uv_signal_t sigterm, sigint;
 	bool signals_ready;
 	bool stopping;
@@ -327,6 +331,49 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	return 0;
 }
 
+/* The mail store under data_dir/mail, recovered before anything serves
+ * from it (mailstore.h). */
+static int
+open_store(struct node *n, struct mn_err *err)
+{
+	struct mailstore_recover_stats st; /* logged by the store */
+	char *root = xasprintf("%s/mail", n->cfg.data_dir);
+	int rc;
+
+	rc = mailstore_open(root, &n->store, err);
+	free(root);
+	if (rc == 0)
+		rc = mailstore_recover(n->store, &st, err);
+	if (rc != 0)
+		return mn_err_wrap(err, "mail store");
+	return 0;
+}
+
+/* POP3 with STLS on pop3_port, implicit TLS on pop3s_port (0: off). */
+static int
+start_pop3(struct node *n, struct mn_err *err)
+{
+	struct pop3_server_config pc;
+	int rc;
+
+	if (n->cfg.pop3_port == 0 && n->cfg.pop3s_port == 0)
+		return 0;
+	memset(&pc, 0, sizeof(pc));
+	pc.address = n->cfg.listen_address;
+	pc.plain_on = n->cfg.pop3_port != 0;
+	pc.port = n->cfg.pop3_port;
+	pc.tls_on = n->cfg.pop3s_port != 0;
+	pc.tls_port = n->cfg.pop3s_port;
+	pc.tls = n->tls;
+	pc.idle_timeout_ms = n->cfg.idle_timeout_ms;
+	rc = pop3_server_start(&n->loop, n->dir, n->store, &pc, &n->pop3, err);
+	if (rc != 0)
+		return mn_err_wrap(err, "pop3 %s", n->cfg.listen_address);
+	log_info("main", "event=listen service=pop3 address=%s:%u pop3s=%u", n->cfg.listen_address,
+	    n->cfg.pop3_port, n->cfg.pop3s_port);
+	return 0;
+}
+
 /* Stop accepting and close connections (after their queued output).
  * Requests already in flight (a password hash in the thread pool, a queued
  * directory command) still finish: an accepted change is applied even if
@@ -338,6 +385,8 @@ stop_services(struct node *n)
 		http_server_stop(&n->http);
 	if (n->https != NULL)
 		http_server_stop(&n->https);
+	if (n->pop3 != NULL)
+		pop3_server_stop(n->pop3);
 	conn_close_all();
 }
 
@@ -382,6 +431,10 @@ node_fini(struct node *n)
 		if (uv_loop_close(&n->loop) != 0)
 			log_warn("main", "event=shutdown reason=\"loop busy at close\"");
 	}
+	/* sessions and their pool work are done: the loop has drained */
+	pop3_server_free(&n->pop3);
+	if (n->store != NULL)
+		mailstore_close(&n->store);
 	admin_api_free(&n->api);
 	dirsvc_free(&n->svc);
 	if (n->tls != NULL)
@@ -419,7 +472,7 @@ run(struct node *n)
 	dirsvc_new(&n->loop, n->dir, n->cfg.node_name, &n->svc);
 	if ((rc = bootstrap(n, &err)) != 0)
 		goto fail;
-	if ((rc = setup_tls(n, &err)) != 0)
+	if ((rc = setup_tls(n, &err)) != 0 || (rc = open_store(n, &err)) != 0)
 		goto fail;
 
 	memset(&ac, 0, sizeof(ac));
@@ -429,7 +482,8 @@ run(struct node *n)
 	admin_api_new(&n->loop, n->dir, n->svc, &ac, &n->api);
 	conn_set_global_limit(n->cfg.max_connections);
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
-	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0)
+	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||
+	    (rc = start_pop3(n, &err)) != 0)
 		goto fail;
 
 	uv_signal_init(&n->loop, &n->sigterm);

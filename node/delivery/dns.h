@@ -1,0 +1,79 @@
+/*
+ * dns.h - the DNS lookups outbound delivery needs: MX (RFC 5321 §5.1,
+ * RFC 7505 null MX) and A/AAAA, through libresolv on the libuv thread pool.
+ *
+ * The resolvers come from [dns] resolvers ("IP[:PORT]" list) or, when that
+ * is empty, /etc/resolv.conf. Answers are cached on the loop thread for
+ * their TTL (capped); temporary failures are never cached.
+ *
+ * Ownership: struct dns_resolver belongs to its creator. dns_resolver_free
+ * may be called while lookups are in flight: their callbacks are then never
+ * called and the memory goes when the last thread-pool job returns.
+ * Results passed to callbacks live only for the duration of the call.
+ */
+#ifndef MN_NODE_DELIVERY_DNS_H
+#define MN_NODE_DELIVERY_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lib/err.h"
+
+#define DNS_NAME_MAX 256   /* presentation form, RFC 1035 §2.3.4 (253 + slack) */
+#define DNS_IP_MAX 46      /* INET6_ADDRSTRLEN */
+#define DNS_MAX_RECORDS 32 /* kept per answer; more MX hosts than this are not tried */
+#define DNS_CACHE_MAX 512  /* entries */
+#define DNS_TTL_MAX 3600   /* seconds an answer is kept at most */
+#define DNS_NEG_TTL 60     /* seconds NXDOMAIN / no data is kept */
+
+struct dns_mx {
+	uint16_t pref;
+	char host[DNS_NAME_MAX];
+};
+
+/* One lookup's outcome. status: 0 found; MN_ENOENT permanent (NXDOMAIN,
+ * no address, null MX); MN_ETEMP temporary (SERVFAIL, timeout, refused).
+ * reason is a short English text for logs and bounces. */
+struct dns_result {
+	int status;
+	char reason[320];
+	/* MX: sorted by preference, shuffled among equal preferences. When the
+	 * domain has no MX records, one implicit entry (the domain itself,
+	 * pref 0, implicit_mx true), RFC 5321 §5.1. */
+	struct dns_mx mx[DNS_MAX_RECORDS];
+	size_t nmx;
+	bool implicit_mx;
+	/* A/AAAA: IPv4 addresses first, then IPv6, numeric strings. */
+	char addr[DNS_MAX_RECORDS][DNS_IP_MAX];
+	size_t naddr;
+};
+
+struct dns_resolver;
+
+/* dns_resolver_new - servers: NULL/"" for /etc/resolv.conf, else the
+ * [dns] resolvers list (IPv4 only: libresolv keeps IPv6 servers outside
+ * nsaddr_list; MN_EINVAL names the offending entry). */
+int dns_resolver_new(
+    uv_loop_t *loop, const char *servers, struct dns_resolver **out, struct mn_err *err);
+void dns_resolver_free(struct dns_resolver **r);
+
+/* dns_set_timeout - per-try timeout in seconds and tries (res_state
+ * retrans/retry); defaults 3 s and 2 tries. */
+void dns_set_timeout(struct dns_resolver *r, int seconds, int tries);
+
+typedef void (*dns_cb)(const struct dns_result *res, void *arg);
+
+/* dns_lookup_mx - MX hosts of domain. cb exactly once, from the loop, never
+ * from inside this call (also for cache hits). 0 or MN_EINVAL (bad name). */
+int dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_cb cb, void *arg);
+/* dns_lookup_addr - A and AAAA of host (an IP literal is returned as is). */
+int dns_lookup_addr(struct dns_resolver *r, const char *host, dns_cb cb, void *arg);
+
+/* dns_stats_queries - queries sent to servers so far (cache misses; tests). */
+uint64_t dns_stats_queries(const struct dns_resolver *r);
+/* dns_cache_clear - forget every cached answer. */
+void dns_cache_clear(struct dns_resolver *r);
+
+#endif
