@@ -6,12 +6,14 @@ For each server, started under a temp dir on 127.0.252.x:
   1. load:  the same BENCH_USERS x BENCH_MSGS messages (4 KB) APPENDed over
             IMAP by 20 sessions (imapload -m load): APPEND/s is printed too;
   2. mix:   BENCH_SESSIONS parallel sessions for BENCH_SECONDS doing LOGIN,
-            SELECT INBOX, 25 commands (FETCH headers of 10 messages 30 %,
+            SELECT INBOX, BENCH_OPS (50) commands (FETCH headers of 10 messages 30 %,
             FETCH BODY.PEEK[] 20 %, STORE +/-FLAGS 25 %, SEARCH 15 %,
             APPEND 10 %), LOGOUT, again (imapload -m mix): ops/s (every
             command counts, LOGIN/SELECT/LOGOUT included), p50/p99 latency,
             and server memory sampled during the run (peak VmRSS and VmHWM
             summed over the server's processes, and peak PSS);
+            LOGIN costs the same crypt(3) on both: Dovecot's passwd-file holds
+            the same yescrypt hash mailnode's directory makes;
   3. idle:  BENCH_IDLE connections each LOGIN + SELECT + IDLE (imapload -m
             idle); memory per idle connection = (PSS with all of them idle -
             PSS before) / connections. RSS delta is printed as well.
@@ -23,7 +25,7 @@ idle clients; otherwise one imap process per connection would make its
 figure several times worse.
 
 Environment: BENCH_USERS (20), BENCH_MSGS (500), BENCH_SESSIONS (20),
-BENCH_SECONDS (20), BENCH_IDLE (5000; 0 skips the idle phase),
+BENCH_SECONDS (20), BENCH_OPS (50), BENCH_IDLE (5000; 0 skips the idle phase),
 BENCH_ONLY (mailnode|dovecot), BENCH_KEEP=1 keeps the temp dir.
 Exit status 0 only when every side ran without errors.
 """
@@ -40,6 +42,7 @@ USERS = int(os.environ.get("BENCH_USERS", "20"))
 MSGS = int(os.environ.get("BENCH_MSGS", "500"))
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "20"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+OPS = int(os.environ.get("BENCH_OPS", "50"))
 IDLE = int(os.environ.get("BENCH_IDLE", "5000"))
 ONLY = os.environ.get("BENCH_ONLY", "")
 
@@ -82,7 +85,7 @@ def phase_load(tool, host):
 def phase_mix(tool, host, pid):
     bl.log("%s: mix, %d sessions for %gs" % (host, SESSIONS, SECONDS))
     with bl.MemorySampler(pid) as mem:
-        res = imapload(tool, host, "-m", "mix", "-c", SESSIONS, "-T", SECONDS)
+        res = imapload(tool, host, "-m", "mix", "-c", SESSIONS, "-T", SECONDS, "-o", OPS)
     res["mem"] = dict(mem.peak)
     res["mem_after"] = bl.memory(pid)
     return res
@@ -206,8 +209,8 @@ def main():
     ok = True
     print()
     print("%s; at the end: %s" % (load_before, bl.machine_line().split("load average ")[1]))
-    print("IMAP: %d users x %d messages of 4 KB; mix of %d sessions for %gs; %d idle connections"
-          % (USERS, MSGS, SESSIONS, SECONDS, IDLE))
+    print("IMAP: %d users x %d messages of 4 KB; mix of %d sessions for %gs, %d commands "
+          "per login; %d idle connections" % (USERS, MSGS, SESSIONS, SECONDS, OPS, IDLE))
     for key in ("mailnode", "dovecot"):
         if key not in results:
             continue

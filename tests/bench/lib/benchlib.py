@@ -97,6 +97,22 @@ def ensure_packages():
         raise BenchError("apt-get install %s failed:\n%s" % (" ".join(need), r.stderr[-2000:]))
 
 
+def yescrypt_hash(password):
+    """crypt(3) hash with a "$y$" setting from libxcrypt's crypt_gensalt."""
+    import ctypes
+    import ctypes.util
+    lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    setting = lib.crypt_gensalt(b"$y$", 0, None, 0)
+    h = lib.crypt(password.encode(), setting) if setting else None
+    if not h or not h.startswith(b"$y$"):
+        raise BenchError("libcrypt cannot make a yescrypt hash")
+    return h.decode()
+
+
 def machine_line():
     """CPU count, model and load average: the machine is shared with other
     work (builds, tests), so each result states how busy it was."""
@@ -310,9 +326,13 @@ class Dovecot:
             os.makedirs(os.path.join(self.root, d))
         mail = os.path.join(self.root, "mail")
         shutil.chown(mail, "mail", "mail")
+        # The same password hash as mailnode's directory (yescrypt at
+        # libxcrypt's default cost, storage/directory/password.c), so a
+        # LOGIN costs both servers the same crypt(3) work.
+        pw = "{CRYPT}" + yescrypt_hash(USER_PASSWORD)
         with open(os.path.join(self.root, "passwd"), "w") as f:
             for u in users:
-                f.write("%s:{PLAIN}%s::::::\n" % (u, USER_PASSWORD))
+                f.write("%s:%s::::::\n" % (u, pw))
         os.chmod(os.path.join(self.root, "passwd"), 0o644)
         self.protocols = " ".join(p for p, on in (("lmtp", lmtp), ("imap", imap)) if on)
         self.conf = os.path.join(self.root, "dovecot.conf")
