@@ -63,8 +63,8 @@ enum cmd_kind {
 	CMD_COUNT
 };
 
-static const char *cmd_names[CMD_COUNT] = {"LOGIN", "SELECT", "FETCH_HDR", "FETCH_BODY",
-    "STORE", "SEARCH", "APPEND", "LOGOUT", "IDLE"};
+static const char *cmd_names[CMD_COUNT] = {
+    "LOGIN", "SELECT", "FETCH_HDR", "FETCH_BODY", "STORE", "SEARCH", "APPEND", "LOGOUT", "IDLE"};
 
 static const char *opt_host = "127.0.0.1";
 static int opt_port = 143;
@@ -373,8 +373,8 @@ do_append(struct session *s, int user, long idx, int seen)
 	int rc;
 
 	snprintf(tag, sizeof(tag), "a%u", ++s->tag);
-	snprintf(cmd, sizeof(cmd), "%s APPEND INBOX (%s) {%zu}\r\n", tag, seen ? "\\Seen" : "",
-	    len);
+	snprintf(
+	    cmd, sizeof(cmd), "%s APPEND INBOX (%s) {%zu}\r\n", tag, seen ? "\\Seen" : "", len);
 	if (write_all(s->fd, cmd, strlen(cmd)) < 0)
 		return -1;
 	rc = read_until(s, tag, 1, status, sizeof(status));
@@ -460,14 +460,16 @@ mix_op(struct session *s, int user)
 	if (r < 30) {
 		long b = a + 9 > n ? n : a + 9;
 
-		return command(s, CMD_FETCH_HDR, "FETCH %ld:%ld (FLAGS INTERNALDATE RFC822.SIZE "
-		    "ENVELOPE)", a, b);
+		return command(s, CMD_FETCH_HDR,
+		    "FETCH %ld:%ld (FLAGS INTERNALDATE RFC822.SIZE "
+		    "ENVELOPE)",
+		    a, b);
 	}
 	if (r < 50)
 		return command(s, CMD_FETCH_BODY, "FETCH %ld (BODY.PEEK[])", a);
 	if (r < 75)
-		return command(s, CMD_STORE, "STORE %ld %cFLAGS (\\Flagged)", a,
-		    rnd(s) % 2 ? '+' : '-');
+		return command(
+		    s, CMD_STORE, "STORE %ld %cFLAGS (\\Flagged)", a, rnd(s) % 2 ? '+' : '-');
 	if (r < 90)
 		return command(s, CMD_SEARCH, "SEARCH %s", searches[rnd(s) % 5]);
 	return do_append(s, user, 100000 + (long)(rnd(s) % 100000), 0);
@@ -494,7 +496,7 @@ mix_main(void *arg)
 		count_op(s, command(s, CMD_LOGOUT, "LOGOUT"));
 		close_session(s);
 		continue;
-broken:
+	broken:
 		report_error("session %d: connection or login failed\n", s->id);
 		close_session(s);
 	}
@@ -520,8 +522,7 @@ idle_main(void *arg)
 		double t0 = now();
 
 		snprintf(cmd, sizeof(cmd), "%s IDLE\r\n", tag);
-		if (write_all(s->fd, cmd, strlen(cmd)) < 0 ||
-		    read_until(s, tag, 1, NULL, 0) != 0) {
+		if (write_all(s->fd, cmd, strlen(cmd)) < 0 || read_until(s, tag, 1, NULL, 0) != 0) {
 			atomic_fetch_add(&n_errors, 1);
 			report_error("idle %d: IDLE refused\n", s->id);
 			close_session(s);
@@ -615,19 +616,44 @@ main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "h:p:m:c:u:M:s:o:T:n:d:w:")) != -1) {
 		switch (opt) {
-		case 'h': opt_host = optarg; break;
-		case 'p': opt_port = atoi(optarg); break;
-		case 'm': opt_mode = optarg; break;
-		case 'c': opt_clients = atoi(optarg); break;
-		case 'u': opt_users = atoi(optarg); break;
-		case 'M': opt_msgs = atoi(optarg); break;
-		case 's': opt_size = atol(optarg); break;
-		case 'o': opt_ops = atoi(optarg); break;
-		case 'T': opt_seconds = atof(optarg); break;
-		case 'n': opt_total = atol(optarg); break;
-		case 'd': opt_domain = optarg; break;
-		case 'w': opt_password = optarg; break;
-		default: usage();
+		case 'h':
+			opt_host = optarg;
+			break;
+		case 'p':
+			opt_port = atoi(optarg);
+			break;
+		case 'm':
+			opt_mode = optarg;
+			break;
+		case 'c':
+			opt_clients = atoi(optarg);
+			break;
+		case 'u':
+			opt_users = atoi(optarg);
+			break;
+		case 'M':
+			opt_msgs = atoi(optarg);
+			break;
+		case 's':
+			opt_size = atol(optarg);
+			break;
+		case 'o':
+			opt_ops = atoi(optarg);
+			break;
+		case 'T':
+			opt_seconds = atof(optarg);
+			break;
+		case 'n':
+			opt_total = atol(optarg);
+			break;
+		case 'd':
+			opt_domain = optarg;
+			break;
+		case 'w':
+			opt_password = optarg;
+			break;
+		default:
+			usage();
 		}
 	}
 	/* Loopback only: benchmarks never send traffic off the machine. */

@@ -236,8 +236,8 @@ client_main(void *arg)
 
 	c->fd = connect_to();
 	if (c->fd < 0) {
-		report_error("client %d: connect %s:%d: %s\n", thread, opt_host, opt_port,
-		    strerror(errno));
+		report_error(
+		    "client %d: connect %s:%d: %s\n", thread, opt_host, opt_port, strerror(errno));
 		goto out;
 	}
 	if (read_reply(c, NULL, 0) != 220) {
@@ -299,8 +299,8 @@ client_main(void *arg)
 			goto io_error;
 		code = read_reply(c, NULL, 0);
 		if (code != 250) {
-			report_error("client %d: message %ld: reply %d after DATA\n", thread, idx,
-			    code);
+			report_error(
+			    "client %d: message %ld: reply %d after DATA\n", thread, idx, code);
 			atomic_fetch_add(&n_failed, 1);
 			if (code < 0)
 				goto out;
@@ -309,23 +309,23 @@ client_main(void *arg)
 		latencies[idx] = now() - t0;
 		atomic_fetch_add(&n_accepted, 1);
 		continue;
-refused_mail:
+	refused_mail:
 		report_error("client %d: message %ld: MAIL reply %d\n", thread, idx, code);
 		goto refused;
-refused_rcpt:
+	refused_rcpt:
 		report_error("client %d: message %ld: RCPT reply %d\n", thread, idx, code);
 		goto refused;
-refused_data:
+	refused_data:
 		report_error("client %d: message %ld: DATA reply %d\n", thread, idx, code);
-refused:
+	refused:
 		atomic_fetch_add(&n_failed, 1);
 		/* Pipelined replies still pending are read by RSET's turn only if
 		 * the session is in a known state: simplest honest choice is to
 		 * end this client. */
 		goto out;
-io_error:
-		report_error("client %d: message %ld: write failed: %s\n", thread, idx,
-		    strerror(errno));
+	io_error:
+		report_error(
+		    "client %d: message %ld: write failed: %s\n", thread, idx, strerror(errno));
 		atomic_fetch_add(&n_failed, 1);
 		goto out;
 	}
@@ -350,8 +350,9 @@ cmp_double(const void *a, const void *b)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: smtpload -h 127.0.0.X -p PORT [-n TOTAL] [-c CLIENTS] [-s SIZE]\n"
-	                "                [-u USERS] [-d DOMAIN] [-x PREFIX] [-t SECONDS] [-P 0|1]\n");
+	fprintf(stderr,
+	    "usage: smtpload -h 127.0.0.X -p PORT [-n TOTAL] [-c CLIENTS] [-s SIZE]\n"
+	    "                [-u USERS] [-d DOMAIN] [-x PREFIX] [-t SECONDS] [-P 0|1]\n");
 	exit(2);
 }
 
@@ -366,17 +367,38 @@ main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "h:p:n:c:s:u:d:x:t:P:")) != -1) {
 		switch (opt) {
-		case 'h': opt_host = optarg; break;
-		case 'p': opt_port = atoi(optarg); break;
-		case 'n': opt_total = atol(optarg); break;
-		case 'c': opt_clients = atoi(optarg); break;
-		case 's': opt_size = atol(optarg); break;
-		case 'u': opt_users = atoi(optarg); break;
-		case 'd': opt_domain = optarg; break;
-		case 'x': opt_prefix = optarg; break;
-		case 't': opt_time_limit = atof(optarg); break;
-		case 'P': opt_pipelining = atoi(optarg); break;
-		default: usage();
+		case 'h':
+			opt_host = optarg;
+			break;
+		case 'p':
+			opt_port = atoi(optarg);
+			break;
+		case 'n':
+			opt_total = atol(optarg);
+			break;
+		case 'c':
+			opt_clients = atoi(optarg);
+			break;
+		case 's':
+			opt_size = atol(optarg);
+			break;
+		case 'u':
+			opt_users = atoi(optarg);
+			break;
+		case 'd':
+			opt_domain = optarg;
+			break;
+		case 'x':
+			opt_prefix = optarg;
+			break;
+		case 't':
+			opt_time_limit = atof(optarg);
+			break;
+		case 'P':
+			opt_pipelining = atoi(optarg);
+			break;
+		default:
+			usage();
 		}
 	}
 	/* Loopback only: benchmarks never send traffic off the machine. */
