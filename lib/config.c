@@ -72,7 +72,7 @@ struct config_key {
 };
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
-    check_resolvers;
+    check_resolvers, check_cidr_list;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -182,6 +182,28 @@ static const struct config_key config_keys[] = {
 	{ "dns", "resolvers", CFG_STRING, NULL, 0, 0, OFF(dns_resolvers), 0,
 	    check_resolvers, "IP[:PORT] or [IPv6]:PORT, comma or space separated",
 	    "empty: /etc/resolv.conf" },
+
+	{ "limits", "max_conn_per_ip", CFG_UINT, "50", 0, 100000,
+	    OFF(limits_max_conn_per_ip), 0, NULL, NULL,
+	    "concurrent connections from one IP per service (SMTP, IMAP, POP3, HTTP); 0: unlimited" },
+	{ "limits", "conn_per_minute_per_ip", CFG_UINT, "120", 0, 1000000,
+	    OFF(limits_conn_per_minute), 0, NULL, NULL,
+	    "new connections from one IP per minute, all services; 0: unlimited" },
+	{ "limits", "auth_fail_ip", CFG_UINT, "55", 0, 1000000,
+	    OFF(limits_auth_fail_ip), 0, NULL, NULL,
+	    "failed logins from one IP within auth_window that block the IP; 0: off" },
+	{ "limits", "auth_fail_user", CFG_UINT, "20", 0, 1000000,
+	    OFF(limits_auth_fail_user), 0, NULL, NULL,
+	    "failed logins for one user within auth_window that block the user; 0: off" },
+	{ "limits", "auth_window", CFG_SECONDS, "600", 1, 86400,
+	    OFF(limits_auth_window_ms), 0, NULL, NULL,
+	    "seconds over which failed logins are counted" },
+	{ "limits", "block_time", CFG_SECONDS, "172800", 1, 2592000,
+	    OFF(limits_block_ms), 0, NULL, NULL,
+	    "seconds a blocked IP or user stays blocked (mailctl security blocked release lifts it)" },
+	{ "limits", "exempt", CFG_STRING, NULL, 0, 0, OFF(limits_exempt), 0,
+	    check_cidr_list, "IP or IP/PREFIX, comma or space separated",
+	    "addresses exempt from the per-IP limits (none by default)" },
 
 	{ "log", "level", CFG_LOGLEVEL, "info", 0, 0, OFF(log_level), 0, NULL,
 	    NULL, "least severe level logged" },
@@ -410,6 +432,45 @@ check_resolvers(const char *v)
 		if (!hostport_valid(p, n, false, false))
 			return "is not a list of IP[:PORT] (IPv6 with port: "
 			       "[ADDR]:PORT)";
+		p += n;
+	}
+	return NULL;
+}
+
+/* IPv4 or IPv6 address with an optional /PREFIX (node/limits.c uses it) */
+static const char *
+check_cidr_list(const char *v)
+{
+	const char *p = v;
+
+	while (*p != '\0') {
+		char item[64], *slash, *end;
+		unsigned char addr[16];
+		unsigned long prefix, max = 32;
+		size_t n;
+
+		p += strspn(p, ", \t");
+		n = strcspn(p, ", \t");
+		if (n == 0)
+			break;
+		if (n >= sizeof(item))
+			return "is not a list of IP or IP/PREFIX";
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if ((slash = strchr(item, '/')) != NULL)
+			*slash = '\0';
+		if (inet_pton(AF_INET, item, addr) != 1) {
+			if (inet_pton(AF_INET6, item, addr) != 1)
+				return "is not a list of IP or IP/PREFIX";
+			max = 128;
+		}
+		if (slash != NULL) {
+			if (slash[1] < '0' || slash[1] > '9')
+				return "is not a list of IP or IP/PREFIX";
+			prefix = strtoul(slash + 1, &end, 10);
+			if (*end != '\0' || prefix > max)
+				return "is not a list of IP or IP/PREFIX";
+		}
 		p += n;
 	}
 	return NULL;

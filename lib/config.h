@@ -58,6 +58,14 @@ struct mn_config {
 	char *delivery_relay_password;
 	/* [dns] */
 	char *dns_resolvers;
+	/* [limits] (node/limits.h) */
+	uint32_t limits_max_conn_per_ip; /* per service class, default 50 */
+	uint32_t limits_conn_per_minute; /* per IP, default 120 */
+	uint32_t limits_auth_fail_ip;    /* default 55 */
+	uint32_t limits_auth_fail_user;  /* default 20 */
+	uint32_t limits_auth_window_ms;  /* default 600 s */
+	uint32_t limits_block_ms;        /* default 172800 s */
+	char *limits_exempt;             /* CIDR list, NULL: none */
 	/* [log] */
 	int log_level; /* enum log_level, default info */
 	/* [dev] */

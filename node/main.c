@@ -36,6 +36,8 @@
 #include "lib/xalloc.h"
 #include "node/admin/api.h"
 #include "node/http/http.h"
+#include "node/imap/imap.h"
+#include "node/limits.h"
 #include "node/pop3/pop3.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
@@ -51,9 +53,11 @@ struct node {
 	struct directory *dir;
 	struct dirsvc *svc;
 	struct admin_api *api;
+	struct limits *limits; /* per-IP caps, login blocking: every service */
 	struct tls_ctx *tls;
 	struct http_server *http, *https;
 	struct mailstore *store;
+	struct imap_server *imap, *imaps;
 	struct pop3_server *pop3;
 	uv_signal_t sigterm, sigint;
 	bool signals_ready;
@@ -323,11 +327,31 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	hc.listen.tls = tls;
 	hc.listen.idle_timeout_ms = n->cfg.idle_timeout_ms;
 	hc.max_body = HTTP_DEFAULT_MAX_BODY;
+	hc.limits = n->limits;
 	rc = http_server_start(&n->loop, &hc, http_handler, n, out, err);
 	if (rc != 0)
 		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
 	log_info(
 	    "main", "event=listen service=%s address=%s:%u", service, n->cfg.listen_address, port);
+	return 0;
+}
+
+/* One limits object for every service, from [limits] (node/limits.h). */
+static int
+make_limits(struct node *n, struct mn_err *err)
+{
+	struct limits_config lc;
+
+	limits_config_defaults(&lc);
+	lc.max_conn_per_ip = n->cfg.limits_max_conn_per_ip;
+	lc.conn_per_minute = n->cfg.limits_conn_per_minute;
+	lc.auth_fail_ip = n->cfg.limits_auth_fail_ip;
+	lc.auth_fail_user = n->cfg.limits_auth_fail_user;
+	lc.auth_window_ms = n->cfg.limits_auth_window_ms;
+	lc.block_ms = n->cfg.limits_block_ms;
+	lc.exempt = n->cfg.limits_exempt;
+	if (limits_new(&lc, &n->limits, err) != 0)
+		return mn_err_wrap(err, "[limits]");
 	return 0;
 }
 
@@ -349,6 +373,33 @@ open_store(struct node *n, struct mn_err *err)
 	return 0;
 }
 
+/* IMAP on port (STARTTLS offered) or, with tls, implicit TLS (imaps) */
+static int
+start_imap(struct node *n, const char *service, uint16_t port, struct tls_ctx *tls,
+    struct imap_server **out, struct mn_err *err)
+{
+	struct imap_server_config ic;
+
+	if (port == 0)
+		return 0;
+	memset(&ic, 0, sizeof(ic));
+	ic.listen.service = service;
+	ic.listen.address = n->cfg.listen_address;
+	ic.listen.port = port;
+	ic.listen.tls = tls;
+	ic.listen.idle_timeout_ms = n->cfg.idle_timeout_ms;
+	ic.starttls = tls == NULL ? n->tls : NULL;
+	ic.dir = n->dir;
+	ic.store = n->store;
+	ic.max_message_size = n->cfg.smtp_max_message_size;
+	ic.limits = n->limits;
+	if (imap_server_start(&n->loop, &ic, out, err) != 0)
+		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
+	log_info(
+	    "main", "event=listen service=%s address=%s:%u", service, n->cfg.listen_address, port);
+	return 0;
+}
+
 /* POP3 with STLS on pop3_port, implicit TLS on pop3s_port (0: off). */
 static int
 start_pop3(struct node *n, struct mn_err *err)
@@ -366,6 +417,7 @@ start_pop3(struct node *n, struct mn_err *err)
 	pc.tls_port = n->cfg.pop3s_port;
 	pc.tls = n->tls;
 	pc.idle_timeout_ms = n->cfg.idle_timeout_ms;
+	pc.limits = n->limits;
 	rc = pop3_server_start(&n->loop, n->dir, n->store, &pc, &n->pop3, err);
 	if (rc != 0)
 		return mn_err_wrap(err, "pop3 %s", n->cfg.listen_address);
@@ -385,6 +437,8 @@ stop_services(struct node *n)
 		http_server_stop(&n->http);
 	if (n->https != NULL)
 		http_server_stop(&n->https);
+	imap_server_stop(&n->imap);
+	imap_server_stop(&n->imaps);
 	if (n->pop3 != NULL)
 		pop3_server_stop(n->pop3);
 	conn_close_all();
@@ -436,6 +490,7 @@ node_fini(struct node *n)
 	if (n->store != NULL)
 		mailstore_close(&n->store);
 	admin_api_free(&n->api);
+	limits_free(&n->limits); /* after every conn closed: they release into it */
 	dirsvc_free(&n->svc);
 	if (n->tls != NULL)
 		tls_ctx_free(&n->tls);
@@ -475,7 +530,10 @@ run(struct node *n)
 	if ((rc = setup_tls(n, &err)) != 0 || (rc = open_store(n, &err)) != 0)
 		goto fail;
 
+	if ((rc = make_limits(n, &err)) != 0)
+		goto fail;
 	memset(&ac, 0, sizeof(ac));
+	ac.limits = n->limits;
 	ac.node_name = n->cfg.node_name;
 	ac.hostname = n->cfg.hostname;
 	ac.max_body = HTTP_DEFAULT_MAX_BODY;
@@ -484,6 +542,9 @@ run(struct node *n)
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
 	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||
 	    (rc = start_pop3(n, &err)) != 0)
+		goto fail;
+	if ((rc = start_imap(n, "imap", n->cfg.imap_port, NULL, &n->imap, &err)) != 0 ||
+	    (rc = start_imap(n, "imaps", n->cfg.imaps_port, n->tls, &n->imaps, &err)) != 0)
 		goto fail;
 
 	uv_signal_init(&n->loop, &n->sigterm);

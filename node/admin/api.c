@@ -61,6 +61,8 @@ static const struct api_route routes[] = {
 	{ API_POST, "nodes/*/drain", api_nodes_drain, ROUTE_SYSTEM },
 	{ API_DELETE, "nodes/*", api_nodes_del, ROUTE_SYSTEM },
 	{ API_GET, "cluster", api_cluster_status, 0 },
+	{ API_GET, "security/blocked", api_security_blocked_list, ROUTE_SYSTEM },
+	{ API_DELETE, "security/blocked/*", api_security_blocked_del, ROUTE_SYSTEM },
 };
 /* clang-format on */
 
@@ -76,6 +78,15 @@ admin_api_new(uv_loop_t *loop, struct directory *dir, struct dirsvc *svc,
 	a->dir = dir;
 	a->svc = svc;
 	admin_auth_new(loop, dir, &a->auth);
+	a->limits = cfg->limits;
+	if (a->limits == NULL) {
+		struct limits_config lc;
+		struct mn_err err;
+
+		limits_config_defaults(&lc);
+		(void)limits_new(&lc, &a->own_limits, &err); /* no exempt list: cannot fail */
+		a->limits = a->own_limits;
+	}
 	a->node_name = xstrdup(cfg->node_name);
 	a->hostname = xstrdup(cfg->hostname ? cfg->hostname : "localhost");
 	a->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
@@ -92,6 +103,7 @@ admin_api_free(struct admin_api **ap)
 	if (a == NULL)
 		return;
 	admin_auth_free(&a->auth);
+	limits_free(&a->own_limits);
 	free(a->node_name);
 	free(a->hostname);
 	free(a);
@@ -116,6 +128,7 @@ api_req_free(struct api_req *r)
 	if (r->body != NULL)
 		json_decref(r->body);
 	admin_identity_fini(&r->who);
+	free(r->login);
 	if (r->hash != NULL) {
 		free(r->hash);
 	}
@@ -552,11 +565,12 @@ auth_done_cb(int rc, const struct admin_identity *who, void *arg)
 {
 	struct api_req *r = arg;
 
-	admin_auth_record(r->api->auth, http_exchange_peer_ip(r->x), rc == 0);
 	if (rc != 0) {
+		limits_auth_failed(r->api->limits, http_exchange_peer_ip(r->x), r->login);
 		api_reply_error(r, 401, "bad credentials");
 		return;
 	}
+	limits_auth_ok(r->api->limits, http_exchange_peer_ip(r->x), r->login);
 	r->who.name = xstrdup(who->name);
 	r->who.domain = who->domain ? xstrdup(who->domain) : NULL;
 	api_dispatch(r);
@@ -584,23 +598,26 @@ admin_api_handle(struct http_exchange *x, const struct http_request *req, void *
 		api_reply_error(r, 401, "bad credentials");
 		return;
 	}
-	if (admin_auth_throttled(r->api->auth, http_exchange_peer_ip(x))) {
+	r->login = user;
+	if (!limits_auth_allowed(r->api->limits, http_exchange_peer_ip(x), user)) {
+		char esc[128];
+
+		/* refused unverified, answered like a wrong password */
+		log_warn("admin", "event=auth_blocked ip=%s name=\"%s\"", http_exchange_peer_ip(x),
+		    log_escape(esc, sizeof(esc), user, strlen(user)));
 		OPENSSL_cleanse(pass, strlen(pass));
 		free(pass);
-		free(user);
-		http_add_header(x, "Retry-After", "60");
-		api_reply_error(r, 429, "too many failed logins, try again later");
+		api_reply_error(r, 401, "bad credentials");
 		return;
 	}
 	rc = admin_auth_check(r->api->auth, user, pass, &r->who, auth_done_cb, r);
 	OPENSSL_cleanse(pass, strlen(pass));
 	free(pass);
-	free(user);
 	if (rc == 0) {
-		admin_auth_record(r->api->auth, http_exchange_peer_ip(x), true);
+		limits_auth_ok(r->api->limits, http_exchange_peer_ip(x), user);
 		api_dispatch(r);
 	} else if (rc != MN_EAGAIN) {
-		admin_auth_record(r->api->auth, http_exchange_peer_ip(x), false);
+		limits_auth_failed(r->api->limits, http_exchange_peer_ip(x), user);
 		api_reply_error(r, 401, "bad credentials");
 	}
 }

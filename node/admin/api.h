@@ -27,11 +27,15 @@
 #include "node/admin/auth.h"
 #include "node/admin/route.h"
 #include "node/http/http.h"
+#include "node/limits.h"
 
 struct admin_api_config {
 	const char *node_name;
 	const char *hostname;
 	size_t max_body; /* the HTTP server's body limit */
+	/* login-failure blocking shared with the mail protocols (borrowed;
+	 * NULL: the api makes its own with the defaults) */
+	struct limits *limits;
 };
 
 struct admin_api;
@@ -51,6 +55,8 @@ struct admin_api {
 	struct directory *dir;
 	struct dirsvc *svc;
 	struct admin_auth *auth;
+	struct limits *limits;
+	struct limits *own_limits; /* made when the config gave none */
 	char *node_name;
 	char *hostname;
 	size_t max_body;
@@ -71,6 +77,7 @@ struct api_req {
 	size_t nseg;
 	json_t *body; /* the JSON object sent, or NULL */
 	struct admin_identity who;
+	char *login; /* the name sent in Basic auth, for failure counting */
 	/* handler state */
 	Mailnode__DirectoryCommand cmd;
 	api_step_fn next; /* after the command applied / the hash is ready */
@@ -114,6 +121,8 @@ void api_nodes_list(struct api_req *r);
 void api_nodes_drain(struct api_req *r);
 void api_nodes_del(struct api_req *r);
 void api_cluster_status(struct api_req *r);
+void api_security_blocked_list(struct api_req *r);
+void api_security_blocked_del(struct api_req *r);
 
 /* replies (each ends the request; r is freed) */
 void api_reply_json(struct api_req *r, int status, json_t *j); /* steals j */

@@ -22,17 +22,10 @@ struct auth_slot {
 	uint64_t expires;         /* uv_now() ms */
 };
 
-struct fail_slot {
-	char ip[64]; /* "" free */
-	uint32_t count;
-	uint64_t since; /* uv_now() ms of the first failure in the window */
-};
-
 struct admin_auth {
 	uv_loop_t *loop;
 	struct directory *dir;
 	struct auth_slot slots[ADMIN_AUTH_CACHE_SLOTS];
-	struct fail_slot fails[ADMIN_AUTH_FAILURE_SLOTS];
 };
 
 struct auth_work {
@@ -94,67 +87,6 @@ admin_auth_free(struct admin_auth **ap)
 	admin_auth_forget(*ap, NULL);
 	free(*ap);
 	*ap = NULL;
-}
-
-static struct fail_slot *
-fail_find(struct admin_auth *a, const char *ip)
-{
-	for (size_t i = 0; i < ADMIN_AUTH_FAILURE_SLOTS; i++)
-		if (strcmp(a->fails[i].ip, ip) == 0)
-			return &a->fails[i];
-	return NULL;
-}
-
-bool
-admin_auth_throttled(struct admin_auth *a, const char *ip)
-{
-	struct fail_slot *f = ip ? fail_find(a, ip) : NULL;
-	uint64_t now = uv_now(a->loop);
-
-	if (f == NULL)
-		return false;
-	if (now - f->since >= ADMIN_AUTH_FAILURE_WINDOW_MS) {
-		memset(f, 0, sizeof(*f));
-		return false;
-	}
-	return f->count >= ADMIN_AUTH_MAX_FAILURES;
-}
-
-void
-admin_auth_record(struct admin_auth *a, const char *ip, bool ok)
-{
-	struct fail_slot *f, *victim = NULL;
-	uint64_t now = uv_now(a->loop);
-
-	if (ip == NULL || *ip == '\0' || strlen(ip) >= sizeof(f->ip))
-		return;
-	f = fail_find(a, ip);
-	if (ok) {
-		if (f != NULL)
-			memset(f, 0, sizeof(*f));
-		return;
-	}
-	if (f != NULL && now - f->since >= ADMIN_AUTH_FAILURE_WINDOW_MS)
-		memset(f, 0, sizeof(*f)); /* window over: start again */
-	if (f == NULL || f->ip[0] == '\0') {
-		/* a free slot, else the oldest window (an attacker spraying
-		 * from many addresses only evicts itself) */
-		for (size_t i = 0; i < ADMIN_AUTH_FAILURE_SLOTS; i++) {
-			struct fail_slot *s = &a->fails[i];
-
-			if (s->ip[0] == '\0') {
-				victim = s;
-				break;
-			}
-			if (victim == NULL || s->since < victim->since)
-				victim = s;
-		}
-		f = f != NULL ? f : victim;
-		memset(f, 0, sizeof(*f));
-		snprintf(f->ip, sizeof(f->ip), "%s", ip);
-		f->since = now;
-	}
-	f->count++;
 }
 
 static void

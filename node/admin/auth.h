@@ -26,12 +26,8 @@
 #define ADMIN_AUTH_CACHE_MS 60000
 #define ADMIN_AUTH_CACHE_SLOTS 64
 #define ADMIN_AUTH_MAX_PASSWORD 1024 /* longer: refused without hashing */
-/* Login-failure throttling (SPEC §10): after this many failed logins from
- * one IP within the window, further attempts are refused unverified until
- * the window has passed. A success clears the IP's count. */
-#define ADMIN_AUTH_MAX_FAILURES 20
-#define ADMIN_AUTH_FAILURE_WINDOW_MS 60000
-#define ADMIN_AUTH_FAILURE_SLOTS 256
+/* Login-failure throttling (SPEC §10) is node/limits.h, shared with the
+ * mail protocols; node/admin/api.c consults it around admin_auth_check. */
 
 struct admin_auth;
 
@@ -55,12 +51,6 @@ typedef void (*admin_auth_cb)(int rc, const struct admin_identity *who, void *ar
  * verified against a dummy hash, so it takes as long as a wrong password. */
 int admin_auth_check(struct admin_auth *a, const char *name, const char *password,
     struct admin_identity *who_out, admin_auth_cb cb, void *arg);
-
-/* admin_auth_throttled - too many recent failures from ip. */
-bool admin_auth_throttled(struct admin_auth *a, const char *ip);
-/* admin_auth_record - count a failed (ok false) or clear on a successful
- * login from ip. */
-void admin_auth_record(struct admin_auth *a, const char *ip, bool ok);
 
 /* admin_auth_forget - drop cache entries of `name` (NULL: all). */
 void admin_auth_forget(struct admin_auth *a, const char *name);

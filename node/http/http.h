@@ -140,9 +140,12 @@ struct http_exchange;
 
 typedef void (*http_handler_fn)(struct http_exchange *x, const struct http_request *req, void *arg);
 
+struct limits;
+
 struct http_server_config {
 	struct listener_config listen; /* tls set: HTTPS */
 	size_t max_body;               /* 0: HTTP_DEFAULT_MAX_BODY */
+	struct limits *limits;         /* per-IP connection caps (node/limits.h); NULL: none */
 };
 
 int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,

@@ -30,6 +30,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "node/http/http.h"
+#include "node/limits.h"
 
 /* Room for one request's framing (chunk-size lines, CRLFs) beyond the
  * header and body limits; a request that still does not fit is 413. */
@@ -44,6 +45,7 @@ struct http_server {
 	void *arg;
 	struct http_parser_limits limits;
 	uint32_t idle_timeout_ms;
+	struct limits *ip_limits;
 	struct http_conn *conns; /* live connections, for stop */
 };
 
@@ -52,10 +54,12 @@ struct http_conn {
 	struct conn *c;
 	struct http_conn *prev, *next;
 	struct http_parser parser;
-	struct buf scratch;      /* chunked body being decoded */
-	struct http_exchange *x; /* the exchange in flight, or NULL */
-	bool in_process;         /* http_conn_process is on the stack */
-	bool dead;               /* on_close ran; free when unwound */
+	struct buf scratch;       /* chunked body being decoded */
+	struct http_exchange *x;  /* the exchange in flight, or NULL */
+	bool in_process;          /* http_conn_process is on the stack */
+	bool dead;                /* on_close ran; free when unwound */
+	struct limits *ip_limits; /* admitted by it: release on close (the
+	                           * server may be gone by then) */
 	bool paused;
 	bool sent_continue; /* "100 Continue" sent for this request */
 };
@@ -435,6 +439,9 @@ on_close(struct conn *c, void *arg, int reason)
 			hc->next->prev = hc->prev;
 		hc->srv = NULL;
 	}
+	if (hc->ip_limits != NULL)
+		limits_conn_closed(hc->ip_limits, LIMITS_HTTP, conn_peer_ip(c));
+	hc->ip_limits = NULL;
 	hc->c = NULL;
 	hc->dead = true;
 	if (!hc->in_process)
@@ -463,12 +470,44 @@ static const struct conn_handler http_conn_handler = {
 };
 
 static void
+refused_on_close(struct conn *c, void *arg, int reason)
+{
+	(void)c;
+	(void)arg;
+	(void)reason;
+}
+
+static const struct conn_handler http_refused_handler = {
+    .on_close = refused_on_close,
+};
+
+static void
 on_accept(struct conn *c, void *arg)
 {
+	static const char refusal[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	                              "Content-Type: text/plain\r\n"
+	                              "Content-Length: 39\r\n"
+	                              "Retry-After: 60\r\n"
+	                              "Connection: close\r\n\r\n"
+	                              "too many connections from your address\n";
 	struct http_server *srv = arg;
-	struct http_conn *hc = xcalloc(1, sizeof(*hc));
+	struct http_conn *hc;
 	const struct http_parser_limits *l = &srv->limits;
+	enum limits_verdict v = LIMITS_OK;
 
+	if (srv->ip_limits != NULL)
+		v = limits_conn_open(srv->ip_limits, LIMITS_HTTP, conn_peer_ip(c));
+	if (v != LIMITS_OK) {
+		/* per-IP cap (SPEC §10): answer without reading the request */
+		log_info("http", "cid=%s event=refused ip=%s reason=%s", conn_id(c),
+		    conn_peer_ip(c), v == LIMITS_TOO_MANY ? "too_many_connections" : "rate");
+		conn_set_handler(c, &http_refused_handler, NULL);
+		(void)conn_write(c, refusal, sizeof(refusal) - 1);
+		conn_close(c);
+		return;
+	}
+	hc = xcalloc(1, sizeof(*hc));
+	hc->ip_limits = srv->ip_limits;
 	hc->srv = srv;
 	hc->c = c;
 	http_parser_init(&hc->parser, l);
@@ -498,6 +537,7 @@ http_server_start(uv_loop_t *loop, const struct http_server_config *cfg, http_ha
 	srv->arg = arg;
 	srv->limits = http_parser_limits_default(cfg->max_body);
 	srv->idle_timeout_ms = lc.idle_timeout_ms;
+	srv->ip_limits = cfg->limits;
 	if (lc.service == NULL)
 		lc.service = lc.tls ? "https" : "http";
 	rc = listener_start(loop, &lc, on_accept, srv, &srv->listener, err);

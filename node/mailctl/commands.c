@@ -858,6 +858,25 @@ cmd_status(struct mailctl_invocation *inv)
 	return rc;
 }
 
+/* --- security ------------------------------------------------------------------ */
+
+static int
+cmd_security_blocked_list(struct mailctl_invocation *inv)
+{
+	static const char *const cols[] = {"KIND", "KEY", "UNTIL", "FAILURES"};
+	static const char *const keys[] = {"kind", "key", "until", "failures"};
+
+	inv->nargs = 0; /* no ?domain= */
+	return list_table(inv, "/security/blocked", 4, cols, keys);
+}
+
+static int
+cmd_security_blocked_release(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE", path_build("/security/blocked/", inv->args[0], NULL), NULL,
+	    "%s released", inv->args[0]);
+}
+
 /* --- the table ------------------------------------------------------------------ */
 
 const struct mailctl_command mailctl_commands[] = {
@@ -892,6 +911,8 @@ const struct mailctl_command mailctl_commands[] = {
     {"node drain", 1, 1, "", "NODE", true, cmd_node_drain},
     {"node remove", 1, 1, "", "NODE", false, cmd_node_remove},
     {"cluster status", 0, 0, "", "", false, cmd_cluster_status},
+    {"security blocked list", 0, 0, "", "", false, cmd_security_blocked_list},
+    {"security blocked release", 1, 1, "", "IP|USER", false, cmd_security_blocked_release},
     {"status", 0, 0, "", "", false, cmd_status},
     {NULL, 0, 0, NULL, NULL, false, NULL},
 };

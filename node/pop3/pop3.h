@@ -35,6 +35,7 @@
 #include "lib/tls.h"
 
 struct directory;
+struct limits;
 struct mailstore;
 struct pop3_server;
 
@@ -56,6 +57,7 @@ struct pop3_server_config {
 	uint32_t idle_timeout_ms;    /* raised to POP3_MIN_IDLE_TIMEOUT_MS */
 	uint32_t auth_fail_delay_ms; /* 0: POP3_DEFAULT_AUTH_FAIL_DELAY_MS */
 	uint32_t max_errors;         /* bad commands before close; 0: default */
+	struct limits *limits;       /* per-IP caps and login blocking; NULL: none */
 };
 
 int pop3_server_start(uv_loop_t *loop, struct directory *dir, struct mailstore *ms,

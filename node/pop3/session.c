@@ -24,6 +24,7 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/limits.h"
 #include "node/pop3/parser.h"
 #include "node/pop3/pop3.h"
 #include "storage/directory/directory.h"
@@ -73,6 +74,7 @@ struct pop3_session {
 	bool busy;      /* work or a stream in progress; input paused */
 	bool tls_port;  /* accepted on the implicit TLS port */
 	bool sasl_wait; /* AUTH PLAIN sent "+ ", waiting for the response */
+	bool counted;   /* admitted by limits_conn_open: release on close */
 	unsigned errors;
 	char *user;  /* from USER, until PASS */
 	char *login; /* authenticated address (canonical) */
@@ -398,13 +400,28 @@ login_failed(struct pop3_session *s, const char *user, const char *why)
 static void
 auth_start(struct pop3_session *s, const char *user, const char *password)
 {
-	struct pop3_job *j = job_new(s, POP3_JOB_AUTH);
+	struct pop3_job *j;
 	struct dir_user u;
 	int64_t now = (int64_t)time(NULL);
+	struct limits *lim = s->srv->cfg.limits;
 
-	memset(&u, 0, sizeof(u));
 	free(s->login);
 	s->login = NULL;
+	if (lim != NULL && !limits_auth_allowed(lim, conn_peer_ip(s->c), user)) {
+		char esc[128];
+
+		/* refused without verifying the password; the client sees
+		 * exactly what a wrong password gets, after the same delay */
+		log_warn(POP3_SVC, "cid=%s event=auth_blocked ip=%s user=\"%s\"", conn_id(s->c),
+		    conn_peer_ip(s->c), log_escape(esc, sizeof(esc), user, strlen(user)));
+		free(s->user);
+		s->user = NULL;
+		begin_busy(s);
+		login_failed(s, user, "blocked");
+		return;
+	}
+	j = job_new(s, POP3_JOB_AUTH);
+	memset(&u, 0, sizeof(u));
 	if (directory_user_get(s->srv->dir, user, &u) == 0) {
 		j->hash = xstrdup(u.password_hash ? u.password_hash : "*");
 		/* disabled or expired accounts fail like a wrong password */
@@ -427,6 +444,8 @@ job_done_auth(struct pop3_session *s, struct pop3_job *j)
 	struct pop3_job *load;
 
 	if (!j->ok || s->login == NULL) {
+		if (s->srv->cfg.limits != NULL)
+			limits_auth_failed(s->srv->cfg.limits, conn_peer_ip(s->c), s->user);
 		login_failed(s, s->user, j->ok ? "disabled" : "credentials");
 		free(s->login);
 		s->login = NULL;
@@ -446,6 +465,8 @@ job_done_auth(struct pop3_session *s, struct pop3_job *j)
 		return;
 	}
 	s->locked = true;
+	if (s->srv->cfg.limits != NULL)
+		limits_auth_ok(s->srv->cfg.limits, conn_peer_ip(s->c), s->user);
 	/* still busy: the snapshot is taken before the next command runs */
 	load = job_new(s, POP3_JOB_LOAD);
 	job_start(load);
@@ -1027,6 +1048,8 @@ session_on_close(struct conn *c, void *arg, int reason)
 	log_debug(
 	    POP3_SVC, "cid=%s event=close reason=%d state=%d", conn_id(c), reason, (int)s->state);
 	s->gone = true;
+	if (s->counted)
+		limits_conn_closed(s->srv->cfg.limits, LIMITS_POP3, conn_peer_ip(c));
 	if (s->fd >= 0) {
 		close(s->fd);
 		s->fd = -1;
@@ -1046,11 +1069,38 @@ static const struct conn_handler pop3_handler = {
     .on_timeout = session_on_timeout,
 };
 
+/* A connection refused by the per-IP limits: no session, just the line. */
+static void
+refused_on_close(struct conn *c, void *arg, int reason)
+{
+	(void)c;
+	(void)arg;
+	(void)reason;
+}
+
+static const struct conn_handler pop3_refused_handler = {
+    .on_close = refused_on_close,
+};
+
 static void
 accept_common(struct conn *c, struct pop3_server *srv, bool tls_port)
 {
-	struct pop3_session *s = xcalloc(1, sizeof(*s));
+	struct pop3_session *s;
+	enum limits_verdict v = LIMITS_OK;
 
+	if (srv->cfg.limits != NULL)
+		v = limits_conn_open(srv->cfg.limits, LIMITS_POP3, conn_peer_ip(c));
+	if (v != LIMITS_OK) {
+		log_info(POP3_SVC, "cid=%s event=refused ip=%s reason=%s", conn_id(c),
+		    conn_peer_ip(c), v == LIMITS_TOO_MANY ? "too_many_connections" : "rate");
+		conn_set_handler(c, &pop3_refused_handler, NULL);
+		(void)conn_write(c, "-ERR [SYS/TEMP] too many connections from your address\r\n",
+		    sizeof("-ERR [SYS/TEMP] too many connections from your address\r\n") - 1);
+		conn_close(c);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->counted = srv->cfg.limits != NULL;
 	s->srv = srv;
 	s->c = c;
 	s->refs = 1;

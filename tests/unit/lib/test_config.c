@@ -171,6 +171,13 @@ static const struct refusal refusals[] = {
 	    MIN "[dns]\nresolvers = 127.0.0.53, dns.example.test\n", MN_EINVAL,
 	    "node.ini:5: resolvers: '127.0.0.53, dns.example.test' is not a list "
 	    "of IP[:PORT] (IPv6 with port: [ADDR]:PORT)" },
+	{ "limits_exempt_needs_cidrs",
+	    MIN "[limits]\nexempt = 127.0.0.0/8, 10.0.0.0/33\n", MN_EINVAL,
+	    "node.ini:5: exempt: '127.0.0.0/8, 10.0.0.0/33' is not a list of IP "
+	    "or IP/PREFIX" },
+	{ "limits_block_time_above_30_days",
+	    MIN "[limits]\nblock_time = 2592001\n", MN_EINVAL,
+	    "node.ini:5: block_time: '2592001' is out of range (1-2592000)" },
 	{ "control_bytes_are_escaped_in_messages",
 	    MIN "[log]\nlevel = a\x01\x1b\n", MN_EINVAL,
 	    "node.ini:5: level: 'a\\x01\\x1b' is not a log level (debug, info, "
@@ -301,6 +308,13 @@ test_minimal_file_gets_defaults(void **state)
 	assert_null(cfg.admin_initial_password);
 	assert_null(cfg.dns_resolvers);
 	assert_null(cfg.dev_create_domain);
+	assert_int_equal(cfg.limits_max_conn_per_ip, 50);
+	assert_int_equal(cfg.limits_conn_per_minute, 120);
+	assert_int_equal(cfg.limits_auth_fail_ip, 55);
+	assert_int_equal(cfg.limits_auth_fail_user, 20);
+	assert_int_equal(cfg.limits_auth_window_ms, 600000);
+	assert_int_equal(cfg.limits_block_ms, 172800000u);
+	assert_null(cfg.limits_exempt);
 	config_free(&cfg);
 	assert_null(cfg.node_name);
 	config_free(&cfg); /* twice is harmless */
@@ -339,6 +353,9 @@ static const char full_file[] =
     "max_message_size = 25M\n"
     "[dns]\n"
     "resolvers = 127.0.0.53:5353, [::1]:53 127.0.0.1\n"
+    "[limits]\n"
+    "max_conn_per_ip = 3\n"
+    "exempt = 127.0.1.0/24 ::1\n"
     "[log]\n"
     "level = debug\n"
     "[dev]\n"
@@ -375,6 +392,8 @@ test_full_file(void **state)
 	assert_string_equal(cfg.admin_initial_password, "hunter2");
 	assert_true(cfg.smtp_max_message_size == 25ULL * 1024 * 1024);
 	assert_string_equal(cfg.dns_resolvers, "127.0.0.53:5353, [::1]:53 127.0.0.1");
+	assert_int_equal(cfg.limits_max_conn_per_ip, 3);
+	assert_string_equal(cfg.limits_exempt, "127.0.1.0/24 ::1");
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
 	assert_string_equal(cfg.dev_create_domain, "example.test");
 	config_free(&cfg);

@@ -28,6 +28,7 @@
 #include "lib/buf.h"
 #include "lib/conn.h"
 #include "lib/err.h"
+#include "node/limits.h"
 #include "node/pop3/pop3.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
@@ -193,6 +194,7 @@ struct fx {
 	void (*client)(struct fx *);
 	char failure[512]; /* set by the client thread on a failed check */
 	uint32_t max_errors;
+	struct limits *limits; /* NULL: none */
 };
 
 static struct fx *g_fx;
@@ -336,6 +338,7 @@ run_client(struct fx *f, void (*client)(struct fx *))
 	    .tls = f->tls,
 	    .auth_fail_delay_ms = 20,
 	    .max_errors = f->max_errors ? f->max_errors : 20,
+	    .limits = f->limits,
 	};
 	struct mn_err err;
 
@@ -723,6 +726,65 @@ test_bad_input(void **state)
 	run_client(f, client_bad_input_limit);
 }
 
+/* node/limits wired in: the 3rd connection from one IP (cap 2) gets the
+ * refusal line and is closed; after 2 failed logins the IP is blocked and
+ * even the right password gets the wrong-password answer. */
+static void
+client_limits(struct fx *f)
+{
+	struct cl a, b, c;
+
+	CHECK(f, cl_connect(f, &a) == 0, "connect a");
+	CHECK(f, strcmp(cl_cmd(&a, NULL, false), "+OK mailnode POP3 ready\r\n") == 0, "greet a");
+	CHECK(f, cl_connect(f, &b) == 0, "connect b");
+	CHECK(f, strcmp(cl_cmd(&b, NULL, false), "+OK mailnode POP3 ready\r\n") == 0, "greet b");
+	CHECK(f, cl_connect(f, &c) == 0, "connect c");
+	CHECK(f,
+	    strcmp(cl_cmd(&c, NULL, false),
+	        "-ERR [SYS/TEMP] too many connections from your address\r\n") == 0,
+	    "3rd connection: %s", c.buf);
+	CHECK(f, cl_eof(&c), "refused connection not closed");
+	close(c.fd);
+	close(b.fd);
+	for (int i = 0; i < 2; i++) {
+		CHECK(f, strcmp(cl_cmd(&a, "USER " USER "\r\n", false), "+OK send PASS\r\n") == 0,
+		    "USER: %s", a.buf);
+		CHECK(f,
+		    strcmp(cl_cmd(&a, "PASS wrong\r\n", false),
+		        "-ERR [AUTH] invalid credentials\r\n") == 0,
+		    "PASS wrong %d: %s", i, a.buf);
+	}
+	CHECK(f,
+	    strcmp(cl_cmd(&a, "AUTH PLAIN AGJvYkBhLnRlc3QAczNjcmV0IHB3\r\n", false),
+	        "-ERR [AUTH] invalid credentials\r\n") == 0,
+	    "blocked, right password: %s", a.buf);
+	close(a.fd);
+}
+
+static void
+test_limits_wired(void **state)
+{
+	struct fx *f = *state;
+	struct limits_config lc;
+	struct limits_blocked *bl;
+	struct mn_err err;
+	size_t n;
+
+	limits_config_defaults(&lc);
+	lc.max_conn_per_ip = 2;
+	lc.auth_fail_ip = 2;
+	assert_int_equal(limits_new(&lc, &f->limits, &err), 0);
+	run_client(f, client_limits);
+	/* every admitted connection was released when it closed */
+	assert_int_equal(limits_conn_count(f->limits, LIMITS_POP3, "127.0.0.1"), 0);
+	limits_blocked_list(f->limits, &bl, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(bl[0].key, "127.0.0.1");
+	assert_int_equal(bl[0].failures, 2);
+	free(bl);
+	limits_free(&f->limits);
+}
+
 /* A message far above the output high-water mark, read slowly. */
 #define BIG_LINES 200000
 static size_t g_big_len;
@@ -793,6 +855,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_transaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_and_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_limits_wired, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_big_message_streams, setup, teardown),
 	};
 
