@@ -4,7 +4,7 @@ RUN_BUILD  ?= build-run
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-run run test unit fuzz cluster bench clean format-check
+.PHONY: all deps build build-run run test unit fuzz cluster bench clean format-check lint coverage
 
 all: build
 
@@ -46,5 +46,11 @@ bench: build-run
 format-check:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
+lint: build
+	@./deploy/lint.sh $(BUILD)
+
+coverage: deps
+	@./deploy/coverage.sh build-cov
+
 clean:
-	rm -rf $(BUILD) $(RUN_BUILD) $(FUZZ_BUILD) var
+	rm -rf $(BUILD) $(RUN_BUILD) $(FUZZ_BUILD) build-cov var

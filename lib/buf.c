@@ -146,7 +146,7 @@ buf_steal(struct buf *b, size_t *len_out)
 struct slice
 slice_from_cstr(const char *s)
 {
-	return (struct slice){ s, s ? strlen(s) : 0 };
+	return (struct slice){s, s ? strlen(s) : 0};
 }
 
 bool
@@ -270,15 +270,18 @@ parse_size(const char *s, uint64_t *out)
 	switch (*end) {
 	case '\0':
 		break;
-	case 'k': case 'K':
+	case 'k':
+	case 'K':
 		mult = 1024ULL;
 		end++;
 		break;
-	case 'm': case 'M':
+	case 'm':
+	case 'M':
 		mult = 1024ULL * 1024;
 		end++;
 		break;
-	case 'g': case 'G':
+	case 'g':
+	case 'G':
 		mult = 1024ULL * 1024 * 1024;
 		end++;
 		break;

@@ -26,7 +26,7 @@ struct slice {
 	size_t len;
 };
 
-#define SLICE_LIT(s) ((struct slice){ (s), sizeof(s) - 1 })
+#define SLICE_LIT(s) ((struct slice){(s), sizeof(s) - 1})
 
 void buf_init(struct buf *b, size_t max);
 void buf_fini(struct buf *b);
@@ -35,10 +35,8 @@ void buf_reset(struct buf *b);
 int buf_reserve(struct buf *b, size_t n);
 int buf_append(struct buf *b, const void *data, size_t n);
 int buf_append_str(struct buf *b, const char *s);
-int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* buf_consume - drop the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 /* buf_cstr - NUL-terminate (not counted in len) and return the data. */

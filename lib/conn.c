@@ -467,7 +467,7 @@ conn_printf(struct conn *c, const char *fmt, ...)
 	}
 	rc = conn_write(c, p, (size_t)n);
 	if (p != small)
-		free(p);
+		free(p); // cppcheck-suppress autovarInvalidDeallocation ; p is heap here
 	return rc;
 }
 

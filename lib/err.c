@@ -7,14 +7,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#undef mn_err_set /* the analyzer-only macro in err.h; this is the definition */
+
 const char *
 mn_strerror(int code)
 {
 	switch (code) {
 	case 0:
 		return "ok";
-#define MN_ERR_CASE(name, num, text) \
-	case name:                   \
+#define MN_ERR_CASE(name, num, text)                                                               \
+	case name:                                                                                 \
 		return text;
 		MN_ERR_TABLE(MN_ERR_CASE)
 #undef MN_ERR_CASE

@@ -11,24 +11,24 @@
 
 #include <stddef.h>
 
-#define MN_ERR_TABLE(X)                                                 \
-	X(MN_EINVAL, 1, "invalid argument")                             \
-	X(MN_ENOENT, 2, "not found")                                    \
-	X(MN_EEXIST, 3, "already exists")                               \
-	X(MN_ETOOBIG, 4, "too big")                                     \
-	X(MN_EIO, 5, "I/O error")                                       \
-	X(MN_EPARSE, 6, "parse error")                                  \
-	X(MN_EPERM, 7, "permission denied")                             \
-	X(MN_EAUTH, 8, "authentication failed")                         \
-	X(MN_ELIMIT, 9, "limit reached")                                \
-	X(MN_ECONFLICT, 10, "conflict")                                 \
-	X(MN_ENOLEADER, 11, "no leader")                                \
-	X(MN_ETEMP, 12, "temporary failure")                            \
-	X(MN_ECLOSED, 13, "connection closed")                          \
-	X(MN_ETIMEDOUT, 14, "timed out")                                \
-	X(MN_ETLS, 15, "TLS error")                                     \
-	X(MN_EDB, 16, "database error")                                 \
-	X(MN_ENOQUOTA, 17, "quota exceeded")                            \
+#define MN_ERR_TABLE(X)                                                                            \
+	X(MN_EINVAL, 1, "invalid argument")                                                        \
+	X(MN_ENOENT, 2, "not found")                                                               \
+	X(MN_EEXIST, 3, "already exists")                                                          \
+	X(MN_ETOOBIG, 4, "too big")                                                                \
+	X(MN_EIO, 5, "I/O error")                                                                  \
+	X(MN_EPARSE, 6, "parse error")                                                             \
+	X(MN_EPERM, 7, "permission denied")                                                        \
+	X(MN_EAUTH, 8, "authentication failed")                                                    \
+	X(MN_ELIMIT, 9, "limit reached")                                                           \
+	X(MN_ECONFLICT, 10, "conflict")                                                            \
+	X(MN_ENOLEADER, 11, "no leader")                                                           \
+	X(MN_ETEMP, 12, "temporary failure")                                                       \
+	X(MN_ECLOSED, 13, "connection closed")                                                     \
+	X(MN_ETIMEDOUT, 14, "timed out")                                                           \
+	X(MN_ETLS, 15, "TLS error")                                                                \
+	X(MN_EDB, 16, "database error")                                                            \
+	X(MN_ENOQUOTA, 17, "quota exceeded")                                                       \
 	X(MN_EAGAIN, 18, "try again")
 
 enum mn_errcode {
@@ -53,11 +53,15 @@ const char *mn_strerror(int code);
  * callers can write `return mn_err_set(err, MN_EINVAL, "bad %s", x);`.
  * err may be NULL. */
 int mn_err_set(struct mn_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
+#ifdef __clang_analyzer__
+/* The analyzer cannot see into err.c; tell it the result is `code`, or it
+ * follows `return mn_err_set(...)` as if it could be 0 (false "garbage value"). */
+#define mn_err_set(err, code, ...) (mn_err_set((err), (code), __VA_ARGS__), (code))
+#endif
 
 /* mn_err_wrap - prepend context to the existing message. */
-int mn_err_wrap(struct mn_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int mn_err_wrap(struct mn_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void mn_err_clear(struct mn_err *err);
 

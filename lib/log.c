@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 static enum log_level min_level = LOG_INFO;
-static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void
 log_set_level(enum log_level level)
@@ -50,8 +50,8 @@ log_msg(enum log_level level, const char *service, const char *fmt, ...)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	w = snprintf(line + n, sizeof(line) - n, ".%03dZ %s %s ",
-	    (int)(tv.tv_usec / 1000), level_names[level], service);
+	w = snprintf(line + n, sizeof(line) - n, ".%03dZ %s %s ", (int)(tv.tv_usec / 1000),
+	    level_names[level], service);
 	n += (size_t)w;
 	va_start(ap, fmt);
 	w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);

@@ -19,7 +19,7 @@ enum log_level log_get_level(void);
 int log_parse_level(const char *s);
 
 void log_msg(enum log_level level, const char *service, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(svc, ...) log_msg(LOG_DEBUG, svc, __VA_ARGS__)
 #define log_info(svc, ...) log_msg(LOG_INFO, svc, __VA_ARGS__)

@@ -6,8 +6,9 @@
  * first start of an empty directory, bootstraps the one-member cluster:
  * this node in the nodes table and the system administrator `admin`, whose
  * password comes from [admin] initial_password or is generated into
- * data_dir/admin-password (0600). Then it starts the services (today HTTP
- * and HTTPS with the admin API under /api/v1/) and runs the event loop in
+ * data_dir/admin-password (0600). Then it starts the services (HTTP and
+ * HTTPS with the admin API under /api/v1/; the mail store, the spool and
+ * its delivery queue, SMTP) and runs the event loop in
  * the foreground, logging to stderr. SIGTERM/SIGINT: stop accepting, close
  * connections after their queued output, let work in flight finish (queued
  * directory commands are applied), close every handle, close the
@@ -35,13 +36,17 @@
 #include "lib/tls.h"
 #include "lib/xalloc.h"
 #include "node/admin/api.h"
+#include "node/delivery/queue.h"
+#include "node/delivery/remote.h"
 #include "node/http/http.h"
 #include "node/imap/imap.h"
 #include "node/limits.h"
 #include "node/pop3/pop3.h"
+#include "node/smtp/server.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
 #include "storage/mailstore/mailstore.h"
+#include "storage/spool/spool.h"
 
 #define ADMIN_NAME "admin"
 #define GENERATED_PASSWORD_BYTES 12 /* 16 base64url characters */
@@ -59,6 +64,10 @@ struct node {
 	struct mailstore *store;
 	struct imap_server *imap, *imaps;
 	struct pop3_server *pop3;
+	struct spool *spool;
+	struct remote_ctx *remote;
+	struct queue *queue;
+	struct smtp_server *smtp;
 	uv_signal_t sigterm, sigint;
 	bool signals_ready;
 	bool stopping;
@@ -426,6 +435,45 @@ start_pop3(struct node *n, struct mn_err *err)
 	return 0;
 }
 
+static void
+on_queued(void *arg, const char *id)
+{
+	struct node *n = arg;
+
+	queue_submit(n->queue, id);
+}
+
+/* The spool and its delivery queue, the SMTP listeners (after open_store). */
+static int
+start_mail(struct node *n, struct mn_err *err)
+{
+	struct queue_config qc;
+	struct smtp_server_config sc;
+	int rc;
+
+	if ((rc = spool_open(n->cfg.data_dir, &n->spool, err)) != 0 ||
+	    (rc = remote_ctx_new(&n->loop, &n->cfg, &n->remote, err)) != 0)
+		return rc;
+	memset(&qc, 0, sizeof(qc));
+	qc.cfg = &n->cfg;
+	qc.dir = n->dir;
+	qc.ms = n->store;
+	qc.spool = n->spool;
+	qc.remote = n->remote;
+	if ((rc = queue_start(&n->loop, &qc, &n->queue, err)) != 0)
+		return rc;
+	memset(&sc, 0, sizeof(sc));
+	sc.cfg = &n->cfg;
+	sc.dir = n->dir;
+	sc.ms = n->store;
+	sc.spool = n->spool;
+	sc.tls = n->tls;
+	sc.limits = n->limits;
+	sc.on_queued = on_queued;
+	sc.arg = n;
+	return smtp_server_start(&n->loop, &sc, &n->smtp, err);
+}
+
 /* Stop accepting and close connections (after their queued output).
  * Requests already in flight (a password hash in the thread pool, a queued
  * directory command) still finish: an accepted change is applied even if
@@ -441,6 +489,10 @@ stop_services(struct node *n)
 	imap_server_stop(&n->imaps);
 	if (n->pop3 != NULL)
 		pop3_server_stop(n->pop3);
+	smtp_server_stop(&n->smtp);
+	if (n->api != NULL)
+		n->api->queue = NULL; /* the API answers 503 from now on */
+	queue_stop(&n->queue);
 	conn_close_all();
 }
 
@@ -490,6 +542,8 @@ node_fini(struct node *n)
 	if (n->store != NULL)
 		mailstore_close(&n->store);
 	admin_api_free(&n->api);
+	remote_ctx_free(&n->remote);
+	spool_close(&n->spool);
 	limits_free(&n->limits); /* after every conn closed: they release into it */
 	dirsvc_free(&n->svc);
 	if (n->tls != NULL)
@@ -539,6 +593,10 @@ run(struct node *n)
 	ac.max_body = HTTP_DEFAULT_MAX_BODY;
 	admin_api_new(&n->loop, n->dir, n->svc, &ac, &n->api);
 	conn_set_global_limit(n->cfg.max_connections);
+	if ((rc = start_mail(n, &err)) != 0)
+		goto fail;
+	n->api->queue = n->queue;
+	n->api->ms = n->store;
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
 	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||
 	    (rc = start_pop3(n, &err)) != 0)

@@ -61,6 +61,11 @@ static const struct api_route routes[] = {
 	{ API_POST, "nodes/*/drain", api_nodes_drain, ROUTE_SYSTEM },
 	{ API_DELETE, "nodes/*", api_nodes_del, ROUTE_SYSTEM },
 	{ API_GET, "cluster", api_cluster_status, 0 },
+	{ API_GET, "queue", api_queue_list, ROUTE_SYSTEM },
+	{ API_POST, "queue/*/retry", api_queue_retry, ROUTE_SYSTEM },
+	{ API_DELETE, "queue/*", api_queue_del, ROUTE_SYSTEM },
+	{ API_GET, "users/*/messages", api_messages_list, 0 },
+	{ API_GET, "users/*/messages/*/raw", api_messages_raw, 0 },
 	{ API_GET, "security/blocked", api_security_blocked_list, ROUTE_SYSTEM },
 	{ API_DELETE, "security/blocked/*", api_security_blocked_del, ROUTE_SYSTEM },
 };
@@ -156,6 +161,15 @@ api_reply_json(struct api_req *r, int status, json_t *j)
 {
 	api_log(r, status);
 	http_reply_json(r->x, status, j);
+	api_req_free(r);
+}
+
+void
+api_reply_bytes(
+    struct api_req *r, int status, const char *content_type, const void *data, size_t len)
+{
+	api_log(r, status);
+	http_reply(r->x, status, content_type, data, len);
 	api_req_free(r);
 }
 
@@ -428,6 +442,52 @@ api_address_arg(struct api_req *r, const char *in)
 		return NULL;
 	}
 	return a;
+}
+
+char *
+api_new_address(struct api_req *r, const char *in, const char *what)
+{
+	char *address, *canon;
+
+	if ((address = api_address_arg(r, in)) == NULL || !api_scope_address(r, address))
+		return NULL;
+	canon = directory_domain_canonical(r->api->dir, api_domain_of(address));
+	if (canon == NULL) {
+		api_reply_error(r, 404, "domain %s does not exist", api_domain_of(address));
+		return NULL;
+	}
+	api_track(r, canon);
+	if (strcmp(canon, api_domain_of(address)) != 0) {
+		api_reply_error(r, 400, "%s is an alias of %s: add the %s there",
+		    api_domain_of(address), canon, what);
+		return NULL;
+	}
+	return address;
+}
+
+const char *
+api_list_domain(struct api_req *r, bool *stop)
+{
+	const char *domain = api_query(r, "domain");
+	char *d, *canon;
+
+	*stop = false;
+	if (domain == NULL || *domain == '\0')
+		domain = api_is_system(r) ? NULL : r->who.domain;
+	if (domain == NULL)
+		return NULL;
+	d = api_strdup(r, domain);
+	ascii_lower(d);
+	if (!api_scope_domain(r, d)) {
+		*stop = true;
+		return NULL;
+	}
+	if ((canon = directory_domain_canonical(r->api->dir, d)) == NULL) {
+		api_reply_error(r, 404, "domain %s does not exist", d);
+		*stop = true;
+		return NULL;
+	}
+	return api_track(r, canon);
 }
 
 json_t *

@@ -61,6 +61,9 @@ struct admin_api {
 	char *hostname;
 	size_t max_body;
 	uint64_t started_ms; /* uv_now at start */
+	/* set by main once the mail services run (NULL before: 503) */
+	struct queue *queue;
+	struct mailstore *ms;
 };
 
 struct api_req;
@@ -121,12 +124,19 @@ void api_nodes_list(struct api_req *r);
 void api_nodes_drain(struct api_req *r);
 void api_nodes_del(struct api_req *r);
 void api_cluster_status(struct api_req *r);
+void api_queue_list(struct api_req *r);
+void api_queue_retry(struct api_req *r);
+void api_queue_del(struct api_req *r);
+void api_messages_list(struct api_req *r);
+void api_messages_raw(struct api_req *r);
 void api_security_blocked_list(struct api_req *r);
 void api_security_blocked_del(struct api_req *r);
 
 /* replies (each ends the request; r is freed) */
 void api_reply_json(struct api_req *r, int status, json_t *j); /* steals j */
 void api_reply_empty(struct api_req *r, int status);
+void api_reply_bytes(
+    struct api_req *r, int status, const char *content_type, const void *data, size_t len);
 void api_reply_error(struct api_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* api_reply_code - status from api_status_for_code(rc), text err->msg. */
@@ -164,6 +174,14 @@ bool api_scope_address(struct api_req *r, const char *address);
 char *api_address_arg(struct api_req *r, const char *in);
 /* api_domain_of - the domain part of a checked address. */
 const char *api_domain_of(const char *address);
+/* api_new_address - the address (body field `in`) of a user, alias or group
+ * to add: checked, in scope, in an existing domain that is not a domain
+ * alias (`what` names the object in that 400). NULL after a reply. */
+char *api_new_address(struct api_req *r, const char *in, const char *what);
+/* api_list_domain - the `domain` query parameter of a list: lower-cased,
+ * in scope and canonical (tracked). NULL with *stop false means every
+ * domain (a domain admin always gets its own); *stop true after a reply. */
+const char *api_list_domain(struct api_req *r, bool *stop);
 
 /* api_apply - submit r->cmd (caller filled the oneof) through dirsvc; on
  * success runs next(r), on failure replies with the mapped status. */

@@ -9,33 +9,6 @@
 #include "lib/xalloc.h"
 #include "node/admin/api.h"
 
-/* domain query parameter for lists, scoped for domain admins; NULL
- * (tracked or borrowed) is "every domain"; *stop set after a reply */
-static const char *
-list_domain(struct api_req *r, bool *stop)
-{
-	const char *domain = api_query(r, "domain");
-	char *d, *canon;
-
-	*stop = false;
-	if (domain == NULL || *domain == '\0')
-		domain = api_is_system(r) ? NULL : r->who.domain;
-	if (domain == NULL)
-		return NULL;
-	d = api_strdup(r, domain);
-	ascii_lower(d);
-	if (!api_scope_domain(r, d)) {
-		*stop = true;
-		return NULL;
-	}
-	if ((canon = directory_domain_canonical(r->api->dir, d)) == NULL) {
-		api_reply_error(r, 404, "domain %s does not exist", d);
-		*stop = true;
-		return NULL;
-	}
-	return api_track(r, canon);
-}
-
 /* the alias object of address, a new reference, or NULL */
 static json_t *
 alias_json(struct api_req *r, const char *address)
@@ -54,7 +27,7 @@ void
 api_aliases_list(struct api_req *r)
 {
 	bool stop;
-	const char *domain = list_domain(r, &stop);
+	const char *domain = api_list_domain(r, &stop);
 	json_t *list;
 
 	if (stop)
@@ -97,7 +70,7 @@ void
 api_aliases_add(struct api_req *r)
 {
 	const char *in;
-	char *address, *canon;
+	char *address;
 	json_t *targets, *t;
 	Mailnode__AliasAdd *m;
 	size_t i, n;
@@ -113,19 +86,8 @@ api_aliases_add(struct api_req *r)
 		api_reply_error(r, 400, "at most %d targets", DIR_MAX_ALIAS_TARGETS);
 		return;
 	}
-	if ((address = api_address_arg(r, in)) == NULL || !api_scope_address(r, address))
+	if ((address = api_new_address(r, in, "alias")) == NULL)
 		return;
-	canon = directory_domain_canonical(r->api->dir, api_domain_of(address));
-	if (canon == NULL) {
-		api_reply_error(r, 404, "domain %s does not exist", api_domain_of(address));
-		return;
-	}
-	api_track(r, canon);
-	if (strcmp(canon, api_domain_of(address)) != 0) {
-		api_reply_error(r, 400, "%s is an alias of %s: add the alias there",
-		    api_domain_of(address), canon);
-		return;
-	}
 	m = API_NEW(r, Mailnode__AliasAdd, MAILNODE__ALIAS_ADD__INIT);
 	m->address = address;
 	m->targets = api_track(r, xcalloc(n, sizeof(char *)));

@@ -45,24 +45,12 @@ path_group(struct api_req *r)
 void
 api_groups_list(struct api_req *r)
 {
-	const char *domain = api_query(r, "domain");
-	char *canon = NULL;
+	bool stop;
+	const char *canon = api_list_domain(r, &stop);
 	json_t *list;
 
-	if (domain == NULL || *domain == '\0')
-		domain = api_is_system(r) ? NULL : r->who.domain;
-	if (domain != NULL) {
-		char *d = api_strdup(r, domain);
-
-		ascii_lower(d);
-		if (!api_scope_domain(r, d))
-			return;
-		if ((canon = directory_domain_canonical(r->api->dir, d)) == NULL) {
-			api_reply_error(r, 404, "domain %s does not exist", d);
-			return;
-		}
-		api_track(r, canon);
-	}
+	if (stop)
+		return;
 	if ((list = directory_groups_json(r->api->dir, canon)) == NULL) {
 		api_reply_error(r, 500, "internal error");
 		return;
@@ -107,25 +95,14 @@ void
 api_groups_add(struct api_req *r)
 {
 	const char *in, *name;
-	char *address, *canon;
+	char *address;
 	Mailnode__GroupAdd *m;
 
 	if (api_body_string(r, "address", true, DIR_MAX_ADDRESS, &in) != 0 ||
 	    api_body_string(r, "name", false, API_MAX_GROUP_NAME, &name) != 0)
 		return;
-	if ((address = api_address_arg(r, in)) == NULL || !api_scope_address(r, address))
+	if ((address = api_new_address(r, in, "group")) == NULL)
 		return;
-	canon = directory_domain_canonical(r->api->dir, api_domain_of(address));
-	if (canon == NULL) {
-		api_reply_error(r, 404, "domain %s does not exist", api_domain_of(address));
-		return;
-	}
-	api_track(r, canon);
-	if (strcmp(canon, api_domain_of(address)) != 0) {
-		api_reply_error(r, 400, "%s is an alias of %s: add the group there",
-		    api_domain_of(address), canon);
-		return;
-	}
 	m = API_NEW(r, Mailnode__GroupAdd, MAILNODE__GROUP_ADD__INIT);
 	m->address = address;
 	m->name = api_strdup(r, name);

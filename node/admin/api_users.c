@@ -108,31 +108,16 @@ least_loaded_node(struct api_req *r)
 void
 api_users_list(struct api_req *r)
 {
-	const char *domain = api_query(r, "domain"), *search = api_query(r, "search");
+	const char *search = api_query(r, "search"), *canon;
 	uint64_t offset, limit;
-	char *canon = NULL;
 	json_t *list;
+	bool stop;
 
 	if (api_query_u64(r, "offset", 0, UINT32_MAX, &offset) != 0 ||
 	    api_query_u64(r, "limit", 0, 1000000, &limit) != 0)
 		return;
-	if (domain != NULL && *domain == '\0')
-		domain = NULL;
-	if (domain == NULL && !api_is_system(r))
-		domain = r->who.domain;
-	if (domain != NULL) {
-		char *d = api_strdup(r, domain);
-
-		ascii_lower(d);
-		if (!api_scope_domain(r, d))
-			return;
-		canon = directory_domain_canonical(r->api->dir, d);
-		if (canon == NULL) {
-			api_reply_error(r, 404, "domain %s does not exist", d);
-			return;
-		}
-		api_track(r, canon);
-	}
+	if ((canon = api_list_domain(r, &stop)) == NULL && stop)
+		return;
 	if (search != NULL && *search == '\0')
 		search = NULL;
 	list = directory_users_json(r->api->dir, canon, search, (size_t)offset, (size_t)limit);
@@ -172,6 +157,22 @@ struct user_limits {
 	uint64_t quota, qmsg, maxsize, expires;
 	uint32_t flags;
 };
+
+/* LIMITS_TO_CMD - copy l into a UserAdd or UserUpdate message m: the two
+ * protobuf types spell these fields alike. */
+#define LIMITS_TO_CMD(m, l)                                                                        \
+	do {                                                                                       \
+		(m)->has_quota_bytes = (l).has_quota;                                              \
+		(m)->quota_bytes = (l).quota;                                                      \
+		(m)->has_quota_messages = (l).has_qmsg;                                            \
+		(m)->quota_messages = (l).qmsg;                                                    \
+		(m)->has_max_message_size = (l).has_maxsize;                                       \
+		(m)->max_message_size = (l).maxsize;                                               \
+		(m)->has_flags = (l).has_flags;                                                    \
+		(m)->flags = (l).flags;                                                            \
+		(m)->has_expires_at = (l).has_expires;                                             \
+		(m)->expires_at = (int64_t)(l).expires;                                            \
+	} while (0)
 
 static int
 parse_limits(struct api_req *r, struct user_limits *l)
@@ -220,7 +221,7 @@ api_users_add(struct api_req *r)
 	const char *in, *password, *hash, *name, *node;
 	struct user_limits l;
 	Mailnode__UserAdd *m;
-	char *address, *canon, *home;
+	char *address, *home;
 	enum dir_addr_kind kind;
 
 	if (api_body_string(r, "address", true, DIR_MAX_ADDRESS, &in) != 0 ||
@@ -228,19 +229,8 @@ api_users_add(struct api_req *r)
 	    api_body_string(r, "name", false, API_MAX_NAME, &name) != 0 ||
 	    api_body_string(r, "node", false, 64, &node) != 0 || parse_limits(r, &l) != 0)
 		return;
-	if ((address = api_address_arg(r, in)) == NULL || !api_scope_address(r, address))
+	if ((address = api_new_address(r, in, "user")) == NULL)
 		return;
-	canon = directory_domain_canonical(r->api->dir, api_domain_of(address));
-	if (canon == NULL) {
-		api_reply_error(r, 404, "domain %s does not exist", api_domain_of(address));
-		return;
-	}
-	api_track(r, canon);
-	if (strcmp(canon, api_domain_of(address)) != 0) {
-		api_reply_error(r, 400, "%s is an alias of %s: add the user there",
-		    api_domain_of(address), canon);
-		return;
-	}
 	kind = directory_classify(r->api->dir, address, NULL);
 	if (kind != DIR_ADDR_NONE) {
 		api_reply_error(r, 409, "%s already exists", address);
@@ -261,16 +251,7 @@ api_users_add(struct api_req *r)
 	m->address = address;
 	m->name = api_strdup(r, name);
 	m->home_node = home;
-	m->has_quota_bytes = l.has_quota;
-	m->quota_bytes = l.quota;
-	m->has_quota_messages = l.has_qmsg;
-	m->quota_messages = l.qmsg;
-	m->has_max_message_size = l.has_maxsize;
-	m->max_message_size = l.maxsize;
-	m->has_flags = l.has_flags;
-	m->flags = l.flags;
-	m->has_expires_at = l.has_expires;
-	m->expires_at = (int64_t)l.expires;
+	LIMITS_TO_CMD(m, l);
 	r->cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_ADD;
 	r->cmd.user_add = m;
 	if (hash != NULL) {
@@ -317,16 +298,7 @@ api_users_patch(struct api_req *r)
 	m = API_NEW(r, Mailnode__UserUpdate, MAILNODE__USER_UPDATE__INIT);
 	m->address = address;
 	m->name = api_strdup(r, name);
-	m->has_quota_bytes = l.has_quota;
-	m->quota_bytes = l.quota;
-	m->has_quota_messages = l.has_qmsg;
-	m->quota_messages = l.qmsg;
-	m->has_max_message_size = l.has_maxsize;
-	m->max_message_size = l.maxsize;
-	m->has_flags = l.has_flags;
-	m->flags = l.flags;
-	m->has_expires_at = l.has_expires;
-	m->expires_at = (int64_t)l.expires;
+	LIMITS_TO_CMD(m, l);
 	r->cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_UPDATE;
 	r->cmd.user_update = m;
 	if (password != NULL) {

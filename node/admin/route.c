@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/codec.h"
 #include "lib/err.h"
 #include "lib/xalloc.h"
 
@@ -37,18 +38,6 @@ api_method_parse(const char *m, size_t len)
 	return API_OTHER;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* decode one segment; NULL on a bad escape or NUL ('+' stays '+': it is
  * form encoding, not path encoding) */
 static int
@@ -68,8 +57,8 @@ decode_segment(const char *s, size_t len, char **out)
 
 			if (i + 2 >= len)
 				goto bad;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = codec_hex_value(s[i + 1]);
+			lo = codec_hex_value(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				goto bad;
 			c = (char)(hi << 4 | lo);

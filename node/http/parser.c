@@ -433,7 +433,7 @@ fill_request(
 		req->path = (struct slice){t, (size_t)(q - t)};
 	} else {
 		/* absolute-form: path starts after "scheme://authority". */
-		const char *auth = memchr(t, ':', p->target_len) + 3;
+		const char *auth = (const char *)memchr(t, ':', p->target_len) + 3;
 
 		path = memchr(auth, '/', (size_t)(q - auth));
 		req->path = path ? (struct slice){path, (size_t)(q - path)} : SLICE_LIT("/");

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/codec.h"
 #include "lib/xalloc.h"
 #include "node/http/http.h"
 
@@ -21,18 +22,6 @@ http_header_get(const struct http_request *req, const char *name)
 			return req->headers[k].value;
 	}
 	return (struct slice){NULL, 0};
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 char *
@@ -49,8 +38,8 @@ http_url_decode(struct slice s, bool plus_is_space)
 
 			if (s.len - i < 3)
 				goto bad;
-			hi = hexval(s.ptr[i + 1]);
-			lo = hexval(s.ptr[i + 2]);
+			hi = codec_hex_value(s.ptr[i + 1]);
+			lo = codec_hex_value(s.ptr[i + 2]);
 			if (hi < 0 || lo < 0)
 				goto bad;
 			c = (char)(hi * 16 + lo);

@@ -104,6 +104,7 @@ new_key(struct sctx *c, enum imap_search_type type)
 	if (idx % BLOCK_NODES == 0) {
 		struct imap_search *s = c->s;
 
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of block pointers */
 		s->blocks = xrealloc(s->blocks, (size_t)(s->n_blocks + 1) * sizeof(*s->blocks));
 		s->blocks[s->n_blocks++] = xcalloc(BLOCK_NODES, sizeof(struct imap_search_key));
 	}

@@ -10,25 +10,10 @@
 
 #include <stdint.h>
 
+#include "lib/codec.h"
 #include "lib/utf8.h"
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-static int
-b64value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
-}
 
 /* utf8_next - the code point at s[*i] (validated by lib/utf8); -1 when
  * the sequence is malformed. */
@@ -188,7 +173,7 @@ decode_run(const unsigned char *s, size_t len, size_t *pos, struct buf *out, str
 	int rc, v;
 
 	for (; i < len && s[i] != '-'; i++) {
-		if ((v = b64value(s[i])) < 0)
+		if ((v = codec_b64_value(s[i], ',')) < 0)
 			return mn_err_set(err, MN_EINVAL, "Invalid base64 character at %zu", i);
 		bits = (bits << 6) | (uint32_t)v;
 		nbits += 6;

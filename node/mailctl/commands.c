@@ -858,6 +858,73 @@ cmd_status(struct mailctl_invocation *inv)
 	return rc;
 }
 
+/* --- queue (node/admin/api_queue.c) -------------------------------------------- */
+
+/* One row per recipient: a message with three recipients is three rows. */
+static int
+cmd_queue_list(struct mailctl_invocation *inv)
+{
+	static const char *const cols[] = {
+	    "ID", "SENDER", "RECIPIENT", "STATE", "ATTEMPTS", "REPLY"};
+	static const char *const rkeys[] = {"address", "state", "attempts", "reply"};
+	struct mailctl_response resp;
+	struct mailctl_table *t;
+	size_t i, j, c;
+	int rc;
+
+	rc = call(inv, "GET", xstrdup("/queue"), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else if ((rc = need_json(&resp, true)) == 0) {
+		t = mailctl_table_new(6, cols);
+		for (i = 0; i < json_array_size(resp.json); i++) {
+			json_t *e = json_array_get(resp.json, i),
+			       *rcpts = json_object_get(e, "rcpts");
+			const char *sender = mailctl_json_str(e, "sender");
+			char *cells[6];
+
+			cells[0] = mailctl_json_text(e, "id");
+			cells[1] = xstrdup(sender == NULL ? "-" : *sender ? sender : "<>");
+			if (json_array_size(rcpts) == 0) {
+				for (c = 2; c < 6; c++)
+					cells[c] = xstrdup("-");
+				mailctl_table_add(t, (const char *const *)cells);
+				for (c = 2; c < 6; c++)
+					free(cells[c]);
+			}
+			for (j = 0; j < json_array_size(rcpts); j++) {
+				for (c = 2; c < 6; c++)
+					cells[c] = mailctl_json_text(
+					    json_array_get(rcpts, j), rkeys[c - 2]);
+				mailctl_table_add(t, (const char *const *)cells);
+				for (c = 2; c < 6; c++)
+					free(cells[c]);
+			}
+			free(cells[0]);
+			free(cells[1]);
+		}
+		mailctl_table_print(&t, stdout);
+	}
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+static int
+cmd_queue_retry(struct mailctl_invocation *inv)
+{
+	return simple(inv, "POST", path_build("/queue/", inv->args[0], "/retry", NULL), NULL,
+	    "queue entry %s scheduled now", inv->args[0]);
+}
+
+static int
+cmd_queue_delete(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE", path_build("/queue/", inv->args[0], NULL), NULL,
+	    "queue entry %s deleted", inv->args[0]);
+}
+
 /* --- security ------------------------------------------------------------------ */
 
 static int
@@ -914,6 +981,9 @@ const struct mailctl_command mailctl_commands[] = {
     {"security blocked list", 0, 0, "", "", false, cmd_security_blocked_list},
     {"security blocked release", 1, 1, "", "IP|USER", false, cmd_security_blocked_release},
     {"status", 0, 0, "", "", false, cmd_status},
+    {"queue list", 0, 0, "", "", false, cmd_queue_list},
+    {"queue retry", 1, 1, "", "ID", false, cmd_queue_retry},
+    {"queue delete", 1, 1, "", "ID", false, cmd_queue_delete},
     {NULL, 0, 0, NULL, NULL, false, NULL},
 };
 

@@ -24,6 +24,7 @@
  *    users cannot be deleted; the last system administrator cannot be
  *    deleted.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -468,21 +469,41 @@ out:
 	return rc;
 }
 
+/* address_del - delete the user, alias or group (kind, in table) at the
+ * address in; it leaves every group it is a member of first. A domain's
+ * everyone@ group is built in while the domain exists. */
+static int
+address_del(
+    struct directory *d, const char *in, const char *kind, const char *table, struct mn_err *err)
+{
+	char what[32], sql[64], *addr;
+	int rc;
+
+	snprintf(what, sizeof(what), "%s address", kind);
+	if ((rc = arg_address(in, what, &addr, err)) != 0)
+		return rc;
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE address = ?", table);
+	if (strcmp(kind, "group") == 0 && is_everyone_local(addr) &&
+	    DOMAIN_EXISTS(d, strrchr(addr, '@') + 1))
+		rc = mn_err_set(err, MN_ECONFLICT,
+		    "%s is built in and cannot be "
+		    "deleted",
+		    addr);
+	else if (!row_exists(d, sql, addr))
+		rc = mn_err_set(err, MN_ENOENT, "%s %s does not exist", kind, addr);
+	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?", "t", addr)) ==
+	         0) {
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE address = ?", table);
+		rc = dir_exec(d, err, sql, "t", addr);
+	}
+	free(addr);
+	return rc;
+}
+
 static int
 user_del(struct directory *d, const Mailnode__UserDel *m, struct mn_err *err)
 {
-	char *addr;
-	int rc;
-
-	if ((rc = arg_address(m->address, "user address", &addr, err)) != 0)
-		return rc;
-	if (!USER_EXISTS(d, addr))
-		rc = mn_err_set(err, MN_ENOENT, "user %s does not exist", addr);
-	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?", "t", addr)) ==
-	         0)
-		rc = dir_exec(d, err, "DELETE FROM users WHERE address = ?", "t", addr);
-	free(addr);
-	return rc;
+	return address_del(d, m->address, "user", "users", err);
 }
 
 static int
@@ -611,18 +632,7 @@ out:
 static int
 alias_del(struct directory *d, const Mailnode__AliasDel *m, struct mn_err *err)
 {
-	char *addr;
-	int rc;
-
-	if ((rc = arg_address(m->address, "alias address", &addr, err)) != 0)
-		return rc;
-	if (!ALIAS_EXISTS(d, addr))
-		rc = mn_err_set(err, MN_ENOENT, "alias %s does not exist", addr);
-	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?", "t", addr)) ==
-	         0)
-		rc = dir_exec(d, err, "DELETE FROM aliases WHERE address = ?", "t", addr);
-	free(addr);
-	return rc;
+	return address_del(d, m->address, "alias", "aliases", err);
 }
 
 /* --- groups ------------------------------------------------------------- */
@@ -651,23 +661,7 @@ out:
 static int
 group_del(struct directory *d, const Mailnode__GroupDel *m, struct mn_err *err)
 {
-	char *addr;
-	int rc;
-
-	if ((rc = arg_address(m->address, "group address", &addr, err)) != 0)
-		return rc;
-	if (is_everyone_local(addr) && DOMAIN_EXISTS(d, strrchr(addr, '@') + 1))
-		rc = mn_err_set(err, MN_ECONFLICT,
-		    "%s is built in and cannot be "
-		    "deleted",
-		    addr);
-	else if (!GROUP_EXISTS(d, addr))
-		rc = mn_err_set(err, MN_ENOENT, "group %s does not exist", addr);
-	else if ((rc = dir_exec(d, err, "DELETE FROM group_members WHERE member = ?", "t", addr)) ==
-	         0)
-		rc = dir_exec(d, err, "DELETE FROM groups WHERE address = ?", "t", addr);
-	free(addr);
-	return rc;
+	return address_del(d, m->address, "group", "groups", err);
 }
 
 /* group_args - canonical group (must be a stored group) and member

@@ -167,36 +167,37 @@ directory_domains_json(struct directory *d)
 	return a;
 }
 
-/* domain_filter - canonical domain to filter on, or NULL for all; *none
- * when a domain was asked for that is not local. */
-static char *
-domain_filter(struct directory *d, const char *domain, bool *none)
+/* domain_stmt - sql (its ?1: the canonical domain, NULL for all) prepared;
+ * NULL with *none set when a domain was asked for that is not local. */
+static sqlite3_stmt *
+domain_stmt(struct directory *d, const char *domain, const char *sql, bool *none)
 {
-	char *dom;
+	char *dom = NULL;
+	sqlite3_stmt *st;
 
 	*none = false;
-	if (domain == NULL || *domain == '\0')
-		return NULL;
-	dom = directory_domain_canonical(d, domain);
-	*none = dom == NULL;
-	return dom;
+	if (domain != NULL && *domain != '\0') {
+		dom = directory_domain_canonical(d, domain);
+		if ((*none = dom == NULL))
+			return NULL;
+	}
+	st = dir_stmt(d, NULL, sql, "t", dom);
+	free(dom);
+	return st;
 }
 
 json_t *
 directory_aliases_json(struct directory *d, const char *domain)
 {
 	bool none;
-	char *dom = domain_filter(d, domain, &none);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = domain_stmt(d, domain,
+	    "SELECT address FROM aliases WHERE ?1 IS NULL OR"
+	    " domain = ?1 ORDER BY address",
+	    &none);
 	json_t *a;
 
 	if (none)
 		return json_array();
-	st = dir_stmt(d, NULL,
-	    "SELECT address FROM aliases WHERE ?1 IS NULL OR"
-	    " domain = ?1 ORDER BY address",
-	    "t", dom);
-	free(dom);
 	if (st == NULL)
 		return NULL;
 	a = json_array();
@@ -219,19 +220,16 @@ json_t *
 directory_groups_json(struct directory *d, const char *domain)
 {
 	bool none;
-	char *dom = domain_filter(d, domain, &none);
-	sqlite3_stmt *st;
-	json_t *a;
-
-	if (none)
-		return json_array();
-	st = dir_stmt(d, NULL,
+	sqlite3_stmt *st = domain_stmt(d, domain,
 	    "SELECT address, name, 0, '' FROM groups"
 	    " WHERE ?1 IS NULL OR domain = ?1"
 	    " UNION ALL SELECT 'everyone@' || name, 'Everyone', 1, name FROM domains"
 	    " WHERE ?1 IS NULL OR name = ?1 ORDER BY 1",
-	    "t", dom);
-	free(dom);
+	    &none);
+	json_t *a;
+
+	if (none)
+		return json_array();
 	if (st == NULL)
 		return NULL;
 	a = json_array();

@@ -70,6 +70,7 @@ kwset_del(struct kwset *s, const char *k)
 
 	if (i < 0)
 		return;
+	/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): i >= 0 means s->n > 0 */
 	free(s->v[i]);
 	memmove(&s->v[i], &s->v[i + 1], (s->n - (size_t)i - 1) * sizeof(*s->v));
 	s->n--;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/codec.h"
 #include "lib/err.h"
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
@@ -434,33 +435,6 @@ parse_ew(const char *s, size_t n, struct ew *w)
 	return true;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static int
-b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* decode_ew - append the decoded bytes of w to dst; false when the
  * encoded-text is malformed. Missing base64 padding is tolerated. */
 static bool
@@ -480,8 +454,8 @@ decode_ew(const struct ew *w, struct buf *dst)
 
 				if (i + 2 >= n)
 					return false;
-				hi = hexval((unsigned char)t[i + 1]);
-				lo = hexval((unsigned char)t[i + 2]);
+				hi = codec_hex_value((unsigned char)t[i + 1]);
+				lo = codec_hex_value((unsigned char)t[i + 2]);
 				if (hi < 0 || lo < 0)
 					return false;
 				c = (uint8_t)(hi << 4 | lo);
@@ -498,7 +472,7 @@ decode_ew(const struct ew *w, struct buf *dst)
 		size_t i = 0;
 
 		for (; i < n && t[i] != '='; i++) {
-			int v = b64val((unsigned char)t[i]);
+			int v = codec_b64_value((unsigned char)t[i], '/');
 
 			if (v < 0)
 				return false;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/codec.h"
 #include "lib/err.h"
 #include "lib/xalloc.h"
 #include "storage/message/header.h"
@@ -722,7 +723,7 @@ mime_parse(const char *msg, size_t len, struct mime_part **root_out)
 	if (msg == NULL && len > 0)
 		return MN_EINVAL;
 	if (msg == NULL)
-		msg = c.msg = "";
+		c.msg = "";
 	root = new_part(&c, NULL, 0, len);
 	parse_part(&c, root, false);
 	*root_out = root;
@@ -804,18 +805,6 @@ mime_param_get(const struct mime_params *ps, const char *name)
 	return NULL;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * decode_2231 - charset'lang'%XX value to UTF-8. The charset conversion is
  * header_decode_2047's: the bytes are re-expressed as Q encoded-words in
@@ -840,7 +829,8 @@ decode_2231(const char *v, struct buf *out)
 		for (const char *p = q2 + 1; *p != '\0'; p++) {
 			int h, l;
 
-			if (*p == '%' && (h = hexval(p[1])) >= 0 && (l = hexval(p[2])) >= 0) {
+			if (*p == '%' && (h = codec_hex_value(p[1])) >= 0 &&
+			    (l = codec_hex_value(p[2])) >= 0) {
 				char ch = (char)(h * 16 + l);
 
 				buf_append(&raw, &ch, 1);
@@ -860,7 +850,8 @@ decode_2231(const char *v, struct buf *out)
 
 		if (wordlen == 0)
 			buf_printf(&w, "%s=?%.*s?Q?", w.len > 0 ? " " : "", (int)(q1 - v), v);
-		if (*p == '%' && (h = hexval(p[1])) >= 0 && (l = hexval(p[2])) >= 0) {
+		if (*p == '%' && (h = codec_hex_value(p[1])) >= 0 &&
+		    (l = codec_hex_value(p[2])) >= 0) {
 			ch = (unsigned char)(h * 16 + l);
 			p += 2;
 		} else {
@@ -915,20 +906,10 @@ mime_decode_base64(struct slice in, struct buf *out)
 		unsigned char c = (unsigned char)in.ptr[i];
 		int v;
 
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '+')
-			v = 62;
-		else if (c == '/')
-			v = 63;
-		else if (c == '=')
+		if (c == '=')
 			break;
-		else
-			continue;
+		if ((v = codec_b64_value(c, '/')) < 0)
+			continue; /* RFC 2045 §6.8: other characters are ignored */
 		acc = (acc << 6) | (uint32_t)v;
 		bits += 6;
 		if (bits >= 8) {
@@ -968,8 +949,9 @@ mime_decode_qp(struct slice in, struct buf *out)
 		for (size_t j = i; j < te; j++) {
 			int h, l;
 
-			if (in.ptr[j] == '=' && j + 2 < te && (h = hexval(in.ptr[j + 1])) >= 0 &&
-			    (l = hexval(in.ptr[j + 2])) >= 0) {
+			if (in.ptr[j] == '=' && j + 2 < te &&
+			    (h = codec_hex_value(in.ptr[j + 1])) >= 0 &&
+			    (l = codec_hex_value(in.ptr[j + 2])) >= 0) {
 				unsigned char o = (unsigned char)(h * 16 + l);
 
 				if ((rc = buf_append(out, &o, 1)) < 0)

@@ -107,10 +107,10 @@ struct mime_part {
  * Free with mime_free.
  */
 int mime_parse(const char *msg, size_t len, struct mime_part **root_out);
-void mime_free(struct mime_part *root);
+void mime_free(struct mime_part *p);
 
 /* Parts in the tree (the root included). */
-size_t mime_count_parts(const struct mime_part *root);
+size_t mime_count_parts(const struct mime_part *p);
 
 /*
  * mime_part_find - resolve IMAP part numbers (RFC 3501 §6.4.5) from root

@@ -48,10 +48,17 @@ test_parse_size_suffixes(void **state)
 		int rc;
 		uint64_t out;
 	} cases[] = {
-		{ "0", 0, 0 }, { "123", 0, 123 }, { "50M", 0, 50ULL << 20 },
-		{ "2k", 0, 2048 }, { "1G", 0, 1ULL << 30 }, { "", MN_EINVAL, 0 },
-		{ "M", MN_EINVAL, 0 }, { "5MB", MN_EINVAL, 0 }, { "-1", MN_EINVAL, 0 },
-		{ "99999999999999999999", MN_EINVAL, 0 }, { "17179869184G", MN_EINVAL, 0 },
+	    {"0", 0, 0},
+	    {"123", 0, 123},
+	    {"50M", 0, 50ULL << 20},
+	    {"2k", 0, 2048},
+	    {"1G", 0, 1ULL << 30},
+	    {"", MN_EINVAL, 0},
+	    {"M", MN_EINVAL, 0},
+	    {"5MB", MN_EINVAL, 0},
+	    {"-1", MN_EINVAL, 0},
+	    {"99999999999999999999", MN_EINVAL, 0},
+	    {"17179869184G", MN_EINVAL, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -78,10 +85,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf_refuses_to_grow_past_max),
-		cmocka_unit_test(test_find_line_crlf_and_lf),
-		cmocka_unit_test(test_parse_size_suffixes),
-		cmocka_unit_test(test_slice_helpers),
+	    cmocka_unit_test(test_buf_refuses_to_grow_past_max),
+	    cmocka_unit_test(test_find_line_crlf_and_lf),
+	    cmocka_unit_test(test_parse_size_suffixes),
+	    cmocka_unit_test(test_slice_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

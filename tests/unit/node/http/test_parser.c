@@ -253,6 +253,7 @@ test_limits_edges(void **state)
 {
 	for (int d = -1; d <= 1; d++) {
 		/* request line "GET /aaa HTTP/1.1" is 14 + path bytes */
+		/* NOLINTNEXTLINE(bugprone-misplaced-widening-cast): small, >= 0 */
 		char *path = repeat('a', (size_t)(20 - 14 + d));
 		char *in = xasprintf("GET /%s HTTP/1.1\r\nHost: h\r\n\r\n", path);
 		struct pcase c = {in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 414, "GET",
@@ -266,6 +267,7 @@ test_limits_edges(void **state)
 		free(path);
 
 		/* header section "Host: h\r\n" "X: v\r\n" "\r\n" is 16 + v bytes */
+		/* NOLINTNEXTLINE(bugprone-misplaced-widening-cast): small, >= 0 */
 		char *v = repeat('v', (size_t)(40 - 16 + d));
 		in = xasprintf("GET / HTTP/1.1\r\nHost: h\r\nX: %s\r\n\r\n", v);
 		c = (struct pcase){in, 0, d <= 0 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR, 431, "GET",
@@ -285,6 +287,7 @@ test_limits_edges(void **state)
 		free(in);
 
 		/* Content-Length body of 10 + d bytes */
+		/* NOLINTNEXTLINE(bugprone-misplaced-widening-cast): small, >= 0 */
 		char *body = repeat('b', (size_t)(10 + d));
 		in = xasprintf(
 		    "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s", 10 + d, body);
@@ -451,12 +454,16 @@ test_header_get(void **state)
 	assert_string_equal((v = http_query_get(&req, "a")), "1");
 	free(v);
 	assert_string_equal((v = http_query_get(&req, "b")), "x y z");
+	// cppcheck-suppress doubleFree ; v is a fresh result each line
 	free(v);
 	assert_string_equal((v = http_query_get(&req, "empty")), "");
+	// cppcheck-suppress doubleFree ; v is a fresh result each line
 	free(v);
 	assert_string_equal((v = http_query_get(&req, "flag")), "");
+	// cppcheck-suppress doubleFree ; v is a fresh result each line
 	free(v);
 	assert_string_equal((v = http_query_get(&req, "key")), "v");
+	// cppcheck-suppress doubleFree ; v is a fresh result each line
 	free(v);
 	assert_null(http_query_get(&req, "bad"));
 	assert_null(http_query_get(&req, "nul"));

@@ -1,0 +1,34 @@
+/*
+ * local.h - delivery of one spooled message into local mailboxes (the mail
+ * store), with the idempotency check that makes a retry after a crash safe
+ * (see queue.h). Runs on the thread pool.
+ */
+#ifndef MN_NODE_DELIVERY_LOCAL_H
+#define MN_NODE_DELIVERY_LOCAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/mailstore/mailstore.h"
+
+struct local_target {
+	const char *user;             /* in: mailbox address */
+	struct mailstore_quota quota; /* in */
+	bool check_dup;               /* in: an earlier attempt may have stored it */
+	int rc;                       /* out: 0 delivered (or found), MN_ENOQUOTA, other */
+	bool found;                   /* out: the dup check found it */
+};
+
+/* local_deliver - one mailstore_deliver call for every target that the dup
+ * check did not find (single-instance storage); returns 0 when every target
+ * has its rc, or an error for the whole call (every rc set to it). */
+int local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_t len,
+    int64_t internal_date, struct local_target *t, size_t n, struct mn_err *err);
+
+/* local_already_delivered - INBOX of user holds a message of size len whose
+ * header section names spool_id. */
+bool local_already_delivered(
+    struct mailstore *ms, const char *user, const char *spool_id, uint64_t len);
+
+#endif

@@ -1,0 +1,1293 @@
+/*
+ * server.c - SMTP sessions on struct conn (see server.h for the listeners).
+ *
+ * One session per connection, a state machine driven by process(): it takes
+ * complete command lines (or DATA bytes) from the front of the input buffer
+ * in order, so pipelined commands (RFC 2920) are handled one after another;
+ * replies are collected in s->out and written in one go when the input is
+ * used up or the session has to wait. A command that needs the thread pool
+ * (AUTH password check, the RCPT quota check, the spool write after DATA)
+ * sets s->busy; reading pauses and process() resumes from the completion.
+ *
+ * Errors counted against [smtp] max_errors: every 5xx reply except to RCPT
+ * of a mailbox that does not exist or is refused (those are the sender's
+ * business, not protocol abuse), and lines that are too long.
+ *
+ * A line longer than the input buffer is answered "500 5.5.2 line too long"
+ * once and the rest of it is discarded up to its LF; the session goes on.
+ */
+#include "node/smtp/server.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/buf.h"
+#include "lib/conn.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "node/limits.h"
+#include "node/smtp/data.h"
+#include "node/smtp/parser.h"
+#include "storage/directory/directory.h"
+#include "storage/directory/password.h"
+#include "storage/mailstore/mailstore.h"
+#include "storage/spool/spool.h"
+
+#define SMTP_INPUT_MAX (64 * 1024)
+#define SMTP_AUTH_LINE_MAX 12288 /* base64 SASL response line */
+#define SMTP_OUT_FLUSH (16 * 1024)
+#define SMTP_AUTH_FAIL_DELAY_MS 1000
+
+static const char RELAY_TEXT[] =
+    "553 5.7.1 sorry, you don't authenticate or the domain isn't in my list of allowed "
+    "rcpthosts(#5.7.1)";
+
+struct smtp_server;
+
+struct accept_arg {
+	struct smtp_server *srv;
+	enum smtp_listen_kind kind;
+};
+
+struct smtp_server {
+	uv_loop_t *loop;
+	struct accept_arg accept[3];
+	struct smtp_server_config cfg;
+	struct listener *l[3];
+	size_t sessions;
+	bool stopped;
+};
+
+enum auth_step { AUTH_NONE = 0, AUTH_PLAIN_WAIT, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
+
+enum work_kind { WORK_AUTH, WORK_QUOTA, WORK_SPOOL };
+
+struct session {
+	struct smtp_server *srv;
+	struct conn *c;
+	enum smtp_listen_kind kind;
+	char sid[32];
+	char ip[64];
+	struct buf out;
+	char *helo;
+	bool esmtp;
+	char *auth_user;
+	unsigned errors;
+	unsigned commands_before_auth;
+	bool discarding; /* rest of an overlong line */
+	bool busy;
+	bool closed; /* on_close ran: free when the work finishes */
+	bool quit;
+
+	/* AUTH dialogue */
+	enum auth_step auth_step;
+	char *auth_login_user;
+
+	/* transaction */
+	bool in_mail;
+	struct spool_env env;
+	uint64_t declared_size;
+	bool in_data;
+	struct smtp_data_reader rd;
+	struct buf msg;
+
+	/* one piece of thread-pool work at a time */
+	uv_work_t work;
+	enum work_kind wkind;
+	bool limited;     /* counted by limits_conn_open */
+	char *w_login;    /* AUTH: the name the client sent (limits key) */
+	char *w_user;     /* AUTH/QUOTA: user address */
+	char *w_hash;     /* AUTH: password hash or NULL (unknown user) */
+	char *w_password; /* AUTH */
+	bool w_ok;
+	uint64_t w_quota_bytes, w_quota_msgs, w_used_bytes, w_used_msgs;
+	char *w_rcpt; /* QUOTA: rcpt to add when fine */
+	char *w_orcpt;
+	unsigned w_notify;
+	char *w_received; /* SPOOL: Received: header */
+	int w_rc;
+	struct mn_err w_err;
+};
+
+static void process(struct session *s);
+static bool auth_done(struct session *s, bool blocked);
+
+/* --- output -------------------------------------------------------------- */
+
+static void
+flush(struct session *s)
+{
+	if (s->out.len > 0 && !s->closed) {
+		conn_write(s->c, s->out.data, s->out.len);
+		buf_reset(&s->out);
+	}
+}
+
+static void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+reply(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(&s->out, fmt, ap);
+	va_end(ap);
+	buf_append(&s->out, "\r\n", 2);
+	if (s->out.len >= SMTP_OUT_FLUSH)
+		flush(s);
+}
+
+static void
+reply_status(struct session *s, const struct smtp_status *st)
+{
+	reply(s, "%d %s %s", st->code, st->enhanced, st->text);
+}
+
+/* a protocol error: counts against max_errors; true when the session ends */
+static bool
+count_error(struct session *s)
+{
+	uint32_t max = s->srv->cfg.cfg->smtp_max_errors;
+
+	if (max > 0 && ++s->errors >= max) {
+		reply(s, "421 4.7.0 %s Error: too many errors", s->srv->cfg.cfg->hostname);
+		log_info("smtp", "sid=%s event=disconnect reason=too_many_errors", s->sid);
+		s->quit = true;
+		return true;
+	}
+	return false;
+}
+
+/* --- transaction --------------------------------------------------------- */
+
+static void
+txn_reset(struct session *s)
+{
+	spool_env_fini(&s->env);
+	s->in_mail = false;
+	s->in_data = false;
+	s->declared_size = 0;
+	buf_fini(&s->msg);
+}
+
+static bool
+auth_allowed(struct session *s)
+{
+	return conn_is_tls(s->c) || conn_is_loopback(s->c);
+}
+
+static const char *
+hostname(struct session *s)
+{
+	return s->srv->cfg.cfg->hostname;
+}
+
+static void
+do_ehlo(struct session *s, const struct smtp_cmd *cmd, bool ehlo)
+{
+	free(s->helo);
+	s->helo = slice_dup(cmd->arg);
+	s->esmtp = ehlo;
+	txn_reset(s);
+	if (!ehlo) {
+		reply(s, "250 %s", hostname(s));
+		return;
+	}
+	reply(s, "250-%s", hostname(s));
+	reply(s, "250-PIPELINING");
+	reply(s, "250-SIZE %llu", (unsigned long long)s->srv->cfg.cfg->smtp_max_message_size);
+	reply(s, "250-8BITMIME");
+	if (s->srv->cfg.tls != NULL && !conn_is_tls(s->c))
+		reply(s, "250-STARTTLS");
+	if (auth_allowed(s) && s->auth_user == NULL)
+		reply(s, "250-AUTH PLAIN LOGIN");
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250-SMTPUTF8");
+	reply(s, "250 DSN");
+}
+
+static char *
+lower_dup(struct slice sl)
+{
+	char *p = slice_dup(sl);
+	char *at = strrchr(p, '@');
+
+	/* the domain is case-insensitive; the local part is the directory's
+	 * business (it lower-cases too) */
+	ascii_lower(at != NULL ? at : p);
+	return p;
+}
+
+/* The authenticated user may send as itself or as an alias that leads to it. */
+static bool
+sender_allowed(struct session *s, const char *sender)
+{
+	char *canon = NULL;
+	enum dir_addr_kind k = directory_classify(s->srv->cfg.dir, sender, &canon);
+	bool ok = false;
+
+	if (canon != NULL && ascii_casecmp(canon, s->auth_user) == 0)
+		ok = true;
+	else if (k == DIR_ADDR_ALIAS && canon != NULL) {
+		struct dir_expansion e;
+
+		if (directory_expand(s->srv->cfg.dir, canon, &e) == 0)
+			for (size_t i = 0; i < e.nlocal; i++)
+				if (ascii_casecmp(e.local[i], s->auth_user) == 0)
+					ok = true;
+		dir_expansion_fini(&e);
+	}
+	free(canon);
+	return ok;
+}
+
+static bool
+need_auth(struct session *s)
+{
+	return s->kind != SMTP_LISTEN_MX && s->auth_user == NULL;
+}
+
+static void
+do_mail(struct session *s, const struct smtp_cmd *cmd)
+{
+	const struct smtp_mail_params *p = &cmd->mail;
+	char *sender;
+
+	if (s->helo == NULL) {
+		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		count_error(s);
+		return;
+	}
+	if (need_auth(s)) {
+		reply(s, "530 5.7.0 Authentication required");
+		count_error(s);
+		return;
+	}
+	if (s->in_mail) {
+		reply(s, "503 5.5.1 Error: nested MAIL command");
+		count_error(s);
+		return;
+	}
+	if (p->has_size && p->size > s->srv->cfg.cfg->smtp_max_message_size) {
+		reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	sender = cmd->path.null ? xstrdup("") : lower_dup(cmd->path.mailbox);
+	if (s->auth_user != NULL && (*sender == '\0' || !sender_allowed(s, sender))) {
+		reply(s, "553 5.7.1 <%s>: Sender address rejected: not owned by user %s", sender,
+		    s->auth_user);
+		log_info("smtp", "sid=%s event=mail result=553 user=%s", s->sid, s->auth_user);
+		free(sender);
+		return;
+	}
+	memset(&s->env, 0, sizeof(s->env));
+	s->env.sender = sender;
+	s->env.smtputf8 = p->smtputf8;
+	s->env.eightbit = p->body == SMTP_BODY_8BITMIME;
+	s->env.ret = p->ret == SMTP_RET_FULL   ? SPOOL_RET_FULL
+	             : p->ret == SMTP_RET_HDRS ? SPOOL_RET_HDRS
+	                                       : SPOOL_RET_NONE;
+	if (p->has_envid) {
+		char tmp[SMTP_ENVID_MAX + 1];
+		size_t n;
+
+		if (smtp_xtext_decode(p->envid, tmp, SMTP_ENVID_MAX, &n) == 0) {
+			tmp[n] = '\0';
+			s->env.envid = xstrdup(tmp);
+		}
+	}
+	s->env.auth_user = s->auth_user ? xstrdup(s->auth_user) : NULL;
+	s->env.client_ip = xstrdup(s->ip);
+	s->declared_size = p->has_size ? p->size : 0;
+	s->in_mail = true;
+	reply(s, "250 2.1.0 Ok");
+}
+
+static bool
+rcpt_known(struct session *s, const char *addr)
+{
+	for (size_t i = 0; i < s->env.nrcpts; i++)
+		if (strcmp(s->env.rcpts[i].address, addr) == 0)
+			return true;
+	return false;
+}
+
+static void
+add_rcpt(struct session *s, const char *addr, const char *orcpt, unsigned notify)
+{
+	if (!rcpt_known(s, addr))
+		spool_env_add_rcpt(&s->env, addr, orcpt, notify);
+	reply(s, "250 2.1.5 Ok");
+}
+
+static void
+quota_work(uv_work_t *w)
+{
+	struct session *s = w->data;
+
+	s->w_rc = mailstore_quota_usage(
+	    s->srv->cfg.ms, s->w_user, &s->w_used_bytes, &s->w_used_msgs, &s->w_err);
+}
+
+static void work_done(uv_work_t *w, int status);
+
+static void
+start_work(struct session *s, enum work_kind kind, void (*fn)(uv_work_t *))
+{
+	s->busy = true;
+	s->wkind = kind;
+	s->work.data = s;
+	mn_err_clear(&s->w_err);
+	flush(s);
+	conn_pause(s->c);
+	uv_queue_work(s->srv->loop, &s->work, fn, work_done);
+}
+
+static void
+quota_done(struct session *s)
+{
+	bool full = false;
+
+	if (s->w_rc == MN_ENOENT || s->w_rc == 0) {
+		/* no mailbox yet: nothing used */
+		if (s->w_rc != 0)
+			s->w_used_bytes = s->w_used_msgs = 0;
+		if (s->w_quota_bytes > 0 && s->w_used_bytes + s->declared_size >= s->w_quota_bytes)
+			full = true;
+		if (s->w_quota_msgs > 0 && s->w_used_msgs >= s->w_quota_msgs)
+			full = true;
+	} else {
+		log_warn("smtp", "sid=%s event=quota_check user=%s reason=\"%s\"", s->sid,
+		    s->w_user, s->w_err.msg);
+	}
+	if (full) {
+		reply(s, "552 5.2.2 <%s>: Recipient address rejected: mailbox full", s->w_rcpt);
+		log_info("smtp", "sid=%s event=rcpt to=%s result=552", s->sid, s->w_user);
+	} else if (!s->in_mail) {
+		reply(s, "503 5.5.1 Error: need MAIL command");
+	} else {
+		add_rcpt(s, s->w_user, s->w_orcpt, s->w_notify);
+	}
+	free(s->w_user);
+	free(s->w_rcpt);
+	free(s->w_orcpt);
+	s->w_user = s->w_rcpt = s->w_orcpt = NULL;
+}
+
+static void
+do_rcpt(struct session *s, const struct smtp_cmd *cmd)
+{
+	const struct mn_config *cfg = s->srv->cfg.cfg;
+	char *addr, *canon = NULL, *orcpt = NULL;
+	enum dir_addr_kind k;
+	struct dir_user u;
+
+	if (!s->in_mail) {
+		reply(s, "503 5.5.1 Error: need MAIL command");
+		count_error(s);
+		return;
+	}
+	if (cfg->smtp_max_recipients > 0 && s->env.nrcpts >= cfg->smtp_max_recipients) {
+		reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if (cmd->path.postmaster) {
+		/* RFC 5321 §4.1.1.3: bare Postmaster is ours. XXX: it is mapped
+		 * to postmaster@HOSTNAME, which is refused unless the hostname
+		 * is a local domain with that address; RFC 5321 §4.5.1 wants
+		 * it always accepted (needs a configured postmaster) */
+		addr = xasprintf("postmaster@%s", hostname(s));
+	} else {
+		addr = lower_dup(cmd->path.mailbox);
+	}
+	if (cmd->rcpt.has_orcpt) {
+		/* kept as received, "addr-type;xtext" (RFC 3461 §4.2): relayed as
+		 * is, decoded only for the report */
+		char *type = slice_dup(cmd->rcpt.orcpt_type), *xt = slice_dup(cmd->rcpt.orcpt_addr);
+
+		orcpt = xasprintf("%s;%s", type, xt);
+		free(type);
+		free(xt);
+	}
+	k = directory_classify(s->srv->cfg.dir, addr, &canon);
+	switch (k) {
+	case DIR_ADDR_REMOTE:
+		if (s->auth_user == NULL) {
+			reply(s, "%s", RELAY_TEXT);
+			log_info("smtp", "sid=%s event=rcpt result=553 reason=relay", s->sid);
+			break;
+		}
+		add_rcpt(s, canon ? canon : addr, orcpt, cmd->rcpt.notify);
+		break;
+	case DIR_ADDR_NONE:
+		reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", addr);
+		log_info("smtp", "sid=%s event=rcpt result=550 reason=unknown", s->sid);
+		break;
+	case DIR_ADDR_ALIAS:
+	case DIR_ADDR_GROUP:
+		add_rcpt(s, canon, orcpt, cmd->rcpt.notify);
+		break;
+	case DIR_ADDR_USER:
+		if (directory_user_get(s->srv->cfg.dir, canon, &u) != 0) {
+			reply(s, "451 4.3.0 <%s>: temporary directory failure", addr);
+			break;
+		}
+		if (u.flags & DIR_USER_DISABLED) {
+			reply(s, "550 5.2.1 <%s>: Recipient address rejected: mailbox disabled",
+			    addr);
+		} else if ((u.flags & DIR_USER_NO_EXTERNAL_RECEIVE) && s->auth_user == NULL) {
+			reply(s,
+			    "550 5.7.1 <%s>: Recipient address rejected: this mailbox does not "
+			    "receive mail from outside",
+			    addr);
+		} else if (u.max_message_size > 0 && s->declared_size > u.max_message_size) {
+			reply(s, "552 5.3.4 <%s>: message size exceeds this mailbox's limit", addr);
+		} else if (s->srv->cfg.ms != NULL && (u.quota_bytes > 0 || u.quota_messages > 0)) {
+			s->w_user = xstrdup(canon);
+			s->w_rcpt = xstrdup(addr);
+			s->w_orcpt = orcpt;
+			orcpt = NULL;
+			s->w_notify = cmd->rcpt.notify;
+			s->w_quota_bytes = u.quota_bytes;
+			s->w_quota_msgs = u.quota_messages;
+			start_work(s, WORK_QUOTA, quota_work);
+		} else {
+			add_rcpt(s, canon, orcpt, cmd->rcpt.notify);
+		}
+		dir_user_fini(&u);
+		break;
+	}
+	free(orcpt);
+	free(canon);
+	free(addr);
+}
+
+/* --- AUTH ---------------------------------------------------------------- */
+
+static int
+b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* strict base64 (RFC 4648 §4, padding required); out gets a NUL after */
+static int
+b64_decode(struct slice in, char *out, size_t outsz, size_t *len_out)
+{
+	size_t o = 0;
+
+	if (in.len % 4 != 0)
+		return MN_EPARSE;
+	for (size_t i = 0; i < in.len; i += 4) {
+		int v[4], pad = 0;
+
+		for (int j = 0; j < 4; j++) {
+			unsigned char c = (unsigned char)in.ptr[i + j];
+
+			if (c == '=' && i + 4 == in.len && j >= 2) {
+				v[j] = 0;
+				pad++;
+			} else if (pad > 0 || (v[j] = b64val(c)) < 0) {
+				return MN_EPARSE;
+			}
+		}
+		if (o + 3 >= outsz)
+			return MN_ETOOBIG;
+		out[o++] = (char)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			out[o++] = (char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (pad < 1)
+			out[o++] = (char)((v[2] & 3) << 6 | v[3]);
+	}
+	out[o] = '\0';
+	*len_out = o;
+	return 0;
+}
+
+static void
+auth_work(uv_work_t *w)
+{
+	struct session *s = w->data;
+	/* an unknown user costs one hash too (no user-existence oracle) */
+	static const char dummy[] =
+	    "$y$j9T$F5Jx5fExrKuJdZC6Oq0Vh0$9bWdCyTvvD0ZuLg6V45rSH4Y.YT5dP0V7zuVkqy2fK.";
+
+	s->w_ok = password_verify(s->w_hash ? s->w_hash : dummy, s->w_password) && s->w_hash;
+}
+
+static void
+auth_start(struct session *s, const char *user, const char *password)
+{
+	struct dir_user u;
+	char *canon = NULL;
+
+	s->auth_step = AUTH_NONE;
+	free(s->w_user);
+	s->w_user = NULL;
+	s->w_hash = NULL;
+	if (directory_classify(s->srv->cfg.dir, user, &canon) == DIR_ADDR_USER &&
+	    directory_user_get(s->srv->cfg.dir, canon, &u) == 0) {
+		if (!(u.flags & DIR_USER_DISABLED) &&
+		    (u.expires_at == 0 || u.expires_at > (int64_t)time(NULL)) &&
+		    u.password_hash != NULL)
+			s->w_hash = xstrdup(u.password_hash);
+		s->w_user = xstrdup(u.address);
+		dir_user_fini(&u);
+	} else {
+		char tmp[128];
+
+		s->w_user = xstrdup(log_escape(tmp, sizeof(tmp), user, strlen(user)));
+	}
+	free(canon);
+	s->w_password = xstrdup(password);
+	free(s->w_login);
+	s->w_login = xstrdup(user);
+	if (s->srv->cfg.limits != NULL &&
+	    !limits_auth_allowed(s->srv->cfg.limits, s->ip, s->w_login)) {
+		/* blocked: the same answer as a wrong password, unverified */
+		log_info("smtp", "sid=%s event=auth_blocked user=%s", s->sid, s->w_user);
+		s->w_ok = false;
+		s->busy = true;
+		conn_pause(s->c);
+		auth_done(s, true);
+		return;
+	}
+	start_work(s, WORK_AUTH, auth_work);
+}
+
+struct auth_delay {
+	uv_timer_t timer;
+	struct session *s;
+};
+
+static void session_free(struct session *s);
+
+static void
+auth_delay_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* A failed AUTH is answered after SMTP_AUTH_FAIL_DELAY_MS (SPEC §10 login
+ * failure throttling: a password guesser gets one try per second per
+ * connection, and max_errors ends the connection). */
+static void
+auth_delay_cb(uv_timer_t *t)
+{
+	struct auth_delay *d = t->data;
+	struct session *s = d->s;
+
+	uv_close((uv_handle_t *)t, auth_delay_closed);
+	s->busy = false;
+	if (s->closed) {
+		session_free(s);
+		return;
+	}
+	reply(s, "535 5.7.8 Error: authentication failed");
+	count_error(s);
+	conn_resume(s->c);
+	process(s);
+}
+
+/* returns true when the reply is delayed (the session stays busy);
+ * blocked: limits refused the login before any verification */
+static bool
+auth_done(struct session *s, bool blocked)
+{
+	bool delayed = false;
+
+	if (s->srv->cfg.limits != NULL && !blocked) {
+		if (s->w_ok)
+			limits_auth_ok(s->srv->cfg.limits, s->ip, s->w_login);
+		else
+			limits_auth_failed(s->srv->cfg.limits, s->ip, s->w_login);
+	}
+	free(s->w_login);
+	s->w_login = NULL;
+	if (s->w_ok) {
+		s->auth_user = s->w_user;
+		s->w_user = NULL;
+		reply(s, "235 2.7.0 Authentication successful");
+		log_info("smtp", "sid=%s event=auth result=ok user=%s", s->sid, s->auth_user);
+	} else {
+		struct auth_delay *d = xcalloc(1, sizeof(*d));
+
+		log_info("smtp", "sid=%s event=auth result=fail user=%s", s->sid, s->w_user);
+		d->s = s;
+		uv_timer_init(s->srv->loop, &d->timer);
+		d->timer.data = d;
+		s->busy = true;
+		uv_timer_start(&d->timer, auth_delay_cb, SMTP_AUTH_FAIL_DELAY_MS, 0);
+		delayed = true;
+	}
+	explicit_bzero(s->w_password, strlen(s->w_password));
+	free(s->w_password);
+	free(s->w_hash);
+	free(s->w_user);
+	s->w_password = s->w_hash = s->w_user = NULL;
+	return delayed;
+}
+
+/* PLAIN: [authzid] NUL authcid NUL passwd (RFC 4616 §2) */
+static void
+auth_plain(struct session *s, struct slice b64)
+{
+	char buf[2048];
+	size_t n;
+	const char *authz, *user, *pass;
+
+	if (b64_decode(b64, buf, sizeof(buf), &n) != 0) {
+		reply(s, "501 5.5.2 Error: invalid base64 data");
+		count_error(s);
+		s->auth_step = AUTH_NONE;
+		return;
+	}
+	authz = buf;
+	user = memchr(buf, '\0', n);
+	pass = user ? memchr(user + 1, '\0', n - (size_t)(user + 1 - buf)) : NULL;
+	if (user == NULL || pass == NULL || memchr(pass + 1, '\0', n - (size_t)(pass + 1 - buf))) {
+		reply(s, "501 5.5.2 Error: malformed PLAIN response");
+		count_error(s);
+		s->auth_step = AUTH_NONE;
+		return;
+	}
+	user++;
+	pass++;
+	if (*authz != '\0' && ascii_casecmp(authz, user) != 0) {
+		reply(s, "535 5.7.8 Error: authorization identity refused");
+		count_error(s);
+		s->auth_step = AUTH_NONE;
+		return;
+	}
+	auth_start(s, user, pass);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void
+auth_line(struct session *s, const char *line, size_t len)
+{
+	struct slice sl = {line, len};
+	char buf[1024];
+	size_t n;
+
+	if (len == 1 && line[0] == '*') {
+		s->auth_step = AUTH_NONE;
+		free(s->auth_login_user);
+		s->auth_login_user = NULL;
+		reply(s, "501 5.0.0 Error: authentication cancelled");
+		return;
+	}
+	switch (s->auth_step) {
+	case AUTH_PLAIN_WAIT:
+		auth_plain(s, sl);
+		break;
+	case AUTH_LOGIN_USER:
+		if (b64_decode(sl, buf, sizeof(buf), &n) != 0 || memchr(buf, '\0', n)) {
+			reply(s, "501 5.5.2 Error: invalid base64 data");
+			count_error(s);
+			s->auth_step = AUTH_NONE;
+			break;
+		}
+		s->auth_login_user = xstrdup(buf);
+		s->auth_step = AUTH_LOGIN_PASS;
+		reply(s, "334 UGFzc3dvcmQ6");
+		break;
+	case AUTH_LOGIN_PASS:
+		if (b64_decode(sl, buf, sizeof(buf), &n) != 0 || memchr(buf, '\0', n)) {
+			reply(s, "501 5.5.2 Error: invalid base64 data");
+			count_error(s);
+			s->auth_step = AUTH_NONE;
+		} else {
+			auth_start(s, s->auth_login_user, buf);
+		}
+		explicit_bzero(buf, sizeof(buf));
+		free(s->auth_login_user);
+		s->auth_login_user = NULL;
+		break;
+	case AUTH_NONE:
+		break;
+	}
+}
+
+static void
+do_auth(struct session *s, const struct smtp_cmd *cmd)
+{
+	char buf[1024];
+	size_t n;
+
+	if (s->helo == NULL || !s->esmtp) {
+		reply(s, "503 5.5.1 Error: send EHLO first");
+		count_error(s);
+		return;
+	}
+	if (s->auth_user != NULL) {
+		reply(s, "503 5.5.1 Error: already authenticated");
+		count_error(s);
+		return;
+	}
+	if (s->in_mail) {
+		reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		count_error(s);
+		return;
+	}
+	if (!auth_allowed(s)) {
+		reply(s, "538 5.7.11 Encryption required for requested authentication mechanism");
+		count_error(s);
+		return;
+	}
+	if (slice_eq_nocase(cmd->auth_mech, "PLAIN")) {
+		if (cmd->has_auth_initial) {
+			if (cmd->auth_initial.len == 1 && cmd->auth_initial.ptr[0] == '=')
+				auth_plain(s, (struct slice){"", 0});
+			else
+				auth_plain(s, cmd->auth_initial);
+		} else {
+			s->auth_step = AUTH_PLAIN_WAIT;
+			reply(s, "334 ");
+		}
+	} else if (slice_eq_nocase(cmd->auth_mech, "LOGIN")) {
+		if (cmd->has_auth_initial) {
+			if (b64_decode(cmd->auth_initial, buf, sizeof(buf), &n) != 0 ||
+			    memchr(buf, '\0', n)) {
+				reply(s, "501 5.5.2 Error: invalid base64 data");
+				count_error(s);
+				return;
+			}
+			s->auth_login_user = xstrdup(buf);
+			s->auth_step = AUTH_LOGIN_PASS;
+			reply(s, "334 UGFzc3dvcmQ6");
+		} else {
+			s->auth_step = AUTH_LOGIN_USER;
+			reply(s, "334 VXNlcm5hbWU6");
+		}
+	} else {
+		reply(s, "504 5.5.4 Error: unsupported authentication mechanism");
+		count_error(s);
+	}
+}
+
+/* --- DATA ---------------------------------------------------------------- */
+
+static void
+do_data(struct session *s)
+{
+	struct smtp_data_limits lim;
+
+	if (!s->in_mail) {
+		reply(s, "503 5.5.1 Error: need MAIL command");
+		count_error(s);
+		return;
+	}
+	if (s->env.nrcpts == 0) {
+		reply(s, "554 5.5.1 Error: no valid recipients");
+		count_error(s);
+		return;
+	}
+	memset(&lim, 0, sizeof(lim));
+	lim.max_size = s->srv->cfg.cfg->smtp_max_message_size;
+	lim.max_received = s->srv->cfg.cfg->smtp_max_received;
+	lim.bare = SMTP_DATA_BARE_NORMALIZE;
+	/* a little above max_size: the reader's own size check answers first.
+	 * XXX: the message is held in memory until the spool write (up to
+	 * max_message_size per session); streaming it to spool/tmp would
+	 * bound memory by connections, not by message size */
+	buf_init(&s->msg, (size_t)lim.max_size + 4096);
+	smtp_data_init_buf(&s->rd, &lim, &s->msg);
+	s->in_data = true;
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static char *
+make_received(struct session *s)
+{
+	struct buf b;
+	char date[64], helo[300], tlsinfo[160];
+	time_t now = time(NULL);
+	struct tm tm;
+	const char *proto;
+	bool tls = conn_is_tls(s->c), auth = s->auth_user != NULL;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	/* RFC 3848 / RFC 6531 §4.3 protocol types */
+	if (s->env.smtputf8)
+		proto =
+		    tls ? (auth ? "UTF8SMTPSA" : "UTF8SMTPS") : (auth ? "UTF8SMTPA" : "UTF8SMTP");
+	else if (!s->esmtp)
+		proto = "SMTP";
+	else
+		proto = tls ? (auth ? "ESMTPSA" : "ESMTPS") : (auth ? "ESMTPA" : "ESMTP");
+	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
+	buf_init(&b, 0);
+	buf_printf(&b, "Received: from %s ([%s])\r\n\tby %s (mailnode) with %s id %s", helo, s->ip,
+	    hostname(s), proto, s->env.id);
+	if (tls) {
+		log_escape(
+		    tlsinfo, sizeof(tlsinfo), conn_tls_info(s->c), strlen(conn_tls_info(s->c)));
+		buf_printf(&b, "\r\n\t(%s)", tlsinfo);
+	}
+	if (auth)
+		buf_printf(&b, "\r\n\t(authenticated as %s)", s->auth_user);
+	if (s->env.nrcpts == 1)
+		buf_printf(&b, "\r\n\tfor <%s>", s->env.rcpts[0].address);
+	buf_printf(&b, ";\r\n\t%s\r\n", date);
+	return buf_steal(&b, NULL);
+}
+
+static void
+spool_work(uv_work_t *w)
+{
+	struct session *s = w->data;
+
+	s->w_rc = spool_write(s->srv->cfg.spool, &s->env, s->w_received, strlen(s->w_received),
+	    s->msg.data, s->msg.len, &s->w_err);
+}
+
+static void
+spool_done(struct session *s)
+{
+	if (s->w_rc == 0) {
+		reply(s, "250 2.0.0 Ok: queued as %s", s->env.id);
+		char from[128];
+
+		log_escape(from, sizeof(from), s->env.sender, strlen(s->env.sender));
+		log_info("smtp", "sid=%s event=queued id=%s from=<%s> rcpts=%zu size=%zu", s->sid,
+		    s->env.id, from, s->env.nrcpts, s->msg.len);
+		if (s->srv->cfg.on_queued != NULL)
+			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
+	} else {
+		reply(s, "451 4.3.0 Error: queue file write error");
+		log_error(
+		    "smtp", "sid=%s event=queue result=fail reason=\"%s\"", s->sid, s->w_err.msg);
+	}
+	free(s->w_received);
+	s->w_received = NULL;
+	txn_reset(s);
+}
+
+static void
+data_finished(struct session *s)
+{
+	struct smtp_status st;
+
+	s->in_data = false;
+	if (smtp_data_status(&s->rd, &st)) {
+		reply_status(s, &st);
+		log_info("smtp", "sid=%s event=data result=%d size=%llu", s->sid, st.code,
+		    (unsigned long long)s->rd.size);
+		txn_reset(s);
+		return;
+	}
+	if (s->rd.flags & SMTP_DATA_F_8BIT)
+		s->env.eightbit = true;
+	spool_new_id(s->srv->cfg.spool, s->env.id);
+	s->env.arrival = (int64_t)time(NULL);
+	s->w_received = make_received(s);
+	start_work(s, WORK_SPOOL, spool_work);
+}
+
+/* --- commands ------------------------------------------------------------ */
+
+static void
+do_starttls(struct session *s)
+{
+	if (s->srv->cfg.tls == NULL) {
+		reply(s, "502 5.5.1 Error: command not implemented");
+		count_error(s);
+		return;
+	}
+	if (conn_is_tls(s->c)) {
+		reply(s, "503 5.5.1 Error: TLS already active");
+		count_error(s);
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	flush(s);
+	/* RFC 3207 §4.2: forget everything learned before TLS */
+	txn_reset(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	conn_starttls(s->c, s->srv->cfg.tls);
+}
+
+static void
+command(struct session *s, const char *line, size_t len)
+{
+	struct smtp_parse_limits lim;
+	struct smtp_cmd cmd;
+	int rc;
+
+	if (s->auth_step != AUTH_NONE) {
+		auth_line(s, line, len);
+		return;
+	}
+	smtp_parse_limits_default(&lim);
+	lim.max_line = SMTP_LINE_MAX_AUTH;
+	lim.txn_smtputf8 = s->in_mail && s->env.smtputf8;
+	rc = smtp_parse_command(line, len, &lim, &cmd);
+	if (need_auth(s) && cmd.verb != SMTP_VERB_AUTH && cmd.verb != SMTP_VERB_QUIT &&
+	    ++s->commands_before_auth > SMTP_MAX_COMMANDS_BEFORE_AUTH) {
+		reply(
+		    s, "421 4.7.0 %s Error: too many commands before authentication", hostname(s));
+		s->quit = true;
+		return;
+	}
+	if (rc != 0) {
+		reply_status(s, &cmd.error);
+		count_error(s);
+		return;
+	}
+	switch (cmd.verb) {
+	case SMTP_VERB_HELO:
+		do_ehlo(s, &cmd, false);
+		break;
+	case SMTP_VERB_EHLO:
+		do_ehlo(s, &cmd, true);
+		break;
+	case SMTP_VERB_MAIL:
+		do_mail(s, &cmd);
+		break;
+	case SMTP_VERB_RCPT:
+		do_rcpt(s, &cmd);
+		break;
+	case SMTP_VERB_DATA:
+		do_data(s);
+		break;
+	case SMTP_VERB_RSET:
+		txn_reset(s);
+		reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_VERB_NOOP:
+		reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_VERB_QUIT:
+		reply(s, "221 2.0.0 Bye");
+		s->quit = true;
+		break;
+	case SMTP_VERB_VRFY:
+		reply(s, "252 2.5.2 Cannot VRFY user, but will accept message and attempt "
+		         "delivery");
+		break;
+	case SMTP_VERB_EXPN:
+		reply(s, "502 5.5.1 Error: EXPN not available");
+		break;
+	case SMTP_VERB_HELP:
+		reply(s, "214 2.0.0 See RFC 5321 (mailnode)");
+		break;
+	case SMTP_VERB_STARTTLS:
+		do_starttls(s);
+		break;
+	case SMTP_VERB_AUTH:
+		do_auth(s, &cmd);
+		break;
+	case SMTP_VERB_NONE:
+		reply(s, "500 5.5.1 Error: command not recognized");
+		count_error(s);
+		break;
+	}
+}
+
+static void
+process(struct session *s)
+{
+	struct buf *in;
+
+	if (s->closed)
+		return;
+	in = conn_input(s->c);
+	while (!s->busy && !s->quit && !conn_is_closing(s->c) && in->len > 0) {
+		if (s->in_data) {
+			size_t used = 0;
+			int rc = smtp_data_feed(&s->rd, (const char *)in->data, in->len, &used);
+
+			buf_consume(in, used);
+			if (rc == SMTP_DATA_DONE)
+				data_finished(s);
+			continue;
+		}
+		if (s->discarding) {
+			uint8_t *lf = memchr(in->data, '\n', in->len);
+
+			if (lf == NULL) {
+				buf_consume(in, in->len);
+				break;
+			}
+			buf_consume(in, (size_t)(lf - in->data) + 1);
+			s->discarding = false;
+			continue;
+		}
+		size_t line_len, total = find_line(in->data, in->len, &line_len);
+
+		if (total == 0) {
+			if (in->len >= SMTP_INPUT_MAX) {
+				reply(s, "500 5.5.2 Error: line too long");
+				log_info("smtp", "sid=%s event=line_too_long", s->sid);
+				buf_consume(in, in->len);
+				s->discarding = true;
+				count_error(s);
+			}
+			break;
+		}
+		/* find_line also takes a bare LF; the parser refuses stray CRs */
+		if (line_len > 0 && in->data[line_len - 1] == '\r')
+			line_len--;
+		if (line_len > SMTP_AUTH_LINE_MAX) {
+			reply(s, "500 5.5.2 Error: line too long");
+			count_error(s);
+		} else {
+			char *line = xstrndup((const char *)in->data, line_len);
+
+			buf_consume(in, total);
+			command(s, line, line_len);
+			free(line);
+			continue;
+		}
+		buf_consume(in, total);
+	}
+	flush(s);
+	if (s->quit && !conn_is_closing(s->c))
+		conn_close(s->c);
+}
+
+/* --- conn callbacks ------------------------------------------------------ */
+
+static void
+session_free(struct session *s)
+{
+	txn_reset(s);
+	buf_fini(&s->out);
+	free(s->helo);
+	free(s->auth_user);
+	free(s->auth_login_user);
+	s->srv->sessions--;
+	if (s->srv->stopped && s->srv->sessions == 0)
+		free(s->srv);
+	free(s);
+}
+
+static void
+work_done(uv_work_t *w, int status)
+{
+	struct session *s = w->data;
+
+	s->busy = false;
+	switch (s->wkind) {
+	case WORK_AUTH:
+		if (s->closed)
+			break;
+		if (auth_done(s, false)) {
+			flush(s);
+			return; /* still paused: the delay timer resumes */
+		}
+		break;
+	case WORK_QUOTA:
+		quota_done(s);
+		break;
+	case WORK_SPOOL:
+		if (s->closed && s->w_rc == 0 && s->srv->cfg.on_queued != NULL) {
+			/* queued even though the client is gone: it may never
+			 * see the 250, but the message is ours now */
+			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
+			free(s->w_received);
+			s->w_received = NULL;
+		} else if (!s->closed) {
+			spool_done(s);
+		}
+		break;
+	}
+	if (s->closed) {
+		free(s->w_password);
+		free(s->w_hash);
+		free(s->w_user);
+		free(s->w_login);
+		free(s->w_rcpt);
+		free(s->w_orcpt);
+		free(s->w_received);
+		session_free(s);
+		return;
+	}
+	conn_resume(s->c);
+	process(s);
+}
+
+static void
+on_read(struct conn *c, void *arg)
+{
+	process(arg);
+}
+
+static void
+on_close(struct conn *c, void *arg, int reason)
+{
+	struct session *s = arg;
+
+	log_info("smtp", "sid=%s event=disconnect", s->sid);
+	if (s->limited)
+		limits_conn_closed(s->srv->cfg.limits, LIMITS_SMTP, s->ip);
+	s->closed = true;
+	if (!s->busy)
+		session_free(s);
+}
+
+static void
+greet(struct session *s)
+{
+	reply(s, "220 %s ESMTP mailnode", hostname(s));
+	flush(s);
+}
+
+static void
+on_tls(struct conn *c, void *arg, int status)
+{
+	struct session *s = arg;
+
+	if (status != 0) {
+		log_info("smtp", "sid=%s event=tls result=fail", s->sid);
+		return;
+	}
+	/* (implicit TLS: the greeting queued at accept goes out now) */
+	log_info("smtp", "sid=%s event=tls info=\"%s\"", s->sid, conn_tls_info(c));
+}
+
+static bool
+on_timeout(struct conn *c, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->busy)
+		return true;
+	reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname(s));
+	flush(s);
+	conn_close(c);
+	return true;
+}
+
+static const struct conn_handler session_handler = {
+    .on_read = on_read,
+    .on_close = on_close,
+    .on_tls = on_tls,
+    .on_timeout = on_timeout,
+};
+
+static void
+refused_close(struct conn *c, void *arg, int reason)
+{
+}
+
+static const struct conn_handler refused_handler = {
+    .on_close = refused_close,
+};
+
+static void
+on_accept(struct conn *c, void *arg)
+{
+	struct accept_arg *aa = arg;
+	struct limits *l = aa->srv->cfg.limits;
+	struct session *s;
+
+	if (l != NULL && limits_conn_open(l, LIMITS_SMTP, conn_peer_ip(c)) != LIMITS_OK) {
+		/* SPEC §10 per-IP caps: no session at all */
+		conn_set_handler(c, &refused_handler, NULL);
+		conn_printf(c, "421 4.7.0 %s Error: too many connections from your address\r\n",
+		    aa->srv->cfg.cfg->hostname);
+		log_info("smtp", "conn=%s event=refused ip=%s reason=limits", conn_id(c),
+		    conn_peer_ip(c));
+		conn_close(c);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->limited = l != NULL;
+
+	s->srv = aa->srv;
+	s->kind = aa->kind;
+	s->c = c;
+	s->srv->sessions++;
+	snprintf(s->sid, sizeof(s->sid), "%s", conn_id(c));
+	snprintf(s->ip, sizeof(s->ip), "%s", conn_peer_ip(c));
+	buf_init(&s->out, 0);
+	conn_set_handler(c, &session_handler, s);
+	conn_set_input_max(c, SMTP_INPUT_MAX);
+	log_info("smtp", "sid=%s event=connect ip=%s port=%u listener=%s", s->sid, s->ip,
+	    conn_local_port(c),
+	    s->kind == SMTP_LISTEN_MX           ? "mx"
+	    : s->kind == SMTP_LISTEN_SUBMISSION ? "submission"
+	                                        : "smtps");
+	greet(s);
+}
+
+int
+smtp_server_start(uv_loop_t *loop, const struct smtp_server_config *cfg, struct smtp_server **out,
+    struct mn_err *err)
+{
+	struct smtp_server *srv = xcalloc(1, sizeof(*srv));
+	static const char *names[3] = {"smtp", "submission", "smtps"};
+	uint16_t ports[3] = {cfg->cfg->smtp_port, cfg->cfg->submission_port, cfg->cfg->smtps_port};
+
+	srv->loop = loop;
+	srv->cfg = *cfg;
+	for (int i = 0; i < 3; i++) {
+		struct listener_config lc;
+		int rc;
+
+		if (ports[i] == 0 || (i == SMTP_LISTEN_SMTPS && cfg->tls == NULL))
+			continue;
+		memset(&lc, 0, sizeof(lc));
+		lc.service = names[i];
+		lc.address = cfg->cfg->listen_address;
+		lc.port = ports[i];
+		lc.tls = i == SMTP_LISTEN_SMTPS ? cfg->tls : NULL;
+		lc.idle_timeout_ms = cfg->cfg->idle_timeout_ms;
+		srv->accept[i].srv = srv;
+		srv->accept[i].kind = (enum smtp_listen_kind)i;
+		rc = listener_start(loop, &lc, on_accept, &srv->accept[i], &srv->l[i], err);
+		if (rc != 0) {
+			mn_err_wrap(err, "%s %s:%u", names[i], lc.address, lc.port);
+			for (int j = 0; j < i; j++)
+				if (srv->l[j] != NULL)
+					listener_stop(&srv->l[j]);
+			free(srv);
+			return rc;
+		}
+		log_info("smtp", "event=listen service=%s address=%s:%u", names[i], lc.address,
+		    listener_port(srv->l[i]));
+	}
+	*out = srv;
+	return 0;
+}
+
+uint16_t
+smtp_server_port(const struct smtp_server *s, enum smtp_listen_kind kind)
+{
+	return s->l[kind] != NULL ? listener_port(s->l[kind]) : 0;
+}
+
+void
+smtp_server_stop(struct smtp_server **sp)
+{
+	struct smtp_server *s = *sp;
+
+	if (s == NULL)
+		return;
+	for (int i = 0; i < 3; i++)
+		if (s->l[i] != NULL)
+			listener_stop(&s->l[i]);
+	s->stopped = true;
+	if (s->sessions == 0)
+		free(s);
+	*sp = NULL;
+}

@@ -1,0 +1,62 @@
+/*
+ * server.h - the SMTP server (RFC 5321 with ESMTP: PIPELINING RFC 2920,
+ * SIZE RFC 1870, 8BITMIME RFC 6152, STARTTLS RFC 3207, AUTH RFC 4954 with
+ * PLAIN RFC 4616 and LOGIN, ENHANCEDSTATUSCODES RFC 2034, SMTPUTF8 RFC 6531,
+ * DSN RFC 3461): one engine behind three listeners (SPEC §4, §8).
+ *
+ *   SMTP_LISTEN_MX          smtp_port: mail from the world; AUTH offered only
+ *                           after STARTTLS or on loopback
+ *   SMTP_LISTEN_SUBMISSION  submission_port: AUTH required before MAIL
+ *   SMTP_LISTEN_SMTPS       smtps_port: implicit TLS, otherwise as submission
+ *
+ * An accepted message is written to the spool (storage/spool) and fsync'd
+ * before "250 2.0.0 Ok: queued as ID"; then on_queued tells the delivery
+ * queue. Recipients are checked against the directory on the loop; password
+ * checks, quota usage and spool writes run on the libuv thread pool.
+ */
+#ifndef MN_NODE_SMTP_SERVER_H
+#define MN_NODE_SMTP_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "lib/config.h"
+#include "lib/err.h"
+#include "lib/tls.h"
+
+struct directory;
+struct limits;
+struct mailstore;
+struct spool;
+
+enum smtp_listen_kind { SMTP_LISTEN_MX, SMTP_LISTEN_SUBMISSION, SMTP_LISTEN_SMTPS };
+
+/* Commands a submission client may send before AUTH succeeds. */
+#define SMTP_MAX_COMMANDS_BEFORE_AUTH 20
+
+struct smtp_server_config {
+	const struct mn_config *cfg; /* hostname, listen address, ports, [smtp] */
+	struct directory *dir;
+	struct mailstore *ms; /* quota usage at RCPT; may be NULL (no check) */
+	struct spool *spool;
+	struct tls_ctx *tls; /* NULL: no STARTTLS, no SMTPS */
+	/* per-IP connection caps and login-failure blocking (node/limits.h);
+	 * NULL: none */
+	struct limits *limits;
+	/* a message was queued (called on the loop after the spool fsync) */
+	void (*on_queued)(void *arg, const char *id);
+	void *arg;
+};
+
+struct smtp_server;
+
+/* smtp_server_start - start the listeners whose port is non-zero. */
+int smtp_server_start(uv_loop_t *loop, const struct smtp_server_config *cfg,
+    struct smtp_server **out, struct mn_err *err);
+/* smtp_server_port - bound port of a listener (0 when not started). */
+uint16_t smtp_server_port(const struct smtp_server *s, enum smtp_listen_kind kind);
+/* smtp_server_stop - stop accepting (sessions finish on their own or by
+ * conn_close_all); frees the server once no session refers to it. */
+void smtp_server_stop(struct smtp_server **s);
+
+#endif
