@@ -135,7 +135,7 @@ work_mx(struct dns_req *q, res_state st, unsigned char *ans)
 	struct dns_result *res = &q->res;
 	ns_msg msg;
 	ns_rr rr;
-	int len, rc, count;
+	int len = 0, rc, count; /* set by query_one; 0 quiets gcc -O2 maybe-uninitialized */
 	bool null_mx = false;
 
 	rc = query_one(st, q->name, ns_t_mx, ans, &len, res->reason, sizeof(res->reason));
@@ -208,7 +208,7 @@ addr_query(
 	struct dns_result *res = &q->res;
 	ns_msg msg;
 	ns_rr rr;
-	int len, rc, count, found = 0;
+	int len = 0, rc, count, found = 0;
 
 	rc = query_one(st, q->name, type, ans, &len, reason, reasonlen);
 	q->nqueries++;
