@@ -27,6 +27,7 @@
 #include "node/delivery/dsn.h"
 #include "node/delivery/local.h"
 #include "node/delivery/remote.h"
+#include "node/mailbox_events.h"
 #include "node/smtp/parser.h"
 #include "storage/directory/directory.h"
 #include "storage/spool/spool.h"
@@ -635,6 +636,11 @@ local_done(uv_work_t *w, int status)
 
 		log_info("delivery", "id=%s event=local to=<%s> result=%s%s", e->id, r->address,
 		    spool_rcpt_state_name(r->state), e->lt[i].found ? " dup_check=found" : "");
+		/* the store call returned: the message is durable in INBOX;
+		 * wake that user's IMAP sessions (IDLE, issue 4). Loop thread,
+		 * as the hub requires. */
+		if (e->rc == 0 && e->lt[i].rc == 0)
+			mailbox_events_notify(e->lt[i].user, NULL);
 	}
 	free(e->lt);
 	free(e->lt_idx);
