@@ -940,8 +940,14 @@ queue_submit(struct queue *q, const char *id)
 static void
 queue_free(struct queue *q)
 {
-	while (q->head != NULL)
-		free_entry(q->head);
+	struct qentry *e;
+
+	/* unlink before freeing: free_entry's own unlink then finds nothing,
+	 * and the analyzer need not know that e->q == q */
+	while ((e = q->head) != NULL) {
+		q->head = e->next;
+		free_entry(e);
+	}
 	free(q);
 }
 
