@@ -46,14 +46,14 @@ struct mn_config {
 	uint32_t smtp_max_errors;       /* protocol errors before disconnect, default 10 */
 	uint32_t smtp_max_received;     /* Received: hops before 554 5.4.6, default 50 */
 	/* [delivery] */
-	uint32_t delivery_queue_lifetime_ms; /* bounce after, default 5 days */
-	uint32_t delivery_retry_min_ms;      /* first retry, default 300 s */
-	uint32_t delivery_retry_max_ms;      /* backoff cap, default 3600 s */
-	uint32_t delivery_delay_warning_ms;  /* 0: none, default 4 h */
+	uint32_t delivery_queue_lifetime_ms;  /* bounce after, default 5 days */
+	uint32_t delivery_retry_min_ms;       /* first retry, default 300 s */
+	uint32_t delivery_retry_max_ms;       /* backoff cap, default 3600 s */
+	uint32_t delivery_delay_warning_ms;   /* 0: none, default 4 h */
 	uint32_t delivery_connect_timeout_ms; /* default 60 s */
-	uint32_t delivery_workers;           /* concurrent deliveries, default 8 */
-	char *delivery_mx_override;  /* HOST:PORT: every remote domain goes there (tests) */
-	char *delivery_relay_host;   /* smarthost */
+	uint32_t delivery_workers;            /* concurrent deliveries, default 8 */
+	char *delivery_mx_override;   /* HOST:PORT: every remote domain goes there (tests) */
+	char *delivery_relay_host;    /* smarthost */
 	uint32_t delivery_relay_port; /* default 587 */
 	char *delivery_relay_user;
 	char *delivery_relay_password;

@@ -26,11 +26,11 @@
  * Threads: loop thread only. Ownership: the creator (node/main.c) frees it
  * after every connection has closed (after the loop drained).
  *
- * What each service does (wired today: POP3 in node/pop3/session.c, HTTP
- * in node/http/server.c, the admin API's Basic auth in node/admin/api.c;
- * the SMTP server (h/smtpd) and the IMAP server (h/imapd) were not on main
- * yet and must make the same two calls, with their config struct taking a
- * `struct limits *limits` from node/main.c's n->limits):
+ * What each service does (wired: SMTP in node/smtp/server.c, IMAP in
+ * node/imap/session.c, POP3 in node/pop3/session.c, HTTP in
+ * node/http/server.c, the admin API's Basic auth in node/admin/api.c; each
+ * service's config struct takes a `struct limits *limits` from
+ * node/main.c's n->limits; a new service makes the same two calls):
  *   1. accept callback: v = limits_conn_open(l, LIMITS_SMTP or LIMITS_IMAP,
  *      conn_peer_ip(c)); if v != LIMITS_OK: set a handler with an empty
  *      on_close, write "421 4.7.0 too many connections from your address"

@@ -646,7 +646,7 @@ run(struct node *n)
 	if (rc != 0)
 		goto fail;
 	if (uv_loop_init(&n->loop) != 0) {
-		rc = mn_err_set(&err, MN_EIO, "uv_loop_init failed");
+		(void)mn_err_set(&err, MN_EIO, "uv_loop_init failed"); /* fail: reports err.msg */
 		goto fail;
 	}
 	n->loop_ready = true;

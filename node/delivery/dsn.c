@@ -113,19 +113,46 @@ xtext_decode(char *out, size_t outlen, const char *in)
 	out[n] = '\0';
 }
 
+/* 1 to max decimal digits at *pp (no sign, no blanks), advancing *pp. */
+static bool
+parse_digits(const char **pp, int max, int *out)
+{
+	const char *p = *pp;
+	int v = 0, n = 0;
+
+	while (n < max && *p >= '0' && *p <= '9') {
+		v = v * 10 + (*p++ - '0');
+		n++;
+	}
+	if (n == 0)
+		return false;
+	*pp = p;
+	*out = v;
+	return true;
+}
+
+/* RFC 3463 enhanced code "class.subject.detail" at p, followed by a space
+ * or the end; the class is one digit, subject and detail 1 to 3. */
+static bool
+parse_enhanced(const char *p, int *cls, int *a, int *b)
+{
+	if (!parse_digits(&p, 1, cls) || *p++ != '.' || !parse_digits(&p, 3, a) || *p++ != '.' ||
+	    !parse_digits(&p, 3, b))
+		return false;
+	return *p == ' ' || *p == '\0';
+}
+
 int
 dsn_status_from_reply(const char *reply, bool permanent, char *out, size_t outlen)
 {
 	const char *p;
 	int cls, a, b;
-	int nread = 0;
 
 	/* "550 5.1.1 text" or "550-5.1.1 text": the enhanced code (RFC 3463)
 	 * follows the basic one; its class must agree with the reply's. */
 	if (is_smtp_reply(reply) && reply[3] != '\0') {
 		p = reply + 4;
-		if (sscanf(p, "%1d.%3d.%3d%n", &cls, &a, &b, &nread) == 3 && nread > 0 &&
-		    (p[nread] == ' ' || p[nread] == '\0') && (cls == 2 || cls == 4 || cls == 5) &&
+		if (parse_enhanced(p, &cls, &a, &b) && (cls == 2 || cls == 4 || cls == 5) &&
 		    cls == reply[0] - '0') {
 			snprintf(out, outlen, "%d.%d.%d", cls, a, b);
 			return 0;

@@ -27,6 +27,7 @@
 #include "node/delivery/dsn.h"
 #include "node/delivery/local.h"
 #include "node/delivery/remote.h"
+#include "node/mailbox_events.h"
 #include "node/smtp/parser.h"
 #include "storage/directory/directory.h"
 #include "storage/spool/spool.h"
@@ -635,6 +636,11 @@ local_done(uv_work_t *w, int status)
 
 		log_info("delivery", "id=%s event=local to=<%s> result=%s%s", e->id, r->address,
 		    spool_rcpt_state_name(r->state), e->lt[i].found ? " dup_check=found" : "");
+		/* the store call returned: the message is durable in INBOX;
+		 * wake that user's IMAP sessions (IDLE, issue 4). Loop thread,
+		 * as the hub requires. */
+		if (e->rc == 0 && e->lt[i].rc == 0)
+			mailbox_events_notify(e->lt[i].user, NULL);
 	}
 	free(e->lt);
 	free(e->lt_idx);
@@ -934,8 +940,14 @@ queue_submit(struct queue *q, const char *id)
 static void
 queue_free(struct queue *q)
 {
-	while (q->head != NULL)
-		free_entry(q->head);
+	struct qentry *e;
+
+	/* unlink before freeing: free_entry's own unlink then finds nothing,
+	 * and the analyzer need not know that e->q == q */
+	while ((e = q->head) != NULL) {
+		q->head = e->next;
+		free_entry(e);
+	}
 	free(q);
 }
 

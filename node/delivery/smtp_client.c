@@ -79,7 +79,6 @@ smtp_reply_feed(struct smtp_reply *r, const uint8_t *data, size_t len, size_t *c
 		last = ll == 3 || l[3] == ' ';
 		tl = ll > 4 ? ll - 4 : 0;
 		copy_printable(r->line[r->nlines], SMTP_REPLY_KEEP, l + 4, tl);
-		used = strlen(r->text);
 		if (r->nlines == 0)
 			snprintf(r->text, sizeof(r->text), "%d", code);
 		used = strlen(r->text);

@@ -1056,7 +1056,9 @@ session_on_close(struct conn *c, void *arg, int reason)
 	}
 	if (s->delay_init && uv_is_active((uv_handle_t *)&s->delay)) {
 		uv_timer_stop(&s->delay);
-		session_unref(s); /* the timer's reference */
+		/* the stopped timer's reference: never the last one, the conn's
+		 * is still held here, so drop it without the free path */
+		s->refs--;
 	}
 	session_unref(s); /* the conn's */
 }

@@ -197,20 +197,16 @@ smtp_data_feed(struct smtp_data_reader *r, const char *data, size_t len, size_t 
 				i++;
 			if (i == len)
 				break;
-			if (data[i] == '\n') {
+			if (data[i] == '\r' && i + 1 == len) {
 				emit(r, data + run, i - run);
 				i++;
 				run = i;
-				bare(r);
-			} else if (i + 1 == len) {
-				emit(r, data + run, i - run);
-				i++;
-				run = i;
-				r->state = ST_CR;
-			} else if (data[i + 1] == '\n') {
+				r->state = ST_CR; /* the LF may come in the next feed */
+			} else if (data[i] == '\r' && data[i + 1] == '\n') {
 				i += 2; /* CRLF stays in the run */
 				r->state = ST_BOL_CRLF;
 			} else {
+				/* a bare LF, or a CR not followed by LF */
 				emit(r, data + run, i - run);
 				i++;
 				run = i;

@@ -109,6 +109,7 @@ effective_limits(const struct smtp_parse_limits *in, struct smtp_parse_limits *o
 		smtp_parse_limits_default(&d);
 		in = &d;
 	}
+	// cppcheck-suppress uninitvar ; smtp_parse_limits_default set every field of d
 	*out = *in;
 	out->max_line = clamp(in->max_line, SMTP_LINE_MAX, SMTP_LINE_MAX_AUTH);
 	if (out->max_line < SMTP_LINE_MAX)

@@ -196,7 +196,8 @@ test_random_chunks_match_whole(void **state)
 			pos += n;
 		}
 		assert_int_equal(smtp_data_feed(&r, "\r\n.\r\n", 5, NULL), DONE);
-		if (out.len != whole.out.len + 2 || memcmp(out.data, whole.out.data, whole.out.len))
+		if (out.len != whole.out.len + 2 ||
+		    memcmp(out.data, whole.out.data, whole.out.len) != 0)
 			fail_msg("iteration %d (seed state %u) differs", iter, seed);
 		assert_int_equal(r.received, 2);
 		assert_int_equal(r.flags, BARE | BIT8);
