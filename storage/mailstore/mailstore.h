@@ -74,6 +74,8 @@
 #define MAILSTORE_MAX_KEYWORDS 64       /* keywords per message */
 #define MAILSTORE_MAX_BODY (1ULL << 31) /* bytes per message */
 #define MAILSTORE_HANDLE_CACHE 16       /* open user indexes kept (LRU) */
+#define MAILSTORE_MAX_DELIVERY_ID 128   /* bytes of an idempotency key */
+#define MAILSTORE_DELIVERY_ID_DAYS 30   /* how long delivery ids are kept */
 
 /* System flags (RFC 3501 §2.3.2); \Recent is session state, not stored. */
 enum mailstore_flag {
@@ -103,6 +105,7 @@ struct mailstore_deliver_result {
 	int rc; /* 0, MN_ENOQUOTA, MN_ENOENT (no such folder), MN_EINVAL ... */
 	uint32_t uid;
 	uint32_t uidvalidity;
+	bool duplicate; /* mailstore_deliver_id: stored earlier under this id */
 };
 
 struct mailstore_folder_info {
@@ -169,6 +172,19 @@ int mailstore_recover(
  * refused for quota has nothing left behind. */
 int mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, const void *data,
     size_t len, int64_t internal_date, const char *folder, const struct mailstore_quota *limits,
+    struct mailstore_deliver_result *results, struct mn_err *err);
+
+/* mailstore_deliver_id - mailstore_deliver with an idempotency key: each
+ * user records delivery_id (1..MAILSTORE_MAX_DELIVERY_ID bytes) in the same
+ * transaction as the message. Delivering an id a user already recorded
+ * stores nothing for that user: results[i] gets rc 0, duplicate = true and
+ * the earlier uid/uidvalidity. A retry after a lost reply (cluster handoff)
+ * or a crash between the store's commit and the spool's removal therefore
+ * never makes a second copy. Records older than MAILSTORE_DELIVERY_ID_DAYS
+ * are pruned. delivery_id NULL is mailstore_deliver. */
+int mailstore_deliver_id(struct mailstore *ms, const char *delivery_id,
+    const char *const *users, size_t n, const void *data, size_t len, int64_t internal_date,
+    const char *folder, const struct mailstore_quota *limits,
     struct mailstore_deliver_result *results, struct mn_err *err);
 
 /* mailstore_append - IMAP APPEND: store one message with flags and keywords
