@@ -1,8 +1,10 @@
 """Multi-node helpers for tests/cluster (SPEC §4 `make cluster` layout).
 
-Real mailnode processes on 127.0.0.1 .. 127.0.0.N, every one with the dev
-ports (only HTTP, Raft and RPC on), sharing a cluster secret. Node 1
-bootstraps, the others join 127.0.0.1:7101. Everything is polled with
+Real mailnode processes on 127.0.0.B+1 .. 127.0.0.B+N (B = the cluster's
+`base`, 0 unless a test file picks its own range so suites can run side by
+side), every one with the dev ports (HTTP, Raft and RPC on; SMTP, IMAP and
+POP3 too with services=True), sharing a cluster secret. Node B+1
+bootstraps, the others join it on port 7101. Everything is polled with
 deadlines; no fixed sleeps.
 """
 import base64
@@ -27,6 +29,7 @@ MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", 
 ADMIN_PASSWORD = "cluster-admin-Secret1"
 SECRET = "cluster-test-secret-0123456789"
 HTTP_PORT, RAFT_PORT, RPC_PORT = 6080, 7100, 7101
+SMTP_PORT, IMAP_PORT, POP3_PORT = 2525, 1143, 1110
 BAD_LOG_LINE = re.compile(r"(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
 
 
@@ -42,10 +45,11 @@ def wait_for(pred, deadline_s, what, interval=0.05):
 
 
 class Node:
-    def __init__(self, root, i, secret=SECRET, join=True, snapshot_threshold=256, name=None):
+    def __init__(self, root, i, secret=SECRET, join=True, snapshot_threshold=256, name=None,
+                 base=0, services=False):
         self.i = i
         self.name = name or "node%d" % i
-        self.address = "127.0.0.%d" % i
+        self.address = "127.0.0.%d" % (base + i)
         self.dir = os.path.join(root, self.name)
         self.data_dir = os.path.join(self.dir, "data")
         self.config = os.path.join(self.dir, "node.ini")
@@ -58,13 +62,19 @@ class Node:
             "hostname = %s.cluster.test" % self.name,
             "[listen]", "address = %s" % self.address,
         ]
-        for k in ("smtp_port", "submission_port", "smtps_port", "imap_port", "imaps_port",
-                  "pop3_port", "pop3s_port", "https_port"):
+        off = ("submission_port", "smtps_port", "imaps_port", "pop3s_port", "https_port")
+        if not services:
+            off += ("smtp_port", "imap_port", "pop3_port")
+        for k in off:
             lines.append("%s = 0" % k)
+        if services:
+            lines += ["smtp_port = %d" % SMTP_PORT, "imap_port = %d" % IMAP_PORT,
+                      "pop3_port = %d" % POP3_PORT]
         lines += ["http_port = %d" % HTTP_PORT, "raft_port = %d" % RAFT_PORT,
                   "rpc_port = %d" % RPC_PORT,
                   "[cluster]",
-                  "join = %s" % ("127.0.0.1:%d" % RPC_PORT if join and i != 1 else ""),
+                  "join = %s" % ("127.0.0.%d:%d" % (base + 1, RPC_PORT)
+                                 if join and i != 1 else ""),
                   "secret = %s" % secret,
                   "snapshot_threshold = %d" % snapshot_threshold,
                   # the tests make thousands of API connections from loopback
@@ -169,9 +179,10 @@ def healthy(nodes, voters):
 
 
 class Cluster:
-    def __init__(self, n, snapshot_threshold=256):
+    def __init__(self, n, snapshot_threshold=256, base=0, services=False):
         self.root = tempfile.mkdtemp(prefix="mn-cluster-")
-        self.nodes = [Node(self.root, i, snapshot_threshold=snapshot_threshold)
+        self.nodes = [Node(self.root, i, snapshot_threshold=snapshot_threshold, base=base,
+                           services=services)
                       for i in range(1, n + 1)]
 
     def start(self):
