@@ -29,7 +29,7 @@ MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", 
 ADMIN_PASSWORD = "cluster-admin-Secret1"
 SECRET = "cluster-test-secret-0123456789"
 HTTP_PORT, RAFT_PORT, RPC_PORT = 6080, 7100, 7101
-SMTP_PORT, IMAP_PORT, POP3_PORT = 2525, 1143, 1110
+SMTP_PORT, IMAP_PORT, POP3_PORT = 2525, 2143, 2110
 BAD_LOG_LINE = re.compile(r"(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
 
 
