@@ -65,6 +65,10 @@ struct raft_service {
 	bool close_called;
 	struct rs_waiter *waiters;
 	struct rs_prop *props;
+
+	/* last time (raft io clock) a leader was heard from, kept by the tick
+	 * so that a candidate still knows it; 0: never since start */
+	raft_time leader_contact;
 };
 
 /* a local proposal (leader) */
@@ -152,6 +156,23 @@ write_id(const char *dir, raft_id id, struct mn_err *err)
 }
 
 /* --- directory lookups ---------------------------------------------------- */
+
+/* the element of a node table array with this name (borrowed), or NULL */
+static json_t *
+node_find_name(json_t *nodes, const char *name)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(nodes, i, n)
+	{
+		const char *v = json_string_value(json_object_get(n, "name"));
+
+		if (v != NULL && strcmp(v, name) == 0)
+			return n;
+	}
+	return NULL;
+}
 
 /* rpc address of the node with this raft id (from the node table) */
 static int
@@ -661,6 +682,41 @@ role_name(struct raft_service *rs, const struct raft_server *s, raft_id leader)
 	return s->role == RAFT_VOTER ? "follower" : "spare";
 }
 
+/* ms since this node last heard from a leader: 0 on the leader; from
+ * raft's election timer on a follower that knows its leader (raft resets it
+ * on every AppendEntries from the leader); else from the tick's record.
+ * false: no leader heard from since start (or raft not running). */
+static bool
+last_contact_ms(struct raft_service *rs, uint64_t *ms)
+{
+	raft_time now, t;
+	raft_id lid = 0;
+	const char *laddr;
+
+	if (rs->phase != RS_RUNNING)
+		return false;
+	now = rs->raft.io->time(rs->raft.io);
+	switch (raft_state(&rs->raft)) {
+	case RAFT_LEADER:
+		*ms = 0;
+		return true;
+	case RAFT_FOLLOWER:
+		raft_leader(&rs->raft, &lid, &laddr);
+		if (lid != 0) {
+			t = rs->raft.election_timer_start;
+			break;
+		}
+		/* fall through */
+	default:
+		if (rs->leader_contact == 0)
+			return false;
+		t = rs->leader_contact;
+		break;
+	}
+	*ms = now > t ? now - t : 0;
+	return true;
+}
+
 static void
 rpc_status(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 {
@@ -682,6 +738,12 @@ rpc_status(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 	rep.leader_id = lid;
 	rep.commit_index = rs->raft.commit_index;
 	rep.applied_index = raft_last_applied(&rs->raft);
+	rep.has_last_contact_ms = last_contact_ms(rs, &rep.last_contact_ms);
+	rep.name = rs->node_name;
+	rep.has_term = 1;
+	rep.term = rs->raft.current_term;
+	rep.has_last_index = 1;
+	rep.last_index = raft_last_index(&rs->raft);
 	rep.n_members = rs->raft.configuration.n;
 	if (rep.n_members) {
 		ms = xcalloc(rep.n_members, sizeof(*ms));
@@ -708,6 +770,52 @@ rpc_status(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 
 /* --- status --------------------------------------------------------------- */
 
+/* a member's own view, null when unknown */
+static void
+member_set(json_t *m, const char *raft_state, const uint64_t *commit, const uint64_t *applied,
+    const uint64_t *term, const uint64_t *last_index, const uint64_t *contact)
+{
+#define U64_OR_NULL(v) ((v) ? json_integer((json_int_t) * (v)) : json_null())
+	json_object_set_new(m, "raft_state", raft_state ? json_string(raft_state) : json_null());
+	json_object_set_new(m, "commit_index", U64_OR_NULL(commit));
+	json_object_set_new(m, "applied_index", U64_OR_NULL(applied));
+	json_object_set_new(m, "term", U64_OR_NULL(term));
+	json_object_set_new(m, "last_index", U64_OR_NULL(last_index));
+	json_object_set_new(m, "last_contact_ms", U64_OR_NULL(contact));
+#undef U64_OR_NULL
+}
+
+static void
+member_set_unknown(json_t *m, const char *error)
+{
+	member_set(m, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (error != NULL) {
+		json_object_set_new(m, "reachable", json_false());
+		json_object_set_new(m, "error", json_string(error));
+	}
+}
+
+static void
+member_set_local(struct raft_service *rs, json_t *m)
+{
+	uint64_t commit, applied, term, last, contact;
+	bool has_contact;
+
+	if (rs->phase != RS_RUNNING) {
+		member_set_unknown(m, NULL);
+		json_object_set_new(m, "reachable", json_true());
+		return;
+	}
+	commit = rs->raft.commit_index;
+	applied = raft_last_applied(&rs->raft);
+	term = rs->raft.current_term;
+	last = raft_last_index(&rs->raft);
+	has_contact = last_contact_ms(rs, &contact);
+	member_set(m, state_name(raft_state(&rs->raft)), &commit, &applied, &term, &last,
+	    has_contact ? &contact : NULL);
+	json_object_set_new(m, "reachable", json_true());
+}
+
 json_t *
 raft_service_status_json(struct raft_service *rs)
 {
@@ -726,7 +834,8 @@ raft_service_status_json(struct raft_service *rs)
 	{
 		raft_id id = (raft_id)json_integer_value(json_object_get(n, "raft_id"));
 		const struct raft_server *s = NULL;
-		bool self = id != 0 && id == rs->id;
+		const char *nm = json_string_value(json_object_get(n, "name"));
+		bool self = (id != 0 && id == rs->id) || (nm != NULL && strcmp(nm, rs->node_name) == 0);
 		json_t *m = json_object();
 
 		if (running)
@@ -741,10 +850,10 @@ raft_service_status_json(struct raft_service *rs)
 		json_object_set(m, "address", json_object_get(n, "address"));
 		json_object_set_new(m, "raft_id", json_integer((json_int_t)id));
 		json_object_set_new(m, "voter", json_boolean(s && s->role == RAFT_VOTER));
-		json_object_set_new(m, "applied_index",
-		    self && running ? json_integer((json_int_t)raft_last_applied(&rs->raft))
-		                    : json_null());
-		json_object_set_new(m, "last_contact_ms", self ? json_integer(0) : json_null());
+		if (self)
+			member_set_local(rs, m);
+		else
+			member_set_unknown(m, NULL);
 		json_array_append_new(members, m);
 	}
 	json_decref(nodes);
@@ -766,6 +875,117 @@ raft_service_status_json(struct raft_service *rs)
 		    "raft_id", (json_int_t)rs->id, "leader_id", (json_int_t)lid, "configuration",
 		    conf);
 	}
+}
+
+/* cluster status with every member's own view: one STATUS call per member,
+ * all at once; the reply comes when the last one answered or timed out */
+struct rs_status {
+	struct raft_service *rs;
+	raft_service_status_cb cb;
+	void *arg;
+	json_t *st;
+	size_t pending;
+	bool asking; /* still in raft_service_status: do not finish yet */
+};
+
+struct rs_status_ask {
+	struct rs_status *s;
+	json_t *member; /* borrowed from s->st */
+};
+
+static void
+status_maybe_finish(struct rs_status *s)
+{
+	if (s->pending > 0 || s->asking)
+		return;
+	s->cb(s->st, s->arg);
+	free(s);
+}
+
+static void
+status_ask_cb(int status, const char *error, const uint8_t *payload, size_t len, void *arg)
+{
+	struct rs_status_ask *a = arg;
+	struct rs_status *s = a->s;
+	Mailnode__StatusReply *rep = NULL;
+
+	if (status == 0 && (rep = mailnode__status_reply__unpack(NULL, len, payload)) == NULL) {
+		status = MN_EPARSE;
+		error = "bad status reply";
+	}
+	if (status != 0) {
+		char msg[MN_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s",
+		    status == MN_ETIMEDOUT ? "no answer within the status deadline"
+		                           : (error && *error ? error : mn_strerror(status)));
+		member_set_unknown(a->member, msg);
+	} else {
+		const char *want = json_string_value(json_object_get(a->member, "name"));
+
+		member_set(a->member, rep->state, &rep->commit_index, &rep->applied_index,
+		    rep->has_term ? &rep->term : NULL, rep->has_last_index ? &rep->last_index : NULL,
+		    rep->has_last_contact_ms ? &rep->last_contact_ms : NULL);
+		json_object_set_new(a->member, "reachable", json_true());
+		/* an address now answered by another node is not this member */
+		if (rep->name != NULL && want != NULL && strcmp(rep->name, want) != 0)
+			member_set_unknown(a->member, "another node answers at its address");
+		mailnode__status_reply__free_unpacked(rep, NULL);
+	}
+	free(a);
+	s->pending--;
+	status_maybe_finish(s);
+}
+
+void
+raft_service_status(struct raft_service *rs, raft_service_status_cb cb, void *arg)
+{
+	struct rs_status *s = xcalloc(1, sizeof(*s));
+	json_t *nodes = directory_nodes_json(rs->dir), *members, *m;
+	size_t i;
+
+	s->rs = rs;
+	s->cb = cb;
+	s->arg = arg;
+	s->st = raft_service_status_json(rs);
+	s->asking = true;
+	members = json_object_get(s->st, "members");
+	json_array_foreach(members, i, m)
+	{
+		const char *name = json_string_value(json_object_get(m, "name"));
+		const char *state = json_string_value(json_object_get(m, "state"));
+		json_t *n = nodes && name ? node_find_name(nodes, name) : NULL;
+		const char *ip = n ? json_string_value(json_object_get(n, "address")) : NULL;
+		uint16_t port = n ? (uint16_t)json_integer_value(json_object_get(n, "rpc_port")) : 0;
+		struct rs_status_ask *a;
+
+		if (json_is_true(json_object_get(m, "reachable")))
+			continue; /* this node: filled in already */
+		if (state != NULL && strcmp(state, "removed") == 0)
+			continue; /* not a member any more: nothing to ask */
+		if (rs->rpcc == NULL || rs->phase != RS_RUNNING || ip == NULL || port == 0) {
+			member_set_unknown(m, "no RPC address to ask");
+			continue;
+		}
+		if (rpc_client_peer_backing_off(rs->rpcc, ip, port)) {
+			member_set_unknown(m, "unreachable (RPC connection failing)");
+			continue;
+		}
+		a = xcalloc(1, sizeof(*a));
+		a->s = s;
+		a->member = m;
+		if (rpc_client_call(rs->rpcc, ip, port, MAILNODE__RPC_METHOD__RPC_STATUS, NULL, 0,
+		        RAFT_SERVICE_STATUS_TIMEOUT_MS, status_ask_cb, a, NULL) != 0) {
+			free(a);
+			member_set_unknown(m, "cannot ask (RPC)");
+			continue;
+		}
+		s->pending++;
+	}
+	if (nodes != NULL)
+		json_decref(nodes);
+	s->asking = false;
+	status_maybe_finish(s);
 }
 
 /* --- remove --------------------------------------------------------------- */
@@ -982,6 +1202,14 @@ tick_cb(uv_timer_t *t)
 		rs->barrier_term = rs->raft.current_term;
 		if (raft_barrier(&rs->raft, &rs->barrier, barrier_cb) == 0)
 			rs->barrier_pending = true;
+	}
+	{
+		uint64_t ms;
+
+		/* remember it while it is known, for when it is not any more */
+		if (state == RAFT_LEADER || state == RAFT_FOLLOWER)
+			if (last_contact_ms(rs, &ms))
+				rs->leader_contact = rs->raft.io->time(rs->raft.io) - ms;
 	}
 	applied = raft_last_applied(&rs->raft);
 	for (struct rs_waiter *w = rs->waiters, *next; w; w = next) {
