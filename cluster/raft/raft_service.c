@@ -1151,6 +1151,27 @@ raft_service_remove(struct raft_service *rs, const char *name, raft_service_done
 	snprintf(x->name, sizeof(x->name), "%s", name);
 	x->change.data = x;
 	x->transfer.data = x;
+	{
+		bool in_conf = false;
+
+		for (unsigned k = 0; k < rs->raft.configuration.n; k++)
+			in_conf = in_conf || rs->raft.configuration.servers[k].id == id;
+		if (!in_conf) {
+			/* out of Raft already (e.g. dropped by mailnode --recover):
+			 * only the node table is left to update */
+			Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
+			Mailnode__NodeSetState m = MAILNODE__NODE_SET_STATE__INIT;
+
+			log_info("cluster", "event=remove node=%s raft_id=%llu step=table_only",
+			    x->name, (unsigned long long)id);
+			m.name = x->name;
+			m.state = "removed";
+			cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_NODE_SET_STATE;
+			cmd.node_set_state = &m;
+			submit_cmd(rs, &cmd, remove_state_done, x);
+			return 0;
+		}
+	}
 	if (id == rs->id)
 		rv = raft_transfer(&rs->raft, &x->transfer, 0, transfer_cb);
 	else
