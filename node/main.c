@@ -637,9 +637,12 @@ run_recover(struct node *n, const char *spec)
 
 	mn_err_clear(&err);
 	log_set_level((enum log_level)n->cfg.log_level);
-	if ((rc = lock_data_dir(n, &err)) != 0 ||
-	    (rc = recover_parse(n->cfg.data_dir, spec, m, RECOVER_MAX_MEMBERS, &count, &err)) != 0 ||
-	    (rc = recover_run(n->cfg.data_dir, m, count, &err)) != 0) {
+	rc = lock_data_dir(n, &err);
+	if (rc == 0)
+		rc = recover_parse(n->cfg.data_dir, spec, m, RECOVER_MAX_MEMBERS, &count, &err);
+	if (rc == 0)
+		rc = recover_run(n->cfg.data_dir, m, count, &err);
+	if (rc != 0) {
 		fprintf(stderr, "mailnode: recover: %s\n", err.msg);
 		node_fini(n);
 		return 1;

@@ -835,7 +835,8 @@ raft_service_status_json(struct raft_service *rs)
 		raft_id id = (raft_id)json_integer_value(json_object_get(n, "raft_id"));
 		const struct raft_server *s = NULL;
 		const char *nm = json_string_value(json_object_get(n, "name"));
-		bool self = (id != 0 && id == rs->id) || (nm != NULL && strcmp(nm, rs->node_name) == 0);
+		bool self =
+		    (id != 0 && id == rs->id) || (nm != NULL && strcmp(nm, rs->node_name) == 0);
 		json_t *m = json_object();
 
 		if (running)
@@ -924,7 +925,8 @@ status_ask_cb(int status, const char *error, const uint8_t *payload, size_t len,
 		const char *want = json_string_value(json_object_get(a->member, "name"));
 
 		member_set(a->member, rep->state, &rep->commit_index, &rep->applied_index,
-		    rep->has_term ? &rep->term : NULL, rep->has_last_index ? &rep->last_index : NULL,
+		    rep->has_term ? &rep->term : NULL,
+		    rep->has_last_index ? &rep->last_index : NULL,
 		    rep->has_last_contact_ms ? &rep->last_contact_ms : NULL);
 		json_object_set_new(a->member, "reachable", json_true());
 		/* an address now answered by another node is not this member */
@@ -956,7 +958,8 @@ raft_service_status(struct raft_service *rs, raft_service_status_cb cb, void *ar
 		const char *state = json_string_value(json_object_get(m, "state"));
 		json_t *n = nodes && name ? node_find_name(nodes, name) : NULL;
 		const char *ip = n ? json_string_value(json_object_get(n, "address")) : NULL;
-		uint16_t port = n ? (uint16_t)json_integer_value(json_object_get(n, "rpc_port")) : 0;
+		uint16_t port =
+		    n ? (uint16_t)json_integer_value(json_object_get(n, "rpc_port")) : 0;
 		struct rs_status_ask *a;
 
 		if (json_is_true(json_object_get(m, "reachable")))

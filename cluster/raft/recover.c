@@ -37,8 +37,8 @@ load_nodes(const char *data_dir, struct mn_err *err)
 
 	/* directory_open would create an empty one: the table is gone */
 	if (stat(path, &st) != 0)
-		mn_err_set(err, MN_EINVAL,
-		    "%s: %s; name the members as ID=IP:RAFT_PORT instead", path, strerror(errno));
+		mn_err_set(err, MN_EINVAL, "%s: %s; name the members as ID=IP:RAFT_PORT instead",
+		    path, strerror(errno));
 	else if (directory_open(path, &d, err) == 0 && (nodes = directory_nodes_json(d)) == NULL)
 		mn_err_set(err, MN_EDB, "cannot read the node table of %s", path);
 	directory_close(&d);
@@ -57,9 +57,10 @@ parse_explicit(const char *item, struct recover_member *m, struct mn_err *err)
 	errno = 0;
 	id = strtoull(item, &end, 10);
 	if (end != eq || end == item || errno != 0 || id == 0)
-		return mn_err_set(err, MN_EINVAL, "member \"%s\": the raft id must be a number > 0",
-		    item);
-	if (strlen(eq + 1) >= sizeof(m->address) || rpc_parse_hostport(eq + 1, ip, sizeof(ip), &port) != 0)
+		return mn_err_set(
+		    err, MN_EINVAL, "member \"%s\": the raft id must be a number > 0", item);
+	if (strlen(eq + 1) >= sizeof(m->address) ||
+	    rpc_parse_hostport(eq + 1, ip, sizeof(ip), &port) != 0)
 		return mn_err_set(err, MN_EINVAL, "member \"%s\": not ID=IP:PORT", item);
 	m->id = id;
 	snprintf(m->address, sizeof(m->address), "%s", eq + 1);
@@ -84,15 +85,16 @@ resolve_name(json_t *nodes, const char *name, struct recover_member *m, struct m
 		if (nm == NULL || strcmp(nm, name) != 0)
 			continue;
 		if (state != NULL && strcmp(state, "removed") == 0)
-			return mn_err_set(err, MN_EINVAL, "node %s was removed from the cluster", name);
+			return mn_err_set(
+			    err, MN_EINVAL, "node %s was removed from the cluster", name);
 		if (id <= 0 || addr == NULL || port <= 0 || port > 65535)
 			return mn_err_set(err, MN_EINVAL,
 			    "node %s has no raft id or address in the node table; name it as "
 			    "ID=IP:RAFT_PORT",
 			    name);
 		m->id = (uint64_t)id;
-		snprintf(m->address, sizeof(m->address), strchr(addr, ':') ? "[%s]:%lld" : "%s:%lld",
-		    addr, (long long)port);
+		snprintf(m->address, sizeof(m->address),
+		    strchr(addr, ':') ? "[%s]:%lld" : "%s:%lld", addr, (long long)port);
 		snprintf(m->name, sizeof(m->name), "%s", name);
 		return 0;
 	}
@@ -108,6 +110,7 @@ recover_parse(const char *data_dir, const char *spec, struct recover_member *out
 	size_t n = 0;
 	int rc = 0;
 
+	*n_out = 0;
 	if (spec == NULL || *spec == '\0' || strlen(spec) > RECOVER_SPEC_MAX)
 		return mn_err_set(err, MN_EINVAL, "no members given");
 	copy = xstrdup(spec);
@@ -129,8 +132,9 @@ recover_parse(const char *data_dir, const char *spec, struct recover_member *out
 			break;
 		for (size_t k = 0; k < n; k++)
 			if (out[k].id == out[n].id || strcmp(out[k].address, out[n].address) == 0) {
-				rc = mn_err_set(err, MN_EINVAL, "member \"%s\" given twice (raft id %llu or address %s)",
-				    item, (unsigned long long)out[n].id, out[n].address);
+				rc = mn_err_set(err, MN_EINVAL,
+				    "member \"%s\" given twice (raft id %llu or address %s)", item,
+				    (unsigned long long)out[n].id, out[n].address);
 				break;
 			}
 		if (rc != 0)
@@ -197,7 +201,8 @@ recover_run(const char *data_dir, const struct recover_member *m, size_t n, stru
 			self_addr = m[i].address;
 	if (self_addr == NULL) {
 		rc = mn_err_set(err, MN_EINVAL,
-		    "this node (raft id %llu) must be one of the members it is recovered with", self);
+		    "this node (raft id %llu) must be one of the members it is recovered with",
+		    self);
 		goto out;
 	}
 	if (uv_loop_init(&loop) != 0) {

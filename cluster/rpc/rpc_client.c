@@ -405,7 +405,7 @@ rpc_client_peer_backing_off(const struct rpc_client *cl, const char *ip, uint16_
 	for (const struct rpc_peer *p = cl->peers; p; p = p->next)
 		if (p->port == port && strcmp(p->ip, ip) == 0)
 			return p->state == PEER_DOWN && p->backoff_ms > 0 &&
-			    uv_now(cl->loop) < p->next_try;
+			       uv_now(cl->loop) < p->next_try;
 	return false;
 }
 

@@ -788,8 +788,8 @@ cmd_cluster_status(struct mailctl_invocation *inv)
 	 * that did not answer shows "unreachable" as its last contact */
 	static const char *const cols[] = {
 	    "NODE", "ROLE", "STATE", "ADDRESS", "COMMIT", "APPLIED", "LAST CONTACT"};
-	static const char *const keys[] = {"name", "role", "state", "address", "commit_index",
-	    "applied_index", "last_contact_ms"};
+	static const char *const keys[] = {
+	    "name", "role", "state", "address", "commit_index", "applied_index", "last_contact_ms"};
 	enum { NCOLS = 7, CONTACT = 6 };
 	struct mailctl_response resp;
 	struct mailctl_table *t;

@@ -47,8 +47,8 @@ static const char *opt_host = "127.0.0.1";
 static int opt_port = 6080;
 static int opt_clients = 1;
 static double opt_seconds = 5.0;
-static const char *opt_auth = "";      /* base64 of user:password */
-static const char *opt_prefix = "w";   /* domain label prefix, unique per run */
+static const char *opt_auth = "";    /* base64 of user:password */
+static const char *opt_prefix = "w"; /* domain label prefix, unique per run */
 
 static atomic_long n_ok;
 static atomic_long n_failed;
@@ -163,7 +163,8 @@ read_response(struct client *c, int *close_after, char *body, size_t body_max)
 		if (strncasecmp(p, "Content-Length:", 15) == 0)
 			content_len = strtoul(p + 15, NULL, 10);
 		else if (strncasecmp(p, "Connection:", 11) == 0 && strstr(p, "close") != NULL &&
-		    strstr(p, "close") < (char *)memchr(p, '\n', (size_t)(c->buf + head_len - p)))
+		         strstr(p, "close") <
+		             (char *)memchr(p, '\n', (size_t)(c->buf + head_len - p)))
 			*close_after = 1;
 	}
 	if (head_len + content_len > sizeof(c->buf))
@@ -212,8 +213,7 @@ request(struct client *c, const char *method, const char *path, const char *json
 	n = snprintf(req, sizeof(req),
 	    "%s %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Basic %s\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-	    method, path, opt_host, opt_port, opt_auth, json ? strlen(json) : 0,
-	    json ? json : "");
+	    method, path, opt_host, opt_port, opt_auth, json ? strlen(json) : 0, json ? json : "");
 	t0 = now();
 	if (write_all(c->fd, req, (size_t)n) < 0) {
 		report_error("client %d: %s %s: write: %s\n", c->id, method, path, strerror(errno));
@@ -246,8 +246,8 @@ client_main(void *arg)
 	c->fd = connect_to();
 	atomic_fetch_add(&n_connected, 1);
 	if (c->fd < 0) {
-		report_error("client %d: connect %s:%d: %s\n", c->id, opt_host, opt_port,
-		    strerror(errno));
+		report_error(
+		    "client %d: connect %s:%d: %s\n", c->id, opt_host, opt_port, strerror(errno));
 		atomic_fetch_add(&n_failed, 1);
 		return NULL;
 	}
@@ -342,8 +342,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "raftload: %s is not a loopback IPv4 address\n", opt_host);
 		return 2;
 	}
-	if (opt_clients < 1 || opt_clients > MAX_CLIENTS || opt_seconds <= 0 ||
-	    opt_seconds > 600 || opt_port < 1 || opt_port > 65535)
+	if (opt_clients < 1 || opt_clients > MAX_CLIENTS || opt_seconds <= 0 || opt_seconds > 600 ||
+	    opt_port < 1 || opt_port > 65535)
 		usage();
 	cl = calloc((size_t)opt_clients, sizeof(*cl));
 	if (cl == NULL)
