@@ -66,6 +66,10 @@ struct raft_service {
 	struct rs_waiter *waiters;
 	struct rs_prop *props;
 
+	/* commit nudge (leader): see nudge_followers */
+	struct raft_barrier nudge;
+	bool nudge_pending, nudge_wanted;
+
 	/* last time (raft io clock) a leader was heard from, kept by the tick
 	 * so that a candidate still knows it; 0: never since start */
 	raft_time leader_contact;
@@ -248,6 +252,46 @@ reply_propose(struct rpc_call *call, int rc, const char *msg, uint64_t index)
 	rpc_reply(call, 0, NULL, buf, n);
 }
 
+/*
+ * A follower that forwarded a write answers its client only once it has
+ * applied the entry itself (read-your-writes), and a follower learns that
+ * an entry committed only from the leader's next AppendEntries. raft 0.15
+ * sends that with the next new entry or the next heartbeat (30 ms timer,
+ * checked on a 30 ms tick: up to ~60 ms), so a lone client writing through
+ * a follower waited ~60 ms per write (tests/bench/raft). When a forwarded
+ * entry commits, the leader appends a barrier instead: its AppendEntries
+ * goes out at once and carries the new commit index. One barrier in flight
+ * at a time; commits meanwhile ask for one more when it is done, so under
+ * load the barriers are few and the entries of other writes carry the
+ * commit index anyway.
+ */
+static void nudge_followers(struct raft_service *rs);
+
+static void
+nudge_cb(struct raft_barrier *req, int status)
+{
+	struct raft_service *rs = req->data;
+
+	rs->nudge_pending = false;
+	if (status == 0 && rs->nudge_wanted)
+		nudge_followers(rs);
+}
+
+static void
+nudge_followers(struct raft_service *rs)
+{
+	if (rs->phase != RS_RUNNING || raft_state(&rs->raft) != RAFT_LEADER)
+		return;
+	if (rs->nudge_pending) {
+		rs->nudge_wanted = true;
+		return;
+	}
+	rs->nudge_wanted = false;
+	rs->nudge.data = rs;
+	if (raft_barrier(&rs->raft, &rs->nudge, nudge_cb) == 0)
+		rs->nudge_pending = true;
+}
+
 static void
 prop_apply_cb(struct raft_apply *req, int status, void *result)
 {
@@ -257,10 +301,12 @@ prop_apply_cb(struct raft_apply *req, int status, void *result)
 
 	prop_unlink(p);
 	if (p->call != NULL) {
-		if (status != 0)
+		if (status != 0) {
 			rpc_reply(p->call, rc, e.msg, NULL, 0);
-		else
+		} else {
 			reply_propose(p->call, rc, e.msg, req->index);
+			nudge_followers(p->rs);
+		}
 	} else {
 		if (rc != 0 && e.msg[0] == '\0')
 			mn_err_set(&e, rc, "%s", mn_strerror(rc));
@@ -345,7 +391,10 @@ forward_cb(int status, const char *error, const uint8_t *payload, size_t len, vo
 	w->replied = true;
 	w->deadline = uv_now(rs->loop) + RAFT_SERVICE_APPLY_WAIT_MS;
 	mailnode__propose_reply__free_unpacked(rep, NULL);
-	/* the tick completes it once applied here */
+	/* applied here already (the commit index can arrive before this
+	 * reply), else the tick completes it once it is */
+	if (rs->phase == RS_RUNNING && raft_last_applied(&rs->raft) >= w->index)
+		waiter_done(rs, w, w->rc, w->msg);
 }
 
 static int
@@ -1249,6 +1298,19 @@ tick_cb(uv_timer_t *t)
 	}
 }
 
+/* An entry was applied (called from inside raft's apply, see fsm.h): if a
+ * forwarded write waits for its index, run the tick on the next loop
+ * iteration instead of up to TICK_MS later. raft_last_applied() counts the
+ * entry only once apply has returned, which it has by then. */
+static void
+fsm_applied(void *arg)
+{
+	struct raft_service *rs = arg;
+
+	if (rs->waiters != NULL && rs->phase == RS_RUNNING)
+		uv_timer_start(&rs->tick, tick_cb, 0, TICK_MS);
+}
+
 /* --- start ---------------------------------------------------------------- */
 
 static int
@@ -1281,6 +1343,8 @@ raft_begin(struct raft_service *rs, bool bootstrap, struct mn_err *err)
 	rs->io_inited = true;
 	raft_uv_set_connect_retry_delay(&rs->io, 200);
 	dir_fsm_init(&rs->fsm, rs->dir);
+	rs->fsm.on_applied = fsm_applied;
+	rs->fsm.on_applied_arg = rs;
 	rv = raft_init(&rs->raft, &rs->io, &rs->fsm.raft, rs->id, rs->raft_addr);
 	if (rv != 0)
 		return mn_err_set(err, MN_EIO, "raft_init: %s", raft_errmsg(&rs->raft));
