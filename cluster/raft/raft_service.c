@@ -131,13 +131,18 @@ read_id(const char *path, raft_id *out)
 {
 	FILE *f = fopen(path, "r");
 	unsigned long long v = 0;
-	int ok;
+	char line[32] = "", *end = line;
 
 	if (f == NULL)
 		return errno == ENOENT ? MN_ENOENT : MN_EIO;
-	ok = fscanf(f, "%llu", &v) == 1 && v > 0;
+	if (fgets(line, sizeof(line), f) != NULL) {
+		errno = 0;
+		v = strtoull(line, &end, 10);
+		if (errno != 0 || end == line || (*end != '\n' && *end != '\0'))
+			v = 0;
+	}
 	fclose(f);
-	if (!ok)
+	if (v == 0)
 		return MN_EPARSE;
 	*out = v;
 	return 0;
@@ -796,7 +801,7 @@ rpc_status(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 	rep.n_members = rs->raft.configuration.n;
 	if (rep.n_members) {
 		ms = xcalloc(rep.n_members, sizeof(*ms));
-		mp = xcalloc(rep.n_members, sizeof(*mp));
+		mp = xcalloc(rep.n_members, sizeof(Mailnode__StatusMember *));
 	}
 	for (size_t i = 0; i < rep.n_members; i++) {
 		const struct raft_server *s = &rs->raft.configuration.servers[i];

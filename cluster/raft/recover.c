@@ -184,14 +184,22 @@ recover_run(const char *data_dir, const struct recover_member *m, size_t n, stru
 	int rv, rc = 0;
 	struct stat st;
 
-	if ((f = fopen(idpath, "r")) == NULL || fscanf(f, "%llu", &self) != 1 || self == 0) {
+	if ((f = fopen(idpath, "r")) != NULL) {
+		char line[32] = "", *end;
+
+		if (fgets(line, sizeof(line), f) != NULL) {
+			errno = 0;
+			self = strtoull(line, &end, 10);
+			if (errno != 0 || end == line || (*end != '\n' && *end != '\0'))
+				self = 0;
+		}
+		fclose(f);
+	}
+	if (self == 0) {
 		rc = mn_err_set(err, MN_EINVAL,
 		    "%s: no raft id (this data_dir never joined a cluster)", idpath);
-		if (f != NULL)
-			fclose(f);
 		goto out;
 	}
-	fclose(f);
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		rc = mn_err_set(err, MN_EINVAL, "%s: no raft directory", dir);
 		goto out;
