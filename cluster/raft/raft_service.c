@@ -1101,6 +1101,7 @@ transfer_cb(struct raft_transfer *req)
 }
 
 struct rs_remove_fwd {
+	struct raft_service *rs;
 	raft_service_done_cb cb;
 	void *arg;
 };
@@ -1109,9 +1110,33 @@ static void
 remove_forward_cb(int status, const char *error, const uint8_t *payload, size_t len, void *arg)
 {
 	struct rs_remove_fwd *f = arg;
+	struct raft_service *rs = f->rs;
+	Mailnode__RemoveReply *rep;
+	uint64_t index = 0;
 
 	if (status == MN_ETIMEDOUT || status == MN_ECLOSED)
 		status = MN_ENOLEADER;
+	if (status == 0 && len > 0 && (rep = mailnode__remove_reply__unpack(NULL, len, payload))) {
+		index = rep->has_index ? rep->index : 0;
+		mailnode__remove_reply__free_unpacked(rep, NULL);
+	}
+	if (status == 0 && index > 0 && rs->phase == RS_RUNNING &&
+	    raft_last_applied(&rs->raft) < index) {
+		/* read-your-writes: answer once the node table here says so
+		 * (the tick completes it, as a forwarded write) */
+		struct rs_waiter *w = xcalloc(1, sizeof(*w));
+
+		w->rs = rs;
+		w->cb = f->cb;
+		w->arg = f->arg;
+		w->index = index;
+		w->replied = true;
+		w->deadline = uv_now(rs->loop) + RAFT_SERVICE_APPLY_WAIT_MS;
+		w->next = rs->waiters;
+		rs->waiters = w;
+		free(f);
+		return;
+	}
 	done_msg(f->cb, f->arg, status, error);
 	free(f);
 }
@@ -1134,6 +1159,7 @@ remove_forward(struct raft_service *rs, const char *name, raft_service_done_cb c
 	req.name = (char *)name;
 	n = mailnode__remove_request__pack(&req, buf);
 	f = xcalloc(1, sizeof(*f));
+	f->rs = rs;
 	f->cb = cb;
 	f->arg = arg;
 	if (rpc_client_call(rs->rpcc, ip, port, MAILNODE__RPC_METHOD__RPC_REMOVE, buf, n,
@@ -1144,10 +1170,28 @@ remove_forward(struct raft_service *rs, const char *name, raft_service_done_cb c
 	return 0;
 }
 
+struct rs_remove_call {
+	struct raft_service *rs;
+	struct rpc_call *call;
+};
+
 static void
 rpc_remove_done(int rc, const struct mn_err *err, void *arg)
 {
-	rpc_reply(arg, rc, rc ? err->msg : NULL, NULL, 0);
+	struct rs_remove_call *rc_ = arg;
+	Mailnode__RemoveReply rep = MAILNODE__REMOVE_REPLY__INIT;
+	uint8_t buf[16];
+
+	if (rc != 0) {
+		rpc_reply(rc_->call, rc, err->msg, NULL, 0);
+	} else {
+		/* the node table entry is applied here: the commit index
+		 * covers it */
+		rep.has_index = 1;
+		rep.index = rc_->rs->raft.commit_index;
+		rpc_reply(rc_->call, 0, NULL, buf, mailnode__remove_reply__pack(&rep, buf));
+	}
+	free(rc_);
 }
 
 static void
@@ -1162,10 +1206,17 @@ rpc_remove(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 		return;
 	}
 	/* only the leader acts: no second hop */
-	if (rs->phase != RS_RUNNING || raft_state(&rs->raft) != RAFT_LEADER)
+	if (rs->phase != RS_RUNNING || raft_state(&rs->raft) != RAFT_LEADER) {
 		rc = MN_ENOLEADER;
-	else
-		rc = raft_service_remove(rs, req->name, rpc_remove_done, call);
+	} else {
+		struct rs_remove_call *x = xcalloc(1, sizeof(*x));
+
+		x->rs = rs;
+		x->call = call;
+		rc = raft_service_remove(rs, req->name, rpc_remove_done, x);
+		if (rc != 0)
+			free(x);
+	}
 	mailnode__remove_request__free_unpacked(req, NULL);
 	if (rc != 0)
 		rpc_reply(call, rc,

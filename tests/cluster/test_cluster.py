@@ -288,9 +288,12 @@ def test_remove_refuses_undrained_then_removes_drained_node(cluster3):
     assert code in (200, 201), body
     code, body = leader.api("DELETE", "nodes/" + homed.name)
     assert code == 409, body
-    # asked on a follower: forwarded to the leader
+    # asked on a follower: forwarded to the leader, answered once applied on
+    # the follower too (read-your-writes)
     code, body = homed.api("DELETE", "nodes/" + gone.name)
     assert code == 204, body
+    code, nodes = homed.api("GET", "nodes")
+    assert [x["state"] for x in nodes if x["name"] == gone.name] == ["removed"], nodes
 
     def removed():
         st = leader.status()

@@ -102,3 +102,76 @@ def test_recover_survivor_as_one_member_cluster(lost_majority):
     code, body = survivor.api("POST", "domains", {"name": "after-restart.test"})
     assert code == 201, body
     assert healthy([survivor], 1) is not None
+
+
+@pytest.fixture
+def five():
+    c = Cluster(5, base=BASE + 10)
+    try:
+        c.start()
+        yield c
+    finally:
+        bad = c.stop()
+    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
+
+
+def test_recover_two_survivors_of_five(five):
+    """Three of five gone for good: recover one survivor with both
+    survivors as members, give the other a copy of its raft/ (keeping its
+    own raft-id), start both: they elect a leader between them."""
+    import shutil
+    c = five
+    leader = c.leader()
+    for k in range(10):
+        code, body = c.nodes[k % 5].api("POST", "domains", {"name": "five%02d.test" % k})
+        assert code == 201, body
+    want = leader.domains()
+    for n in c.nodes:
+        wait_for(lambda: n.domains() == want, 20, "%s to hold every write" % n.name)
+    a, b = [n for n in c.nodes if n is not leader][:2]
+    dead = [n for n in c.nodes if n is not a and n is not b]
+    for n in dead:
+        n.kill9()
+    wait_for(lambda: a.api("POST", "domains", {"name": "nomajority.test"},
+                           timeout=30)[0] == 503, 30, "writes to fail with 503")
+    assert a.stop() == 0 and b.stop() == 0
+
+    r = recover(a, "%s,%s" % (a.name, b.name))
+    assert r.returncode == 0, r.stderr
+    assert "now 2 voters" in r.stdout, r.stdout
+    shutil.rmtree(b.data_dir + "/raft")
+    shutil.copytree(a.data_dir + "/raft", b.data_dir + "/raft")
+
+    a.start()
+    b.start()
+    a.wait_http()
+    b.wait_http()
+    st = wait_for(lambda: healthy([a, b], 2), 30, "a leader between the two survivors")
+    assert st["leader"] in (a.name, b.name)
+    assert sorted(x["id"] for x in st["configuration"]) == sorted(
+        m["raft_id"] for m in st["members"] if m["name"] in (a.name, b.name))
+    for n in (a, b):
+        assert n.domains() == want
+    code, body = b.api("POST", "domains", {"name": "after-two.test"})
+    assert code == 201, body
+    wait_for(lambda: "after-two.test" in a.domains(), 10, "the write on the other survivor")
+    # through the follower: forwarded to the leader, answered once applied
+    # here (read-your-writes), so its own status says removed at once
+    follower = b if st["leader"] == a.name else a
+    for n in dead:
+        code, body = follower.api("DELETE", "nodes/" + n.name)
+        assert code == 204, body
+        st = follower.status()
+        assert [m["state"] for m in st["members"] if m["name"] == n.name] == ["removed"]
+    st = wait_for(lambda: every_reachable(a, {a.name, b.name}), 20, "both survivors to answer")
+    states = {m["name"]: m["state"] for m in st["members"]}
+    assert states == dict({a.name: "active", b.name: "active"},
+                          **{n.name: "removed" for n in dead}), states
+
+
+def every_reachable(node, names):
+    st = node.status()
+    if st is None:
+        return None
+    ok = all(m.get("reachable") is True for m in st["members"] if m["name"] in names)
+    return st if ok else None
