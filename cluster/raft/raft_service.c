@@ -1020,7 +1020,11 @@ raft_service_status(struct raft_service *rs, raft_service_status_cb cb, void *ar
 			continue; /* this node: filled in already */
 		if (state != NULL && strcmp(state, "removed") == 0)
 			continue; /* not a member any more: nothing to ask */
-		if (rs->rpcc == NULL || rs->phase != RS_RUNNING || ip == NULL || port == 0) {
+		if (rs->phase != RS_RUNNING) {
+			member_set_unknown(m, "this node is not running Raft yet (joining)");
+			continue;
+		}
+		if (rs->rpcc == NULL || ip == NULL || port == 0) {
 			member_set_unknown(m, "no RPC address to ask");
 			continue;
 		}
