@@ -750,23 +750,18 @@ last_contact_ms(struct raft_service *rs, uint64_t *ms)
 	if (rs->phase != RS_RUNNING)
 		return false;
 	now = rs->raft.io->time(rs->raft.io);
-	switch (raft_state(&rs->raft)) {
-	case RAFT_LEADER:
+	if (raft_state(&rs->raft) == RAFT_LEADER) {
 		*ms = 0;
 		return true;
-	case RAFT_FOLLOWER:
-		raft_leader(&rs->raft, &lid, &laddr);
-		if (lid != 0) {
-			t = rs->raft.election_timer_start;
-			break;
-		}
-		/* fall through */
-	default:
-		if (rs->leader_contact == 0)
-			return false;
-		t = rs->leader_contact;
-		break;
 	}
+	if (raft_state(&rs->raft) == RAFT_FOLLOWER)
+		raft_leader(&rs->raft, &lid, &laddr);
+	if (lid != 0)
+		t = rs->raft.election_timer_start;
+	else if (rs->leader_contact != 0)
+		t = rs->leader_contact;
+	else
+		return false;
 	*ms = now > t ? now - t : 0;
 	return true;
 }
