@@ -64,7 +64,8 @@ struct client {
 	size_t len;
 	double *lat; /* seconds, per successful request */
 	size_t n_lat, cap_lat;
-	int broken;
+	int broken;        /* the connection failed: stop this client */
+	int server_closed; /* answered with "Connection: close": reconnect */
 };
 
 static double
@@ -228,13 +229,28 @@ request(struct client *c, const char *method, const char *path, const char *json
 		return -1;
 	}
 	if (close_after)
-		c->broken = 1;
+		c->server_closed = 1;
 	if (status != want) {
 		report_error("client %d: %s %s: %d %s\n", c->id, method, path, status, body);
 		return -1;
 	}
 	record(c, now() - t0);
 	return 0;
+}
+
+/* after a "Connection: close" answer: a new connection, or broken */
+static void
+reconnect(struct client *c)
+{
+	if (!c->server_closed)
+		return;
+	c->server_closed = 0;
+	close(c->fd);
+	c->len = 0;
+	if ((c->fd = connect_to()) < 0) {
+		report_error("client %d: reconnect: %s\n", c->id, strerror(errno));
+		c->broken = 1;
+	}
 }
 
 static void *
@@ -264,16 +280,19 @@ client_main(void *arg)
 			atomic_fetch_add(&n_ok, 1);
 		else
 			atomic_fetch_add(&n_failed, 1);
+		reconnect(c);
 		if (c->broken)
 			break;
 		if (request(c, "DELETE", path, NULL, 204) == 0)
 			atomic_fetch_add(&n_ok, 1);
 		else
 			atomic_fetch_add(&n_failed, 1);
+		reconnect(c);
 		if (c->broken)
 			break;
 	}
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	return NULL;
 }
 
