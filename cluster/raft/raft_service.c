@@ -4,7 +4,9 @@
  *
  * A 10 ms tick watches for things raft 0.15 has no callback for: winning
  * an election (to append the barrier) and followers' applied index
- * reaching a forwarded write's index (read-your-writes).
+ * reaching a forwarded write's index (read-your-writes; an apply also runs
+ * the tick at once when a write waits, see fsm_applied). Cluster status
+ * asks every member over RPC (raft_service_status).
  */
 #include "cluster/raft/raft_service.h"
 
