@@ -13,6 +13,8 @@
  * connections after their queued output, let work in flight finish (queued
  * directory commands are applied), close every handle, close the
  * directory, exit 0.
+ * `mailnode --config FILE --recover MEMBERS` instead rewrites the stopped
+ * node's Raft configuration (cluster/raft/recover.h) and exits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +32,7 @@
 
 #include "cluster/dirsvc.h"
 #include "cluster/raft/raft_service.h"
+#include "cluster/raft/recover.h"
 #include "lib/config.h"
 #include "lib/conn.h"
 #include "lib/err.h"
@@ -83,10 +86,14 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: mailnode --config FILE\n"
+	             "       mailnode --config FILE --recover MEMBER[,MEMBER...]\n"
 	             "       mailnode --version\n"
 	             "       mailnode --help\n"
 	             "Runs one mail server node in the foreground, logging to stderr.\n"
-	             "SIGTERM or SIGINT shut it down gracefully.\n");
+	             "SIGTERM or SIGINT shut it down gracefully.\n"
+	             "--recover (node stopped, majority lost for good): rewrite this node's\n"
+	             "Raft configuration to exactly MEMBERs (NAME from the node table, or\n"
+	             "RAFT_ID=IP:RAFT_PORT), all voters, then exit. See docs/cluster.md.\n");
 }
 
 /* mkdir -p with mode for every directory it creates */
@@ -618,6 +625,38 @@ node_fini(struct node *n)
 	n->lock_fd = -1;
 }
 
+/* mailnode --recover: raft_recover on the stopped node's log (the data_dir
+ * lock proves it is stopped), then exit. */
+static int
+run_recover(struct node *n, const char *spec)
+{
+	struct recover_member m[RECOVER_MAX_MEMBERS];
+	struct mn_err err;
+	size_t count = 0;
+	int rc;
+
+	mn_err_clear(&err);
+	log_set_level((enum log_level)n->cfg.log_level);
+	rc = lock_data_dir(n, &err);
+	if (rc == 0)
+		rc = recover_parse(n->cfg.data_dir, spec, m, RECOVER_MAX_MEMBERS, &count, &err);
+	if (rc == 0)
+		rc = recover_run(n->cfg.data_dir, m, count, &err);
+	if (rc != 0) {
+		fprintf(stderr, "mailnode: recover: %s\n", err.msg);
+		node_fini(n);
+		return 1;
+	}
+	printf("recovered %s: its Raft configuration is now %zu voter%s:", n->cfg.data_dir, count,
+	    count == 1 ? "" : "s");
+	for (size_t i = 0; i < count; i++)
+		printf("%s %llu=%s%s%s%s", i ? "," : "", (unsigned long long)m[i].id, m[i].address,
+		    m[i].name[0] ? " (" : "", m[i].name, m[i].name[0] ? ")" : "");
+	printf("\nstart this node now; the others need a copy of its data_dir or a fresh join\n");
+	node_fini(n);
+	return 0;
+}
+
 static int
 run(struct node *n)
 {
@@ -729,10 +768,11 @@ main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"recover", required_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	static struct node n;
-	const char *config = NULL;
+	const char *config = NULL, *recover = NULL;
 	struct mn_err err;
 	int c;
 
@@ -747,6 +787,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'R':
+			recover = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -764,5 +807,7 @@ main(int argc, char **argv)
 		config_free(&n.cfg);
 		return 2;
 	}
+	if (recover != NULL)
+		return run_recover(&n, recover);
 	return run(&n);
 }

@@ -25,6 +25,7 @@
 #ifndef MN_CLUSTER_RPC_RPC_H
 #define MN_CLUSTER_RPC_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -83,6 +84,10 @@ int rpc_client_new(uv_loop_t *loop, const struct peer_auth_config *auth, struct 
 int rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__RpcMethod m,
     const void *payload, size_t len, uint32_t timeout_ms, rpc_done_cb cb, void *arg,
     uint64_t *id_out);
+/* rpc_client_peer_backing_off - the last attempt to reach ip:port failed
+ * and the client waits out its backoff before it tries again: a request now
+ * would only wait for its deadline. False for an unknown peer. */
+bool rpc_client_peer_backing_off(const struct rpc_client *cl, const char *ip, uint16_t port);
 /* rpc_client_cancel - forget a pending request; its callback is not called. */
 void rpc_client_cancel(struct rpc_client *cl, uint64_t id);
 /* rpc_client_close - fail pending requests with MN_ECLOSED (callbacks run

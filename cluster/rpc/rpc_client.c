@@ -399,6 +399,16 @@ rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__
 	return 0;
 }
 
+bool
+rpc_client_peer_backing_off(const struct rpc_client *cl, const char *ip, uint16_t port)
+{
+	for (const struct rpc_peer *p = cl->peers; p; p = p->next)
+		if (p->port == port && strcmp(p->ip, ip) == 0)
+			return p->state == PEER_DOWN && p->backoff_ms > 0 &&
+			       uv_now(cl->loop) < p->next_try;
+	return false;
+}
+
 void
 rpc_client_cancel(struct rpc_client *cl, uint64_t id)
 {

@@ -257,13 +257,16 @@ def test_node_and_cluster_commands(node):
     assert isinstance(st["commit_index"], int) and st["commit_index"] >= 1
     assert [(m["name"], m["role"], m["state"]) for m in st["members"]] == [
         (node.name, "leader", "active")]
-    assert set(st["members"][0]) >= {"name", "role", "state", "address", "applied_index",
-                                     "last_contact_ms"}
+    assert set(st["members"][0]) >= {"name", "role", "state", "address", "commit_index",
+                                     "applied_index", "last_contact_ms"}
+    me = st["members"][0]
+    assert (me["raft_state"], me["reachable"], me["last_contact_ms"]) == ("leader", True, 0)
+    assert me["commit_index"] >= 1 and me["applied_index"] >= 1
     lines = ok(node.mailctl("cluster", "status")).splitlines()
     assert lines[0] == "leader: %s" % node.name
     assert re.fullmatch(r"commit index: \d+", lines[1])
-    assert re.fullmatch(r"NODE +ROLE +STATE +ADDRESS +APPLIED +LAST CONTACT", lines[2])
-    assert re.fullmatch(r"%s +leader +active +\S+ +\d+ +\S+" % node.name, lines[3])
+    assert re.fullmatch(r"NODE +ROLE +STATE +ADDRESS +COMMIT +APPLIED +LAST CONTACT", lines[2])
+    assert re.fullmatch(r"%s +leader +active +\S+ +\d+ +\d+ +0ms" % node.name, lines[3])
 
     # Draining or removing the only node is refused (501 / 409), unknown is 404.
     r = node.mailctl("node", "drain", node.name)
