@@ -66,6 +66,7 @@ struct search_ctx {
 	uint32_t seq, maxuid;
 	struct buf hdr, full;
 	bool hdr_loaded, full_loaded;
+	bool recent; /* \Recent in this session */
 };
 
 /* ASCII-case-insensitive substring; UTF-8 bytes compare as they are */
@@ -206,11 +207,13 @@ eval(const struct imap_search_key *k, struct search_ctx *c)
 	case IMAP_SEARCH_NOT:
 		return !eval(k->child, c);
 	case IMAP_SEARCH_ALL:
-	case IMAP_SEARCH_OLD:
 		return true;
+	case IMAP_SEARCH_OLD:
+		return !c->recent;
 	case IMAP_SEARCH_NEW:
+		return c->recent && !(m->flags & MAILSTORE_SEEN);
 	case IMAP_SEARCH_RECENT:
-		return false; /* \Recent is not tracked: no message is recent */
+		return c->recent;
 	case IMAP_SEARCH_ANSWERED:
 		return m->flags & MAILSTORE_ANSWERED;
 	case IMAP_SEARCH_DELETED:
@@ -349,6 +352,7 @@ imap_cmd_search(struct imap_session *s, struct imap_job *job)
 		c.s = s;
 		c.m = m;
 		c.seq = (uint32_t)i + 1;
+		c.recent = s->view[i].recent;
 		c.maxuid = s->view[s->nview - 1].uid;
 		buf_init(&c.hdr, HEADER_SIZE_MAX + 1);
 		buf_init(&c.full, 0);
@@ -576,7 +580,7 @@ render_one(struct imap_session *s, struct imap_job *job, struct fetch_state *st,
 				}
 			}
 			buf_append_str(out, "FLAGS ");
-			imap_out_flags(out, m->flags, m->keywords);
+			imap_out_flags(out, m->flags | imap_view_recent(s, seq - 1), m->keywords);
 			break;
 		case F_UID:
 			buf_printf(out, "UID %u", m->uid);
@@ -962,7 +966,8 @@ imap_cmd_store(struct imap_session *s, struct imap_job *job)
 				buf_printf(&job->out, "* %zu FETCH (", v + 1);
 				if (!silent) {
 					buf_append_str(&job->out, "FLAGS ");
-					imap_out_flags(&job->out, m->flags, m->keywords);
+					imap_out_flags(&job->out, m->flags | imap_view_recent(s, v),
+					    m->keywords);
 				}
 				if (s->condstore)
 					buf_printf(&job->out, "%sMODSEQ (%llu)", silent ? "" : " ",

@@ -395,7 +395,8 @@ def test_append_select_fetch_exact(node):
         "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
         "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
         "Flags permitted",
-        "* 2 EXISTS", "* 0 RECENT", "* OK [UNSEEN 1] First unseen",
+        # uid 1 is dated before the node started: not \Recent (node/imap/recent.h)
+        "* 2 EXISTS", "* 1 RECENT", "* OK [UNSEEN 1] First unseen",
         "* OK [UIDVALIDITY %d] UIDs valid" % uidvalidity,
         "* OK [UIDNEXT 3] Predicted next UID", "* OK [HIGHESTMODSEQ %d] Highest" % hm,
         "TAG OK [READ-WRITE] SELECT completed"]
@@ -505,6 +506,7 @@ def test_store_silent_unchangedsince_and_condstore(node):
     m = node.imap(u)
     for _ in range(3):
         m.append("INBOX", None, None, MSG)
+    m.select("INBOX")  # takes their \\Recent, so r's FLAGS below are only stored flags
     r = node.raw(u)
     sel = r.cmd("SELECT INBOX (CONDSTORE)")
     h = int(re.search(r"HIGHESTMODSEQ (\d+)", " ".join(sel)).group(1))
@@ -602,6 +604,63 @@ def test_quota_storage_kib_and_message(node):
 
 # --- several sessions ---------------------------------------------------------
 
+def test_recent_belongs_to_the_first_read_write_session(node):
+    """RFC 3501 §2.3.2: a new message is \\Recent in exactly one session, the
+    first to SELECT (not EXAMINE) the mailbox or to learn of it by a sync."""
+    u = node.user("recent")
+    m = node.imap(u)  # nothing selected: its APPENDs take nothing
+    for _ in range(2):
+        assert m.append("INBOX", None, None, MSG)[0] == "OK"
+    e = node.raw(u)
+    lines = e.cmd("EXAMINE INBOX")
+    assert lines[2:4] == ["* 2 EXISTS", "* 2 RECENT"], lines
+    assert e.cmd("FETCH 1 FLAGS") == ["* 1 FETCH (FLAGS (\\Recent))", "TAG OK FETCH completed"]
+    assert e.cmd("STATUS INBOX (MESSAGES RECENT)") == [
+        '* STATUS "INBOX" (MESSAGES 2 RECENT 2)', "TAG OK STATUS completed"]
+    a = node.raw(u)
+    lines = a.cmd("SELECT INBOX")
+    assert lines[2:4] == ["* 2 EXISTS", "* 2 RECENT"], lines
+    assert a.cmd("FETCH 1:2 FLAGS") == [
+        "* 1 FETCH (FLAGS (\\Recent))", "* 2 FETCH (FLAGS (\\Recent))",
+        "TAG OK FETCH completed"]
+    assert a.cmd("STORE 1 +FLAGS (\\Seen)") == [
+        "* 1 FETCH (FLAGS (\\Recent \\Seen))", "TAG OK STORE completed"]
+    assert a.cmd("SEARCH RECENT") == ["* SEARCH 1 2", "TAG OK SEARCH completed"]
+    assert a.cmd("SEARCH NEW") == ["* SEARCH 2", "TAG OK SEARCH completed"]
+    assert a.cmd("SEARCH OLD") == ["* SEARCH", "TAG OK SEARCH completed"]
+    assert a.cmd("SEARCH NOT RECENT") == ["* SEARCH", "TAG OK SEARCH completed"]
+    # the second SELECT gets none of them
+    b = node.raw(u)
+    lines = b.cmd("SELECT INBOX")
+    assert lines[2:4] == ["* 2 EXISTS", "* 0 RECENT"], lines
+    assert b.cmd("FETCH 1:2 FLAGS") == [
+        "* 1 FETCH (FLAGS (\\Seen))", "* 2 FETCH (FLAGS ())", "TAG OK FETCH completed"]
+    assert b.cmd("SEARCH RECENT") == ["* SEARCH", "TAG OK SEARCH completed"]
+    assert b.cmd("SEARCH NEW") == ["* SEARCH", "TAG OK SEARCH completed"]
+    assert b.cmd("SEARCH OLD") == ["* SEARCH 1 2", "TAG OK SEARCH completed"]
+    # nobody else's any more; the EXAMINE session's STATUS says so too
+    assert m.status("INBOX", "(RECENT)") == ("OK", [b'"INBOX" (RECENT 0)'])
+    # (e keeps showing the two as \\Recent: it learnt of them first)
+    assert e.cmd("STATUS INBOX (RECENT)") == [
+        '* STATUS "INBOX" (RECENT 0)', "* 1 FETCH (FLAGS (\\Recent \\Seen) UID 1)",
+        "TAG OK STATUS completed"]
+    # a delivery while a and b have INBOX selected: the first to sync takes it
+    assert m.append("INBOX", None, None, MSG)[0] == "OK"
+    assert a.cmd("NOOP") == ["* 3 EXISTS", "* 3 RECENT", "TAG OK NOOP completed"]
+    assert b.cmd("NOOP") == ["* 3 EXISTS", "* 0 RECENT", "TAG OK NOOP completed"]
+    assert a.cmd("FETCH 3 FLAGS") == ["* 3 FETCH (FLAGS (\\Recent))", "TAG OK FETCH completed"]
+    assert b.cmd("FETCH 3 FLAGS") == ["* 3 FETCH (FLAGS ())", "TAG OK FETCH completed"]
+    # STATUS of a's own selected mailbox counts a's \Recent messages
+    assert a.cmd("STATUS INBOX (RECENT)") == [
+        '* STATUS "INBOX" (RECENT 3)', "TAG OK STATUS completed"]
+    # a SELECT again: the messages were a's already, now for nobody
+    lines = a.cmd("SELECT INBOX")
+    assert lines[2:4] == ["* 3 EXISTS", "* 0 RECENT"], lines
+    for c in (a, b, e):
+        c.close()
+    m.logout()
+
+
 def test_idle_wakes_on_append_from_other_session(node):
     u = node.user("idle")
     r = node.raw(u)
@@ -613,18 +672,20 @@ def test_idle_wakes_on_append_from_other_session(node):
     m.append("INBOX", None, None, MSG)
     assert r.line() == "* 1 EXISTS"
     assert time.monotonic() - t0 < 1.0
+    assert r.line() == "* 1 RECENT"  # r is the first to learn of it
     m.select("INBOX")
     m.store("1", "+FLAGS", "(\\Flagged)")
-    assert r.line() == "* 1 FETCH (FLAGS (\\Flagged) UID 1)"
+    assert r.line() == "* 1 FETCH (FLAGS (\\Recent \\Flagged) UID 1)"
     m.store("1", "+FLAGS", "(\\Deleted)")
-    assert r.line() == "* 1 FETCH (FLAGS (\\Flagged \\Deleted) UID 1)"
+    assert r.line() == "* 1 FETCH (FLAGS (\\Recent \\Flagged \\Deleted) UID 1)"
     m.expunge()
     assert r.line() == "* 1 EXPUNGE"
     r.send("DONE\r\n")
     assert r.line() == "i1 OK IDLE terminated"
-    # and at command boundaries without IDLE
+    # and at command boundaries without IDLE; m has INBOX selected and
+    # learns of its own APPEND first, so it is not \Recent for r
     m.append("INBOX", None, None, MSG)
-    assert r.cmd("NOOP") == ["* 1 EXISTS", "TAG OK NOOP completed"]
+    assert r.cmd("NOOP") == ["* 1 EXISTS", "* 0 RECENT", "TAG OK NOOP completed"]
 
 
 def test_selected_mailbox_deleted_by_another_session_ends_with_bye(node):
