@@ -458,6 +458,48 @@ def test_append_select_fetch_exact(node):
     assert r.cmd("STORE 1 +FLAGS (\\Deleted)") == ["TAG NO [READ-ONLY] Mailbox is read-only"]
 
 
+def test_search_body_and_text_match_decoded_parts(node):
+    """SEARCH BODY/TEXT look at what a reader sees: base64 and
+    quoted-printable undone, charsets converted to UTF-8 (node/imap/search_text.h)."""
+    u = node.user("searchdec")
+    m = node.imap(u)
+    b64 = (b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= from the team\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n"
+           + base64.b64encode("Herzliche Grüße aus Köln".encode()) + b"\r\n")
+    qp = (b"Subject: plain subject\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+          b"--B\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+          b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+          b"Sch=F6ne Gr=FC=DFe, bis mor=\r\ngen\r\n"
+          b"--B\r\nContent-Type: application/octet-stream\r\n"
+          b"Content-Transfer-Encoding: base64\r\n\r\n"
+          + base64.b64encode(b"hidden attachment bytes") + b"\r\n--B--\r\n")
+    for msg in (b64, qp):
+        assert m.append("INBOX", None, None, msg)[0] == "OK"
+    r = node.raw(u)
+    r.cmd("SELECT INBOX")
+
+    def search(key, text):
+        data = text.encode()
+        return r.cmd("SEARCH CHARSET UTF-8 %s {%d+}\r\n%s" % (key, len(data), text))
+
+    ok = "TAG OK SEARCH completed"
+    assert search("BODY", "grüße") == ["* SEARCH 1 2", ok]  # ASCII case only
+    assert search("BODY", "Grüße aus Köln") == ["* SEARCH 1", ok]
+    assert search("BODY", "bis morgen") == ["* SEARCH 2", ok]  # soft line break
+    assert search("BODY", "Sch=F6ne") == ["* SEARCH", ok]  # not the raw QP
+    assert search("BODY", "hidden") == ["* SEARCH", ok]  # binary part left out
+    assert search("BODY", "from the team") == ["* SEARCH", ok]  # header is not body
+    assert search("TEXT", "Grüße from") == ["* SEARCH 1", ok]  # RFC 2047 subject
+    assert search("TEXT", "Köln") == ["* SEARCH 1", ok]
+    assert search("TEXT", "plain subject") == ["* SEARCH 2", ok]
+    assert search("TEXT", "Schöne") == ["* SEARCH 2", ok]
+    assert r.cmd("UID SEARCH NOT BODY morgen") == ["* SEARCH 1", ok]
+    r.close()
+    m.logout()
+
+
 def test_search_keys(node):
     u = node.user("search")
     m = node.imap(u)
