@@ -976,9 +976,11 @@ imap_cmd_store(struct imap_session *s, struct imap_job *job)
 		    &modseq, &err);
 		if (rc != 0) {
 			free(uids);
-			imap_reply(job, rc == MN_ELIMIT ? "NO" : "NO",
-			    rc == MN_ELIMIT ? "[LIMIT] Too many keywords"
-			                    : "[SERVERBUG] STORE failed");
+			if (rc ==
+			    MN_ELIMIT) /* RFC 5530 §3 LIMIT: a store limit, not a server bug */
+				imap_reply(job, "NO", "[LIMIT] Too many keywords");
+			else
+				imap_reply(job, "NO", "[SERVERBUG] STORE failed");
 			return;
 		}
 	}
