@@ -11,7 +11,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -21,12 +20,9 @@ import urllib.request
 
 import pytest
 
-SOURCE_DIR = os.environ.get(
-    "MN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", "mailnode"))
+from nodeproc import Mailnode, config_text, wait_port
+
 DEADLINE_S = 30.0
-BAD_LOG_LINE = re.compile(
-    r"(^\S+ error )|(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
 IMAP_PORT, IMAPS_PORT, HTTP_PORT = 2143, 2993, 6080
 ADMIN_PW = "Admin-Pw-1"
 CAPS = ("IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN "
@@ -53,51 +49,29 @@ def mutf7(s):
     return "".join(out)
 
 
-class Node:
+class Node(Mailnode):
+    """A node with IMAP, IMAPS and the admin API (nodeproc.Mailnode: start
+    polls the ports, stop checks exit 0 and a clean log)."""
+
+    stop_deadline_s = 30.0
+
     def __init__(self, tmp, limits="max_conn_per_ip = 0\nconn_per_minute_per_ip = 0\n"):
-        self.addr = "127.2.%d.%d" % (1 + os.getpid() % 250, 1 + random.randrange(250))
+        addr = "127.2.%d.%d" % (1 + os.getpid() % 250, 1 + random.randrange(250))
+        super().__init__(os.path.join(tmp, "node.ini"), os.path.join(tmp, "log"), addr)
+        self.addr = addr
         self.data = os.path.join(tmp, "data")
-        self.config = os.path.join(tmp, "node.ini")
-        self.log_path = os.path.join(tmp, "log")
         with open(self.config, "w") as f:
-            f.write("[node]\nname = inode\ndata_dir = %s\nhostname = i.e2e.test\n"
-                    "[listen]\naddress = %s\nsmtp_port = 0\nsubmission_port = 0\n"
-                    "smtps_port = 0\npop3_port = 0\npop3s_port = 0\nhttps_port = 0\n"
-                    "imap_port = %d\nimaps_port = %d\nhttp_port = %d\n"
-                    "[admin]\ninitial_password = %s\n[dev]\ncreate_domain = e2e.test\n"
-                    "[limits]\n%s"
-                    % (self.data, self.addr, IMAP_PORT, IMAPS_PORT, HTTP_PORT, ADMIN_PW, limits))
-        self.proc = None
+            f.write(config_text("inode", self.data, addr,
+                                {"imap_port": IMAP_PORT, "imaps_port": IMAPS_PORT,
+                                 "http_port": HTTP_PORT}, ADMIN_PW, hostname="i.e2e.test",
+                                limits=limits, extra="[dev]\ncreate_domain = e2e.test\n"))
 
     def start(self):
-        with open(self.log_path, "a") as err:
-            self.proc = subprocess.Popen([MAILNODE_BIN, "--config", self.config],
-                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-        for port in (HTTP_PORT, IMAP_PORT, IMAPS_PORT):
-            self.wait_port(port)
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
+        return super().start(ports=(HTTP_PORT, IMAP_PORT, IMAPS_PORT))
 
     def wait_port(self, port):
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log()
-            try:
-                socket.create_connection((self.addr, port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.02)  # poll interval within the deadline
-        raise AssertionError("no listener on %s:%d\n%s" % (self.addr, port, self.log()))
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=30)
-        log = self.log()
-        assert rc == 0, log
-        assert not BAD_LOG_LINE.search(log), log
-        return log
+        if not wait_port(self.addr, port, proc=self.proc):
+            raise AssertionError("no listener on %s:%d\n%s" % (self.addr, port, self.log()))
 
     def api(self, method, path, body=None):
         req = urllib.request.Request(
