@@ -490,21 +490,29 @@ imap_cmd_list(struct imap_session *s, struct imap_job *job)
  * allows it), those that are \Recent in this session.
  */
 static int
-status_recent(struct imap_session *s, const char *name, uint32_t uidvalidity, uint32_t *out,
-    struct mn_err *err)
+status_recent(struct imap_session *s, const char *name, const struct mailstore_folder_info *fi,
+    uint32_t *out, struct mn_err *err)
 {
 	struct mailstore_msg *list = NULL;
+	uint32_t uidvalidity = fi->uidvalidity, mark;
 	size_t n = 0;
 	int rc;
 
-	rc = mailstore_msg_list(imap_server_store(s->srv), s->user, name, 0, &list, &n, err);
-	if (rc != 0)
-		return rc;
-	*out = imap_recent_count(s->user, name, uidvalidity, list, n);
+	if (imap_recent_known(s->user, name, uidvalidity, &mark) && mark + 1 >= fi->uidnext) {
+		/* nothing can be above the mark: no need to list the folder
+		 * (clients ask STATUS ... RECENT of every folder, often) */
+		*out = 0;
+	} else {
+		rc =
+		    mailstore_msg_list(imap_server_store(s->srv), s->user, name, 0, &list, &n, err);
+		if (rc != 0)
+			return rc;
+		*out = imap_recent_count(s->user, name, uidvalidity, list, n);
+		mailstore_msg_list_free(&list, n);
+	}
 	if (s->folder != NULL && !s->readonly && strcmp(s->folder, name) == 0 &&
 	    s->uidvalidity == uidvalidity)
 		*out += (uint32_t)imap_view_nrecent(s); /* ours are below the mark */
-	mailstore_msg_list_free(&list, n);
 	return 0;
 }
 
@@ -542,7 +550,7 @@ imap_cmd_status(struct imap_session *s, struct imap_job *job)
 	memset(&fi, 0, sizeof(fi));
 	rc = mailstore_folder_status(imap_server_store(s->srv), s->user, name, &fi, &err);
 	if (rc == 0 && want_recent)
-		rc = status_recent(s, name, fi.uidvalidity, &nrecent, &err);
+		rc = status_recent(s, name, &fi, &nrecent, &err);
 	if (rc != 0) {
 		mailstore_folder_info_fini(&fi);
 		free(name);

@@ -126,6 +126,29 @@ imap_recent_take(const char *user, const char *folder, uint32_t uidvalidity,
 	return old;
 }
 
+bool
+imap_recent_known(const char *user, const char *folder, uint32_t uidvalidity, uint32_t *mark_out)
+{
+	size_t ul = strlen(user), fl = strlen(folder), kl = ul + 1 + fl;
+	char *key = xmalloc(kl);
+	struct recent_entry *e;
+	bool known = false;
+
+	memcpy(key, user, ul + 1);
+	memcpy(key + ul + 1, folder, fl);
+	pthread_mutex_lock(&recent_lock);
+	for (e = buckets[hash_key(key, kl)]; e != NULL; e = e->next) {
+		if (e->keylen == kl && memcmp(e->key, key, kl) == 0) {
+			known = e->uidvalidity == uidvalidity;
+			*mark_out = e->mark;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&recent_lock);
+	free(key);
+	return known;
+}
+
 uint32_t
 imap_recent_count(const char *user, const char *folder, uint32_t uidvalidity,
     const struct mailstore_msg *list, size_t n)

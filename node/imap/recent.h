@@ -55,6 +55,12 @@ uint32_t imap_recent_take(const char *user, const char *folder, uint32_t uidvali
 uint32_t imap_recent_count(const char *user, const char *folder, uint32_t uidvalidity,
     const struct mailstore_msg *list, size_t n);
 
+/* imap_recent_known - the mark of (user, folder) if it has one for this
+ * uidvalidity (true), without creating it: STATUS skips listing a folder
+ * when nothing above the mark can exist (mark >= UIDNEXT - 1). */
+bool imap_recent_known(
+    const char *user, const char *folder, uint32_t uidvalidity, uint32_t *mark_out);
+
 /* imap_recent_reset - forget every mark (unit tests). */
 void imap_recent_reset(void);
 

@@ -62,6 +62,16 @@ test_take_once(void **state)
 	assert_int_equal(imap_recent_take("b@x", "INBOX", 7, l, 5, true), 0);
 	/* "a@x" + "INBOX" must not meet "a@xI" + "NBOX" */
 	assert_int_equal(imap_recent_take("a@xI", "NBOX", 7, l, 5, false), 0);
+	/* known without creating; not for another uidvalidity or folder */
+	{
+		uint32_t mark = 0;
+
+		assert_true(imap_recent_known("a@x", "INBOX", 7, &mark));
+		assert_int_equal(mark, 5);
+		assert_false(imap_recent_known("a@x", "INBOX", 8, &mark));
+		assert_false(imap_recent_known("a@x", "Drafts", 7, &mark));
+		assert_false(imap_recent_known("a@x", "Drafts", 7, &mark)); /* still not made */
+	}
 	/* the folder was made again: new UIDVALIDITY, all new */
 	assert_int_equal(imap_recent_take("a@x", "INBOX", 8, l, 2, true), 0);
 	assert_int_equal(imap_recent_take("a@x", "INBOX", 8, l, 2, true), 2);
