@@ -27,7 +27,9 @@
  * reply waits for mailstore_quota_usage on the thread pool (the store
  * serialises its calls and may wait behind an fsync: never on the loop). A
  * user without a mailbox yet (nothing delivered) holds 0; asking must not
- * create one, hence mailstore_user_exists first.
+ * create one, hence mailstore_user_exists first. XXX: a mailbox deleted
+ * between the two calls comes back empty (mailstore_quota_usage opens the
+ * index with create; storage/mailstore has no read-only variant yet).
  * XXX: a user homed on another node shows 0 until the node links carry a
  * usage call; the user list (GET /users) shows 0 too (a store call per
  * listed user would make a page of 1,000 cost 1,000 index opens).
