@@ -43,6 +43,6 @@ struct imap_server;
 int imap_server_start(uv_loop_t *loop, const struct imap_server_config *cfg,
     struct imap_server **out, struct mn_err *err);
 uint16_t imap_server_port(const struct imap_server *srv);
-void imap_server_stop(struct imap_server **srv);
+void imap_server_stop(struct imap_server **sp);
 
 #endif

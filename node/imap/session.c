@@ -20,6 +20,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "node/limits.h"
+#include "node/imap/recent.h"
 #include "node/imap/session.h"
 #include "storage/directory/directory.h"
 #include "storage/directory/password.h"
@@ -898,7 +899,8 @@ imap_server_start(uv_loop_t *loop, const struct imap_server_config *cfg, struct 
 	int rc;
 
 	srv->cfg = *cfg;
-	srv->nsessions = 1; /* the running server's own reference */
+	srv->nsessions = 1;                         /* the running server's own reference */
+	imap_recent_set_epoch((int64_t)time(NULL)); /* the first listener's start */
 	srv->dummy_hash = password_hash("mailnode-dummy-password");
 	if (srv->dummy_hash == NULL) {
 		free(srv);

@@ -4,8 +4,11 @@ refused with a reason, 2 usage). The API's status codes themselves are
 pinned in test_api.py; here each refusal must reach the user as exactly one
 "mailctl: REASON" line on stderr and nothing on stdout.
 """
+import imaplib
 import json
 import re
+
+from conftest import API_PORTS, DEV_PORTS
 
 USER_KEYS = {"address", "name", "home_node", "quota_bytes", "quota_messages",
              "used_bytes", "used_messages", "flags"}
@@ -125,6 +128,35 @@ def test_user_commands(node):
     fails(node.mailctl("user", "del", "carol@u.test"))
     fails(node.mailctl("user", "show", "carol@u.test"))
     assert js(node.mailctl("user", "list", "u.test", "--json")) == []
+
+
+def test_user_show_reports_mailbox_usage_from_the_store(make_node):
+    """used_bytes / used_messages come from this node's mail store (read on
+    the thread pool): 0 without a mailbox, then what IMAP APPEND stored,
+    then less after an EXPUNGE; in the API, `mailctl user show` and --json."""
+    n = make_node(ports=dict(API_PORTS, imap_port=DEV_PORTS["imap_port"])).start()
+    ok(n.mailctl("domain", "add", "q.test"))
+    ok(n.mailctl("user", "add", "dora@q.test", "--password", "pw-dora"))
+    u = js(n.mailctl("user", "show", "dora@q.test", "--json"))
+    assert (u["used_bytes"], u["used_messages"]) == (0, 0)
+    msgs = [b"Subject: one\r\n\r\n" + b"x" * 1000 + b"\r\n",
+            b"Subject: two\r\n\r\n" + b"y" * 2000 + b"\r\n"]
+    m = imaplib.IMAP4(n.address, DEV_PORTS["imap_port"], timeout=30)
+    m.login("dora@q.test", "pw-dora")
+    for msg in msgs:
+        assert m.append("INBOX", None, None, msg)[0] == "OK"
+    total = sum(len(x) for x in msgs)
+    u = js(n.mailctl("user", "show", "dora@q.test", "--json"))
+    assert (u["used_bytes"], u["used_messages"]) == (total, 2)
+    lines = ok(n.mailctl("user", "show", "dora@q.test")).splitlines()
+    assert "used messages:    2" in lines, lines
+    assert [l for l in lines if re.fullmatch(r"used: +\S+", l) and l != "used:             0"]
+    m.select("INBOX")
+    m.store("1", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    m.logout()
+    u = js(n.mailctl("user", "show", "dora@q.test", "--json"))
+    assert (u["used_bytes"], u["used_messages"]) == (len(msgs[1]), 1)
 
 
 def test_usage_error_exits_2_without_a_request(node):
