@@ -776,6 +776,12 @@ main(int argc, char **argv)
 	struct mn_err err;
 	int c;
 
+	/* The libuv pool runs every blocking step: spool and store fsyncs,
+	 * SQLite, crypt, DNS. Its default of 4 threads lets four fsyncs stall
+	 * everything else; the store and spool lock per user and per file, so
+	 * more threads overlap their waits (read once, at the pool's first
+	 * use). An operator's own setting wins. */
+	setenv("UV_THREADPOOL_SIZE", "16", 0);
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
