@@ -184,6 +184,15 @@ def test_capabilities_after_login_are_the_home_nodes(cl):
         m2.logout()
 
 
+def test_authenticate_plain_via_node1(cl):
+    m = imap(node(cl, 1))
+    typ, data = m.authenticate("PLAIN", lambda _: ("\0%s\0%s" % (USER, PASSWORD)).encode())
+    assert typ == "OK", data
+    assert data[0].startswith(b"[CAPABILITY IMAP4rev1 ")
+    assert m.select("INBOX", readonly=True)[0] == "OK"
+    assert m.logout()[0] == "BYE"
+
+
 def test_user_homed_on_the_reached_node_is_served_locally(cl):
     m = imap(node(cl, 1))
     typ, _ = m.login(LOCAL_USER, PASSWORD)
