@@ -14,6 +14,7 @@ import select
 import signal
 import smtplib
 import socket
+import ssl
 import time
 
 import pytest
@@ -193,6 +194,25 @@ def test_authenticate_plain_via_node1(cl):
     assert m.logout()[0] == "BYE"
 
 
+def test_starttls_at_node1_then_proxied(cl, two_messages):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the nodes' self-signed certificates
+    m = imap(node(cl, 1))
+    assert m.starttls(ssl_context=ctx)[0] == "OK"
+    m.login(USER, PASSWORD)
+    assert m.select("INBOX", readonly=True)[0] == "OK"
+    typ, data = m.fetch("1", "(BODY.PEEK[])")
+    assert typ == "OK" and b"Subject: first" in data[0][1]
+    m.logout()
+    p = poplib.POP3(node(cl, 1).address, POP3_PORT, timeout=DEADLINE_S)
+    p.stls(context=ctx)
+    p.user(USER)
+    assert p.pass_(PASSWORD).startswith(b"+OK maildrop has ")
+    assert b"Subject: first" in b"\r\n".join(p.retr(1)[1])
+    p.quit()
+
+
 def test_user_homed_on_the_reached_node_is_served_locally(cl):
     m = imap(node(cl, 1))
     typ, _ = m.login(LOCAL_USER, PASSWORD)
@@ -292,11 +312,30 @@ def test_append_via_node1_lands_on_node2(cl):
         m2.logout()
 
 
+def proxied_logins(n, proto):
+    return len(re.findall(r"%s .*event=login user=%s result=ok home=node2"
+                          % (proto, re.escape(USER)), n.log()))
+
+
 def test_home_paused_login_gets_unavailable_after_the_deadline(cl):
-    n2 = node(cl, 2)
+    n1, n2 = node(cl, 1), node(cl, 2)
     n2.pause()
     try:
-        m = imap(node(cl, 1))
+        # clients that leave while their home session is being opened
+        before = proxied_logins(n1, "imap")
+        r = Raw(n1.address, IMAP_PORT)
+        assert r.line().startswith("* OK")
+        r.send('g LOGIN "%s" "%s"\r\n' % (USER, PASSWORD))
+        wait_for(lambda: proxied_logins(n1, "imap") > before, DEADLINE_S, "imap login seen")
+        r.close()
+        before = proxied_logins(n1, "pop3")
+        r = Raw(n1.address, POP3_PORT)
+        assert r.line().startswith("+OK")
+        r.send("USER %s\r\nPASS %s\r\n" % (USER, PASSWORD))
+        wait_for(lambda: proxied_logins(n1, "pop3") > before, DEADLINE_S, "pop3 login seen")
+        r.close()
+
+        m = imap(n1)
         t0 = time.monotonic()
         with pytest.raises(imaplib.IMAP4.error, match=r"\[UNAVAILABLE\]"):
             m.login(USER, PASSWORD)
