@@ -92,8 +92,8 @@ typedef void (*rpc_stream_fn)(
 /* rpc_server_handle_stream - serve stream method m (10..19) with fn. s NULL
  * registers it for every rpc_server of the process that has no handler of
  * its own for m (the daemon's server lives inside cluster/raft's service,
- * out of reach of the modules that serve streams). A method registered as a
- * stream is answered MN_EINVAL on a pooled connection, and vice versa. */
+ * out of reach of the modules that serve streams). A stream method sent
+ * on a pooled connection, or after another frame, is answered MN_EINVAL. */
 void rpc_server_handle_stream(
     struct rpc_server *s, Mailnode__RpcMethod m, rpc_stream_fn fn, void *arg);
 /* rpc_stream_accept - send the reply (status 0, payload may be NULL) and
@@ -134,6 +134,10 @@ void rpc_client_close(struct rpc_client **cl);
 
 struct rpc_stream_open;
 
+/* Stream methods are numbered 10..19 in rpc.proto. */
+#define RPC_STREAM_FIRST 10
+#define RPC_STREAM_LAST 19
+
 /* status 0: c is the caller's (no handler set: set one during the call;
  * bytes after the reply frame are in conn_input and are delivered after the
  * call returns), payload the reply's (valid during the call). Otherwise c
@@ -146,7 +150,8 @@ typedef void (*rpc_stream_open_cb)(struct conn *c, int status, const char *error
 /* rpc_stream_open - open a stream for method m to ip:port within
  * timeout_ms (connect, TLS, proof and reply together). 0 and *out (may be
  * NULL; valid until the callback or rpc_stream_cancel), or MN_EINVAL (bad
- * ip, port, zero timeout), MN_ETOOBIG. */
+ * ip, port, zero timeout, m not a stream method RPC_STREAM_FIRST ..
+ * RPC_STREAM_LAST), MN_ETOOBIG, or a conn_connect error. */
 int rpc_stream_open(uv_loop_t *loop, const struct peer_auth_config *auth, const char *ip,
     uint16_t port, Mailnode__RpcMethod m, const void *payload, size_t len, uint32_t timeout_ms,
     rpc_stream_open_cb cb, void *arg, struct rpc_stream_open **out);

@@ -642,8 +642,10 @@ rpc_stream_open(uv_loop_t *loop, const struct peer_auth_config *auth, const char
 	unsigned char tmp[16];
 	int rc;
 
+	/* a plain method's reply would look like an accepted stream */
 	if (timeout_ms == 0 || port == 0 || strlen(ip) >= INET6_ADDRSTRLEN ||
-	    (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1))
+	    (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1) ||
+	    (unsigned)m < RPC_STREAM_FIRST || (unsigned)m > RPC_STREAM_LAST)
 		return MN_EINVAL;
 	if (len > RPC_FRAME_MAX - 64)
 		return MN_ETOOBIG;

@@ -252,8 +252,8 @@ sconn_read(struct conn *c, void *arg)
 			continue;
 		}
 		sc->frames++;
-		if (stream_handler(sc->s, env->method) != NULL) {
-			if (sc->frames == 1 && sc->s != NULL) {
+		if (sc->s != NULL && stream_handler(sc->s, env->method) != NULL) {
+			if (sc->frames == 1) {
 				stream_dispatch(sc, c, env, used);
 				return; /* the conn is no longer ours */
 			}
