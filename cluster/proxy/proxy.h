@@ -89,7 +89,7 @@ typedef void (*proxy_open_cb)(struct conn *home, int status, const char *error, 
  * cancelled. */
 int proxy_open(struct proxy *p, enum proxy_proto proto, const char *home_node, const char *user,
     const char *client_ip, const char *tag, proxy_open_cb cb, void *arg, struct proxy_open **out);
-void proxy_open_cancel(struct proxy_open *op);
+void proxy_open_cancel(struct proxy_open *po);
 
 /* done: both connections have closed (called once, from the loop). */
 typedef void (*proxy_relay_done_cb)(void *arg);
