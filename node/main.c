@@ -527,8 +527,7 @@ make_proxy(struct node *n, struct mn_err *err)
 	struct proxy_config pc;
 	int rc;
 
-	if (n->cfg.cluster_secret == NULL || *n->cfg.cluster_secret == '\0' ||
-	    n->cfg.rpc_port == 0)
+	if (n->cfg.cluster_secret == NULL || *n->cfg.cluster_secret == '\0' || n->cfg.rpc_port == 0)
 		return 0;
 	if ((rc = peer_auth_client_ctx(&n->proxy_tls, err)) != 0)
 		return mn_err_wrap(err, "proxy");
@@ -648,7 +647,8 @@ node_fini(struct node *n)
 		if (n->raft != NULL) {
 			raft_service_close(n->raft);
 			if (!run_until(n, raft_closed, 15000))
-				log_warn("main", "event=shutdown reason=\"raft did not close in time\"");
+				log_warn(
+				    "main", "event=shutdown reason=\"raft did not close in time\"");
 		}
 		if (n->signals_ready && !n->stopping) {
 			uv_close((uv_handle_t *)&n->sigterm, NULL);

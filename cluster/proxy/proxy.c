@@ -77,7 +77,8 @@ proxy_free(struct proxy **pp)
 	*pp = NULL;
 	for (int i = 0; i < 2; i++)
 		if (p->serve[i].adopt != NULL)
-			rpc_server_handle_stream(NULL, proto_method((enum proxy_proto)i), NULL, NULL);
+			rpc_server_handle_stream(
+			    NULL, proto_method((enum proxy_proto)i), NULL, NULL);
 	free(p);
 }
 
@@ -128,8 +129,8 @@ open_free(struct proxy_open *po)
 }
 
 static void
-open_done(struct conn *c, int status, const char *error, const uint8_t *payload, size_t len,
-    void *arg)
+open_done(
+    struct conn *c, int status, const char *error, const uint8_t *payload, size_t len, void *arg)
 {
 	struct proxy_open *po = arg;
 
@@ -162,8 +163,9 @@ proxy_open(struct proxy *p, enum proxy_proto proto, const char *home_node, const
 	if (tag != NULL && strlen(tag) > PROXY_TAG_MAX)
 		return MN_EINVAL;
 	if ((rc = node_rpc_address(p->cfg.dir, home_node, ip, sizeof(ip), &port)) != 0) {
-		log_warn("proxy", "event=open proto=%s user=%s home=%s result=fail "
-		                  "reason=\"home node not in the node table\"",
+		log_warn("proxy",
+		    "event=open proto=%s user=%s home=%s result=fail "
+		    "reason=\"home node not in the node table\"",
 		    proto_name(proto), user, home_node);
 		return rc;
 	}
@@ -307,9 +309,8 @@ static const struct conn_handler relay_handler = {
 };
 
 void
-proxy_relay_start(struct conn *client, struct conn *home, enum proxy_proto proto,
-    const char *user, const char *home_node, uint32_t client_idle_ms, proxy_relay_done_cb done,
-    void *arg)
+proxy_relay_start(struct conn *client, struct conn *home, enum proxy_proto proto, const char *user,
+    const char *home_node, uint32_t client_idle_ms, proxy_relay_done_cb done, void *arg)
 {
 	struct relay *r = xcalloc(1, sizeof(*r));
 
@@ -348,8 +349,8 @@ tag_ok(const char *tag)
 		unsigned char ch = (unsigned char)tag[i];
 
 		/* RFC 3501 tag: ASTRING-CHAR except "+", no CTL, SP, "{" */
-		if (ch <= 0x20 || ch >= 0x7f || ch == '+' || ch == '(' || ch == ')' ||
-		    ch == '{' || ch == '%' || ch == '*' || ch == '"' || ch == '\\')
+		if (ch <= 0x20 || ch >= 0x7f || ch == '+' || ch == '(' || ch == ')' || ch == '{' ||
+		    ch == '%' || ch == '*' || ch == '"' || ch == '\\')
 			return false;
 	}
 	return true;

@@ -86,8 +86,7 @@ struct rpc_stream;
 /* The handler must call rpc_stream_accept or rpc_stream_refuse before it
  * returns (a handler that does neither refuses with MN_EINVAL). payload is
  * valid during the call only. */
-typedef void (*rpc_stream_fn)(
-    struct rpc_stream *st, const uint8_t *payload, size_t len, void *arg);
+typedef void (*rpc_stream_fn)(struct rpc_stream *st, const uint8_t *payload, size_t len, void *arg);
 
 /* rpc_server_handle_stream - serve stream method m (10..19) with fn. s NULL
  * registers it for every rpc_server of the process that has no handler of
@@ -144,8 +143,8 @@ struct rpc_stream_open;
  * is NULL and status is the peer's refusal (error its text) or a local
  * MN_ETIMEDOUT (deadline), MN_ECLOSED, MN_EAUTH (secret refused), MN_ETLS,
  * a connect error. Called exactly once from the loop, unless cancelled. */
-typedef void (*rpc_stream_open_cb)(struct conn *c, int status, const char *error,
-    const uint8_t *payload, size_t len, void *arg);
+typedef void (*rpc_stream_open_cb)(
+    struct conn *c, int status, const char *error, const uint8_t *payload, size_t len, void *arg);
 
 /* rpc_stream_open - open a stream for method m to ip:port within
  * timeout_ms (connect, TLS, proof and reply together). 0 and *out (may be

@@ -633,8 +633,8 @@ so_timer_cb(uv_timer_t *t)
 }
 
 int
-rpc_stream_open(uv_loop_t *loop, const struct peer_auth_config *auth, const char *ip,
-    uint16_t port, Mailnode__RpcMethod m, const void *payload, size_t len, uint32_t timeout_ms,
+rpc_stream_open(uv_loop_t *loop, const struct peer_auth_config *auth, const char *ip, uint16_t port,
+    Mailnode__RpcMethod m, const void *payload, size_t len, uint32_t timeout_ms,
     rpc_stream_open_cb cb, void *arg, struct rpc_stream_open **out)
 {
 	Mailnode__RpcEnvelope env = MAILNODE__RPC_ENVELOPE__INIT;

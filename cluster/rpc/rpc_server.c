@@ -20,7 +20,6 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-
 struct rpc_sconn {
 	struct rpc_server *s; /* NULL once the server stopped */
 	struct conn *c;       /* NULL once closed */
@@ -257,8 +256,8 @@ sconn_read(struct conn *c, void *arg)
 				stream_dispatch(sc, c, env, used);
 				return; /* the conn is no longer ours */
 			}
-			send_reply(sc, env->id, MN_EINVAL, "stream on a shared connection", NULL,
-			    0);
+			send_reply(
+			    sc, env->id, MN_EINVAL, "stream on a shared connection", NULL, 0);
 		} else if (sc->s == NULL || sc->s->h[env->method].fn == NULL) {
 			send_reply(sc, env->id, MN_EINVAL, "method not served here", NULL, 0);
 		} else {

@@ -58,7 +58,7 @@ void imap_server_stop(struct imap_server **srv);
  * login the reached node checked; refuse it when the account is disabled
  * or expired. The session is not counted against per-IP limits (the
  * reached node did that for the client). */
-void imap_server_adopt(struct imap_server *srv, struct rpc_stream *st,
-    const struct proxy_request *req);
+void imap_server_adopt(
+    struct imap_server *srv, struct rpc_stream *st, const struct proxy_request *req);
 
 #endif

@@ -343,8 +343,8 @@ proxy_begin(struct imap_session *s, struct imap_job *job, const struct dir_user 
 	s->proxy_home = xstrdup(u->home_node);
 	s->job = job;
 	s->busy = true;
-	rc = proxy_open(s->srv->cfg.proxy, PROXY_IMAP, u->home_node, u->address,
-	    conn_peer_ip(s->c), tag, proxy_opened, s, &s->popen);
+	rc = proxy_open(s->srv->cfg.proxy, PROXY_IMAP, u->home_node, u->address, conn_peer_ip(s->c),
+	    tag, proxy_opened, s, &s->popen);
 	free(tag);
 	if (rc != 0)
 		proxy_opened(NULL, rc, mn_strerror(rc), s);

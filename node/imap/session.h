@@ -144,8 +144,8 @@ struct imap_session {
 	 * then relaying (the relay owns the conn; freed when it is done) */
 	struct proxy_open *popen;
 	bool relaying;
-	char *peer_ip;       /* for limits_conn_closed after the conn is gone */
-	char *proxied_from;  /* home side: the reached node's name */
+	char *peer_ip;      /* for limits_conn_closed after the conn is gone */
+	char *proxied_from; /* home side: the reached node's name */
 	char *proxy_user, *proxy_home;
 };
 

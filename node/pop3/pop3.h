@@ -80,8 +80,8 @@ void pop3_server_free(struct pop3_server **s);
  * PROXY_EBUSY when another session holds it), accept, load the maildrop
  * and answer the +OK that completes the login the reached node checked.
  * Not counted against per-IP limits. */
-void pop3_server_adopt(struct pop3_server *srv, struct rpc_stream *st,
-    const struct proxy_request *req);
+void pop3_server_adopt(
+    struct pop3_server *srv, struct rpc_stream *st, const struct proxy_request *req);
 
 /* --- pure helpers (tested directly) -------------------------------------- */
 

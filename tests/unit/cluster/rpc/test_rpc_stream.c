@@ -138,8 +138,8 @@ cli_close(struct conn *c, void *arg, int reason)
 static const struct conn_handler cli_handler = {.on_read = cli_read, .on_close = cli_close};
 
 static void
-open_cb(struct conn *c, int status, const char *error, const uint8_t *payload, size_t len,
-    void *arg)
+open_cb(
+    struct conn *c, int status, const char *error, const uint8_t *payload, size_t len, void *arg)
 {
 	(void)arg;
 	T.opened++;
@@ -255,8 +255,8 @@ teardown(void **state)
 }
 
 static int
-open_stream(Mailnode__RpcMethod m, const char *payload, uint32_t timeout,
-    struct rpc_stream_open **op)
+open_stream(
+    Mailnode__RpcMethod m, const char *payload, uint32_t timeout, struct rpc_stream_open **op)
 {
 	return rpc_stream_open(&T.loop, &T.cauth, "127.0.0.1", T.port, m, payload,
 	    payload ? strlen(payload) : 0, timeout, open_cb, NULL, op);
@@ -291,8 +291,7 @@ test_accept_then_raw_bytes_both_ways(void **state)
 	assert_int_equal(T.opened, 1);
 }
 
-static void
-raw_auth_done(struct conn *c, int status, const char *peer_name, void *arg);
+static void raw_auth_done(struct conn *c, int status, const char *peer_name, void *arg);
 
 static void
 raw_read(struct conn *c, void *arg)
@@ -409,8 +408,8 @@ test_stream_method_on_pooled_connection(void **state)
 	assert_int_equal(T.call_status, 0);
 	/* then a stream method on it: refused, the connection stays shared */
 	T.call_done = 0;
-	assert_int_equal(rpc_client_call(T.cl, "127.0.0.1", T.port, M_STREAM, "s", 1, 5000,
-	                     call_cb, NULL, NULL),
+	assert_int_equal(
+	    rpc_client_call(T.cl, "127.0.0.1", T.port, M_STREAM, "s", 1, 5000, call_cb, NULL, NULL),
 	    0);
 	assert_true(uv_wait_until(&T.loop, call_done, NULL, WAIT_MS));
 	assert_int_equal(T.call_status, MN_EINVAL);
@@ -453,8 +452,8 @@ test_deadline_against_a_mute_peer(void **state)
 	assert_int_equal(listener_start(&T.loop, &lc, mute_accept, NULL, &l, &err), 0);
 	uv_update_time(&T.loop);
 	t0 = uv_now(&T.loop);
-	assert_int_equal(rpc_stream_open(&T.loop, &T.cauth, "127.0.0.1", listener_port(l),
-	                     M_STREAM, "x", 1, 300, open_cb, NULL, NULL),
+	assert_int_equal(rpc_stream_open(&T.loop, &T.cauth, "127.0.0.1", listener_port(l), M_STREAM,
+	                     "x", 1, 300, open_cb, NULL, NULL),
 	    0);
 	assert_true(uv_wait_until(&T.loop, opened, NULL, WAIT_MS));
 	assert_int_equal(T.status, MN_ETIMEDOUT);
@@ -486,8 +485,8 @@ test_wrong_secret_and_closed_port(void **state)
 	assert_int_equal(rpc_stream_open(&T.loop, &T.cauth, "nohost", 1, M_STREAM, NULL, 0, 100,
 	                     open_cb, NULL, NULL),
 	    MN_EINVAL);
-	assert_int_equal(rpc_stream_open(&T.loop, &T.cauth, "127.0.0.1", T.port, M_STREAM, NULL,
-	                     0, 0, open_cb, NULL, NULL),
+	assert_int_equal(rpc_stream_open(&T.loop, &T.cauth, "127.0.0.1", T.port, M_STREAM, NULL, 0,
+	                     0, open_cb, NULL, NULL),
 	    MN_EINVAL);
 }
 
@@ -528,7 +527,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_refused_with_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handler_taking_nothing_refuses, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unserved_method, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stream_method_on_pooled_connection, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_stream_method_on_pooled_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deadline_against_a_mute_peer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_secret_and_closed_port, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_at_each_stage, setup, teardown),
