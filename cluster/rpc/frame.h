@@ -16,6 +16,8 @@
 
 #define RPC_FRAME_MAX (16u * 1024 * 1024)
 #define RPC_FRAME_HEAD 4
+/* method numbers are below this (the server's dispatch table) */
+#define RPC_METHOD_MAX 64
 
 /* rpc_frame_decode - look at the front of data: 0 and the envelope bytes
  * (*body, *body_len) when a whole frame is there, *used = bytes to consume;

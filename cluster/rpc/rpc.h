@@ -52,6 +52,12 @@ struct rpc_server_config {
 int rpc_server_start(uv_loop_t *loop, const struct rpc_server_config *cfg, struct rpc_server **out,
     struct mn_err *err);
 void rpc_server_handle(struct rpc_server *s, Mailnode__RpcMethod m, rpc_handler_fn fn, void *arg);
+/* rpc_handlers_register - serve method m on every rpc_server of this
+ * process (started before or after) that has no handler of its own for it:
+ * for services that do not own the server (cluster/handoff registers its
+ * methods while the raft service owns the server on rpc_port). fn NULL
+ * unregisters; do that before arg is freed. */
+void rpc_handlers_register(Mailnode__RpcMethod m, rpc_handler_fn fn, void *arg);
 uint16_t rpc_server_port(const struct rpc_server *s);
 /* rpc_server_stop - stop listening, close connections; calls still in a
  * handler's hands may be answered (the replies are dropped). */

@@ -14,7 +14,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#define RPC_METHODS 5
+#define RPC_METHODS RPC_METHOD_MAX
 
 struct rpc_sconn {
 	struct rpc_server *s; /* NULL once the server stopped */
@@ -30,6 +30,13 @@ struct rpc_call {
 	uint64_t id;
 	uint32_t deadline_ms;
 };
+
+/* process-wide handlers (rpc_handlers_register), consulted when a server
+ * has none of its own for a method */
+static struct {
+	rpc_handler_fn fn;
+	void *arg;
+} global_h[RPC_METHODS];
 
 struct rpc_server {
 	uv_loop_t *loop;
@@ -156,7 +163,18 @@ sconn_read(struct conn *c, void *arg)
 			buf_consume(in, used);
 			continue;
 		}
-		if (sc->s == NULL || sc->s->h[env->method].fn == NULL) {
+		rpc_handler_fn fn = NULL;
+		void *harg = NULL;
+
+		if (sc->s != NULL) {
+			fn = sc->s->h[env->method].fn;
+			harg = sc->s->h[env->method].arg;
+			if (fn == NULL) {
+				fn = global_h[env->method].fn;
+				harg = global_h[env->method].arg;
+			}
+		}
+		if (fn == NULL) {
 			send_reply(sc, env->id, MN_EINVAL, "method not served here", NULL, 0);
 		} else {
 			struct rpc_call *call = xcalloc(1, sizeof(*call));
@@ -165,8 +183,8 @@ sconn_read(struct conn *c, void *arg)
 			sc->refs++;
 			call->id = env->id;
 			call->deadline_ms = env->has_deadline_ms ? env->deadline_ms : 0;
-			sc->s->h[env->method].fn(call, env->has_payload ? env->payload.data : NULL,
-			    env->has_payload ? env->payload.len : 0, sc->s->h[env->method].arg);
+			fn(call, env->has_payload ? env->payload.data : NULL,
+			    env->has_payload ? env->payload.len : 0, harg);
 		}
 		mailnode__rpc_envelope__free_unpacked(env, NULL);
 		buf_consume(in, used);
@@ -247,6 +265,15 @@ rpc_server_handle(struct rpc_server *s, Mailnode__RpcMethod m, rpc_handler_fn fn
 	if ((unsigned)m < RPC_METHODS && m != MAILNODE__RPC_METHOD__RPC_NONE) {
 		s->h[m].fn = fn;
 		s->h[m].arg = arg;
+	}
+}
+
+void
+rpc_handlers_register(Mailnode__RpcMethod m, rpc_handler_fn fn, void *arg)
+{
+	if ((unsigned)m < RPC_METHODS && m != MAILNODE__RPC_METHOD__RPC_NONE) {
+		global_h[m].fn = fn;
+		global_h[m].arg = fn != NULL ? arg : NULL;
 	}
 }
 
