@@ -623,7 +623,8 @@ node_fini(struct node *n)
 		if (n->raft != NULL) {
 			raft_service_close(n->raft);
 			if (!run_until(n, raft_closed, 15000))
-				log_warn("main", "event=shutdown reason=\"raft did not close in time\"");
+				log_warn(
+				    "main", "event=shutdown reason=\"raft did not close in time\"");
 		}
 		if (n->signals_ready && !n->stopping) {
 			uv_close((uv_handle_t *)&n->sigterm, NULL);

@@ -667,8 +667,8 @@ hjob_apply(struct hjob *hj)
 			handoff_tempfail(e->q, r, hr->reply[0] ? hr->reply : "451 4.4.1 no answer");
 			break;
 		}
-		log_escape(why, sizeof(why), r->reply ? r->reply : "",
-		    r->reply ? strlen(r->reply) : 0);
+		log_escape(
+		    why, sizeof(why), r->reply ? r->reply : "", r->reply ? strlen(r->reply) : 0);
 		log_info("delivery", "id=%s event=handoff to=<%s> home=%s result=%s reply=\"%s\"",
 		    e->id, r->address, hj->home, spool_rcpt_state_name(r->state), why);
 	}
