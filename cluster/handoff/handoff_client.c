@@ -211,7 +211,12 @@ send_chunk(struct handoff_send *s)
 	struct handoff *h = s->h;
 	struct handoff_job *job = s->job;
 	Mailnode__HandoffChunk m = MAILNODE__HANDOFF_CHUNK__INIT;
-	bool last = s->off + s->chunk_len == job->size;
+	/* The last chunk waits for the home's fsync: a long deadline. Unless
+	 * the connection is up (or this transfer got a reply already), the
+	 * data goes first without `last` under the short deadline, so that a
+	 * home that is down is noticed in HANDOFF_CONNECT_TIMEOUT_MS. */
+	bool last = s->off + s->chunk_len == job->size &&
+	            (s->rounds > 0 || rpc_client_connected(h->rpc, s->ip, s->port));
 	uint32_t timeout = last             ? HANDOFF_DELIVER_TIMEOUT_MS
 	                   : s->rounds == 0 ? HANDOFF_CONNECT_TIMEOUT_MS
 	                                    : HANDOFF_CHUNK_TIMEOUT_MS;

@@ -25,6 +25,7 @@
 #ifndef MN_CLUSTER_RPC_RPC_H
 #define MN_CLUSTER_RPC_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -89,6 +90,10 @@ int rpc_client_new(uv_loop_t *loop, const struct peer_auth_config *auth, struct 
 int rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__RpcMethod m,
     const void *payload, size_t len, uint32_t timeout_ms, rpc_done_cb cb, void *arg,
     uint64_t *id_out);
+/* rpc_client_connected - true when the pooled connection to ip:port is
+ * up and authenticated now (a request is then sent at once; otherwise it
+ * waits for a connection until its deadline). */
+bool rpc_client_connected(struct rpc_client *cl, const char *ip, uint16_t port);
 /* rpc_client_cancel - forget a pending request; its callback is not called. */
 void rpc_client_cancel(struct rpc_client *cl, uint64_t id);
 /* rpc_client_close - fail pending requests with MN_ECLOSED (callbacks run

@@ -399,6 +399,15 @@ rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__
 	return 0;
 }
 
+bool
+rpc_client_connected(struct rpc_client *cl, const char *ip, uint16_t port)
+{
+	for (struct rpc_peer *p = cl->peers; p; p = p->next)
+		if (p->port == port && strcmp(p->ip, ip) == 0)
+			return p->state == PEER_UP;
+	return false;
+}
+
 void
 rpc_client_cancel(struct rpc_client *cl, uint64_t id)
 {

@@ -219,6 +219,7 @@ test_echo_and_out_of_order_replies(void **state)
 {
 	int want;
 
+	assert_false(rpc_client_connected(T.cl, "127.0.0.1", T.port));
 	assert_int_equal(call(0, MAILNODE__RPC_METHOD__RPC_PROPOSE, "first", 5000, NULL), 0);
 	assert_int_equal(call(1, MAILNODE__RPC_METHOD__RPC_PROPOSE, "second", 5000, NULL), 0);
 	assert_int_equal(call(2, MAILNODE__RPC_METHOD__RPC_STATUS, "echo", 5000, NULL), 0);
@@ -228,6 +229,8 @@ test_echo_and_out_of_order_replies(void **state)
 	assert_int_equal(T.status[2], 0);
 	assert_string_equal(T.reply[2], "echo");
 	assert_string_equal(T.peer, "cli");
+	assert_true(rpc_client_connected(T.cl, "127.0.0.1", T.port));
+	assert_false(rpc_client_connected(T.cl, "127.0.0.2", T.port));
 	assert_int_equal(T.status[3], MN_EINVAL); /* JOIN not served by this server */
 	want = 2;
 	assert_true(uv_wait_until(&T.loop, held_at_least, &want, WAIT_MS));
