@@ -57,7 +57,7 @@ struct mailstore;
 struct handoff;
 
 struct handoff_config {
-	const char *data_dir;  /* temp files in DATA_DIR/handoff */
+	const char *data_dir;  /* temp files in DATA_DIR/handoff (used by handoff_new only) */
 	const char *node_name; /* this node ([node] name) */
 	const char *secret;    /* [cluster] secret: the RPC client proves it */
 	struct directory *dir;

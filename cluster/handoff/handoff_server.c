@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,8 @@ struct hreq {
 	Mailnode__HandoffResult *res;
 	Mailnode__HandoffResult **resp;
 	char (*reply)[HANDOFF_REPLY_MAX + 1];
-	const char **users; /* those to store for */
+	size_t *dup_of; /* rcpt i names the same user as rcpt dup_of[i] */
+	char **users;   /* canonical addresses to store for */
 	struct mailstore_quota *limits;
 	struct mailstore_deliver_result *dres;
 	size_t *map; /* users[k] is rcpts[map[k]] */
@@ -123,7 +125,10 @@ hreq_free(struct hreq *r)
 	free(r->res);
 	free(r->resp);
 	free(r->reply);
+	for (size_t k = 0; k < r->nusers; k++)
+		free(r->users[k]);
 	free(r->users);
+	free(r->dup_of);
 	free(r->limits);
 	free(r->dres);
 	free(r->map);
@@ -211,9 +216,9 @@ deliver_file(struct hreq *r)
 		}
 	}
 	close(fd);
-	rc = mailstore_deliver_id(h->cfg.ms, r->id, r->users, r->nusers, data ? data : "",
-	    (size_t)st.st_size, r->m->has_internal_date ? r->m->internal_date : 0, NULL, r->limits,
-	    r->dres, &err);
+	rc = mailstore_deliver_id(h->cfg.ms, r->id, (const char *const *)r->users, r->nusers,
+	    data ? data : "", (size_t)st.st_size, r->m->has_internal_date ? r->m->internal_date : 0,
+	    NULL, r->limits, r->dres, &err);
 	if (data != NULL)
 		munmap(data, (size_t)st.st_size);
 	if (rc != 0)
@@ -273,6 +278,10 @@ reply_results(struct hreq *r)
 		}
 	}
 	for (size_t i = 0; i < r->n; i++) {
+		if (r->dup_of[i] != SIZE_MAX) {
+			r->res[i].outcome = r->res[r->dup_of[i]].outcome;
+			memcpy(r->reply[i], r->reply[r->dup_of[i]], sizeof(r->reply[i]));
+		}
 		r->res[i].reply = r->reply[i];
 		r->resp[i] = &r->res[i];
 		if (r->res[i].outcome != MAILNODE__HANDOFF_OUTCOME__HANDOFF_DELIVERED)
@@ -339,6 +348,7 @@ plan_rcpts(struct hreq *r)
 	r->res = xcalloc(r->n, sizeof(*r->res));
 	r->resp = xcalloc(r->n, sizeof(*r->resp));
 	r->reply = xcalloc(r->n, sizeof(*r->reply));
+	r->dup_of = xcalloc(r->n, sizeof(*r->dup_of));
 	r->users = xcalloc(r->n, sizeof(*r->users));
 	r->limits = xcalloc(r->n, sizeof(*r->limits));
 	r->dres = xcalloc(r->n, sizeof(*r->dres));
@@ -348,19 +358,9 @@ plan_rcpts(struct hreq *r)
 		int rc;
 
 		mailnode__handoff_result__init(&r->res[i]);
-		r->res[i].address = m->rcpts[i];
-		/* the same user twice would be stored twice: once is enough */
-		bool dup = false;
-
-		for (size_t j = 0; j < i && !dup; j++)
-			dup = strcmp(m->rcpts[j], m->rcpts[i]) == 0;
-		rc = dup ? MN_EEXIST : directory_user_get(h->cfg.dir, m->rcpts[i], &u);
-		if (rc == MN_EEXIST) {
-			/* the sender lists each once; its first result is the one it uses */
-			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_TEMPFAIL,
-			    "451 4.3.0 recipient listed twice");
-			continue;
-		}
+		r->res[i].address = m->rcpts[i]; /* as the sender wrote it: it matches by it */
+		r->dup_of[i] = SIZE_MAX;
+		rc = directory_user_get(h->cfg.dir, m->rcpts[i], &u);
 		if (rc == MN_ENOENT || rc == MN_EINVAL) {
 			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_PERMFAIL,
 			    "550 5.1.1 user unknown");
@@ -375,17 +375,18 @@ plan_rcpts(struct hreq *r)
 			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_PERMFAIL,
 			    "550 5.2.1 mailbox disabled");
 		} else {
-			/* the store names users by the directory's canonical address */
-			r->users[r->nusers] = m->rcpts[i];
-			if (strcmp(u.address, m->rcpts[i]) != 0) {
-				free(m->rcpts[i]);
-				m->rcpts[i] = xstrdup(u.address);
-				r->users[r->nusers] = m->rcpts[i];
-				r->res[i].address = m->rcpts[i];
+			/* the store names users by the directory's canonical
+			 * address; one user named twice is stored once and both
+			 * names get its result */
+			for (size_t k = 0; k < r->nusers && r->dup_of[i] == SIZE_MAX; k++)
+				if (strcmp(r->users[k], u.address) == 0)
+					r->dup_of[i] = r->map[k];
+			if (r->dup_of[i] == SIZE_MAX) {
+				r->users[r->nusers] = xstrdup(u.address);
+				r->limits[r->nusers].max_bytes = u.quota_bytes;
+				r->limits[r->nusers].max_messages = u.quota_messages;
+				r->map[r->nusers++] = i;
 			}
-			r->limits[r->nusers].max_bytes = u.quota_bytes;
-			r->limits[r->nusers].max_messages = u.quota_messages;
-			r->map[r->nusers++] = i;
 		}
 		if (rc == 0)
 			dir_user_fini(&u);
