@@ -732,8 +732,11 @@ step_handoff(struct qentry *e)
 }
 
 /* recipient i (due, local, enabled) is homed on another node: add it to
- * that node's job */
-static void
+ * that node's job. A job is full at HANDOFF_MAX_RCPTS (what a home takes
+ * in one request): false, and the recipient waits for the next attempt,
+ * which follows at once (its next_attempt is due). One job per home and
+ * entry keeps one transfer per handoff id. */
+static bool
 plan_handoff(struct qentry *e, size_t i, const char *home)
 {
 	struct hjob *hj = NULL;
@@ -741,6 +744,8 @@ plan_handoff(struct qentry *e, size_t i, const char *home)
 	for (size_t j = 0; j < e->nhjobs && hj == NULL; j++)
 		if (strcmp(e->hjobs[j].home, home) == 0)
 			hj = &e->hjobs[j];
+	if (hj != NULL && hj->job.nrcpts >= HANDOFF_MAX_RCPTS)
+		return false;
 	if (hj == NULL) {
 		e->hjobs = xrealloc(e->hjobs, (e->nhjobs + 1) * sizeof(*e->hjobs));
 		hj = &e->hjobs[e->nhjobs++];
@@ -751,6 +756,7 @@ plan_handoff(struct qentry *e, size_t i, const char *home)
 	hj->idx = xrealloc(hj->idx, (hj->job.nrcpts + 1) * sizeof(*hj->idx));
 	memset(&hj->hr[hj->job.nrcpts], 0, sizeof(*hj->hr));
 	hj->idx[hj->job.nrcpts++] = i;
+	return true;
 }
 
 /* --- local (pool) -------------------------------------------------------- */
@@ -942,8 +948,8 @@ step_plan(struct qentry *e)
 		} else if (e->q->cfg.handoff != NULL && u.home_node != NULL &&
 		           u.home_node[0] != '\0' &&
 		           strcmp(u.home_node, e->q->cfg.cfg->node_name) != 0) {
-			plan_handoff(e, i, u.home_node);
-			r->state = SPOOL_RCPT_INFLIGHT;
+			if (plan_handoff(e, i, u.home_node))
+				r->state = SPOOL_RCPT_INFLIGHT;
 		} else {
 			e->lt = xrealloc(e->lt, (e->nlt + 1) * sizeof(*e->lt));
 			e->lt_idx = xrealloc(e->lt_idx, (e->nlt + 1) * sizeof(*e->lt_idx));
