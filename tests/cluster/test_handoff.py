@@ -4,13 +4,17 @@ handoff"): three real nodes on 127.0.0.21..23 with SMTP, IMAP and POP3.
 Mail accepted by any node for a user homed on another node is stored on the
 home node only, exactly once and byte for byte; one message for users on
 three homes is stored once on each; with the home node stopped the sender
-still answers 250 and delivers after the home comes back. (A repeated
+still answers 250 and delivers after the home comes back; the home's
+refusal (over quota) bounces to the sender; IDLE on the home wakes on mail
+handed off to it. (A repeated
 handoff with the same id storing one copy is tested at the RPC level in
 tests/unit/cluster/handoff/test_handoff.c.)
 """
 import base64
 import imaplib
+import select
 import smtplib
+import socket
 import time
 import urllib.request
 import uuid
@@ -208,3 +212,59 @@ def test_over_quota_on_home_bounces_through_dsn(hc):
     assert len(dsn) == 1
     assert b"full@ho.test" in dsn[0] and b"5.2.2" in dsn[0]
     assert b"Action: failed" in dsn[0]
+
+
+def read_line(sock, buf, deadline):
+    """The next CRLF line from sock (bytes buffered in buf), or None at the
+    deadline."""
+    while b"\r\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([sock], [], [], left)[0]:
+            return None
+        data = sock.recv(65536)
+        if not data:
+            return None
+        buf.extend(data)
+    i = buf.index(b"\r\n")
+    line = bytes(buf[:i])
+    del buf[:i + 2]
+    return line.decode()
+
+
+def test_idle_on_home_wakes_on_mail_handed_off(hc):
+    """The home notifies its IMAP sessions after the handoff's store commit,
+    as local delivery does: IDLE on node2 sees EXISTS for mail sent through
+    node3."""
+    n2, n3 = hc.by_name("node2"), hc.by_name("node3")
+    sock = socket.create_connection((n2.address, IMAP_PORT), timeout=10)
+    buf = bytearray()
+    try:
+        end = time.monotonic() + 10
+        assert read_line(sock, buf, end).startswith("* OK")
+        sock.sendall(b"a1 LOGIN u2@ho.test " + PASSWORD.encode() + b"\r\n")
+        while True:
+            line = read_line(sock, buf, end)
+            assert line is not None
+            if line.startswith("a1 "):
+                assert line.startswith("a1 OK"), line
+                break
+        sock.sendall(b"a2 SELECT INBOX\r\n")
+        exists = None
+        while True:
+            line = read_line(sock, buf, end)
+            assert line is not None
+            if line.endswith(" EXISTS"):
+                exists = int(line.split()[1])
+            if line.startswith("a2 "):
+                assert line.startswith("a2 OK"), line
+                break
+        sock.sendall(b"a3 IDLE\r\n")
+        assert read_line(sock, buf, end).startswith("+")
+        tag = "t5-" + uuid.uuid4().hex
+        send(n3, ["u2@ho.test"], make_message(tag))
+        line = read_line(sock, buf, time.monotonic() + 30)
+        assert line == "* %d EXISTS" % (exists + 1), line
+        sock.sendall(b"DONE\r\n")
+        assert read_line(sock, buf, time.monotonic() + 10).startswith("a3 OK")
+    finally:
+        sock.close()
