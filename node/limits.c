@@ -155,6 +155,7 @@ table_init(struct lim_table *t, size_t max)
 	t->nslots = 16;
 	while (t->nslots < max)
 		t->nslots <<= 1;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of chain heads (pointers) */
 	t->slots = xcalloc(t->nslots, sizeof(*t->slots));
 }
 
@@ -198,11 +199,27 @@ table_remove(struct lim_table *t, struct lim_entry *e)
 	free(e);
 }
 
+/*
+ * Every entry is on the LRU list (lru_push_head at insert), so freeing
+ * along it frees them all; the hash chains go with slots. (table_remove per
+ * entry would also walk each chain; clang-analyzer read that loop as a use
+ * after free, assuming a head with a prev pointer, which lru_push_head
+ * never makes.)
+ */
 static void
 table_fini(struct lim_table *t)
 {
-	while (t->head != NULL)
-		table_remove(t, t->head);
+	struct lim_entry *e = t->head;
+
+	while (e != NULL) {
+		struct lim_entry *next = e->next;
+
+		free(e->key);
+		free(e);
+		e = next;
+	}
+	t->head = t->tail = NULL;
+	t->count = 0;
 	free(t->slots);
 	t->slots = NULL;
 }

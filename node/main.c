@@ -8,12 +8,15 @@
  * password comes from [admin] initial_password or is generated into
  * data_dir/admin-password (0600). Then it starts the services (HTTP and
  * HTTPS with the admin API under /api/v1/; the mail store, the spool and
- * its delivery queue, the handoff of mail to and from other nodes, SMTP)
- * and runs the event loop in
+ * its delivery queue and the handoff of mail to and from other nodes, SMTP,
+ * IMAP and POP3 with the proxy to users' home nodes) and runs the event
+ * loop in
  * the foreground, logging to stderr. SIGTERM/SIGINT: stop accepting, close
  * connections after their queued output, let work in flight finish (queued
  * directory commands are applied), close every handle, close the
  * directory, exit 0.
+ * `mailnode --config FILE --recover MEMBERS` instead rewrites the stopped
+ * node's Raft configuration (cluster/raft/recover.h) and exits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +34,10 @@
 
 #include "cluster/dirsvc.h"
 #include "cluster/handoff/handoff.h"
+#include "cluster/peer_auth.h"
+#include "cluster/proxy/proxy.h"
 #include "cluster/raft/raft_service.h"
+#include "cluster/raft/recover.h"
 #include "lib/config.h"
 #include "lib/conn.h"
 #include "lib/err.h"
@@ -70,6 +76,10 @@ struct node {
 	struct mailstore *store;
 	struct imap_server *imap, *imaps;
 	struct pop3_server *pop3;
+	/* IMAP/POP3 of users homed on other nodes (NULL: no cluster secret) */
+	struct proxy *proxy;
+	struct peer_auth_config proxy_auth;
+	struct tls_ctx *proxy_tls;
 	struct spool *spool;
 	struct remote_ctx *remote;
 	struct handoff *handoff; /* cluster: mail for users homed elsewhere, both ways */
@@ -87,10 +97,14 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: mailnode --config FILE\n"
+	             "       mailnode --config FILE --recover MEMBER[,MEMBER...]\n"
 	             "       mailnode --version\n"
 	             "       mailnode --help\n"
 	             "Runs one mail server node in the foreground, logging to stderr.\n"
-	             "SIGTERM or SIGINT shut it down gracefully.\n");
+	             "SIGTERM or SIGINT shut it down gracefully.\n"
+	             "--recover (node stopped, majority lost for good): rewrite this node's\n"
+	             "Raft configuration to exactly MEMBERs (NAME from the node table, or\n"
+	             "RAFT_ID=IP:RAFT_PORT), all voters, then exit. See docs/cluster.md.\n");
 }
 
 /* mkdir -p with mode for every directory it creates */
@@ -454,6 +468,7 @@ start_imap(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	ic.store = n->store;
 	ic.max_message_size = n->cfg.smtp_max_message_size;
 	ic.limits = n->limits;
+	ic.proxy = n->proxy;
 	if (imap_server_start(&n->loop, &ic, out, err) != 0)
 		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
 	log_info(
@@ -479,11 +494,62 @@ start_pop3(struct node *n, struct mn_err *err)
 	pc.tls = n->tls;
 	pc.idle_timeout_ms = n->cfg.idle_timeout_ms;
 	pc.limits = n->limits;
+	pc.proxy = n->proxy;
 	rc = pop3_server_start(&n->loop, n->dir, n->store, &pc, &n->pop3, err);
 	if (rc != 0)
 		return mn_err_wrap(err, "pop3 %s", n->cfg.listen_address);
 	log_info("main", "event=listen service=pop3 address=%s:%u pop3s=%u", n->cfg.listen_address,
 	    n->cfg.pop3_port, n->cfg.pop3s_port);
+	return 0;
+}
+
+/* The home side of proxied sessions: the plain IMAP server (or the imaps
+ * one when only that runs; after login both answer the same). */
+static void
+adopt_imap(struct rpc_stream *st, const struct proxy_request *req, void *arg)
+{
+	struct node *n = arg;
+	struct imap_server *srv = n->imap != NULL ? n->imap : n->imaps;
+
+	if (srv == NULL) {
+		rpc_stream_refuse(st, MN_ETEMP, "IMAP not running");
+		return;
+	}
+	imap_server_adopt(srv, st, req);
+}
+
+static void
+adopt_pop3(struct rpc_stream *st, const struct proxy_request *req, void *arg)
+{
+	struct node *n = arg;
+
+	if (n->pop3 == NULL) {
+		rpc_stream_refuse(st, MN_ETEMP, "POP3 not running");
+		return;
+	}
+	pop3_server_adopt(n->pop3, st, req);
+}
+
+/* The proxy needs the cluster secret: a single node has no peers. Made
+ * before IMAP/POP3 start (they keep it), served once they run. */
+static int
+make_proxy(struct node *n, struct mn_err *err)
+{
+	struct proxy_config pc;
+	int rc;
+
+	if (n->cfg.cluster_secret == NULL || *n->cfg.cluster_secret == '\0' || n->cfg.rpc_port == 0)
+		return 0;
+	if ((rc = peer_auth_client_ctx(&n->proxy_tls, err)) != 0)
+		return mn_err_wrap(err, "proxy");
+	n->proxy_auth.secret = n->cfg.cluster_secret;
+	n->proxy_auth.node_name = n->cfg.node_name;
+	n->proxy_auth.client_tls = n->proxy_tls;
+	memset(&pc, 0, sizeof(pc));
+	pc.node_name = n->cfg.node_name;
+	pc.dir = n->dir;
+	pc.auth = &n->proxy_auth;
+	proxy_new(&n->loop, &pc, &n->proxy);
 	return 0;
 }
 
@@ -567,6 +633,11 @@ start_mail(struct node *n, struct mn_err *err)
 static void
 stop_services(struct node *n)
 {
+	if (n->proxy != NULL) {
+		/* no new proxied sessions: the servers they need are going */
+		proxy_serve(n->proxy, PROXY_IMAP, NULL, NULL);
+		proxy_serve(n->proxy, PROXY_POP3, NULL, NULL);
+	}
 	if (n->http != NULL)
 		http_server_stop(&n->http);
 	if (n->https != NULL)
@@ -641,6 +712,9 @@ node_fini(struct node *n)
 	}
 	/* sessions and their pool work are done: the loop has drained */
 	pop3_server_free(&n->pop3);
+	proxy_free(&n->proxy);
+	if (n->proxy_tls != NULL)
+		tls_ctx_free(&n->proxy_tls);
 	if (n->store != NULL)
 		mailstore_close(&n->store);
 	admin_api_free(&n->api);
@@ -658,6 +732,38 @@ node_fini(struct node *n)
 	if (n->lock_fd >= 0)
 		close(n->lock_fd);
 	n->lock_fd = -1;
+}
+
+/* mailnode --recover: raft_recover on the stopped node's log (the data_dir
+ * lock proves it is stopped), then exit. */
+static int
+run_recover(struct node *n, const char *spec)
+{
+	struct recover_member m[RECOVER_MAX_MEMBERS];
+	struct mn_err err;
+	size_t count = 0;
+	int rc;
+
+	mn_err_clear(&err);
+	log_set_level((enum log_level)n->cfg.log_level);
+	rc = lock_data_dir(n, &err);
+	if (rc == 0)
+		rc = recover_parse(n->cfg.data_dir, spec, m, RECOVER_MAX_MEMBERS, &count, &err);
+	if (rc == 0)
+		rc = recover_run(n->cfg.data_dir, m, count, &err);
+	if (rc != 0) {
+		fprintf(stderr, "mailnode: recover: %s\n", err.msg);
+		node_fini(n);
+		return 1;
+	}
+	printf("recovered %s: its Raft configuration is now %zu voter%s:", n->cfg.data_dir, count,
+	    count == 1 ? "" : "s");
+	for (size_t i = 0; i < count; i++)
+		printf("%s %llu=%s%s%s%s", i ? "," : "", (unsigned long long)m[i].id, m[i].address,
+		    m[i].name[0] ? " (" : "", m[i].name, m[i].name[0] ? ")" : "");
+	printf("\nstart this node now; the others need a copy of its data_dir or a fresh join\n");
+	node_fini(n);
+	return 0;
 }
 
 static int
@@ -733,7 +839,7 @@ run(struct node *n)
 	ac.max_body = HTTP_DEFAULT_MAX_BODY;
 	admin_api_new(&n->loop, n->dir, n->svc, &ac, &n->api);
 	conn_set_global_limit(n->cfg.max_connections);
-	if ((rc = start_mail(n, &err)) != 0)
+	if ((rc = start_mail(n, &err)) != 0 || (rc = make_proxy(n, &err)) != 0)
 		goto fail;
 	n->api->queue = n->queue;
 	n->api->ms = n->store;
@@ -744,6 +850,12 @@ run(struct node *n)
 	if ((rc = start_imap(n, "imap", n->cfg.imap_port, NULL, &n->imap, &err)) != 0 ||
 	    (rc = start_imap(n, "imaps", n->cfg.imaps_port, n->tls, &n->imaps, &err)) != 0)
 		goto fail;
+	if (n->proxy != NULL) {
+		if (n->imap != NULL || n->imaps != NULL)
+			proxy_serve(n->proxy, PROXY_IMAP, adopt_imap, n);
+		if (n->pop3 != NULL)
+			proxy_serve(n->proxy, PROXY_POP3, adopt_pop3, n);
+	}
 
 	uv_signal_init(&n->loop, &n->sigterm);
 	uv_signal_init(&n->loop, &n->sigint);
@@ -771,13 +883,20 @@ main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"recover", required_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	static struct node n;
-	const char *config = NULL;
+	const char *config = NULL, *recover = NULL;
 	struct mn_err err;
 	int c;
 
+	/* The libuv pool runs every blocking step: spool and store fsyncs,
+	 * SQLite, crypt, DNS. Its default of 4 threads lets four fsyncs stall
+	 * everything else; the store and spool lock per user and per file, so
+	 * more threads overlap their waits (read once, at the pool's first
+	 * use). An operator's own setting wins. */
+	setenv("UV_THREADPOOL_SIZE", "16", 0);
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -789,6 +908,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'R':
+			recover = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -806,5 +928,7 @@ main(int argc, char **argv)
 		config_free(&n.cfg);
 		return 2;
 	}
+	if (recover != NULL)
+		return run_recover(&n, recover);
 	return run(&n);
 }

@@ -131,8 +131,8 @@ handoff_new(
 	uv_timer_start(&h->sweep, sweep_cb, HANDOFF_SWEEP_MS, HANDOFF_SWEEP_MS);
 	uv_unref((uv_handle_t *)&h->sweep); /* never the only reason to run */
 	if (cfg->serve)
-		rpc_handlers_register(
-		    MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, handoff_server_handle, h);
+		rpc_server_handle(
+		    NULL, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, handoff_server_handle, h);
 	*out = h;
 	return 0;
 }
@@ -144,7 +144,7 @@ handoff_stop(struct handoff *h)
 		return;
 	h->stopped = true;
 	if (h->cfg.serve)
-		rpc_handlers_register(MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, NULL, NULL);
+		rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, NULL, NULL);
 	handoff_client_stop(h);
 	handoff_server_sweep(h, true);
 	uv_timer_stop(&h->sweep);

@@ -72,7 +72,7 @@ struct handoff_config {
 
 /* handoff_new - create DATA_DIR/handoff (removing what an earlier run left
  * there), the RPC client and, with serve, the RPC_HANDOFF_CHUNK handler on
- * the process's RPC server (rpc_handlers_register). */
+ * the process's RPC server (rpc_server_handle with no server). */
 int handoff_new(
     uv_loop_t *loop, const struct handoff_config *cfg, struct handoff **out, struct mn_err *err);
 /* handoff_stop - unregister the handler, fail sends in flight (TEMPFAIL,

@@ -56,6 +56,8 @@ fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf, void **resul
 		fsm->last.msg[0] = '\0';
 	}
 	*result = &fsm->last;
+	if (fsm->on_applied != NULL)
+		fsm->on_applied(fsm->on_applied_arg);
 	return 0;
 }
 

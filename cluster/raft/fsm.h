@@ -75,6 +75,11 @@ struct dir_fsm {
 	uint64_t snapshots; /* snapshots handed to raft */
 	uint64_t restores;  /* snapshots restored */
 	int fatal;          /* the MN_E* that stopped apply last, 0 if none */
+	/* Called after every applied entry (refused ones too), from inside
+	 * raft's apply: it must not call into raft (schedule work instead).
+	 * NULL: none. Set by the owner after dir_fsm_init. */
+	void (*on_applied)(void *arg);
+	void *on_applied_arg;
 };
 
 /* dir_fsm_init - set up fsm->raft (version 1) over dir. */

@@ -4,7 +4,9 @@
  *
  * A 10 ms tick watches for things raft 0.15 has no callback for: winning
  * an election (to append the barrier) and followers' applied index
- * reaching a forwarded write's index (read-your-writes).
+ * reaching a forwarded write's index (read-your-writes; an apply also runs
+ * the tick at once when a write waits, see fsm_applied). Cluster status
+ * asks every member over RPC (raft_service_status).
  */
 #include "cluster/raft/raft_service.h"
 
@@ -65,6 +67,14 @@ struct raft_service {
 	bool close_called;
 	struct rs_waiter *waiters;
 	struct rs_prop *props;
+
+	/* commit nudge (leader): see nudge_followers */
+	struct raft_barrier nudge;
+	bool nudge_pending, nudge_wanted;
+
+	/* last time (raft io clock) a leader was heard from, kept by the tick
+	 * so that a candidate still knows it; 0: never since start */
+	raft_time leader_contact;
 };
 
 /* a local proposal (leader) */
@@ -123,13 +133,18 @@ read_id(const char *path, raft_id *out)
 {
 	FILE *f = fopen(path, "r");
 	unsigned long long v = 0;
-	int ok;
+	char line[32] = "", *end = line;
 
 	if (f == NULL)
 		return errno == ENOENT ? MN_ENOENT : MN_EIO;
-	ok = fscanf(f, "%llu", &v) == 1 && v > 0;
+	if (fgets(line, sizeof(line), f) != NULL) {
+		errno = 0;
+		v = strtoull(line, &end, 10);
+		if (errno != 0 || end == line || (*end != '\n' && *end != '\0'))
+			v = 0;
+	}
 	fclose(f);
-	if (!ok)
+	if (v == 0)
 		return MN_EPARSE;
 	*out = v;
 	return 0;
@@ -152,6 +167,23 @@ write_id(const char *dir, raft_id id, struct mn_err *err)
 }
 
 /* --- directory lookups ---------------------------------------------------- */
+
+/* the element of a node table array with this name (borrowed), or NULL */
+static json_t *
+node_find_name(json_t *nodes, const char *name)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(nodes, i, n)
+	{
+		const char *v = json_string_value(json_object_get(n, "name"));
+
+		if (v != NULL && strcmp(v, name) == 0)
+			return n;
+	}
+	return NULL;
+}
 
 /* rpc address of the node with this raft id (from the node table) */
 static int
@@ -227,6 +259,46 @@ reply_propose(struct rpc_call *call, int rc, const char *msg, uint64_t index)
 	rpc_reply(call, 0, NULL, buf, n);
 }
 
+/*
+ * A follower that forwarded a write answers its client only once it has
+ * applied the entry itself (read-your-writes), and a follower learns that
+ * an entry committed only from the leader's next AppendEntries. raft 0.15
+ * sends that with the next new entry or the next heartbeat (30 ms timer,
+ * checked on a 30 ms tick: up to ~60 ms), so a lone client writing through
+ * a follower waited ~60 ms per write (tests/bench/raft). When a forwarded
+ * entry commits, the leader appends a barrier instead: its AppendEntries
+ * goes out at once and carries the new commit index. One barrier in flight
+ * at a time; commits meanwhile ask for one more when it is done, so under
+ * load the barriers are few and the entries of other writes carry the
+ * commit index anyway.
+ */
+static void nudge_followers(struct raft_service *rs);
+
+static void
+nudge_cb(struct raft_barrier *req, int status)
+{
+	struct raft_service *rs = req->data;
+
+	rs->nudge_pending = false;
+	if (status == 0 && rs->nudge_wanted)
+		nudge_followers(rs);
+}
+
+static void
+nudge_followers(struct raft_service *rs)
+{
+	if (rs->phase != RS_RUNNING || raft_state(&rs->raft) != RAFT_LEADER)
+		return;
+	if (rs->nudge_pending) {
+		rs->nudge_wanted = true;
+		return;
+	}
+	rs->nudge_wanted = false;
+	rs->nudge.data = rs;
+	if (raft_barrier(&rs->raft, &rs->nudge, nudge_cb) == 0)
+		rs->nudge_pending = true;
+}
+
 static void
 prop_apply_cb(struct raft_apply *req, int status, void *result)
 {
@@ -236,10 +308,12 @@ prop_apply_cb(struct raft_apply *req, int status, void *result)
 
 	prop_unlink(p);
 	if (p->call != NULL) {
-		if (status != 0)
+		if (status != 0) {
 			rpc_reply(p->call, rc, e.msg, NULL, 0);
-		else
+		} else {
 			reply_propose(p->call, rc, e.msg, req->index);
+			nudge_followers(p->rs);
+		}
 	} else {
 		if (rc != 0 && e.msg[0] == '\0')
 			mn_err_set(&e, rc, "%s", mn_strerror(rc));
@@ -324,7 +398,10 @@ forward_cb(int status, const char *error, const uint8_t *payload, size_t len, vo
 	w->replied = true;
 	w->deadline = uv_now(rs->loop) + RAFT_SERVICE_APPLY_WAIT_MS;
 	mailnode__propose_reply__free_unpacked(rep, NULL);
-	/* the tick completes it once applied here */
+	/* applied here already (the commit index can arrive before this
+	 * reply), else the tick completes it once it is */
+	if (rs->phase == RS_RUNNING && raft_last_applied(&rs->raft) >= w->index)
+		waiter_done(rs, w, w->rc, w->msg);
 }
 
 static int
@@ -661,6 +738,36 @@ role_name(struct raft_service *rs, const struct raft_server *s, raft_id leader)
 	return s->role == RAFT_VOTER ? "follower" : "spare";
 }
 
+/* ms since this node last heard from a leader: 0 on the leader; from
+ * raft's election timer on a follower that knows its leader (raft resets it
+ * on every AppendEntries from the leader); else from the tick's record.
+ * false: no leader heard from since start (or raft not running). */
+static bool
+last_contact_ms(struct raft_service *rs, uint64_t *ms)
+{
+	raft_time now, t;
+	raft_id lid = 0;
+	const char *laddr;
+
+	if (rs->phase != RS_RUNNING)
+		return false;
+	now = rs->raft.io->time(rs->raft.io);
+	if (raft_state(&rs->raft) == RAFT_LEADER) {
+		*ms = 0;
+		return true;
+	}
+	if (raft_state(&rs->raft) == RAFT_FOLLOWER)
+		raft_leader(&rs->raft, &lid, &laddr);
+	if (lid != 0)
+		t = rs->raft.election_timer_start;
+	else if (rs->leader_contact != 0)
+		t = rs->leader_contact;
+	else
+		return false;
+	*ms = now > t ? now - t : 0;
+	return true;
+}
+
 static void
 rpc_status(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 {
@@ -682,10 +789,16 @@ rpc_status(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 	rep.leader_id = lid;
 	rep.commit_index = rs->raft.commit_index;
 	rep.applied_index = raft_last_applied(&rs->raft);
+	rep.has_last_contact_ms = last_contact_ms(rs, &rep.last_contact_ms);
+	rep.name = rs->node_name;
+	rep.has_term = 1;
+	rep.term = rs->raft.current_term;
+	rep.has_last_index = 1;
+	rep.last_index = raft_last_index(&rs->raft);
 	rep.n_members = rs->raft.configuration.n;
 	if (rep.n_members) {
 		ms = xcalloc(rep.n_members, sizeof(*ms));
-		mp = xcalloc(rep.n_members, sizeof(*mp));
+		mp = xcalloc(rep.n_members, sizeof(Mailnode__StatusMember *));
 	}
 	for (size_t i = 0; i < rep.n_members; i++) {
 		const struct raft_server *s = &rs->raft.configuration.servers[i];
@@ -708,6 +821,52 @@ rpc_status(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 
 /* --- status --------------------------------------------------------------- */
 
+/* a member's own view, null when unknown */
+static void
+member_set(json_t *m, const char *raft_state, const uint64_t *commit, const uint64_t *applied,
+    const uint64_t *term, const uint64_t *last_index, const uint64_t *contact)
+{
+#define U64_OR_NULL(v) ((v) ? json_integer((json_int_t) * (v)) : json_null())
+	json_object_set_new(m, "raft_state", raft_state ? json_string(raft_state) : json_null());
+	json_object_set_new(m, "commit_index", U64_OR_NULL(commit));
+	json_object_set_new(m, "applied_index", U64_OR_NULL(applied));
+	json_object_set_new(m, "term", U64_OR_NULL(term));
+	json_object_set_new(m, "last_index", U64_OR_NULL(last_index));
+	json_object_set_new(m, "last_contact_ms", U64_OR_NULL(contact));
+#undef U64_OR_NULL
+}
+
+static void
+member_set_unknown(json_t *m, const char *error)
+{
+	member_set(m, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (error != NULL) {
+		json_object_set_new(m, "reachable", json_false());
+		json_object_set_new(m, "error", json_string(error));
+	}
+}
+
+static void
+member_set_local(struct raft_service *rs, json_t *m)
+{
+	uint64_t commit, applied, term, last, contact;
+	bool has_contact;
+
+	if (rs->phase != RS_RUNNING) {
+		member_set_unknown(m, NULL);
+		json_object_set_new(m, "reachable", json_true());
+		return;
+	}
+	commit = rs->raft.commit_index;
+	applied = raft_last_applied(&rs->raft);
+	term = rs->raft.current_term;
+	last = raft_last_index(&rs->raft);
+	has_contact = last_contact_ms(rs, &contact);
+	member_set(m, state_name(raft_state(&rs->raft)), &commit, &applied, &term, &last,
+	    has_contact ? &contact : NULL);
+	json_object_set_new(m, "reachable", json_true());
+}
+
 json_t *
 raft_service_status_json(struct raft_service *rs)
 {
@@ -726,7 +885,9 @@ raft_service_status_json(struct raft_service *rs)
 	{
 		raft_id id = (raft_id)json_integer_value(json_object_get(n, "raft_id"));
 		const struct raft_server *s = NULL;
-		bool self = id != 0 && id == rs->id;
+		const char *nm = json_string_value(json_object_get(n, "name"));
+		bool self =
+		    (id != 0 && id == rs->id) || (nm != NULL && strcmp(nm, rs->node_name) == 0);
 		json_t *m = json_object();
 
 		if (running)
@@ -741,10 +902,10 @@ raft_service_status_json(struct raft_service *rs)
 		json_object_set(m, "address", json_object_get(n, "address"));
 		json_object_set_new(m, "raft_id", json_integer((json_int_t)id));
 		json_object_set_new(m, "voter", json_boolean(s && s->role == RAFT_VOTER));
-		json_object_set_new(m, "applied_index",
-		    self && running ? json_integer((json_int_t)raft_last_applied(&rs->raft))
-		                    : json_null());
-		json_object_set_new(m, "last_contact_ms", self ? json_integer(0) : json_null());
+		if (self)
+			member_set_local(rs, m);
+		else
+			member_set_unknown(m, NULL);
 		json_array_append_new(members, m);
 	}
 	json_decref(nodes);
@@ -766,6 +927,123 @@ raft_service_status_json(struct raft_service *rs)
 		    "raft_id", (json_int_t)rs->id, "leader_id", (json_int_t)lid, "configuration",
 		    conf);
 	}
+}
+
+/* cluster status with every member's own view: one STATUS call per member,
+ * all at once; the reply comes when the last one answered or timed out */
+struct rs_status {
+	struct raft_service *rs;
+	raft_service_status_cb cb;
+	void *arg;
+	json_t *st;
+	size_t pending;
+	bool asking; /* still in raft_service_status: do not finish yet */
+};
+
+struct rs_status_ask {
+	struct rs_status *s;
+	json_t *member; /* borrowed from s->st */
+};
+
+static void
+status_maybe_finish(struct rs_status *s)
+{
+	if (s->pending > 0 || s->asking)
+		return;
+	s->cb(s->st, s->arg);
+	free(s);
+}
+
+static void
+status_ask_cb(int status, const char *error, const uint8_t *payload, size_t len, void *arg)
+{
+	struct rs_status_ask *a = arg;
+	struct rs_status *s = a->s;
+	Mailnode__StatusReply *rep = NULL;
+
+	if (status == 0 && (rep = mailnode__status_reply__unpack(NULL, len, payload)) == NULL) {
+		status = MN_EPARSE;
+		error = "bad status reply";
+	}
+	if (status != 0) {
+		char msg[MN_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s",
+		    status == MN_ETIMEDOUT ? "no answer within the status deadline"
+		                           : (error && *error ? error : mn_strerror(status)));
+		member_set_unknown(a->member, msg);
+	} else {
+		const char *want = json_string_value(json_object_get(a->member, "name"));
+
+		member_set(a->member, rep->state, &rep->commit_index, &rep->applied_index,
+		    rep->has_term ? &rep->term : NULL,
+		    rep->has_last_index ? &rep->last_index : NULL,
+		    rep->has_last_contact_ms ? &rep->last_contact_ms : NULL);
+		json_object_set_new(a->member, "reachable", json_true());
+		/* an address now answered by another node is not this member */
+		if (rep->name != NULL && want != NULL && strcmp(rep->name, want) != 0)
+			member_set_unknown(a->member, "another node answers at its address");
+		mailnode__status_reply__free_unpacked(rep, NULL);
+	}
+	free(a);
+	s->pending--;
+	status_maybe_finish(s);
+}
+
+void
+raft_service_status(struct raft_service *rs, raft_service_status_cb cb, void *arg)
+{
+	struct rs_status *s = xcalloc(1, sizeof(*s));
+	json_t *nodes = directory_nodes_json(rs->dir), *members, *m;
+	size_t i;
+
+	s->rs = rs;
+	s->cb = cb;
+	s->arg = arg;
+	s->st = raft_service_status_json(rs);
+	s->asking = true;
+	members = json_object_get(s->st, "members");
+	json_array_foreach(members, i, m)
+	{
+		const char *name = json_string_value(json_object_get(m, "name"));
+		const char *state = json_string_value(json_object_get(m, "state"));
+		json_t *n = nodes && name ? node_find_name(nodes, name) : NULL;
+		const char *ip = n ? json_string_value(json_object_get(n, "address")) : NULL;
+		uint16_t port =
+		    n ? (uint16_t)json_integer_value(json_object_get(n, "rpc_port")) : 0;
+		struct rs_status_ask *a;
+
+		if (json_is_true(json_object_get(m, "reachable")))
+			continue; /* this node: filled in already */
+		if (state != NULL && strcmp(state, "removed") == 0)
+			continue; /* not a member any more: nothing to ask */
+		if (rs->phase != RS_RUNNING) {
+			member_set_unknown(m, "this node is not running Raft yet (joining)");
+			continue;
+		}
+		if (rs->rpcc == NULL || ip == NULL || port == 0) {
+			member_set_unknown(m, "no RPC address to ask");
+			continue;
+		}
+		if (rpc_client_peer_backing_off(rs->rpcc, ip, port)) {
+			member_set_unknown(m, "unreachable (RPC connection failing)");
+			continue;
+		}
+		a = xcalloc(1, sizeof(*a));
+		a->s = s;
+		a->member = m;
+		if (rpc_client_call(rs->rpcc, ip, port, MAILNODE__RPC_METHOD__RPC_STATUS, NULL, 0,
+		        RAFT_SERVICE_STATUS_TIMEOUT_MS, status_ask_cb, a, NULL) != 0) {
+			free(a);
+			member_set_unknown(m, "cannot ask (RPC)");
+			continue;
+		}
+		s->pending++;
+	}
+	if (nodes != NULL)
+		json_decref(nodes);
+	s->asking = false;
+	status_maybe_finish(s);
 }
 
 /* --- remove --------------------------------------------------------------- */
@@ -824,6 +1102,7 @@ transfer_cb(struct raft_transfer *req)
 }
 
 struct rs_remove_fwd {
+	struct raft_service *rs;
 	raft_service_done_cb cb;
 	void *arg;
 };
@@ -832,9 +1111,33 @@ static void
 remove_forward_cb(int status, const char *error, const uint8_t *payload, size_t len, void *arg)
 {
 	struct rs_remove_fwd *f = arg;
+	struct raft_service *rs = f->rs;
+	Mailnode__RemoveReply *rep;
+	uint64_t index = 0;
 
 	if (status == MN_ETIMEDOUT || status == MN_ECLOSED)
 		status = MN_ENOLEADER;
+	if (status == 0 && len > 0 && (rep = mailnode__remove_reply__unpack(NULL, len, payload))) {
+		index = rep->has_index ? rep->index : 0;
+		mailnode__remove_reply__free_unpacked(rep, NULL);
+	}
+	if (status == 0 && index > 0 && rs->phase == RS_RUNNING &&
+	    raft_last_applied(&rs->raft) < index) {
+		/* read-your-writes: answer once the node table here says so
+		 * (the tick completes it, as a forwarded write) */
+		struct rs_waiter *w = xcalloc(1, sizeof(*w));
+
+		w->rs = rs;
+		w->cb = f->cb;
+		w->arg = f->arg;
+		w->index = index;
+		w->replied = true;
+		w->deadline = uv_now(rs->loop) + RAFT_SERVICE_APPLY_WAIT_MS;
+		w->next = rs->waiters;
+		rs->waiters = w;
+		free(f);
+		return;
+	}
 	done_msg(f->cb, f->arg, status, error);
 	free(f);
 }
@@ -857,6 +1160,7 @@ remove_forward(struct raft_service *rs, const char *name, raft_service_done_cb c
 	req.name = (char *)name;
 	n = mailnode__remove_request__pack(&req, buf);
 	f = xcalloc(1, sizeof(*f));
+	f->rs = rs;
 	f->cb = cb;
 	f->arg = arg;
 	if (rpc_client_call(rs->rpcc, ip, port, MAILNODE__RPC_METHOD__RPC_REMOVE, buf, n,
@@ -867,10 +1171,28 @@ remove_forward(struct raft_service *rs, const char *name, raft_service_done_cb c
 	return 0;
 }
 
+struct rs_remove_call {
+	struct raft_service *rs;
+	struct rpc_call *call;
+};
+
 static void
 rpc_remove_done(int rc, const struct mn_err *err, void *arg)
 {
-	rpc_reply(arg, rc, rc ? err->msg : NULL, NULL, 0);
+	struct rs_remove_call *rc_ = arg;
+	Mailnode__RemoveReply rep = MAILNODE__REMOVE_REPLY__INIT;
+	uint8_t buf[16];
+
+	if (rc != 0) {
+		rpc_reply(rc_->call, rc, err->msg, NULL, 0);
+	} else {
+		/* the node table entry is applied here: the commit index
+		 * covers it */
+		rep.has_index = 1;
+		rep.index = rc_->rs->raft.commit_index;
+		rpc_reply(rc_->call, 0, NULL, buf, mailnode__remove_reply__pack(&rep, buf));
+	}
+	free(rc_);
 }
 
 static void
@@ -885,10 +1207,17 @@ rpc_remove(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 		return;
 	}
 	/* only the leader acts: no second hop */
-	if (rs->phase != RS_RUNNING || raft_state(&rs->raft) != RAFT_LEADER)
+	if (rs->phase != RS_RUNNING || raft_state(&rs->raft) != RAFT_LEADER) {
 		rc = MN_ENOLEADER;
-	else
-		rc = raft_service_remove(rs, req->name, rpc_remove_done, call);
+	} else {
+		struct rs_remove_call *x = xcalloc(1, sizeof(*x));
+
+		x->rs = rs;
+		x->call = call;
+		rc = raft_service_remove(rs, req->name, rpc_remove_done, x);
+		if (rc != 0)
+			free(x);
+	}
 	mailnode__remove_request__free_unpacked(req, NULL);
 	if (rc != 0)
 		rpc_reply(call, rc,
@@ -931,6 +1260,27 @@ raft_service_remove(struct raft_service *rs, const char *name, raft_service_done
 	snprintf(x->name, sizeof(x->name), "%s", name);
 	x->change.data = x;
 	x->transfer.data = x;
+	{
+		bool in_conf = false;
+
+		for (unsigned k = 0; k < rs->raft.configuration.n; k++)
+			in_conf = in_conf || rs->raft.configuration.servers[k].id == id;
+		if (!in_conf) {
+			/* out of Raft already (e.g. dropped by mailnode --recover):
+			 * only the node table is left to update */
+			Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
+			Mailnode__NodeSetState m = MAILNODE__NODE_SET_STATE__INIT;
+
+			log_info("cluster", "event=remove node=%s raft_id=%llu step=table_only",
+			    x->name, (unsigned long long)id);
+			m.name = x->name;
+			m.state = "removed";
+			cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_NODE_SET_STATE;
+			cmd.node_set_state = &m;
+			submit_cmd(rs, &cmd, remove_state_done, x);
+			return 0;
+		}
+	}
 	if (id == rs->id)
 		rv = raft_transfer(&rs->raft, &x->transfer, 0, transfer_cb);
 	else
@@ -983,6 +1333,14 @@ tick_cb(uv_timer_t *t)
 		if (raft_barrier(&rs->raft, &rs->barrier, barrier_cb) == 0)
 			rs->barrier_pending = true;
 	}
+	{
+		uint64_t ms;
+
+		/* remember it while it is known, for when it is not any more */
+		if (state == RAFT_LEADER || state == RAFT_FOLLOWER)
+			if (last_contact_ms(rs, &ms))
+				rs->leader_contact = rs->raft.io->time(rs->raft.io) - ms;
+	}
 	applied = raft_last_applied(&rs->raft);
 	for (struct rs_waiter *w = rs->waiters, *next; w; w = next) {
 		next = w->next;
@@ -995,6 +1353,19 @@ tick_cb(uv_timer_t *t)
 			next = rs->waiters;
 		}
 	}
+}
+
+/* An entry was applied (called from inside raft's apply, see fsm.h): if a
+ * forwarded write waits for its index, run the tick on the next loop
+ * iteration instead of up to TICK_MS later. raft_last_applied() counts the
+ * entry only once apply has returned, which it has by then. */
+static void
+fsm_applied(void *arg)
+{
+	struct raft_service *rs = arg;
+
+	if (rs->waiters != NULL && rs->phase == RS_RUNNING)
+		uv_timer_start(&rs->tick, tick_cb, 0, TICK_MS);
 }
 
 /* --- start ---------------------------------------------------------------- */
@@ -1029,6 +1400,8 @@ raft_begin(struct raft_service *rs, bool bootstrap, struct mn_err *err)
 	rs->io_inited = true;
 	raft_uv_set_connect_retry_delay(&rs->io, 200);
 	dir_fsm_init(&rs->fsm, rs->dir);
+	rs->fsm.on_applied = fsm_applied;
+	rs->fsm.on_applied_arg = rs;
 	rv = raft_init(&rs->raft, &rs->io, &rs->fsm.raft, rs->id, rs->raft_addr);
 	if (rv != 0)
 		return mn_err_set(err, MN_EIO, "raft_init: %s", raft_errmsg(&rs->raft));

@@ -44,6 +44,8 @@
 #define RAFT_SERVICE_HEARTBEAT_MS 30
 #define RAFT_SERVICE_REMOVE_TIMEOUT_MS 15000
 #define RAFT_SERVICE_ELECTION_MS 1000
+/* how long cluster status waits for each member's own answer */
+#define RAFT_SERVICE_STATUS_TIMEOUT_MS 500
 
 struct raft_service;
 
@@ -89,8 +91,22 @@ int raft_service_submit(
 int raft_service_remove(
     struct raft_service *rs, const char *name, raft_service_done_cb cb, void *arg);
 
-/* raft_service_status_json - SPEC §6 cluster status shape. */
+/* raft_service_status_json - SPEC §6 cluster status shape, this node's
+ * view only: other members' applied index and last contact are null. */
 json_t *raft_service_status_json(struct raft_service *rs);
+
+/* raft_service_status - the same, with every member's own view: each
+ * other member of the node table that is not removed is asked over RPC
+ * (STATUS, all at once, RAFT_SERVICE_STATUS_TIMEOUT_MS each) for its raft
+ * state, commit and applied index, term, last log index and the ms since
+ * it last heard from a leader. A member that does not answer in time, or
+ * whose RPC connection is failing and in its backoff, is marked
+ * "reachable": false with an "error" and null figures. cb gets the status
+ * (a new reference it owns) exactly once: inside the call when nobody has
+ * to be asked, else later from the loop (at the latest when the service
+ * closes). */
+typedef void (*raft_service_status_cb)(json_t *status, void *arg);
+void raft_service_status(struct raft_service *rs, raft_service_status_cb cb, void *arg);
 
 /* raft_service_close - stop raft, RPC and transport; pending writes fail
  * with MN_ECLOSED. The loop must run until raft_service_closed(). */

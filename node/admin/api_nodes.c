@@ -1,7 +1,8 @@
 /*
  * api_nodes.c - /api/v1/nodes and /api/v1/cluster. With Raft (the daemon)
  * the cluster status comes from the raft service (leader, members with
- * their roles from the Raft configuration, applied index) and node remove
+ * their roles from the Raft configuration, and each member's own raft state,
+ * commit/applied index and last leader contact, asked over RPC) and node remove
  * is a Raft configuration change of a drained node, on the leader. Without
  * it (unit tests) this node is a one-member cluster. Drain answers 501
  * until account migration exists.
@@ -110,6 +111,12 @@ api_nodes_del(struct api_req *r)
 	api_reply_error(r, 501, "node remove needs the cluster service");
 }
 
+static void
+cluster_status_done(json_t *status, void *arg)
+{
+	api_reply_json(arg, 200, status);
+}
+
 void
 api_cluster_status(struct api_req *r)
 {
@@ -118,7 +125,8 @@ api_cluster_status(struct api_req *r)
 	size_t i;
 
 	if (dirsvc_raft(r->api->svc) != NULL) {
-		api_reply_json(r, 200, raft_service_status_json(dirsvc_raft(r->api->svc)));
+		/* every member is asked for its own view (short deadline) */
+		raft_service_status(dirsvc_raft(r->api->svc), cluster_status_done, r);
 		return;
 	}
 	nodes = directory_nodes_json(r->api->dir);
@@ -137,6 +145,8 @@ api_cluster_status(struct api_req *r)
 		json_object_set_new(m, "role", json_string(self ? "leader" : "spare"));
 		json_object_set(m, "state", json_object_get(n, "state"));
 		json_object_set(m, "address", json_object_get(n, "address"));
+		json_object_set_new(
+		    m, "commit_index", self ? json_integer((json_int_t)applied) : json_null());
 		json_object_set_new(
 		    m, "applied_index", self ? json_integer((json_int_t)applied) : json_null());
 		json_object_set_new(m, "last_contact_ms", self ? json_integer(0) : json_null());

@@ -13,24 +13,100 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "node/admin/api.h"
 #include "storage/directory/password.h"
+#include "storage/mailstore/mailstore.h"
 
 #define API_MAX_NAME 256
+
+/*
+ * used_bytes / used_messages come from the mail store of the user's home
+ * node; the directory does not know them. When that node is this one, the
+ * reply waits for mailstore_quota_usage on the thread pool (the store
+ * serialises its calls and may wait behind an fsync: never on the loop). A
+ * user without a mailbox yet (nothing delivered) holds 0; asking must not
+ * create one, hence mailstore_user_exists first. XXX: a mailbox deleted
+ * between the two calls comes back empty (mailstore_quota_usage opens the
+ * index with create; storage/mailstore has no read-only variant yet).
+ * XXX: a user homed on another node shows 0 until the node links carry a
+ * usage call; the user list (GET /users) shows 0 too (a store call per
+ * listed user would make a page of 1,000 cost 1,000 index opens).
+ */
+struct usage_work {
+	uv_work_t w;
+	struct api_req *r;
+	struct mailstore *ms;
+	json_t *user; /* the reply, completed after the work */
+	int status;
+	char *address;
+	uint64_t bytes, msgs;
+	int rc;
+	struct mn_err err;
+};
+
+static void
+usage_work_cb(uv_work_t *w)
+{
+	struct usage_work *u = w->data;
+
+	if (mailstore_user_exists(u->ms, u->address))
+		u->rc = mailstore_quota_usage(u->ms, u->address, &u->bytes, &u->msgs, &u->err);
+}
+
+static void
+usage_after_cb(uv_work_t *w, int status)
+{
+	struct usage_work *u = w->data;
+
+	(void)status;
+	if (u->rc != 0) {
+		/* the user object is still worth having: 0 and a log line */
+		log_warn(
+		    "admin", "event=quota_usage user=%s reason=\"%s\"", u->address, u->err.msg);
+		u->bytes = u->msgs = 0;
+	}
+	json_object_set_new(u->user, "used_bytes", json_integer((json_int_t)u->bytes));
+	json_object_set_new(u->user, "used_messages", json_integer((json_int_t)u->msgs));
+	api_reply_json(u->r, u->status, u->user);
+	free(u->address);
+	free(u);
+}
 
 static void
 reply_user(struct api_req *r, int status, const char *address)
 {
 	struct dir_user u;
+	struct usage_work *w;
+	json_t *j;
 
 	memset(&u, 0, sizeof(u));
 	if (directory_user_get(r->api->dir, address, &u) != 0) {
 		api_reply_error(r, 404, "user %s does not exist", address);
 		return;
 	}
-	api_reply_json(r, status, directory_user_json(&u));
+	j = directory_user_json(&u);
+	/* no home node recorded: a single node's own user */
+	if (r->api->ms == NULL || (u.home_node != NULL && u.home_node[0] != '\0' &&
+	                              strcmp(u.home_node, r->api->node_name) != 0)) {
+		dir_user_fini(&u);
+		api_reply_json(r, status, j);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->r = r;
+	w->ms = r->api->ms;
+	w->user = j;
+	w->status = status;
+	w->address = xstrdup(u.address);
+	w->w.data = w;
 	dir_user_fini(&u);
+	if (uv_queue_work(r->api->loop, &w->w, usage_work_cb, usage_after_cb) != 0) {
+		free(w->address);
+		free(w);
+		api_reply_json(r, status, j);
+	}
 }
 
 static bool

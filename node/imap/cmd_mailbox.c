@@ -13,6 +13,7 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/imap/recent.h"
 #include "node/imap/session.h"
 #include "storage/directory/directory.h"
 
@@ -102,7 +103,8 @@ imap_cmd_select(struct imap_session *s, struct imap_job *job)
 	size_t n = 0;
 	struct mn_err err;
 	int rc;
-	uint32_t first_unseen = 0;
+	uint32_t first_unseen = 0, mark;
+	size_t nrecent = 0;
 
 	if (name == NULL) {
 		imap_reply(job, "BAD", "Invalid mailbox name");
@@ -137,12 +139,17 @@ imap_cmd_select(struct imap_session *s, struct imap_job *job)
 	s->readonly = examine;
 	s->uidvalidity = fi.uidvalidity;
 	s->highestmodseq = fi.highestmodseq;
+	/* RFC 3501 §2.3.2: SELECT takes the messages no session took yet as
+	 * \Recent; EXAMINE sees them but leaves them to a later SELECT */
+	mark = imap_recent_take(s->user, name, fi.uidvalidity, list, n, !examine);
 	s->view = xmalloc((n + 1) * sizeof(*s->view));
 	s->capview = n + 1;
 	s->nview = n;
 	for (size_t i = 0; i < n; i++) {
 		s->view[i].uid = list[i].uid;
 		s->view[i].modseq = list[i].modseq;
+		s->view[i].recent = list[i].uid > mark;
+		nrecent += s->view[i].recent;
 		if (first_unseen == 0 && !(list[i].flags & MAILSTORE_SEEN))
 			first_unseen = (uint32_t)i + 1;
 		if (list[i].modseq > s->highestmodseq)
@@ -156,7 +163,7 @@ imap_cmd_select(struct imap_session *s, struct imap_job *job)
 	else
 		buf_append_str(
 		    &job->out, "* OK [PERMANENTFLAGS (" SYSTEM_FLAGS " \\*)] Flags permitted\r\n");
-	buf_printf(&job->out, "* %zu EXISTS\r\n* 0 RECENT\r\n", n);
+	buf_printf(&job->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", n, nrecent);
 	if (first_unseen)
 		buf_printf(&job->out, "* OK [UNSEEN %u] First unseen\r\n", first_unseen);
 	buf_printf(&job->out, "* OK [UIDVALIDITY %u] UIDs valid\r\n", fi.uidvalidity);
@@ -477,6 +484,38 @@ imap_cmd_list(struct imap_session *s, struct imap_job *job)
 	imap_reply(job, "OK", "%s completed", lsub ? "LSUB" : "LIST");
 }
 
+/*
+ * STATUS RECENT: the messages no read-write session took yet, plus, for
+ * our own selected mailbox (RFC 3501 §6.3.10 discourages STATUS on it, but
+ * allows it), those that are \Recent in this session.
+ */
+static int
+status_recent(struct imap_session *s, const char *name, const struct mailstore_folder_info *fi,
+    uint32_t *out, struct mn_err *err)
+{
+	struct mailstore_msg *list = NULL;
+	uint32_t uidvalidity = fi->uidvalidity, mark;
+	size_t n = 0;
+	int rc;
+
+	if (imap_recent_known(s->user, name, uidvalidity, &mark) && mark + 1 >= fi->uidnext) {
+		/* nothing can be above the mark: no need to list the folder
+		 * (clients ask STATUS ... RECENT of every folder, often) */
+		*out = 0;
+	} else {
+		rc =
+		    mailstore_msg_list(imap_server_store(s->srv), s->user, name, 0, &list, &n, err);
+		if (rc != 0)
+			return rc;
+		*out = imap_recent_count(s->user, name, uidvalidity, list, n);
+		mailstore_msg_list_free(&list, n);
+	}
+	if (s->folder != NULL && !s->readonly && strcmp(s->folder, name) == 0 &&
+	    s->uidvalidity == uidvalidity)
+		*out += (uint32_t)imap_view_nrecent(s); /* ours are below the mark */
+	return 0;
+}
+
 void
 imap_cmd_status(struct imap_session *s, struct imap_job *job)
 {
@@ -484,7 +523,8 @@ imap_cmd_status(struct imap_session *s, struct imap_job *job)
 	const struct imap_arg *items = job->arg ? job->arg->next : NULL;
 	struct mailstore_folder_info fi;
 	struct mn_err err;
-	bool first = true;
+	bool first = true, want_recent = false;
+	uint32_t nrecent = 0;
 	int rc;
 
 	if (name == NULL || items == NULL || items->type != IMAP_ARG_LIST || items->next != NULL ||
@@ -505,10 +545,14 @@ imap_cmd_status(struct imap_session *s, struct imap_job *job)
 			imap_reply(job, "BAD", "Unknown STATUS item");
 			return;
 		}
+		want_recent |= slice_eq_nocase(i->str, "RECENT");
 	}
 	memset(&fi, 0, sizeof(fi));
 	rc = mailstore_folder_status(imap_server_store(s->srv), s->user, name, &fi, &err);
+	if (rc == 0 && want_recent)
+		rc = status_recent(s, name, &fi, &nrecent, &err);
 	if (rc != 0) {
+		mailstore_folder_info_fini(&fi);
 		free(name);
 		store_error(job, rc, "STATUS");
 		return;
@@ -523,7 +567,7 @@ imap_cmd_status(struct imap_session *s, struct imap_job *job)
 		if (slice_eq_nocase(i->str, "MESSAGES"))
 			buf_printf(&job->out, "MESSAGES %u", fi.messages);
 		else if (slice_eq_nocase(i->str, "RECENT"))
-			buf_append_str(&job->out, "RECENT 0");
+			buf_printf(&job->out, "RECENT %u", nrecent);
 		else if (slice_eq_nocase(i->str, "UIDNEXT"))
 			buf_printf(&job->out, "UIDNEXT %u", fi.uidnext);
 		else if (slice_eq_nocase(i->str, "UIDVALIDITY"))

@@ -15,6 +15,7 @@
 #include "lib/xalloc.h"
 #include "node/imap/fetch_render.h"
 #include "node/imap/search.h"
+#include "node/imap/search_text.h"
 #include "node/imap/session.h"
 #include "storage/directory/directory.h"
 #include "storage/message/header.h"
@@ -65,7 +66,9 @@ struct search_ctx {
 	const struct mailstore_msg *m;
 	uint32_t seq, maxuid;
 	struct buf hdr, full;
-	bool hdr_loaded, full_loaded;
+	struct buf text, htext; /* decoded body and header (search_text.h) */
+	bool hdr_loaded, full_loaded, text_loaded, htext_loaded;
+	bool recent; /* \Recent in this session */
 };
 
 /* ASCII-case-insensitive substring; UTF-8 bytes compare as they are */
@@ -98,6 +101,35 @@ ctx_full(struct search_ctx *c)
 		load_msg(c->s, c->m, true, &c->full);
 	}
 	return &c->full;
+}
+
+/* the body as a reader sees it: transfer encodings undone, charsets in
+ * UTF-8 (search_text.h); bounded by 4x the message (charset conversion) */
+static struct buf *
+ctx_text(struct search_ctx *c)
+{
+	if (!c->text_loaded) {
+		struct buf *f = ctx_full(c);
+
+		c->text_loaded = true;
+		buf_init(&c->text, 4 * f->len + 64);
+		(void)imap_search_body_text((const char *)f->data, f->len, &c->text);
+	}
+	return &c->text;
+}
+
+/* the header with encoded-words decoded, one line per field */
+static struct buf *
+ctx_htext(struct search_ctx *c)
+{
+	if (!c->htext_loaded) {
+		struct buf *h = ctx_hdr(c);
+
+		c->htext_loaded = true;
+		buf_init(&c->htext, 4 * h->len + 64);
+		(void)imap_search_header_text((const char *)h->data, h->len, &c->htext);
+	}
+	return &c->htext;
 }
 
 /* does a field `name` (decoded, RFC 2047) contain str? */
@@ -206,11 +238,13 @@ eval(const struct imap_search_key *k, struct search_ctx *c)
 	case IMAP_SEARCH_NOT:
 		return !eval(k->child, c);
 	case IMAP_SEARCH_ALL:
-	case IMAP_SEARCH_OLD:
 		return true;
+	case IMAP_SEARCH_OLD:
+		return !c->recent;
 	case IMAP_SEARCH_NEW:
+		return c->recent && !(m->flags & MAILSTORE_SEEN);
 	case IMAP_SEARCH_RECENT:
-		return false; /* \Recent is not tracked: no message is recent */
+		return c->recent;
 	case IMAP_SEARCH_ANSWERED:
 		return m->flags & MAILSTORE_ANSWERED;
 	case IMAP_SEARCH_DELETED:
@@ -258,19 +292,17 @@ eval(const struct imap_search_key *k, struct search_ctx *c)
 	case IMAP_SEARCH_HEADER:
 		return header_has(c, k->header, k->str);
 	case IMAP_SEARCH_BODY: {
-		struct buf *f = ctx_full(c);
-		size_t hl = 0, bo = 0;
+		struct buf *t = ctx_text(c);
 
-		if (header_find_end((char *)f->data, f->len, &hl, &bo) != 0)
-			bo = f->len;
-		/* XXX: raw body; base64/quoted-printable parts are not decoded */
-		return contains_nocase((char *)f->data + bo, f->len - bo, k->str);
+		return contains_nocase((char *)t->data, t->len, k->str);
 	}
 	case IMAP_SEARCH_TEXT: {
-		struct buf *f = ctx_full(c);
+		/* header as written and decoded, then the decoded body */
+		struct buf *h = ctx_hdr(c), *ht = ctx_htext(c), *t = ctx_text(c);
 
-		return contains_nocase((char *)f->data, f->len, k->str) ||
-		       header_has(c, SLICE_LIT("Subject"), k->str);
+		return contains_nocase((char *)h->data, h->len, k->str) ||
+		       contains_nocase((char *)ht->data, ht->len, k->str) ||
+		       contains_nocase((char *)t->data, t->len, k->str);
 	}
 	case IMAP_SEARCH_BEFORE:
 		return floor_days(m->internal_date) < date_days(&k->date);
@@ -349,9 +381,12 @@ imap_cmd_search(struct imap_session *s, struct imap_job *job)
 		c.s = s;
 		c.m = m;
 		c.seq = (uint32_t)i + 1;
+		c.recent = s->view[i].recent;
 		c.maxuid = s->view[s->nview - 1].uid;
 		buf_init(&c.hdr, HEADER_SIZE_MAX + 1);
 		buf_init(&c.full, 0);
+		buf_init(&c.text, 0);
+		buf_init(&c.htext, 0);
 		if (eval(q.root, &c)) {
 			buf_printf(&job->out, " %u", job->uid ? m->uid : c.seq);
 			if (m->modseq > maxmod)
@@ -359,6 +394,8 @@ imap_cmd_search(struct imap_session *s, struct imap_job *job)
 		}
 		buf_fini(&c.hdr);
 		buf_fini(&c.full);
+		buf_fini(&c.text);
+		buf_fini(&c.htext);
 	}
 	if (uses_modseq(q.root) && maxmod > 0)
 		buf_printf(&job->out, " (MODSEQ %llu)", (unsigned long long)maxmod);
@@ -576,7 +613,7 @@ render_one(struct imap_session *s, struct imap_job *job, struct fetch_state *st,
 				}
 			}
 			buf_append_str(out, "FLAGS ");
-			imap_out_flags(out, m->flags, m->keywords);
+			imap_out_flags(out, m->flags | imap_view_recent(s, seq - 1), m->keywords);
 			break;
 		case F_UID:
 			buf_printf(out, "UID %u", m->uid);
@@ -939,9 +976,11 @@ imap_cmd_store(struct imap_session *s, struct imap_job *job)
 		    &modseq, &err);
 		if (rc != 0) {
 			free(uids);
-			imap_reply(job, rc == MN_ELIMIT ? "NO" : "NO",
-			    rc == MN_ELIMIT ? "[LIMIT] Too many keywords"
-			                    : "[SERVERBUG] STORE failed");
+			if (rc ==
+			    MN_ELIMIT) /* RFC 5530 §3 LIMIT: a store limit, not a server bug */
+				imap_reply(job, "NO", "[LIMIT] Too many keywords");
+			else
+				imap_reply(job, "NO", "[SERVERBUG] STORE failed");
 			return;
 		}
 	}
@@ -962,7 +1001,8 @@ imap_cmd_store(struct imap_session *s, struct imap_job *job)
 				buf_printf(&job->out, "* %zu FETCH (", v + 1);
 				if (!silent) {
 					buf_append_str(&job->out, "FLAGS ");
-					imap_out_flags(&job->out, m->flags, m->keywords);
+					imap_out_flags(&job->out, m->flags | imap_view_recent(s, v),
+					    m->keywords);
 				}
 				if (s->condstore)
 					buf_printf(&job->out, "%sMODSEQ (%llu)", silent ? "" : " ",

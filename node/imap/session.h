@@ -60,8 +60,12 @@ enum imap_state {
 /* One message as this session sees it: sequence number = index + 1. */
 struct imap_view_msg {
 	uint32_t uid;
+	bool recent; /* \Recent in this session (recent.h) */
 	uint64_t modseq;
 };
+
+/* \Recent for imap_out_flags: session state, never a mailstore flag bit */
+#define IMAP_FLAG_RECENT (1u << 31)
 
 struct imap_session;
 struct imap_job;
@@ -140,6 +144,13 @@ struct imap_session {
 	size_t nview, capview;
 	/* AUTHENTICATE PLAIN waiting for the client's base64 line */
 	char *auth_tag;
+	/* proxy: opening the home node's session (job held, conn paused),
+	 * then relaying (the relay owns the conn; freed when it is done) */
+	struct proxy_open *popen;
+	bool relaying;
+	char *peer_ip;      /* for limits_conn_closed after the conn is gone */
+	char *proxied_from; /* home side: the reached node's name */
+	char *proxy_user, *proxy_home;
 };
 
 /* server internals used by commands */
@@ -162,7 +173,12 @@ char *imap_arg_mailbox(const struct imap_arg *a);
 void imap_out_string(struct buf *out, const char *s, size_t len);
 void imap_out_nstring(struct buf *out, const char *s); /* NULL -> NIL */
 void imap_out_mailbox(struct buf *out, const char *utf8);
+/* flags: enum mailstore_flag bits, and IMAP_FLAG_RECENT */
 void imap_out_flags(struct buf *out, uint32_t flags, const char *keywords);
+/* IMAP_FLAG_RECENT if the message at view index v is \Recent here, else 0 */
+uint32_t imap_view_recent(const struct imap_session *s, size_t v);
+/* messages of the view that are \Recent in this session */
+size_t imap_view_nrecent(const struct imap_session *s);
 /* flag list argument -> system flag bits + keywords (pointers into args);
  * returns false on a bad flag (\Recent or unknown \X) */
 bool imap_parse_flags(const struct imap_arg *list_or_atom, uint32_t *flags_out, const char **kw_out,

@@ -12,6 +12,7 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/imap/recent.h"
 #include "node/imap/seqset.h"
 #include "node/imap/session.h"
 #include "node/imap/utf7.h"
@@ -125,6 +126,10 @@ imap_out_flags(struct buf *out, uint32_t flags, const char *keywords)
 	bool first = true;
 
 	buf_append(out, "(", 1);
+	if (flags & IMAP_FLAG_RECENT) {
+		buf_append_str(out, "\\Recent");
+		first = false;
+	}
 	for (size_t i = 0; i < sizeof(sysflags) / sizeof(sysflags[0]); i++) {
 		if (flags & sysflags[i].bit) {
 			if (!first)
@@ -273,6 +278,22 @@ imap_view_find(const struct imap_session *s, uint32_t uid)
 	return lo < s->nview && s->view[lo].uid == uid ? lo : SIZE_MAX;
 }
 
+uint32_t
+imap_view_recent(const struct imap_session *s, size_t v)
+{
+	return v < s->nview && s->view[v].recent ? IMAP_FLAG_RECENT : 0;
+}
+
+size_t
+imap_view_nrecent(const struct imap_session *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nview; i++)
+		n += s->view[i].recent;
+	return n;
+}
+
 void
 imap_sync_view(struct imap_session *s, struct buf *out, bool allow_expunge)
 {
@@ -281,6 +302,7 @@ imap_sync_view(struct imap_session *s, struct buf *out, bool allow_expunge)
 	struct imap_view_msg *nview;
 	struct mn_err err;
 	bool added = false;
+	uint32_t mark = UINT32_MAX; /* no new message: none \Recent */
 	int rc;
 
 	if (s->folder == NULL)
@@ -295,6 +317,8 @@ imap_sync_view(struct imap_session *s, struct buf *out, bool allow_expunge)
 		log_warn("imap", "sid=%s event=sync reason=\"%s\"", conn_id(s->c), err.msg);
 		return;
 	}
+	if (n > 0 && (s->nview == 0 || list[n - 1].uid > s->view[s->nview - 1].uid))
+		mark = imap_recent_take(s->user, s->folder, s->uidvalidity, list, n, !s->readonly);
 	nview = xmalloc((s->nview + n + 1) * sizeof(*nview));
 	while (i < s->nview) {
 		while (j < n && list[j].uid < s->view[i].uid)
@@ -303,7 +327,8 @@ imap_sync_view(struct imap_session *s, struct buf *out, bool allow_expunge)
 			nview[nv] = s->view[i];
 			if (list[j].modseq > s->view[i].modseq) {
 				buf_printf(out, "* %zu FETCH (FLAGS ", nv + 1);
-				imap_out_flags(out, list[j].flags, list[j].keywords);
+				imap_out_flags(
+				    out, list[j].flags | imap_view_recent(s, i), list[j].keywords);
 				if (s->condstore)
 					buf_printf(out, " MODSEQ (%llu)",
 					    (unsigned long long)list[j].modseq);
@@ -324,6 +349,7 @@ imap_sync_view(struct imap_session *s, struct buf *out, bool allow_expunge)
 			continue;
 		nview[nv].uid = list[j].uid;
 		nview[nv].modseq = list[j].modseq;
+		nview[nv].recent = list[j].uid > mark;
 		nv++;
 		added = true;
 	}
@@ -333,9 +359,9 @@ imap_sync_view(struct imap_session *s, struct buf *out, bool allow_expunge)
 	free(s->view);
 	s->view = nview;
 	s->capview = s->nview + n + 1;
-	if (added)
-		buf_printf(out, "* %zu EXISTS\r\n", nv);
 	s->nview = nv;
+	if (added) /* RFC 3501 §7.3.2: RECENT comes with a size change */
+		buf_printf(out, "* %zu EXISTS\r\n* %zu RECENT\r\n", nv, imap_view_nrecent(s));
 	mailstore_msg_list_free(&list, n);
 }
 

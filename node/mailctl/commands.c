@@ -784,10 +784,13 @@ cmd_node_remove(struct mailctl_invocation *inv)
 static int
 cmd_cluster_status(struct mailctl_invocation *inv)
 {
+	/* each member's own view (GET /cluster asks every member); a member
+	 * that did not answer shows "unreachable" as its last contact */
 	static const char *const cols[] = {
-	    "NODE", "ROLE", "STATE", "ADDRESS", "APPLIED", "LAST CONTACT"};
+	    "NODE", "ROLE", "STATE", "ADDRESS", "COMMIT", "APPLIED", "LAST CONTACT"};
 	static const char *const keys[] = {
-	    "name", "role", "state", "address", "applied_index", "last_contact_ms"};
+	    "name", "role", "state", "address", "commit_index", "applied_index", "last_contact_ms"};
+	enum { NCOLS = 7, CONTACT = 6 };
 	struct mailctl_response resp;
 	struct mailctl_table *t;
 	json_t *members, *m;
@@ -807,22 +810,25 @@ cmd_cluster_status(struct mailctl_invocation *inv)
 		printf("leader: %s\n", leader != NULL ? leader : "(none)");
 		printf("commit index: %s\n", commit);
 		free(commit);
-		t = mailctl_table_new(6, cols);
+		t = mailctl_table_new(NCOLS, cols);
 		members = json_object_get(resp.json, "members");
 		for (i = 0; i < json_array_size(members); i++) {
 			m = json_array_get(members, i);
-			char *cells[6];
+			char *cells[NCOLS];
 
-			for (c = 0; c < 6; c++)
+			for (c = 0; c < NCOLS; c++)
 				cells[c] = mailctl_json_text(m, keys[c]);
-			if (json_is_integer(json_object_get(m, "last_contact_ms"))) {
-				char *ms = xasprintf("%sms", cells[5]);
+			if (json_is_false(json_object_get(m, "reachable"))) {
+				free(cells[CONTACT]);
+				cells[CONTACT] = xstrdup("unreachable");
+			} else if (json_is_integer(json_object_get(m, "last_contact_ms"))) {
+				char *ms = xasprintf("%sms", cells[CONTACT]);
 
-				free(cells[5]);
-				cells[5] = ms;
+				free(cells[CONTACT]);
+				cells[CONTACT] = ms;
 			}
 			mailctl_table_add(t, (const char *const *)cells);
-			for (c = 0; c < 6; c++)
+			for (c = 0; c < NCOLS; c++)
 				free(cells[c]);
 		}
 		mailctl_table_print(&t, stdout);

@@ -13,6 +13,16 @@
  * index rows are gone: refs is lowered, the row deleted at zero, and only
  * then is the file unlinked. The count can thus be too high after a crash
  * (fixed by mailstore_recover) but never too low while running.
+ *
+ * bodies.db runs at synchronous=NORMAL: it is a cache of counts that
+ * mailstore_recover rebuilds from the user indexes at every start, so a
+ * commit need not wait for the disk (a kill -9 loses nothing in WAL mode;
+ * a power loss at most some counts, recounted before serving).
+ *
+ * Threads: a body's name, row and file change only under the stripe lock
+ * of its first hash byte (the same 1/256 split as the directories), so
+ * puts and unrefs of different bodies, and their fsyncs, run in parallel;
+ * ms->bodies_lock serialises the statements on the one bodies.db handle.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,14 +42,43 @@ body_store_open(struct mailstore *ms, struct mn_err *err)
 	char *path = xasprintf("%s/bodies.db", ms->root);
 	int rc;
 
-	rc = ms_open_db(path, &ms->bodies, err);
+	rc = ms_open_db_shared(path, &ms->bodies, err);
 	free(path);
-	if (rc != 0)
-		return rc;
-	return ms_exec(ms->bodies,
-	    "CREATE TABLE IF NOT EXISTS bodies(hash TEXT PRIMARY KEY,"
-	    " size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID",
-	    err);
+	if (rc == 0)
+		rc = ms_exec(ms->bodies,
+		    "PRAGMA synchronous=NORMAL;"
+		    "CREATE TABLE IF NOT EXISTS bodies(hash TEXT PRIMARY KEY,"
+		    " size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID",
+		    err);
+	/* all 256 directories up front: no mkdir on the delivery path; one
+	 * fsync of bodies/ makes the new entries durable */
+	bool made = false;
+
+	for (int i = 0; rc == 0 && i < 256; i++) {
+		char *dir = xasprintf("%s/bodies/%02x", ms->root, i);
+
+		if (mkdir(dir, 0700) == 0)
+			made = true;
+		else if (errno != EEXIST)
+			rc = mn_err_set(err, MN_EIO, "mkdir %s: %s", dir, strerror(errno));
+		free(dir);
+	}
+	if (rc == 0 && made) {
+		char *top = xasprintf("%s/bodies", ms->root);
+
+		rc = ms_fsync_dir(top, err);
+		free(top);
+	}
+	return rc;
+}
+
+static pthread_mutex_t *
+stripe(struct mailstore *ms, const char *hash)
+{
+	static const char digits[] = "0123456789abcdef";
+	const char *a = strchr(digits, hash[0]), *b = strchr(digits, hash[1]);
+
+	return &ms->body_stripe[((a - digits) << 4 | (b - digits)) & 0xff];
 }
 
 char *
@@ -81,13 +120,15 @@ is_stored(struct mailstore *ms, const char *hash)
 	struct stat sb;
 	bool there;
 
+	pthread_mutex_lock(&ms->bodies_lock);
 	if (sqlite3_prepare_v2(
-	        ms->bodies, "SELECT refs FROM bodies WHERE hash = ?", -1, &st, NULL) != SQLITE_OK)
-		return false;
-	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		refs = sqlite3_column_int64(st, 0);
+	        ms->bodies, "SELECT refs FROM bodies WHERE hash = ?", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			refs = sqlite3_column_int64(st, 0);
+	}
 	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ms->bodies_lock);
 	if (refs <= 0)
 		return false;
 	path = body_store_path(ms, hash);
@@ -100,22 +141,26 @@ static int
 add_refs(struct mailstore *ms, const char *hash, uint64_t size, uint32_t refs, struct mn_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc;
+	int rc = 0;
 
+	pthread_mutex_lock(&ms->bodies_lock);
 	if (sqlite3_prepare_v2(ms->bodies,
 	        "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
 	        " ON CONFLICT(hash) DO UPDATE SET refs = refs + ?3",
-	        -1, &st, NULL) != SQLITE_OK)
-		return ms_db_err(ms->bodies, err, "bodies: prepare");
-	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)size);
-	sqlite3_bind_int64(st, 3, refs);
-	rc = sqlite3_step(st);
+	        -1, &st, NULL) != SQLITE_OK) {
+		rc = ms_db_err(ms->bodies, err, "bodies: prepare");
+	} else {
+		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (int64_t)size);
+		sqlite3_bind_int64(st, 3, refs);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = ms_db_err(ms->bodies, err, "bodies: add refs");
+	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return ms_db_err(ms->bodies, err, "bodies: add refs");
-	ms_crash_point();
-	return 0;
+	pthread_mutex_unlock(&ms->bodies_lock);
+	if (rc == 0)
+		ms_crash_point();
+	return rc;
 }
 
 static int
@@ -191,32 +236,28 @@ body_writer_commit(struct mailstore *ms, struct body_writer *w, uint32_t refs,
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
+	pthread_mutex_t *lock;
 	char *path = NULL, *dir = NULL;
 	int rc = 0;
 
 	EVP_DigestFinal_ex(w->md, md, &mdlen);
 	hex_of(md, hex);
+	/* fsync outside any lock: threads' fsyncs overlap */
+	if (fsync(w->fd) != 0) {
+		rc = mn_err_set(err, MN_EIO, "body: fsync %s: %s", w->tmp_path, strerror(errno));
+		body_writer_abort(w);
+		return rc;
+	}
+	lock = stripe(ms, hex);
+	pthread_mutex_lock(lock);
 	if (is_stored(ms, hex)) {
 		/* Stored already: single-instance storage. */
 		body_writer_abort(w);
-		return add_refs(ms, hex, w->size, refs, err);
-	}
-	if (fsync(w->fd) != 0) {
-		rc = mn_err_set(err, MN_EIO, "body: fsync %s: %s", w->tmp_path, strerror(errno));
-		goto out;
+		rc = add_refs(ms, hex, w->size, refs, err);
+		pthread_mutex_unlock(lock);
+		return rc;
 	}
 	dir = xasprintf("%s/bodies/%.2s", ms->root, hex);
-	if (mkdir(dir, 0700) == 0) {
-		char *parent = xasprintf("%s/bodies", ms->root);
-
-		rc = ms_fsync_dir(parent, err);
-		free(parent);
-		if (rc != 0)
-			goto out;
-	} else if (errno != EEXIST) {
-		rc = mn_err_set(err, MN_EIO, "body: mkdir %s: %s", dir, strerror(errno));
-		goto out;
-	}
 	/* An unreferenced file of that name (a crash's leftover) has the same
 	 * bytes; replacing it is harmless and keeps one code path. */
 	path = body_store_path(ms, hex);
@@ -233,6 +274,7 @@ body_writer_commit(struct mailstore *ms, struct body_writer *w, uint32_t refs,
 	/* On failure after the rename the file stays unreferenced: recovery
 	 * removes it, and no index row was written. */
 out:
+	pthread_mutex_unlock(lock);
 	body_writer_abort(w);
 	free(path);
 	free(dir);
@@ -244,14 +286,20 @@ body_store_put(struct mailstore *ms, const void *data, size_t len, uint32_t refs
     char hex[MS_HASH_HEX + 1], struct mn_err *err)
 {
 	struct body_writer w;
-	int rc;
+	pthread_mutex_t *lock;
+	int rc = 1;
 
 	if (len > MAILSTORE_MAX_BODY)
 		return mn_err_set(err, MN_ETOOBIG, "body: %zu bytes", len);
 	/* Known content: skip writing it again. */
 	body_store_hash(data, len, hex);
+	lock = stripe(ms, hex);
+	pthread_mutex_lock(lock);
 	if (is_stored(ms, hex))
-		return add_refs(ms, hex, len, refs, err);
+		rc = add_refs(ms, hex, len, refs, err);
+	pthread_mutex_unlock(lock);
+	if (rc <= 0)
+		return rc;
 	rc = body_writer_begin(ms, &w, err);
 	if (rc != 0)
 		return rc;
@@ -269,11 +317,14 @@ body_store_ref(struct mailstore *ms, char *const *hashes, size_t n, struct mn_er
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	/* No stripe locks: the caller's own index rows hold a reference to
+	 * each of these, so none can reach zero meanwhile. */
 	if (n == 0)
 		return 0;
+	pthread_mutex_lock(&ms->bodies_lock);
 	rc = ms_begin(ms->bodies, err);
 	if (rc != 0)
-		return rc;
+		goto out;
 	if (sqlite3_prepare_v2(ms->bodies,
 	        "UPDATE bodies SET refs = refs + 1 WHERE hash = ? AND refs > 0", -1, &st,
 	        NULL) != SQLITE_OK) {
@@ -293,84 +344,78 @@ body_store_ref(struct mailstore *ms, char *const *hashes, size_t n, struct mn_er
 		}
 	}
 	sqlite3_finalize(st);
-	return ms_commit(ms->bodies, err);
+	rc = ms_commit(ms->bodies, err);
+	goto out;
 fail:
 	sqlite3_finalize(st);
 	ms_rollback(ms->bodies);
+out:
+	pthread_mutex_unlock(&ms->bodies_lock);
 	return rc;
 }
 
-void
-body_store_unref(struct mailstore *ms, char *const *hashes, size_t n)
+/* Drop one reference to hash; at zero the row goes, then the file. The
+ * stripe lock keeps a put of the same content from re-creating the file
+ * between the two. 0 or MN_EDB (nothing changed). */
+static int
+unref_one(struct mailstore *ms, const char *hash, struct mn_err *err)
 {
-	sqlite3_stmt *dec = NULL, *get = NULL, *del = NULL;
-	char **gone = NULL;
-	size_t ngone = 0;
-	struct mn_err err;
+	pthread_mutex_t *lock = stripe(ms, hash);
+	sqlite3_stmt *dec = NULL, *del = NULL;
+	bool gone = false;
+	int rc = 0;
 
-	if (n == 0)
-		return;
-	mn_err_clear(&err);
-	if (ms_begin(ms->bodies, &err) != 0)
-		goto fail;
-	if (sqlite3_prepare_v2(ms->bodies, "UPDATE bodies SET refs = refs - 1 WHERE hash = ?", -1,
-	        &dec, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(ms->bodies, "SELECT refs FROM bodies WHERE hash = ?", -1, &get,
+	pthread_mutex_lock(lock);
+	pthread_mutex_lock(&ms->bodies_lock);
+	if (sqlite3_prepare_v2(ms->bodies,
+	        "UPDATE bodies SET refs = refs - 1 WHERE hash = ? RETURNING refs", -1, &dec,
 	        NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(ms->bodies, "DELETE FROM bodies WHERE hash = ?", -1, &del, NULL) !=
-	        SQLITE_OK) {
-		ms_db_err(ms->bodies, &err, "bodies: prepare");
-		goto fail;
-	}
-	gone = xcalloc(n, sizeof(*gone));
-	for (size_t i = 0; i < n; i++) {
-		int64_t refs = 0;
+	    sqlite3_prepare_v2(ms->bodies, "DELETE FROM bodies WHERE hash = ? AND refs <= 0", -1,
+	        &del, NULL) != SQLITE_OK) {
+		rc = ms_db_err(ms->bodies, err, "bodies: prepare");
+	} else {
+		int step;
 
-		sqlite3_reset(dec);
-		sqlite3_bind_text(dec, 1, hashes[i], -1, SQLITE_STATIC);
-		if (sqlite3_step(dec) != SQLITE_DONE) {
-			ms_db_err(ms->bodies, &err, "bodies: unref");
-			goto fail;
+		sqlite3_bind_text(dec, 1, hash, -1, SQLITE_STATIC);
+		step = sqlite3_step(dec);
+		if (step == SQLITE_ROW && sqlite3_column_int64(dec, 0) <= 0) {
+			sqlite3_reset(dec); /* ends the UPDATE before the DELETE */
+			sqlite3_bind_text(del, 1, hash, -1, SQLITE_STATIC);
+			if (sqlite3_step(del) != SQLITE_DONE)
+				rc = ms_db_err(ms->bodies, err, "bodies: delete");
+			else
+				gone = true;
+		} else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+			rc = ms_db_err(ms->bodies, err, "bodies: unref");
 		}
-		sqlite3_reset(get);
-		sqlite3_bind_text(get, 1, hashes[i], -1, SQLITE_STATIC);
-		if (sqlite3_step(get) != SQLITE_ROW)
-			continue; /* gone already (an earlier repeat) */
-		refs = sqlite3_column_int64(get, 0);
-		if (refs > 0)
-			continue;
-		sqlite3_reset(del);
-		sqlite3_bind_text(del, 1, hashes[i], -1, SQLITE_STATIC);
-		if (sqlite3_step(del) != SQLITE_DONE) {
-			ms_db_err(ms->bodies, &err, "bodies: delete");
-			goto fail;
-		}
-		gone[ngone++] = hashes[i];
 	}
 	sqlite3_finalize(dec);
-	sqlite3_finalize(get);
 	sqlite3_finalize(del);
-	dec = get = del = NULL;
-	if (ms_commit(ms->bodies, &err) != 0)
-		goto fail;
-	/* The rows are gone for good: now the files may go. An unlink lost
-	 * in a crash leaves an orphan for recovery, nothing worse. */
-	for (size_t i = 0; i < ngone; i++) {
-		char *path = body_store_path(ms, gone[i]);
+	pthread_mutex_unlock(&ms->bodies_lock);
+	if (gone) {
+		/* The row is gone for good: now the file may go. An unlink lost
+		 * in a crash leaves an orphan for recovery, nothing worse. */
+		char *path = body_store_path(ms, hash);
 
+		ms_crash_point();
 		if (unlink(path) != 0 && errno != ENOENT)
 			log_warn("mailstore", "event=unlink_body path=%s error=%s", path,
 			    strerror(errno));
 		free(path);
 		ms_crash_point();
 	}
-	free(gone);
-	return;
-fail:
-	sqlite3_finalize(dec);
-	sqlite3_finalize(get);
-	sqlite3_finalize(del);
-	ms_rollback(ms->bodies);
-	free(gone);
-	log_warn("mailstore", "event=unref_failed n=%zu error=\"%s\"", n, err.msg);
+	pthread_mutex_unlock(lock);
+	return rc;
+}
+
+void
+body_store_unref(struct mailstore *ms, char *const *hashes, size_t n)
+{
+	struct mn_err err;
+
+	mn_err_clear(&err);
+	for (size_t i = 0; i < n; i++)
+		if (unref_one(ms, hashes[i], &err) != 0)
+			log_warn("mailstore", "event=unref_failed hash=%s error=\"%s\"", hashes[i],
+			    err.msg);
 }

@@ -165,10 +165,9 @@ mailstore_export(struct mailstore *ms, const char *user,
 	struct ms_user *u = NULL;
 	int rc;
 
-	pthread_mutex_lock(&ms->lock);
-	rc = ms_user_get(ms, user, false, &u, err);
+	rc = ms_enter2(ms, user, false, &u, err);
 	if (rc != 0)
-		goto out;
+		return rc;
 	/* one read transaction: a consistent snapshot of the index */
 	if ((rc = ms_exec(u->db, "BEGIN", err)) != 0)
 		goto out;
@@ -228,9 +227,8 @@ mailstore_export(struct mailstore *ms, const char *user,
 out:
 	sqlite3_finalize(fst);
 	sqlite3_finalize(mst);
-	if (u != NULL)
-		ms_rollback(u->db);
-	pthread_mutex_unlock(&ms->lock);
+	ms_rollback(u->db);
+	ms_leave(ms, u);
 	return rc;
 }
 
@@ -550,7 +548,6 @@ mailstore_import(struct mailstore *ms, const char *user,
 	im->read_cb = read_cb;
 	im->arg = arg;
 	im->err = err;
-	pthread_mutex_lock(&ms->lock);
 	rc = ms_user_dir(ms, user, &dir, err);
 	if (rc != 0)
 		goto out;
@@ -649,11 +646,15 @@ mailstore_import(struct mailstore *ms, const char *user,
 		char *parent = xstrdup(dir);
 
 		*strrchr(parent, '/') = '\0';
+		/* under the table lock: a user's index is opened or created
+		 * only under it, so nobody sees the directory half there */
+		pthread_mutex_lock(&ms->lock);
 		rc = ms_mkdirs(parent, err);
 		if (rc == 0 && rename(tmp, dir) != 0)
 			rc = mn_err_set(err,
 			    errno == EEXIST || errno == ENOTEMPTY ? MN_EEXIST : MN_EIO,
 			    "import: rename: %s", strerror(errno));
+		pthread_mutex_unlock(&ms->lock);
 		if (rc == 0) {
 			/* in place: from here on it is the user's mailbox and
 			 * must not be cleaned up, whatever happens next */
@@ -674,7 +675,6 @@ out:
 		ms_rmtree(tmp);
 		body_store_unref(ms, st.refs, st.nrefs);
 	}
-	pthread_mutex_unlock(&ms->lock);
 	for (size_t i = 0; i < st.nrefs; i++)
 		free(st.refs[i]);
 	free(st.refs);

@@ -234,7 +234,7 @@ mailstore_folder_list(struct mailstore *ms, const char *user, struct mailstore_f
 	*n_out = n;
 out:
 	sqlite3_finalize(st);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	return rc;
 }
 
@@ -294,7 +294,7 @@ mailstore_folder_status(struct mailstore *ms, const char *user, const char *fold
 	}
 out:
 	sqlite3_finalize(st);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	free(name);
 	return rc;
 }
@@ -326,7 +326,7 @@ mailstore_folder_create(struct mailstore *ms, const char *user, const char *fold
 		rc = ms_commit(u->db, err);
 	else
 		ms_rollback(u->db);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	free(name);
 	return rc;
 }
@@ -397,7 +397,7 @@ mailstore_folder_rename(
 			rc = ms_commit(u->db, err);
 		else
 			ms_rollback(u->db);
-		ms_leave(ms);
+		ms_leave(ms, u);
 		goto out_free;
 	}
 	if (is_within(dst, src)) {
@@ -466,7 +466,7 @@ out:
 		rc = ms_commit(u->db, err);
 	else
 		ms_rollback(u->db);
-	ms_leave(ms);
+	ms_leave(ms, u);
 out_free:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -587,7 +587,7 @@ out:
 	/* index rows are gone (committed): now the references may go */
 	if (rc == 0)
 		body_store_unref(ms, hashes, nh);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	for (size_t i = 0; i < nh; i++)
 		free(hashes[i]);
 	free(hashes);
@@ -625,7 +625,7 @@ mailstore_folder_subscribe(
 			rc = mn_err_set(err, MN_ENOENT, "no such folder");
 	}
 	sqlite3_finalize(st);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	free(name);
 	return rc;
 }

@@ -29,6 +29,9 @@ mailstore_open(const char *root, struct mailstore **out, struct mn_err *err)
 	ms->root = xstrdup(root);
 	ms->lock_fd = -1;
 	pthread_mutex_init(&ms->lock, NULL);
+	pthread_mutex_init(&ms->bodies_lock, NULL);
+	for (int i = 0; i < 256; i++)
+		pthread_mutex_init(&ms->body_stripe[i], NULL);
 	rc = ms_mkdirs(root, err);
 	if (rc == 0) {
 		/* Recovery deletes ROOT/tmp and the mutex guards one process
@@ -73,6 +76,9 @@ mailstore_close(struct mailstore **msp)
 	if (ms->lock_fd >= 0)
 		close(ms->lock_fd); /* releases the flock */
 	pthread_mutex_destroy(&ms->lock);
+	pthread_mutex_destroy(&ms->bodies_lock);
+	for (int i = 0; i < 256; i++)
+		pthread_mutex_destroy(&ms->body_stripe[i]);
 	free(ms->root);
 	free(ms);
 	*msp = NULL;
@@ -85,14 +91,20 @@ mailstore_quota_usage(struct mailstore *ms, const char *user, uint64_t *bytes_ou
 	struct ms_user *u;
 	int rc;
 
-	rc = ms_enter(ms, user, &u, err);
+	if (bytes_out)
+		*bytes_out = 0;
+	if (messages_out)
+		*messages_out = 0;
+	rc = ms_enter2(ms, user, false, &u, err);
+	if (rc == MN_ENOENT)
+		return 0; /* no mailbox yet: nothing used (and none made) */
 	if (rc != 0)
 		return rc;
 	if (bytes_out)
 		*bytes_out = (uint64_t)ms_meta_get(u->db, "used_bytes");
 	if (messages_out)
 		*messages_out = (uint64_t)ms_meta_get(u->db, "used_messages");
-	ms_leave(ms);
+	ms_leave(ms, u);
 	return 0;
 }
 
@@ -103,7 +115,7 @@ mailstore_user_exists(struct mailstore *ms, const char *user)
 	bool exists;
 
 	pthread_mutex_lock(&ms->lock);
-	exists = ms_user_get(ms, user, false, &u, NULL) == 0;
+	exists = ms_user_get(ms, user, false, &u, NULL) == 0; /* u: not held, not used */
 	pthread_mutex_unlock(&ms->lock);
 	return exists;
 }
@@ -142,31 +154,25 @@ ms_index_hashes(sqlite3 *db, char ***out, size_t *n_out, struct mn_err *err)
 int
 mailstore_user_delete(struct mailstore *ms, const char *user, struct mn_err *err)
 {
-	char *dir = NULL, *tmp = NULL, *path = NULL, **hashes = NULL;
+	char *parent = NULL, *tmp = NULL, *path = NULL, **hashes = NULL;
 	size_t nh = 0;
 	sqlite3 *db = NULL;
-	struct stat sb;
+	struct ms_user *u;
 	int rc;
 
-	pthread_mutex_lock(&ms->lock);
-	rc = ms_user_dir(ms, user, &dir, err);
+	rc = ms_enter2(ms, user, false, &u, err);
 	if (rc != 0)
-		goto out;
-	ms_user_forget(ms, user);
-	if (stat(dir, &sb) != 0) {
-		rc = mn_err_set(err, MN_ENOENT, "user has no mailbox");
-		goto out;
-	}
+		return rc;
 	/* Out of users/ first (durably): from then on no index refers to
 	 * the bodies, and recovery would drop the half-deleted rest. */
 	tmp = ms_tmp_name(ms, "deluser");
-	if (rename(dir, tmp) != 0) {
-		rc = mn_err_set(err, MN_EIO, "user delete: rename: %s", strerror(errno));
+	rc = ms_user_move_out(ms, u, tmp, err);
+	if (rc != 0)
 		goto out;
-	}
 	ms_crash_point();
-	*strrchr(dir, '/') = '\0';
-	rc = ms_fsync_dir(dir, err);
+	parent = xstrdup(u->dir);
+	*strrchr(parent, '/') = '\0';
+	rc = ms_fsync_dir(parent, err);
 	if (rc != 0)
 		goto out;
 	path = xasprintf("%s/index.db", tmp);
@@ -179,12 +185,12 @@ mailstore_user_delete(struct mailstore *ms, const char *user, struct mn_err *err
 	sqlite3_close(db);
 	ms_rmtree(tmp);
 out:
-	pthread_mutex_unlock(&ms->lock);
+	ms_leave(ms, u);
 	for (size_t i = 0; i < nh; i++)
 		free(hashes[i]);
 	free(hashes);
 	free(path);
 	free(tmp);
-	free(dir);
+	free(parent);
 	return rc;
 }

@@ -73,7 +73,7 @@
 #define MAILSTORE_MAX_KEYWORD 64        /* bytes per keyword */
 #define MAILSTORE_MAX_KEYWORDS 64       /* keywords per message */
 #define MAILSTORE_MAX_BODY (1ULL << 31) /* bytes per message */
-#define MAILSTORE_HANDLE_CACHE 16       /* open user indexes kept (LRU) */
+#define MAILSTORE_HANDLE_CACHE 128      /* open user indexes kept (LRU) */
 #define MAILSTORE_MAX_DELIVERY_ID 128   /* bytes of an idempotency key */
 #define MAILSTORE_DELIVERY_ID_DAYS 30   /* how long delivery ids are kept */
 

@@ -17,23 +17,33 @@
 #include "storage/mailstore/mailstore.h"
 
 #define MS_HASH_HEX 64 /* SHA-256 in hex */
-#define MS_SCHEMA_VERSION 1
+#define MS_SCHEMA_VERSION 2
 
-/* An open user index, kept in the store's LRU list. */
+/* An open user index, kept in the store's LRU list. refs counts the
+ * threads between ms_enter and ms_leave (guarded by ms->lock): only an
+ * entry with none is closed. gone: the mailbox was deleted or replaced
+ * while the entry was in use; it is off the list and freed by the last
+ * ms_leave, and a thread that was waiting for its mutex starts over. */
 struct ms_user {
+	pthread_mutex_t lock;
 	char *address;
 	char *dir; /* ROOT/users/<domain>/<local> */
 	sqlite3 *db;
+	bool sync_full; /* the db's current PRAGMA synchronous */
+	bool gone;
+	unsigned refs;
 	struct ms_user *prev, *next;
 };
 
 struct mailstore {
 	pthread_mutex_t lock;
+	pthread_mutex_t bodies_lock;      /* statements on the bodies.db handle */
+	pthread_mutex_t body_stripe[256]; /* a body's row+file, by first hash byte */
 	char *root;
 	sqlite3 *bodies;     /* ROOT/bodies.db */
 	struct ms_user *lru; /* most recently used first */
 	size_t nopen;
-	uint64_t tmp_seq; /* makes temp names unique in this process */
+	uint64_t tmp_seq; /* makes temp names unique in this process (atomic) */
 	int lock_fd;      /* ROOT/lock, flock'ed: one opener per ROOT */
 };
 
@@ -70,6 +80,12 @@ int ms_db_err(sqlite3 *db, struct mn_err *err, const char *what);
 #endif
 int ms_begin(sqlite3 *db, struct mn_err *err);
 int ms_commit(sqlite3 *db, struct mn_err *err);
+/* ms_durable - whether the next commits on u's index reach the disk before
+ * they return (synchronous=FULL: messages, folders, anything mail depends
+ * on) or may wait for the next checkpoint (NORMAL: flag changes, which a
+ * power loss may undo, as Dovecot's mail_fsync=optimized; a kill -9 loses
+ * neither). The user's mutex must be held. */
+void ms_durable(struct ms_user *u, bool full);
 void ms_rollback(sqlite3 *db);
 int ms_fsync_dir(const char *path, struct mn_err *err);
 /* ms_mkdirs - create path and missing parents, fsync'ing each parent that
@@ -79,13 +95,27 @@ int ms_mkdirs(const char *path, struct mn_err *err);
 int ms_rmtree(const char *path);
 /* ms_tmp_name - a fresh path under ROOT/tmp with the given prefix. */
 char *ms_tmp_name(struct mailstore *ms, const char *prefix);
+/* ms_open_db - WAL, synchronous=FULL, exclusive locking (this process is
+ * the only user of ROOT); ms_open_db_shared - the same with normal locking,
+ * for bodies.db, which tools and tests may read while the store runs. */
 int ms_open_db(const char *path, sqlite3 **out, struct mn_err *err);
+int ms_open_db_shared(const char *path, sqlite3 **out, struct mn_err *err);
 
 /* --- user indexes (user_index.c) --- */
-/* ms_enter - lock the store and get the user's index (created on first
- * use); on error the store is left unlocked. ms_leave unlocks. */
+/* ms_enter - get the user's index (created on first use when create) and
+ * hold its mutex; on error nothing is held. ms_leave lets it go. */
 int ms_enter(struct mailstore *ms, const char *address, struct ms_user **u, struct mn_err *err);
-void ms_leave(struct mailstore *ms);
+int ms_enter2(struct mailstore *ms, const char *address, bool create, struct ms_user **u,
+    struct mn_err *err);
+void ms_leave(struct mailstore *ms, struct ms_user *u);
+/* ms_user_retire - take the held entry u off the table (its mailbox is
+ * being deleted or replaced): later ms_enter calls open the directory
+ * afresh. Call before ms_leave. */
+void ms_user_retire(struct mailstore *ms, struct ms_user *u);
+/* ms_user_move_out - retire the held entry u, close its index and rename
+ * its directory to `to`, all under ms->lock so that no one opens the
+ * directory in between (user deletion). */
+int ms_user_move_out(struct mailstore *ms, struct ms_user *u, const char *to, struct mn_err *err);
 /* ms_user_dir - ROOT/users/<domain>/<local>, escaped; MN_EINVAL if the
  * address cannot be a user. */
 int ms_user_dir(struct mailstore *ms, const char *address, char **dir_out, struct mn_err *err);
@@ -93,8 +123,6 @@ int ms_user_dir(struct mailstore *ms, const char *address, char **dir_out, struc
  * folders) if it does not exist, else MN_ENOENT. */
 int ms_user_get(struct mailstore *ms, const char *address, bool create, struct ms_user **out,
     struct mn_err *err);
-/* ms_user_forget - close the user's cached handle, if any. */
-void ms_user_forget(struct mailstore *ms, const char *address);
 void ms_user_close_all(struct mailstore *ms);
 /* ms_index_init - create the schema in an empty database, with the default
  * folders if defaults; one transaction. */
@@ -112,6 +140,12 @@ int ms_index_hashes(sqlite3 *db, char ***out, size_t *n_out, struct mn_err *err)
 int ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size, int64_t date,
     uint32_t flags, const char *keywords, const struct mailstore_quota *q, uint32_t *uid_out,
     uint32_t *uv_out, struct mn_err *err);
+/* ms_index_add_once - ms_index_add that also records delivery_id (NULL:
+ * none) in the same transaction; an id recorded before stores nothing and
+ * sets *dup with the earlier uid/uidvalidity (message.c). */
+int ms_index_add_once(sqlite3 *db, const char *delivery_id, const char *folder, const char *hash,
+    uint64_t size, int64_t date, const struct mailstore_quota *q, uint32_t *uid_out,
+    uint32_t *uv_out, bool *dup, struct mn_err *err);
 
 /* --- folders (folder.c) --- */
 /* ms_folder_name - validate and normalize an IMAP folder name (INBOX). */

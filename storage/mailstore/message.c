@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -166,8 +167,9 @@ uids_has(const uint32_t *sorted, size_t n, uint32_t uid)
 
 /* --- adding ---------------------------------------------------------------- */
 
-int
-ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size, int64_t date,
+/* The insert of ms_index_add, inside the caller's transaction. */
+static int
+index_add_tx(sqlite3 *db, const char *folder, const char *hash, uint64_t size, int64_t date,
     uint32_t flags, const char *keywords, const struct mailstore_quota *q, uint32_t *uid_out,
     uint32_t *uv_out, struct mn_err *err)
 {
@@ -175,34 +177,26 @@ ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size, i
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = ms_begin(db, err);
-	if (rc != 0)
-		return rc;
 	rc = ms_folder_find(db, folder, &f, err);
 	if (rc != 0)
-		goto fail;
+		return rc;
 	if (q != NULL) {
 		uint64_t bytes = (uint64_t)ms_meta_get(db, "used_bytes");
 		uint64_t msgs = (uint64_t)ms_meta_get(db, "used_messages");
 
 		if ((q->max_bytes && bytes + size > q->max_bytes) ||
-		    (q->max_messages && msgs + 1 > q->max_messages)) {
-			rc = mn_err_set(err, MN_ENOQUOTA, "quota exceeded");
-			goto fail;
-		}
+		    (q->max_messages && msgs + 1 > q->max_messages))
+			return mn_err_set(err, MN_ENOQUOTA, "quota exceeded");
 	}
 	if (f.uidnext == UINT32_MAX) {
 		/* XXX: a new UIDVALIDITY with renumbering would lift this */
-		rc = mn_err_set(err, MN_ELIMIT, "folder: UIDs exhausted");
-		goto fail;
+		return mn_err_set(err, MN_ELIMIT, "folder: UIDs exhausted");
 	}
 	if (sqlite3_prepare_v2(db,
 	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
 	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-	        -1, &st, NULL) != SQLITE_OK) {
-		rc = ms_db_err(db, err, "message add");
-		goto fail;
-	}
+	        -1, &st, NULL) != SQLITE_OK)
+		return ms_db_err(db, err, "message add");
 	f.highestmodseq++;
 	sqlite3_bind_int64(st, 1, f.id);
 	sqlite3_bind_int64(st, 2, f.uidnext);
@@ -212,28 +206,127 @@ ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size, i
 	sqlite3_bind_int64(st, 6, flags);
 	sqlite3_bind_text(st, 7, keywords, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, (int64_t)f.highestmodseq);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = ms_db_err(db, err, "message add");
-		goto fail;
-	}
+	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	st = NULL;
+	if (rc != SQLITE_DONE)
+		return ms_db_err(db, err, "message add");
 	*uid_out = f.uidnext++;
 	*uv_out = f.uidvalidity;
 	if ((rc = ms_folder_update(db, &f, err)) != 0 ||
 	    (rc = ms_meta_add(db, "used_bytes", (int64_t)size, err)) != 0 ||
 	    (rc = ms_meta_add(db, "used_messages", 1, err)) != 0)
-		goto fail;
-	return ms_commit(db, err);
-fail:
-	sqlite3_finalize(st);
-	ms_rollback(db);
-	return rc;
+		return rc;
+	return 0;
 }
 
 int
-mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, const void *data,
-    size_t len, int64_t internal_date, const char *folder, const struct mailstore_quota *limits,
+ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size, int64_t date,
+    uint32_t flags, const char *keywords, const struct mailstore_quota *q, uint32_t *uid_out,
+    uint32_t *uv_out, struct mn_err *err)
+{
+	int rc;
+
+	rc = ms_begin(db, err);
+	if (rc != 0)
+		return rc;
+	rc = index_add_tx(db, folder, hash, size, date, flags, keywords, q, uid_out, uv_out, err);
+	if (rc != 0) {
+		ms_rollback(db);
+		return rc;
+	}
+	return ms_commit(db, err);
+}
+
+/* Look delivery id up: 1 (found, uid/uv set), 0 (not there) or an error. */
+static int
+delivery_find(sqlite3 *db, const char *id, uint32_t *uid, uint32_t *uv, struct mn_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT uid, uidvalidity FROM deliveries WHERE id = ?", -1,
+	        &st, NULL) != SQLITE_OK)
+		return ms_db_err(db, err, "delivery id");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*uid = (uint32_t)sqlite3_column_int64(st, 0);
+		*uv = (uint32_t)sqlite3_column_int64(st, 1);
+		rc = 1;
+	} else {
+		rc = rc == SQLITE_DONE ? 0 : ms_db_err(db, err, "delivery id");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+delivery_record(sqlite3 *db, const char *id, uint32_t uid, uint32_t uv, struct mn_err *err)
+{
+	int64_t now = (int64_t)time(NULL);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO deliveries(id, uid, uidvalidity, at)"
+	                           " VALUES(?, ?, ?, ?)",
+	        -1, &st, NULL) != SQLITE_OK)
+		return ms_db_err(db, err, "delivery id");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, uid);
+	sqlite3_bind_int64(st, 3, uv);
+	sqlite3_bind_int64(st, 4, now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return ms_db_err(db, err, "delivery id");
+	/* prune now and then (a full scan of a small table) */
+	if (uid % 64 == 0) {
+		if (sqlite3_prepare_v2(db, "DELETE FROM deliveries WHERE at < ?", -1, &st, NULL) !=
+		    SQLITE_OK)
+			return ms_db_err(db, err, "delivery id");
+		sqlite3_bind_int64(st, 1, now - (int64_t)MAILSTORE_DELIVERY_ID_DAYS * 86400);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return ms_db_err(db, err, "delivery id");
+	}
+	return 0;
+}
+
+int
+ms_index_add_once(sqlite3 *db, const char *delivery_id, const char *folder, const char *hash,
+    uint64_t size, int64_t date, const struct mailstore_quota *q, uint32_t *uid_out,
+    uint32_t *uv_out, bool *dup, struct mn_err *err)
+{
+	int rc;
+
+	*dup = false;
+	rc = ms_begin(db, err);
+	if (rc != 0)
+		return rc;
+	if (delivery_id != NULL) {
+		rc = delivery_find(db, delivery_id, uid_out, uv_out, err);
+		if (rc == 1) {
+			*dup = true;
+			ms_rollback(db);
+			return 0;
+		}
+	}
+	if (rc == 0)
+		rc = index_add_tx(db, folder, hash, size, date, 0, "", q, uid_out, uv_out, err);
+	if (rc == 0 && delivery_id != NULL)
+		rc = delivery_record(db, delivery_id, *uid_out, *uv_out, err);
+	if (rc != 0) {
+		ms_rollback(db);
+		return rc;
+	}
+	return ms_commit(db, err);
+}
+
+int
+mailstore_deliver_id(struct mailstore *ms, const char *delivery_id,
+    const char *const *users, size_t n, const void *data, size_t len, int64_t internal_date,
+    const char *folder, const struct mailstore_quota *limits,
     struct mailstore_deliver_result *results, struct mn_err *err)
 {
 	char hex[MS_HASH_HEX + 1], *name = NULL, **unref;
@@ -242,15 +335,17 @@ mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, cons
 
 	if (n == 0 || n > UINT32_MAX)
 		return mn_err_set(err, MN_EINVAL, "deliver: no recipients");
+	if (delivery_id != NULL &&
+	    (delivery_id[0] == '\0' || strlen(delivery_id) > MAILSTORE_MAX_DELIVERY_ID))
+		return mn_err_set(err, MN_EINVAL, "deliver: bad delivery id");
 	rc = ms_folder_name(folder ? folder : "INBOX", &name, err);
 	if (rc != 0)
 		return rc;
-	pthread_mutex_lock(&ms->lock);
 	/* One body for everybody, referenced n times before any index row
-	 * exists; references not used are given back below. */
+	 * exists; references not used are given back below. Each user's
+	 * index is then written under that user's lock only. */
 	rc = body_store_put(ms, data, len, (uint32_t)n, hex, err);
 	if (rc != 0) {
-		pthread_mutex_unlock(&ms->lock);
 		free(name);
 		return rc;
 	}
@@ -261,11 +356,14 @@ mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, cons
 
 		memset(r, 0, sizeof(*r));
 		mn_err_clear(&uerr);
-		r->rc = ms_user_get(ms, users[i], true, &u, &uerr);
-		if (r->rc == 0)
-			r->rc = ms_index_add(u->db, name, hex, len, internal_date, 0, "",
-			    limits ? &limits[i] : NULL, &r->uid, &r->uidvalidity, &uerr);
-		if (r->rc == 0)
+		r->rc = ms_enter(ms, users[i], &u, &uerr);
+		if (r->rc == 0) {
+			r->rc = ms_index_add_once(u->db, delivery_id, name, hex, len, internal_date,
+			    limits ? &limits[i] : NULL, &r->uid, &r->uidvalidity, &r->duplicate,
+			    &uerr);
+			ms_leave(ms, u);
+		}
+		if (r->rc == 0 && !r->duplicate)
 			ok++;
 	}
 	unref = xcalloc(n - ok + 1, sizeof(*unref));
@@ -273,9 +371,17 @@ mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, cons
 		unref[nunref++] = hex;
 	body_store_unref(ms, unref, nunref);
 	free(unref);
-	pthread_mutex_unlock(&ms->lock);
 	free(name);
 	return 0;
+}
+
+int
+mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, const void *data,
+    size_t len, int64_t internal_date, const char *folder, const struct mailstore_quota *limits,
+    struct mailstore_deliver_result *results, struct mn_err *err)
+{
+	return mailstore_deliver_id(
+	    ms, NULL, users, n, data, len, internal_date, folder, limits, results, err);
 }
 
 int
@@ -309,7 +415,7 @@ mailstore_append(struct mailstore *ms, const char *user, const char *folder, con
 		if (rc != 0)
 			body_store_unref(ms, &h, 1);
 	}
-	ms_leave(ms);
+	ms_leave(ms, u);
 	if (rc == 0) {
 		if (uid_out)
 			*uid_out = uid;
@@ -339,7 +445,7 @@ enter_folder(struct mailstore *ms, const char *user, const char *folder, struct 
 	if (rc == 0) {
 		rc = ms_folder_find((*u)->db, name, f, err);
 		if (rc != 0)
-			ms_leave(ms);
+			ms_leave(ms, *u);
 	}
 	free(name);
 	return rc;
@@ -395,7 +501,7 @@ mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
 	*n_out = n;
 out:
 	sqlite3_finalize(st);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	return rc;
 }
 
@@ -449,7 +555,7 @@ mailstore_body_open(struct mailstore *ms, const char *user, const char *folder, 
 	rc = 0;
 out:
 	sqlite3_finalize(st);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	free(path);
 	return rc;
 }
@@ -591,6 +697,8 @@ mailstore_flags_store(struct mailstore *ms, const char *user, const char *folder
 	set = uids_sorted(uids, n, &nset);
 	failed = xmalloc((nset ? nset : 1) * sizeof(*failed));
 	modseq = f.highestmodseq + 1;
+	/* flags only: no fsync per STORE (ms_durable; ms_leave restores FULL) */
+	ms_durable(u, false);
 	rc = ms_begin(u->db, err);
 	if (rc != 0)
 		goto out;
@@ -676,7 +784,7 @@ out:
 		rc = ms_commit(u->db, err);
 	else
 		ms_rollback(u->db);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	if (rc == 0 && changed && modseq_out)
 		*modseq_out = modseq;
 	if (rc == 0 && failed_out && nfailed > 0) {
@@ -775,7 +883,7 @@ out:
 	/* rows committed away: only now may the bodies lose references */
 	if (rc == 0)
 		body_store_unref(ms, hashes, ngone);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	for (size_t i = 0; i < ngone; i++)
 		free(hashes[i]);
 	free(hashes);
@@ -954,7 +1062,7 @@ out:
 		ms_rollback(u->db);
 	if (rc != 0 && refs_taken)
 		body_store_unref(ms, hashes, nrows);
-	ms_leave(ms);
+	ms_leave(ms, u);
 	if (rc != 0 && cu)
 		mailstore_copyuid_fini(cu);
 	for (size_t i = 0; i < nrows; i++) {

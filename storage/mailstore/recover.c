@@ -268,7 +268,9 @@ mailstore_recover(struct mailstore *ms, struct mailstore_recover_stats *stats, s
 	if (stats == NULL)
 		stats = &local;
 	memset(stats, 0, sizeof(*stats));
+	/* start-up only: nobody else is in the store */
 	pthread_mutex_lock(&ms->lock);
+	pthread_mutex_lock(&ms->bodies_lock);
 	ms_user_close_all(ms);
 	rc = clear_tmp(ms, stats, err);
 	if (rc == 0)
@@ -290,6 +292,7 @@ mailstore_recover(struct mailstore *ms, struct mailstore_recover_stats *stats, s
 	if (rc == 0)
 		rc = remove_orphans(ms, stats, err);
 	ms_exec(ms->bodies, "DROP TABLE IF EXISTS temp.counted", NULL);
+	pthread_mutex_unlock(&ms->bodies_lock);
 	pthread_mutex_unlock(&ms->lock);
 	if (rc == 0)
 		log_info("mailstore",

@@ -2,10 +2,11 @@
  * user_index.c - per-user SQLite indexes and the helpers the store shares.
  *
  * Each user has ROOT/users/<domain>/<local>/index.db (journal_mode=WAL,
- * synchronous=FULL: a committed transaction is on disk). Address parts are
+ * synchronous=FULL: a committed transaction is on disk; NORMAL only around
+ * flag changes, see ms_durable). Address parts are
  * escaped into path components: [a-z0-9-_+=] and '.' (not first) stay, every
  * other byte becomes %XX, so "..", "/" or upper case can never name another
- * directory. Schema (version 1):
+ * directory. Schema (version 2; version 1 lacked deliveries):
  *
  *   meta(key PRIMARY KEY, value)   schema_version, used_bytes,
  *                                  used_messages, last_uidvalidity
@@ -13,10 +14,12 @@
  *           subscribed, special_use)
  *   messages(folder_id, uid, body_hash, size, internal_date, flags,
  *            keywords, modseq, PRIMARY KEY(folder_id, uid))
+ *   deliveries(id PRIMARY KEY, uid, uidvalidity, at)  idempotency keys
  *
  * Quota usage lives in meta and changes in the same transaction as the
  * messages, so it is never out of step with them. A small LRU of open
- * handles (MAILSTORE_HANDLE_CACHE) avoids reopening hot mailboxes.
+ * handles (MAILSTORE_HANDLE_CACHE) avoids reopening hot mailboxes; an entry
+ * in use (refs > 0) is never closed, so the cache may briefly hold more.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -171,11 +174,11 @@ ms_tmp_name(struct mailstore *ms, const char *prefix)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return xasprintf("%s/tmp/%s.%ld.%lld.%09ld.%llu", ms->root, prefix, (long)getpid(),
-	    (long long)ts.tv_sec, ts.tv_nsec, (unsigned long long)++ms->tmp_seq);
+	    (long long)ts.tv_sec, ts.tv_nsec, (unsigned long long)__atomic_add_fetch(&ms->tmp_seq, 1, __ATOMIC_RELAXED));
 }
 
-int
-ms_open_db(const char *path, sqlite3 **out, struct mn_err *err)
+static int
+open_db(const char *path, bool exclusive, sqlite3 **out, struct mn_err *err)
 {
 	sqlite3 *db = NULL;
 	int rc;
@@ -188,13 +191,44 @@ ms_open_db(const char *path, sqlite3 **out, struct mn_err *err)
 		return rc;
 	}
 	sqlite3_busy_timeout(db, 5000);
-	rc = ms_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
+	/* One process owns ROOT (flock in mailstore_open) and one connection
+	 * each file: exclusive locking spares every transaction its fcntl
+	 * locks and hot-journal checks, and set before WAL it keeps the
+	 * wal-index in heap memory (no -shm file). The page cache is kept
+	 * small: many indexes stay open (MAILSTORE_HANDLE_CACHE). */
+	rc = ms_exec(db, exclusive ? "PRAGMA locking_mode=EXCLUSIVE" : "PRAGMA locking_mode=NORMAL",
+	    err);
+	if (rc == 0)
+		rc = ms_exec(db,
+		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;", err);
 	if (rc != 0) {
 		sqlite3_close(db);
 		return mn_err_wrap(err, "open %s", path);
 	}
 	*out = db;
 	return 0;
+}
+
+int
+ms_open_db(const char *path, sqlite3 **out, struct mn_err *err)
+{
+	return open_db(path, true, out, err);
+}
+
+int
+ms_open_db_shared(const char *path, sqlite3 **out, struct mn_err *err)
+{
+	return open_db(path, false, out, err);
+}
+
+void
+ms_durable(struct ms_user *u, bool full)
+{
+	if (u->sync_full == full)
+		return;
+	if (sqlite3_exec(u->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+	        NULL, NULL, NULL) == SQLITE_OK)
+		u->sync_full = full;
 }
 
 /* --- users ---------------------------------------------------------------- */
@@ -253,22 +287,10 @@ static void
 user_free(struct ms_user *u)
 {
 	sqlite3_close(u->db);
+	pthread_mutex_destroy(&u->lock);
 	free(u->address);
 	free(u->dir);
 	free(u);
-}
-
-void
-ms_user_forget(struct mailstore *ms, const char *address)
-{
-	for (struct ms_user *u = ms->lru; u != NULL; u = u->next) {
-		if (strcmp(u->address, address) == 0) {
-			lru_unlink(ms, u);
-			ms->nopen--;
-			user_free(u);
-			return;
-		}
-	}
 }
 
 void
@@ -333,6 +355,13 @@ ms_meta_add(sqlite3 *db, const char *key, int64_t delta, struct mn_err *err)
 	    key, delta, err);
 }
 
+/* Idempotency keys of deliveries (mailstore_deliver_id), added in schema
+ * version 2; "at" (unix seconds) lets old ones be pruned. */
+#define DELIVERIES_TABLE \
+	"CREATE TABLE IF NOT EXISTS deliveries(id TEXT PRIMARY KEY," \
+	" uid INTEGER NOT NULL, uidvalidity INTEGER NOT NULL," \
+	" at INTEGER NOT NULL) WITHOUT ROWID;"
+
 int
 ms_index_init(sqlite3 *db, bool defaults, struct mn_err *err)
 {
@@ -364,6 +393,7 @@ ms_index_init(sqlite3 *db, bool defaults, struct mn_err *err)
 	    " modseq INTEGER NOT NULL, PRIMARY KEY(folder_id, uid))"
 	    " WITHOUT ROWID;"
 	    "CREATE INDEX messages_modseq ON messages(folder_id, modseq);"
+	    DELIVERIES_TABLE
 	    "INSERT INTO meta VALUES('used_bytes', 0), ('used_messages', 0),"
 	    " ('last_uidvalidity', 0);",
 	    err);
@@ -392,6 +422,48 @@ index_ready(sqlite3 *db)
 	ready = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
 	return ready;
+}
+
+/* Bring an index of an older schema up to date (one transaction). */
+static int
+index_upgrade(sqlite3 *db, const char *path, struct mn_err *err)
+{
+	int64_t v = ms_meta_get(db, "schema_version");
+	int rc;
+
+	if (v == MS_SCHEMA_VERSION)
+		return 0;
+	if (v != 1)
+		return mn_err_set(err, MN_EDB, "index %s: unknown schema version %lld", path,
+		    (long long)v);
+	if ((rc = ms_begin(db, err)) != 0)
+		return rc;
+	if ((rc = ms_exec(db, DELIVERIES_TABLE, err)) != 0 ||
+	    (rc = ms_meta_set(db, "schema_version", MS_SCHEMA_VERSION, err)) != 0) {
+		ms_rollback(db);
+		return rc;
+	}
+	return ms_commit(db, err);
+}
+
+/* Close least recently used entries nobody holds while over the cache size. */
+static void
+lru_trim(struct mailstore *ms)
+{
+	struct ms_user *last = ms->lru;
+
+	while (last != NULL && last->next != NULL)
+		last = last->next;
+	while (ms->nopen > MAILSTORE_HANDLE_CACHE && last != NULL) {
+		struct ms_user *prev = last->prev;
+
+		if (last->refs == 0) {
+			lru_unlink(ms, last);
+			user_free(last);
+			ms->nopen--;
+		}
+		last = prev;
+	}
 }
 
 int
@@ -435,32 +507,26 @@ ms_user_get(struct mailstore *ms, const char *address, bool create, struct ms_us
 		rc = ms_fsync_dir(dir, err);
 		if (rc != 0)
 			goto fail;
-	} else if (ms_meta_get(db, "schema_version") != MS_SCHEMA_VERSION) {
-		rc = mn_err_set(err, MN_EDB, "index %s: unknown schema version", path);
+	} else if ((rc = index_upgrade(db, path, err)) != 0) {
 		goto fail;
 	}
 	u = xcalloc(1, sizeof(*u));
+	pthread_mutex_init(&u->lock, NULL);
 	u->address = xstrdup(address);
 	u->dir = dir;
 	u->db = db;
+	u->sync_full = true;
 	free(path);
 	ms->nopen++;
-	while (ms->nopen > MAILSTORE_HANDLE_CACHE) {
-		struct ms_user *last = ms->lru;
-
-		/* NOLINTNEXTLINE(clang-analyzer-*): nopen counts list entries + u */
-		while (last->next != NULL)
-			last = last->next;
-		lru_unlink(ms, last);
-		user_free(last);
-		ms->nopen--;
-	}
 found:
 	u->next = ms->lru;
 	if (ms->lru)
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): evicted entries left the list */
 		ms->lru->prev = u;
 	ms->lru = u;
+	u->refs++; /* keeps lru_trim off it */
+	lru_trim(ms);
+	u->refs--;
 	*out = u;
 	return 0;
 fail:
@@ -471,19 +537,81 @@ fail:
 }
 
 int
-ms_enter(struct mailstore *ms, const char *address, struct ms_user **u, struct mn_err *err)
+ms_enter2(struct mailstore *ms, const char *address, bool create, struct ms_user **out,
+    struct mn_err *err)
 {
+	struct ms_user *u;
 	int rc;
 
-	pthread_mutex_lock(&ms->lock);
-	rc = ms_user_get(ms, address, true, u, err);
-	if (rc != 0)
+	for (;;) {
+		pthread_mutex_lock(&ms->lock);
+		rc = ms_user_get(ms, address, create, &u, err);
+		if (rc == 0)
+			u->refs++;
 		pthread_mutex_unlock(&ms->lock);
+		if (rc != 0)
+			return rc;
+		pthread_mutex_lock(&u->lock);
+		if (!u->gone)
+			break;
+		/* retired while we waited: its mailbox is not that one any more */
+		ms_leave(ms, u);
+	}
+	*out = u;
+	return 0;
+}
+
+int
+ms_enter(struct mailstore *ms, const char *address, struct ms_user **u, struct mn_err *err)
+{
+	return ms_enter2(ms, address, true, u, err);
+}
+
+void
+ms_user_retire(struct mailstore *ms, struct ms_user *u)
+{
+	pthread_mutex_lock(&ms->lock);
+	if (!u->gone) {
+		u->gone = true;
+		lru_unlink(ms, u);
+		ms->nopen--;
+	}
+	pthread_mutex_unlock(&ms->lock);
+}
+
+int
+ms_user_move_out(struct mailstore *ms, struct ms_user *u, const char *to, struct mn_err *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&ms->lock);
+	if (!u->gone) {
+		u->gone = true;
+		lru_unlink(ms, u);
+		ms->nopen--;
+	}
+	/* its exclusive lock would keep the next opener out */
+	sqlite3_close(u->db);
+	u->db = NULL;
+	if (rename(u->dir, to) != 0)
+		rc = mn_err_set(err, MN_EIO, "user: rename %s: %s", u->dir, strerror(errno));
+	pthread_mutex_unlock(&ms->lock);
 	return rc;
 }
 
 void
-ms_leave(struct mailstore *ms)
+ms_leave(struct mailstore *ms, struct ms_user *u)
 {
+	bool free_it;
+
+	if (u->db != NULL)
+		ms_durable(u, true);
+	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_lock(&ms->lock);
+	free_it = --u->refs == 0 && u->gone;
+	if (!free_it)
+		lru_trim(ms);
 	pthread_mutex_unlock(&ms->lock);
+	if (free_it)
+		user_free(u);
 }

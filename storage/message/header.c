@@ -522,6 +522,14 @@ convert(struct buf *out, struct slice cs, const uint8_t *p, size_t n)
 	return convert_iconv(out, name, p, n);
 }
 
+int
+header_charset_to_utf8(struct slice charset, const void *p, size_t n, struct buf *out)
+{
+	if (charset.len == 0 || charset.len > CHARSET_MAX)
+		return 1;
+	return convert(out, charset, p, n);
+}
+
 /* append_text - plain text: line ends dropped (unfolding), the rest
  * UTF-8-sanitised. */
 static int

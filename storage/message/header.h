@@ -132,6 +132,17 @@ int header_unfold(struct slice value, struct buf *out);
  */
 int header_decode_2047(struct slice in, struct buf *out);
 
+/*
+ * header_charset_to_utf8 - append p[0..n), text in the MIME charset named
+ * charset, to out as UTF-8, converting as header_decode_2047 does (utf-8,
+ * us-ascii and iso-8859-1 natively, others through iconv(3), gb2312/gbk
+ * as GB18030; bytes that do not convert become U+FFFD). For body parts
+ * (SEARCH BODY/TEXT on decoded text). Returns 0; 1 when the charset is
+ * unknown or its name longer than 64 bytes (nothing appended); or
+ * MN_ETOOBIG from out.
+ */
+int header_charset_to_utf8(struct slice charset, const void *p, size_t n, struct buf *out);
+
 enum header_addr_kind {
 	HEADER_ADDR_MAILBOX = 0,
 	HEADER_ADDR_GROUP_START, /* name is the group's display name */

@@ -1,13 +1,18 @@
 """Three real nodes on 127.0.0.1-3: membership, replicated writes through
 any node, read-your-writes, leader failure, catch-up by snapshot, loss of
 majority, wrong secret, and TLS on the wire (SPEC §7, issue 5)."""
+import os
 import re
 import socket
+import subprocess
 import ssl
 import threading
 import time
 
-from conftest import Node, RAFT_PORT, RPC_PORT, healthy, wait_for
+from conftest import (ADMIN_PASSWORD, HTTP_PORT, MAILNODE_BIN, Node, RAFT_PORT, RPC_PORT, healthy,
+                      wait_for)
+
+MAILCTL_BIN = os.path.join(os.path.dirname(MAILNODE_BIN), "mailctl")
 
 
 def add_domain(node, name):
@@ -45,6 +50,88 @@ def test_read_your_writes_on_a_follower(cluster3):
         name = "ryw%02d.test" % k
         add_domain(follower, name)
         assert name in follower.domains()
+
+
+def mailctl(node, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
+    env.update(MAILCTL_SERVER="http://%s:%d" % (node.address, HTTP_PORT), MAILCTL_USER="admin",
+               MAILCTL_PASSWORD=ADMIN_PASSWORD)
+    return subprocess.run([MAILCTL_BIN] + list(args), env=env, capture_output=True, text=True,
+                          timeout=30)
+
+
+def every_member_answered(node, floor=0):
+    """Status of node once every member answered and has applied `floor`
+    (followers learn the commit index with the next heartbeat)."""
+    st = node.status()
+    if st is None or st.get("leader") is None:
+        return None
+    ok = all(m.get("reachable") is True and (m.get("applied_index") or 0) >= floor
+             for m in st["members"])
+    return st if ok and len(st["members"]) == 3 else None
+
+
+def test_status_shows_every_members_own_view(cluster3):
+    """GET /cluster on any node asks every member (RPC STATUS): each one's
+    role, state, raft state, commit/applied index and last leader contact;
+    a member that does not answer is marked unreachable."""
+    leader = cluster3.leader()
+    add_domain(leader, "viewstatus.test")
+    floor = leader.status()["commit_index"]
+    for asked in cluster3.nodes:
+        st = wait_for(lambda: every_member_answered(asked, floor), 10,
+                      "every member to answer %s" % asked.name)
+        assert st["leader"] == leader.name
+        members = {m["name"]: m for m in st["members"]}
+        assert sorted(members) == ["node1", "node2", "node3"]
+        for name, m in members.items():
+            want = "leader" if name == leader.name else "follower"
+            assert (m["role"], m["raft_state"], m["state"]) == (want, want, "active"), m
+            assert isinstance(m["commit_index"], int) and m["commit_index"] >= floor, (m, floor)
+            assert isinstance(m["applied_index"], int) and m["applied_index"] >= floor, m
+            assert m["applied_index"] <= m["commit_index"] <= m["last_index"], m
+            assert m["term"] >= 1 and "error" not in m, m
+            assert isinstance(m["last_contact_ms"], int), m
+            if name == leader.name:
+                assert m["last_contact_ms"] == 0, m
+            else:
+                # heartbeats every 30 ms; generous for a loaded machine
+                assert 0 <= m["last_contact_ms"] < 2000, m
+        # mailctl prints the same, one row per member
+        r = mailctl(asked, "cluster", "status")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0] == "leader: %s" % leader.name
+        assert re.fullmatch(r"NODE +ROLE +STATE +ADDRESS +COMMIT +APPLIED +LAST CONTACT",
+                            lines[2]), lines
+        rows = sorted(lines[3:])
+        assert len(rows) == 3, lines
+        for row, n in zip(rows, cluster3.nodes):
+            role = "leader" if n is leader else "follower"
+            assert re.fullmatch(r"%s +%s +active +127\.0\.0\.%d +\d+ +\d+ +\d+ms"
+                                % (n.name, role, n.i), row), row
+
+    # a stopped (SIGSTOP) follower cannot answer: marked unreachable within
+    # the status deadline, the others still answer
+    frozen = [n for n in cluster3.nodes if n is not leader][0]
+    frozen.pause()
+    try:
+        t0 = time.monotonic()
+        st = leader.status()
+        took = time.monotonic() - t0
+        members = {m["name"]: m for m in st["members"]}
+        m = members[frozen.name]
+        assert m["reachable"] is False and m["error"], m
+        assert (m["commit_index"], m["applied_index"], m["last_contact_ms"]) == (None, None, None)
+        assert all(x["reachable"] for k, x in members.items() if k != frozen.name), members
+        assert took < 4, took  # 0.5 s deadline plus a loaded machine
+        r = mailctl(leader, "cluster", "status")
+        assert r.returncode == 0, r.stderr
+        assert re.search(r"^%s +follower +active +\S+ +- +- +unreachable$" % frozen.name,
+                         r.stdout, re.M), r.stdout
+    finally:
+        frozen.resume()
+    wait_for(lambda: every_member_answered(leader), 20, "the frozen follower to answer again")
 
 
 def test_write_conflict_through_follower_is_409(cluster3):
@@ -201,9 +288,12 @@ def test_remove_refuses_undrained_then_removes_drained_node(cluster3):
     assert code in (200, 201), body
     code, body = leader.api("DELETE", "nodes/" + homed.name)
     assert code == 409, body
-    # asked on a follower: forwarded to the leader
+    # asked on a follower: forwarded to the leader, answered once applied on
+    # the follower too (read-your-writes)
     code, body = homed.api("DELETE", "nodes/" + gone.name)
     assert code == 204, body
+    code, nodes = homed.api("GET", "nodes")
+    assert [x["state"] for x in nodes if x["name"] == gone.name] == ["removed"], nodes
 
     def removed():
         st = leader.status()

@@ -7,29 +7,22 @@ tmp dir, and the SPEC dev ports. Services a module does not need are off
 (port 0). Readiness is polled against a deadline, never slept for.
 
 Teardown sends SIGTERM and asserts a clean exit (code 0 within 10 s) and a
-clean log: no "error" level line and no sanitizer report. The daemon's
-stderr is kept in a file and printed when anything fails.
+clean log: no "error" level line and no sanitizer report (nodeproc.py, the
+one place every e2e suite starts and stops mailnode). The daemon's stderr is
+kept in a file and printed when anything fails.
 
 Environment (set by ctest): MAILNODE_BIN, MAILCTL_BIN, MN_SOURCE_DIR.
 """
 import itertools
 import os
-import re
-import signal
-import socket
 import subprocess
-import time
 
 import pytest
 
-SOURCE_DIR = os.environ.get(
-    "MN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", "mailnode"))
-MAILCTL_BIN = os.environ.get("MAILCTL_BIN", os.path.join(SOURCE_DIR, "build", "mailctl"))
+# MAILNODE_BIN is re-exported for the suites that import it from here
+from nodeproc import MAILCTL_BIN, MAILNODE_BIN, Mailnode, config_text  # noqa: F401
 
 ADMIN_PASSWORD = "e2e-admin-Secret1"
-START_DEADLINE_S = 30.0
-STOP_DEADLINE_S = 10.0
 
 # SPEC §4 dev ports; 0 disables a service.
 DEV_PORTS = {
@@ -46,9 +39,6 @@ API_PORTS = {k: (v if k in ("http_port", "https_port", "raft_port", "rpc_port") 
 _OCTET3 = 10 + os.getpid() % 240
 _counter = itertools.count(10)
 
-BAD_LOG_LINE = re.compile(
-    r"(^\S+ error )|(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
-
 
 def next_address():
     n = next(_counter)
@@ -56,55 +46,28 @@ def next_address():
     return "127.0.%d.%d" % (_OCTET3, n)
 
 
-def wait_port(address, port, deadline_s=START_DEADLINE_S, proc=None):
-    """Poll until (address, port) accepts a TCP connection."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection((address, port), timeout=1):
-                return True
-        except OSError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)  # poll interval, bounded by the deadline above
-
-
 def write_config(path, name, data_dir, address, ports, admin_password=ADMIN_PASSWORD,
                  extra=""):
-    lines = [
-        "; written by tests/e2e/conftest.py",
-        "[node]",
-        "name = %s" % name,
-        "data_dir = %s" % data_dir,
-        "hostname = %s.e2e.test" % name,
-        "[listen]",
-        "address = %s" % address,
-    ]
-    lines += ["%s = %d" % (k, v) for k, v in ports.items()]
-    lines += ["[admin]", "initial_password = %s" % (admin_password or "")]
-    lines += ["[log]", "level = info"]
-    text = "\n".join(lines) + "\n" + extra
+    text = config_text(name, data_dir, address, ports, admin_password,
+                       extra="[log]\nlevel = info\n" + extra)
     with open(path, "w") as f:
-        f.write(text)
+        f.write("; written by tests/e2e/conftest.py\n" + text)
 
 
-class Node:
-    """One mailnode process with its config and data dir."""
+class Node(Mailnode):
+    """One mailnode process with its config and data dir (nodeproc.Mailnode:
+    start polls the HTTP(S) port, stop checks exit 0 and a clean log)."""
 
     def __init__(self, tmpdir, name="node1", address=None, ports=None,
                  admin_password=ADMIN_PASSWORD, extra=""):
         self.dir = str(tmpdir)
         self.name = name
-        self.address = address or next_address()
         self.ports = dict(ports or API_PORTS)
         self.admin_password = admin_password
         self.data_dir = os.path.join(self.dir, "data")
-        self.config = os.path.join(self.dir, "node.ini")
         self.stderr_path = os.path.join(self.dir, "stderr.log")
-        self.proc = None
-        self.starts = 0
+        super().__init__(os.path.join(self.dir, "node.ini"), self.stderr_path,
+                         address or next_address(), cwd=self.dir)
         write_config(self.config, name, self.data_dir, self.address, self.ports,
                      admin_password, extra)
 
@@ -121,55 +84,10 @@ class Node:
         return "http://%s:%d" % (self.address, self.http_port)
 
     def stderr_text(self):
-        try:
-            with open(self.stderr_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return self.log()
 
     def start(self):
-        assert self.proc is None
-        self.starts += 1
-        # Append: a restarted node keeps one log, each start marked.
-        with open(self.stderr_path, "a") as f:
-            f.write("---- start %d ----\n" % self.starts)
-        err = open(self.stderr_path, "a")
-        try:
-            self.proc = subprocess.Popen([MAILNODE_BIN, "--config", self.config],
-                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                         cwd=self.dir)
-        finally:
-            err.close()
-        port = self.http_port or self.https_port
-        if not wait_port(self.address, port, proc=self.proc):
-            rc = self.proc.poll()
-            if rc is None:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-            pytest.fail("mailnode did not accept on %s:%d (exit %s); stderr:\n%s"
-                        % (self.address, port, rc, self.stderr_text()))
-        return self
-
-    def stop(self, check=True):
-        """SIGTERM; assert exit 0 within the deadline and a clean log."""
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail("mailnode did not exit within %ss of SIGTERM; stderr:\n%s"
-                        % (STOP_DEADLINE_S, self.stderr_text()))
-        if not check:
-            return
-        log = self.stderr_text()
-        assert rc == 0, "mailnode exit code %s; stderr:\n%s" % (rc, log)
-        bad = [m.group(0) for m in BAD_LOG_LINE.finditer(log)]
-        assert not bad, "bad lines in mailnode stderr %s:\n%s" % (bad, log)
+        return super().start(ports=[self.http_port or self.https_port])
 
     def restart(self):
         self.stop()

@@ -12,16 +12,11 @@ import signal
 import socket
 import stat
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
-SOURCE_DIR = os.environ.get(
-    "MN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", "mailnode"))
-DEADLINE_S = 30.0
-BAD_LOG_LINE = re.compile(
-    r"(^\S+ error )|(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
+from nodeproc import MAILNODE_BIN, Mailnode, config_text, wait_port
+
 # 127.1.X.Y: apart from the other suites' 127.0.x.y addresses.
 _next = [10]
 
@@ -34,46 +29,23 @@ def address():
 def write_config(tmp_path, addr, admin_password="", extra=""):
     data_dir = str(tmp_path / "data")
     path = str(tmp_path / "node.ini")
-    ports = "".join("%s = 0\n" % k for k in (
-        "smtp_port", "submission_port", "smtps_port", "imap_port", "imaps_port",
-        "pop3_port", "pop3s_port", "https_port"))
     with open(path, "w") as f:
-        f.write("[node]\nname = dnode\ndata_dir = %s\nhostname = d.e2e.test\n"
-                "[listen]\naddress = %s\n%shttp_port = 6080\n"
-                "[admin]\ninitial_password = %s\n%s"
-                % (data_dir, addr, ports, admin_password, extra))
+        f.write(config_text("dnode", data_dir, addr, {"http_port": 6080}, admin_password,
+                            hostname="d.e2e.test", extra=extra))
     return path, data_dir
 
 
-class Daemon:
-    def __init__(self, config, log_path):
-        self.log_path = log_path
-        with open(log_path, "a") as err:
-            self.proc = subprocess.Popen([MAILNODE_BIN, "--config", config],
-                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+class Daemon(Mailnode):
+    """mailnode, started at once; stop(sig) checks the clean end
+    (nodeproc.py) and returns the log."""
 
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
+    def __init__(self, config, log_path, addr):
+        super().__init__(config, log_path, addr)
+        self.start()
 
-    def wait_port(self, addr, port):
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log()
-            try:
-                socket.create_connection((addr, port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.02)  # poll interval within the deadline
-        raise AssertionError("no listener on %s:%d\n%s" % (addr, port, self.log()))
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout=10)
-        log = self.log()
-        assert rc == 0, log
-        assert not BAD_LOG_LINE.search(log), log
-        return log
+    def wait_port(self, port):
+        assert wait_port(self.address, port, proc=self.proc), (
+            "no listener on %s:%d\n%s" % (self.address, port, self.log()))
 
 
 def get(addr, path, user, password):
@@ -87,8 +59,8 @@ def get(addr, path, user, password):
 def test_first_start_generates_admin_password_and_dev_domain(tmp_path):
     addr = address()
     config, data_dir = write_config(tmp_path, addr, extra="[dev]\ncreate_domain = dev.test\n")
-    d = Daemon(config, str(tmp_path / "log"))
-    d.wait_port(addr, 6080)
+    d = Daemon(config, str(tmp_path / "log"), addr)
+    d.wait_port(6080)
     pwfile = os.path.join(data_dir, "admin-password")
     assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(pwfile).st_mode) == 0o600
@@ -106,8 +78,8 @@ def test_first_start_generates_admin_password_and_dev_domain(tmp_path):
     assert "info main event=listen service=http address=%s:6080" % addr in log
 
     # Second start: no new bootstrap, same password, same data.
-    d = Daemon(config, str(tmp_path / "log2"))
-    d.wait_port(addr, 6080)
+    d = Daemon(config, str(tmp_path / "log2"), addr)
+    d.wait_port(6080)
     with open(pwfile) as f:
         assert f.read().strip() == password
     status, domains = get(addr, "/api/v1/domains", "admin", password)
@@ -120,8 +92,8 @@ def test_first_start_generates_admin_password_and_dev_domain(tmp_path):
 def test_initial_password_from_config_and_no_password_file(tmp_path):
     addr = address()
     config, data_dir = write_config(tmp_path, addr, admin_password="From-Config-1")
-    d = Daemon(config, str(tmp_path / "log"))
-    d.wait_port(addr, 6080)
+    d = Daemon(config, str(tmp_path / "log"), addr)
+    d.wait_port(6080)
     assert get(addr, "/api/v1/status", "admin", "From-Config-1")[0] == 200
     assert not os.path.exists(os.path.join(data_dir, "admin-password"))
     assert "password_source=config" in d.stop()
@@ -130,8 +102,8 @@ def test_initial_password_from_config_and_no_password_file(tmp_path):
 def test_second_daemon_on_the_same_data_dir_is_refused(tmp_path):
     addr = address()
     config, data_dir = write_config(tmp_path, addr, admin_password="pw")
-    d = Daemon(config, str(tmp_path / "log"))
-    d.wait_port(addr, 6080)
+    d = Daemon(config, str(tmp_path / "log"), addr)
+    d.wait_port(6080)
     r = subprocess.run([MAILNODE_BIN, "--config", config], capture_output=True, text=True,
                        timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 1
@@ -158,8 +130,8 @@ def test_port_in_use_fails_start_with_reason(tmp_path):
 def test_non_api_paths_are_404(tmp_path):
     addr = address()
     config, _ = write_config(tmp_path, addr, admin_password="pw")
-    d = Daemon(config, str(tmp_path / "log"))
-    d.wait_port(addr, 6080)
+    d = Daemon(config, str(tmp_path / "log"), addr)
+    d.wait_port(6080)
     try:
         urllib.request.urlopen("http://%s:6080/index.html" % addr, timeout=10)
         raise AssertionError("expected 404")

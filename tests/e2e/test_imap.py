@@ -11,7 +11,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -21,12 +20,9 @@ import urllib.request
 
 import pytest
 
-SOURCE_DIR = os.environ.get(
-    "MN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", "mailnode"))
+from nodeproc import Mailnode, config_text, wait_port
+
 DEADLINE_S = 30.0
-BAD_LOG_LINE = re.compile(
-    r"(^\S+ error )|(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
 IMAP_PORT, IMAPS_PORT, HTTP_PORT = 2143, 2993, 6080
 ADMIN_PW = "Admin-Pw-1"
 CAPS = ("IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN "
@@ -53,51 +49,29 @@ def mutf7(s):
     return "".join(out)
 
 
-class Node:
+class Node(Mailnode):
+    """A node with IMAP, IMAPS and the admin API (nodeproc.Mailnode: start
+    polls the ports, stop checks exit 0 and a clean log)."""
+
+    stop_deadline_s = 30.0
+
     def __init__(self, tmp, limits="max_conn_per_ip = 0\nconn_per_minute_per_ip = 0\n"):
-        self.addr = "127.2.%d.%d" % (1 + os.getpid() % 250, 1 + random.randrange(250))
+        addr = "127.2.%d.%d" % (1 + os.getpid() % 250, 1 + random.randrange(250))
+        super().__init__(os.path.join(tmp, "node.ini"), os.path.join(tmp, "log"), addr)
+        self.addr = addr
         self.data = os.path.join(tmp, "data")
-        self.config = os.path.join(tmp, "node.ini")
-        self.log_path = os.path.join(tmp, "log")
         with open(self.config, "w") as f:
-            f.write("[node]\nname = inode\ndata_dir = %s\nhostname = i.e2e.test\n"
-                    "[listen]\naddress = %s\nsmtp_port = 0\nsubmission_port = 0\n"
-                    "smtps_port = 0\npop3_port = 0\npop3s_port = 0\nhttps_port = 0\n"
-                    "imap_port = %d\nimaps_port = %d\nhttp_port = %d\n"
-                    "[admin]\ninitial_password = %s\n[dev]\ncreate_domain = e2e.test\n"
-                    "[limits]\n%s"
-                    % (self.data, self.addr, IMAP_PORT, IMAPS_PORT, HTTP_PORT, ADMIN_PW, limits))
-        self.proc = None
+            f.write(config_text("inode", self.data, addr,
+                                {"imap_port": IMAP_PORT, "imaps_port": IMAPS_PORT,
+                                 "http_port": HTTP_PORT}, ADMIN_PW, hostname="i.e2e.test",
+                                limits=limits, extra="[dev]\ncreate_domain = e2e.test\n"))
 
     def start(self):
-        with open(self.log_path, "a") as err:
-            self.proc = subprocess.Popen([MAILNODE_BIN, "--config", self.config],
-                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-        for port in (HTTP_PORT, IMAP_PORT, IMAPS_PORT):
-            self.wait_port(port)
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
+        return super().start(ports=(HTTP_PORT, IMAP_PORT, IMAPS_PORT))
 
     def wait_port(self, port):
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log()
-            try:
-                socket.create_connection((self.addr, port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.02)  # poll interval within the deadline
-        raise AssertionError("no listener on %s:%d\n%s" % (self.addr, port, self.log()))
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=30)
-        log = self.log()
-        assert rc == 0, log
-        assert not BAD_LOG_LINE.search(log), log
-        return log
+        if not wait_port(self.addr, port, proc=self.proc):
+            raise AssertionError("no listener on %s:%d\n%s" % (self.addr, port, self.log()))
 
     def api(self, method, path, body=None):
         req = urllib.request.Request(
@@ -395,7 +369,8 @@ def test_append_select_fetch_exact(node):
         "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
         "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
         "Flags permitted",
-        "* 2 EXISTS", "* 0 RECENT", "* OK [UNSEEN 1] First unseen",
+        # uid 1 is dated before the node started: not \Recent (node/imap/recent.h)
+        "* 2 EXISTS", "* 1 RECENT", "* OK [UNSEEN 1] First unseen",
         "* OK [UIDVALIDITY %d] UIDs valid" % uidvalidity,
         "* OK [UIDNEXT 3] Predicted next UID", "* OK [HIGHESTMODSEQ %d] Highest" % hm,
         "TAG OK [READ-WRITE] SELECT completed"]
@@ -457,6 +432,48 @@ def test_append_select_fetch_exact(node):
     assert r.cmd("STORE 1 +FLAGS (\\Deleted)") == ["TAG NO [READ-ONLY] Mailbox is read-only"]
 
 
+def test_search_body_and_text_match_decoded_parts(node):
+    """SEARCH BODY/TEXT look at what a reader sees: base64 and
+    quoted-printable undone, charsets converted to UTF-8 (node/imap/search_text.h)."""
+    u = node.user("searchdec")
+    m = node.imap(u)
+    b64 = (b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= from the team\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n"
+           + base64.b64encode("Herzliche Grüße aus Köln".encode()) + b"\r\n")
+    qp = (b"Subject: plain subject\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+          b"--B\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+          b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+          b"Sch=F6ne Gr=FC=DFe, bis mor=\r\ngen\r\n"
+          b"--B\r\nContent-Type: application/octet-stream\r\n"
+          b"Content-Transfer-Encoding: base64\r\n\r\n"
+          + base64.b64encode(b"hidden attachment bytes") + b"\r\n--B--\r\n")
+    for msg in (b64, qp):
+        assert m.append("INBOX", None, None, msg)[0] == "OK"
+    r = node.raw(u)
+    r.cmd("SELECT INBOX")
+
+    def search(key, text):
+        data = text.encode()
+        return r.cmd("SEARCH CHARSET UTF-8 %s {%d+}\r\n%s" % (key, len(data), text))
+
+    ok = "TAG OK SEARCH completed"
+    assert search("BODY", "grüße") == ["* SEARCH 1 2", ok]  # ASCII case only
+    assert search("BODY", "Grüße aus Köln") == ["* SEARCH 1", ok]
+    assert search("BODY", "bis morgen") == ["* SEARCH 2", ok]  # soft line break
+    assert search("BODY", "Sch=F6ne") == ["* SEARCH", ok]  # not the raw QP
+    assert search("BODY", "hidden") == ["* SEARCH", ok]  # binary part left out
+    assert search("BODY", "from the team") == ["* SEARCH", ok]  # header is not body
+    assert search("TEXT", "Grüße from") == ["* SEARCH 1", ok]  # RFC 2047 subject
+    assert search("TEXT", "Köln") == ["* SEARCH 1", ok]
+    assert search("TEXT", "plain subject") == ["* SEARCH 2", ok]
+    assert search("TEXT", "Schöne") == ["* SEARCH 2", ok]
+    assert r.cmd("UID SEARCH NOT BODY morgen") == ["* SEARCH 1", ok]
+    r.close()
+    m.logout()
+
+
 def test_search_keys(node):
     u = node.user("search")
     m = node.imap(u)
@@ -505,6 +522,7 @@ def test_store_silent_unchangedsince_and_condstore(node):
     m = node.imap(u)
     for _ in range(3):
         m.append("INBOX", None, None, MSG)
+    m.select("INBOX")  # takes their \\Recent, so r's FLAGS below are only stored flags
     r = node.raw(u)
     sel = r.cmd("SELECT INBOX (CONDSTORE)")
     h = int(re.search(r"HIGHESTMODSEQ (\d+)", " ".join(sel)).group(1))
@@ -602,6 +620,63 @@ def test_quota_storage_kib_and_message(node):
 
 # --- several sessions ---------------------------------------------------------
 
+def test_recent_belongs_to_the_first_read_write_session(node):
+    """RFC 3501 §2.3.2: a new message is \\Recent in exactly one session, the
+    first to SELECT (not EXAMINE) the mailbox or to learn of it by a sync."""
+    u = node.user("recent")
+    m = node.imap(u)  # nothing selected: its APPENDs take nothing
+    for _ in range(2):
+        assert m.append("INBOX", None, None, MSG)[0] == "OK"
+    e = node.raw(u)
+    lines = e.cmd("EXAMINE INBOX")
+    assert lines[2:4] == ["* 2 EXISTS", "* 2 RECENT"], lines
+    assert e.cmd("FETCH 1 FLAGS") == ["* 1 FETCH (FLAGS (\\Recent))", "TAG OK FETCH completed"]
+    assert e.cmd("STATUS INBOX (MESSAGES RECENT)") == [
+        '* STATUS "INBOX" (MESSAGES 2 RECENT 2)', "TAG OK STATUS completed"]
+    a = node.raw(u)
+    lines = a.cmd("SELECT INBOX")
+    assert lines[2:4] == ["* 2 EXISTS", "* 2 RECENT"], lines
+    assert a.cmd("FETCH 1:2 FLAGS") == [
+        "* 1 FETCH (FLAGS (\\Recent))", "* 2 FETCH (FLAGS (\\Recent))",
+        "TAG OK FETCH completed"]
+    assert a.cmd("STORE 1 +FLAGS (\\Seen)") == [
+        "* 1 FETCH (FLAGS (\\Recent \\Seen))", "TAG OK STORE completed"]
+    assert a.cmd("SEARCH RECENT") == ["* SEARCH 1 2", "TAG OK SEARCH completed"]
+    assert a.cmd("SEARCH NEW") == ["* SEARCH 2", "TAG OK SEARCH completed"]
+    assert a.cmd("SEARCH OLD") == ["* SEARCH", "TAG OK SEARCH completed"]
+    assert a.cmd("SEARCH NOT RECENT") == ["* SEARCH", "TAG OK SEARCH completed"]
+    # the second SELECT gets none of them
+    b = node.raw(u)
+    lines = b.cmd("SELECT INBOX")
+    assert lines[2:4] == ["* 2 EXISTS", "* 0 RECENT"], lines
+    assert b.cmd("FETCH 1:2 FLAGS") == [
+        "* 1 FETCH (FLAGS (\\Seen))", "* 2 FETCH (FLAGS ())", "TAG OK FETCH completed"]
+    assert b.cmd("SEARCH RECENT") == ["* SEARCH", "TAG OK SEARCH completed"]
+    assert b.cmd("SEARCH NEW") == ["* SEARCH", "TAG OK SEARCH completed"]
+    assert b.cmd("SEARCH OLD") == ["* SEARCH 1 2", "TAG OK SEARCH completed"]
+    # nobody else's any more; the EXAMINE session's STATUS says so too
+    assert m.status("INBOX", "(RECENT)") == ("OK", [b'"INBOX" (RECENT 0)'])
+    # (e keeps showing the two as \\Recent: it learnt of them first)
+    assert e.cmd("STATUS INBOX (RECENT)") == [
+        '* STATUS "INBOX" (RECENT 0)', "* 1 FETCH (FLAGS (\\Recent \\Seen) UID 1)",
+        "TAG OK STATUS completed"]
+    # a delivery while a and b have INBOX selected: the first to sync takes it
+    assert m.append("INBOX", None, None, MSG)[0] == "OK"
+    assert a.cmd("NOOP") == ["* 3 EXISTS", "* 3 RECENT", "TAG OK NOOP completed"]
+    assert b.cmd("NOOP") == ["* 3 EXISTS", "* 0 RECENT", "TAG OK NOOP completed"]
+    assert a.cmd("FETCH 3 FLAGS") == ["* 3 FETCH (FLAGS (\\Recent))", "TAG OK FETCH completed"]
+    assert b.cmd("FETCH 3 FLAGS") == ["* 3 FETCH (FLAGS ())", "TAG OK FETCH completed"]
+    # STATUS of a's own selected mailbox counts a's \Recent messages
+    assert a.cmd("STATUS INBOX (RECENT)") == [
+        '* STATUS "INBOX" (RECENT 3)', "TAG OK STATUS completed"]
+    # a SELECT again: the messages were a's already, now for nobody
+    lines = a.cmd("SELECT INBOX")
+    assert lines[2:4] == ["* 3 EXISTS", "* 0 RECENT"], lines
+    for c in (a, b, e):
+        c.close()
+    m.logout()
+
+
 def test_idle_wakes_on_append_from_other_session(node):
     u = node.user("idle")
     r = node.raw(u)
@@ -613,18 +688,20 @@ def test_idle_wakes_on_append_from_other_session(node):
     m.append("INBOX", None, None, MSG)
     assert r.line() == "* 1 EXISTS"
     assert time.monotonic() - t0 < 1.0
+    assert r.line() == "* 1 RECENT"  # r is the first to learn of it
     m.select("INBOX")
     m.store("1", "+FLAGS", "(\\Flagged)")
-    assert r.line() == "* 1 FETCH (FLAGS (\\Flagged) UID 1)"
+    assert r.line() == "* 1 FETCH (FLAGS (\\Recent \\Flagged) UID 1)"
     m.store("1", "+FLAGS", "(\\Deleted)")
-    assert r.line() == "* 1 FETCH (FLAGS (\\Flagged \\Deleted) UID 1)"
+    assert r.line() == "* 1 FETCH (FLAGS (\\Recent \\Flagged \\Deleted) UID 1)"
     m.expunge()
     assert r.line() == "* 1 EXPUNGE"
     r.send("DONE\r\n")
     assert r.line() == "i1 OK IDLE terminated"
-    # and at command boundaries without IDLE
+    # and at command boundaries without IDLE; m has INBOX selected and
+    # learns of its own APPEND first, so it is not \Recent for r
     m.append("INBOX", None, None, MSG)
-    assert r.cmd("NOOP") == ["* 1 EXISTS", "TAG OK NOOP completed"]
+    assert r.cmd("NOOP") == ["* 1 EXISTS", "* 0 RECENT", "TAG OK NOOP completed"]
 
 
 def test_selected_mailbox_deleted_by_another_session_ends_with_bye(node):

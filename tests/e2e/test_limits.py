@@ -11,26 +11,20 @@ import base64
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-SOURCE_DIR = os.environ.get(
-    "MN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", "mailnode"))
-MAILCTL_BIN = os.environ.get("MAILCTL_BIN", os.path.join(SOURCE_DIR, "build", "mailctl"))
+from nodeproc import MAILCTL_BIN, Mailnode, config_text, poll
+
 DEADLINE_S = 30.0
 ADMIN_PW = "e2e-Limits-Admin1"
 BOB, BOB_PW = "bob@lim.test", "Bob pw 1"
 ALICE, ALICE_PW = "alice@lim.test", "Alice pw 1"
-BAD_LOG_LINE = re.compile(
-    r"(^\S+ error )|(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
 PORTS = {"smtp_port": 0, "submission_port": 0, "smtps_port": 0, "imap_port": 0,
          "imaps_port": 0, "pop3_port": 2110, "pop3s_port": 0, "http_port": 6080,
          "https_port": 0}
@@ -39,55 +33,20 @@ BAD_CREDS = "-ERR [AUTH] invalid credentials\r\n"
 _next = [10]
 
 
-def poll(fn, what, deadline_s=DEADLINE_S):
-    """Call fn until it returns a true value; poll interval 20 ms."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)  # poll interval within the deadline
+class Node(Mailnode):
+    """A node with POP3 and the admin API and the given [limits], started at
+    once (nodeproc.Mailnode: stop checks exit 0 and a clean log)."""
 
-
-class Node:
     def __init__(self, tmp_path, limits):
         _next[0] += 1
-        self.addr = "127.3.%d.%d" % (1 + os.getpid() % 250, _next[0])
+        addr = "127.3.%d.%d" % (1 + os.getpid() % 250, _next[0])
+        super().__init__(str(tmp_path / "node.ini"), str(tmp_path / "node.log"), addr)
+        self.addr = addr
         self.data_dir = str(tmp_path / "data")
-        self.config = str(tmp_path / "node.ini")
-        self.log_path = str(tmp_path / "node.log")
         with open(self.config, "w") as f:
-            f.write("[node]\nname = lnode\ndata_dir = %s\nhostname = l.e2e.test\n"
-                    "[listen]\naddress = %s\n%s[admin]\ninitial_password = %s\n[limits]\n%s"
-                    % (self.data_dir, self.addr,
-                       "".join("%s = %d\n" % kv for kv in PORTS.items()), ADMIN_PW,
-                       "".join("%s = %s\n" % kv for kv in limits.items())))
-        with open(self.log_path, "a") as err:
-            self.proc = subprocess.Popen([MAILNODE_BIN, "--config", self.config],
-                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-        for port in (PORTS["pop3_port"], PORTS["http_port"]):
-            poll(lambda: self.accepts(port), "port %d\n%s" % (port, self.log()))
-
-    def accepts(self, port):
-        assert self.proc.poll() is None, self.log()
-        try:
-            socket.create_connection((self.addr, port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=10)
-        log = self.log()
-        assert rc == 0, log
-        assert not BAD_LOG_LINE.search(log), log
+            f.write(config_text("lnode", self.data_dir, addr, PORTS, ADMIN_PW,
+                                hostname="l.e2e.test", limits=limits))
+        self.start(ports=(PORTS["pop3_port"], PORTS["http_port"]))
 
     def api(self, method, path, body=None, source="127.0.0.1"):
         """(status, parsed JSON or None); source picks the client IP."""

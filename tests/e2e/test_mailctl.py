@@ -4,8 +4,11 @@ refused with a reason, 2 usage). The API's status codes themselves are
 pinned in test_api.py; here each refusal must reach the user as exactly one
 "mailctl: REASON" line on stderr and nothing on stdout.
 """
+import imaplib
 import json
 import re
+
+from conftest import API_PORTS, DEV_PORTS
 
 USER_KEYS = {"address", "name", "home_node", "quota_bytes", "quota_messages",
              "used_bytes", "used_messages", "flags"}
@@ -125,6 +128,35 @@ def test_user_commands(node):
     fails(node.mailctl("user", "del", "carol@u.test"))
     fails(node.mailctl("user", "show", "carol@u.test"))
     assert js(node.mailctl("user", "list", "u.test", "--json")) == []
+
+
+def test_user_show_reports_mailbox_usage_from_the_store(make_node):
+    """used_bytes / used_messages come from this node's mail store (read on
+    the thread pool): 0 without a mailbox, then what IMAP APPEND stored,
+    then less after an EXPUNGE; in the API, `mailctl user show` and --json."""
+    n = make_node(ports=dict(API_PORTS, imap_port=DEV_PORTS["imap_port"])).start()
+    ok(n.mailctl("domain", "add", "q.test"))
+    ok(n.mailctl("user", "add", "dora@q.test", "--password", "pw-dora"))
+    u = js(n.mailctl("user", "show", "dora@q.test", "--json"))
+    assert (u["used_bytes"], u["used_messages"]) == (0, 0)
+    msgs = [b"Subject: one\r\n\r\n" + b"x" * 1000 + b"\r\n",
+            b"Subject: two\r\n\r\n" + b"y" * 2000 + b"\r\n"]
+    m = imaplib.IMAP4(n.address, DEV_PORTS["imap_port"], timeout=30)
+    m.login("dora@q.test", "pw-dora")
+    for msg in msgs:
+        assert m.append("INBOX", None, None, msg)[0] == "OK"
+    total = sum(len(x) for x in msgs)
+    u = js(n.mailctl("user", "show", "dora@q.test", "--json"))
+    assert (u["used_bytes"], u["used_messages"]) == (total, 2)
+    lines = ok(n.mailctl("user", "show", "dora@q.test")).splitlines()
+    assert "used messages:    2" in lines, lines
+    assert [l for l in lines if re.fullmatch(r"used: +\S+", l) and l != "used:             0"]
+    m.select("INBOX")
+    m.store("1", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    m.logout()
+    u = js(n.mailctl("user", "show", "dora@q.test", "--json"))
+    assert (u["used_bytes"], u["used_messages"]) == (len(msgs[1]), 1)
 
 
 def test_usage_error_exits_2_without_a_request(node):
@@ -257,13 +289,16 @@ def test_node_and_cluster_commands(node):
     assert isinstance(st["commit_index"], int) and st["commit_index"] >= 1
     assert [(m["name"], m["role"], m["state"]) for m in st["members"]] == [
         (node.name, "leader", "active")]
-    assert set(st["members"][0]) >= {"name", "role", "state", "address", "applied_index",
-                                     "last_contact_ms"}
+    assert set(st["members"][0]) >= {"name", "role", "state", "address", "commit_index",
+                                     "applied_index", "last_contact_ms"}
+    me = st["members"][0]
+    assert (me["raft_state"], me["reachable"], me["last_contact_ms"]) == ("leader", True, 0)
+    assert me["commit_index"] >= 1 and me["applied_index"] >= 1
     lines = ok(node.mailctl("cluster", "status")).splitlines()
     assert lines[0] == "leader: %s" % node.name
     assert re.fullmatch(r"commit index: \d+", lines[1])
-    assert re.fullmatch(r"NODE +ROLE +STATE +ADDRESS +APPLIED +LAST CONTACT", lines[2])
-    assert re.fullmatch(r"%s +leader +active +\S+ +\d+ +\S+" % node.name, lines[3])
+    assert re.fullmatch(r"NODE +ROLE +STATE +ADDRESS +COMMIT +APPLIED +LAST CONTACT", lines[2])
+    assert re.fullmatch(r"%s +leader +active +\S+ +\d+ +\d+ +0ms" % node.name, lines[3])
 
     # Draining or removing the only node is refused (501 / 409), unknown is 404.
     r = node.mailctl("node", "drain", node.name)

@@ -285,10 +285,17 @@ COMMANDS = [
     (["cluster", "status"], "GET", "/api/v1/cluster", None, 200,
      {"leader": "node1", "commit_index": 7, "members": [
          {"name": "node1", "role": "leader", "state": "active", "address": "127.0.0.1:7100",
-          "applied_index": 7, "last_contact_ms": 0}]},
+          "commit_index": 7, "applied_index": 7, "last_contact_ms": 0, "reachable": True},
+         {"name": "node2", "role": "follower", "state": "active", "address": "127.0.0.2:7100",
+          "commit_index": 6, "applied_index": 5, "last_contact_ms": 12, "reachable": True},
+         {"name": "node3", "role": "follower", "state": "active", "address": "127.0.0.3:7100",
+          "commit_index": None, "applied_index": None, "last_contact_ms": None,
+          "reachable": False, "error": "no answer within the status deadline"}]},
      "leader: node1\ncommit index: 7\n"
-     "NODE   ROLE    STATE   ADDRESS         APPLIED  LAST CONTACT\n"
-     "node1  leader  active  127.0.0.1:7100  7        0ms\n"),
+     "NODE   ROLE      STATE   ADDRESS         COMMIT  APPLIED  LAST CONTACT\n"
+     "node1  leader    active  127.0.0.1:7100  7       7        0ms\n"
+     "node2  follower  active  127.0.0.2:7100  6       5        12ms\n"
+     "node3  follower  active  127.0.0.3:7100  -       -        unreachable\n"),
     (["status"], "GET", "/api/v1/status", None, 200,
      {"node": "node1", "version": "0.1.0", "uptime_s": 5, "hostname": "mail1"},
      "node node1 (mailnode 0.1.0) hostname mail1, up 5s\n"),

@@ -17,7 +17,6 @@ import json
 import os
 import poplib
 import re
-import signal
 import smtplib
 import socket
 import ssl
@@ -27,73 +26,37 @@ import urllib.request
 
 import pytest
 
-SOURCE_DIR = os.environ.get(
-    "MN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", "mailnode"))
+from nodeproc import Mailnode, config_text, poll
+
 DEADLINE_S = 30.0
 ADMIN_PW = "e2e-Pop3-Admin1"
 USER = "bob@pop.test"
 PASSWORD = "Bob pw 1"
-BAD_LOG_LINE = re.compile(
-    r"(^\S+ error )|(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
 PORTS = {"smtp_port": 2525, "submission_port": 0, "smtps_port": 0, "imap_port": 0,
          "imaps_port": 0, "pop3_port": 2110, "pop3s_port": 2995, "http_port": 6080,
          "https_port": 0}
 _next = [10]
 
 
-def poll(fn, what, deadline_s=DEADLINE_S):
-    """Call fn until it returns a true value; poll interval 20 ms."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)  # poll interval within the deadline
+class Node(Mailnode):
+    """A node with SMTP, POP3, POP3S and the admin API, started at once
+    (nodeproc.Mailnode: start polls the ports, stop checks exit 0 and a
+    clean log)."""
 
-
-class Node:
     def __init__(self, tmp_path):
         _next[0] += 1
-        self.addr = "127.2.%d.%d" % (1 + os.getpid() % 250, _next[0])
+        addr = "127.2.%d.%d" % (1 + os.getpid() % 250, _next[0])
+        super().__init__(str(tmp_path / "node.ini"), str(tmp_path / "node.log"), addr)
+        self.addr = addr
         self.data_dir = str(tmp_path / "data")
-        self.config = str(tmp_path / "node.ini")
-        self.log_path = str(tmp_path / "node.log")
         with open(self.config, "w") as f:
-            f.write("[node]\nname = pnode\ndata_dir = %s\nhostname = p.e2e.test\n"
-                    "[listen]\naddress = %s\n%s[admin]\ninitial_password = %s\n"
-                    % (self.data_dir, self.addr,
-                       "".join("%s = %d\n" % kv for kv in PORTS.items()), ADMIN_PW))
-        self.proc = None
+            f.write(config_text("pnode", self.data_dir, addr, PORTS, ADMIN_PW,
+                                hostname="p.e2e.test"))
         self.start()
 
     def start(self):
-        with open(self.log_path, "a") as err:
-            self.proc = subprocess.Popen([MAILNODE_BIN, "--config", self.config],
-                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-        for port in (PORTS["pop3_port"], PORTS["pop3s_port"], PORTS["http_port"]):
-            poll(lambda: self.accepts(port), "port %d\n%s" % (port, self.log()))
-
-    def accepts(self, port):
-        assert self.proc.poll() is None, self.log()
-        try:
-            socket.create_connection((self.addr, port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=10)
-        log = self.log()
-        assert rc == 0, log
-        assert not BAD_LOG_LINE.search(log), log
+        return super().start(ports=(PORTS["pop3_port"], PORTS["pop3s_port"],
+                                    PORTS["http_port"]))
 
     def api(self, method, path, body):
         req = urllib.request.Request(

@@ -20,84 +20,46 @@ import poplib
 import random
 import re
 import shutil
-import signal
 import smtplib
-import socket
 import ssl
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
-SOURCE_DIR = os.environ.get(
-    "MN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", "mailnode"))
+from nodeproc import Mailnode, config_text, poll
+
 DEADLINE_S = 30.0
 ADMIN_PW = "Admin-Clients-1"
 DOMAIN = "rc.test"
-BAD_LOG_LINE = re.compile(
-    r"(^\S+ error )|(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
 PORTS = {"smtp_port": 2525, "submission_port": 2587, "smtps_port": 0, "imap_port": 2143,
          "imaps_port": 0, "pop3_port": 0, "pop3s_port": 2995, "http_port": 6080,
          "https_port": 0}
 
 
-def poll(fn, what, deadline_s=DEADLINE_S):
-    """Call fn until it returns a true value; poll interval 20 ms."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)  # poll interval within the deadline
+class Node(Mailnode):
+    """A node with the ports of PORTS, started at once (nodeproc.Mailnode:
+    start polls the ports, stop checks exit 0 and a clean log)."""
 
+    stop_deadline_s = 30.0
 
-class Node:
     def __init__(self, tmp_path):
         self.tmp = str(tmp_path)
-        self.addr = "127.2.%d.%d" % (1 + os.getpid() % 250, 1 + random.randrange(250))
+        addr = "127.2.%d.%d" % (1 + os.getpid() % 250, 1 + random.randrange(250))
+        super().__init__(os.path.join(self.tmp, "node.ini"),
+                         os.path.join(self.tmp, "node.log"), addr)
+        self.addr = addr
         self.data_dir = os.path.join(self.tmp, "data")
-        self.config = os.path.join(self.tmp, "node.ini")
-        self.log_path = os.path.join(self.tmp, "node.log")
         with open(self.config, "w") as f:
-            f.write("[node]\nname = cnode\ndata_dir = %s\nhostname = c.e2e.test\n"
-                    "[listen]\naddress = %s\n%s[admin]\ninitial_password = %s\n"
-                    "[limits]\nmax_conn_per_ip = 0\nconn_per_minute_per_ip = 0\n"
-                    % (self.data_dir, self.addr,
-                       "".join("%s = %d\n" % kv for kv in PORTS.items()), ADMIN_PW))
-        with open(self.log_path, "a") as err:
-            self.proc = subprocess.Popen([MAILNODE_BIN, "--config", self.config],
-                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-        for name, port in PORTS.items():
-            if port:
-                poll(lambda: self.accepts(port), "%s %d\n%s" % (name, port, self.log()))
+            f.write(config_text("cnode", self.data_dir, addr, PORTS, ADMIN_PW,
+                                hostname="c.e2e.test",
+                                limits="max_conn_per_ip = 0\nconn_per_minute_per_ip = 0\n"))
+        self.start(ports=PORTS.values())
 
     @property
     def cert(self):
         return os.path.join(self.data_dir, "tls", "cert.pem")
-
-    def accepts(self, port):
-        assert self.proc.poll() is None, self.log()
-        try:
-            socket.create_connection((self.addr, port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=30)
-        log = self.log()
-        assert rc == 0, log
-        assert not BAD_LOG_LINE.search(log), log
 
     def api(self, method, path, body):
         req = urllib.request.Request(

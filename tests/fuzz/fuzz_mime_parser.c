@@ -5,8 +5,9 @@
  * parent and the message, the part count stays within MIME_PARTS_MAX,
  * BODY/BODYSTRUCTURE/ENVELOPE are balanced IMAP (parentheses outside
  * strings and literals), every part's sections extract within bounds (the
- * fuzzer's buffer is exact-size, so ASan sees any over-read), and decoded
- * filenames are valid UTF-8.
+ * fuzzer's buffer is exact-size, so ASan sees any over-read), decoded
+ * filenames are valid UTF-8, and the SEARCH text (search_text.h) fits the
+ * bound SEARCH gives it (4x the message).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include "lib/err.h"
 #include "lib/utf8.h"
 #include "node/imap/fetch_render.h"
+#include "node/imap/search_text.h"
 #include "storage/message/mime.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -213,6 +215,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		}
 	}
+	buf_fini(&out);
+	buf_init(&out, 4 * size + 64); /* the bound cmd_message.c gives it */
+	if (imap_search_body_text(msg, size, &out) != 0)
+		abort();
+	buf_fini(&out);
+	buf_init(&out, 4 * size + 64);
+	if (imap_search_header_text(msg, size, &out) != 0)
+		abort();
 	buf_fini(&out);
 	mime_free(root);
 	return 0;

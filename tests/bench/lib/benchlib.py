@@ -613,12 +613,17 @@ class MailnodeUnavailable(BenchError):
 class Mailnode:
     """One mailnode node from BUILD/mailnode with a config under the bench dir."""
 
-    def __init__(self, bench, build_dir, smtp=False, imap=False, max_connections=1000):
+    def __init__(self, bench, build_dir, smtp=False, imap=False, max_connections=1000,
+                 name="bench1", address=ADDR_MAILNODE, cluster=None):
+        """cluster: None for a single node, else a dict with "join"
+        (HOST:RPC_PORT, "" on the bootstrap node) and "secret"."""
         self.bench = bench
         self.build_dir = os.path.abspath(build_dir)
         self.bin = os.path.join(self.build_dir, "mailnode")
         self.ctl = os.path.join(self.build_dir, "mailctl")
-        self.root = bench.path("mailnode")
+        self.name = name
+        self.address = address
+        self.root = bench.path("mailnode" if cluster is None else "mailnode-" + name)
         self.data_dir = os.path.join(self.root, "data")
         self.proc = None
         self.smtp, self.imap = smtp, imap
@@ -628,11 +633,14 @@ class Mailnode:
                  "pop3s_port": 0, "http_port": PORT_HTTP, "https_port": 0,
                  "raft_port": 7100, "rpc_port": 7101}
         self.config = os.path.join(self.root, "node.ini")
-        lines = ["; written by tests/bench/lib/benchlib.py", "[node]", "name = bench1",
-                 "data_dir = %s" % self.data_dir, "hostname = mailnode.bench.test",
-                 "[listen]", "address = %s" % ADDR_MAILNODE]
+        lines = ["; written by tests/bench/lib/benchlib.py", "[node]", "name = %s" % name,
+                 "data_dir = %s" % self.data_dir, "hostname = %s.bench.test" % name,
+                 "[listen]", "address = %s" % address]
         lines += ["%s = %d" % kv for kv in ports.items()]
         lines += ["max_connections = %d" % max_connections]
+        if cluster is not None:
+            lines += ["[cluster]", "join = %s" % cluster.get("join", ""),
+                      "secret = %s" % cluster["secret"]]
         lines += ["[admin]", "initial_password = %s" % ADMIN_PASSWORD, "[log]", "level = info"]
         # The load comes from one address (127.0.0.1) with thousands of
         # connections: exempt loopback from the per-IP limits (node/limits),
@@ -644,7 +652,7 @@ class Mailnode:
                     lines += ["[limits]", "exempt = 127.0.0.0/8"]
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
-        self.url = "http://%s:%d" % (ADDR_MAILNODE, PORT_HTTP)
+        self.url = "http://%s:%d" % (address, PORT_HTTP)
 
     def start(self):
         if not os.path.exists(self.bin):
@@ -656,19 +664,19 @@ class Mailnode:
                                      cwd=self.root, start_new_session=True)
         err.close()
         self.bench.on_close(self.stop)
-        if not wait_port(ADDR_MAILNODE, PORT_HTTP, 30, self.proc):
-            raise BenchError("mailnode did not start (exit %s):\n%s"
-                             % (self.proc.poll(), self.log_tail()))
-        log("mailnode up (pid %d)" % self.proc.pid)
+        if not wait_port(self.address, PORT_HTTP, 30, self.proc):
+            raise BenchError("mailnode %s did not start (exit %s):\n%s"
+                             % (self.name, self.proc.poll(), self.log_tail()))
+        log("mailnode %s up on %s (pid %d)" % (self.name, self.address, self.proc.pid))
         return self
 
     def require(self, service, port):
         """The service's port must accept: the daemon of this build may not
         have the service yet (it ignores the port key then)."""
-        if not wait_port(ADDR_MAILNODE, port, 10, self.proc):
+        if not wait_port(self.address, port, 10, self.proc):
             raise MailnodeUnavailable(
                 "mailnode %s not available: %s does not listen on %s:%d "
-                "(this build has no %s server)" % (service, self.bin, ADDR_MAILNODE, port, service))
+                "(this build has no %s server)" % (service, self.bin, self.address, port, service))
 
     def log_tail(self):
         try:
@@ -681,9 +689,9 @@ class Mailnode:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        rc = _stop_proc(proc, "mailnode")
+        rc = _stop_proc(proc, "mailnode " + self.name)
         if rc != 0:
-            log("mailnode exit code %s; log tail:\n%s" % (rc, self.log_tail()))
+            log("mailnode %s exit code %s; log tail:\n%s" % (self.name, rc, self.log_tail()))
 
     def mailctl(self, *args):
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
@@ -702,7 +710,7 @@ class Mailnode:
     def api_get(self, path, conn=None):
         import http.client
         auth = base64.b64encode(("admin:%s" % ADMIN_PASSWORD).encode()).decode()
-        c = conn or http.client.HTTPConnection(ADDR_MAILNODE, PORT_HTTP, timeout=30)
+        c = conn or http.client.HTTPConnection(self.address, PORT_HTTP, timeout=30)
         c.request("GET", path, headers={"Authorization": "Basic " + auth})
         r = c.getresponse()
         body = r.read()

@@ -316,8 +316,8 @@ test_global_handler(void **state)
 {
 	int want = 2;
 
-	rpc_handlers_register(MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, echo_handler, NULL);
-	rpc_handlers_register(MAILNODE__RPC_METHOD__RPC_PROPOSE, echo_handler, NULL);
+	rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, echo_handler, NULL);
+	rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_PROPOSE, echo_handler, NULL);
 	assert_int_equal(call(0, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, "chunk", 5000, NULL), 0);
 	assert_int_equal(call(1, MAILNODE__RPC_METHOD__RPC_PROPOSE, "held", 5000, NULL), 0);
 	assert_true(uv_wait_until(&T.loop, held_at_least, (int[]){1}, WAIT_MS));
@@ -328,8 +328,8 @@ test_global_handler(void **state)
 	T.held[0] = NULL;
 	assert_true(uv_wait_until(&T.loop, done_at_least, &want, WAIT_MS));
 	assert_string_equal(T.reply[1], "own");
-	rpc_handlers_register(MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, NULL, NULL);
-	rpc_handlers_register(MAILNODE__RPC_METHOD__RPC_PROPOSE, NULL, NULL);
+	rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, NULL, NULL);
+	rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_PROPOSE, NULL, NULL);
 	assert_int_equal(call(2, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, "x", 5000, NULL), 0);
 	want = 3;
 	assert_true(uv_wait_until(&T.loop, done_at_least, &want, WAIT_MS));
@@ -363,6 +363,34 @@ test_unreachable_times_out(void **state)
 	    MN_EINVAL);
 }
 
+static bool
+backing_off_port1(void *arg)
+{
+	return rpc_client_peer_backing_off(T.cl, "127.0.0.1", 1);
+}
+
+/* cluster status skips a peer whose connection is failing instead of
+ * waiting out its deadline: the client says so once a connect failed */
+static void
+test_peer_backing_off(void **state)
+{
+	int want = 1;
+	uint64_t id;
+
+	assert_false(rpc_client_peer_backing_off(T.cl, "127.0.0.1", 1)); /* unknown */
+	assert_int_equal(rpc_client_call(T.cl, "127.0.0.1", 1, MAILNODE__RPC_METHOD__RPC_STATUS,
+	                     NULL, 0, WAIT_MS, done_cb, (void *)(intptr_t)0, &id),
+	    0);
+	assert_true(uv_wait_until(&T.loop, backing_off_port1, NULL, WAIT_MS));
+	rpc_client_cancel(T.cl, id);
+	/* a peer that answers is not backing off */
+	assert_int_equal(call(1, MAILNODE__RPC_METHOD__RPC_STATUS, "up", WAIT_MS, NULL), 0);
+	assert_true(uv_wait_until(&T.loop, done_at_least, &want, WAIT_MS));
+	assert_int_equal(T.status[1], 0);
+	assert_false(rpc_client_peer_backing_off(T.cl, "127.0.0.1", T.port));
+	assert_int_equal(T.done, 1); /* the cancelled call never called back */
+}
+
 int
 main(void)
 {
@@ -377,6 +405,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_global_handler, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_secret_times_out, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unreachable_times_out, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_peer_backing_off, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

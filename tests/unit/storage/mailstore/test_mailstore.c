@@ -79,6 +79,54 @@ count_msgs(struct fixture *fx, const char *user, const char *folder)
 	return n;
 }
 
+/* A repeated delivery id stores nothing more and hands back the first
+ * UID; the body's references stay exact; a new id stores again. */
+static void
+test_deliver_id_is_idempotent(void **state)
+{
+	struct fixture *fx = *state;
+	const char *users[] = {U1, U2};
+	struct mailstore_deliver_result res[2];
+	char longid[MAILSTORE_MAX_DELIVERY_ID + 2];
+
+	assert_int_equal(mailstore_deliver_id(fx->ms, "node1/0001", users, 2, MSG1, strlen(MSG1),
+	                     1700000000, NULL, NULL, res, &fx->err),
+	    0);
+	assert_false(res[0].duplicate);
+	assert_false(res[1].duplicate);
+	assert_int_equal(res[0].uid, 1);
+	/* the retry: one user had it already, the other is new to it */
+	users[0] = U2;
+	users[1] = "carol@example.test";
+	assert_int_equal(mailstore_deliver_id(fx->ms, "node1/0001", users, 2, MSG1, strlen(MSG1),
+	                     1700000000, NULL, NULL, res, &fx->err),
+	    0);
+	assert_int_equal(res[0].rc, 0);
+	assert_true(res[0].duplicate);
+	assert_int_equal(res[0].uid, 1);
+	assert_false(res[1].duplicate);
+	assert_int_equal(count_msgs(fx, U2, "INBOX"), 1);
+	assert_int_equal(count_msgs(fx, "carol@example.test", "INBOX"), 1);
+	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT refs FROM bodies"), 3);
+	/* another id is another message */
+	assert_int_equal(mailstore_deliver_id(fx->ms, "node1/0002", users, 1, MSG1, strlen(MSG1),
+	                     1700000000, NULL, NULL, res, &fx->err),
+	    0);
+	assert_false(res[0].duplicate);
+	assert_int_equal(res[0].uid, 2);
+	assert_int_equal(count_msgs(fx, U2, "INBOX"), 2);
+	/* bad ids are refused before anything is stored */
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	assert_int_equal(mailstore_deliver_id(fx->ms, longid, users, 1, MSG2, strlen(MSG2),
+	                     1700000000, NULL, NULL, res, &fx->err),
+	    MN_EINVAL);
+	assert_int_equal(mailstore_deliver_id(fx->ms, "", users, 1, MSG2, strlen(MSG2),
+	                     1700000000, NULL, NULL, res, &fx->err),
+	    MN_EINVAL);
+	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 1);
+}
+
 static void
 test_deliver_100_users_single_instance(void **state)
 {
@@ -1050,6 +1098,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
 	        test_deliver_100_users_single_instance, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_id_is_idempotent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_default_folders_on_first_use, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quota_refusal_leaves_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flags_keywords_modseq, setup, teardown),
