@@ -332,6 +332,12 @@ read_done(uv_work_t *w, int status)
 		s->resolved = true;
 		dir_node_fini(&n);
 	}
+	if (s->rounds == 0 && rpc_client_peer_backing_off(h->rpc, s->ip, s->port)) {
+		/* the last try to reach it failed a moment ago: do not hold a
+		 * queue worker for the connect deadline just to learn it again */
+		tempfail_all(s, "451 4.4.1 home node %s: %s", s->job->home, "unreachable");
+		return;
+	}
 	send_chunk(s);
 }
 
