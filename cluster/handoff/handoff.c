@@ -128,7 +128,13 @@ handoff_new(
 	rpc_client_new(loop, &h->auth, &h->rpc);
 	uv_timer_init(loop, &h->sweep);
 	h->sweep.data = h;
-	uv_timer_start(&h->sweep, sweep_cb, HANDOFF_SWEEP_MS, HANDOFF_SWEEP_MS);
+	if (h->cfg.idle_timeout_ms == 0)
+		h->cfg.idle_timeout_ms = HANDOFF_IDLE_TIMEOUT_MS;
+	/* swept a few times per timeout: a partial file lives at most 1.5x it */
+	uint64_t every = h->cfg.idle_timeout_ms / 2 < HANDOFF_SWEEP_MS ? h->cfg.idle_timeout_ms / 2
+	                                                               : HANDOFF_SWEEP_MS;
+
+	uv_timer_start(&h->sweep, sweep_cb, every ? every : 1, every ? every : 1);
 	uv_unref((uv_handle_t *)&h->sweep); /* never the only reason to run */
 	if (cfg->serve)
 		rpc_server_handle(

@@ -16,7 +16,8 @@
  *
  * Home side: partial messages are files DATA_DIR/handoff/SPOOLID.ORIGIN,
  * at most HANDOFF_MAX_TRANSFERS at once, removed after
- * HANDOFF_IDLE_TIMEOUT_MS without a chunk and all of them at start. A
+ * HANDOFF_IDLE_TIMEOUT_MS (idle_timeout_ms) without a chunk and all of them
+ * at start. A
  * chunk for a transfer whose previous chunk or delivery is still running is
  * refused with MN_EAGAIN (the sender retries later). Each recipient is
  * checked against the home's own directory: unknown -> PERMFAIL 550 5.1.1,
@@ -64,6 +65,7 @@ struct handoff_config {
 	struct mailstore *ms;      /* NULL: this node stores nothing (refuses) */
 	uint64_t max_message_size; /* refused above (0: the store's limit) */
 	bool serve;                /* register the RPC handler (one instance per process) */
+	uint32_t idle_timeout_ms; /* partial transfers dropped after (0: HANDOFF_IDLE_TIMEOUT_MS) */
 	/* after the store committed a new message for user (not for a
 	 * duplicate): wake its IMAP sessions. Loop thread; may be NULL. */
 	void (*on_delivered)(const char *user, void *arg);

@@ -94,7 +94,7 @@ handoff_server_sweep(struct handoff *h, bool all)
 		next = t->next;
 		if (t->busy)
 			continue; /* its work ends it or refreshes it */
-		if (all || now - t->last_ms >= HANDOFF_IDLE_TIMEOUT_MS) {
+		if (all || now - t->last_ms >= h->cfg.idle_timeout_ms) {
 			if (!all)
 				log_info("handoff",
 				    "event=expire origin=%s spool_id=%s have=%llu total=%llu",

@@ -5,8 +5,8 @@
  * (delivered, unknown, disabled, homed elsewhere), the stored bytes, one
  * copy when the same handoff is sent again (lost reply), chunks repeated,
  * out of order or from a restarted sender, refusals of bad requests, an
- * unreachable or unknown home giving TEMPFAIL, and partial files of an
- * earlier run removed at start.
+ * unreachable or unknown home giving TEMPFAIL, and partial files removed
+ * after the idle timeout and (an earlier run's) at start.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,6 +73,8 @@ apply(const char *line)
 		fail_msg("%s: %s", line, err.msg);
 }
 
+static uint32_t idle_ms; /* set by setup_short_idle only */
+
 static struct handoff *
 make_handoff(const char *name, bool serve)
 {
@@ -91,6 +93,7 @@ make_handoff(const char *name, bool serve)
 	hc.max_message_size = 4u << 20;
 	hc.serve = serve;
 	hc.on_delivered = on_delivered;
+	hc.idle_timeout_ms = idle_ms; /* 0: the default (10 min) */
 	assert_int_equal(handoff_new(&T.loop, &hc, &h, &err), 0);
 	free(dd); /* handoff_new needs data_dir only during the call */
 	return h;
@@ -154,6 +157,19 @@ setup(void **state)
 	apply("user_add d@x.test node=node2 flags=1");
 	apply("user_add q@x.test node=node2 qm=1");
 	return 0;
+}
+
+/* a short idle timeout, for test_partial_transfer_expires only (other
+ * tests must not lose transfers to a slow machine) */
+static int
+setup_short_idle(void **state)
+{
+	int rc;
+
+	idle_ms = 300;
+	rc = setup(state);
+	idle_ms = 0;
+	return rc;
 }
 
 static int
@@ -472,6 +488,36 @@ test_chunks_repeated_out_of_order_restarted(void **state)
 	free(msg);
 }
 
+static bool
+file_gone(void *arg)
+{
+	return access((const char *)arg, F_OK) != 0;
+}
+
+/* a sender that stops halfway leaves a file that goes after the idle
+ * timeout; the transfer is then unknown (have 0) */
+static void
+test_partial_transfer_expires(void **state)
+{
+	char *msg = make_message(1000, "partial");
+	const char *id = "0000000000000000PRT1";
+	char *path = xasprintf("%s/home/handoff/%s.node1", T.tmp, id);
+	uint64_t have;
+	int out;
+
+	assert_int_equal(chunk("node1", "node2", id, 0, msg, 400, 1000, NULL, &have, &out), 0);
+	assert_int_equal(have, 400);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_true(uv_wait_until(&T.loop, file_gone, path, WAIT_MS));
+	assert_int_equal(
+	    chunk("node1", "node2", id, 400, msg + 400, 600, 1000, "a@x.test", &have, &out), 0);
+	assert_int_equal(have, 0);
+	assert_int_equal(out, -1);
+	assert_int_equal(inbox("a@x.test", NULL), 0);
+	free(path);
+	free(msg);
+}
+
 static void
 test_bad_requests_refused(void **state)
 {
@@ -511,6 +557,8 @@ main(void)
 	        test_unreachable_or_unknown_home_tempfails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_chunks_repeated_out_of_order_restarted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_partial_transfer_expires, setup_short_idle, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_requests_refused, setup, teardown),
 	};
 
