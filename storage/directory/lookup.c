@@ -183,8 +183,8 @@ directory_node_get(struct directory *d, const char *name, struct dir_node *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	st = dir_stmt(d, NULL, "SELECT name, address, rpc_port, state FROM nodes WHERE name = ?",
-	    "t", name);
+	st = dir_stmt(
+	    d, NULL, "SELECT name, address, rpc_port, state FROM nodes WHERE name = ?", "t", name);
 	if (st == NULL)
 		return MN_EDB;
 	rc = sqlite3_step(st);

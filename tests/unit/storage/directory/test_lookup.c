@@ -286,7 +286,8 @@ test_node_get(void **state)
 	struct mn_err err = {0};
 	struct dir_node n;
 
-	assert_int_equal(dt_apply(d, "node_add node2 127.0.0.22 rpc_port=7101 state=active", &err), 0);
+	assert_int_equal(
+	    dt_apply(d, "node_add node2 127.0.0.22 rpc_port=7101 state=active", &err), 0);
 	assert_int_equal(directory_node_get(d, "node2", &n), 0);
 	assert_string_equal(n.name, "node2");
 	assert_string_equal(n.address, "127.0.0.22");
