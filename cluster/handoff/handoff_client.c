@@ -104,10 +104,7 @@ send_finish(struct handoff_send *s, enum handoff_outcome outcome, const char *re
 	free(s);
 }
 
-static void tempfail_all(struct handoff_send *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+static __attribute__((format(printf, 2, 3))) void
 tempfail_all(struct handoff_send *s, const char *fmt, ...)
 {
 	char reply[HANDOFF_REPLY_MAX + 1];

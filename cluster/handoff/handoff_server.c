@@ -135,10 +135,7 @@ hreq_free(struct hreq *r)
 	free(r);
 }
 
-static void set_result(struct hreq *r, size_t i, Mailnode__HandoffOutcome o, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
+static __attribute__((format(printf, 4, 5))) void
 set_result(struct hreq *r, size_t i, Mailnode__HandoffOutcome o, const char *fmt, ...)
 {
 	va_list ap;
@@ -270,7 +267,7 @@ reply_results(struct hreq *r)
 					r->h->cfg.on_delivered(r->users[k], r->h->cfg.arg);
 			}
 		} else if (d->rc == MN_ENOQUOTA) {
-			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_PERMFAIL,
+			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_PERMFAIL, "%s",
 			    "552 5.2.2 mailbox full");
 		} else {
 			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_TEMPFAIL,
@@ -346,6 +343,7 @@ plan_rcpts(struct hreq *r)
 
 	r->n = m->n_rcpts;
 	r->res = xcalloc(r->n, sizeof(*r->res));
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers for protobuf-c */
 	r->resp = xcalloc(r->n, sizeof(*r->resp));
 	r->reply = xcalloc(r->n, sizeof(*r->reply));
 	r->dup_of = xcalloc(r->n, sizeof(*r->dup_of));
@@ -362,7 +360,7 @@ plan_rcpts(struct hreq *r)
 		r->dup_of[i] = SIZE_MAX;
 		rc = directory_user_get(h->cfg.dir, m->rcpts[i], &u);
 		if (rc == MN_ENOENT || rc == MN_EINVAL) {
-			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_PERMFAIL,
+			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_PERMFAIL, "%s",
 			    "550 5.1.1 user unknown");
 		} else if (rc != 0) {
 			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_TEMPFAIL,
@@ -372,7 +370,7 @@ plan_rcpts(struct hreq *r)
 			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_NOT_HOME,
 			    "451 4.4.0 user is homed on %s", u.home_node);
 		} else if (u.flags & DIR_USER_DISABLED) {
-			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_PERMFAIL,
+			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_PERMFAIL, "%s",
 			    "550 5.2.1 mailbox disabled");
 		} else {
 			/* the store names users by the directory's canonical

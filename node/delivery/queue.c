@@ -675,8 +675,6 @@ hjob_apply(struct hjob *hj)
 	e->dirty = true;
 }
 
-static void step_remote(struct qentry *e);
-
 static void
 handoff_done(struct handoff_job *job, void *arg)
 {
