@@ -555,6 +555,66 @@ dns_stats_queries(const struct dns_resolver *r)
 	return r->queries;
 }
 
+bool
+dns_has_servers(const struct dns_resolver *r)
+{
+	return r->nservers > 0;
+}
+
+int
+dns_query_sync(const struct dns_resolver *r, const char *name, int type, unsigned char *ans,
+    size_t anslen, int *len_out, char *reason, size_t reasonlen)
+{
+	struct __res_state st;
+	int rc, n;
+
+	*len_out = 0;
+	if (!name_ok(name)) {
+		snprintf(reason, reasonlen, "bad DNS name");
+		return MN_ENOENT;
+	}
+	memset(&st, 0, sizeof(st));
+	if (res_ninit(&st) < 0 && r->nservers == 0) {
+		snprintf(reason, reasonlen, "resolver setup failed");
+		res_nclose(&st);
+		return MN_ETEMP;
+	}
+	if (r->nservers > 0) {
+		st.nscount = r->nservers;
+		for (int i = 0; i < r->nservers; i++)
+			st.nsaddr_list[i] = r->servers[i];
+	}
+	st.retrans = r->retrans;
+	st.retry = r->retry;
+	/* answers larger than 512 bytes come by TCP after a truncated UDP
+	 * answer (libresolv retries on TC by itself) */
+	n = res_nquery(&st, name, ns_c_in, type, ans, (int)(anslen > INT32_MAX ? INT32_MAX : anslen));
+	if (n >= 0) {
+		*len_out = n;
+		rc = 0;
+	} else {
+		switch (st.res_h_errno) {
+		case HOST_NOT_FOUND:
+			snprintf(reason, reasonlen, "%s: no such domain (NXDOMAIN)", name);
+			rc = MN_ENOENT;
+			break;
+		case NO_DATA:
+			rc = 1;
+			break;
+		case TRY_AGAIN:
+			snprintf(reason, reasonlen, "%s: DNS server failure or timeout", name);
+			rc = MN_ETEMP;
+			break;
+		default:
+			snprintf(reason, reasonlen, "%s: DNS query refused or malformed", name);
+			rc = MN_ETEMP;
+			break;
+		}
+	}
+	res_nclose(&st);
+	return rc;
+}
+
 void
 dns_cache_clear(struct dns_resolver *r)
 {
