@@ -72,7 +72,7 @@ struct config_key {
 };
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
-    check_resolvers, check_cidr_list;
+    check_resolvers, check_cidr_list, check_action, check_action_defer;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -186,6 +186,25 @@ static const struct config_key config_keys[] = {
 	{ "dns", "resolvers", CFG_STRING, NULL, 0, 0, OFF(dns_resolvers), 0,
 	    check_resolvers, "IP[:PORT] or [IPv6]:PORT, comma or space separated",
 	    "empty: /etc/resolv.conf" },
+
+	{ "antispam", "spf", CFG_BOOL, "no", 0, 0, OFF(antispam_spf), 0, NULL,
+	    NULL,
+	    "check SPF (RFC 7208) of MAIL FROM (HELO for the null sender) on the "
+	    "MX listener; authenticated sessions are never checked" },
+	{ "antispam", "spf_fail", CFG_STRING, "reject", 0, 0,
+	    OFF(antispam_spf_fail), 0, check_action, "reject, tag",
+	    "SPF fail: reject (550 5.7.23 at MAIL FROM) or tag (deliver with the "
+	    "result in Authentication-Results)" },
+	{ "antispam", "spf_softfail", CFG_STRING, "tag", 0, 0,
+	    OFF(antispam_spf_softfail), 0, check_action, "reject, tag",
+	    "SPF softfail: reject (550 5.7.23) or tag" },
+	{ "antispam", "spf_permerror", CFG_STRING, "tag", 0, 0,
+	    OFF(antispam_spf_permerror), 0, check_action, "reject, tag",
+	    "SPF permerror (broken record): reject (550 5.7.24) or tag" },
+	{ "antispam", "spf_temperror", CFG_STRING, "defer", 0, 0,
+	    OFF(antispam_spf_temperror), 0, check_action_defer, "defer, tag",
+	    "SPF temperror (DNS failure): defer (451 4.7.24, the client retries) "
+	    "or tag" },
 
 	{ "limits", "max_conn_per_ip", CFG_UINT, "50", 0, 100000,
 	    OFF(limits_max_conn_per_ip), 0, NULL, NULL,
@@ -439,6 +458,21 @@ check_resolvers(const char *v)
 		p += n;
 	}
 	return NULL;
+}
+
+/* what to do with a bad check result (node/antispam) */
+static const char *
+check_action(const char *v)
+{
+	return strcmp(v, "reject") == 0 || strcmp(v, "tag") == 0 ? NULL
+	                                                          : "is not one of reject, tag";
+}
+
+static const char *
+check_action_defer(const char *v)
+{
+	return strcmp(v, "defer") == 0 || strcmp(v, "tag") == 0 ? NULL
+	                                                         : "is not one of defer, tag";
 }
 
 /* IPv4 or IPv6 address with an optional /PREFIX (node/limits.c uses it) */

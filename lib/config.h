@@ -59,6 +59,12 @@ struct mn_config {
 	char *delivery_relay_password;
 	/* [dns] */
 	char *dns_resolvers;
+	/* [antispam] (node/antispam, docs/anti-spam.md) */
+	bool antispam_spf;            /* default no */
+	char *antispam_spf_fail;      /* reject|tag, default reject */
+	char *antispam_spf_softfail;  /* reject|tag, default tag */
+	char *antispam_spf_permerror; /* reject|tag, default tag */
+	char *antispam_spf_temperror; /* defer|tag, default defer */
 	/* [limits] (node/limits.h) */
 	uint32_t limits_max_conn_per_ip; /* per service class, default 50 */
 	uint32_t limits_conn_per_minute; /* per IP, default 120 */

@@ -39,6 +39,7 @@
 #include "lib/log.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
+#include "node/antispam/antispam.h"
 #include "node/admin/api.h"
 #include "node/delivery/queue.h"
 #include "node/delivery/remote.h"
@@ -72,6 +73,7 @@ struct node {
 	struct pop3_server *pop3;
 	struct spool *spool;
 	struct remote_ctx *remote;
+	struct antispam *antispam; /* inbound checks: SPF, Authentication-Results */
 	struct queue *queue;
 	struct smtp_server *smtp;
 	uv_signal_t sigterm, sigint;
@@ -507,7 +509,8 @@ start_mail(struct node *n, struct mn_err *err)
 	int rc;
 
 	if ((rc = spool_open(n->cfg.data_dir, &n->spool, err)) != 0 ||
-	    (rc = remote_ctx_new(&n->loop, &n->cfg, &n->remote, err)) != 0)
+	    (rc = remote_ctx_new(&n->loop, &n->cfg, &n->remote, err)) != 0 ||
+	    (rc = antispam_new(&n->loop, &n->cfg, &n->antispam, err)) != 0)
 		return rc;
 	memset(&qc, 0, sizeof(qc));
 	qc.cfg = &n->cfg;
@@ -524,6 +527,7 @@ start_mail(struct node *n, struct mn_err *err)
 	sc.spool = n->spool;
 	sc.tls = n->tls;
 	sc.limits = n->limits;
+	sc.antispam = n->antispam;
 	sc.on_queued = on_queued;
 	sc.arg = n;
 	return smtp_server_start(&n->loop, &sc, &n->smtp, err);
@@ -611,6 +615,7 @@ node_fini(struct node *n)
 		mailstore_close(&n->store);
 	admin_api_free(&n->api);
 	remote_ctx_free(&n->remote);
+	antispam_free(&n->antispam);
 	spool_close(&n->spool);
 	limits_free(&n->limits); /* after every conn closed: they release into it */
 	dirsvc_free(&n->svc);

@@ -28,6 +28,7 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/antispam/antispam.h"
 #include "node/limits.h"
 #include "node/smtp/data.h"
 #include "node/smtp/parser.h"
@@ -63,7 +64,7 @@ struct smtp_server {
 
 enum auth_step { AUTH_NONE = 0, AUTH_PLAIN_WAIT, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 
-enum work_kind { WORK_AUTH, WORK_QUOTA, WORK_SPOOL };
+enum work_kind { WORK_AUTH, WORK_QUOTA, WORK_SPOOL, WORK_SPF };
 
 struct session {
 	struct smtp_server *srv;
@@ -88,6 +89,8 @@ struct session {
 
 	/* transaction */
 	bool in_mail;
+	bool spf_checked; /* spf holds this transaction's SPF result */
+	struct spf_outcome spf;
 	struct spool_env env;
 	uint64_t declared_size;
 	bool in_data;
@@ -169,6 +172,7 @@ txn_reset(struct session *s)
 {
 	spool_env_fini(&s->env);
 	s->in_mail = false;
+	s->spf_checked = false;
 	s->in_data = false;
 	s->declared_size = 0;
 	buf_fini(&s->msg);
@@ -251,6 +255,9 @@ need_auth(struct session *s)
 	return s->kind != SMTP_LISTEN_MX && s->auth_user == NULL;
 }
 
+static void spf_work(uv_work_t *w);
+static void start_work(struct session *s, enum work_kind kind, void (*fn)(uv_work_t *));
+
 static void
 do_mail(struct session *s, const struct smtp_cmd *cmd)
 {
@@ -303,6 +310,40 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 	s->env.auth_user = s->auth_user ? xstrdup(s->auth_user) : NULL;
 	s->env.client_ip = xstrdup(s->ip);
 	s->declared_size = p->has_size ? p->size : 0;
+	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
+	    antispam_spf_enabled(s->srv->cfg.antispam)) {
+		/* RFC 7208 §2.4: checked at MAIL FROM; 250 or the refusal
+		 * comes from spf_done */
+		start_work(s, WORK_SPF, spf_work);
+		return;
+	}
+	s->in_mail = true;
+	reply(s, "250 2.1.0 Ok");
+}
+
+static void
+spf_work(uv_work_t *w)
+{
+	struct session *s = w->data;
+
+	antispam_spf_check(s->srv->cfg.antispam, s->ip, s->helo, s->env.sender, &s->spf);
+}
+
+static void
+spf_done(struct session *s)
+{
+	enum antispam_action act = antispam_spf_action(s->srv->cfg.antispam, s->spf.result);
+	char line[700];
+
+	if (act != ANTISPAM_ACCEPT) {
+		antispam_spf_reply(&s->spf, s->env.sender, act, line, sizeof(line));
+		reply(s, "%s", line);
+		log_info("smtp", "sid=%s event=mail result=%.3s reason=spf_%s", s->sid, line,
+		    spf_result_name(s->spf.result));
+		txn_reset(s);
+		return;
+	}
+	s->spf_checked = true;
 	s->in_mail = true;
 	reply(s, "250 2.1.0 Ok");
 }
@@ -823,6 +864,13 @@ make_received(struct session *s)
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	buf_init(&b, 0);
+	if (s->spf_checked) {
+		/* RFC 8601: one header with every result, above our Received */
+		buf_printf(&b, "Authentication-Results: %s;\r\n\t", hostname(s));
+		antispam_ar_spf(&b, &s->spf, s->env.sender, s->helo);
+		buf_printf(&b, "\r\n");
+	}
 	/* RFC 3848 / RFC 6531 §4.3 protocol types */
 	if (s->env.smtputf8)
 		proto =
@@ -832,7 +880,6 @@ make_received(struct session *s)
 	else
 		proto = tls ? (auth ? "ESMTPSA" : "ESMTPS") : (auth ? "ESMTPA" : "ESMTP");
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
-	buf_init(&b, 0);
 	buf_printf(&b, "Received: from %s ([%s])\r\n\tby %s (mailnode) with %s id %s", helo, s->ip,
 	    hostname(s), proto, s->env.id);
 	if (tls) {
@@ -1097,6 +1144,10 @@ work_done(uv_work_t *w, int status)
 		break;
 	case WORK_QUOTA:
 		quota_done(s);
+		break;
+	case WORK_SPF:
+		if (!s->closed)
+			spf_done(s);
 		break;
 	case WORK_SPOOL:
 		if (s->closed && s->w_rc == 0 && s->srv->cfg.on_queued != NULL) {

@@ -1,0 +1,57 @@
+/*
+ * antispam.h - the mail authentication checks the SMTP server runs on
+ * inbound mail (docs/anti-spam.md): SPF at MAIL FROM (spf.h), and the
+ * Authentication-Results header (RFC 8601) that records the results.
+ *
+ * struct antispam holds the [antispam] settings and a DNS resolver on the
+ * [dns] resolvers of its own (node/delivery/dns.h). Its check functions
+ * block on DNS and run on the libuv thread pool; the object is read-only
+ * after antispam_new, so jobs may share it. Owner: main.c; free it only
+ * after the loop has drained (no job in flight).
+ */
+#ifndef MN_NODE_ANTISPAM_ANTISPAM_H
+#define MN_NODE_ANTISPAM_ANTISPAM_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "lib/err.h"
+#include "node/antispam/spf.h"
+
+struct antispam;
+
+enum antispam_action {
+	ANTISPAM_ACCEPT = 0, /* deliver (the result is recorded) */
+	ANTISPAM_REJECT,     /* 5xx */
+	ANTISPAM_DEFER,      /* 4xx */
+};
+
+int antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct antispam **out,
+    struct mn_err *err);
+void antispam_free(struct antispam **a);
+
+/* antispam_spf_enabled - [antispam] spf = yes. */
+bool antispam_spf_enabled(const struct antispam *a);
+
+/* antispam_spf_check - blocking SPF check (thread pool). */
+void antispam_spf_check(struct antispam *a, const char *ip, const char *helo, const char *sender,
+    struct spf_outcome *out);
+
+/* antispam_spf_action - what [antispam] spf_* says to do with res. */
+enum antispam_action antispam_spf_action(const struct antispam *a, enum spf_result res);
+
+/* antispam_spf_reply - the SMTP reply line (no CRLF) for a refused or
+ * deferred sender, e.g. "550 5.7.23 <a@b.test>: Sender address rejected:
+ * SPF fail: 192.0.2.1 is not allowed to send mail for b.test"
+ * (RFC 7372 §3.2 codes). */
+void antispam_spf_reply(const struct spf_outcome *o, const char *sender,
+    enum antispam_action act, char *out, size_t outsz);
+
+/* antispam_ar_spf - append the spf part of Authentication-Results,
+ * "spf=RESULT (reason) smtp.mailfrom=SENDER" (or smtp.helo=HELO). */
+void antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender,
+    const char *helo);
+
+#endif
