@@ -206,6 +206,20 @@ static const struct config_key config_keys[] = {
 	    "SPF temperror (DNS failure): defer (451 4.7.24, the client retries) "
 	    "or tag" },
 
+	{ "antispam", "dkim_sign", CFG_BOOL, "yes", 0, 0, OFF(antispam_dkim_sign),
+	    0, NULL, NULL,
+	    "DKIM-sign mail that authenticated users send from a local domain with "
+	    "a key (mailctl domain dkim DOMAIN)" },
+	{ "antispam", "dkim_verify", CFG_BOOL, "no", 0, 0,
+	    OFF(antispam_dkim_verify), 0, NULL, NULL,
+	    "verify DKIM signatures of mail arriving on the MX listener (result in "
+	    "Authentication-Results)" },
+	{ "antispam", "dmarc", CFG_BOOL, "no", 0, 0, OFF(antispam_dmarc), 0, NULL,
+	    NULL,
+	    "evaluate DMARC (RFC 7489) on the MX listener and apply the From "
+	    "domain's policy: reject (550 5.7.1 after DATA), quarantine (Junk); "
+	    "needs spf and dkim_verify for aligned passes" },
+
 	{ "limits", "max_conn_per_ip", CFG_UINT, "50", 0, 100000,
 	    OFF(limits_max_conn_per_ip), 0, NULL, NULL,
 	    "concurrent connections from one IP per service (SMTP, IMAP, POP3, HTTP); 0: unlimited" },

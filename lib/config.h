@@ -65,6 +65,9 @@ struct mn_config {
 	char *antispam_spf_softfail;  /* reject|tag, default tag */
 	char *antispam_spf_permerror; /* reject|tag, default tag */
 	char *antispam_spf_temperror; /* defer|tag, default defer */
+	bool antispam_dkim_sign;      /* default yes */
+	bool antispam_dkim_verify;    /* default no */
+	bool antispam_dmarc;          /* default no */
 	/* [limits] (node/limits.h) */
 	uint32_t limits_max_conn_per_ip; /* per service class, default 50 */
 	uint32_t limits_conn_per_minute; /* per IP, default 120 */

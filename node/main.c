@@ -510,7 +510,7 @@ start_mail(struct node *n, struct mn_err *err)
 
 	if ((rc = spool_open(n->cfg.data_dir, &n->spool, err)) != 0 ||
 	    (rc = remote_ctx_new(&n->loop, &n->cfg, &n->remote, err)) != 0 ||
-	    (rc = antispam_new(&n->loop, &n->cfg, &n->antispam, err)) != 0)
+	    (rc = antispam_new(&n->loop, &n->cfg, n->dir, &n->antispam, err)) != 0)
 		return rc;
 	memset(&qc, 0, sizeof(qc));
 	qc.cfg = &n->cfg;

@@ -11,11 +11,18 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/antispam/dkim.h"
+#include "node/antispam/dmarc.h"
 #include "node/delivery/dns.h"
+#include "storage/directory/directory.h"
+#include "storage/message/header.h"
 
 struct antispam {
 	struct dns_resolver *dns;
-	bool spf;
+	struct directory *dir;
+	struct dkim_ctx *dkim;
+	struct psl *psl;
+	bool spf, dkim_sign, dkim_verify, dmarc;
 	enum antispam_action spf_act[SPF_PERMERROR + 1];
 };
 
@@ -30,8 +37,8 @@ action_of(const char *v)
 }
 
 int
-antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct antispam **out,
-    struct mn_err *err)
+antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir,
+    struct antispam **out, struct mn_err *err)
 {
 	struct antispam *a = xcalloc(1, sizeof(*a));
 	int rc;
@@ -40,7 +47,19 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct antispam **out
 		free(a);
 		return mn_err_wrap(err, "[dns] resolvers");
 	}
+	if ((rc = dkim_ctx_new(a->dns, &a->dkim, err)) < 0) {
+		dns_resolver_free(&a->dns);
+		free(a);
+		return rc;
+	}
+	a->dir = dir;
 	a->spf = cfg->antispam_spf;
+	a->dkim_sign = cfg->antispam_dkim_sign;
+	a->dkim_verify = cfg->antispam_dkim_verify;
+	a->dmarc = cfg->antispam_dmarc;
+	if (a->dmarc)
+		a->psl = psl_load(DMARC_PSL_PATH);
+
 	a->spf_act[SPF_FAIL] = action_of(cfg->antispam_spf_fail);
 	a->spf_act[SPF_SOFTFAIL] = action_of(cfg->antispam_spf_softfail);
 	a->spf_act[SPF_PERMERROR] = action_of(cfg->antispam_spf_permerror);
@@ -59,6 +78,8 @@ antispam_free(struct antispam **ap)
 
 	if (a == NULL)
 		return;
+	dkim_ctx_free(&a->dkim);
+	psl_free(&a->psl);
 	dns_resolver_free(&a->dns);
 	free(a);
 	*ap = NULL;
@@ -133,4 +154,205 @@ antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender, 
 	buf_printf(b, "spf=%s (%s) ", spf_result_name(o->result), reason);
 	ar_value(b, o->helo_identity ? "smtp.helo=" : "smtp.mailfrom=",
 	    o->helo_identity ? helo : sender);
+}
+
+/* --- after DATA ---------------------------------------------------------- */
+
+bool
+antispam_wants_message(const struct antispam *a, bool inbound, bool authenticated)
+{
+	if (a == NULL)
+		return false;
+	if (authenticated)
+		return a->dkim_sign;
+	return inbound && (a->spf || a->dkim_verify || a->dmarc);
+}
+
+struct from_scan {
+	unsigned nfrom;
+	char domain[256];
+};
+
+static void
+from_field(void *arg, const uint8_t *field, size_t n)
+{
+	struct from_scan *f = arg;
+	const uint8_t *colon = memchr(field, ':', n);
+	struct header_address_list l;
+	size_t name_len, mailboxes = 0;
+	const char *dom = NULL;
+
+	if (colon == NULL)
+		return;
+	name_len = (size_t)(colon - field);
+	while (name_len > 0 && (field[name_len - 1] == ' ' || field[name_len - 1] == '\t'))
+		name_len--;
+	if (name_len != 4 || ascii_ncasecmp((const char *)field, "from", 4) != 0)
+		return;
+	f->nfrom++;
+	header_address_list_init(&l);
+	(void)header_parse_addresses(
+	    (struct slice){(const char *)colon + 1, n - (size_t)(colon + 1 - field)}, &l);
+	for (size_t i = 0; i < l.n; i++)
+		if (l.v[i].kind == HEADER_ADDR_MAILBOX) {
+			mailboxes++;
+			dom = l.v[i].domain;
+		}
+	if (mailboxes == 1 && dom != NULL)
+		snprintf(f->domain, sizeof(f->domain), "%s", dom);
+	else
+		f->domain[0] = '\0';
+	header_address_list_fini(&l);
+}
+
+void
+antispam_from_domain(const uint8_t *msg, size_t len, char *out, size_t outsz)
+{
+	struct from_scan f;
+
+	memset(&f, 0, sizeof(f));
+	dkim_split_header(msg, len, from_field, &f);
+	/* RFC 7489 §6.6.1: exactly one From with one mailbox */
+	if (f.nfrom != 1 || f.domain[0] == '\0' || f.domain[0] == '[') {
+		out[0] = '\0';
+		return;
+	}
+	snprintf(out, outsz, "%s", f.domain);
+	ascii_lower(out);
+}
+
+static void
+comment(struct buf *b, const char *text)
+{
+	buf_append_str(b, "(");
+	for (size_t i = 0; text[i] != '\0' && i < 200; i++)
+		if (text[i] != '(' && text[i] != ')' && text[i] != '\\' &&
+		    (unsigned char)text[i] >= ' ' && (unsigned char)text[i] < 0x7f)
+			buf_append(b, &text[i], 1);
+	buf_append_str(b, ")");
+}
+
+static void
+sign(struct antispam *a, struct antispam_msg *m)
+{
+	char from[256], *hdr = NULL, *canon;
+	struct dir_dkim k;
+	struct mn_err err;
+	const char *at;
+
+	antispam_from_domain(m->msg, m->len, from, sizeof(from));
+	if (from[0] == '\0' && (at = strrchr(m->sender, '@')) != NULL)
+		snprintf(from, sizeof(from), "%s", at + 1);
+	if (from[0] == '\0')
+		return;
+	/* a domain alias signs with its domain's key but as itself? No: d=
+	 * must be the key's domain (its DNS record), so only the domain
+	 * itself signs; aliases go unsigned (XXX: per-alias keys) */
+	canon = directory_domain_canonical(a->dir, from);
+	if (canon == NULL || strcmp(canon, from) != 0) {
+		free(canon);
+		return;
+	}
+	free(canon);
+	memset(&k, 0, sizeof(k));
+	if (directory_dkim_get(a->dir, from, &k) != 0)
+		return;
+	mn_err_clear(&err);
+	if (dkim_sign_message(a->dkim, k.domain, k.selector, k.algorithm, k.private_key, m->msg,
+	        m->len, &hdr, &err) == 0) {
+		buf_append_str(&m->prefix, hdr);
+		log_info("antispam", "event=dkim_sign domain=%s selector=%s algorithm=%s", k.domain,
+		    k.selector, k.algorithm);
+		free(hdr);
+	} else {
+		/* unsigned mail still goes: a receiver may only score it */
+		log_warn("antispam", "event=dkim_sign domain=%s reason=\"%s\"", from, err.msg);
+	}
+	dir_dkim_fini(&k);
+}
+
+static void
+check(struct antispam *a, struct antispam_msg *m)
+{
+	struct dkim_verify_result dk;
+	struct dmarc_outcome dm;
+	struct buf ar;
+	char from[256];
+	unsigned seed = (unsigned)uv_hrtime() ^ (unsigned)(uintptr_t)m; /* DMARC pct dice */
+
+	memset(&dk, 0, sizeof(dk));
+	if (a->dkim_verify || a->dmarc)
+		dkim_verify_message(a->dkim, m->msg, m->len, &dk);
+	buf_init(&ar, 0);
+	buf_printf(&ar, "Authentication-Results: %s", m->hostname);
+	if (m->spf_checked) {
+		buf_append_str(&ar, ";\r\n\t");
+		antispam_ar_spf(&ar, m->spf, m->sender, m->helo);
+	}
+	if (a->dkim_verify || a->dmarc) {
+		if (dk.nsigs == 0)
+			buf_append_str(&ar, ";\r\n\tdkim=none");
+		for (size_t i = 0; i < dk.nsigs; i++) {
+			const struct dkim_sig_result *r = &dk.sigs[i];
+
+			buf_printf(&ar, ";\r\n\tdkim=%s ", dkim_result_name(r->result));
+			if (r->reason[0] != '\0') {
+				comment(&ar, r->reason);
+				buf_append_str(&ar, " ");
+			}
+			ar_value(&ar, "header.d=", r->domain);
+			ar_value(&ar, " header.s=", r->selector);
+			ar_value(&ar, " header.a=", r->algorithm);
+			if (r->b[0] != '\0') {
+				buf_append_str(&ar, " header.b=\"");
+				ar_value(&ar, "", r->b);
+				buf_append_str(&ar, "\"");
+			}
+			log_info("antispam", "event=dkim_verify result=%s domain=%s selector=%s "
+			                     "reason=\"%s\"",
+			    dkim_result_name(r->result), r->domain, r->selector, r->reason);
+		}
+	}
+	if (a->dmarc) {
+		antispam_from_domain(m->msg, m->len, from, sizeof(from));
+		dmarc_check(spf_dns_resolver_query, a->dns, a->psl, from, m->spf_checked, m->spf,
+		    &dk, (unsigned)rand_r(&seed) % 100, &dm);
+		buf_printf(&ar, ";\r\n\tdmarc=%s ", dmarc_result_name(dm.result));
+		comment(&ar, dm.reason);
+		if (dm.from_domain[0] != '\0')
+			ar_value(&ar, " header.from=", dm.from_domain);
+		log_info("antispam", "event=dmarc result=%s from=%s reason=\"%s\"",
+		    dmarc_result_name(dm.result), dm.from_domain, dm.reason);
+		if (dm.result == DMARC_RES_FAIL && dm.disposition == DMARC_P_REJECT) {
+			m->action = ANTISPAM_REJECT;
+			snprintf(m->reply, sizeof(m->reply),
+			    "550 5.7.1 Message rejected: DMARC policy of %.200s says reject "
+			    "(no aligned SPF or DKIM pass)",
+			    dm.from_domain);
+		} else if (dm.result == DMARC_RES_FAIL && dm.disposition == DMARC_P_QUARANTINE) {
+			m->junk = true;
+		}
+	}
+	if (!m->spf_checked && !a->dkim_verify && !a->dmarc)
+		buf_append_str(&ar, "; none");
+	buf_append_str(&ar, "\r\n");
+	if (m->junk)
+		buf_append_str(&m->prefix, ANTISPAM_JUNK_HEADER);
+	buf_append(&m->prefix, ar.data, ar.len);
+	buf_fini(&ar);
+}
+
+void
+antispam_message(struct antispam *a, struct antispam_msg *m)
+{
+	m->action = ANTISPAM_ACCEPT;
+	m->junk = false;
+	m->reply[0] = '\0';
+	if (m->authenticated) {
+		if (a->dkim_sign)
+			sign(a, m);
+		return;
+	}
+	if (m->inbound)
+		check(a, m);
 }

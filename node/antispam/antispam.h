@@ -1,7 +1,9 @@
 /*
  * antispam.h - the mail authentication checks the SMTP server runs on
- * inbound mail (docs/anti-spam.md): SPF at MAIL FROM (spf.h), and the
- * Authentication-Results header (RFC 8601) that records the results.
+ * inbound mail (docs/anti-spam.md): SPF at MAIL FROM (spf.h), DKIM
+ * verification (dkim.h) and DMARC (dmarc.h) after DATA, the one
+ * Authentication-Results header (RFC 8601) that records the results; and
+ * DKIM signing of mail that authenticated users send from a local domain.
  *
  * struct antispam holds the [antispam] settings and a DNS resolver on the
  * [dns] resolvers of its own (node/delivery/dns.h). Its check functions
@@ -28,8 +30,18 @@ enum antispam_action {
 	ANTISPAM_DEFER,      /* 4xx */
 };
 
-int antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct antispam **out,
-    struct mn_err *err);
+struct directory;
+
+/* The first header line of a message that DMARC quarantined: local
+ * delivery (node/delivery/local.c) stores such a message in Junk. It is
+ * only ever at the very top because our own headers are put above
+ * everything the client sent. */
+#define ANTISPAM_JUNK_HEADER "X-Mailnode-Folder: Junk\r\n"
+
+/* antispam_new - dir: DKIM signing keys (read from the thread pool; the
+ * directory's SQLite handle is serialised). */
+int antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir,
+    struct antispam **out, struct mn_err *err);
 void antispam_free(struct antispam **a);
 
 /* antispam_spf_enabled - [antispam] spf = yes. */
@@ -53,5 +65,36 @@ void antispam_spf_reply(const struct spf_outcome *o, const char *sender,
  * "spf=RESULT (reason) smtp.mailfrom=SENDER" (or smtp.helo=HELO). */
 void antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender,
     const char *helo);
+
+/* --- after DATA ---------------------------------------------------------- */
+
+struct antispam_msg {
+	/* in */
+	bool inbound;         /* MX listener, not authenticated: verify, DMARC */
+	bool authenticated;   /* an authenticated user sends: DKIM-sign */
+	const char *hostname; /* authserv-id of Authentication-Results */
+	const char *sender, *helo;
+	bool spf_checked;
+	const struct spf_outcome *spf;
+	const uint8_t *msg;
+	size_t len;
+	/* out */
+	struct buf prefix; /* header fields to put above the message; the
+	                    * caller initialises and finishes it */
+	enum antispam_action action;
+	char reply[400]; /* the SMTP reply when action is not ACCEPT */
+	bool junk;       /* DMARC quarantine: prefix starts with ANTISPAM_JUNK_HEADER */
+};
+
+/* antispam_wants_message - whether antispam_message has work for a
+ * message of this session. */
+bool antispam_wants_message(const struct antispam *a, bool inbound, bool authenticated);
+
+/* antispam_message - sign or check one message (blocking: thread pool). */
+void antispam_message(struct antispam *a, struct antispam_msg *m);
+
+/* antispam_from_domain - the domain of the single From mailbox of msg
+ * (lower case) into out; "" when there is not exactly one. */
+void antispam_from_domain(const uint8_t *msg, size_t len, char *out, size_t outsz);
 
 #endif

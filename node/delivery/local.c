@@ -9,6 +9,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/antispam/antispam.h"
 
 #define LOCAL_HEADER_MAX (256 * 1024)
 
@@ -64,8 +65,17 @@ local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_
 		map[m++] = i;
 	}
 	if (m > 0) {
+		/* DMARC quarantine (node/antispam): our own first header line
+		 * sends the message to Junk. XXX: local_already_delivered looks
+		 * in INBOX only, so a retry after a crash may store it twice */
+		const char *folder =
+		    len >= strlen(ANTISPAM_JUNK_HEADER) &&
+		            memcmp(msg, ANTISPAM_JUNK_HEADER, strlen(ANTISPAM_JUNK_HEADER)) == 0
+		        ? "Junk"
+		        : NULL;
+
 		rc = mailstore_deliver(
-		    ms, users, m, msg, len, internal_date, NULL, limits, res, err);
+		    ms, users, m, msg, len, internal_date, folder, limits, res, err);
 		for (size_t j = 0; j < m; j++)
 			t[map[j]].rc = rc != 0 ? rc : res[j].rc;
 	}

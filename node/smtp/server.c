@@ -111,6 +111,7 @@ struct session {
 	char *w_orcpt;
 	unsigned w_notify;
 	char *w_received; /* SPOOL: Received: header */
+	struct antispam_msg *w_as; /* SPOOL: DKIM/DMARC work before the write, or NULL */
 	int w_rc;
 	struct mn_err w_err;
 };
@@ -865,12 +866,6 @@ make_received(struct session *s)
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	buf_init(&b, 0);
-	if (s->spf_checked) {
-		/* RFC 8601: one header with every result, above our Received */
-		buf_printf(&b, "Authentication-Results: %s;\r\n\t", hostname(s));
-		antispam_ar_spf(&b, &s->spf, s->env.sender, s->helo);
-		buf_printf(&b, "\r\n");
-	}
 	/* RFC 3848 / RFC 6531 §4.3 protocol types */
 	if (s->env.smtputf8)
 		proto =
@@ -899,15 +894,43 @@ static void
 spool_work(uv_work_t *w)
 {
 	struct session *s = w->data;
+	struct antispam_msg *m = s->w_as;
 
+	if (m != NULL) {
+		/* signing or the checks after DATA; their headers go above
+		 * our Received (RFC 8601 §5: on top, like trace fields) */
+		m->msg = s->msg.data;
+		m->len = s->msg.len;
+		antispam_message(s->srv->cfg.antispam, m);
+		if (m->action != ANTISPAM_ACCEPT)
+			return; /* refused: nothing spooled, spool_done replies */
+		buf_append_str(&m->prefix, s->w_received);
+		s->w_rc = spool_write(s->srv->cfg.spool, &s->env, m->prefix.data, m->prefix.len,
+		    s->msg.data, s->msg.len, &s->w_err);
+		return;
+	}
 	s->w_rc = spool_write(s->srv->cfg.spool, &s->env, s->w_received, strlen(s->w_received),
 	    s->msg.data, s->msg.len, &s->w_err);
 }
 
 static void
+as_free(struct session *s)
+{
+	if (s->w_as != NULL) {
+		buf_fini(&s->w_as->prefix);
+		free(s->w_as);
+		s->w_as = NULL;
+	}
+}
+
+static void
 spool_done(struct session *s)
 {
-	if (s->w_rc == 0) {
+	if (s->w_as != NULL && s->w_as->action != ANTISPAM_ACCEPT) {
+		reply(s, "%s", s->w_as->reply);
+		log_info("smtp", "sid=%s event=data result=%.3s reason=antispam", s->sid,
+		    s->w_as->reply);
+	} else if (s->w_rc == 0) {
 		reply(s, "250 2.0.0 Ok: queued as %s", s->env.id);
 		char from[128];
 
@@ -923,6 +946,7 @@ spool_done(struct session *s)
 	}
 	free(s->w_received);
 	s->w_received = NULL;
+	as_free(s);
 	txn_reset(s);
 }
 
@@ -944,6 +968,20 @@ data_finished(struct session *s)
 	spool_new_id(s->srv->cfg.spool, s->env.id);
 	s->env.arrival = (int64_t)time(NULL);
 	s->w_received = make_received(s);
+	if (antispam_wants_message(s->srv->cfg.antispam, s->kind == SMTP_LISTEN_MX,
+	        s->auth_user != NULL)) {
+		struct antispam_msg *m = xcalloc(1, sizeof(*m));
+
+		m->inbound = s->kind == SMTP_LISTEN_MX && s->auth_user == NULL;
+		m->authenticated = s->auth_user != NULL;
+		m->hostname = hostname(s);
+		m->sender = s->env.sender;
+		m->helo = s->helo;
+		m->spf_checked = s->spf_checked;
+		m->spf = &s->spf;
+		buf_init(&m->prefix, 0);
+		s->w_as = m;
+	}
 	start_work(s, WORK_SPOOL, spool_work);
 }
 
@@ -1150,12 +1188,14 @@ work_done(uv_work_t *w, int status)
 			spf_done(s);
 		break;
 	case WORK_SPOOL:
-		if (s->closed && s->w_rc == 0 && s->srv->cfg.on_queued != NULL) {
+		if (s->closed && s->w_rc == 0 && s->srv->cfg.on_queued != NULL &&
+		    (s->w_as == NULL || s->w_as->action == ANTISPAM_ACCEPT)) {
 			/* queued even though the client is gone: it may never
 			 * see the 250, but the message is ours now */
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 			free(s->w_received);
 			s->w_received = NULL;
+			as_free(s);
 		} else if (!s->closed) {
 			spool_done(s);
 		}
@@ -1169,6 +1209,7 @@ work_done(uv_work_t *w, int status)
 		free(s->w_rcpt);
 		free(s->w_orcpt);
 		free(s->w_received);
+		as_free(s);
 		session_free(s);
 		return;
 	}
