@@ -1,7 +1,7 @@
 /*
  * api_dkim.c - /api/v1/domains/{domain}/dkim: the domain's DKIM signing
- * key (RFC 6376). POST makes a new key (RSA-2048 by default, or Ed25519,
- * RFC 8463) off the loop and replicates it with DomainDkimSet (the private
+ * key (RFC 6376). POST makes a new RSA-2048 key off the loop (Ed25519 keys
+ * are refused for now, see api_domains_dkim_set) and replicates it with DomainDkimSet (the private
  * key travels in the command so every node signs with the same key);
  * GET shows the DNS record to publish (never the private key); DELETE
  * removes the key (mail from the domain is then sent unsigned).
@@ -142,8 +142,18 @@ api_domains_dkim_set(struct api_req *r)
 		alg = DKIM_ALG_RSA;
 	else if (strcmp(alg, "ed25519") == 0)
 		alg = DKIM_ALG_ED25519;
-	if (strcmp(alg, DKIM_ALG_RSA) != 0 && strcmp(alg, DKIM_ALG_ED25519) != 0) {
-		api_reply_error(r, 400, "algorithm must be rsa-sha256 or ed25519-sha256");
+	if (strcmp(alg, DKIM_ALG_ED25519) == 0) {
+		/* XXX: libopendkim 2.11 (Debian 12) leaks its key structure on
+		 * every Ed25519 signature (dkim_privkey_load, about 760 bytes
+		 * per message): not offered until that is fixed; Ed25519
+		 * signatures of others are verified */
+		api_reply_error(r, 400,
+		    "ed25519 signing keys are not offered (libopendkim 2.11 leaks memory per "
+		    "Ed25519 signature); use rsa");
+		return;
+	}
+	if (strcmp(alg, DKIM_ALG_RSA) != 0) {
+		api_reply_error(r, 400, "algorithm must be rsa-sha256");
 		return;
 	}
 	m = API_NEW(r, Mailnode__DomainDkimSet, MAILNODE__DOMAIN_DKIM_SET__INIT);
