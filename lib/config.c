@@ -218,7 +218,7 @@ static const struct config_key config_keys[] = {
 	    NULL,
 	    "evaluate DMARC (RFC 7489) on the MX listener and apply the From "
 	    "domain's policy: reject (550 5.7.1 after DATA), quarantine (Junk); "
-	    "needs spf and dkim_verify for aligned passes" },
+	    "verifies DKIM itself, SPF alignment needs spf = yes" },
 
 	{ "limits", "max_conn_per_ip", CFG_UINT, "50", 0, 100000,
 	    OFF(limits_max_conn_per_ip), 0, NULL, NULL,
