@@ -8,7 +8,8 @@
  * password comes from [admin] initial_password or is generated into
  * data_dir/admin-password (0600). Then it starts the services (HTTP and
  * HTTPS with the admin API under /api/v1/; the mail store, the spool and
- * its delivery queue, SMTP) and runs the event loop in
+ * its delivery queue, SMTP, IMAP and POP3 with the proxy to users' home
+ * nodes) and runs the event loop in
  * the foreground, logging to stderr. SIGTERM/SIGINT: stop accepting, close
  * connections after their queued output, let work in flight finish (queued
  * directory commands are applied), close every handle, close the
@@ -31,6 +32,8 @@
 #include <uv.h>
 
 #include "cluster/dirsvc.h"
+#include "cluster/peer_auth.h"
+#include "cluster/proxy/proxy.h"
 #include "cluster/raft/raft_service.h"
 #include "cluster/raft/recover.h"
 #include "lib/config.h"
@@ -71,6 +74,10 @@ struct node {
 	struct mailstore *store;
 	struct imap_server *imap, *imaps;
 	struct pop3_server *pop3;
+	/* IMAP/POP3 of users homed on other nodes (NULL: no cluster secret) */
+	struct proxy *proxy;
+	struct peer_auth_config proxy_auth;
+	struct tls_ctx *proxy_tls;
 	struct spool *spool;
 	struct remote_ctx *remote;
 	struct antispam *antispam; /* inbound checks: SPF, Authentication-Results */
@@ -459,6 +466,7 @@ start_imap(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	ic.store = n->store;
 	ic.max_message_size = n->cfg.smtp_max_message_size;
 	ic.limits = n->limits;
+	ic.proxy = n->proxy;
 	if (imap_server_start(&n->loop, &ic, out, err) != 0)
 		return mn_err_wrap(err, "%s %s:%u", service, n->cfg.listen_address, port);
 	log_info(
@@ -484,11 +492,62 @@ start_pop3(struct node *n, struct mn_err *err)
 	pc.tls = n->tls;
 	pc.idle_timeout_ms = n->cfg.idle_timeout_ms;
 	pc.limits = n->limits;
+	pc.proxy = n->proxy;
 	rc = pop3_server_start(&n->loop, n->dir, n->store, &pc, &n->pop3, err);
 	if (rc != 0)
 		return mn_err_wrap(err, "pop3 %s", n->cfg.listen_address);
 	log_info("main", "event=listen service=pop3 address=%s:%u pop3s=%u", n->cfg.listen_address,
 	    n->cfg.pop3_port, n->cfg.pop3s_port);
+	return 0;
+}
+
+/* The home side of proxied sessions: the plain IMAP server (or the imaps
+ * one when only that runs; after login both answer the same). */
+static void
+adopt_imap(struct rpc_stream *st, const struct proxy_request *req, void *arg)
+{
+	struct node *n = arg;
+	struct imap_server *srv = n->imap != NULL ? n->imap : n->imaps;
+
+	if (srv == NULL) {
+		rpc_stream_refuse(st, MN_ETEMP, "IMAP not running");
+		return;
+	}
+	imap_server_adopt(srv, st, req);
+}
+
+static void
+adopt_pop3(struct rpc_stream *st, const struct proxy_request *req, void *arg)
+{
+	struct node *n = arg;
+
+	if (n->pop3 == NULL) {
+		rpc_stream_refuse(st, MN_ETEMP, "POP3 not running");
+		return;
+	}
+	pop3_server_adopt(n->pop3, st, req);
+}
+
+/* The proxy needs the cluster secret: a single node has no peers. Made
+ * before IMAP/POP3 start (they keep it), served once they run. */
+static int
+make_proxy(struct node *n, struct mn_err *err)
+{
+	struct proxy_config pc;
+	int rc;
+
+	if (n->cfg.cluster_secret == NULL || *n->cfg.cluster_secret == '\0' || n->cfg.rpc_port == 0)
+		return 0;
+	if ((rc = peer_auth_client_ctx(&n->proxy_tls, err)) != 0)
+		return mn_err_wrap(err, "proxy");
+	n->proxy_auth.secret = n->cfg.cluster_secret;
+	n->proxy_auth.node_name = n->cfg.node_name;
+	n->proxy_auth.client_tls = n->proxy_tls;
+	memset(&pc, 0, sizeof(pc));
+	pc.node_name = n->cfg.node_name;
+	pc.dir = n->dir;
+	pc.auth = &n->proxy_auth;
+	proxy_new(&n->loop, &pc, &n->proxy);
 	return 0;
 }
 
@@ -540,6 +599,11 @@ start_mail(struct node *n, struct mn_err *err)
 static void
 stop_services(struct node *n)
 {
+	if (n->proxy != NULL) {
+		/* no new proxied sessions: the servers they need are going */
+		proxy_serve(n->proxy, PROXY_IMAP, NULL, NULL);
+		proxy_serve(n->proxy, PROXY_POP3, NULL, NULL);
+	}
 	if (n->http != NULL)
 		http_server_stop(&n->http);
 	if (n->https != NULL)
@@ -594,7 +658,8 @@ node_fini(struct node *n)
 		if (n->raft != NULL) {
 			raft_service_close(n->raft);
 			if (!run_until(n, raft_closed, 15000))
-				log_warn("main", "event=shutdown reason=\"raft did not close in time\"");
+				log_warn(
+				    "main", "event=shutdown reason=\"raft did not close in time\"");
 		}
 		if (n->signals_ready && !n->stopping) {
 			uv_close((uv_handle_t *)&n->sigterm, NULL);
@@ -611,6 +676,9 @@ node_fini(struct node *n)
 	}
 	/* sessions and their pool work are done: the loop has drained */
 	pop3_server_free(&n->pop3);
+	proxy_free(&n->proxy);
+	if (n->proxy_tls != NULL)
+		tls_ctx_free(&n->proxy_tls);
 	if (n->store != NULL)
 		mailstore_close(&n->store);
 	admin_api_free(&n->api);
@@ -735,7 +803,7 @@ run(struct node *n)
 	ac.max_body = HTTP_DEFAULT_MAX_BODY;
 	admin_api_new(&n->loop, n->dir, n->svc, &ac, &n->api);
 	conn_set_global_limit(n->cfg.max_connections);
-	if ((rc = start_mail(n, &err)) != 0)
+	if ((rc = start_mail(n, &err)) != 0 || (rc = make_proxy(n, &err)) != 0)
 		goto fail;
 	n->api->queue = n->queue;
 	n->api->ms = n->store;
@@ -746,6 +814,12 @@ run(struct node *n)
 	if ((rc = start_imap(n, "imap", n->cfg.imap_port, NULL, &n->imap, &err)) != 0 ||
 	    (rc = start_imap(n, "imaps", n->cfg.imaps_port, n->tls, &n->imaps, &err)) != 0)
 		goto fail;
+	if (n->proxy != NULL) {
+		if (n->imap != NULL || n->imaps != NULL)
+			proxy_serve(n->proxy, PROXY_IMAP, adopt_imap, n);
+		if (n->pop3 != NULL)
+			proxy_serve(n->proxy, PROXY_POP3, adopt_pop3, n);
+	}
 
 	uv_signal_init(&n->loop, &n->sigterm);
 	uv_signal_init(&n->loop, &n->sigint);
@@ -781,6 +855,12 @@ main(int argc, char **argv)
 	struct mn_err err;
 	int c;
 
+	/* The libuv pool runs every blocking step: spool and store fsyncs,
+	 * SQLite, crypt, DNS. Its default of 4 threads lets four fsyncs stall
+	 * everything else; the store and spool lock per user and per file, so
+	 * more threads overlap their waits (read once, at the pool's first
+	 * use). An operator's own setting wins. */
+	setenv("UV_THREADPOOL_SIZE", "16", 0);
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

@@ -34,8 +34,11 @@ rpc_envelope_unpack(const uint8_t *body, size_t len, Mailnode__RpcEnvelope **out
 	*out = NULL;
 	if (env == NULL)
 		return MN_EPARSE;
+	/* known = named in rpc.proto (protobuf-c does not check enum values) */
 	if (!env->reply && (!env->has_method || env->method == MAILNODE__RPC_METHOD__RPC_NONE ||
-	                       env->method > MAILNODE__RPC_METHOD__RPC_REMOVE)) {
+	                       (unsigned)env->method >= RPC_METHOD_LIMIT ||
+	                       protobuf_c_enum_descriptor_get_value(
+	                           &mailnode__rpc_method__descriptor, (int)env->method) == NULL)) {
 		mailnode__rpc_envelope__free_unpacked(env, NULL);
 		return MN_EINVAL;
 	}

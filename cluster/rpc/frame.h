@@ -16,6 +16,8 @@
 
 #define RPC_FRAME_MAX (16u * 1024 * 1024)
 #define RPC_FRAME_HEAD 4
+/* Method numbers are below this (handler tables are indexed by them). */
+#define RPC_METHOD_LIMIT 32
 
 /* rpc_frame_decode - look at the front of data: 0 and the envelope bytes
  * (*body, *body_len) when a whole frame is there, *used = bytes to consume;
@@ -25,7 +27,8 @@ int rpc_frame_decode(
     const uint8_t *data, size_t len, const uint8_t **body, size_t *body_len, size_t *used);
 
 /* rpc_envelope_unpack - unpack and check an envelope: MN_EPARSE when not a
- * valid RpcEnvelope, MN_EINVAL when a request has no known method. Free
+ * valid RpcEnvelope, MN_EINVAL when a request has no method named in
+ * rpc.proto (or one >= RPC_METHOD_LIMIT). Free
  * with mailnode__rpc_envelope__free_unpacked(env, NULL). */
 int rpc_envelope_unpack(const uint8_t *body, size_t len, Mailnode__RpcEnvelope **out);
 

@@ -5,6 +5,11 @@
  * the client's pending list (sent or not) until their reply, deadline or
  * the connection's end. One sweep timer, running while anything is
  * pending, expires deadlines and retries connections whose backoff ran out.
+ *
+ * Streams (rpc_stream_open) use a connection of their own that never
+ * joins the pool: one struct rpc_stream_open per opening, alive until its
+ * deadline timer and its connection stage (connect, proof, reply) are both
+ * over (refs); the connection leaves it at the reply.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -447,4 +452,259 @@ rpc_client_close(struct rpc_client **clp)
 			conn_close(p->c);
 	/* connecting conns are closed when their connect finishes */
 	uv_close((uv_handle_t *)&cl->sweep, sweep_closed);
+}
+
+/* --- streams ------------------------------------------------------------- */
+
+struct rpc_stream_open {
+	uv_loop_t *loop;
+	const struct peer_auth_config *auth;
+	char ip[INET6_ADDRSTRLEN];
+	uint16_t port;
+	uint64_t id;
+	struct buf frame;
+	rpc_stream_open_cb cb;
+	void *arg;
+	uv_timer_t timer;
+	struct conn *c; /* connected, until closed or handed over */
+	bool done;      /* answered (or cancelled): no more callback */
+	int refs;       /* the timer handle + the connection stage */
+};
+
+static uint64_t stream_next_id = 1;
+
+static void
+so_unref(struct rpc_stream_open *op)
+{
+	if (--op->refs > 0)
+		return;
+	buf_fini(&op->frame);
+	free(op);
+}
+
+static void
+so_timer_closed(uv_handle_t *h)
+{
+	so_unref(h->data);
+}
+
+/* the one answer: stop the deadline, call back unless cancelled */
+static void
+so_finish(struct rpc_stream_open *op, struct conn *c, int status, const char *error,
+    const uint8_t *payload, size_t len, bool call)
+{
+	if (op->done)
+		return;
+	op->done = true;
+	uv_timer_stop(&op->timer);
+	uv_close((uv_handle_t *)&op->timer, so_timer_closed);
+	if (status != 0 && call)
+		log_info("rpc", "event=stream_open peer=%s:%u result=fail reason=\"%s\"", op->ip,
+		    op->port, error ? error : mn_strerror(status));
+	if (call)
+		op->cb(c, status, error ? error : (status ? mn_strerror(status) : ""), payload, len,
+		    op->arg);
+}
+
+static void
+so_drop_close(struct conn *c, void *arg, int reason)
+{
+	struct rpc_stream_open *op = arg;
+
+	(void)c;
+	(void)reason;
+	op->c = NULL;
+	so_unref(op);
+}
+
+/* a connection nobody waits for any more */
+static const struct conn_handler so_drop_handler = {
+    .on_close = so_drop_close,
+};
+
+static void
+so_read(struct conn *c, void *arg)
+{
+	struct rpc_stream_open *op = arg;
+	struct buf *in = conn_input(c);
+	Mailnode__RpcEnvelope *env = NULL;
+	const uint8_t *body;
+	size_t blen, used;
+	int rc, status;
+
+	if (conn_is_closing(c))
+		return;
+	rc = rpc_frame_decode(in->data, in->len, &body, &blen, &used);
+	if (rc == MN_EAGAIN)
+		return;
+	if (rc == 0)
+		rc = rpc_envelope_unpack(body, blen, &env);
+	if (rc != 0 || !env->reply || env->id != op->id) {
+		if (env != NULL)
+			mailnode__rpc_envelope__free_unpacked(env, NULL);
+		log_warn("rpc", "event=stream_open peer=%s:%u reason=\"bad reply frame\"", op->ip,
+		    op->port);
+		conn_abort(c); /* so_close answers */
+		return;
+	}
+	buf_consume(in, used);
+	status = env->has_status ? env->status : 0;
+	if (status != 0) {
+		so_finish(op, NULL, status, env->error, NULL, 0, true);
+		conn_set_handler(c, &so_drop_handler, op);
+		conn_close(c);
+	} else {
+		/* hand over: the callback sets its own handler; what followed
+		 * the reply stays in conn_input and is delivered to it */
+		op->c = NULL;
+		conn_set_handler(c, NULL, NULL);
+		conn_set_input_max(c, CONN_DEFAULT_INPUT_MAX);
+		conn_set_idle_timeout(c, 0);
+		op->refs++; /* so_finish's callback must not free op under us */
+		so_finish(op, c, 0, NULL, env->has_payload ? env->payload.data : NULL,
+		    env->has_payload ? env->payload.len : 0, true);
+		op->refs--;
+		so_unref(op); /* the connection stage is over */
+	}
+	mailnode__rpc_envelope__free_unpacked(env, NULL);
+}
+
+static void
+so_close(struct conn *c, void *arg, int reason)
+{
+	struct rpc_stream_open *op = arg;
+
+	(void)c;
+	op->c = NULL;
+	so_finish(op, NULL, reason ? reason : MN_ECLOSED, "connection closed before the reply",
+	    NULL, 0, true);
+	so_unref(op);
+}
+
+static const struct conn_handler so_handler = {
+    .on_read = so_read,
+    .on_close = so_close,
+};
+
+static void
+so_auth_done(struct conn *c, int status, const char *peer_name, void *arg)
+{
+	struct rpc_stream_open *op = arg;
+
+	(void)peer_name;
+	if (status != 0) {
+		/* the conn is closing on its own */
+		op->c = NULL;
+		so_finish(op, NULL, status,
+		    status == MN_EAUTH ? "peer refused the cluster secret" : NULL, NULL, 0, true);
+		so_unref(op);
+		return;
+	}
+	if (op->done) {
+		conn_set_handler(c, &so_drop_handler, op);
+		conn_abort(c);
+		return;
+	}
+	conn_set_input_max(c, RPC_FRAME_MAX + RPC_FRAME_HEAD);
+	conn_set_handler(c, &so_handler, op);
+	conn_write(c, op->frame.data, op->frame.len);
+	buf_fini(&op->frame);
+}
+
+static void
+so_connect_cb(struct conn *c, int status, void *arg)
+{
+	struct rpc_stream_open *op = arg;
+
+	if (status != 0) {
+		so_finish(op, NULL, status, NULL, NULL, 0, true);
+		so_unref(op);
+		return;
+	}
+	conn_set_log_service(c, "rpc-out");
+	op->c = c;
+	if (op->done) {
+		conn_set_handler(c, &so_drop_handler, op);
+		conn_abort(c);
+		return;
+	}
+	peer_auth_connect(c, op->auth, so_auth_done, op);
+}
+
+static void
+so_timer_cb(uv_timer_t *t)
+{
+	struct rpc_stream_open *op = t->data;
+	struct conn *c = op->c;
+
+	so_finish(op, NULL, MN_ETIMEDOUT, "peer did not answer in time", NULL, 0, true);
+	if (c != NULL && !conn_is_closing(c))
+		conn_abort(c); /* its close handler drops the connection stage */
+}
+
+int
+rpc_stream_open(uv_loop_t *loop, const struct peer_auth_config *auth, const char *ip, uint16_t port,
+    Mailnode__RpcMethod m, const void *payload, size_t len, uint32_t timeout_ms,
+    rpc_stream_open_cb cb, void *arg, struct rpc_stream_open **out)
+{
+	Mailnode__RpcEnvelope env = MAILNODE__RPC_ENVELOPE__INIT;
+	struct rpc_stream_open *op;
+	unsigned char tmp[16];
+	int rc;
+
+	/* a plain method's reply would look like an accepted stream */
+	if (timeout_ms == 0 || port == 0 || strlen(ip) >= INET6_ADDRSTRLEN ||
+	    (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1) ||
+	    (unsigned)m < RPC_STREAM_FIRST || (unsigned)m > RPC_STREAM_LAST)
+		return MN_EINVAL;
+	if (len > RPC_FRAME_MAX - 64)
+		return MN_ETOOBIG;
+	op = xcalloc(1, sizeof(*op));
+	op->loop = loop;
+	op->auth = auth;
+	snprintf(op->ip, sizeof(op->ip), "%s", ip);
+	op->port = port;
+	op->cb = cb;
+	op->arg = arg;
+	op->id = stream_next_id++;
+	env.id = op->id;
+	env.has_method = 1;
+	env.method = m;
+	env.has_deadline_ms = 1;
+	env.deadline_ms = timeout_ms;
+	if (payload != NULL && len > 0) {
+		env.has_payload = 1;
+		env.payload.data = (uint8_t *)payload;
+		env.payload.len = len;
+	}
+	buf_init(&op->frame, RPC_FRAME_MAX + RPC_FRAME_HEAD);
+	if (rpc_frame_append(&op->frame, &env) != 0) {
+		buf_fini(&op->frame);
+		free(op);
+		return MN_ETOOBIG;
+	}
+	if ((rc = conn_connect(loop, ip, port, timeout_ms, so_connect_cb, op)) != 0) {
+		buf_fini(&op->frame);
+		free(op);
+		return rc;
+	}
+	op->refs = 2; /* timer + connection stage */
+	uv_timer_init(loop, &op->timer);
+	op->timer.data = op;
+	uv_timer_start(&op->timer, so_timer_cb, timeout_ms, 0);
+	if (out != NULL)
+		*out = op;
+	return 0;
+}
+
+void
+rpc_stream_cancel(struct rpc_stream_open *op)
+{
+	struct conn *c = op->c;
+
+	if (op->done)
+		return;
+	so_finish(op, NULL, MN_ECLOSED, NULL, NULL, 0, false);
+	if (c != NULL && !conn_is_closing(c))
+		conn_abort(c);
 }

@@ -5,6 +5,12 @@
  * A struct rpc_sconn lives as long as its connection or any call made on
  * it, whichever is longer (reference count), so a handler answering after
  * the peer went away only finds sc->c == NULL and drops the reply.
+ *
+ * Streams: a stream method in the first frame of a connection goes to its
+ * stream handler, which accepts (the conn leaves the server: unlinked,
+ * handler cleared) or refuses (error reply, close) before returning.
+ * Stream handlers registered with a NULL server live in a process-wide
+ * table consulted when a server has none of its own.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -14,12 +20,11 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#define RPC_METHODS 5
-
 struct rpc_sconn {
 	struct rpc_server *s; /* NULL once the server stopped */
 	struct conn *c;       /* NULL once closed */
 	int refs;
+	uint64_t frames; /* request frames seen */
 	char name[PEER_AUTH_NAME_MAX + 1];
 	char ip[INET6_ADDRSTRLEN];
 	struct rpc_sconn *prev, *next;
@@ -31,6 +36,18 @@ struct rpc_call {
 	uint32_t deadline_ms;
 };
 
+struct rpc_stream {
+	struct rpc_sconn *sc;
+	struct conn *c;
+	uint64_t id;
+	bool answered;
+};
+
+struct stream_handler {
+	rpc_stream_fn fn;
+	void *arg;
+};
+
 struct rpc_server {
 	uv_loop_t *loop;
 	struct listener *l;
@@ -38,9 +55,23 @@ struct rpc_server {
 	struct {
 		rpc_handler_fn fn;
 		void *arg;
-	} h[RPC_METHODS];
+	} h[RPC_METHOD_LIMIT];
+	struct stream_handler sh[RPC_METHOD_LIMIT];
 	struct rpc_sconn *conns;
 };
+
+/* stream handlers for every server (rpc_server_handle_stream(NULL, ...)) */
+static struct stream_handler default_streams[RPC_METHOD_LIMIT];
+
+static const struct stream_handler *
+stream_handler(const struct rpc_server *s, unsigned m)
+{
+	if (m >= RPC_METHOD_LIMIT)
+		return NULL;
+	if (s != NULL && s->sh[m].fn != NULL)
+		return &s->sh[m];
+	return default_streams[m].fn != NULL ? &default_streams[m] : NULL;
+}
 
 static void
 sconn_unref(struct rpc_sconn *sc)
@@ -118,6 +149,69 @@ rpc_call_deadline_ms(const struct rpc_call *call)
 	return call->deadline_ms;
 }
 
+/* A stream's opening frame: consumed before the handler runs, so that
+ * conn_input holds exactly the bytes that followed it. */
+static void
+stream_dispatch(struct rpc_sconn *sc, struct conn *c, Mailnode__RpcEnvelope *env, size_t used)
+{
+	const struct stream_handler *h = stream_handler(sc->s, env->method);
+	struct rpc_stream st = {.sc = sc, .c = c, .id = env->id};
+
+	buf_consume(conn_input(c), used);
+	sc->refs++; /* accept drops the conn's reference */
+	h->fn(&st, env->has_payload ? env->payload.data : NULL,
+	    env->has_payload ? env->payload.len : 0, h->arg);
+	if (!st.answered)
+		rpc_stream_refuse(&st, MN_EINVAL, "stream not taken");
+	sconn_unref(sc);
+	mailnode__rpc_envelope__free_unpacked(env, NULL);
+}
+
+struct conn *
+rpc_stream_accept(struct rpc_stream *st, const void *payload, size_t len)
+{
+	struct rpc_sconn *sc = st->sc;
+	struct conn *c = st->c;
+
+	if (st->answered)
+		return NULL;
+	st->answered = true;
+	send_reply(sc, st->id, 0, NULL, payload, len);
+	log_debug("rpc", "event=stream peer=%s ip=%s result=accepted", sc->name, sc->ip);
+	/* the conn leaves the server: its on_close is the new owner's */
+	sc->c = NULL;
+	sconn_unlink(sc);
+	sconn_unref(sc);
+	conn_set_handler(c, NULL, NULL);
+	conn_set_input_max(c, CONN_DEFAULT_INPUT_MAX);
+	conn_set_idle_timeout(c, 0);
+	return c;
+}
+
+void
+rpc_stream_refuse(struct rpc_stream *st, int status, const char *error)
+{
+	if (st->answered)
+		return;
+	st->answered = true;
+	send_reply(st->sc, st->id, status < 0 ? status : MN_EINVAL, error, NULL, 0);
+	log_info("rpc", "event=stream peer=%s ip=%s result=refused reason=\"%s\"", st->sc->name,
+	    st->sc->ip, error ? error : mn_strerror(status));
+	conn_close(st->c);
+}
+
+const char *
+rpc_stream_peer_name(const struct rpc_stream *st)
+{
+	return st->sc->name;
+}
+
+const char *
+rpc_stream_peer_ip(const struct rpc_stream *st)
+{
+	return st->sc->ip;
+}
+
 static void
 sconn_read(struct conn *c, void *arg)
 {
@@ -156,7 +250,15 @@ sconn_read(struct conn *c, void *arg)
 			buf_consume(in, used);
 			continue;
 		}
-		if (sc->s == NULL || sc->s->h[env->method].fn == NULL) {
+		sc->frames++;
+		if (sc->s != NULL && stream_handler(sc->s, env->method) != NULL) {
+			if (sc->frames == 1) {
+				stream_dispatch(sc, c, env, used);
+				return; /* the conn is no longer ours */
+			}
+			send_reply(
+			    sc, env->id, MN_EINVAL, "stream on a shared connection", NULL, 0);
+		} else if (sc->s == NULL || sc->s->h[env->method].fn == NULL) {
 			send_reply(sc, env->id, MN_EINVAL, "method not served here", NULL, 0);
 		} else {
 			struct rpc_call *call = xcalloc(1, sizeof(*call));
@@ -244,9 +346,20 @@ rpc_server_start(uv_loop_t *loop, const struct rpc_server_config *cfg, struct rp
 void
 rpc_server_handle(struct rpc_server *s, Mailnode__RpcMethod m, rpc_handler_fn fn, void *arg)
 {
-	if ((unsigned)m < RPC_METHODS && m != MAILNODE__RPC_METHOD__RPC_NONE) {
+	if ((unsigned)m < RPC_METHOD_LIMIT && m != MAILNODE__RPC_METHOD__RPC_NONE) {
 		s->h[m].fn = fn;
 		s->h[m].arg = arg;
+	}
+}
+
+void
+rpc_server_handle_stream(struct rpc_server *s, Mailnode__RpcMethod m, rpc_stream_fn fn, void *arg)
+{
+	struct stream_handler *t = s != NULL ? s->sh : default_streams;
+
+	if ((unsigned)m < RPC_METHOD_LIMIT && m != MAILNODE__RPC_METHOD__RPC_NONE) {
+		t[m].fn = fn;
+		t[m].arg = arg;
 	}
 }
 

@@ -15,20 +15,17 @@
 struct local_target {
 	const char *user;             /* in: mailbox address */
 	struct mailstore_quota quota; /* in */
-	bool check_dup;               /* in: an earlier attempt may have stored it */
+	bool check_dup;               /* in: an earlier attempt may have stored it (logs only:
+	                               * the store's delivery ids check every time) */
 	int rc;                       /* out: 0 delivered (or found), MN_ENOQUOTA, other */
-	bool found;                   /* out: the dup check found it */
+	bool found;                   /* out: an earlier attempt had stored it */
 };
 
-/* local_deliver - one mailstore_deliver call for every target that the dup
- * check did not find (single-instance storage); returns 0 when every target
- * has its rc, or an error for the whole call (every rc set to it). */
+/* local_deliver - one mailstore_deliver_id call for every target, keyed by
+ * the spool id (single-instance storage, and a retry never stores a second
+ * copy); returns 0 when every target has its rc, or an error for the whole
+ * call (every rc set to it). */
 int local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_t len,
     int64_t internal_date, struct local_target *t, size_t n, struct mn_err *err);
-
-/* local_already_delivered - INBOX of user holds a message of size len whose
- * header section names spool_id. */
-bool local_already_delivered(
-    struct mailstore *ms, const char *user, const char *spool_id, uint64_t len);
 
 #endif

@@ -8,6 +8,13 @@
  * "DONE" that ends IDLE (RFC 2177) and the client's line after
  * "AUTHENTICATE PLAIN" (RFC 4959/4616). See session.h for how commands run
  * (one at a time, mail store work on the thread pool, output bounded).
+ *
+ * Proxy (cluster/proxy/proxy.h): a login whose user is homed on another
+ * node keeps the command's job while the stream to the home opens (the
+ * conn stays paused), then either answers NO [UNAVAILABLE] and goes on
+ * unauthenticated, or hands the conn to the relay and stays allocated,
+ * inert, until the relay is done. imap_server_adopt is the other end: a
+ * session made logged in on the stream from the reached node.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,6 +24,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "cluster/proxy/proxy.h"
+#include "cluster/rpc/rpc.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "node/limits.h"
@@ -127,6 +136,10 @@ session_free(struct imap_session *s)
 	free(s->view);
 	free(s->idle_tag);
 	free(s->auth_tag);
+	free(s->peer_ip);
+	free(s->proxied_from);
+	free(s->proxy_user);
+	free(s->proxy_home);
 	free(s);
 }
 
@@ -250,6 +263,94 @@ job_start_pool(struct imap_session *s, struct imap_job *job)
 
 /* --- login ---------------------------------------------------------------- */
 
+/* Logged in as u: the account's limits, the idle timeout of RFC 3501
+ * §5.4, mailbox events, and the tagged OK with this node's capabilities. */
+static void
+session_login(struct imap_session *s, const struct dir_user *u, struct buf *out, struct slice tag)
+{
+	struct imap_parser_limits lim;
+	uint64_t maxmsg = u->max_message_size ? u->max_message_size : s->srv->cfg.max_message_size;
+
+	s->user = xstrdup(u->address);
+	s->user_flags = u->flags;
+	s->quota.max_bytes = u->quota_bytes;
+	s->quota.max_messages = u->quota_messages;
+	s->state = IMAP_STATE_AUTH;
+	imap_parser_limits_default(&lim);
+	if (maxmsg > 0 && maxmsg < MAILSTORE_MAX_BODY) {
+		lim.max_literal = (size_t)maxmsg;
+		lim.max_command = (size_t)maxmsg + 65536;
+	}
+	imap_parser_set_limits(s->parser, &lim);
+	conn_set_idle_timeout(s->c, IMAP_AUTH_TIMEOUT_MS);
+	s->watch = mailbox_events_watch(s->user, imap_session_events_cb, s);
+	buf_append(out, tag.ptr, tag.len);
+	buf_append_str(out, " OK [CAPABILITY ");
+	write_caps(s, out);
+	buf_append_str(out, "] Logged in\r\n");
+}
+
+/* --- proxy (the reached node) ---------------------------------------------- */
+
+static void
+proxy_relay_done(void *arg)
+{
+	struct imap_session *s = arg;
+
+	if (s->counted) {
+		s->counted = false;
+		limits_conn_closed(s->srv->cfg.limits, LIMITS_IMAP, s->peer_ip);
+	}
+	session_free(s);
+}
+
+static void
+proxy_opened(struct conn *home, int status, const char *error, void *arg)
+{
+	struct imap_session *s = arg;
+	struct imap_job *job = s->job;
+
+	(void)error;
+	s->popen = NULL;
+	if (status != 0) {
+		/* the session goes on, not logged in: LOGOUT, another try */
+		imap_reply(job, "NO",
+		    "[UNAVAILABLE] The server holding this mailbox is unavailable, try again "
+		    "later");
+		job_finish(s, job);
+		return;
+	}
+	/* the home node answers the login (its tagged OK is on the way) */
+	s->job = NULL;
+	s->busy = false;
+	job_free(job);
+	s->relaying = true;
+	s->peer_ip = xstrdup(conn_peer_ip(s->c));
+	mailbox_events_unwatch(&s->watch);
+	proxy_relay_start(s->c, home, PROXY_IMAP, s->proxy_user, s->proxy_home,
+	    IMAP_AUTH_TIMEOUT_MS + 60 * 1000, proxy_relay_done, s);
+}
+
+/* job is the LOGIN/AUTHENTICATE, its password checked; u is homed elsewhere */
+static void
+proxy_begin(struct imap_session *s, struct imap_job *job, const struct dir_user *u)
+{
+	char *tag = xstrndup(job->tag.ptr, job->tag.len);
+	int rc;
+
+	free(s->proxy_user);
+	free(s->proxy_home);
+	s->proxy_user = xstrdup(u->address);
+	s->proxy_home = xstrdup(u->home_node);
+	s->job = job;
+	s->busy = true;
+	rc = proxy_open(s->srv->cfg.proxy, PROXY_IMAP, u->home_node, u->address, conn_peer_ip(s->c),
+	    tag, proxy_opened, s, &s->popen);
+	free(tag);
+	if (rc != 0)
+		proxy_opened(NULL, rc, mn_strerror(rc), s);
+}
+
 static void
 login_work_cb(uv_work_t *w)
 {
@@ -280,28 +381,17 @@ login_after_cb(uv_work_t *w, int status)
 	if (rc == 0 && ((u.flags & DIR_USER_DISABLED) ||
 	                   (u.expires_at > 0 && u.expires_at <= (int64_t)time(NULL))))
 		rc = MN_EPERM;
+	if (rc == 0 && proxy_home_elsewhere(s->srv->cfg.proxy, u.home_node)) {
+		log_info("imap", "sid=%s event=login user=%s result=ok home=%s tls=%d",
+		    conn_id(s->c), u.address, u.home_node, conn_is_tls(s->c));
+		if (s->srv->cfg.limits != NULL)
+			limits_auth_ok(s->srv->cfg.limits, conn_peer_ip(s->c), job->login_user);
+		proxy_begin(s, job, &u);
+		dir_user_fini(&u);
+		return;
+	}
 	if (rc == 0) {
-		struct imap_parser_limits lim;
-		uint64_t maxmsg =
-		    u.max_message_size ? u.max_message_size : s->srv->cfg.max_message_size;
-
-		s->user = xstrdup(u.address);
-		s->user_flags = u.flags;
-		s->quota.max_bytes = u.quota_bytes;
-		s->quota.max_messages = u.quota_messages;
-		s->state = IMAP_STATE_AUTH;
-		imap_parser_limits_default(&lim);
-		if (maxmsg > 0 && maxmsg < MAILSTORE_MAX_BODY) {
-			lim.max_literal = (size_t)maxmsg;
-			lim.max_command = (size_t)maxmsg + 65536;
-		}
-		imap_parser_set_limits(s->parser, &lim);
-		conn_set_idle_timeout(s->c, IMAP_AUTH_TIMEOUT_MS);
-		s->watch = mailbox_events_watch(s->user, imap_session_events_cb, s);
-		buf_append(&job->out, job->tag.ptr, job->tag.len);
-		buf_append_str(&job->out, " OK [CAPABILITY ");
-		write_caps(s, &job->out);
-		buf_append_str(&job->out, "] Logged in\r\n");
+		session_login(s, &u, &job->out, job->tag);
 		log_info("imap", "sid=%s event=login user=%s result=ok tls=%d", conn_id(s->c),
 		    s->user, conn_is_tls(s->c));
 		if (s->srv->cfg.limits != NULL)
@@ -803,6 +893,12 @@ on_close(struct conn *c, void *arg, int reason)
 
 	(void)reason;
 	mailbox_events_unwatch(&s->watch);
+	if (s->popen != NULL) {
+		/* gone while its home session was opening */
+		proxy_open_cancel(s->popen);
+		s->popen = NULL;
+		s->busy = false;
+	}
 	if (s->counted) {
 		s->counted = false;
 		limits_conn_closed(s->srv->cfg.limits, LIMITS_IMAP, conn_peer_ip(c));
@@ -853,13 +949,61 @@ static const struct conn_handler refused_handler = {
     .on_close = refused_on_close,
 };
 
+/* a session on c, not authenticated, no greeting yet */
+static struct imap_session *
+session_new(struct imap_server *srv, struct conn *c)
+{
+	struct imap_session *s = xcalloc(1, sizeof(*s));
+	struct imap_parser_limits lim;
+
+	s->srv = srv;
+	srv->nsessions++;
+	s->c = c;
+	s->state = IMAP_STATE_NOAUTH;
+	imap_parser_limits_preauth(&lim);
+	s->parser = imap_parser_new(&lim);
+	conn_set_handler(c, &session_handler, s);
+	conn_set_idle_timeout(c, IMAP_PREAUTH_TIMEOUT_MS);
+	return s;
+}
+
+void
+imap_server_adopt(struct imap_server *srv, struct rpc_stream *st, const struct proxy_request *req)
+{
+	struct imap_session *s;
+	struct dir_user u;
+	struct buf out;
+	struct conn *c;
+
+	memset(&u, 0, sizeof(u));
+	if (directory_user_get(srv->cfg.dir, req->user, &u) != 0) {
+		rpc_stream_refuse(st, MN_ENOENT, "no such user");
+		return;
+	}
+	if ((u.flags & DIR_USER_DISABLED) ||
+	    (u.expires_at > 0 && u.expires_at <= (int64_t)time(NULL))) {
+		rpc_stream_refuse(st, MN_EPERM, "account disabled");
+		dir_user_fini(&u);
+		return;
+	}
+	c = rpc_stream_accept(st, NULL, 0);
+	s = session_new(srv, c);
+	s->proxied_from = xstrdup(req->peer);
+	buf_init(&out, 0);
+	session_login(s, &u, &out, (struct slice){req->tag, strlen(req->tag)});
+	conn_write(c, out.data, out.len);
+	buf_fini(&out);
+	log_info("imap", "sid=%s event=login user=%s result=ok proxied_from=%s client=%s",
+	    conn_id(c), s->user, s->proxied_from, req->client_ip);
+	dir_user_fini(&u);
+}
+
 static void
 accept_cb(struct conn *c, void *arg)
 {
 	static const char busy[] = "* BYE [UNAVAILABLE] too many connections from your address\r\n";
 	struct imap_server *srv = arg;
 	struct imap_session *s;
-	struct imap_parser_limits lim;
 	enum limits_verdict v = LIMITS_OK;
 	struct buf g;
 
@@ -873,16 +1017,8 @@ accept_cb(struct conn *c, void *arg)
 		conn_close(c);
 		return;
 	}
-	s = xcalloc(1, sizeof(*s));
+	s = session_new(srv, c);
 	s->counted = srv->cfg.limits != NULL;
-	s->srv = srv;
-	srv->nsessions++;
-	s->c = c;
-	s->state = IMAP_STATE_NOAUTH;
-	imap_parser_limits_preauth(&lim);
-	s->parser = imap_parser_new(&lim);
-	conn_set_handler(c, &session_handler, s);
-	conn_set_idle_timeout(c, IMAP_PREAUTH_TIMEOUT_MS);
 	buf_init(&g, 0);
 	buf_append_str(&g, "* OK [CAPABILITY ");
 	write_caps(s, &g);

@@ -144,6 +144,13 @@ struct imap_session {
 	size_t nview, capview;
 	/* AUTHENTICATE PLAIN waiting for the client's base64 line */
 	char *auth_tag;
+	/* proxy: opening the home node's session (job held, conn paused),
+	 * then relaying (the relay owns the conn; freed when it is done) */
+	struct proxy_open *popen;
+	bool relaying;
+	char *peer_ip;      /* for limits_conn_closed after the conn is gone */
+	char *proxied_from; /* home side: the reached node's name */
+	char *proxy_user, *proxy_home;
 };
 
 /* server internals used by commands */

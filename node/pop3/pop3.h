@@ -12,6 +12,8 @@
  * marked messages through the mail store (UPDATE state); a session that
  * ends any other way deletes nothing. One session per user at a time holds
  * the maildrop lock (per node); a second login gets "-ERR [IN-USE]".
+ * A user homed on another node is relayed there after USER/PASS or AUTH
+ * (cluster/proxy), so the lock of the home node covers every session.
  *
  * Threads: everything runs on the loop thread except crypt(3) and mail
  * store calls, which go through uv_queue_work.
@@ -38,6 +40,9 @@ struct directory;
 struct limits;
 struct mailstore;
 struct pop3_server;
+struct proxy;
+struct proxy_request;
+struct rpc_stream;
 
 /* RFC 1939 §3: an autologout timer MUST be at least 10 minutes. */
 #define POP3_MIN_IDLE_TIMEOUT_MS (10 * 60 * 1000)
@@ -58,6 +63,8 @@ struct pop3_server_config {
 	uint32_t auth_fail_delay_ms; /* 0: POP3_DEFAULT_AUTH_FAIL_DELAY_MS */
 	uint32_t max_errors;         /* bad commands before close; 0: default */
 	struct limits *limits;       /* per-IP caps and login blocking; NULL: none */
+	struct proxy *proxy;         /* users homed elsewhere are relayed there
+	                              * after login (cluster/proxy); NULL: none */
 };
 
 int pop3_server_start(uv_loop_t *loop, struct directory *dir, struct mailstore *ms,
@@ -67,6 +74,14 @@ int pop3_server_start(uv_loop_t *loop, struct directory *dir, struct mailstore *
 uint16_t pop3_server_port(const struct pop3_server *s, bool tls);
 void pop3_server_stop(struct pop3_server *s);
 void pop3_server_free(struct pop3_server **s);
+
+/* pop3_server_adopt - the home side of a proxied session (a
+ * proxy_adopt_fn): take the maildrop lock (refusing the stream with
+ * PROXY_EBUSY when another session holds it), accept, load the maildrop
+ * and answer the +OK that completes the login the reached node checked.
+ * Not counted against per-IP limits. */
+void pop3_server_adopt(
+    struct pop3_server *srv, struct rpc_stream *st, const struct proxy_request *req);
 
 /* --- pure helpers (tested directly) -------------------------------------- */
 

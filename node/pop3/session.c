@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/proxy/proxy.h"
+#include "cluster/rpc/rpc.h"
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -90,6 +92,11 @@ struct pop3_session {
 	/* failed-login delay */
 	uv_timer_t delay;
 	bool delay_init;
+	/* proxy: home node of the user being logged in; the stream opening
+	 * (holds a reference); the client IP kept for the relay's end */
+	char *home;
+	struct proxy_open *popen;
+	char *peer_ip;
 };
 
 enum pop3_job_kind {
@@ -169,6 +176,8 @@ session_free_now(struct pop3_session *s)
 	pop3_parser_fini(&s->parser);
 	free(s->user);
 	free(s->login);
+	free(s->home);
+	free(s->peer_ip);
 	free(s->msgs);
 	free(s->chunk);
 	free(s->chunk_out);
@@ -428,6 +437,8 @@ auth_start(struct pop3_session *s, const char *user, const char *password)
 		if ((u.flags & DIR_USER_DISABLED) == 0 && (u.expires_at == 0 || u.expires_at > now))
 			s->login = xstrdup(u.address);
 		s->readonly = (u.flags & DIR_USER_READONLY) != 0;
+		free(s->home);
+		s->home = u.home_node != NULL ? xstrdup(u.home_node) : NULL;
 		dir_user_fini(&u);
 	}
 	if (j->hash == NULL)
@@ -436,6 +447,65 @@ auth_start(struct pop3_session *s, const char *user, const char *password)
 	s->user = xstrdup(user);
 	j->password = xstrdup(password);
 	job_start(j);
+}
+
+/* --- proxy (the reached node) ---------------------------------------------- */
+
+static void
+proxy_relay_done(void *arg)
+{
+	struct pop3_session *s = arg;
+
+	s->gone = true;
+	if (s->counted)
+		limits_conn_closed(s->srv->cfg.limits, LIMITS_POP3, s->peer_ip);
+	session_unref(s); /* the conn's */
+}
+
+static void
+proxy_opened(struct conn *home, int status, const char *error, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	(void)error;
+	s->popen = NULL;
+	if (status != 0) {
+		/* still in AUTHORIZATION: QUIT, or another try */
+		if (status == PROXY_EBUSY)
+			reply(s, "-ERR [IN-USE] maildrop already locked");
+		else
+			reply(s, "-ERR [SYS/TEMP] the server holding this maildrop is "
+			         "unavailable, try again later");
+		free(s->login);
+		s->login = NULL;
+		free(s->user);
+		s->user = NULL;
+		end_busy(s);
+		session_unref(s); /* the opening's */
+		return;
+	}
+	/* the home node answers the +OK; busy for good: the relay reads */
+	s->peer_ip = xstrdup(conn_peer_ip(s->c));
+	proxy_relay_start(s->c, home, PROXY_POP3, s->login, s->home,
+	    s->srv->cfg.idle_timeout_ms + 60 * 1000, proxy_relay_done, s);
+	session_unref(s); /* the opening's; the conn's stays with the relay */
+}
+
+/* the password was right and the user lives on s->home */
+static void
+proxy_begin(struct pop3_session *s)
+{
+	int rc;
+
+	if (s->srv->cfg.limits != NULL)
+		limits_auth_ok(s->srv->cfg.limits, conn_peer_ip(s->c), s->user);
+	log_info(POP3_SVC, "cid=%s event=login user=%s result=ok home=%s tls=%s", conn_id(s->c),
+	    s->login, s->home, conn_is_tls(s->c) ? "yes" : "no");
+	s->refs++;
+	rc = proxy_open(s->srv->cfg.proxy, PROXY_POP3, s->home, s->login, conn_peer_ip(s->c), NULL,
+	    proxy_opened, s, &s->popen);
+	if (rc != 0)
+		proxy_opened(NULL, rc, mn_strerror(rc), s);
 }
 
 static void
@@ -451,6 +521,10 @@ job_done_auth(struct pop3_session *s, struct pop3_job *j)
 		s->login = NULL;
 		free(s->user); /* RFC 1939 §7: a new USER starts the next try */
 		s->user = NULL;
+		return;
+	}
+	if (proxy_home_elsewhere(s->srv->cfg.proxy, s->home)) {
+		proxy_begin(s);
 		return;
 	}
 	if (!lock_take(s->srv, s->login)) {
@@ -1048,6 +1122,13 @@ session_on_close(struct conn *c, void *arg, int reason)
 	log_debug(
 	    POP3_SVC, "cid=%s event=close reason=%d state=%d", conn_id(c), reason, (int)s->state);
 	s->gone = true;
+	if (s->popen != NULL) {
+		/* gone while its home session was opening: drop the opening's
+		 * reference (never the last: the conn's is still held) */
+		proxy_open_cancel(s->popen);
+		s->popen = NULL;
+		s->refs--;
+	}
 	if (s->counted)
 		limits_conn_closed(s->srv->cfg.limits, LIMITS_POP3, conn_peer_ip(c));
 	if (s->fd >= 0) {
@@ -1084,6 +1165,61 @@ static const struct conn_handler pop3_refused_handler = {
     .on_close = refused_on_close,
 };
 
+/* a session in AUTHORIZATION on c, no greeting yet */
+static struct pop3_session *
+session_new(struct pop3_server *srv, struct conn *c, bool tls_port)
+{
+	struct pop3_session *s = xcalloc(1, sizeof(*s));
+
+	s->srv = srv;
+	s->c = c;
+	s->refs = 1;
+	s->fd = -1;
+	s->tls_port = tls_port;
+	pop3_parser_init(&s->parser, NULL);
+	conn_set_input_max(c, POP3_INPUT_MAX);
+	conn_set_handler(c, &pop3_handler, s);
+	return s;
+}
+
+void
+pop3_server_adopt(struct pop3_server *srv, struct rpc_stream *st, const struct proxy_request *req)
+{
+	struct pop3_session *s;
+	struct dir_user u;
+	struct conn *c;
+	int64_t now = (int64_t)time(NULL);
+
+	memset(&u, 0, sizeof(u));
+	if (directory_user_get(srv->dir, req->user, &u) != 0) {
+		rpc_stream_refuse(st, MN_ENOENT, "no such user");
+		return;
+	}
+	if ((u.flags & DIR_USER_DISABLED) != 0 || (u.expires_at != 0 && u.expires_at <= now)) {
+		rpc_stream_refuse(st, MN_EPERM, "account disabled");
+		dir_user_fini(&u);
+		return;
+	}
+	if (!lock_take(srv, u.address)) {
+		log_info(POP3_SVC, "event=login user=%s result=in_use proxied_from=%s", u.address,
+		    req->peer);
+		rpc_stream_refuse(st, PROXY_EBUSY, "maildrop already locked");
+		dir_user_fini(&u);
+		return;
+	}
+	c = rpc_stream_accept(st, NULL, 0);
+	s = session_new(srv, c, false);
+	conn_set_idle_timeout(c, srv->cfg.idle_timeout_ms);
+	s->login = xstrdup(u.address);
+	s->locked = true;
+	s->readonly = (u.flags & DIR_USER_READONLY) != 0;
+	log_info(POP3_SVC, "cid=%s event=proxied user=%s proxied_from=%s client=%s", conn_id(c),
+	    s->login, req->peer, req->client_ip);
+	dir_user_fini(&u);
+	/* job_done_load answers +OK (or -ERR [SYS/TEMP]) like a direct login */
+	job_start(job_new(s, POP3_JOB_LOAD));
+}
+
 static void
 accept_common(struct conn *c, struct pop3_server *srv, bool tls_port)
 {
@@ -1101,16 +1237,8 @@ accept_common(struct conn *c, struct pop3_server *srv, bool tls_port)
 		conn_close(c);
 		return;
 	}
-	s = xcalloc(1, sizeof(*s));
+	s = session_new(srv, c, tls_port);
 	s->counted = srv->cfg.limits != NULL;
-	s->srv = srv;
-	s->c = c;
-	s->refs = 1;
-	s->fd = -1;
-	s->tls_port = tls_port;
-	pop3_parser_init(&s->parser, NULL);
-	conn_set_input_max(c, POP3_INPUT_MAX);
-	conn_set_handler(c, &pop3_handler, s);
 	/* RFC 1939 §4: greeting; no APOP timestamp, APOP is not offered */
 	reply(s, "+OK mailnode POP3 ready");
 }

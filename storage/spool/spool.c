@@ -717,8 +717,11 @@ spool_remove(struct spool *sp, const char *id, struct mn_err *err)
 		rc = mn_err_set(err, MN_EIO, "spool: unlink %s: %s", path, strerror(errno));
 	else if (unlink(spath) != 0 && errno != ENOENT)
 		rc = mn_err_set(err, MN_EIO, "spool: unlink %s: %s", spath, strerror(errno));
-	else
-		rc = fsync_dir(sp->queue, err);
+	/* No fsync of queue/: an entry whose removal a power loss undoes is
+	 * attempted again, and local mailboxes refuse a second copy by the
+	 * spool id (mailstore_deliver_id); only a remote recipient might see
+	 * it twice, which SMTP's at-least-once contract allows. A kill -9
+	 * cannot undo an unlink. */
 	free(path);
 	free(spath);
 	return rc;

@@ -16,7 +16,8 @@
  * Commit order: message file written to tmp/, fsync'd, renamed into queue/,
  * queue/ fsync'd; only then may the SMTP server answer 250. Removal: the
  * message file first, then the sidecar (a lone sidecar is dropped at
- * recovery; a lone message file would be delivered again to everyone).
+ * recovery; a lone message file would be delivered again to everyone),
+ * without an fsync of queue/: see spool_remove for why that is safe.
  *
  * Threads: everything here does blocking I/O with fsync and must run on the
  * libuv thread pool (uv_queue_work), never on the loop; except spool_open,

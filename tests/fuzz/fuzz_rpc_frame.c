@@ -2,8 +2,9 @@
  * fuzz_rpc_frame.c - the RPC stream decoder (cluster/rpc/frame.c) on
  * arbitrary bytes: frames are cut off the front as the server does, each
  * body unpacked as an envelope; the inner payloads of the known methods are
- * unpacked too. Invariants: a decoded frame never reaches past the input
- * or RPC_FRAME_MAX; a request that unpacks has a known method; an envelope
+ * unpacked too (the stream openings' ProxyOpen included). Invariants: a
+ * decoded frame never reaches past the input or RPC_FRAME_MAX; a request
+ * that unpacks has a method named in rpc.proto; an envelope
  * that unpacks re-packs into a frame that decodes to the same length.
  */
 #include <stddef.h>
@@ -45,6 +46,14 @@ inner(const Mailnode__RpcEnvelope *env)
 		}
 		break;
 	}
+	case MAILNODE__RPC_METHOD__RPC_PROXY_IMAP:
+	case MAILNODE__RPC_METHOD__RPC_PROXY_POP3: {
+		Mailnode__ProxyOpen *m = mailnode__proxy_open__unpack(NULL, n, p);
+
+		if (m)
+			mailnode__proxy_open__free_unpacked(m, NULL);
+		break;
+	}
 	default:
 		break;
 	}
@@ -68,7 +77,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += used;
 		if (rpc_envelope_unpack(body, blen, &env) != 0)
 			continue;
-		if (!env->reply && (env->method < 1 || env->method > 4))
+		if (!env->reply &&
+		    (env->method == MAILNODE__RPC_METHOD__RPC_NONE ||
+		        (unsigned)env->method >= RPC_METHOD_LIMIT ||
+		        protobuf_c_enum_descriptor_get_value(
+		            &mailnode__rpc_method__descriptor, (int)env->method) == NULL))
 			abort();
 		inner(env);
 		{
