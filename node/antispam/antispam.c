@@ -13,6 +13,7 @@
 #include "lib/xalloc.h"
 #include "node/antispam/dkim.h"
 #include "node/antispam/dmarc.h"
+#include "node/antispam/greylist.h"
 #include "node/delivery/dns.h"
 #include "storage/directory/directory.h"
 #include "storage/message/header.h"
@@ -23,6 +24,10 @@ struct antispam {
 	struct dkim_ctx *dkim;
 	struct psl *psl;
 	bool spf, dkim_sign, dkim_verify, dmarc;
+	char *dnsbl_zones; /* NULL: none */
+	bool dnsbl_reject;
+	uv_loop_t *loop;
+	struct greylist *greylist; /* NULL: off */
 	enum antispam_action spf_act[SPF_PERMERROR + 1];
 };
 
@@ -53,6 +58,13 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 		return rc;
 	}
 	a->dir = dir;
+	a->loop = loop;
+	if (cfg->antispam_dnsbl_zones != NULL && cfg->antispam_dnsbl_zones[0] != '\0')
+		a->dnsbl_zones = xstrdup(cfg->antispam_dnsbl_zones);
+	a->dnsbl_reject = action_of(cfg->antispam_dnsbl_action) == ANTISPAM_REJECT;
+	if (cfg->antispam_greylist)
+		a->greylist = greylist_new(cfg->antispam_greylist_delay_ms,
+		    cfg->antispam_greylist_window_ms, cfg->antispam_greylist_pass_ms, 1000000);
 	a->spf = cfg->antispam_spf;
 	a->dkim_sign = cfg->antispam_dkim_sign;
 	a->dkim_verify = cfg->antispam_dkim_verify;
@@ -80,6 +92,8 @@ antispam_free(struct antispam **ap)
 		return;
 	dkim_ctx_free(&a->dkim);
 	psl_free(&a->psl);
+	greylist_free(&a->greylist);
+	free(a->dnsbl_zones);
 	dns_resolver_free(&a->dns);
 	free(a);
 	*ap = NULL;
@@ -156,6 +170,53 @@ antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender, 
 	    o->helo_identity ? helo : sender);
 }
 
+/* --- DNSBL and greylisting ---------------------------------------------- */
+
+bool
+antispam_dnsbl_enabled(const struct antispam *a)
+{
+	return a != NULL && a->dnsbl_zones != NULL;
+}
+
+void
+antispam_dnsbl_check(struct antispam *a, const char *ip, struct dnsbl_outcome *out)
+{
+	dnsbl_check(spf_dns_resolver_query, a->dns, ip, a->dnsbl_zones, out);
+	if (out->listed)
+		log_info("antispam", "event=dnsbl ip=%s zone=%s text=\"%s\"", ip, out->zone,
+		    out->text);
+}
+
+bool
+antispam_dnsbl_rejects(const struct antispam *a, const struct dnsbl_outcome *o)
+{
+	return o->listed && a->dnsbl_reject;
+}
+
+void
+antispam_dnsbl_reply(const struct dnsbl_outcome *o, const char *ip, char *out, size_t outsz)
+{
+	/* the wording Postfix uses, so admins of listed hosts recognise it */
+	snprintf(out, outsz, "554 5.7.1 Service unavailable; Client host [%.60s] blocked using %s%s%s",
+	    ip, o->zone, o->text[0] != '\0' ? "; " : "", o->text);
+}
+
+bool
+antispam_greylist_enabled(const struct antispam *a)
+{
+	return a != NULL && a->greylist != NULL;
+}
+
+int
+antispam_greylist(
+    struct antispam *a, const char *ip, const char *sender, const char *rcpt, uint64_t *wait_ms_out)
+{
+	int rc = greylist_check(a->greylist, ip, sender, rcpt, uv_now(a->loop), wait_ms_out);
+
+	log_info("antispam", "event=greylist ip=%s result=%s", ip, rc ? "defer" : "pass");
+	return rc;
+}
+
 /* --- after DATA ---------------------------------------------------------- */
 
 bool
@@ -165,7 +226,7 @@ antispam_wants_message(const struct antispam *a, bool inbound, bool authenticate
 		return false;
 	if (authenticated)
 		return a->dkim_sign;
-	return inbound && (a->spf || a->dkim_verify || a->dmarc);
+	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL);
 }
 
 struct from_scan {
@@ -339,6 +400,8 @@ check(struct antispam *a, struct antispam_msg *m)
 	if (m->junk)
 		buf_append_str(&m->prefix, ANTISPAM_JUNK_HEADER);
 	buf_append(&m->prefix, ar.data, ar.len);
+	if (m->dnsbl != NULL && m->dnsbl->listed)
+		buf_printf(&m->prefix, "X-Mailnode-DNSBL: listed in %s\r\n", m->dnsbl->zone);
 	buf_fini(&ar);
 }
 

@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/err.h"
+#include "node/antispam/dnsbl.h"
 #include "node/antispam/spf.h"
 
 struct antispam;
@@ -66,6 +67,24 @@ void antispam_spf_reply(const struct spf_outcome *o, const char *sender,
 void antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender,
     const char *helo);
 
+/* --- DNSBL (at MAIL FROM, once per session) and greylisting (at RCPT) ----- */
+
+/* antispam_dnsbl_enabled - [antispam] dnsbl_zones is set. */
+bool antispam_dnsbl_enabled(const struct antispam *a);
+/* antispam_dnsbl_check - blocking (thread pool). */
+void antispam_dnsbl_check(struct antispam *a, const char *ip, struct dnsbl_outcome *out);
+/* antispam_dnsbl_rejects - a listed client is refused (dnsbl_action). */
+bool antispam_dnsbl_rejects(const struct antispam *a, const struct dnsbl_outcome *o);
+/* antispam_dnsbl_reply - "554 5.7.1 Service unavailable; Client host [IP]
+ * blocked using ZONE[; TEXT]" (no CRLF). */
+void antispam_dnsbl_reply(const struct dnsbl_outcome *o, const char *ip, char *out, size_t outsz);
+
+/* antispam_greylist_enabled - [antispam] greylist = yes. */
+bool antispam_greylist_enabled(const struct antispam *a);
+/* antispam_greylist - on the loop: 0 pass, 1 defer with *wait_ms_out. */
+int antispam_greylist(struct antispam *a, const char *ip, const char *sender, const char *rcpt,
+    uint64_t *wait_ms_out);
+
 /* --- after DATA ---------------------------------------------------------- */
 
 struct antispam_msg {
@@ -76,6 +95,7 @@ struct antispam_msg {
 	const char *sender, *helo;
 	bool spf_checked;
 	const struct spf_outcome *spf;
+	const struct dnsbl_outcome *dnsbl; /* a listed client to tag, or NULL */
 	const uint8_t *msg;
 	size_t len;
 	/* out */

@@ -91,6 +91,8 @@ struct session {
 	bool in_mail;
 	bool spf_checked; /* spf holds this transaction's SPF result */
 	struct spf_outcome spf;
+	bool dnsbl_done; /* dnsbl holds the client's DNSBL result (per session) */
+	struct dnsbl_outcome dnsbl;
 	struct spool_env env;
 	uint64_t declared_size;
 	bool in_data;
@@ -312,9 +314,10 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 	s->env.client_ip = xstrdup(s->ip);
 	s->declared_size = p->has_size ? p->size : 0;
 	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
-	    antispam_spf_enabled(s->srv->cfg.antispam)) {
-		/* RFC 7208 §2.4: checked at MAIL FROM; 250 or the refusal
-		 * comes from spf_done */
+	    (antispam_spf_enabled(s->srv->cfg.antispam) ||
+	        antispam_dnsbl_enabled(s->srv->cfg.antispam))) {
+		/* DNSBL (once per session) and SPF (RFC 7208 §2.4) at MAIL
+		 * FROM; 250 or the refusal comes from spf_done */
 		start_work(s, WORK_SPF, spf_work);
 		return;
 	}
@@ -326,16 +329,39 @@ static void
 spf_work(uv_work_t *w)
 {
 	struct session *s = w->data;
+	struct antispam *as = s->srv->cfg.antispam;
 
-	antispam_spf_check(s->srv->cfg.antispam, s->ip, s->helo, s->env.sender, &s->spf);
+	if (antispam_dnsbl_enabled(as) && !s->dnsbl_done) {
+		antispam_dnsbl_check(as, s->ip, &s->dnsbl);
+		s->dnsbl_done = true;
+	}
+	if (s->dnsbl_done && antispam_dnsbl_rejects(as, &s->dnsbl))
+		return; /* refused anyway: no SPF queries */
+	if (antispam_spf_enabled(as))
+		antispam_spf_check(as, s->ip, s->helo, s->env.sender, &s->spf);
 }
 
 static void
 spf_done(struct session *s)
 {
-	enum antispam_action act = antispam_spf_action(s->srv->cfg.antispam, s->spf.result);
+	struct antispam *as = s->srv->cfg.antispam;
+	enum antispam_action act = ANTISPAM_ACCEPT;
 	char line[700];
 
+	if (s->dnsbl_done && antispam_dnsbl_rejects(as, &s->dnsbl)) {
+		antispam_dnsbl_reply(&s->dnsbl, s->ip, line, sizeof(line));
+		reply(s, "%s", line);
+		log_info("smtp", "sid=%s event=mail result=554 reason=dnsbl zone=%s", s->sid,
+		    s->dnsbl.zone);
+		txn_reset(s);
+		return;
+	}
+	if (!antispam_spf_enabled(as)) {
+		s->in_mail = true;
+		reply(s, "250 2.1.0 Ok");
+		return;
+	}
+	act = antispam_spf_action(as, s->spf.result);
 	if (act != ANTISPAM_ACCEPT) {
 		antispam_spf_reply(&s->spf, s->env.sender, act, line, sizeof(line));
 		reply(s, "%s", line);
@@ -456,6 +482,24 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		free(xt);
 	}
 	k = directory_classify(s->srv->cfg.dir, addr, &canon);
+	if ((k == DIR_ADDR_USER || k == DIR_ADDR_ALIAS || k == DIR_ADDR_GROUP) &&
+	    s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
+	    antispam_greylist_enabled(s->srv->cfg.antispam)) {
+		uint64_t wait_ms;
+
+		/* RFC 6647: a temporary failure a real MTA retries */
+		if (antispam_greylist(s->srv->cfg.antispam, s->ip, s->env.sender, addr, &wait_ms)) {
+			reply(s,
+			    "451 4.7.1 <%s>: Recipient address rejected: greylisted, try again in "
+			    "%llu s",
+			    addr, (unsigned long long)((wait_ms + 999) / 1000));
+			log_info("smtp", "sid=%s event=rcpt result=451 reason=greylist", s->sid);
+			free(orcpt);
+			free(canon);
+			free(addr);
+			return;
+		}
+	}
 	switch (k) {
 	case DIR_ADDR_REMOTE:
 		if (s->auth_user == NULL) {
@@ -979,6 +1023,7 @@ data_finished(struct session *s)
 		m->helo = s->helo;
 		m->spf_checked = s->spf_checked;
 		m->spf = &s->spf;
+		m->dnsbl = s->dnsbl_done ? &s->dnsbl : NULL;
 		buf_init(&m->prefix, 0);
 		s->w_as = m;
 	}
