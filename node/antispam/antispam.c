@@ -419,3 +419,71 @@ antispam_message(struct antispam *a, struct antispam_msg *m)
 	if (m->inbound)
 		check(a, m);
 }
+
+struct ar_scan {
+	const uint8_t *base;
+	size_t total;
+	const char *host;
+	size_t starts[64], ends[64]; /* byte ranges of the fields to drop */
+	size_t n;
+};
+
+static void
+ar_field(void *arg, const uint8_t *field, size_t n)
+{
+	struct ar_scan *sc = arg;
+	static const char name[] = "authentication-results";
+	size_t nl = sizeof(name) - 1, i, hl = strlen(sc->host);
+
+	if (n <= nl || ascii_ncasecmp((const char *)field, name, nl) != 0)
+		return;
+	for (i = nl; i < n && (field[i] == ' ' || field[i] == '\t'); i++)
+		;
+	if (i == n || field[i] != ':')
+		return;
+	/* the authserv-id: first token of the value, CFWS skipped */
+	for (i++; i < n && (field[i] == ' ' || field[i] == '\t' || field[i] == '\r' ||
+	                       field[i] == '\n');
+	     i++)
+		;
+	if (n - i < hl || ascii_ncasecmp((const char *)field + i, sc->host, hl) != 0)
+		return;
+	if (i + hl < n && field[i + hl] != ';' && field[i + hl] != ' ' && field[i + hl] != '\t' &&
+	    field[i + hl] != '\r' && field[i + hl] != '\n' && field[i + hl] != '(')
+		return;
+	if (sc->n < 64) {
+		size_t start = (size_t)(field - sc->base), end = start + n;
+
+		/* and its line end */
+		if (end < sc->total && sc->base[end] == '\r')
+			end++;
+		if (end < sc->total && sc->base[end] == '\n')
+			end++;
+		sc->starts[sc->n] = start;
+		sc->ends[sc->n++] = end;
+	}
+}
+
+size_t
+antispam_strip_forged_ar(uint8_t *msg, size_t *len, const char *hostname)
+{
+	struct ar_scan sc;
+	size_t out = 0, in = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.base = msg;
+	sc.total = *len;
+	sc.host = hostname;
+	dkim_split_header(msg, *len, ar_field, &sc);
+	if (sc.n == 0)
+		return 0;
+	for (size_t k = 0; k < sc.n; k++) {
+		memmove(msg + out, msg + in, sc.starts[k] - in);
+		out += sc.starts[k] - in;
+		in = sc.ends[k];
+	}
+	memmove(msg + out, msg + in, *len - in);
+	out += *len - in;
+	*len = out;
+	return sc.n;
+}

@@ -113,6 +113,12 @@ bool antispam_wants_message(const struct antispam *a, bool inbound, bool authent
 /* antispam_message - sign or check one message (blocking: thread pool). */
 void antispam_message(struct antispam *a, struct antispam_msg *m);
 
+/* antispam_strip_forged_ar - remove from msg's header section every
+ * Authentication-Results field whose authserv-id is hostname (RFC 8601
+ * §5: results claiming to be ours that we did not add); the message is
+ * compacted in place and *len updated. Returns the number removed. */
+size_t antispam_strip_forged_ar(uint8_t *msg, size_t *len, const char *hostname);
+
 /* antispam_from_domain - the domain of the single From mailbox of msg
  * (lower case) into out; "" when there is not exactly one. */
 void antispam_from_domain(const uint8_t *msg, size_t len, char *out, size_t outsz);

@@ -946,6 +946,15 @@ spool_work(uv_work_t *w)
 		m->msg = s->msg.data;
 		m->len = s->msg.len;
 		antispam_message(s->srv->cfg.antispam, m);
+		if (m->inbound) {
+			/* after DKIM saw the message as sent: results that claim
+			 * to be ours but came with it go (RFC 8601 §5) */
+			size_t n = antispam_strip_forged_ar(s->msg.data, &s->msg.len, m->hostname);
+
+			if (n > 0)
+				log_info("smtp", "sid=%s event=forged_auth_results removed=%zu", s->sid,
+				    n);
+		}
 		if (m->action != ANTISPAM_ACCEPT)
 			return; /* refused: nothing spooled, spool_done replies */
 		buf_append_str(&m->prefix, s->w_received);

@@ -205,3 +205,21 @@ def test_spf_off_makes_no_dns_query_and_no_header(tmp_path_factory, dns):
         assert len(dns.queried("soft.test")) == before
     finally:
         n.stop()
+
+
+def test_forged_results_claiming_our_name_are_removed(node):
+    tag = uuid.uuid4().hex
+    before = len(messages(node, "bob@local.test"))
+    s = smtp_from(node, GOOD_IP)
+    s.sendmail("a@pass.test", ["bob@local.test"],
+               ("Authentication-Results: %s; spf=pass smtp.mailfrom=forged@bank.test\r\n"
+                "Authentication-Results: elsewhere.test; spf=none\r\n"
+                "From: <a@pass.test>\r\nSubject: %s\r\n\r\nhi\r\n" % (HOST, tag)).encode())
+    s.quit()
+    count_messages(node, "bob@local.test", before + 1)
+    raw = [m for m in all_raw(node, "bob@local.test") if tag.encode() in m][0]
+    head = raw.split(b"\r\n\r\n", 1)[0].decode()
+    assert "forged@bank.test" not in head
+    assert "Authentication-Results: elsewhere.test; spf=none\r\n" in head
+    assert [ln for ln in head.split("\r\n") if ln.startswith("Authentication-Results: %s" % HOST)
+            ] == ["Authentication-Results: %s;" % HOST]

@@ -248,6 +248,38 @@ test_split_header_and_from_domain(void **state)
 	assert_string_equal(dom, "");
 }
 
+static void
+test_forged_authentication_results_are_removed(void **state)
+{
+	static const struct {
+		const char *in, *out;
+		size_t removed;
+	} cases[] = {
+	    {"Authentication-Results: mx.test; dmarc=pass\r\nFrom: a@b.test\r\n\r\nbody\r\n",
+	        "From: a@b.test\r\n\r\nbody\r\n", 1},
+	    {"From: a@b.test\r\nAuthentication-Results:\r\n MX.TEST;\r\n\tspf=pass\r\n"
+	     "authentication-results : other.test; spf=fail\r\n\r\n"
+	     "Authentication-Results: mx.test; in the body\r\n",
+	        "From: a@b.test\r\nauthentication-results : other.test; spf=fail\r\n\r\n"
+	        "Authentication-Results: mx.test; in the body\r\n",
+	        1},
+	    /* mx.test.evil is another authserv-id */
+	    {"Authentication-Results: mx.test.evil; x=y\r\n\r\n",
+	        "Authentication-Results: mx.test.evil; x=y\r\n\r\n", 0},
+	    {"Authentication-Results: mx.test (comment); none", "", 1}, /* no line end at all */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].in);
+		uint8_t *m = (uint8_t *)strdup(cases[i].in);
+
+		assert_int_equal(antispam_strip_forged_ar(m, &len, "mx.test"), cases[i].removed);
+		assert_int_equal(len, strlen(cases[i].out));
+		assert_memory_equal(m, cases[i].out, len);
+		free(m);
+	}
+}
+
 int
 main(void)
 {
@@ -256,6 +288,7 @@ main(void)
 	    cmocka_unit_test(test_org_domain_from_rules),
 	    cmocka_unit_test(test_dmarc_check),
 	    cmocka_unit_test(test_split_header_and_from_domain),
+	    cmocka_unit_test(test_forged_authentication_results_are_removed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
