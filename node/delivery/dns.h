@@ -87,8 +87,13 @@ bool dns_has_servers(const struct dns_resolver *r);
  * at dns_resolver_new). No cache here: the callers' libraries keep their
  * own. Returns the answer length (> 0) in *len_out and 0; 1 for "name
  * exists, no records of this type" (NODATA); MN_ENOENT for NXDOMAIN;
- * MN_ETEMP for SERVFAIL, timeout or refusal (reason says which). */
+ * MN_ETEMP for SERVFAIL, timeout or refusal (reason says which).
+ * Answers are cached (shared by all threads, behind a lock) for their
+ * smallest TTL (at most DNS_TTL_MAX), NXDOMAIN and NODATA for DNS_NEG_TTL;
+ * failures are not cached. */
 int dns_query_sync(const struct dns_resolver *r, const char *name, int type,
     unsigned char *ans, size_t anslen, int *len_out, char *reason, size_t reasonlen);
+/* dns_stats_sync_queries - dns_query_sync queries sent (cache misses). */
+uint64_t dns_stats_sync_queries(const struct dns_resolver *r);
 
 #endif
