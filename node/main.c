@@ -8,8 +8,9 @@
  * password comes from [admin] initial_password or is generated into
  * data_dir/admin-password (0600). Then it starts the services (HTTP and
  * HTTPS with the admin API under /api/v1/; the mail store, the spool and
- * its delivery queue, SMTP, IMAP and POP3 with the proxy to users' home
- * nodes) and runs the event loop in
+ * its delivery queue and the handoff of mail to and from other nodes, SMTP,
+ * IMAP and POP3 with the proxy to users' home nodes) and runs the event
+ * loop in
  * the foreground, logging to stderr. SIGTERM/SIGINT: stop accepting, close
  * connections after their queued output, let work in flight finish (queued
  * directory commands are applied), close every handle, close the
@@ -32,6 +33,7 @@
 #include <uv.h>
 
 #include "cluster/dirsvc.h"
+#include "cluster/handoff/handoff.h"
 #include "cluster/peer_auth.h"
 #include "cluster/proxy/proxy.h"
 #include "cluster/raft/raft_service.h"
@@ -49,6 +51,7 @@
 #include "node/http/http.h"
 #include "node/imap/imap.h"
 #include "node/limits.h"
+#include "node/mailbox_events.h"
 #include "node/pop3/pop3.h"
 #include "node/smtp/server.h"
 #include "storage/directory/directory.h"
@@ -81,6 +84,7 @@ struct node {
 	struct spool *spool;
 	struct remote_ctx *remote;
 	struct antispam *antispam; /* inbound checks: SPF, Authentication-Results */
+	struct handoff *handoff; /* cluster: mail for users homed elsewhere, both ways */
 	struct queue *queue;
 	struct smtp_server *smtp;
 	uv_signal_t sigterm, sigint;
@@ -559,6 +563,38 @@ on_queued(void *arg, const char *id)
 	queue_submit(n->queue, id);
 }
 
+/* a message handed to us by another node is in a user's INBOX: wake the
+ * user's IMAP sessions (IDLE), as local delivery does */
+static void
+on_handoff_delivered(const char *user, void *arg)
+{
+	mailbox_events_notify(user, NULL);
+}
+
+/* The handoff (cluster/handoff): sends mail for users homed on other nodes
+ * and serves RPC_HANDOFF_CHUNK on the RPC server for mail homed here. */
+static int
+start_handoff(struct node *n, struct mn_err *err)
+{
+	struct handoff_config hc;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.data_dir = n->cfg.data_dir;
+	hc.node_name = n->cfg.node_name;
+	hc.secret = n->cfg.cluster_secret;
+	hc.dir = n->dir;
+	hc.ms = n->store;
+	/* a message accepted anywhere must fit: the SMTP limit plus our
+	 * Received: field, with room to spare */
+	hc.max_message_size = n->cfg.smtp_max_message_size + (1u << 20);
+	hc.serve = true;
+	hc.on_delivered = on_handoff_delivered;
+	hc.arg = n;
+	if (handoff_new(&n->loop, &hc, &n->handoff, err) != 0)
+		return mn_err_wrap(err, "handoff");
+	return 0;
+}
+
 /* The spool and its delivery queue, the SMTP listeners (after open_store). */
 static int
 start_mail(struct node *n, struct mn_err *err)
@@ -569,7 +605,8 @@ start_mail(struct node *n, struct mn_err *err)
 
 	if ((rc = spool_open(n->cfg.data_dir, &n->spool, err)) != 0 ||
 	    (rc = remote_ctx_new(&n->loop, &n->cfg, &n->remote, err)) != 0 ||
-	    (rc = antispam_new(&n->loop, &n->cfg, n->dir, &n->antispam, err)) != 0)
+	    (rc = antispam_new(&n->loop, &n->cfg, n->dir, &n->antispam, err)) != 0 ||
+	    (rc = start_handoff(n, err)) != 0)
 		return rc;
 	memset(&qc, 0, sizeof(qc));
 	qc.cfg = &n->cfg;
@@ -577,6 +614,7 @@ start_mail(struct node *n, struct mn_err *err)
 	qc.ms = n->store;
 	qc.spool = n->spool;
 	qc.remote = n->remote;
+	qc.handoff = n->handoff;
 	if ((rc = queue_start(&n->loop, &qc, &n->queue, err)) != 0)
 		return rc;
 	memset(&sc, 0, sizeof(sc));
@@ -616,6 +654,8 @@ stop_services(struct node *n)
 	if (n->api != NULL)
 		n->api->queue = NULL; /* the API answers 503 from now on */
 	queue_stop(&n->queue);
+	/* after the queue: its attempts in flight get TEMPFAIL and stay spooled */
+	handoff_stop(n->handoff);
 	conn_close_all();
 }
 
@@ -684,6 +724,7 @@ node_fini(struct node *n)
 	admin_api_free(&n->api);
 	remote_ctx_free(&n->remote);
 	antispam_free(&n->antispam);
+	handoff_free(&n->handoff);
 	spool_close(&n->spool);
 	limits_free(&n->limits); /* after every conn closed: they release into it */
 	dirsvc_free(&n->svc);

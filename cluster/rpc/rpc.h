@@ -64,6 +64,11 @@ struct rpc_server_config {
 
 int rpc_server_start(uv_loop_t *loop, const struct rpc_server_config *cfg, struct rpc_server **out,
     struct mn_err *err);
+/* rpc_server_handle - serve method m with fn. s NULL registers it for
+ * every rpc_server of the process (started before or after) that has no
+ * handler of its own for m, as rpc_server_handle_stream does for streams:
+ * the daemon's server lives inside cluster/raft's service, out of reach of
+ * cluster/handoff. fn NULL unregisters; do that before arg is freed. */
 void rpc_server_handle(struct rpc_server *s, Mailnode__RpcMethod m, rpc_handler_fn fn, void *arg);
 uint16_t rpc_server_port(const struct rpc_server *s);
 /* rpc_server_stop - stop listening, close connections; calls still in a
@@ -124,6 +129,10 @@ int rpc_client_new(uv_loop_t *loop, const struct peer_auth_config *auth, struct 
 int rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__RpcMethod m,
     const void *payload, size_t len, uint32_t timeout_ms, rpc_done_cb cb, void *arg,
     uint64_t *id_out);
+/* rpc_client_connected - true when the pooled connection to ip:port is
+ * up and authenticated now (a request is then sent at once; otherwise it
+ * waits for a connection until its deadline). */
+bool rpc_client_connected(struct rpc_client *cl, const char *ip, uint16_t port);
 /* rpc_client_peer_backing_off - the last attempt to reach ip:port failed
  * and the client waits out its backoff before it tries again: a request now
  * would only wait for its deadline. False for an unknown peer. */

@@ -405,6 +405,15 @@ rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__
 }
 
 bool
+rpc_client_connected(struct rpc_client *cl, const char *ip, uint16_t port)
+{
+	for (struct rpc_peer *p = cl->peers; p; p = p->next)
+		if (p->port == port && strcmp(p->ip, ip) == 0)
+			return p->state == PEER_UP;
+	return false;
+}
+
+bool
 rpc_client_peer_backing_off(const struct rpc_client *cl, const char *ip, uint16_t port)
 {
 	for (const struct rpc_peer *p = cl->peers; p; p = p->next)

@@ -62,6 +62,11 @@ struct rpc_server {
 
 /* stream handlers for every server (rpc_server_handle_stream(NULL, ...)) */
 static struct stream_handler default_streams[RPC_METHOD_LIMIT];
+/* the same for plain methods (rpc_server_handle(NULL, ...)) */
+static struct {
+	rpc_handler_fn fn;
+	void *arg;
+} default_h[RPC_METHOD_LIMIT];
 
 static const struct stream_handler *
 stream_handler(const struct rpc_server *s, unsigned m)
@@ -258,17 +263,22 @@ sconn_read(struct conn *c, void *arg)
 			}
 			send_reply(
 			    sc, env->id, MN_EINVAL, "stream on a shared connection", NULL, 0);
-		} else if (sc->s == NULL || sc->s->h[env->method].fn == NULL) {
+		} else if (sc->s == NULL || (sc->s->h[env->method].fn == NULL &&
+		                                default_h[env->method].fn == NULL)) {
 			send_reply(sc, env->id, MN_EINVAL, "method not served here", NULL, 0);
 		} else {
 			struct rpc_call *call = xcalloc(1, sizeof(*call));
+			bool own = sc->s->h[env->method].fn != NULL;
+			rpc_handler_fn fn =
+			    own ? sc->s->h[env->method].fn : default_h[env->method].fn;
+			void *harg = own ? sc->s->h[env->method].arg : default_h[env->method].arg;
 
 			call->sc = sc;
 			sc->refs++;
 			call->id = env->id;
 			call->deadline_ms = env->has_deadline_ms ? env->deadline_ms : 0;
-			sc->s->h[env->method].fn(call, env->has_payload ? env->payload.data : NULL,
-			    env->has_payload ? env->payload.len : 0, sc->s->h[env->method].arg);
+			fn(call, env->has_payload ? env->payload.data : NULL,
+			    env->has_payload ? env->payload.len : 0, harg);
 		}
 		mailnode__rpc_envelope__free_unpacked(env, NULL);
 		buf_consume(in, used);
@@ -346,9 +356,14 @@ rpc_server_start(uv_loop_t *loop, const struct rpc_server_config *cfg, struct rp
 void
 rpc_server_handle(struct rpc_server *s, Mailnode__RpcMethod m, rpc_handler_fn fn, void *arg)
 {
-	if ((unsigned)m < RPC_METHOD_LIMIT && m != MAILNODE__RPC_METHOD__RPC_NONE) {
+	if ((unsigned)m >= RPC_METHOD_LIMIT || m == MAILNODE__RPC_METHOD__RPC_NONE)
+		return;
+	if (s != NULL) {
 		s->h[m].fn = fn;
 		s->h[m].arg = arg;
+	} else {
+		default_h[m].fn = fn;
+		default_h[m].arg = fn != NULL ? arg : NULL;
 	}
 }
 

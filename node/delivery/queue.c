@@ -6,9 +6,12 @@
  *   load    (pool) read the envelope and sidecar state from the spool
  *   plan    (loop) expand non-final recipients through the directory
  *           (aliases, groups -> final mailboxes, each once; unknown -> fail),
- *           look up quotas, mark due local recipients INFLIGHT
+ *           look up quotas and home nodes, mark due local recipients
+ *           INFLIGHT (those homed elsewhere go to the handoff step)
  *   local   (pool) read the message, dup check (entries recovered at
  *           start or after a failed attempt), one mailstore_deliver for all
+ *   handoff (loop) one handoff_send per home node of due recipients homed
+ *           on other nodes (cluster/handoff), all at once
  *   remote  (loop) one remote_deliver per domain of due remote recipients
  *   finish  (pool) expiry, delay warning, DSN for new failures (queued as a
  *           new spool entry), then remove the entry or save its state
@@ -24,6 +27,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "cluster/handoff/handoff.h"
 #include "node/delivery/dsn.h"
 #include "node/delivery/local.h"
 #include "node/delivery/remote.h"
@@ -42,6 +46,15 @@ struct rjob {
 	char (*notify)[32]; /* NOTIFY= values, per rcpt */
 	size_t *idx;        /* rr[i] is e->env.rcpts[idx[i]] */
 	char *domain;
+};
+
+/* the recipients of one entry homed on one other node */
+struct hjob {
+	struct qentry *e;
+	struct handoff_job job;
+	struct handoff_rcpt *hr;
+	size_t *idx; /* hr[i] is e->env.rcpts[idx[i]] */
+	char *home;
 };
 
 struct qentry {
@@ -72,6 +85,8 @@ struct qentry {
 	size_t nlt;
 	struct rjob *jobs;
 	size_t njobs, jobs_left;
+	struct hjob *hjobs;
+	size_t nhjobs, hjobs_left;
 	char *dsn_id[2]; /* queued DSNs (failure, delay) to submit */
 	char *spool_path;
 	char *envid_x; /* ENVID in xtext, for relaying */
@@ -174,6 +189,30 @@ tempfail(struct queue *q, struct spool_rcpt *r, const char *reply, const char *m
 	r->attempts++;
 	r->next_attempt = now_ms() + backoff_ms(q, r->attempts);
 	set_reply(r, reply, mta);
+}
+
+/* a home node that is down or busy is retried sooner than a remote MX:
+ * it is ours, and it comes back (QUEUE_HANDOFF_RETRY_*, within the
+ * configured retry bounds) */
+static void
+handoff_tempfail(struct queue *q, struct spool_rcpt *r, const char *reply)
+{
+	uint64_t d = q->cfg.cfg->delivery_retry_min_ms, cap = q->cfg.cfg->delivery_retry_max_ms;
+
+	if (d > QUEUE_HANDOFF_RETRY_MIN_MS)
+		d = QUEUE_HANDOFF_RETRY_MIN_MS;
+	if (cap > QUEUE_HANDOFF_RETRY_MAX_MS)
+		cap = QUEUE_HANDOFF_RETRY_MAX_MS;
+	if (d == 0)
+		d = 1;
+	r->state = SPOOL_RCPT_PENDING;
+	r->attempts++;
+	for (uint32_t i = 1; i < r->attempts && d < cap; i++)
+		d *= 2;
+	if (d > cap)
+		d = cap;
+	r->next_attempt = now_ms() + (int64_t)d;
+	set_reply(r, reply, NULL);
 }
 
 static void
@@ -591,6 +630,133 @@ step_remote(struct qentry *e)
 	}
 }
 
+/* --- handoff (loop) ------------------------------------------------------ */
+
+static void
+hjobs_free(struct qentry *e)
+{
+	for (size_t j = 0; j < e->nhjobs; j++) {
+		free(e->hjobs[j].hr);
+		free(e->hjobs[j].idx);
+		free(e->hjobs[j].home);
+	}
+	free(e->hjobs);
+	e->hjobs = NULL;
+	e->nhjobs = 0;
+}
+
+static void
+hjob_apply(struct hjob *hj)
+{
+	struct qentry *e = hj->e;
+
+	for (size_t i = 0; i < hj->job.nrcpts; i++) {
+		struct handoff_rcpt *hr = &hj->hr[i];
+		struct spool_rcpt *r = &e->env.rcpts[hj->idx[i]];
+		char why[HANDOFF_REPLY_MAX * 4 + 1];
+
+		switch (hr->outcome) {
+		case HANDOFF_RCPT_DELIVERED:
+			r->state = SPOOL_RCPT_DELIVERED;
+			set_reply(r, hr->reply, NULL);
+			break;
+		case HANDOFF_RCPT_PERMFAIL:
+			permfail(r, hr->reply, NULL);
+			break;
+		default: /* TEMPFAIL, NOT_HOME (looked up again next time), PENDING */
+			handoff_tempfail(e->q, r, hr->reply[0] ? hr->reply : "451 4.4.1 no answer");
+			break;
+		}
+		log_escape(
+		    why, sizeof(why), r->reply ? r->reply : "", r->reply ? strlen(r->reply) : 0);
+		log_info("delivery", "id=%s event=handoff to=<%s> home=%s result=%s reply=\"%s\"",
+		    e->id, r->address, hj->home, spool_rcpt_state_name(r->state), why);
+	}
+	e->dirty = true;
+}
+
+static void
+handoff_done(struct handoff_job *job, void *arg)
+{
+	struct hjob *hj = arg;
+	struct qentry *e = hj->e;
+
+	hjob_apply(hj);
+	if (--e->hjobs_left == 0) {
+		hjobs_free(e);
+		step_remote(e);
+	}
+}
+
+/* every home node at once: they are independent, and one down node must not
+ * hold up the others */
+static void
+step_handoff(struct qentry *e)
+{
+	if (e->nhjobs == 0) {
+		step_remote(e);
+		return;
+	}
+	free(e->spool_path);
+	e->spool_path = spool_path(e->q->cfg.spool, e->id);
+	e->hjobs_left = e->nhjobs;
+	for (size_t j = 0; j < e->nhjobs; j++) {
+		struct hjob *hj = &e->hjobs[j];
+
+		hj->e = e;
+		for (size_t i = 0; i < hj->job.nrcpts; i++)
+			hj->hr[i].address = e->env.rcpts[hj->idx[i]].address;
+		hj->job.home = hj->home;
+		hj->job.spool_id = e->id;
+		hj->job.message_path = e->spool_path;
+		hj->job.message_offset = e->env.msg_offset;
+		hj->job.size = e->env.msg_size;
+		hj->job.internal_date = e->env.arrival;
+		hj->job.rcpts = hj->hr;
+		if (handoff_send(e->q->cfg.handoff, &hj->job, handoff_done, hj) != 0) {
+			for (size_t i = 0; i < hj->job.nrcpts; i++) {
+				hj->hr[i].outcome = HANDOFF_RCPT_TEMPFAIL;
+				snprintf(hj->hr[i].reply, sizeof(hj->hr[i].reply),
+				    "451 4.3.2 handoff to %s not started: shutting down", hj->home);
+			}
+			hjob_apply(hj);
+			e->hjobs_left--;
+		}
+	}
+	if (e->hjobs_left == 0) {
+		hjobs_free(e);
+		step_remote(e);
+	}
+}
+
+/* recipient i (due, local, enabled) is homed on another node: add it to
+ * that node's job. A job is full at HANDOFF_MAX_RCPTS (what a home takes
+ * in one request): false, and the recipient waits for the next attempt,
+ * which follows at once (its next_attempt is due). One job per home and
+ * entry keeps one transfer per handoff id. */
+static bool
+plan_handoff(struct qentry *e, size_t i, const char *home)
+{
+	struct hjob *hj = NULL;
+
+	for (size_t j = 0; j < e->nhjobs && hj == NULL; j++)
+		if (strcmp(e->hjobs[j].home, home) == 0)
+			hj = &e->hjobs[j];
+	if (hj != NULL && hj->job.nrcpts >= HANDOFF_MAX_RCPTS)
+		return false;
+	if (hj == NULL) {
+		e->hjobs = xrealloc(e->hjobs, (e->nhjobs + 1) * sizeof(*e->hjobs));
+		hj = &e->hjobs[e->nhjobs++];
+		memset(hj, 0, sizeof(*hj));
+		hj->home = xstrdup(home);
+	}
+	hj->hr = xrealloc(hj->hr, (hj->job.nrcpts + 1) * sizeof(*hj->hr));
+	hj->idx = xrealloc(hj->idx, (hj->job.nrcpts + 1) * sizeof(*hj->idx));
+	memset(&hj->hr[hj->job.nrcpts], 0, sizeof(*hj->hr));
+	hj->idx[hj->job.nrcpts++] = i;
+	return true;
+}
+
 /* --- local (pool) -------------------------------------------------------- */
 
 static void
@@ -650,10 +816,11 @@ local_done(uv_work_t *w, int status)
 	if (e->rc != 0) {
 		log_error(
 		    "delivery", "id=%s event=local result=fail reason=\"%s\"", e->id, e->err.msg);
+		hjobs_free(e); /* not sent: the entry is retried as a whole */
 		attempt_end(e);
 		return;
 	}
-	step_remote(e);
+	step_handoff(e);
 }
 
 /* --- plan (loop) --------------------------------------------------------- */
@@ -776,6 +943,11 @@ step_plan(struct qentry *e)
 		if (u.flags & DIR_USER_DISABLED) {
 			permfail(r, "550 5.2.1 mailbox disabled", NULL);
 			e->dirty = true;
+		} else if (e->q->cfg.handoff != NULL && u.home_node != NULL &&
+		           u.home_node[0] != '\0' &&
+		           strcmp(u.home_node, e->q->cfg.cfg->node_name) != 0) {
+			if (plan_handoff(e, i, u.home_node))
+				r->state = SPOOL_RCPT_INFLIGHT;
 		} else {
 			e->lt = xrealloc(e->lt, (e->nlt + 1) * sizeof(*e->lt));
 			e->lt_idx = xrealloc(e->lt_idx, (e->nlt + 1) * sizeof(*e->lt_idx));
@@ -802,7 +974,7 @@ step_plan(struct qentry *e)
 	e->lt = NULL;
 	e->lt_idx = NULL;
 	e->nlt = 0;
-	step_remote(e);
+	step_handoff(e);
 }
 
 /* --- load ---------------------------------------------------------------- */

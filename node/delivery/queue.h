@@ -21,6 +21,20 @@
  * instead of storing it again. A DSN may in the same window be queued
  * twice (only bounces, never the original).
  *
+ * Routing (cluster, SPEC §7): a final local recipient whose home node in
+ * the directory is another node (not [node] name; an empty home is this
+ * node) is handed to that node (cluster/handoff) instead of being stored
+ * here: one handoff per home node and message, after the local delivery of
+ * the attempt. The recipient is DELIVERED only once the home node replied
+ * that its store committed; an unreachable home node, or one that says the
+ * user lives elsewhere, leaves it pending with a short backoff
+ * (QUEUE_HANDOFF_RETRY_MIN_MS doubling up to QUEUE_HANDOFF_RETRY_MAX_MS,
+ * within [delivery] retry_min/retry_max) and the home is looked up again at
+ * the next attempt; it is never bounced for that (queue lifetime aside).
+ * The home's permanent refusals (unknown user, disabled, over quota) bounce
+ * through the DSN path like local ones. Retrying is safe: the home stores
+ * under a per-handoff id, so a lost reply never makes a second copy.
+ *
  * All calls on the loop thread; spool and mail store I/O on the thread pool.
  */
 #ifndef MN_NODE_DELIVERY_QUEUE_H
@@ -38,6 +52,10 @@ struct directory;
 struct mailstore;
 struct spool;
 struct remote_ctx;
+struct handoff;
+
+#define QUEUE_HANDOFF_RETRY_MIN_MS 2000
+#define QUEUE_HANDOFF_RETRY_MAX_MS 60000
 
 struct queue_config {
 	const struct mn_config *cfg; /* [delivery] keys, hostname */
@@ -45,6 +63,7 @@ struct queue_config {
 	struct mailstore *ms;
 	struct spool *spool;
 	struct remote_ctx *remote;
+	struct handoff *handoff; /* NULL: every local recipient is stored here */
 };
 
 struct queue;

@@ -128,6 +128,17 @@ void dir_user_fini(struct dir_user *u);
 int directory_user_authenticate(struct directory *d, const char *address, const char *password,
     int64_t now, struct dir_user *out);
 
+/* directory_node_get - one node of the node list (cluster routing): 0 and
+ * *out filled (dir_node_fini it), MN_ENOENT, MN_EDB. */
+struct dir_node {
+	char *name;
+	char *address; /* numeric IP */
+	uint16_t rpc_port;
+	char *state; /* "active", "joining", "removed" ... */
+};
+int directory_node_get(struct directory *d, const char *name, struct dir_node *out);
+void dir_node_fini(struct dir_node *n);
+
 /* directory_admin_get - 0, MN_ENOENT or MN_EDB; names are case-insensitive. */
 int directory_admin_get(struct directory *d, const char *name, struct dir_admin *out);
 void dir_admin_fini(struct dir_admin *a);

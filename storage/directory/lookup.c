@@ -177,6 +177,42 @@ dir_user_fini(struct dir_user *u)
 }
 
 int
+directory_node_get(struct directory *d, const char *name, struct dir_node *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	st = dir_stmt(
+	    d, NULL, "SELECT name, address, rpc_port, state FROM nodes WHERE name = ?", "t", name);
+	if (st == NULL)
+		return MN_EDB;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->name = xstrdup((const char *)sqlite3_column_text(st, 0));
+		out->address = xstrdup((const char *)sqlite3_column_text(st, 1));
+		out->rpc_port = (uint16_t)sqlite3_column_int(st, 2);
+		out->state = xstrdup((const char *)sqlite3_column_text(st, 3));
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? MN_ENOENT : MN_EDB;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void
+dir_node_fini(struct dir_node *n)
+{
+	if (n == NULL)
+		return;
+	free(n->name);
+	free(n->address);
+	free(n->state);
+	memset(n, 0, sizeof(*n));
+}
+
+int
 directory_admin_get(struct directory *d, const char *name, struct dir_admin *out)
 {
 	sqlite3_stmt *st;

@@ -121,13 +121,12 @@ is_stored(struct mailstore *ms, const char *hash)
 	bool there;
 
 	pthread_mutex_lock(&ms->bodies_lock);
-	if (sqlite3_prepare_v2(
-	        ms->bodies, "SELECT refs FROM bodies WHERE hash = ?", -1, &st, NULL) == SQLITE_OK) {
+	if (ms_prepare(ms->bodies, "SELECT refs FROM bodies WHERE hash = ?", &st) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			refs = sqlite3_column_int64(st, 0);
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	pthread_mutex_unlock(&ms->bodies_lock);
 	if (refs <= 0)
 		return false;
@@ -144,10 +143,8 @@ add_refs(struct mailstore *ms, const char *hash, uint64_t size, uint32_t refs, s
 	int rc = 0;
 
 	pthread_mutex_lock(&ms->bodies_lock);
-	if (sqlite3_prepare_v2(ms->bodies,
-	        "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
-	        " ON CONFLICT(hash) DO UPDATE SET refs = refs + ?3",
-	        -1, &st, NULL) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies, "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
+	        " ON CONFLICT(hash) DO UPDATE SET refs = refs + ?3", &st) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "bodies: prepare");
 	} else {
 		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
@@ -156,7 +153,7 @@ add_refs(struct mailstore *ms, const char *hash, uint64_t size, uint32_t refs, s
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = ms_db_err(ms->bodies, err, "bodies: add refs");
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	pthread_mutex_unlock(&ms->bodies_lock);
 	if (rc == 0)
 		ms_crash_point();
@@ -182,10 +179,11 @@ write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int
-body_writer_begin(struct mailstore *ms, struct body_writer *w, struct mn_err *err)
+/* A writer whose temp file is tmp_path (taken over). */
+static int
+writer_begin(struct body_writer *w, char *tmp_path, struct mn_err *err)
 {
-	w->tmp_path = ms_tmp_name(ms, "body");
+	w->tmp_path = tmp_path;
 	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		int e = errno;
@@ -201,6 +199,12 @@ body_writer_begin(struct mailstore *ms, struct body_writer *w, struct mn_err *er
 	}
 	w->size = 0;
 	return 0;
+}
+
+int
+body_writer_begin(struct mailstore *ms, struct body_writer *w, struct mn_err *err)
+{
+	return writer_begin(w, ms_tmp_name(ms, "body"), err);
 }
 
 int
@@ -300,7 +304,14 @@ body_store_put(struct mailstore *ms, const void *data, size_t len, uint32_t refs
 	pthread_mutex_unlock(lock);
 	if (rc <= 0)
 		return rc;
-	rc = body_writer_begin(ms, &w, err);
+	/* The temp file goes next to its final name: spreading the inode
+	 * allocations over the 256 directories (and their ext4 block groups)
+	 * instead of one busy ROOT/tmp; recovery removes BODY_TMP_PREFIX
+	 * leftovers there. */
+	rc = writer_begin(&w,
+	    xasprintf("%s/bodies/%.2s/" BODY_TMP_PREFIX "%ld.%llu", ms->root, hex, (long)getpid(),
+	        (unsigned long long)__atomic_add_fetch(&ms->tmp_seq, 1, __ATOMIC_RELAXED)),
+	    err);
 	if (rc != 0)
 		return rc;
 	rc = body_writer_write(&w, data, len, err);
@@ -325,9 +336,7 @@ body_store_ref(struct mailstore *ms, char *const *hashes, size_t n, struct mn_er
 	rc = ms_begin(ms->bodies, err);
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(ms->bodies,
-	        "UPDATE bodies SET refs = refs + 1 WHERE hash = ? AND refs > 0", -1, &st,
-	        NULL) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies, "UPDATE bodies SET refs = refs + 1 WHERE hash = ? AND refs > 0", &st) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "bodies: prepare");
 		goto fail;
 	}
@@ -343,11 +352,11 @@ body_store_ref(struct mailstore *ms, char *const *hashes, size_t n, struct mn_er
 			goto fail;
 		}
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	rc = ms_commit(ms->bodies, err);
 	goto out;
 fail:
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	ms_rollback(ms->bodies);
 out:
 	pthread_mutex_unlock(&ms->bodies_lock);
@@ -367,11 +376,8 @@ unref_one(struct mailstore *ms, const char *hash, struct mn_err *err)
 
 	pthread_mutex_lock(lock);
 	pthread_mutex_lock(&ms->bodies_lock);
-	if (sqlite3_prepare_v2(ms->bodies,
-	        "UPDATE bodies SET refs = refs - 1 WHERE hash = ? RETURNING refs", -1, &dec,
-	        NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(ms->bodies, "DELETE FROM bodies WHERE hash = ? AND refs <= 0", -1,
-	        &del, NULL) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies, "UPDATE bodies SET refs = refs - 1 WHERE hash = ? RETURNING refs", &dec) != SQLITE_OK ||
+	    ms_prepare(ms->bodies, "DELETE FROM bodies WHERE hash = ? AND refs <= 0", &del) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "bodies: prepare");
 	} else {
 		int step;
@@ -389,8 +395,8 @@ unref_one(struct mailstore *ms, const char *hash, struct mn_err *err)
 			rc = ms_db_err(ms->bodies, err, "bodies: unref");
 		}
 	}
-	sqlite3_finalize(dec);
-	sqlite3_finalize(del);
+	ms_finalize(dec);
+	ms_finalize(del);
 	pthread_mutex_unlock(&ms->bodies_lock);
 	if (gone) {
 		/* The row is gone for good: now the file may go. An unlink lost

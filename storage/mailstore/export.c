@@ -175,14 +175,10 @@ mailstore_export(struct mailstore *ms, const char *user,
 	    (long long)ms_meta_get(u->db, "last_uidvalidity"));
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(u->db,
-	        "SELECT id, name, uidvalidity, uidnext, highestmodseq, subscribed,"
-	        " special_use FROM folders ORDER BY name",
-	        -1, &fst, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(u->db,
-	        "SELECT uid, flags, internal_date, modseq, body_hash, keywords, size"
-	        " FROM messages WHERE folder_id = ? ORDER BY uid",
-	        -1, &mst, NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "SELECT id, name, uidvalidity, uidnext, highestmodseq, subscribed,"
+	        " special_use FROM folders ORDER BY name", &fst) != SQLITE_OK ||
+	    ms_prepare(u->db, "SELECT uid, flags, internal_date, modseq, body_hash, keywords, size"
+	        " FROM messages WHERE folder_id = ? ORDER BY uid", &mst) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "export");
 		goto out;
 	}
@@ -225,8 +221,8 @@ mailstore_export(struct mailstore *ms, const char *user,
 	if (rc == 0)
 		rc = ex_printf(&ex, "E %" PRIu64 " %" PRIu64 "\n", nfolders, nmsgs);
 out:
-	sqlite3_finalize(fst);
-	sqlite3_finalize(mst);
+	ms_finalize(fst);
+	ms_finalize(mst);
 	ms_rollback(u->db);
 	ms_leave(ms, u);
 	return rc;
@@ -395,10 +391,8 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 		rc = mn_err_set(im->err, MN_EPARSE, "import: bad folder name");
 		goto out;
 	}
-	if (sqlite3_prepare_v2(st->db,
-	        "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
-	        " subscribed, special_use) VALUES(?, ?, ?, ?, ?, ?)",
-	        -1, &ins, NULL) != SQLITE_OK) {
+	if (ms_prepare(st->db, "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
+	        " subscribed, special_use) VALUES(?, ?, ?, ?, ?, ?)", &ins) != SQLITE_OK) {
 		rc = ms_db_err(st->db, im->err, "import");
 		goto out;
 	}
@@ -426,7 +420,7 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 	st->last_uid = 0;
 	st->nfolders++;
 out:
-	sqlite3_finalize(ins);
+	ms_finalize(ins);
 	free(name);
 	free(norm);
 	return rc;
@@ -480,10 +474,8 @@ im_message(struct mailstore *ms, struct importer *im, struct import_state *st, c
 	}
 	if ((rc = im_lf(im)) != 0)
 		goto out;
-	if (sqlite3_prepare_v2(st->db,
-	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
-	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-	        -1, &ins, NULL) != SQLITE_OK) {
+	if (ms_prepare(st->db, "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
+	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", &ins) != SQLITE_OK) {
 		rc = ms_db_err(st->db, im->err, "import");
 		goto out;
 	}
@@ -503,7 +495,7 @@ im_message(struct mailstore *ms, struct importer *im, struct import_state *st, c
 	st->nmsgs++;
 	st->bytes += size;
 out:
-	sqlite3_finalize(ins);
+	ms_finalize(ins);
 	free(kw);
 	return rc;
 }
@@ -618,7 +610,7 @@ mailstore_import(struct mailstore *ms, const char *user,
 		/* keywords were stored as read; check them all at once */
 		sqlite3_stmt *k = NULL;
 
-		if (sqlite3_prepare_v2(st.db, "SELECT keywords FROM messages", -1, &k, NULL) !=
+		if (ms_prepare(st.db, "SELECT keywords FROM messages", &k) !=
 		    SQLITE_OK) {
 			rc = ms_db_err(st.db, err, "import");
 			goto out;
@@ -626,7 +618,7 @@ mailstore_import(struct mailstore *ms, const char *user,
 		while (rc == 0 && sqlite3_step(k) == SQLITE_ROW)
 			if (!keywords_text_valid((const char *)sqlite3_column_text(k, 0)))
 				rc = mn_err_set(err, MN_EPARSE, "import: bad keywords");
-		sqlite3_finalize(k);
+		ms_finalize(k);
 		if (rc != 0)
 			goto out;
 	}
@@ -635,7 +627,7 @@ mailstore_import(struct mailstore *ms, const char *user,
 	    (rc = ms_commit(st.db, err)) != 0)
 		goto out;
 	/* closing checkpoints the WAL into index.db (synchronous=FULL) */
-	if (sqlite3_close(st.db) != SQLITE_OK) {
+	if (ms_close_db(st.db) != SQLITE_OK) {
 		rc = mn_err_set(err, MN_EDB, "import: close failed");
 		goto out;
 	}
@@ -668,7 +660,7 @@ mailstore_import(struct mailstore *ms, const char *user,
 out:
 	if (st.db != NULL) {
 		ms_rollback(st.db);
-		sqlite3_close(st.db);
+		ms_close_db(st.db);
 	}
 	if (rc != 0 && tmp != NULL) {
 		/* the index goes first, then the references it held */

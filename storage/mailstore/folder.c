@@ -51,10 +51,8 @@ ms_folder_find(sqlite3 *db, const char *name, struct ms_folder *f, struct mn_err
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db,
-	        "SELECT id, uidvalidity, uidnext, highestmodseq FROM folders"
-	        " WHERE name = ?",
-	        -1, &st, NULL) != SQLITE_OK)
+	if (ms_prepare(db, "SELECT id, uidvalidity, uidnext, highestmodseq FROM folders"
+	        " WHERE name = ?", &st) != SQLITE_OK)
 		return ms_db_err(db, err, "folder: prepare");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -69,7 +67,7 @@ ms_folder_find(sqlite3 *db, const char *name, struct ms_folder *f, struct mn_err
 	} else {
 		rc = ms_db_err(db, err, "folder: find");
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	return rc;
 }
 
@@ -79,14 +77,13 @@ ms_folder_update(sqlite3 *db, const struct ms_folder *f, struct mn_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?",
-	        -1, &st, NULL) != SQLITE_OK)
+	if (ms_prepare(db, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?", &st) != SQLITE_OK)
 		return ms_db_err(db, err, "folder: prepare");
 	sqlite3_bind_int64(st, 1, f->uidnext);
 	sqlite3_bind_int64(st, 2, (int64_t)f->highestmodseq);
 	sqlite3_bind_int64(st, 3, f->id);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	return rc == SQLITE_DONE ? 0 : ms_db_err(db, err, "folder: update");
 }
 
@@ -96,11 +93,11 @@ folder_count(sqlite3 *db)
 	sqlite3_stmt *st = NULL;
 	int64_t n = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM folders", -1, &st, NULL) != SQLITE_OK)
+	if (ms_prepare(db, "SELECT COUNT(*) FROM folders", &st) != SQLITE_OK)
 		return 0;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	return n;
 }
 
@@ -118,10 +115,8 @@ ms_folder_insert(
 		return mn_err_set(err, MN_ELIMIT, "folder: UIDVALIDITY exhausted");
 	if (folder_count(db) >= MAILSTORE_MAX_FOLDERS)
 		return mn_err_set(err, MN_ELIMIT, "folder: too many folders");
-	if (sqlite3_prepare_v2(db,
-	        "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
-	        " subscribed, special_use) VALUES(?, ?, 1, 1, ?, ?)",
-	        -1, &st, NULL) != SQLITE_OK)
+	if (ms_prepare(db, "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
+	        " subscribed, special_use) VALUES(?, ?, 1, 1, ?, ?)", &st) != SQLITE_OK)
 		return ms_db_err(db, err, "folder: prepare");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, uv);
@@ -131,7 +126,7 @@ ms_folder_insert(
 	else
 		sqlite3_bind_null(st, 4);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	if (rc == SQLITE_CONSTRAINT)
 		return mn_err_set(err, MN_EEXIST, "folder exists");
 	if (rc != SQLITE_DONE)
@@ -211,8 +206,7 @@ mailstore_folder_list(struct mailstore *ms, const char *user, struct mailstore_f
 	rc = ms_enter(ms, user, &u, err);
 	if (rc != 0)
 		return rc;
-	if (sqlite3_prepare_v2(u->db, FOLDER_INFO_SQL " GROUP BY f.id ORDER BY f.name", -1, &st,
-	        NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, FOLDER_INFO_SQL " GROUP BY f.id ORDER BY f.name", &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder list");
 		goto out;
 	}
@@ -233,7 +227,7 @@ mailstore_folder_list(struct mailstore *ms, const char *user, struct mailstore_f
 	*out = list;
 	*n_out = n;
 out:
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	ms_leave(ms, u);
 	return rc;
 }
@@ -275,10 +269,8 @@ mailstore_folder_status(struct mailstore *ms, const char *user, const char *fold
 		free(name);
 		return rc;
 	}
-	if (sqlite3_prepare_v2(u->db,
-	        FOLDER_INFO_SQL " WHERE f.name = ?"
-	                        " GROUP BY f.id",
-	        -1, &st, NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, FOLDER_INFO_SQL " WHERE f.name = ?"
+	                        " GROUP BY f.id", &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder status");
 		goto out;
 	}
@@ -293,7 +285,7 @@ mailstore_folder_status(struct mailstore *ms, const char *user, const char *fold
 		rc = ms_db_err(u->db, err, "folder status");
 	}
 out:
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	ms_leave(ms, u);
 	free(name);
 	return rc;
@@ -362,13 +354,12 @@ rename_inbox(sqlite3 *db, const char *dst, struct mn_err *err)
 	if ((rc = ms_folder_update(db, &nf, err)) != 0 ||
 	    (rc = ms_folder_update(db, &in, err)) != 0)
 		return rc;
-	if (sqlite3_prepare_v2(db, "UPDATE messages SET folder_id = ? WHERE folder_id = ?", -1, &st,
-	        NULL) != SQLITE_OK)
+	if (ms_prepare(db, "UPDATE messages SET folder_id = ? WHERE folder_id = ?", &st) != SQLITE_OK)
 		return ms_db_err(db, err, "rename INBOX");
 	sqlite3_bind_int64(st, 1, nf.id);
 	sqlite3_bind_int64(st, 2, in.id);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ms_db_err(db, err, "rename INBOX");
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	return rc;
 }
 
@@ -410,7 +401,7 @@ mailstore_folder_rename(
 	rc = ms_begin(u->db, err);
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(u->db, "SELECT id, name FROM folders", -1, &st, NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "SELECT id, name FROM folders", &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder rename");
 		goto out;
 	}
@@ -427,7 +418,7 @@ mailstore_folder_rename(
 		ids[n] = sqlite3_column_int64(st, 0);
 		names[n++] = xasprintf("%s%s", dst, nm + strlen(src));
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	st = NULL;
 	if (n == 0) {
 		rc = mn_err_set(err, MN_ENOENT, "no such folder");
@@ -436,7 +427,7 @@ mailstore_folder_rename(
 	rc = create_parents(u->db, dst, err);
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(u->db, "UPDATE folders SET name = ? WHERE id = ?", -1, &st, NULL) !=
+	if (ms_prepare(u->db, "UPDATE folders SET name = ? WHERE id = ?", &st) !=
 	    SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder rename");
 		goto out;
@@ -461,7 +452,7 @@ mailstore_folder_rename(
 	}
 	rc = 0;
 out:
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	if (rc == 0)
 		rc = ms_commit(u->db, err);
 	else
@@ -486,8 +477,7 @@ folder_hashes(sqlite3 *db, int64_t folder_id, char ***out, size_t *n_out, struct
 	size_t n = 0, cap = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT body_hash FROM messages WHERE folder_id = ?", -1, &st,
-	        NULL) != SQLITE_OK)
+	if (ms_prepare(db, "SELECT body_hash FROM messages WHERE folder_id = ?", &st) != SQLITE_OK)
 		return ms_db_err(db, err, "folder hashes");
 	sqlite3_bind_int64(st, 1, folder_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -497,7 +487,7 @@ folder_hashes(sqlite3 *db, int64_t folder_id, char ***out, size_t *n_out, struct
 		}
 		v[n++] = xstrdup((const char *)sqlite3_column_text(st, 0));
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	*out = v;
 	*n_out = n;
 	return rc == SQLITE_DONE ? 0 : ms_db_err(db, err, "folder hashes");
@@ -533,10 +523,8 @@ mailstore_folder_delete(
 		goto out;
 	/* children: names starting with "name/" (compared as bytes) */
 	child = xasprintf("%s/", name);
-	if (sqlite3_prepare_v2(u->db,
-	        "SELECT 1 FROM folders WHERE substr(CAST(name AS BLOB), 1, ?) ="
-	        " CAST(? AS BLOB) LIMIT 1",
-	        -1, &st, NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "SELECT 1 FROM folders WHERE substr(CAST(name AS BLOB), 1, ?) ="
+	        " CAST(? AS BLOB) LIMIT 1", &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
 	}
@@ -546,14 +534,12 @@ mailstore_folder_delete(
 		rc = mn_err_set(err, MN_ECONFLICT, "folder has children");
 		goto out;
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	st = NULL;
 	rc = folder_hashes(u->db, f.id, &hashes, &nh, err);
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(u->db,
-	        "SELECT COALESCE(SUM(size), 0) FROM messages WHERE folder_id = ?", -1, &st,
-	        NULL) != SQLITE_OK ||
+	if (ms_prepare(u->db, "SELECT COALESCE(SUM(size), 0) FROM messages WHERE folder_id = ?", &st) != SQLITE_OK ||
 	    (sqlite3_bind_int64(st, 1, f.id), sqlite3_step(st)) != SQLITE_ROW) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
@@ -561,25 +547,24 @@ mailstore_folder_delete(
 	rc = ms_meta_add(u->db, "used_bytes", -sqlite3_column_int64(st, 0), err);
 	if (rc == 0)
 		rc = ms_meta_add(u->db, "used_messages", -(int64_t)nh, err);
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	st = NULL;
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(
-	        u->db, "DELETE FROM messages WHERE folder_id = ?1;", -1, &st, NULL) != SQLITE_OK ||
+	if (ms_prepare(u->db, "DELETE FROM messages WHERE folder_id = ?1;", &st) != SQLITE_OK ||
 	    (sqlite3_bind_int64(st, 1, f.id), sqlite3_step(st)) != SQLITE_DONE) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
 	}
-	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(u->db, "DELETE FROM folders WHERE id = ?1", -1, &st, NULL) !=
+	ms_finalize(st);
+	if (ms_prepare(u->db, "DELETE FROM folders WHERE id = ?1", &st) !=
 	        SQLITE_OK ||
 	    (sqlite3_bind_int64(st, 1, f.id), sqlite3_step(st)) != SQLITE_DONE) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
 	}
 out:
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	if (rc == 0)
 		rc = ms_commit(u->db, err);
 	else
@@ -613,8 +598,7 @@ mailstore_folder_subscribe(
 		free(name);
 		return rc;
 	}
-	if (sqlite3_prepare_v2(u->db, "UPDATE folders SET subscribed = ? WHERE name = ?", -1, &st,
-	        NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "UPDATE folders SET subscribed = ? WHERE name = ?", &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "subscribe");
 	} else {
 		sqlite3_bind_int(st, 1, subscribed);
@@ -624,7 +608,7 @@ mailstore_folder_subscribe(
 		else if (sqlite3_changes(u->db) == 0)
 			rc = mn_err_set(err, MN_ENOENT, "no such folder");
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	ms_leave(ms, u);
 	free(name);
 	return rc;

@@ -72,7 +72,7 @@ mailstore_close(struct mailstore **msp)
 	if (ms == NULL)
 		return;
 	ms_user_close_all(ms);
-	sqlite3_close(ms->bodies);
+	ms_close_db(ms->bodies);
 	if (ms->lock_fd >= 0)
 		close(ms->lock_fd); /* releases the flock */
 	pthread_mutex_destroy(&ms->lock);
@@ -130,7 +130,7 @@ ms_index_hashes(sqlite3 *db, char ***out, size_t *n_out, struct mn_err *err)
 
 	*out = NULL;
 	*n_out = 0;
-	if (sqlite3_prepare_v2(db, "SELECT body_hash FROM messages", -1, &st, NULL) != SQLITE_OK)
+	if (ms_prepare(db, "SELECT body_hash FROM messages", &st) != SQLITE_OK)
 		return ms_db_err(db, err, "index hashes");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
@@ -139,7 +139,7 @@ ms_index_hashes(sqlite3 *db, char ***out, size_t *n_out, struct mn_err *err)
 		}
 		v[n++] = xstrdup((const char *)sqlite3_column_text(st, 0));
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	if (rc != SQLITE_DONE) {
 		for (size_t i = 0; i < n; i++)
 			free(v[i]);
@@ -182,7 +182,7 @@ mailstore_user_delete(struct mailstore *ms, const char *user, struct mn_err *err
 		log_warn("mailstore", "event=user_delete_unref_failed error=\"%s\"",
 		    err ? err->msg : "");
 	rc = 0; /* the mailbox is gone; leftovers are recovery's */
-	sqlite3_close(db);
+	ms_close_db(db);
 	ms_rmtree(tmp);
 out:
 	ms_leave(ms, u);

@@ -17,6 +17,7 @@
 #include "storage/mailstore/mailstore.h"
 
 #define MS_HASH_HEX 64 /* SHA-256 in hex */
+#define BODY_TMP_PREFIX "tmp." /* body_store_put's temp files in ROOT/bodies/xx */
 #define MS_SCHEMA_VERSION 2
 
 /* An open user index, kept in the store's LRU list. refs counts the
@@ -70,6 +71,15 @@ struct body_writer {
  * every step of a workload this way. Zero (the default) disables it. */
 extern long ms_crash_countdown;
 void ms_crash_point(void);
+
+/* --- prepared statements (stmt_cache.c) --- */
+/* ms_prepare - like sqlite3_prepare_v2 for a string literal sql, but the
+ * statement is kept for the connection and handed out again; give it back
+ * with ms_finalize (reset, bindings cleared). ms_close_db finalizes a
+ * connection's statements and closes it (sqlite3_close's result). */
+int ms_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
+void ms_finalize(sqlite3_stmt *st);
+int ms_close_db(sqlite3 *db);
 
 /* --- util (user_index.c) --- */
 int ms_exec(sqlite3 *db, const char *sql, struct mn_err *err);

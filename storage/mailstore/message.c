@@ -192,10 +192,8 @@ index_add_tx(sqlite3 *db, const char *folder, const char *hash, uint64_t size, i
 		/* XXX: a new UIDVALIDITY with renumbering would lift this */
 		return mn_err_set(err, MN_ELIMIT, "folder: UIDs exhausted");
 	}
-	if (sqlite3_prepare_v2(db,
-	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
-	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-	        -1, &st, NULL) != SQLITE_OK)
+	if (ms_prepare(db, "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
+	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", &st) != SQLITE_OK)
 		return ms_db_err(db, err, "message add");
 	f.highestmodseq++;
 	sqlite3_bind_int64(st, 1, f.id);
@@ -207,7 +205,7 @@ index_add_tx(sqlite3 *db, const char *folder, const char *hash, uint64_t size, i
 	sqlite3_bind_text(st, 7, keywords, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, (int64_t)f.highestmodseq);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	if (rc != SQLITE_DONE)
 		return ms_db_err(db, err, "message add");
 	*uid_out = f.uidnext++;
@@ -244,8 +242,7 @@ delivery_find(sqlite3 *db, const char *id, uint32_t *uid, uint32_t *uv, struct m
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT uid, uidvalidity FROM deliveries WHERE id = ?", -1,
-	        &st, NULL) != SQLITE_OK)
+	if (ms_prepare(db, "SELECT uid, uidvalidity FROM deliveries WHERE id = ?", &st) != SQLITE_OK)
 		return ms_db_err(db, err, "delivery id");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -256,7 +253,7 @@ delivery_find(sqlite3 *db, const char *id, uint32_t *uid, uint32_t *uv, struct m
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : ms_db_err(db, err, "delivery id");
 	}
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	return rc;
 }
 
@@ -267,26 +264,25 @@ delivery_record(sqlite3 *db, const char *id, uint32_t uid, uint32_t uv, struct m
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO deliveries(id, uid, uidvalidity, at)"
-	                           " VALUES(?, ?, ?, ?)",
-	        -1, &st, NULL) != SQLITE_OK)
+	if (ms_prepare(db, "INSERT INTO deliveries(id, uid, uidvalidity, at)"
+	                           " VALUES(?, ?, ?, ?)", &st) != SQLITE_OK)
 		return ms_db_err(db, err, "delivery id");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_int64(st, 3, uv);
 	sqlite3_bind_int64(st, 4, now);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	if (rc != SQLITE_DONE)
 		return ms_db_err(db, err, "delivery id");
 	/* prune now and then (a full scan of a small table) */
 	if (uid % 64 == 0) {
-		if (sqlite3_prepare_v2(db, "DELETE FROM deliveries WHERE at < ?", -1, &st, NULL) !=
+		if (ms_prepare(db, "DELETE FROM deliveries WHERE at < ?", &st) !=
 		    SQLITE_OK)
 			return ms_db_err(db, err, "delivery id");
 		sqlite3_bind_int64(st, 1, now - (int64_t)MAILSTORE_DELIVERY_ID_DAYS * 86400);
 		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		ms_finalize(st);
 		if (rc != SQLITE_DONE)
 			return ms_db_err(db, err, "delivery id");
 	}
@@ -467,10 +463,8 @@ mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
 	rc = enter_folder(ms, user, folder, &u, &f, err);
 	if (rc != 0)
 		return rc;
-	if (sqlite3_prepare_v2(u->db,
-	        "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages"
-	        " WHERE folder_id = ? AND modseq > ? ORDER BY uid",
-	        -1, &st, NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages"
+	        " WHERE folder_id = ? AND modseq > ? ORDER BY uid", &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "message list");
 		goto out;
 	}
@@ -500,7 +494,7 @@ mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
 	*out = v;
 	*n_out = n;
 out:
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	ms_leave(ms, u);
 	return rc;
 }
@@ -529,9 +523,7 @@ mailstore_body_open(struct mailstore *ms, const char *user, const char *folder, 
 	rc = enter_folder(ms, user, folder, &u, &f, err);
 	if (rc != 0)
 		return rc;
-	if (sqlite3_prepare_v2(u->db,
-	        "SELECT body_hash, size FROM messages WHERE folder_id = ? AND uid = ?", -1, &st,
-	        NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "SELECT body_hash, size FROM messages WHERE folder_id = ? AND uid = ?", &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "body");
 		goto out;
 	}
@@ -554,7 +546,7 @@ mailstore_body_open(struct mailstore *ms, const char *user, const char *folder, 
 		*size_out = (uint64_t)sqlite3_column_int64(st, 1);
 	rc = 0;
 out:
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	ms_leave(ms, u);
 	free(path);
 	return rc;
@@ -702,14 +694,10 @@ mailstore_flags_store(struct mailstore *ms, const char *user, const char *folder
 	rc = ms_begin(u->db, err);
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(u->db,
-	        "SELECT flags, keywords, modseq FROM messages"
-	        " WHERE folder_id = ? AND uid = ?",
-	        -1, &get, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(u->db,
-	        "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
-	        " WHERE folder_id = ? AND uid = ?",
-	        -1, &put, NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "SELECT flags, keywords, modseq FROM messages"
+	        " WHERE folder_id = ? AND uid = ?", &get) != SQLITE_OK ||
+	    ms_prepare(u->db, "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
+	        " WHERE folder_id = ? AND uid = ?", &put) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "store");
 		goto out;
 	}
@@ -778,8 +766,8 @@ mailstore_flags_store(struct mailstore *ms, const char *user, const char *folder
 		rc = ms_folder_update(u->db, &f, err);
 	}
 out:
-	sqlite3_finalize(get);
-	sqlite3_finalize(put);
+	ms_finalize(get);
+	ms_finalize(put);
 	if (rc == 0)
 		rc = ms_commit(u->db, err);
 	else
@@ -825,12 +813,9 @@ mailstore_expunge(struct mailstore *ms, const char *user, const char *folder, co
 	rc = ms_begin(u->db, err);
 	if (rc != 0)
 		goto out;
-	if (sqlite3_prepare_v2(u->db,
-	        "SELECT uid, body_hash, size, flags FROM messages WHERE folder_id = ?"
-	        " ORDER BY uid",
-	        -1, &sel, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", -1,
-	        &del, NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "SELECT uid, body_hash, size, flags FROM messages WHERE folder_id = ?"
+	        " ORDER BY uid", &sel) != SQLITE_OK ||
+	    ms_prepare(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", &del) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "expunge");
 		goto out;
 	}
@@ -874,8 +859,8 @@ mailstore_expunge(struct mailstore *ms, const char *user, const char *folder, co
 			goto out;
 	}
 out:
-	sqlite3_finalize(sel);
-	sqlite3_finalize(del);
+	ms_finalize(sel);
+	ms_finalize(del);
 	if (rc == 0)
 		rc = ms_commit(u->db, err);
 	else
@@ -943,10 +928,8 @@ copy_or_move(struct mailstore *ms, const char *user, const char *from, const uin
 		rc = mn_err_set(err, MN_EINVAL, "move: same folder");
 		goto out;
 	}
-	if (sqlite3_prepare_v2(u->db,
-	        "SELECT body_hash, size, internal_date, flags, keywords FROM messages"
-	        " WHERE folder_id = ? AND uid = ?",
-	        -1, &get, NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "SELECT body_hash, size, internal_date, flags, keywords FROM messages"
+	        " WHERE folder_id = ? AND uid = ?", &get) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "copy");
 		goto out;
 	}
@@ -994,12 +977,9 @@ copy_or_move(struct mailstore *ms, const char *user, const char *from, const uin
 			goto out;
 		refs_taken = true;
 	}
-	if (sqlite3_prepare_v2(u->db,
-	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
-	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-	        -1, &ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", -1,
-	        &del, NULL) != SQLITE_OK) {
+	if (ms_prepare(u->db, "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
+	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", &ins) != SQLITE_OK ||
+	    ms_prepare(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", &del) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "copy");
 		goto out;
 	}
@@ -1053,9 +1033,9 @@ copy_or_move(struct mailstore *ms, const char *user, const char *from, const uin
 	        (rc = ms_meta_add(u->db, "used_messages", (int64_t)nrows, err)) != 0))
 		goto out;
 out:
-	sqlite3_finalize(get);
-	sqlite3_finalize(ins);
-	sqlite3_finalize(del);
+	ms_finalize(get);
+	ms_finalize(ins);
+	ms_finalize(del);
 	if (rc == 0)
 		rc = ms_commit(u->db, err);
 	else

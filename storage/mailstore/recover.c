@@ -79,11 +79,11 @@ count_index(struct mailstore *ms, const char *path, struct mailstore_recover_sta
 	/* an index created by a crashed first use may have no schema yet:
 	 * it holds nothing, and the next use completes it */
 	if (ms_meta_get(db, "schema_version") == 0) {
-		sqlite3_close(db);
+		ms_close_db(db);
 		return 0;
 	}
 	rc = ms_index_hashes(db, &hashes, &n, err);
-	sqlite3_close(db);
+	ms_close_db(db);
 	if (rc != 0)
 		return mn_err_wrap(err, "recover: %s", path);
 	stats->users++;
@@ -111,10 +111,8 @@ count_all(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn
 		free(users);
 		return mn_err_set(err, MN_EIO, "recover: open users: %s", strerror(errno));
 	}
-	if (sqlite3_prepare_v2(ms->bodies,
-	        "INSERT INTO temp.counted(hash, n) VALUES(?, 1)"
-	        " ON CONFLICT(hash) DO UPDATE SET n = n + 1",
-	        -1, &add, NULL) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies, "INSERT INTO temp.counted(hash, n) VALUES(?, 1)"
+	        " ON CONFLICT(hash) DO UPDATE SET n = n + 1", &add) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "recover: prepare");
 		goto out;
 	}
@@ -140,7 +138,7 @@ count_all(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn
 		free(domain);
 	}
 out:
-	sqlite3_finalize(add);
+	ms_finalize(add);
 	closedir(dd);
 	free(users);
 	return rc;
@@ -154,14 +152,10 @@ reconcile(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn
 	sqlite3_stmt *st = NULL, *put = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(ms->bodies,
-	        "SELECT c.hash, c.n, b.refs FROM temp.counted c"
-	        " LEFT JOIN bodies b ON b.hash = c.hash",
-	        -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(ms->bodies,
-	        "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
-	        " ON CONFLICT(hash) DO UPDATE SET refs = ?3",
-	        -1, &put, NULL) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies, "SELECT c.hash, c.n, b.refs FROM temp.counted c"
+	        " LEFT JOIN bodies b ON b.hash = c.hash", &st) != SQLITE_OK ||
+	    ms_prepare(ms->bodies, "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
+	        " ON CONFLICT(hash) DO UPDATE SET refs = ?3", &put) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "recover: prepare");
 		goto out;
 	}
@@ -201,8 +195,8 @@ reconcile(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn
 	if (rc == 0)
 		stats->refs_fixed += (uint64_t)sqlite3_changes(ms->bodies);
 out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(put);
+	ms_finalize(st);
+	ms_finalize(put);
 	return rc;
 }
 
@@ -220,7 +214,7 @@ remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats, stru
 		free(top);
 		return mn_err_set(err, MN_EIO, "recover: open bodies: %s", strerror(errno));
 	}
-	if (sqlite3_prepare_v2(ms->bodies, "SELECT 1 FROM bodies WHERE hash = ?", -1, &has, NULL) !=
+	if (ms_prepare(ms->bodies, "SELECT 1 FROM bodies WHERE hash = ?", &has) !=
 	    SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "recover: prepare");
 		goto out;
@@ -233,6 +227,15 @@ remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats, stru
 		struct dirent *fe;
 
 		while (sd != NULL && (fe = readdir(sd)) != NULL) {
+			if (strncmp(fe->d_name, BODY_TMP_PREFIX, strlen(BODY_TMP_PREFIX)) == 0) {
+				/* a body_store_put cut short: never referenced */
+				char *t = xasprintf("%s/%s", sub, fe->d_name);
+
+				if (unlink(t) == 0)
+					stats->temps_removed++;
+				free(t);
+				continue;
+			}
 			if (!is_hash_name(fe->d_name))
 				continue; /* not ours: left alone */
 			sqlite3_reset(has);
@@ -253,7 +256,7 @@ remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats, stru
 		free(sub);
 	}
 out:
-	sqlite3_finalize(has);
+	ms_finalize(has);
 	closedir(td);
 	free(top);
 	return rc;

@@ -66,16 +66,30 @@ ms_exec(sqlite3 *db, const char *sql, struct mn_err *err)
 	return 0;
 }
 
+/* One statement without results, from the connection's cache. */
+static int
+run_cached(sqlite3 *db, const char *sql, struct mn_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (ms_prepare(db, sql, &st) != SQLITE_OK)
+		return ms_db_err(db, err, sql);
+	rc = sqlite3_step(st);
+	ms_finalize(st);
+	return rc == SQLITE_DONE ? 0 : ms_db_err(db, err, sql);
+}
+
 int
 ms_begin(sqlite3 *db, struct mn_err *err)
 {
-	return ms_exec(db, "BEGIN IMMEDIATE", err);
+	return run_cached(db, "BEGIN IMMEDIATE", err);
 }
 
 int
 ms_commit(sqlite3 *db, struct mn_err *err)
 {
-	int rc = ms_exec(db, "COMMIT", err);
+	int rc = run_cached(db, "COMMIT", err);
 
 	if (rc != 0)
 		ms_rollback(db);
@@ -187,7 +201,7 @@ open_db(const char *path, bool exclusive, sqlite3 **out, struct mn_err *err)
 	    SQLITE_OK) {
 		rc = mn_err_set(
 		    err, MN_EDB, "open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
-		sqlite3_close(db);
+		ms_close_db(db);
 		return rc;
 	}
 	sqlite3_busy_timeout(db, 5000);
@@ -202,7 +216,7 @@ open_db(const char *path, bool exclusive, sqlite3 **out, struct mn_err *err)
 		rc = ms_exec(db,
 		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;", err);
 	if (rc != 0) {
-		sqlite3_close(db);
+		ms_close_db(db);
 		return mn_err_wrap(err, "open %s", path);
 	}
 	*out = db;
@@ -226,8 +240,8 @@ ms_durable(struct ms_user *u, bool full)
 {
 	if (u->sync_full == full)
 		return;
-	if (sqlite3_exec(u->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-	        NULL, NULL, NULL) == SQLITE_OK)
+	if (run_cached(u->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+	        NULL) == 0)
 		u->sync_full = full;
 }
 
@@ -286,7 +300,7 @@ lru_unlink(struct mailstore *ms, struct ms_user *u)
 static void
 user_free(struct ms_user *u)
 {
-	sqlite3_close(u->db);
+	ms_close_db(u->db);
 	pthread_mutex_destroy(&u->lock);
 	free(u->address);
 	free(u->dir);
@@ -312,13 +326,13 @@ ms_meta_get(sqlite3 *db, const char *key)
 	sqlite3_stmt *st = NULL;
 	int64_t v = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
+	if (ms_prepare(db, "SELECT value FROM meta WHERE key = ?", &st) !=
 	    SQLITE_OK)
 		return 0;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	return v;
 }
 
@@ -328,12 +342,12 @@ meta_write(sqlite3 *db, const char *sql, const char *key, int64_t value, struct 
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (ms_prepare(db, sql, &st) != SQLITE_OK)
 		return ms_db_err(db, err, "meta: prepare");
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, value);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	return rc == SQLITE_DONE ? 0 : ms_db_err(db, err, "meta: write");
 }
 
@@ -415,12 +429,10 @@ index_ready(sqlite3 *db)
 	sqlite3_stmt *st = NULL;
 	bool ready = false;
 
-	if (sqlite3_prepare_v2(db,
-	        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", -1, &st,
-	        NULL) != SQLITE_OK)
+	if (ms_prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", &st) != SQLITE_OK)
 		return false;
 	ready = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	ms_finalize(st);
 	return ready;
 }
 
@@ -451,6 +463,9 @@ static void
 lru_trim(struct mailstore *ms)
 {
 	struct ms_user *last = ms->lru;
+
+	if (ms->nopen <= MAILSTORE_HANDLE_CACHE)
+		return;
 
 	while (last != NULL && last->next != NULL)
 		last = last->next;
@@ -530,7 +545,7 @@ found:
 	*out = u;
 	return 0;
 fail:
-	sqlite3_close(db);
+	ms_close_db(db);
 	free(dir);
 	free(path);
 	return rc;
@@ -591,7 +606,7 @@ ms_user_move_out(struct mailstore *ms, struct ms_user *u, const char *to, struct
 		ms->nopen--;
 	}
 	/* its exclusive lock would keep the next opener out */
-	sqlite3_close(u->db);
+	ms_close_db(u->db);
 	u->db = NULL;
 	if (rename(u->dir, to) != 0)
 		rc = mn_err_set(err, MN_EIO, "user: rename %s: %s", u->dir, strerror(errno));

@@ -321,11 +321,25 @@ append_latin1(struct buf *out, const uint8_t *p, size_t n)
 static int
 append_ascii(struct buf *out, const uint8_t *p, size_t n)
 {
-	int rc = 0;
+	size_t i = 0;
+	int rc;
 
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = p[i] < 0x80 ? buf_append(out, &p[i], 1) : buf_append(out, replacement, 3);
-	return rc;
+	/* runs of ASCII in one append (SEARCH decodes whole bodies) */
+	while (i < n) {
+		size_t j = i;
+
+		while (j < n && p[j] < 0x80)
+			j++;
+		if ((rc = buf_append(out, p + i, j - i)) < 0)
+			return rc;
+		if (j < n) {
+			if ((rc = buf_append(out, replacement, 3)) < 0)
+				return rc;
+			j++;
+		}
+		i = j;
+	}
+	return 0;
 }
 
 /* convert_iconv - charset -> UTF-8 through iconv(3). Returns 0, 1 when the

@@ -28,6 +28,14 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
+/* Spare files: a removed entry's file is renamed to tmp/spare.N instead of
+ * unlinked, and the next write truncates and reuses it. Freeing and
+ * allocating an inode per message is what costs most on a busy spool
+ * (ext4 scans past recently freed inodes on every create); reusing them
+ * keeps the inode count steady. At most SPOOL_SPARES are kept. */
+#define SPOOL_SPARES 1024
+#define SPARE_PREFIX "spare."
+
 struct spool {
 	char *root;  /* DATA_DIR/spool */
 	char *tmp;   /* root/tmp */
@@ -35,6 +43,9 @@ struct spool {
 	pthread_mutex_t lock;
 	uint64_t last_us;
 	uint32_t counter;
+	uint64_t spare[SPOOL_SPARES]; /* N of tmp/spare.N ready for reuse (a stack) */
+	size_t nspare;
+	uint64_t spare_seq;
 };
 
 static const char *state_names[] = {"pending", "inflight", "delivered", "failed", "expanded"};
@@ -466,16 +477,72 @@ write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
-/* write tmp/NAME with the pieces, fsync, rename to queue/NAME, fsync queue/ */
+/* A spare file's path (taken off the stack), or NULL if there is none. */
+static char *
+spare_take(struct spool *sp)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&sp->lock);
+	if (sp->nspare == 0) {
+		pthread_mutex_unlock(&sp->lock);
+		return NULL;
+	}
+	n = sp->spare[--sp->nspare];
+	pthread_mutex_unlock(&sp->lock);
+	return xasprintf("%s/" SPARE_PREFIX "%" PRIu64, sp->tmp, n);
+}
+
+/* Retire the file at path: kept as a spare while there is room, else
+ * unlinked. 0 or -1 with errno (of the unlink or rename). */
+static int
+spare_put(struct spool *sp, const char *path)
+{
+	char *to = NULL;
+	uint64_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&sp->lock);
+	if (sp->nspare < SPOOL_SPARES) {
+		n = ++sp->spare_seq;
+		to = xasprintf("%s/" SPARE_PREFIX "%" PRIu64, sp->tmp, n);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	if (to == NULL)
+		return unlink(path);
+	rc = rename(path, to);
+	free(to);
+	if (rc == 0) {
+		pthread_mutex_lock(&sp->lock);
+		if (sp->nspare < SPOOL_SPARES)
+			sp->spare[sp->nspare++] = n;
+		pthread_mutex_unlock(&sp->lock);
+		/* one lost to a full stack stays in tmp/ until recovery */
+	}
+	return rc;
+}
+
+/* write tmp/NAME (or a spare file) with the pieces, fsync, rename to
+ * queue/NAME, fsync queue/ */
 static int
 commit_file(struct spool *sp, const char *name, const void *a, size_t alen, const void *b,
     size_t blen, const void *c, size_t clen, struct mn_err *err)
 {
-	char *tmp = xasprintf("%s/%s", sp->tmp, name);
+	char *tmp = spare_take(sp);
 	char *dst = xasprintf("%s/%s", sp->queue, name);
-	int fd, rc = 0;
+	int fd = -1, rc = 0;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (tmp != NULL) {
+		fd = open(tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		if (fd < 0) {
+			free(tmp);
+			tmp = NULL;
+		}
+	}
+	if (tmp == NULL) {
+		tmp = xasprintf("%s/%s", sp->tmp, name);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	}
 	if (fd < 0) {
 		rc = mn_err_set(err, MN_EIO, "spool: open %s: %s", tmp, strerror(errno));
 		goto out;
@@ -713,10 +780,10 @@ spool_remove(struct spool *sp, const char *id, struct mn_err *err)
 	/* message file first: a lone sidecar is garbage that recovery drops,
 	 * while a lone message file would be a whole entry again with the
 	 * envelope's recipients, all pending (delivered twice) */
-	if (unlink(path) != 0 && errno != ENOENT)
-		rc = mn_err_set(err, MN_EIO, "spool: unlink %s: %s", path, strerror(errno));
-	else if (unlink(spath) != 0 && errno != ENOENT)
-		rc = mn_err_set(err, MN_EIO, "spool: unlink %s: %s", spath, strerror(errno));
+	if (spare_put(sp, path) != 0 && errno != ENOENT)
+		rc = mn_err_set(err, MN_EIO, "spool: remove %s: %s", path, strerror(errno));
+	else if (spare_put(sp, spath) != 0 && errno != ENOENT)
+		rc = mn_err_set(err, MN_EIO, "spool: remove %s: %s", spath, strerror(errno));
 	/* No fsync of queue/: an entry whose removal a power loss undoes is
 	 * attempted again, and local mailboxes refuse a second copy by the
 	 * spool id (mailstore_deliver_id); only a remote recipient might see
@@ -748,9 +815,25 @@ spool_recover(struct spool *sp, char ***ids_out, size_t *n_out, struct mn_err *e
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		char *p = xasprintf("%s/%s", sp->tmp, de->d_name);
+		char *p = xasprintf("%s/%s", sp->tmp, de->d_name), *end = NULL;
+		uint64_t sn = 0;
 
-		if (unlink(p) == 0)
+		if (strncmp(de->d_name, SPARE_PREFIX, strlen(SPARE_PREFIX)) == 0) {
+			errno = 0;
+			sn = strtoull(de->d_name + strlen(SPARE_PREFIX), &end, 10);
+			if (errno != 0 || end == NULL || *end != '\0' || sn == 0)
+				sn = 0;
+		}
+		pthread_mutex_lock(&sp->lock);
+		if (sn != 0 && sp->nspare < SPOOL_SPARES) {
+			/* a spare (its bytes are garbage): keep it for reuse */
+			sp->spare[sp->nspare++] = sn;
+			if (sn > sp->spare_seq)
+				sp->spare_seq = sn;
+			sn = UINT64_MAX;
+		}
+		pthread_mutex_unlock(&sp->lock);
+		if (sn != UINT64_MAX && unlink(p) == 0)
 			log_info("spool", "event=recover removed=tmp/%s", de->d_name);
 		free(p);
 	}

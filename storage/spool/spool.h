@@ -4,6 +4,8 @@
  *
  * Layout under DATA_DIR/spool:
  *   tmp/ID           being written; removed by spool_recover()
+ *   tmp/spare.N      a removed entry's file kept for reuse (its inode, not
+ *                    its bytes: the next write truncates it); see spool.c
  *   queue/ID         one file per message: a text envelope ("MNSPOOL 1"
  *                    lines, see spool.c) ended by a "data" line, then the
  *                    message bytes (CRLF, Received: header first). Never

@@ -2,7 +2,8 @@
  * fuzz_rpc_frame.c - the RPC stream decoder (cluster/rpc/frame.c) on
  * arbitrary bytes: frames are cut off the front as the server does, each
  * body unpacked as an envelope; the inner payloads of the known methods are
- * unpacked too (the stream openings' ProxyOpen included). Invariants: a
+ * unpacked too (the stream openings' ProxyOpen, the handoff's HandoffChunk
+ * included). Invariants: a
  * decoded frame never reaches past the input or RPC_FRAME_MAX; a request
  * that unpacks has a method named in rpc.proto; an envelope
  * that unpacks re-packs into a frame that decodes to the same length.
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "cluster/proto/directory.pb-c.h"
+#include "cluster/proto/handoff.pb-c.h"
 #include "cluster/rpc/frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -52,6 +54,13 @@ inner(const Mailnode__RpcEnvelope *env)
 
 		if (m)
 			mailnode__proxy_open__free_unpacked(m, NULL);
+		break;
+	}
+	case MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK: {
+		Mailnode__HandoffChunk *m = mailnode__handoff_chunk__unpack(NULL, n, p);
+
+		if (m)
+			mailnode__handoff_chunk__free_unpacked(m, NULL);
 		break;
 	}
 	default:

@@ -80,6 +80,14 @@ test_frame_limits(void **state)
 	/* id 1, method 9 (unknown) */
 	assert_int_equal(
 	    rpc_envelope_unpack((const uint8_t *)"\x08\x01\x10\x09", 4, &env), MN_EINVAL);
+	/* id 1, method 20 (RPC_HANDOFF_CHUNK, after the gap) */
+	assert_int_equal(rpc_envelope_unpack((const uint8_t *)"\x08\x01\x10\x14", 4, &env), 0);
+	mailnode__rpc_envelope__free_unpacked(env, NULL);
+	/* id 1, method 21 (in the handoff range, not defined) and 200 */
+	assert_int_equal(
+	    rpc_envelope_unpack((const uint8_t *)"\x08\x01\x10\x15", 4, &env), MN_EINVAL);
+	assert_int_equal(
+	    rpc_envelope_unpack((const uint8_t *)"\x08\x01\x10\xc8\x01", 5, &env), MN_EINVAL);
 	/* id 1, no method */
 	assert_int_equal(rpc_envelope_unpack((const uint8_t *)"\x08\x01", 2, &env), MN_EINVAL);
 	/* a reply needs no method */
@@ -211,6 +219,7 @@ test_echo_and_out_of_order_replies(void **state)
 {
 	int want;
 
+	assert_false(rpc_client_connected(T.cl, "127.0.0.1", T.port));
 	assert_int_equal(call(0, MAILNODE__RPC_METHOD__RPC_PROPOSE, "first", 5000, NULL), 0);
 	assert_int_equal(call(1, MAILNODE__RPC_METHOD__RPC_PROPOSE, "second", 5000, NULL), 0);
 	assert_int_equal(call(2, MAILNODE__RPC_METHOD__RPC_STATUS, "echo", 5000, NULL), 0);
@@ -220,6 +229,8 @@ test_echo_and_out_of_order_replies(void **state)
 	assert_int_equal(T.status[2], 0);
 	assert_string_equal(T.reply[2], "echo");
 	assert_string_equal(T.peer, "cli");
+	assert_true(rpc_client_connected(T.cl, "127.0.0.1", T.port));
+	assert_false(rpc_client_connected(T.cl, "127.0.0.2", T.port));
 	assert_int_equal(T.status[3], MN_EINVAL); /* JOIN not served by this server */
 	want = 2;
 	assert_true(uv_wait_until(&T.loop, held_at_least, &want, WAIT_MS));
@@ -298,6 +309,33 @@ test_server_restart_reconnects(void **state)
 	assert_string_equal(T.reply[2], "two");
 }
 
+/* a process-wide handler serves a method the server has none for; the
+ * server's own handler wins; unregistering makes it unserved again */
+static void
+test_global_handler(void **state)
+{
+	int want = 2;
+
+	rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, echo_handler, NULL);
+	rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_PROPOSE, echo_handler, NULL);
+	assert_int_equal(call(0, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, "chunk", 5000, NULL), 0);
+	assert_int_equal(call(1, MAILNODE__RPC_METHOD__RPC_PROPOSE, "held", 5000, NULL), 0);
+	assert_true(uv_wait_until(&T.loop, held_at_least, (int[]){1}, WAIT_MS));
+	assert_true(uv_wait_until(&T.loop, done_at_least, (int[]){1}, WAIT_MS));
+	assert_int_equal(T.status[0], 0);
+	assert_string_equal(T.reply[0], "chunk");
+	rpc_reply(T.held[0], 0, NULL, "own", 3);
+	T.held[0] = NULL;
+	assert_true(uv_wait_until(&T.loop, done_at_least, &want, WAIT_MS));
+	assert_string_equal(T.reply[1], "own");
+	rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, NULL, NULL);
+	rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_PROPOSE, NULL, NULL);
+	assert_int_equal(call(2, MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK, "x", 5000, NULL), 0);
+	want = 3;
+	assert_true(uv_wait_until(&T.loop, done_at_least, &want, WAIT_MS));
+	assert_int_equal(T.status[2], MN_EINVAL);
+}
+
 static void
 test_wrong_secret_times_out(void **state)
 {
@@ -364,6 +402,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_deadline_then_late_reply_dropped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_suppresses_callback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_restart_reconnects, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_global_handler, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_secret_times_out, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unreachable_times_out, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_peer_backing_off, setup, teardown),

@@ -278,12 +278,34 @@ test_deleting_member_updates_expansion(void **state)
 	dir_expansion_fini(&e);
 }
 
+/* directory_node_get: the routing lookup of cluster handoff */
+static void
+test_node_get(void **state)
+{
+	struct directory *d = *state;
+	struct mn_err err = {0};
+	struct dir_node n;
+
+	assert_int_equal(
+	    dt_apply(d, "node_add node2 127.0.0.22 rpc_port=7101 state=active", &err), 0);
+	assert_int_equal(directory_node_get(d, "node2", &n), 0);
+	assert_string_equal(n.name, "node2");
+	assert_string_equal(n.address, "127.0.0.22");
+	assert_int_equal(n.rpc_port, 7101);
+	assert_string_equal(n.state, "active");
+	dir_node_fini(&n);
+	assert_null(n.address);
+	assert_int_equal(directory_node_get(d, "node9", &n), MN_ENOENT);
+	dir_node_fini(&n);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_expand_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_node_get, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cycles_refused_at_member_add, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),

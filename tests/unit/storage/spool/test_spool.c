@@ -63,6 +63,35 @@ count_dir(const char *sub)
 	return n;
 }
 
+/* Entries of spool/tmp that are not spare files (tmp/spare.N). */
+static size_t
+count_tmp_besides_spares(void)
+{
+	char *p = xasprintf("%s/spool/tmp", tmpdir);
+	DIR *d = opendir(p);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && strncmp(de->d_name, "spare.", 6) != 0)
+			n++;
+	closedir(d);
+	free(p);
+	return n;
+}
+
+static ino_t
+inode_of(const char *sub)
+{
+	char *p = xasprintf("%s/spool/%s", tmpdir, sub);
+	struct stat st;
+
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	return st.st_ino;
+}
+
 static void
 make_env(struct spool *sp, struct spool_env *env)
 {
@@ -334,11 +363,79 @@ test_kill_mid_write(void **state)
 			free(ids[i]);
 		}
 		free(ids);
-		assert_int_equal(count_dir("tmp"), 0);
+		assert_int_equal(count_tmp_besides_spares(), 0);
 		spool_env_fini(&env);
 		spool_close(&sp);
 	}
 	free(data);
+}
+
+/* A removed entry's file is kept as tmp/spare.N and its inode reused by
+ * the next write, with only the new bytes in it; spares survive a restart
+ * (recovery keeps them) and are reused then too. */
+static void
+test_removed_files_are_reused(void **state)
+{
+	struct spool *sp;
+	struct spool_env a, b, c, back;
+	struct mn_err err;
+	struct buf msg;
+	char **ids = NULL;
+	size_t n = 0;
+	ino_t ino;
+
+	(void)state;
+	assert_int_equal(spool_open(tmpdir, &sp, &err), 0);
+	assert_int_equal(spool_recover(sp, &ids, &n, &err), 0);
+	make_env(sp, &a);
+	assert_int_equal(spool_write(sp, &a, NULL, 0, "a long first message", 20, &err), 0);
+	{
+		char *q = xasprintf("queue/%s", a.id);
+
+		ino = inode_of(q);
+		free(q);
+	}
+	assert_int_equal(spool_remove(sp, a.id, &err), 0);
+	assert_int_equal(count_dir("queue"), 0);
+	assert_int_equal(count_dir("tmp"), 1);
+	assert_int_equal(count_tmp_besides_spares(), 0);
+
+	make_env(sp, &b);
+	assert_int_equal(spool_write(sp, &b, NULL, 0, "b", 1, &err), 0);
+	assert_int_equal(count_dir("tmp"), 0);
+	{
+		char *q = xasprintf("queue/%s", b.id);
+
+		assert_true(inode_of(q) == ino);
+		free(q);
+	}
+	buf_init(&msg, 1 << 20);
+	assert_int_equal(spool_read_env(sp, b.id, &back, &err), 0);
+	assert_int_equal(spool_read_message(sp, &back, &msg, &err), 0);
+	assert_int_equal(msg.len, 1);
+	assert_memory_equal(msg.data, "b", 1);
+	spool_env_fini(&back);
+	buf_fini(&msg);
+
+	/* a restart keeps the spare for the next write */
+	assert_int_equal(spool_remove(sp, b.id, &err), 0);
+	spool_close(&sp);
+	assert_int_equal(spool_open(tmpdir, &sp, &err), 0);
+	assert_int_equal(spool_recover(sp, &ids, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(count_dir("tmp"), 1);
+	make_env(sp, &c);
+	assert_int_equal(spool_write(sp, &c, NULL, 0, "c", 1, &err), 0);
+	assert_int_equal(count_dir("tmp"), 0);
+	assert_int_equal(spool_read_env(sp, c.id, &back, &err), 0);
+	assert_int_equal(back.msg_size, 1);
+	spool_env_fini(&back);
+	assert_int_equal(spool_remove(sp, c.id, &err), 0);
+	free(ids);
+	spool_env_fini(&a);
+	spool_env_fini(&b);
+	spool_env_fini(&c);
+	spool_close(&sp);
 }
 
 static void
@@ -365,6 +462,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_write_read_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_updates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_removed_files_are_reused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_envelopes_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill_mid_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ids_unique_and_ordered, setup, teardown),
