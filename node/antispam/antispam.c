@@ -306,9 +306,8 @@ sign(struct antispam *a, struct antispam_msg *m)
 		snprintf(from, sizeof(from), "%s", at + 1);
 	if (from[0] == '\0')
 		return;
-	/* a domain alias signs with its domain's key but as itself? No: d=
-	 * must be the key's domain (its DNS record), so only the domain
-	 * itself signs; aliases go unsigned (XXX: per-alias keys) */
+	/* d= must be the domain whose DNS holds the key: mail From a
+	 * domain alias goes unsigned (XXX: keys per domain alias) */
 	canon = directory_domain_canonical(a->dir, from);
 	if (canon == NULL || strcmp(canon, from) != 0) {
 		free(canon);

@@ -1,7 +1,8 @@
 /*
  * antispam.h - the mail authentication checks the SMTP server runs on
- * inbound mail (docs/anti-spam.md): SPF at MAIL FROM (spf.h), DKIM
- * verification (dkim.h) and DMARC (dmarc.h) after DATA, the one
+ * inbound mail (docs/anti-spam.md): DNSBL (dnsbl.h) and SPF (spf.h) at
+ * MAIL FROM, greylisting (greylist.h) at RCPT, DKIM verification (dkim.h)
+ * and DMARC (dmarc.h) after DATA, the one
  * Authentication-Results header (RFC 8601) that records the results; and
  * DKIM signing of mail that authenticated users send from a local domain.
  *

@@ -270,9 +270,6 @@ sig_result(DKIM *dkim, DKIM_SIGINFO *sig, struct dkim_sig_result *r)
 		r->result = DKIM_RES_PERMERROR;
 		break;
 	}
-	if ((flags & DKIM_SIGFLAG_PROCESSED) != 0 && e == DKIM_SIGERROR_OK &&
-	    dkim_sig_getbh(sig) == DKIM_SIGBH_MATCH)
-		r->result = DKIM_RES_FAIL; /* processed, not passed: the signature */
 }
 
 void

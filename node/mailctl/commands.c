@@ -1001,7 +1001,7 @@ const struct mailctl_command mailctl_commands[] = {
     {"domain alias add", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_add},
     {"domain alias del", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_del},
     {"domain dkim", 1, 1, "selector algorithm",
-        "DOMAIN [--selector NAME] [--algorithm rsa|ed25519]", false, cmd_domain_dkim},
+        "DOMAIN [--selector NAME] [--algorithm rsa]", false, cmd_domain_dkim},
     {"user add", 1, 1, "password node quota name",
         "ADDRESS --password P [--node NODE] [--quota SIZE] [--name \"Real Name\"]", false,
         cmd_user_add},
