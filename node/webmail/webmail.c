@@ -658,10 +658,6 @@ do_login(struct wm_req *r)
 	struct dir_user u;
 	char *addr;
 
-	if (!is_json(r->req)) {
-		reply_error(r, 415, "login takes a JSON body (Content-Type: application/json)");
-		return;
-	}
 	a = r->body ? json_object_get(r->body, "address") : NULL;
 	p = r->body ? json_object_get(r->body, "password") : NULL;
 	if (!json_is_string(a) || json_string_length(a) == 0) {
@@ -694,9 +690,8 @@ do_login(struct wm_req *r)
 	if (directory_user_get(r->wm->dir, addr, &u) == 0 && u.password_hash != NULL) {
 		r->hash = xstrdup(u.password_hash);
 	} else {
+		/* login_done looks again and refuses: not in the directory */
 		r->hash = xstrdup(dummy_hash);
-		free(r->user);
-		r->user = xstrdup(addr); /* login_done refuses: not in the directory */
 	}
 	dir_user_fini(&u);
 	r->password = xstrdup(json_string_value(p));
@@ -845,8 +840,11 @@ run_route(struct wm_req *r, const char *pattern)
 		queue_job(r, OP_FOLDERS);
 		return;
 	}
-	if ((r->folder = folder_arg(r, r->seg[2])) == NULL)
-		return;
+	char *folder = folder_arg(r, r->seg[2]);
+
+	if (folder == NULL)
+		return; /* r is gone: folder_arg replied */
+	r->folder = folder;
 	if (strcmp(pattern, "mail/folders/*/messages") == 0) {
 		if (list_args(r) == 0)
 			queue_job(r, OP_LIST);
@@ -876,8 +874,11 @@ run_route(struct wm_req *r, const char *pattern)
 			reply_error(r, 400, "missing field \"to\" (the target folder)");
 			return;
 		}
-		if ((r->to = folder_arg(r, json_string_value(to))) == NULL)
+		char *target = folder_arg(r, json_string_value(to));
+
+		if (target == NULL)
 			return;
+		r->to = target;
 		queue_job(r, OP_MOVE);
 	}
 }
@@ -941,6 +942,12 @@ webmail_handle(struct http_exchange *x, const struct http_request *req, void *ar
 		} else {
 			reply_error(r, 404, "no such endpoint");
 		}
+		return;
+	}
+	/* a cross-site form cannot send application/json without a CORS
+	 * preflight, which we never grant: no login CSRF */
+	if (ri == 0 && !is_json(req)) {
+		reply_error(r, 415, "login takes a JSON body (Content-Type: application/json)");
 		return;
 	}
 	if (req->body_len > 0 && r->method != API_GET && r->method != API_DELETE) {
