@@ -73,7 +73,7 @@ struct node {
 	int boot_pending; /* bootstrap commands not yet applied */
 	struct admin_api *api;
 	struct webmail *webmail;
-	const char *web_root; /* [http] web_root or MN_WEB_ROOT */
+	const char *web_root;  /* [http] web_root or MN_WEB_ROOT */
 	struct limits *limits; /* per-IP caps, login blocking: every service */
 	struct tls_ctx *tls;
 	struct http_server *http, *https;

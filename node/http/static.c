@@ -150,10 +150,10 @@ http_ui_headers(struct http_exchange *x)
 struct static_work {
 	uv_work_t w;
 	struct http_exchange *x;
-	char *file;     /* root + rel */
-	char *inm;      /* If-None-Match, or NULL */
-	bool redirect;  /* a directory: add '/' */
-	int status;     /* 200, 304, 404, 403, 500 */
+	char *file;    /* root + rel */
+	char *inm;     /* If-None-Match, or NULL */
+	bool redirect; /* a directory: add '/' */
+	int status;    /* 200, 304, 404, 403, 500 */
 	char etag[64];
 	const char *type;
 	char *data;
@@ -246,8 +246,8 @@ static_done(uv_work_t *w, int status)
 }
 
 void
-http_static_serve(uv_loop_t *loop, const char *root, struct http_exchange *x,
-    const struct http_request *req)
+http_static_serve(
+    uv_loop_t *loop, const char *root, struct http_exchange *x, const struct http_request *req)
 {
 	struct static_work *s;
 	struct slice inm;

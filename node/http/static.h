@@ -20,16 +20,16 @@
 
 #include "node/http/http.h"
 
-#define HTTP_STATIC_MAX_PATH 1024          /* decoded request path bytes */
-#define HTTP_STATIC_MAX_FILE (8u << 20)    /* biggest file served */
+#define HTTP_STATIC_MAX_PATH 1024       /* decoded request path bytes */
+#define HTTP_STATIC_MAX_FILE (8u << 20) /* biggest file served */
 
 /* The policy of every UI page: scripts, styles, images and fetches from
  * this origin only, no plugins, no inline script or style, no framing by
  * others. Mail HTML is shown from its own endpoint with its own, stricter
  * policy (node/webmail). */
-#define HTTP_UI_CSP                                                                        \
-	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "   \
-	"connect-src 'self'; frame-src 'self'; font-src 'self'; base-uri 'none'; "         \
+#define HTTP_UI_CSP                                                                                \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
+	"connect-src 'self'; frame-src 'self'; font-src 'self'; base-uri 'none'; "                 \
 	"form-action 'self'; frame-ancestors 'none'"
 
 /* http_static_resolve - the raw (%-encoded) request path to a path
@@ -52,8 +52,8 @@ void http_static_etag(const struct stat *st, char *out, size_t outlen);
 bool http_static_etag_match(const char *if_none_match, size_t len, const char *etag);
 
 /* http_static_serve - answer req (GET or HEAD; others 405) from root. */
-void http_static_serve(uv_loop_t *loop, const char *root, struct http_exchange *x,
-    const struct http_request *req);
+void http_static_serve(
+    uv_loop_t *loop, const char *root, struct http_exchange *x, const struct http_request *req);
 
 /* http_ui_headers - the security headers of every UI answer (CSP,
  * framing, referrer); call before http_reply. */

@@ -59,7 +59,8 @@ addresses(const char *hdr, size_t len, const char *name)
 		if (a->kind != HEADER_ADDR_MAILBOX || a->local == NULL)
 			continue;
 		addr = a->domain ? xasprintf("%s@%s", a->local, a->domain) : xstrdup(a->local);
-		json_array_append_new(arr, json_pack("{s:s?, s:s}", "name", a->name, "address", addr));
+		json_array_append_new(
+		    arr, json_pack("{s:s?, s:s}", "name", a->name, "address", addr));
 		free(addr);
 	}
 	header_address_list_fini(&l);
@@ -81,11 +82,12 @@ json_t *
 webmail_summary_json(const char *hdr, size_t len)
 {
 	json_t *from = addresses(hdr, len, "From");
-	json_t *first = json_array_size(from) > 0 ? json_incref(json_array_get(from, 0)) : json_null();
+	json_t *first =
+	    json_array_size(from) > 0 ? json_incref(json_array_get(from, 0)) : json_null();
 
 	json_decref(from);
-	return json_pack("{s:o, s:o, s:o}", "from", first, "subject", header_text(hdr, len, "Subject"),
-	    "date", date_of(hdr, len));
+	return json_pack("{s:o, s:o, s:o}", "from", first, "subject",
+	    header_text(hdr, len, "Subject"), "date", date_of(hdr, len));
 }
 
 static bool
@@ -153,10 +155,10 @@ walk(struct walk *w, const struct mime_part *p, const char *num)
 		buf_init(&fn, 1024);
 		name = mime_part_filename(p, &fn) == 0 ? json_stringn(buf_cstr(&fn), fn.len)
 		                                       : json_null();
-		json_array_append_new(w->attachments,
-		    json_pack("{s:s, s:o, s:s, s:I}", "part", num[0] ? num : "1", "filename",
-		        name ? name : json_null(), "content_type", type, "size",
-		        (json_int_t)(p->end - p->body_off)));
+		json_array_append_new(
+		    w->attachments, json_pack("{s:s, s:o, s:s, s:I}", "part", num[0] ? num : "1",
+		                        "filename", name ? name : json_null(), "content_type", type,
+		                        "size", (json_int_t)(p->end - p->body_off)));
 		free(type);
 		buf_fini(&fn);
 	}
@@ -188,10 +190,11 @@ webmail_message_json(const char *msg, size_t len)
 		return NULL;
 	hdr = msg + root->hdr_off;
 	hlen = root->hdr_end - root->hdr_off;
-	headers = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "from", addresses(hdr, hlen, "From"),
-	    "to", addresses(hdr, hlen, "To"), "cc", addresses(hdr, hlen, "Cc"), "reply_to",
-	    addresses(hdr, hlen, "Reply-To"), "subject", header_text(hdr, hlen, "Subject"), "date",
-	    date_of(hdr, hlen), "message_id", header_text(hdr, hlen, "Message-ID"));
+	headers =
+	    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "from", addresses(hdr, hlen, "From"),
+	        "to", addresses(hdr, hlen, "To"), "cc", addresses(hdr, hlen, "Cc"), "reply_to",
+	        addresses(hdr, hlen, "Reply-To"), "subject", header_text(hdr, hlen, "Subject"),
+	        "date", date_of(hdr, hlen), "message_id", header_text(hdr, hlen, "Message-ID"));
 	if (w.text != NULL) {
 		struct buf b;
 

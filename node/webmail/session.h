@@ -50,7 +50,7 @@ size_t webmail_session_count(const struct webmail_sessions *s);
 
 /* webmail_cookie_get - the value of cookie `name` in a Cookie header
  * (RFC 6265 §5.4 "a=b; c=d"); false if absent. */
-bool webmail_cookie_get(const char *hdr, size_t len, const char *name, const char **val_out,
-    size_t *vlen_out);
+bool webmail_cookie_get(
+    const char *hdr, size_t len, const char *name, const char **val_out, size_t *vlen_out);
 
 #endif

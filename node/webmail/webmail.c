@@ -32,8 +32,8 @@
  * allow-scripts), nothing loaded from anywhere (remote images are web
  * bugs), inline styles allowed (HTML mail is styled inline), framed only
  * by our own pages */
-#define WEBMAIL_HTML_CSP                                                                   \
-	"default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "    \
+#define WEBMAIL_HTML_CSP                                                                           \
+	"default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "           \
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
 
 /* Verified in place of an unknown user's hash: an unknown address costs
@@ -102,8 +102,8 @@ webmail_home_elsewhere(const char *home_node, const char *node_name)
 }
 
 void
-webmail_new(uv_loop_t *loop, struct directory *dir, const struct webmail_config *cfg,
-    struct webmail **out)
+webmail_new(
+    uv_loop_t *loop, struct directory *dir, const struct webmail_config *cfg, struct webmail **out)
 {
 	struct webmail *wm = xcalloc(1, sizeof(*wm));
 
@@ -303,8 +303,9 @@ cmp_item(const void *a, const void *b, void *arg)
 
 	switch (r->sort) {
 	case SORT_DATE:
-		c = x->m->internal_date < y->m->internal_date ? -1
-		    : x->m->internal_date > y->m->internal_date ? 1 : 0;
+		c = x->m->internal_date < y->m->internal_date   ? -1
+		    : x->m->internal_date > y->m->internal_date ? 1
+		                                                : 0;
 		break;
 	case SORT_SIZE:
 		c = x->m->size < y->m->size ? -1 : x->m->size > y->m->size ? 1 : 0;
@@ -360,8 +361,8 @@ job_list(struct wm_req *r)
 	qsort_r(items, n, sizeof(*items), cmp_item, r);
 	page = json_array();
 	for (uint64_t i = r->offset; i < n && i < r->offset + r->limit; i++)
-		json_array_append_new(page, items[i].summary ? json_incref(items[i].summary)
-		                                             : summary_of(r, items[i].m));
+		json_array_append_new(page,
+		    items[i].summary ? json_incref(items[i].summary) : summary_of(r, items[i].m));
 	for (size_t i = 0; i < n; i++)
 		if (items[i].summary != NULL)
 			json_decref(items[i].summary);
@@ -383,10 +384,10 @@ job_folders(struct wm_req *r)
 		return;
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr,
-		    json_pack("{s:s, s:s?, s:I, s:I, s:I}", "name", f[i].name, "special_use",
-		        f[i].special_use, "messages", (json_int_t)f[i].messages, "unseen",
-		        (json_int_t)f[i].unseen, "bytes", (json_int_t)f[i].bytes));
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:s?, s:I, s:I, s:I}", "name", f[i].name, "special_use",
+		             f[i].special_use, "messages", (json_int_t)f[i].messages, "unseen",
+		             (json_int_t)f[i].unseen, "bytes", (json_int_t)f[i].bytes));
 	mailstore_folder_list_free(&f, n);
 	r->out = json_pack("{s:o}", "folders", arr);
 }
@@ -404,8 +405,8 @@ job_get(struct wm_req *r, bool html)
 	    r->wm->ms, r->user, r->folder, r->uid, 0, WEBMAIL_MAX_MESSAGE, &raw, &r->err);
 	if (r->rc == 0 && html) {
 		buf_init(&r->html, WEBMAIL_MAX_TEXT);
-		r->rc = webmail_message_html(
-		    raw.len ? (const char *)raw.data : "", raw.len, &r->html);
+		r->rc =
+		    webmail_message_html(raw.len ? (const char *)raw.data : "", raw.len, &r->html);
 		if (r->rc == MN_ENOENT)
 			r->status = 404; /* the message is there, its HTML is not */
 	} else if (r->rc == 0) {
@@ -439,8 +440,9 @@ job_flags(struct wm_req *r)
 	if (add != 0 && (r->rc = mailstore_flags_store(r->wm->ms, r->user, r->folder, &r->uid, 1,
 	                     MAILSTORE_FLAGS_ADD, add, NULL, 0, 0, NULL, NULL, NULL, &r->err)) != 0)
 		return;
-	if (rem != 0 && (r->rc = mailstore_flags_store(r->wm->ms, r->user, r->folder, &r->uid, 1,
-	                     MAILSTORE_FLAGS_REMOVE, rem, NULL, 0, 0, NULL, NULL, NULL, &r->err)) != 0)
+	if (rem != 0 &&
+	    (r->rc = mailstore_flags_store(r->wm->ms, r->user, r->folder, &r->uid, 1,
+	         MAILSTORE_FLAGS_REMOVE, rem, NULL, 0, 0, NULL, NULL, NULL, &r->err)) != 0)
 		return;
 	if ((r->rc = find_msg(r, r->folder, &m)) != 0)
 		return;
@@ -743,8 +745,8 @@ uid_arg(struct wm_req *r, const char *s)
 }
 
 static int
-query_u64(struct wm_req *r, const char *name, uint64_t def, uint64_t min, uint64_t max,
-    uint64_t *out)
+query_u64(
+    struct wm_req *r, const char *name, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *v = http_query_get(r->req, name);
 	int rc = 0;
@@ -953,11 +955,11 @@ webmail_handle(struct http_exchange *x, const struct http_request *req, void *ar
 	if (req->body_len > 0 && r->method != API_GET && r->method != API_DELETE) {
 		json_error_t jerr;
 
-		r->body = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES,
-		    &jerr);
+		r->body = json_loadb(
+		    (const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 		if (r->body == NULL) {
-			reply_error(r, 400, "bad JSON: %s (line %d column %d)", jerr.text, jerr.line,
-			    jerr.column);
+			reply_error(r, 400, "bad JSON: %s (line %d column %d)", jerr.text,
+			    jerr.line, jerr.column);
 			return;
 		}
 		if (!json_is_object(r->body)) {

@@ -43,8 +43,8 @@ struct webmail_config {
 
 struct webmail;
 
-void webmail_new(uv_loop_t *loop, struct directory *dir, const struct webmail_config *cfg,
-    struct webmail **out);
+void webmail_new(
+    uv_loop_t *loop, struct directory *dir, const struct webmail_config *cfg, struct webmail **out);
 void webmail_free(struct webmail **wm);
 /* webmail_set_store - the mail store, once open (before: 503). */
 void webmail_set_store(struct webmail *wm, struct mailstore *ms);

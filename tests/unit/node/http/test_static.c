@@ -89,7 +89,8 @@ test_content_types(void **state)
 {
 	(void)state;
 	assert_string_equal(http_static_content_type("index.html"), "text/html; charset=utf-8");
-	assert_string_equal(http_static_content_type("a/b/app.JS"), "text/javascript; charset=utf-8");
+	assert_string_equal(
+	    http_static_content_type("a/b/app.JS"), "text/javascript; charset=utf-8");
 	assert_string_equal(http_static_content_type("x.mjs"), "text/javascript; charset=utf-8");
 	assert_string_equal(http_static_content_type("style.css"), "text/css; charset=utf-8");
 	assert_string_equal(http_static_content_type("i.svg"), "image/svg+xml");

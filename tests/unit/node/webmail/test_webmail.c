@@ -29,7 +29,8 @@ test_session_lifecycle(void **state)
 	webmail_sessions_new(&s);
 	a = webmail_session_create(s, "alice@a.test", 1000);
 	assert_int_equal(strlen(a->id), WEBMAIL_TOKEN_LEN);
-	assert_int_equal(strspn(a->id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+	assert_int_equal(
+	    strspn(a->id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
 	    WEBMAIL_TOKEN_LEN);
 	assert_string_not_equal(a->id, a->csrf);
 	memcpy(id, a->id, sizeof(id));
@@ -44,9 +45,9 @@ test_session_lifecycle(void **state)
 	/* prefix or wrong length: no session */
 	assert_null(webmail_session_lookup(s, id, strlen(id) - 1, 2000));
 	/* idle: refreshed by use, expires WEBMAIL_SESSION_IDLE_MS after the last */
-	assert_non_null(webmail_session_lookup(s, id, strlen(id), 2000 + WEBMAIL_SESSION_IDLE_MS - 1));
-	assert_null(webmail_session_lookup(
-	    s, id, strlen(id), 2000 + 2 * WEBMAIL_SESSION_IDLE_MS));
+	assert_non_null(
+	    webmail_session_lookup(s, id, strlen(id), 2000 + WEBMAIL_SESSION_IDLE_MS - 1));
+	assert_null(webmail_session_lookup(s, id, strlen(id), 2000 + 2 * WEBMAIL_SESSION_IDLE_MS));
 	assert_int_equal(webmail_session_count(s), 0);
 	/* absolute limit even while used */
 	a = webmail_session_create(s, "bob@a.test", 0);
@@ -108,8 +109,8 @@ test_cookie_get(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *v;
 		size_t n;
-		bool found = webmail_cookie_get(
-		    cases[i].hdr, strlen(cases[i].hdr), "mn_session", &v, &n);
+		bool found =
+		    webmail_cookie_get(cases[i].hdr, strlen(cases[i].hdr), "mn_session", &v, &n);
 
 		if (found != (cases[i].value != NULL))
 			fail_msg("%s: found %d", cases[i].hdr, found);
@@ -128,41 +129,40 @@ test_home_elsewhere(void **state)
 	assert_false(webmail_home_elsewhere("", "node1"));
 }
 
-static const char mail[] =
-    "From: =?utf-8?B?5byg5LiJ?= <zhang@remote.test>\r\n"
-    "To: Alice <alice@a.test>, bob@a.test\r\n"
-    "Cc: \"Carol C\" <carol@a.test>\r\n"
-    "Subject: =?utf-8?Q?caf=C3=A9?=\r\n"
-    " and more\r\n"
-    "Date: Mon, 02 Mar 2026 10:00:00 +0100\r\n"
-    "Message-ID: <m1@remote.test>\r\n"
-    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
-    "\r\n"
-    "--b1\r\n"
-    "Content-Type: multipart/alternative; boundary=\"b2\"\r\n"
-    "\r\n"
-    "--b2\r\n"
-    "Content-Type: text/plain; charset=iso-8859-1\r\n"
-    "Content-Transfer-Encoding: quoted-printable\r\n"
-    "\r\n"
-    "caf=E9 au lait\r\n"
-    "--b2\r\n"
-    "Content-Type: text/html; charset=utf-8\r\n"
-    "Content-Transfer-Encoding: base64\r\n"
-    "\r\n"
-    "PHA+aGk8L3A+\r\n"
-    "--b2--\r\n"
-    "--b1\r\n"
-    "Content-Type: text/plain; name=\"notes.txt\"\r\n"
-    "Content-Disposition: attachment\r\n"
-    "\r\n"
-    "attached text\r\n"
-    "--b1\r\n"
-    "Content-Type: image/png\r\n"
-    "Content-Disposition: inline; filename*=utf-8''%E5%9B%BE.png\r\n"
-    "\r\n"
-    "PNG\r\n"
-    "--b1--\r\n";
+static const char mail[] = "From: =?utf-8?B?5byg5LiJ?= <zhang@remote.test>\r\n"
+                           "To: Alice <alice@a.test>, bob@a.test\r\n"
+                           "Cc: \"Carol C\" <carol@a.test>\r\n"
+                           "Subject: =?utf-8?Q?caf=C3=A9?=\r\n"
+                           " and more\r\n"
+                           "Date: Mon, 02 Mar 2026 10:00:00 +0100\r\n"
+                           "Message-ID: <m1@remote.test>\r\n"
+                           "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+                           "\r\n"
+                           "--b1\r\n"
+                           "Content-Type: multipart/alternative; boundary=\"b2\"\r\n"
+                           "\r\n"
+                           "--b2\r\n"
+                           "Content-Type: text/plain; charset=iso-8859-1\r\n"
+                           "Content-Transfer-Encoding: quoted-printable\r\n"
+                           "\r\n"
+                           "caf=E9 au lait\r\n"
+                           "--b2\r\n"
+                           "Content-Type: text/html; charset=utf-8\r\n"
+                           "Content-Transfer-Encoding: base64\r\n"
+                           "\r\n"
+                           "PHA+aGk8L3A+\r\n"
+                           "--b2--\r\n"
+                           "--b1\r\n"
+                           "Content-Type: text/plain; name=\"notes.txt\"\r\n"
+                           "Content-Disposition: attachment\r\n"
+                           "\r\n"
+                           "attached text\r\n"
+                           "--b1\r\n"
+                           "Content-Type: image/png\r\n"
+                           "Content-Disposition: inline; filename*=utf-8''%E5%9B%BE.png\r\n"
+                           "\r\n"
+                           "PNG\r\n"
+                           "--b1--\r\n";
 
 /* the same message with LF line ends */
 static char *
@@ -186,34 +186,39 @@ check_rendered(const char *msg, size_t len)
 	assert_non_null(j);
 	h = json_object_get(j, "headers");
 	assert_string_equal(json_string_value(json_object_get(h, "subject")), "café and more");
-	assert_string_equal(
-	    json_string_value(json_object_get(json_array_get(json_object_get(h, "from"), 0), "name")),
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(h, "from"), 0), "name")),
 	    "\xe5\xbc\xa0\xe4\xb8\x89");
 	assert_int_equal(json_array_size(json_object_get(h, "to")), 2);
 	assert_string_equal(json_string_value(json_object_get(
 	                        json_array_get(json_object_get(h, "to"), 1), "address")),
 	    "bob@a.test");
-	assert_true(json_is_null(json_object_get(json_array_get(json_object_get(h, "to"), 1), "name")));
-	assert_string_equal(json_string_value(json_object_get(
-	                        json_array_get(json_object_get(h, "cc"), 0), "name")),
+	assert_true(
+	    json_is_null(json_object_get(json_array_get(json_object_get(h, "to"), 1), "name")));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(json_object_get(h, "cc"), 0), "name")),
 	    "Carol C");
 	assert_int_equal(json_array_size(json_object_get(h, "reply_to")), 0);
 	assert_int_equal(json_integer_value(json_object_get(h, "date")), 1772442000);
-	assert_string_equal(json_string_value(json_object_get(h, "message_id")), "<m1@remote.test>");
+	assert_string_equal(
+	    json_string_value(json_object_get(h, "message_id")), "<m1@remote.test>");
 	/* the line end before a boundary belongs to the boundary (RFC 2046 §5.1.1) */
 	assert_string_equal(json_string_value(json_object_get(j, "text")), "café au lait");
 	assert_true(json_is_true(json_object_get(j, "has_html")));
 	assert_true(json_is_false(json_object_get(j, "truncated")));
 	att = json_object_get(j, "attachments");
 	assert_int_equal(json_array_size(att), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(att, 0), "part")), "2");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(att, 0), "part")), "2");
 	assert_string_equal(
 	    json_string_value(json_object_get(json_array_get(att, 0), "filename")), "notes.txt");
 	assert_string_equal(
-	    json_string_value(json_object_get(json_array_get(att, 0), "content_type")), "text/plain");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(att, 1), "part")), "3");
+	    json_string_value(json_object_get(json_array_get(att, 0), "content_type")),
+	    "text/plain");
 	assert_string_equal(
-	    json_string_value(json_object_get(json_array_get(att, 1), "filename")), "\xe5\x9b\xbe.png");
+	    json_string_value(json_object_get(json_array_get(att, 1), "part")), "3");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(att, 1), "filename")),
+	    "\xe5\x9b\xbe.png");
 	json_decref(j);
 
 	buf_init(&html, 1024);
@@ -269,9 +274,10 @@ test_summary(void **state)
 
 	(void)state;
 	j = webmail_summary_json(hdr, strlen(hdr));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "from"), "name")),
-	    "Amy A");
-	assert_string_equal(json_string_value(json_object_get(j, "subject")), "\xe4\xbd\xa0\xe5\xa5\xbd");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "from"), "name")), "Amy A");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "subject")), "\xe4\xbd\xa0\xe5\xa5\xbd");
 	assert_int_equal(json_integer_value(json_object_get(j, "date")), 1772528400);
 	json_decref(j);
 	j = webmail_summary_json("", 0);
