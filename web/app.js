@@ -37,6 +37,10 @@ function fmtAddr(a) {
 
 async function loadFolders() {
   const { folders } = await api.folders();
+  // INBOX first, then the special folders in a fixed order, then the rest by name
+  const SPECIAL = ["INBOX", "Drafts", "Sent", "Junk", "Trash"];
+  const rank = (f) => (SPECIAL.includes(f.name) ? SPECIAL.indexOf(f.name) : SPECIAL.length);
+  folders.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
   state.folders = folders;
   const nav = $("folders");
   nav.replaceChildren();
@@ -164,7 +168,10 @@ async function showMail(s) {
 
 function wire() {
   $("lang").value = language();
-  $("lang").addEventListener("change", (e) => { setLanguage(e.target.value); guarded(loadFolders); });
+  $("lang").addEventListener("change", (e) => {
+    setLanguage(e.target.value);
+    if (!$("mail").hidden) guarded(() => Promise.all([loadFolders(), loadMessages()]));
+  });
   $("login").addEventListener("submit", (e) => {
     e.preventDefault();
     $("login-error").textContent = "";
