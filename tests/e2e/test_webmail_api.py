@@ -5,7 +5,8 @@ the MIME parser, the sandboxed HTML endpoint, flags, move, delete to Trash,
 400 with a reason for bad input, 404 for anything outside the session's
 own mailbox, login throttling shared with IMAP. Mail arrives over SMTP.
 
-Addresses 127.0.210.x-127.0.219.x only (third octet from the pid).
+Addresses 127.0.210.x-127.0.219.x only: the third octet from the pid, the fourth
+from 200 up (above the conftest counter, which starts at 10).
 """
 import http.client
 import imaplib
@@ -122,7 +123,7 @@ class Client:
 
 @pytest.fixture(scope="module")
 def wm(tmp_path_factory):
-    n = Node(tmp_path_factory.mktemp("webmail"), address="127.0.%d.10" % OCTET3, ports=PORTS,
+    n = Node(tmp_path_factory.mktemp("webmail"), address="127.0.%d.200" % OCTET3, ports=PORTS,
              extra=SMTP_EXTRA)
     n.start()
     add_domain(n, "wm.test")
@@ -496,7 +497,7 @@ def test_logout(wm):
 
 
 def test_login_failures_throttle_imap_too(tmp_path_factory):
-    n = Node(tmp_path_factory.mktemp("webmail-limits"), address="127.0.%d.11" % OCTET3,
+    n = Node(tmp_path_factory.mktemp("webmail-limits"), address="127.0.%d.201" % OCTET3,
              ports=PORTS, extra=SMTP_EXTRA.replace(
                  "[limits]\n", "[limits]\nauth_fail_user = 3\nauth_fail_ip = 0\n"))
     n.start()

@@ -7,7 +7,7 @@ Screenshots: build/browser-artifacts/.
 Skipped (with the reason) when chromium or node_modules are missing:
 deploy/install-deps.sh installs both.
 
-Address 127.0.210.x-127.0.219.x (.12).
+Addresses 127.0.210.x-127.0.219.x (.202, .203).
 """
 import os
 import shutil
@@ -32,14 +32,14 @@ def test_webmail_in_chromium(tmp_path_factory):
         pytest.skip("chromium is not installed (deploy/install-deps.sh)")
     if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
         pytest.skip("tests/browser/node_modules is missing (deploy/install-deps.sh: npm ci)")
-    n = Node(tmp_path_factory.mktemp("webmail-browser"), address="127.0.%d.12" % OCTET3,
+    n = Node(tmp_path_factory.mktemp("webmail-browser"), address="127.0.%d.202" % OCTET3,
              ports=PORTS, extra=SMTP_EXTRA)
     # the "remote" server of the web bug: it must never see a connection
     bug = socket.socket()
-    bug.bind(("127.0.%d.13" % OCTET3, 0))
+    bug.bind(("127.0.%d.203" % OCTET3, 0))
     bug.listen(8)
     bug.setblocking(False)
-    remote = "http://127.0.%d.13:%d/web-bug.png" % (OCTET3, bug.getsockname()[1])
+    remote = "http://127.0.%d.203:%d/web-bug.png" % (OCTET3, bug.getsockname()[1])
     n.start()
     try:
         add_domain(n, "wm.test")
