@@ -246,7 +246,10 @@ flags_json(uint32_t f)
 	    (f & MAILSTORE_DRAFT) != 0);
 }
 
-/* the message uid of folder, or MN_ENOENT; *copy gets its list entry */
+/* the message uid of folder, or MN_ENOENT; *copy gets its list entry.
+ * XXX: lists the whole folder to find one message; the store has no
+ * single-message lookup yet (one indexed query, cheap next to reading the
+ * body, but linear in the folder size) */
 static int
 find_msg(struct wm_req *r, const char *folder, struct mailstore_msg *copy)
 {
