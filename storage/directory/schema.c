@@ -97,6 +97,15 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY NOT NULL,"
     "  value TEXT NOT NULL"
     ") WITHOUT ROWID;",
+    /* 1 -> 2: DKIM signing keys (DomainDkimSet), one per domain */
+    "CREATE TABLE domain_dkim ("
+    "  domain TEXT PRIMARY KEY NOT NULL REFERENCES domains(name),"
+    "  selector TEXT NOT NULL,"
+    "  algorithm TEXT NOT NULL,"
+    "  private_key TEXT NOT NULL,"
+    "  public_key TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
