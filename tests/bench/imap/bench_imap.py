@@ -172,16 +172,9 @@ def main():
     try:
         tool = bl.compile_tool(os.path.join(HERE, "imapload.c"), bench.path("imapload"))
         if ONLY in ("", "dovecot"):
-            try:
-                bl.ensure_packages()
-                results["dovecot"] = bench_dovecot(bench, tool)
-            except bl.BenchError as e:
-                results["dovecot"] = "FAILED: %s" % e
+            bl.run_side(results, "dovecot", bench_dovecot, bench, tool, packages=True)
         if ONLY in ("", "mailnode"):
-            try:
-                results["mailnode"] = bench_mailnode(bench, tool, build_dir)
-            except bl.BenchError as e:
-                results["mailnode"] = "FAILED: %s" % e
+            bl.run_side(results, "mailnode", bench_mailnode, bench, tool, build_dir)
     finally:
         bench.close()
 

@@ -150,6 +150,17 @@ def env_float(name, default):
     return float(os.environ.get(name, str(default)))
 
 
+def run_side(results, key, fn, *args, packages=False):
+    """results[key] = fn(*args), or "FAILED: why" when it raises BenchError;
+    with packages the reference servers are installed first."""
+    try:
+        if packages:
+            ensure_packages()
+        results[key] = fn(*args)
+    except BenchError as e:
+        results[key] = "FAILED: %s" % e
+
+
 def end_line(load_before):
     """The machine line taken before the run plus the load average now."""
     return "%s; at the end: %s" % (load_before, machine_line().split("load average ")[1])

@@ -120,18 +120,9 @@ def main():
     try:
         tool = bl.compile_tool(os.path.join(HERE, "smtpload.c"), bench.path("smtpload"))
         if ONLY in ("", "postfix"):
-            try:
-                bl.ensure_packages()
-                results["postfix"] = bench_postfix(bench, tool)
-            except bl.BenchError as e:
-                results["postfix"] = "FAILED: %s" % e
+            bl.run_side(results, "postfix", bench_postfix, bench, tool, packages=True)
         if ONLY in ("", "mailnode"):
-            try:
-                results["mailnode"] = bench_mailnode(bench, tool, build_dir)
-            except bl.MailnodeUnavailable as e:
-                results["mailnode"] = "FAILED: %s" % e
-            except bl.BenchError as e:
-                results["mailnode"] = "FAILED: %s" % e
+            bl.run_side(results, "mailnode", bench_mailnode, bench, tool, build_dir)
     finally:
         bench.close()
 
