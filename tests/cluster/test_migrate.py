@@ -82,7 +82,9 @@ def snapshot(m, folder):
             continue
         meta = item[0].decode()
         uid = int(re.search(r"UID (\d+)", meta).group(1))
-        flags = tuple(sorted(re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split()))
+        # \Recent belongs to a session (RFC 3501 §2.3.2), not to the mailbox
+        flags = tuple(sorted(f for f in re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split()
+                             if f != "\\Recent"))
         mid = re.search(rb"Message-ID: <([^>]+)>", item[1], re.I).group(1).decode()
         assert mid not in out, "message %s twice in %s" % (mid, folder)
         out[mid] = (uid, flags)
@@ -151,7 +153,7 @@ def test_move_while_delivering(mc):
     dst = re.search(r"target: (\d+) messages in (\d+) folders, sha256 ([0-9a-f]{64})", out)
     assert src and dst, out
     assert src.groups() == dst.groups()
-    assert int(src.group(1)) >= N_OLD and int(src.group(2)) == 2
+    assert int(src.group(1)) >= N_OLD and int(src.group(2)) >= 2  # with the special-use ones
 
     # the held mail reaches the new home
     wait_for(lambda: queues_empty(mc), 60, "every queue to empty")
@@ -177,7 +179,7 @@ def test_move_while_delivering(mc):
                 assert min(msgs[x][0] for x in new) > max(v[0] for v in before[f][1].values())
             else:
                 assert new == set()
-        typ, data = m.lsub("", "*")
+        typ, data = m.lsub('""', "*")
         assert typ == "OK" and any(b"Archive" in d for d in data)
         m.logout()
 
