@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import (ADMIN_PASSWORD, HTTP_PORT, IMAP_PORT, SMTP_PORT, SOURCE_DIR, Cluster,
-                      wait_for)
+                      healthy, wait_for)
 
 DOMAIN = "mv.test"
 PASSWORD = "Migrate-Secret1"
@@ -30,6 +30,7 @@ DRAINED = {"d1@mv.test": "node3", "d2@mv.test": "node3", "d3@mv.test": "node3"}
 N_OLD = 300       # messages in the mailbox before the move
 N_ARCHIVE = 20    # of which in the Archive folder
 N_SENT = 40       # delivered through node3 during the move
+STATE = {}        # what test_move_while_delivering saw, for the later tests
 MAILCTL_BIN = os.environ.get("MAILCTL_BIN", os.path.join(SOURCE_DIR, "build", "mailctl"))
 
 
@@ -184,6 +185,9 @@ def test_move_while_delivering(mc):
         assert typ == "OK" and any(b"Archive" in d for d in data)
         m.logout()
 
+    STATE["before"] = before
+    STATE["accepted"] = list(accepted)
+
     # the old home holds nothing for the user any more
     assert not os.path.exists(os.path.join(n2.data_dir, "mail", "users", DOMAIN, "mover"))
     assert os.path.isdir(os.path.join(n1.data_dir, "mail", "users", DOMAIN, "mover"))
@@ -196,15 +200,53 @@ def test_move_while_delivering(mc):
     assert r.returncode == 1
 
 
+def test_source_killed_during_move_resumes(mc):
+    """kill -9 of the source (node1, the bootstrap node, often the leader)
+    once the move is under way: after its restart the move finishes, with
+    every message once and the UIDs unchanged."""
+    n1, n2, n3 = mc.nodes
+    before, accepted = STATE["before"], STATE["accepted"]
+    code, body = n3.api("POST", "users/%s/move" % MOVER, {"node": "node2", "wait": False})
+    assert code == 202, body
+    wait_for(lambda: n3.api("GET", "users/%s" % MOVER)[1].get("move_state") in
+             ("hold", "cleanup", ""), 20, "the move to start")
+    n1.kill9()
+    n1.start()
+    n1.wait_http()
+
+    def ended():
+        code, u = n3.api("GET", "users/%s" % MOVER)
+        return code == 200 and u.get("move_state") == "" and u
+    u = wait_for(ended, 60, "the move to end after the restart", 0.2)
+    assert u["home_node"] == "node2", u
+    assert not u["move_result"].startswith("failed"), u
+    m = imap(n3, MOVER)
+    uv, msgs = snapshot(m, "INBOX")
+    m.logout()
+    assert uv == before["INBOX"][0]
+    for mid, (uid, flags) in before["INBOX"][1].items():
+        assert msgs[mid] == (uid, flags)
+    assert set(msgs) == set(before["INBOX"][1]) | set(accepted)
+    wait_for(lambda: not os.path.exists(os.path.join(n1.data_dir, "mail", "users", DOMAIN,
+                                                     "mover")), 20, "node1 to drop its copy")
+
+
 def test_move_to_stopped_node_rolls_back(mc):
     n1, n2, n3 = mc.nodes
     addr = "d3@mv.test"
     m = imap(n3, addr)
     assert m.append("INBOX", "()", None, b"Subject: r\r\nMessage-ID: <rb@mv.test>\r\n\r\nx\r\n")[0] == "OK"
     m.logout()
+    wait_for(lambda: healthy(mc.nodes, 3), 30, "three voters and a leader")
     n2.stop()
     try:
-        r = mailctl(n1, "user", "move", addr, "node2")
+        wait_for(lambda: mc.leader(among=[n1, n3]) in (n1, n3), 30,
+                 "a leader among node1 and node3", 0.2)
+
+        def tried():
+            r = mailctl(n1, "user", "move", addr, "node2")
+            return None if "no leader" in r.stderr else r  # the election still settling
+        r = wait_for(tried, 30, "the move to be tried", 0.5)
         assert r.returncode == 1, r.stdout + r.stderr
         assert re.search(r"mailctl: move of d3@mv.test to node2 failed: target node2: ", r.stderr), \
             r.stderr
@@ -219,6 +261,7 @@ def test_move_to_stopped_node_rolls_back(mc):
     finally:
         n2.start()
         n2.wait_http()
+        wait_for(lambda: healthy(mc.nodes, 3), 30, "three voters and a leader")
     wait_for(lambda: n2.api("GET", "users/%s" % addr)[1].get("move_result", "").startswith(
         "failed"), 20, "node2 to catch up")
 
