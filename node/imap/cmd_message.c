@@ -75,12 +75,43 @@ struct search_ctx {
 static bool
 contains_nocase(const char *h, size_t hl, struct slice needle)
 {
+	unsigned char first;
+
 	if (needle.len == 0)
 		return true;
-	for (size_t i = 0; i + needle.len <= hl; i++)
-		if (ascii_ncasecmp(h + i, needle.ptr, needle.len) == 0)
+	/* compare the first byte inline; the rest only where it matches */
+	first = (unsigned char)needle.ptr[0];
+	if (first >= 'A' && first <= 'Z')
+		first += 'a' - 'A';
+	for (size_t i = 0; i + needle.len <= hl; i++) {
+		unsigned char b = (unsigned char)h[i];
+
+		if (b >= 'A' && b <= 'Z')
+			b += 'a' - 'A';
+		if (b == first && ascii_ncasecmp(h + i + 1, needle.ptr + 1, needle.len - 1) == 0)
 			return true;
+	}
 	return false;
+}
+
+/* Length of the header section of d[0..n) with the empty line that ends
+ * it, all of it if there is none: what mailstore_header_read returns. */
+static size_t
+header_section_len(const char *d, size_t n)
+{
+	if (n >= 1 && d[0] == '\n')
+		return 1;
+	if (n >= 2 && d[0] == '\r' && d[1] == '\n')
+		return 2;
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] != '\n')
+			continue;
+		if (i + 1 < n && d[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < n && d[i + 1] == '\r' && d[i + 2] == '\n')
+			return i + 3;
+	}
+	return n;
 }
 
 static struct buf *
@@ -88,6 +119,16 @@ ctx_hdr(struct search_ctx *c)
 {
 	if (!c->hdr_loaded) {
 		c->hdr_loaded = true;
+		if (c->full_loaded) {
+			/* a prefix of the whole message read already: the header
+			 * section with its empty line (all of it if none) */
+			size_t n = header_section_len((const char *)c->full.data, c->full.len);
+
+			buf_reset(&c->hdr);
+			if (n <= HEADER_SIZE_MAX && buf_append(&c->hdr, c->full.data, n) == 0)
+				return &c->hdr;
+			buf_reset(&c->hdr);
+		}
 		load_msg(c->s, c->m, false, &c->hdr);
 	}
 	return &c->hdr;
@@ -298,7 +339,7 @@ eval(const struct imap_search_key *k, struct search_ctx *c)
 	}
 	case IMAP_SEARCH_TEXT: {
 		/* header as written and decoded, then the decoded body */
-		struct buf *h = ctx_hdr(c), *ht = ctx_htext(c), *t = ctx_text(c);
+		struct buf *t = ctx_text(c), *h = ctx_hdr(c), *ht = ctx_htext(c);
 
 		return contains_nocase((char *)h->data, h->len, k->str) ||
 		       contains_nocase((char *)ht->data, ht->len, k->str) ||

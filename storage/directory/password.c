@@ -9,6 +9,7 @@
  */
 #include <crypt.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,34 @@ static const struct {
 #define BCRYPT_MAX_COST 16
 #define SHACRYPT_MAX_ROUNDS 10000000L
 
+/* At most this many hashes are computed at once. yescrypt takes ~16 MiB
+ * and tens of ms of CPU each; with a 16-thread pool a burst of logins
+ * would otherwise hold 256 MiB and crowd out the mail store's jobs (Dovecot
+ * runs its auth workers in a bounded pool for the same reason). */
+#define PASSWORD_MAX_PARALLEL 4
+
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slots_free = PTHREAD_COND_INITIALIZER;
+static int slots_used;
+
+static char *
+crypt_bounded(const char *phrase, const char *setting, struct crypt_data *cd)
+{
+	char *h;
+
+	pthread_mutex_lock(&slots_lock);
+	while (slots_used >= PASSWORD_MAX_PARALLEL)
+		pthread_cond_wait(&slots_free, &slots_lock);
+	slots_used++;
+	pthread_mutex_unlock(&slots_lock);
+	h = crypt_rn(phrase, setting, cd, sizeof(*cd));
+	pthread_mutex_lock(&slots_lock);
+	slots_used--;
+	pthread_cond_signal(&slots_free);
+	pthread_mutex_unlock(&slots_lock);
+	return h;
+}
+
 char *
 password_hash(const char *password)
 {
@@ -55,7 +84,7 @@ password_hash(const char *password)
 	if (setting == NULL)
 		return NULL;
 	cd = xcalloc(1, sizeof(*cd));
-	h = crypt_rn(password, setting, cd, sizeof(*cd));
+	h = crypt_bounded(password, setting, cd);
 	if (h != NULL && h[0] != '*')
 		out = xstrdup(h);
 	OPENSSL_cleanse(cd, sizeof(*cd));
@@ -75,7 +104,7 @@ password_verify(const char *hash, const char *password)
 	if (hash == NULL || password == NULL || !password_hash_valid(hash))
 		return false;
 	cd = xcalloc(1, sizeof(*cd));
-	h = crypt_rn(password, hash, cd, sizeof(*cd));
+	h = crypt_bounded(password, hash, cd);
 	hl = strlen(hash);
 	/* Constant time over the hash length; the length itself is public. */
 	if (h != NULL && h[0] != '*' && strlen(h) == hl)

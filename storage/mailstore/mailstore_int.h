@@ -114,8 +114,8 @@ int ms_open_db_shared(const char *path, sqlite3 **out, struct mn_err *err);
 /* --- user indexes (user_index.c) --- */
 /* ms_enter - get the user's index (created on first use when create) and
  * hold its mutex; on error nothing is held. ms_leave lets it go. */
-int ms_enter(struct mailstore *ms, const char *address, struct ms_user **u, struct mn_err *err);
-int ms_enter2(struct mailstore *ms, const char *address, bool create, struct ms_user **u,
+int ms_enter(struct mailstore *ms, const char *address, struct ms_user **out, struct mn_err *err);
+int ms_enter2(struct mailstore *ms, const char *address, bool create, struct ms_user **out,
     struct mn_err *err);
 void ms_leave(struct mailstore *ms, struct ms_user *u);
 /* ms_user_retire - take the held entry u off the table (its mailbox is

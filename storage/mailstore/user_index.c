@@ -541,6 +541,7 @@ found:
 	ms->lru = u;
 	u->refs++; /* keeps lru_trim off it */
 	lru_trim(ms);
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): lru_trim frees only refs == 0 */
 	u->refs--;
 	*out = u;
 	return 0;
@@ -577,9 +578,9 @@ ms_enter2(struct mailstore *ms, const char *address, bool create, struct ms_user
 }
 
 int
-ms_enter(struct mailstore *ms, const char *address, struct ms_user **u, struct mn_err *err)
+ms_enter(struct mailstore *ms, const char *address, struct ms_user **out, struct mn_err *err)
 {
-	return ms_enter2(ms, address, true, u, err);
+	return ms_enter2(ms, address, true, out, err);
 }
 
 void

@@ -280,10 +280,18 @@ header_unfold(struct slice v, struct buf *out)
 
 static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 
-/* append_utf8 - append p[0..n) with every byte that does not start a
- * well-formed sequence replaced by U+FFFD. */
+static size_t
+ascii_seq_len(const uint8_t *p, size_t n)
+{
+	(void)n;
+	return p[0] < 0x80 ? 1 : 0;
+}
+
+/* append_valid - append p[0..n) in runs of sequences that seq_len accepts
+ * (their length, 0 for a bad byte), each bad byte replaced by U+FFFD. */
 static int
-append_utf8(struct buf *out, const uint8_t *p, size_t n)
+append_valid(struct buf *out, const uint8_t *p, size_t n,
+    size_t (*seq_len)(const uint8_t *, size_t))
 {
 	size_t i = 0;
 	int rc;
@@ -291,7 +299,7 @@ append_utf8(struct buf *out, const uint8_t *p, size_t n)
 	while (i < n) {
 		size_t j = i, l;
 
-		while (j < n && (l = utf8_seq_len(p + j, n - j)) != 0)
+		while (j < n && (l = seq_len(p + j, n - j)) != 0)
 			j += l;
 		if ((rc = buf_append(out, p + i, j - i)) < 0)
 			return rc;
@@ -305,6 +313,21 @@ append_utf8(struct buf *out, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* append_utf8 - p[0..n) with every byte that does not start a well-formed
+ * sequence replaced by U+FFFD. */
+static int
+append_utf8(struct buf *out, const uint8_t *p, size_t n)
+{
+	return append_valid(out, p, n, utf8_seq_len);
+}
+
+/* append_ascii - p[0..n) with every byte >= 0x80 replaced by U+FFFD. */
+static int
+append_ascii(struct buf *out, const uint8_t *p, size_t n)
+{
+	return append_valid(out, p, n, ascii_seq_len);
+}
+
 static int
 append_latin1(struct buf *out, const uint8_t *p, size_t n)
 {
@@ -315,16 +338,6 @@ append_latin1(struct buf *out, const uint8_t *p, size_t n)
 
 		rc = buf_append(out, u, utf8_encode(p[i], u));
 	}
-	return rc;
-}
-
-static int
-append_ascii(struct buf *out, const uint8_t *p, size_t n)
-{
-	int rc = 0;
-
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = p[i] < 0x80 ? buf_append(out, &p[i], 1) : buf_append(out, replacement, 3);
 	return rc;
 }
 

@@ -406,12 +406,17 @@ decode_envelope(char *text, struct spool_env *env)
 			return MN_EPARSE;
 		if (strcmp(w[0], "data") == 0 && n == 1) {
 			data = true;
-		} else if (strcmp(w[0], "rcpt") == 0) {
+			continue;
+		}
+		if (strcmp(w[0], "rcpt") == 0) {
 			if (parse_rcpt(w, n, env) != 0)
 				return MN_EPARSE;
-		} else if (n != 2) {
+			continue;
+		}
+		/* every other record is "KEY VALUE" */
+		if (n != 2)
 			return MN_EPARSE;
-		} else if (strcmp(w[0], "id") == 0) {
+		if (strcmp(w[0], "id") == 0) {
 			if (!valid_id(w[1]))
 				return MN_EPARSE;
 			memcpy(env->id, w[1], SPOOL_ID_LEN + 1);
