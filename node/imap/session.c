@@ -400,6 +400,17 @@ login_after_cb(uv_work_t *w, int status)
 	if (rc == 0 && ((u.flags & DIR_USER_DISABLED) ||
 	                   (u.expires_at > 0 && u.expires_at <= (int64_t)time(NULL))))
 		rc = MN_EPERM;
+	if (rc == 0 && directory_user_held(&u) &&
+	    !proxy_home_elsewhere(s->srv->cfg.proxy, u.home_node)) {
+		/* its mailbox is being copied to another node (cluster/migrate):
+		 * a session here could change it under the copy */
+		log_info("imap", "sid=%s event=login user=%s result=held", conn_id(s->c), u.address);
+		imap_reply(job, "NO",
+		    "[UNAVAILABLE] Mailbox is moving to another server, try again in a moment");
+		dir_user_fini(&u);
+		job_finish(s, job);
+		return;
+	}
 	if (rc == 0 && proxy_home_elsewhere(s->srv->cfg.proxy, u.home_node)) {
 		log_info("imap", "sid=%s event=login user=%s result=ok home=%s tls=%d",
 		    conn_id(s->c), u.address, u.home_node, conn_is_tls(s->c));
