@@ -6,7 +6,8 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libuv1-dev libraft-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
 libssl-dev libpq-dev libcrypt-dev libinih-dev libjansson-dev libcmocka-dev
-libcurl4-openssl-dev python3 python3-pytest openssl curl swaks isync fetchmail s-nail"
+libcurl4-openssl-dev python3 python3-pytest openssl curl swaks isync fetchmail s-nail
+libopendkim-dev python3-dkim python3-nacl python3-dnslib publicsuffix"
 
 missing=""
 for p in $PKGS; do

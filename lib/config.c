@@ -72,7 +72,7 @@ struct config_key {
 };
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
-    check_resolvers, check_cidr_list;
+    check_resolvers, check_cidr_list, check_action, check_action_defer, check_zone_list;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -186,6 +186,63 @@ static const struct config_key config_keys[] = {
 	{ "dns", "resolvers", CFG_STRING, NULL, 0, 0, OFF(dns_resolvers), 0,
 	    check_resolvers, "IP[:PORT] or [IPv6]:PORT, comma or space separated",
 	    "empty: /etc/resolv.conf" },
+
+	{ "antispam", "spf", CFG_BOOL, "no", 0, 0, OFF(antispam_spf), 0, NULL,
+	    NULL,
+	    "check SPF (RFC 7208) of MAIL FROM (HELO for the null sender) on the "
+	    "MX listener; authenticated sessions are never checked" },
+	{ "antispam", "spf_fail", CFG_STRING, "reject", 0, 0,
+	    OFF(antispam_spf_fail), 0, check_action, "reject, tag",
+	    "SPF fail: reject (550 5.7.23 at MAIL FROM) or tag (deliver with the "
+	    "result in Authentication-Results)" },
+	{ "antispam", "spf_softfail", CFG_STRING, "tag", 0, 0,
+	    OFF(antispam_spf_softfail), 0, check_action, "reject, tag",
+	    "SPF softfail: reject (550 5.7.23) or tag" },
+	{ "antispam", "spf_permerror", CFG_STRING, "tag", 0, 0,
+	    OFF(antispam_spf_permerror), 0, check_action, "reject, tag",
+	    "SPF permerror (broken record): reject (550 5.7.24) or tag" },
+	{ "antispam", "spf_temperror", CFG_STRING, "defer", 0, 0,
+	    OFF(antispam_spf_temperror), 0, check_action_defer, "defer, tag",
+	    "SPF temperror (DNS failure): defer (451 4.7.24, the client retries) "
+	    "or tag" },
+
+	{ "antispam", "dkim_sign", CFG_BOOL, "yes", 0, 0, OFF(antispam_dkim_sign),
+	    0, NULL, NULL,
+	    "DKIM-sign mail that authenticated users send from a local domain with "
+	    "a key (mailctl domain dkim DOMAIN)" },
+	{ "antispam", "dkim_verify", CFG_BOOL, "no", 0, 0,
+	    OFF(antispam_dkim_verify), 0, NULL, NULL,
+	    "verify DKIM signatures of mail arriving on the MX listener (result in "
+	    "Authentication-Results)" },
+	{ "antispam", "dmarc", CFG_BOOL, "no", 0, 0, OFF(antispam_dmarc), 0, NULL,
+	    NULL,
+	    "evaluate DMARC (RFC 7489) on the MX listener and apply the From "
+	    "domain's policy: reject (550 5.7.1 after DATA), quarantine (Junk); "
+	    "verifies DKIM itself, SPF alignment needs spf = yes" },
+	{ "antispam", "dnsbl_zones", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_dnsbl_zones), 0, check_zone_list,
+	    "zone names, comma or space separated (at most 16)",
+	    "DNS blocklists (RFC 5782) the MX client address is looked up in at MAIL "
+	    "FROM; empty: none" },
+	{ "antispam", "dnsbl_action", CFG_STRING, "reject", 0, 0,
+	    OFF(antispam_dnsbl_action), 0, check_action, "reject, tag",
+	    "a listed client: reject (554 5.7.1 naming the zone, at every MAIL "
+	    "FROM of the session) or tag (X-Mailnode-DNSBL header)" },
+	{ "antispam", "greylist", CFG_BOOL, "no", 0, 0, OFF(antispam_greylist), 0,
+	    NULL, NULL,
+	    "greylisting (RFC 6647) of MX recipients: a new (client /24 or /64, "
+	    "sender, recipient) triplet gets 451 4.7.1 until it retries after "
+	    "greylist_delay" },
+	{ "antispam", "greylist_delay", CFG_SECONDS, "300", 1, 86400,
+	    OFF(antispam_greylist_delay_ms), 0, NULL, NULL,
+	    "seconds a new triplet is deferred" },
+	{ "antispam", "greylist_retry_window", CFG_SECONDS, "172800", 1, 2592000,
+	    OFF(antispam_greylist_window_ms), 0, NULL, NULL,
+	    "seconds after the first attempt within which a retry passes (later: "
+	    "deferred again as new)" },
+	{ "antispam", "greylist_pass_lifetime", CFG_SECONDS, "2592000", 1, 2592000,
+	    OFF(antispam_greylist_pass_ms), 0, NULL, NULL,
+	    "seconds a triplet that passed is remembered after its last use" },
 
 	{ "limits", "max_conn_per_ip", CFG_UINT, "50", 0, 100000,
 	    OFF(limits_max_conn_per_ip), 0, NULL, NULL,
@@ -437,6 +494,47 @@ check_resolvers(const char *v)
 			return "is not a list of IP[:PORT] (IPv6 with port: "
 			       "[ADDR]:PORT)";
 		p += n;
+	}
+	return NULL;
+}
+
+/* what to do with a bad check result (node/antispam) */
+static const char *
+check_action(const char *v)
+{
+	return strcmp(v, "reject") == 0 || strcmp(v, "tag") == 0 ? NULL
+	                                                          : "is not one of reject, tag";
+}
+
+static const char *
+check_action_defer(const char *v)
+{
+	return strcmp(v, "defer") == 0 || strcmp(v, "tag") == 0 ? NULL
+	                                                         : "is not one of defer, tag";
+}
+
+/* DNSBL zones: host names, comma or space separated */
+static const char *
+check_zone_list(const char *v)
+{
+	const char *p = v;
+	unsigned n = 0;
+
+	while (*p != '\0') {
+		char zone[256];
+		size_t len;
+
+		p += strspn(p, ", \t");
+		len = strcspn(p, ", \t");
+		if (len == 0)
+			break;
+		if (len >= sizeof(zone) || ++n > 16)
+			return "is not a list of at most 16 zone names";
+		memcpy(zone, p, len);
+		zone[len] = '\0';
+		if (check_hostname(zone) != NULL || strchr(zone, '.') == NULL)
+			return "is not a list of zone names";
+		p += len;
 	}
 	return NULL;
 }

@@ -59,6 +59,21 @@ struct mn_config {
 	char *delivery_relay_password;
 	/* [dns] */
 	char *dns_resolvers;
+	/* [antispam] (node/antispam, docs/anti-spam.md) */
+	bool antispam_spf;            /* default no */
+	char *antispam_spf_fail;      /* reject|tag, default reject */
+	char *antispam_spf_softfail;  /* reject|tag, default tag */
+	char *antispam_spf_permerror; /* reject|tag, default tag */
+	char *antispam_spf_temperror; /* defer|tag, default defer */
+	bool antispam_dkim_sign;      /* default yes */
+	bool antispam_dkim_verify;    /* default no */
+	bool antispam_dmarc;          /* default no */
+	char *antispam_dnsbl_zones;   /* NULL: none */
+	char *antispam_dnsbl_action;  /* reject|tag, default reject */
+	bool antispam_greylist;       /* default no */
+	uint32_t antispam_greylist_delay_ms;  /* default 300 s */
+	uint32_t antispam_greylist_window_ms; /* default 2 days */
+	uint32_t antispam_greylist_pass_ms;   /* default 30 days */
 	/* [limits] (node/limits.h) */
 	uint32_t limits_max_conn_per_ip; /* per service class, default 50 */
 	uint32_t limits_conn_per_minute; /* per IP, default 120 */

@@ -45,6 +45,7 @@
 #include "lib/log.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
+#include "node/antispam/antispam.h"
 #include "node/admin/api.h"
 #include "node/delivery/queue.h"
 #include "node/delivery/remote.h"
@@ -83,6 +84,7 @@ struct node {
 	struct tls_ctx *proxy_tls;
 	struct spool *spool;
 	struct remote_ctx *remote;
+	struct antispam *antispam; /* inbound checks: SPF, Authentication-Results */
 	struct handoff *handoff; /* cluster: mail for users homed elsewhere, both ways */
 	struct migrate *migrate; /* cluster: account moves this node drives or receives */
 	struct queue *queue;
@@ -636,6 +638,7 @@ start_mail(struct node *n, struct mn_err *err)
 
 	if ((rc = spool_open(n->cfg.data_dir, &n->spool, err)) != 0 ||
 	    (rc = remote_ctx_new(&n->loop, &n->cfg, &n->remote, err)) != 0 ||
+	    (rc = antispam_new(&n->loop, &n->cfg, n->dir, &n->antispam, err)) != 0 ||
 	    (rc = start_handoff(n, err)) != 0)
 		return rc;
 	memset(&qc, 0, sizeof(qc));
@@ -654,6 +657,7 @@ start_mail(struct node *n, struct mn_err *err)
 	sc.spool = n->spool;
 	sc.tls = n->tls;
 	sc.limits = n->limits;
+	sc.antispam = n->antispam;
 	sc.on_queued = on_queued;
 	sc.arg = n;
 	return smtp_server_start(&n->loop, &sc, &n->smtp, err);
@@ -754,6 +758,7 @@ node_fini(struct node *n)
 		mailstore_close(&n->store);
 	admin_api_free(&n->api);
 	remote_ctx_free(&n->remote);
+	antispam_free(&n->antispam);
 	handoff_free(&n->handoff);
 	migrate_free(&n->migrate);
 	spool_close(&n->spool);

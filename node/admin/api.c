@@ -37,6 +37,11 @@ static const struct api_route routes[] = {
 	/* a domain alias routes mail of a whole domain: system only */
 	{ API_POST, "domains/*/aliases", api_domains_alias_add, ROUTE_SYSTEM },
 	{ API_DELETE, "domains/*/aliases/*", api_domains_alias_del, ROUTE_SYSTEM },
+	/* DKIM signing key (RFC 6376): the public record for the domain's
+	 * admins, making or removing a key for system admins */
+	{ API_GET, "domains/*/dkim", api_domains_dkim_get, 0 },
+	{ API_POST, "domains/*/dkim", api_domains_dkim_set, ROUTE_SYSTEM },
+	{ API_DELETE, "domains/*/dkim", api_domains_dkim_del, ROUTE_SYSTEM },
 	{ API_GET, "users", api_users_list, 0 },
 	{ API_POST, "users", api_users_add, 0 },
 	{ API_GET, "users/*", api_users_get, 0 },

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <resolv.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,21 @@ struct dns_resolver {
 	unsigned seed;
 	struct dns_cache_entry *cache[DNS_CACHE_MAX];
 	size_t ncache;
+	/* dns_query_sync's answers (raw bytes), shared by the thread-pool
+	 * jobs of the anti-spam checks: guarded by raw_lock */
+	pthread_mutex_t raw_lock;
+	struct dns_raw_entry *raw[DNS_CACHE_MAX];
+	size_t nraw;
+	uint64_t raw_queries;
+};
+
+struct dns_raw_entry {
+	char name[DNS_NAME_MAX];
+	int type;
+	int rc;               /* what dns_query_sync returned */
+	uint64_t expires_ns;  /* uv_hrtime() */
+	size_t len;
+	unsigned char data[]; /* the answer when rc == 0 */
 };
 
 struct dns_req {
@@ -311,6 +327,9 @@ static void
 resolver_destroy(struct dns_resolver *r)
 {
 	dns_cache_clear(r);
+	for (size_t i = 0; i < r->nraw; i++)
+		free(r->raw[i]);
+	pthread_mutex_destroy(&r->raw_lock);
 	free(r);
 }
 
@@ -506,6 +525,7 @@ dns_resolver_new(
 	r->loop = loop;
 	r->retrans = 3;
 	r->retry = 2;
+	pthread_mutex_init(&r->raw_lock, NULL);
 	r->seed = (unsigned)uv_hrtime() ^ (unsigned)(uintptr_t)r;
 	while (*p != '\0') {
 		size_t n;
@@ -519,6 +539,7 @@ dns_resolver_new(
 			break;
 		}
 		if ((rc = parse_server(p, n, &r->servers[r->nservers], err)) < 0) {
+			pthread_mutex_destroy(&r->raw_lock);
 			free(r);
 			return rc;
 		}
@@ -555,10 +576,185 @@ dns_stats_queries(const struct dns_resolver *r)
 	return r->queries;
 }
 
+bool
+dns_has_servers(const struct dns_resolver *r)
+{
+	return r->nservers > 0;
+}
+
+/* smallest TTL of the answer section (capped), DNS_NEG_TTL without records */
+static uint32_t
+answer_ttl(const unsigned char *ans, int len)
+{
+	ns_msg msg;
+	ns_rr rr;
+	uint32_t ttl = UINT32_MAX;
+
+	if (ns_initparse(ans, len, &msg) < 0)
+		return 0;
+	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++)
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == 0 && ns_rr_ttl(rr) < ttl)
+			ttl = ns_rr_ttl(rr);
+	if (ttl == UINT32_MAX)
+		return DNS_NEG_TTL;
+	return ttl > DNS_TTL_MAX ? DNS_TTL_MAX : ttl;
+}
+
+/* under raw_lock: the live entry for (name, type) or NULL */
+static struct dns_raw_entry *
+raw_find(struct dns_resolver *r, const char *name, int type, uint64_t now)
+{
+	for (size_t i = 0; i < r->nraw; i++) {
+		struct dns_raw_entry *e = r->raw[i];
+
+		if (e->type != type || ascii_casecmp(e->name, name) != 0)
+			continue;
+		if (e->expires_ns <= now) {
+			free(e);
+			r->raw[i] = r->raw[--r->nraw];
+			return NULL;
+		}
+		return e;
+	}
+	return NULL;
+}
+
+static void
+raw_put(struct dns_resolver *r, const char *name, int type, int rc, const unsigned char *ans,
+    int len, uint32_t ttl)
+{
+	uint64_t now = uv_hrtime();
+	struct dns_raw_entry *e;
+	size_t n = rc == 0 && len > 0 ? (size_t)len : 0, victim = 0;
+
+	if (ttl == 0)
+		return;
+	e = xmalloc(sizeof(*e) + n);
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->type = type;
+	e->rc = rc;
+	e->len = n;
+	e->expires_ns = now + (uint64_t)ttl * 1000000000ull;
+	if (n > 0)
+		memcpy(e->data, ans, n);
+	pthread_mutex_lock(&r->raw_lock);
+	for (size_t i = 0; i < r->nraw; i++)
+		if (r->raw[i]->type == type && ascii_casecmp(r->raw[i]->name, name) == 0) {
+			free(r->raw[i]); /* another job fetched it meanwhile */
+			r->raw[i] = e;
+			e = NULL;
+			break;
+		}
+	if (e != NULL && r->nraw == DNS_CACHE_MAX) {
+		/* full: replace the entry that expires first */
+		for (size_t i = 1; i < r->nraw; i++)
+			if (r->raw[i]->expires_ns < r->raw[victim]->expires_ns)
+				victim = i;
+		free(r->raw[victim]);
+		r->raw[victim] = e;
+	} else if (e != NULL) {
+		r->raw[r->nraw++] = e;
+	}
+	pthread_mutex_unlock(&r->raw_lock);
+}
+
+int
+dns_query_sync(const struct dns_resolver *cr, const char *name, int type, unsigned char *ans,
+    size_t anslen, int *len_out, char *reason, size_t reasonlen)
+{
+	/* the cache is the resolver's own mutable state behind a lock; the
+	 * const says callers cannot change what the resolver queries */
+	struct dns_resolver *r = (struct dns_resolver *)(uintptr_t)cr;
+	struct __res_state st;
+	struct dns_raw_entry *e;
+	int rc, n;
+
+	*len_out = 0;
+	if (!name_ok(name)) {
+		snprintf(reason, reasonlen, "bad DNS name");
+		return MN_ENOENT;
+	}
+	pthread_mutex_lock(&r->raw_lock);
+	if ((e = raw_find(r, name, type, uv_hrtime())) != NULL && e->len <= anslen) {
+		rc = e->rc;
+		if (rc == 0) {
+			memcpy(ans, e->data, e->len);
+			*len_out = (int)e->len;
+		} else if (rc == MN_ENOENT) {
+			snprintf(reason, reasonlen, "%s: no such domain (NXDOMAIN)", name);
+		}
+		pthread_mutex_unlock(&r->raw_lock);
+		return rc;
+	}
+	r->raw_queries++;
+	pthread_mutex_unlock(&r->raw_lock);
+	memset(&st, 0, sizeof(st));
+	if (res_ninit(&st) < 0 && r->nservers == 0) {
+		snprintf(reason, reasonlen, "resolver setup failed");
+		res_nclose(&st);
+		return MN_ETEMP;
+	}
+	if (r->nservers > 0) {
+		st.nscount = r->nservers;
+		for (int i = 0; i < r->nservers; i++)
+			st.nsaddr_list[i] = r->servers[i];
+	}
+	st.retrans = r->retrans;
+	st.retry = r->retry;
+	/* answers larger than 512 bytes come by TCP after a truncated UDP
+	 * answer (libresolv retries on TC by itself) */
+	n = res_nquery(&st, name, ns_c_in, type, ans, (int)(anslen > INT32_MAX ? INT32_MAX : anslen));
+	if (n >= 0) {
+		*len_out = n;
+		rc = 0;
+		raw_put(r, name, type, 0, ans, n, answer_ttl(ans, n));
+	} else {
+		switch (st.res_h_errno) {
+		case HOST_NOT_FOUND:
+			snprintf(reason, reasonlen, "%s: no such domain (NXDOMAIN)", name);
+			rc = MN_ENOENT;
+			break;
+		case NO_DATA:
+			rc = 1;
+			break;
+		case TRY_AGAIN:
+			snprintf(reason, reasonlen, "%s: DNS server failure or timeout", name);
+			rc = MN_ETEMP;
+			break;
+		default:
+			snprintf(reason, reasonlen, "%s: DNS query refused or malformed", name);
+			rc = MN_ETEMP;
+			break;
+		}
+		/* negative answers for a minute; failures never */
+		if (rc != MN_ETEMP)
+			raw_put(r, name, type, rc, NULL, 0, DNS_NEG_TTL);
+	}
+	res_nclose(&st);
+	return rc;
+}
+
+uint64_t
+dns_stats_sync_queries(const struct dns_resolver *cr)
+{
+	struct dns_resolver *r = (struct dns_resolver *)(uintptr_t)cr;
+	uint64_t n;
+
+	pthread_mutex_lock(&r->raw_lock);
+	n = r->raw_queries;
+	pthread_mutex_unlock(&r->raw_lock);
+	return n;
+}
+
 void
 dns_cache_clear(struct dns_resolver *r)
 {
 	for (size_t i = 0; i < r->ncache; i++)
 		free(r->cache[i]);
 	r->ncache = 0;
+	pthread_mutex_lock(&r->raw_lock);
+	for (size_t i = 0; i < r->nraw; i++)
+		free(r->raw[i]);
+	r->nraw = 0;
+	pthread_mutex_unlock(&r->raw_lock);
 }

@@ -76,4 +76,24 @@ uint64_t dns_stats_queries(const struct dns_resolver *r);
 /* dns_cache_clear - forget every cached answer. */
 void dns_cache_clear(struct dns_resolver *r);
 
+/* dns_has_servers - true when [dns] resolvers was given (false: the
+ * system's /etc/resolv.conf is used). */
+bool dns_has_servers(const struct dns_resolver *r);
+
+/* dns_query_sync - one raw query (class IN, type e.g. ns_t_txt) through the
+ * resolver's servers, on the calling thread: for thread-pool jobs of other
+ * modules (SPF, DKIM keys, DMARC policy, DNSBL), which parse the answer
+ * themselves. Safe from any thread while r lives (the server list is fixed
+ * at dns_resolver_new). No cache here: the callers' libraries keep their
+ * own. Returns the answer length (> 0) in *len_out and 0; 1 for "name
+ * exists, no records of this type" (NODATA); MN_ENOENT for NXDOMAIN;
+ * MN_ETEMP for SERVFAIL, timeout or refusal (reason says which).
+ * Answers are cached (shared by all threads, behind a lock) for their
+ * smallest TTL (at most DNS_TTL_MAX), NXDOMAIN and NODATA for DNS_NEG_TTL;
+ * failures are not cached. */
+int dns_query_sync(const struct dns_resolver *r, const char *name, int type,
+    unsigned char *ans, size_t anslen, int *len_out, char *reason, size_t reasonlen);
+/* dns_stats_sync_queries - dns_query_sync queries sent (cache misses). */
+uint64_t dns_stats_sync_queries(const struct dns_resolver *r);
+
 #endif

@@ -9,6 +9,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/antispam/antispam.h"
 
 int
 local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_t len,
@@ -29,8 +30,16 @@ local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_
 	 * in an earlier attempt (a crash before the spool recorded it) is not
 	 * given a second copy, whether or not check_dup was asked for. */
 	if (n > 0) {
+		/* DMARC quarantine (node/antispam): our own first header line
+		 * sends the message to Junk */
+		const char *folder =
+		    len >= strlen(ANTISPAM_JUNK_HEADER) &&
+		            memcmp(msg, ANTISPAM_JUNK_HEADER, strlen(ANTISPAM_JUNK_HEADER)) == 0
+		        ? "Junk"
+		        : NULL;
+
 		rc = mailstore_deliver_id(
-		    ms, spool_id, users, n, msg, len, internal_date, NULL, limits, res, err);
+		    ms, spool_id, users, n, msg, len, internal_date, folder, limits, res, err);
 		for (size_t i = 0; i < n; i++) {
 			t[i].rc = rc != 0 ? rc : res[i].rc;
 			t[i].found = rc == 0 && res[i].duplicate;

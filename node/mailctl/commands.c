@@ -220,6 +220,47 @@ cmd_domain_del(struct mailctl_invocation *inv)
 	    "domain %s deleted", inv->args[0]);
 }
 
+/* Make (or replace) the domain's DKIM key and print the DNS record to
+ * publish, split in strings of at most 255 bytes (RFC 1035 §3.3.14). */
+static int
+cmd_domain_dkim(struct mailctl_invocation *inv)
+{
+	struct mailctl_response resp;
+	const char *sel = mailctl_opt_get(inv, "selector");
+	const char *alg = mailctl_opt_get(inv, "algorithm");
+	json_t *body = json_object();
+	const char *txt, *name;
+	int rc;
+
+	if (sel != NULL)
+		json_object_set_new(body, "selector", json_string(sel));
+	if (alg != NULL)
+		json_object_set_new(body, "algorithm", json_string(alg));
+	rc = call(inv, "POST", path_build("/domains/", inv->args[0], "/dkim", NULL), body, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+		mailctl_response_fini(&resp);
+		return 0;
+	}
+	if ((rc = need_json(&resp, false)) != 0) {
+		mailctl_response_fini(&resp);
+		return rc;
+	}
+	txt = mailctl_json_str(resp.json, "dns_txt");
+	name = mailctl_json_str(resp.json, "dns_name");
+	printf("DKIM key of %s made (%s, selector %s). Publish this DNS record:\n",
+	    inv->args[0], mailctl_json_str(resp.json, "algorithm"),
+	    mailctl_json_str(resp.json, "selector"));
+	printf("%s. IN TXT (", name ? name : "?");
+	for (size_t i = 0, n = txt ? strlen(txt) : 0; i < n; i += 255)
+		printf(" \"%.*s\"", (int)(n - i > 255 ? 255 : n - i), txt + i);
+	printf(" )\n");
+	mailctl_response_fini(&resp);
+	return 0;
+}
+
 static void
 print_domain_row(struct mailctl_table *t, const json_t *d)
 {
@@ -1041,6 +1082,8 @@ const struct mailctl_command mailctl_commands[] = {
     {"domain show", 1, 1, "", "NAME", false, cmd_domain_show},
     {"domain alias add", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_add},
     {"domain alias del", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_del},
+    {"domain dkim", 1, 1, "selector algorithm",
+        "DOMAIN [--selector NAME] [--algorithm rsa]", false, cmd_domain_dkim},
     {"user add", 1, 1, "password node quota name",
         "ADDRESS --password P [--node NODE] [--quota SIZE] [--name \"Real Name\"]", false,
         cmd_user_add},

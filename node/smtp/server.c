@@ -28,6 +28,7 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/antispam/antispam.h"
 #include "node/limits.h"
 #include "node/smtp/data.h"
 #include "node/smtp/parser.h"
@@ -63,7 +64,7 @@ struct smtp_server {
 
 enum auth_step { AUTH_NONE = 0, AUTH_PLAIN_WAIT, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 
-enum work_kind { WORK_AUTH, WORK_QUOTA, WORK_SPOOL };
+enum work_kind { WORK_AUTH, WORK_QUOTA, WORK_SPOOL, WORK_SPF };
 
 struct session {
 	struct smtp_server *srv;
@@ -88,6 +89,10 @@ struct session {
 
 	/* transaction */
 	bool in_mail;
+	bool spf_checked; /* spf holds this transaction's SPF result */
+	struct spf_outcome spf;
+	bool dnsbl_done; /* dnsbl holds the client's DNSBL result (per session) */
+	struct dnsbl_outcome dnsbl;
 	struct spool_env env;
 	uint64_t declared_size;
 	bool in_data;
@@ -108,6 +113,7 @@ struct session {
 	char *w_orcpt;
 	unsigned w_notify;
 	char *w_received; /* SPOOL: Received: header */
+	struct antispam_msg *w_as; /* SPOOL: DKIM/DMARC work before the write, or NULL */
 	int w_rc;
 	struct mn_err w_err;
 };
@@ -169,6 +175,7 @@ txn_reset(struct session *s)
 {
 	spool_env_fini(&s->env);
 	s->in_mail = false;
+	s->spf_checked = false;
 	s->in_data = false;
 	s->declared_size = 0;
 	buf_fini(&s->msg);
@@ -251,6 +258,9 @@ need_auth(struct session *s)
 	return s->kind != SMTP_LISTEN_MX && s->auth_user == NULL;
 }
 
+static void spf_work(uv_work_t *w);
+static void start_work(struct session *s, enum work_kind kind, void (*fn)(uv_work_t *));
+
 static void
 do_mail(struct session *s, const struct smtp_cmd *cmd)
 {
@@ -303,6 +313,64 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 	s->env.auth_user = s->auth_user ? xstrdup(s->auth_user) : NULL;
 	s->env.client_ip = xstrdup(s->ip);
 	s->declared_size = p->has_size ? p->size : 0;
+	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
+	    (antispam_spf_enabled(s->srv->cfg.antispam) ||
+	        antispam_dnsbl_enabled(s->srv->cfg.antispam))) {
+		/* DNSBL (once per session) and SPF (RFC 7208 §2.4) at MAIL
+		 * FROM; 250 or the refusal comes from spf_done */
+		start_work(s, WORK_SPF, spf_work);
+		return;
+	}
+	s->in_mail = true;
+	reply(s, "250 2.1.0 Ok");
+}
+
+static void
+spf_work(uv_work_t *w)
+{
+	struct session *s = w->data;
+	struct antispam *as = s->srv->cfg.antispam;
+
+	if (antispam_dnsbl_enabled(as) && !s->dnsbl_done) {
+		antispam_dnsbl_check(as, s->ip, &s->dnsbl);
+		s->dnsbl_done = true;
+	}
+	if (s->dnsbl_done && antispam_dnsbl_rejects(as, &s->dnsbl))
+		return; /* refused anyway: no SPF queries */
+	if (antispam_spf_enabled(as))
+		antispam_spf_check(as, s->ip, s->helo, s->env.sender, &s->spf);
+}
+
+static void
+spf_done(struct session *s)
+{
+	struct antispam *as = s->srv->cfg.antispam;
+	enum antispam_action act = ANTISPAM_ACCEPT;
+	char line[700];
+
+	if (s->dnsbl_done && antispam_dnsbl_rejects(as, &s->dnsbl)) {
+		antispam_dnsbl_reply(&s->dnsbl, s->ip, line, sizeof(line));
+		reply(s, "%s", line);
+		log_info("smtp", "sid=%s event=mail result=554 reason=dnsbl zone=%s", s->sid,
+		    s->dnsbl.zone);
+		txn_reset(s);
+		return;
+	}
+	if (!antispam_spf_enabled(as)) {
+		s->in_mail = true;
+		reply(s, "250 2.1.0 Ok");
+		return;
+	}
+	act = antispam_spf_action(as, s->spf.result);
+	if (act != ANTISPAM_ACCEPT) {
+		antispam_spf_reply(&s->spf, s->env.sender, act, line, sizeof(line));
+		reply(s, "%s", line);
+		log_info("smtp", "sid=%s event=mail result=%.3s reason=spf_%s", s->sid, line,
+		    spf_result_name(s->spf.result));
+		txn_reset(s);
+		return;
+	}
+	s->spf_checked = true;
 	s->in_mail = true;
 	reply(s, "250 2.1.0 Ok");
 }
@@ -414,6 +482,24 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		free(xt);
 	}
 	k = directory_classify(s->srv->cfg.dir, addr, &canon);
+	if ((k == DIR_ADDR_USER || k == DIR_ADDR_ALIAS || k == DIR_ADDR_GROUP) &&
+	    s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
+	    antispam_greylist_enabled(s->srv->cfg.antispam)) {
+		uint64_t wait_ms;
+
+		/* RFC 6647: a temporary failure a real MTA retries */
+		if (antispam_greylist(s->srv->cfg.antispam, s->ip, s->env.sender, addr, &wait_ms)) {
+			reply(s,
+			    "451 4.7.1 <%s>: Recipient address rejected: greylisted, try again in "
+			    "%llu s",
+			    addr, (unsigned long long)((wait_ms + 999) / 1000));
+			log_info("smtp", "sid=%s event=rcpt result=451 reason=greylist", s->sid);
+			free(orcpt);
+			free(canon);
+			free(addr);
+			return;
+		}
+	}
 	switch (k) {
 	case DIR_ADDR_REMOTE:
 		if (s->auth_user == NULL) {
@@ -823,6 +909,7 @@ make_received(struct session *s)
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	buf_init(&b, 0);
 	/* RFC 3848 / RFC 6531 §4.3 protocol types */
 	if (s->env.smtputf8)
 		proto =
@@ -832,7 +919,6 @@ make_received(struct session *s)
 	else
 		proto = tls ? (auth ? "ESMTPSA" : "ESMTPS") : (auth ? "ESMTPA" : "ESMTP");
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
-	buf_init(&b, 0);
 	buf_printf(&b, "Received: from %s ([%s])\r\n\tby %s (mailnode) with %s id %s", helo, s->ip,
 	    hostname(s), proto, s->env.id);
 	if (tls) {
@@ -852,15 +938,52 @@ static void
 spool_work(uv_work_t *w)
 {
 	struct session *s = w->data;
+	struct antispam_msg *m = s->w_as;
 
+	if (m != NULL) {
+		/* signing or the checks after DATA; their headers go above
+		 * our Received (RFC 8601 §5: on top, like trace fields) */
+		m->msg = s->msg.data;
+		m->len = s->msg.len;
+		antispam_message(s->srv->cfg.antispam, m);
+		if (m->inbound) {
+			/* after DKIM saw the message as sent: results that claim
+			 * to be ours but came with it go (RFC 8601 §5) */
+			size_t n = antispam_strip_forged_ar(s->msg.data, &s->msg.len, m->hostname);
+
+			if (n > 0)
+				log_info("smtp", "sid=%s event=forged_auth_results removed=%zu", s->sid,
+				    n);
+		}
+		if (m->action != ANTISPAM_ACCEPT)
+			return; /* refused: nothing spooled, spool_done replies */
+		buf_append_str(&m->prefix, s->w_received);
+		s->w_rc = spool_write(s->srv->cfg.spool, &s->env, m->prefix.data, m->prefix.len,
+		    s->msg.data, s->msg.len, &s->w_err);
+		return;
+	}
 	s->w_rc = spool_write(s->srv->cfg.spool, &s->env, s->w_received, strlen(s->w_received),
 	    s->msg.data, s->msg.len, &s->w_err);
 }
 
 static void
+as_free(struct session *s)
+{
+	if (s->w_as != NULL) {
+		buf_fini(&s->w_as->prefix);
+		free(s->w_as);
+		s->w_as = NULL;
+	}
+}
+
+static void
 spool_done(struct session *s)
 {
-	if (s->w_rc == 0) {
+	if (s->w_as != NULL && s->w_as->action != ANTISPAM_ACCEPT) {
+		reply(s, "%s", s->w_as->reply);
+		log_info("smtp", "sid=%s event=data result=%.3s reason=antispam", s->sid,
+		    s->w_as->reply);
+	} else if (s->w_rc == 0) {
 		reply(s, "250 2.0.0 Ok: queued as %s", s->env.id);
 		char from[128];
 
@@ -876,6 +999,7 @@ spool_done(struct session *s)
 	}
 	free(s->w_received);
 	s->w_received = NULL;
+	as_free(s);
 	txn_reset(s);
 }
 
@@ -897,6 +1021,21 @@ data_finished(struct session *s)
 	spool_new_id(s->srv->cfg.spool, s->env.id);
 	s->env.arrival = (int64_t)time(NULL);
 	s->w_received = make_received(s);
+	if (antispam_wants_message(s->srv->cfg.antispam, s->kind == SMTP_LISTEN_MX,
+	        s->auth_user != NULL)) {
+		struct antispam_msg *m = xcalloc(1, sizeof(*m));
+
+		m->inbound = s->kind == SMTP_LISTEN_MX && s->auth_user == NULL;
+		m->authenticated = s->auth_user != NULL;
+		m->hostname = hostname(s);
+		m->sender = s->env.sender;
+		m->helo = s->helo;
+		m->spf_checked = s->spf_checked;
+		m->spf = &s->spf;
+		m->dnsbl = s->dnsbl_done ? &s->dnsbl : NULL;
+		buf_init(&m->prefix, 0);
+		s->w_as = m;
+	}
 	start_work(s, WORK_SPOOL, spool_work);
 }
 
@@ -1098,13 +1237,19 @@ work_done(uv_work_t *w, int status)
 	case WORK_QUOTA:
 		quota_done(s);
 		break;
+	case WORK_SPF:
+		if (!s->closed)
+			spf_done(s);
+		break;
 	case WORK_SPOOL:
-		if (s->closed && s->w_rc == 0 && s->srv->cfg.on_queued != NULL) {
+		if (s->closed && s->w_rc == 0 && s->srv->cfg.on_queued != NULL &&
+		    (s->w_as == NULL || s->w_as->action == ANTISPAM_ACCEPT)) {
 			/* queued even though the client is gone: it may never
 			 * see the 250, but the message is ours now */
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 			free(s->w_received);
 			s->w_received = NULL;
+			as_free(s);
 		} else if (!s->closed) {
 			spool_done(s);
 		}
@@ -1118,6 +1263,7 @@ work_done(uv_work_t *w, int status)
 		free(s->w_rcpt);
 		free(s->w_orcpt);
 		free(s->w_received);
+		as_free(s);
 		session_free(s);
 		return;
 	}

@@ -24,6 +24,7 @@
 #include "lib/err.h"
 #include "lib/tls.h"
 
+struct antispam;
 struct directory;
 struct limits;
 struct mailstore;
@@ -43,6 +44,9 @@ struct smtp_server_config {
 	/* per-IP connection caps and login-failure blocking (node/limits.h);
 	 * NULL: none */
 	struct limits *limits;
+	/* inbound mail checks (SPF at MAIL FROM, Authentication-Results);
+	 * NULL: none (node/antispam/antispam.h) */
+	struct antispam *antispam;
 	/* a message was queued (called on the loop after the spool fsync) */
 	void (*on_queued)(void *arg, const char *id);
 	void *arg;

@@ -356,8 +356,65 @@ domain_del(struct directory *d, const Mailnode__DomainDel *m, struct mn_err *err
 		    "domain %s still has domain "
 		    "administrators: delete them first",
 		    name);
-	else
+	else if ((rc = dir_exec(d, err, "DELETE FROM domain_dkim WHERE domain = ?", "t", name)) ==
+	         0)
 		rc = dir_exec(d, err, "DELETE FROM domains WHERE name = ?", "t", name);
+	free(name);
+	return rc;
+}
+
+/* selector: 1-63 of [a-z0-9-] (one DNS label, RFC 6376 §3.1) */
+static bool
+dkim_selector_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n == 0 || n > 63 || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static int
+domain_dkim_set(
+    struct directory *d, const Mailnode__DomainDkimSet *m, int64_t now, struct mn_err *err)
+{
+	char *name;
+	int rc;
+
+	if ((rc = arg_domain(m->domain, "domain", &name, err)) != 0)
+		return rc;
+	if (!DOMAIN_EXISTS(d, name)) {
+		rc = mn_err_set(err, MN_ENOENT, "domain %s does not exist", name);
+	} else if (m->private_key == NULL) {
+		if (!row_exists(d, "SELECT 1 FROM domain_dkim WHERE domain = ?", name))
+			rc = mn_err_set(err, MN_ENOENT, "domain %s has no DKIM key", name);
+		else
+			rc = dir_exec(d, err, "DELETE FROM domain_dkim WHERE domain = ?", "t", name);
+	} else if (!dkim_selector_ok(m->selector)) {
+		rc = mn_err_set(err, MN_EINVAL, "DKIM selector %s is not valid (a-z, 0-9, -)",
+		    m->selector ? SHOW(m->selector) : "(missing)");
+	} else if (m->algorithm == NULL || (strcmp(m->algorithm, "rsa-sha256") != 0 &&
+	                                       strcmp(m->algorithm, "ed25519-sha256") != 0)) {
+		rc = mn_err_set(err, MN_EINVAL, "DKIM algorithm %s is not rsa-sha256 or ed25519-sha256",
+		    m->algorithm ? SHOW(m->algorithm) : "(missing)");
+	} else if (m->public_key == NULL || strlen(m->private_key) > 8192 ||
+	           strlen(m->public_key) > 2048 ||
+	           strncmp(m->private_key, "-----BEGIN PRIVATE KEY-----", 27) != 0) {
+		rc = mn_err_set(err, MN_EINVAL, "DKIM key of %s is not a PEM private key with its "
+		                                "public key",
+		    name);
+	} else {
+		rc = dir_exec(d, err,
+		    "INSERT INTO domain_dkim (domain, selector, algorithm, private_key, public_key,"
+		    " created_at) VALUES (?, ?, ?, ?, ?, ?)"
+		    " ON CONFLICT (domain) DO UPDATE SET selector = excluded.selector,"
+		    " algorithm = excluded.algorithm, private_key = excluded.private_key,"
+		    " public_key = excluded.public_key, created_at = excluded.created_at",
+		    "ttttti", name, m->selector, m->algorithm, m->private_key, m->public_key, now);
+	}
 	free(name);
 	return rc;
 }
@@ -1151,6 +1208,8 @@ apply_one(struct directory *d, const Mailnode__DirectoryCommand *c, int64_t now,
 		return BODY(domain_alias_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_ALIAS_DEL:
 		return BODY(domain_alias_del, err);
+	case MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_DKIM_SET:
+		return BODY(domain_dkim_set, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_USER_ADD:
 		return BODY(user_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_USER_DEL:

@@ -220,6 +220,16 @@ json_t *directory_nodes_json(
     struct directory *d); /* [{name, address, raft_port, rpc_port, state, users}] */
 char *directory_setting_get(struct directory *d, const char *key); /* NULL if unset */
 
+/* A domain's DKIM signing key (DomainDkimSet). Strings owned by the struct. */
+struct dir_dkim {
+	char *domain, *selector, *algorithm, *private_key, *public_key;
+	int64_t created_at;
+};
+/* directory_dkim_get - the key of domain (a primary domain, lower-case);
+ * 0, MN_ENOENT (none) or MN_EDB. out may be NULL (existence check). */
+int directory_dkim_get(struct directory *d, const char *domain, struct dir_dkim *out);
+void dir_dkim_fini(struct dir_dkim *k);
+
 /* directory_snapshot - the whole directory as bytes (an SQLite image), for
  * Raft snapshots; *data_out is the caller's to free. 0 or MN_EDB. */
 int directory_snapshot(

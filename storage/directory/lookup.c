@@ -301,6 +301,50 @@ directory_setting_get(struct directory *d, const char *key)
 	return dir_text(d, "SELECT value FROM settings WHERE key = ?", "t", key);
 }
 
+int
+directory_dkim_get(struct directory *d, const char *domain, struct dir_dkim *out)
+{
+	struct mn_err err;
+	sqlite3_stmt *st = dir_stmt(d, &err,
+	    "SELECT domain, selector, algorithm, private_key, public_key, created_at"
+	    " FROM domain_dkim WHERE domain = ?",
+	    "t", domain);
+	int rc;
+
+	if (st == NULL)
+		return MN_EDB;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? MN_ENOENT : MN_EDB;
+	}
+	if (out != NULL) {
+		out->domain = dir_col_dup(st, 0);
+		out->selector = dir_col_dup(st, 1);
+		out->algorithm = dir_col_dup(st, 2);
+		out->private_key = dir_col_dup(st, 3);
+		out->public_key = dir_col_dup(st, 4);
+		out->created_at = sqlite3_column_int64(st, 5);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+void
+dir_dkim_fini(struct dir_dkim *k)
+{
+	if (k == NULL)
+		return;
+	free(k->domain);
+	free(k->selector);
+	free(k->algorithm);
+	if (k->private_key != NULL)
+		explicit_bzero(k->private_key, strlen(k->private_key));
+	free(k->private_key);
+	free(k->public_key);
+	memset(k, 0, sizeof(*k));
+}
+
 /* --- expansion ---------------------------------------------------------- */
 
 struct expander {

@@ -97,7 +97,16 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY NOT NULL,"
     "  value TEXT NOT NULL"
     ") WITHOUT ROWID;",
-    /* 1 -> 2: account migration state (cluster/migrate), one move per user */
+    /* 1 -> 2: DKIM signing keys (DomainDkimSet), one per domain */
+    "CREATE TABLE domain_dkim ("
+    "  domain TEXT PRIMARY KEY NOT NULL REFERENCES domains(name),"
+    "  selector TEXT NOT NULL,"
+    "  algorithm TEXT NOT NULL,"
+    "  private_key TEXT NOT NULL,"
+    "  public_key TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
+    /* 2 -> 3: account migration state (cluster/migrate), one move per user */
     "ALTER TABLE users ADD COLUMN move_to TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE users ADD COLUMN move_from TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE users ADD COLUMN move_state TEXT NOT NULL DEFAULT '';"

@@ -94,8 +94,15 @@ static const struct script_step script[] = {
     {"set cluster.name prod", 0},
     {"set tmp.key x", 0},
     {"set tmp.key", 0},
+    {"dkim_set a.test s1 rsa-sha256", 0},
+    {"dkim_set a.test s2 ed25519-sha256", 0}, /* replaces */
+    {"dkim_set nope.test s1 rsa-sha256", MN_ENOENT},
+    {"dkim_set b.test Bad! rsa-sha256", MN_EINVAL},
+    {"dkim_set b.test s1 rsa-md5", MN_EINVAL},
+    {"dkim_del b.test", MN_ENOENT},
     {"domain_add c.test", 0},
-    {"domain_del c.test", 0},
+    {"dkim_set c.test s1 rsa-sha256", 0},
+    {"domain_del c.test", 0}, /* and its key */
     {"domain_del a.test", MN_ECONFLICT}, /* still has users */
     {"noop", MN_EINVAL},
 };
@@ -164,9 +171,9 @@ test_encoding_every_command_round_trips(void **state)
 		mailnode__directory_command__free_unpacked(c, NULL);
 		free(p);
 	}
-	/* every member of the oneof (21 in directory.proto), plus the empty one */
+	/* every member of the oneof (22 in directory.proto), plus the empty one */
 	assert_int_equal(ncases, mailnode__directory_command__descriptor.n_fields - 2);
-	assert_int_equal(ncases, 21);
+	assert_int_equal(ncases, 22);
 	assert_true(seen[MAILNODE__DIRECTORY_COMMAND__CMD__NOT_SET]);
 
 	/* key fields of a few, decoded */

@@ -432,6 +432,86 @@ test_free_with_lookup_in_flight(void **state)
 	assert_int_equal(uv_udp_init(&T.loop, &T.udp), 0);
 }
 
+/* --- dns_query_sync (thread-pool callers) and its cache ------------------- */
+
+struct sync_job {
+	uv_work_t w;
+	const char *name;
+	int type, rc, len;
+	bool done;
+};
+
+static void
+sync_work(uv_work_t *w)
+{
+	struct sync_job *j = w->data;
+	unsigned char ans[4096];
+	char reason[320];
+
+	j->rc = dns_query_sync(T.r, j->name, j->type, ans, sizeof(ans), &j->len, reason,
+	    sizeof(reason));
+}
+
+static void
+sync_after(uv_work_t *w, int status)
+{
+	struct sync_job *j = w->data;
+
+	j->done = true;
+}
+
+static bool
+sync_done(void *arg)
+{
+	return ((struct sync_job *)arg)->done;
+}
+
+/* one blocking query on the pool while the loop serves the fake server */
+static int
+sync_query(const char *name, int type, int *len_out)
+{
+	struct sync_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.name = name;
+	j.type = type;
+	j.w.data = &j;
+	assert_int_equal(uv_queue_work(&T.loop, &j.w, sync_work, sync_after), 0);
+	assert_true(uv_wait_until(&T.loop, sync_done, &j, WAIT_MS));
+	if (len_out != NULL)
+		*len_out = j.len;
+	return j.rc;
+}
+
+static void
+test_sync_query_cached_for_ttl(void **state)
+{
+	int len = 0;
+
+	assert_int_equal(sync_query("v4.test", 1, &len), 0);
+	assert_true(len > 12);
+	assert_int_equal(sync_query("V4.test", 1, &len), 0); /* case-insensitive key */
+	assert_true(len > 12);
+	assert_int_equal(T.queries, 1);
+	assert_int_equal(dns_stats_sync_queries(T.r), 1);
+	/* NXDOMAIN and NODATA are cached too */
+	assert_int_equal(sync_query("nope.test", 1, NULL), MN_ENOENT);
+	assert_int_equal(sync_query("nope.test", 1, NULL), MN_ENOENT);
+	assert_int_equal(sync_query("v4.test", 15, NULL), 1);
+	assert_int_equal(sync_query("v4.test", 15, NULL), 1);
+	assert_int_equal(dns_stats_sync_queries(T.r), 3);
+	/* failures and TTL 0 are not */
+	assert_int_equal(sync_query("fail.test", 1, NULL), MN_ETEMP);
+	assert_int_equal(sync_query("fail.test", 1, NULL), MN_ETEMP);
+	assert_int_equal(sync_query("ttl0.test", 15, NULL), 0);
+	assert_int_equal(sync_query("ttl0.test", 15, NULL), 0);
+	assert_int_equal(dns_stats_sync_queries(T.r), 7);
+	/* cleared: asked again */
+	dns_cache_clear(T.r);
+	assert_int_equal(sync_query("v4.test", 1, NULL), 0);
+	assert_int_equal(dns_stats_sync_queries(T.r), 8);
+}
+
 int
 main(void)
 {
@@ -445,6 +525,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_ip_literal_and_bad_names, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resolver_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_with_lookup_in_flight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_query_cached_for_ttl, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

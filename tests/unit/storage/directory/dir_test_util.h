@@ -101,6 +101,7 @@ dt_pack(const char *line, int64_t time, size_t *len_out)
 		Mailnode__NodeSetState ns = MAILNODE__NODE_SET_STATE__INIT;
 		Mailnode__NodeDel nd = MAILNODE__NODE_DEL__INIT;
 		Mailnode__SettingSet ss = MAILNODE__SETTING_SET__INIT;
+		Mailnode__DomainDkimSet dk = MAILNODE__DOMAIN_DKIM_SET__INIT;
 		const char *v = toks[0];
 
 		if (strcmp(v, "domain_add") == 0) {
@@ -237,6 +238,19 @@ dt_pack(const char *line, int64_t time, size_t *len_out)
 			nd.name = ARG(1);
 			c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_NODE_DEL;
 			c.node_del = &nd;
+		} else if (strcmp(v, "dkim_set") == 0 || strcmp(v, "dkim_del") == 0) {
+			/* dkim_set DOMAIN SELECTOR ALGORITHM: a stand-in key (apply
+			 * checks the PEM frame only); dkim_del DOMAIN */
+			dk.domain = ARG(1);
+			if (strcmp(v, "dkim_set") == 0) {
+				dk.selector = ARG(2);
+				dk.algorithm = ARG(3);
+				dk.private_key = "-----BEGIN PRIVATE KEY-----\nTUlJ\n"
+				                 "-----END PRIVATE KEY-----\n";
+				dk.public_key = "TUlJQklqQU5C";
+			}
+			c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_DKIM_SET;
+			c.domain_dkim_set = &dk;
 		} else if (strcmp(v, "set") == 0) {
 			ss.key = ARG(1);
 			ss.value = ARG(2);

@@ -1,0 +1,488 @@
+/*
+ * antispam.c - settings and glue of the inbound mail checks (antispam.h):
+ * maps results to actions and SMTP replies, formats the
+ * Authentication-Results parts (RFC 8601 §2.7).
+ */
+#include "node/antispam/antispam.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "node/antispam/dkim.h"
+#include "node/antispam/dmarc.h"
+#include "node/antispam/greylist.h"
+#include "node/delivery/dns.h"
+#include "storage/directory/directory.h"
+#include "storage/message/header.h"
+
+struct antispam {
+	struct dns_resolver *dns;
+	struct directory *dir;
+	struct dkim_ctx *dkim;
+	struct psl *psl;
+	bool spf, dkim_sign, dkim_verify, dmarc;
+	char *dnsbl_zones; /* NULL: none */
+	bool dnsbl_reject;
+	uv_loop_t *loop;
+	struct greylist *greylist; /* NULL: off */
+	enum antispam_action spf_act[SPF_PERMERROR + 1];
+};
+
+static enum antispam_action
+action_of(const char *v)
+{
+	if (v != NULL && strcmp(v, "reject") == 0)
+		return ANTISPAM_REJECT;
+	if (v != NULL && strcmp(v, "defer") == 0)
+		return ANTISPAM_DEFER;
+	return ANTISPAM_ACCEPT;
+}
+
+int
+antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir,
+    struct antispam **out, struct mn_err *err)
+{
+	struct antispam *a = xcalloc(1, sizeof(*a));
+	int rc;
+
+	if ((rc = dns_resolver_new(loop, cfg->dns_resolvers, &a->dns, err)) < 0) {
+		free(a);
+		return mn_err_wrap(err, "[dns] resolvers");
+	}
+	if ((rc = dkim_ctx_new(a->dns, &a->dkim, err)) < 0) {
+		dns_resolver_free(&a->dns);
+		free(a);
+		return rc;
+	}
+	a->dir = dir;
+	a->loop = loop;
+	if (cfg->antispam_dnsbl_zones != NULL && cfg->antispam_dnsbl_zones[0] != '\0')
+		a->dnsbl_zones = xstrdup(cfg->antispam_dnsbl_zones);
+	a->dnsbl_reject = action_of(cfg->antispam_dnsbl_action) == ANTISPAM_REJECT;
+	if (cfg->antispam_greylist)
+		a->greylist = greylist_new(cfg->antispam_greylist_delay_ms,
+		    cfg->antispam_greylist_window_ms, cfg->antispam_greylist_pass_ms, 1000000);
+	a->spf = cfg->antispam_spf;
+	a->dkim_sign = cfg->antispam_dkim_sign;
+	a->dkim_verify = cfg->antispam_dkim_verify;
+	a->dmarc = cfg->antispam_dmarc;
+	if (a->dmarc)
+		a->psl = psl_load(DMARC_PSL_PATH);
+
+	a->spf_act[SPF_FAIL] = action_of(cfg->antispam_spf_fail);
+	a->spf_act[SPF_SOFTFAIL] = action_of(cfg->antispam_spf_softfail);
+	a->spf_act[SPF_PERMERROR] = action_of(cfg->antispam_spf_permerror);
+	a->spf_act[SPF_TEMPERROR] = action_of(cfg->antispam_spf_temperror);
+	if (a->spf && !dns_has_servers(a->dns))
+		log_info("antispam", "event=dns resolvers=system reason=\"[dns] resolvers unset: "
+		                     "checks use /etc/resolv.conf\"");
+	*out = a;
+	return 0;
+}
+
+void
+antispam_free(struct antispam **ap)
+{
+	struct antispam *a = *ap;
+
+	if (a == NULL)
+		return;
+	dkim_ctx_free(&a->dkim);
+	psl_free(&a->psl);
+	greylist_free(&a->greylist);
+	free(a->dnsbl_zones);
+	dns_resolver_free(&a->dns);
+	free(a);
+	*ap = NULL;
+}
+
+bool
+antispam_spf_enabled(const struct antispam *a)
+{
+	return a != NULL && a->spf;
+}
+
+void
+antispam_spf_check(struct antispam *a, const char *ip, const char *helo, const char *sender,
+    struct spf_outcome *out)
+{
+	spf_check(spf_dns_resolver_query, a->dns, ip, helo, sender, out);
+	log_info("antispam", "event=spf result=%s domain=%s identity=%s lookups=%u reason=\"%s\"",
+	    spf_result_name(out->result), out->domain, out->helo_identity ? "helo" : "mailfrom",
+	    out->lookups, out->reason);
+}
+
+enum antispam_action
+antispam_spf_action(const struct antispam *a, enum spf_result res)
+{
+	return a->spf_act[res];
+}
+
+void
+antispam_spf_reply(const struct spf_outcome *o, const char *sender, enum antispam_action act,
+    char *out, size_t outsz)
+{
+	/* RFC 7372 §3.2: X.7.23 SPF validation failed, X.7.24 SPF error */
+	bool err = o->result == SPF_TEMPERROR || o->result == SPF_PERMERROR;
+
+	if (act == ANTISPAM_DEFER)
+		snprintf(out, outsz, "451 4.7.24 <%.300s>: Sender address deferred: SPF %s: %.200s",
+		    sender, spf_result_name(o->result), o->reason);
+	else
+		snprintf(out, outsz, "550 5.7.%d <%.300s>: Sender address rejected: SPF %s: %.200s",
+		    err ? 24 : 23, sender, spf_result_name(o->result), o->reason);
+}
+
+/* "ptype.property=value" with a value the client chose: only characters
+ * that need no quoting in a header value (RFC 8601 §2.2 pvalue) pass */
+static void
+ar_value(struct buf *b, const char *prop, const char *v)
+{
+	buf_append_str(b, prop);
+	for (size_t i = 0; v[i] != '\0' && i < 300; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("@.-_+=[]:", c) != NULL)
+			buf_append(b, &v[i], 1);
+		else
+			buf_append(b, "_", 1);
+	}
+}
+
+void
+antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender, const char *helo)
+{
+	char reason[200];
+	size_t j = 0;
+
+	/* a comment may not hold unbalanced parentheses or CR/LF (RFC 5322 §3.2.2) */
+	for (size_t i = 0; o->reason[i] != '\0' && j < sizeof(reason) - 1; i++)
+		if (o->reason[i] != '(' && o->reason[i] != ')' && o->reason[i] != '\\' &&
+		    (unsigned char)o->reason[i] >= ' ')
+			reason[j++] = o->reason[i];
+	reason[j] = '\0';
+	buf_printf(b, "spf=%s (%s) ", spf_result_name(o->result), reason);
+	ar_value(b, o->helo_identity ? "smtp.helo=" : "smtp.mailfrom=",
+	    o->helo_identity ? helo : sender);
+}
+
+/* --- DNSBL and greylisting ---------------------------------------------- */
+
+bool
+antispam_dnsbl_enabled(const struct antispam *a)
+{
+	return a != NULL && a->dnsbl_zones != NULL;
+}
+
+void
+antispam_dnsbl_check(struct antispam *a, const char *ip, struct dnsbl_outcome *out)
+{
+	dnsbl_check(spf_dns_resolver_query, a->dns, ip, a->dnsbl_zones, out);
+	if (out->listed)
+		log_info("antispam", "event=dnsbl ip=%s zone=%s text=\"%s\"", ip, out->zone,
+		    out->text);
+}
+
+bool
+antispam_dnsbl_rejects(const struct antispam *a, const struct dnsbl_outcome *o)
+{
+	return o->listed && a->dnsbl_reject;
+}
+
+void
+antispam_dnsbl_reply(const struct dnsbl_outcome *o, const char *ip, char *out, size_t outsz)
+{
+	/* the wording Postfix uses, so admins of listed hosts recognise it */
+	snprintf(out, outsz, "554 5.7.1 Service unavailable; Client host [%.60s] blocked using %s%s%s",
+	    ip, o->zone, o->text[0] != '\0' ? "; " : "", o->text);
+}
+
+bool
+antispam_greylist_enabled(const struct antispam *a)
+{
+	return a != NULL && a->greylist != NULL;
+}
+
+int
+antispam_greylist(
+    struct antispam *a, const char *ip, const char *sender, const char *rcpt, uint64_t *wait_ms_out)
+{
+	int rc = greylist_check(a->greylist, ip, sender, rcpt, uv_now(a->loop), wait_ms_out);
+
+	log_info("antispam", "event=greylist ip=%s result=%s", ip, rc ? "defer" : "pass");
+	return rc;
+}
+
+/* --- after DATA ---------------------------------------------------------- */
+
+bool
+antispam_wants_message(const struct antispam *a, bool inbound, bool authenticated)
+{
+	if (a == NULL)
+		return false;
+	if (authenticated)
+		return a->dkim_sign;
+	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL);
+}
+
+struct from_scan {
+	unsigned nfrom;
+	char domain[256];
+};
+
+static void
+from_field(void *arg, const uint8_t *field, size_t n)
+{
+	struct from_scan *f = arg;
+	const uint8_t *colon = memchr(field, ':', n);
+	struct header_address_list l;
+	size_t name_len, mailboxes = 0;
+	const char *dom = NULL;
+
+	if (colon == NULL)
+		return;
+	name_len = (size_t)(colon - field);
+	while (name_len > 0 && (field[name_len - 1] == ' ' || field[name_len - 1] == '\t'))
+		name_len--;
+	if (name_len != 4 || ascii_ncasecmp((const char *)field, "from", 4) != 0)
+		return;
+	f->nfrom++;
+	header_address_list_init(&l);
+	(void)header_parse_addresses(
+	    (struct slice){(const char *)colon + 1, n - (size_t)(colon + 1 - field)}, &l);
+	for (size_t i = 0; i < l.n; i++)
+		if (l.v[i].kind == HEADER_ADDR_MAILBOX) {
+			mailboxes++;
+			dom = l.v[i].domain;
+		}
+	if (mailboxes == 1 && dom != NULL)
+		snprintf(f->domain, sizeof(f->domain), "%s", dom);
+	else
+		f->domain[0] = '\0';
+	header_address_list_fini(&l);
+}
+
+void
+antispam_from_domain(const uint8_t *msg, size_t len, char *out, size_t outsz)
+{
+	struct from_scan f;
+
+	memset(&f, 0, sizeof(f));
+	dkim_split_header(msg, len, from_field, &f);
+	/* RFC 7489 §6.6.1: exactly one From with one mailbox */
+	if (f.nfrom != 1 || f.domain[0] == '\0' || f.domain[0] == '[') {
+		out[0] = '\0';
+		return;
+	}
+	snprintf(out, outsz, "%s", f.domain);
+	ascii_lower(out);
+}
+
+static void
+comment(struct buf *b, const char *text)
+{
+	buf_append_str(b, "(");
+	for (size_t i = 0; text[i] != '\0' && i < 200; i++)
+		if (text[i] != '(' && text[i] != ')' && text[i] != '\\' &&
+		    (unsigned char)text[i] >= ' ' && (unsigned char)text[i] < 0x7f)
+			buf_append(b, &text[i], 1);
+	buf_append_str(b, ")");
+}
+
+static void
+sign(struct antispam *a, struct antispam_msg *m)
+{
+	char from[256], *hdr = NULL, *canon;
+	struct dir_dkim k;
+	struct mn_err err;
+	const char *at;
+
+	antispam_from_domain(m->msg, m->len, from, sizeof(from));
+	if (from[0] == '\0' && (at = strrchr(m->sender, '@')) != NULL)
+		snprintf(from, sizeof(from), "%s", at + 1);
+	if (from[0] == '\0')
+		return;
+	/* d= must be the domain whose DNS holds the key: mail From a
+	 * domain alias goes unsigned (XXX: keys per domain alias) */
+	canon = directory_domain_canonical(a->dir, from);
+	if (canon == NULL || strcmp(canon, from) != 0) {
+		free(canon);
+		return;
+	}
+	free(canon);
+	memset(&k, 0, sizeof(k));
+	if (directory_dkim_get(a->dir, from, &k) != 0)
+		return;
+	mn_err_clear(&err);
+	if (dkim_sign_message(a->dkim, k.domain, k.selector, k.algorithm, k.private_key, m->msg,
+	        m->len, &hdr, &err) == 0) {
+		buf_append_str(&m->prefix, hdr);
+		log_info("antispam", "event=dkim_sign domain=%s selector=%s algorithm=%s", k.domain,
+		    k.selector, k.algorithm);
+		free(hdr);
+	} else {
+		/* unsigned mail still goes: a receiver may only score it */
+		log_warn("antispam", "event=dkim_sign domain=%s reason=\"%s\"", from, err.msg);
+	}
+	dir_dkim_fini(&k);
+}
+
+static void
+check(struct antispam *a, struct antispam_msg *m)
+{
+	struct dkim_verify_result dk;
+	struct dmarc_outcome dm;
+	struct buf ar;
+	char from[256];
+	unsigned seed = (unsigned)uv_hrtime() ^ (unsigned)(uintptr_t)m; /* DMARC pct dice */
+
+	memset(&dk, 0, sizeof(dk));
+	if (a->dkim_verify || a->dmarc)
+		dkim_verify_message(a->dkim, m->msg, m->len, &dk);
+	buf_init(&ar, 0);
+	buf_printf(&ar, "Authentication-Results: %s", m->hostname);
+	if (m->spf_checked) {
+		buf_append_str(&ar, ";\r\n\t");
+		antispam_ar_spf(&ar, m->spf, m->sender, m->helo);
+	}
+	if (a->dkim_verify || a->dmarc) {
+		if (dk.nsigs == 0)
+			buf_append_str(&ar, ";\r\n\tdkim=none");
+		for (size_t i = 0; i < dk.nsigs; i++) {
+			const struct dkim_sig_result *r = &dk.sigs[i];
+
+			buf_printf(&ar, ";\r\n\tdkim=%s ", dkim_result_name(r->result));
+			if (r->reason[0] != '\0') {
+				comment(&ar, r->reason);
+				buf_append_str(&ar, " ");
+			}
+			ar_value(&ar, "header.d=", r->domain);
+			ar_value(&ar, " header.s=", r->selector);
+			ar_value(&ar, " header.a=", r->algorithm);
+			if (r->b[0] != '\0') {
+				buf_append_str(&ar, " header.b=\"");
+				ar_value(&ar, "", r->b);
+				buf_append_str(&ar, "\"");
+			}
+			log_info("antispam", "event=dkim_verify result=%s domain=%s selector=%s "
+			                     "reason=\"%s\"",
+			    dkim_result_name(r->result), r->domain, r->selector, r->reason);
+		}
+	}
+	if (a->dmarc) {
+		antispam_from_domain(m->msg, m->len, from, sizeof(from));
+		dmarc_check(spf_dns_resolver_query, a->dns, a->psl, from, m->spf_checked, m->spf,
+		    &dk, (unsigned)rand_r(&seed) % 100, &dm);
+		buf_printf(&ar, ";\r\n\tdmarc=%s ", dmarc_result_name(dm.result));
+		comment(&ar, dm.reason);
+		if (dm.from_domain[0] != '\0')
+			ar_value(&ar, " header.from=", dm.from_domain);
+		log_info("antispam", "event=dmarc result=%s from=%s reason=\"%s\"",
+		    dmarc_result_name(dm.result), dm.from_domain, dm.reason);
+		if (dm.result == DMARC_RES_FAIL && dm.disposition == DMARC_P_REJECT) {
+			m->action = ANTISPAM_REJECT;
+			snprintf(m->reply, sizeof(m->reply),
+			    "550 5.7.1 Message rejected: DMARC policy of %.200s says reject "
+			    "(no aligned SPF or DKIM pass)",
+			    dm.from_domain);
+		} else if (dm.result == DMARC_RES_FAIL && dm.disposition == DMARC_P_QUARANTINE) {
+			m->junk = true;
+		}
+	}
+	if (!m->spf_checked && !a->dkim_verify && !a->dmarc)
+		buf_append_str(&ar, "; none");
+	buf_append_str(&ar, "\r\n");
+	if (m->junk)
+		buf_append_str(&m->prefix, ANTISPAM_JUNK_HEADER);
+	buf_append(&m->prefix, ar.data, ar.len);
+	if (m->dnsbl != NULL && m->dnsbl->listed)
+		buf_printf(&m->prefix, "X-Mailnode-DNSBL: listed in %s\r\n", m->dnsbl->zone);
+	buf_fini(&ar);
+}
+
+void
+antispam_message(struct antispam *a, struct antispam_msg *m)
+{
+	m->action = ANTISPAM_ACCEPT;
+	m->junk = false;
+	m->reply[0] = '\0';
+	if (m->authenticated) {
+		if (a->dkim_sign)
+			sign(a, m);
+		return;
+	}
+	if (m->inbound)
+		check(a, m);
+}
+
+struct ar_scan {
+	const uint8_t *base;
+	size_t total;
+	const char *host;
+	size_t starts[64], ends[64]; /* byte ranges of the fields to drop */
+	size_t n;
+};
+
+static void
+ar_field(void *arg, const uint8_t *field, size_t n)
+{
+	struct ar_scan *sc = arg;
+	static const char name[] = "authentication-results";
+	size_t nl = sizeof(name) - 1, i, hl = strlen(sc->host);
+
+	if (n <= nl || ascii_ncasecmp((const char *)field, name, nl) != 0)
+		return;
+	for (i = nl; i < n && (field[i] == ' ' || field[i] == '\t'); i++)
+		;
+	if (i == n || field[i] != ':')
+		return;
+	/* the authserv-id: first token of the value, CFWS skipped */
+	for (i++; i < n && (field[i] == ' ' || field[i] == '\t' || field[i] == '\r' ||
+	                       field[i] == '\n');
+	     i++)
+		;
+	if (n - i < hl || ascii_ncasecmp((const char *)field + i, sc->host, hl) != 0)
+		return;
+	if (i + hl < n && field[i + hl] != ';' && field[i + hl] != ' ' && field[i + hl] != '\t' &&
+	    field[i + hl] != '\r' && field[i + hl] != '\n' && field[i + hl] != '(')
+		return;
+	if (sc->n < 64) {
+		size_t start = (size_t)(field - sc->base), end = start + n;
+
+		/* and its line end */
+		if (end < sc->total && sc->base[end] == '\r')
+			end++;
+		if (end < sc->total && sc->base[end] == '\n')
+			end++;
+		sc->starts[sc->n] = start;
+		sc->ends[sc->n++] = end;
+	}
+}
+
+size_t
+antispam_strip_forged_ar(uint8_t *msg, size_t *len, const char *hostname)
+{
+	struct ar_scan sc;
+	size_t out = 0, in = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.base = msg;
+	sc.total = *len;
+	sc.host = hostname;
+	dkim_split_header(msg, *len, ar_field, &sc);
+	if (sc.n == 0)
+		return 0;
+	for (size_t k = 0; k < sc.n; k++) {
+		memmove(msg + out, msg + in, sc.starts[k] - in);
+		out += sc.starts[k] - in;
+		in = sc.ends[k];
+	}
+	memmove(msg + out, msg + in, *len - in);
+	out += *len - in;
+	*len = out;
+	return sc.n;
+}
