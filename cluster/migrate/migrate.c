@@ -41,9 +41,9 @@ struct migrate {
 	char *dir; /* DATA_DIR/migrate */
 	uv_timer_t scan;
 	bool stopping;
-	struct job *jobs;   /* source side */
-	struct put *puts;   /* target side */
-	uint64_t seq;       /* file names */
+	struct job *jobs; /* source side */
+	struct put *puts; /* target side */
+	uint64_t seq;     /* file names */
 };
 
 /* --- export and hashing (pool) ---------------------------------------------- */
@@ -155,11 +155,11 @@ struct job {
 	char reply[REPLY_MAX];
 	size_t rlen;
 	unsigned copies;
-	bool copied;     /* ex holds a copy the target confirmed */
-	char *result;    /* for the flip */
-	char *fail;      /* rollback reason once the abort is done */
-	bool busy;       /* an async step is out */
-	unsigned opens;  /* attempts refused as "not yet" by the target */
+	bool copied;    /* ex holds a copy the target confirmed */
+	char *result;   /* for the flip */
+	char *fail;     /* rollback reason once the abort is done */
+	bool busy;      /* an async step is out */
+	unsigned opens; /* attempts refused as "not yet" by the target */
 	uint64_t t0;
 };
 
@@ -224,8 +224,8 @@ propose_done(int rc, const struct mn_err *err, void *arg)
 		return;
 	}
 	if (rc != 0) {
-		log_warn("migrate", "event=propose user=%s to=%s result=fail reason=\"%s\"", j->user,
-		    j->target, err && err->msg[0] ? err->msg : mn_strerror(rc));
+		log_warn("migrate", "event=propose user=%s to=%s result=fail reason=\"%s\"",
+		    j->user, j->target, err && err->msg[0] ? err->msg : mn_strerror(rc));
 		/* the directory's state says what to do next; give a leader
 		 * election or a lost reply time */
 		job_later(j, MIGRATE_RETRY_MS);
@@ -270,7 +270,8 @@ job_work(uv_work_t *w)
 			close(j->fd);
 		j->fd = open(j->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (j->fd < 0) {
-			j->ex.rc = mn_err_set(&j->ex.err, MN_EIO, "%s: %s", j->path, strerror(errno));
+			j->ex.rc =
+			    mn_err_set(&j->ex.err, MN_EIO, "%s: %s", j->path, strerror(errno));
 			return;
 		}
 		export_hash(ms, j->user, j->fd, &j->ex);
@@ -311,7 +312,8 @@ job_work_done(uv_work_t *w, int status)
 		log_info("migrate",
 		    "event=export user=%s to=%s bytes=%llu folders=%llu messages=%llu sha256=%s",
 		    j->user, j->target, (unsigned long long)j->ex.size,
-		    (unsigned long long)j->ex.folders, (unsigned long long)j->ex.messages, j->ex.sha);
+		    (unsigned long long)j->ex.folders, (unsigned long long)j->ex.messages,
+		    j->ex.sha);
 		open_stream(j, false);
 		break;
 	case JW_HASH:
@@ -322,8 +324,8 @@ job_work_done(uv_work_t *w, int status)
 		if (strcmp(j->again.sha, j->ex.sha) != 0) {
 			/* something reached the store after the hold (a
 			 * delivery that had started before): copy again */
-			log_warn("migrate", "event=changed user=%s to=%s copy=%u", j->user, j->target,
-			    j->copies);
+			log_warn("migrate", "event=changed user=%s to=%s copy=%u", j->user,
+			    j->target, j->copies);
 			if (++j->copies >= MIGRATE_MAX_COPIES) {
 				job_fail(j, "the mailbox kept changing during the hold");
 				return;
@@ -337,8 +339,8 @@ job_work_done(uv_work_t *w, int status)
 		break;
 	case JW_DELETE:
 		if (j->again.rc != 0) {
-			log_warn("migrate", "event=cleanup user=%s result=fail reason=\"%s\"", j->user,
-			    j->again.err.msg);
+			log_warn("migrate", "event=cleanup user=%s result=fail reason=\"%s\"",
+			    j->user, j->again.err.msg);
 			job_later(j, MIGRATE_RETRY_MS * 5);
 			return;
 		}
@@ -526,7 +528,8 @@ stream_opened(
 			    j->user, j->target, error ? error : mn_strerror(status));
 			propose(j, "end", j->fail);
 		} else {
-			job_fail(j, "target %s: %s", j->target, error ? error : mn_strerror(status));
+			job_fail(
+			    j, "target %s: %s", j->target, error ? error : mn_strerror(status));
 		}
 		return;
 	}
@@ -550,8 +553,7 @@ open_stream(struct job *j, bool abort)
 	j->rlen = 0;
 	j->reply[0] = '\0';
 	memset(&node, 0, sizeof(node));
-	if ((rc = directory_node_get(j->m->cfg.dir, j->target, &node)) != 0 ||
-	    node.rpc_port == 0) {
+	if ((rc = directory_node_get(j->m->cfg.dir, j->target, &node)) != 0 || node.rpc_port == 0) {
 		dir_node_fini(&node);
 		if (abort)
 			propose(j, "end", j->fail);
@@ -573,8 +575,8 @@ open_stream(struct job *j, bool abort)
 	mailnode__migrate_open__pack(&mo, buf);
 	j->busy = true;
 	rc = rpc_stream_open(j->m->loop, j->m->cfg.auth, node.address, node.rpc_port,
-	    MAILNODE__RPC_METHOD__RPC_MIGRATE_PUT, buf, n, MIGRATE_OPEN_TIMEOUT_MS, stream_opened, j,
-	    &j->op);
+	    MAILNODE__RPC_METHOD__RPC_MIGRATE_PUT, buf, n, MIGRATE_OPEN_TIMEOUT_MS, stream_opened,
+	    j, &j->op);
 	free(buf);
 	dir_node_fini(&node);
 	if (rc != 0) {
@@ -605,8 +607,8 @@ job_step(struct job *j)
 	    strcmp(u.move_to, j->target) != 0) {
 		/* deleted, ended, or not ours: nothing left to drive */
 		if (rc == 0 && u.move_result[0] != '\0')
-			log_info("migrate", "event=end user=%s to=%s home=%s result=\"%s\"", j->user,
-			    j->target, u.home_node, u.move_result);
+			log_info("migrate", "event=end user=%s to=%s home=%s result=\"%s\"",
+			    j->user, j->target, u.home_node, u.move_result);
 		dir_user_fini(&u);
 		job_free(j);
 		return;
@@ -745,8 +747,7 @@ put_work(uv_work_t *w)
 	/* whatever is here for this user is what an earlier attempt left: the
 	 * user is not homed here (checked at the opening) */
 	if (mailstore_user_exists(ms, p->user) &&
-	    (p->r.rc = mailstore_user_delete(ms, p->user, &p->r.err)) != 0 &&
-	    p->r.rc != MN_ENOENT)
+	    (p->r.rc = mailstore_user_delete(ms, p->user, &p->r.err)) != 0 && p->r.rc != MN_ENOENT)
 		return;
 	p->r.rc = 0;
 	if (p->abort)
@@ -761,8 +762,8 @@ put_work(uv_work_t *w)
 	export_hash(ms, p->user, -1, &p->r);
 }
 
-static void
-put_reply(struct put *p, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put_reply(struct put *p, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 put_reply(struct put *p, int rc, const char *fmt, ...)
@@ -907,9 +908,9 @@ serve_put(struct rpc_stream *st, const uint8_t *payload, size_t len, void *arg)
 		why = "no such user", code = MN_ENOENT;
 	else if (strcmp(u.home_node, m->cfg.node_name) == 0)
 		why = "the user is homed here";
-	else if (!mo->abort && (strcmp(u.move_state, "hold") != 0 ||
-	                           strcmp(u.move_to, m->cfg.node_name) != 0 ||
-	                           strcmp(u.move_from, mo->source) != 0))
+	else if (!mo->abort &&
+	         (strcmp(u.move_state, "hold") != 0 || strcmp(u.move_to, m->cfg.node_name) != 0 ||
+	             strcmp(u.move_from, mo->source) != 0))
 		why = "no move of this user to this node is holding (directory behind?)",
 		code = MN_ETEMP;
 	for (p = m->puts; why == NULL && p != NULL; p = p->next)

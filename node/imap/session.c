@@ -303,8 +303,8 @@ imap_session_kick_cb(void *arg)
 
 	if (s->c == NULL || conn_is_closing(s->c))
 		return;
-	log_info("imap", "sid=%s event=kick user=%s reason=\"mailbox moving\"", conn_id(s->c),
-	    s->user);
+	log_info(
+	    "imap", "sid=%s event=kick user=%s reason=\"mailbox moving\"", conn_id(s->c), s->user);
 	conn_write(s->c, bye, sizeof(bye) - 1);
 	conn_close(s->c);
 }
@@ -404,7 +404,8 @@ login_after_cb(uv_work_t *w, int status)
 	    !proxy_home_elsewhere(s->srv->cfg.proxy, u.home_node)) {
 		/* its mailbox is being copied to another node (cluster/migrate):
 		 * a session here could change it under the copy */
-		log_info("imap", "sid=%s event=login user=%s result=held", conn_id(s->c), u.address);
+		log_info(
+		    "imap", "sid=%s event=login user=%s result=held", conn_id(s->c), u.address);
 		imap_reply(job, "NO",
 		    "[UNAVAILABLE] Mailbox is moving to another server, try again in a moment");
 		dir_user_fini(&u);

@@ -614,9 +614,8 @@ user_update(struct directory *d, const Mailnode__UserUpdate *m, struct mn_err *e
 	UPD(m->has_flags, "flags", m->flags)
 	UPD(m->has_expires_at, "expires_at", m->expires_at)
 #undef UPD
-	if (m->home_node && row_exists(d,
-	                        "SELECT 1 FROM users WHERE address = ? AND move_state <> ''",
-	                        addr))
+	if (m->home_node &&
+	    row_exists(d, "SELECT 1 FROM users WHERE address = ? AND move_state <> ''", addr))
 		rc = mn_err_set(err, MN_ECONFLICT,
 		    "user %s is being moved: its home changes when the move ends", addr);
 	else if (m->home_node)
@@ -664,19 +663,20 @@ user_move(struct directory *d, const Mailnode__UserMove *m, struct mn_err *err)
 		if (m->target == NULL || *m->target == '\0') {
 			rc = mn_err_set(err, MN_EINVAL, "move target missing");
 		} else if (*state != '\0') {
-			rc = mn_err_set(err, MN_ECONFLICT, "user %s is already moving to %s", addr,
-			    SHOW(to));
+			rc = mn_err_set(
+			    err, MN_ECONFLICT, "user %s is already moving to %s", addr, SHOW(to));
 		} else if (*home == '\0') {
-			rc = mn_err_set(err, MN_ECONFLICT,
-			    "user %s has no home node: give it one first", addr);
+			rc = mn_err_set(
+			    err, MN_ECONFLICT, "user %s has no home node: give it one first", addr);
 		} else if (strcmp(home, m->target) == 0) {
-			rc = mn_err_set(err, MN_ECONFLICT, "user %s is already on %s", addr,
-			    SHOW(m->target));
+			rc = mn_err_set(
+			    err, MN_ECONFLICT, "user %s is already on %s", addr, SHOW(m->target));
 		} else if (!NODE_EXISTS(d, m->target)) {
 			rc = mn_err_set(err, MN_ENOENT, "node %s does not exist", SHOW(m->target));
 		} else if (!row_exists(d, "SELECT 1 FROM nodes WHERE name = ? AND state = 'active'",
 		               m->target)) {
-			rc = mn_err_set(err, MN_ECONFLICT, "node %s is not active", SHOW(m->target));
+			rc =
+			    mn_err_set(err, MN_ECONFLICT, "node %s is not active", SHOW(m->target));
 		} else {
 			rc = dir_exec(d, err,
 			    "UPDATE users SET move_to = ?, move_from = home_node,"

@@ -102,7 +102,7 @@ static const struct script_step script[] = {
     {"dkim_del b.test", MN_ENOENT},
     {"domain_add c.test", 0},
     {"dkim_set c.test s1 rsa-sha256", 0},
-    {"domain_del c.test", 0}, /* and its key */
+    {"domain_del c.test", 0},            /* and its key */
     {"domain_del a.test", MN_ECONFLICT}, /* still has users */
     {"noop", MN_EINVAL},
 };

@@ -51,8 +51,7 @@ teardown(void **state)
 }
 
 static int
-move(struct directory *d, const char *addr, const char *st, const char *target,
-    const char *result)
+move(struct directory *d, const char *addr, const char *st, const char *target, const char *result)
 {
 	Mailnode__DirectoryCommand c = MAILNODE__DIRECTORY_COMMAND__INIT;
 	Mailnode__UserMove m = MAILNODE__USER_MOVE__INIT;
@@ -178,7 +177,7 @@ test_refusals(void **state)
 	assert_int_equal(move(d, "bob@a.test", "copy", NULL, NULL), MN_EINVAL);
 	assert_int_equal(move(d, "bob@a.test", "copy", "n1", NULL), MN_ECONFLICT); /* its home */
 	assert_int_equal(move(d, "bob@a.test", "copy", "n9", NULL), MN_ENOENT);
-	assert_int_equal(move(d, "bob@a.test", "copy", "n3", NULL), MN_ECONFLICT); /* joining */
+	assert_int_equal(move(d, "bob@a.test", "copy", "n3", NULL), MN_ECONFLICT);  /* joining */
 	assert_int_equal(move(d, "dave@a.test", "copy", "n2", NULL), MN_ECONFLICT); /* no home */
 	assert_int_equal(move(d, "bob@a.test", "hold", NULL, NULL), MN_ECONFLICT);  /* not moving */
 	assert_int_equal(move(d, "bob@a.test", "flip", NULL, NULL), MN_ECONFLICT);
