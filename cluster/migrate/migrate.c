@@ -98,6 +98,34 @@ hex(const unsigned char *md, unsigned n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* parse_counts - "<folders> <messages>" and, when sha is not NULL, " <64
+ * hex digits>" at s (then the end or a newline): 0 or MN_EPARSE */
+static int
+parse_counts(const char *s, unsigned long long *f, unsigned long long *m, char *sha)
+{
+	char *end;
+
+	for (int i = 0; i < 2; i++) {
+		if (*s < '0' || *s > '9')
+			return MN_EPARSE;
+		errno = 0;
+		*(i == 0 ? f : m) = strtoull(s, &end, 10);
+		if (errno != 0)
+			return MN_EPARSE;
+		s = end;
+		if (i == 0 && *s++ != ' ')
+			return MN_EPARSE;
+	}
+	if (sha != NULL) {
+		if (*s++ != ' ' || strspn(s, "0123456789abcdef") != 64)
+			return MN_EPARSE;
+		memcpy(sha, s, 64);
+		sha[64] = '\0';
+		s += 64;
+	}
+	return *s == '\0' || *s == '\n' ? 0 : MN_EPARSE;
+}
+
 struct xresult {
 	int rc;
 	struct mn_err err;
@@ -127,7 +155,7 @@ export_hash(struct mailstore *ms, const char *user, int fd, struct xresult *r)
 	memcpy(tail, x.tail, x.tlen);
 	tail[x.tlen] = '\0';
 	e = strstr(tail, "\nE ");
-	if (e == NULL || sscanf(e + 1, "E %llu %llu", &f, &m) != 2) {
+	if (e == NULL || parse_counts(e + 3, &f, &m, NULL) != 0) {
 		r->rc = mn_err_set(&r->err, MN_EPARSE, "export stream without its E record");
 		return;
 	}
@@ -439,8 +467,7 @@ stream_closed(struct conn *c, void *arg, int reason)
 		    j->reply[0] ? j->reply : mn_strerror(reason ? reason : MN_ECLOSED));
 		return;
 	}
-	if (sscanf(j->reply, "OK %llu %llu %64s", &f, &msgs, sha) != 3 ||
-	    strcmp(sha, j->ex.sha) != 0 || f != j->ex.folders || msgs != j->ex.messages) {
+	if (parse_counts(j->reply + 3, &f, &msgs, sha) != 0 || strcmp(sha, j->ex.sha) != 0 || f != j->ex.folders || msgs != j->ex.messages) {
 		job_fail(j, "target %s holds something else: %s", j->target, j->reply);
 		return;
 	}
