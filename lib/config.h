@@ -82,6 +82,8 @@ struct mn_config {
 	uint32_t limits_auth_window_ms;  /* default 600 s */
 	uint32_t limits_block_ms;        /* default 172800 s */
 	char *limits_exempt;             /* CIDR list, NULL: none */
+	/* [http] */
+	char *http_web_root; /* NULL: MN_WEB_ROOT, the source tree's web/ */
 	/* [log] */
 	int log_level; /* enum log_level, default info */
 	/* [dev] */
