@@ -46,6 +46,12 @@ struct spool {
 	uint64_t spare[SPOOL_SPARES]; /* N of tmp/spare.N ready for reuse (a stack) */
 	size_t nspare;
 	uint64_t spare_seq;
+	/* group commit of queue/ fsyncs (queue_sync) */
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_done;
+	uint64_t sync_asked, sync_covered;
+	bool syncing;
+	int sync_rc;
 };
 
 static const char *state_names[] = {"pending", "inflight", "delivered", "failed", "expanded"};
@@ -90,6 +96,8 @@ spool_open(const char *data_dir, struct spool **out, struct mn_err *err)
 	sp->tmp = xasprintf("%s/tmp", sp->root);
 	sp->queue = xasprintf("%s/queue", sp->root);
 	pthread_mutex_init(&sp->lock, NULL);
+	pthread_mutex_init(&sp->sync_lock, NULL);
+	pthread_cond_init(&sp->sync_done, NULL);
 	if ((rc = mkdir_one(data_dir, err)) != 0 || (rc = mkdir_one(sp->root, err)) != 0 ||
 	    (rc = mkdir_one(sp->tmp, err)) != 0 || (rc = mkdir_one(sp->queue, err)) != 0 ||
 	    (rc = fsync_dir(sp->root, err)) != 0) {
@@ -108,6 +116,8 @@ spool_close(struct spool **spp)
 	if (sp == NULL)
 		return;
 	pthread_mutex_destroy(&sp->lock);
+	pthread_mutex_destroy(&sp->sync_lock);
+	pthread_cond_destroy(&sp->sync_done);
 	free(sp->root);
 	free(sp->tmp);
 	free(sp->queue);
@@ -527,8 +537,47 @@ spare_put(struct spool *sp, const char *path)
 	return rc;
 }
 
+/* queue_sync - make every rename into queue/ done before this call durable.
+ * Group commit: one fsync of the directory covers every caller that asked
+ * before it started, so concurrent writers share fsyncs instead of queueing
+ * one each behind the directory's lock. */
+static int
+queue_sync(struct spool *sp, struct mn_err *err)
+{
+	uint64_t ticket;
+	int rc = 0;
+
+	pthread_mutex_lock(&sp->sync_lock);
+	ticket = ++sp->sync_asked;
+	while (sp->sync_covered < ticket) {
+		if (sp->syncing) {
+			pthread_cond_wait(&sp->sync_done, &sp->sync_lock);
+			continue;
+		}
+		/* an fsync starting now covers every ticket asked so far */
+		uint64_t upto = sp->sync_asked;
+		struct mn_err ferr;
+
+		sp->syncing = true;
+		pthread_mutex_unlock(&sp->sync_lock);
+		mn_err_clear(&ferr);
+		rc = fsync_dir(sp->queue, &ferr);
+		pthread_mutex_lock(&sp->sync_lock);
+		sp->syncing = false;
+		sp->sync_covered = upto;
+		sp->sync_rc = rc;
+		pthread_cond_broadcast(&sp->sync_done);
+	}
+	/* the fsync that covered us may have been another thread's */
+	rc = sp->sync_rc;
+	pthread_mutex_unlock(&sp->sync_lock);
+	if (rc != 0)
+		return mn_err_set(err, rc, "spool: fsync %s failed", sp->queue);
+	return 0;
+}
+
 /* write tmp/NAME (or a spare file) with the pieces, fsync, rename to
- * queue/NAME, fsync queue/ */
+ * queue/NAME, fsync queue/ (queue_sync) */
 static int
 commit_file(struct spool *sp, const char *name, const void *a, size_t alen, const void *b,
     size_t blen, const void *c, size_t clen, struct mn_err *err)
@@ -569,7 +618,7 @@ commit_file(struct spool *sp, const char *name, const void *a, size_t alen, cons
 		unlink(tmp);
 		goto out;
 	}
-	rc = fsync_dir(sp->queue, err);
+	rc = queue_sync(sp, err);
 out:
 	free(tmp);
 	free(dst);
