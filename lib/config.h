@@ -82,6 +82,11 @@ struct mn_config {
 	uint32_t limits_auth_window_ms;  /* default 600 s */
 	uint32_t limits_block_ms;        /* default 172800 s */
 	char *limits_exempt;             /* CIDR list, NULL: none */
+	/* send limits for authenticated submission (node/antispam/sendlimit.h),
+	 * [scope][0 hour, 1 day]; 0: unlimited */
+	uint32_t send_user_msgs[2], send_user_rcpts[2];
+	uint32_t send_domain_msgs[2], send_domain_rcpts[2];
+	uint32_t send_system_msgs[2], send_system_rcpts[2];
 	/* [log] */
 	int log_level; /* enum log_level, default info */
 	/* [dev] */

@@ -45,6 +45,7 @@
 #include "lib/tls.h"
 #include "lib/xalloc.h"
 #include "node/antispam/antispam.h"
+#include "node/antispam/sendlimit.h"
 #include "node/admin/api.h"
 #include "node/delivery/queue.h"
 #include "node/delivery/remote.h"
@@ -84,6 +85,7 @@ struct node {
 	struct spool *spool;
 	struct remote_ctx *remote;
 	struct antispam *antispam; /* inbound checks: SPF, Authentication-Results */
+	struct sendlimit *sendlimit; /* send limits of authenticated submission */
 	struct handoff *handoff; /* cluster: mail for users homed elsewhere, both ways */
 	struct queue *queue;
 	struct smtp_server *smtp;
@@ -595,6 +597,24 @@ start_handoff(struct node *n, struct mn_err *err)
 	return 0;
 }
 
+/* Send limits from [limits] send_* (node/antispam/sendlimit.h). */
+static struct sendlimit *
+make_sendlimit(const struct mn_config *cfg)
+{
+	struct sendlimit_config c;
+
+	memset(&c, 0, sizeof(c));
+	for (int w = 0; w < SENDLIMIT_NWINDOW; w++) {
+		c.caps[SENDLIMIT_USER].msgs[w] = cfg->send_user_msgs[w];
+		c.caps[SENDLIMIT_USER].rcpts[w] = cfg->send_user_rcpts[w];
+		c.caps[SENDLIMIT_DOMAIN].msgs[w] = cfg->send_domain_msgs[w];
+		c.caps[SENDLIMIT_DOMAIN].rcpts[w] = cfg->send_domain_rcpts[w];
+		c.caps[SENDLIMIT_SYSTEM].msgs[w] = cfg->send_system_msgs[w];
+		c.caps[SENDLIMIT_SYSTEM].rcpts[w] = cfg->send_system_rcpts[w];
+	}
+	return sendlimit_new(&c);
+}
+
 /* The spool and its delivery queue, the SMTP listeners (after open_store). */
 static int
 start_mail(struct node *n, struct mn_err *err)
@@ -617,6 +637,7 @@ start_mail(struct node *n, struct mn_err *err)
 	qc.handoff = n->handoff;
 	if ((rc = queue_start(&n->loop, &qc, &n->queue, err)) != 0)
 		return rc;
+	n->sendlimit = make_sendlimit(&n->cfg);
 	memset(&sc, 0, sizeof(sc));
 	sc.cfg = &n->cfg;
 	sc.dir = n->dir;
@@ -625,6 +646,7 @@ start_mail(struct node *n, struct mn_err *err)
 	sc.tls = n->tls;
 	sc.limits = n->limits;
 	sc.antispam = n->antispam;
+	sc.sendlimit = n->sendlimit;
 	sc.on_queued = on_queued;
 	sc.arg = n;
 	return smtp_server_start(&n->loop, &sc, &n->smtp, err);
@@ -724,6 +746,7 @@ node_fini(struct node *n)
 	admin_api_free(&n->api);
 	remote_ctx_free(&n->remote);
 	antispam_free(&n->antispam);
+	sendlimit_free(&n->sendlimit);
 	handoff_free(&n->handoff);
 	spool_close(&n->spool);
 	limits_free(&n->limits); /* after every conn closed: they release into it */

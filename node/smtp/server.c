@@ -29,6 +29,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "node/antispam/antispam.h"
+#include "node/antispam/sendlimit.h"
 #include "node/limits.h"
 #include "node/smtp/data.h"
 #include "node/smtp/parser.h"
@@ -258,6 +259,89 @@ need_auth(struct session *s)
 	return s->kind != SMTP_LISTEN_MX && s->auth_user == NULL;
 }
 
+/* --- send limits (node/antispam/sendlimit.h) ------------------------------ */
+
+/* The postmaster alert is written to the spool on the thread pool like a
+ * message, then handed to the queue; the server stays allocated until it
+ * is done (counted as a session). */
+struct sl_alert {
+	uv_work_t work;
+	struct smtp_server *srv;
+	struct spool_env env;
+	char *text;
+	int rc;
+	struct mn_err err;
+};
+
+static void
+sl_alert_work(uv_work_t *w)
+{
+	struct sl_alert *a = w->data;
+
+	a->rc = spool_write(a->srv->cfg.spool, &a->env, NULL, 0, a->text, strlen(a->text), &a->err);
+}
+
+static void
+sl_alert_done(uv_work_t *w, int status)
+{
+	struct sl_alert *a = w->data;
+	struct smtp_server *srv = a->srv;
+
+	(void)status;
+	if (a->rc == 0) {
+		log_info("smtp", "event=send_limit_alert id=%s to=<%s>", a->env.id,
+		    a->env.rcpts[0].address);
+		if (!srv->stopped && srv->cfg.on_queued != NULL)
+			srv->cfg.on_queued(srv->cfg.arg, a->env.id);
+	} else {
+		log_error("smtp", "event=send_limit_alert result=fail reason=\"%s\"", a->err.msg);
+	}
+	spool_env_fini(&a->env);
+	free(a->text);
+	free(a);
+	srv->sessions--;
+	if (srv->stopped && srv->sessions == 0)
+		free(srv);
+}
+
+/* one more message (msgs 1) or rcpts more recipients from the session's
+ * user: true when they fit; else the 4xx reply is sent (the windows pass,
+ * so the refusal is temporary) and, once per account and window, the
+ * postmaster of the user's domain gets an alert */
+static bool
+send_limit_ok(struct session *s, uint32_t msgs, uint32_t rcpts, const char *code)
+{
+	struct sendlimit_hit h;
+	char what[SENDLIMIT_MAX_KEY + 96];
+
+	if (s->auth_user == NULL || s->srv->cfg.sendlimit == NULL ||
+	    sendlimit_check(s->srv->cfg.sendlimit, s->auth_user, msgs, rcpts, &h))
+		return true;
+	sendlimit_describe(&h, what, sizeof(what));
+	reply(s, "%s Sending limit reached: %s; try again later", code, what);
+	log_warn("smtp", "sid=%s event=send_limit user=%s limit=\"%s\" alert=%s", s->sid,
+	    s->auth_user, what, h.alert ? "yes" : "no");
+	if (h.alert) {
+		struct sl_alert *a = xcalloc(1, sizeof(*a));
+		char *rcpt, *msgid;
+
+		spool_new_id(s->srv->cfg.spool, a->env.id);
+		msgid = xasprintf("%s.limit@%s", a->env.id, hostname(s));
+		a->srv = s->srv;
+		a->text = sendlimit_alert_build(&h, hostname(s), s->auth_user, s->ip, msgid,
+		    (int64_t)time(NULL), &rcpt);
+		a->env.sender = xstrdup("");
+		a->env.arrival = (int64_t)time(NULL);
+		spool_env_add_rcpt(&a->env, rcpt, NULL, SMTP_NOTIFY_NEVER);
+		free(rcpt);
+		free(msgid);
+		a->work.data = a;
+		s->srv->sessions++;
+		uv_queue_work(s->srv->loop, &a->work, sl_alert_work, sl_alert_done);
+	}
+	return false;
+}
+
 static void spf_work(uv_work_t *w);
 static void start_work(struct session *s, enum work_kind kind, void (*fn)(uv_work_t *));
 
@@ -291,6 +375,10 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 		reply(s, "553 5.7.1 <%s>: Sender address rejected: not owned by user %s", sender,
 		    s->auth_user);
 		log_info("smtp", "sid=%s event=mail result=553 user=%s", s->sid, s->auth_user);
+		free(sender);
+		return;
+	}
+	if (!send_limit_ok(s, 1, 0, "451 4.7.1")) {
 		free(sender);
 		return;
 	}
@@ -463,6 +551,8 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
+	if (!send_limit_ok(s, 0, (uint32_t)s->env.nrcpts + 1, "452 4.7.1"))
+		return;
 	if (cmd->path.postmaster) {
 		/* RFC 5321 §4.1.1.3: bare Postmaster is ours. XXX: it is mapped
 		 * to postmaster@HOSTNAME, which is refused unless the hostname
@@ -990,6 +1080,8 @@ spool_done(struct session *s)
 		log_escape(from, sizeof(from), s->env.sender, strlen(s->env.sender));
 		log_info("smtp", "sid=%s event=queued id=%s from=<%s> rcpts=%zu size=%zu", s->sid,
 		    s->env.id, from, s->env.nrcpts, s->msg.len);
+		if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
+			sendlimit_count(s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
 		if (s->srv->cfg.on_queued != NULL)
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 	} else {
@@ -1247,6 +1339,9 @@ work_done(uv_work_t *w, int status)
 			/* queued even though the client is gone: it may never
 			 * see the 250, but the message is ours now */
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
+			if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
+				sendlimit_count(
+				    s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
 			free(s->w_received);
 			s->w_received = NULL;
 			as_free(s);
