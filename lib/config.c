@@ -72,7 +72,7 @@ struct config_key {
 };
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
-    check_resolvers, check_cidr_list, check_action, check_action_defer, check_zone_list;
+    check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine, check_zone_list;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -192,15 +192,16 @@ static const struct config_key config_keys[] = {
 	    "check SPF (RFC 7208) of MAIL FROM (HELO for the null sender) on the "
 	    "MX listener; authenticated sessions are never checked" },
 	{ "antispam", "spf_fail", CFG_STRING, "reject", 0, 0,
-	    OFF(antispam_spf_fail), 0, check_action, "reject, tag",
-	    "SPF fail: reject (550 5.7.23 at MAIL FROM) or tag (deliver with the "
-	    "result in Authentication-Results)" },
+	    OFF(antispam_spf_fail), 0, check_action, "reject, tag, quarantine",
+	    "SPF fail: reject (550 5.7.23 at MAIL FROM), tag (deliver with the "
+	    "result in Authentication-Results) or quarantine (hold in the "
+	    "recipient's Quarantine folder)" },
 	{ "antispam", "spf_softfail", CFG_STRING, "tag", 0, 0,
-	    OFF(antispam_spf_softfail), 0, check_action, "reject, tag",
-	    "SPF softfail: reject (550 5.7.23) or tag" },
+	    OFF(antispam_spf_softfail), 0, check_action, "reject, tag, quarantine",
+	    "SPF softfail: reject (550 5.7.23), tag or quarantine" },
 	{ "antispam", "spf_permerror", CFG_STRING, "tag", 0, 0,
-	    OFF(antispam_spf_permerror), 0, check_action, "reject, tag",
-	    "SPF permerror (broken record): reject (550 5.7.24) or tag" },
+	    OFF(antispam_spf_permerror), 0, check_action, "reject, tag, quarantine",
+	    "SPF permerror (broken record): reject (550 5.7.24), tag or quarantine" },
 	{ "antispam", "spf_temperror", CFG_STRING, "defer", 0, 0,
 	    OFF(antispam_spf_temperror), 0, check_action_defer, "defer, tag",
 	    "SPF temperror (DNS failure): defer (451 4.7.24, the client retries) "
@@ -219,15 +220,20 @@ static const struct config_key config_keys[] = {
 	    "evaluate DMARC (RFC 7489) on the MX listener and apply the From "
 	    "domain's policy: reject (550 5.7.1 after DATA), quarantine (Junk); "
 	    "verifies DKIM itself, SPF alignment needs spf = yes" },
+	{ "antispam", "dmarc_quarantine", CFG_STRING, "junk", 0, 0,
+	    OFF(antispam_dmarc_quarantine), 0, check_dmarc_quarantine, "junk, quarantine",
+	    "where mail goes whose From domain's DMARC policy says quarantine: the "
+	    "recipient's Junk folder or the held Quarantine (mailctl quarantine)" },
 	{ "antispam", "dnsbl_zones", CFG_STRING, NULL, 0, 0,
 	    OFF(antispam_dnsbl_zones), 0, check_zone_list,
 	    "zone names, comma or space separated (at most 16)",
 	    "DNS blocklists (RFC 5782) the MX client address is looked up in at MAIL "
 	    "FROM; empty: none" },
 	{ "antispam", "dnsbl_action", CFG_STRING, "reject", 0, 0,
-	    OFF(antispam_dnsbl_action), 0, check_action, "reject, tag",
+	    OFF(antispam_dnsbl_action), 0, check_action, "reject, tag, quarantine",
 	    "a listed client: reject (554 5.7.1 naming the zone, at every MAIL "
-	    "FROM of the session) or tag (X-Mailnode-DNSBL header)" },
+	    "FROM of the session), tag (X-Mailnode-DNSBL header) or quarantine "
+	    "(tagged and held in the recipient's Quarantine folder)" },
 	{ "antispam", "greylist", CFG_BOOL, "no", 0, 0, OFF(antispam_greylist), 0,
 	    NULL, NULL,
 	    "greylisting (RFC 6647) of MX recipients: a new (client /24 or /64, "
@@ -538,8 +544,16 @@ check_resolvers(const char *v)
 static const char *
 check_action(const char *v)
 {
-	return strcmp(v, "reject") == 0 || strcmp(v, "tag") == 0 ? NULL
-	                                                          : "is not one of reject, tag";
+	return strcmp(v, "reject") == 0 || strcmp(v, "tag") == 0 || strcmp(v, "quarantine") == 0
+	           ? NULL
+	           : "is not one of reject, tag, quarantine";
+}
+
+static const char *
+check_dmarc_quarantine(const char *v)
+{
+	return strcmp(v, "junk") == 0 || strcmp(v, "quarantine") == 0 ? NULL
+	                                                            : "is not one of junk, quarantine";
 }
 
 static const char *

@@ -61,13 +61,14 @@ struct mn_config {
 	char *dns_resolvers;
 	/* [antispam] (node/antispam, docs/anti-spam.md) */
 	bool antispam_spf;            /* default no */
-	char *antispam_spf_fail;      /* reject|tag, default reject */
+	char *antispam_spf_fail;      /* reject|tag|quarantine, default reject */
 	char *antispam_spf_softfail;  /* reject|tag, default tag */
 	char *antispam_spf_permerror; /* reject|tag, default tag */
 	char *antispam_spf_temperror; /* defer|tag, default defer */
 	bool antispam_dkim_sign;      /* default yes */
 	bool antispam_dkim_verify;    /* default no */
 	bool antispam_dmarc;          /* default no */
+	char *antispam_dmarc_quarantine; /* junk|quarantine, default junk */
 	char *antispam_dnsbl_zones;   /* NULL: none */
 	char *antispam_dnsbl_action;  /* reject|tag, default reject */
 	bool antispam_greylist;       /* default no */

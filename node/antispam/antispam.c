@@ -29,7 +29,16 @@ struct antispam {
 	uv_loop_t *loop;
 	struct greylist *greylist; /* NULL: off */
 	enum antispam_action spf_act[SPF_PERMERROR + 1];
+	/* action "quarantine": accepted at SMTP time, held at delivery */
+	bool spf_quar[SPF_PERMERROR + 1];
+	bool dnsbl_quar, dmarc_quar;
 };
+
+static bool
+is_quarantine(const char *v)
+{
+	return v != NULL && strcmp(v, "quarantine") == 0;
+}
 
 static enum antispam_action
 action_of(const char *v)
@@ -76,6 +85,11 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 	a->spf_act[SPF_SOFTFAIL] = action_of(cfg->antispam_spf_softfail);
 	a->spf_act[SPF_PERMERROR] = action_of(cfg->antispam_spf_permerror);
 	a->spf_act[SPF_TEMPERROR] = action_of(cfg->antispam_spf_temperror);
+	a->spf_quar[SPF_FAIL] = is_quarantine(cfg->antispam_spf_fail);
+	a->spf_quar[SPF_SOFTFAIL] = is_quarantine(cfg->antispam_spf_softfail);
+	a->spf_quar[SPF_PERMERROR] = is_quarantine(cfg->antispam_spf_permerror);
+	a->dnsbl_quar = is_quarantine(cfg->antispam_dnsbl_action);
+	a->dmarc_quar = is_quarantine(cfg->antispam_dmarc_quarantine);
 	if (a->spf && !dns_has_servers(a->dns))
 		log_info("antispam", "event=dns resolvers=system reason=\"[dns] resolvers unset: "
 		                     "checks use /etc/resolv.conf\"");
@@ -390,14 +404,25 @@ check(struct antispam *a, struct antispam_msg *m)
 			    "(no aligned SPF or DKIM pass)",
 			    dm.from_domain);
 		} else if (dm.result == DMARC_RES_FAIL && dm.disposition == DMARC_P_QUARANTINE) {
-			m->junk = true;
+			if (a->dmarc_quar)
+				m->quarantine = true;
+			else
+				m->junk = true;
 		}
 	}
 	if (!m->spf_checked && !a->dkim_verify && !a->dmarc)
 		buf_append_str(&ar, "; none");
 	buf_append_str(&ar, "\r\n");
-	if (m->junk)
+	if (m->spf_checked && m->spf->result <= SPF_PERMERROR && a->spf_quar[m->spf->result])
+		m->quarantine = true;
+	if (m->dnsbl != NULL && m->dnsbl->listed && a->dnsbl_quar)
+		m->quarantine = true;
+	if (m->quarantine) {
+		buf_append_str(&m->prefix, ANTISPAM_QUARANTINE_HEADER);
+		log_info("antispam", "event=quarantine");
+	} else if (m->junk) {
 		buf_append_str(&m->prefix, ANTISPAM_JUNK_HEADER);
+	}
 	buf_append(&m->prefix, ar.data, ar.len);
 	if (m->dnsbl != NULL && m->dnsbl->listed)
 		buf_printf(&m->prefix, "X-Mailnode-DNSBL: listed in %s\r\n", m->dnsbl->zone);
@@ -409,6 +434,7 @@ antispam_message(struct antispam *a, struct antispam_msg *m)
 {
 	m->action = ANTISPAM_ACCEPT;
 	m->junk = false;
+	m->quarantine = false;
 	m->reply[0] = '\0';
 	if (m->authenticated) {
 		if (a->dkim_sign)

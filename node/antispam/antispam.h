@@ -40,6 +40,14 @@ struct directory;
  * everything the client sent. */
 #define ANTISPAM_JUNK_HEADER "X-Mailnode-Folder: Junk\r\n"
 
+/* The first header line of a message held in quarantine (an SPF, DNSBL or
+ * DMARC action "quarantine"): local delivery stores it in the recipient's
+ * ANTISPAM_QUARANTINE_FOLDER (created on first use, not subscribed), from
+ * where `mailctl quarantine release` moves it to INBOX (node/admin/
+ * api_quarantine.c). */
+#define ANTISPAM_QUARANTINE_HEADER "X-Mailnode-Folder: Quarantine\r\n"
+#define ANTISPAM_QUARANTINE_FOLDER "Quarantine"
+
 /* antispam_new - dir: DKIM signing keys (read from the thread pool; the
  * directory's SQLite handle is serialised). */
 int antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir,
@@ -105,6 +113,7 @@ struct antispam_msg {
 	enum antispam_action action;
 	char reply[400]; /* the SMTP reply when action is not ACCEPT */
 	bool junk;       /* DMARC quarantine: prefix starts with ANTISPAM_JUNK_HEADER */
+	bool quarantine; /* held: prefix starts with ANTISPAM_QUARANTINE_HEADER */
 };
 
 /* antispam_wants_message - whether antispam_message has work for a
