@@ -72,7 +72,8 @@ struct config_key {
 };
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
-    check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine, check_zone_list;
+    check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine,
+    check_zone_list;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -552,8 +553,9 @@ check_action(const char *v)
 static const char *
 check_dmarc_quarantine(const char *v)
 {
-	return strcmp(v, "junk") == 0 || strcmp(v, "quarantine") == 0 ? NULL
-	                                                            : "is not one of junk, quarantine";
+	return strcmp(v, "junk") == 0 || strcmp(v, "quarantine") == 0
+	           ? NULL
+	           : "is not one of junk, quarantine";
 }
 
 static const char *

@@ -68,7 +68,8 @@ struct mn_config {
 	bool antispam_dkim_sign;      /* default yes */
 	bool antispam_dkim_verify;    /* default no */
 	bool antispam_dmarc;          /* default no */
-	char *antispam_dmarc_quarantine; /* junk|quarantine, default junk */
+	/* junk|quarantine, default junk */
+	char *antispam_dmarc_quarantine;
 	char *antispam_dnsbl_zones;   /* NULL: none */
 	char *antispam_dnsbl_action;  /* reject|tag, default reject */
 	bool antispam_greylist;       /* default no */

@@ -85,7 +85,8 @@ struct node {
 	struct spool *spool;
 	struct remote_ctx *remote;
 	struct antispam *antispam; /* inbound checks: SPF, Authentication-Results */
-	struct sendlimit *sendlimit; /* send limits of authenticated submission */
+	/* send limits of authenticated submission */
+	struct sendlimit *sendlimit;
 	struct handoff *handoff; /* cluster: mail for users homed elsewhere, both ways */
 	struct queue *queue;
 	struct smtp_server *smtp;

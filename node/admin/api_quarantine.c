@@ -75,7 +75,8 @@ header_value(const char *h, size_t len, const char *name, char *out)
 					out[o++] = c < ' ' || c == 127 ? ' ' : (char)c;
 				}
 				/* folded continuation (RFC 5322 §2.2.3) */
-				if (j + 1 < len && h[j] == '\n' && (h[j + 1] == ' ' || h[j + 1] == '\t')) {
+				if (j + 1 < len && h[j] == '\n' &&
+				    (h[j + 1] == ' ' || h[j + 1] == '\t')) {
 					j++;
 					continue;
 				}
@@ -97,8 +98,8 @@ quar_work(uv_work_t *w)
 
 	switch (q->op) {
 	case QUAR_LIST:
-		q->rc = mailstore_msg_list(q->ms, q->user, ANTISPAM_QUARANTINE_FOLDER, 0, &list, &q->n,
-		    &q->err);
+		q->rc = mailstore_msg_list(
+		    q->ms, q->user, ANTISPAM_QUARANTINE_FOLDER, 0, &list, &q->n, &q->err);
 		if (q->rc == MN_ENOENT) {
 			q->rc = 0; /* never held anything: no folder yet */
 			q->n = 0;
@@ -119,7 +120,8 @@ quar_work(uv_work_t *w)
 			/* a header too long to read whole shows empty fields */
 			if (mailstore_header_read(q->ms, q->user, ANTISPAM_QUARANTINE_FOLDER,
 			        list[i].uid, QUAR_HEADER_MAX, &hb, &e) == 0) {
-				header_value((const char *)hb.data, hb.len, "From", q->items[i].from);
+				header_value(
+				    (const char *)hb.data, hb.len, "From", q->items[i].from);
 				header_value(
 				    (const char *)hb.data, hb.len, "Subject", q->items[i].subject);
 			}
@@ -167,10 +169,10 @@ quar_done(uv_work_t *w, int status)
 
 		for (size_t i = 0; i < q->n; i++)
 			json_array_append_new(arr,
-			    json_pack("{s:I, s:I, s:I, s:s, s:s}", "uid", (json_int_t)q->items[i].uid,
-			        "size", (json_int_t)q->items[i].size, "internal_date",
-			        (json_int_t)q->items[i].date, "from", q->items[i].from, "subject",
-			        q->items[i].subject));
+			    json_pack("{s:I, s:I, s:I, s:s, s:s}", "uid",
+			        (json_int_t)q->items[i].uid, "size", (json_int_t)q->items[i].size,
+			        "internal_date", (json_int_t)q->items[i].date, "from",
+			        q->items[i].from, "subject", q->items[i].subject));
 		api_reply_json(r, 200, arr);
 	} else if (q->op == QUAR_RELEASE) {
 		log_info("admin", "event=quarantine_release user=%s uid=%u inbox_uid=%u", q->user,

@@ -290,8 +290,8 @@ sendlimit_describe(const struct sendlimit_hit *h, char *out, size_t outsz)
 		snprintf(out, outsz, "user %s may send %u %s per %s", h->key, h->limit, what, per);
 		break;
 	case SENDLIMIT_DOMAIN:
-		snprintf(out, outsz, "domain %s may send %u %s per %s", h->key, h->limit, what,
-		    per);
+		snprintf(
+		    out, outsz, "domain %s may send %u %s per %s", h->key, h->limit, what, per);
 		break;
 	default:
 		snprintf(out, outsz, "this server sends at most %u %s per %s", h->limit, what, per);

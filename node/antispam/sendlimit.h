@@ -62,11 +62,11 @@ struct sendlimit_config {
 struct sendlimit_hit {
 	enum sendlimit_scope scope;
 	enum sendlimit_window window;
-	bool rcpts;     /* recipients (else messages) */
-	uint32_t limit; /* the cap reached */
-	uint32_t used;  /* counted so far in the window */
+	bool rcpts;                      /* recipients (else messages) */
+	uint32_t limit;                  /* the cap reached */
+	uint32_t used;                   /* counted so far in the window */
 	char key[SENDLIMIT_MAX_KEY + 1]; /* user address, domain or "" */
-	bool alert;     /* first hit of this account in its window */
+	bool alert;                      /* first hit of this account in its window */
 };
 
 struct sendlimit;

@@ -81,8 +81,9 @@ local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_
 			t[i].rc = rc != 0 ? rc : res[i].rc;
 			t[i].found = rc == 0 && res[i].duplicate;
 			if (t[i].found)
-				log_info("delivery", "id=%s event=local_dup_check user=%s result=found",
-				    spool_id, t[i].user);
+				log_info("delivery",
+				    "id=%s event=local_dup_check user=%s result=found", spool_id,
+				    t[i].user);
 		}
 	}
 	free(users);

@@ -328,8 +328,8 @@ send_limit_ok(struct session *s, uint32_t msgs, uint32_t rcpts, const char *code
 		spool_new_id(s->srv->cfg.spool, a->env.id);
 		msgid = xasprintf("%s.limit@%s", a->env.id, hostname(s));
 		a->srv = s->srv;
-		a->text = sendlimit_alert_build(&h, hostname(s), s->auth_user, s->ip, msgid,
-		    (int64_t)time(NULL), &rcpt);
+		a->text = sendlimit_alert_build(
+		    &h, hostname(s), s->auth_user, s->ip, msgid, (int64_t)time(NULL), &rcpt);
 		a->env.sender = xstrdup("");
 		a->env.arrival = (int64_t)time(NULL);
 		spool_env_add_rcpt(&a->env, rcpt, NULL, SMTP_NOTIFY_NEVER);
@@ -1340,8 +1340,8 @@ work_done(uv_work_t *w, int status)
 			 * see the 250, but the message is ours now */
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 			if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
-				sendlimit_count(
-				    s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
+				sendlimit_count(s->srv->cfg.sendlimit, s->auth_user,
+				    (uint32_t)s->env.nrcpts);
 			free(s->w_received);
 			s->w_received = NULL;
 			as_free(s);

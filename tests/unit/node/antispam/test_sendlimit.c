@@ -177,8 +177,8 @@ test_alert_text(void **state)
 	h.rcpts = true;
 	h.limit = 7;
 	snprintf(h.key, sizeof(h.key), "a@x.test");
-	m = sendlimit_alert_build(&h, "mx.x.test", "a@x.test", "127.0.0.9", "id1@mx.x.test", 0,
-	    &rcpt);
+	m = sendlimit_alert_build(
+	    &h, "mx.x.test", "a@x.test", "127.0.0.9", "id1@mx.x.test", 0, &rcpt);
 	assert_string_equal(rcpt, "postmaster@x.test");
 	assert_non_null(strstr(m, "To: <postmaster@x.test>\r\n"));
 	assert_non_null(strstr(m, "Subject: Send limit reached by a@x.test\r\n"));
