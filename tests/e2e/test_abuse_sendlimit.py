@@ -92,7 +92,7 @@ def test_recipients_per_hour_reached_at_rcpt(node):
     for r in rcpts:
         count_messages(node, r, 1)
     # alice's alert next to bob's: one per account
+    count_messages(node, "postmaster@" + D, 2)
     raws = [r for r in all_raw(node, "postmaster@" + D) if b"by alice@sl.test" in r]
     assert len(raws) == 1
     assert b"user alice@sl.test may send 5 recipients per hour.\r\n" in raws[0]
-    count_messages(node, "postmaster@" + D, 2)
