@@ -73,7 +73,7 @@ struct config_key {
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
     check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine,
-    check_zone_list;
+    check_zone_list, check_sender_list;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -235,6 +235,16 @@ static const struct config_key config_keys[] = {
 	    "a listed client: reject (554 5.7.1 naming the zone, at every MAIL "
 	    "FROM of the session), tag (X-Mailnode-DNSBL header) or quarantine "
 	    "(tagged and held in the recipient's Quarantine folder)" },
+	{ "antispam", "sender_block", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_sender_block), 0, check_sender_list,
+	    "addresses and @domains, comma or space separated",
+	    "MAIL FROM senders refused on the MX listener (554 5.7.1); an address "
+	    "entry beats a @domain entry, block beats allow at the same level" },
+	{ "antispam", "sender_allow", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_sender_allow), 0, check_sender_list,
+	    "addresses and @domains, comma or space separated",
+	    "MAIL FROM senders accepted on the MX listener without the DNSBL, SPF, "
+	    "greylisting, DKIM and DMARC checks" },
 	{ "antispam", "greylist", CFG_BOOL, "no", 0, 0, OFF(antispam_greylist), 0,
 	    NULL, NULL,
 	    "greylisting (RFC 6647) of MX recipients: a new (client /24 or /64, "
@@ -586,6 +596,30 @@ check_zone_list(const char *v)
 		zone[len] = '\0';
 		if (check_hostname(zone) != NULL || strchr(zone, '.') == NULL)
 			return "is not a list of zone names";
+		p += len;
+	}
+	return NULL;
+}
+
+/* sender lists: "local@domain" or "@domain", comma or space separated */
+static const char *
+check_sender_list(const char *v)
+{
+	const char *p = v;
+	unsigned n = 0;
+
+	while (*p != '\0') {
+		size_t len;
+		const char *at;
+
+		p += strspn(p, ", \t");
+		len = strcspn(p, ", \t");
+		if (len == 0)
+			break;
+		at = memchr(p, '@', len);
+		if (len > 254 || ++n > 10000 || at == NULL || at + 1 == p + len ||
+		    memchr(at + 1, '@', (size_t)(p + len - at - 1)) != NULL)
+			return "is not a list of addresses or @domains";
 		p += len;
 	}
 	return NULL;

@@ -72,6 +72,8 @@ struct mn_config {
 	char *antispam_dmarc_quarantine;
 	char *antispam_dnsbl_zones;   /* NULL: none */
 	char *antispam_dnsbl_action;  /* reject|tag, default reject */
+	char *antispam_sender_block; /* addresses and @domains, NULL: none */
+	char *antispam_sender_allow; /* addresses and @domains, NULL: none */
 	bool antispam_greylist;       /* default no */
 	uint32_t antispam_greylist_delay_ms;  /* default 300 s */
 	uint32_t antispam_greylist_window_ms; /* default 2 days */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -32,6 +33,7 @@ struct antispam {
 	/* action "quarantine": accepted at SMTP time, held at delivery */
 	bool spf_quar[SPF_PERMERROR + 1];
 	bool dnsbl_quar, dmarc_quar;
+	char *sender_block, *sender_allow; /* config lists or NULL */
 };
 
 static bool
@@ -74,6 +76,10 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 	if (cfg->antispam_greylist)
 		a->greylist = greylist_new(cfg->antispam_greylist_delay_ms,
 		    cfg->antispam_greylist_window_ms, cfg->antispam_greylist_pass_ms, 1000000);
+	if (cfg->antispam_sender_block != NULL && cfg->antispam_sender_block[0] != '\0')
+		a->sender_block = xstrdup(cfg->antispam_sender_block);
+	if (cfg->antispam_sender_allow != NULL && cfg->antispam_sender_allow[0] != '\0')
+		a->sender_allow = xstrdup(cfg->antispam_sender_allow);
 	a->spf = cfg->antispam_spf;
 	a->dkim_sign = cfg->antispam_dkim_sign;
 	a->dkim_verify = cfg->antispam_dkim_verify;
@@ -108,6 +114,8 @@ antispam_free(struct antispam **ap)
 	psl_free(&a->psl);
 	greylist_free(&a->greylist);
 	free(a->dnsbl_zones);
+	free(a->sender_block);
+	free(a->sender_allow);
 	dns_resolver_free(&a->dns);
 	free(a);
 	*ap = NULL;
@@ -182,6 +190,46 @@ antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender, 
 	buf_printf(b, "spf=%s (%s) ", spf_result_name(o->result), reason);
 	ar_value(b, o->helo_identity ? "smtp.helo=" : "smtp.mailfrom=",
 	    o->helo_identity ? helo : sender);
+}
+
+/* --- sender lists -------------------------------------------------------- */
+
+/* list holds the entry e (len bytes), compared case-insensitively */
+static bool
+list_has(const char *list, const char *e, size_t len)
+{
+	const char *p = list;
+
+	if (list == NULL || len == 0)
+		return false;
+	while (*p != '\0') {
+		size_t l;
+
+		p += strspn(p, ", \t");
+		l = strcspn(p, ", \t");
+		if (l == len && strncasecmp(p, e, len) == 0)
+			return true;
+		p += l;
+	}
+	return false;
+}
+
+enum antispam_list
+antispam_sender_list(const struct antispam *a, const char *sender)
+{
+	const char *at;
+
+	if (a == NULL || sender == NULL || (at = strrchr(sender, '@')) == NULL)
+		return ANTISPAM_LIST_NONE;
+	if (list_has(a->sender_block, sender, strlen(sender)))
+		return ANTISPAM_LIST_BLOCK;
+	if (list_has(a->sender_allow, sender, strlen(sender)))
+		return ANTISPAM_LIST_ALLOW;
+	if (list_has(a->sender_block, at, strlen(at)))
+		return ANTISPAM_LIST_BLOCK;
+	if (list_has(a->sender_allow, at, strlen(at)))
+		return ANTISPAM_LIST_ALLOW;
+	return ANTISPAM_LIST_NONE;
 }
 
 /* --- DNSBL and greylisting ---------------------------------------------- */

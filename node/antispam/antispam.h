@@ -88,6 +88,19 @@ bool antispam_dnsbl_rejects(const struct antispam *a, const struct dnsbl_outcome
  * blocked using ZONE[; TEXT]" (no CRLF). */
 void antispam_dnsbl_reply(const struct dnsbl_outcome *o, const char *ip, char *out, size_t outsz);
 
+/* --- sender lists ([antispam] sender_block, sender_allow) ----------------- */
+
+enum antispam_list {
+	ANTISPAM_LIST_NONE = 0,
+	ANTISPAM_LIST_ALLOW, /* skip the checks */
+	ANTISPAM_LIST_BLOCK, /* refuse at MAIL FROM */
+};
+
+/* antispam_sender_list - where sender (MAIL FROM, lower case; "" for the
+ * null sender, never listed) stands: an exact address entry decides before
+ * an @domain entry; at the same level block wins. a may be NULL. */
+enum antispam_list antispam_sender_list(const struct antispam *a, const char *sender);
+
 /* antispam_greylist_enabled - [antispam] greylist = yes. */
 bool antispam_greylist_enabled(const struct antispam *a);
 /* antispam_greylist - on the loop: 0 pass, 1 defer with *wait_ms_out. */

@@ -91,6 +91,8 @@ struct session {
 	/* transaction */
 	bool in_mail;
 	bool spf_checked; /* spf holds this transaction's SPF result */
+	/* [antispam] sender_allow: no checks for this transaction */
+	bool sender_allowed;
 	struct spf_outcome spf;
 	bool dnsbl_done; /* dnsbl holds the client's DNSBL result (per session) */
 	struct dnsbl_outcome dnsbl;
@@ -177,6 +179,7 @@ txn_reset(struct session *s)
 	spool_env_fini(&s->env);
 	s->in_mail = false;
 	s->spf_checked = false;
+	s->sender_allowed = false;
 	s->in_data = false;
 	s->declared_size = 0;
 	buf_fini(&s->msg);
@@ -350,6 +353,7 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 {
 	const struct smtp_mail_params *p = &cmd->mail;
 	char *sender;
+	bool allowed = false;
 
 	if (s->helo == NULL) {
 		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
@@ -382,6 +386,20 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 		free(sender);
 		return;
 	}
+	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL) {
+		enum antispam_list l = antispam_sender_list(s->srv->cfg.antispam, sender);
+
+		if (l == ANTISPAM_LIST_BLOCK) {
+			reply(s,
+			    "554 5.7.1 <%s>: Sender address rejected: on this server's block list",
+			    sender);
+			log_info(
+			    "smtp", "sid=%s event=mail result=554 reason=sender_block", s->sid);
+			free(sender);
+			return;
+		}
+		allowed = l == ANTISPAM_LIST_ALLOW;
+	}
 	memset(&s->env, 0, sizeof(s->env));
 	s->env.sender = sender;
 	s->env.smtputf8 = p->smtputf8;
@@ -401,7 +419,10 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 	s->env.auth_user = s->auth_user ? xstrdup(s->auth_user) : NULL;
 	s->env.client_ip = xstrdup(s->ip);
 	s->declared_size = p->has_size ? p->size : 0;
-	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
+	s->sender_allowed = allowed;
+	if (allowed)
+		log_info("smtp", "sid=%s event=mail reason=sender_allow", s->sid);
+	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !allowed &&
 	    (antispam_spf_enabled(s->srv->cfg.antispam) ||
 	        antispam_dnsbl_enabled(s->srv->cfg.antispam))) {
 		/* DNSBL (once per session) and SPF (RFC 7208 §2.4) at MAIL
@@ -573,7 +594,7 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	}
 	k = directory_classify(s->srv->cfg.dir, addr, &canon);
 	if ((k == DIR_ADDR_USER || k == DIR_ADDR_ALIAS || k == DIR_ADDR_GROUP) &&
-	    s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
+	    s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !s->sender_allowed &&
 	    antispam_greylist_enabled(s->srv->cfg.antispam)) {
 		uint64_t wait_ms;
 
@@ -1113,11 +1134,13 @@ data_finished(struct session *s)
 	spool_new_id(s->srv->cfg.spool, s->env.id);
 	s->env.arrival = (int64_t)time(NULL);
 	s->w_received = make_received(s);
-	if (antispam_wants_message(s->srv->cfg.antispam, s->kind == SMTP_LISTEN_MX,
-	        s->auth_user != NULL)) {
+	if (antispam_wants_message(s->srv->cfg.antispam,
+	        s->kind == SMTP_LISTEN_MX && !s->sender_allowed, s->auth_user != NULL)) {
 		struct antispam_msg *m = xcalloc(1, sizeof(*m));
 
-		m->inbound = s->kind == SMTP_LISTEN_MX && s->auth_user == NULL;
+		/* an allowed sender's mail is not checked (XXX: nor are
+		 * Authentication-Results claiming our name removed from it) */
+		m->inbound = s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !s->sender_allowed;
 		m->authenticated = s->auth_user != NULL;
 		m->hostname = hostname(s);
 		m->sender = s->env.sender;

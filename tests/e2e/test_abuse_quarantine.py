@@ -2,7 +2,9 @@
 mail is accepted, tagged and held in the recipient's Quarantine folder
 (not INBOX); `mailctl quarantine list` shows it, `release` moves it into
 INBOX, `delete` discards it; the same through /api/v1. A clean client's
-mail goes to INBOX as before.
+mail goes to INBOX as before. The system sender lists: a blocked sender is
+refused at MAIL FROM, an allowed one skips the checks (so its mail from a
+listed client is not held).
 
 Addresses: node 127.0.206.10, DNS responder 127.0.206.2, clients
 127.0.206.20 (listed) and 127.0.206.21 (clean).
@@ -34,7 +36,9 @@ def node(tmp_path_factory):
                  extra=SMTP_EXTRA + "mx_override = 127.0.0.1:9\n"
                  + antispam_config(d.resolver, "dnsbl_zones = bl.test\n"
                                    "dnsbl_action = quarantine\n"
-                                   "spf = yes\nspf_fail = quarantine\n"))
+                                   "spf = yes\nspf_fail = quarantine\n"
+                                   "sender_block = spammer@remote.test, @bad.test\n"
+                                   "sender_allow = friend@remote.test, @bad.test\n"))
         n.start()
         add_domain(n, "q.test")
         add_user(n, BOB)
@@ -126,3 +130,23 @@ def test_spf_fail_quarantined(node):
     assert b"spf=fail" in raw
     assert len(messages(node, BOB)) == before
     assert api(node, "DELETE", "/users/%s/quarantine/%d" % (BOB, held[0]["uid"]))[0] == 204
+
+
+def test_sender_lists(node):
+    s = smtplib.SMTP(NODE, SMTP_PORTS["smtp_port"], timeout=60, source_address=(CLEAN, 0))
+    s.ehlo("client.remote.test")
+    r = s.mail("Spammer@remote.test")  # entries compare case-insensitively
+    assert (r[0], r[1].decode()) == (554, "5.7.1 <Spammer@remote.test>: Sender address "
+                                          "rejected: on this server's block list")
+    # block beats allow for the same @domain
+    assert s.mail("x@bad.test")[0] == 554
+    assert s.mail("other@remote.test")[0] == 250
+    s.quit()
+    # an allowed sender from a DNSBL-listed client: no checks, INBOX
+    before = len(messages(node, BOB))
+    send(LISTED, "from a friend", sender="friend@remote.test")
+    count_messages(node, BOB, before + 1)
+    raw = raw_message(node, BOB, messages(node, BOB)[-1]["uid"])
+    assert b"Subject: from a friend\r\n" in raw
+    assert b"X-Mailnode-" not in raw and b"Authentication-Results" not in raw
+    assert quarantine(node) == []
