@@ -73,7 +73,7 @@ struct config_key {
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
     check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine,
-    check_zone_list, check_sender_list;
+    check_zone_list, check_sender_list, check_host_action;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -235,6 +235,15 @@ static const struct config_key config_keys[] = {
 	    "a listed client: reject (554 5.7.1 naming the zone, at every MAIL "
 	    "FROM of the session), tag (X-Mailnode-DNSBL header) or quarantine "
 	    "(tagged and held in the recipient's Quarantine folder)" },
+	{ "antispam", "ptr_check", CFG_STRING, "off", 0, 0, OFF(antispam_ptr_check), 0,
+	    check_host_action, "off, log, tag, reject",
+	    "forward-confirmed reverse DNS of the MX client at MAIL FROM: log, tag "
+	    "(X-Mailnode-Host-Check header) or reject (550 5.7.25)" },
+	{ "antispam", "helo_check", CFG_STRING, "off", 0, 0, OFF(antispam_helo_check), 0,
+	    check_host_action, "off, log, tag, reject",
+	    "the MX client's HELO name must resolve to its address (or be its "
+	    "address literal): log, tag (X-Mailnode-Host-Check header) or reject "
+	    "(550 5.7.1)" },
 	{ "antispam", "sender_block", CFG_STRING, NULL, 0, 0,
 	    OFF(antispam_sender_block), 0, check_sender_list,
 	    "addresses and @domains, comma or space separated",
@@ -599,6 +608,16 @@ check_zone_list(const char *v)
 		p += len;
 	}
 	return NULL;
+}
+
+/* PTR and HELO checks (node/antispam/hostcheck.h) */
+static const char *
+check_host_action(const char *v)
+{
+	return strcmp(v, "off") == 0 || strcmp(v, "log") == 0 || strcmp(v, "tag") == 0 ||
+	               strcmp(v, "reject") == 0
+	           ? NULL
+	           : "is not one of off, log, tag, reject";
 }
 
 /* sender lists: "local@domain" or "@domain", comma or space separated */

@@ -72,6 +72,8 @@ struct mn_config {
 	char *antispam_dmarc_quarantine;
 	char *antispam_dnsbl_zones;   /* NULL: none */
 	char *antispam_dnsbl_action;  /* reject|tag, default reject */
+	char *antispam_ptr_check;    /* off|log|tag|reject, default off */
+	char *antispam_helo_check;   /* off|log|tag|reject, default off */
 	char *antispam_sender_block; /* addresses and @domains, NULL: none */
 	char *antispam_sender_allow; /* addresses and @domains, NULL: none */
 	bool antispam_greylist;       /* default no */

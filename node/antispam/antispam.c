@@ -34,7 +34,22 @@ struct antispam {
 	bool spf_quar[SPF_PERMERROR + 1];
 	bool dnsbl_quar, dmarc_quar;
 	char *sender_block, *sender_allow; /* config lists or NULL */
+	enum antispam_host_action ptr_act, helo_act;
 };
+
+static enum antispam_host_action
+host_action_of(const char *v)
+{
+	if (v == NULL)
+		return ANTISPAM_HOST_OFF;
+	if (strcmp(v, "log") == 0)
+		return ANTISPAM_HOST_LOG;
+	if (strcmp(v, "tag") == 0)
+		return ANTISPAM_HOST_TAG;
+	if (strcmp(v, "reject") == 0)
+		return ANTISPAM_HOST_REJECT;
+	return ANTISPAM_HOST_OFF;
+}
 
 static bool
 is_quarantine(const char *v)
@@ -80,6 +95,8 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 		a->sender_block = xstrdup(cfg->antispam_sender_block);
 	if (cfg->antispam_sender_allow != NULL && cfg->antispam_sender_allow[0] != '\0')
 		a->sender_allow = xstrdup(cfg->antispam_sender_allow);
+	a->ptr_act = host_action_of(cfg->antispam_ptr_check);
+	a->helo_act = host_action_of(cfg->antispam_helo_check);
 	a->spf = cfg->antispam_spf;
 	a->dkim_sign = cfg->antispam_dkim_sign;
 	a->dkim_verify = cfg->antispam_dkim_verify;
@@ -192,6 +209,69 @@ antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender, 
 	    o->helo_identity ? helo : sender);
 }
 
+/* --- PTR and HELO checks ------------------------------------------------ */
+
+bool
+antispam_host_enabled(const struct antispam *a)
+{
+	return a != NULL && (a->ptr_act != ANTISPAM_HOST_OFF || a->helo_act != ANTISPAM_HOST_OFF);
+}
+
+void
+antispam_host_check(struct antispam *a, const char *ip, const char *helo, struct antispam_host *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (a->ptr_act != ANTISPAM_HOST_OFF) {
+		hostcheck_ptr(spf_dns_resolver_query, a->dns, ip, &out->ptr);
+		out->ptr_checked = true;
+		log_info("antispam", "event=ptr_check ip=%s result=%s reason=\"%s\"", ip,
+		    hostcheck_result_name(out->ptr.result), out->ptr.reason);
+	}
+	if (a->helo_act != ANTISPAM_HOST_OFF && helo != NULL) {
+		hostcheck_helo(spf_dns_resolver_query, a->dns, ip, helo, &out->helo);
+		out->helo_checked = true;
+		log_info("antispam", "event=helo_check ip=%s result=%s reason=\"%s\"", ip,
+		    hostcheck_result_name(out->helo.result), out->helo.reason);
+	}
+}
+
+bool
+antispam_host_rejects(const struct antispam *a, const struct antispam_host *h, const char *ip,
+    char *out, size_t outsz)
+{
+	/* RFC 7372 §3.3: X.7.25 reverse DNS validation failed */
+	if (h->ptr_checked && h->ptr.result == HOSTCHECK_FAIL &&
+	    a->ptr_act == ANTISPAM_HOST_REJECT) {
+		snprintf(out, outsz, "550 5.7.25 Client host [%s] rejected: %s", ip, h->ptr.reason);
+		return true;
+	}
+	if (h->helo_checked && h->helo.result == HOSTCHECK_FAIL &&
+	    a->helo_act == ANTISPAM_HOST_REJECT) {
+		snprintf(out, outsz, "550 5.7.1 Client host [%s] rejected: %s", ip, h->helo.reason);
+		return true;
+	}
+	return false;
+}
+
+/* X-Mailnode-Host-Check: the failed checks whose action is tag */
+static void
+host_tag(const struct antispam *a, const struct antispam_host *h, struct buf *b)
+{
+	bool ptr =
+	    h->ptr_checked && h->ptr.result == HOSTCHECK_FAIL && a->ptr_act == ANTISPAM_HOST_TAG;
+	bool helo =
+	    h->helo_checked && h->helo.result == HOSTCHECK_FAIL && a->helo_act == ANTISPAM_HOST_TAG;
+
+	if (!ptr && !helo)
+		return;
+	buf_append_str(b, "X-Mailnode-Host-Check: ");
+	if (ptr)
+		buf_printf(b, "ptr=fail (%s)%s", h->ptr.reason, helo ? "; " : "");
+	if (helo)
+		buf_printf(b, "helo=fail (%s)", h->helo.reason);
+	buf_append_str(b, "\r\n");
+}
+
 /* --- sender lists -------------------------------------------------------- */
 
 /* list holds the entry e (len bytes), compared case-insensitively */
@@ -288,7 +368,8 @@ antispam_wants_message(const struct antispam *a, bool inbound, bool authenticate
 		return false;
 	if (authenticated)
 		return a->dkim_sign;
-	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL);
+	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL ||
+	                      a->ptr_act == ANTISPAM_HOST_TAG || a->helo_act == ANTISPAM_HOST_TAG);
 }
 
 struct from_scan {
@@ -474,6 +555,8 @@ check(struct antispam *a, struct antispam_msg *m)
 	buf_append(&m->prefix, ar.data, ar.len);
 	if (m->dnsbl != NULL && m->dnsbl->listed)
 		buf_printf(&m->prefix, "X-Mailnode-DNSBL: listed in %s\r\n", m->dnsbl->zone);
+	if (m->host != NULL)
+		host_tag(a, m->host, &m->prefix);
 	buf_fini(&ar);
 }
 

@@ -22,6 +22,7 @@
 #include "lib/config.h"
 #include "lib/err.h"
 #include "node/antispam/dnsbl.h"
+#include "node/antispam/hostcheck.h"
 #include "node/antispam/spf.h"
 
 struct antispam;
@@ -88,6 +89,30 @@ bool antispam_dnsbl_rejects(const struct antispam *a, const struct dnsbl_outcome
  * blocked using ZONE[; TEXT]" (no CRLF). */
 void antispam_dnsbl_reply(const struct dnsbl_outcome *o, const char *ip, char *out, size_t outsz);
 
+/* --- PTR and HELO checks ([antispam] ptr_check, helo_check) ---------------- */
+
+enum antispam_host_action {
+	ANTISPAM_HOST_OFF = 0,
+	ANTISPAM_HOST_LOG,
+	ANTISPAM_HOST_TAG,    /* X-Mailnode-Host-Check: header */
+	ANTISPAM_HOST_REJECT, /* 550 at MAIL FROM */
+};
+
+struct antispam_host {
+	bool ptr_checked, helo_checked;
+	struct hostcheck_outcome ptr, helo;
+};
+
+/* antispam_host_enabled - ptr_check or helo_check is not off. */
+bool antispam_host_enabled(const struct antispam *a);
+/* antispam_host_check - blocking (thread pool); logs the results. */
+void antispam_host_check(
+    struct antispam *a, const char *ip, const char *helo, struct antispam_host *out);
+/* antispam_host_rejects - a failed check whose action is reject: true and
+ * the reply line (no CRLF) in out. */
+bool antispam_host_rejects(const struct antispam *a, const struct antispam_host *h, const char *ip,
+    char *out, size_t outsz);
+
 /* --- sender lists ([antispam] sender_block, sender_allow) ----------------- */
 
 enum antispam_list {
@@ -118,6 +143,7 @@ struct antispam_msg {
 	bool spf_checked;
 	const struct spf_outcome *spf;
 	const struct dnsbl_outcome *dnsbl; /* a listed client to tag, or NULL */
+	const struct antispam_host *host;  /* PTR/HELO results to tag, or NULL */
 	const uint8_t *msg;
 	size_t len;
 	/* out */

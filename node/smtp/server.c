@@ -96,6 +96,8 @@ struct session {
 	struct spf_outcome spf;
 	bool dnsbl_done; /* dnsbl holds the client's DNSBL result (per session) */
 	struct dnsbl_outcome dnsbl;
+	bool host_done; /* host holds the PTR/HELO results (per session) */
+	struct antispam_host host;
 	struct spool_env env;
 	uint64_t declared_size;
 	bool in_data;
@@ -202,6 +204,7 @@ do_ehlo(struct session *s, const struct smtp_cmd *cmd, bool ehlo)
 {
 	free(s->helo);
 	s->helo = slice_dup(cmd->arg);
+	s->host_done = false; /* a new name: checked again */
 	s->esmtp = ehlo;
 	txn_reset(s);
 	if (!ehlo) {
@@ -424,7 +427,8 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 		log_info("smtp", "sid=%s event=mail reason=sender_allow", s->sid);
 	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !allowed &&
 	    (antispam_spf_enabled(s->srv->cfg.antispam) ||
-	        antispam_dnsbl_enabled(s->srv->cfg.antispam))) {
+	        antispam_dnsbl_enabled(s->srv->cfg.antispam) ||
+	        antispam_host_enabled(s->srv->cfg.antispam))) {
 		/* DNSBL (once per session) and SPF (RFC 7208 §2.4) at MAIL
 		 * FROM; 250 or the refusal comes from spf_done */
 		start_work(s, WORK_SPF, spf_work);
@@ -446,6 +450,10 @@ spf_work(uv_work_t *w)
 	}
 	if (s->dnsbl_done && antispam_dnsbl_rejects(as, &s->dnsbl))
 		return; /* refused anyway: no SPF queries */
+	if (antispam_host_enabled(as) && !s->host_done) {
+		antispam_host_check(as, s->ip, s->helo, &s->host);
+		s->host_done = true;
+	}
 	if (antispam_spf_enabled(as))
 		antispam_spf_check(as, s->ip, s->helo, s->env.sender, &s->spf);
 }
@@ -462,6 +470,12 @@ spf_done(struct session *s)
 		reply(s, "%s", line);
 		log_info("smtp", "sid=%s event=mail result=554 reason=dnsbl zone=%s", s->sid,
 		    s->dnsbl.zone);
+		txn_reset(s);
+		return;
+	}
+	if (s->host_done && antispam_host_rejects(as, &s->host, s->ip, line, sizeof(line))) {
+		reply(s, "%s", line);
+		log_info("smtp", "sid=%s event=mail result=550 reason=host_check", s->sid);
 		txn_reset(s);
 		return;
 	}
@@ -1148,6 +1162,7 @@ data_finished(struct session *s)
 		m->spf_checked = s->spf_checked;
 		m->spf = &s->spf;
 		m->dnsbl = s->dnsbl_done ? &s->dnsbl : NULL;
+		m->host = s->host_done ? &s->host : NULL;
 		buf_init(&m->prefix, 0);
 		s->w_as = m;
 	}
