@@ -328,6 +328,11 @@ static const struct config_key config_keys[] = {
 	    check_cidr_list, "IP or IP/PREFIX, comma or space separated",
 	    "addresses exempt from the per-IP limits (none by default)" },
 
+	{ "http", "web_root", CFG_STRING, NULL, 0, 0, OFF(http_web_root), 0,
+	    NULL, "directory path",
+	    "static web UI files served at / (webmail) and /admin/; empty: the "
+	    "web/ directory of the source tree the binary was built from" },
+
 	{ "log", "level", CFG_LOGLEVEL, "info", 0, 0, OFF(log_level), 0, NULL,
 	    NULL, "least severe level logged" },
 

@@ -93,6 +93,8 @@ struct mn_config {
 	uint32_t send_user_msgs[2], send_user_rcpts[2];
 	uint32_t send_domain_msgs[2], send_domain_rcpts[2];
 	uint32_t send_system_msgs[2], send_system_rcpts[2];
+	/* [http] */
+	char *http_web_root; /* NULL: MN_WEB_ROOT, the source tree's web/ */
 	/* [log] */
 	int log_level; /* enum log_level, default info */
 	/* [dev] */

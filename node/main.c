@@ -50,6 +50,8 @@
 #include "node/delivery/queue.h"
 #include "node/delivery/remote.h"
 #include "node/http/http.h"
+#include "node/http/static.h"
+#include "node/webmail/webmail.h"
 #include "node/imap/imap.h"
 #include "node/limits.h"
 #include "node/mailbox_events.h"
@@ -72,6 +74,8 @@ struct node {
 	struct raft_service *raft;
 	int boot_pending; /* bootstrap commands not yet applied */
 	struct admin_api *api;
+	struct webmail *webmail;
+	const char *web_root;  /* [http] web_root or MN_WEB_ROOT */
 	struct limits *limits; /* per-IP caps, login blocking: every service */
 	struct tls_ctx *tls;
 	struct http_server *http, *https;
@@ -383,12 +387,16 @@ http_handler(struct http_exchange *x, const struct http_request *req, void *arg)
 {
 	struct node *n = arg;
 
+	if (webmail_owns_path(req->path.ptr, req->path.len)) {
+		webmail_handle(x, req, n->webmail);
+		return;
+	}
 	if (admin_api_owns_path(req->path.ptr, req->path.len)) {
 		admin_api_handle(x, req, n->api);
 		return;
 	}
-	/* XXX: web UI and static files come later */
-	http_reply_error(x, 404, "not found");
+	/* everything else is the web UI: webmail at /, web admin at /admin/ */
+	http_static_serve(&n->loop, n->web_root, x, req);
 }
 
 static int
@@ -745,6 +753,7 @@ node_fini(struct node *n)
 	if (n->store != NULL)
 		mailstore_close(&n->store);
 	admin_api_free(&n->api);
+	webmail_free(&n->webmail);
 	remote_ctx_free(&n->remote);
 	antispam_free(&n->antispam);
 	sendlimit_free(&n->sendlimit);
@@ -867,11 +876,19 @@ run(struct node *n)
 	ac.hostname = n->cfg.hostname;
 	ac.max_body = HTTP_DEFAULT_MAX_BODY;
 	admin_api_new(&n->loop, n->dir, n->svc, &ac, &n->api);
+	{
+		struct webmail_config wc = {.node_name = n->cfg.node_name, .limits = n->limits};
+
+		webmail_new(&n->loop, n->dir, &wc, &n->webmail);
+		n->web_root = n->cfg.http_web_root && *n->cfg.http_web_root ? n->cfg.http_web_root
+		                                                            : MN_WEB_ROOT;
+	}
 	conn_set_global_limit(n->cfg.max_connections);
 	if ((rc = start_mail(n, &err)) != 0 || (rc = make_proxy(n, &err)) != 0)
 		goto fail;
 	n->api->queue = n->queue;
 	n->api->ms = n->store;
+	webmail_set_store(n->webmail, n->store);
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
 	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||
 	    (rc = start_pop3(n, &err)) != 0)

@@ -330,20 +330,54 @@ rpc_client_new(uv_loop_t *loop, const struct peer_auth_config *auth, struct rpc_
 	return 0;
 }
 
+/* call_args_valid - what a call and a stream open both need: a deadline, a
+ * port and a numeric IPv4 or IPv6 address. */
+static bool
+call_args_valid(const char *ip, uint16_t port, uint32_t timeout_ms)
+{
+	unsigned char tmp[16];
+
+	return timeout_ms != 0 && port != 0 && strlen(ip) < INET6_ADDRSTRLEN &&
+	       (inet_pton(AF_INET, ip, tmp) == 1 || inet_pton(AF_INET6, ip, tmp) == 1);
+}
+
+/* request_frame - frame (initialised here) holding the request envelope:
+ * id, method, deadline and payload. 0, or MN_ETOOBIG with frame released. */
+static int
+request_frame(struct buf *frame, uint64_t id, Mailnode__RpcMethod m, const void *payload,
+    size_t len, uint32_t timeout_ms)
+{
+	Mailnode__RpcEnvelope env = MAILNODE__RPC_ENVELOPE__INIT;
+
+	env.id = id;
+	env.has_method = 1;
+	env.method = m;
+	env.has_deadline_ms = 1;
+	env.deadline_ms = timeout_ms;
+	if (payload != NULL && len > 0) {
+		env.has_payload = 1;
+		env.payload.data = (uint8_t *)payload;
+		env.payload.len = len;
+	}
+	buf_init(frame, RPC_FRAME_MAX + RPC_FRAME_HEAD);
+	if (rpc_frame_append(frame, &env) != 0) {
+		buf_fini(frame);
+		return MN_ETOOBIG;
+	}
+	return 0;
+}
+
 int
 rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__RpcMethod m,
     const void *payload, size_t len, uint32_t timeout_ms, rpc_done_cb cb, void *arg,
     uint64_t *id_out)
 {
-	Mailnode__RpcEnvelope env = MAILNODE__RPC_ENVELOPE__INIT;
 	struct rpc_peer *p;
 	struct rpc_req *r;
-	unsigned char tmp[16];
 
 	if (cl->closed)
 		return MN_ECLOSED;
-	if (timeout_ms == 0 || port == 0 || strlen(ip) >= INET6_ADDRSTRLEN ||
-	    (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1))
+	if (!call_args_valid(ip, port, timeout_ms))
 		return MN_EINVAL;
 	if (len > RPC_FRAME_MAX - 64)
 		return MN_ETOOBIG;
@@ -364,19 +398,7 @@ rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__
 	r->cb = cb;
 	r->arg = arg;
 	r->deadline = uv_now(cl->loop) + timeout_ms;
-	env.id = r->id;
-	env.has_method = 1;
-	env.method = m;
-	env.has_deadline_ms = 1;
-	env.deadline_ms = timeout_ms;
-	if (payload != NULL && len > 0) {
-		env.has_payload = 1;
-		env.payload.data = (uint8_t *)payload;
-		env.payload.len = len;
-	}
-	buf_init(&r->frame, RPC_FRAME_MAX + RPC_FRAME_HEAD);
-	if (rpc_frame_append(&r->frame, &env) != 0) {
-		buf_fini(&r->frame);
+	if (request_frame(&r->frame, r->id, m, payload, len, timeout_ms) != 0) {
 		free(r);
 		return MN_ETOOBIG;
 	}
@@ -656,15 +678,12 @@ rpc_stream_open(uv_loop_t *loop, const struct peer_auth_config *auth, const char
     Mailnode__RpcMethod m, const void *payload, size_t len, uint32_t timeout_ms,
     rpc_stream_open_cb cb, void *arg, struct rpc_stream_open **out)
 {
-	Mailnode__RpcEnvelope env = MAILNODE__RPC_ENVELOPE__INIT;
 	struct rpc_stream_open *op;
-	unsigned char tmp[16];
 	int rc;
 
 	/* a plain method's reply would look like an accepted stream */
-	if (timeout_ms == 0 || port == 0 || strlen(ip) >= INET6_ADDRSTRLEN ||
-	    (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1) ||
-	    (unsigned)m < RPC_STREAM_FIRST || (unsigned)m > RPC_STREAM_LAST)
+	if (!call_args_valid(ip, port, timeout_ms) || (unsigned)m < RPC_STREAM_FIRST ||
+	    (unsigned)m > RPC_STREAM_LAST)
 		return MN_EINVAL;
 	if (len > RPC_FRAME_MAX - 64)
 		return MN_ETOOBIG;
@@ -676,19 +695,7 @@ rpc_stream_open(uv_loop_t *loop, const struct peer_auth_config *auth, const char
 	op->cb = cb;
 	op->arg = arg;
 	op->id = stream_next_id++;
-	env.id = op->id;
-	env.has_method = 1;
-	env.method = m;
-	env.has_deadline_ms = 1;
-	env.deadline_ms = timeout_ms;
-	if (payload != NULL && len > 0) {
-		env.has_payload = 1;
-		env.payload.data = (uint8_t *)payload;
-		env.payload.len = len;
-	}
-	buf_init(&op->frame, RPC_FRAME_MAX + RPC_FRAME_HEAD);
-	if (rpc_frame_append(&op->frame, &env) != 0) {
-		buf_fini(&op->frame);
+	if (request_frame(&op->frame, op->id, m, payload, len, timeout_ms) != 0) {
 		free(op);
 		return MN_ETOOBIG;
 	}

@@ -206,6 +206,14 @@ count_rows(struct directory *d, const char *sql, const char *arg)
 #define GROUP_EXISTS(d, a) row_exists(d, "SELECT 1 FROM groups WHERE address = ?", a)
 #define NODE_EXISTS(d, n) row_exists(d, "SELECT 1 FROM nodes WHERE name = ?", n)
 
+/* alias_domain_of - the domain the domain alias name stands for (newly
+ * allocated), NULL when name is no domain alias. */
+static char *
+alias_domain_of(struct directory *d, const char *name)
+{
+	return dir_text(d, "SELECT domain FROM domain_aliases WHERE alias = ?", "t", name);
+}
+
 /* need_primary_domain - the domain of address exists and is not an alias. */
 static int
 need_primary_domain(struct directory *d, const char *address, struct mn_err *err)
@@ -215,7 +223,7 @@ need_primary_domain(struct directory *d, const char *address, struct mn_err *err
 
 	if (DOMAIN_EXISTS(d, dom))
 		return 0;
-	target = dir_text(d, "SELECT domain FROM domain_aliases WHERE alias = ?", "t", dom);
+	target = alias_domain_of(d, dom);
 	if (target != NULL) {
 		mn_err_set(
 		    err, MN_EINVAL, "domain %s is an alias of %s: use %s", dom, target, target);
@@ -249,6 +257,18 @@ need_free_address(struct directory *d, const char *address, struct mn_err *err)
 	if (GROUP_EXISTS(d, address))
 		return mn_err_set(err, MN_EEXIST, "%s already exists as a group", address);
 	return 0;
+}
+
+/* need_new_address - address may become a new user, alias or group: its
+ * domain is a primary one and the address is not taken. */
+static int
+need_new_address(struct directory *d, const char *address, struct mn_err *err)
+{
+	int rc;
+
+	if ((rc = need_primary_domain(d, address, err)) != 0)
+		return rc;
+	return need_free_address(d, address, err);
 }
 
 /* reaches - whether expanding `from` (alias targets, group members) leads
@@ -310,10 +330,7 @@ domain_add(struct directory *d, const Mailnode__DomainAdd *m, int64_t now, struc
 		return rc;
 	if (DOMAIN_EXISTS(d, name)) {
 		rc = mn_err_set(err, MN_EEXIST, "domain %s already exists", name);
-	} else if ((target = dir_text(d,
-	                "SELECT domain FROM domain_aliases"
-	                " WHERE alias = ?",
-	                "t", name)) != NULL) {
+	} else if ((target = alias_domain_of(d, name)) != NULL) {
 		rc =
 		    mn_err_set(err, MN_EEXIST, "%s already exists as an alias of %s", name, target);
 		free(target);
@@ -431,10 +448,7 @@ domain_alias_add(
 		goto out;
 	if (DOMAIN_EXISTS(d, alias)) {
 		rc = mn_err_set(err, MN_EEXIST, "%s already exists as a domain", alias);
-	} else if ((target = dir_text(d,
-	                "SELECT domain FROM domain_aliases"
-	                " WHERE alias = ?",
-	                "t", alias)) != NULL) {
+	} else if ((target = alias_domain_of(d, alias)) != NULL) {
 		rc = mn_err_set(err, MN_EEXIST,
 		    "domain alias %s already exists "
 		    "(for %s)",
@@ -482,6 +496,42 @@ check_home_node(struct directory *d, const char *node, struct mn_err *err)
 	return 0;
 }
 
+/* check_user_limits - the optional name and limits of a user add or update
+ * (pass USER_LIMITS(m)). */
+static int
+check_user_limits(const char *name, bool has_quota_bytes, uint64_t quota_bytes,
+    bool has_quota_messages, uint64_t quota_messages, bool has_max_message_size,
+    uint64_t max_message_size, struct mn_err *err)
+{
+	int rc = 0;
+
+	if ((name && (rc = check_text(name, DIR_MAX_NAME, "name", err)) != 0) ||
+	    (has_quota_bytes && (rc = check_u64(quota_bytes, "quota_bytes", err)) != 0) ||
+	    (has_quota_messages && (rc = check_u64(quota_messages, "quota_messages", err)) != 0) ||
+	    (has_max_message_size &&
+	        (rc = check_u64(max_message_size, "max_message_size", err)) != 0))
+		return rc;
+	return 0;
+}
+#define USER_LIMITS(m)                                                                             \
+	(m)->name, (m)->has_quota_bytes, (m)->quota_bytes, (m)->has_quota_messages,                \
+	    (m)->quota_messages, (m)->has_max_message_size, (m)->max_message_size
+
+/* check_user_flags - the optional flags and expiry of a user add or update
+ * (pass USER_FLAGS(m)). */
+static int
+check_user_flags(
+    bool has_flags, uint32_t flags, bool has_expires_at, int64_t expires_at, struct mn_err *err)
+{
+	if (has_flags && (flags & ~(uint32_t)ALL_USER_FLAGS))
+		return mn_err_set(
+		    err, MN_EINVAL, "unknown user flags 0x%x", flags & ~(uint32_t)ALL_USER_FLAGS);
+	if (has_expires_at && expires_at < 0)
+		return mn_err_set(err, MN_EINVAL, "expires_at must not be negative");
+	return 0;
+}
+#define USER_FLAGS(m) (m)->has_flags, (m)->flags, (m)->has_expires_at, (m)->expires_at
+
 static int
 user_add(struct directory *d, const Mailnode__UserAdd *m, int64_t now, struct mn_err *err)
 {
@@ -491,24 +541,9 @@ user_add(struct directory *d, const Mailnode__UserAdd *m, int64_t now, struct mn
 	if ((rc = arg_address(m->address, "user address", &addr, err)) != 0)
 		return rc;
 	if ((rc = check_hash(m->password_hash, err)) != 0 ||
-	    (m->name && (rc = check_text(m->name, DIR_MAX_NAME, "name", err)) != 0) ||
-	    (m->has_quota_bytes && (rc = check_u64(m->quota_bytes, "quota_bytes", err)) != 0) ||
-	    (m->has_quota_messages &&
-	        (rc = check_u64(m->quota_messages, "quota_messages", err)) != 0) ||
-	    (m->has_max_message_size &&
-	        (rc = check_u64(m->max_message_size, "max_message_size", err)) != 0))
-		goto out;
-	if (m->has_flags && (m->flags & ~(uint32_t)ALL_USER_FLAGS)) {
-		rc = mn_err_set(err, MN_EINVAL, "unknown user flags 0x%x",
-		    m->flags & ~(uint32_t)ALL_USER_FLAGS);
-		goto out;
-	}
-	if (m->has_expires_at && m->expires_at < 0) {
-		rc = mn_err_set(err, MN_EINVAL, "expires_at must not be negative");
-		goto out;
-	}
-	if ((rc = need_primary_domain(d, addr, err)) != 0 ||
-	    (rc = need_free_address(d, addr, err)) != 0 ||
+	    (rc = check_user_limits(USER_LIMITS(m), err)) != 0 ||
+	    (rc = check_user_flags(USER_FLAGS(m), err)) != 0 ||
+	    (rc = need_new_address(d, addr, err)) != 0 ||
 	    (rc = check_home_node(d, m->home_node, err)) != 0)
 		goto out;
 	rc = dir_exec(d, err,
@@ -576,23 +611,10 @@ user_update(struct directory *d, const Mailnode__UserUpdate *m, struct mn_err *e
 		goto out;
 	}
 	if ((m->password_hash && (rc = check_hash(m->password_hash, err)) != 0) ||
-	    (m->name && (rc = check_text(m->name, DIR_MAX_NAME, "name", err)) != 0) ||
-	    (m->has_quota_bytes && (rc = check_u64(m->quota_bytes, "quota_bytes", err)) != 0) ||
-	    (m->has_quota_messages &&
-	        (rc = check_u64(m->quota_messages, "quota_messages", err)) != 0) ||
-	    (m->has_max_message_size &&
-	        (rc = check_u64(m->max_message_size, "max_message_size", err)) != 0) ||
-	    (rc = check_home_node(d, m->home_node, err)) != 0)
+	    (rc = check_user_limits(USER_LIMITS(m), err)) != 0 ||
+	    (rc = check_home_node(d, m->home_node, err)) != 0 ||
+	    (rc = check_user_flags(USER_FLAGS(m), err)) != 0)
 		goto out;
-	if (m->has_flags && (m->flags & ~(uint32_t)ALL_USER_FLAGS)) {
-		rc = mn_err_set(err, MN_EINVAL, "unknown user flags 0x%x",
-		    m->flags & ~(uint32_t)ALL_USER_FLAGS);
-		goto out;
-	}
-	if (m->has_expires_at && m->expires_at < 0) {
-		rc = mn_err_set(err, MN_EINVAL, "expires_at must not be negative");
-		goto out;
-	}
 	/* A NULL parameter keeps the column as it is. */
 	rc = dir_exec(d, err,
 	    "UPDATE users SET"
@@ -650,8 +672,7 @@ alias_add(struct directory *d, const Mailnode__AliasAdd *m, int64_t now, struct 
 			goto out;
 		}
 	}
-	if ((rc = need_primary_domain(d, addr, err)) != 0 ||
-	    (rc = need_free_address(d, addr, err)) != 0)
+	if ((rc = need_new_address(d, addr, err)) != 0)
 		goto out;
 	for (size_t i = 0; i < m->n_targets; i++) {
 		char *t = dir_canonical_address(d, m->targets[i], NULL);
@@ -703,8 +724,7 @@ group_add(struct directory *d, const Mailnode__GroupAdd *m, int64_t now, struct 
 	if ((rc = arg_address(m->address, "group address", &addr, err)) != 0)
 		return rc;
 	if ((m->name && (rc = check_text(m->name, DIR_MAX_NAME, "group name", err)) != 0) ||
-	    (rc = need_primary_domain(d, addr, err)) != 0 ||
-	    (rc = need_free_address(d, addr, err)) != 0)
+	    (rc = need_new_address(d, addr, err)) != 0)
 		goto out;
 	rc = dir_exec(d, err,
 	    "INSERT INTO groups (address, domain, name, created_at)"

@@ -77,26 +77,39 @@ dir_exec(struct directory *d, struct mn_err *err, const char *sql, const char *t
 }
 
 int
-dir_int(struct directory *d, int64_t *out, const char *sql, const char *types, ...)
+dir_one_row(sqlite3_stmt *st, void (*fill)(sqlite3_stmt *st, void *out), void *out)
 {
-	sqlite3_stmt *st;
-	va_list ap;
 	int rc;
 
-	va_start(ap, types);
-	st = dir_vstmt(d, NULL, sql, types, ap);
-	va_end(ap);
 	if (st == NULL)
 		return MN_EDB;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		*out = sqlite3_column_int64(st, 0);
+		fill(st, out);
 		rc = 0;
 	} else {
 		rc = rc == SQLITE_DONE ? MN_ENOENT : MN_EDB;
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static void
+int_from_row(sqlite3_stmt *st, void *out)
+{
+	*(int64_t *)out = sqlite3_column_int64(st, 0);
+}
+
+int
+dir_int(struct directory *d, int64_t *out, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+
+	va_start(ap, types);
+	st = dir_vstmt(d, NULL, sql, types, ap);
+	va_end(ap);
+	return dir_one_row(st, int_from_row, out);
 }
 
 char *

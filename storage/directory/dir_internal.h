@@ -40,6 +40,10 @@ int dir_exec(struct directory *d, struct mn_err *err, const char *sql, const cha
 /* dir_int - first column of the first row as int64; 0, MN_ENOENT (no row)
  * or MN_EDB. */
 int dir_int(struct directory *d, int64_t *out, const char *sql, const char *types, ...);
+/* dir_one_row - step st (NULL: a failed prepare) once and finalize it;
+ * on a row fill(st, out) copies what it needs first. 0, MN_ENOENT (no row)
+ * or MN_EDB. */
+int dir_one_row(sqlite3_stmt *st, void (*fill)(sqlite3_stmt *st, void *out), void *out);
 /* dir_text - first column of the first row, newly allocated; NULL when no
  * row, NULL value or error. */
 char *dir_text(struct directory *d, const char *sql, const char *types, ...);

@@ -117,8 +117,10 @@ directory_classify(struct directory *d, const char *address, char **canonical_ou
 }
 
 static void
-user_from_row(sqlite3_stmt *st, struct dir_user *u)
+user_from_row(sqlite3_stmt *st, void *out)
 {
+	struct dir_user *u = out;
+
 	u->address = dir_col_dup(st, 0);
 	u->name = dir_col_dup(st, 1);
 	u->home_node = dir_col_dup(st, 2);
@@ -136,7 +138,6 @@ directory_user_get(struct directory *d, const char *address, struct dir_user *ou
 {
 	sqlite3_stmt *st;
 	char *c;
-	int rc;
 
 	memset(out, 0, sizeof(*out));
 	c = dir_canonical_address(d, address, NULL);
@@ -148,17 +149,7 @@ directory_user_get(struct directory *d, const char *address, struct dir_user *ou
 	    " created_at FROM users WHERE address = ?",
 	    "t", c);
 	free(c);
-	if (st == NULL)
-		return MN_EDB;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		user_from_row(st, out);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? MN_ENOENT : MN_EDB;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return dir_one_row(st, user_from_row, out);
 }
 
 void
@@ -176,29 +167,25 @@ dir_user_fini(struct dir_user *u)
 	memset(u, 0, sizeof(*u));
 }
 
+static void
+node_from_row(sqlite3_stmt *st, void *out)
+{
+	struct dir_node *n = out;
+
+	n->name = xstrdup((const char *)sqlite3_column_text(st, 0));
+	n->address = xstrdup((const char *)sqlite3_column_text(st, 1));
+	n->rpc_port = (uint16_t)sqlite3_column_int(st, 2);
+	n->state = xstrdup((const char *)sqlite3_column_text(st, 3));
+}
+
 int
 directory_node_get(struct directory *d, const char *name, struct dir_node *out)
 {
-	sqlite3_stmt *st;
-	int rc;
-
 	memset(out, 0, sizeof(*out));
-	st = dir_stmt(
-	    d, NULL, "SELECT name, address, rpc_port, state FROM nodes WHERE name = ?", "t", name);
-	if (st == NULL)
-		return MN_EDB;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->name = xstrdup((const char *)sqlite3_column_text(st, 0));
-		out->address = xstrdup((const char *)sqlite3_column_text(st, 1));
-		out->rpc_port = (uint16_t)sqlite3_column_int(st, 2);
-		out->state = xstrdup((const char *)sqlite3_column_text(st, 3));
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? MN_ENOENT : MN_EDB;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return dir_one_row(
+	    dir_stmt(d, NULL, "SELECT name, address, rpc_port, state FROM nodes WHERE name = ?",
+	        "t", name),
+	    node_from_row, out);
 }
 
 void
@@ -212,12 +199,21 @@ dir_node_fini(struct dir_node *n)
 	memset(n, 0, sizeof(*n));
 }
 
+static void
+admin_from_row(sqlite3_stmt *st, void *out)
+{
+	struct dir_admin *a = out;
+
+	a->name = dir_col_dup(st, 0);
+	a->password_hash = dir_col_dup(st, 1);
+	a->domain = sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL : dir_col_dup(st, 2);
+}
+
 int
 directory_admin_get(struct directory *d, const char *name, struct dir_admin *out)
 {
 	sqlite3_stmt *st;
 	char *n;
-	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (name == NULL)
@@ -228,19 +224,7 @@ directory_admin_get(struct directory *d, const char *name, struct dir_admin *out
 	    " WHERE name = ?",
 	    "t", n);
 	free(n);
-	if (st == NULL)
-		return MN_EDB;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->name = dir_col_dup(st, 0);
-		out->password_hash = dir_col_dup(st, 1);
-		out->domain = sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL : dir_col_dup(st, 2);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? MN_ENOENT : MN_EDB;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return dir_one_row(st, admin_from_row, out);
 }
 
 void
@@ -292,33 +276,31 @@ directory_setting_get(struct directory *d, const char *key)
 	return dir_text(d, "SELECT value FROM settings WHERE key = ?", "t", key);
 }
 
+static void
+dkim_from_row(sqlite3_stmt *st, void *out)
+{
+	struct dir_dkim *k = out;
+
+	if (k == NULL)
+		return; /* the caller asks only whether there is a key */
+	k->domain = dir_col_dup(st, 0);
+	k->selector = dir_col_dup(st, 1);
+	k->algorithm = dir_col_dup(st, 2);
+	k->private_key = dir_col_dup(st, 3);
+	k->public_key = dir_col_dup(st, 4);
+	k->created_at = sqlite3_column_int64(st, 5);
+}
+
 int
 directory_dkim_get(struct directory *d, const char *domain, struct dir_dkim *out)
 {
 	struct mn_err err;
-	sqlite3_stmt *st = dir_stmt(d, &err,
-	    "SELECT domain, selector, algorithm, private_key, public_key, created_at"
-	    " FROM domain_dkim WHERE domain = ?",
-	    "t", domain);
-	int rc;
 
-	if (st == NULL)
-		return MN_EDB;
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return rc == SQLITE_DONE ? MN_ENOENT : MN_EDB;
-	}
-	if (out != NULL) {
-		out->domain = dir_col_dup(st, 0);
-		out->selector = dir_col_dup(st, 1);
-		out->algorithm = dir_col_dup(st, 2);
-		out->private_key = dir_col_dup(st, 3);
-		out->public_key = dir_col_dup(st, 4);
-		out->created_at = sqlite3_column_int64(st, 5);
-	}
-	sqlite3_finalize(st);
-	return 0;
+	return dir_one_row(dir_stmt(d, &err,
+	                       "SELECT domain, selector, algorithm, private_key, public_key,"
+	                       " created_at FROM domain_dkim WHERE domain = ?",
+	                       "t", domain),
+	    dkim_from_row, out);
 }
 
 void

@@ -177,8 +177,9 @@ int mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, 
 /* mailstore_deliver_id - mailstore_deliver with an idempotency key: each
  * user records delivery_id (1..MAILSTORE_MAX_DELIVERY_ID bytes) in the same
  * transaction as the message. Delivering an id a user already recorded
- * stores nothing for that user: results[i] gets rc 0, duplicate = true and
- * the earlier uid/uidvalidity. A retry after a lost reply (cluster handoff)
+ * with the same bytes stores nothing for that user: results[i] gets rc 0,
+ * duplicate = true and the earlier uid/uidvalidity (the same id with other
+ * bytes is a new message: it is stored and the record replaced). A retry after a lost reply (cluster handoff)
  * or a crash between the store's commit and the spool's removal therefore
  * never makes a second copy. Records older than MAILSTORE_DELIVERY_ID_DAYS
  * are pruned. delivery_id NULL is mailstore_deliver. */

@@ -235,16 +235,22 @@ ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size, i
 	return ms_commit(db, err);
 }
 
-/* Look delivery id up: 1 (found, uid/uv set), 0 (not there) or an error. */
+/* Look delivery id up for a body with this hash: 1 (found, uid/uv set), 0
+ * (not there, or there for other bytes) or an error. The hash makes an id
+ * that comes back for another message (a spool id reissued after the clock
+ * went back) store the message instead of taking it for a repeat. */
 static int
-delivery_find(sqlite3 *db, const char *id, uint32_t *uid, uint32_t *uv, struct mn_err *err)
+delivery_find(sqlite3 *db, const char *id, const char *hash, uint32_t *uid, uint32_t *uv,
+    struct mn_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (ms_prepare(db, "SELECT uid, uidvalidity FROM deliveries WHERE id = ?", &st) != SQLITE_OK)
+	if (ms_prepare(db, "SELECT uid, uidvalidity FROM deliveries WHERE id = ? AND hash = ?",
+	        &st) != SQLITE_OK)
 		return ms_db_err(db, err, "delivery id");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*uid = (uint32_t)sqlite3_column_int64(st, 0);
@@ -258,19 +264,23 @@ delivery_find(sqlite3 *db, const char *id, uint32_t *uid, uint32_t *uv, struct m
 }
 
 static int
-delivery_record(sqlite3 *db, const char *id, uint32_t uid, uint32_t uv, struct mn_err *err)
+delivery_record(sqlite3 *db, const char *id, const char *hash, uint32_t uid, uint32_t uv,
+    struct mn_err *err)
 {
 	int64_t now = (int64_t)time(NULL);
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (ms_prepare(db, "INSERT INTO deliveries(id, uid, uidvalidity, at)"
-	                           " VALUES(?, ?, ?, ?)", &st) != SQLITE_OK)
+	if (ms_prepare(db,
+	        "INSERT OR REPLACE INTO deliveries(id, hash, uid, uidvalidity, at)"
+	        " VALUES(?, ?, ?, ?, ?)",
+	        &st) != SQLITE_OK)
 		return ms_db_err(db, err, "delivery id");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, uid);
-	sqlite3_bind_int64(st, 3, uv);
-	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, uid);
+	sqlite3_bind_int64(st, 4, uv);
+	sqlite3_bind_int64(st, 5, now);
 	rc = sqlite3_step(st);
 	ms_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -301,7 +311,7 @@ ms_index_add_once(sqlite3 *db, const char *delivery_id, const char *folder, cons
 	if (rc != 0)
 		return rc;
 	if (delivery_id != NULL) {
-		rc = delivery_find(db, delivery_id, uid_out, uv_out, err);
+		rc = delivery_find(db, delivery_id, hash, uid_out, uv_out, err);
 		if (rc == 1) {
 			*dup = true;
 			ms_rollback(db);
@@ -311,7 +321,7 @@ ms_index_add_once(sqlite3 *db, const char *delivery_id, const char *folder, cons
 	if (rc == 0)
 		rc = index_add_tx(db, folder, hash, size, date, 0, "", q, uid_out, uv_out, err);
 	if (rc == 0 && delivery_id != NULL)
-		rc = delivery_record(db, delivery_id, *uid_out, *uv_out, err);
+		rc = delivery_record(db, delivery_id, hash, *uid_out, *uv_out, err);
 	if (rc != 0) {
 		ms_rollback(db);
 		return rc;

@@ -14,7 +14,7 @@
  *           subscribed, special_use)
  *   messages(folder_id, uid, body_hash, size, internal_date, flags,
  *            keywords, modseq, PRIMARY KEY(folder_id, uid))
- *   deliveries(id PRIMARY KEY, uid, uidvalidity, at)  idempotency keys
+ *   deliveries(id PRIMARY KEY, hash, uid, uidvalidity, at)  idempotency keys
  *
  * Quota usage lives in meta and changes in the same transaction as the
  * messages, so it is never out of step with them. A small LRU of open
@@ -373,7 +373,7 @@ ms_meta_add(sqlite3 *db, const char *key, int64_t delta, struct mn_err *err)
  * version 2; "at" (unix seconds) lets old ones be pruned. */
 #define DELIVERIES_TABLE \
 	"CREATE TABLE IF NOT EXISTS deliveries(id TEXT PRIMARY KEY," \
-	" uid INTEGER NOT NULL, uidvalidity INTEGER NOT NULL," \
+	" hash TEXT NOT NULL, uid INTEGER NOT NULL, uidvalidity INTEGER NOT NULL," \
 	" at INTEGER NOT NULL) WITHOUT ROWID;"
 
 int

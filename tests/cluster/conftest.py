@@ -8,13 +8,12 @@ bootstraps, the others join it on port 7101. Everything is polled with
 deadlines; no fixed sleeps.
 """
 import base64
+import contextlib
 import json
 import os
-import re
 import shutil
 import signal
-import socket
-import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -22,15 +21,21 @@ import urllib.request
 
 import pytest
 
-SOURCE_DIR = os.environ.get(
-    "MN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-MAILNODE_BIN = os.environ.get("MAILNODE_BIN", os.path.join(SOURCE_DIR, "build", "mailnode"))
+# Starting, stopping and the log checks are tests/e2e/nodeproc.py's, shared
+# with the e2e suites (appended to the path so that "conftest" stays ours).
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
+import nodeproc  # noqa: E402
+
+SOURCE_DIR = nodeproc.SOURCE_DIR
+MAILNODE_BIN = nodeproc.MAILNODE_BIN
 
 ADMIN_PASSWORD = "cluster-admin-Secret1"
 SECRET = "cluster-test-secret-0123456789"
 HTTP_PORT, RAFT_PORT, RPC_PORT = 6080, 7100, 7101
 SMTP_PORT, IMAP_PORT, POP3_PORT = 2525, 2143, 2110
-BAD_LOG_LINE = re.compile(r"(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
+# Nodes are killed and partitioned on purpose, so "error" lines are
+# expected; a sanitizer report never is.
+BAD_LOG_LINE = nodeproc.SANITIZER_LINE
 
 
 def wait_for(pred, deadline_s, what, interval=0.05):
@@ -44,75 +49,56 @@ def wait_for(pred, deadline_s, what, interval=0.05):
         time.sleep(interval)  # poll interval, bounded by the deadline above
 
 
-class Node:
+class Node(nodeproc.Mailnode):
+    """One cluster member: a nodeproc.Mailnode whose stop() returns the exit
+    code and leaves the log check to Cluster.stop (sanitizer reports only)."""
+
     def __init__(self, root, i, secret=SECRET, join=True, snapshot_threshold=256, name=None,
                  base=0, services=False):
         self.i = i
         self.name = name or "node%d" % i
-        self.address = "127.0.0.%d" % (base + i)
         self.dir = os.path.join(root, self.name)
         self.data_dir = os.path.join(self.dir, "data")
-        self.config = os.path.join(self.dir, "node.ini")
-        self.log_path = os.path.join(self.dir, "stderr.log")
-        self.proc = None
-        self.logs = []
+        super().__init__(os.path.join(self.dir, "node.ini"),
+                         os.path.join(self.dir, "stderr.log"), "127.0.0.%d" % (base + i))
         os.makedirs(self.dir, exist_ok=True)
-        lines = [
-            "[node]", "name = %s" % self.name, "data_dir = %s" % self.data_dir,
-            "hostname = %s.cluster.test" % self.name,
-            "[listen]", "address = %s" % self.address,
-        ]
-        off = ("submission_port", "smtps_port", "imaps_port", "pop3s_port", "https_port")
-        if not services:
-            off += ("smtp_port", "imap_port", "pop3_port")
-        for k in off:
-            lines.append("%s = 0" % k)
+        ports = {"http_port": HTTP_PORT, "raft_port": RAFT_PORT, "rpc_port": RPC_PORT}
         if services:
-            lines += ["smtp_port = %d" % SMTP_PORT, "imap_port = %d" % IMAP_PORT,
-                      "pop3_port = %d" % POP3_PORT]
-        lines += ["http_port = %d" % HTTP_PORT, "raft_port = %d" % RAFT_PORT,
-                  "rpc_port = %d" % RPC_PORT,
-                  "[cluster]",
-                  "join = %s" % ("127.0.0.%d:%d" % (base + 1, RPC_PORT)
-                                 if join and i != 1 else ""),
-                  "secret = %s" % secret,
-                  "snapshot_threshold = %d" % snapshot_threshold,
-                  # the tests make thousands of API connections from loopback
-                  "[limits]", "exempt = 127.0.0.0/8",
-                  "[admin]", "initial_password = %s" % ADMIN_PASSWORD,
-                  "[log]", "level = info"]
+            ports.update(smtp_port=SMTP_PORT, imap_port=IMAP_PORT, pop3_port=POP3_PORT)
+        extra = "\n".join([
+            "[cluster]",
+            "join = %s" % ("127.0.0.%d:%d" % (base + 1, RPC_PORT) if join and i != 1 else ""),
+            "secret = %s" % secret,
+            "snapshot_threshold = %d" % snapshot_threshold,
+            "[log]", "level = info"]) + "\n"
+        text = nodeproc.config_text(self.name, self.data_dir, self.address, ports,
+                                    admin_password=ADMIN_PASSWORD,
+                                    hostname="%s.cluster.test" % self.name,
+                                    # the tests make thousands of API
+                                    # connections from loopback
+                                    limits={"exempt": "127.0.0.0/8"}, extra=extra)
         with open(self.config, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write(text)
 
     def start(self):
-        assert self.proc is None
-        self.logf = open(self.log_path, "a")
-        self.proc = subprocess.Popen([MAILNODE_BIN, "--config", self.config],
-                                     stdout=self.logf, stderr=self.logf)
+        """Run it without waiting (Cluster.start starts followers in
+        parallel); wait_http() waits."""
+        return super().start(ports=())
 
     def wait_http(self, deadline_s=30):
         def up():
-            assert self.proc.poll() is None, "%s exited:\n%s" % (self.name, self.log())
-            try:
-                with socket.create_connection((self.address, HTTP_PORT), timeout=1):
-                    return True
-            except OSError:
-                return False
+            assert self.running(), "%s exited:\n%s" % (self.name, self.log())
+            return nodeproc.accepts(self.address, HTTP_PORT)
         wait_for(up, deadline_s, "%s HTTP" % self.name)
 
     def stop(self, sig=signal.SIGTERM, deadline_s=20):
+        """Send sig (after SIGCONT for a paused node); the exit code, killed
+        after deadline_s. None when it was not running."""
         if self.proc is None:
             return None
         if sig == signal.SIGTERM:
             self.proc.send_signal(signal.SIGCONT)
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(deadline_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.proc = None
-        self.logf.close()
+        rc, _ = self.signal_wait(sig, deadline_s)
         return rc
 
     def kill9(self):
@@ -124,21 +110,22 @@ class Node:
     def resume(self):
         self.proc.send_signal(signal.SIGCONT)
 
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
     # --- API ---------------------------------------------------------------
-    def api(self, method, path, body=None, timeout=15):
+    def request(self, method, path, data=None, timeout=15):
+        """An admin API request as admin; the open response (the caller
+        closes it). HTTP error statuses raise urllib.error.HTTPError."""
         url = "http://%s:%d/api/v1/%s" % (self.address, HTTP_PORT, path)
-        data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(url, data=data, method=method)
         tok = base64.b64encode(("admin:%s" % ADMIN_PASSWORD).encode()).decode()
         req.add_header("Authorization", "Basic " + tok)
         if data is not None:
             req.add_header("Content-Type", "application/json")
+        return urllib.request.urlopen(req, timeout=timeout)
+
+    def api(self, method, path, body=None, timeout=15):
+        data = json.dumps(body).encode() if body is not None else None
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with self.request(method, path, data, timeout) as r:
                 raw = r.read()
                 return r.status, (json.loads(raw) if raw else None)
         except urllib.error.HTTPError as e:
@@ -159,6 +146,12 @@ class Node:
         code, d = self.api("GET", "domains")
         assert code == 200, d
         return [x["name"] for x in d]
+
+    def home_of(self, address):
+        """The home node this node's replica names for address; None when
+        it does not know the user."""
+        code, body = self.api("GET", "users/" + address)
+        return body.get("home_node") if code == 200 else None
 
 
 def healthy(nodes, voters):
@@ -212,7 +205,7 @@ class Cluster:
         for n in self.nodes:
             if n.proc is not None:
                 n.stop()
-            log = n.log() if os.path.exists(n.log_path) else ""
+            log = n.log()
             if BAD_LOG_LINE.search(log):
                 bad.append("%s:\n%s" % (n.name, log[-4000:]))
         if not bad:
@@ -220,12 +213,40 @@ class Cluster:
         return bad
 
 
-@pytest.fixture(scope="module")
-def cluster3():
-    c = Cluster(3)
+@contextlib.contextmanager
+def running_cluster(n, **kw):
+    """A started Cluster(n, **kw), stopped at the end; fails when a node's
+    log holds a sanitizer report."""
+    c = Cluster(n, **kw)
     try:
         c.start()
         yield c
     finally:
         bad = c.stop()
     assert not bad, "sanitizer reports:\n" + "\n".join(bad)
+
+
+def add_users(c, domain, password, homes, deadline_s=20):
+    """Through the first node: add domain, then each user of homes
+    ({address: home node name}) with password; wait until every running
+    node knows every user with that home."""
+    n1 = c.nodes[0]
+    code, body = n1.api("POST", "domains", {"name": domain})
+    assert code == 201, body
+    for addr, home in homes.items():
+        code, body = n1.api("POST", "users", {"address": addr, "password": password,
+                                              "node": home})
+        assert code == 201, body
+        assert body["home_node"] == home, body
+    for n in c.nodes:
+        if n.proc is None:
+            continue
+        for addr, home in homes.items():
+            wait_for(lambda: n.home_of(addr) == home, deadline_s,
+                     "%s sees %s homed on %s" % (n.name, addr, home))
+
+
+@pytest.fixture(scope="module")
+def cluster3():
+    with running_cluster(3) as c:
+        yield c

@@ -10,18 +10,16 @@ handed off to it. (A repeated
 handoff with the same id storing one copy is tested at the RPC level in
 tests/unit/cluster/handoff/test_handoff.c.)
 """
-import base64
 import imaplib
 import select
 import smtplib
 import socket
 import time
-import urllib.request
 import uuid
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, HTTP_PORT, IMAP_PORT, SMTP_PORT, Cluster, wait_for
+from conftest import IMAP_PORT, SMTP_PORT, add_users, running_cluster, wait_for
 
 DOMAIN = "ho.test"
 PASSWORD = "Handoff-Secret1"
@@ -30,26 +28,10 @@ USERS = {"u1@ho.test": "node1", "u2@ho.test": "node2", "u3@ho.test": "node3"}
 
 @pytest.fixture(scope="module")
 def hc():
-    c = Cluster(3, base=20, services=True)
-    try:
-        c.start()
-        n1 = c.nodes[0]
-        code, body = n1.api("POST", "domains", {"name": DOMAIN})
-        assert code == 201, body
-        for addr, node in USERS.items():
-            code, body = n1.api("POST", "users",
-                                {"address": addr, "password": PASSWORD, "node": node})
-            assert code == 201, body
-            assert body["home_node"] == node
+    with running_cluster(3, base=20, services=True) as c:
         # every node knows every user (and its home) before mail flows
-        for n in c.nodes:
-            for addr, node in USERS.items():
-                wait_for(lambda: n.api("GET", "users/%s" % addr)[0] == 200, 20,
-                         "%s to know %s" % (n.name, addr))
+        add_users(c, DOMAIN, PASSWORD, USERS)
         yield c
-    finally:
-        bad = c.stop()
-    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
 
 
 def messages(node, user):
@@ -59,11 +41,7 @@ def messages(node, user):
 
 
 def raw(node, user, uid):
-    url = "http://%s:%d/api/v1/users/%s/messages/%d/raw" % (node.address, HTTP_PORT, user, uid)
-    req = urllib.request.Request(url)
-    tok = base64.b64encode(("admin:%s" % ADMIN_PASSWORD).encode()).decode()
-    req.add_header("Authorization", "Basic " + tok)
-    with urllib.request.urlopen(req, timeout=15) as r:
+    with node.request("GET", "users/%s/messages/%d/raw" % (user, uid)) as r:
         return r.read()
 
 

@@ -4,7 +4,7 @@ module-scoped cluster of test_cluster.py is gone before it starts (same
 addresses and ports)."""
 import time
 
-from conftest import Cluster, wait_for
+from conftest import running_cluster, wait_for
 
 
 def add_domain(node, name):
@@ -13,9 +13,7 @@ def add_domain(node, name):
 
 
 def test_majority_lost_writes_503_reads_served():
-    c = Cluster(3)
-    try:
-        c.start()
+    with running_cluster(3) as c:
         add_domain(c.nodes[2], "before.test")
         for n in c.nodes:
             wait_for(lambda: "before.test" in n.domains(), 10, "replication")
@@ -37,6 +35,3 @@ def test_majority_lost_writes_503_reads_served():
         assert took < 1, took
         assert "before.test" in survivor.domains()
         assert "lost.test" not in survivor.domains()
-    finally:
-        bad = c.stop()
-    assert not bad, bad

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import IMAP_PORT, POP3_PORT, SMTP_PORT, Cluster, wait_for
+from conftest import IMAP_PORT, POP3_PORT, SMTP_PORT, add_users, running_cluster, wait_for
 
 DOMAIN = "proxy.test"
 USER = "bob@" + DOMAIN
@@ -30,31 +30,9 @@ DEADLINE_S = 20
 
 @pytest.fixture(scope="module")
 def cl():
-    c = Cluster(3, base=10, services=True)
-    try:
-        c.start()
-        n1 = c.nodes[0]
-        code, body = n1.api("POST", "domains", {"name": DOMAIN})
-        assert code in (200, 201), body
-        for addr, node in ((USER, "node2"), (LOCAL_USER, "node1")):
-            code, body = n1.api("POST", "users",
-                                {"address": addr, "password": PASSWORD, "node": node})
-            assert code in (200, 201), body
-        # every node's replica knows the user and the home before we start
-        for n in c.nodes:
-            wait_for(lambda: home_of(n, USER) == "node2", DEADLINE_S,
-                     "%s sees %s homed on node2" % (n.name, USER))
-            wait_for(lambda: home_of(n, LOCAL_USER) == "node1", DEADLINE_S,
-                     "%s sees %s homed on node1" % (n.name, LOCAL_USER))
+    with running_cluster(3, base=10, services=True) as c:
+        add_users(c, DOMAIN, PASSWORD, {USER: "node2", LOCAL_USER: "node1"}, DEADLINE_S)
         yield c
-    finally:
-        bad = c.stop()
-    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
-
-
-def home_of(n, address):
-    code, body = n.api("GET", "users/" + address)
-    return body.get("home_node") if code == 200 else None
 
 
 def node(cl, i):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import MAILNODE_BIN, Cluster, healthy, wait_for
+from conftest import MAILNODE_BIN, healthy, running_cluster, wait_for
 
 BASE = 30
 
@@ -20,13 +20,8 @@ def recover(node, members):
 
 @pytest.fixture
 def lost_majority():
-    c = Cluster(3, base=BASE)
-    try:
-        c.start()
+    with running_cluster(3, base=BASE) as c:
         yield c
-    finally:
-        bad = c.stop()
-    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
 
 
 def test_recover_survivor_as_one_member_cluster(lost_majority):
@@ -106,13 +101,8 @@ def test_recover_survivor_as_one_member_cluster(lost_majority):
 
 @pytest.fixture
 def five():
-    c = Cluster(5, base=BASE + 10)
-    try:
-        c.start()
+    with running_cluster(5, base=BASE + 10) as c:
         yield c
-    finally:
-        bad = c.stop()
-    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
 
 
 def test_recover_two_survivors_of_five(five):

@@ -6,7 +6,8 @@ the stop deadline, no "error" level line and no sanitizer report in its log.
 Each suite writes its own config (ports, [limits], [dev] ...) with
 config_text and adds its own client helpers on top of Mailnode (conftest.py
 for the API/mailctl/SMTP suites; test_daemon, test_imap, test_limits,
-test_pop3 and test_real_clients for theirs).
+test_pop3 and test_real_clients for theirs). tests/cluster/conftest.py
+builds its cluster Node on Mailnode too (it imports this file by path).
 
 Environment (set by ctest): MAILNODE_BIN, MAILCTL_BIN, MN_SOURCE_DIR.
 """
@@ -28,9 +29,11 @@ START_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 10.0
 POLL_S = 0.02  # poll interval within every deadline
 
+# Any sanitizer report (ASan, UBSan, LSan).
+SANITIZER_REPORT = r"(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)"
+SANITIZER_LINE = re.compile(SANITIZER_REPORT, re.M)
 # An "error" level log line, or any sanitizer report.
-BAD_LOG_LINE = re.compile(
-    r"(^\S+ error )|(ERROR: AddressSanitizer)|(runtime error:)|(LeakSanitizer)", re.M)
+BAD_LOG_LINE = re.compile(r"(^\S+ error )|" + SANITIZER_REPORT, re.M)
 
 # Every listener port the config knows; config_text writes 0 (off) for
 # those a suite does not give.
@@ -146,18 +149,24 @@ class Mailnode:
         """True while the process runs (for polls: a dead node ends them)."""
         return self.proc is not None and self.proc.poll() is None
 
+    def signal_wait(self, sig, deadline_s):
+        """Send sig and wait up to deadline_s for the exit, killing it after
+        that: (exit code, whether it had to be killed). Checks nothing."""
+        proc, self.proc = self.proc, None
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout=deadline_s), False
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait(), True
+
     def stop(self, sig=signal.SIGTERM, check=True):
         """Send sig; assert exit 0 within stop_deadline_s and a log without
         bad lines (unless check is False). Returns the log."""
         if self.proc is None:
             return self.log()
-        proc, self.proc = self.proc, None
-        proc.send_signal(sig)
-        try:
-            rc = proc.wait(timeout=self.stop_deadline_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        rc, killed = self.signal_wait(sig, self.stop_deadline_s)
+        if killed:
             pytest.fail("mailnode did not exit within %ss of %s; log:\n%s"
                         % (self.stop_deadline_s, signal.Signals(sig).name, self.log()))
         log = self.log()

@@ -127,13 +127,19 @@ def test_port_in_use_fails_start_with_reason(tmp_path):
     assert "Sanitizer" not in r.stderr
 
 
-def test_non_api_paths_are_404(tmp_path):
+def test_ui_paths_are_static_files_others_404(tmp_path):
+    """Paths outside /api/v1 are the web UI (docs/webmail.md): files of the
+    web root with the UI's CSP; anything not there is 404."""
     addr = address()
     config, _ = write_config(tmp_path, addr, admin_password="pw")
     d = Daemon(config, str(tmp_path / "log"), addr)
     d.wait_port(6080)
+    with urllib.request.urlopen("http://%s:6080/index.html" % addr, timeout=10) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert "script-src 'self'" in r.headers["Content-Security-Policy"]
     try:
-        urllib.request.urlopen("http://%s:6080/index.html" % addr, timeout=10)
+        urllib.request.urlopen("http://%s:6080/no-such-page.html" % addr, timeout=10)
         raise AssertionError("expected 404")
     except urllib.error.HTTPError as e:
         assert e.code == 404

@@ -31,11 +31,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import benchlib as bl  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-N = int(os.environ.get("BENCH_MESSAGES", "2000"))
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "10"))
-SIZE = int(os.environ.get("BENCH_SIZE", "4096"))
-USERS = int(os.environ.get("BENCH_USERS", "20"))
-DELIVERY_TIMEOUT = float(os.environ.get("BENCH_DELIVERY_TIMEOUT", "300"))
+N = bl.env_int("BENCH_MESSAGES", 2000)
+CLIENTS = bl.env_int("BENCH_CLIENTS", 10)
+SIZE = bl.env_int("BENCH_SIZE", 4096)
+USERS = bl.env_int("BENCH_USERS", 20)
+DELIVERY_TIMEOUT = bl.env_float("BENCH_DELIVERY_TIMEOUT", 300)
 SECRET = "bench-cluster-secret-0123456789"
 ADDRS = {"node1": "127.0.253.1", "node2": "127.0.253.2"}
 
@@ -135,13 +135,8 @@ def healthy(n1, n2):
 
 
 def run_load(tool, host, prefix):
-    cmd = [tool, "-h", host, "-p", str(bl.PORT_SMTP), "-n", str(N), "-c", str(CLIENTS),
-           "-s", str(SIZE), "-u", str(USERS), "-d", bl.BENCH_DOMAIN, "-x", prefix, "-t", "600"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
-    if r.stderr:
-        bl.log("smtpload: %s" % r.stderr.strip())
-    res = dict(kv.split("=", 1) for kv in r.stdout.split())
-    return {k: float(v) for k, v in res.items()}
+    return bl.run_smtpload(tool, host, bl.PORT_SMTP, N, CLIENTS, SIZE, USERS, bl.BENCH_DOMAIN,
+                           prefix)
 
 
 def measure(tool, n1, home, prefix):
@@ -200,22 +195,18 @@ def main():
         bench.close()
 
     print()
-    print("%s; at the end: %s" % (load_before, bl.machine_line().split("load average ")[1]))
+    print(bl.end_line(load_before))
     print("handoff: %d messages of %d bytes through node1's SMTP, %d clients, %d users"
           % (N, SIZE, CLIENTS, USERS))
     if "error" in results:
         print("FAILED: %s" % results["error"])
         return 1
-    print("%-36s %8s %9s %9s %9s %8s %8s" % ("delivery", "accepted", "acc msg/s", "delivered",
-                                             "dlv msg/s", "p50 ms", "p99 ms"))
+    print(bl.delivery_header("delivery", 36))
     ok = True
     for key, label in (("local", "local (stored on node1)"),
                        ("handoff", "handoff node1 -> node2 (stored on 2)")):
         r = results[key]
-        acc = r["accepted"] / r["elapsed"] if r["elapsed"] else 0
-        dlv = r["delivered"] / r["delivered_secs"] if r["delivered_secs"] else 0
-        print("%-36s %8d %9.0f %9d %9.0f %8.1f %8.1f" % (
-            label, r["accepted"], acc, r["delivered"], dlv, r["p50_ms"], r["p99_ms"]))
+        print(bl.delivery_row(label, r, 36))
         ok = ok and r["accepted"] == N and r["delivered"] == r["accepted"]
     return 0 if ok else 1
 

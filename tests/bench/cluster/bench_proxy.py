@@ -18,7 +18,6 @@ Environment: BENCH_USERS (10), BENCH_MSGS (200), BENCH_SESSIONS (10),
 BENCH_SECONDS (15), BENCH_OPS (50), BENCH_KEEP=1 keeps the cluster's dir.
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -26,12 +25,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
+import benchlib as bl  # noqa: E402
 
-USERS = int(os.environ.get("BENCH_USERS", "10"))
-MSGS = int(os.environ.get("BENCH_MSGS", "200"))
-SESSIONS = int(os.environ.get("BENCH_SESSIONS", "10"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
-OPS = int(os.environ.get("BENCH_OPS", "50"))
+USERS = bl.env_int("BENCH_USERS", 10)
+MSGS = bl.env_int("BENCH_MSGS", 200)
+SESSIONS = bl.env_int("BENCH_SESSIONS", 10)
+SECONDS = bl.env_float("BENCH_SECONDS", 15)
+OPS = bl.env_int("BENCH_OPS", 50)
 DOMAIN = "bench.test"
 PASSWORD = "bench-Secret-1"
 
@@ -40,30 +40,8 @@ def log(msg):
     print("bench-proxy: %s" % msg, file=sys.stderr, flush=True)
 
 
-def parse(out):
-    res = {"cmd": {}}
-    for line in out.splitlines():
-        f = line.split()
-        if not f:
-            continue
-        if f[0] == "cmd":
-            res["cmd"][f[1]] = {k: float(v) for k, v in (x.split("=") for x in f[2:])}
-        elif f[0] == "total":
-            res.update({k: float(v) for k, v in (x.split("=") for x in f[1:])})
-    return res
-
-
 def imapload(tool, host, port, *args):
-    cmd = [tool, "-h", host, "-p", str(port), "-u", str(USERS), "-d", DOMAIN, "-w", PASSWORD]
-    cmd += [str(a) for a in args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    if r.stderr.strip():
-        log("imapload: %s" % r.stderr.strip()[:2000])
-    res = parse(r.stdout)
-    if "ops" not in res:
-        raise RuntimeError("imapload %s gave no result (exit %d)" % (" ".join(args),
-                                                                     r.returncode))
-    return res
+    return bl.run_imapload(tool, host, port, USERS, DOMAIN, PASSWORD, *args, timeout=1800)
 
 
 def main():
@@ -71,7 +49,6 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     os.environ["MAILNODE_BIN"] = os.path.join(os.path.abspath(sys.argv[1]), "mailnode")
-    import benchlib as bl
     try:
         import pytest  # noqa: F401  (conftest uses it for its fixtures only)
     except ImportError:

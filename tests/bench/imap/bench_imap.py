@@ -38,12 +38,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import benchlib as bl  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-USERS = int(os.environ.get("BENCH_USERS", "20"))
-MSGS = int(os.environ.get("BENCH_MSGS", "500"))
-SESSIONS = int(os.environ.get("BENCH_SESSIONS", "20"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
-OPS = int(os.environ.get("BENCH_OPS", "50"))
-IDLE = int(os.environ.get("BENCH_IDLE", "5000"))
+USERS = bl.env_int("BENCH_USERS", 20)
+MSGS = bl.env_int("BENCH_MSGS", 500)
+SESSIONS = bl.env_int("BENCH_SESSIONS", 20)
+SECONDS = bl.env_float("BENCH_SECONDS", 20)
+OPS = bl.env_int("BENCH_OPS", 50)
+IDLE = bl.env_int("BENCH_IDLE", 5000)
 ONLY = os.environ.get("BENCH_ONLY", "")
 
 
@@ -51,30 +51,9 @@ def users():
     return ["user%d@%s" % (i, bl.BENCH_DOMAIN) for i in range(USERS)]
 
 
-def parse(out):
-    res = {"cmd": {}}
-    for line in out.splitlines():
-        f = line.split()
-        if not f:
-            continue
-        if f[0] == "cmd":
-            res["cmd"][f[1]] = {k: float(v) for k, v in (x.split("=") for x in f[2:])}
-        elif f[0] == "total":
-            res.update({k: float(v) for k, v in (x.split("=") for x in f[1:])})
-    return res
-
-
 def imapload(tool, host, *args, timeout=900):
-    cmd = [tool, "-h", host, "-p", str(bl.PORT_IMAP), "-u", str(USERS),
-           "-d", bl.BENCH_DOMAIN, "-w", bl.USER_PASSWORD] + [str(a) for a in args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if r.stderr:
-        bl.log("imapload: %s" % r.stderr.strip()[:2000])
-    res = parse(r.stdout)
-    if "ops" not in res:
-        raise bl.BenchError("imapload %s gave no result (exit %d)" % (" ".join(args),
-                                                                        r.returncode))
-    return res
+    return bl.run_imapload(tool, host, bl.PORT_IMAP, USERS, bl.BENCH_DOMAIN, bl.USER_PASSWORD,
+                           *args, timeout=timeout)
 
 
 def phase_load(tool, host):
@@ -116,7 +95,7 @@ def phase_idle(tool, host, pid):
     out, err = p.stdout.read(), p.stderr.read()
     if err:
         bl.log("imapload idle: %s" % err.strip()[:2000])
-    res = parse(out)
+    res = bl.parse_imapload(out)
     res["ready"] = ready
     res["before"] = before
     res["during"] = during
@@ -193,22 +172,15 @@ def main():
     try:
         tool = bl.compile_tool(os.path.join(HERE, "imapload.c"), bench.path("imapload"))
         if ONLY in ("", "dovecot"):
-            try:
-                bl.ensure_packages()
-                results["dovecot"] = bench_dovecot(bench, tool)
-            except bl.BenchError as e:
-                results["dovecot"] = "FAILED: %s" % e
+            bl.run_side(results, "dovecot", bench_dovecot, bench, tool, packages=True)
         if ONLY in ("", "mailnode"):
-            try:
-                results["mailnode"] = bench_mailnode(bench, tool, build_dir)
-            except bl.BenchError as e:
-                results["mailnode"] = "FAILED: %s" % e
+            bl.run_side(results, "mailnode", bench_mailnode, bench, tool, build_dir)
     finally:
         bench.close()
 
     ok = True
     print()
-    print("%s; at the end: %s" % (load_before, bl.machine_line().split("load average ")[1]))
+    print(bl.end_line(load_before))
     print("IMAP: %d users x %d messages of 4 KB; mix of %d sessions for %gs, %d commands "
           "per login; %d idle connections" % (USERS, MSGS, SESSIONS, SECONDS, OPS, IDLE))
     for key in ("mailnode", "dovecot"):

@@ -28,13 +28,10 @@
  * raw bytes before the line goes on, so message bodies never look like a
  * tagged reply.
  *
- * Build: cc -O2 -pthread -o imapload imapload.c
+ * Build: cc -O2 -pthread -I ../lib -o imapload imapload.c ../lib/loadlib.c
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -44,8 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "loadlib.h"
 
 #define BUF_SIZE (64 * 1024)
 #define MAX_LINE (64 * 1024)
@@ -85,11 +83,6 @@ static atomic_long n_errors;
 static atomic_int next_user;
 static atomic_int n_idle_ready;
 
-struct lat {
-	double *v;
-	size_t n, cap;
-};
-
 struct session {
 	int fd;
 	int id;
@@ -98,20 +91,11 @@ struct session {
 	unsigned tag;
 	long exists;
 	uint64_t rng;
-	struct lat lat[CMD_COUNT];
+	struct load_lat lat[CMD_COUNT];
 	char *msg;
 };
 
 static struct session **sessions;
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint64_t
 rnd(struct session *s)
@@ -121,46 +105,6 @@ rnd(struct session *s)
 	s->rng ^= s->rng << 25;
 	s->rng ^= s->rng >> 27;
 	return s->rng * 2685821657736338717ULL;
-}
-
-static void
-report_error(const char *fmt, ...)
-{
-	static atomic_int printed;
-	va_list ap;
-
-	if (atomic_fetch_add(&printed, 1) >= 10)
-		return;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-}
-
-static void
-lat_add(struct lat *l, double v)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 1024;
-		l->v = realloc(l->v, l->cap * sizeof(double));
-	}
-	l->v[l->n++] = v;
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 static int
@@ -286,29 +230,6 @@ read_until(struct session *s, const char *tag, int want_cont, char *status_out, 
 	}
 }
 
-static int
-connect_to(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(opt_port)};
-	struct timeval tv = {.tv_sec = 60};
-	int one = 1;
-	int fd;
-
-	if (inet_pton(AF_INET, opt_host, &sa.sin_addr) != 1)
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* Send one command (text without tag and CRLF), wait for its tagged reply,
  * record the latency. Returns 0 OK, 1 NO/BAD, -1 connection broken. */
 static int
@@ -316,7 +237,7 @@ command(struct session *s, enum cmd_kind kind, const char *fmt, ...)
 {
 	char cmd[2048], tag[16], status[512];
 	int n, rc;
-	double t0 = now();
+	double t0 = load_now();
 	va_list ap;
 
 	snprintf(tag, sizeof(tag), "a%u", ++s->tag);
@@ -325,13 +246,13 @@ command(struct session *s, enum cmd_kind kind, const char *fmt, ...)
 	n += vsnprintf(cmd + n, sizeof(cmd) - (size_t)n - 2, fmt, ap);
 	va_end(ap);
 	memcpy(cmd + n, "\r\n", 2);
-	if (write_all(s->fd, cmd, (size_t)n + 2) < 0)
+	if (load_write_all(s->fd, cmd, (size_t)n + 2) < 0)
 		return -1;
 	rc = read_until(s, tag, 0, status, sizeof(status));
 	if (rc == 0)
-		lat_add(&s->lat[kind], now() - t0);
+		load_lat_add(&s->lat[kind], load_now() - t0);
 	else if (rc > 0)
-		report_error("session %d: %s -> %s\n", s->id, cmd_names[kind], status);
+		load_report_error("session %d: %s -> %s\n", s->id, cmd_names[kind], status);
 	return rc;
 }
 
@@ -369,27 +290,27 @@ do_append(struct session *s, int user, long idx, int seen)
 {
 	char cmd[256], tag[16], status[512];
 	size_t len = build_message(s->msg, (size_t)opt_size + 1024, user, idx);
-	double t0 = now();
+	double t0 = load_now();
 	int rc;
 
 	snprintf(tag, sizeof(tag), "a%u", ++s->tag);
 	snprintf(
 	    cmd, sizeof(cmd), "%s APPEND INBOX (%s) {%zu}\r\n", tag, seen ? "\\Seen" : "", len);
-	if (write_all(s->fd, cmd, strlen(cmd)) < 0)
+	if (load_write_all(s->fd, cmd, strlen(cmd)) < 0)
 		return -1;
 	rc = read_until(s, tag, 1, status, sizeof(status));
 	if (rc != 0) {
 		if (rc > 0)
-			report_error("session %d: APPEND refused: %s\n", s->id, status);
+			load_report_error("session %d: APPEND refused: %s\n", s->id, status);
 		return rc;
 	}
-	if (write_all(s->fd, s->msg, len) < 0 || write_all(s->fd, "\r\n", 2) < 0)
+	if (load_write_all(s->fd, s->msg, len) < 0 || load_write_all(s->fd, "\r\n", 2) < 0)
 		return -1;
 	rc = read_until(s, tag, 0, status, sizeof(status));
 	if (rc == 0)
-		lat_add(&s->lat[CMD_APPEND], now() - t0);
+		load_lat_add(&s->lat[CMD_APPEND], load_now() - t0);
 	else if (rc > 0)
-		report_error("session %d: APPEND -> %s\n", s->id, status);
+		load_report_error("session %d: APPEND -> %s\n", s->id, status);
 	return rc;
 }
 
@@ -398,7 +319,7 @@ open_session(struct session *s, int user)
 {
 	char greeting[1024];
 
-	s->fd = connect_to();
+	s->fd = load_connect(opt_host, opt_port, 60);
 	s->off = s->len = 0;
 	if (s->fd < 0)
 		return -1;
@@ -435,11 +356,11 @@ load_main(void *arg)
 		long i;
 
 		if (count_op(s, open_session(s, user)) != 0) {
-			report_error("load: LOGIN user%d failed\n", user);
+			load_report_error("load: LOGIN user%d failed\n", user);
 			close_session(s);
 			continue;
 		}
-		for (i = 0; i < opt_msgs && now() < deadline; i++)
+		for (i = 0; i < opt_msgs && load_now() < deadline; i++)
 			if (count_op(s, do_append(s, user, i, i % 3 == 0)) < 0)
 				break;
 		count_op(s, command(s, CMD_LOGOUT, "LOGOUT"));
@@ -481,14 +402,14 @@ mix_main(void *arg)
 	struct session *s = arg;
 	int user = s->id % opt_users;
 
-	while (now() < deadline && atomic_load(&ops_done) < opt_total) {
+	while (load_now() < deadline && atomic_load(&ops_done) < opt_total) {
 		int i, rc;
 
 		if (count_op(s, open_session(s, user)) != 0)
 			goto broken;
 		if (count_op(s, command(s, CMD_SELECT, "SELECT INBOX")) != 0)
 			goto broken;
-		for (i = 0; i < opt_ops && now() < deadline; i++) {
+		for (i = 0; i < opt_ops && load_now() < deadline; i++) {
 			rc = count_op(s, mix_op(s, user));
 			if (rc < 0)
 				goto broken;
@@ -497,7 +418,7 @@ mix_main(void *arg)
 		close_session(s);
 		continue;
 	broken:
-		report_error("session %d: connection or login failed\n", s->id);
+		load_report_error("session %d: connection or login failed\n", s->id);
 		close_session(s);
 	}
 	return NULL;
@@ -512,45 +433,38 @@ idle_main(void *arg)
 
 	if (open_session(s, user) != 0 || command(s, CMD_SELECT, "SELECT INBOX") != 0) {
 		atomic_fetch_add(&n_errors, 1);
-		report_error("idle %d: login/select failed\n", s->id);
+		load_report_error("idle %d: login/select failed\n", s->id);
 		close_session(s);
 		return NULL;
 	}
 	snprintf(tag, sizeof(tag), "a%u", ++s->tag);
 	{
 		char cmd[32];
-		double t0 = now();
+		double t0 = load_now();
 
 		snprintf(cmd, sizeof(cmd), "%s IDLE\r\n", tag);
-		if (write_all(s->fd, cmd, strlen(cmd)) < 0 || read_until(s, tag, 1, NULL, 0) != 0) {
+		if (load_write_all(s->fd, cmd, strlen(cmd)) < 0 ||
+		    read_until(s, tag, 1, NULL, 0) != 0) {
 			atomic_fetch_add(&n_errors, 1);
-			report_error("idle %d: IDLE refused\n", s->id);
+			load_report_error("idle %d: IDLE refused\n", s->id);
 			close_session(s);
 			return NULL;
 		}
-		lat_add(&s->lat[CMD_IDLE], now() - t0);
+		load_lat_add(&s->lat[CMD_IDLE], load_now() - t0);
 	}
 	atomic_fetch_add(&ops_done, 3);
 	atomic_fetch_add(&n_idle_ready, 1);
 	return NULL;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void
-print_stats(const char *label, struct lat *l)
+print_stats(const char *label, struct load_lat *l)
 {
 	if (l->n == 0)
 		return;
-	qsort(l->v, l->n, sizeof(double), cmp_double);
-	printf("%s n=%zu p50_ms=%.3f p99_ms=%.3f\n", label, l->n, l->v[l->n / 2] * 1000,
-	    l->v[(size_t)(l->n * 0.99)] * 1000);
+	load_sort(l->v, l->n);
+	printf("%s n=%zu p50_ms=%.3f p99_ms=%.3f\n", label, l->n, load_pct(l->v, l->n, 0.50) * 1000,
+	    load_pct(l->v, l->n, 0.99) * 1000);
 }
 
 /* idle: connect in waves of 64 threads, then hold until stdin EOF. */
@@ -568,7 +482,7 @@ run_idle(void)
 			pthread_create(&th[k++], NULL, idle_main, sessions[i]);
 		for (i = 0; i < k; i++)
 			pthread_join(th[i], NULL);
-		if (now() > deadline)
+		if (load_now() > deadline)
 			break;
 	}
 	printf("ready %d\n", atomic_load(&n_idle_ready));
@@ -576,7 +490,7 @@ run_idle(void)
 	/* hold: stdin EOF (the orchestrator closes it) or the time limit */
 	for (;;) {
 		struct pollfd p = {.fd = 0, .events = POLLIN};
-		double left = deadline - now();
+		double left = deadline - load_now();
 
 		if (left <= 0)
 			break;
@@ -589,7 +503,7 @@ run_idle(void)
 		struct session *s = sessions[i];
 
 		if (s->fd >= 0) {
-			(void)write_all(s->fd, "DONE\r\nz LOGOUT\r\n", 16);
+			(void)load_write_all(s->fd, "DONE\r\nz LOGOUT\r\n", 16);
 			close_session(s);
 		}
 	}
@@ -609,9 +523,8 @@ int
 main(int argc, char **argv)
 {
 	pthread_t *th;
-	struct lat all = {0};
+	struct load_lat all = {0};
 	double t0, t1;
-	struct in_addr a;
 	int i, k, opt;
 
 	while ((opt = getopt(argc, argv, "h:p:m:c:u:M:s:o:T:n:d:w:")) != -1) {
@@ -656,11 +569,8 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	/* Loopback only: benchmarks never send traffic off the machine. */
-	if (inet_pton(AF_INET, opt_host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
-		fprintf(stderr, "imapload: host must be a 127.0.0.0/8 address\n");
+	if (load_check_loopback("imapload", opt_host) < 0)
 		return 2;
-	}
 	if (opt_clients < 1 || opt_clients > 100000 || opt_users < 1 || opt_msgs < 0 ||
 	    opt_size < 512 || opt_size > 16 * 1024 * 1024 || opt_ops < 1 || opt_seconds <= 0)
 		usage();
@@ -673,7 +583,7 @@ main(int argc, char **argv)
 		sessions[i]->rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1);
 		sessions[i]->msg = malloc((size_t)opt_size + 1024);
 	}
-	t0 = now();
+	t0 = load_now();
 	deadline = t0 + opt_seconds;
 	if (strcmp(opt_mode, "idle") == 0) {
 		run_idle();
@@ -689,18 +599,18 @@ main(int argc, char **argv)
 			pthread_join(th[i], NULL);
 		free(th);
 	}
-	t1 = now();
+	t1 = load_now();
 
 	for (k = 0; k < CMD_COUNT; k++) {
-		struct lat merged = {0};
+		struct load_lat merged = {0};
 
 		for (i = 0; i < opt_clients; i++) {
-			struct lat *l = &sessions[i]->lat[k];
+			struct load_lat *l = &sessions[i]->lat[k];
 			size_t j;
 
 			for (j = 0; j < l->n; j++) {
-				lat_add(&merged, l->v[j]);
-				lat_add(&all, l->v[j]);
+				load_lat_add(&merged, l->v[j]);
+				load_lat_add(&all, l->v[j]);
 			}
 		}
 		if (merged.n > 0) {
@@ -714,9 +624,9 @@ main(int argc, char **argv)
 	printf("total ops=%ld errors=%ld elapsed=%.3f rate=%.1f ", (long)atomic_load(&ops_done),
 	    (long)atomic_load(&n_errors), t1 - t0, atomic_load(&ops_done) / (t1 - t0));
 	if (all.n > 0) {
-		qsort(all.v, all.n, sizeof(double), cmp_double);
-		printf("p50_ms=%.3f p99_ms=%.3f\n", all.v[all.n / 2] * 1000,
-		    all.v[(size_t)(all.n * 0.99)] * 1000);
+		load_sort(all.v, all.n);
+		printf("p50_ms=%.3f p99_ms=%.3f\n", load_pct(all.v, all.n, 0.50) * 1000,
+		    load_pct(all.v, all.n, 0.99) * 1000);
 	} else {
 		printf("p50_ms=0 p99_ms=0\n");
 	}

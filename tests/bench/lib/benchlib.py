@@ -131,11 +131,95 @@ def machine_line():
 
 
 def compile_tool(src, out):
-    r = subprocess.run(["cc", "-O2", "-Wall", "-pthread", "-o", out, src],
+    """Compile a C load generator with the shared loadlib.c next to this file."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run(["cc", "-O2", "-Wall", "-pthread", "-I", here, "-o", out, src,
+                        os.path.join(here, "loadlib.c")],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise BenchError("cc %s failed:\n%s" % (src, r.stderr))
     return out
+
+
+def env_int(name, default):
+    """The integer knob BENCH_... from the environment, default when unset."""
+    return int(os.environ.get(name, str(default)))
+
+
+def env_float(name, default):
+    return float(os.environ.get(name, str(default)))
+
+
+def run_side(results, key, fn, *args, packages=False):
+    """results[key] = fn(*args), or "FAILED: why" when it raises BenchError;
+    with packages the reference servers are installed first."""
+    try:
+        if packages:
+            ensure_packages()
+        results[key] = fn(*args)
+    except BenchError as e:
+        results[key] = "FAILED: %s" % e
+
+
+def end_line(load_before):
+    """The machine line taken before the run plus the load average now."""
+    return "%s; at the end: %s" % (load_before, machine_line().split("load average ")[1])
+
+
+def run_smtpload(tool, host, port, n, clients, size, users, domain, prefix=None):
+    """smtpload's one key=value line as floats (see tests/bench/smtp/smtpload.c)."""
+    cmd = [tool, "-h", host, "-p", str(port), "-n", str(n), "-c", str(clients),
+           "-s", str(size), "-u", str(users), "-d", domain]
+    if prefix is not None:
+        cmd += ["-x", prefix]
+    cmd += ["-t", "600"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
+    if r.stderr:
+        log("smtpload: %s" % r.stderr.strip())
+    res = dict(kv.split("=", 1) for kv in r.stdout.split())
+    return {k: float(v) for k, v in res.items()}
+
+
+def delivery_header(label, width):
+    return "%-*s %8s %9s %9s %9s %8s %8s" % (width, label, "accepted", "acc msg/s", "delivered",
+                                            "dlv msg/s", "p50 ms", "p99 ms")
+
+
+def delivery_row(name, r, width):
+    """One row of an SMTP delivery table; sets r["acc_rate"] and r["dlv_rate"]."""
+    acc = r["accepted"] / r["elapsed"] if r["elapsed"] else 0
+    dlv = r["delivered"] / r["delivered_secs"] if r["delivered_secs"] else 0
+    r["acc_rate"], r["dlv_rate"] = acc, dlv
+    return "%-*s %8d %9.0f %9d %9.0f %8.1f %8.1f" % (
+        width, name, r["accepted"], acc, r["delivered"], dlv, r["p50_ms"], r["p99_ms"])
+
+
+def parse_imapload(out):
+    """imapload's "total ..." line as floats, its "cmd NAME ..." lines under "cmd"."""
+    res = {"cmd": {}}
+    for line in out.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "cmd":
+            res["cmd"][f[1]] = {k: float(v) for k, v in (x.split("=") for x in f[2:])}
+        elif f[0] == "total":
+            res.update({k: float(v) for k, v in (x.split("=") for x in f[1:])})
+    return res
+
+
+def run_imapload(tool, host, port, users, domain, password, *args, timeout=900):
+    """Run imapload to the end; its parsed result, BenchError when it gave none."""
+    cmd = [tool, "-h", host, "-p", str(port), "-u", str(users), "-d", domain,
+           "-w", password] + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.stderr.strip():
+        log("imapload: %s" % r.stderr.strip()[:2000])
+    res = parse_imapload(r.stdout)
+    if "ops" not in res:
+        raise BenchError("imapload %s gave no result (exit %d)"
+                         % (" ".join(str(a) for a in args), r.returncode))
+    return res
 
 
 def raise_nofile(n=65536):

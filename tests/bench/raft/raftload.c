@@ -21,24 +21,20 @@
  *   writes=N failed=N elapsed=S rate=R p50_ms=X p99_ms=Y mean_ms=Z max_ms=W
  * The first few failures go to stderr.
  *
- * Build: cc -O2 -pthread -o raftload raftload.c
+ * Build: cc -O2 -pthread -I ../lib -o raftload raftload.c ../lib/loadlib.c
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "loadlib.h"
 
 #define MAX_RESPONSE 65536
 #define MAX_CLIENTS 256
@@ -52,7 +48,6 @@ static const char *opt_prefix = "w"; /* domain label prefix, unique per run */
 
 static atomic_long n_ok;
 static atomic_long n_failed;
-static atomic_int n_errors_printed;
 static atomic_int n_connected;
 static atomic_int go;
 static double t_start, t_stop; /* written before go is set */
@@ -62,72 +57,10 @@ struct client {
 	int fd;
 	char buf[MAX_RESPONSE];
 	size_t len;
-	double *lat; /* seconds, per successful request */
-	size_t n_lat, cap_lat;
-	int broken;        /* the connection failed: stop this client */
-	int server_closed; /* answered with "Connection: close": reconnect */
+	struct load_lat lat; /* seconds, per successful request */
+	int broken;          /* the connection failed: stop this client */
+	int server_closed;   /* answered with "Connection: close": reconnect */
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-report_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (atomic_fetch_add(&n_errors_printed, 1) >= 10)
-		return;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
-connect_to(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(opt_port)};
-	struct timeval tv = {.tv_sec = 30};
-	int one = 1;
-	int fd;
-
-	if (inet_pton(AF_INET, opt_host, &sa.sin_addr) != 1)
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 /* Read one response: status line, headers, Content-Length body. Returns the
  * status code, -1 on EOF/timeout/garbage. *close_after is set when the
@@ -190,18 +123,6 @@ read_response(struct client *c, int *close_after, char *body, size_t body_max)
 	return status;
 }
 
-static void
-record(struct client *c, double secs)
-{
-	if (c->n_lat == c->cap_lat) {
-		c->cap_lat = c->cap_lat ? c->cap_lat * 2 : 4096;
-		c->lat = realloc(c->lat, c->cap_lat * sizeof(double));
-		if (c->lat == NULL)
-			abort();
-	}
-	c->lat[c->n_lat++] = secs;
-}
-
 /* One request; 0 when answered with `want`, -1 otherwise (the client's
  * connection is then broken when the failure was on the wire). */
 static int
@@ -215,15 +136,16 @@ request(struct client *c, const char *method, const char *path, const char *json
 	    "%s %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Basic %s\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 	    method, path, opt_host, opt_port, opt_auth, json ? strlen(json) : 0, json ? json : "");
-	t0 = now();
-	if (write_all(c->fd, req, (size_t)n) < 0) {
-		report_error("client %d: %s %s: write: %s\n", c->id, method, path, strerror(errno));
+	t0 = load_now();
+	if (load_write_all(c->fd, req, (size_t)n) < 0) {
+		load_report_error(
+		    "client %d: %s %s: write: %s\n", c->id, method, path, strerror(errno));
 		c->broken = 1;
 		return -1;
 	}
 	status = read_response(c, &close_after, body, sizeof(body));
 	if (status < 0) {
-		report_error("client %d: %s %s: no response (%s)\n", c->id, method, path,
+		load_report_error("client %d: %s %s: no response (%s)\n", c->id, method, path,
 		    errno ? strerror(errno) : "eof");
 		c->broken = 1;
 		return -1;
@@ -231,10 +153,10 @@ request(struct client *c, const char *method, const char *path, const char *json
 	if (close_after)
 		c->server_closed = 1;
 	if (status != want) {
-		report_error("client %d: %s %s: %d %s\n", c->id, method, path, status, body);
+		load_report_error("client %d: %s %s: %d %s\n", c->id, method, path, status, body);
 		return -1;
 	}
-	record(c, now() - t0);
+	load_lat_add(&c->lat, load_now() - t0);
 	return 0;
 }
 
@@ -247,8 +169,8 @@ reconnect(struct client *c)
 	c->server_closed = 0;
 	close(c->fd);
 	c->len = 0;
-	if ((c->fd = connect_to()) < 0) {
-		report_error("client %d: reconnect: %s\n", c->id, strerror(errno));
+	if ((c->fd = load_connect(opt_host, opt_port, 30)) < 0) {
+		load_report_error("client %d: reconnect: %s\n", c->id, strerror(errno));
 		c->broken = 1;
 	}
 }
@@ -259,10 +181,10 @@ client_main(void *arg)
 	struct client *c = arg;
 	long i;
 
-	c->fd = connect_to();
+	c->fd = load_connect(opt_host, opt_port, 30);
 	atomic_fetch_add(&n_connected, 1);
 	if (c->fd < 0) {
-		report_error(
+		load_report_error(
 		    "client %d: connect %s:%d: %s\n", c->id, opt_host, opt_port, strerror(errno));
 		atomic_fetch_add(&n_failed, 1);
 		return NULL;
@@ -270,7 +192,7 @@ client_main(void *arg)
 	/* start together: every client connected, then the clock runs */
 	while (!atomic_load(&go))
 		usleep(1000);
-	for (i = 0; now() < t_stop; i++) {
+	for (i = 0; load_now() < t_stop; i++) {
 		char name[128], json[192], path[192];
 
 		snprintf(name, sizeof(name), "%s-c%d-%ld.bench.test", opt_prefix, c->id, i);
@@ -296,25 +218,6 @@ client_main(void *arg)
 	return NULL;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-pct(const double *v, size_t n, double p)
-{
-	size_t k;
-
-	if (n == 0)
-		return 0;
-	k = (size_t)(p * (double)(n - 1) + 0.5);
-	return v[k];
-}
-
 static void
 usage(void)
 {
@@ -328,7 +231,6 @@ main(int argc, char **argv)
 {
 	struct client *cl;
 	pthread_t th[MAX_CLIENTS];
-	struct in_addr a;
 	double elapsed, sum = 0, *all;
 	size_t n_all = 0, k;
 	int opt, i;
@@ -357,10 +259,8 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (inet_pton(AF_INET, opt_host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
-		fprintf(stderr, "raftload: %s is not a loopback IPv4 address\n", opt_host);
+	if (load_check_loopback("raftload", opt_host) < 0)
 		return 2;
-	}
 	if (opt_clients < 1 || opt_clients > MAX_CLIENTS || opt_seconds <= 0 || opt_seconds > 600 ||
 	    opt_port < 1 || opt_port > 65535)
 		usage();
@@ -374,31 +274,31 @@ main(int argc, char **argv)
 	}
 	while (atomic_load(&n_connected) < opt_clients)
 		usleep(1000);
-	t_stop = now() + opt_seconds;
-	t_start = now();
+	t_stop = load_now() + opt_seconds;
+	t_start = load_now();
 	atomic_store(&go, 1);
 	for (i = 0; i < opt_clients; i++)
 		pthread_join(th[i], NULL);
-	elapsed = now() - t_start;
+	elapsed = load_now() - t_start;
 	for (i = 0; i < opt_clients; i++)
-		n_all += cl[i].n_lat;
+		n_all += cl[i].lat.n;
 	all = malloc((n_all + 1) * sizeof(double));
 	if (all == NULL)
 		return 1;
 	for (i = 0, k = 0; i < opt_clients; i++) {
-		memcpy(all + k, cl[i].lat, cl[i].n_lat * sizeof(double));
-		k += cl[i].n_lat;
-		free(cl[i].lat);
+		memcpy(all + k, cl[i].lat.v, cl[i].lat.n * sizeof(double));
+		k += cl[i].lat.n;
+		free(cl[i].lat.v);
 	}
-	qsort(all, n_all, sizeof(double), cmp_double);
+	load_sort(all, n_all);
 	for (k = 0; k < n_all; k++)
 		sum += all[k];
 	printf("writes=%ld failed=%ld elapsed=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f "
 	       "mean_ms=%.3f max_ms=%.3f\n",
 	    atomic_load(&n_ok), atomic_load(&n_failed), elapsed,
-	    elapsed > 0 ? (double)atomic_load(&n_ok) / elapsed : 0.0, pct(all, n_all, 0.50) * 1e3,
-	    pct(all, n_all, 0.99) * 1e3, n_all ? sum / (double)n_all * 1e3 : 0.0,
-	    n_all ? all[n_all - 1] * 1e3 : 0.0);
+	    elapsed > 0 ? (double)atomic_load(&n_ok) / elapsed : 0.0,
+	    load_pct(all, n_all, 0.50) * 1e3, load_pct(all, n_all, 0.99) * 1e3,
+	    n_all ? sum / (double)n_all * 1e3 : 0.0, n_all ? all[n_all - 1] * 1e3 : 0.0);
 	free(all);
 	free(cl);
 	return 0;

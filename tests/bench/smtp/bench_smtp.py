@@ -20,7 +20,6 @@ Exit status 0 only when every side ran and delivered every message.
 """
 import http.client
 import os
-import subprocess
 import sys
 import time
 
@@ -28,26 +27,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import benchlib as bl  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-N = int(os.environ.get("BENCH_MESSAGES", "5000"))
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
-SIZE = int(os.environ.get("BENCH_SIZE", "4096"))
-USERS = int(os.environ.get("BENCH_USERS", "100"))
+N = bl.env_int("BENCH_MESSAGES", 5000)
+CLIENTS = bl.env_int("BENCH_CLIENTS", 20)
+SIZE = bl.env_int("BENCH_SIZE", 4096)
+USERS = bl.env_int("BENCH_USERS", 100)
 ONLY = os.environ.get("BENCH_ONLY", "")
-DELIVERY_TIMEOUT = float(os.environ.get("BENCH_DELIVERY_TIMEOUT", "300"))
+DELIVERY_TIMEOUT = bl.env_float("BENCH_DELIVERY_TIMEOUT", 300)
 
 
 def users():
     return ["user%d@%s" % (i, bl.BENCH_DOMAIN) for i in range(USERS)]
-
-
-def run_load(tool, host):
-    cmd = [tool, "-h", host, "-p", str(bl.PORT_SMTP), "-n", str(N), "-c", str(CLIENTS),
-           "-s", str(SIZE), "-u", str(USERS), "-d", bl.BENCH_DOMAIN, "-t", "600"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
-    if r.stderr:
-        bl.log("smtpload: %s" % r.stderr.strip())
-    res = dict(kv.split("=", 1) for kv in r.stdout.split())
-    return {k: float(v) for k, v in res.items()}
 
 
 def wait_delivered(count_fn, want, start_wall):
@@ -109,14 +98,14 @@ def bench_mailnode(bench, tool, build_dir):
     return res
 
 
+def run_load(tool, host):
+    return bl.run_smtpload(tool, host, bl.PORT_SMTP, N, CLIENTS, SIZE, USERS, bl.BENCH_DOMAIN)
+
+
 def row(name, r):
     if isinstance(r, str):
         return "%-34s %s" % (name, r)
-    acc = r["accepted"] / r["elapsed"] if r["elapsed"] else 0
-    dlv = r["delivered"] / r["delivered_secs"] if r["delivered_secs"] else 0
-    r["acc_rate"], r["dlv_rate"] = acc, dlv
-    return "%-34s %8d %9.0f %9d %9.0f %8.1f %8.1f" % (
-        name, r["accepted"], acc, r["delivered"], dlv, r["p50_ms"], r["p99_ms"])
+    return bl.delivery_row(name, r, 34)
 
 
 def main():
@@ -131,27 +120,17 @@ def main():
     try:
         tool = bl.compile_tool(os.path.join(HERE, "smtpload.c"), bench.path("smtpload"))
         if ONLY in ("", "postfix"):
-            try:
-                bl.ensure_packages()
-                results["postfix"] = bench_postfix(bench, tool)
-            except bl.BenchError as e:
-                results["postfix"] = "FAILED: %s" % e
+            bl.run_side(results, "postfix", bench_postfix, bench, tool, packages=True)
         if ONLY in ("", "mailnode"):
-            try:
-                results["mailnode"] = bench_mailnode(bench, tool, build_dir)
-            except bl.MailnodeUnavailable as e:
-                results["mailnode"] = "FAILED: %s" % e
-            except bl.BenchError as e:
-                results["mailnode"] = "FAILED: %s" % e
+            bl.run_side(results, "mailnode", bench_mailnode, bench, tool, build_dir)
     finally:
         bench.close()
 
     print()
-    print("%s; at the end: %s" % (load_before, bl.machine_line().split("load average ")[1]))
+    print(bl.end_line(load_before))
     print("SMTP: %d messages of %d bytes, %d parallel clients, %d recipients (one per message)"
           % (N, SIZE, CLIENTS, USERS))
-    print("%-34s %8s %9s %9s %9s %8s %8s" % ("system", "accepted", "acc msg/s", "delivered",
-                                             "dlv msg/s", "p50 ms", "p99 ms"))
+    print(bl.delivery_header("system", 34))
     for key, label in (("mailnode", "mailnode"), ("postfix", None)):
         if key not in results:
             continue

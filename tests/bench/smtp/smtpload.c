@@ -18,23 +18,19 @@
  *   start=EPOCH end=EPOCH
  * The first few non-250 replies go to stderr.
  *
- * Build: cc -O2 -pthread -o smtpload smtpload.c
+ * Build: cc -O2 -pthread -I ../lib -o smtpload smtpload.c ../lib/loadlib.c
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "loadlib.h"
 
 #define MAX_REPLY 8192
 
@@ -52,7 +48,6 @@ static int opt_pipelining = 1;
 static atomic_long next_msg;
 static atomic_long n_accepted;
 static atomic_long n_failed;
-static atomic_int n_errors_printed;
 static double deadline;
 static double *latencies; /* per message, seconds; -1 = not accepted */
 
@@ -61,53 +56,6 @@ struct conn {
 	char buf[MAX_REPLY];
 	size_t len;
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double
-wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-report_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (atomic_fetch_add(&n_errors_printed, 1) >= 10)
-		return;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Read one line (CRLF) into line; returns its length without CRLF, -1 on
  * EOF, timeout or an over-long line. */
@@ -170,29 +118,6 @@ read_reply(struct conn *c, char *text, size_t text_max)
 	}
 }
 
-static int
-connect_to(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(opt_port)};
-	struct timeval tv = {.tv_sec = 30};
-	int one = 1;
-	int fd;
-
-	if (inet_pton(AF_INET, opt_host, &sa.sin_addr) != 1)
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* The message: headers, then 76-character body lines up to opt_size, then
  * the terminating "." line. No body line starts with "." (no stuffing). */
 static size_t
@@ -234,19 +159,20 @@ client_main(void *arg)
 	char cmd[1024];
 	int pipelining = 0;
 
-	c->fd = connect_to();
+	c->fd = load_connect(opt_host, opt_port, 30);
 	if (c->fd < 0) {
-		report_error(
+		load_report_error(
 		    "client %d: connect %s:%d: %s\n", thread, opt_host, opt_port, strerror(errno));
 		goto out;
 	}
 	if (read_reply(c, NULL, 0) != 220) {
-		report_error("client %d: no 220 greeting\n", thread);
+		load_report_error("client %d: no 220 greeting\n", thread);
 		goto out;
 	}
 	snprintf(cmd, sizeof(cmd), "EHLO client%d.client.test\r\n", thread);
-	if (write_all(c->fd, cmd, strlen(cmd)) < 0 || read_reply(c, ehlo, sizeof(ehlo)) != 250) {
-		report_error("client %d: EHLO refused\n", thread);
+	if (load_write_all(c->fd, cmd, strlen(cmd)) < 0 ||
+	    read_reply(c, ehlo, sizeof(ehlo)) != 250) {
+		load_report_error("client %d: EHLO refused\n", thread);
 		goto out;
 	}
 	pipelining = opt_pipelining && strstr(ehlo, "PIPELINING") != NULL;
@@ -260,18 +186,18 @@ client_main(void *arg)
 
 		if (idx >= opt_total)
 			break;
-		if (now() > deadline) {
+		if (load_now() > deadline) {
 			atomic_fetch_add(&n_failed, 1);
 			break;
 		}
 		snprintf(rcpt, sizeof(rcpt), "%s%ld@%s", opt_prefix, idx % opt_users, opt_domain);
 		len = build_message(msg, (size_t)opt_size + 1024, idx, thread, rcpt);
-		t0 = now();
+		t0 = load_now();
 		if (pipelining) {
 			snprintf(cmd, sizeof(cmd),
 			    "MAIL FROM:<sender%d@client.test> SIZE=%zu\r\nRCPT TO:<%s>\r\nDATA\r\n",
 			    thread, len, rcpt);
-			if (write_all(c->fd, cmd, strlen(cmd)) < 0)
+			if (load_write_all(c->fd, cmd, strlen(cmd)) < 0)
 				goto io_error;
 			if ((code = read_reply(c, NULL, 0)) != 250)
 				goto refused_mail;
@@ -281,42 +207,42 @@ client_main(void *arg)
 				goto refused_data;
 		} else {
 			snprintf(cmd, sizeof(cmd), "MAIL FROM:<sender%d@client.test>\r\n", thread);
-			if (write_all(c->fd, cmd, strlen(cmd)) < 0)
+			if (load_write_all(c->fd, cmd, strlen(cmd)) < 0)
 				goto io_error;
 			if ((code = read_reply(c, NULL, 0)) != 250)
 				goto refused_mail;
 			snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>\r\n", rcpt);
-			if (write_all(c->fd, cmd, strlen(cmd)) < 0)
+			if (load_write_all(c->fd, cmd, strlen(cmd)) < 0)
 				goto io_error;
 			if ((code = read_reply(c, NULL, 0)) != 250 && code != 251)
 				goto refused_rcpt;
-			if (write_all(c->fd, "DATA\r\n", 6) < 0)
+			if (load_write_all(c->fd, "DATA\r\n", 6) < 0)
 				goto io_error;
 			if ((code = read_reply(c, NULL, 0)) != 354)
 				goto refused_data;
 		}
-		if (write_all(c->fd, msg, len) < 0)
+		if (load_write_all(c->fd, msg, len) < 0)
 			goto io_error;
 		code = read_reply(c, NULL, 0);
 		if (code != 250) {
-			report_error(
+			load_report_error(
 			    "client %d: message %ld: reply %d after DATA\n", thread, idx, code);
 			atomic_fetch_add(&n_failed, 1);
 			if (code < 0)
 				goto out;
 			continue;
 		}
-		latencies[idx] = now() - t0;
+		latencies[idx] = load_now() - t0;
 		atomic_fetch_add(&n_accepted, 1);
 		continue;
 	refused_mail:
-		report_error("client %d: message %ld: MAIL reply %d\n", thread, idx, code);
+		load_report_error("client %d: message %ld: MAIL reply %d\n", thread, idx, code);
 		goto refused;
 	refused_rcpt:
-		report_error("client %d: message %ld: RCPT reply %d\n", thread, idx, code);
+		load_report_error("client %d: message %ld: RCPT reply %d\n", thread, idx, code);
 		goto refused;
 	refused_data:
-		report_error("client %d: message %ld: DATA reply %d\n", thread, idx, code);
+		load_report_error("client %d: message %ld: DATA reply %d\n", thread, idx, code);
 	refused:
 		atomic_fetch_add(&n_failed, 1);
 		/* Pipelined replies still pending are read by RSET's turn only if
@@ -324,12 +250,12 @@ client_main(void *arg)
 		 * end this client. */
 		goto out;
 	io_error:
-		report_error(
+		load_report_error(
 		    "client %d: message %ld: write failed: %s\n", thread, idx, strerror(errno));
 		atomic_fetch_add(&n_failed, 1);
 		goto out;
 	}
-	if (write_all(c->fd, "QUIT\r\n", 6) == 0)
+	if (load_write_all(c->fd, "QUIT\r\n", 6) == 0)
 		(void)read_reply(c, NULL, 0);
 out:
 	if (c->fd >= 0)
@@ -337,14 +263,6 @@ out:
 	free(msg);
 	free(c);
 	return NULL;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 static void
@@ -363,7 +281,6 @@ main(int argc, char **argv)
 	double t0, t1, w0, w1, *ok;
 	long i, n_ok = 0;
 	int opt;
-	struct in_addr a;
 
 	while ((opt = getopt(argc, argv, "h:p:n:c:s:u:d:x:t:P:")) != -1) {
 		switch (opt) {
@@ -401,38 +318,35 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	/* Loopback only: benchmarks never send traffic off the machine. */
-	if (inet_pton(AF_INET, opt_host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
-		fprintf(stderr, "smtpload: host must be a 127.0.0.0/8 address\n");
+	if (load_check_loopback("smtpload", opt_host) < 0)
 		return 2;
-	}
 	if (opt_total < 1 || opt_total > 10000000 || opt_clients < 1 || opt_clients > 1000 ||
 	    opt_size < 256 || opt_size > 64 * 1024 * 1024 || opt_users < 1)
 		usage();
 
 	latencies = calloc((size_t)opt_total, sizeof(double));
 	th = calloc((size_t)opt_clients, sizeof(*th));
-	t0 = now();
-	w0 = wall();
+	t0 = load_now();
+	w0 = load_wall();
 	deadline = t0 + opt_time_limit;
 	for (i = 0; i < opt_clients; i++)
 		pthread_create(&th[i], NULL, client_main, (void *)i);
 	for (i = 0; i < opt_clients; i++)
 		pthread_join(th[i], NULL);
-	t1 = now();
-	w1 = wall();
+	t1 = load_now();
+	w1 = load_wall();
 
 	ok = calloc((size_t)opt_total, sizeof(double));
 	for (i = 0; i < opt_total; i++)
 		if (latencies[i] > 0)
 			ok[n_ok++] = latencies[i];
-	qsort(ok, (size_t)n_ok, sizeof(double), cmp_double);
+	load_sort(ok, (size_t)n_ok);
 	printf("sent=%ld accepted=%ld failed=%ld elapsed=%.3f rate=%.1f p50_ms=%.2f "
 	       "p99_ms=%.2f start=%.6f end=%.6f\n",
 	    (long)atomic_load(&next_msg) < opt_total ? (long)atomic_load(&next_msg) : opt_total,
 	    (long)atomic_load(&n_accepted), (long)atomic_load(&n_failed), t1 - t0,
-	    atomic_load(&n_accepted) / (t1 - t0), n_ok ? ok[n_ok / 2] * 1000 : 0.0,
-	    n_ok ? ok[(long)(n_ok * 0.99)] * 1000 : 0.0, w0, w1);
+	    atomic_load(&n_accepted) / (t1 - t0), load_pct(ok, (size_t)n_ok, 0.50) * 1000,
+	    load_pct(ok, (size_t)n_ok, 0.99) * 1000, w0, w1);
 	free(ok);
 	free(latencies);
 	free(th);

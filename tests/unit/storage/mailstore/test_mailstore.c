@@ -115,6 +115,13 @@ test_deliver_id_is_idempotent(void **state)
 	assert_false(res[0].duplicate);
 	assert_int_equal(res[0].uid, 2);
 	assert_int_equal(count_msgs(fx, U2, "INBOX"), 2);
+	/* the same id for other bytes is another message, not a repeat */
+	assert_int_equal(mailstore_deliver_id(fx->ms, "node1/0001", users, 1, MSG2, strlen(MSG2),
+	                     1700000000, NULL, NULL, res, &fx->err),
+	    0);
+	assert_false(res[0].duplicate);
+	assert_int_equal(res[0].uid, 3);
+	assert_int_equal(count_msgs(fx, U2, "INBOX"), 3);
 	/* bad ids are refused before anything is stored */
 	memset(longid, 'x', sizeof(longid) - 1);
 	longid[sizeof(longid) - 1] = '\0';
@@ -124,7 +131,7 @@ test_deliver_id_is_idempotent(void **state)
 	assert_int_equal(mailstore_deliver_id(fx->ms, "", users, 1, MSG2, strlen(MSG2),
 	                     1700000000, NULL, NULL, res, &fx->err),
 	    MN_EINVAL);
-	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 1);
+	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 2);
 }
 
 static void

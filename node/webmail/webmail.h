@@ -1,0 +1,60 @@
+/*
+ * webmail.h - the webmail JSON API under /api/v1/mail (docs/api.md,
+ * "Webmail"): login with the full address and password, a session cookie
+ * (HttpOnly, SameSite=Strict, Secure on HTTPS) and a CSRF token required
+ * in X-CSRF-Token on every state-changing call; folders, message lists,
+ * one message (through the MIME parser, node/webmail/render.h), its HTML
+ * part in a sandboxed frame, flags, move, delete to Trash.
+ *
+ * A session reaches only its own user's mailbox: no route names a user,
+ * so anything not in that mailbox is 404. Login failures count in the
+ * same node/limits.h throttling as IMAP and POP3. Mail store calls and
+ * password checks run on the libuv thread pool, never on the loop. A
+ * user homed on another cluster node gets 503 for now (XXX: carry the
+ * call to the home node over the node-to-node channel).
+ *
+ * Ownership: borrows loop, directory, limits and (once set) the store.
+ * Work in flight finishes on its own; free only after uv_run returned.
+ */
+#ifndef MN_NODE_WEBMAIL_H
+#define MN_NODE_WEBMAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "node/http/http.h"
+#include "node/limits.h"
+#include "storage/directory/directory.h"
+
+#define WEBMAIL_PREFIX "/api/v1/mail"
+#define WEBMAIL_COOKIE "mn_session"
+#define WEBMAIL_CSRF_HEADER "X-CSRF-Token"
+#define WEBMAIL_MAX_MESSAGE (64u << 20) /* biggest message shown */
+#define WEBMAIL_PAGE_MAX 200            /* messages per list page */
+#define WEBMAIL_PAGE_DEFAULT 50
+
+struct mailstore;
+
+struct webmail_config {
+	const char *node_name;
+	struct limits *limits; /* borrowed; NULL: no throttling (unit tests) */
+};
+
+struct webmail;
+
+void webmail_new(
+    uv_loop_t *loop, struct directory *dir, const struct webmail_config *cfg, struct webmail **out);
+void webmail_free(struct webmail **wm);
+/* webmail_set_store - the mail store, once open (before: 503). */
+void webmail_set_store(struct webmail *wm, struct mailstore *ms);
+/* webmail_owns_path - the raw path is /api/v1/mail or below it. */
+bool webmail_owns_path(const char *path, size_t len);
+/* webmail_handle - http_handler_fn; arg is the struct webmail. */
+void webmail_handle(struct http_exchange *x, const struct http_request *req, void *arg);
+
+/* webmail_home_elsewhere - the user's home node is set and is not this
+ * node (then the mailbox is not here). */
+bool webmail_home_elsewhere(const char *home_node, const char *node_name);
+
+#endif
