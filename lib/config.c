@@ -73,7 +73,7 @@ struct config_key {
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
     check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine,
-    check_zone_list, check_sender_list, check_host_action;
+    check_zone_list, check_sender_list, check_host_action, check_attach_action;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -244,6 +244,20 @@ static const struct config_key config_keys[] = {
 	    "the MX client's HELO name must resolve to its address (or be its "
 	    "address literal): log, tag (X-Mailnode-Host-Check header) or reject "
 	    "(550 5.7.1)" },
+	{ "antispam", "attachment_block_extensions", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_attach_ext), 0, NULL, "extensions, comma or space separated",
+	    "inbound mail with an attachment whose file name ends in one of these "
+	    "(e.g. exe, scr, js) gets attachment_action; empty: none" },
+	{ "antispam", "attachment_block_types", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_attach_types), 0, NULL, "MIME types (type/subtype or type/*)",
+	    "inbound mail with a part of one of these types gets attachment_action; "
+	    "empty: none" },
+	{ "antispam", "attachment_max_count", CFG_UINT, "0", 0, 1000,
+	    OFF(antispam_attach_max), 0, NULL, NULL,
+	    "inbound mail with more attachments gets attachment_action; 0: unlimited" },
+	{ "antispam", "attachment_action", CFG_STRING, "reject", 0, 0,
+	    OFF(antispam_attach_action), 0, check_attach_action, "reject, quarantine",
+	    "reject (554 5.7.1 after DATA, naming the attachment) or quarantine" },
 	{ "antispam", "sender_block", CFG_STRING, NULL, 0, 0,
 	    OFF(antispam_sender_block), 0, check_sender_list,
 	    "addresses and @domains, comma or space separated",
@@ -613,6 +627,15 @@ check_zone_list(const char *v)
 		p += len;
 	}
 	return NULL;
+}
+
+/* attachment filters (node/antispam/attach.h) */
+static const char *
+check_attach_action(const char *v)
+{
+	return strcmp(v, "reject") == 0 || strcmp(v, "quarantine") == 0
+	           ? NULL
+	           : "is not one of reject, quarantine";
 }
 
 /* PTR and HELO checks (node/antispam/hostcheck.h) */

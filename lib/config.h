@@ -72,6 +72,10 @@ struct mn_config {
 	char *antispam_dmarc_quarantine;
 	char *antispam_dnsbl_zones;   /* NULL: none */
 	char *antispam_dnsbl_action;  /* reject|tag, default reject */
+	char *antispam_attach_ext;    /* blocked extensions, NULL: none */
+	char *antispam_attach_types;  /* blocked MIME types, NULL: none */
+	uint32_t antispam_attach_max; /* attachments per message, 0: unlimited */
+	char *antispam_attach_action; /* reject|quarantine, default reject */
 	char *antispam_ptr_check;    /* off|log|tag|reject, default off */
 	char *antispam_helo_check;   /* off|log|tag|reject, default off */
 	char *antispam_sender_block; /* addresses and @domains, NULL: none */

@@ -12,6 +12,7 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/antispam/attach.h"
 #include "node/antispam/dkim.h"
 #include "node/antispam/dmarc.h"
 #include "node/antispam/greylist.h"
@@ -35,6 +36,8 @@ struct antispam {
 	bool dnsbl_quar, dmarc_quar;
 	char *sender_block, *sender_allow; /* config lists or NULL */
 	enum antispam_host_action ptr_act, helo_act;
+	struct attach_rules attach; /* strings owned here */
+	bool attach_on, attach_quar;
 };
 
 static enum antispam_host_action
@@ -96,6 +99,14 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 	if (cfg->antispam_sender_allow != NULL && cfg->antispam_sender_allow[0] != '\0')
 		a->sender_allow = xstrdup(cfg->antispam_sender_allow);
 	a->ptr_act = host_action_of(cfg->antispam_ptr_check);
+	if (cfg->antispam_attach_ext != NULL && cfg->antispam_attach_ext[0] != '\0')
+		a->attach.extensions = xstrdup(cfg->antispam_attach_ext);
+	if (cfg->antispam_attach_types != NULL && cfg->antispam_attach_types[0] != '\0')
+		a->attach.types = xstrdup(cfg->antispam_attach_types);
+	a->attach.max_count = cfg->antispam_attach_max;
+	a->attach_on =
+	    a->attach.extensions != NULL || a->attach.types != NULL || a->attach.max_count != 0;
+	a->attach_quar = is_quarantine(cfg->antispam_attach_action);
 	a->helo_act = host_action_of(cfg->antispam_helo_check);
 	a->spf = cfg->antispam_spf;
 	a->dkim_sign = cfg->antispam_dkim_sign;
@@ -132,6 +143,8 @@ antispam_free(struct antispam **ap)
 	greylist_free(&a->greylist);
 	free(a->dnsbl_zones);
 	free(a->sender_block);
+	free((char *)a->attach.extensions);
+	free((char *)a->attach.types);
 	free(a->sender_allow);
 	dns_resolver_free(&a->dns);
 	free(a);
@@ -369,7 +382,8 @@ antispam_wants_message(const struct antispam *a, bool inbound, bool authenticate
 	if (authenticated)
 		return a->dkim_sign;
 	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL ||
-	                      a->ptr_act == ANTISPAM_HOST_TAG || a->helo_act == ANTISPAM_HOST_TAG);
+	                      a->ptr_act == ANTISPAM_HOST_TAG || a->helo_act == ANTISPAM_HOST_TAG ||
+	                      a->attach_on);
 }
 
 struct from_scan {
@@ -542,6 +556,20 @@ check(struct antispam *a, struct antispam_msg *m)
 	if (!m->spf_checked && !a->dkim_verify && !a->dmarc)
 		buf_append_str(&ar, "; none");
 	buf_append_str(&ar, "\r\n");
+	if (a->attach_on) {
+		char why[300];
+
+		if (attach_check(&a->attach, (const char *)m->msg, m->len, why, sizeof(why)) != 0) {
+			log_info("antispam", "event=attachment action=%s reason=\"%s\"",
+			    a->attach_quar ? "quarantine" : "reject", why);
+			if (a->attach_quar) {
+				m->quarantine = true;
+			} else if (m->action == ANTISPAM_ACCEPT) {
+				m->action = ANTISPAM_REJECT;
+				snprintf(m->reply, sizeof(m->reply), "554 5.7.1 Message rejected: %s", why);
+			}
+		}
+	}
 	if (m->spf_checked && m->spf->result <= SPF_PERMERROR && a->spf_quar[m->spf->result])
 		m->quarantine = true;
 	if (m->dnsbl != NULL && m->dnsbl->listed && a->dnsbl_quar)
