@@ -566,7 +566,8 @@ check(struct antispam *a, struct antispam_msg *m)
 				m->quarantine = true;
 			} else if (m->action == ANTISPAM_ACCEPT) {
 				m->action = ANTISPAM_REJECT;
-				snprintf(m->reply, sizeof(m->reply), "554 5.7.1 Message rejected: %s", why);
+				snprintf(m->reply, sizeof(m->reply),
+				    "554 5.7.1 Message rejected: %s", why);
 			}
 		}
 	}
