@@ -230,6 +230,11 @@ static const struct config_key config_keys[] = {
 	    "zone names, comma or space separated (at most 16)",
 	    "DNS blocklists (RFC 5782) the MX client address is looked up in at MAIL "
 	    "FROM; empty: none" },
+	{ "antispam", "dbl_zones", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_dbl_zones), 0, check_zone_list,
+	    "zone names, comma or space separated (at most 16)",
+	    "domain blocklists (RFC 5782 §2.2, e.g. dbl.spamhaus.org) the MAIL FROM "
+	    "domain is looked up in on the MX listener; listed: dnsbl_action" },
 	{ "antispam", "dnsbl_action", CFG_STRING, "reject", 0, 0,
 	    OFF(antispam_dnsbl_action), 0, check_action, "reject, tag, quarantine",
 	    "a listed client: reject (554 5.7.1 naming the zone, at every MAIL "

@@ -71,6 +71,7 @@ struct mn_config {
 	/* junk|quarantine, default junk */
 	char *antispam_dmarc_quarantine;
 	char *antispam_dnsbl_zones;   /* NULL: none */
+	char *antispam_dbl_zones;     /* NULL: none */
 	char *antispam_dnsbl_action;  /* reject|tag, default reject */
 	char *antispam_attach_ext;    /* blocked extensions, NULL: none */
 	char *antispam_attach_types;  /* blocked MIME types, NULL: none */

@@ -5,6 +5,7 @@
  */
 #include "node/antispam/antispam.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct antispam {
 	struct psl *psl;
 	bool spf, dkim_sign, dkim_verify, dmarc;
 	char *dnsbl_zones; /* NULL: none */
+	char *dbl_zones;   /* NULL: none */
 	bool dnsbl_reject;
 	uv_loop_t *loop;
 	struct greylist *greylist; /* NULL: off */
@@ -90,6 +92,8 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 	a->loop = loop;
 	if (cfg->antispam_dnsbl_zones != NULL && cfg->antispam_dnsbl_zones[0] != '\0')
 		a->dnsbl_zones = xstrdup(cfg->antispam_dnsbl_zones);
+	if (cfg->antispam_dbl_zones != NULL && cfg->antispam_dbl_zones[0] != '\0')
+		a->dbl_zones = xstrdup(cfg->antispam_dbl_zones);
 	a->dnsbl_reject = action_of(cfg->antispam_dnsbl_action) == ANTISPAM_REJECT;
 	if (cfg->antispam_greylist)
 		a->greylist = greylist_new(cfg->antispam_greylist_delay_ms,
@@ -142,6 +146,7 @@ antispam_free(struct antispam **ap)
 	psl_free(&a->psl);
 	greylist_free(&a->greylist);
 	free(a->dnsbl_zones);
+	free(a->dbl_zones);
 	free(a->sender_block);
 	free((char *)a->attach.extensions);
 	free((char *)a->attach.types);
@@ -343,6 +348,36 @@ antispam_dnsbl_check(struct antispam *a, const char *ip, struct dnsbl_outcome *o
 }
 
 bool
+antispam_dbl_enabled(const struct antispam *a)
+{
+	return a != NULL && a->dbl_zones != NULL;
+}
+
+void
+antispam_dbl_check(struct antispam *a, const char *sender, struct dnsbl_outcome *out)
+{
+	const char *at = sender != NULL ? strrchr(sender, '@') : NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (at == NULL || at[1] == '\0')
+		return;
+	dnsbl_check_domain(spf_dns_resolver_query, a->dns, at + 1, a->dbl_zones, out);
+	if (out->listed)
+		log_info("antispam", "event=dbl domain=%s zone=%s text=\"%s\"", at + 1, out->zone,
+		    out->text);
+}
+
+void
+antispam_dbl_reply(const struct dnsbl_outcome *o, const char *sender, char *out, size_t outsz)
+{
+	const char *at = strrchr(sender, '@');
+
+	snprintf(out, outsz,
+	    "554 5.7.1 <%.300s>: Sender address rejected: domain %.255s is listed in %s%s%s",
+	    sender, at != NULL ? at + 1 : "", o->zone, o->text[0] != '\0' ? "; " : "", o->text);
+}
+
+bool
 antispam_dnsbl_rejects(const struct antispam *a, const struct dnsbl_outcome *o)
 {
 	return o->listed && a->dnsbl_reject;
@@ -382,8 +417,8 @@ antispam_wants_message(const struct antispam *a, bool inbound, bool authenticate
 	if (authenticated)
 		return a->dkim_sign;
 	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL ||
-	                      a->ptr_act == ANTISPAM_HOST_TAG || a->helo_act == ANTISPAM_HOST_TAG ||
-	                      a->attach_on);
+	                      a->dbl_zones != NULL || a->ptr_act == ANTISPAM_HOST_TAG ||
+	                      a->helo_act == ANTISPAM_HOST_TAG || a->attach_on);
 }
 
 struct from_scan {
@@ -521,8 +556,15 @@ check(struct antispam *a, struct antispam_msg *m)
 			ar_value(&ar, " header.s=", r->selector);
 			ar_value(&ar, " header.a=", r->algorithm);
 			if (r->b[0] != '\0') {
+				/* quoted: base64's '/' may stay (RFC 8601 §2.2
+				 * pvalue as quoted-string, RFC 6008 header.b) */
 				buf_append_str(&ar, " header.b=\"");
-				ar_value(&ar, "", r->b);
+				for (size_t k = 0; r->b[k] != '\0' && k < 300; k++) {
+					char c = r->b[k];
+					bool keep = c == '/' || c == '+' || isalnum((unsigned char)c);
+
+					buf_append(&ar, keep ? &r->b[k] : "_", 1);
+				}
 				buf_append_str(&ar, "\"");
 			}
 			log_info("antispam", "event=dkim_verify result=%s domain=%s selector=%s "
@@ -575,6 +617,8 @@ check(struct antispam *a, struct antispam_msg *m)
 		m->quarantine = true;
 	if (m->dnsbl != NULL && m->dnsbl->listed && a->dnsbl_quar)
 		m->quarantine = true;
+	if (m->dbl != NULL && m->dbl->listed && a->dnsbl_quar)
+		m->quarantine = true;
 	if (m->quarantine) {
 		buf_append_str(&m->prefix, ANTISPAM_QUARANTINE_HEADER);
 		log_info("antispam", "event=quarantine");
@@ -584,6 +628,8 @@ check(struct antispam *a, struct antispam_msg *m)
 	buf_append(&m->prefix, ar.data, ar.len);
 	if (m->dnsbl != NULL && m->dnsbl->listed)
 		buf_printf(&m->prefix, "X-Mailnode-DNSBL: listed in %s\r\n", m->dnsbl->zone);
+	if (m->dbl != NULL && m->dbl->listed)
+		buf_printf(&m->prefix, "X-Mailnode-DBL: sender domain listed in %s\r\n", m->dbl->zone);
 	if (m->host != NULL)
 		host_tag(a, m->host, &m->prefix);
 	buf_fini(&ar);

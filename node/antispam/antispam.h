@@ -85,6 +85,16 @@ bool antispam_dnsbl_enabled(const struct antispam *a);
 void antispam_dnsbl_check(struct antispam *a, const char *ip, struct dnsbl_outcome *out);
 /* antispam_dnsbl_rejects - a listed client is refused (dnsbl_action). */
 bool antispam_dnsbl_rejects(const struct antispam *a, const struct dnsbl_outcome *o);
+/* antispam_dbl_enabled - [antispam] dbl_zones is set. */
+bool antispam_dbl_enabled(const struct antispam *a);
+/* antispam_dbl_check - the domain of sender (MAIL FROM; the null sender is
+ * never listed) in the domain lists; blocking (thread pool). */
+void antispam_dbl_check(struct antispam *a, const char *sender, struct dnsbl_outcome *out);
+/* antispam_dbl_reply - "554 5.7.1 <SENDER>: Sender address rejected:
+ * domain D is listed in ZONE[; TEXT]". Refused when
+ * antispam_dnsbl_rejects(a, o) (dnsbl_action applies to both). */
+void antispam_dbl_reply(
+    const struct dnsbl_outcome *o, const char *sender, char *out, size_t outsz);
 /* antispam_dnsbl_reply - "554 5.7.1 Service unavailable; Client host [IP]
  * blocked using ZONE[; TEXT]" (no CRLF). */
 void antispam_dnsbl_reply(const struct dnsbl_outcome *o, const char *ip, char *out, size_t outsz);
@@ -143,6 +153,7 @@ struct antispam_msg {
 	bool spf_checked;
 	const struct spf_outcome *spf;
 	const struct dnsbl_outcome *dnsbl; /* a listed client to tag, or NULL */
+	const struct dnsbl_outcome *dbl;   /* a listed sender domain, or NULL */
 	const struct antispam_host *host;  /* PTR/HELO results to tag, or NULL */
 	const uint8_t *msg;
 	size_t len;

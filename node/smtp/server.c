@@ -96,6 +96,8 @@ struct session {
 	struct spf_outcome spf;
 	bool dnsbl_done; /* dnsbl holds the client's DNSBL result (per session) */
 	struct dnsbl_outcome dnsbl;
+	bool dbl_done; /* dbl holds the sender domain's listing (per transaction) */
+	struct dnsbl_outcome dbl;
 	bool host_done; /* host holds the PTR/HELO results (per session) */
 	struct antispam_host host;
 	struct spool_env env;
@@ -182,6 +184,7 @@ txn_reset(struct session *s)
 	s->in_mail = false;
 	s->spf_checked = false;
 	s->sender_allowed = false;
+	s->dbl_done = false;
 	s->in_data = false;
 	s->declared_size = 0;
 	buf_fini(&s->msg);
@@ -428,7 +431,8 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !allowed &&
 	    (antispam_spf_enabled(s->srv->cfg.antispam) ||
 	        antispam_dnsbl_enabled(s->srv->cfg.antispam) ||
-	        antispam_host_enabled(s->srv->cfg.antispam))) {
+	        antispam_host_enabled(s->srv->cfg.antispam) ||
+	        antispam_dbl_enabled(s->srv->cfg.antispam))) {
 		/* DNSBL (once per session) and SPF (RFC 7208 §2.4) at MAIL
 		 * FROM; 250 or the refusal comes from spf_done */
 		start_work(s, WORK_SPF, spf_work);
@@ -450,6 +454,12 @@ spf_work(uv_work_t *w)
 	}
 	if (s->dnsbl_done && antispam_dnsbl_rejects(as, &s->dnsbl))
 		return; /* refused anyway: no SPF queries */
+	if (antispam_dbl_enabled(as)) {
+		antispam_dbl_check(as, s->env.sender, &s->dbl);
+		s->dbl_done = true;
+		if (antispam_dnsbl_rejects(as, &s->dbl))
+			return; /* refused: no more queries */
+	}
 	if (antispam_host_enabled(as) && !s->host_done) {
 		antispam_host_check(as, s->ip, s->helo, &s->host);
 		s->host_done = true;
@@ -470,6 +480,14 @@ spf_done(struct session *s)
 		reply(s, "%s", line);
 		log_info("smtp", "sid=%s event=mail result=554 reason=dnsbl zone=%s", s->sid,
 		    s->dnsbl.zone);
+		txn_reset(s);
+		return;
+	}
+	if (s->dbl_done && antispam_dnsbl_rejects(as, &s->dbl)) {
+		antispam_dbl_reply(&s->dbl, s->env.sender, line, sizeof(line));
+		reply(s, "%s", line);
+		log_info(
+		    "smtp", "sid=%s event=mail result=554 reason=dbl zone=%s", s->sid, s->dbl.zone);
 		txn_reset(s);
 		return;
 	}
@@ -1163,6 +1181,7 @@ data_finished(struct session *s)
 		m->spf = &s->spf;
 		m->dnsbl = s->dnsbl_done ? &s->dnsbl : NULL;
 		m->host = s->host_done ? &s->host : NULL;
+		m->dbl = s->dbl_done ? &s->dbl : NULL;
 		buf_init(&m->prefix, 0);
 		s->w_as = m;
 	}
