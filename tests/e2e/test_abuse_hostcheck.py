@@ -1,7 +1,8 @@
 """PTR and HELO checks at MAIL FROM (issue 8): with ptr_check = reject a
 client without forward-confirmed reverse DNS is refused with 550 5.7.25;
 with helo_check = tag a HELO name that does not resolve to the client gets
-an X-Mailnode-Host-Check header and is delivered.
+an X-Mailnode-Host-Check header and is delivered. A MAIL FROM domain in a
+domain blocklist (dbl_zones) is refused naming the zone.
 
 Addresses: node 127.0.207.10, DNS responder 127.0.207.2, clients
 127.0.207.20 (PTR good.remote.test, which resolves back), .21 (no PTR),
@@ -31,9 +32,12 @@ def node(tmp_path_factory):
         d.add("22.207.0.127.in-addr.arpa. 60 IN PTR liar.remote.test.")
         d.add("liar.remote.test. 60 IN A 127.0.0.99")
         d.add("wrong.remote.test. 60 IN A 127.0.0.99")
+        d.add("spam.example.dbl.test. 60 IN A 127.0.1.2")
+        d.txt("spam.example.dbl.test", "spam domain")
         n = Node(tmp_path_factory.mktemp("host"), address=NODE, ports=SMTP_PORTS,
                  extra=SMTP_EXTRA + "mx_override = 127.0.0.1:9\n"
-                 + antispam_config(d.resolver, "ptr_check = reject\nhelo_check = tag\n"))
+                 + antispam_config(d.resolver, "ptr_check = reject\nhelo_check = tag\n"
+                                   "dbl_zones = dbl.test\n"))
         n.start()
         add_domain(n, "h.test")
         add_user(n, BOB)
@@ -88,3 +92,14 @@ def test_helo_tag(node, helo, tag):
         assert b"X-Mailnode-Host-Check" not in raw[0]
     else:
         assert tag in raw[0]
+
+
+def test_dbl_sender_domain_refused(node):
+    s = client(GOOD, "good.remote.test")
+    assert reply(s.mail("x@spam.example")) == (
+        "554 5.7.1 <x@spam.example>: Sender address rejected: domain spam.example is listed "
+        "in dbl.test; spam domain")
+    # per transaction: another sender in the same session passes
+    assert s.mail("a@remote.test")[0] == 250
+    s.quit()
+    assert "event=dbl domain=spam.example zone=dbl.test" in node.log()
