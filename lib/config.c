@@ -221,6 +221,13 @@ static const struct config_key config_keys[] = {
 	    "evaluate DMARC (RFC 7489) on the MX listener and apply the From "
 	    "domain's policy: reject (550 5.7.1 after DATA), quarantine (Junk); "
 	    "verifies DKIM itself, SPF alignment needs spf = yes" },
+	{ "antispam", "quarantine_retention", CFG_SECONDS, "2592000", 0, 4000000,
+	    OFF(antispam_quar_retention_ms), 0, NULL, NULL,
+	    "seconds held mail is kept in a user's Quarantine before it is deleted; "
+	    "0: kept until released or deleted" },
+	{ "antispam", "quarantine_sweep_interval", CFG_SECONDS, "3600", 1, 86400,
+	    OFF(antispam_quar_sweep_ms), 0, NULL, NULL,
+	    "seconds between the sweeps that apply quarantine_retention" },
 	{ "antispam", "dmarc_quarantine", CFG_STRING, "junk", 0, 0,
 	    OFF(antispam_dmarc_quarantine), 0, check_dmarc_quarantine, "junk, quarantine",
 	    "where mail goes whose From domain's DMARC policy says quarantine: the "

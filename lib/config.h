@@ -68,6 +68,8 @@ struct mn_config {
 	bool antispam_dkim_sign;      /* default yes */
 	bool antispam_dkim_verify;    /* default no */
 	bool antispam_dmarc;          /* default no */
+	uint32_t antispam_quar_retention_ms; /* default 30 days; 0: forever */
+	uint32_t antispam_quar_sweep_ms;     /* default 3600 s */
 	/* junk|quarantine, default junk */
 	char *antispam_dmarc_quarantine;
 	char *antispam_dnsbl_zones;   /* NULL: none */

@@ -45,6 +45,7 @@
 #include "lib/tls.h"
 #include "lib/xalloc.h"
 #include "node/antispam/antispam.h"
+#include "node/antispam/quarsweep.h"
 #include "node/antispam/sendlimit.h"
 #include "node/admin/api.h"
 #include "node/delivery/queue.h"
@@ -91,6 +92,8 @@ struct node {
 	struct antispam *antispam; /* inbound checks: SPF, Authentication-Results */
 	/* send limits of authenticated submission */
 	struct sendlimit *sendlimit;
+	/* quarantine retention */
+	struct quarsweep *quarsweep;
 	struct handoff *handoff; /* cluster: mail for users homed elsewhere, both ways */
 	struct queue *queue;
 	struct smtp_server *smtp;
@@ -647,6 +650,8 @@ start_mail(struct node *n, struct mn_err *err)
 	if ((rc = queue_start(&n->loop, &qc, &n->queue, err)) != 0)
 		return rc;
 	n->sendlimit = make_sendlimit(&n->cfg);
+	n->quarsweep = quarsweep_start(&n->loop, n->dir, n->store, n->cfg.antispam_quar_sweep_ms,
+	    n->cfg.antispam_quar_retention_ms / 1000);
 	memset(&sc, 0, sizeof(sc));
 	sc.cfg = &n->cfg;
 	sc.dir = n->dir;
@@ -682,6 +687,7 @@ stop_services(struct node *n)
 	if (n->pop3 != NULL)
 		pop3_server_stop(n->pop3);
 	smtp_server_stop(&n->smtp);
+	quarsweep_stop(n->quarsweep);
 	if (n->api != NULL)
 		n->api->queue = NULL; /* the API answers 503 from now on */
 	queue_stop(&n->queue);
@@ -757,6 +763,7 @@ node_fini(struct node *n)
 	remote_ctx_free(&n->remote);
 	antispam_free(&n->antispam);
 	sendlimit_free(&n->sendlimit);
+	quarsweep_free(&n->quarsweep);
 	handoff_free(&n->handoff);
 	spool_close(&n->spool);
 	limits_free(&n->limits); /* after every conn closed: they release into it */

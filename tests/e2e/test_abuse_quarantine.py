@@ -150,3 +150,36 @@ def test_sender_lists(node):
     assert b"Subject: from a friend\r\n" in raw
     assert b"X-Mailnode-" not in raw and b"Authentication-Results" not in raw
     assert quarantine(node) == []
+
+
+@pytest.fixture(scope="module")
+def short_node(tmp_path_factory):
+    """quarantine_retention = 1 s, swept every second (127.0.209.x)."""
+    with DNSServer("127.0.209.2") as d:
+        d.add("20.209.0.127.bl.test. 60 IN A 127.0.0.2")
+        n = Node(tmp_path_factory.mktemp("quar2"), address="127.0.209.10", ports=SMTP_PORTS,
+                 extra=SMTP_EXTRA + "mx_override = 127.0.0.1:9\n"
+                 + antispam_config(d.resolver, "dnsbl_zones = bl.test\n"
+                                   "dnsbl_action = quarantine\nquarantine_retention = 1\n"
+                                   "quarantine_sweep_interval = 1\n"))
+        n.start()
+        add_domain(n, "q.test")
+        add_user(n, BOB)
+        yield n
+        n.stop()
+
+
+def test_retention_deletes_old_held_mail(short_node):
+    n = short_node
+    for source, subject in (("127.0.209.21", "kept"), ("127.0.209.20", "expires")):
+        s = smtplib.SMTP("127.0.209.10", SMTP_PORTS["smtp_port"], timeout=60,
+                         source_address=(source, 0))
+        s.ehlo("client.remote.test")
+        s.sendmail("a@remote.test", [BOB], ("From: <a@remote.test>\r\nSubject: %s\r\n\r\nx\r\n"
+                                            % subject).encode())
+        s.quit()
+    count_messages(n, BOB, 1)
+    wait_until(lambda: "event=quarantine_expired user=%s messages=1" % BOB in n.log(),
+               "the held message to expire")
+    assert quarantine(n) == []
+    assert len(messages(n, BOB)) == 1  # INBOX is not swept
