@@ -228,6 +228,10 @@ static const struct config_key config_keys[] = {
 	{ "antispam", "quarantine_sweep_interval", CFG_SECONDS, "3600", 1, 86400,
 	    OFF(antispam_quar_sweep_ms), 0, NULL, NULL,
 	    "seconds between the sweeps that apply quarantine_retention" },
+	{ "antispam", "quarantine_digest_interval", CFG_SECONDS, "86400", 0, 2592000,
+	    OFF(antispam_quar_digest_ms), 0, NULL, NULL,
+	    "seconds between the messages that tell each user about newly held mail "
+	    "(checked at each sweep); 0: no digests" },
 	{ "antispam", "dmarc_quarantine", CFG_STRING, "junk", 0, 0,
 	    OFF(antispam_dmarc_quarantine), 0, check_dmarc_quarantine, "junk, quarantine",
 	    "where mail goes whose From domain's DMARC policy says quarantine: the "

@@ -70,6 +70,7 @@ struct mn_config {
 	bool antispam_dmarc;          /* default no */
 	uint32_t antispam_quar_retention_ms; /* default 30 days; 0: forever */
 	uint32_t antispam_quar_sweep_ms;     /* default 3600 s */
+	uint32_t antispam_quar_digest_ms;    /* default 86400 s; 0: none */
 	/* junk|quarantine, default junk */
 	char *antispam_dmarc_quarantine;
 	char *antispam_dnsbl_zones;   /* NULL: none */

@@ -650,8 +650,21 @@ start_mail(struct node *n, struct mn_err *err)
 	if ((rc = queue_start(&n->loop, &qc, &n->queue, err)) != 0)
 		return rc;
 	n->sendlimit = make_sendlimit(&n->cfg);
-	n->quarsweep = quarsweep_start(&n->loop, n->dir, n->store, n->cfg.antispam_quar_sweep_ms,
-	    n->cfg.antispam_quar_retention_ms / 1000);
+	{
+		struct quarsweep_config qs = {
+		    .dir = n->dir,
+		    .ms = n->store,
+		    .spool = n->spool,
+		    .hostname = n->cfg.hostname,
+		    .interval_ms = n->cfg.antispam_quar_sweep_ms,
+		    .retention_s = n->cfg.antispam_quar_retention_ms / 1000,
+		    .digest_interval_ms = n->cfg.antispam_quar_digest_ms,
+		    .submit = on_queued,
+		    .arg = n,
+		};
+
+		n->quarsweep = quarsweep_start(&n->loop, &qs);
+	}
 	memset(&sc, 0, sizeof(sc));
 	sc.cfg = &n->cfg;
 	sc.dir = n->dir;

@@ -154,14 +154,16 @@ def test_sender_lists(node):
 
 @pytest.fixture(scope="module")
 def short_node(tmp_path_factory):
-    """quarantine_retention = 1 s, swept every second (127.0.209.x)."""
+    """quarantine_retention = 3 s, digests every second, swept every second
+    (127.0.209.x)."""
     with DNSServer("127.0.209.2") as d:
         d.add("20.209.0.127.bl.test. 60 IN A 127.0.0.2")
         n = Node(tmp_path_factory.mktemp("quar2"), address="127.0.209.10", ports=SMTP_PORTS,
                  extra=SMTP_EXTRA + "mx_override = 127.0.0.1:9\n"
                  + antispam_config(d.resolver, "dnsbl_zones = bl.test\n"
-                                   "dnsbl_action = quarantine\nquarantine_retention = 1\n"
-                                   "quarantine_sweep_interval = 1\n"))
+                                   "dnsbl_action = quarantine\nquarantine_retention = 3\n"
+                                   "quarantine_sweep_interval = 1\n"
+                                   "quarantine_digest_interval = 1\n"))
         n.start()
         add_domain(n, "q.test")
         add_user(n, BOB)
@@ -169,17 +171,26 @@ def short_node(tmp_path_factory):
         n.stop()
 
 
-def test_retention_deletes_old_held_mail(short_node):
+def test_digest_then_retention_deletes_held_mail(short_node):
     n = short_node
     for source, subject in (("127.0.209.21", "kept"), ("127.0.209.20", "expires")):
         s = smtplib.SMTP("127.0.209.10", SMTP_PORTS["smtp_port"], timeout=60,
                          source_address=(source, 0))
         s.ehlo("client.remote.test")
-        s.sendmail("a@remote.test", [BOB], ("From: <a@remote.test>\r\nSubject: %s\r\n\r\nx\r\n"
+        s.sendmail("a@remote.test", [BOB], ("From: Ann <a@remote.test>\r\nSubject: %s\r\n\r\nx\r\n"
                                             % subject).encode())
         s.quit()
-    count_messages(n, BOB, 1)
+    # the digest arrives in INBOX next to the clean message
+    inbox = count_messages(n, BOB, 2)
+    raws = [raw_message(n, BOB, m["uid"]) for m in inbox]
+    digest = [r for r in raws if b"Subject: Quarantine: 1 new held message\r\n" in r]
+    assert len(digest) == 1
+    assert b"From: Mail System <MAILER-DAEMON@" in digest[0]
+    assert b"Auto-Submitted: auto-generated\r\n" in digest[0]
+    assert b"From: Ann <a@remote.test>\r\n      Subject: expires\r\n" in digest[0]
+    # then the held message expires (3 s after arrival)
     wait_until(lambda: "event=quarantine_expired user=%s messages=1" % BOB in n.log(),
                "the held message to expire")
     assert quarantine(n) == []
-    assert len(messages(n, BOB)) == 1  # INBOX is not swept
+    assert len(messages(n, BOB)) == 2  # INBOX is not swept; one digest only
+    assert n.log().count("event=quarantine_digest user=") == 1
