@@ -15,6 +15,7 @@
 struct mailbox_watch {
 	char *user;
 	mailbox_events_cb cb;
+	mailbox_events_cb kick; /* mailbox_events_kick; may be NULL */
 	void *arg;
 	struct mailbox_watch *next; /* same bucket */
 	/* set while a notify walks the bucket; unwatch then only marks it */
@@ -103,6 +104,26 @@ mailbox_events_notify(const char *user, const struct mailbox_watch *origin)
 	for (struct mailbox_watch *w = buckets[bucket_of(user)]; w; w = w->next) {
 		if (w != origin && !w->dead && ascii_casecmp(w->user, user) == 0)
 			w->cb(w->arg);
+	}
+	notifying--;
+	if (notifying == 0 && need_sweep)
+		sweep();
+}
+
+void
+mailbox_events_set_kick(struct mailbox_watch *w, mailbox_events_cb kick)
+{
+	if (w != NULL)
+		w->kick = kick;
+}
+
+void
+mailbox_events_kick(const char *user)
+{
+	notifying++;
+	for (struct mailbox_watch *w = buckets[bucket_of(user)]; w; w = w->next) {
+		if (!w->dead && w->kick != NULL && ascii_casecmp(w->user, user) == 0)
+			w->kick(w->arg);
 	}
 	notifying--;
 	if (notifying == 0 && need_sweep)

@@ -28,4 +28,12 @@ void mailbox_events_unwatch(struct mailbox_watch **w);
  * called except `origin` (the watcher whose own change it is; may be NULL). */
 void mailbox_events_notify(const char *user, const struct mailbox_watch *origin);
 
+/* mailbox_events_set_kick - kick(arg) is called by mailbox_events_kick:
+ * the session must end (its mailbox is moving to another node). */
+void mailbox_events_set_kick(struct mailbox_watch *w, mailbox_events_cb kick);
+/* mailbox_events_kick - end every session of user that set a kick
+ * callback (account migration, cluster/migrate). Kick callbacks may
+ * unwatch themselves. */
+void mailbox_events_kick(const char *user);
+
 #endif

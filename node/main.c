@@ -34,6 +34,7 @@
 
 #include "cluster/dirsvc.h"
 #include "cluster/handoff/handoff.h"
+#include "cluster/migrate/migrate.h"
 #include "cluster/peer_auth.h"
 #include "cluster/proxy/proxy.h"
 #include "cluster/raft/raft_service.h"
@@ -95,6 +96,7 @@ struct node {
 	/* quarantine retention */
 	struct quarsweep *quarsweep;
 	struct handoff *handoff; /* cluster: mail for users homed elsewhere, both ways */
+	struct migrate *migrate; /* cluster: account moves this node drives or receives */
 	struct queue *queue;
 	struct smtp_server *smtp;
 	uv_signal_t sigterm, sigint;
@@ -569,6 +571,37 @@ make_proxy(struct node *n, struct mn_err *err)
 	return 0;
 }
 
+/* a mailbox about to be copied to another node: its sessions here end */
+static void
+kick_sessions(const char *user, void *arg)
+{
+	(void)arg;
+	mailbox_events_kick(user);
+}
+
+/* Account migration (cluster/migrate) needs the node-to-node channel the
+ * proxy set up: without a cluster secret there is no other node. */
+static int
+start_migrate(struct node *n, struct mn_err *err)
+{
+	struct migrate_config mc;
+
+	if (n->proxy == NULL)
+		return 0;
+	memset(&mc, 0, sizeof(mc));
+	mc.data_dir = n->cfg.data_dir;
+	mc.node_name = n->cfg.node_name;
+	mc.auth = &n->proxy_auth;
+	mc.dir = n->dir;
+	mc.svc = n->svc;
+	mc.ms = n->store;
+	mc.close_sessions = kick_sessions;
+	mc.arg = n;
+	if (migrate_new(&n->loop, &mc, &n->migrate, err) != 0)
+		return mn_err_wrap(err, "migrate");
+	return 0;
+}
+
 static void
 on_queued(void *arg, const char *id)
 {
@@ -706,6 +739,8 @@ stop_services(struct node *n)
 	queue_stop(&n->queue);
 	/* after the queue: its attempts in flight get TEMPFAIL and stay spooled */
 	handoff_stop(n->handoff);
+	/* moves resume from the directory's state at the next start */
+	migrate_stop(n->migrate);
 	conn_close_all();
 }
 
@@ -778,6 +813,7 @@ node_fini(struct node *n)
 	sendlimit_free(&n->sendlimit);
 	quarsweep_free(&n->quarsweep);
 	handoff_free(&n->handoff);
+	migrate_free(&n->migrate);
 	spool_close(&n->spool);
 	limits_free(&n->limits); /* after every conn closed: they release into it */
 	dirsvc_free(&n->svc);
@@ -904,7 +940,8 @@ run(struct node *n)
 		                                                            : MN_WEB_ROOT;
 	}
 	conn_set_global_limit(n->cfg.max_connections);
-	if ((rc = start_mail(n, &err)) != 0 || (rc = make_proxy(n, &err)) != 0)
+	if ((rc = start_mail(n, &err)) != 0 || (rc = make_proxy(n, &err)) != 0 ||
+	    (rc = start_migrate(n, &err)) != 0)
 		goto fail;
 	n->api->queue = n->queue;
 	n->api->ms = n->store;

@@ -372,6 +372,10 @@ plan_rcpts(struct hreq *r)
 		} else if (u.flags & DIR_USER_DISABLED) {
 			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_PERMFAIL, "%s",
 			    "550 5.2.1 mailbox disabled");
+		} else if (directory_user_held(&u)) {
+			/* being moved (cluster/migrate): it waits in the sender's spool */
+			set_result(r, i, MAILNODE__HANDOFF_OUTCOME__HANDOFF_TEMPFAIL, "%s",
+			    "451 4.2.1 mailbox being moved to another node, held");
 		} else {
 			/* the store names users by the directory's canonical
 			 * address; one user named twice is stored once and both

@@ -378,6 +378,16 @@ serve_stream(struct rpc_stream *st, const uint8_t *payload, size_t len, void *ar
 		goto out;
 	}
 	rc = directory_user_get(p->cfg.dir, m->user, &u);
+	if (rc == 0 && !proxy_home_elsewhere(p, u.home_node) && directory_user_held(&u)) {
+		/* being moved (cluster/migrate): the client sees "unavailable"
+		 * for the short hold and then reaches the new home */
+		log_info("proxy",
+		    "event=serve proto=%s user=%s peer=%s result=refused "
+		    "reason=\"mailbox being moved\"",
+		    proto_name(e->proto), m->user, rpc_stream_peer_name(st));
+		rpc_stream_refuse(st, MN_ETEMP, "mailbox being moved");
+		goto out;
+	}
 	if (rc != 0 || proxy_home_elsewhere(p, u.home_node)) {
 		log_warn("proxy",
 		    "event=serve proto=%s user=%s peer=%s result=refused reason=\"%s\"",

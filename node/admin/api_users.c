@@ -1,7 +1,7 @@
 /*
  * api_users.c - /api/v1/users: list, add, show, change, delete mailbox
- * users, and the move endpoint (a no-op to the same node; moving between
- * nodes is the cluster issue's migration).
+ * users, and the move endpoint (POST .../move: proposes the start of an
+ * account migration, cluster/migrate, and waits for its end).
  *
  * Everything an add or change needs is validated before the password is
  * hashed (yescrypt, in the thread pool), so bad requests cost nothing. The
@@ -400,9 +400,79 @@ api_users_del(struct api_req *r)
 	api_apply(r, api_step_no_content);
 }
 
+/* --- move (cluster/migrate) ----------------------------------------------- */
+
+/* A move runs on the user's home node, driven by the directory's state
+ * (cluster/migrate/migrate.h); this request only proposes its start and,
+ * unless "wait": false, watches the local replica until the move ended. */
+struct move_wait {
+	uv_timer_t t;
+	struct api_req *r;
+	char *address, *node;
+};
+
+static void
+move_wait_closed(uv_handle_t *h)
+{
+	struct move_wait *w = h->data;
+
+	free(w->address);
+	free(w->node);
+	free(w);
+}
+
+static void
+move_wait_cb(uv_timer_t *t)
+{
+	struct move_wait *w = t->data;
+	struct api_req *r = w->r;
+	struct dir_user u;
+	int rc;
+
+	memset(&u, 0, sizeof(u));
+	rc = directory_user_get(r->api->dir, w->address, &u);
+	if (rc == 0 && u.move_state[0] != '\0') {
+		dir_user_fini(&u);
+		return; /* still moving */
+	}
+	uv_timer_stop(t);
+	if (rc != 0)
+		api_reply_error(r, 404, "user %s was deleted during the move", w->address);
+	else if (strcmp(u.home_node, w->node) == 0)
+		reply_user(r, 200, w->address);
+	else
+		api_reply_error(r, 409, "move of %s to %s %s", w->address, w->node,
+		    u.move_result[0] ? u.move_result : "failed");
+	dir_user_fini(&u);
+	uv_close((uv_handle_t *)t, move_wait_closed);
+}
+
+static void
+move_started(struct api_req *r)
+{
+	const Mailnode__UserMove *m = r->cmd.user_move;
+	json_t *wait = r->body ? json_object_get(r->body, "wait") : NULL;
+	struct move_wait *w;
+
+	log_info("admin", "event=move user=%s to=%s result=started", m->address, m->target);
+	if (json_is_false(wait)) {
+		reply_user(r, 202, m->address);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->r = r;
+	w->address = xstrdup(m->address);
+	w->node = xstrdup(m->target);
+	uv_timer_init(r->api->loop, &w->t);
+	w->t.data = w;
+	uv_timer_start(&w->t, move_wait_cb, 100, 100);
+}
+
 void
 api_users_move(struct api_req *r)
 {
+	Mailnode__UserMove *m;
+	json_t *wait;
 	struct dir_user u;
 	const char *node;
 	char *address;
@@ -412,6 +482,11 @@ api_users_move(struct api_req *r)
 		return;
 	if (api_body_string(r, "node", true, 64, &node) != 0)
 		return;
+	wait = r->body ? json_object_get(r->body, "wait") : NULL;
+	if (wait != NULL && !json_is_boolean(wait)) {
+		api_reply_error(r, 400, "wait must be true or false");
+		return;
+	}
 	if (!node_exists(r, node)) {
 		api_reply_error(r, 404, "node %s does not exist", node);
 		return;
@@ -421,12 +496,17 @@ api_users_move(struct api_req *r)
 		api_reply_error(r, 404, "user %s does not exist", address);
 		return;
 	}
-	same = u.home_node != NULL && strcmp(u.home_node, node) == 0;
+	same = u.home_node != NULL && strcmp(u.home_node, node) == 0 && u.move_state[0] == '\0';
 	dir_user_fini(&u);
-	if (!same) {
-		/* XXX: migration between nodes arrives with the cluster issue */
-		api_reply_error(r, 501, "moving users between nodes is not implemented yet");
+	if (same) {
+		reply_user(r, 200, address);
 		return;
 	}
-	reply_user(r, 200, address);
+	m = API_NEW(r, Mailnode__UserMove, MAILNODE__USER_MOVE__INIT);
+	m->address = address;
+	m->state = api_strdup(r, "copy");
+	m->target = api_strdup(r, node);
+	r->cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_MOVE;
+	r->cmd.user_move = m;
+	api_apply(r, move_started);
 }

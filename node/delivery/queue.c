@@ -645,6 +645,22 @@ hjobs_free(struct qentry *e)
 	e->nhjobs = 0;
 }
 
+/* the user's mailbox is being moved, or its home is no longer `home`: a
+ * refused handoff is then no sign of a node in trouble, and the next
+ * attempt (planned again from the directory) should come soon */
+static bool
+moving_or_moved(struct queue *q, const char *address, const char *home)
+{
+	struct dir_user u;
+	bool yes;
+
+	if (directory_user_get(q->cfg.dir, address, &u) != 0)
+		return false;
+	yes = directory_user_held(&u) || strcmp(u.home_node, home) != 0;
+	dir_user_fini(&u);
+	return yes;
+}
+
 static void
 hjob_apply(struct hjob *hj)
 {
@@ -665,6 +681,8 @@ hjob_apply(struct hjob *hj)
 			break;
 		default: /* TEMPFAIL, NOT_HOME (looked up again next time), PENDING */
 			handoff_tempfail(e->q, r, hr->reply[0] ? hr->reply : "451 4.4.1 no answer");
+			if (moving_or_moved(e->q, r->address, hj->home))
+				r->next_attempt = now_ms() + QUEUE_HOLD_RETRY_MS;
 			break;
 		}
 		log_escape(
@@ -943,6 +961,12 @@ step_plan(struct qentry *e)
 		if (u.flags & DIR_USER_DISABLED) {
 			permfail(r, "550 5.2.1 mailbox disabled", NULL);
 			e->dirty = true;
+		} else if (directory_user_held(&u)) {
+			/* the mailbox is being moved (cluster/migrate): nobody
+			 * stores it now; look again soon, the home may change */
+			r->state = SPOOL_RCPT_PENDING;
+			r->next_attempt = now + QUEUE_HOLD_RETRY_MS;
+			set_reply(r, "451 4.2.1 mailbox being moved to another node, held", NULL);
 		} else if (e->q->cfg.handoff != NULL && u.home_node != NULL &&
 		           u.home_node[0] != '\0' &&
 		           strcmp(u.home_node, e->q->cfg.cfg->node_name) != 0) {

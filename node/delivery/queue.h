@@ -54,6 +54,8 @@ struct spool;
 struct remote_ctx;
 struct handoff;
 
+/* a recipient whose mailbox is being moved (held) is looked at again after */
+#define QUEUE_HOLD_RETRY_MS 500
 #define QUEUE_HANDOFF_RETRY_MIN_MS 2000
 #define QUEUE_HANDOFF_RETRY_MAX_MS 60000
 

@@ -45,6 +45,7 @@ static const struct conn_handler session_handler;
 static void session_process(struct imap_session *s);
 static void job_start_pool(struct imap_session *s, struct imap_job *job);
 static void imap_session_events_cb(void *arg);
+static void imap_session_kick_cb(void *arg);
 static void server_unref(struct imap_server *srv);
 
 struct mailstore *
@@ -284,10 +285,28 @@ session_login(struct imap_session *s, const struct dir_user *u, struct buf *out,
 	imap_parser_set_limits(s->parser, &lim);
 	conn_set_idle_timeout(s->c, IMAP_AUTH_TIMEOUT_MS);
 	s->watch = mailbox_events_watch(s->user, imap_session_events_cb, s);
+	mailbox_events_set_kick(s->watch, imap_session_kick_cb);
 	buf_append(out, tag.ptr, tag.len);
 	buf_append_str(out, " OK [CAPABILITY ");
 	write_caps(s, out);
 	buf_append_str(out, "] Logged in\r\n");
+}
+
+/* the user's mailbox is moving to another node (cluster/migrate): end the
+ * session; the client reconnects and reaches the new home */
+static void
+imap_session_kick_cb(void *arg)
+{
+	static const char bye[] = "* BYE [UNAVAILABLE] mailbox is moving to another server, "
+	                          "reconnect in a moment\r\n";
+	struct imap_session *s = arg;
+
+	if (s->c == NULL || conn_is_closing(s->c))
+		return;
+	log_info(
+	    "imap", "sid=%s event=kick user=%s reason=\"mailbox moving\"", conn_id(s->c), s->user);
+	conn_write(s->c, bye, sizeof(bye) - 1);
+	conn_close(s->c);
 }
 
 /* --- proxy (the reached node) ---------------------------------------------- */
@@ -381,6 +400,18 @@ login_after_cb(uv_work_t *w, int status)
 	if (rc == 0 && ((u.flags & DIR_USER_DISABLED) ||
 	                   (u.expires_at > 0 && u.expires_at <= (int64_t)time(NULL))))
 		rc = MN_EPERM;
+	if (rc == 0 && directory_user_held(&u) &&
+	    !proxy_home_elsewhere(s->srv->cfg.proxy, u.home_node)) {
+		/* its mailbox is being copied to another node (cluster/migrate):
+		 * a session here could change it under the copy */
+		log_info(
+		    "imap", "sid=%s event=login user=%s result=held", conn_id(s->c), u.address);
+		imap_reply(job, "NO",
+		    "[UNAVAILABLE] Mailbox is moving to another server, try again in a moment");
+		dir_user_fini(&u);
+		job_finish(s, job);
+		return;
+	}
 	if (rc == 0 && proxy_home_elsewhere(s->srv->cfg.proxy, u.home_node)) {
 		log_info("imap", "sid=%s event=login user=%s result=ok home=%s tls=%d",
 		    conn_id(s->c), u.address, u.home_node, conn_is_tls(s->c));

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/xalloc.h"
 #include "node/mailctl/mailctl.h"
@@ -535,14 +536,66 @@ cmd_user_list(struct mailctl_invocation *inv)
 	return 0;
 }
 
-/* user move / node drain: the API answers when the work is done (today
- * synchronously, or 501 until the cluster supports it), so "progress" is the
- * line before the request and the result after it. */
+/* The fields of a move's result ("folders=1 messages=2 ..."): value of
+ * key into out, or "?" */
+static void
+result_field(const char *result, const char *key, char *out, size_t outsz)
+{
+	size_t kl = strlen(key);
+	const char *p = result;
+
+	snprintf(out, outsz, "?");
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			size_t n = strcspn(p + kl + 1, " ");
+
+			snprintf(out, outsz, "%.*s", (int)n, p + kl + 1);
+			return;
+		}
+		p = strchr(p, ' ');
+		if (p != NULL)
+			p++;
+	}
+}
+
+static void
+print_move_result(const char *result)
+{
+	char f[32], m[32], b[32], sha[80], tf[32], tm[32], tsha[80];
+
+	result_field(result, "folders", f, sizeof(f));
+	result_field(result, "messages", m, sizeof(m));
+	result_field(result, "bytes", b, sizeof(b));
+	result_field(result, "sha256", sha, sizeof(sha));
+	result_field(result, "target_folders", tf, sizeof(tf));
+	result_field(result, "target_messages", tm, sizeof(tm));
+	result_field(result, "target_sha256", tsha, sizeof(tsha));
+	printf("source: %s messages in %s folders, %s bytes, sha256 %s\n", m, f, b, sha);
+	printf("target: %s messages in %s folders, sha256 %s\n", tm, tf, tsha);
+}
+
+static const char *
+move_state_text(const char *state)
+{
+	if (strcmp(state, "copy") == 0)
+		return "starting";
+	if (strcmp(state, "hold") == 0)
+		return "deliveries held, sessions closed, copying the mailbox";
+	if (strcmp(state, "cleanup") == 0)
+		return "home switched, held mail released, deleting the old copy";
+	return state;
+}
+
+/* user move: with --json one blocking request (the API answers when the
+ * move ended). Otherwise the move is started without waiting and the
+ * user's move_state polled, printing each step, then the counts and
+ * checksums both sides reported. */
 static int
 cmd_user_move(struct mailctl_invocation *inv)
 {
 	struct mailctl_response resp;
-	json_t *body = json_pack("{s:s}", "node", inv->args[1]);
+	json_t *body = json_pack("{s:s, s:b}", "node", inv->args[1], "wait", inv->json);
+	char last[32] = "";
 	const char *home;
 	int rc;
 
@@ -555,10 +608,38 @@ cmd_user_move(struct mailctl_invocation *inv)
 		return rc;
 	if (inv->json) {
 		print_raw(&resp);
-	} else {
-		home = mailctl_json_str(resp.json, "home_node");
-		printf("%s is on %s\n", inv->args[0], home != NULL ? home : inv->args[1]);
+		mailctl_response_fini(&resp);
+		return 0;
 	}
+	while (resp.status == 202 || mailctl_json_str(resp.json, "move_state") != NULL) {
+		const char *st = mailctl_json_str(resp.json, "move_state");
+		struct timespec ts = {0, 200 * 1000 * 1000};
+
+		if (st == NULL || *st == '\0')
+			break;
+		if (strcmp(st, last) != 0) {
+			printf("  %s: %s\n", st, move_state_text(st));
+			fflush(stdout);
+			snprintf(last, sizeof(last), "%s", st);
+		}
+		mailctl_response_fini(&resp);
+		nanosleep(&ts, NULL);
+		rc = call(inv, "GET", path_build("/users/", inv->args[0], NULL), NULL, &resp);
+		if (rc != 0)
+			return rc;
+	}
+	home = mailctl_json_str(resp.json, "home_node");
+	if (home == NULL || strcmp(home, inv->args[1]) != 0) {
+		const char *res = mailctl_json_str(resp.json, "move_result");
+
+		rc = mailctl_fail("move of %s to %s %s", inv->args[0], inv->args[1],
+		    res != NULL && *res ? res : "failed");
+		mailctl_response_fini(&resp);
+		return rc;
+	}
+	if (mailctl_json_str(resp.json, "move_result") != NULL && last[0] != '\0')
+		print_move_result(mailctl_json_str(resp.json, "move_result"));
+	printf("%s is on %s\n", inv->args[0], home);
 	mailctl_response_fini(&resp);
 	return 0;
 }
@@ -807,10 +888,11 @@ cmd_node_drain(struct mailctl_invocation *inv)
 	rc = call(inv, "POST", path_build("/nodes/", inv->args[0], "/drain", NULL), NULL, &resp);
 	if (rc != 0)
 		return rc;
-	if (inv->json)
+	if (inv->json) {
 		print_raw(&resp);
-	else
+	} else {
 		printf("node %s drained\n", inv->args[0]);
+	}
 	mailctl_response_fini(&resp);
 	return 0;
 }

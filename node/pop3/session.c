@@ -527,6 +527,28 @@ job_done_auth(struct pop3_session *s, struct pop3_job *j)
 		proxy_begin(s);
 		return;
 	}
+	{
+		struct dir_user u;
+		bool held = false;
+
+		if (directory_user_get(s->srv->dir, s->login, &u) == 0) {
+			held = directory_user_held(&u);
+			dir_user_fini(&u);
+		}
+		if (held) {
+			/* being copied to another node (cluster/migrate) */
+			log_info(POP3_SVC, "cid=%s event=login user=%s result=held", conn_id(s->c),
+			    s->login);
+			reply(s, "-ERR [SYS/TEMP] maildrop is moving to another server, try again "
+			         "in a moment");
+			free(s->login);
+			s->login = NULL;
+			free(s->user);
+			s->user = NULL;
+			end_busy(s);
+			return;
+		}
+	}
 	if (!lock_take(s->srv, s->login)) {
 		log_info(
 		    POP3_SVC, "cid=%s event=login user=%s result=in_use", conn_id(s->c), s->login);

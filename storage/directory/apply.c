@@ -636,10 +636,120 @@ user_update(struct directory *d, const Mailnode__UserUpdate *m, struct mn_err *e
 	UPD(m->has_flags, "flags", m->flags)
 	UPD(m->has_expires_at, "expires_at", m->expires_at)
 #undef UPD
-	if (m->home_node)
+	if (m->home_node &&
+	    row_exists(d, "SELECT 1 FROM users WHERE address = ? AND move_state <> ''", addr))
+		rc = mn_err_set(err, MN_ECONFLICT,
+		    "user %s is being moved: its home changes when the move ends", addr);
+	else if (m->home_node)
 		rc = dir_exec(d, err, "UPDATE users SET home_node = ? WHERE address = ?", "tt",
 		    m->home_node, addr);
 out:
+	free(addr);
+	return rc;
+}
+
+/* --- account migration (cluster/migrate) -------------------------------- */
+
+#define DIR_MAX_MOVE_RESULT 512
+
+/* user_move - one step of a move (directory.proto UserMove). Each step
+ * names the state it leaves, so a step proposed twice (a retry after a lost
+ * reply, a source that restarted) is refused instead of applied again. */
+static int
+user_move(struct directory *d, const Mailnode__UserMove *m, struct mn_err *err)
+{
+	char *addr, *home = NULL, *to = NULL, *state = NULL;
+	int rc;
+
+	if ((rc = arg_address(m->address, "user address", &addr, err)) != 0)
+		return rc;
+	if (m->result != NULL &&
+	    (rc = check_text(m->result, DIR_MAX_MOVE_RESULT, "move result", err)) != 0)
+		goto out;
+	if (!USER_EXISTS(d, addr)) {
+		rc = mn_err_set(err, MN_ENOENT, "user %s does not exist", addr);
+		goto out;
+	}
+	home = dir_text(d, "SELECT home_node FROM users WHERE address = ?", "t", addr);
+	to = dir_text(d, "SELECT move_to FROM users WHERE address = ?", "t", addr);
+	state = dir_text(d, "SELECT move_state FROM users WHERE address = ?", "t", addr);
+	if (home == NULL || to == NULL || state == NULL) {
+		rc = mn_err_set(err, MN_EDB, "user %s: cannot read its row", addr);
+		goto out;
+	}
+	if (m->state == NULL) {
+		rc = mn_err_set(err, MN_EINVAL, "move state missing");
+		goto out;
+	}
+	if (strcmp(m->state, "copy") == 0) {
+		if (m->target == NULL || *m->target == '\0') {
+			rc = mn_err_set(err, MN_EINVAL, "move target missing");
+		} else if (*state != '\0') {
+			rc = mn_err_set(
+			    err, MN_ECONFLICT, "user %s is already moving to %s", addr, SHOW(to));
+		} else if (*home == '\0') {
+			rc = mn_err_set(
+			    err, MN_ECONFLICT, "user %s has no home node: give it one first", addr);
+		} else if (strcmp(home, m->target) == 0) {
+			rc = mn_err_set(
+			    err, MN_ECONFLICT, "user %s is already on %s", addr, SHOW(m->target));
+		} else if (!NODE_EXISTS(d, m->target)) {
+			rc = mn_err_set(err, MN_ENOENT, "node %s does not exist", SHOW(m->target));
+		} else if (!row_exists(d, "SELECT 1 FROM nodes WHERE name = ? AND state = 'active'",
+		               m->target)) {
+			rc =
+			    mn_err_set(err, MN_ECONFLICT, "node %s is not active", SHOW(m->target));
+		} else {
+			rc = dir_exec(d, err,
+			    "UPDATE users SET move_to = ?, move_from = home_node,"
+			    " move_state = 'copy', move_result = '' WHERE address = ?",
+			    "tt", m->target, addr);
+		}
+		goto out;
+	}
+	if (strcmp(m->state, "hold") != 0 && strcmp(m->state, "flip") != 0 &&
+	    strcmp(m->state, "end") != 0) {
+		rc = mn_err_set(err, MN_EINVAL, "move state %s is not one of copy, hold, flip, end",
+		    SHOW(m->state));
+		goto out;
+	}
+	if (*state == '\0') {
+		rc = mn_err_set(err, MN_ECONFLICT, "user %s is not moving", addr);
+		goto out;
+	}
+	if (m->target != NULL && strcmp(m->target, to) != 0) {
+		rc = mn_err_set(err, MN_ECONFLICT, "user %s is moving to %s, not %s", addr,
+		    SHOW(to), SHOW(m->target));
+		goto out;
+	}
+	if (strcmp(m->state, "hold") == 0) {
+		if (strcmp(state, "copy") != 0)
+			rc = mn_err_set(err, MN_ECONFLICT, "move of %s is in state %s, not copy",
+			    addr, SHOW(state));
+		else
+			rc = dir_exec(d, err,
+			    "UPDATE users SET move_state = 'hold' WHERE address = ?", "t", addr);
+	} else if (strcmp(m->state, "flip") == 0) {
+		if (strcmp(state, "hold") != 0)
+			rc = mn_err_set(err, MN_ECONFLICT, "move of %s is in state %s, not hold",
+			    addr, SHOW(state));
+		else if (!NODE_EXISTS(d, to))
+			rc = mn_err_set(err, MN_ENOENT, "node %s does not exist", SHOW(to));
+		else
+			rc = dir_exec(d, err,
+			    "UPDATE users SET home_node = move_to, move_state = 'cleanup',"
+			    " move_result = coalesce(?, move_result) WHERE address = ?",
+			    "tt", m->result, addr);
+	} else {
+		rc = dir_exec(d, err,
+		    "UPDATE users SET move_to = '', move_from = '', move_state = '',"
+		    " move_result = coalesce(?, move_result) WHERE address = ?",
+		    "tt", m->result, addr);
+	}
+out:
+	free(home);
+	free(to);
+	free(state);
 	free(addr);
 	return rc;
 }
@@ -1062,7 +1172,10 @@ node_del(struct directory *d, const Mailnode__NodeDel *m, struct mn_err *err)
 		return rc;
 	if (!NODE_EXISTS(d, m->name))
 		return mn_err_set(err, MN_ENOENT, "node %s does not exist", m->name);
-	users = count_rows(d, "SELECT count(*) FROM users WHERE home_node = ?", m->name);
+	users = count_rows(d,
+	    "SELECT count(*) FROM users WHERE home_node = ?1"
+	    " OR (move_state <> '' AND move_to = ?1)",
+	    m->name);
 	if (users > 0)
 		return mn_err_set(err, MN_ECONFLICT,
 		    "node %s is still the home of "
@@ -1123,6 +1236,8 @@ apply_one(struct directory *d, const Mailnode__DirectoryCommand *c, int64_t now,
 		return BODY(user_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_USER_UPDATE:
 		return BODY(user_update, err);
+	case MAILNODE__DIRECTORY_COMMAND__CMD_USER_MOVE:
+		return BODY(user_move, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_ALIAS_ADD:
 		return BODY(alias_add, now, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_ALIAS_DEL:

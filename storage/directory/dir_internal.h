@@ -24,7 +24,7 @@ struct directory {
 };
 
 /* The schema version directory_open migrates to. */
-#define DIR_SCHEMA_VERSION 2
+#define DIR_SCHEMA_VERSION 3
 
 /* dir_schema_migrate - bring the database from its version to
  * DIR_SCHEMA_VERSION in one transaction (schema.c). */

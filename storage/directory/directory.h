@@ -71,6 +71,14 @@ struct dir_user {
 	uint32_t flags;
 	int64_t expires_at;
 	int64_t created_at;
+	/* account migration (directory.proto UserMove): state "" (none),
+	 * "copy", "hold" or "cleanup"; to/from the target and source nodes;
+	 * result the last move's outcome text ("" none). Never NULL after
+	 * directory_user_get. */
+	char *move_state;
+	char *move_to;
+	char *move_from;
+	char *move_result;
 };
 
 struct dir_admin {
@@ -138,6 +146,19 @@ struct dir_node {
 };
 int directory_node_get(struct directory *d, const char *name, struct dir_node *out);
 void dir_node_fini(struct dir_node *n);
+
+/* directory_user_held - the user's mail must not be stored by anyone now
+ * (a move in state "hold"): deliveries wait in the spools. */
+bool directory_user_held(const struct dir_user *u);
+
+/* directory_moves_from - addresses of the users whose running move has
+ * node as its source (move_from), in address order; *out (caller frees
+ * with directory_strv_free) and *n. 0 or MN_EDB. */
+int directory_moves_from(struct directory *d, const char *node, char ***out, size_t *n);
+/* directory_users_on_node - addresses of the users homed on node (address
+ * order). 0 or MN_EDB. */
+int directory_users_on_node(struct directory *d, const char *node, char ***out, size_t *n);
+void directory_strv_free(char **v, size_t n);
 
 /* directory_admin_get - 0, MN_ENOENT or MN_EDB; names are case-insensitive. */
 int directory_admin_get(struct directory *d, const char *name, struct dir_admin *out);

@@ -61,12 +61,23 @@ directory_user_json(const struct dir_user *u)
 			json_array_append_new(flags, json_string(flag_names[i].name));
 	/* used_* are filled in by the caller from the home node's mail
 	 * store; the directory does not know them. */
-	return json_pack("{s:o, s:o, s:o, s:I, s:I, s:i, s:i, s:o, s:I, s:I, s:I}", "address",
+	json_t *o = json_pack("{s:o, s:o, s:o, s:I, s:I, s:i, s:i, s:o, s:I, s:I, s:I}", "address",
 	    jstr(u->address), "name", jstr(u->name), "home_node", jstr(u->home_node), "quota_bytes",
 	    (json_int_t)u->quota_bytes, "quota_messages", (json_int_t)u->quota_messages,
 	    "used_bytes", 0, "used_messages", 0, "flags", flags, "max_message_size",
 	    (json_int_t)u->max_message_size, "expires_at", (json_int_t)u->expires_at, "created_at",
 	    (json_int_t)u->created_at);
+
+	/* a running or finished account migration (only when there is one,
+	 * and the row was read with its move columns: directory_user_get) */
+	if (o != NULL && u->move_state != NULL && u->move_result != NULL &&
+	    (*u->move_state != '\0' || *u->move_result != '\0')) {
+		json_object_set_new(o, "move_state", jstr(u->move_state));
+		json_object_set_new(o, "move_to", jstr(u->move_to));
+		json_object_set_new(o, "move_from", jstr(u->move_from));
+		json_object_set_new(o, "move_result", jstr(u->move_result));
+	}
+	return o;
 }
 
 /* like_pattern - "%s%" for LIKE with ESCAPE '\'. */

@@ -131,6 +131,10 @@ user_from_row(sqlite3_stmt *st, void *out)
 	u->flags = (uint32_t)sqlite3_column_int64(st, 7);
 	u->expires_at = sqlite3_column_int64(st, 8);
 	u->created_at = sqlite3_column_int64(st, 9);
+	u->move_state = dir_col_dup(st, 10);
+	u->move_to = dir_col_dup(st, 11);
+	u->move_from = dir_col_dup(st, 12);
+	u->move_result = dir_col_dup(st, 13);
 }
 
 int
@@ -146,7 +150,8 @@ directory_user_get(struct directory *d, const char *address, struct dir_user *ou
 	st = dir_stmt(d, NULL,
 	    "SELECT address, name, home_node, password_hash,"
 	    " quota_bytes, quota_messages, max_message_size, flags, expires_at,"
-	    " created_at FROM users WHERE address = ?",
+	    " created_at, move_state, move_to, move_from, move_result"
+	    " FROM users WHERE address = ?",
 	    "t", c);
 	free(c);
 	return dir_one_row(st, user_from_row, out);
@@ -160,6 +165,10 @@ dir_user_fini(struct dir_user *u)
 	free(u->address);
 	free(u->name);
 	free(u->home_node);
+	free(u->move_state);
+	free(u->move_to);
+	free(u->move_from);
+	free(u->move_result);
 	if (u->password_hash) {
 		memset(u->password_hash, 0, strlen(u->password_hash));
 		free(u->password_hash);

@@ -106,6 +106,12 @@ static const char *const migrations[] = {
     "  public_key TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 2 -> 3: account migration state (cluster/migrate), one move per user */
+    "ALTER TABLE users ADD COLUMN move_to TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN move_from TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN move_state TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN move_result TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX users_move_from ON users(move_from);",
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -241,7 +241,7 @@ COMMANDS = [
      "bob@a.test  Bob B  node1  100M\n"
      "eve@a.test  -      node2  unlimited\n"),
     (["user", "move", "bob@a.test", "node2"], "POST", "/api/v1/users/bob%40a.test/move",
-     {"node": "node2"}, 200, dict(USER, home_node="node2"),
+     {"node": "node2", "wait": False}, 200, dict(USER, home_node="node2"),
      "moving bob@a.test to node2 ...\nbob@a.test is on node2\n"),
     (["alias", "add", "info@a.test", "bob@a.test", "x@b.test"], "POST", "/api/v1/aliases",
      {"address": "info@a.test", "targets": ["bob@a.test", "x@b.test"]}, 201, {},

@@ -56,6 +56,13 @@ inner(const Mailnode__RpcEnvelope *env)
 			mailnode__proxy_open__free_unpacked(m, NULL);
 		break;
 	}
+	case MAILNODE__RPC_METHOD__RPC_MIGRATE_PUT: {
+		Mailnode__MigrateOpen *m = mailnode__migrate_open__unpack(NULL, n, p);
+
+		if (m)
+			mailnode__migrate_open__free_unpacked(m, NULL);
+		break;
+	}
 	case MAILNODE__RPC_METHOD__RPC_HANDOFF_CHUNK: {
 		Mailnode__HandoffChunk *m = mailnode__handoff_chunk__unpack(NULL, n, p);
 

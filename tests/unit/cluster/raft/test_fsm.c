@@ -62,6 +62,11 @@ static const struct script_step script[] = {
     {"user_add x@nope.test", MN_ENOENT},
     {"user_update bob@a.test name=Robert flags=0", 0},
     {"user_update bob@a.test flags=32", MN_EINVAL},
+    {"user_move carol@a.test copy target=node1", 0},
+    {"user_move carol@a.test flip", MN_ECONFLICT}, /* not holding */
+    {"user_move carol@a.test hold", 0},
+    {"user_move carol@a.test flip result=ok", 0},
+    {"user_move carol@a.test end", 0},
     {"user_del dave@b.test", 0},
     {"user_del dave@b.test", MN_ENOENT},
     {"alias_add info@a.test bob@a.test ext@remote.test", 0},
@@ -97,7 +102,7 @@ static const struct script_step script[] = {
     {"dkim_del b.test", MN_ENOENT},
     {"domain_add c.test", 0},
     {"dkim_set c.test s1 rsa-sha256", 0},
-    {"domain_del c.test", 0}, /* and its key */
+    {"domain_del c.test", 0},            /* and its key */
     {"domain_del a.test", MN_ECONFLICT}, /* still has users */
     {"noop", MN_EINVAL},
 };
@@ -166,9 +171,9 @@ test_encoding_every_command_round_trips(void **state)
 		mailnode__directory_command__free_unpacked(c, NULL);
 		free(p);
 	}
-	/* every member of the oneof (21 in directory.proto), plus the empty one */
+	/* every member of the oneof (22 in directory.proto), plus the empty one */
 	assert_int_equal(ncases, mailnode__directory_command__descriptor.n_fields - 2);
-	assert_int_equal(ncases, 21);
+	assert_int_equal(ncases, 22);
 	assert_true(seen[MAILNODE__DIRECTORY_COMMAND__CMD__NOT_SET]);
 
 	/* key fields of a few, decoded */

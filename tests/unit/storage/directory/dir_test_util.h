@@ -154,6 +154,17 @@ dt_pack(const char *line, int64_t time, size_t *len_out)
 			uu = m;
 			c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_UPDATE;
 			c.user_update = &uu;
+		} else if (strcmp(v, "user_move") == 0) {
+			/* user_move ADDRESS STATE [target=NODE] [result=TEXT] */
+			static Mailnode__UserMove um;
+
+			mailnode__user_move__init(&um);
+			um.address = ARG(1);
+			um.state = ARG(2);
+			um.target = dt_kv(toks, n, 3, "target");
+			um.result = dt_kv(toks, n, 3, "result");
+			c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_MOVE;
+			c.user_move = &um;
 		} else if (strcmp(v, "user_del") == 0) {
 			ud.address = ARG(1);
 			c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_DEL;

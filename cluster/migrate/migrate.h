@@ -1,0 +1,76 @@
+/*
+ * migrate.h - account migration between nodes (SPEC §7, issue 6;
+ * docs/cluster.md "Migration and drain").
+ *
+ * The state of a move lives in the replicated directory (the user's move_*
+ * columns, set only by UserMove commands through Raft), so it survives
+ * restarts and leader changes. Whoever wants a user moved (the admin API)
+ * proposes UserMove "copy"; the SOURCE node (the user's home, move_from)
+ * notices it at its next scan and drives the rest:
+ *
+ *   copy    -> propose "hold": from then on nobody stores the user's mail
+ *              (local delivery and handoff leave it in the spools)
+ *   hold    -> close the user's sessions here, export the mailbox into
+ *              DATA_DIR/migrate/ (SHA-256 over the stream), send it to the
+ *              target over an RPC stream (RPC_MIGRATE_PUT); the target
+ *              imports it (replacing what an earlier failed attempt left)
+ *              and answers the counts and the SHA-256 of its own re-export;
+ *              the source exports again: both checksums must equal the one
+ *              sent (nothing changed meanwhile, the target holds exactly
+ *              that), then propose "flip" (home_node = target) with the
+ *              counts and checksums as the move's result
+ *   cleanup -> delete the old copy (mailstore_user_delete), propose "end"
+ *
+ * A failure before the flip rolls back: the target is told to delete its
+ * copy (RPC_MIGRATE_PUT with abort) and "end" is proposed with the reason
+ * ("failed: ..."); the home never changed. A source that restarts finds
+ * its moves in the directory and resumes them (a hold starts its copy
+ * again). Proposals that fail (no leader, lost reply) are retried: the
+ * next step is chosen from the directory's state each time.
+ *
+ * Ownership: borrows the directory, the dirsvc, the store and the auth
+ * config (they outlive it). Loop thread; store calls and file I/O of the
+ * export and import run on the libuv thread pool.
+ */
+#ifndef MN_CLUSTER_MIGRATE_MIGRATE_H
+#define MN_CLUSTER_MIGRATE_MIGRATE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "cluster/peer_auth.h"
+#include "lib/err.h"
+
+#define MIGRATE_SCAN_MS 200           /* how often a node looks for moves it drives */
+#define MIGRATE_OPEN_TIMEOUT_MS 10000 /* stream: connect, TLS, proof, reply */
+#define MIGRATE_IDLE_MS 600000        /* a stream without a byte either way */
+#define MIGRATE_RETRY_MS 1000         /* a failed proposal is tried again after */
+#define MIGRATE_MAX_COPIES 3          /* copies redone because the source changed */
+
+struct directory;
+struct dirsvc;
+struct mailstore;
+struct migrate;
+
+struct migrate_config {
+	const char *data_dir;  /* DATA_DIR/migrate holds the streams' files */
+	const char *node_name; /* this node */
+	const struct peer_auth_config *auth;
+	struct directory *dir;
+	struct dirsvc *svc;
+	struct mailstore *ms;
+	/* close the user's IMAP/POP3 sessions on this node (hold); may be NULL */
+	void (*close_sessions)(const char *user, void *arg);
+	void *arg;
+};
+
+/* migrate_new - empty DATA_DIR/migrate, serve RPC_MIGRATE_PUT on the
+ * process's RPC server and start scanning for moves this node drives. */
+int migrate_new(
+    uv_loop_t *loop, const struct migrate_config *cfg, struct migrate **out, struct mn_err *err);
+/* migrate_stop - stop scanning, unregister, abort streams; jobs end when
+ * their pool work has. Run the loop, then migrate_free. */
+void migrate_stop(struct migrate *m);
+void migrate_free(struct migrate **m);
+
+#endif
