@@ -72,7 +72,8 @@ struct config_key {
 };
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
-    check_resolvers, check_cidr_list, check_action, check_action_defer, check_zone_list;
+    check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine,
+    check_zone_list, check_sender_list, check_host_action, check_attach_action;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -192,15 +193,16 @@ static const struct config_key config_keys[] = {
 	    "check SPF (RFC 7208) of MAIL FROM (HELO for the null sender) on the "
 	    "MX listener; authenticated sessions are never checked" },
 	{ "antispam", "spf_fail", CFG_STRING, "reject", 0, 0,
-	    OFF(antispam_spf_fail), 0, check_action, "reject, tag",
-	    "SPF fail: reject (550 5.7.23 at MAIL FROM) or tag (deliver with the "
-	    "result in Authentication-Results)" },
+	    OFF(antispam_spf_fail), 0, check_action, "reject, tag, quarantine",
+	    "SPF fail: reject (550 5.7.23 at MAIL FROM), tag (deliver with the "
+	    "result in Authentication-Results) or quarantine (hold in the "
+	    "recipient's Quarantine folder)" },
 	{ "antispam", "spf_softfail", CFG_STRING, "tag", 0, 0,
-	    OFF(antispam_spf_softfail), 0, check_action, "reject, tag",
-	    "SPF softfail: reject (550 5.7.23) or tag" },
+	    OFF(antispam_spf_softfail), 0, check_action, "reject, tag, quarantine",
+	    "SPF softfail: reject (550 5.7.23), tag or quarantine" },
 	{ "antispam", "spf_permerror", CFG_STRING, "tag", 0, 0,
-	    OFF(antispam_spf_permerror), 0, check_action, "reject, tag",
-	    "SPF permerror (broken record): reject (550 5.7.24) or tag" },
+	    OFF(antispam_spf_permerror), 0, check_action, "reject, tag, quarantine",
+	    "SPF permerror (broken record): reject (550 5.7.24), tag or quarantine" },
 	{ "antispam", "spf_temperror", CFG_STRING, "defer", 0, 0,
 	    OFF(antispam_spf_temperror), 0, check_action_defer, "defer, tag",
 	    "SPF temperror (DNS failure): defer (451 4.7.24, the client retries) "
@@ -219,15 +221,69 @@ static const struct config_key config_keys[] = {
 	    "evaluate DMARC (RFC 7489) on the MX listener and apply the From "
 	    "domain's policy: reject (550 5.7.1 after DATA), quarantine (Junk); "
 	    "verifies DKIM itself, SPF alignment needs spf = yes" },
+	{ "antispam", "quarantine_retention", CFG_SECONDS, "2592000", 0, 4000000,
+	    OFF(antispam_quar_retention_ms), 0, NULL, NULL,
+	    "seconds held mail is kept in a user's Quarantine before it is deleted; "
+	    "0: kept until released or deleted" },
+	{ "antispam", "quarantine_sweep_interval", CFG_SECONDS, "3600", 1, 86400,
+	    OFF(antispam_quar_sweep_ms), 0, NULL, NULL,
+	    "seconds between the sweeps that apply quarantine_retention" },
+	{ "antispam", "quarantine_digest_interval", CFG_SECONDS, "86400", 0, 2592000,
+	    OFF(antispam_quar_digest_ms), 0, NULL, NULL,
+	    "seconds between the messages that tell each user about newly held mail "
+	    "(checked at each sweep); 0: no digests" },
+	{ "antispam", "dmarc_quarantine", CFG_STRING, "junk", 0, 0,
+	    OFF(antispam_dmarc_quarantine), 0, check_dmarc_quarantine, "junk, quarantine",
+	    "where mail goes whose From domain's DMARC policy says quarantine: the "
+	    "recipient's Junk folder or the held Quarantine (mailctl quarantine)" },
 	{ "antispam", "dnsbl_zones", CFG_STRING, NULL, 0, 0,
 	    OFF(antispam_dnsbl_zones), 0, check_zone_list,
 	    "zone names, comma or space separated (at most 16)",
 	    "DNS blocklists (RFC 5782) the MX client address is looked up in at MAIL "
 	    "FROM; empty: none" },
+	{ "antispam", "dbl_zones", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_dbl_zones), 0, check_zone_list,
+	    "zone names, comma or space separated (at most 16)",
+	    "domain blocklists (RFC 5782 §2.2, e.g. dbl.spamhaus.org) the MAIL FROM "
+	    "domain is looked up in on the MX listener; listed: dnsbl_action" },
 	{ "antispam", "dnsbl_action", CFG_STRING, "reject", 0, 0,
-	    OFF(antispam_dnsbl_action), 0, check_action, "reject, tag",
+	    OFF(antispam_dnsbl_action), 0, check_action, "reject, tag, quarantine",
 	    "a listed client: reject (554 5.7.1 naming the zone, at every MAIL "
-	    "FROM of the session) or tag (X-Mailnode-DNSBL header)" },
+	    "FROM of the session), tag (X-Mailnode-DNSBL header) or quarantine "
+	    "(tagged and held in the recipient's Quarantine folder)" },
+	{ "antispam", "ptr_check", CFG_STRING, "off", 0, 0, OFF(antispam_ptr_check), 0,
+	    check_host_action, "off, log, tag, reject",
+	    "forward-confirmed reverse DNS of the MX client at MAIL FROM: log, tag "
+	    "(X-Mailnode-Host-Check header) or reject (550 5.7.25)" },
+	{ "antispam", "helo_check", CFG_STRING, "off", 0, 0, OFF(antispam_helo_check), 0,
+	    check_host_action, "off, log, tag, reject",
+	    "the MX client's HELO name must resolve to its address (or be its "
+	    "address literal): log, tag (X-Mailnode-Host-Check header) or reject "
+	    "(550 5.7.1)" },
+	{ "antispam", "attachment_block_extensions", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_attach_ext), 0, NULL, "extensions, comma or space separated",
+	    "inbound mail with an attachment whose file name ends in one of these "
+	    "(e.g. exe, scr, js) gets attachment_action; empty: none" },
+	{ "antispam", "attachment_block_types", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_attach_types), 0, NULL, "MIME types (type/subtype or type/*)",
+	    "inbound mail with a part of one of these types gets attachment_action; "
+	    "empty: none" },
+	{ "antispam", "attachment_max_count", CFG_UINT, "0", 0, 1000,
+	    OFF(antispam_attach_max), 0, NULL, NULL,
+	    "inbound mail with more attachments gets attachment_action; 0: unlimited" },
+	{ "antispam", "attachment_action", CFG_STRING, "reject", 0, 0,
+	    OFF(antispam_attach_action), 0, check_attach_action, "reject, quarantine",
+	    "reject (554 5.7.1 after DATA, naming the attachment) or quarantine" },
+	{ "antispam", "sender_block", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_sender_block), 0, check_sender_list,
+	    "addresses and @domains, comma or space separated",
+	    "MAIL FROM senders refused on the MX listener (554 5.7.1); an address "
+	    "entry beats a @domain entry, block beats allow at the same level" },
+	{ "antispam", "sender_allow", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_sender_allow), 0, check_sender_list,
+	    "addresses and @domains, comma or space separated",
+	    "MAIL FROM senders accepted on the MX listener without the DNSBL, SPF, "
+	    "greylisting, DKIM and DMARC checks" },
 	{ "antispam", "greylist", CFG_BOOL, "no", 0, 0, OFF(antispam_greylist), 0,
 	    NULL, NULL,
 	    "greylisting (RFC 6647) of MX recipients: a new (client /24 or /64, "
@@ -262,6 +318,42 @@ static const struct config_key config_keys[] = {
 	{ "limits", "block_time", CFG_SECONDS, "172800", 1, 2592000,
 	    OFF(limits_block_ms), 0, NULL, NULL,
 	    "seconds a blocked IP or user stays blocked (mailctl security blocked release lifts it)" },
+	{ "limits", "send_user_messages_per_hour", CFG_UINT, "200", 0, 100000000,
+	    OFF(send_user_msgs[0]), 0, NULL, NULL,
+	    "messages that one authenticated user may submit per hour (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_user_recipients_per_hour", CFG_UINT, "1000", 0, 100000000,
+	    OFF(send_user_rcpts[0]), 0, NULL, NULL,
+	    "recipients that one authenticated user may submit per hour (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_user_messages_per_day", CFG_UINT, "1000", 0, 100000000,
+	    OFF(send_user_msgs[1]), 0, NULL, NULL,
+	    "messages that one authenticated user may submit per day (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_user_recipients_per_day", CFG_UINT, "5000", 0, 100000000,
+	    OFF(send_user_rcpts[1]), 0, NULL, NULL,
+	    "recipients that one authenticated user may submit per day (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_domain_messages_per_hour", CFG_UINT, "0", 0, 100000000,
+	    OFF(send_domain_msgs[0]), 0, NULL, NULL,
+	    "messages that all users of one domain together may submit per hour (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_domain_recipients_per_hour", CFG_UINT, "0", 0, 100000000,
+	    OFF(send_domain_rcpts[0]), 0, NULL, NULL,
+	    "recipients that all users of one domain together may submit per hour (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_domain_messages_per_day", CFG_UINT, "0", 0, 100000000,
+	    OFF(send_domain_msgs[1]), 0, NULL, NULL,
+	    "messages that all users of one domain together may submit per day (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_domain_recipients_per_day", CFG_UINT, "0", 0, 100000000,
+	    OFF(send_domain_rcpts[1]), 0, NULL, NULL,
+	    "recipients that all users of one domain together may submit per day (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_system_messages_per_hour", CFG_UINT, "0", 0, 100000000,
+	    OFF(send_system_msgs[0]), 0, NULL, NULL,
+	    "messages that all authenticated users of this node together may submit per hour (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_system_recipients_per_hour", CFG_UINT, "0", 0, 100000000,
+	    OFF(send_system_rcpts[0]), 0, NULL, NULL,
+	    "recipients that all authenticated users of this node together may submit per hour (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_system_messages_per_day", CFG_UINT, "0", 0, 100000000,
+	    OFF(send_system_msgs[1]), 0, NULL, NULL,
+	    "messages that all authenticated users of this node together may submit per day (fixed window from the first); 0: unlimited" },
+	{ "limits", "send_system_recipients_per_day", CFG_UINT, "0", 0, 100000000,
+	    OFF(send_system_rcpts[1]), 0, NULL, NULL,
+	    "recipients that all authenticated users of this node together may submit per day (fixed window from the first); 0: unlimited" },
 	{ "limits", "exempt", CFG_STRING, NULL, 0, 0, OFF(limits_exempt), 0,
 	    check_cidr_list, "IP or IP/PREFIX, comma or space separated",
 	    "addresses exempt from the per-IP limits (none by default)" },
@@ -507,8 +599,17 @@ check_resolvers(const char *v)
 static const char *
 check_action(const char *v)
 {
-	return strcmp(v, "reject") == 0 || strcmp(v, "tag") == 0 ? NULL
-	                                                          : "is not one of reject, tag";
+	return strcmp(v, "reject") == 0 || strcmp(v, "tag") == 0 || strcmp(v, "quarantine") == 0
+	           ? NULL
+	           : "is not one of reject, tag, quarantine";
+}
+
+static const char *
+check_dmarc_quarantine(const char *v)
+{
+	return strcmp(v, "junk") == 0 || strcmp(v, "quarantine") == 0
+	           ? NULL
+	           : "is not one of junk, quarantine";
 }
 
 static const char *
@@ -539,6 +640,49 @@ check_zone_list(const char *v)
 		zone[len] = '\0';
 		if (check_hostname(zone) != NULL || strchr(zone, '.') == NULL)
 			return "is not a list of zone names";
+		p += len;
+	}
+	return NULL;
+}
+
+/* attachment filters (node/antispam/attach.h) */
+static const char *
+check_attach_action(const char *v)
+{
+	return strcmp(v, "reject") == 0 || strcmp(v, "quarantine") == 0
+	           ? NULL
+	           : "is not one of reject, quarantine";
+}
+
+/* PTR and HELO checks (node/antispam/hostcheck.h) */
+static const char *
+check_host_action(const char *v)
+{
+	return strcmp(v, "off") == 0 || strcmp(v, "log") == 0 || strcmp(v, "tag") == 0 ||
+	               strcmp(v, "reject") == 0
+	           ? NULL
+	           : "is not one of off, log, tag, reject";
+}
+
+/* sender lists: "local@domain" or "@domain", comma or space separated */
+static const char *
+check_sender_list(const char *v)
+{
+	const char *p = v;
+	unsigned n = 0;
+
+	while (*p != '\0') {
+		size_t len;
+		const char *at;
+
+		p += strspn(p, ", \t");
+		len = strcspn(p, ", \t");
+		if (len == 0)
+			break;
+		at = memchr(p, '@', len);
+		if (len > 254 || ++n > 10000 || at == NULL || at + 1 == p + len ||
+		    memchr(at + 1, '@', (size_t)(p + len - at - 1)) != NULL)
+			return "is not a list of addresses or @domains";
 		p += len;
 	}
 	return NULL;

@@ -61,15 +61,29 @@ struct mn_config {
 	char *dns_resolvers;
 	/* [antispam] (node/antispam, docs/anti-spam.md) */
 	bool antispam_spf;            /* default no */
-	char *antispam_spf_fail;      /* reject|tag, default reject */
+	char *antispam_spf_fail;      /* reject|tag|quarantine, default reject */
 	char *antispam_spf_softfail;  /* reject|tag, default tag */
 	char *antispam_spf_permerror; /* reject|tag, default tag */
 	char *antispam_spf_temperror; /* defer|tag, default defer */
 	bool antispam_dkim_sign;      /* default yes */
 	bool antispam_dkim_verify;    /* default no */
 	bool antispam_dmarc;          /* default no */
+	uint32_t antispam_quar_retention_ms; /* default 30 days; 0: forever */
+	uint32_t antispam_quar_sweep_ms;     /* default 3600 s */
+	uint32_t antispam_quar_digest_ms;    /* default 86400 s; 0: none */
+	/* junk|quarantine, default junk */
+	char *antispam_dmarc_quarantine;
 	char *antispam_dnsbl_zones;   /* NULL: none */
+	char *antispam_dbl_zones;     /* NULL: none */
 	char *antispam_dnsbl_action;  /* reject|tag, default reject */
+	char *antispam_attach_ext;    /* blocked extensions, NULL: none */
+	char *antispam_attach_types;  /* blocked MIME types, NULL: none */
+	uint32_t antispam_attach_max; /* attachments per message, 0: unlimited */
+	char *antispam_attach_action; /* reject|quarantine, default reject */
+	char *antispam_ptr_check;    /* off|log|tag|reject, default off */
+	char *antispam_helo_check;   /* off|log|tag|reject, default off */
+	char *antispam_sender_block; /* addresses and @domains, NULL: none */
+	char *antispam_sender_allow; /* addresses and @domains, NULL: none */
 	bool antispam_greylist;       /* default no */
 	uint32_t antispam_greylist_delay_ms;  /* default 300 s */
 	uint32_t antispam_greylist_window_ms; /* default 2 days */
@@ -82,6 +96,11 @@ struct mn_config {
 	uint32_t limits_auth_window_ms;  /* default 600 s */
 	uint32_t limits_block_ms;        /* default 172800 s */
 	char *limits_exempt;             /* CIDR list, NULL: none */
+	/* send limits for authenticated submission (node/antispam/sendlimit.h),
+	 * [scope][0 hour, 1 day]; 0: unlimited */
+	uint32_t send_user_msgs[2], send_user_rcpts[2];
+	uint32_t send_domain_msgs[2], send_domain_rcpts[2];
+	uint32_t send_system_msgs[2], send_system_rcpts[2];
 	/* [http] */
 	char *http_web_root; /* NULL: MN_WEB_ROOT, the source tree's web/ */
 	/* [log] */

@@ -46,6 +46,8 @@
 #include "lib/tls.h"
 #include "lib/xalloc.h"
 #include "node/antispam/antispam.h"
+#include "node/antispam/quarsweep.h"
+#include "node/antispam/sendlimit.h"
 #include "node/admin/api.h"
 #include "node/delivery/queue.h"
 #include "node/delivery/remote.h"
@@ -89,6 +91,10 @@ struct node {
 	struct spool *spool;
 	struct remote_ctx *remote;
 	struct antispam *antispam; /* inbound checks: SPF, Authentication-Results */
+	/* send limits of authenticated submission */
+	struct sendlimit *sendlimit;
+	/* quarantine retention */
+	struct quarsweep *quarsweep;
 	struct handoff *handoff; /* cluster: mail for users homed elsewhere, both ways */
 	struct migrate *migrate; /* cluster: account moves this node drives or receives */
 	struct queue *queue;
@@ -636,6 +642,24 @@ start_handoff(struct node *n, struct mn_err *err)
 	return 0;
 }
 
+/* Send limits from [limits] send_* (node/antispam/sendlimit.h). */
+static struct sendlimit *
+make_sendlimit(const struct mn_config *cfg)
+{
+	struct sendlimit_config c;
+
+	memset(&c, 0, sizeof(c));
+	for (int w = 0; w < SENDLIMIT_NWINDOW; w++) {
+		c.caps[SENDLIMIT_USER].msgs[w] = cfg->send_user_msgs[w];
+		c.caps[SENDLIMIT_USER].rcpts[w] = cfg->send_user_rcpts[w];
+		c.caps[SENDLIMIT_DOMAIN].msgs[w] = cfg->send_domain_msgs[w];
+		c.caps[SENDLIMIT_DOMAIN].rcpts[w] = cfg->send_domain_rcpts[w];
+		c.caps[SENDLIMIT_SYSTEM].msgs[w] = cfg->send_system_msgs[w];
+		c.caps[SENDLIMIT_SYSTEM].rcpts[w] = cfg->send_system_rcpts[w];
+	}
+	return sendlimit_new(&c);
+}
+
 /* The spool and its delivery queue, the SMTP listeners (after open_store). */
 static int
 start_mail(struct node *n, struct mn_err *err)
@@ -658,6 +682,22 @@ start_mail(struct node *n, struct mn_err *err)
 	qc.handoff = n->handoff;
 	if ((rc = queue_start(&n->loop, &qc, &n->queue, err)) != 0)
 		return rc;
+	n->sendlimit = make_sendlimit(&n->cfg);
+	{
+		struct quarsweep_config qs = {
+		    .dir = n->dir,
+		    .ms = n->store,
+		    .spool = n->spool,
+		    .hostname = n->cfg.hostname,
+		    .interval_ms = n->cfg.antispam_quar_sweep_ms,
+		    .retention_s = n->cfg.antispam_quar_retention_ms / 1000,
+		    .digest_interval_ms = n->cfg.antispam_quar_digest_ms,
+		    .submit = on_queued,
+		    .arg = n,
+		};
+
+		n->quarsweep = quarsweep_start(&n->loop, &qs);
+	}
 	memset(&sc, 0, sizeof(sc));
 	sc.cfg = &n->cfg;
 	sc.dir = n->dir;
@@ -666,6 +706,7 @@ start_mail(struct node *n, struct mn_err *err)
 	sc.tls = n->tls;
 	sc.limits = n->limits;
 	sc.antispam = n->antispam;
+	sc.sendlimit = n->sendlimit;
 	sc.on_queued = on_queued;
 	sc.arg = n;
 	return smtp_server_start(&n->loop, &sc, &n->smtp, err);
@@ -692,6 +733,7 @@ stop_services(struct node *n)
 	if (n->pop3 != NULL)
 		pop3_server_stop(n->pop3);
 	smtp_server_stop(&n->smtp);
+	quarsweep_stop(n->quarsweep);
 	if (n->api != NULL)
 		n->api->queue = NULL; /* the API answers 503 from now on */
 	queue_stop(&n->queue);
@@ -768,6 +810,8 @@ node_fini(struct node *n)
 	webmail_free(&n->webmail);
 	remote_ctx_free(&n->remote);
 	antispam_free(&n->antispam);
+	sendlimit_free(&n->sendlimit);
+	quarsweep_free(&n->quarsweep);
 	handoff_free(&n->handoff);
 	migrate_free(&n->migrate);
 	spool_close(&n->spool);

@@ -71,6 +71,9 @@ static const struct api_route routes[] = {
 	{ API_DELETE, "queue/*", api_queue_del, ROUTE_SYSTEM },
 	{ API_GET, "users/*/messages", api_messages_list, 0 },
 	{ API_GET, "users/*/messages/*/raw", api_messages_raw, 0 },
+	{ API_GET, "users/*/quarantine", api_quarantine_list, 0 },
+	{ API_POST, "users/*/quarantine/*/release", api_quarantine_release, 0 },
+	{ API_DELETE, "users/*/quarantine/*", api_quarantine_del, 0 },
 	{ API_GET, "security/blocked", api_security_blocked_list, ROUTE_SYSTEM },
 	{ API_DELETE, "security/blocked/*", api_security_blocked_del, ROUTE_SYSTEM },
 };

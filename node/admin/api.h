@@ -132,6 +132,9 @@ void api_queue_retry(struct api_req *r);
 void api_queue_del(struct api_req *r);
 void api_messages_list(struct api_req *r);
 void api_messages_raw(struct api_req *r);
+void api_quarantine_list(struct api_req *r);
+void api_quarantine_release(struct api_req *r);
+void api_quarantine_del(struct api_req *r);
 void api_security_blocked_list(struct api_req *r);
 void api_security_blocked_del(struct api_req *r);
 

@@ -5,12 +5,15 @@
  */
 #include "node/antispam/antispam.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "node/antispam/attach.h"
 #include "node/antispam/dkim.h"
 #include "node/antispam/dmarc.h"
 #include "node/antispam/greylist.h"
@@ -25,11 +28,39 @@ struct antispam {
 	struct psl *psl;
 	bool spf, dkim_sign, dkim_verify, dmarc;
 	char *dnsbl_zones; /* NULL: none */
+	char *dbl_zones;   /* NULL: none */
 	bool dnsbl_reject;
 	uv_loop_t *loop;
 	struct greylist *greylist; /* NULL: off */
 	enum antispam_action spf_act[SPF_PERMERROR + 1];
+	/* action "quarantine": accepted at SMTP time, held at delivery */
+	bool spf_quar[SPF_PERMERROR + 1];
+	bool dnsbl_quar, dmarc_quar;
+	char *sender_block, *sender_allow; /* config lists or NULL */
+	enum antispam_host_action ptr_act, helo_act;
+	struct attach_rules attach; /* strings owned here */
+	bool attach_on, attach_quar;
 };
+
+static enum antispam_host_action
+host_action_of(const char *v)
+{
+	if (v == NULL)
+		return ANTISPAM_HOST_OFF;
+	if (strcmp(v, "log") == 0)
+		return ANTISPAM_HOST_LOG;
+	if (strcmp(v, "tag") == 0)
+		return ANTISPAM_HOST_TAG;
+	if (strcmp(v, "reject") == 0)
+		return ANTISPAM_HOST_REJECT;
+	return ANTISPAM_HOST_OFF;
+}
+
+static bool
+is_quarantine(const char *v)
+{
+	return v != NULL && strcmp(v, "quarantine") == 0;
+}
 
 static enum antispam_action
 action_of(const char *v)
@@ -61,10 +92,26 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 	a->loop = loop;
 	if (cfg->antispam_dnsbl_zones != NULL && cfg->antispam_dnsbl_zones[0] != '\0')
 		a->dnsbl_zones = xstrdup(cfg->antispam_dnsbl_zones);
+	if (cfg->antispam_dbl_zones != NULL && cfg->antispam_dbl_zones[0] != '\0')
+		a->dbl_zones = xstrdup(cfg->antispam_dbl_zones);
 	a->dnsbl_reject = action_of(cfg->antispam_dnsbl_action) == ANTISPAM_REJECT;
 	if (cfg->antispam_greylist)
 		a->greylist = greylist_new(cfg->antispam_greylist_delay_ms,
 		    cfg->antispam_greylist_window_ms, cfg->antispam_greylist_pass_ms, 1000000);
+	if (cfg->antispam_sender_block != NULL && cfg->antispam_sender_block[0] != '\0')
+		a->sender_block = xstrdup(cfg->antispam_sender_block);
+	if (cfg->antispam_sender_allow != NULL && cfg->antispam_sender_allow[0] != '\0')
+		a->sender_allow = xstrdup(cfg->antispam_sender_allow);
+	a->ptr_act = host_action_of(cfg->antispam_ptr_check);
+	if (cfg->antispam_attach_ext != NULL && cfg->antispam_attach_ext[0] != '\0')
+		a->attach.extensions = xstrdup(cfg->antispam_attach_ext);
+	if (cfg->antispam_attach_types != NULL && cfg->antispam_attach_types[0] != '\0')
+		a->attach.types = xstrdup(cfg->antispam_attach_types);
+	a->attach.max_count = cfg->antispam_attach_max;
+	a->attach_on =
+	    a->attach.extensions != NULL || a->attach.types != NULL || a->attach.max_count != 0;
+	a->attach_quar = is_quarantine(cfg->antispam_attach_action);
+	a->helo_act = host_action_of(cfg->antispam_helo_check);
 	a->spf = cfg->antispam_spf;
 	a->dkim_sign = cfg->antispam_dkim_sign;
 	a->dkim_verify = cfg->antispam_dkim_verify;
@@ -76,6 +123,11 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 	a->spf_act[SPF_SOFTFAIL] = action_of(cfg->antispam_spf_softfail);
 	a->spf_act[SPF_PERMERROR] = action_of(cfg->antispam_spf_permerror);
 	a->spf_act[SPF_TEMPERROR] = action_of(cfg->antispam_spf_temperror);
+	a->spf_quar[SPF_FAIL] = is_quarantine(cfg->antispam_spf_fail);
+	a->spf_quar[SPF_SOFTFAIL] = is_quarantine(cfg->antispam_spf_softfail);
+	a->spf_quar[SPF_PERMERROR] = is_quarantine(cfg->antispam_spf_permerror);
+	a->dnsbl_quar = is_quarantine(cfg->antispam_dnsbl_action);
+	a->dmarc_quar = is_quarantine(cfg->antispam_dmarc_quarantine);
 	if (a->spf && !dns_has_servers(a->dns))
 		log_info("antispam", "event=dns resolvers=system reason=\"[dns] resolvers unset: "
 		                     "checks use /etc/resolv.conf\"");
@@ -94,6 +146,11 @@ antispam_free(struct antispam **ap)
 	psl_free(&a->psl);
 	greylist_free(&a->greylist);
 	free(a->dnsbl_zones);
+	free(a->dbl_zones);
+	free(a->sender_block);
+	free((char *)a->attach.extensions);
+	free((char *)a->attach.types);
+	free(a->sender_allow);
 	dns_resolver_free(&a->dns);
 	free(a);
 	*ap = NULL;
@@ -170,6 +227,109 @@ antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender, 
 	    o->helo_identity ? helo : sender);
 }
 
+/* --- PTR and HELO checks ------------------------------------------------ */
+
+bool
+antispam_host_enabled(const struct antispam *a)
+{
+	return a != NULL && (a->ptr_act != ANTISPAM_HOST_OFF || a->helo_act != ANTISPAM_HOST_OFF);
+}
+
+void
+antispam_host_check(struct antispam *a, const char *ip, const char *helo, struct antispam_host *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (a->ptr_act != ANTISPAM_HOST_OFF) {
+		hostcheck_ptr(spf_dns_resolver_query, a->dns, ip, &out->ptr);
+		out->ptr_checked = true;
+		log_info("antispam", "event=ptr_check ip=%s result=%s reason=\"%s\"", ip,
+		    hostcheck_result_name(out->ptr.result), out->ptr.reason);
+	}
+	if (a->helo_act != ANTISPAM_HOST_OFF && helo != NULL) {
+		hostcheck_helo(spf_dns_resolver_query, a->dns, ip, helo, &out->helo);
+		out->helo_checked = true;
+		log_info("antispam", "event=helo_check ip=%s result=%s reason=\"%s\"", ip,
+		    hostcheck_result_name(out->helo.result), out->helo.reason);
+	}
+}
+
+bool
+antispam_host_rejects(const struct antispam *a, const struct antispam_host *h, const char *ip,
+    char *out, size_t outsz)
+{
+	/* RFC 7372 §3.3: X.7.25 reverse DNS validation failed */
+	if (h->ptr_checked && h->ptr.result == HOSTCHECK_FAIL &&
+	    a->ptr_act == ANTISPAM_HOST_REJECT) {
+		snprintf(out, outsz, "550 5.7.25 Client host [%s] rejected: %s", ip, h->ptr.reason);
+		return true;
+	}
+	if (h->helo_checked && h->helo.result == HOSTCHECK_FAIL &&
+	    a->helo_act == ANTISPAM_HOST_REJECT) {
+		snprintf(out, outsz, "550 5.7.1 Client host [%s] rejected: %s", ip, h->helo.reason);
+		return true;
+	}
+	return false;
+}
+
+/* X-Mailnode-Host-Check: the failed checks whose action is tag */
+static void
+host_tag(const struct antispam *a, const struct antispam_host *h, struct buf *b)
+{
+	bool ptr =
+	    h->ptr_checked && h->ptr.result == HOSTCHECK_FAIL && a->ptr_act == ANTISPAM_HOST_TAG;
+	bool helo =
+	    h->helo_checked && h->helo.result == HOSTCHECK_FAIL && a->helo_act == ANTISPAM_HOST_TAG;
+
+	if (!ptr && !helo)
+		return;
+	buf_append_str(b, "X-Mailnode-Host-Check: ");
+	if (ptr)
+		buf_printf(b, "ptr=fail (%s)%s", h->ptr.reason, helo ? "; " : "");
+	if (helo)
+		buf_printf(b, "helo=fail (%s)", h->helo.reason);
+	buf_append_str(b, "\r\n");
+}
+
+/* --- sender lists -------------------------------------------------------- */
+
+/* list holds the entry e (len bytes), compared case-insensitively */
+static bool
+list_has(const char *list, const char *e, size_t len)
+{
+	const char *p = list;
+
+	if (list == NULL || len == 0)
+		return false;
+	while (*p != '\0') {
+		size_t l;
+
+		p += strspn(p, ", \t");
+		l = strcspn(p, ", \t");
+		if (l == len && strncasecmp(p, e, len) == 0)
+			return true;
+		p += l;
+	}
+	return false;
+}
+
+enum antispam_list
+antispam_sender_list(const struct antispam *a, const char *sender)
+{
+	const char *at;
+
+	if (a == NULL || sender == NULL || (at = strrchr(sender, '@')) == NULL)
+		return ANTISPAM_LIST_NONE;
+	if (list_has(a->sender_block, sender, strlen(sender)))
+		return ANTISPAM_LIST_BLOCK;
+	if (list_has(a->sender_allow, sender, strlen(sender)))
+		return ANTISPAM_LIST_ALLOW;
+	if (list_has(a->sender_block, at, strlen(at)))
+		return ANTISPAM_LIST_BLOCK;
+	if (list_has(a->sender_allow, at, strlen(at)))
+		return ANTISPAM_LIST_ALLOW;
+	return ANTISPAM_LIST_NONE;
+}
+
 /* --- DNSBL and greylisting ---------------------------------------------- */
 
 bool
@@ -185,6 +345,36 @@ antispam_dnsbl_check(struct antispam *a, const char *ip, struct dnsbl_outcome *o
 	if (out->listed)
 		log_info("antispam", "event=dnsbl ip=%s zone=%s text=\"%s\"", ip, out->zone,
 		    out->text);
+}
+
+bool
+antispam_dbl_enabled(const struct antispam *a)
+{
+	return a != NULL && a->dbl_zones != NULL;
+}
+
+void
+antispam_dbl_check(struct antispam *a, const char *sender, struct dnsbl_outcome *out)
+{
+	const char *at = sender != NULL ? strrchr(sender, '@') : NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (at == NULL || at[1] == '\0')
+		return;
+	dnsbl_check_domain(spf_dns_resolver_query, a->dns, at + 1, a->dbl_zones, out);
+	if (out->listed)
+		log_info("antispam", "event=dbl domain=%s zone=%s text=\"%s\"", at + 1, out->zone,
+		    out->text);
+}
+
+void
+antispam_dbl_reply(const struct dnsbl_outcome *o, const char *sender, char *out, size_t outsz)
+{
+	const char *at = strrchr(sender, '@');
+
+	snprintf(out, outsz,
+	    "554 5.7.1 <%.300s>: Sender address rejected: domain %.255s is listed in %s%s%s",
+	    sender, at != NULL ? at + 1 : "", o->zone, o->text[0] != '\0' ? "; " : "", o->text);
 }
 
 bool
@@ -226,7 +416,9 @@ antispam_wants_message(const struct antispam *a, bool inbound, bool authenticate
 		return false;
 	if (authenticated)
 		return a->dkim_sign;
-	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL);
+	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL ||
+	                      a->dbl_zones != NULL || a->ptr_act == ANTISPAM_HOST_TAG ||
+	                      a->helo_act == ANTISPAM_HOST_TAG || a->attach_on);
 }
 
 struct from_scan {
@@ -364,8 +556,15 @@ check(struct antispam *a, struct antispam_msg *m)
 			ar_value(&ar, " header.s=", r->selector);
 			ar_value(&ar, " header.a=", r->algorithm);
 			if (r->b[0] != '\0') {
+				/* quoted: base64's '/' may stay (RFC 8601 §2.2
+				 * pvalue as quoted-string, RFC 6008 header.b) */
 				buf_append_str(&ar, " header.b=\"");
-				ar_value(&ar, "", r->b);
+				for (size_t k = 0; r->b[k] != '\0' && k < 300; k++) {
+					char c = r->b[k];
+					bool keep = c == '/' || c == '+' || isalnum((unsigned char)c);
+
+					buf_append(&ar, keep ? &r->b[k] : "_", 1);
+				}
 				buf_append_str(&ar, "\"");
 			}
 			log_info("antispam", "event=dkim_verify result=%s domain=%s selector=%s "
@@ -390,17 +589,49 @@ check(struct antispam *a, struct antispam_msg *m)
 			    "(no aligned SPF or DKIM pass)",
 			    dm.from_domain);
 		} else if (dm.result == DMARC_RES_FAIL && dm.disposition == DMARC_P_QUARANTINE) {
-			m->junk = true;
+			if (a->dmarc_quar)
+				m->quarantine = true;
+			else
+				m->junk = true;
 		}
 	}
 	if (!m->spf_checked && !a->dkim_verify && !a->dmarc)
 		buf_append_str(&ar, "; none");
 	buf_append_str(&ar, "\r\n");
-	if (m->junk)
+	if (a->attach_on) {
+		char why[300];
+
+		if (attach_check(&a->attach, (const char *)m->msg, m->len, why, sizeof(why)) != 0) {
+			log_info("antispam", "event=attachment action=%s reason=\"%s\"",
+			    a->attach_quar ? "quarantine" : "reject", why);
+			if (a->attach_quar) {
+				m->quarantine = true;
+			} else if (m->action == ANTISPAM_ACCEPT) {
+				m->action = ANTISPAM_REJECT;
+				snprintf(m->reply, sizeof(m->reply),
+				    "554 5.7.1 Message rejected: %s", why);
+			}
+		}
+	}
+	if (m->spf_checked && m->spf->result <= SPF_PERMERROR && a->spf_quar[m->spf->result])
+		m->quarantine = true;
+	if (m->dnsbl != NULL && m->dnsbl->listed && a->dnsbl_quar)
+		m->quarantine = true;
+	if (m->dbl != NULL && m->dbl->listed && a->dnsbl_quar)
+		m->quarantine = true;
+	if (m->quarantine) {
+		buf_append_str(&m->prefix, ANTISPAM_QUARANTINE_HEADER);
+		log_info("antispam", "event=quarantine");
+	} else if (m->junk) {
 		buf_append_str(&m->prefix, ANTISPAM_JUNK_HEADER);
+	}
 	buf_append(&m->prefix, ar.data, ar.len);
 	if (m->dnsbl != NULL && m->dnsbl->listed)
 		buf_printf(&m->prefix, "X-Mailnode-DNSBL: listed in %s\r\n", m->dnsbl->zone);
+	if (m->dbl != NULL && m->dbl->listed)
+		buf_printf(&m->prefix, "X-Mailnode-DBL: sender domain listed in %s\r\n", m->dbl->zone);
+	if (m->host != NULL)
+		host_tag(a, m->host, &m->prefix);
 	buf_fini(&ar);
 }
 
@@ -409,6 +640,7 @@ antispam_message(struct antispam *a, struct antispam_msg *m)
 {
 	m->action = ANTISPAM_ACCEPT;
 	m->junk = false;
+	m->quarantine = false;
 	m->reply[0] = '\0';
 	if (m->authenticated) {
 		if (a->dkim_sign)

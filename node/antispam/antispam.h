@@ -22,6 +22,7 @@
 #include "lib/config.h"
 #include "lib/err.h"
 #include "node/antispam/dnsbl.h"
+#include "node/antispam/hostcheck.h"
 #include "node/antispam/spf.h"
 
 struct antispam;
@@ -39,6 +40,14 @@ struct directory;
  * only ever at the very top because our own headers are put above
  * everything the client sent. */
 #define ANTISPAM_JUNK_HEADER "X-Mailnode-Folder: Junk\r\n"
+
+/* The first header line of a message held in quarantine (an SPF, DNSBL or
+ * DMARC action "quarantine"): local delivery stores it in the recipient's
+ * ANTISPAM_QUARANTINE_FOLDER (created on first use, not subscribed), from
+ * where `mailctl quarantine release` moves it to INBOX (node/admin/
+ * api_quarantine.c). */
+#define ANTISPAM_QUARANTINE_HEADER "X-Mailnode-Folder: Quarantine\r\n"
+#define ANTISPAM_QUARANTINE_FOLDER "Quarantine"
 
 /* antispam_new - dir: DKIM signing keys (read from the thread pool; the
  * directory's SQLite handle is serialised). */
@@ -76,9 +85,56 @@ bool antispam_dnsbl_enabled(const struct antispam *a);
 void antispam_dnsbl_check(struct antispam *a, const char *ip, struct dnsbl_outcome *out);
 /* antispam_dnsbl_rejects - a listed client is refused (dnsbl_action). */
 bool antispam_dnsbl_rejects(const struct antispam *a, const struct dnsbl_outcome *o);
+/* antispam_dbl_enabled - [antispam] dbl_zones is set. */
+bool antispam_dbl_enabled(const struct antispam *a);
+/* antispam_dbl_check - the domain of sender (MAIL FROM; the null sender is
+ * never listed) in the domain lists; blocking (thread pool). */
+void antispam_dbl_check(struct antispam *a, const char *sender, struct dnsbl_outcome *out);
+/* antispam_dbl_reply - "554 5.7.1 <SENDER>: Sender address rejected:
+ * domain D is listed in ZONE[; TEXT]". Refused when
+ * antispam_dnsbl_rejects(a, o) (dnsbl_action applies to both). */
+void antispam_dbl_reply(
+    const struct dnsbl_outcome *o, const char *sender, char *out, size_t outsz);
 /* antispam_dnsbl_reply - "554 5.7.1 Service unavailable; Client host [IP]
  * blocked using ZONE[; TEXT]" (no CRLF). */
 void antispam_dnsbl_reply(const struct dnsbl_outcome *o, const char *ip, char *out, size_t outsz);
+
+/* --- PTR and HELO checks ([antispam] ptr_check, helo_check) ---------------- */
+
+enum antispam_host_action {
+	ANTISPAM_HOST_OFF = 0,
+	ANTISPAM_HOST_LOG,
+	ANTISPAM_HOST_TAG,    /* X-Mailnode-Host-Check: header */
+	ANTISPAM_HOST_REJECT, /* 550 at MAIL FROM */
+};
+
+struct antispam_host {
+	bool ptr_checked, helo_checked;
+	struct hostcheck_outcome ptr, helo;
+};
+
+/* antispam_host_enabled - ptr_check or helo_check is not off. */
+bool antispam_host_enabled(const struct antispam *a);
+/* antispam_host_check - blocking (thread pool); logs the results. */
+void antispam_host_check(
+    struct antispam *a, const char *ip, const char *helo, struct antispam_host *out);
+/* antispam_host_rejects - a failed check whose action is reject: true and
+ * the reply line (no CRLF) in out. */
+bool antispam_host_rejects(const struct antispam *a, const struct antispam_host *h, const char *ip,
+    char *out, size_t outsz);
+
+/* --- sender lists ([antispam] sender_block, sender_allow) ----------------- */
+
+enum antispam_list {
+	ANTISPAM_LIST_NONE = 0,
+	ANTISPAM_LIST_ALLOW, /* skip the checks */
+	ANTISPAM_LIST_BLOCK, /* refuse at MAIL FROM */
+};
+
+/* antispam_sender_list - where sender (MAIL FROM, lower case; "" for the
+ * null sender, never listed) stands: an exact address entry decides before
+ * an @domain entry; at the same level block wins. a may be NULL. */
+enum antispam_list antispam_sender_list(const struct antispam *a, const char *sender);
 
 /* antispam_greylist_enabled - [antispam] greylist = yes. */
 bool antispam_greylist_enabled(const struct antispam *a);
@@ -97,6 +153,8 @@ struct antispam_msg {
 	bool spf_checked;
 	const struct spf_outcome *spf;
 	const struct dnsbl_outcome *dnsbl; /* a listed client to tag, or NULL */
+	const struct dnsbl_outcome *dbl;   /* a listed sender domain, or NULL */
+	const struct antispam_host *host;  /* PTR/HELO results to tag, or NULL */
 	const uint8_t *msg;
 	size_t len;
 	/* out */
@@ -105,6 +163,7 @@ struct antispam_msg {
 	enum antispam_action action;
 	char reply[400]; /* the SMTP reply when action is not ACCEPT */
 	bool junk;       /* DMARC quarantine: prefix starts with ANTISPAM_JUNK_HEADER */
+	bool quarantine; /* held: prefix starts with ANTISPAM_QUARANTINE_HEADER */
 };
 
 /* antispam_wants_message - whether antispam_message has work for a

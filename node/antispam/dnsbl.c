@@ -52,8 +52,10 @@ reason(spf_query_fn query, void *qarg, const char *name, struct dnsbl_outcome *o
 	spf_dns_answer_fini(&t);
 }
 
-void
-dnsbl_check(spf_query_fn query, void *qarg, const char *ip, const char *zones,
+/* key: a client address (RFC 5782 §2.1) or, with domain, a domain name
+ * (§2.2: DOMAIN.ZONE) */
+static void
+check(spf_query_fn query, void *qarg, const char *key, bool domain, const char *zones,
     struct dnsbl_outcome *out)
 {
 	const char *p = zones != NULL ? zones : "";
@@ -72,8 +74,14 @@ dnsbl_check(spf_query_fn query, void *qarg, const char *ip, const char *zones,
 		nz++;
 		snprintf(zone, sizeof(zone), "%.*s", (int)(n < 255 ? n : 255), p);
 		p += n;
-		if (dnsbl_query_name(ip, zone, name, sizeof(name)) < 0)
+		if (domain) {
+			int k = snprintf(name, sizeof(name), "%s.%s", key, zone);
+
+			if (k < 0 || (size_t)k >= sizeof(name) || key[0] == '\0')
+				continue;
+		} else if (dnsbl_query_name(key, zone, name, sizeof(name)) < 0) {
 			continue;
+		}
 		memset(&a, 0, sizeof(a));
 		query(qarg, name, ns_t_a, &a);
 		if (a.status == MN_ETEMP)
@@ -96,4 +104,18 @@ dnsbl_check(spf_query_fn query, void *qarg, const char *ip, const char *zones,
 			reason(query, qarg, name, out);
 		}
 	}
+}
+
+void
+dnsbl_check(spf_query_fn query, void *qarg, const char *ip, const char *zones,
+    struct dnsbl_outcome *out)
+{
+	check(query, qarg, ip, false, zones, out);
+}
+
+void
+dnsbl_check_domain(spf_query_fn query, void *qarg, const char *domain, const char *zones,
+    struct dnsbl_outcome *out)
+{
+	check(query, qarg, domain, true, zones, out);
 }

@@ -32,4 +32,10 @@ int dnsbl_query_name(const char *ip, const char *zone, char *out, size_t outsz);
 void dnsbl_check(spf_query_fn query, void *qarg, const char *ip, const char *zones,
     struct dnsbl_outcome *out);
 
+/* dnsbl_check_domain - domain-based lists (RFC 5782 §2.2, e.g. Spamhaus
+ * DBL): DOMAIN.ZONE with an A record in 127.0.0.0/8 (127.255.255.0/24
+ * excepted) is a listing. */
+void dnsbl_check_domain(spf_query_fn query, void *qarg, const char *domain, const char *zones,
+    struct dnsbl_outcome *out);
+
 #endif

@@ -1073,6 +1073,38 @@ cmd_security_blocked_release(struct mailctl_invocation *inv)
 	    "%s released", inv->args[0]);
 }
 
+/* --- quarantine ---------------------------------------------------------------- */
+
+static int
+cmd_quarantine_list(struct mailctl_invocation *inv)
+{
+	static const char *const cols[] = {"UID", "SIZE", "FROM", "SUBJECT"};
+	static const char *const keys[] = {"uid", "size", "from", "subject"};
+	char *path = path_build("/users/", inv->args[0], "/quarantine", NULL);
+	int rc;
+
+	inv->nargs = 0; /* no ?domain= */
+	rc = list_table(inv, path, 4, cols, keys);
+	free(path);
+	return rc;
+}
+
+static int
+cmd_quarantine_release(struct mailctl_invocation *inv)
+{
+	return simple(inv, "POST",
+	    path_build("/users/", inv->args[0], "/quarantine/", inv->args[1], "/release", NULL),
+	    NULL, "%s: message %s released to INBOX", inv->args[0], inv->args[1]);
+}
+
+static int
+cmd_quarantine_delete(struct mailctl_invocation *inv)
+{
+	return simple(inv, "DELETE",
+	    path_build("/users/", inv->args[0], "/quarantine/", inv->args[1], NULL), NULL,
+	    "%s: message %s deleted", inv->args[0], inv->args[1]);
+}
+
 /* --- the table ------------------------------------------------------------------ */
 
 const struct mailctl_command mailctl_commands[] = {
@@ -1111,6 +1143,9 @@ const struct mailctl_command mailctl_commands[] = {
     {"cluster status", 0, 0, "", "", false, cmd_cluster_status},
     {"security blocked list", 0, 0, "", "", false, cmd_security_blocked_list},
     {"security blocked release", 1, 1, "", "IP|USER", false, cmd_security_blocked_release},
+    {"quarantine list", 1, 1, "", "ADDRESS", false, cmd_quarantine_list},
+    {"quarantine release", 2, 2, "", "ADDRESS UID", false, cmd_quarantine_release},
+    {"quarantine delete", 2, 2, "", "ADDRESS UID", false, cmd_quarantine_delete},
     {"status", 0, 0, "", "", false, cmd_status},
     {"queue list", 0, 0, "", "", false, cmd_queue_list},
     {"queue retry", 1, 1, "", "ID", false, cmd_queue_retry},

@@ -29,6 +29,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "node/antispam/antispam.h"
+#include "node/antispam/sendlimit.h"
 #include "node/limits.h"
 #include "node/smtp/data.h"
 #include "node/smtp/parser.h"
@@ -90,9 +91,15 @@ struct session {
 	/* transaction */
 	bool in_mail;
 	bool spf_checked; /* spf holds this transaction's SPF result */
+	/* [antispam] sender_allow: no checks for this transaction */
+	bool sender_allowed;
 	struct spf_outcome spf;
 	bool dnsbl_done; /* dnsbl holds the client's DNSBL result (per session) */
 	struct dnsbl_outcome dnsbl;
+	bool dbl_done; /* dbl holds the sender domain's listing (per transaction) */
+	struct dnsbl_outcome dbl;
+	bool host_done; /* host holds the PTR/HELO results (per session) */
+	struct antispam_host host;
 	struct spool_env env;
 	uint64_t declared_size;
 	bool in_data;
@@ -176,6 +183,8 @@ txn_reset(struct session *s)
 	spool_env_fini(&s->env);
 	s->in_mail = false;
 	s->spf_checked = false;
+	s->sender_allowed = false;
+	s->dbl_done = false;
 	s->in_data = false;
 	s->declared_size = 0;
 	buf_fini(&s->msg);
@@ -198,6 +207,7 @@ do_ehlo(struct session *s, const struct smtp_cmd *cmd, bool ehlo)
 {
 	free(s->helo);
 	s->helo = slice_dup(cmd->arg);
+	s->host_done = false; /* a new name: checked again */
 	s->esmtp = ehlo;
 	txn_reset(s);
 	if (!ehlo) {
@@ -258,6 +268,89 @@ need_auth(struct session *s)
 	return s->kind != SMTP_LISTEN_MX && s->auth_user == NULL;
 }
 
+/* --- send limits (node/antispam/sendlimit.h) ------------------------------ */
+
+/* The postmaster alert is written to the spool on the thread pool like a
+ * message, then handed to the queue; the server stays allocated until it
+ * is done (counted as a session). */
+struct sl_alert {
+	uv_work_t work;
+	struct smtp_server *srv;
+	struct spool_env env;
+	char *text;
+	int rc;
+	struct mn_err err;
+};
+
+static void
+sl_alert_work(uv_work_t *w)
+{
+	struct sl_alert *a = w->data;
+
+	a->rc = spool_write(a->srv->cfg.spool, &a->env, NULL, 0, a->text, strlen(a->text), &a->err);
+}
+
+static void
+sl_alert_done(uv_work_t *w, int status)
+{
+	struct sl_alert *a = w->data;
+	struct smtp_server *srv = a->srv;
+
+	(void)status;
+	if (a->rc == 0) {
+		log_info("smtp", "event=send_limit_alert id=%s to=<%s>", a->env.id,
+		    a->env.rcpts[0].address);
+		if (!srv->stopped && srv->cfg.on_queued != NULL)
+			srv->cfg.on_queued(srv->cfg.arg, a->env.id);
+	} else {
+		log_error("smtp", "event=send_limit_alert result=fail reason=\"%s\"", a->err.msg);
+	}
+	spool_env_fini(&a->env);
+	free(a->text);
+	free(a);
+	srv->sessions--;
+	if (srv->stopped && srv->sessions == 0)
+		free(srv);
+}
+
+/* one more message (msgs 1) or rcpts more recipients from the session's
+ * user: true when they fit; else the 4xx reply is sent (the windows pass,
+ * so the refusal is temporary) and, once per account and window, the
+ * postmaster of the user's domain gets an alert */
+static bool
+send_limit_ok(struct session *s, uint32_t msgs, uint32_t rcpts, const char *code)
+{
+	struct sendlimit_hit h;
+	char what[SENDLIMIT_MAX_KEY + 96];
+
+	if (s->auth_user == NULL || s->srv->cfg.sendlimit == NULL ||
+	    sendlimit_check(s->srv->cfg.sendlimit, s->auth_user, msgs, rcpts, &h))
+		return true;
+	sendlimit_describe(&h, what, sizeof(what));
+	reply(s, "%s Sending limit reached: %s; try again later", code, what);
+	log_warn("smtp", "sid=%s event=send_limit user=%s limit=\"%s\" alert=%s", s->sid,
+	    s->auth_user, what, h.alert ? "yes" : "no");
+	if (h.alert) {
+		struct sl_alert *a = xcalloc(1, sizeof(*a));
+		char *rcpt, *msgid;
+
+		spool_new_id(s->srv->cfg.spool, a->env.id);
+		msgid = xasprintf("%s.limit@%s", a->env.id, hostname(s));
+		a->srv = s->srv;
+		a->text = sendlimit_alert_build(
+		    &h, hostname(s), s->auth_user, s->ip, msgid, (int64_t)time(NULL), &rcpt);
+		a->env.sender = xstrdup("");
+		a->env.arrival = (int64_t)time(NULL);
+		spool_env_add_rcpt(&a->env, rcpt, NULL, SMTP_NOTIFY_NEVER);
+		free(rcpt);
+		free(msgid);
+		a->work.data = a;
+		s->srv->sessions++;
+		uv_queue_work(s->srv->loop, &a->work, sl_alert_work, sl_alert_done);
+	}
+	return false;
+}
+
 static void spf_work(uv_work_t *w);
 static void start_work(struct session *s, enum work_kind kind, void (*fn)(uv_work_t *));
 
@@ -266,6 +359,7 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 {
 	const struct smtp_mail_params *p = &cmd->mail;
 	char *sender;
+	bool allowed = false;
 
 	if (s->helo == NULL) {
 		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
@@ -294,6 +388,24 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 		free(sender);
 		return;
 	}
+	if (!send_limit_ok(s, 1, 0, "451 4.7.1")) {
+		free(sender);
+		return;
+	}
+	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL) {
+		enum antispam_list l = antispam_sender_list(s->srv->cfg.antispam, sender);
+
+		if (l == ANTISPAM_LIST_BLOCK) {
+			reply(s,
+			    "554 5.7.1 <%s>: Sender address rejected: on this server's block list",
+			    sender);
+			log_info(
+			    "smtp", "sid=%s event=mail result=554 reason=sender_block", s->sid);
+			free(sender);
+			return;
+		}
+		allowed = l == ANTISPAM_LIST_ALLOW;
+	}
 	memset(&s->env, 0, sizeof(s->env));
 	s->env.sender = sender;
 	s->env.smtputf8 = p->smtputf8;
@@ -313,9 +425,14 @@ do_mail(struct session *s, const struct smtp_cmd *cmd)
 	s->env.auth_user = s->auth_user ? xstrdup(s->auth_user) : NULL;
 	s->env.client_ip = xstrdup(s->ip);
 	s->declared_size = p->has_size ? p->size : 0;
-	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
+	s->sender_allowed = allowed;
+	if (allowed)
+		log_info("smtp", "sid=%s event=mail reason=sender_allow", s->sid);
+	if (s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !allowed &&
 	    (antispam_spf_enabled(s->srv->cfg.antispam) ||
-	        antispam_dnsbl_enabled(s->srv->cfg.antispam))) {
+	        antispam_dnsbl_enabled(s->srv->cfg.antispam) ||
+	        antispam_host_enabled(s->srv->cfg.antispam) ||
+	        antispam_dbl_enabled(s->srv->cfg.antispam))) {
 		/* DNSBL (once per session) and SPF (RFC 7208 §2.4) at MAIL
 		 * FROM; 250 or the refusal comes from spf_done */
 		start_work(s, WORK_SPF, spf_work);
@@ -337,6 +454,16 @@ spf_work(uv_work_t *w)
 	}
 	if (s->dnsbl_done && antispam_dnsbl_rejects(as, &s->dnsbl))
 		return; /* refused anyway: no SPF queries */
+	if (antispam_dbl_enabled(as)) {
+		antispam_dbl_check(as, s->env.sender, &s->dbl);
+		s->dbl_done = true;
+		if (antispam_dnsbl_rejects(as, &s->dbl))
+			return; /* refused: no more queries */
+	}
+	if (antispam_host_enabled(as) && !s->host_done) {
+		antispam_host_check(as, s->ip, s->helo, &s->host);
+		s->host_done = true;
+	}
 	if (antispam_spf_enabled(as))
 		antispam_spf_check(as, s->ip, s->helo, s->env.sender, &s->spf);
 }
@@ -353,6 +480,20 @@ spf_done(struct session *s)
 		reply(s, "%s", line);
 		log_info("smtp", "sid=%s event=mail result=554 reason=dnsbl zone=%s", s->sid,
 		    s->dnsbl.zone);
+		txn_reset(s);
+		return;
+	}
+	if (s->dbl_done && antispam_dnsbl_rejects(as, &s->dbl)) {
+		antispam_dbl_reply(&s->dbl, s->env.sender, line, sizeof(line));
+		reply(s, "%s", line);
+		log_info(
+		    "smtp", "sid=%s event=mail result=554 reason=dbl zone=%s", s->sid, s->dbl.zone);
+		txn_reset(s);
+		return;
+	}
+	if (s->host_done && antispam_host_rejects(as, &s->host, s->ip, line, sizeof(line))) {
+		reply(s, "%s", line);
+		log_info("smtp", "sid=%s event=mail result=550 reason=host_check", s->sid);
 		txn_reset(s);
 		return;
 	}
@@ -463,6 +604,8 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
+	if (!send_limit_ok(s, 0, (uint32_t)s->env.nrcpts + 1, "452 4.7.1"))
+		return;
 	if (cmd->path.postmaster) {
 		/* RFC 5321 §4.1.1.3: bare Postmaster is ours. XXX: it is mapped
 		 * to postmaster@HOSTNAME, which is refused unless the hostname
@@ -483,7 +626,7 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	}
 	k = directory_classify(s->srv->cfg.dir, addr, &canon);
 	if ((k == DIR_ADDR_USER || k == DIR_ADDR_ALIAS || k == DIR_ADDR_GROUP) &&
-	    s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
+	    s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !s->sender_allowed &&
 	    antispam_greylist_enabled(s->srv->cfg.antispam)) {
 		uint64_t wait_ms;
 
@@ -990,6 +1133,8 @@ spool_done(struct session *s)
 		log_escape(from, sizeof(from), s->env.sender, strlen(s->env.sender));
 		log_info("smtp", "sid=%s event=queued id=%s from=<%s> rcpts=%zu size=%zu", s->sid,
 		    s->env.id, from, s->env.nrcpts, s->msg.len);
+		if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
+			sendlimit_count(s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
 		if (s->srv->cfg.on_queued != NULL)
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 	} else {
@@ -1021,11 +1166,13 @@ data_finished(struct session *s)
 	spool_new_id(s->srv->cfg.spool, s->env.id);
 	s->env.arrival = (int64_t)time(NULL);
 	s->w_received = make_received(s);
-	if (antispam_wants_message(s->srv->cfg.antispam, s->kind == SMTP_LISTEN_MX,
-	        s->auth_user != NULL)) {
+	if (antispam_wants_message(s->srv->cfg.antispam,
+	        s->kind == SMTP_LISTEN_MX && !s->sender_allowed, s->auth_user != NULL)) {
 		struct antispam_msg *m = xcalloc(1, sizeof(*m));
 
-		m->inbound = s->kind == SMTP_LISTEN_MX && s->auth_user == NULL;
+		/* an allowed sender's mail is not checked (XXX: nor are
+		 * Authentication-Results claiming our name removed from it) */
+		m->inbound = s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !s->sender_allowed;
 		m->authenticated = s->auth_user != NULL;
 		m->hostname = hostname(s);
 		m->sender = s->env.sender;
@@ -1033,6 +1180,8 @@ data_finished(struct session *s)
 		m->spf_checked = s->spf_checked;
 		m->spf = &s->spf;
 		m->dnsbl = s->dnsbl_done ? &s->dnsbl : NULL;
+		m->host = s->host_done ? &s->host : NULL;
+		m->dbl = s->dbl_done ? &s->dbl : NULL;
 		buf_init(&m->prefix, 0);
 		s->w_as = m;
 	}
@@ -1247,6 +1396,9 @@ work_done(uv_work_t *w, int status)
 			/* queued even though the client is gone: it may never
 			 * see the 250, but the message is ours now */
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
+			if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
+				sendlimit_count(s->srv->cfg.sendlimit, s->auth_user,
+				    (uint32_t)s->env.nrcpts);
 			free(s->w_received);
 			s->w_received = NULL;
 			as_free(s);

@@ -28,6 +28,7 @@ struct antispam;
 struct directory;
 struct limits;
 struct mailstore;
+struct sendlimit;
 struct spool;
 
 enum smtp_listen_kind { SMTP_LISTEN_MX, SMTP_LISTEN_SUBMISSION, SMTP_LISTEN_SMTPS };
@@ -47,6 +48,11 @@ struct smtp_server_config {
 	/* inbound mail checks (SPF at MAIL FROM, Authentication-Results);
 	 * NULL: none (node/antispam/antispam.h) */
 	struct antispam *antispam;
+	/* send limits of authenticated senders (node/antispam/sendlimit.h):
+	 * checked at MAIL and RCPT, counted when queued; reaching one alerts
+	 * postmaster@ the sender's domain (a message through the queue);
+	 * NULL: none */
+	struct sendlimit *sendlimit;
 	/* a message was queued (called on the loop after the spool fsync) */
 	void (*on_queued)(void *arg, const char *id);
 	void *arg;
