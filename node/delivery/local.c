@@ -64,7 +64,7 @@ local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_
 	}
 	/* The spool id is the idempotency key: a mailbox that got this entry
 	 * in an earlier attempt (a crash before the spool recorded it) is not
-	 * given a second copy, whether or not check_dup was asked for. */
+	 * given a second copy. */
 	if (n > 0) {
 		/* node/antispam: our own first header line sends the message
 		 * to Junk (DMARC quarantine) or holds it in Quarantine */

@@ -15,8 +15,6 @@
 struct local_target {
 	const char *user;             /* in: mailbox address */
 	struct mailstore_quota quota; /* in */
-	bool check_dup;               /* in: an earlier attempt may have stored it (logs only:
-	                               * the store's delivery ids check every time) */
 	int rc;                       /* out: 0 delivered (or found), MN_ENOQUOTA, other */
 	bool found;                   /* out: an earlier attempt had stored it */
 };

@@ -67,9 +67,6 @@ struct qentry {
 	bool deleted;
 	bool removed;
 	bool force;     /* queue_retry: every pending recipient is due now */
-	bool uncertain; /* recovered at start, or an attempt failed midway: a
-	                 * local recipient may hold it without a record of it, so
-	                 * check the mailbox before storing */
 	int64_t due;    /* unix ms */
 	struct qentry *next;
 
@@ -265,7 +262,6 @@ attempt_end(struct qentry *e)
 		}
 		if (e->rc != 0) {
 			due = now_ms() + q->cfg.cfg->delivery_retry_min_ms;
-			e->uncertain = true;
 		}
 		if (e->force || e->deleted)
 			due = 0; /* queue_retry / queue_delete during the attempt */
@@ -785,8 +781,8 @@ local_work(uv_work_t *w)
 
 	/* No state write before or after: the outcome is recorded once, by
 	 * finish_work (or the entry is removed). A crash in between leaves the
-	 * recipients pending on disk; the entry is then "uncertain" at the next
-	 * start and the dup check runs for every local recipient. */
+	 * recipients pending on disk, and the next attempt finds the copies
+	 * already stored by their delivery id (local_deliver). */
 	e->dirty = true;
 	if ((e->rc = ensure_msg(e)) != 0)
 		return;
@@ -946,7 +942,6 @@ step_plan(struct qentry *e)
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		struct spool_rcpt *r = &e->env.rcpts[i];
 		struct dir_user u;
-		bool check_dup = r->state == SPOOL_RCPT_INFLIGHT || e->uncertain;
 
 		if (!r->final || !r->local ||
 		    (r->state != SPOOL_RCPT_PENDING && r->state != SPOOL_RCPT_INFLIGHT) ||
@@ -978,7 +973,6 @@ step_plan(struct qentry *e)
 			memset(&e->lt[e->nlt], 0, sizeof(*e->lt));
 			e->lt[e->nlt].quota.max_bytes = u.quota_bytes;
 			e->lt[e->nlt].quota.max_messages = u.quota_messages;
-			e->lt[e->nlt].check_dup = check_dup;
 			e->lt_idx[e->nlt++] = i;
 			r->state = SPOOL_RCPT_INFLIGHT;
 		}
@@ -1114,7 +1108,6 @@ queue_start(uv_loop_t *loop, const struct queue_config *cfg, struct queue **out,
 	q->timer.data = q;
 	for (size_t i = 0; i < n; i++) {
 		add_entry(q, ids[i]);
-		find(q, ids[i])->uncertain = true;
 		free(ids[i]);
 	}
 	free(ids);

@@ -94,26 +94,6 @@ contains_nocase(const char *h, size_t hl, struct slice needle)
 	return false;
 }
 
-/* Length of the header section of d[0..n) with the empty line that ends
- * it, all of it if there is none: what mailstore_header_read returns. */
-static size_t
-header_section_len(const char *d, size_t n)
-{
-	if (n >= 1 && d[0] == '\n')
-		return 1;
-	if (n >= 2 && d[0] == '\r' && d[1] == '\n')
-		return 2;
-	for (size_t i = 0; i < n; i++) {
-		if (d[i] != '\n')
-			continue;
-		if (i + 1 < n && d[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < n && d[i + 1] == '\r' && d[i + 2] == '\n')
-			return i + 3;
-	}
-	return n;
-}
-
 static struct buf *
 ctx_hdr(struct search_ctx *c)
 {
@@ -122,7 +102,9 @@ ctx_hdr(struct search_ctx *c)
 		if (c->full_loaded) {
 			/* a prefix of the whole message read already: the header
 			 * section with its empty line (all of it if none) */
-			size_t n = header_section_len((const char *)c->full.data, c->full.len);
+			size_t hl, n;
+
+			(void)header_find_end((const char *)c->full.data, c->full.len, &hl, &n);
 
 			buf_reset(&c->hdr);
 			if (n <= HEADER_SIZE_MAX && buf_append(&c->hdr, c->full.data, n) == 0)

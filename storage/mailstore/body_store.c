@@ -308,10 +308,12 @@ body_store_put(struct mailstore *ms, const void *data, size_t len, uint32_t refs
 	 * allocations over the 256 directories (and their ext4 block groups)
 	 * instead of one busy ROOT/tmp; recovery removes BODY_TMP_PREFIX
 	 * leftovers there. */
-	rc = writer_begin(&w,
-	    xasprintf("%s/bodies/%.2s/" BODY_TMP_PREFIX "%ld.%llu", ms->root, hex, (long)getpid(),
-	        (unsigned long long)__atomic_add_fetch(&ms->tmp_seq, 1, __ATOMIC_RELAXED)),
-	    err);
+	{
+		char *dir = xasprintf("%s/bodies/%.2s", ms->root, hex);
+
+		rc = writer_begin(&w, ms_tmp_name_in(ms, dir, BODY_TMP_PREFIX), err);
+		free(dir);
+	}
 	if (rc != 0)
 		return rc;
 	rc = body_writer_write(&w, data, len, err);

@@ -17,7 +17,7 @@
 #include "storage/mailstore/mailstore.h"
 
 #define MS_HASH_HEX 64 /* SHA-256 in hex */
-#define BODY_TMP_PREFIX "tmp." /* body_store_put's temp files in ROOT/bodies/xx */
+#define BODY_TMP_PREFIX "tmp" /* body_store_put's temp files in ROOT/bodies/xx: "tmp.*" */
 #define MS_SCHEMA_VERSION 2
 
 /* An open user index, kept in the store's LRU list. refs counts the
@@ -105,6 +105,8 @@ int ms_mkdirs(const char *path, struct mn_err *err);
 int ms_rmtree(const char *path);
 /* ms_tmp_name - a fresh path under ROOT/tmp with the given prefix. */
 char *ms_tmp_name(struct mailstore *ms, const char *prefix);
+/* ms_tmp_name_in - the same in another directory of the store. */
+char *ms_tmp_name_in(struct mailstore *ms, const char *dir, const char *prefix);
 /* ms_open_db - WAL, synchronous=FULL, exclusive locking (this process is
  * the only user of ROOT); ms_open_db_shared - the same with normal locking,
  * for bodies.db, which tools and tests may read while the store runs. */
@@ -118,11 +120,7 @@ int ms_enter(struct mailstore *ms, const char *address, struct ms_user **out, st
 int ms_enter2(struct mailstore *ms, const char *address, bool create, struct ms_user **out,
     struct mn_err *err);
 void ms_leave(struct mailstore *ms, struct ms_user *u);
-/* ms_user_retire - take the held entry u off the table (its mailbox is
- * being deleted or replaced): later ms_enter calls open the directory
- * afresh. Call before ms_leave. */
-void ms_user_retire(struct mailstore *ms, struct ms_user *u);
-/* ms_user_move_out - retire the held entry u, close its index and rename
+/* ms_user_move_out - take the held entry u off the table, close its index and rename
  * its directory to `to`, all under ms->lock so that no one opens the
  * directory in between (user deletion). */
 int ms_user_move_out(struct mailstore *ms, struct ms_user *u, const char *to, struct mn_err *err);

@@ -227,7 +227,7 @@ remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats, stru
 		struct dirent *fe;
 
 		while (sd != NULL && (fe = readdir(sd)) != NULL) {
-			if (strncmp(fe->d_name, BODY_TMP_PREFIX, strlen(BODY_TMP_PREFIX)) == 0) {
+			if (strncmp(fe->d_name, BODY_TMP_PREFIX ".", strlen(BODY_TMP_PREFIX ".")) == 0) {
 				/* a body_store_put cut short: never referenced */
 				char *t = xasprintf("%s/%s", sub, fe->d_name);
 

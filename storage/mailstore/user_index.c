@@ -182,13 +182,23 @@ ms_rmtree(const char *path)
 }
 
 char *
-ms_tmp_name(struct mailstore *ms, const char *prefix)
+ms_tmp_name_in(struct mailstore *ms, const char *dir, const char *prefix)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return xasprintf("%s/tmp/%s.%ld.%lld.%09ld.%llu", ms->root, prefix, (long)getpid(),
-	    (long long)ts.tv_sec, ts.tv_nsec, (unsigned long long)__atomic_add_fetch(&ms->tmp_seq, 1, __ATOMIC_RELAXED));
+	return xasprintf("%s/%s.%ld.%lld.%09ld.%llu", dir, prefix, (long)getpid(),
+	    (long long)ts.tv_sec, ts.tv_nsec,
+	    (unsigned long long)__atomic_add_fetch(&ms->tmp_seq, 1, __ATOMIC_RELAXED));
+}
+
+char *
+ms_tmp_name(struct mailstore *ms, const char *prefix)
+{
+	char *dir = xasprintf("%s/tmp", ms->root), *name = ms_tmp_name_in(ms, dir, prefix);
+
+	free(dir);
+	return name;
 }
 
 static int
@@ -570,7 +580,7 @@ ms_enter2(struct mailstore *ms, const char *address, bool create, struct ms_user
 		pthread_mutex_lock(&u->lock);
 		if (!u->gone)
 			break;
-		/* retired while we waited: its mailbox is not that one any more */
+		/* moved out (deleted) while we waited: its mailbox is not that one any more */
 		ms_leave(ms, u);
 	}
 	*out = u;
@@ -581,18 +591,6 @@ int
 ms_enter(struct mailstore *ms, const char *address, struct ms_user **out, struct mn_err *err)
 {
 	return ms_enter2(ms, address, true, out, err);
-}
-
-void
-ms_user_retire(struct mailstore *ms, struct ms_user *u)
-{
-	pthread_mutex_lock(&ms->lock);
-	if (!u->gone) {
-		u->gone = true;
-		lru_unlink(ms, u);
-		ms->nopen--;
-	}
-	pthread_mutex_unlock(&ms->lock);
 }
 
 int
