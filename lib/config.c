@@ -73,7 +73,8 @@ struct config_key {
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
     check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine,
-    check_zone_list, check_sender_list, check_host_action, check_attach_action;
+    check_zone_list, check_sender_list, check_host_action, check_attach_action,
+    check_scan_address, check_rspamd_url, check_scan_failure, check_score, check_scan_action;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -299,6 +300,37 @@ static const struct config_key config_keys[] = {
 	{ "antispam", "greylist_pass_lifetime", CFG_SECONDS, "2592000", 1, 2592000,
 	    OFF(antispam_greylist_pass_ms), 0, NULL, NULL,
 	    "seconds a triplet that passed is remembered after its last use" },
+	{ "antispam", "spamd_address", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_spamd_address), 0, check_scan_address, "IP:PORT ([IPV6]:PORT)",
+	    "a running SpamAssassin spamd that scans inbound MX mail (spamc protocol); "
+	    "empty: no spamd" },
+	{ "antispam", "rspamd_url", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_rspamd_url), 0, check_rspamd_url, "http://IP:PORT[/PATH]",
+	    "a running rspamd (its normal worker) that scans inbound MX mail, POST to PATH "
+	    "(default /checkv2); empty: none; not together with spamd_address" },
+	{ "antispam", "scan_max_size", CFG_SIZE, "1M", 1 * KB, 64 * MB,
+	    OFF(antispam_scan_max_size), 0, NULL, NULL,
+	    "larger messages are delivered without a scan (logged)" },
+	{ "antispam", "scan_timeout_ms", CFG_UINT, "15000", 100, 600000,
+	    OFF(antispam_scan_timeout_ms), 0, NULL, NULL,
+	    "milliseconds for a whole scan (connect, request, reply); then scan_failure" },
+	{ "antispam", "scan_failure", CFG_STRING, "accept", 0, 0,
+	    OFF(antispam_scan_failure), 0, check_scan_failure, "accept, defer",
+	    "scanner down, too slow or answering nonsense: accept (deliver unscanned, "
+	    "logged) or defer (451 4.7.1 after DATA, the client retries)" },
+	{ "antispam", "scan_spam_score", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_scan_spam_score), 0, check_score, "decimal number",
+	    "a message scoring at least this is spam; empty: the scanner's own verdict "
+	    "(spamd Spam: True; rspamd action reject, add header or rewrite subject)" },
+	{ "antispam", "scan_spam_action", CFG_STRING, "junk", 0, 0,
+	    OFF(antispam_scan_spam_action), 0, check_scan_action,
+	    "tag, junk, quarantine, reject",
+	    "spam: tag (X-Spam-Flag: YES only), junk (the recipient's Junk folder), "
+	    "quarantine (held) or reject (550 5.7.1 after DATA)" },
+	{ "antispam", "scan_reject_score", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_scan_reject_score), 0, check_score, "decimal number",
+	    "a message scoring at least this is refused (550 5.7.1) whatever "
+	    "scan_spam_action says; empty: never by score" },
 
 	{ "limits", "max_conn_per_ip", CFG_UINT, "50", 0, 100000,
 	    OFF(limits_max_conn_per_ip), 0, NULL, NULL,
@@ -686,6 +718,67 @@ check_sender_list(const char *v)
 		p += len;
 	}
 	return NULL;
+}
+
+/* content scanners (node/antispam/scan.h): numeric addresses only */
+static const char *
+check_scan_address(const char *v)
+{
+	int family;
+
+	if (!hostport_valid(v, strlen(v), true, false) || ip_numeric(v, strlen(v), &family))
+		return "is not IP:PORT";
+	return NULL;
+}
+
+static const char *
+check_rspamd_url(const char *v)
+{
+	const char *hp = v + 7, *slash;
+	size_t len;
+	int family;
+
+	if (strncmp(v, "http://", 7) != 0)
+		return "is not http://IP:PORT[/PATH]";
+	slash = strchr(hp, '/');
+	len = slash != NULL ? (size_t)(slash - hp) : strlen(hp);
+	if (!hostport_valid(hp, len, true, false) || ip_numeric(hp, len, &family) ||
+	    (slash != NULL && (strlen(slash) > 100 || strpbrk(slash, " \t?#") != NULL)))
+		return "is not http://IP:PORT[/PATH]";
+	return NULL;
+}
+
+static const char *
+check_scan_failure(const char *v)
+{
+	return strcmp(v, "accept") == 0 || strcmp(v, "defer") == 0
+	           ? NULL
+	           : "is not one of accept, defer";
+}
+
+static const char *
+check_scan_action(const char *v)
+{
+	return strcmp(v, "tag") == 0 || strcmp(v, "junk") == 0 || strcmp(v, "quarantine") == 0 ||
+	               strcmp(v, "reject") == 0
+	           ? NULL
+	           : "is not one of tag, junk, quarantine, reject";
+}
+
+/* a score: "-1", "5", "7.5" (the scanners' own notation) */
+static const char *
+check_score(const char *v)
+{
+	size_t i = 0, digits = 0;
+
+	if (v[i] == '-')
+		i++;
+	for (; v[i] >= '0' && v[i] <= '9'; i++)
+		digits++;
+	if (v[i] == '.')
+		for (i++; v[i] >= '0' && v[i] <= '9'; i++)
+			digits++;
+	return v[i] == '\0' && digits > 0 && digits <= 9 ? NULL : "is not a decimal number";
 }
 
 /* IPv4 or IPv6 address with an optional /PREFIX (node/limits.c uses it) */

@@ -88,6 +88,15 @@ struct mn_config {
 	uint32_t antispam_greylist_delay_ms;  /* default 300 s */
 	uint32_t antispam_greylist_window_ms; /* default 2 days */
 	uint32_t antispam_greylist_pass_ms;   /* default 30 days */
+	/* content scanning (node/antispam/scan.h) */
+	char *antispam_spamd_address;     /* IP:PORT, NULL: none */
+	char *antispam_rspamd_url;        /* http://IP:PORT[/PATH], NULL: none */
+	uint64_t antispam_scan_max_size;  /* default 1M; larger: not scanned */
+	uint32_t antispam_scan_timeout_ms; /* default 15000 */
+	char *antispam_scan_failure;      /* accept|defer, default accept */
+	char *antispam_scan_spam_score;   /* decimal, NULL: the scanner's verdict */
+	char *antispam_scan_spam_action;  /* tag|junk|quarantine|reject, default junk */
+	char *antispam_scan_reject_score; /* decimal, NULL: none */
 	/* [limits] (node/limits.h) */
 	uint32_t limits_max_conn_per_ip; /* per service class, default 50 */
 	uint32_t limits_conn_per_minute; /* per IP, default 120 */

@@ -40,7 +40,65 @@ struct antispam {
 	enum antispam_host_action ptr_act, helo_act;
 	struct attach_rules attach; /* strings owned here */
 	bool attach_on, attach_quar;
+	/* content scanning: scan.kind SCAN_NONE when off */
+	struct scan_target scan;
+	uint64_t scan_max;
+	bool scan_defer;
+	bool scan_has_spam_score, scan_has_reject_score;
+	double scan_spam_score, scan_reject_score;
+	enum { SCAN_ACT_TAG, SCAN_ACT_JUNK, SCAN_ACT_QUARANTINE, SCAN_ACT_REJECT } scan_act;
 };
+
+/* a score the config validator accepted ("-1", "7.5") */
+static double
+score_of(const char *v)
+{
+	double x = 0, scale = 1;
+	bool neg = *v == '-';
+
+	for (v += neg; *v >= '0' && *v <= '9'; v++)
+		x = x * 10 + (*v - '0');
+	if (*v == '.')
+		for (v++; *v >= '0' && *v <= '9'; v++)
+			x += (*v - '0') * (scale /= 10);
+	return neg ? -x : x;
+}
+
+static int
+scan_setup(struct antispam *a, const struct mn_config *cfg, struct mn_err *err)
+{
+	const char *sp = cfg->antispam_spamd_address, *rs = cfg->antispam_rspamd_url;
+	const char *act = cfg->antispam_scan_spam_action;
+	int rc;
+
+	if (sp != NULL && rs != NULL)
+		return mn_err_set(err, MN_EINVAL,
+		    "[antispam] spamd_address and rspamd_url: set only one scanner");
+	if (sp == NULL && rs == NULL)
+		return 0;
+	if ((rc = scan_target_parse(sp != NULL ? SCAN_SPAMD : SCAN_RSPAMD, sp != NULL ? sp : rs,
+	         &a->scan, err)) < 0)
+		return rc;
+	a->scan.timeout_ms = cfg->antispam_scan_timeout_ms;
+	a->scan_max = cfg->antispam_scan_max_size;
+	a->scan_defer =
+	    cfg->antispam_scan_failure != NULL && strcmp(cfg->antispam_scan_failure, "defer") == 0;
+	if (cfg->antispam_scan_spam_score != NULL) {
+		a->scan_has_spam_score = true;
+		a->scan_spam_score = score_of(cfg->antispam_scan_spam_score);
+	}
+	if (cfg->antispam_scan_reject_score != NULL) {
+		a->scan_has_reject_score = true;
+		a->scan_reject_score = score_of(cfg->antispam_scan_reject_score);
+	}
+	a->scan_act = act == NULL || strcmp(act, "junk") == 0 ? SCAN_ACT_JUNK
+	              : strcmp(act, "tag") == 0               ? SCAN_ACT_TAG
+	              : strcmp(act, "quarantine") == 0        ? SCAN_ACT_QUARANTINE
+	                                                      : SCAN_ACT_REJECT;
+	log_info("antispam", "event=scanner kind=%s address=%s:%u timeout_ms=%u",
+	    scan_kind_name(a->scan.kind), a->scan.ip, a->scan.port, a->scan.timeout_ms);
+	return 0;
+}
 
 static enum antispam_host_action
 host_action_of(const char *v)
@@ -90,6 +148,12 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 	}
 	a->dir = dir;
 	a->loop = loop;
+	if ((rc = scan_setup(a, cfg, err)) < 0) {
+		dkim_ctx_free(&a->dkim);
+		dns_resolver_free(&a->dns);
+		free(a);
+		return rc;
+	}
 	if (cfg->antispam_dnsbl_zones != NULL && cfg->antispam_dnsbl_zones[0] != '\0')
 		a->dnsbl_zones = xstrdup(cfg->antispam_dnsbl_zones);
 	if (cfg->antispam_dbl_zones != NULL && cfg->antispam_dbl_zones[0] != '\0')
@@ -418,7 +482,83 @@ antispam_wants_message(const struct antispam *a, bool inbound, bool authenticate
 		return a->dkim_sign;
 	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL ||
 	                      a->dbl_zones != NULL || a->ptr_act == ANTISPAM_HOST_TAG ||
-	                      a->helo_act == ANTISPAM_HOST_TAG || a->attach_on);
+	                      a->helo_act == ANTISPAM_HOST_TAG || a->attach_on ||
+	                      a->scan.kind != SCAN_NONE);
+}
+
+/* --- content scanning ------------------------------------------------------ */
+
+bool
+antispam_scan_enabled(const struct antispam *a)
+{
+	return a != NULL && a->scan.kind != SCAN_NONE;
+}
+
+const struct scan_target *
+antispam_scan_target(const struct antispam *a)
+{
+	return &a->scan;
+}
+
+uint64_t
+antispam_scan_max_size(const struct antispam *a)
+{
+	return a->scan_max;
+}
+
+/* the scan's verdict: X-Spam-* headers into hdrs, junk / quarantine /
+ * reject into m; a failed scan is logged and delivered (or deferred) */
+static void
+scan_apply(struct antispam *a, struct antispam_msg *m, struct buf *hdrs)
+{
+	const struct scan_result *r = m->scan;
+	const char *name = scan_kind_name(a->scan.kind);
+	bool spam, reject;
+
+	if (r == NULL)
+		return;
+	if (r->status != 0) {
+		log_warn("antispam", "event=scan result=unavailable scanner=%s action=%s "
+		                     "reason=\"%s\"",
+		    name, a->scan_defer ? "defer" : "deliver_unscanned", r->reason);
+		if (a->scan_defer && m->action == ANTISPAM_ACCEPT) {
+			m->action = ANTISPAM_DEFER;
+			snprintf(m->reply, sizeof(m->reply),
+			    "451 4.7.1 Message deferred: content scanner unavailable; try again later");
+		}
+		return;
+	}
+	spam = a->scan_has_spam_score ? r->score >= a->scan_spam_score : r->spam;
+	reject = (a->scan_has_reject_score && r->score >= a->scan_reject_score) ||
+	         (spam && a->scan_act == SCAN_ACT_REJECT);
+	if (spam)
+		buf_append_str(hdrs, "X-Spam-Flag: YES\r\n");
+	buf_printf(hdrs, "X-Spam-Score: %.1f\r\n", r->score);
+	buf_printf(hdrs, "X-Spam-Status: %s, score=%.1f required=%.1f scanner=%s", spam ? "Yes" : "No",
+	    r->score, r->required, name);
+	if (r->action[0] != '\0')
+		buf_printf(hdrs, " action=\"%s\"", r->action);
+	if (r->symbols[0] != '\0')
+		buf_printf(hdrs, "\r\n\ttests=%s", r->symbols);
+	buf_append_str(hdrs, "\r\n");
+	log_info("antispam", "event=scan scanner=%s score=%.1f required=%.1f spam=%s action=%s",
+	    name, r->score, r->required, spam ? "yes" : "no",
+	    reject ? "reject"
+	    : !spam ? "none"
+	    : a->scan_act == SCAN_ACT_TAG ? "tag"
+	    : a->scan_act == SCAN_ACT_JUNK ? "junk"
+	                                    : "quarantine");
+	if (reject) {
+		if (m->action == ANTISPAM_ACCEPT) {
+			m->action = ANTISPAM_REJECT;
+			snprintf(m->reply, sizeof(m->reply),
+			    "550 5.7.1 Message rejected as spam (content scan score %.1f)", r->score);
+		}
+	} else if (spam && a->scan_act == SCAN_ACT_JUNK) {
+		m->junk = true;
+	} else if (spam && a->scan_act == SCAN_ACT_QUARANTINE) {
+		m->quarantine = true;
+	}
 }
 
 struct from_scan {
@@ -528,7 +668,7 @@ check(struct antispam *a, struct antispam_msg *m)
 {
 	struct dkim_verify_result dk;
 	struct dmarc_outcome dm;
-	struct buf ar;
+	struct buf ar, scanhdr;
 	char from[256];
 	unsigned seed = (unsigned)uv_hrtime() ^ (unsigned)(uintptr_t)m; /* DMARC pct dice */
 
@@ -536,6 +676,7 @@ check(struct antispam *a, struct antispam_msg *m)
 	if (a->dkim_verify || a->dmarc)
 		dkim_verify_message(a->dkim, m->msg, m->len, &dk);
 	buf_init(&ar, 0);
+	buf_init(&scanhdr, 0);
 	buf_printf(&ar, "Authentication-Results: %s", m->hostname);
 	if (m->spf_checked) {
 		buf_append_str(&ar, ";\r\n\t");
@@ -613,6 +754,7 @@ check(struct antispam *a, struct antispam_msg *m)
 			}
 		}
 	}
+	scan_apply(a, m, &scanhdr);
 	if (m->spf_checked && m->spf->result <= SPF_PERMERROR && a->spf_quar[m->spf->result])
 		m->quarantine = true;
 	if (m->dnsbl != NULL && m->dnsbl->listed && a->dnsbl_quar)
@@ -632,6 +774,8 @@ check(struct antispam *a, struct antispam_msg *m)
 		buf_printf(&m->prefix, "X-Mailnode-DBL: sender domain listed in %s\r\n", m->dbl->zone);
 	if (m->host != NULL)
 		host_tag(a, m->host, &m->prefix);
+	buf_append(&m->prefix, scanhdr.data, scanhdr.len);
+	buf_fini(&scanhdr);
 	buf_fini(&ar);
 }
 

@@ -23,6 +23,7 @@
 #include "lib/err.h"
 #include "node/antispam/dnsbl.h"
 #include "node/antispam/hostcheck.h"
+#include "node/antispam/scan.h"
 #include "node/antispam/spf.h"
 
 struct antispam;
@@ -142,6 +143,15 @@ bool antispam_greylist_enabled(const struct antispam *a);
 int antispam_greylist(struct antispam *a, const char *ip, const char *sender, const char *rcpt,
     uint64_t *wait_ms_out);
 
+/* --- content scanning ([antispam] spamd_address / rspamd_url) ------------ */
+
+/* antispam_scan_enabled - a scanner is configured. */
+bool antispam_scan_enabled(const struct antispam *a);
+/* antispam_scan_target - where it listens (kind SCAN_NONE when off). */
+const struct scan_target *antispam_scan_target(const struct antispam *a);
+/* antispam_scan_max_size - larger messages are not scanned. */
+uint64_t antispam_scan_max_size(const struct antispam *a);
+
 /* --- after DATA ---------------------------------------------------------- */
 
 struct antispam_msg {
@@ -155,6 +165,7 @@ struct antispam_msg {
 	const struct dnsbl_outcome *dnsbl; /* a listed client to tag, or NULL */
 	const struct dnsbl_outcome *dbl;   /* a listed sender domain, or NULL */
 	const struct antispam_host *host;  /* PTR/HELO results to tag, or NULL */
+	const struct scan_result *scan;    /* the content scan, or NULL: not scanned */
 	const uint8_t *msg;
 	size_t len;
 	/* out */

@@ -121,6 +121,8 @@ struct session {
 	unsigned w_notify;
 	char *w_received; /* SPOOL: Received: header */
 	struct antispam_msg *w_as; /* SPOOL: DKIM/DMARC work before the write, or NULL */
+	struct scan_job *scan;     /* content scan in flight (busy), or NULL */
+	struct scan_result scan_res;
 	int w_rc;
 	struct mn_err w_err;
 };
@@ -1148,6 +1150,57 @@ spool_done(struct session *s)
 	txn_reset(s);
 }
 
+/* the content scan (node/antispam/scan.h) ran: its result goes into the
+ * checks after DATA, which decide (spool_work) */
+static void
+scan_done(void *arg, const struct scan_result *r)
+{
+	struct session *s = arg;
+
+	s->scan = NULL;
+	s->scan_res = *r;
+	s->w_as->scan = &s->scan_res;
+	start_work(s, WORK_SPOOL, spool_work);
+}
+
+/* scan inbound mail on the loop before the spool write; too large: not
+ * scanned (the scanners' own limits are similar: spamc skips > 500 KB) */
+static void
+scan_begin(struct session *s)
+{
+	struct antispam *as = s->srv->cfg.antispam;
+	size_t rl = strlen(s->w_received);
+	const char **rcpts;
+	struct scan_request req;
+
+	if (s->msg.len + rl > antispam_scan_max_size(as)) {
+		log_info("smtp", "sid=%s event=scan result=skipped reason=too_big size=%zu", s->sid,
+		    s->msg.len);
+		start_work(s, WORK_SPOOL, spool_work);
+		return;
+	}
+	rcpts = xcalloc(s->env.nrcpts, sizeof(*rcpts));
+	for (size_t i = 0; i < s->env.nrcpts; i++)
+		rcpts[i] = s->env.rcpts[i].address;
+	memset(&req, 0, sizeof(req));
+	req.ip = s->ip;
+	req.helo = s->helo;
+	req.sender = s->env.sender;
+	req.rcpts = rcpts;
+	req.nrcpts = s->env.nrcpts;
+	req.user = s->env.nrcpts == 1 ? rcpts[0] : NULL;
+	req.queue_id = s->env.id;
+	req.head = (const uint8_t *)s->w_received;
+	req.head_len = rl;
+	req.msg = s->msg.data;
+	req.len = s->msg.len;
+	s->busy = true;
+	flush(s);
+	conn_pause(s->c);
+	s->scan = scan_start(s->srv->loop, antispam_scan_target(as), &req, scan_done, s);
+	free(rcpts);
+}
+
 static void
 data_finished(struct session *s)
 {
@@ -1184,6 +1237,10 @@ data_finished(struct session *s)
 		m->dbl = s->dbl_done ? &s->dbl : NULL;
 		buf_init(&m->prefix, 0);
 		s->w_as = m;
+	}
+	if (s->w_as != NULL && s->w_as->inbound && antispam_scan_enabled(s->srv->cfg.antispam)) {
+		scan_begin(s);
+		return;
 	}
 	start_work(s, WORK_SPOOL, spool_work);
 }
@@ -1438,6 +1495,15 @@ on_close(struct conn *c, void *arg, int reason)
 	if (s->limited)
 		limits_conn_closed(s->srv->cfg.limits, LIMITS_SMTP, s->ip);
 	s->closed = true;
+	if (s->scan != NULL) {
+		/* gone while its message was being scanned: nothing queued */
+		scan_cancel(s->scan);
+		s->scan = NULL;
+		s->busy = false;
+		free(s->w_received);
+		s->w_received = NULL;
+		as_free(s);
+	}
 	if (!s->busy)
 		session_free(s);
 }
