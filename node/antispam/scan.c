@@ -218,7 +218,7 @@ int
 scan_spamd_parse(const uint8_t *p, size_t len, bool eof, struct scan_result *out)
 {
 	size_t hend, pos = 0, clen = 0, ll, vl, i;
-	bool has_clen = false, has_spam = false;
+	bool has_clen = false, has_spam = false, cut = false;
 	const char *l, *v;
 	long code = -1;
 
@@ -231,6 +231,7 @@ scan_spamd_parse(const uint8_t *p, size_t len, bool eof, struct scan_result *out
 			return 0;
 		/* a status line alone: spamd's error replies */
 		hend = len;
+		cut = true;
 	}
 	if (!next_line(p, hend, &pos, &l, &ll) || ll < 8 || memcmp(l, "SPAMD/", 6) != 0)
 		return fail(out, "not a spamd reply");
@@ -252,6 +253,8 @@ scan_spamd_parse(const uint8_t *p, size_t len, bool eof, struct scan_result *out
 				*c = '?';
 		return fail(out, line);
 	}
+	if (cut)
+		return fail(out, "spamd reply ends early");
 	while (next_line(p, hend, &pos, &l, &ll)) {
 		if (ll == 0)
 			break;
