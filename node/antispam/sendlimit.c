@@ -79,6 +79,8 @@ sendlimit_enabled(const struct sendlimit *sl)
 {
 	if (sl == NULL)
 		return false;
+	if (sl->cfg.override != NULL)
+		return true; /* an account may have caps of its own */
 	for (int s = 0; s < SENDLIMIT_NSCOPE; s++)
 		for (int w = 0; w < SENDLIMIT_NWINDOW; w++)
 			if (sl->cfg.caps[s].msgs[w] != 0 || sl->cfg.caps[s].rcpts[w] != 0)
@@ -193,11 +195,24 @@ make_key(char *out, size_t outsz, enum sendlimit_scope scope, const char *user)
 	}
 }
 
-static bool
-scope_on(const struct sendlimit *sl, enum sendlimit_scope s)
+/* the caps of scope s for user: the defaults, or what the override says */
+static void
+caps_of(const struct sendlimit *sl, enum sendlimit_scope s, const char *user,
+    struct sendlimit_caps *c)
 {
-	const struct sendlimit_caps *c = &sl->cfg.caps[s];
+	const char *at = strrchr(user, '@');
 
+	*c = sl->cfg.caps[s];
+	if (sl->cfg.override == NULL || s == SENDLIMIT_SYSTEM)
+		return;
+	if (s == SENDLIMIT_DOMAIN && (at == NULL || at[1] == '\0'))
+		return;
+	sl->cfg.override(sl->cfg.override_arg, s, s == SENDLIMIT_USER ? user : at + 1, c);
+}
+
+static bool
+caps_on(const struct sendlimit_caps *c)
+{
 	return c->msgs[0] || c->msgs[1] || c->rcpts[0] || c->rcpts[1];
 }
 
@@ -212,10 +227,11 @@ sendlimit_check(struct sendlimit *sl, const char *user, uint32_t msgs, uint32_t 
 		return true;
 	now = sl->cfg.now_ms(sl->cfg.clock_arg);
 	for (int s = 0; s < SENDLIMIT_NSCOPE; s++) {
-		const struct sendlimit_caps *c = &sl->cfg.caps[s];
+		struct sendlimit_caps caps, *c = &caps;
 		struct sl_entry *e;
 
-		if (!scope_on(sl, (enum sendlimit_scope)s))
+		caps_of(sl, (enum sendlimit_scope)s, user, &caps);
+		if (!caps_on(c))
 			continue;
 		make_key(key, sizeof(key), (enum sendlimit_scope)s, user);
 		if ((e = lookup(sl, key, false, now)) == NULL)
@@ -263,9 +279,11 @@ sendlimit_count(struct sendlimit *sl, const char *user, uint32_t rcpts)
 		return;
 	now = sl->cfg.now_ms(sl->cfg.clock_arg);
 	for (int s = 0; s < SENDLIMIT_NSCOPE; s++) {
+		struct sendlimit_caps caps;
 		struct sl_entry *e;
 
-		if (!scope_on(sl, (enum sendlimit_scope)s))
+		caps_of(sl, (enum sendlimit_scope)s, user, &caps);
+		if (!caps_on(&caps))
 			continue;
 		make_key(key, sizeof(key), (enum sendlimit_scope)s, user);
 		if ((e = lookup(sl, key, true, now)) == NULL)

@@ -51,8 +51,18 @@ struct sendlimit_caps {
 	uint32_t rcpts[SENDLIMIT_NWINDOW]; /* 0: unlimited */
 };
 
+/* sendlimit_override_fn - per-account caps (the directory's user and
+ * domain preferences send_messages_per_hour ...): caps comes filled with
+ * the node's defaults for scope (SENDLIMIT_USER: key is the address;
+ * SENDLIMIT_DOMAIN: the domain); replace the ones the account sets. Called
+ * on every check and count, on the loop thread. */
+typedef void sendlimit_override_fn(
+    void *arg, enum sendlimit_scope scope, const char *key, struct sendlimit_caps *caps);
+
 struct sendlimit_config {
 	struct sendlimit_caps caps[SENDLIMIT_NSCOPE];
+	sendlimit_override_fn *override; /* NULL: the caps above for everyone */
+	void *override_arg;
 	size_t max_tracked; /* 0: SENDLIMIT_DEFAULT_MAX_TRACKED */
 	uint64_t (*now_ms)(void *arg);
 	void *clock_arg;

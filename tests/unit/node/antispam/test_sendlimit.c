@@ -189,6 +189,70 @@ test_alert_text(void **state)
 	free(m);
 }
 
+/* per-account caps: bob 3 messages per hour (lower than the default 10),
+ * carol unlimited (0), the domain big.test 2 recipients per hour (its
+ * default is off); others keep the defaults */
+static void
+override(void *arg, enum sendlimit_scope scope, const char *key, struct sendlimit_caps *caps)
+{
+	int *calls = arg;
+
+	(*calls)++;
+	if (scope == SENDLIMIT_USER && strcmp(key, "bob@x.test") == 0)
+		caps->msgs[SENDLIMIT_HOUR] = 3;
+	if (scope == SENDLIMIT_USER && strcmp(key, "carol@x.test") == 0)
+		caps->msgs[SENDLIMIT_HOUR] = 0;
+	if (scope == SENDLIMIT_DOMAIN && strcmp(key, "big.test") == 0)
+		caps->rcpts[SENDLIMIT_HOUR] = 2;
+}
+
+static void
+test_overrides(void **state)
+{
+	struct sendlimit_config c;
+	struct sendlimit *sl;
+	struct sendlimit_hit h;
+	int calls = 0;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.caps[SENDLIMIT_USER].msgs[SENDLIMIT_HOUR] = 10;
+	c.now_ms = fake_clock;
+	c.override = override;
+	c.override_arg = &calls;
+	sl = sendlimit_new(&c);
+	assert_true(sendlimit_enabled(sl));
+	for (int i = 0; i < 3; i++) {
+		assert_true(sendlimit_check(sl, "bob@x.test", 1, 0, &h));
+		sendlimit_count(sl, "bob@x.test", 1);
+	}
+	assert_false(sendlimit_check(sl, "bob@x.test", 1, 0, &h));
+	assert_int_equal(h.scope, SENDLIMIT_USER);
+	assert_int_equal(h.limit, 3);
+	assert_int_equal(h.used, 3);
+	assert_true(calls > 0);
+	/* carol: unlimited; ann: the default 10 */
+	for (int i = 0; i < 20; i++) {
+		assert_true(sendlimit_check(sl, "carol@x.test", 1, 0, &h));
+		sendlimit_count(sl, "carol@x.test", 1);
+	}
+	for (int i = 0; i < 10; i++) {
+		assert_true(sendlimit_check(sl, "ann@x.test", 1, 0, &h));
+		sendlimit_count(sl, "ann@x.test", 1);
+	}
+	assert_false(sendlimit_check(sl, "ann@x.test", 1, 0, &h));
+	assert_int_equal(h.limit, 10);
+	/* a domain cap where the node has none */
+	assert_true(sendlimit_check(sl, "a@big.test", 1, 2, &h));
+	sendlimit_count(sl, "a@big.test", 2);
+	assert_false(sendlimit_check(sl, "b@big.test", 0, 1, &h));
+	assert_int_equal(h.scope, SENDLIMIT_DOMAIN);
+	assert_string_equal(h.key, "big.test");
+	assert_true(h.rcpts);
+	assert_int_equal(h.limit, 2);
+	sendlimit_free(&sl);
+}
+
 int
 main(void)
 {
@@ -198,6 +262,7 @@ main(void)
 	    cmocka_unit_test(test_recipients_domain_system),
 	    cmocka_unit_test(test_day_window_and_bounded_table),
 	    cmocka_unit_test(test_alert_text),
+	    cmocka_unit_test(test_overrides),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
