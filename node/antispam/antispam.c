@@ -356,6 +356,10 @@ host_tag(const struct antispam *a, const struct antispam_host *h, struct buf *b)
 
 /* --- sender lists -------------------------------------------------------- */
 
+/* entries of the config lists and of the users' lists (typed into a
+ * text box: one per line or comma separated) */
+#define LIST_SEP ", \t\r\n"
+
 /* list holds the entry e (len bytes), compared case-insensitively */
 static bool
 list_has(const char *list, const char *e, size_t len)
@@ -367,8 +371,8 @@ list_has(const char *list, const char *e, size_t len)
 	while (*p != '\0') {
 		size_t l;
 
-		p += strspn(p, ", \t");
-		l = strcspn(p, ", \t");
+		p += strspn(p, LIST_SEP);
+		l = strcspn(p, LIST_SEP);
 		if (l == len && strncasecmp(p, e, len) == 0)
 			return true;
 		p += l;
@@ -377,21 +381,29 @@ list_has(const char *list, const char *e, size_t len)
 }
 
 enum antispam_list
-antispam_sender_list(const struct antispam *a, const char *sender)
+antispam_list_check(const char *block, const char *allow, const char *sender)
 {
 	const char *at;
 
-	if (a == NULL || sender == NULL || (at = strrchr(sender, '@')) == NULL)
+	if (sender == NULL || (at = strrchr(sender, '@')) == NULL)
 		return ANTISPAM_LIST_NONE;
-	if (list_has(a->sender_block, sender, strlen(sender)))
+	if (list_has(block, sender, strlen(sender)))
 		return ANTISPAM_LIST_BLOCK;
-	if (list_has(a->sender_allow, sender, strlen(sender)))
+	if (list_has(allow, sender, strlen(sender)))
 		return ANTISPAM_LIST_ALLOW;
-	if (list_has(a->sender_block, at, strlen(at)))
+	if (list_has(block, at, strlen(at)))
 		return ANTISPAM_LIST_BLOCK;
-	if (list_has(a->sender_allow, at, strlen(at)))
+	if (list_has(allow, at, strlen(at)))
 		return ANTISPAM_LIST_ALLOW;
 	return ANTISPAM_LIST_NONE;
+}
+
+enum antispam_list
+antispam_sender_list(const struct antispam *a, const char *sender)
+{
+	if (a == NULL)
+		return ANTISPAM_LIST_NONE;
+	return antispam_list_check(a->sender_block, a->sender_allow, sender);
 }
 
 /* --- DNSBL and greylisting ---------------------------------------------- */

@@ -137,6 +137,10 @@ enum antispam_list {
  * an @domain entry; at the same level block wins. a may be NULL. */
 enum antispam_list antispam_sender_list(const struct antispam *a, const char *sender);
 
+/* antispam_list_check - the same rules on given lists (addresses and
+ * @domains separated by commas, blanks or line ends; NULL: empty). */
+enum antispam_list antispam_list_check(const char *block, const char *allow, const char *sender);
+
 /* antispam_greylist_enabled - [antispam] greylist = yes. */
 bool antispam_greylist_enabled(const struct antispam *a);
 /* antispam_greylist - on the loop: 0 pass, 1 defer with *wait_ms_out. */
