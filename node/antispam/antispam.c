@@ -406,6 +406,16 @@ antispam_sender_list(const struct antispam *a, const char *sender)
 	return antispam_list_check(a->sender_block, a->sender_allow, sender);
 }
 
+enum antispam_list
+antispam_rcpt_list(struct antispam *a, const char *rcpt, const char *sender)
+{
+	/* XXX: wired to the directory's preferences once PrefSet lands */
+	(void)a;
+	(void)rcpt;
+	(void)sender;
+	return ANTISPAM_LIST_NONE;
+}
+
 /* --- DNSBL and greylisting ---------------------------------------------- */
 
 bool
@@ -560,7 +570,13 @@ scan_apply(struct antispam *a, struct antispam_msg *m, struct buf *hdrs)
 	    : a->scan_act == SCAN_ACT_TAG ? "tag"
 	    : a->scan_act == SCAN_ACT_JUNK ? "junk"
 	                                    : "quarantine");
-	if (reject) {
+	if (reject && m->some_allowed) {
+		/* one reply for all recipients: the ones that allow the sender
+		 * get it, so the others' copy is held instead of refused */
+		m->quarantine = true;
+		log_info("antispam", "event=scan action=quarantine reason=\"a recipient allows the "
+		                     "sender\"");
+	} else if (reject) {
 		if (m->action == ANTISPAM_ACCEPT) {
 			m->action = ANTISPAM_REJECT;
 			snprintf(m->reply, sizeof(m->reply),
@@ -681,6 +697,7 @@ check(struct antispam *a, struct antispam_msg *m)
 	struct dkim_verify_result dk;
 	struct dmarc_outcome dm;
 	struct buf ar, scanhdr;
+	bool hard_q = false, hard_j = false; /* also for allowed senders */
 	char from[256];
 	unsigned seed = (unsigned)uv_hrtime() ^ (unsigned)(uintptr_t)m; /* DMARC pct dice */
 
@@ -743,9 +760,9 @@ check(struct antispam *a, struct antispam_msg *m)
 			    dm.from_domain);
 		} else if (dm.result == DMARC_RES_FAIL && dm.disposition == DMARC_P_QUARANTINE) {
 			if (a->dmarc_quar)
-				m->quarantine = true;
+				m->quarantine = hard_q = true;
 			else
-				m->junk = true;
+				m->junk = hard_j = true;
 		}
 	}
 	if (!m->spf_checked && !a->dkim_verify && !a->dmarc)
@@ -758,7 +775,7 @@ check(struct antispam *a, struct antispam_msg *m)
 			log_info("antispam", "event=attachment action=%s reason=\"%s\"",
 			    a->attach_quar ? "quarantine" : "reject", why);
 			if (a->attach_quar) {
-				m->quarantine = true;
+				m->quarantine = hard_q = true;
 			} else if (m->action == ANTISPAM_ACCEPT) {
 				m->action = ANTISPAM_REJECT;
 				snprintf(m->reply, sizeof(m->reply),
@@ -768,7 +785,7 @@ check(struct antispam *a, struct antispam_msg *m)
 	}
 	scan_apply(a, m, &scanhdr);
 	if (m->spf_checked && m->spf->result <= SPF_PERMERROR && a->spf_quar[m->spf->result])
-		m->quarantine = true;
+		m->quarantine = hard_q = true;
 	if (m->dnsbl != NULL && m->dnsbl->listed && a->dnsbl_quar)
 		m->quarantine = true;
 	if (m->dbl != NULL && m->dbl->listed && a->dnsbl_quar)
@@ -787,6 +804,18 @@ check(struct antispam *a, struct antispam_msg *m)
 	if (m->host != NULL)
 		host_tag(a, m->host, &m->prefix);
 	buf_append(&m->prefix, scanhdr.data, scanhdr.len);
+	if (m->some_allowed) {
+		/* recipients whose lists allow the sender: what forged (SPF,
+		 * DMARC) or dangerous (attachments) mail gets, not the
+		 * reputation and content verdicts nor their tags */
+		if (hard_q)
+			buf_append_str(&m->allowed_prefix, ANTISPAM_QUARANTINE_HEADER);
+		else if (hard_j)
+			buf_append_str(&m->allowed_prefix, ANTISPAM_JUNK_HEADER);
+		buf_append(&m->allowed_prefix, ar.data, ar.len);
+		if (m->host != NULL)
+			host_tag(a, m->host, &m->allowed_prefix);
+	}
 	buf_fini(&scanhdr);
 	buf_fini(&ar);
 }

@@ -137,6 +137,12 @@ enum antispam_list {
  * an @domain entry; at the same level block wins. a may be NULL. */
 enum antispam_list antispam_sender_list(const struct antispam *a, const char *sender);
 
+/* antispam_rcpt_list - where sender stands for one local recipient (a
+ * user's address): the user's own sender_block / sender_allow
+ * preferences, then the user's contacts (allowed), then the recipient
+ * domain's preferences. On the loop (directory reads). */
+enum antispam_list antispam_rcpt_list(struct antispam *a, const char *rcpt, const char *sender);
+
 /* antispam_list_check - the same rules on given lists (addresses and
  * @domains separated by commas, blanks or line ends; NULL: empty). */
 enum antispam_list antispam_list_check(const char *block, const char *allow, const char *sender);
@@ -170,11 +176,18 @@ struct antispam_msg {
 	const struct dnsbl_outcome *dbl;   /* a listed sender domain, or NULL */
 	const struct antispam_host *host;  /* PTR/HELO results to tag, or NULL */
 	const struct scan_result *scan;    /* the content scan, or NULL: not scanned */
+	/* some recipients' own lists (or contacts) allow the sender: build
+	 * allowed_prefix too; a content-scan refusal becomes a quarantine */
+	bool some_allowed;
 	const uint8_t *msg;
 	size_t len;
 	/* out */
 	struct buf prefix; /* header fields to put above the message; the
 	                    * caller initialises and finishes it */
+	struct buf allowed_prefix; /* some_allowed: the same for the recipients
+	                            * that allow the sender (no DNSBL, DBL or
+	                            * X-Spam tags, only the SPF/DMARC/attachment
+	                            * folder); caller-owned like prefix */
 	enum antispam_action action;
 	char reply[400]; /* the SMTP reply when action is not ACCEPT */
 	bool junk;       /* DMARC quarantine: prefix starts with ANTISPAM_JUNK_HEADER */

@@ -123,6 +123,10 @@ struct session {
 	struct antispam_msg *w_as; /* SPOOL: DKIM/DMARC work before the write, or NULL */
 	struct scan_job *scan;     /* content scan in flight (busy), or NULL */
 	struct scan_result scan_res;
+	/* recipients whose own sender lists or contacts allow this sender */
+	char **allowed;
+	size_t nallowed;
+	char w_id2[SPOOL_ID_LEN + 1]; /* SPOOL: second copy for them, or "" */
 	int w_rc;
 	struct mn_err w_err;
 };
@@ -187,6 +191,11 @@ txn_reset(struct session *s)
 	s->spf_checked = false;
 	s->sender_allowed = false;
 	s->dbl_done = false;
+	for (size_t i = 0; i < s->nallowed; i++)
+		free(s->allowed[i]);
+	free(s->allowed);
+	s->allowed = NULL;
+	s->nallowed = 0;
 	s->in_data = false;
 	s->declared_size = 0;
 	buf_fini(&s->msg);
@@ -596,6 +605,7 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	char *addr, *canon = NULL, *orcpt = NULL;
 	enum dir_addr_kind k;
 	struct dir_user u;
+	bool rcpt_allowed = false;
 
 	if (!s->in_mail) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
@@ -627,9 +637,35 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		free(xt);
 	}
 	k = directory_classify(s->srv->cfg.dir, addr, &canon);
+	if (k == DIR_ADDR_USER && s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
+	    s->srv->cfg.antispam != NULL) {
+		/* the recipient's own lists (node/antispam: per-user and
+		 * per-domain preferences, contacts) */
+		switch (antispam_rcpt_list(s->srv->cfg.antispam, canon, s->env.sender)) {
+		case ANTISPAM_LIST_BLOCK:
+			reply(s,
+			    "550 5.7.1 <%s>: Recipient address rejected: the recipient does not "
+			    "accept mail from <%s>",
+			    addr, s->env.sender);
+			log_info("smtp", "sid=%s event=rcpt result=550 reason=rcpt_sender_block",
+			    s->sid);
+			free(orcpt);
+			free(canon);
+			free(addr);
+			return;
+		case ANTISPAM_LIST_ALLOW:
+			rcpt_allowed = true;
+			s->allowed = xrealloc(s->allowed, (s->nallowed + 1) * sizeof(*s->allowed));
+			s->allowed[s->nallowed++] = xstrdup(canon);
+			log_info("smtp", "sid=%s event=rcpt reason=rcpt_sender_allow", s->sid);
+			break;
+		default:
+			break;
+		}
+	}
 	if ((k == DIR_ADDR_USER || k == DIR_ADDR_ALIAS || k == DIR_ADDR_GROUP) &&
 	    s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !s->sender_allowed &&
-	    antispam_greylist_enabled(s->srv->cfg.antispam)) {
+	    !rcpt_allowed && antispam_greylist_enabled(s->srv->cfg.antispam)) {
 		uint64_t wait_ms;
 
 		/* RFC 6647: a temporary failure a real MTA retries */
@@ -1079,6 +1115,78 @@ make_received(struct session *s)
 	return buf_steal(&b, NULL);
 }
 
+/* whether addr (an envelope recipient) allows the sender by its own lists */
+static bool
+rcpt_is_allowed(const struct session *s, const char *addr)
+{
+	for (size_t i = 0; i < s->nallowed; i++)
+		if (strcmp(s->allowed[i], addr) == 0)
+			return true;
+	return false;
+}
+
+static size_t
+allowed_in_env(const struct session *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->env.nrcpts; i++)
+		n += rcpt_is_allowed(s, s->env.rcpts[i].address);
+	return n;
+}
+
+/* a copy of the envelope with the recipients that do (allowed) or do not
+ * allow the sender */
+static void
+env_part(const struct session *s, bool allowed, struct spool_env *out)
+{
+	const struct spool_env *e = &s->env;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->id, e->id, sizeof(out->id));
+	out->sender = xstrdup(e->sender);
+	out->envid = e->envid != NULL ? xstrdup(e->envid) : NULL;
+	out->ret = e->ret;
+	out->arrival = e->arrival;
+	out->smtputf8 = e->smtputf8;
+	out->eightbit = e->eightbit;
+	out->auth_user = e->auth_user != NULL ? xstrdup(e->auth_user) : NULL;
+	out->client_ip = e->client_ip != NULL ? xstrdup(e->client_ip) : NULL;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (rcpt_is_allowed(s, e->rcpts[i].address) == allowed)
+			spool_env_add_rcpt(
+			    out, e->rcpts[i].address, e->rcpts[i].orcpt, e->rcpts[i].notify);
+}
+
+/* two copies: the recipients that allow the sender get theirs without the
+ * reputation and content verdicts (a second spool entry, s->w_id2) */
+static int
+spool_split(struct session *s, struct antispam_msg *m)
+{
+	struct spool_env others, allowed;
+	int rc;
+
+	env_part(s, false, &others);
+	env_part(s, true, &allowed);
+	spool_new_id(s->srv->cfg.spool, allowed.id);
+	buf_append_str(&m->allowed_prefix, s->w_received);
+	rc = spool_write(s->srv->cfg.spool, &allowed, m->allowed_prefix.data,
+	    m->allowed_prefix.len, s->msg.data, s->msg.len, &s->w_err);
+	if (rc == 0) {
+		memcpy(s->w_id2, allowed.id, sizeof(s->w_id2));
+		rc = spool_write(s->srv->cfg.spool, &others, m->prefix.data, m->prefix.len,
+		    s->msg.data, s->msg.len, &s->w_err);
+		if (rc != 0) {
+			/* the client retries the whole message: drop the first copy */
+			(void)spool_remove(s->srv->cfg.spool, allowed.id, NULL);
+			s->w_id2[0] = '\0';
+		}
+	}
+	spool_env_fini(&others);
+	spool_env_fini(&allowed);
+	return rc;
+}
+
 static void
 spool_work(uv_work_t *w)
 {
@@ -1102,6 +1210,24 @@ spool_work(uv_work_t *w)
 		}
 		if (m->action != ANTISPAM_ACCEPT)
 			return; /* refused: nothing spooled, spool_done replies */
+		if (m->some_allowed) {
+			size_t na = allowed_in_env(s);
+
+			if (na == s->env.nrcpts) {
+				buf_append_str(&m->allowed_prefix, s->w_received);
+				s->w_rc = spool_write(s->srv->cfg.spool, &s->env,
+				    m->allowed_prefix.data, m->allowed_prefix.len, s->msg.data,
+				    s->msg.len, &s->w_err);
+				return;
+			}
+			if (na > 0 && (m->prefix.len != m->allowed_prefix.len ||
+			                  memcmp(m->prefix.data, m->allowed_prefix.data,
+			                      m->prefix.len) != 0)) {
+				buf_append_str(&m->prefix, s->w_received);
+				s->w_rc = spool_split(s, m);
+				return;
+			}
+		}
 		buf_append_str(&m->prefix, s->w_received);
 		s->w_rc = spool_write(s->srv->cfg.spool, &s->env, m->prefix.data, m->prefix.len,
 		    s->msg.data, s->msg.len, &s->w_err);
@@ -1116,6 +1242,7 @@ as_free(struct session *s)
 {
 	if (s->w_as != NULL) {
 		buf_fini(&s->w_as->prefix);
+		buf_fini(&s->w_as->allowed_prefix);
 		free(s->w_as);
 		s->w_as = NULL;
 	}
@@ -1139,6 +1266,13 @@ spool_done(struct session *s)
 			sendlimit_count(s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
 		if (s->srv->cfg.on_queued != NULL)
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
+		if (s->w_id2[0] != '\0') {
+			/* the copy for the recipients that allow the sender */
+			log_info("smtp", "sid=%s event=queued id=%s part_of=%s reason=rcpt_sender_allow",
+			    s->sid, s->w_id2, s->env.id);
+			if (s->srv->cfg.on_queued != NULL)
+				s->srv->cfg.on_queued(s->srv->cfg.arg, s->w_id2);
+		}
 	} else {
 		reply(s, "451 4.3.0 Error: queue file write error");
 		log_error(
@@ -1146,6 +1280,7 @@ spool_done(struct session *s)
 	}
 	free(s->w_received);
 	s->w_received = NULL;
+	s->w_id2[0] = '\0';
 	as_free(s);
 	txn_reset(s);
 }
@@ -1235,10 +1370,14 @@ data_finished(struct session *s)
 		m->dnsbl = s->dnsbl_done ? &s->dnsbl : NULL;
 		m->host = s->host_done ? &s->host : NULL;
 		m->dbl = s->dbl_done ? &s->dbl : NULL;
+		m->some_allowed = m->inbound && allowed_in_env(s) > 0;
 		buf_init(&m->prefix, 0);
+		buf_init(&m->allowed_prefix, 0);
 		s->w_as = m;
 	}
-	if (s->w_as != NULL && s->w_as->inbound && antispam_scan_enabled(s->srv->cfg.antispam)) {
+	/* no scan when every recipient allows the sender (it could only tag) */
+	if (s->w_as != NULL && s->w_as->inbound && antispam_scan_enabled(s->srv->cfg.antispam) &&
+	    allowed_in_env(s) < s->env.nrcpts) {
 		scan_begin(s);
 		return;
 	}
@@ -1453,6 +1592,8 @@ work_done(uv_work_t *w, int status)
 			/* queued even though the client is gone: it may never
 			 * see the 250, but the message is ours now */
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
+			if (s->w_id2[0] != '\0')
+				s->srv->cfg.on_queued(s->srv->cfg.arg, s->w_id2);
 			if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
 				sendlimit_count(s->srv->cfg.sendlimit, s->auth_user,
 				    (uint32_t)s->env.nrcpts);
