@@ -406,14 +406,43 @@ antispam_sender_list(const struct antispam *a, const char *sender)
 	return antispam_list_check(a->sender_block, a->sender_allow, sender);
 }
 
+/* the sender lists of one preference scope */
+static enum antispam_list
+pref_lists(struct directory *dir, const char *scope, const char *name, const char *sender)
+{
+	char *block = directory_pref_get(dir, scope, name, "sender_block");
+	char *allow = directory_pref_get(dir, scope, name, "sender_allow");
+	enum antispam_list l = antispam_list_check(block, allow, sender);
+
+	free(block);
+	free(allow);
+	return l;
+}
+
 enum antispam_list
 antispam_rcpt_list(struct antispam *a, const char *rcpt, const char *sender)
 {
-	/* XXX: wired to the directory's preferences once PrefSet lands */
-	(void)a;
-	(void)rcpt;
-	(void)sender;
-	return ANTISPAM_LIST_NONE;
+	const char *at = strrchr(rcpt, '@');
+	enum antispam_list l;
+	const char *why = "user";
+
+	if (a == NULL || a->dir == NULL || sender == NULL || sender[0] == '\0' || at == NULL)
+		return ANTISPAM_LIST_NONE; /* the null sender is never listed */
+	/* the user's own word first, then the address book, then the
+	 * domain's admin: a user may allow what the domain blocks */
+	l = pref_lists(a->dir, "user", rcpt, sender);
+	if (l == ANTISPAM_LIST_NONE && directory_contact_exists(a->dir, rcpt, sender)) {
+		l = ANTISPAM_LIST_ALLOW;
+		why = "contact";
+	}
+	if (l == ANTISPAM_LIST_NONE) {
+		l = pref_lists(a->dir, "domain", at + 1, sender);
+		why = "domain";
+	}
+	if (l != ANTISPAM_LIST_NONE)
+		log_info("antispam", "event=rcpt_list rcpt=%s result=%s by=%s", rcpt,
+		    l == ANTISPAM_LIST_BLOCK ? "block" : "allow", why);
+	return l;
 }
 
 /* --- DNSBL and greylisting ---------------------------------------------- */
