@@ -642,9 +642,10 @@ start_handoff(struct node *n, struct mn_err *err)
 	return 0;
 }
 
-/* Send limits from [limits] send_* (node/antispam/sendlimit.h). */
+/* Send limits from [limits] send_* (node/antispam/sendlimit.h), replaced
+ * per user and domain by their directory preferences. */
 static struct sendlimit *
-make_sendlimit(const struct mn_config *cfg)
+make_sendlimit(const struct mn_config *cfg, struct directory *dir)
 {
 	struct sendlimit_config c;
 
@@ -657,6 +658,8 @@ make_sendlimit(const struct mn_config *cfg)
 		c.caps[SENDLIMIT_SYSTEM].msgs[w] = cfg->send_system_msgs[w];
 		c.caps[SENDLIMIT_SYSTEM].rcpts[w] = cfg->send_system_rcpts[w];
 	}
+	c.override = antispam_sendlimit_override;
+	c.override_arg = dir;
 	return sendlimit_new(&c);
 }
 
@@ -682,7 +685,7 @@ start_mail(struct node *n, struct mn_err *err)
 	qc.handoff = n->handoff;
 	if ((rc = queue_start(&n->loop, &qc, &n->queue, err)) != 0)
 		return rc;
-	n->sendlimit = make_sendlimit(&n->cfg);
+	n->sendlimit = make_sendlimit(&n->cfg, n->dir);
 	{
 		struct quarsweep_config qs = {
 		    .dir = n->dir,

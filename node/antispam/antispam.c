@@ -445,6 +445,33 @@ antispam_rcpt_list(struct antispam *a, const char *rcpt, const char *sender)
 	return l;
 }
 
+void
+antispam_sendlimit_override(
+    void *dir, enum sendlimit_scope scope, const char *key, struct sendlimit_caps *caps)
+{
+	static const char *const names[2][SENDLIMIT_NWINDOW] = {
+	    {"send_messages_per_hour", "send_messages_per_day"},
+	    {"send_recipients_per_hour", "send_recipients_per_day"},
+	};
+	const char *sc = scope == SENDLIMIT_USER ? "user" : "domain";
+
+	for (int r = 0; r < 2; r++)
+		for (int w = 0; w < SENDLIMIT_NWINDOW; w++) {
+			char *v = directory_pref_get(dir, sc, key, names[r][w]);
+			uint64_t n;
+
+			/* the directory stores them normalised (decimal, at
+			 * most DIR_MAX_PREF_COUNT) */
+			if (v != NULL && parse_u64(v, 0, UINT32_MAX, &n) == 0) {
+				if (r == 0)
+					caps->msgs[w] = (uint32_t)n;
+				else
+					caps->rcpts[w] = (uint32_t)n;
+			}
+			free(v);
+		}
+}
+
 /* --- DNSBL and greylisting ---------------------------------------------- */
 
 bool

@@ -24,6 +24,7 @@
 #include "node/antispam/dnsbl.h"
 #include "node/antispam/hostcheck.h"
 #include "node/antispam/scan.h"
+#include "node/antispam/sendlimit.h"
 #include "node/antispam/spf.h"
 
 struct antispam;
@@ -142,6 +143,14 @@ enum antispam_list antispam_sender_list(const struct antispam *a, const char *se
  * preferences, then the user's contacts (allowed), then the recipient
  * domain's preferences. On the loop (directory reads). */
 enum antispam_list antispam_rcpt_list(struct antispam *a, const char *rcpt, const char *sender);
+
+/* antispam_sendlimit_override - a sendlimit_override_fn (sendlimit.h) on
+ * the directory (arg): the user's or domain's preferences
+ * send_messages_per_hour, send_recipients_per_hour, send_messages_per_day,
+ * send_recipients_per_day replace the node's caps ("0": unlimited;
+ * absent: the node's). */
+void antispam_sendlimit_override(
+    void *dir, enum sendlimit_scope scope, const char *key, struct sendlimit_caps *caps);
 
 /* antispam_list_check - the same rules on given lists (addresses and
  * @domains separated by commas, blanks or line ends; NULL: empty). */

@@ -1105,6 +1105,81 @@ cmd_quarantine_delete(struct mailctl_invocation *inv)
 	    "%s: message %s deleted", inv->args[0], inv->args[1]);
 }
 
+/* --- preferences (sender lists, send limits; docs/anti-spam.md) --------------- */
+
+/* one value as KEY: VALUE, a multi-line value (a sender list, a signature)
+ * continued on indented lines */
+static void
+print_pref(const char *key, const char *v)
+{
+	printf("%s:", key);
+	while (v != NULL) {
+		const char *nl = strchr(v, '\n');
+		int n = nl != NULL ? (int)(nl - v) : (int)strlen(v);
+
+		printf(" %.*s\n", n, v);
+		v = nl != NULL ? nl + 1 : NULL;
+		if (v != NULL)
+			printf("%*s", (int)strlen(key) + 1, "");
+	}
+}
+
+/* PREFIX NAME [KEY [VALUE]]: show all, show one, or set one ("" unsets) */
+static int
+cmd_pref(struct mailctl_invocation *inv, const char *prefix)
+{
+	struct mailctl_response resp;
+	char *path = path_build(prefix, inv->args[0], "/prefs", NULL);
+	const char *key = inv->nargs > 1 ? inv->args[1] : NULL;
+	json_t *body = NULL;
+	int rc;
+
+	if (inv->nargs > 2) {
+		body = json_object();
+		json_object_set_new(body, key,
+		    inv->args[2][0] != '\0' ? json_string(inv->args[2]) : json_null());
+	}
+	rc = call(inv, body != NULL ? "PUT" : "GET", path, body, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+	} else if ((rc = need_json(&resp, false)) == 0) {
+		const char *k;
+		json_t *v;
+
+		if (key != NULL) {
+			const char *val = mailctl_json_str(resp.json, key);
+
+			if (val != NULL)
+				print_pref(key, val);
+			else if (inv->nargs > 2)
+				printf("%s: unset\n", key);
+			else
+				rc = mailctl_fail("%s: %s is not set", inv->args[0], key);
+		} else {
+			json_object_foreach(resp.json, k, v)
+			{
+				print_pref(k, json_string_value(v));
+			}
+		}
+	}
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
+static int
+cmd_user_pref(struct mailctl_invocation *inv)
+{
+	return cmd_pref(inv, "/users/");
+}
+
+static int
+cmd_domain_pref(struct mailctl_invocation *inv)
+{
+	return cmd_pref(inv, "/domains/");
+}
+
 /* --- the table ------------------------------------------------------------------ */
 
 const struct mailctl_command mailctl_commands[] = {
@@ -1116,6 +1191,7 @@ const struct mailctl_command mailctl_commands[] = {
     {"domain alias del", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_del},
     {"domain dkim", 1, 1, "selector algorithm",
         "DOMAIN [--selector NAME] [--algorithm rsa]", false, cmd_domain_dkim},
+    {"domain pref", 1, 3, "", "DOMAIN [KEY [VALUE]]", false, cmd_domain_pref},
     {"user add", 1, 1, "password node quota name",
         "ADDRESS --password P [--node NODE] [--quota SIZE] [--name \"Real Name\"]", false,
         cmd_user_add},
@@ -1124,6 +1200,7 @@ const struct mailctl_command mailctl_commands[] = {
     {"user list", 0, 1, "search", "[DOMAIN] [--search TEXT]", false, cmd_user_list},
     {"user passwd", 2, 2, "", "ADDRESS PASSWORD", false, cmd_user_passwd},
     {"user move", 2, 2, "", "ADDRESS NODE", true, cmd_user_move},
+    {"user pref", 1, 3, "", "ADDRESS [KEY [VALUE]]", false, cmd_user_pref},
     {"alias add", 2, SIZE_MAX, "", "ADDRESS TARGET...", false, cmd_alias_add},
     {"alias del", 1, 1, "", "ADDRESS", false, cmd_alias_del},
     {"alias list", 0, 1, "", "[DOMAIN]", false, cmd_alias_list},
