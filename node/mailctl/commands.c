@@ -1124,9 +1124,10 @@ print_pref(const char *key, const char *v)
 	}
 }
 
-/* PREFIX NAME [KEY [VALUE]]: show all, show one, or set one ("" unsets) */
+/* PREFIX NAME [KEY [VALUE]]: show all, show one, or set one; del: unset
+ * KEY (JSON null) */
 static int
-cmd_pref(struct mailctl_invocation *inv, const char *prefix)
+cmd_pref(struct mailctl_invocation *inv, const char *prefix, bool del)
 {
 	struct mailctl_response resp;
 	char *path = path_build(prefix, inv->args[0], "/prefs", NULL);
@@ -1134,10 +1135,9 @@ cmd_pref(struct mailctl_invocation *inv, const char *prefix)
 	json_t *body = NULL;
 	int rc;
 
-	if (inv->nargs > 2) {
+	if (inv->nargs > 2 || del) {
 		body = json_object();
-		json_object_set_new(body, key,
-		    inv->args[2][0] != '\0' ? json_string(inv->args[2]) : json_null());
+		json_object_set_new(body, key, del ? json_null() : json_string(inv->args[2]));
 	}
 	rc = call(inv, body != NULL ? "PUT" : "GET", path, body, &resp);
 	if (rc != 0)
@@ -1153,7 +1153,7 @@ cmd_pref(struct mailctl_invocation *inv, const char *prefix)
 
 			if (val != NULL)
 				print_pref(key, val);
-			else if (inv->nargs > 2)
+			else if (del)
 				printf("%s: unset\n", key);
 			else
 				rc = mailctl_fail("%s: %s is not set", inv->args[0], key);
@@ -1171,13 +1171,25 @@ cmd_pref(struct mailctl_invocation *inv, const char *prefix)
 static int
 cmd_user_pref(struct mailctl_invocation *inv)
 {
-	return cmd_pref(inv, "/users/");
+	return cmd_pref(inv, "/users/", false);
+}
+
+static int
+cmd_user_pref_del(struct mailctl_invocation *inv)
+{
+	return cmd_pref(inv, "/users/", true);
 }
 
 static int
 cmd_domain_pref(struct mailctl_invocation *inv)
 {
-	return cmd_pref(inv, "/domains/");
+	return cmd_pref(inv, "/domains/", false);
+}
+
+static int
+cmd_domain_pref_del(struct mailctl_invocation *inv)
+{
+	return cmd_pref(inv, "/domains/", true);
 }
 
 /* --- the table ------------------------------------------------------------------ */
@@ -1192,6 +1204,7 @@ const struct mailctl_command mailctl_commands[] = {
     {"domain dkim", 1, 1, "selector algorithm",
         "DOMAIN [--selector NAME] [--algorithm rsa]", false, cmd_domain_dkim},
     {"domain pref", 1, 3, "", "DOMAIN [KEY [VALUE]]", false, cmd_domain_pref},
+    {"domain pref del", 2, 2, "", "DOMAIN KEY", false, cmd_domain_pref_del},
     {"user add", 1, 1, "password node quota name",
         "ADDRESS --password P [--node NODE] [--quota SIZE] [--name \"Real Name\"]", false,
         cmd_user_add},
@@ -1201,6 +1214,7 @@ const struct mailctl_command mailctl_commands[] = {
     {"user passwd", 2, 2, "", "ADDRESS PASSWORD", false, cmd_user_passwd},
     {"user move", 2, 2, "", "ADDRESS NODE", true, cmd_user_move},
     {"user pref", 1, 3, "", "ADDRESS [KEY [VALUE]]", false, cmd_user_pref},
+    {"user pref del", 2, 2, "", "ADDRESS KEY", false, cmd_user_pref_del},
     {"alias add", 2, SIZE_MAX, "", "ADDRESS TARGET...", false, cmd_alias_add},
     {"alias del", 1, 1, "", "ADDRESS", false, cmd_alias_del},
     {"alias list", 0, 1, "", "[DOMAIN]", false, cmd_alias_list},
