@@ -174,6 +174,26 @@ def test_allowed_sender_not_greylisted(grey):
     assert got[BOB].startswith("451 4.7.1 <bob@p.test>: Recipient address rejected: greylisted")
 
 
+def test_contact_not_greylisted(grey):
+    """A sender in the recipient's address book (webmail contacts, the
+    directory's ContactSet) passes greylisting for that recipient."""
+    from test_webmail_api import Client
+
+    c = Client(grey)
+    st, obj, _ = c.login(CAROL, PW)
+    assert st == 200, obj
+    st, obj, _ = c.call("POST", "/contacts", {"email": "Buddy@Pals.test", "name": "Buddy"})
+    if st == 404:
+        pytest.skip("the webmail contacts endpoint is not merged yet "
+                    "(antispam_rcpt_list's contact rule is unit-tested)")
+    assert st in (200, 201), obj
+    got, data, subject = dialogue(grey, "buddy@pals.test", [CAROL, ANN])
+    assert got[CAROL] == "250 2.1.5 Ok"
+    assert got[ANN].startswith("451 4.7.1 <ann@p.test>: Recipient address rejected: greylisted")
+    assert where(grey, CAROL, subject)[0] == "INBOX"
+    assert "event=rcpt_list rcpt=carol@p.test result=allow by=contact" in grey.log()
+
+
 def test_listed_client_held_except_for_the_allowing_recipient(split):
     pref(split, BOB, "sender_allow", "pal@friend.test")
     try:
