@@ -478,9 +478,11 @@ scan_request_build(const struct scan_target *t, const struct scan_request *req, 
 			buf_append_str(&b, "\r\n");
 		}
 	} else {
-		buf_printf(&b, "POST %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\n"
+		bool v6 = strchr(t->ip, ':') != NULL;
+
+		buf_printf(&b, "POST %s HTTP/1.1\r\nHost: %s%s%s:%u\r\nConnection: close\r\n"
 		               "Content-Length: %zu\r\n",
-		    t->path, t->ip, t->port, body);
+		    t->path, v6 ? "[" : "", t->ip, v6 ? "]" : "", t->port, body);
 		buf_append_str(&b, "IP: ");
 		value(&b, req->ip);
 		if (req->helo != NULL) {
