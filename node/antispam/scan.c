@@ -606,10 +606,13 @@ on_close(struct conn *c, void *arg, int reason)
 	struct scan_job *j = arg;
 
 	(void)reason;
-	if (!j->finished) {
+	if (!j->finished && conn_input(c)->len == 0) {
+		j->c = NULL; /* closing: finish must not abort it */
+		finish_err(j, MN_EIO, "connection closed without a reply");
+	} else if (!j->finished) {
 		int rc = parse(j, conn_input(c), true);
 
-		j->c = NULL; /* closing: finish must not abort it */
+		j->c = NULL;
 		if (rc == 1 || rc < 0)
 			finish(j);
 		else

@@ -1293,6 +1293,22 @@ scan_done(void *arg, const struct scan_result *r)
 	struct session *s = arg;
 
 	s->scan = NULL;
+	if (s->srv->stopped) {
+		/* shutting down (the scan's connection was closed with all the
+		 * others): not accepted unscanned; the client retries */
+		s->busy = false;
+		reply(s, "421 4.3.2 %s Service shutting down", hostname(s));
+		log_info("smtp", "sid=%s event=data result=421 reason=shutdown", s->sid);
+		free(s->w_received);
+		s->w_received = NULL;
+		as_free(s);
+		txn_reset(s);
+		s->quit = true;
+		flush(s);
+		if (!conn_is_closing(s->c))
+			conn_close(s->c);
+		return;
+	}
 	s->scan_res = *r;
 	s->w_as->scan = &s->scan_res;
 	start_work(s, WORK_SPOOL, spool_work);

@@ -15,6 +15,8 @@ and by `mode` (set between messages):
     "hang"     read the request, never answer (the node's timeout fires)
     "garbage"  answer something that is not the protocol, then close
     "error"    spamd: "SPAMD/1.0 76 Bad header line"; rspamd: HTTP 500
+    "huge"     a reply that never ends its header, 70 KB long (over the node's
+               64 KiB limit)
 
 spamd's threshold is 5.0 (spam when score >= 5.0), rspamd's required_score
 15.0. Every request is kept in `requests` as (first line, {header: value}
@@ -53,6 +55,7 @@ class _Server:
         self.address = address
         self.mode = "ok"
         self.requests = []
+        self.active = 0  # connections open now
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -75,6 +78,8 @@ class _Server:
             threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
 
     def _conn(self, conn):
+        with self._lock:
+            self.active += 1
         try:
             conn.settimeout(30)
             data = b""
@@ -103,6 +108,11 @@ class _Server:
             with self._lock:
                 self.requests.append((lines[0], headers, body))
             mode = self.mode
+            if mode == "huge":
+                conn.sendall(b"SPAMD/1.1 0 EX_OK\r\nX-Pad: " + b"a" * 70000)
+                while conn.recv(65536):
+                    pass  # until the node gives up
+                return
             if mode == "hang":
                 while conn.recv(65536):
                     pass  # until the node gives up and closes
@@ -112,6 +122,8 @@ class _Server:
             pass
         finally:
             conn.close()
+            with self._lock:
+                self.active -= 1
 
     @property
     def address_port(self):

@@ -177,6 +177,7 @@ def test_spamd_timeout_delivers_unscanned(spamd):
 
 @pytest.mark.parametrize("mode,reason", [
     ("garbage", "not a spamd reply"),
+    ("huge", "reply longer than 64 KiB"),
     ("error", "spamd: SPAMD/1.0 76 Bad header line: (Content-Length mismatch)"),
 ])
 def test_spamd_bad_reply_delivers_unscanned(spamd, mode, reason):
@@ -188,6 +189,39 @@ def test_spamd_bad_reply_delivers_unscanned(spamd, mode, reason):
     assert code == 250, text
     assert "X-Spam-Flag" not in head(delivered(spamd, tag))
     assert 'action=deliver_unscanned reason="%s"' % reason in spamd.log()
+
+
+def test_stop_during_scan(tmp_path, dns):
+    """The node stops while a message is being scanned (a scanner that
+    never answers, scan_timeout_ms 15 s): the scanner connection is closed
+    with all the others, the message is not accepted unscanned (421, the
+    client retries elsewhere), and the node exits cleanly (code 0, no
+    sanitizer report: nodeproc's stop checks) well before the timeout.
+    (A client that merely goes away is noticed when the scan ends: reading
+    pauses while its message is handled.)"""
+    with FakeSpamd(next_address()) as fake:
+        fake.mode = "hang"
+        n = make(tmp_path, dns, "spamd_address = %s\n" % fake.address_port)
+        s = socket.create_connection((n.address, n.ports["smtp_port"]), timeout=30)
+        try:
+            f = s.makefile("rb")
+            f.readline()
+            for line in (b"EHLO client.remote.test", b"MAIL FROM:<a@remote.test>",
+                         b"RCPT TO:<%s>" % BOB.encode(), b"DATA"):
+                s.sendall(line + b"\r\n")
+                while f.readline()[3:4] == b"-":
+                    pass
+            s.sendall(b"Subject: stopped\r\n\r\nbye\r\n.\r\n")
+            wait_until(lambda: len(fake.requests) == 1, "the scan request")
+            assert fake.active == 1
+            n.stop()  # asserts exit 0 within 10 s and a clean log
+            wait_until(lambda: fake.active == 0, "the scanner connection closed",
+                       deadline_s=10)
+        finally:
+            s.close()
+    log = n.log()
+    assert "event=data result=421 reason=shutdown" in log
+    assert "event=queued" not in log
 
 
 def test_rspamd_ham_and_request_headers(rspamd):
