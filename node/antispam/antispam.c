@@ -21,6 +21,14 @@
 #include "storage/directory/directory.h"
 #include "storage/message/header.h"
 
+/* what spam gets ([antispam] scan_spam_action) */
+enum antispam_scan_act {
+	ANTISPAM_SCAN_TAG,
+	ANTISPAM_SCAN_JUNK,
+	ANTISPAM_SCAN_QUARANTINE,
+	ANTISPAM_SCAN_REJECT,
+};
+
 struct antispam {
 	struct dns_resolver *dns;
 	struct directory *dir;
@@ -46,7 +54,7 @@ struct antispam {
 	bool scan_defer;
 	bool scan_has_spam_score, scan_has_reject_score;
 	double scan_spam_score, scan_reject_score;
-	enum { SCAN_ACT_TAG, SCAN_ACT_JUNK, SCAN_ACT_QUARANTINE, SCAN_ACT_REJECT } scan_act;
+	enum antispam_scan_act scan_act;
 };
 
 /* a score the config validator accepted ("-1", "7.5") */
@@ -76,8 +84,8 @@ scan_setup(struct antispam *a, const struct mn_config *cfg, struct mn_err *err)
 		    "[antispam] spamd_address and rspamd_url: set only one scanner");
 	if (sp == NULL && rs == NULL)
 		return 0;
-	if ((rc = scan_target_parse(sp != NULL ? SCAN_SPAMD : SCAN_RSPAMD, sp != NULL ? sp : rs,
-	         &a->scan, err)) < 0)
+	if ((rc = scan_target_parse(
+	         sp != NULL ? SCAN_SPAMD : SCAN_RSPAMD, sp != NULL ? sp : rs, &a->scan, err)) < 0)
 		return rc;
 	a->scan.timeout_ms = cfg->antispam_scan_timeout_ms;
 	a->scan_max = cfg->antispam_scan_max_size;
@@ -91,10 +99,10 @@ scan_setup(struct antispam *a, const struct mn_config *cfg, struct mn_err *err)
 		a->scan_has_reject_score = true;
 		a->scan_reject_score = score_of(cfg->antispam_scan_reject_score);
 	}
-	a->scan_act = act == NULL || strcmp(act, "junk") == 0 ? SCAN_ACT_JUNK
-	              : strcmp(act, "tag") == 0               ? SCAN_ACT_TAG
-	              : strcmp(act, "quarantine") == 0        ? SCAN_ACT_QUARANTINE
-	                                                      : SCAN_ACT_REJECT;
+	a->scan_act = act == NULL || strcmp(act, "junk") == 0 ? ANTISPAM_SCAN_JUNK
+	              : strcmp(act, "tag") == 0               ? ANTISPAM_SCAN_TAG
+	              : strcmp(act, "quarantine") == 0        ? ANTISPAM_SCAN_QUARANTINE
+	                                                      : ANTISPAM_SCAN_REJECT;
 	log_info("antispam", "event=scanner kind=%s address=%s:%u timeout_ms=%u",
 	    scan_kind_name(a->scan.kind), a->scan.ip, a->scan.port, a->scan.timeout_ms);
 	return 0;
@@ -287,8 +295,8 @@ antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender, 
 			reason[j++] = o->reason[i];
 	reason[j] = '\0';
 	buf_printf(b, "spf=%s (%s) ", spf_result_name(o->result), reason);
-	ar_value(b, o->helo_identity ? "smtp.helo=" : "smtp.mailfrom=",
-	    o->helo_identity ? helo : sender);
+	ar_value(b,
+	    o->helo_identity ? "smtp.helo=" : "smtp.mailfrom=", o->helo_identity ? helo : sender);
 }
 
 /* --- PTR and HELO checks ------------------------------------------------ */
@@ -485,8 +493,8 @@ antispam_dnsbl_check(struct antispam *a, const char *ip, struct dnsbl_outcome *o
 {
 	dnsbl_check(spf_dns_resolver_query, a->dns, ip, a->dnsbl_zones, out);
 	if (out->listed)
-		log_info("antispam", "event=dnsbl ip=%s zone=%s text=\"%s\"", ip, out->zone,
-		    out->text);
+		log_info(
+		    "antispam", "event=dnsbl ip=%s zone=%s text=\"%s\"", ip, out->zone, out->text);
 }
 
 bool
@@ -529,8 +537,9 @@ void
 antispam_dnsbl_reply(const struct dnsbl_outcome *o, const char *ip, char *out, size_t outsz)
 {
 	/* the wording Postfix uses, so admins of listed hosts recognise it */
-	snprintf(out, outsz, "554 5.7.1 Service unavailable; Client host [%.60s] blocked using %s%s%s",
-	    ip, o->zone, o->text[0] != '\0' ? "; " : "", o->text);
+	snprintf(out, outsz,
+	    "554 5.7.1 Service unavailable; Client host [%.60s] blocked using %s%s%s", ip, o->zone,
+	    o->text[0] != '\0' ? "; " : "", o->text);
 }
 
 bool
@@ -558,10 +567,10 @@ antispam_wants_message(const struct antispam *a, bool inbound, bool authenticate
 		return false;
 	if (authenticated)
 		return a->dkim_sign;
-	return inbound && (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL ||
-	                      a->dbl_zones != NULL || a->ptr_act == ANTISPAM_HOST_TAG ||
-	                      a->helo_act == ANTISPAM_HOST_TAG || a->attach_on ||
-	                      a->scan.kind != SCAN_NONE);
+	return inbound &&
+	       (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL ||
+	           a->dbl_zones != NULL || a->ptr_act == ANTISPAM_HOST_TAG ||
+	           a->helo_act == ANTISPAM_HOST_TAG || a->attach_on || a->scan.kind != SCAN_NONE);
 }
 
 /* --- content scanning ------------------------------------------------------ */
@@ -596,24 +605,26 @@ scan_apply(struct antispam *a, struct antispam_msg *m, struct buf *hdrs)
 	if (r == NULL)
 		return;
 	if (r->status != 0) {
-		log_warn("antispam", "event=scan result=unavailable scanner=%s action=%s "
-		                     "reason=\"%s\"",
+		log_warn("antispam",
+		    "event=scan result=unavailable scanner=%s action=%s "
+		    "reason=\"%s\"",
 		    name, a->scan_defer ? "defer" : "deliver_unscanned", r->reason);
 		if (a->scan_defer && m->action == ANTISPAM_ACCEPT) {
 			m->action = ANTISPAM_DEFER;
 			snprintf(m->reply, sizeof(m->reply),
-			    "451 4.7.1 Message deferred: content scanner unavailable; try again later");
+			    "451 4.7.1 Message deferred: content scanner unavailable; try again "
+			    "later");
 		}
 		return;
 	}
 	spam = a->scan_has_spam_score ? r->score >= a->scan_spam_score : r->spam;
 	reject = (a->scan_has_reject_score && r->score >= a->scan_reject_score) ||
-	         (spam && a->scan_act == SCAN_ACT_REJECT);
+	         (spam && a->scan_act == ANTISPAM_SCAN_REJECT);
 	if (spam)
 		buf_append_str(hdrs, "X-Spam-Flag: YES\r\n");
 	buf_printf(hdrs, "X-Spam-Score: %.1f\r\n", r->score);
-	buf_printf(hdrs, "X-Spam-Status: %s, score=%.1f required=%.1f scanner=%s", spam ? "Yes" : "No",
-	    r->score, r->required, name);
+	buf_printf(hdrs, "X-Spam-Status: %s, score=%.1f required=%.1f scanner=%s",
+	    spam ? "Yes" : "No", r->score, r->required, name);
 	if (r->action[0] != '\0')
 		buf_printf(hdrs, " action=\"%s\"", r->action);
 	if (r->symbols[0] != '\0')
@@ -621,11 +632,11 @@ scan_apply(struct antispam *a, struct antispam_msg *m, struct buf *hdrs)
 	buf_append_str(hdrs, "\r\n");
 	log_info("antispam", "event=scan scanner=%s score=%.1f required=%.1f spam=%s action=%s",
 	    name, r->score, r->required, spam ? "yes" : "no",
-	    reject ? "reject"
-	    : !spam ? "none"
-	    : a->scan_act == SCAN_ACT_TAG ? "tag"
-	    : a->scan_act == SCAN_ACT_JUNK ? "junk"
-	                                    : "quarantine");
+	    reject                              ? "reject"
+	    : !spam                             ? "none"
+	    : a->scan_act == ANTISPAM_SCAN_TAG  ? "tag"
+	    : a->scan_act == ANTISPAM_SCAN_JUNK ? "junk"
+	                                        : "quarantine");
 	if (reject && m->some_allowed) {
 		/* one reply for all recipients: the ones that allow the sender
 		 * get it, so the others' copy is held instead of refused */
@@ -636,11 +647,12 @@ scan_apply(struct antispam *a, struct antispam_msg *m, struct buf *hdrs)
 		if (m->action == ANTISPAM_ACCEPT) {
 			m->action = ANTISPAM_REJECT;
 			snprintf(m->reply, sizeof(m->reply),
-			    "550 5.7.1 Message rejected as spam (content scan score %.1f)", r->score);
+			    "550 5.7.1 Message rejected as spam (content scan score %.1f)",
+			    r->score);
 		}
-	} else if (spam && a->scan_act == SCAN_ACT_JUNK) {
+	} else if (spam && a->scan_act == ANTISPAM_SCAN_JUNK) {
 		m->junk = true;
-	} else if (spam && a->scan_act == SCAN_ACT_QUARANTINE) {
+	} else if (spam && a->scan_act == ANTISPAM_SCAN_QUARANTINE) {
 		m->quarantine = true;
 	}
 }
@@ -787,14 +799,16 @@ check(struct antispam *a, struct antispam_msg *m)
 				buf_append_str(&ar, " header.b=\"");
 				for (size_t k = 0; r->b[k] != '\0' && k < 300; k++) {
 					char c = r->b[k];
-					bool keep = c == '/' || c == '+' || isalnum((unsigned char)c);
+					bool keep =
+					    c == '/' || c == '+' || isalnum((unsigned char)c);
 
 					buf_append(&ar, keep ? &r->b[k] : "_", 1);
 				}
 				buf_append_str(&ar, "\"");
 			}
-			log_info("antispam", "event=dkim_verify result=%s domain=%s selector=%s "
-			                     "reason=\"%s\"",
+			log_info("antispam",
+			    "event=dkim_verify result=%s domain=%s selector=%s "
+			    "reason=\"%s\"",
 			    dkim_result_name(r->result), r->domain, r->selector, r->reason);
 		}
 	}
@@ -856,7 +870,8 @@ check(struct antispam *a, struct antispam_msg *m)
 	if (m->dnsbl != NULL && m->dnsbl->listed)
 		buf_printf(&m->prefix, "X-Mailnode-DNSBL: listed in %s\r\n", m->dnsbl->zone);
 	if (m->dbl != NULL && m->dbl->listed)
-		buf_printf(&m->prefix, "X-Mailnode-DBL: sender domain listed in %s\r\n", m->dbl->zone);
+		buf_printf(
+		    &m->prefix, "X-Mailnode-DBL: sender domain listed in %s\r\n", m->dbl->zone);
 	if (m->host != NULL)
 		host_tag(a, m->host, &m->prefix);
 	buf_append(&m->prefix, scanhdr.data, scanhdr.len);
@@ -914,8 +929,8 @@ ar_field(void *arg, const uint8_t *field, size_t n)
 	if (i == n || field[i] != ':')
 		return;
 	/* the authserv-id: first token of the value, CFWS skipped */
-	for (i++; i < n && (field[i] == ' ' || field[i] == '\t' || field[i] == '\r' ||
-	                       field[i] == '\n');
+	for (i++;
+	     i < n && (field[i] == ' ' || field[i] == '\t' || field[i] == '\r' || field[i] == '\n');
 	     i++)
 		;
 	if (n - i < hl || ascii_ncasecmp((const char *)field + i, sc->host, hl) != 0)

@@ -71,13 +71,13 @@ enum antispam_action antispam_spf_action(const struct antispam *a, enum spf_resu
  * deferred sender, e.g. "550 5.7.23 <a@b.test>: Sender address rejected:
  * SPF fail: 192.0.2.1 is not allowed to send mail for b.test"
  * (RFC 7372 §3.2 codes). */
-void antispam_spf_reply(const struct spf_outcome *o, const char *sender,
-    enum antispam_action act, char *out, size_t outsz);
+void antispam_spf_reply(const struct spf_outcome *o, const char *sender, enum antispam_action act,
+    char *out, size_t outsz);
 
 /* antispam_ar_spf - append the spf part of Authentication-Results,
  * "spf=RESULT (reason) smtp.mailfrom=SENDER" (or smtp.helo=HELO). */
-void antispam_ar_spf(struct buf *b, const struct spf_outcome *o, const char *sender,
-    const char *helo);
+void antispam_ar_spf(
+    struct buf *b, const struct spf_outcome *o, const char *sender, const char *helo);
 
 /* --- DNSBL (at MAIL FROM, once per session) and greylisting (at RCPT) ----- */
 
@@ -95,8 +95,7 @@ void antispam_dbl_check(struct antispam *a, const char *sender, struct dnsbl_out
 /* antispam_dbl_reply - "554 5.7.1 <SENDER>: Sender address rejected:
  * domain D is listed in ZONE[; TEXT]". Refused when
  * antispam_dnsbl_rejects(a, o) (dnsbl_action applies to both). */
-void antispam_dbl_reply(
-    const struct dnsbl_outcome *o, const char *sender, char *out, size_t outsz);
+void antispam_dbl_reply(const struct dnsbl_outcome *o, const char *sender, char *out, size_t outsz);
 /* antispam_dnsbl_reply - "554 5.7.1 Service unavailable; Client host [IP]
  * blocked using ZONE[; TEXT]" (no CRLF). */
 void antispam_dnsbl_reply(const struct dnsbl_outcome *o, const char *ip, char *out, size_t outsz);
@@ -191,8 +190,8 @@ struct antispam_msg {
 	const uint8_t *msg;
 	size_t len;
 	/* out */
-	struct buf prefix; /* header fields to put above the message; the
-	                    * caller initialises and finishes it */
+	struct buf prefix;         /* header fields to put above the message; the
+	                            * caller initialises and finishes it */
 	struct buf allowed_prefix; /* some_allowed: the same for the recipients
 	                            * that allow the sender (no DNSBL, DBL or
 	                            * X-Spam tags, only the SPF/DMARC/attachment

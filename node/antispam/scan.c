@@ -119,7 +119,7 @@ header_is(const char *l, size_t ll, const char *name, const char **v, size_t *vl
 	skip_ws(l, ll, &i);
 	*v = l + i;
 	*vl = ll - i;
-	while (*vl > 0 && (( *v)[*vl - 1] == ' ' || (*v)[*vl - 1] == '\t'))
+	while (*vl > 0 && ((*v)[*vl - 1] == ' ' || (*v)[*vl - 1] == '\t'))
 		(*vl)--;
 	return true;
 }
@@ -412,15 +412,15 @@ scan_target_parse(
 	snprintf(out->path, sizeof(out->path), "/checkv2");
 	if (kind == SCAN_RSPAMD) {
 		if (strncmp(spec, "http://", 7) != 0)
-			return mn_err_set(err, MN_EINVAL, "rspamd_url: '%.64s' is not http://IP:PORT",
-			    spec);
+			return mn_err_set(
+			    err, MN_EINVAL, "rspamd_url: '%.64s' is not http://IP:PORT", spec);
 		hp = spec + 7;
 	}
 	slash = strchr(hp, '/');
 	if (slash != NULL) {
 		if (kind != SCAN_RSPAMD || strlen(slash) >= sizeof(out->path))
-			return mn_err_set(err, MN_EINVAL, "scanner address '%.64s' is not IP:PORT",
-			    spec);
+			return mn_err_set(
+			    err, MN_EINVAL, "scanner address '%.64s' is not IP:PORT", spec);
 		snprintf(out->path, sizeof(out->path), "%s", slash);
 	}
 	hl = slash != NULL ? (size_t)(slash - hp) : strlen(hp);
@@ -480,8 +480,9 @@ scan_request_build(const struct scan_target *t, const struct scan_request *req, 
 	} else {
 		bool v6 = strchr(t->ip, ':') != NULL;
 
-		buf_printf(&b, "POST %s HTTP/1.1\r\nHost: %s%s%s:%u\r\nConnection: close\r\n"
-		               "Content-Length: %zu\r\n",
+		buf_printf(&b,
+		    "POST %s HTTP/1.1\r\nHost: %s%s%s:%u\r\nConnection: close\r\n"
+		    "Content-Length: %zu\r\n",
 		    t->path, v6 ? "[" : "", t->ip, v6 ? "]" : "", t->port, body);
 		buf_append_str(&b, "IP: ");
 		value(&b, req->ip);
@@ -516,10 +517,10 @@ struct scan_job {
 	uv_timer_t timer;
 	struct conn *c;
 	bool connecting;
-	bool finished;  /* result delivered (or cancelled) */
+	bool finished; /* result delivered (or cancelled) */
 	bool cancelled;
-	bool timer_closed;
-	bool pending;   /* result set before the loop ran (connect refused at once) */
+	bool timer_closed_cb;
+	bool pending; /* result set before the loop ran (connect refused at once) */
 	enum scan_kind kind;
 	uint32_t timeout_ms;
 	char *req;
@@ -532,18 +533,18 @@ struct scan_job {
 static void
 job_maybe_free(struct scan_job *j)
 {
-	if (j->timer_closed && j->c == NULL && !j->connecting) {
+	if (j->timer_closed_cb && j->c == NULL && !j->connecting) {
 		free(j->req);
 		free(j);
 	}
 }
 
 static void
-timer_closed(uv_handle_t *h)
+timer_closed_cb(uv_handle_t *h)
 {
 	struct scan_job *j = h->data;
 
-	j->timer_closed = true;
+	j->timer_closed_cb = true;
 	job_maybe_free(j);
 }
 
@@ -555,7 +556,7 @@ finish(struct scan_job *j)
 		return;
 	j->finished = true;
 	uv_timer_stop(&j->timer);
-	uv_close((uv_handle_t *)&j->timer, timer_closed);
+	uv_close((uv_handle_t *)&j->timer, timer_closed_cb);
 	if (j->c != NULL && !conn_is_closing(j->c))
 		conn_abort(j->c);
 	if (!j->cancelled)
@@ -581,7 +582,7 @@ parse(struct scan_job *j, const struct buf *in, bool eof)
 }
 
 static void
-on_read(struct conn *c, void *arg)
+on_read_cb(struct conn *c, void *arg)
 {
 	struct scan_job *j = arg;
 	struct buf *in = conn_input(c);
@@ -601,7 +602,7 @@ on_read(struct conn *c, void *arg)
 }
 
 static void
-on_close(struct conn *c, void *arg, int reason)
+on_close_cb(struct conn *c, void *arg, int reason)
 {
 	struct scan_job *j = arg;
 
@@ -623,12 +624,12 @@ on_close(struct conn *c, void *arg, int reason)
 }
 
 static const struct conn_handler scan_handler = {
-    .on_read = on_read,
-    .on_close = on_close,
+    .on_read = on_read_cb,
+    .on_close = on_close_cb,
 };
 
 static void
-on_connect(struct conn *c, int status, void *arg)
+on_connect_cb(struct conn *c, int status, void *arg)
 {
 	struct scan_job *j = arg;
 
@@ -654,7 +655,7 @@ on_connect(struct conn *c, int status, void *arg)
 }
 
 static void
-on_timer(uv_timer_t *t)
+on_timer_cb(uv_timer_t *t)
 {
 	struct scan_job *j = t->data;
 	char why[80];
@@ -682,16 +683,16 @@ scan_start(uv_loop_t *loop, const struct scan_target *t, const struct scan_reque
 	uv_timer_init(loop, &j->timer);
 	j->timer.data = j;
 	j->connecting = true;
-	if (conn_connect(loop, t->ip, t->port, t->timeout_ms, on_connect, j) < 0) {
+	if (conn_connect(loop, t->ip, t->port, t->timeout_ms, on_connect_cb, j) < 0) {
 		j->connecting = false;
 		j->pending = true;
 		j->res.status = MN_EIO;
 		snprintf(j->res.reason, sizeof(j->res.reason), "cannot connect to %s:%u", t->ip,
 		    t->port);
-		uv_timer_start(&j->timer, on_timer, 0, 0);
+		uv_timer_start(&j->timer, on_timer_cb, 0, 0);
 		return j;
 	}
-	uv_timer_start(&j->timer, on_timer, t->timeout_ms, 0);
+	uv_timer_start(&j->timer, on_timer_cb, t->timeout_ms, 0);
 	return j;
 }
 

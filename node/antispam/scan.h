@@ -71,14 +71,14 @@ int scan_target_parse(
     enum scan_kind kind, const char *spec, struct scan_target *out, struct mn_err *err);
 
 struct scan_request {
-	const char *ip;        /* client address */
-	const char *helo;      /* may be NULL */
-	const char *sender;    /* MAIL FROM ("" for <>) */
+	const char *ip;     /* client address */
+	const char *helo;   /* may be NULL */
+	const char *sender; /* MAIL FROM ("" for <>) */
 	const char *const *rcpts;
 	size_t nrcpts;
-	const char *user;      /* spamd User: (per-user preferences); may be NULL */
-	const char *queue_id;  /* rspamd Queue-Id; may be NULL */
-	const uint8_t *head;   /* prepended to the message (our Received:) */
+	const char *user;     /* spamd User: (per-user preferences); may be NULL */
+	const char *queue_id; /* rspamd Queue-Id; may be NULL */
+	const uint8_t *head;  /* prepended to the message (our Received:) */
 	size_t head_len;
 	const uint8_t *msg;
 	size_t len;

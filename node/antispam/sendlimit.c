@@ -197,8 +197,8 @@ make_key(char *out, size_t outsz, enum sendlimit_scope scope, const char *user)
 
 /* the caps of scope s for user: the defaults, or what the override says */
 static void
-caps_of(const struct sendlimit *sl, enum sendlimit_scope s, const char *user,
-    struct sendlimit_caps *c)
+caps_of(
+    const struct sendlimit *sl, enum sendlimit_scope s, const char *user, struct sendlimit_caps *c)
 {
 	const char *at = strrchr(user, '@');
 

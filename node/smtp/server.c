@@ -1288,7 +1288,7 @@ spool_done(struct session *s)
 /* the content scan (node/antispam/scan.h) ran: its result goes into the
  * checks after DATA, which decide (spool_work) */
 static void
-scan_done(void *arg, const struct scan_result *r)
+scan_done_cb(void *arg, const struct scan_result *r)
 {
 	struct session *s = arg;
 
@@ -1348,7 +1348,7 @@ scan_begin(struct session *s)
 	s->busy = true;
 	flush(s);
 	conn_pause(s->c);
-	s->scan = scan_start(s->srv->loop, antispam_scan_target(as), &req, scan_done, s);
+	s->scan = scan_start(s->srv->loop, antispam_scan_target(as), &req, scan_done_cb, s);
 	free(rcpts);
 }
 

@@ -53,7 +53,8 @@ test_list_rules(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_int_equal(antispam_list_check(cases[i].block, cases[i].allow, cases[i].sender),
+		assert_int_equal(
+		    antispam_list_check(cases[i].block, cases[i].allow, cases[i].sender),
 		    cases[i].want);
 	assert_int_equal(antispam_sender_list(NULL, "a@x.test"), ANTISPAM_LIST_NONE);
 }

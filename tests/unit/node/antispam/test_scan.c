@@ -109,15 +109,15 @@ test_spamd_refusals(void **state)
 		check_bad(scan_spamd_parse, &cases[i]);
 }
 
-
 static char *
 http_reply(const char *json)
 {
 	char *out;
 	size_t n = strlen(json);
 
-	assert_true(asprintf(&out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-	                           "Content-Length: %zu\r\n\r\n%s",
+	assert_true(asprintf(&out,
+	                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	                "Content-Length: %zu\r\n\r\n%s",
 	                n, json) > 0);
 	return out;
 }
@@ -157,8 +157,8 @@ test_rspamd_replies(void **state)
 		free(reply);
 	}
 	/* without Content-Length: the body runs to the close */
-	struct ok_case eof = {"HTTP/1.0 200 OK\r\n\r\n{\"score\":1,\"action\":\"no action\"}", false,
-	    1.0, 0.0, "no action", ""};
+	struct ok_case eof = {"HTTP/1.0 200 OK\r\n\r\n{\"score\":1,\"action\":\"no action\"}",
+	    false, 1.0, 0.0, "no action", ""};
 	check_ok(scan_rspamd_parse, &eof, true);
 }
 
@@ -172,7 +172,8 @@ test_rspamd_refusals(void **state)
 	        "rspamd answered HTTP 500"},
 	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
 	        "rspamd reply uses a transfer coding"},
-	    {"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n[1] ", "rspamd reply is not a JSON object"},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n[1] ",
+	        "rspamd reply is not a JSON object"},
 	    {"HTTP/1.1 200 OK\r\n\r\n{\"action\":\"reject\"}", "rspamd reply has no score"},
 	    {"HTTP/1.1 200 OK\r\n\r\n{\"score\":\"9\",\"action\":\"reject\"}",
 	        "rspamd reply has no score"},
@@ -202,8 +203,8 @@ test_targets(void **state)
 	assert_int_equal(scan_target_parse(SCAN_RSPAMD, "http://127.0.0.2:11333", &t, &err), 0);
 	assert_string_equal(t.path, "/checkv2");
 	assert_int_equal(t.port, 11333);
-	assert_int_equal(scan_target_parse(SCAN_RSPAMD, "http://127.0.0.2:11333/x/checkv2", &t, &err),
-	    0);
+	assert_int_equal(
+	    scan_target_parse(SCAN_RSPAMD, "http://127.0.0.2:11333/x/checkv2", &t, &err), 0);
 	assert_string_equal(t.path, "/x/checkv2");
 	assert_int_equal(scan_target_parse(SCAN_SPAMD, "127.0.0.1", &t, &err), MN_EINVAL);
 	assert_int_equal(scan_target_parse(SCAN_SPAMD, "127.0.0.1:0", &t, &err), MN_EINVAL);
@@ -243,10 +244,11 @@ test_requests(void **state)
 	assert_int_equal(scan_target_parse(SCAN_RSPAMD, "http://127.0.0.1:11333", &t, &err), 0);
 	r = scan_request_build(&t, &req, &n);
 	/* the HELO is cut at its CR: no injected header */
-	assert_string_equal(r, "POST /checkv2 HTTP/1.1\r\nHost: 127.0.0.1:11333\r\n"
-	                       "Connection: close\r\nContent-Length: 18\r\nIP: 192.0.2.9\r\n"
-	                       "Helo: evil\r\nFrom: <a@y.test>\r\nRcpt: <b@x.test>\r\n"
-	                       "Rcpt: <c@x.test>\r\nQueue-Id: Q1\r\n\r\nR: 1\r\nS: 2\r\n\r\nhi\r\n");
+	assert_string_equal(r,
+	    "POST /checkv2 HTTP/1.1\r\nHost: 127.0.0.1:11333\r\n"
+	    "Connection: close\r\nContent-Length: 18\r\nIP: 192.0.2.9\r\n"
+	    "Helo: evil\r\nFrom: <a@y.test>\r\nRcpt: <b@x.test>\r\n"
+	    "Rcpt: <c@x.test>\r\nQueue-Id: Q1\r\n\r\nR: 1\r\nS: 2\r\n\r\nhi\r\n");
 	free(r);
 }
 
