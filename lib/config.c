@@ -74,7 +74,8 @@ struct config_key {
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
     check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine,
     check_zone_list, check_sender_list, check_host_action, check_attach_action,
-    check_scan_address, check_rspamd_url, check_scan_failure, check_score, check_scan_action;
+    check_scan_address, check_rspamd_url, check_scan_failure, check_score, check_scan_action,
+    check_subject_tag;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -331,6 +332,11 @@ static const struct config_key config_keys[] = {
 	    OFF(antispam_scan_reject_score), 0, check_score, "decimal number",
 	    "a message scoring at least this is refused (550 5.7.1) whatever "
 	    "scan_spam_action says; empty: never by score" },
+	{ "antispam", "scan_subject_tag", CFG_STRING, NULL, 0, 0,
+	    OFF(antispam_scan_subject_tag), 0, check_subject_tag,
+	    "1 to 32 printable ASCII characters",
+	    "put at the start of the Subject of spam that is delivered (tag, junk, "
+	    "quarantine), e.g. [SPAM]; empty: the Subject is left alone" },
 
 	{ "limits", "max_conn_per_ip", CFG_UINT, "50", 0, 100000,
 	    OFF(limits_max_conn_per_ip), 0, NULL, NULL,
@@ -763,6 +769,20 @@ check_scan_action(const char *v)
 	               strcmp(v, "reject") == 0
 	           ? NULL
 	           : "is not one of tag, junk, quarantine, reject";
+}
+
+/* text put in front of a Subject: printable ASCII, no line breaks */
+static const char *
+check_subject_tag(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n > 32)
+		return "is longer than 32 characters";
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return "is not printable ASCII";
+	return NULL;
 }
 
 /* a score: "-1", "5", "7.5" (the scanners' own notation) */

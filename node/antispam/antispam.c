@@ -54,6 +54,7 @@ struct antispam {
 	bool scan_defer;
 	bool scan_has_spam_score, scan_has_reject_score;
 	double scan_spam_score, scan_reject_score;
+	char *scan_subject_tag; /* NULL: none */
 	enum antispam_scan_act scan_act;
 };
 
@@ -95,6 +96,8 @@ scan_setup(struct antispam *a, const struct mn_config *cfg, struct mn_err *err)
 		a->scan_has_spam_score = true;
 		a->scan_spam_score = score_of(cfg->antispam_scan_spam_score);
 	}
+	if (cfg->antispam_scan_subject_tag != NULL)
+		a->scan_subject_tag = xstrdup(cfg->antispam_scan_subject_tag);
 	if (cfg->antispam_scan_reject_score != NULL) {
 		a->scan_has_reject_score = true;
 		a->scan_reject_score = score_of(cfg->antispam_scan_reject_score);
@@ -223,6 +226,7 @@ antispam_free(struct antispam **ap)
 	free((char *)a->attach.extensions);
 	free((char *)a->attach.types);
 	free(a->sender_allow);
+	free(a->scan_subject_tag);
 	dns_resolver_free(&a->dns);
 	free(a);
 	*ap = NULL;
@@ -593,6 +597,52 @@ antispam_scan_max_size(const struct antispam *a)
 	return a->scan_max;
 }
 
+int
+antispam_tag_subject(struct buf *msg, const char *tag)
+{
+	size_t pos = 0, tl = strlen(tag), at = SIZE_MAX, ins, lead;
+	int rc;
+
+	/* the header section: lines up to the first empty one */
+	while (pos < msg->len) {
+		const uint8_t *lf = memchr(msg->data + pos, '\n', msg->len - pos);
+		size_t end = lf != NULL ? (size_t)(lf - msg->data) : msg->len;
+		size_t ll = end - pos;
+
+		if (ll == 0 || (ll == 1 && msg->data[pos] == '\r'))
+			break;
+		if (ll >= 8 && ascii_ncasecmp((const char *)msg->data + pos, "subject:", 8) == 0) {
+			at = pos + 8;
+			break;
+		}
+		pos = end + 1;
+	}
+	if (at == SIZE_MAX) {
+		char line[64];
+		int n = snprintf(line, sizeof(line), "Subject: %s\r\n", tag);
+
+		if ((rc = buf_reserve(msg, (size_t)n)) < 0)
+			return rc;
+		memmove(msg->data + n, msg->data, msg->len);
+		memcpy(msg->data, line, (size_t)n);
+		msg->len += (size_t)n;
+		return 0;
+	}
+	/* "Subject: x" -> "Subject: TAG x"; "Subject:x" -> "Subject: TAG x" */
+	lead = at < msg->len && (msg->data[at] == ' ' || msg->data[at] == '\t') ? 0 : 1;
+	at += 1 - lead;
+	ins = lead + tl + 1;
+	if ((rc = buf_reserve(msg, ins)) < 0)
+		return rc;
+	memmove(msg->data + at + ins, msg->data + at, msg->len - at);
+	if (lead)
+		msg->data[at] = ' ';
+	memcpy(msg->data + at + lead, tag, tl);
+	msg->data[at + ins - 1] = ' ';
+	msg->len += ins;
+	return 0;
+}
+
 /* the scan's verdict: X-Spam-* headers into hdrs, junk / quarantine /
  * reject into m; a failed scan is logged and delivered (or deferred) */
 static void
@@ -655,6 +705,10 @@ scan_apply(struct antispam *a, struct antispam_msg *m, struct buf *hdrs)
 	} else if (spam && a->scan_act == ANTISPAM_SCAN_QUARANTINE) {
 		m->quarantine = true;
 	}
+	/* one message body for all recipients: not when some of them allow
+	 * the sender (their copy must stay as sent) */
+	if (spam && !reject && !m->some_allowed)
+		m->subject_tag = a->scan_subject_tag;
 }
 
 struct from_scan {
@@ -897,6 +951,7 @@ antispam_message(struct antispam *a, struct antispam_msg *m)
 	m->action = ANTISPAM_ACCEPT;
 	m->junk = false;
 	m->quarantine = false;
+	m->subject_tag = NULL;
 	m->reply[0] = '\0';
 	if (m->authenticated) {
 		if (a->dkim_sign)

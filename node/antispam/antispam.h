@@ -170,6 +170,12 @@ const struct scan_target *antispam_scan_target(const struct antispam *a);
 /* antispam_scan_max_size - larger messages are not scanned. */
 uint64_t antispam_scan_max_size(const struct antispam *a);
 
+/* antispam_tag_subject - put tag and a space in front of the value of
+ * msg's first Subject field (a header line, not a continuation), or add
+ * "Subject: TAG" on top when there is none; in place. 0, or MN_ETOOBIG
+ * when msg cannot grow (left unchanged). */
+int antispam_tag_subject(struct buf *msg, const char *tag);
+
 /* --- after DATA ---------------------------------------------------------- */
 
 struct antispam_msg {
@@ -197,9 +203,11 @@ struct antispam_msg {
 	                            * X-Spam tags, only the SPF/DMARC/attachment
 	                            * folder); caller-owned like prefix */
 	enum antispam_action action;
-	char reply[400]; /* the SMTP reply when action is not ACCEPT */
-	bool junk;       /* DMARC quarantine: prefix starts with ANTISPAM_JUNK_HEADER */
-	bool quarantine; /* held: prefix starts with ANTISPAM_QUARANTINE_HEADER */
+	char reply[400];         /* the SMTP reply when action is not ACCEPT */
+	bool junk;               /* DMARC quarantine: prefix starts with ANTISPAM_JUNK_HEADER */
+	bool quarantine;         /* held: prefix starts with ANTISPAM_QUARANTINE_HEADER */
+	const char *subject_tag; /* spam delivered: put this in front of its
+	                          * Subject (antispam_tag_subject), or NULL */
 };
 
 /* antispam_wants_message - whether antispam_message has work for a

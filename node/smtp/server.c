@@ -1210,6 +1210,10 @@ spool_work(uv_work_t *w)
 		}
 		if (m->action != ANTISPAM_ACCEPT)
 			return; /* refused: nothing spooled, spool_done replies */
+		if (m->subject_tag != NULL &&
+		    antispam_tag_subject(&s->msg, m->subject_tag) != 0)
+			log_warn("smtp", "sid=%s event=subject_tag result=fail reason=too_big",
+			    s->sid);
 		if (m->some_allowed) {
 			size_t na = allowed_in_env(s);
 

@@ -7,7 +7,8 @@ unscanned (logged) or deferred, as scan_failure says.
 Nodes (each with its own scanner, all on this run's 127.0.B.x):
   spamd   junk spam, refuse from score 20, 1 s timeout, failure accept
   rspamd  quarantine spam, 1 s timeout, failure defer
-  tagger  spamd, tag only, our own spam score 3
+  tagger  spamd, tag only (headers and "[SPAM] " in the Subject), our own spam
+          score 3
   down    spamd_address on a port nobody listens on
 """
 import smtplib
@@ -72,7 +73,7 @@ def tagger(tmp_path_factory, dns):
     with FakeSpamd(next_address()) as fake:
         n = make(tmp_path_factory.mktemp("tagger"), dns,
                  "spamd_address = %s\nscan_spam_action = tag\nscan_spam_score = 3\n"
-                 % fake.address_port)
+                 "scan_subject_tag = [SPAM]\n" % fake.address_port)
         n.fake = fake
         yield n
         n.stop()
@@ -113,7 +114,7 @@ def folder_raw(node, folder, tag, user=BOB):
     for m in lst:
         st, raw = api(node, "GET", "/users/%s/messages/%d/raw?folder=%s"
                       % (user, m["uid"], folder), raw=True)
-        if st == 200 and ("Subject: " + tag).encode() in raw:
+        if st == 200 and (tag + "\r\n").encode() in raw:
             return raw
     return None
 
@@ -277,9 +278,12 @@ def test_own_spam_score_tags_only(tagger):
     h = head(delivered(tagger, tag))
     assert "\r\nX-Spam-Flag: YES\r\nX-Spam-Score: 4.0\r\n" in h
     assert "X-Spam-Status: Yes, score=4.0 required=5.0 scanner=spamd" in h
+    assert "\r\nSubject: [SPAM] %s\r\n" % tag in h
     tag, (code, text) = send(tagger, "X-Test-Score: 2.9\r\n")
     assert code == 250
-    assert "X-Spam-Flag" not in head(delivered(tagger, tag))
+    h = head(delivered(tagger, tag))
+    assert "X-Spam-Flag" not in h
+    assert "\r\nSubject: %s\r\n" % tag in h
 
 
 def test_scanner_down_delivers_unscanned(down):

@@ -59,6 +59,48 @@ test_list_rules(void **state)
 	assert_int_equal(antispam_sender_list(NULL, "a@x.test"), ANTISPAM_LIST_NONE);
 }
 
+static void
+test_tag_subject(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"Subject: hello\r\n\r\nbody\r\n", "Subject: [SPAM] hello\r\n\r\nbody\r\n"},
+	    {"From: a\r\nsubject:hello\r\n\r\nb", "From: a\r\nsubject: [SPAM] hello\r\n\r\nb"},
+	    {"SUBJECT:\thi\r\n\r\n", "SUBJECT:\t[SPAM] hi\r\n\r\n"},
+	    /* only the first, not a continuation nor the body */
+	    {"X: a\r\n Subject: no\r\nSubject: one\r\nSubject: two\r\n\r\n",
+	        "X: a\r\n Subject: no\r\nSubject: [SPAM] one\r\nSubject: two\r\n\r\n"},
+	    {"From: a\r\n\r\nSubject: body\r\n",
+	        "Subject: [SPAM]\r\nFrom: a\r\n\r\nSubject: body\r\n"},
+	    {"", "Subject: [SPAM]\r\n"},
+	    {"Subject: x", "Subject: [SPAM] x"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf b;
+
+		buf_init(&b, 1000);
+		buf_append_str(&b, cases[i].in);
+		assert_int_equal(antispam_tag_subject(&b, "[SPAM]"), 0);
+		assert_int_equal(b.len, strlen(cases[i].out));
+		assert_memory_equal(b.data, cases[i].out, b.len);
+		buf_fini(&b);
+	}
+	/* no room: unchanged */
+	{
+		struct buf b;
+
+		buf_init(&b, 20);
+		buf_append_str(&b, "Subject: 0123456789");
+		assert_int_equal(antispam_tag_subject(&b, "[SPAM]"), MN_ETOOBIG);
+		assert_int_equal(b.len, 19);
+		assert_memory_equal(b.data, "Subject: 0123456789", 19);
+		buf_fini(&b);
+	}
+}
+
 static const char *const dir_cmds[] = {
     "domain_add a.test",
     "user_add bob@a.test",
@@ -125,6 +167,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_list_rules),
+	    cmocka_unit_test(test_tag_subject),
 	    cmocka_unit_test_setup_teardown(test_rcpt_lists, setup, dt_teardown),
 	};
 
