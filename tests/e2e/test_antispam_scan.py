@@ -5,7 +5,8 @@ refuses it; a scanner that is slow, broken or gone gets the mail delivered
 unscanned (logged) or deferred, as scan_failure says.
 
 Nodes (each with its own scanner, all on this run's 127.0.B.x):
-  spamd   junk spam, refuse from score 20, 1 s timeout, failure accept
+  spamd   junk spam, refuse from score 20, 1 s timeout, failure accept, 8 KiB
+          largest scanned message
   rspamd  quarantine spam, 1 s timeout, failure defer
   tagger  spamd, tag only (headers and "[SPAM] " in the Subject), our own spam
           score 3
@@ -51,7 +52,7 @@ def spamd(tmp_path_factory, dns):
     with FakeSpamd(next_address()) as fake:
         n = make(tmp_path_factory.mktemp("spamd"), dns,
                  "spamd_address = %s\nscan_timeout_ms = 1000\nscan_reject_score = 20\n"
-                 % fake.address_port)
+                 "scan_max_size = 8K\n" % fake.address_port)
         n.fake = fake
         yield n
         n.stop()
@@ -161,6 +162,15 @@ def test_spamd_reject_score_refuses_after_data(spamd):
     assert (code, text) == (550, "5.7.1 Message rejected as spam (content scan score 25.0)")
     assert "event=scan scanner=spamd score=25.0 required=5.0 spam=yes action=reject" \
         in spamd.log()
+
+
+def test_too_large_is_not_scanned(spamd):
+    n = len(spamd.fake.requests)
+    tag, (code, text) = send(spamd, "X-Test-Score: 30\r\n" + ("X-Pad: %s\r\n" % ("x" * 900)) * 10)
+    assert code == 250, text
+    assert "X-Spam" not in head(delivered(spamd, tag)).replace("X-Test-Score", "")
+    assert len(spamd.fake.requests) == n
+    assert "event=scan result=skipped reason=too_big" in spamd.log()
 
 
 def test_spamd_timeout_delivers_unscanned(spamd):
