@@ -598,6 +598,25 @@ quota_done(struct session *s)
 	s->w_user = s->w_rcpt = s->w_orcpt = NULL;
 }
 
+/* where the sender stands with recipient canon (a user, or an alias that
+ * leads to exactly one user and nowhere else; other aliases and groups
+ * have no lists of their own) */
+static enum antispam_list
+rcpt_list(struct session *s, enum dir_addr_kind k, const char *canon)
+{
+	struct dir_expansion e;
+	enum antispam_list l = ANTISPAM_LIST_NONE;
+
+	if (k == DIR_ADDR_USER)
+		return antispam_rcpt_list(s->srv->cfg.antispam, canon, s->env.sender);
+	memset(&e, 0, sizeof(e));
+	if (directory_expand(s->srv->cfg.dir, canon, &e) == 0 && e.nlocal == 1 &&
+	    e.nexternal == 0)
+		l = antispam_rcpt_list(s->srv->cfg.antispam, e.local[0], s->env.sender);
+	dir_expansion_fini(&e);
+	return l;
+}
+
 static void
 do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 {
@@ -637,11 +656,12 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		free(xt);
 	}
 	k = directory_classify(s->srv->cfg.dir, addr, &canon);
-	if (k == DIR_ADDR_USER && s->kind == SMTP_LISTEN_MX && s->auth_user == NULL &&
-	    s->srv->cfg.antispam != NULL) {
+	if ((k == DIR_ADDR_USER || k == DIR_ADDR_ALIAS) && s->kind == SMTP_LISTEN_MX &&
+	    s->auth_user == NULL && s->srv->cfg.antispam != NULL) {
 		/* the recipient's own lists (node/antispam: per-user and
-		 * per-domain preferences, contacts) */
-		switch (antispam_rcpt_list(s->srv->cfg.antispam, canon, s->env.sender)) {
+		 * per-domain preferences, contacts); an alias of one user
+		 * has that user's */
+		switch (rcpt_list(s, k, canon)) {
 		case ANTISPAM_LIST_BLOCK:
 			reply(s,
 			    "550 5.7.1 <%s>: Recipient address rejected: the recipient does not "

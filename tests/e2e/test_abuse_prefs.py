@@ -22,7 +22,7 @@ from antispam_util import antispam_config
 from conftest import Node, next_address
 from dnsserver import DNSServer
 from fakescan import FakeSpamd
-from smtp_util import SMTP_EXTRA, SMTP_PORTS, add_domain, add_user, api, wait_until
+from smtp_util import SMTP_EXTRA, SMTP_PORTS, add_domain, add_user, api, ok, wait_until
 
 D = "p.test"
 BOB, ANN, CAROL = "bob@p.test", "ann@p.test", "carol@p.test"
@@ -145,6 +145,25 @@ def test_blocked_sender_refused_only_for_that_recipient(split):
         got, data, subject = dialogue(split, "fine@remote.test", [BOB])
         assert got == {BOB: "250 2.1.5 Ok"}
         assert where(split, BOB, subject)[0] == "INBOX"
+    finally:
+        pref(split, "del", BOB, "sender_block")
+
+
+def test_alias_of_one_user_has_its_lists(split):
+    ok(split, "POST", "/aliases", {"address": "info@p.test", "targets": [BOB]})
+    ok(split, "POST", "/aliases", {"address": "team@p.test", "targets": [BOB, ANN]})
+    pref(split, BOB, "sender_block", "pest@remote.test")
+    try:
+        got, data, subject = dialogue(split, "pest@remote.test",
+                                      ["info@p.test", "team@p.test"])
+        assert got == {
+            "info@p.test": "550 5.7.1 <info@p.test>: Recipient address rejected: the "
+                           "recipient does not accept mail from <pest@remote.test>",
+            # several people behind it: no one's list decides for all
+            "team@p.test": "250 2.1.5 Ok"}
+        assert data.startswith("250 ")
+        assert where(split, ANN, subject)[0] == "INBOX"
+        assert where(split, BOB, subject)[0] == "INBOX"  # through the team alias
     finally:
         pref(split, "del", BOB, "sender_block")
 
