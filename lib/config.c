@@ -337,6 +337,10 @@ static const struct config_key config_keys[] = {
 	    "1 to 32 printable ASCII characters",
 	    "put at the start of the Subject of spam that is delivered (tag, junk, "
 	    "quarantine), e.g. [SPAM]; empty: the Subject is left alone" },
+	{ "antispam", "scan_outbound", CFG_BOOL, "no", 0, 0, OFF(antispam_scan_outbound), 0,
+	    NULL, NULL,
+	    "also scan mail that authenticated users send: spam is refused (550 5.7.1, "
+	    "logged), a stolen account's flood stops at the scanner" },
 
 	{ "limits", "max_conn_per_ip", CFG_UINT, "50", 0, 100000,
 	    OFF(limits_max_conn_per_ip), 0, NULL, NULL,

@@ -98,6 +98,7 @@ struct mn_config {
 	char *antispam_scan_spam_action;  /* tag|junk|quarantine|reject, default junk */
 	char *antispam_scan_reject_score; /* decimal, NULL: none */
 	char *antispam_scan_subject_tag;  /* e.g. "[SPAM]", NULL: none */
+	bool antispam_scan_outbound;      /* default no */
 	/* [limits] (node/limits.h) */
 	uint32_t limits_max_conn_per_ip; /* per service class, default 50 */
 	uint32_t limits_conn_per_minute; /* per IP, default 120 */

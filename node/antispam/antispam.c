@@ -55,6 +55,7 @@ struct antispam {
 	bool scan_has_spam_score, scan_has_reject_score;
 	double scan_spam_score, scan_reject_score;
 	char *scan_subject_tag; /* NULL: none */
+	bool scan_outbound;
 	enum antispam_scan_act scan_act;
 };
 
@@ -96,6 +97,7 @@ scan_setup(struct antispam *a, const struct mn_config *cfg, struct mn_err *err)
 		a->scan_has_spam_score = true;
 		a->scan_spam_score = score_of(cfg->antispam_scan_spam_score);
 	}
+	a->scan_outbound = cfg->antispam_scan_outbound;
 	if (cfg->antispam_scan_subject_tag != NULL)
 		a->scan_subject_tag = xstrdup(cfg->antispam_scan_subject_tag);
 	if (cfg->antispam_scan_reject_score != NULL) {
@@ -570,7 +572,7 @@ antispam_wants_message(const struct antispam *a, bool inbound, bool authenticate
 	if (a == NULL)
 		return false;
 	if (authenticated)
-		return a->dkim_sign;
+		return a->dkim_sign || (a->scan_outbound && a->scan.kind != SCAN_NONE);
 	return inbound &&
 	       (a->spf || a->dkim_verify || a->dmarc || a->dnsbl_zones != NULL ||
 	           a->dbl_zones != NULL || a->ptr_act == ANTISPAM_HOST_TAG ||
@@ -589,6 +591,12 @@ const struct scan_target *
 antispam_scan_target(const struct antispam *a)
 {
 	return &a->scan;
+}
+
+bool
+antispam_scan_outbound(const struct antispam *a)
+{
+	return a != NULL && a->scan.kind != SCAN_NONE && a->scan_outbound;
 }
 
 uint64_t
@@ -945,6 +953,41 @@ check(struct antispam *a, struct antispam_msg *m)
 	buf_fini(&ar);
 }
 
+/* mail an authenticated user sends: spam is refused (it would leave with
+ * our name on it), nothing is tagged (the headers would go out too) */
+static void
+scan_outbound(struct antispam *a, struct antispam_msg *m)
+{
+	const struct scan_result *r = m->scan;
+	const char *name = scan_kind_name(a->scan.kind);
+	bool spam;
+
+	if (r->status != 0) {
+		log_warn("antispam",
+		    "event=scan direction=outbound result=unavailable scanner=%s action=%s "
+		    "reason=\"%s\"",
+		    name, a->scan_defer ? "defer" : "send_unscanned", r->reason);
+		if (a->scan_defer) {
+			m->action = ANTISPAM_DEFER;
+			snprintf(m->reply, sizeof(m->reply),
+			    "451 4.7.1 Message deferred: content scanner unavailable; try again "
+			    "later");
+		}
+		return;
+	}
+	spam = (a->scan_has_spam_score ? r->score >= a->scan_spam_score : r->spam) ||
+	       (a->scan_has_reject_score && r->score >= a->scan_reject_score);
+	log_info("antispam",
+	    "event=scan direction=outbound scanner=%s sender=%s score=%.1f required=%.1f "
+	    "spam=%s action=%s",
+	    name, m->sender, r->score, r->required, spam ? "yes" : "no", spam ? "reject" : "none");
+	if (spam) {
+		m->action = ANTISPAM_REJECT;
+		snprintf(m->reply, sizeof(m->reply),
+		    "550 5.7.1 Message rejected as spam (content scan score %.1f)", r->score);
+	}
+}
+
 void
 antispam_message(struct antispam *a, struct antispam_msg *m)
 {
@@ -954,7 +997,9 @@ antispam_message(struct antispam *a, struct antispam_msg *m)
 	m->subject_tag = NULL;
 	m->reply[0] = '\0';
 	if (m->authenticated) {
-		if (a->dkim_sign)
+		if (m->scan != NULL)
+			scan_outbound(a, m);
+		if (a->dkim_sign && m->action == ANTISPAM_ACCEPT)
 			sign(a, m);
 		return;
 	}

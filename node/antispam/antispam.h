@@ -167,6 +167,8 @@ int antispam_greylist(struct antispam *a, const char *ip, const char *sender, co
 bool antispam_scan_enabled(const struct antispam *a);
 /* antispam_scan_target - where it listens (kind SCAN_NONE when off). */
 const struct scan_target *antispam_scan_target(const struct antispam *a);
+/* antispam_scan_outbound - mail of authenticated users is scanned too. */
+bool antispam_scan_outbound(const struct antispam *a);
 /* antispam_scan_max_size - larger messages are not scanned. */
 uint64_t antispam_scan_max_size(const struct antispam *a);
 

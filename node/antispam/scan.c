@@ -9,8 +9,9 @@
  * rspamd (its protocol.md): POST /checkv2 with the envelope in headers
  * (IP, Helo, From, Rcpt per recipient, Queue-Id) and the message as body;
  * the reply is JSON: {"score":..,"required_score":..,"action":"..",
- * "symbols":{NAME:{..},..}}. We never send rspamd's User header: it means
- * "an authenticated user sent this" and turns off checks of inbound mail.
+ * "symbols":{NAME:{..},..}}. rspamd's User header means "an authenticated
+ * user sent this" (it turns off checks meant for inbound mail): only sent
+ * for mail of authenticated users ([antispam] scan_outbound).
  */
 #include "node/antispam/scan.h"
 
@@ -497,6 +498,11 @@ scan_request_build(const struct scan_target *t, const struct scan_request *req, 
 			buf_append_str(&b, "Rcpt: <");
 			value(&b, req->rcpts[i]);
 			buf_append_str(&b, ">\r\n");
+		}
+		if (req->auth_user != NULL) {
+			buf_append_str(&b, "User: ");
+			value(&b, req->auth_user);
+			buf_append_str(&b, "\r\n");
 		}
 		if (req->queue_id != NULL) {
 			buf_append_str(&b, "Queue-Id: ");

@@ -76,9 +76,10 @@ struct scan_request {
 	const char *sender; /* MAIL FROM ("" for <>) */
 	const char *const *rcpts;
 	size_t nrcpts;
-	const char *user;     /* spamd User: (per-user preferences); may be NULL */
-	const char *queue_id; /* rspamd Queue-Id; may be NULL */
-	const uint8_t *head;  /* prepended to the message (our Received:) */
+	const char *user;      /* spamd User: (per-user preferences); may be NULL */
+	const char *auth_user; /* rspamd User: the authenticated sender, or NULL */
+	const char *queue_id;  /* rspamd Queue-Id; may be NULL */
+	const uint8_t *head;   /* prepended to the message (our Received:) */
 	size_t head_len;
 	const uint8_t *msg;
 	size_t len;

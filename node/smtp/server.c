@@ -1363,7 +1363,9 @@ scan_begin(struct session *s)
 	req.sender = s->env.sender;
 	req.rcpts = rcpts;
 	req.nrcpts = s->env.nrcpts;
-	req.user = s->env.nrcpts == 1 ? rcpts[0] : NULL;
+	/* spamd's per-user preferences: the sender's for outgoing mail */
+	req.user = s->auth_user != NULL ? s->auth_user : s->env.nrcpts == 1 ? rcpts[0] : NULL;
+	req.auth_user = s->auth_user;
 	req.queue_id = s->env.id;
 	req.head = (const uint8_t *)s->w_received;
 	req.head_len = rl;
@@ -1416,8 +1418,9 @@ data_finished(struct session *s)
 		s->w_as = m;
 	}
 	/* no scan when every recipient allows the sender (it could only tag) */
-	if (s->w_as != NULL && s->w_as->inbound && antispam_scan_enabled(s->srv->cfg.antispam) &&
-	    allowed_in_env(s) < s->env.nrcpts) {
+	if (s->w_as != NULL && allowed_in_env(s) < s->env.nrcpts &&
+	    ((s->w_as->inbound && antispam_scan_enabled(s->srv->cfg.antispam)) ||
+	        (s->w_as->authenticated && antispam_scan_outbound(s->srv->cfg.antispam)))) {
 		scan_begin(s);
 		return;
 	}

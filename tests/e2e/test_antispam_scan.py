@@ -7,7 +7,7 @@ unscanned (logged) or deferred, as scan_failure says.
 Nodes (each with its own scanner, all on this run's 127.0.B.x):
   spamd   junk spam, refuse from score 20, 1 s timeout, failure accept, 8 KiB
           largest scanned message
-  rspamd  quarantine spam, 1 s timeout, failure defer
+  rspamd  quarantine spam, 1 s timeout, failure defer, outbound mail scanned too
   tagger  spamd, tag only (headers and "[SPAM] " in the Subject), our own spam
           score 3
   down    spamd_address on a port nobody listens on
@@ -63,7 +63,7 @@ def rspamd(tmp_path_factory, dns):
     with FakeRspamd(next_address()) as fake:
         n = make(tmp_path_factory.mktemp("rspamd"), dns,
                  "rspamd_url = %s\nscan_timeout_ms = 1000\nscan_spam_action = quarantine\n"
-                 "scan_failure = defer\n" % fake.url)
+                 "scan_failure = defer\nscan_outbound = yes\n" % fake.url)
         n.fake = fake
         yield n
         n.stop()
@@ -279,6 +279,30 @@ def test_rspamd_failure_defers(rspamd, mode):
                                  "try again later")
     st, q = api(rspamd, "GET", "/queue")
     assert st == 200 and q == []  # nothing was queued
+
+
+def test_rspamd_outbound_spam_is_refused(rspamd):
+    s = smtplib.SMTP(rspamd.address, rspamd.ports["submission_port"], timeout=60)
+    try:
+        s.ehlo("me")
+        s.login(ANN, "Secret-pw1")
+        assert s.mail(ANN)[0] == 250
+        assert s.rcpt(BOB)[0] == 250
+        code, text = s.data(b"From: <ann@scan.test>\r\nSubject: out-spam\r\n"
+                            b"X-Test-Score: 8\r\nX-Test-Action: add header\r\n\r\nbuy\r\n")
+        assert (code, text.decode()) == (
+            550, "5.7.1 Message rejected as spam (content scan score 8.0)")
+        first, hdrs, body = rspamd.fake.requests[-1]
+        assert hdrs["user"] == ANN  # rspamd: an authenticated sender
+        assert hdrs["from"] == "<%s>" % ANN
+        s.sendmail(ANN, [BOB], b"From: <ann@scan.test>\r\nSubject: out-ham\r\n"
+                               b"X-Test-Score: 1\r\n\r\nhello\r\n")
+    finally:
+        s.close()
+    h = head(delivered(rspamd, "out-ham"))
+    assert "X-Spam" not in h.replace("X-Test-Score", "")  # nothing tagged on the way out
+    assert "event=scan direction=outbound scanner=rspamd sender=ann@scan.test score=8.0 " \
+        "required=15.0 spam=yes action=reject" in rspamd.log()
 
 
 def test_own_spam_score_tags_only(tagger):
