@@ -1,0 +1,207 @@
+// admin.mjs - drive the web admin (/admin/) in headless Chromium (Debian's
+// chromium, through playwright-core): a system admin logs in (a wrong
+// password first), sees the dashboard, creates a domain with a domain
+// alias, creates a user, changes its quota and sees it in the list, adds
+// an alias, a group with a member and a domain admin, looks at the queue
+// and the cluster page, switches to Simplified Chinese and back, logs out;
+// then a domain admin logs in, sees only its own domain and is refused
+// another domain's users (the API's 403 shown on the page). A screenshot
+// of every page goes to ARTIFACTS. Any console error other than the HTTP
+// errors the page handles, or any page error, fails the run.
+//
+// Env: ADMIN_URL (http://NODE:6080/admin/), ADMIN_PASSWORD, DADM_NAME,
+// DADM_PASSWORD, DADM_DOMAIN, OTHER_DOMAIN, NODE_NAME, ARTIFACTS, CHROMIUM.
+// Exit 0 on success.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+const env = (k, d) => {
+  const v = process.env[k] ?? d;
+  if (v === undefined) throw new Error("missing env " + k);
+  return v;
+};
+const artifacts = env("ARTIFACTS", "browser-artifacts");
+const TIMEOUT = 20000;
+mkdirSync(artifacts, { recursive: true });
+const problems = [];
+
+function check(cond, what) {
+  if (!cond) throw new Error("check failed: " + what);
+}
+
+const browser = await chromium.launch({
+  executablePath: env("CHROMIUM", "/usr/bin/chromium"),
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
+  page.setDefaultTimeout(TIMEOUT);
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    // HTTP errors the page shows itself (401 wrong password, 403 refused)
+    if (m.text().startsWith("Failed to load resource")) return;
+    problems.push("console: " + m.text());
+  });
+  page.on("pageerror", (e) => problems.push("pageerror: " + e.message));
+  page.on("dialog", (d) => d.accept()); // the confirm() before a delete
+  const shot = (name) => page.screenshot({ path: path.join(artifacts, name + ".png"), fullPage: true });
+  const open = async (hash, ready) => {
+    await page.evaluate((h) => { location.hash = h; }, hash);
+    await page.waitForSelector(ready);
+  };
+  const text = (sel) => page.textContent(sel);
+
+  // --- system admin ---------------------------------------------------------
+  await page.goto(env("ADMIN_URL"));
+  await page.selectOption("#lang", "en");
+  await page.waitForSelector("#login:not([hidden])");
+  await shot("01-login");
+  await page.fill("#name", "admin");
+  await page.fill("#password", "wrong-password");
+  await page.click("#login button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#login-error").textContent !== "");
+  check((await text("#login-error")).includes("Wrong"), "wrong password message");
+  await page.fill("#password", env("ADMIN_PASSWORD"));
+  await page.click("#login button[type=submit]");
+
+  // dashboard: version, uptime, disk, counts, services, members and leader
+  await page.waitForSelector("#view[data-ready=dashboard] #members");
+  check((await text("#d-version")).includes("0.1.0"), "version on the dashboard");
+  check((await text("#d-node")).includes(env("NODE_NAME")), "node name");
+  check(/\d/.test(await text("#d-disk")), "disk free");
+  check((await text("#services")).includes("http"), "services table");
+  check((await text("#d-leader")) === env("NODE_NAME"), "leader on the dashboard");
+  check((await text("#members")).includes(env("NODE_NAME")), "member row");
+  await shot("02-dashboard");
+
+  // domains: add one, with a domain alias
+  await open("#/domains", "#add-domain");
+  await page.fill("#new-domain", "shop.test");
+  await page.click("#add-domain button[type=submit]");
+  await page.waitForSelector('tr[data-domain="shop.test"]');
+  await page.fill('tr[data-domain="shop.test"] input', "shop-alias.test");
+  await page.click('tr[data-domain="shop.test"] form button[type=submit]');
+  await page.waitForSelector('tr[data-domain="shop.test"] .chip:has-text("shop-alias.test")');
+  await shot("03-domains");
+
+  // users: add one with a quota, then change the quota and see it listed
+  await page.click('tr[data-domain="shop.test"] a');
+  await page.waitForSelector("#view[data-ready=users] #users");
+  await page.click("#add-user-btn");
+  await page.waitForSelector("#add-user");
+  await page.fill("#u-local", "carol");
+  await page.fill("#u-name", "Carol 测试");
+  await page.fill("#u-password", "Carol-pw1");
+  await page.fill("#u-quota", "100M");
+  await page.click("#add-user button[type=submit]");
+  await page.waitForSelector('#user-panel h2:has-text("carol@shop.test")');
+  await page.waitForSelector('tr[data-user="carol@shop.test"] td.quota:has-text("100 MiB")');
+  check((await page.inputValue("#e-quota")) === "100M", "quota in the edit form");
+  await page.fill("#e-quota", "250M");
+  await page.check("#e-flag-no_external_send");
+  await page.click("#e-save");
+  await page.waitForSelector('tr[data-user="carol@shop.test"] td.quota:has-text("250 MiB")');
+  check((await page.inputValue("#e-quota")) === "250M", "new quota in the edit form");
+  check((await text('tr[data-user="carol@shop.test"]')).includes("no external send"), "flag in the list");
+  check((await text("#e-usage-line")).includes("250"), "usage line shows the quota");
+  // search on the server
+  await page.fill("#search", "caro");
+  await page.click("#view form.tools button[type=submit]");
+  await page.waitForSelector('#page-info:has-text("1–1")');
+  await shot("04-users");
+
+  // aliases
+  await open("#/aliases?domain=shop.test", "#add-alias");
+  await page.fill("#a-local", "info");
+  await page.fill("#a-targets", "carol@shop.test");
+  await page.click("#add-alias button[type=submit]");
+  await page.waitForSelector('tr[data-alias="info@shop.test"]');
+  await shot("05-aliases");
+
+  // groups with a member
+  await open("#/groups?domain=shop.test", "#add-group");
+  await page.fill("#g-local", "staff");
+  await page.fill("#g-name", "Staff");
+  await page.click("#add-group button[type=submit]");
+  await page.waitForSelector('tr[data-group="staff@shop.test"]');
+  await page.fill('tr[data-group="staff@shop.test"] form input', "carol@shop.test");
+  await page.click('tr[data-group="staff@shop.test"] form button[type=submit]');
+  await page.waitForSelector('tr[data-group="staff@shop.test"] .chip:has-text("carol@shop.test")');
+  await shot("06-groups");
+
+  // admins: a domain admin of shop.test
+  await open("#/admins", "#add-admin");
+  await page.fill("#ad-name", "shopadm");
+  await page.fill("#ad-password", "Shop-adm1");
+  await page.selectOption("#ad-domain", "shop.test");
+  await page.click("#add-admin button[type=submit]");
+  await page.waitForSelector('tr[data-admin="shopadm"]');
+  await shot("07-admins");
+
+  // queue and cluster
+  await open("#/queue", "#q-refresh");
+  await shot("08-queue");
+  await open("#/cluster", "#view[data-ready=cluster] #nodes");
+  check((await text("#c-leader")) === env("NODE_NAME"), "leader on the cluster page");
+  check((await text("#members")).includes("leader"), "leader role");
+  check((await text("#nodes")).includes("active"), "node table");
+  await shot("09-cluster");
+
+  // Simplified Chinese, then back
+  await page.selectOption("#lang", "zh-CN");
+  await page.waitForSelector('#nav a[data-page=users]:has-text("用户")');
+  await page.waitForSelector('#view[data-ready=cluster] h1:has-text("集群")');
+  await open("#/users?domain=shop.test", 'tr[data-user="carol@shop.test"]');
+  check((await text("#view h1")) === "用户", "Chinese page title");
+  await shot("10-users-zh");
+  await page.selectOption("#lang", "en");
+  await page.waitForSelector('#nav a[data-page=users]:has-text("Users")');
+
+  await page.click("#logout");
+  await page.waitForSelector("#login:not([hidden])");
+
+  // --- domain admin ---------------------------------------------------------
+  await page.fill("#name", env("DADM_NAME"));
+  await page.fill("#password", env("DADM_PASSWORD"));
+  await page.click("#login button[type=submit]");
+  await page.waitForSelector("#view[data-ready=dashboard]");
+  check(await page.isHidden("#nav a[data-page=admins]"), "no admins link for a domain admin");
+  check(await page.isHidden("#nav a[data-page=cluster]"), "no cluster link for a domain admin");
+  check((await text("#d-domains")).includes("1"), "one domain counted");
+  await shot("11-domain-admin-dashboard");
+  await open("#/domains", "#view[data-ready=domains] #domains");
+  const shown = await page.$$eval("#domains tbody tr", (rows) => rows.map((r) => r.dataset.domain));
+  check(JSON.stringify(shown) === JSON.stringify([env("DADM_DOMAIN")]), "only its own domain: " + shown);
+  check(await page.isHidden("#add-domain") || !(await page.$("#add-domain")), "no add-domain form");
+  // the domain chooser lists only its domain
+  await open("#/users", "#view[data-ready=users] #domain");
+  const opts = await page.$$eval("#domain option", (o) => o.map((x) => x.value));
+  check(JSON.stringify(opts) === JSON.stringify([env("DADM_DOMAIN")]), "domain chooser: " + opts);
+  // another domain named in the address bar: the API refuses, the page says so
+  await open("#/users?domain=" + env("OTHER_DOMAIN"), "#view[data-ready=users] .error");
+  check((await page.getAttribute("#view .error", "data-status")) === "403", "403 for another domain's users");
+  await shot("12-domain-admin-refused");
+  await open("#/users?domain=" + env("DADM_DOMAIN") + "&user=" + encodeURIComponent("bob@" + env("OTHER_DOMAIN")),
+    "#view[data-ready=users] #user-panel .error");
+  check((await page.getAttribute("#user-panel .error", "data-status")) === "403", "403 for another domain's user");
+  await open("#/admins", "#view[data-ready=admins] .error");
+  check((await page.getAttribute("#view .error", "data-status")) === "403", "403 for the admins page");
+  // the session token lives in the page's memory only: no cookie and
+  // nothing in storage but the language (a request without the token
+  // would get the API's Basic challenge, i.e. the browser's own dialog)
+  check((await page.context().cookies()).length === 0, "no cookies");
+  const stored = await page.evaluate(() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]);
+  check(JSON.stringify(stored) === JSON.stringify(["mn.admin.lang"]), "storage: " + stored);
+  await page.click("#logout");
+  await page.waitForSelector("#login:not([hidden])");
+
+  if (problems.length) throw new Error(problems.join("\n"));
+  console.log("web admin browser test passed");
+} catch (e) {
+  console.error(e.stack || String(e));
+  console.error(problems.join("\n"));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
