@@ -62,6 +62,7 @@ function showLogin() {
   $("logout").hidden = true;
   $("who").textContent = "";
   $("login").hidden = false;
+  $("toast").hidden = true;
   $("password").value = "";
   $("name").focus();
 }

@@ -13,9 +13,10 @@ export async function domainSelect(ctx, current, onchange, { all = true } = {}) 
     all && !ctx.me.domain ? h("option", { value: "" }, t("all_domains")) : null,
     names.map((n) => h("option", { value: n }, n)));
   // a domain named in the address bar but not listed is still asked for:
-  // the API answers (403 for another domain's admin), the page shows it
-  if (current && !names.includes(current)) sel.append(h("option", { value: current }, current));
+  // the API answers (403 for another domain's admin) and the page shows
+  // that; the chooser keeps offering only the admin's own domains
   sel.value = current || (all && !ctx.me.domain ? "" : names[0] || "");
+  if (current && !names.includes(current)) sel.selectedIndex = -1;
   return { select: sel, names, list };
 }
 
