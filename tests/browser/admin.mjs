@@ -9,9 +9,15 @@
 // of every page goes to ARTIFACTS. Any console error other than the HTTP
 // errors the page handles, or any page error, fails the run.
 //
+// With MODE=cluster (tests/cluster/test_webadmin_cluster.py) instead: on a
+// cluster, the dashboard and the cluster page show every member with its
+// disk free and the leader, and a user (MOVE_USER) is moved to another node
+// (MOVE_TO) from the user's panel, its progress followed to the end.
+//
 // Env: ADMIN_URL (http://NODE:6080/admin/), ADMIN_PASSWORD, DADM_NAME,
-// DADM_PASSWORD, DADM_DOMAIN, OTHER_DOMAIN, NODE_NAME, ARTIFACTS, CHROMIUM.
-// Exit 0 on success.
+// DADM_PASSWORD, DADM_DOMAIN, OTHER_DOMAIN, NODE_NAME, ARTIFACTS, CHROMIUM;
+// MODE=cluster: ADMIN_URL, ADMIN_PASSWORD, NODES (comma-separated),
+// MOVE_USER, MOVE_TO, ARTIFACTS, CHROMIUM. Exit 0 on success.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -51,6 +57,13 @@ try {
     await page.waitForSelector(ready);
   };
   const text = (sel) => page.textContent(sel);
+
+  if (env("MODE", "single") === "cluster") {
+    await clusterRun(page, shot, open, text);
+    if (problems.length) throw new Error(problems.join("\n"));
+    console.log("web admin cluster browser test passed");
+    process.exit(0);
+  }
 
   // --- system admin ---------------------------------------------------------
   await page.goto(env("ADMIN_URL"));
@@ -204,4 +217,36 @@ try {
   process.exitCode = 1;
 } finally {
   await browser.close();
+}
+
+async function clusterRun(page, shot, open, text) {
+  const nodes = env("NODES").split(",");
+  await page.goto(env("ADMIN_URL"));
+  await page.selectOption("#lang", "en");
+  await page.waitForSelector("#login:not([hidden])");
+  await page.fill("#name", "admin");
+  await page.fill("#password", env("ADMIN_PASSWORD"));
+  await page.click("#login button[type=submit]");
+  await page.waitForSelector("#view[data-ready=dashboard] #members");
+  for (const n of nodes) {
+    const row = `#members tr[data-node="${n}"]`;
+    check(/\d+(\.\d)? [KMGT]iB/.test(await text(row + " td:last-child")), "disk free of " + n);
+    check((await text(row)).includes("active"), n + " active");
+  }
+  check(nodes.includes(await text("#d-leader")), "a leader");
+  await shot("c1-dashboard");
+  await open("#/cluster", "#view[data-ready=cluster] #nodes");
+  check((await page.$$("#members tbody tr")).length === nodes.length, "every member listed");
+  check((await page.$$("#nodes tbody tr")).length === nodes.length, "every node listed");
+  await shot("c2-cluster");
+  const user = env("MOVE_USER");
+  await open("#/users?user=" + encodeURIComponent(user), "#view[data-ready=users] #move-user");
+  await page.selectOption("#m-node", env("MOVE_TO"));
+  await page.click("#move-user button[type=submit]");
+  await page.waitForSelector("#m-progress.state-ok", { timeout: 60000 });
+  check((await text("#m-progress")).includes("Moved to " + env("MOVE_TO")), "move finished");
+  check((await text("#e-home")) === env("MOVE_TO"), "new home in the panel");
+  await shot("c3-user-moved");
+  await open("#/users?search=" + encodeURIComponent(user.split("@")[0]), `tr[data-user="${user}"]`);
+  check((await text(`tr[data-user="${user}"]`)).includes(env("MOVE_TO")), "new home in the list");
 }

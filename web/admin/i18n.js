@@ -35,7 +35,7 @@ const STRINGS = {
     quota_messages: "Message quota", max_message_size: "Max message size", user_added: "User {address} added",
     cancel: "Cancel", close: "Close", save: "Save", saved: "Saved", nothing_changed: "Nothing changed",
     usage: "Usage", usage_of: "{used} of {quota}", usage_unlimited: "{used} (no quota)",
-    messages_n: "{n} messages", new_password: "New password", reset_password: "Reset password",
+    messages_n: "messages: {n}", new_password: "New password", reset_password: "Reset password",
     password_changed: "Password changed", delete_user: "Delete user",
     move: "Move to another node", move_to: "Move", target_node: "Target node",
     no_other_node: "No other active node.", last_move: "Last move",

@@ -150,7 +150,7 @@ async function userPanel(ctx, address, nav) {
 async function moveForm(ctx, u) {
   const nodes = (await api.nodes()).filter((n) => n.state === "active" && n.name !== u.home_node);
   const sel = h("select", { id: "m-node" }, nodes.map((n) => h("option", { value: n.name }, n.name)));
-  const progress = h("p", { id: "m-progress", class: "muted" },
+  const progress = h("p", { id: "m-progress", class: "muted progress" },
     u.move_state ? t("move_state_" + u.move_state) : u.move_result ? t("last_move") + ": " + u.move_result : "");
   const btn = h("button", { type: "submit", disabled: !nodes.length || !!u.move_state }, t("move_to"));
   const follow = async () => {
@@ -163,7 +163,12 @@ async function moveForm(ctx, u) {
         const ok = cur.home_node === sel.value;
         progress.textContent = (ok ? t("move_done", { node: cur.home_node }) : t("move_failed")) +
           (cur.move_result ? " — " + cur.move_result : "");
-        progress.className = ok ? "state-ok" : "state-bad";
+        progress.className = "progress " + (ok ? "state-ok" : "state-bad");
+        // the panel and the list row show the new home without a reload
+        const home = document.getElementById("e-home");
+        if (home) home.textContent = cur.home_node;
+        const cell = document.querySelector(`tr[data-user="${CSS.escape(cur.address)}"] td:nth-child(3)`);
+        if (cell) cell.textContent = cur.home_node;
         return;
       }
       progress.textContent = t("move_state_" + cur.move_state) + " → " + cur.move_to;
