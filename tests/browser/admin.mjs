@@ -96,6 +96,14 @@ try {
   await page.fill('tr[data-domain="shop.test"] input', "shop-alias.test");
   await page.click('tr[data-domain="shop.test"] form button[type=submit]');
   await page.waitForSelector('tr[data-domain="shop.test"] .chip:has-text("shop-alias.test")');
+  // the domain's limits (directory preferences)
+  await page.click('tr[data-domain="shop.test"] a.limits-link');
+  await page.waitForSelector("#limits #l-send_messages_per_hour");
+  await page.fill("#l-send_messages_per_hour", "120");
+  await page.fill("#l-sender_block", "spam@junk.test\n@bad.test");
+  await page.click("#l-save");
+  await page.waitForFunction(() => document.querySelector("#l-sender_block")?.value === "spam@junk.test\n@bad.test" &&
+    document.querySelector("#l-send_messages_per_hour")?.value === "120" && !document.querySelector("#toast").hidden);
   await shot("03-domains");
 
   // users: add one with a quota, then change the quota and see it listed

@@ -133,6 +133,11 @@ OTHER = [
     ("POST", "users/*/quarantine/*/release", "/users/bob%40other.test/quarantine/1/release",
      None, (403,)),
     ("DELETE", "users/*/quarantine/*", "/users/bob%40other.test/quarantine/1", None, (403,)),
+    ("GET", "users/*/prefs", "/users/bob%40other.test/prefs", None, (403,)),
+    ("PUT", "users/*/prefs", "/users/bob%40other.test/prefs", {"language": "en"}, (403,)),
+    ("GET", "domains/*/prefs", "/domains/other.test/prefs", None, (403,)),
+    ("PUT", "domains/*/prefs", "/domains/other.test/prefs", {"send_messages_per_hour": "5"},
+     (403,)),
     ("GET", "security/blocked", "/security/blocked", None, (403,)),
     ("DELETE", "security/blocked/*", "/security/blocked/127.0.0.9", None, (403,)),
 ]
@@ -145,7 +150,8 @@ def route_table():
 
 def directory_dump(node):
     return {p: ok(node, "GET", p) for p in
-            ("/domains", "/users", "/aliases", "/groups", "/admins")}
+            ("/domains", "/users", "/aliases", "/groups", "/admins",
+             "/domains/other.test/prefs", "/users/bob%40other.test/prefs")}
 
 
 def test_every_route_has_a_scope_case():

@@ -76,6 +76,8 @@ def test_webadmin_in_chromium(tmp_path_factory):
         assert (status, carol["quota_bytes"], carol["flags"]) == (
             200, 250 << 20, ["no_external_send"])
         assert carol["name"] == "Carol 测试"
+        assert api(n, "GET", "/domains/shop.test/prefs") == (200, {
+            "send_messages_per_hour": "120", "sender_block": "spam@junk.test\n@bad.test"})
         # the domain admin the browser made is refused another domain by the API
         assert api(n, "GET", "/users/bob%40other.test", user="shopadm",
                    password="Shop-adm1")[0] == 403

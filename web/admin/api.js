@@ -64,6 +64,8 @@ export const delDomain = (name) => call("DELETE", `/domains/${seg(name)}`);
 export const addDomainAlias = (name, alias) => call("POST", `/domains/${seg(name)}/aliases`, { alias });
 export const delDomainAlias = (name, alias) => call("DELETE", `/domains/${seg(name)}/aliases/${seg(alias)}`);
 export const dkim = (name) => call("GET", `/domains/${seg(name)}/dkim`);
+export const domainPrefs = (name) => call("GET", `/domains/${seg(name)}/prefs`);
+export const setDomainPrefs = (name, prefs) => call("PUT", `/domains/${seg(name)}/prefs`, prefs);
 
 export const users = ({ domain, search, offset = 0, limit = 50 } = {}) =>
   call("GET", "/users" + qs({ domain, search, offset, limit }));
