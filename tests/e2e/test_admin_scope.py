@@ -271,3 +271,22 @@ def test_status_has_dashboard_fields(scoped):
     assert svc["http"] == {"name": "http", "port": scoped.http_port, "state": "listening"}
     assert svc["smtp"]["state"] == "off"
     assert st["counts"]["messages"] == 0 and st["counts"]["aliases"] >= 1
+
+
+def test_session_logins_count_in_login_failure_blocking(scoped):
+    """[limits] auth_fail_user (20 by default): the 20th wrong password for a
+    name blocks it; the right one then gets the same 401, until a system
+    admin releases the block."""
+    ok(scoped, "POST", "/admins", {"name": "blockme", "password": "Block-pw1"})
+    try:
+        for _ in range(20):
+            assert login(scoped, "blockme", "wrong")[0] == 401
+        status, data, _ = login(scoped, "blockme", "Block-pw1")
+        assert (status, data["error"]) == (401, "bad credentials")
+        blocked = ok(scoped, "GET", "/security/blocked")
+        assert {"kind": "user", "key": "blockme"}.items() <= next(
+            b for b in blocked if b["key"] == "blockme").items()
+        ok(scoped, "DELETE", "/security/blocked/blockme")
+        assert login(scoped, "blockme", "Block-pw1")[0] == 201
+    finally:
+        ok(scoped, "DELETE", "/admins/blockme")
