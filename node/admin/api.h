@@ -125,6 +125,10 @@ void api_domains_dkim_set(struct api_req *r);
 void api_domains_dkim_del(struct api_req *r);
 void api_users_list(struct api_req *r);
 void api_users_add(struct api_req *r);
+/* api_users_list_usage - reply 200 with list (stolen) after filling the
+ * usage of the users homed here (api_users_usage.c; GET /users?usage=1) */
+void api_users_list_usage(struct api_req *r, json_t *list);
+#define API_USAGE_MAX_PAGE 200 /* users per page when usage is asked */
 void api_users_get(struct api_req *r);
 void api_users_patch(struct api_req *r);
 void api_users_del(struct api_req *r);

@@ -126,6 +126,7 @@ try {
   check((await page.inputValue("#e-quota")) === "250M", "new quota in the edit form");
   check((await text('tr[data-user="carol@shop.test"]')).includes("no external send"), "flag in the list");
   check((await text("#e-usage-line")).includes("250"), "usage line shows the quota");
+  check((await text('tr[data-user="carol@shop.test"] td.usage')).includes("0 B · 0"), "usage in the list");
   // search on the server
   await page.fill("#search", "caro");
   await page.click("#view form.tools button[type=submit]");

@@ -67,8 +67,8 @@ export const dkim = (name) => call("GET", `/domains/${seg(name)}/dkim`);
 export const domainPrefs = (name) => call("GET", `/domains/${seg(name)}/prefs`);
 export const setDomainPrefs = (name, prefs) => call("PUT", `/domains/${seg(name)}/prefs`, prefs);
 
-export const users = ({ domain, search, offset = 0, limit = 50 } = {}) =>
-  call("GET", "/users" + qs({ domain, search, offset, limit }));
+export const users = ({ domain, search, offset = 0, limit = 50, usage = 0 } = {}) =>
+  call("GET", "/users" + qs({ domain, search, offset, limit, usage: usage ? 1 : undefined }));
 export const user = (a) => call("GET", `/users/${seg(a)}`);
 export const addUser = (u) => call("POST", "/users", u);
 export const patchUser = (a, fields) => call("PATCH", `/users/${seg(a)}`, fields);

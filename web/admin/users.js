@@ -1,6 +1,7 @@
 // users.js - users of one domain or all: search (address or name, on the
 // server) and paging (the API pages with offset/limit, so 10,000 users
-// cost one page at a time), add, and a side panel per user: quota with
+// cost one page at a time; usage=1 adds the mail store's figures of the
+// page's users homed on this node), add, and a side panel per user: quota with
 // usage, flags, name, password reset, delete, and (system admins) move to
 // another node with its progress (copy, hold, cleanup, then the counts).
 import * as api from "./api.js";
@@ -30,7 +31,7 @@ export async function render(ctx) {
   let list;
   try {
     // one more than a page: tells whether a next page exists without a count
-    list = await api.users({ domain, search, offset, limit: PAGE + 1 });
+    list = await api.users({ domain, search, offset, limit: PAGE + 1, usage: true });
   } catch (e) {
     return [h("h1", {}, t("nav_users")), tools, errorBox(e)];
   }
@@ -44,18 +45,27 @@ export async function render(ctx) {
   h("td", {}, u.name || ""),
   h("td", {}, u.home_node || "—", u.move_state ? " → " + u.move_to : ""),
   h("td", { class: "num quota" }, size(u.quota_bytes, true)),
+  h("td", { class: "usage" }, usageCell(u)),
   h("td", {}, u.flags.map((f) => h("span", { class: "chip" }, t("flag_" + f))))));
   const pager = h("div", { class: "pager" },
     h("button", { type: "button", id: "prev", disabled: offset === 0, onclick: () => nav({ offset: Math.max(0, offset - PAGE) }) }, t("prev")),
     h("span", { id: "page-info" }, list.length ? t("range", { from: offset + 1, to: offset + list.length }) : t("no_users")),
     h("button", { type: "button", id: "next", disabled: !more, onclick: () => nav({ offset: offset + PAGE }) }, t("next")));
   const left = h("div", {}, tools,
-    table(["address", "name", "home_node", { key: "quota", attrs: { class: "num" } }, "flags"], rows, { id: "users" }),
+    table(["address", "name", "home_node", { key: "quota", attrs: { class: "num" } }, "usage", "flags"], rows, { id: "users" }),
     pager);
   let panel = null;
   if (selected === "+") panel = addPanel(ctx, domain, nav);
   else if (selected) panel = await userPanel(ctx, selected, nav);
   return [h("h1", {}, t("nav_users")), h("div", { class: "split" }, left, panel)];
+}
+
+// used bytes (a bar against the quota) and messages; "—" when the
+// mailbox is on another node (the API says null there)
+function usageCell(u) {
+  if (u.used_bytes === null || u.used_bytes === undefined) return h("span", { class: "muted", title: t("usage_elsewhere") }, "—");
+  return [u.quota_bytes ? h("meter", { min: 0, max: u.quota_bytes, value: u.used_bytes, high: u.quota_bytes * 0.9 }) : null,
+    " " + size(u.used_bytes) + " · " + u.used_messages];
 }
 
 function addPanel(ctx, domain, nav) {
