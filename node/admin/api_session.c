@@ -95,17 +95,19 @@ api_session_login(struct api_req *r)
 
 		log_warn("admin", "event=auth_blocked ip=%s name=\"%s\"",
 		    http_exchange_peer_ip(r->x), log_escape(esc, sizeof(esc), name, strlen(name)));
+		OPENSSL_cleanse((char *)password, strlen(password));
 		api_reply_error(r, 401, "bad credentials");
 		return;
 	}
 	rc = admin_auth_check(r->api->auth, name, password, &r->who, login_auth_cb, r);
+	/* the check keeps its own copy: wipe the one in the parsed body */
+	OPENSSL_cleanse((char *)password, strlen(password));
 	if (rc == 0) {
 		session_created(r);
 	} else if (rc != MN_EAGAIN) {
 		limits_auth_failed(r->api->limits, http_exchange_peer_ip(r->x), r->login);
 		api_reply_error(r, 401, "bad credentials");
 	}
-	/* the password stays in r->body until the reply; json_decref frees it */
 }
 
 int
