@@ -104,6 +104,10 @@ try {
   await page.click("#l-save");
   await page.waitForFunction(() => document.querySelector("#l-sender_block")?.value === "spam@junk.test\n@bad.test" &&
     document.querySelector("#l-send_messages_per_hour")?.value === "120" && !document.querySelector("#toast").hidden);
+  // a DKIM key: the page shows the TXT record to publish
+  await page.click("#dkim-new");
+  await page.waitForSelector('#dkim pre.dns:has-text("v=DKIM1")');
+  check((await text("#dkim code")) === "mail._domainkey.shop.test", "DKIM record name");
   await shot("03-domains");
 
   // users: add one with a quota, then change the quota and see it listed
@@ -127,6 +131,10 @@ try {
   check((await text('tr[data-user="carol@shop.test"]')).includes("no external send"), "flag in the list");
   check((await text("#e-usage-line")).includes("250"), "usage line shows the quota");
   check((await text('tr[data-user="carol@shop.test"] td.usage')).includes("0 B · 0"), "usage in the list");
+  // the user's own sender list (directory preferences)
+  await page.fill("#up-sender_allow", "friend@remote.test");
+  await page.click("#up-save");
+  await page.waitForSelector('#toast:not([hidden]):has-text("Saved")');
   // search on the server
   await page.fill("#search", "caro");
   await page.click("#view form.tools button[type=submit]");
@@ -221,6 +229,11 @@ try {
   if (problems.length) throw new Error(problems.join("\n"));
   console.log("web admin browser test passed");
 } catch (e) {
+  // what the page showed when it failed, for the report
+  for (const p of browser.contexts().flatMap((c) => c.pages())) {
+    await p.screenshot({ path: path.join(artifacts, "failed.png"), fullPage: true }).catch(() => {});
+    console.error("page text at failure:", (await p.textContent("body").catch(() => "")).slice(0, 2000));
+  }
   console.error(e.stack || String(e));
   console.error(problems.join("\n"));
   process.exitCode = 1;

@@ -76,6 +76,10 @@ def test_webadmin_in_chromium(tmp_path_factory):
         assert (status, carol["quota_bytes"], carol["flags"]) == (
             200, 250 << 20, ["no_external_send"])
         assert carol["name"] == "Carol 测试"
+        assert api(n, "GET", "/users/carol%40shop.test/prefs") == (200, {
+            "sender_allow": "friend@remote.test"})
+        status, key = api(n, "GET", "/domains/shop.test/dkim")
+        assert (status, key["selector"]) == (200, "mail")
         assert api(n, "GET", "/domains/shop.test/prefs") == (200, {
             "send_messages_per_hour": "120", "sender_block": "spam@junk.test\n@bad.test"})
         # the domain admin the browser made is refused another domain by the API

@@ -64,6 +64,10 @@ export const delDomain = (name) => call("DELETE", `/domains/${seg(name)}`);
 export const addDomainAlias = (name, alias) => call("POST", `/domains/${seg(name)}/aliases`, { alias });
 export const delDomainAlias = (name, alias) => call("DELETE", `/domains/${seg(name)}/aliases/${seg(alias)}`);
 export const dkim = (name) => call("GET", `/domains/${seg(name)}/dkim`);
+export const newDkim = (name) => call("POST", `/domains/${seg(name)}/dkim`, {});
+export const delDkim = (name) => call("DELETE", `/domains/${seg(name)}/dkim`);
+export const userPrefs = (a) => call("GET", `/users/${seg(a)}/prefs`);
+export const setUserPrefs = (a, prefs) => call("PUT", `/users/${seg(a)}/prefs`, prefs);
 export const domainPrefs = (name) => call("GET", `/domains/${seg(name)}/prefs`);
 export const setDomainPrefs = (name, prefs) => call("PUT", `/domains/${seg(name)}/prefs`, prefs);
 

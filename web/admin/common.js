@@ -1,8 +1,9 @@
 // common.js - pieces several pages share: the domain chooser (only the
-// domains the admin may see: the API lists a domain admin's own) and
-// form-reading helpers.
+// domains the admin may see: the API lists a domain admin's own), the
+// preferences form (send limits and sender lists of a domain or a user,
+// GET/PUT .../prefs) and form-reading helpers.
 import * as api from "./api.js";
-import { h } from "./dom.js";
+import { attempt, h } from "./dom.js";
 import { t } from "./i18n.js";
 
 // a <select> of the admin's domains; "" = all (system admins only)
@@ -26,4 +27,35 @@ export function labeled(key, input) {
 
 export function splitList(s) {
   return s.split(/[\s,;]+/).map((x) => x.trim()).filter(Boolean);
+}
+
+export const LIMIT_KEYS = ["send_messages_per_hour", "send_recipients_per_hour", "send_messages_per_day",
+  "send_recipients_per_day"];
+export const LIST_KEYS = ["sender_allow", "sender_block"];
+
+// a form of the preferences `prefs` (as GET .../prefs gave them); save(body)
+// gets only the changed keys, null for a field emptied (back to the default)
+export function prefsForm(id, prefs, save) {
+  const inputs = {};
+  for (const k of LIMIT_KEYS)
+    inputs[k] = h("input", { id: id + "-" + k, value: prefs[k] ?? "", placeholder: t("node_default"), size: 10, inputmode: "numeric" });
+  for (const k of LIST_KEYS)
+    inputs[k] = h("textarea", { id: id + "-" + k, rows: 3, cols: 36 }, prefs[k] ?? "");
+  return h("form", {
+    class: "form", id,
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      const body = {};
+      for (const [k, el] of Object.entries(inputs)) {
+        const v = el.value.trim();
+        if (v !== (prefs[k] ?? "")) body[k] = v === "" ? null : v;
+      }
+      if (!Object.keys(body).length) return;
+      await attempt(() => save(body), t("saved"));
+    },
+  },
+  h("p", { class: "muted" }, t("limits_help")),
+  h("div", { class: "row" }, LIMIT_KEYS.map((k) => h("label", {}, h("span", {}, t("pref_" + k)), inputs[k]))),
+  h("div", { class: "row" }, LIST_KEYS.map((k) => h("label", {}, h("span", {}, t("pref_" + k)), inputs[k]))),
+  h("div", { class: "row" }, h("button", { type: "submit", id: id + "-save" }, t("save"))));
 }

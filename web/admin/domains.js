@@ -4,11 +4,12 @@
 // that still has users, aliases or groups is refused (409, shown). The
 // limits panel (#/domains?limits=D) edits the domain's preferences in the
 // directory (GET/PUT /domains/D/prefs): send limits per hour and day for
-// each of its users, and sender allow and block lists.
+// each of its users, and sender allow and block lists; and shows its DKIM
+// key's DNS record.
 import * as api from "./api.js";
 import { attempt, confirmAction, errorBox, h, table, time } from "./dom.js";
 import { t } from "./i18n.js";
-import { labeled } from "./common.js";
+import { labeled, prefsForm } from "./common.js";
 
 export async function render(ctx) {
   const list = await api.domains();
@@ -53,40 +54,51 @@ export async function render(ctx) {
   return out;
 }
 
-const LIMIT_KEYS = ["send_messages_per_hour", "send_recipients_per_hour", "send_messages_per_day",
-  "send_recipients_per_day"];
-const LIST_KEYS = ["sender_allow", "sender_block"];
-
 async function limitsPanel(ctx, domain) {
+  const title = h("h2", {}, t("limits_of", { domain }));
   let prefs;
   try {
     prefs = await api.domainPrefs(domain);
   } catch (e) {
-    return h("div", { class: "panel", id: "limits" }, h("h2", {}, t("limits_of", { domain })), errorBox(e));
+    return h("div", { class: "panel", id: "limits" }, title, errorBox(e));
   }
-  const inputs = {};
-  for (const k of LIMIT_KEYS)
-    inputs[k] = h("input", { id: "l-" + k, value: prefs[k] ?? "", placeholder: t("node_default"), size: 10, inputmode: "numeric" });
-  for (const k of LIST_KEYS)
-    inputs[k] = h("textarea", { id: "l-" + k, rows: 3, cols: 40 }, prefs[k] ?? "");
-  return h("form", {
-    class: "panel form", id: "limits",
-    onsubmit: async (ev) => {
-      ev.preventDefault();
-      const body = {};
-      for (const [k, el] of Object.entries(inputs)) {
-        const v = el.value.trim();
-        if (v !== (prefs[k] ?? "")) body[k] = v === "" ? null : v; // empty: back to the default
-      }
-      if (!Object.keys(body).length) return;
-      if (await attempt(() => api.setDomainPrefs(domain, body), t("saved"))) ctx.refresh();
+  const form = prefsForm("l", prefs, async (body) => {
+    await api.setDomainPrefs(domain, body);
+    ctx.refresh();
+  });
+  return h("div", { class: "panel", id: "limits" }, title, form,
+    h("h2", {}, t("dkim")), await dkimPart(ctx, domain),
+    h("p", {}, h("a", { href: "#/domains" }, t("close"))));
+}
+
+// the domain's DKIM key (RFC 6376): the TXT record to publish; system
+// admins make a new key or remove it (GET/POST/DELETE /domains/D/dkim)
+async function dkimPart(ctx, domain) {
+  let key = null;
+  try {
+    key = await api.dkim(domain);
+  } catch (e) {
+    if (e.status !== 404) return errorBox(e);
+  }
+  const system = !ctx.me.domain;
+  const make = system ? h("button", {
+    type: "button", id: "dkim-new",
+    onclick: async () => {
+      if (key && !confirmAction(t("confirm_dkim", { domain }))) return;
+      if (await attempt(() => api.newDkim(domain), t("dkim_made"))) ctx.refresh();
     },
-  }, h("h2", {}, t("limits_of", { domain })),
-  h("p", { class: "muted" }, t("limits_help")),
-  h("div", { class: "row" }, LIMIT_KEYS.map((k) => h("label", {}, h("span", {}, t("pref_" + k)), inputs[k]))),
-  h("div", { class: "row" }, LIST_KEYS.map((k) => h("label", {}, h("span", {}, t("pref_" + k)), inputs[k]))),
-  h("div", { class: "row" }, h("button", { type: "submit", id: "l-save" }, t("save")),
-    h("a", { href: "#/domains" }, t("close"))));
+  }, key ? t("dkim_replace") : t("dkim_new")) : null;
+  if (!key) return h("div", { id: "dkim" }, h("p", { class: "muted" }, t("dkim_none")), make);
+  return h("div", { id: "dkim" },
+    h("p", {}, t("dkim_publish"), " ", h("code", {}, key.dns_name), " (" + key.algorithm + ", " + time(key.created_at) + ")"),
+    h("pre", { class: "dns" }, key.dns_txt),
+    h("div", { class: "row" }, make, system ? h("button", {
+      type: "button", class: "danger",
+      onclick: async () => {
+        if (!confirmAction(t("confirm_delete", { name: key.dns_name }))) return;
+        if (await attempt(() => api.delDkim(domain), t("deleted"))) ctx.refresh();
+      },
+    }, t("delete")) : null));
 }
 
 function aliasForm(ctx, domain) {

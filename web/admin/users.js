@@ -7,7 +7,7 @@
 import * as api from "./api.js";
 import { attempt, confirmAction, errorBox, h, size, sizeInput, table, time, toast } from "./dom.js";
 import { t } from "./i18n.js";
-import { domainSelect, labeled } from "./common.js";
+import { domainSelect, labeled, prefsForm } from "./common.js";
 
 const PAGE = 50;
 const FLAGS = ["disabled", "readonly", "no_external_send", "no_external_receive"];
@@ -144,6 +144,13 @@ async function userPanel(ctx, address, nav) {
     h("p", { id: "e-usage-line" }, t("usage") + ": ", ...usage, " · ", t("messages_n", { n: u.used_messages })),
     edit, h("h2", {}, t("password")), reset,
   ];
+  // the user's own send limits and sender lists (directory preferences)
+  try {
+    const prefs = await api.userPrefs(address);
+    parts.push(h("h2", {}, t("user_limits")), prefsForm("up", prefs, (body) => api.setUserPrefs(address, body)));
+  } catch (e) {
+    parts.push(errorBox(e));
+  }
   if (!ctx.me.domain) parts.push(h("h2", {}, t("move")), await moveForm(ctx, u));
   parts.push(h("div", { class: "row" },
     h("button", {
