@@ -178,7 +178,9 @@ try {
   check((await text("#nodes")).includes("active"), "node table");
   await shot("09-cluster");
 
-  // Simplified Chinese, then back
+  // Simplified Chinese, then back; every English string has its Chinese one
+  const untranslated = await page.evaluate(async () => (await import("/admin/i18n.js")).missing());
+  check(untranslated.length === 0, "untranslated strings: " + untranslated);
   await page.selectOption("#lang", "zh-CN");
   await page.waitForSelector('#nav a[data-page=users]:has-text("用户")');
   await page.waitForSelector('#view[data-ready=cluster] h1:has-text("集群")');
