@@ -62,6 +62,9 @@ def test_webadmin_in_chromium(tmp_path_factory):
                                          "password": "Bob-pw1"})[0] == 201
         assert api(n, "POST", "/admins", {"name": DADM[0], "password": DADM[1],
                                           "domain": DADM[2]})[0] == 201
+        for _ in range(20):  # [limits] auth_fail_user: the name is blocked
+            assert api(n, "GET", "/status", user="intruder", password="guess")[0] == 401
+        assert [b["key"] for b in api(n, "GET", "/security/blocked")[1]] == ["intruder"]
         env = dict(os.environ, ADMIN_URL=n.url + "/admin/", ADMIN_PASSWORD=ADMIN_PASSWORD,
                    DADM_NAME=DADM[0], DADM_PASSWORD=DADM[1], DADM_DOMAIN=DADM[2],
                    OTHER_DOMAIN="other.test", NODE_NAME=n.name, ARTIFACTS=SCREENSHOTS,
@@ -72,6 +75,10 @@ def test_webadmin_in_chromium(tmp_path_factory):
         for shot in ("02-dashboard", "04-users", "09-cluster", "12-domain-admin-refused"):
             assert os.path.exists(os.path.join(SCREENSHOTS, shot + ".png")), shot
         # what the browser did, seen through the API
+        assert api(n, "GET", "/security/blocked") == (200, [])
+        assert api(n, "GET", "/domains/gone.test")[0] == 404
+        assert [a["address"] for a in api(n, "GET", "/aliases?domain=shop.test")[1]] == [
+            "info@shop.test"]
         status, carol = api(n, "GET", "/users/carol%40shop.test")
         assert (status, carol["quota_bytes"], carol["flags"]) == (
             200, 250 << 20, ["no_external_send"])

@@ -94,6 +94,12 @@ export const addAdmin = (a) => call("POST", "/admins", a);
 export const adminPassword = (name, password) => call("PATCH", `/admins/${seg(name)}`, { password });
 export const delAdmin = (name) => call("DELETE", `/admins/${seg(name)}`);
 
+export const blocked = () => call("GET", "/security/blocked");
+export const release = (key) => call("DELETE", `/security/blocked/${seg(key)}`);
+export const quarantine = (a) => call("GET", `/users/${seg(a)}/quarantine`);
+export const releaseHeld = (a, uid) => call("POST", `/users/${seg(a)}/quarantine/${uid}/release`);
+export const delHeld = (a, uid) => call("DELETE", `/users/${seg(a)}/quarantine/${uid}`);
+
 export const queue = () => call("GET", "/queue");
 export const retryQueue = (id) => call("POST", `/queue/${seg(id)}/retry`);
 export const delQueue = (id) => call("DELETE", `/queue/${seg(id)}`);

@@ -14,8 +14,9 @@ import * as groups from "./groups.js";
 import * as admins from "./admins.js";
 import * as queue from "./queue.js";
 import * as cluster from "./cluster.js";
+import * as security from "./security.js";
 
-const PAGES = { dashboard, domains, users, aliases, groups, admins, queue, cluster };
+const PAGES = { dashboard, domains, users, aliases, groups, admins, queue, security, cluster };
 const $ = (id) => document.getElementById(id);
 let me = null;
 let rendering = 0;

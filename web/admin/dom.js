@@ -72,7 +72,7 @@ export async function attempt(fn, okMsg) {
   try {
     const r = await fn();
     if (okMsg) toast(okMsg);
-    return r === undefined ? true : r;
+    return r === undefined || r === null ? true : r; // 204: no body, still done
   } catch (e) {
     toast(t("failed") + ": " + (e.status ? e.status + " " : "") + e.message, true);
     return undefined;

@@ -151,6 +151,7 @@ async function userPanel(ctx, address, nav) {
   } catch (e) {
     parts.push(errorBox(e));
   }
+  parts.push(h("h2", {}, t("quarantine")), await quarantinePart(ctx, address));
   if (!ctx.me.domain) parts.push(h("h2", {}, t("move")), await moveForm(ctx, u));
   parts.push(h("div", { class: "row" },
     h("button", {
@@ -202,4 +203,25 @@ async function moveForm(ctx, u) {
       btn.disabled = false;
     },
   }, nodes.length ? labeled("target_node", sel) : h("span", { class: "muted" }, t("no_other_node")), btn, progress);
+}
+
+// mail held by an anti-spam "quarantine" action (the Quarantine folder of
+// the user's mailbox on the node answering): release to INBOX or delete
+async function quarantinePart(ctx, address) {
+  let held;
+  try {
+    held = await api.quarantine(address);
+  } catch (e) {
+    return errorBox(e);
+  }
+  if (!held.length) return h("p", { class: "muted", id: "held-none" }, t("held_none"));
+  return table(["from", "subject", { key: "size", attrs: { class: "num" } }, "arrival", ""],
+    held.map((m) => h("tr", { "data-uid": m.uid },
+      h("td", {}, m.from), h("td", {}, m.subject), h("td", { class: "num" }, size(m.size)),
+      h("td", {}, time(m.internal_date)),
+      h("td", {},
+        h("button", { type: "button", onclick: async () => { if (await attempt(() => api.releaseHeld(address, m.uid), t("released"))) ctx.refresh(); } }, t("release")),
+        " ",
+        h("button", { type: "button", class: "danger", onclick: async () => { if (await attempt(() => api.delHeld(address, m.uid), t("deleted"))) ctx.refresh(); } }, t("delete"))))),
+  { id: "held" });
 }
