@@ -80,8 +80,8 @@ api_session_login(struct api_req *r)
 		api_reply_error(r, 413, "body too large");
 		return;
 	}
-	r->body = json_loadb(
-	    (const char *)r->req->body, r->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	r->body =
+	    json_loadb((const char *)r->req->body, r->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (r->body == NULL || !json_is_object(r->body)) {
 		api_reply_error(r, 400, "body must be a JSON object {\"name\", \"password\"}");
 		return;
@@ -121,8 +121,8 @@ api_session_auth(struct api_req *r, const char *token, size_t len)
 		token++, len--;
 	while (len > 0 && (token[len - 1] == ' ' || token[len - 1] == '\t'))
 		len--;
-	if (admin_session_lookup(r->api->sessions, token, len, uv_now(r->api->loop), &name,
-	        &hash) != 0) {
+	if (admin_session_lookup(
+	        r->api->sessions, token, len, uv_now(r->api->loop), &name, &hash) != 0) {
 		api_reply_error(r, 401, "no such session (expired or logged out): log in again");
 		return -1;
 	}

@@ -146,13 +146,16 @@ totals_work_cb(uv_work_t *w)
 		    mailstore_quota_usage(t->ms, t->users[i], &bytes, &msgs, &err) != 0)
 			continue;
 		if ((d = json_object_get(t->out, t->domains[i])) == NULL) {
-			d = json_pack("{s:I, s:I}", "messages", (json_int_t)0, "bytes", (json_int_t)0);
+			d = json_pack(
+			    "{s:I, s:I}", "messages", (json_int_t)0, "bytes", (json_int_t)0);
 			json_object_set_new(t->out, t->domains[i], d);
 		}
 		json_object_set_new(d, "messages",
-		    json_integer(json_integer_value(json_object_get(d, "messages")) + (json_int_t)msgs));
+		    json_integer(
+		        json_integer_value(json_object_get(d, "messages")) + (json_int_t)msgs));
 		json_object_set_new(d, "bytes",
-		    json_integer(json_integer_value(json_object_get(d, "bytes")) + (json_int_t)bytes));
+		    json_integer(
+		        json_integer_value(json_object_get(d, "bytes")) + (json_int_t)bytes));
 	}
 }
 
@@ -204,7 +207,8 @@ totals_start(struct admin_api *api)
 		const char *addr = json_string_value(json_object_get(u, "address"));
 		const char *home = json_string_value(json_object_get(u, "home_node"));
 
-		if (addr == NULL || (home != NULL && *home != '\0' && strcmp(home, api->node_name) != 0))
+		if (addr == NULL ||
+		    (home != NULL && *home != '\0' && strcmp(home, api->node_name) != 0))
 			continue;
 		t->users[t->n] = xstrdup(addr);
 		t->domains[t->n] = strrchr(t->users[t->n], '@') + 1;
@@ -229,8 +233,8 @@ reply_status(struct api_req *r)
 	struct admin_api *api = r->api;
 	uint64_t up = (uv_now(api->loop) - api->started_ms) / 1000;
 	const char *only = api_is_system(r) ? NULL : r->who.domain;
-	json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "node", api->node_name, "version",
-	    MN_VERSION, "uptime_s", (json_int_t)up, "hostname", api->hostname);
+	json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "node", api->node_name, "version", MN_VERSION,
+	    "uptime_s", (json_int_t)up, "hostname", api->hostname);
 	json_t *counts = counts_json(api, only);
 	json_t *by = api->totals ? api->totals->by_domain : NULL;
 
@@ -276,7 +280,8 @@ api_status(struct api_req *r)
 	if (api->totals == NULL)
 		api->totals = xcalloc(1, sizeof(*api->totals));
 	st = api->totals;
-	if (!st->busy && (st->by_domain == NULL || uv_now(api->loop) >= st->at_ms + STATUS_TOTALS_MS))
+	if (!st->busy &&
+	    (st->by_domain == NULL || uv_now(api->loop) >= st->at_ms + STATUS_TOTALS_MS))
 		(void)totals_start(api);
 	if (st->busy && st->by_domain == NULL && st->nwaiting < STATUS_MAX_WAITING) {
 		st->waiting[st->nwaiting++] = r; /* the first count: wait for it */

@@ -28,7 +28,7 @@
 
 #define ADMIN_SESSION_IDLE_MS (30u * 60 * 1000)
 #define ADMIN_SESSION_MAX_MS (12u * 3600 * 1000)
-#define ADMIN_SESSION_MAX 512     /* the oldest session is ended beyond this */
+#define ADMIN_SESSION_MAX 512      /* the oldest session is ended beyond this */
 #define ADMIN_SESSION_TOKEN_LEN 43 /* base64url of 32 random bytes */
 
 struct admin_sessions;

@@ -45,7 +45,8 @@ test_token_shape_and_uniqueness(void **state)
 	a = admin_session_create(s, "admin", "$y$h1", 1000);
 	b = admin_session_create(s, "admin", "$y$h1", 1000);
 	assert_int_equal(strlen(a), ADMIN_SESSION_TOKEN_LEN);
-	assert_int_equal(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+	assert_int_equal(
+	    strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
 	    ADMIN_SESSION_TOKEN_LEN);
 	assert_string_not_equal(a, b);
 	assert_int_equal(lookup(s, a, 1001, "admin", "$y$h1"), 0);
