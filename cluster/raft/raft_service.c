@@ -785,7 +785,8 @@ disk_space(const struct raft_service *rs, uint64_t *free_out, uint64_t *total_ou
 static void
 disk_set(json_t *m, bool known, uint64_t free_b, uint64_t total_b)
 {
-	json_object_set_new(m, "disk_free_bytes", known ? json_integer((json_int_t)free_b) : json_null());
+	json_object_set_new(
+	    m, "disk_free_bytes", known ? json_integer((json_int_t)free_b) : json_null());
 	json_object_set_new(
 	    m, "disk_total_bytes", known ? json_integer((json_int_t)total_b) : json_null());
 }
