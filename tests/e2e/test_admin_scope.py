@@ -290,3 +290,36 @@ def test_session_logins_count_in_login_failure_blocking(scoped):
         assert login(scoped, "blockme", "Block-pw1")[0] == 201
     finally:
         ok(scoped, "DELETE", "/admins/blockme")
+
+
+def test_session_over_https_and_the_page_is_served(scoped):
+    """The web admin works on the HTTPS port too (self-signed dev cert), and
+    /admin/ is served with the UI's Content-Security-Policy."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection(scoped.address, scoped.https_port, timeout=30,
+                                       context=ctx)
+    try:
+        conn.request("POST", "/api/v1/session",
+                     body=json.dumps({"name": "admin", "password": ADMIN_PASSWORD}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        token = json.loads(resp.read())["token"]
+        assert resp.status == 201
+        conn.request("GET", "/api/v1/status", headers={"Authorization": "Bearer " + token})
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["node"] == scoped.name
+        conn.request("GET", "/admin/")
+        resp = conn.getresponse()
+        page = resp.read().decode()
+        assert resp.status == 200 and '<script type="module" src="/admin/app.js">' in page
+        assert "script-src 'self'" in resp.getheader("Content-Security-Policy")
+        conn.request("GET", "/admin/app.js")
+        resp = conn.getresponse()
+        resp.read()
+        assert (resp.status, resp.getheader("Content-Type")) == (
+            200, "text/javascript; charset=utf-8")
+    finally:
+        conn.close()
