@@ -5,7 +5,8 @@
 // an alias, a group with a member and a domain admin, looks at the queue,
 // releases a blocked login name and looks at the cluster page, switches to Simplified Chinese and back, logs out;
 // then a domain admin logs in, sees only its own domain and is refused
-// another domain's users (the API's 403 shown on the page). A screenshot
+// another domain's users (the API's 403 shown on the page), and after its
+// password was changed its session ends and it signs in again. A screenshot
 // of every page goes to ARTIFACTS. Any console error other than the HTTP
 // errors the page handles, or any page error, fails the run.
 //
@@ -15,7 +16,7 @@
 // (MOVE_TO) from the user's panel, its progress followed to the end.
 //
 // Env: ADMIN_URL (http://NODE:6080/admin/), ADMIN_PASSWORD, DADM_NAME,
-// DADM_PASSWORD, DADM_DOMAIN, OTHER_DOMAIN, NODE_NAME, ARTIFACTS, CHROMIUM;
+// DADM_PASSWORD, DADM_NEW_PASSWORD, DADM_DOMAIN, OTHER_DOMAIN, NODE_NAME, ARTIFACTS, CHROMIUM;
 // MODE=cluster: ADMIN_URL, ADMIN_PASSWORD, NODES (comma-separated),
 // MOVE_USER, MOVE_TO, ARTIFACTS, CHROMIUM. Exit 0 on success.
 import { chromium } from "playwright-core";
@@ -238,6 +239,23 @@ try {
   // the session token lives in the page's memory only: no cookie and
   // nothing in storage but the language (a request without the token
   // would get the API's Basic challenge, i.e. the browser's own dialog)
+  // a password change ends the session: the next click asks to sign in
+  // again (a system admin changes it here, with Basic credentials given
+  // explicitly, so no browser dialog), then the page it was on comes back
+  const changed = await page.evaluate(async ([name, admin, pw]) => (await fetch(
+    "/api/v1/admins/" + encodeURIComponent(name), {
+      method: "PATCH",
+      headers: { Authorization: "Basic " + btoa("admin:" + admin), "Content-Type": "application/json" },
+      body: JSON.stringify({ password: pw }),
+    })).status, [env("DADM_NAME"), env("ADMIN_PASSWORD"), env("DADM_NEW_PASSWORD")]);
+  check(changed === 200, "password changed: " + changed);
+  await page.click("#nav a[data-page=groups]");
+  await page.waitForSelector("#login:not([hidden])");
+  check((await text("#login-error")).includes("session ended"), "session ended message");
+  await page.fill("#name", env("DADM_NAME"));
+  await page.fill("#password", env("DADM_NEW_PASSWORD"));
+  await page.click("#login button[type=submit]");
+  await page.waitForSelector("#view[data-ready=groups]");
   check((await page.context().cookies()).length === 0, "no cookies");
   const stored = await page.evaluate(() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]);
   check(JSON.stringify(stored) === JSON.stringify(["mn.admin.lang"]), "storage: " + stored);

@@ -30,6 +30,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = os.path.join(os.path.dirname(os.environ.get("MAILNODE_BIN", os.path.join(
     SOURCE_DIR, "build", "mailnode"))), "screenshots", "admin")
 DADM = ("ownadm", "Own-adm1", "own.test")
+DADM_NEW_PASSWORD = "Own-adm2"  # the browser test changes it midway
 
 
 def api(node, method, path, body=None, user="admin", password=ADMIN_PASSWORD):
@@ -67,6 +68,7 @@ def test_webadmin_in_chromium(tmp_path_factory):
         assert [b["key"] for b in api(n, "GET", "/security/blocked")[1]] == ["intruder"]
         env = dict(os.environ, ADMIN_URL=n.url + "/admin/", ADMIN_PASSWORD=ADMIN_PASSWORD,
                    DADM_NAME=DADM[0], DADM_PASSWORD=DADM[1], DADM_DOMAIN=DADM[2],
+                   DADM_NEW_PASSWORD=DADM_NEW_PASSWORD,
                    OTHER_DOMAIN="other.test", NODE_NAME=n.name, ARTIFACTS=SCREENSHOTS,
                    CHROMIUM=CHROMIUM)
         p = subprocess.run(["node", os.path.join(BROWSER_DIR, "admin.mjs")], env=env,
@@ -93,6 +95,6 @@ def test_webadmin_in_chromium(tmp_path_factory):
         assert api(n, "GET", "/users/bob%40other.test", user="shopadm",
                    password="Shop-adm1")[0] == 403
         assert api(n, "GET", "/users?domain=shop.test", user=DADM[0],
-                   password=DADM[1])[0] == 403
+                   password=DADM_NEW_PASSWORD)[0] == 403
     finally:
         n.stop()
