@@ -59,13 +59,56 @@ try {
   };
   const text = (sel) => page.textContent(sel);
 
-  if (env("MODE", "single") === "cluster") {
-    await clusterRun(page, shot, open, text);
-    if (problems.length) throw new Error(problems.join("\n"));
-    console.log("web admin cluster browser test passed");
-    process.exit(0);
+  if (env("MODE", "single") === "cluster") await clusterRun(page, shot, open, text);
+  else await singleRun(page, shot, open, text);
+  if (problems.length) throw new Error(problems.join("\n"));
+  console.log("web admin browser test passed (" + env("MODE", "single") + ")");
+} catch (e) {
+  // what the page showed when it failed, for the report
+  for (const p of browser.contexts().flatMap((c) => c.pages())) {
+    await p.screenshot({ path: path.join(artifacts, "failed.png"), fullPage: true }).catch(() => {});
+    console.error("page text at failure:", (await p.textContent("body").catch(() => "")).slice(0, 2000));
   }
+  console.error(e.stack || String(e));
+  console.error(problems.join("\n"));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
 
+async function clusterRun(page, shot, open, text) {
+  const nodes = env("NODES").split(",");
+  await page.goto(env("ADMIN_URL"));
+  await page.selectOption("#lang", "en");
+  await page.waitForSelector("#login:not([hidden])");
+  await page.fill("#name", "admin");
+  await page.fill("#password", env("ADMIN_PASSWORD"));
+  await page.click("#login button[type=submit]");
+  await page.waitForSelector("#view[data-ready=dashboard] #members");
+  for (const n of nodes) {
+    const row = `#members tr[data-node="${n}"]`;
+    check(/\d+(\.\d)? [KMGT]iB/.test(await text(row + " td:last-child")), "disk free of " + n);
+    check((await text(row)).includes("active"), n + " active");
+  }
+  check(nodes.includes(await text("#d-leader")), "a leader");
+  await shot("c1-dashboard");
+  await open("#/cluster", "#view[data-ready=cluster] #nodes");
+  check((await page.$$("#members tbody tr")).length === nodes.length, "every member listed");
+  check((await page.$$("#nodes tbody tr")).length === nodes.length, "every node listed");
+  await shot("c2-cluster");
+  const user = env("MOVE_USER");
+  await open("#/users?user=" + encodeURIComponent(user), "#view[data-ready=users] #move-user");
+  await page.selectOption("#m-node", env("MOVE_TO"));
+  await page.click("#move-user button[type=submit]");
+  await page.waitForSelector("#m-progress.state-ok", { timeout: 60000 });
+  check((await text("#m-progress")).includes("Moved to " + env("MOVE_TO")), "move finished");
+  check((await text("#e-home")) === env("MOVE_TO"), "new home in the panel");
+  await shot("c3-user-moved");
+  await open("#/users?search=" + encodeURIComponent(user.split("@")[0]), `tr[data-user="${user}"]`);
+  check((await text(`tr[data-user="${user}"]`)).includes(env("MOVE_TO")), "new home in the list");
+}
+
+async function singleRun(page, shot, open, text) {
   // --- system admin ---------------------------------------------------------
   await page.goto(env("ADMIN_URL"));
   await page.selectOption("#lang", "en");
@@ -262,49 +305,4 @@ try {
   await page.click("#logout");
   await page.waitForSelector("#login:not([hidden])");
 
-  if (problems.length) throw new Error(problems.join("\n"));
-  console.log("web admin browser test passed");
-} catch (e) {
-  // what the page showed when it failed, for the report
-  for (const p of browser.contexts().flatMap((c) => c.pages())) {
-    await p.screenshot({ path: path.join(artifacts, "failed.png"), fullPage: true }).catch(() => {});
-    console.error("page text at failure:", (await p.textContent("body").catch(() => "")).slice(0, 2000));
-  }
-  console.error(e.stack || String(e));
-  console.error(problems.join("\n"));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
-
-async function clusterRun(page, shot, open, text) {
-  const nodes = env("NODES").split(",");
-  await page.goto(env("ADMIN_URL"));
-  await page.selectOption("#lang", "en");
-  await page.waitForSelector("#login:not([hidden])");
-  await page.fill("#name", "admin");
-  await page.fill("#password", env("ADMIN_PASSWORD"));
-  await page.click("#login button[type=submit]");
-  await page.waitForSelector("#view[data-ready=dashboard] #members");
-  for (const n of nodes) {
-    const row = `#members tr[data-node="${n}"]`;
-    check(/\d+(\.\d)? [KMGT]iB/.test(await text(row + " td:last-child")), "disk free of " + n);
-    check((await text(row)).includes("active"), n + " active");
-  }
-  check(nodes.includes(await text("#d-leader")), "a leader");
-  await shot("c1-dashboard");
-  await open("#/cluster", "#view[data-ready=cluster] #nodes");
-  check((await page.$$("#members tbody tr")).length === nodes.length, "every member listed");
-  check((await page.$$("#nodes tbody tr")).length === nodes.length, "every node listed");
-  await shot("c2-cluster");
-  const user = env("MOVE_USER");
-  await open("#/users?user=" + encodeURIComponent(user), "#view[data-ready=users] #move-user");
-  await page.selectOption("#m-node", env("MOVE_TO"));
-  await page.click("#move-user button[type=submit]");
-  await page.waitForSelector("#m-progress.state-ok", { timeout: 60000 });
-  check((await text("#m-progress")).includes("Moved to " + env("MOVE_TO")), "move finished");
-  check((await text("#e-home")) === env("MOVE_TO"), "new home in the panel");
-  await shot("c3-user-moved");
-  await open("#/users?search=" + encodeURIComponent(user.split("@")[0]), `tr[data-user="${user}"]`);
-  check((await text(`tr[data-user="${user}"]`)).includes(env("MOVE_TO")), "new home in the list");
 }

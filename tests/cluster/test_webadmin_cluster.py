@@ -44,6 +44,9 @@ def test_cluster_pages_and_move_in_chromium():
                    ADMIN_URL="http://%s:%d/admin/" % (n1.address, HTTP_PORT),
                    ADMIN_PASSWORD=ADMIN_PASSWORD, NODES="node1,node2", MOVE_USER=USER,
                    MOVE_TO="node2", ARTIFACTS=SCREENSHOTS, CHROMIUM=CHROMIUM)
+        stale = os.path.join(SCREENSHOTS, "failed.png")  # from an earlier failed run
+        if os.path.exists(stale):
+            os.remove(stale)
         p = subprocess.run(["node", os.path.join(BROWSER_DIR, "admin.mjs")], env=env,
                            cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, "browser test failed:\n%s\n%s" % (p.stdout, p.stderr)

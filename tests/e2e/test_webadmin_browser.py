@@ -71,6 +71,9 @@ def test_webadmin_in_chromium(tmp_path_factory):
                    DADM_NEW_PASSWORD=DADM_NEW_PASSWORD,
                    OTHER_DOMAIN="other.test", NODE_NAME=n.name, ARTIFACTS=SCREENSHOTS,
                    CHROMIUM=CHROMIUM)
+        stale = os.path.join(SCREENSHOTS, "failed.png")  # from an earlier failed run
+        if os.path.exists(stale):
+            os.remove(stale)
         p = subprocess.run(["node", os.path.join(BROWSER_DIR, "admin.mjs")], env=env,
                            cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, "browser test failed:\n%s\n%s" % (p.stdout, p.stderr)
