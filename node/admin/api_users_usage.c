@@ -120,6 +120,7 @@ api_users_list_usage(struct api_req *r, json_t *list)
 			u->addresses[i] = xstrdup(addr);
 	}
 	if (uv_queue_work(r->api->loop, &u->w, list_usage_work_cb, list_usage_after_cb) != 0) {
+		json_decref(u->list);
 		list_usage_free(u);
 		api_reply_error(r, 503, "cannot read the mail store now");
 	}
