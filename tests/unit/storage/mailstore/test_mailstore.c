@@ -846,7 +846,7 @@ test_export_import_round_trip(void **state)
 
 	build_mailbox(fx, U1);
 	export_to(fx, U1, &s1);
-	assert_memory_equal(s1.data, "MNMBX 1 ", 8);
+	assert_memory_equal(s1.data, "MNMBX 2 ", 8);
 	refs = ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies");
 
 	/* fed whole, and one byte at a time */
