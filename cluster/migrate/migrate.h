@@ -45,7 +45,10 @@
 #define MIGRATE_OPEN_TIMEOUT_MS 10000 /* stream: connect, TLS, proof, reply */
 #define MIGRATE_IDLE_MS 600000        /* a stream without a byte either way */
 #define MIGRATE_RETRY_MS 1000         /* a failed proposal is tried again after */
-#define MIGRATE_MAX_COPIES 3          /* copies redone because the source changed */
+#define MIGRATE_MAX_COPIES 3          /* fresh copies (the target lost track) */
+#define MIGRATE_SMALL_DELTA 50        /* changes left that the hold may copy */
+#define MIGRATE_MAX_ROUNDS 8          /* catch-up rounds before holding anyway */
+#define MIGRATE_MAX_HOLD_ROUNDS 4     /* exports in the hold (late commits) */
 
 struct directory;
 struct dirsvc;

@@ -578,9 +578,11 @@ static const char *
 move_state_text(const char *state)
 {
 	if (strcmp(state, "copy") == 0)
-		return "starting";
+		return "copying the mailbox, then what changes meanwhile (the user stays online)";
 	if (strcmp(state, "hold") == 0)
-		return "deliveries held, sessions closed, copying the mailbox";
+		return "deliveries held, sessions closed, copying the last changes";
+	if (strcmp(state, "cancel") == 0)
+		return "cancelled, rolling back";
 	if (strcmp(state, "cleanup") == 0)
 		return "home switched, held mail released, deleting the old copy";
 	return state;

@@ -148,7 +148,7 @@ def test_move_while_delivering(mc):
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert out.startswith("moving %s to node1 ...\n" % MOVER), out
-    assert "  hold: " in out
+    assert "  copy: " in out
     assert out.endswith("%s is on node1\n" % MOVER), out
     src = re.search(r"source: (\d+) messages in (\d+) folders, \d+ bytes, sha256 ([0-9a-f]{64})",
                     out)
