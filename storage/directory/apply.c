@@ -708,9 +708,9 @@ user_move(struct directory *d, const Mailnode__UserMove *m, struct mn_err *err)
 		goto out;
 	}
 	if (strcmp(m->state, "hold") != 0 && strcmp(m->state, "flip") != 0 &&
-	    strcmp(m->state, "end") != 0) {
-		rc = mn_err_set(err, MN_EINVAL, "move state %s is not one of copy, hold, flip, end",
-		    SHOW(m->state));
+	    strcmp(m->state, "end") != 0 && strcmp(m->state, "cancel") != 0) {
+		rc = mn_err_set(err, MN_EINVAL,
+		    "move state %s is not one of copy, hold, flip, end, cancel", SHOW(m->state));
 		goto out;
 	}
 	if (*state == '\0') {
@@ -722,7 +722,17 @@ user_move(struct directory *d, const Mailnode__UserMove *m, struct mn_err *err)
 		    SHOW(to), SHOW(m->target));
 		goto out;
 	}
-	if (strcmp(m->state, "hold") == 0) {
+	if (strcmp(m->state, "cancel") == 0) {
+		/* before the flip only: the source rolls back (cluster/migrate);
+		 * a cancelled move can no longer hold or flip */
+		if (strcmp(state, "cleanup") == 0)
+			rc = mn_err_set(err, MN_ECONFLICT,
+			    "the move of %s is past the flip (its home is %s now): move it back "
+			    "instead", addr, SHOW(home));
+		else if (strcmp(state, "cancel") != 0)
+			rc = dir_exec(d, err,
+			    "UPDATE users SET move_state = 'cancel' WHERE address = ?", "t", addr);
+	} else if (strcmp(m->state, "hold") == 0) {
 		if (strcmp(state, "copy") != 0)
 			rc = mn_err_set(err, MN_ECONFLICT, "move of %s is in state %s, not copy",
 			    addr, SHOW(state));
