@@ -712,6 +712,13 @@ job_step(struct job *j)
 			job_queue(j, JW_EXPORT);
 		}
 	} else if (strcmp(u.move_state, "cleanup") == 0) {
+		if (j->t_hold != 0) {
+			/* the flip committed: held mail goes to the new home */
+			log_info("migrate", "event=flipped user=%s to=%s hold_ms=%llu total_ms=%llu",
+			    j->user, j->target, (unsigned long long)(uv_now(m->loop) - j->t_hold),
+			    (unsigned long long)(uv_now(m->loop) - j->t_start));
+			j->t_hold = 0;
+		}
 		if (m->cfg.close_sessions != NULL)
 			m->cfg.close_sessions(j->user, m->cfg.arg);
 		job_queue(j, JW_DELETE);

@@ -226,8 +226,12 @@ def test_move_2000_messages_while_200_arrive(bc, tmp_path):
     dst = re.search(r"target: (\d+) messages in (\d+) folders, sha256 ([0-9a-f]{64})", out)
     assert src and dst and src.groups() == dst.groups(), out
     result = move_result(n1, USER)["move_result"]
-    print("move: %.1f s (mailctl), %d of %d messages accepted during it; result: %s"
-          % (move_s, at_end - at_start, N_NEW, result))
+    flipped = re.search(r"event=flipped user=%s to=node3 hold_ms=(\d+) total_ms=(\d+)"
+                        % re.escape(USER), n2.log())
+    print("move: %.1f s (mailctl, with the cleanup), copy %s ms in %s rounds, hold %s ms to "
+          "the flip's commit; %d of %d messages accepted during it"
+          % (move_s, figure(result, "copy_ms"), figure(result, "rounds"),
+             flipped.group(1) if flipped else "?", at_end - at_start, N_NEW))
 
     wait_for(lambda: queues_empty(bc), 90, "every queue to empty")
     for n in bc.nodes:
@@ -310,3 +314,43 @@ def test_leader_killed_during_move(bc):
         leader.start()
         leader.wait_http()
     wait_for(lambda: healthy(bc.nodes, 3), 60, "three voters and a leader again")
+
+
+def test_cancel_before_and_after(bc):
+    """mailctl user move --cancel: before the flip the move rolls back (the
+    user stays, mail flows, the target keeps nothing); with no move running
+    a clear error."""
+    wait_for(lambda: healthy(bc.nodes, 3), 60, "three voters and a leader")
+    leader = bc.leader()
+    src = leader  # the source may be the leader; the paused target may not
+    dst = [n for n in bc.nodes if n is not leader][0]
+    addr = "cancel@big.test"
+    add_user(bc, addr, src.name)
+    append_many(src, addr, "cx", 50)
+    uv_before, before = snapshot(src, addr)
+    # a paused target holds the move in its copy phase
+    dst.pause()
+    try:
+        code, body = src.api("POST", "users/%s/move" % addr, {"node": dst.name, "wait": False})
+        assert code == 202, body
+        wait_for(lambda: move_result(src, addr).get("move_state") == "copy", 20,
+                 "the move to start")
+        r = mailctl(src, "user", "move", "--cancel", addr)
+    finally:
+        dst.resume()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("move of %s cancelled (failed: " % addr), r.stdout
+    assert r.stdout.endswith("it stays on %s\n" % src.name), r.stdout
+    u = move_result(src, addr)
+    assert u["home_node"] == src.name and u.get("move_state", "") == "", u
+    uv, msgs = snapshot(src, addr)
+    assert uv == uv_before and msgs == before
+    with smtplib.SMTP(dst.address, SMTP_PORT, timeout=30) as s:
+        s.sendmail("s@remote.test", [addr], message(addr, "after", 0))
+    wait_for(lambda: move_result(src, addr)["used_messages"] == 51, 30,
+             "mail to flow after the cancel")
+    wait_for(lambda: not os.path.exists(os.path.join(dst.data_dir, "mail", "users", DOMAIN,
+                                                     "cancel")), 30, "the target to drop its copy")
+    # nothing to cancel
+    r = mailctl(src, "user", "move", "--cancel", addr)
+    assert r.returncode == 1 and "is not moving" in r.stderr, r.stdout + r.stderr
