@@ -4,8 +4,9 @@
  * RPC_MIGRATE_PUT stream.
  *
  * Wire: MigrateOpen (rpc.proto) as the stream's opening frame, then exactly
- * `size` raw bytes of the "MNMBX 1" export (docs/mailstore.md) from the
- * source, then one line from the target. The stream goes through a file on
+ * `size` raw bytes of an "MNMBX 2 sync" stream (docs/mailstore.md) from the
+ * source, then one line from the target ("OK <folders> <messages>
+ * <digest>" or "ERR <code> <text>"). The stream goes through a file on
  * each side (DATA_DIR/migrate/): the store's export and import are
  * blocking calls on the thread pool, and a file between them and the
  * socket keeps the loop free without a thread handshake per chunk.
