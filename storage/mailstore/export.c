@@ -1108,16 +1108,17 @@ mailstore_import_sync(struct mailstore *ms, const char *user, bool fresh,
 	/* fresh: everything there goes; otherwise the folders keep their rows
 	 * (and messages) under names no stream can give ("//<id>") until the
 	 * stream names them, and those it does not name are deleted */
-	if (ms_prepare(st.db, fresh ? "SELECT body_hash FROM messages"
-	                            : "SELECT body_hash FROM messages WHERE folder_id = -1",
-	        &sel) != SQLITE_OK) {
-		rc = ms_db_err(st.db, err, "import");
-		goto fail;
+	if (fresh) {
+		if (ms_prepare(st.db, "SELECT body_hash FROM messages", &sel) != SQLITE_OK) {
+			rc = ms_db_err(st.db, err, "import");
+			goto fail;
+		}
+		while (sqlite3_step(sel) == SQLITE_ROW)
+			strv_push(&st.drop, &st.ndrop, &st.capdrop,
+			    (const char *)sqlite3_column_text(sel, 0));
+		ms_finalize(sel);
+		sel = NULL;
 	}
-	while (sqlite3_step(sel) == SQLITE_ROW)
-		strv_push(&st.drop, &st.ndrop, &st.capdrop, (const char *)sqlite3_column_text(sel, 0));
-	ms_finalize(sel);
-	sel = NULL;
 	rc = ms_exec(st.db,
 	    fresh ? "DELETE FROM messages; DELETE FROM folders; DELETE FROM deliveries;"
 	          : "UPDATE folders SET name = '//' || id; DELETE FROM deliveries;",
