@@ -8,15 +8,19 @@ arriving (docs/cluster.md "Migration and drain"), on three real nodes
    sends 200 more messages through node1's SMTP. Afterwards all 2,200 are
    there exactly once (Message-ID), UIDVALIDITY and every old UID and flag
    are unchanged, and a second mbsync through node1 fetches exactly the 200
-   new messages and changes nothing else.
+   new messages and changes nothing else. A POP3 session open on the source
+   (with a DELE pending) is ended at the hold and deletes nothing.
 2. kill -9 of the Raft leader (neither source nor target) in the middle of
    a move, while mail arrives: the move resumes under the new leader (or
    rolls back) and every message is there exactly once.
+3. `mailctl user move --cancel` before the flip (the target paused to keep
+   the move in its copy phase) rolls it back; without a move it is refused.
 
 Figures (move time, hold length, rounds) are printed, never asserted.
 """
 import imaplib
 import os
+import poplib
 import re
 import shutil
 import smtplib
@@ -27,8 +31,8 @@ import time
 
 import pytest
 
-from conftest import (ADMIN_PASSWORD, HTTP_PORT, IMAP_PORT, SMTP_PORT, SOURCE_DIR, Cluster,
-                      healthy, wait_for)
+from conftest import (ADMIN_PASSWORD, HTTP_PORT, IMAP_PORT, POP3_PORT, SMTP_PORT, SOURCE_DIR,
+                      Cluster, healthy, wait_for)
 
 DOMAIN = "big.test"
 PASSWORD = "Migrate-Big-Secret1"
@@ -207,6 +211,13 @@ def test_move_2000_messages_while_200_arrive(bc, tmp_path):
     first = sync.files()
     assert len(first) == N_OLD
 
+    # a POP3 session on the source: ended at the hold, nothing deleted
+    pop = poplib.POP3(n2.address, POP3_PORT, timeout=60)
+    pop.user(USER)
+    pop.pass_(PASSWORD)
+    assert pop.stat()[0] == N_OLD
+    pop.dele(1)
+
     accepted, errors = [], []
     t = threading.Thread(target=sender, args=(n1, USER, "new", N_NEW, accepted, errors))
     t.start()
@@ -232,6 +243,10 @@ def test_move_2000_messages_while_200_arrive(bc, tmp_path):
           "the flip's commit; %d of %d messages accepted during it"
           % (move_s, figure(result, "copy_ms"), figure(result, "rounds"),
              flipped.group(1) if flipped else "?", at_end - at_start, N_NEW))
+
+    with pytest.raises((poplib.error_proto, OSError, EOFError)):
+        pop.noop()
+    assert "event=kick user=%s" % USER in n2.log()
 
     wait_for(lambda: queues_empty(bc), 90, "every queue to empty")
     for n in bc.nodes:
