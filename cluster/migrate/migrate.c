@@ -699,6 +699,11 @@ job_step(struct job *j)
 			log_info("migrate", "event=flip user=%s to=%s %s", j->user, j->target,
 			    j->result);
 			propose(j, "flip", j->result);
+		} else if (!j->have_base && j->t_hold == 0) {
+			/* restarted during the hold: the target's copy is of
+			 * unknown age; let mail flow while copying again */
+			log_info("migrate", "event=resume user=%s to=%s", j->user, j->target);
+			propose(j, "resume", NULL);
 		} else {
 			if (j->t_hold == 0) {
 				/* no new deliveries from here; sessions must not
@@ -706,8 +711,6 @@ job_step(struct job *j)
 				if (m->cfg.close_sessions != NULL)
 					m->cfg.close_sessions(j->user, m->cfg.arg);
 				j->t_hold = uv_now(m->loop);
-				if (j->t_start == 0)
-					j->t_start = j->t_hold; /* resumed in the hold */
 				log_info("migrate", "event=hold user=%s to=%s", j->user, j->target);
 			}
 			job_queue(j, JW_EXPORT);

@@ -33,7 +33,8 @@
  * ("failed: ..."); the home never changed. A target whose copy is not what
  * the source thinks (MN_ECONFLICT, MN_ENOENT) gets a fresh copy instead. A
  * source that restarts finds its moves in the directory and resumes them
- * with a fresh copy (in the hold: the whole copy inside the hold).
+ * with a fresh copy; one it finds in the hold proposes "resume" (back to
+ * copy: mail flows while it copies again) first.
  * Proposals that fail (no leader, lost reply) are retried: the next step is
  * chosen from the directory's state each time.
  *

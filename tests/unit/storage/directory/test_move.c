@@ -169,6 +169,14 @@ test_cancel(void **state)
 	ASSERT_USER(d, "carol@a.test", "n1|cancel|n2|n1|");
 	assert_int_equal(move(d, "carol@a.test", "end", NULL, "failed: cancelled"), 0);
 	ASSERT_USER(d, "carol@a.test", "n1||||failed: cancelled");
+	/* a source restarted in the hold copies again with mail flowing */
+	assert_int_equal(move(d, "carol@a.test", "resume", NULL, NULL), MN_ECONFLICT);
+	assert_int_equal(move(d, "carol@a.test", "copy", "n2", NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "resume", NULL, NULL), MN_ECONFLICT);
+	assert_int_equal(move(d, "carol@a.test", "hold", NULL, NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "resume", "n2", NULL), 0);
+	ASSERT_USER(d, "carol@a.test", "n1|copy|n2|n1|");
+	assert_int_equal(move(d, "carol@a.test", "end", NULL, NULL), 0);
 	/* past the flip */
 	assert_int_equal(move(d, "carol@a.test", "copy", "n2", NULL), 0);
 	assert_int_equal(move(d, "carol@a.test", "cancel", NULL, NULL), 0);
