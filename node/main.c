@@ -945,6 +945,7 @@ run(struct node *n)
 		goto fail;
 	n->api->queue = n->queue;
 	n->api->ms = n->store;
+	n->api->cfg = &n->cfg; /* GET /status: services and disk */
 	webmail_set_store(n->webmail, n->store);
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
 	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||

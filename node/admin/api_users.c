@@ -183,13 +183,18 @@ void
 api_users_list(struct api_req *r)
 {
 	const char *search = api_query(r, "search"), *canon;
-	uint64_t offset, limit;
+	uint64_t offset, limit, usage;
 	json_t *list;
 	bool stop;
 
 	if (api_query_u64(r, "offset", 0, UINT32_MAX, &offset) != 0 ||
-	    api_query_u64(r, "limit", 0, 1000000, &limit) != 0)
+	    api_query_u64(r, "limit", 0, 1000000, &limit) != 0 ||
+	    api_query_u64(r, "usage", 0, 1, &usage) != 0)
 		return;
+	if (usage && (limit == 0 || limit > API_USAGE_MAX_PAGE)) {
+		api_reply_error(r, 400, "with usage=1, limit must be 1..%d", API_USAGE_MAX_PAGE);
+		return;
+	}
 	if ((canon = api_list_domain(r, &stop)) == NULL && stop)
 		return;
 	if (search != NULL && *search == '\0')
@@ -197,6 +202,10 @@ api_users_list(struct api_req *r)
 	list = directory_users_json(r->api->dir, canon, search, (size_t)offset, (size_t)limit);
 	if (list == NULL) {
 		api_reply_error(r, 500, "internal error");
+		return;
+	}
+	if (usage) {
+		api_users_list_usage(r, list);
 		return;
 	}
 	api_reply_json(r, 200, list);
