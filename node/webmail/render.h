@@ -14,6 +14,7 @@
 #define MN_NODE_WEBMAIL_RENDER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/buf.h"
@@ -34,5 +35,21 @@ json_t *webmail_message_json(const char *msg, size_t len);
 /* webmail_message_html - the HTML part as UTF-8, appended to out: 0,
  * MN_ENOENT (no HTML part) or MN_ETOOBIG. */
 int webmail_message_html(const char *msg, size_t len, struct buf *out);
+
+/* webmail_header_field_text - the field's decoded text (RFC 2047,
+ * unfolded), with_addresses: followed by each parsed name and address;
+ * "" when absent. For searches. Caller frees. */
+char *webmail_header_field_text(const char *hdr, size_t len, const char *name, bool with_addresses);
+
+/* webmail_message_body_text - the text part, then the HTML part, as
+ * UTF-8 appended to out (for body search). 0, MN_EINVAL or MN_ETOOBIG. */
+int webmail_message_body_text(const char *msg, size_t len, struct buf *out);
+
+/* webmail_message_part - the decoded content of the leaf part numbered
+ * num ("2", "1.3": IMAP part numbers) into out, its type/subtype and file
+ * name (or NULL) in *type_out / *filename_out (caller frees). 0,
+ * MN_EINVAL (bad number), MN_ENOENT (no such leaf) or MN_ETOOBIG. */
+int webmail_message_part(const char *msg, size_t len, const char *num, struct buf *out,
+    char **type_out, char **filename_out);
 
 #endif

@@ -23,9 +23,14 @@
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "node/admin/route.h"
+#include "lib/codec.h"
+#include "node/smtp/server.h"
+#include "node/webmail/compose.h"
 #include "node/webmail/render.h"
 #include "node/webmail/session.h"
 #include "storage/directory/password.h"
+#include "storage/message/header.h"
+#include "storage/message/mime.h"
 #include "storage/mailstore/mailstore.h"
 
 /* the policy of a mail's HTML: no script (CSP sandbox without
@@ -46,8 +51,10 @@ struct webmail {
 	struct directory *dir;
 	struct limits *limits;
 	struct mailstore *ms;
+	struct smtp_server *smtp;
 	struct webmail_sessions *sessions;
 	char *node_name;
+	char *hostname;
 };
 
 enum wm_op {
@@ -59,6 +66,14 @@ enum wm_op {
 	OP_FLAGS,
 	OP_MOVE,
 	OP_DELETE,
+	OP_COMPOSE, /* build the message to send (then smtp_server_submit) */
+	OP_SENT,    /* the copy in Sent, \Answered on the original, draft gone */
+	OP_DRAFT,   /* build and store in Drafts (replacing the old one) */
+	OP_PART,    /* one attachment, decoded */
+	OP_FOLDER_CREATE,
+	OP_FOLDER_RENAME,
+	OP_FOLDER_DELETE,
+	OP_EMPTY,
 };
 
 enum wm_sort { SORT_DATE, SORT_FROM, SORT_SUBJECT, SORT_SIZE };
@@ -84,6 +99,21 @@ struct wm_req {
 	bool desc;
 	uint64_t offset, limit;
 	int set_seen, set_flagged; /* -1: unchanged, 0 clear, 1 set */
+	/* list filters (NULL / -1: none) */
+	char *f_any, *f_from, *f_to, *f_subject, *f_body;
+	int f_unread, f_flagged;
+	/* compose */
+	struct webmail_compose comp;
+	char *ref_folder; /* replying to: that message (In-Reply-To) */
+	uint32_t ref_uid;
+	uint32_t draft_uid; /* the draft replaced / sent (0: none) */
+	struct buf msg;
+	char *message_id, *queue_id;
+	uint32_t stored_uid;
+	char **rcpts;
+	size_t nrcpts;
+	/* download */
+	char *part, *ctype, *fname;
 	/* results */
 	int rc;
 	struct mn_err err;
@@ -111,6 +141,7 @@ webmail_new(
 	wm->dir = dir;
 	wm->limits = cfg->limits;
 	wm->node_name = xstrdup(cfg->node_name ? cfg->node_name : "");
+	wm->hostname = xstrdup(cfg->hostname ? cfg->hostname : "localhost");
 	webmail_sessions_new(&wm->sessions);
 	*out = wm;
 }
@@ -124,6 +155,7 @@ webmail_free(struct webmail **wmp)
 		return;
 	webmail_sessions_free(&wm->sessions);
 	free(wm->node_name);
+	free(wm->hostname);
 	free(wm);
 	*wmp = NULL;
 }
@@ -132,6 +164,12 @@ void
 webmail_set_store(struct webmail *wm, struct mailstore *ms)
 {
 	wm->ms = ms;
+}
+
+void
+webmail_set_smtp(struct webmail *wm, struct smtp_server *smtp)
+{
+	wm->smtp = smtp;
 }
 
 bool
@@ -162,6 +200,22 @@ req_free(struct wm_req *r)
 	free(r->folder);
 	free(r->to);
 	buf_fini(&r->html);
+	free(r->f_any);
+	free(r->f_from);
+	free(r->f_to);
+	free(r->f_subject);
+	free(r->f_body);
+	webmail_compose_fini(&r->comp);
+	free(r->ref_folder);
+	buf_fini(&r->msg);
+	free(r->message_id);
+	free(r->queue_id);
+	for (size_t i = 0; i < r->nrcpts; i++)
+		free(r->rcpts[i]);
+	free(r->rcpts);
+	free(r->part);
+	free(r->ctype);
+	free(r->fname);
 	free(r);
 }
 
@@ -228,6 +282,12 @@ reply_store_error(struct wm_req *r)
 		return;
 	case MN_ETOOBIG:
 		reply_error(r, 413, "message too large to show");
+		return;
+	case MN_EPERM:
+		reply_error(r, 400, "not allowed on this folder");
+		return;
+	case MN_ECONFLICT:
+		reply_error(r, 409, "the folder has subfolders");
 		return;
 	default:
 		log_error("webmail", "event=store_error user=%s code=%d reason=\"%s\"", r->user,
@@ -340,12 +400,78 @@ sort_key(json_t *s, enum wm_sort sort)
 	return k ? k : "";
 }
 
+/* case-insensitive (ASCII) substring; UTF-8 beyond ASCII matches exactly */
+static bool
+text_has(const char *hay, const char *needle)
+{
+	return needle == NULL || strcasestr(hay, needle) != NULL;
+}
+
+/* the message matches the text filters (header fields decoded, the body
+ * through the MIME parser); a message that cannot be read does not */
+static bool
+msg_matches(struct wm_req *r, const struct mailstore_msg *m)
+{
+	struct buf h;
+	bool ok = true;
+
+	if (r->f_any == NULL && r->f_from == NULL && r->f_to == NULL && r->f_subject == NULL &&
+	    r->f_body == NULL)
+		return true;
+	buf_init(&h, 256 * 1024);
+	if (mailstore_header_read(r->wm->ms, r->user, r->folder, m->uid, 256 * 1024, &h, &r->err) !=
+	    0) {
+		buf_fini(&h);
+		return false;
+	}
+	{
+		const char *hd = h.len ? (const char *)h.data : "";
+		char *from = webmail_header_field_text(hd, h.len, "From", true);
+		char *subj = webmail_header_field_text(hd, h.len, "Subject", false);
+		char *to = NULL;
+
+		if (r->f_to != NULL || r->f_any != NULL) {
+			char *t = webmail_header_field_text(hd, h.len, "To", true);
+			char *c = webmail_header_field_text(hd, h.len, "Cc", true);
+
+			to = xasprintf("%s %s", t, c);
+			free(t);
+			free(c);
+		}
+		ok = text_has(from, r->f_from) && text_has(subj, r->f_subject) &&
+		     (r->f_to == NULL || text_has(to, r->f_to));
+		if (ok && r->f_any != NULL)
+			ok = text_has(from, r->f_any) || text_has(subj, r->f_any) ||
+			     text_has(to, r->f_any);
+		free(from);
+		free(subj);
+		free(to);
+	}
+	buf_fini(&h);
+	if (ok && r->f_body != NULL) {
+		struct buf raw, text;
+
+		buf_init(&raw, WEBMAIL_MAX_MESSAGE);
+		buf_init(&text, WEBMAIL_MAX_TEXT * 2);
+		ok = mailstore_body_read(r->wm->ms, r->user, r->folder, m->uid, 0,
+		         WEBMAIL_MAX_MESSAGE, &raw, &r->err) == 0;
+		if (ok) {
+			(void)webmail_message_body_text(
+			    raw.len ? (const char *)raw.data : "", raw.len, &text);
+			ok = text_has(buf_cstr(&text), r->f_body);
+		}
+		buf_fini(&raw);
+		buf_fini(&text);
+	}
+	return ok;
+}
+
 static void
 job_list(struct wm_req *r)
 {
 	struct mailstore_msg *list = NULL;
 	struct sort_item *items;
-	size_t n = 0;
+	size_t n = 0, k = 0;
 	json_t *page;
 
 	r->rc = mailstore_msg_list(r->wm->ms, r->user, r->folder, 0, &list, &n, &r->err);
@@ -353,24 +479,34 @@ job_list(struct wm_req *r)
 		return;
 	items = xcalloc(n ? n : 1, sizeof(*items));
 	for (size_t i = 0; i < n; i++) {
-		items[i].m = &list[i];
+		/* flag filters first: they cost nothing */
+		if (r->f_unread > 0 && (list[i].flags & MAILSTORE_SEEN))
+			continue;
+		if (r->f_flagged > 0 && !(list[i].flags & MAILSTORE_FLAGGED))
+			continue;
+		/* XXX: text filters read every header (and for body, every
+		 * message) of the folder: no search index yet */
+		if (!msg_matches(r, &list[i]))
+			continue;
+		items[k].m = &list[i];
 		/* XXX: from/subject sorts read every header of the folder; a
 		 * sort column in the index would make them as cheap as date */
 		if (r->sort == SORT_FROM || r->sort == SORT_SUBJECT) {
-			items[i].summary = summary_of(r, &list[i]);
-			items[i].key = sort_key(items[i].summary, r->sort);
+			items[k].summary = summary_of(r, &list[i]);
+			items[k].key = sort_key(items[k].summary, r->sort);
 		}
+		k++;
 	}
-	qsort_r(items, n, sizeof(*items), cmp_item, r);
+	qsort_r(items, k, sizeof(*items), cmp_item, r);
 	page = json_array();
-	for (uint64_t i = r->offset; i < n && i < r->offset + r->limit; i++)
+	for (uint64_t i = r->offset; i < k && i < r->offset + r->limit; i++)
 		json_array_append_new(page,
 		    items[i].summary ? json_incref(items[i].summary) : summary_of(r, items[i].m));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < k; i++)
 		if (items[i].summary != NULL)
 			json_decref(items[i].summary);
 	free(items);
-	r->out = json_pack("{s:s, s:I, s:I, s:I, s:o}", "folder", r->folder, "total", (json_int_t)n,
+	r->out = json_pack("{s:s, s:I, s:I, s:I, s:o}", "folder", r->folder, "total", (json_int_t)k,
 	    "offset", (json_int_t)r->offset, "limit", (json_int_t)r->limit, "messages", page);
 	mailstore_msg_list_free(&list, n);
 }
@@ -453,8 +589,9 @@ job_flags(struct wm_req *r)
 }
 
 /* name of the user's \Trash folder ("Trash" if none is marked) */
+/* the folder with that special use (RFC 6154), or the default name */
 static char *
-trash_name(struct wm_req *r)
+special_folder(struct wm_req *r, const char *use, const char *def)
 {
 	struct mailstore_folder_info *f = NULL;
 	size_t n = 0;
@@ -462,11 +599,17 @@ trash_name(struct wm_req *r)
 
 	if (mailstore_folder_list(r->wm->ms, r->user, &f, &n, &r->err) == 0) {
 		for (size_t i = 0; i < n && name == NULL; i++)
-			if (f[i].special_use != NULL && strcmp(f[i].special_use, "\\Trash") == 0)
+			if (f[i].special_use != NULL && strcmp(f[i].special_use, use) == 0)
 				name = xstrdup(f[i].name);
 		mailstore_folder_list_free(&f, n);
 	}
-	return name ? name : xstrdup("Trash");
+	return name ? name : xstrdup(def);
+}
+
+static char *
+trash_name(struct wm_req *r)
+{
+	return special_folder(r, "\\Trash", "Trash");
 }
 
 static void
@@ -507,6 +650,237 @@ job_move(struct wm_req *r)
 	mailstore_copyuid_fini(&cu);
 }
 
+
+/* --- compose, send, drafts ---------------------------------------------- */
+
+/* the Message-ID of the message replied to, as In-Reply-To, and the
+ * References (RFC 5322 §3.6.4): its References (or In-Reply-To) then its
+ * Message-ID, the first and the last 10 ids kept, one per folded line */
+static int
+compose_refs(struct wm_req *r)
+{
+	struct buf h, u;
+	struct slice v;
+	const char *hd;
+	char *ids[64];
+	size_t nids = 0;
+	int rc;
+
+	if (r->ref_folder == NULL)
+		return 0;
+	buf_init(&h, 256 * 1024);
+	rc = mailstore_header_read(
+	    r->wm->ms, r->user, r->ref_folder, r->ref_uid, 256 * 1024, &h, &r->err);
+	if (rc != 0) {
+		buf_fini(&h);
+		return rc == MN_ETOOBIG ? 0 : rc;
+	}
+	hd = h.len ? (const char *)h.data : "";
+	buf_init(&u, 64 * 1024);
+	if (mime_header_get(hd, h.len, "References", &v) ||
+	    mime_header_get(hd, h.len, "In-Reply-To", &v)) {
+		(void)header_unfold(v, &u);
+		for (char *save = NULL, *t = strtok_r((char *)buf_cstr(&u), " \t", &save);
+		     t != NULL && nids < 60; t = strtok_r(NULL, " \t", &save))
+			if (t[0] == '<' && t[strlen(t) - 1] == '>' && strlen(t) < 250 &&
+			    webmail_header_text_ok(t, 250))
+				ids[nids++] = xstrdup(t);
+	}
+	buf_reset(&u);
+	if (mime_header_get(hd, h.len, "Message-ID", &v)) {
+		(void)header_unfold(v, &u);
+		{
+			struct slice t = slice_trim(
+			    (struct slice){.ptr = (const char *)u.data, .len = u.len});
+			char *id = slice_dup(t);
+
+			if (id[0] == '<' && id[strlen(id) - 1] == '>' && strlen(id) < 250 &&
+			    strchr(id, ' ') == NULL && webmail_header_text_ok(id, 250)) {
+				r->comp.in_reply_to = xstrdup(id);
+				ids[nids++] = id;
+			} else {
+				free(id);
+			}
+		}
+	}
+	if (nids > 0) {
+		struct buf refs;
+
+		buf_init(&refs, 0);
+		for (size_t i = 0; i < nids; i++) {
+			if (i > 0 && i < nids - 10)
+				continue; /* the first one, then the last 10 */
+			if (refs.len > 0)
+				buf_append_str(&refs, "\r\n ");
+			buf_append_str(&refs, ids[i]);
+		}
+		r->comp.references = buf_steal(&refs, NULL);
+	}
+	for (size_t i = 0; i < nids; i++)
+		free(ids[i]);
+	buf_fini(&u);
+	buf_fini(&h);
+	return 0;
+}
+
+static void
+job_compose(struct wm_req *r)
+{
+	uint32_t uid = 0;
+
+	if ((r->rc = compose_refs(r)) != 0)
+		return;
+	r->comp.date = (int64_t)time(NULL);
+	r->comp.hostname = r->wm->hostname;
+	buf_init(&r->msg, (size_t)WEBMAIL_MAX_REQUEST * 2);
+	r->rc = webmail_compose_build(&r->comp, &r->msg, &r->message_id);
+	if (r->rc != 0 || r->op != OP_DRAFT)
+		return;
+	r->folder = special_folder(r, "\\Drafts", "Drafts");
+	r->rc = mailstore_append(r->wm->ms, r->user, r->folder, r->msg.data, r->msg.len,
+	    MAILSTORE_SEEN | MAILSTORE_DRAFT, NULL, 0, r->comp.date, NULL, &uid, NULL, &r->err);
+	if (r->rc != 0)
+		return;
+	if (r->draft_uid != 0 && r->draft_uid != uid)
+		(void)mailstore_expunge(r->wm->ms, r->user, r->folder, &r->draft_uid, 1, false, NULL,
+		    NULL, &r->err);
+	r->out = json_pack("{s:s, s:I, s:s}", "folder", r->folder, "uid", (json_int_t)uid,
+	    "message_id", r->message_id);
+}
+
+/* after the queue took it: the copy in Sent (Seen), the original marked
+ * Answered, the draft it came from removed. The mail is on its way
+ * whatever happens here, so failures are logged, not answered. */
+static void
+job_sent(struct wm_req *r)
+{
+	char *sent = special_folder(r, "\\Sent", "Sent");
+	uint32_t uid = 0;
+	int rc;
+
+	rc = mailstore_append(r->wm->ms, r->user, sent, r->msg.data, r->msg.len, MAILSTORE_SEEN,
+	    NULL, 0, r->comp.date, NULL, &uid, NULL, &r->err);
+	if (rc != 0)
+		log_warn("webmail", "event=sent_copy user=%s result=fail reason=\"%s\"", r->user,
+		    r->err.msg);
+	if (r->ref_folder != NULL)
+		(void)mailstore_flags_store(r->wm->ms, r->user, r->ref_folder, &r->ref_uid, 1,
+		    MAILSTORE_FLAGS_ADD, MAILSTORE_ANSWERED, NULL, 0, 0, NULL, NULL, NULL, &r->err);
+	if (r->draft_uid != 0) {
+		char *drafts = special_folder(r, "\\Drafts", "Drafts");
+
+		(void)mailstore_expunge(
+		    r->wm->ms, r->user, drafts, &r->draft_uid, 1, false, NULL, NULL, &r->err);
+		free(drafts);
+	}
+	r->out = json_pack("{s:s, s:s, s:o}", "queue_id", r->queue_id, "message_id",
+	    r->message_id,
+	    "sent", rc == 0 ? json_pack("{s:s, s:I}", "folder", sent, "uid", (json_int_t)uid)
+	                    : json_null());
+	free(sent);
+	r->rc = 0;
+}
+
+/* --- attachments download ------------------------------------------------ */
+
+static void
+job_part(struct wm_req *r)
+{
+	struct mailstore_msg m;
+	struct buf raw;
+
+	if ((r->rc = find_msg(r, r->folder, &m)) != 0)
+		return;
+	buf_init(&raw, WEBMAIL_MAX_MESSAGE);
+	r->rc = mailstore_body_read(
+	    r->wm->ms, r->user, r->folder, r->uid, 0, WEBMAIL_MAX_MESSAGE, &raw, &r->err);
+	if (r->rc == 0) {
+		buf_init(&r->msg, WEBMAIL_MAX_MESSAGE);
+		r->rc = webmail_message_part(raw.len ? (const char *)raw.data : "", raw.len,
+		    r->part, &r->msg, &r->ctype, &r->fname);
+		if (r->rc == MN_ENOENT)
+			r->status = 404;
+	}
+	buf_fini(&raw);
+}
+
+/* --- folders --------------------------------------------------------------- */
+
+static bool
+is_special(struct wm_req *r, const char *folder)
+{
+	struct mailstore_folder_info info;
+	bool special;
+
+	if (strcasecmp(folder, "INBOX") == 0)
+		return true;
+	memset(&info, 0, sizeof(info));
+	if (mailstore_folder_status(r->wm->ms, r->user, folder, &info, &r->err) != 0)
+		return false;
+	special = info.special_use != NULL;
+	mailstore_folder_info_fini(&info);
+	return special;
+}
+
+static void
+job_folder(struct wm_req *r)
+{
+	struct mailstore_folder_info info;
+
+	switch (r->op) {
+	case OP_FOLDER_CREATE:
+		r->rc = mailstore_folder_create(r->wm->ms, r->user, r->folder, NULL, &r->err);
+		if (r->rc == 0) {
+			/* IMAP clients list subscribed folders: show it there too */
+			(void)mailstore_folder_subscribe(
+			    r->wm->ms, r->user, r->folder, true, &r->err);
+			r->out = json_pack("{s:s}", "name", r->folder);
+			r->status = 201;
+		}
+		break;
+	case OP_FOLDER_RENAME:
+		if (is_special(r, r->folder)) {
+			r->rc = MN_EPERM;
+			break;
+		}
+		r->rc = mailstore_folder_rename(r->wm->ms, r->user, r->folder, r->to, &r->err);
+		if (r->rc == 0) {
+			(void)mailstore_folder_subscribe(r->wm->ms, r->user, r->to, true, &r->err);
+			r->out = json_pack("{s:s}", "name", r->to);
+		}
+		break;
+	case OP_FOLDER_DELETE:
+		if (is_special(r, r->folder)) {
+			r->rc = MN_EPERM;
+			break;
+		}
+		r->rc = mailstore_folder_delete(r->wm->ms, r->user, r->folder, &r->err);
+		r->status = 204;
+		break;
+	case OP_EMPTY:
+		memset(&info, 0, sizeof(info));
+		if ((r->rc = mailstore_folder_status(
+			 r->wm->ms, r->user, r->folder, &info, &r->err)) != 0)
+			break;
+		if (info.special_use == NULL || (strcmp(info.special_use, "\\Trash") != 0 &&
+		                                    strcmp(info.special_use, "\\Junk") != 0)) {
+			r->rc = MN_EPERM;
+		} else {
+			size_t n = 0;
+
+			r->rc = mailstore_expunge(
+			    r->wm->ms, r->user, r->folder, NULL, 0, false, NULL, &n, &r->err);
+			if (r->rc == 0)
+				r->out = json_pack("{s:s, s:I}", "folder", r->folder, "removed",
+				    (json_int_t)n);
+		}
+		mailstore_folder_info_fini(&info);
+		break;
+	default:
+		break;
+	}
+}
+
 static void
 job_work(uv_work_t *w)
 {
@@ -535,10 +909,28 @@ job_work(uv_work_t *w)
 	case OP_DELETE:
 		job_move(r);
 		break;
+	case OP_COMPOSE:
+	case OP_DRAFT:
+		job_compose(r);
+		break;
+	case OP_SENT:
+		job_sent(r);
+		break;
+	case OP_PART:
+		job_part(r);
+		break;
+	case OP_FOLDER_CREATE:
+	case OP_FOLDER_RENAME:
+	case OP_FOLDER_DELETE:
+	case OP_EMPTY:
+		job_folder(r);
+		break;
 	}
 }
 
 static void login_done(struct wm_req *r);
+static void send_submit(struct wm_req *r);
+static void reply_part(struct wm_req *r);
 
 static void
 job_done(uv_work_t *w, int status)
@@ -559,6 +951,14 @@ job_done(uv_work_t *w, int status)
 			reply_error(r, 404, "the message has no HTML part");
 			return;
 		}
+		if (r->op == OP_PART && r->rc == MN_EINVAL) {
+			reply_error(r, 400, "bad part number \"%.40s\"", r->part);
+			return;
+		}
+		if (r->op == OP_PART && r->status == 404) {
+			reply_error(r, 404, "no such part");
+			return;
+		}
 		reply_store_error(r);
 		return;
 	}
@@ -571,6 +971,14 @@ job_done(uv_work_t *w, int status)
 		req_free(r);
 		return;
 	}
+	if (r->op == OP_COMPOSE) {
+		send_submit(r);
+		return;
+	}
+	if (r->op == OP_PART) {
+		reply_part(r);
+		return;
+	}
 	if (r->status == 204) {
 		reply_empty(r, 204);
 		return;
@@ -579,7 +987,7 @@ job_done(uv_work_t *w, int status)
 		json_t *out = r->out;
 
 		r->out = NULL;
-		reply_json(r, 200, out);
+		reply_json(r, r->status == 201 ? 201 : 200, out);
 	}
 }
 
@@ -589,6 +997,112 @@ queue_job(struct wm_req *r, enum wm_op op)
 	r->op = op;
 	r->w.data = r;
 	uv_queue_work(r->wm->loop, &r->w, job_work, job_done);
+}
+
+/* --- sending through the submission path ------------------------------ */
+
+static void
+reply_submit_error(struct wm_req *r, int code, const char *reason)
+{
+	if (code == 451 && strstr(reason, "limit") != NULL)
+		reply_error(r, 429, "%s", reason);
+	else if (code == 552)
+		reply_error(r, 413, "%s", reason);
+	else if (code >= 500 || code == 452)
+		reply_error(r, 400, "%s", reason);
+	else
+		reply_error(r, 503, "%s", reason);
+}
+
+static void
+submit_cb(void *arg, int code, const char *reason, const char *id)
+{
+	struct wm_req *r = arg;
+
+	if (code != 250) {
+		reply_submit_error(r, code, reason);
+		return;
+	}
+	r->queue_id = xstrdup(id);
+	log_info("webmail", "event=sent user=%s id=%s rcpts=%zu", r->user, id, r->nrcpts);
+	queue_job(r, OP_SENT);
+}
+
+static void
+send_submit(struct wm_req *r)
+{
+	struct smtp_submission sub;
+	char reason[512];
+	bool utf8 = false;
+	int code;
+
+	if (r->wm->smtp == NULL) {
+		reply_error(r, 503, "sending is not available on this node");
+		return;
+	}
+	for (size_t i = 0; i < r->nrcpts; i++)
+		for (const char *p = r->rcpts[i]; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				utf8 = true;
+	memset(&sub, 0, sizeof(sub));
+	sub.auth_user = r->user;
+	sub.sender = r->user;
+	sub.rcpts = (const char *const *)r->rcpts;
+	sub.nrcpts = r->nrcpts;
+	sub.client_ip = http_exchange_peer_ip(r->x);
+	sub.via = r->tls ? "HTTPS" : "HTTP";
+	sub.msg = r->msg.data;
+	sub.len = r->msg.len;
+	sub.smtputf8 = utf8;
+	code = smtp_server_submit(r->wm->smtp, &sub, submit_cb, r, reason, sizeof(reason));
+	if (code != 0) {
+		log_info("webmail", "event=send user=%s result=%d reason=\"%s\"", r->user, code,
+		    reason);
+		reply_submit_error(r, code, reason);
+	}
+}
+
+/* a token of a media type (RFC 2045 §5.1); anything else is served as
+ * application/octet-stream */
+static bool
+media_type_ok(const char *t)
+{
+	size_t n = strlen(t), slash = 0;
+
+	if (n == 0 || n > 127)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)t[i];
+
+		if (c == '/')
+			slash++;
+		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		             (c >= '0' && c <= '9') || strchr("!#$&^_.+-", c) != NULL))
+			return false;
+	}
+	return slash == 1 && t[0] != '/' && t[n - 1] != '/';
+}
+
+static void
+reply_part(struct wm_req *r)
+{
+	char *cd, *deflt;
+
+	if (r->fname == NULL || *r->fname == '\0') {
+		free(r->fname);
+		r->fname = deflt = xasprintf("part-%s", r->part);
+	}
+	cd = webmail_content_disposition(r->fname);
+	/* always a download, never rendered in our origin; what a browser
+	 * might still sniff or render is sandboxed and loads nothing */
+	http_add_header(r->x, "Content-Disposition", cd);
+	http_add_header(r->x, "Content-Security-Policy", "default-src 'none'; sandbox");
+	http_add_header(r->x, "Cache-Control", "no-store");
+	free(cd);
+	req_log(r, 200);
+	http_reply(r->x, 200, media_type_ok(r->ctype) ? r->ctype : "application/octet-stream",
+	    r->msg.data, r->msg.len);
+	req_free(r);
 }
 
 /* --- login and session -------------------------------------------------- */
@@ -819,6 +1333,307 @@ bool_field(struct wm_req *r, const char *key, int *out)
 	return 0;
 }
 
+/* an array of addresses ("a@b" or "Name <a@b>") under key, into *out */
+static int
+addr_list_arg(struct wm_req *r, const char *key, struct webmail_addr **out, size_t *nout)
+{
+	json_t *v = json_object_get(r->body, key), *e;
+	size_t i;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v)) {
+		reply_error(r, 400, "field \"%s\" must be an array of addresses", key);
+		return -1;
+	}
+	if (json_array_size(v) > WEBMAIL_MAX_RCPTS) {
+		reply_error(r, 400, "at most %u recipients", WEBMAIL_MAX_RCPTS);
+		return -1;
+	}
+	*out = xcalloc(json_array_size(v) + 1, sizeof(**out));
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e) ||
+		    webmail_parse_addr(json_string_value(e), &(*out)[*nout]) != 0) {
+			reply_error(r, 400, "bad address in \"%s\": \"%.100s\"", key,
+			    json_is_string(e) ? json_string_value(e) : "(not a string)");
+			return -1;
+		}
+		(*nout)++;
+	}
+	return 0;
+}
+
+/* strict RFC 4648 base64 (padding required, no line breaks) */
+static int
+b64_strict(const char *s, size_t n, uint8_t **out, size_t *len)
+{
+	uint8_t *o;
+	size_t k = 0;
+
+	if (n % 4 != 0)
+		return -1;
+	o = xmalloc(n / 4 * 3 + 1);
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4];
+
+		for (int j = 0; j < 4; j++) {
+			v[j] = codec_b64_value((unsigned char)s[i + j], '/');
+			if (v[j] < 0 && !(s[i + j] == '=' && i + 4 == n && j >= 2)) {
+				free(o);
+				return -1;
+			}
+		}
+		if (v[2] < 0 && v[3] >= 0) {
+			free(o);
+			return -1;
+		}
+		o[k++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
+		if (v[2] >= 0)
+			o[k++] = (uint8_t)((v[1] & 15) << 4 | v[2] >> 2);
+		if (v[3] >= 0)
+			o[k++] = (uint8_t)((v[2] & 3) << 6 | v[3]);
+	}
+	*out = o;
+	*len = k;
+	return 0;
+}
+
+static int
+attachments_arg(struct wm_req *r)
+{
+	json_t *v = json_object_get(r->body, "attachments"), *e;
+	size_t i, total = 0;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v)) {
+		reply_error(r, 400, "field \"attachments\" must be an array");
+		return -1;
+	}
+	if (json_array_size(v) > WEBMAIL_MAX_ATTACH_COUNT) {
+		reply_error(r, 400, "at most %u attachments", WEBMAIL_MAX_ATTACH_COUNT);
+		return -1;
+	}
+	r->comp.att = xcalloc(json_array_size(v) + 1, sizeof(*r->comp.att));
+	json_array_foreach(v, i, e) {
+		struct webmail_attachment *a = &r->comp.att[r->comp.natt];
+		json_t *fn = json_object_get(e, "filename"), *ct = json_object_get(e, "content_type");
+		json_t *data = json_object_get(e, "data");
+
+		if (!json_is_string(fn) || json_string_length(fn) == 0 ||
+		    !webmail_header_text_ok(json_string_value(fn), WEBMAIL_MAX_FILENAME)) {
+			reply_error(r, 400,
+			    "attachment %zu: \"filename\" must be 1..%u bytes of UTF-8 text", i,
+			    WEBMAIL_MAX_FILENAME);
+			return -1;
+		}
+		if (ct != NULL && !json_is_null(ct) &&
+		    (!json_is_string(ct) || !media_type_ok(json_string_value(ct)))) {
+			reply_error(r, 400, "attachment %zu: bad \"content_type\"", i);
+			return -1;
+		}
+		if (!json_is_string(data) || b64_strict(json_string_value(data),
+		                                 json_string_length(data), &a->data, &a->len) != 0) {
+			reply_error(r, 400, "attachment %zu: \"data\" must be base64", i);
+			return -1;
+		}
+		a->filename = xstrdup(json_string_value(fn));
+		a->content_type =
+		    xstrdup(json_is_string(ct) ? json_string_value(ct) : "application/octet-stream");
+		r->comp.natt++;
+		total += a->len;
+		if (total > WEBMAIL_MAX_ATTACH) {
+			reply_error(r, 413, "attachments over %u bytes in all", WEBMAIL_MAX_ATTACH);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+text_field(struct wm_req *r, const char *key, size_t max, bool header, char **out)
+{
+	json_t *v = json_object_get(r->body, key);
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) > max ||
+	    (header && !webmail_header_text_ok(json_string_value(v), max)) ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		reply_error(r, 400, "field \"%s\" must be text of at most %zu bytes%s", key, max,
+		    header ? " on one line" : "");
+		return -1;
+	}
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int
+ref_arg(struct wm_req *r, const char *key, char **folder, uint32_t *uid)
+{
+	json_t *v = json_object_get(r->body, key);
+	json_t *f = json_object_get(v, "folder"), *u = json_object_get(v, "uid");
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(f) || !json_is_integer(u) || json_integer_value(u) < 1 ||
+	    json_integer_value(u) > UINT32_MAX) {
+		reply_error(r, 400, "field \"%s\" must be {\"folder\": name, \"uid\": n}", key);
+		return -1;
+	}
+	if ((*folder = folder_arg(r, json_string_value(f))) == NULL)
+		return -1;
+	*uid = (uint32_t)json_integer_value(u);
+	return 0;
+}
+
+/* the compose body of send and drafts (docs/api.md) into r->comp */
+static int
+compose_args(struct wm_req *r, bool send)
+{
+	struct webmail_compose *c = &r->comp;
+	struct dir_user u;
+	json_t *d;
+
+	if (r->body == NULL) {
+		reply_error(r, 400, "missing JSON body");
+		return -1;
+	}
+	if (addr_list_arg(r, "to", &c->to, &c->nto) != 0 ||
+	    addr_list_arg(r, "cc", &c->cc, &c->ncc) != 0 ||
+	    addr_list_arg(r, "bcc", &c->bcc, &c->nbcc) != 0 ||
+	    text_field(r, "subject", WEBMAIL_MAX_HEADER_TEXT, true, &c->subject) != 0 ||
+	    text_field(r, "text", WEBMAIL_MAX_BODY_TEXT, false, &c->text) != 0 ||
+	    text_field(r, "html", WEBMAIL_MAX_BODY_TEXT, false, &c->html) != 0 ||
+	    attachments_arg(r) != 0 || ref_arg(r, "in_reply_to", &r->ref_folder, &r->ref_uid) != 0)
+		return -1;
+	d = json_object_get(r->body, "draft_uid");
+	if (d != NULL && !json_is_null(d)) {
+		if (!json_is_integer(d) || json_integer_value(d) < 1 ||
+		    json_integer_value(d) > UINT32_MAX) {
+			reply_error(r, 400, "field \"draft_uid\" must be a message uid");
+			return -1;
+		}
+		r->draft_uid = (uint32_t)json_integer_value(d);
+	}
+	if (c->nto + c->ncc + c->nbcc > WEBMAIL_MAX_RCPTS) {
+		reply_error(r, 400, "at most %u recipients", WEBMAIL_MAX_RCPTS);
+		return -1;
+	}
+	if (send && c->nto + c->ncc + c->nbcc == 0) {
+		reply_error(r, 400, "no recipients (fields: to, cc, bcc)");
+		return -1;
+	}
+	if (c->text == NULL)
+		c->text = xstrdup("");
+	memset(&u, 0, sizeof(u));
+	if (directory_user_get(r->wm->dir, r->user, &u) == 0 && u.name != NULL && *u.name &&
+	    webmail_header_text_ok(u.name, 200))
+		c->from.name = xstrdup(u.name);
+	dir_user_fini(&u);
+	c->from.address = xstrdup(r->user);
+	c->write_bcc = !send;
+	if (send) {
+		struct webmail_addr *lists[3] = {c->to, c->cc, c->bcc};
+		size_t ns[3] = {c->nto, c->ncc, c->nbcc};
+
+		r->rcpts = xcalloc(c->nto + c->ncc + c->nbcc + 1, sizeof(*r->rcpts));
+		for (int l = 0; l < 3; l++)
+			for (size_t i = 0; i < ns[l]; i++)
+				r->rcpts[r->nrcpts++] = xstrdup(lists[l][i].address);
+	}
+	return 0;
+}
+
+/* a folder name to create or rename to: no IMAP wildcards, no empty
+ * hierarchy levels ('/' is the separator) */
+static char *
+new_folder_arg(struct wm_req *r, json_t *v)
+{
+	const char *s;
+	size_t n;
+
+	if (!json_is_string(v)) {
+		reply_error(r, 400, "missing field \"name\"");
+		return NULL;
+	}
+	s = json_string_value(v);
+	n = strlen(s);
+	if (n == 0 || s[0] == '/' || s[n - 1] == '/' || strstr(s, "//") != NULL ||
+	    strpbrk(s, "*%") != NULL || strcasecmp(s, "INBOX") == 0) {
+		reply_error(r, 400, "bad folder name (no '*', '%%', empty levels or INBOX)");
+		return NULL;
+	}
+	return folder_arg(r, s);
+}
+
+static int
+filter_args(struct wm_req *r)
+{
+	static const char *const names[] = {"q", "from", "to", "subject", "body"};
+	char **outs[] = {&r->f_any, &r->f_from, &r->f_to, &r->f_subject, &r->f_body};
+	static const char *const flags[] = {"unread", "flagged"};
+	int *fouts[] = {&r->f_unread, &r->f_flagged};
+
+	for (size_t i = 0; i < 5; i++) {
+		char *v = http_query_get(r->req, names[i]);
+
+		if (v != NULL && (strlen(v) > 200 || !utf8_valid(v, strlen(v)))) {
+			free(v);
+			reply_error(r, 400, "query parameter \"%s\": at most 200 bytes of UTF-8",
+			    names[i]);
+			return -1;
+		}
+		if (v != NULL && *v == '\0') {
+			free(v);
+			v = NULL;
+		}
+		*outs[i] = v;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		char *v = http_query_get(r->req, flags[i]);
+
+		*fouts[i] = -1;
+		if (v != NULL && strcmp(v, "1") != 0 && strcmp(v, "true") != 0 &&
+		    strcmp(v, "0") != 0 && strcmp(v, "false") != 0 && *v != '\0') {
+			free(v);
+			reply_error(r, 400, "query parameter \"%s\" must be true or false", flags[i]);
+			return -1;
+		}
+		if (v != NULL)
+			*fouts[i] = (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) ? 1 : 0;
+		free(v);
+	}
+	return 0;
+}
+
+/* address completion: users of the same domain, matching q (address or
+ * name substring), at most 10 */
+static void
+do_addresses(struct wm_req *r)
+{
+	char *q = http_query_get(r->req, "q");
+	const char *dom = strrchr(r->user, '@');
+	json_t *users, *out = json_array(), *e;
+	size_t i;
+
+	if (q == NULL || strlen(q) > 200 || !utf8_valid(q, strlen(q))) {
+		free(q);
+		reply_error(r, 400, "query parameter \"q\" (1..200 bytes) is required");
+		return;
+	}
+	users = directory_users_json(r->wm->dir, dom ? dom + 1 : "", q, 0, 10);
+	json_array_foreach(users, i, e) {
+		json_array_append_new(out, json_pack("{s:O?, s:O?, s:s}", "address",
+		                               json_object_get(e, "address"), "name",
+		                               json_object_get(e, "name"), "source", "directory"));
+	}
+	if (users != NULL)
+		json_decref(users);
+	free(q);
+	reply_json(r, 200, json_pack("{s:o}", "addresses", out));
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 enum { NEEDS_CSRF = 1 };
@@ -841,8 +1656,24 @@ run_route(struct wm_req *r, const char *pattern)
 		reply_empty(r, 204);
 		return;
 	}
-	if (strcmp(pattern, "mail/folders") == 0) {
+	if (strcmp(pattern, "mail/folders") == 0 && r->method == API_GET) {
 		queue_job(r, OP_FOLDERS);
+		return;
+	}
+	if (strcmp(pattern, "mail/folders") == 0) {
+		if ((r->folder = new_folder_arg(r, json_object_get(r->body, "name"))) != NULL)
+			queue_job(r, OP_FOLDER_CREATE);
+		return;
+	}
+	if (strcmp(pattern, "mail/send") == 0 || strcmp(pattern, "mail/drafts") == 0) {
+		bool send = strcmp(pattern, "mail/send") == 0;
+
+		if (compose_args(r, send) == 0)
+			queue_job(r, send ? OP_COMPOSE : OP_DRAFT);
+		return;
+	}
+	if (strcmp(pattern, "mail/addresses") == 0) {
+		do_addresses(r);
 		return;
 	}
 	char *folder = folder_arg(r, r->seg[2]);
@@ -850,13 +1681,31 @@ run_route(struct wm_req *r, const char *pattern)
 	if (folder == NULL)
 		return; /* r is gone: folder_arg replied */
 	r->folder = folder;
+	if (strcmp(pattern, "mail/folders/*") == 0) {
+		if (r->method == API_DELETE) {
+			queue_job(r, OP_FOLDER_DELETE);
+		} else if ((r->to = new_folder_arg(r, r->body ? json_object_get(r->body, "name")
+		                                               : NULL)) != NULL) {
+			queue_job(r, OP_FOLDER_RENAME);
+		}
+		return;
+	}
+	if (strcmp(pattern, "mail/folders/*/empty") == 0) {
+		queue_job(r, OP_EMPTY);
+		return;
+	}
 	if (strcmp(pattern, "mail/folders/*/messages") == 0) {
-		if (list_args(r) == 0)
+		if (list_args(r) == 0 && filter_args(r) == 0)
 			queue_job(r, OP_LIST);
 		return;
 	}
 	if (uid_arg(r, r->seg[4]) != 0)
 		return;
+	if (strcmp(pattern, "mail/folders/*/messages/*/parts/*") == 0) {
+		r->part = xstrdup(r->seg[6]);
+		queue_job(r, OP_PART);
+		return;
+	}
 	if (strcmp(pattern, "mail/folders/*/messages/*/html") == 0) {
 		queue_job(r, OP_HTML);
 	} else if (r->method == API_GET) {
@@ -898,6 +1747,14 @@ static const struct {
 	{ API_POST, "mail/logout", NEEDS_CSRF },
 	{ API_GET, "mail/session", 0 },
 	{ API_GET, "mail/folders", 0 },
+	{ API_POST, "mail/folders", NEEDS_CSRF },
+	{ API_PATCH, "mail/folders/*", NEEDS_CSRF },
+	{ API_DELETE, "mail/folders/*", NEEDS_CSRF },
+	{ API_POST, "mail/folders/*/empty", NEEDS_CSRF },
+	{ API_POST, "mail/send", NEEDS_CSRF },
+	{ API_POST, "mail/drafts", NEEDS_CSRF },
+	{ API_GET, "mail/addresses", 0 },
+	{ API_GET, "mail/folders/*/messages/*/parts/*", 0 },
 	{ API_GET, "mail/folders/*/messages", 0 },
 	{ API_GET, "mail/folders/*/messages/*", 0 },
 	{ API_GET, "mail/folders/*/messages/*/html", 0 },

@@ -34,10 +34,16 @@
 #define WEBMAIL_PAGE_MAX 200            /* messages per list page */
 #define WEBMAIL_PAGE_DEFAULT 50
 
+/* the largest request body: compose with its attachments in base64
+ * (compose.h WEBMAIL_MAX_ATTACH, 4/3 of it, plus text and HTML) */
+#define WEBMAIL_MAX_REQUEST (18u << 20)
+
 struct mailstore;
+struct smtp_server;
 
 struct webmail_config {
 	const char *node_name;
+	const char *hostname; /* Message-IDs of composed mail */
 	struct limits *limits; /* borrowed; NULL: no throttling (unit tests) */
 };
 
@@ -48,6 +54,9 @@ void webmail_new(
 void webmail_free(struct webmail **wm);
 /* webmail_set_store - the mail store, once open (before: 503). */
 void webmail_set_store(struct webmail *wm, struct mailstore *ms);
+/* webmail_set_smtp - the SMTP server whose submission path sends the
+ * composed mail (smtp_server_submit; before: send answers 503). */
+void webmail_set_smtp(struct webmail *wm, struct smtp_server *smtp);
 /* webmail_owns_path - the raw path is /api/v1/mail or below it. */
 bool webmail_owns_path(const char *path, size_t len);
 /* webmail_handle - http_handler_fn; arg is the struct webmail. */
