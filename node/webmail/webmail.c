@@ -1481,8 +1481,13 @@ ref_arg(struct wm_req *r, const char *key, char **folder, uint32_t *uid)
 		reply_error(r, 400, "field \"%s\" must be {\"folder\": name, \"uid\": n}", key);
 		return -1;
 	}
-	if ((*folder = folder_arg(r, json_string_value(f))) == NULL)
-		return -1;
+	{
+		char *name = folder_arg(r, json_string_value(f));
+
+		if (name == NULL)
+			return -1; /* r is gone: no write through folder */
+		*folder = name;
+	}
 	*uid = (uint32_t)json_integer_value(u);
 	return 0;
 }
@@ -1614,7 +1619,7 @@ do_addresses(struct wm_req *r)
 {
 	char *q = http_query_get(r->req, "q");
 	const char *dom = strrchr(r->user, '@');
-	json_t *users, *out = json_array(), *e;
+	json_t *users, *out, *e;
 	size_t i;
 
 	if (q == NULL || strlen(q) > 200 || !utf8_valid(q, strlen(q))) {
@@ -1622,6 +1627,7 @@ do_addresses(struct wm_req *r)
 		reply_error(r, 400, "query parameter \"q\" (1..200 bytes) is required");
 		return;
 	}
+	out = json_array();
 	users = directory_users_json(r->wm->dir, dom ? dom + 1 : "", q, 0, 10);
 	json_array_foreach(users, i, e) {
 		json_array_append_new(out, json_pack("{s:O?, s:O?, s:s}", "address",
@@ -1661,8 +1667,12 @@ run_route(struct wm_req *r, const char *pattern)
 		return;
 	}
 	if (strcmp(pattern, "mail/folders") == 0) {
-		if ((r->folder = new_folder_arg(r, json_object_get(r->body, "name"))) != NULL)
-			queue_job(r, OP_FOLDER_CREATE);
+		char *name = new_folder_arg(r, json_object_get(r->body, "name"));
+
+		if (name == NULL)
+			return; /* r is gone */
+		r->folder = name;
+		queue_job(r, OP_FOLDER_CREATE);
 		return;
 	}
 	if (strcmp(pattern, "mail/send") == 0 || strcmp(pattern, "mail/drafts") == 0) {
@@ -1684,8 +1694,12 @@ run_route(struct wm_req *r, const char *pattern)
 	if (strcmp(pattern, "mail/folders/*") == 0) {
 		if (r->method == API_DELETE) {
 			queue_job(r, OP_FOLDER_DELETE);
-		} else if ((r->to = new_folder_arg(r, r->body ? json_object_get(r->body, "name")
-		                                               : NULL)) != NULL) {
+		} else {
+			char *name = new_folder_arg(r, json_object_get(r->body, "name"));
+
+			if (name == NULL)
+				return; /* r is gone */
+			r->to = name;
 			queue_job(r, OP_FOLDER_RENAME);
 		}
 		return;
