@@ -106,6 +106,8 @@ struct wm_req {
 	struct webmail_compose comp;
 	char *ref_folder; /* replying to: that message (In-Reply-To) */
 	uint32_t ref_uid;
+	char *fwd_folder; /* forwarding: that message's attachments go along */
+	uint32_t fwd_uid;
 	uint32_t draft_uid; /* the draft replaced / sent (0: none) */
 	struct buf msg;
 	char *message_id, *queue_id;
@@ -207,6 +209,7 @@ req_free(struct wm_req *r)
 	free(r->f_body);
 	webmail_compose_fini(&r->comp);
 	free(r->ref_folder);
+	free(r->fwd_folder);
 	buf_fini(&r->msg);
 	free(r->message_id);
 	free(r->queue_id);
@@ -653,6 +656,8 @@ job_move(struct wm_req *r)
 
 /* --- compose, send, drafts ---------------------------------------------- */
 
+static bool media_type_ok(const char *t);
+
 /* the Message-ID of the message replied to, as In-Reply-To, and the
  * References (RFC 5322 §3.6.4): its References (or In-Reply-To) then its
  * Message-ID, the first and the last 10 ids kept, one per folded line */
@@ -723,12 +728,68 @@ compose_refs(struct wm_req *r)
 	return 0;
 }
 
+/* the attachments of the message forwarded, after the uploaded ones,
+ * within the same total limit */
+static int
+forward_attachments(struct wm_req *r)
+{
+	struct buf raw;
+	json_t *j, *atts, *a;
+	size_t i, total = 0;
+	int rc;
+
+	if (r->fwd_folder == NULL)
+		return 0;
+	for (i = 0; i < r->comp.natt; i++)
+		total += r->comp.att[i].len;
+	buf_init(&raw, WEBMAIL_MAX_MESSAGE);
+	rc = mailstore_body_read(
+	    r->wm->ms, r->user, r->fwd_folder, r->fwd_uid, 0, WEBMAIL_MAX_MESSAGE, &raw, &r->err);
+	if (rc != 0) {
+		buf_fini(&raw);
+		return rc;
+	}
+	j = webmail_message_json(raw.len ? (const char *)raw.data : "", raw.len);
+	atts = json_object_get(j, "attachments");
+	r->comp.att = xrealloc(
+	    r->comp.att, (r->comp.natt + json_array_size(atts) + 1) * sizeof(*r->comp.att));
+	json_array_foreach(atts, i, a) {
+		struct webmail_attachment *w = &r->comp.att[r->comp.natt];
+		struct buf data;
+		char *type = NULL, *fname = NULL;
+
+		if (r->comp.natt >= WEBMAIL_MAX_ATTACH_COUNT)
+			break;
+		buf_init(&data, WEBMAIL_MAX_ATTACH);
+		if (webmail_message_part(raw.len ? (const char *)raw.data : "", raw.len,
+		        json_string_value(json_object_get(a, "part")), &data, &type, &fname) == 0 &&
+		    total + data.len <= WEBMAIL_MAX_ATTACH) {
+			memset(w, 0, sizeof(*w));
+			total += data.len;
+			w->content_type = media_type_ok(type) ? xstrdup(type)
+			                                      : xstrdup("application/octet-stream");
+			w->filename = fname && webmail_header_text_ok(fname, WEBMAIL_MAX_FILENAME)
+			                  ? xstrdup(fname)
+			                  : xasprintf("part-%zu", i + 1);
+			w->len = data.len;
+			w->data = (uint8_t *)buf_steal(&data, NULL);
+			r->comp.natt++;
+		}
+		buf_fini(&data);
+		free(type);
+		free(fname);
+	}
+	json_decref(j);
+	buf_fini(&raw);
+	return 0;
+}
+
 static void
 job_compose(struct wm_req *r)
 {
 	uint32_t uid = 0;
 
-	if ((r->rc = compose_refs(r)) != 0)
+	if ((r->rc = compose_refs(r)) != 0 || (r->rc = forward_attachments(r)) != 0)
 		return;
 	r->comp.date = (int64_t)time(NULL);
 	r->comp.hostname = r->wm->hostname;
@@ -1510,7 +1571,8 @@ compose_args(struct wm_req *r, bool send)
 	    text_field(r, "subject", WEBMAIL_MAX_HEADER_TEXT, true, &c->subject) != 0 ||
 	    text_field(r, "text", WEBMAIL_MAX_BODY_TEXT, false, &c->text) != 0 ||
 	    text_field(r, "html", WEBMAIL_MAX_BODY_TEXT, false, &c->html) != 0 ||
-	    attachments_arg(r) != 0 || ref_arg(r, "in_reply_to", &r->ref_folder, &r->ref_uid) != 0)
+	    attachments_arg(r) != 0 || ref_arg(r, "in_reply_to", &r->ref_folder, &r->ref_uid) != 0 ||
+	    ref_arg(r, "forward_of", &r->fwd_folder, &r->fwd_uid) != 0)
 		return -1;
 	d = json_object_get(r->body, "draft_uid");
 	if (d != NULL && !json_is_null(d)) {
