@@ -936,7 +936,8 @@ run(struct node *n)
 	{
 		struct webmail_config wc = {.node_name = n->cfg.node_name,
 		    .hostname = n->cfg.hostname,
-		    .limits = n->limits};
+		    .limits = n->limits,
+		    .svc = n->svc};
 
 		webmail_new(&n->loop, n->dir, &wc, &n->webmail);
 		n->web_root = n->cfg.http_web_root && *n->cfg.http_web_root ? n->cfg.http_web_root

@@ -23,6 +23,7 @@
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "node/admin/route.h"
+#include "cluster/dirsvc.h"
 #include "lib/codec.h"
 #include "node/smtp/server.h"
 #include "node/webmail/compose.h"
@@ -52,6 +53,7 @@ struct webmail {
 	struct limits *limits;
 	struct mailstore *ms;
 	struct smtp_server *smtp;
+	struct dirsvc *svc;
 	struct webmail_sessions *sessions;
 	char *node_name;
 	char *hostname;
@@ -74,6 +76,7 @@ enum wm_op {
 	OP_FOLDER_RENAME,
 	OP_FOLDER_DELETE,
 	OP_EMPTY,
+	OP_PASSWORD, /* verify the current password, hash the new one */
 };
 
 enum wm_sort { SORT_DATE, SORT_FROM, SORT_SUBJECT, SORT_SIZE };
@@ -116,6 +119,11 @@ struct wm_req {
 	size_t nrcpts;
 	/* download */
 	char *part, *ctype, *fname;
+	/* settings: directory writes done one after the other */
+	char *set_name;
+	char *pref_key[4], *pref_val[4];
+	size_t npref, step;
+	char *new_password, *new_hash;
 	/* results */
 	int rc;
 	struct mn_err err;
@@ -142,6 +150,7 @@ webmail_new(
 	wm->loop = loop;
 	wm->dir = dir;
 	wm->limits = cfg->limits;
+	wm->svc = cfg->svc;
 	wm->node_name = xstrdup(cfg->node_name ? cfg->node_name : "");
 	wm->hostname = xstrdup(cfg->hostname ? cfg->hostname : "localhost");
 	webmail_sessions_new(&wm->sessions);
@@ -219,6 +228,16 @@ req_free(struct wm_req *r)
 	free(r->part);
 	free(r->ctype);
 	free(r->fname);
+	free(r->set_name);
+	for (size_t i = 0; i < r->npref; i++) {
+		free(r->pref_key[i]);
+		free(r->pref_val[i]);
+	}
+	if (r->new_password != NULL) {
+		OPENSSL_cleanse(r->new_password, strlen(r->new_password));
+		free(r->new_password);
+	}
+	free(r->new_hash);
 	free(r);
 }
 
@@ -986,10 +1005,16 @@ job_work(uv_work_t *w)
 	case OP_EMPTY:
 		job_folder(r);
 		break;
+	case OP_PASSWORD:
+		r->login_ok = password_verify(r->hash, r->password);
+		if (r->login_ok)
+			r->new_hash = password_hash(r->new_password);
+		break;
 	}
 }
 
 static void login_done(struct wm_req *r);
+static void password_done(struct wm_req *r);
 static void send_submit(struct wm_req *r);
 static void reply_part(struct wm_req *r);
 
@@ -1001,6 +1026,10 @@ job_done(uv_work_t *w, int status)
 	(void)status;
 	if (r->op == OP_LOGIN) {
 		login_done(r);
+		return;
+	}
+	if (r->op == OP_PASSWORD) {
+		password_done(r);
 		return;
 	}
 	if (r->rc != 0) {
@@ -1702,6 +1731,293 @@ do_addresses(struct wm_req *r)
 	reply_json(r, 200, json_pack("{s:o}", "addresses", out));
 }
 
+/* --- settings and password ------------------------------------------------ */
+
+bool
+webmail_password_policy(const char *pw, const char *address, char *reason, size_t reasonsz)
+{
+	size_t n = strlen(pw);
+	int lower = 0, upper = 0, digit = 0, other = 0;
+	const char *at = strrchr(address, '@');
+	size_t llen = at ? (size_t)(at - address) : strlen(address);
+
+	if (n < 8 || n > API_MAX_PASSWORD) {
+		snprintf(reason, reasonsz, "the password must be 8 to %d bytes long", API_MAX_PASSWORD);
+		return false;
+	}
+	if (!utf8_valid(pw, n)) {
+		snprintf(reason, reasonsz, "the password must be UTF-8 text");
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)pw[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			snprintf(reason, reasonsz, "the password must not contain control characters");
+			return false;
+		}
+		if (c >= 'a' && c <= 'z')
+			lower = 1;
+		else if (c >= 'A' && c <= 'Z')
+			upper = 1;
+		else if (c >= '0' && c <= '9')
+			digit = 1;
+		else
+			other = 1;
+	}
+	if (lower + upper + digit + other < 2) {
+		snprintf(reason, reasonsz,
+		    "the password needs two kinds of characters (lower case, upper case, digits, "
+		    "others)");
+		return false;
+	}
+	if (llen >= 3) {
+		for (size_t i = 0; i + llen <= n; i++)
+			if (strncasecmp(pw + i, address, llen) == 0) {
+				snprintf(reason, reasonsz, "the password must not contain the address");
+				return false;
+			}
+	}
+	return true;
+}
+
+static json_t *
+settings_json(struct wm_req *r)
+{
+	struct dir_user u;
+	json_t *j;
+
+	memset(&u, 0, sizeof(u));
+	(void)directory_user_get(r->wm->dir, r->user, &u);
+	j = json_pack("{s:s, s:s}", "address", r->user, "name", u.name ? u.name : "");
+	dir_user_fini(&u);
+	webmail_prefs_into(r->wm->dir, r->user, j);
+	return j;
+}
+
+static void settings_next(struct wm_req *r);
+
+static void
+settings_cb(int rc, const struct mn_err *err, void *arg)
+{
+	struct wm_req *r = arg;
+
+	if (rc != 0) {
+		log_warn("webmail", "event=settings user=%s rc=%d reason=\"%s\"", r->user, rc,
+		    err && err->msg[0] ? err->msg : mn_strerror(rc));
+		reply_error(r, rc == MN_ENOLEADER ? 503 : 500,
+		    rc == MN_ENOLEADER ? "the cluster has no leader right now; retry"
+		                       : "could not save the settings");
+		return;
+	}
+	r->step++;
+	settings_next(r);
+}
+
+/* one directory command per call, in order: name, then each preference */
+static void
+settings_next(struct wm_req *r)
+{
+	Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
+	Mailnode__UserUpdate uu = MAILNODE__USER_UPDATE__INIT;
+	size_t step = r->step;
+	int rc;
+
+	if (r->set_name != NULL) {
+		if (step == 0) {
+			uu.address = r->user;
+			uu.name = r->set_name;
+			cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_UPDATE;
+			cmd.user_update = &uu;
+			goto submit;
+		}
+		step--;
+	}
+	if (step < r->npref) {
+		rc = webmail_pref_submit(r->wm->svc, r->user, r->pref_key[step], r->pref_val[step],
+		    settings_cb, r);
+		if (rc != 0)
+			goto fail;
+		return;
+	}
+	reply_json(r, 200, settings_json(r));
+	return;
+submit:
+	rc = dirsvc_submit(r->wm->svc, &cmd, settings_cb, r);
+	if (rc == 0)
+		return;
+fail:
+	reply_error(r, rc == MN_ENOLEADER ? 503 : 500,
+	    rc == MN_ENOLEADER ? "the cluster has no leader right now; retry"
+	                       : "could not save the settings");
+}
+
+static bool
+timezone_ok(const char *tz)
+{
+	size_t n = strlen(tz);
+
+	/* an IANA name: Area/Location[/More], letters, digits, '_', '-', '+' */
+	if (n == 0)
+		return true; /* the browser's own */
+	if (n > 64 || tz[0] == '/' || tz[n - 1] == '/' || strstr(tz, "..") != NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)tz[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		        c == '/' || c == '_' || c == '-' || c == '+'))
+			return false;
+	}
+	return true;
+}
+
+static void
+do_settings_patch(struct wm_req *r)
+{
+	static const char *const keys[] = {"signature", "language", "timezone"};
+	json_t *v;
+
+	if (r->body == NULL) {
+		reply_error(r, 400, "missing JSON body");
+		return;
+	}
+	v = json_object_get(r->body, "name");
+	if (v != NULL) {
+		if (!json_is_string(v) || !webmail_header_text_ok(json_string_value(v), API_MAX_NAME)) {
+			reply_error(r, 400, "field \"name\" must be one line of at most %d bytes",
+			    API_MAX_NAME);
+			return;
+		}
+		r->set_name = xstrdup(json_string_value(v));
+	}
+	for (size_t i = 0; i < 3; i++) {
+		const char *s;
+
+		v = json_object_get(r->body, keys[i]);
+		if (v == NULL)
+			continue;
+		if (!json_is_string(v)) {
+			reply_error(r, 400, "field \"%s\" must be a string", keys[i]);
+			return;
+		}
+		s = json_string_value(v);
+		if (i == 0 && (strlen(s) > WEBMAIL_MAX_SIGNATURE || strlen(s) != json_string_length(v) ||
+		                  !utf8_valid(s, strlen(s)))) {
+			reply_error(r, 400, "field \"signature\": at most %u bytes of text",
+			    WEBMAIL_MAX_SIGNATURE);
+			return;
+		}
+		if (i == 1 && strcmp(s, "en") != 0 && strcmp(s, "zh-CN") != 0) {
+			reply_error(r, 400, "field \"language\" must be \"en\" or \"zh-CN\"");
+			return;
+		}
+		if (i == 2 && !timezone_ok(s)) {
+			reply_error(r, 400, "field \"timezone\" must be an IANA time zone name");
+			return;
+		}
+		r->pref_key[r->npref] = xstrdup(keys[i]);
+		r->pref_val[r->npref++] = xstrdup(s);
+	}
+	if (r->set_name == NULL && r->npref == 0) {
+		reply_error(r, 400, "nothing to change (fields: name, signature, language, timezone)");
+		return;
+	}
+	if (r->wm->svc == NULL) {
+		reply_error(r, 503, "settings cannot be saved on this node");
+		return;
+	}
+	settings_next(r);
+}
+
+static void
+password_cb(int rc, const struct mn_err *err, void *arg)
+{
+	struct wm_req *r = arg;
+
+	if (rc != 0) {
+		log_warn("webmail", "event=password user=%s rc=%d reason=\"%s\"", r->user, rc,
+		    err && err->msg[0] ? err->msg : mn_strerror(rc));
+		reply_error(r, rc == MN_ENOLEADER ? 503 : 500, "could not change the password");
+		return;
+	}
+	log_info("webmail", "event=password_changed user=%s", r->user);
+	reply_empty(r, 204);
+}
+
+static void
+password_done(struct wm_req *r)
+{
+	const char *ip = http_exchange_peer_ip(r->x);
+	Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
+	Mailnode__UserUpdate uu = MAILNODE__USER_UPDATE__INIT;
+	int rc;
+
+	if (!r->login_ok) {
+		/* a wrong current password counts like a failed login */
+		if (r->wm->limits != NULL)
+			limits_auth_failed(r->wm->limits, ip, r->user);
+		reply_error(r, 403, "the current password is wrong");
+		return;
+	}
+	if (r->new_hash == NULL) {
+		reply_error(r, 500, "internal error");
+		return;
+	}
+	uu.address = r->user;
+	uu.password_hash = r->new_hash;
+	cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_UPDATE;
+	cmd.user_update = &uu;
+	rc = dirsvc_submit(r->wm->svc, &cmd, password_cb, r);
+	if (rc != 0)
+		reply_error(r, rc == MN_ENOLEADER ? 503 : 500, "could not change the password");
+}
+
+static void
+do_password(struct wm_req *r)
+{
+	json_t *cur = json_object_get(r->body, "current"), *pw = json_object_get(r->body, "password");
+	const char *ip = http_exchange_peer_ip(r->x);
+	char reason[200];
+	struct dir_user u;
+
+	if (!json_is_string(cur) || json_string_length(cur) == 0 ||
+	    json_string_length(cur) > API_MAX_PASSWORD) {
+		reply_error(r, 400, "missing field \"current\" (the current password)");
+		return;
+	}
+	if (!json_is_string(pw)) {
+		reply_error(r, 400, "missing field \"password\" (the new password)");
+		return;
+	}
+	if (strlen(json_string_value(pw)) != json_string_length(pw) ||
+	    !webmail_password_policy(json_string_value(pw), r->user, reason, sizeof(reason))) {
+		reply_error(r, 400, "%s", strlen(json_string_value(pw)) != json_string_length(pw)
+		                              ? "the password must not contain NUL"
+		                              : reason);
+		return;
+	}
+	if (r->wm->svc == NULL) {
+		reply_error(r, 503, "passwords cannot be changed on this node");
+		return;
+	}
+	if (r->wm->limits != NULL && !limits_auth_allowed(r->wm->limits, ip, r->user)) {
+		reply_error(r, 403, "the current password is wrong");
+		return;
+	}
+	memset(&u, 0, sizeof(u));
+	if (directory_user_get(r->wm->dir, r->user, &u) != 0 || u.password_hash == NULL) {
+		dir_user_fini(&u);
+		reply_error(r, 401, "not logged in");
+		return;
+	}
+	r->hash = xstrdup(u.password_hash);
+	dir_user_fini(&u);
+	r->password = xstrdup(json_string_value(cur));
+	r->new_password = xstrdup(json_string_value(pw));
+	queue_job(r, OP_PASSWORD);
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 enum { NEEDS_CSRF = 1 };
@@ -1746,6 +2062,17 @@ run_route(struct wm_req *r, const char *pattern)
 	}
 	if (strcmp(pattern, "mail/addresses") == 0) {
 		do_addresses(r);
+		return;
+	}
+	if (strcmp(pattern, "mail/settings") == 0) {
+		if (r->method == API_GET)
+			reply_json(r, 200, settings_json(r));
+		else
+			do_settings_patch(r);
+		return;
+	}
+	if (strcmp(pattern, "mail/password") == 0) {
+		do_password(r);
 		return;
 	}
 	char *folder = folder_arg(r, r->seg[2]);
@@ -1830,6 +2157,9 @@ static const struct {
 	{ API_POST, "mail/send", NEEDS_CSRF },
 	{ API_POST, "mail/drafts", NEEDS_CSRF },
 	{ API_GET, "mail/addresses", 0 },
+	{ API_GET, "mail/settings", 0 },
+	{ API_PATCH, "mail/settings", NEEDS_CSRF },
+	{ API_POST, "mail/password", NEEDS_CSRF },
 	{ API_GET, "mail/folders/*/messages/*/parts/*", 0 },
 	{ API_GET, "mail/folders/*/messages", 0 },
 	{ API_GET, "mail/folders/*/messages/*", 0 },

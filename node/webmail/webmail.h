@@ -38,6 +38,7 @@
  * (compose.h WEBMAIL_MAX_ATTACH, 4/3 of it, plus text and HTML) */
 #define WEBMAIL_MAX_REQUEST (18u << 20)
 
+struct dirsvc;
 struct mailstore;
 struct smtp_server;
 
@@ -45,6 +46,7 @@ struct webmail_config {
 	const char *node_name;
 	const char *hostname; /* Message-IDs of composed mail */
 	struct limits *limits; /* borrowed; NULL: no throttling (unit tests) */
+	struct dirsvc *svc;    /* directory writes (settings, password); NULL: 503 */
 };
 
 struct webmail;
@@ -65,5 +67,12 @@ void webmail_handle(struct http_exchange *x, const struct http_request *req, voi
 /* webmail_home_elsewhere - the user's home node is set and is not this
  * node (then the mailbox is not here). */
 bool webmail_home_elsewhere(const char *home_node, const char *node_name);
+
+/* webmail_password_policy - the policy for a password a user sets: 8..128
+ * bytes of UTF-8 without control characters, at least two kinds of
+ * characters among lower case, upper case, digits and others, and not
+ * containing the local part of the address (3 or more characters, case
+ * ignored). true if fine; else false with the reason in reason. */
+bool webmail_password_policy(const char *pw, const char *address, char *reason, size_t reasonsz);
 
 #endif
