@@ -26,6 +26,7 @@
 #define WEBMAIL_MAX_ATTACH_COUNT 20
 #define WEBMAIL_MAX_FILENAME 255 /* bytes of UTF-8 */
 #define WEBMAIL_MAX_HEADER_TEXT 998
+#define WEBMAIL_MAX_NAME 256 /* display name (the admin API's limit) */
 
 struct webmail_addr {
 	char *name; /* display name (UTF-8) or NULL */

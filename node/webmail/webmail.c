@@ -1719,11 +1719,30 @@ do_addresses(struct wm_req *r)
 		return;
 	}
 	out = json_array();
-	users = directory_users_json(r->wm->dir, dom ? dom + 1 : "", q, 0, 10);
+	/* the user's contacts first (a prefix of address or name), then the
+	 * users of the same domain (a substring), each address once */
+	users = directory_contacts_json(r->wm->dir, r->user, q, 10);
 	json_array_foreach(users, i, e) {
 		json_array_append_new(out, json_pack("{s:O?, s:O?, s:s}", "address",
-		                               json_object_get(e, "address"), "name",
-		                               json_object_get(e, "name"), "source", "directory"));
+		                               json_object_get(e, "email"), "name",
+		                               json_object_get(e, "name"), "source", "contact"));
+	}
+	if (users != NULL)
+		json_decref(users);
+	users = directory_users_json(r->wm->dir, dom ? dom + 1 : "", q, 0, 10);
+	json_array_foreach(users, i, e) {
+		const char *a = json_string_value(json_object_get(e, "address"));
+		bool dup = false;
+		size_t k;
+		json_t *o;
+
+		json_array_foreach(out, k, o)
+			if (a && ascii_casecmp(json_string_value(json_object_get(o, "address")), a) == 0)
+				dup = true;
+		if (!dup && json_array_size(out) < 20)
+			json_array_append_new(out, json_pack("{s:O?, s:O?, s:s}", "address",
+			                               json_object_get(e, "address"), "name",
+			                               json_object_get(e, "name"), "source", "directory"));
 	}
 	if (users != NULL)
 		json_decref(users);
@@ -1791,7 +1810,17 @@ settings_json(struct wm_req *r)
 	(void)directory_user_get(r->wm->dir, r->user, &u);
 	j = json_pack("{s:s, s:s}", "address", r->user, "name", u.name ? u.name : "");
 	dir_user_fini(&u);
-	webmail_prefs_into(r->wm->dir, r->user, j);
+	{
+		static const char *const keys[] = {"signature", "language", "timezone"};
+		static const char *const defs[] = {"", "en", ""};
+
+		for (size_t i = 0; i < 3; i++) {
+			char *v = directory_pref_get(r->wm->dir, "user", r->user, keys[i]);
+
+			json_object_set_new(j, keys[i], json_string(v ? v : defs[i]));
+			free(v);
+		}
+	}
 	return j;
 }
 
@@ -1802,6 +1831,11 @@ settings_cb(int rc, const struct mn_err *err, void *arg)
 {
 	struct wm_req *r = arg;
 
+	if (rc == MN_EINVAL) {
+		/* the directory's own check of a value (prefs.c) */
+		reply_error(r, 400, "%s", err && err->msg[0] ? err->msg : "bad value");
+		return;
+	}
 	if (rc != 0) {
 		log_warn("webmail", "event=settings user=%s rc=%d reason=\"%s\"", r->user, rc,
 		    err && err->msg[0] ? err->msg : mn_strerror(rc));
@@ -1810,46 +1844,50 @@ settings_cb(int rc, const struct mn_err *err, void *arg)
 		                       : "could not save the settings");
 		return;
 	}
-	r->step++;
+	r->step++; /* the name was step 0, the preferences step 1 */
 	settings_next(r);
 }
 
-/* one directory command per call, in order: name, then each preference */
+/* one directory command per call, in order: the name (UserUpdate), then
+ * the preferences (one PrefSet: all of them or none); "" deletes a
+ * preference */
 static void
 settings_next(struct wm_req *r)
 {
 	Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
 	Mailnode__UserUpdate uu = MAILNODE__USER_UPDATE__INIT;
-	size_t step = r->step;
+	Mailnode__PrefSet ps = MAILNODE__PREF_SET__INIT;
+	Mailnode__PrefEntry ents[4], *entp[4];
 	int rc;
 
-	if (r->set_name != NULL) {
-		if (step == 0) {
-			uu.address = r->user;
-			uu.name = r->set_name;
-			cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_UPDATE;
-			cmd.user_update = &uu;
-			goto submit;
+	if (r->step == 0 && r->set_name != NULL) {
+		uu.address = r->user;
+		uu.name = r->set_name;
+		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_UPDATE;
+		cmd.user_update = &uu;
+	} else if (r->step <= 1 && r->npref > 0) {
+		r->step = 1;
+		for (size_t i = 0; i < r->npref; i++) {
+			mailnode__pref_entry__init(&ents[i]);
+			ents[i].key = r->pref_key[i];
+			ents[i].value = r->pref_val[i][0] ? r->pref_val[i] : NULL;
+			entp[i] = &ents[i];
 		}
-		step--;
-	}
-	if (step < r->npref) {
-		rc = webmail_pref_submit(r->wm->svc, r->user, r->pref_key[step], r->pref_val[step],
-		    settings_cb, r);
-		if (rc != 0)
-			goto fail;
+		ps.scope = (char *)"user";
+		ps.name = r->user;
+		ps.n_prefs = r->npref;
+		ps.prefs = entp;
+		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_PREF_SET;
+		cmd.pref_set = &ps;
+	} else {
+		reply_json(r, 200, settings_json(r));
 		return;
 	}
-	reply_json(r, 200, settings_json(r));
-	return;
-submit:
 	rc = dirsvc_submit(r->wm->svc, &cmd, settings_cb, r);
-	if (rc == 0)
-		return;
-fail:
-	reply_error(r, rc == MN_ENOLEADER ? 503 : 500,
-	    rc == MN_ENOLEADER ? "the cluster has no leader right now; retry"
-	                       : "could not save the settings");
+	if (rc != 0)
+		reply_error(r, rc == MN_ENOLEADER ? 503 : 500,
+		    rc == MN_ENOLEADER ? "the cluster has no leader right now; retry"
+		                       : "could not save the settings");
 }
 
 static bool
@@ -1860,7 +1898,8 @@ timezone_ok(const char *tz)
 	/* an IANA name: Area/Location[/More], letters, digits, '_', '-', '+' */
 	if (n == 0)
 		return true; /* the browser's own */
-	if (n > 64 || tz[0] == '/' || tz[n - 1] == '/' || strstr(tz, "..") != NULL)
+	if (n > DIR_MAX_TIMEZONE || !((tz[0] >= 'a' && tz[0] <= 'z') || (tz[0] >= 'A' && tz[0] <= 'Z')) ||
+	    tz[n - 1] == '/' || strstr(tz, "..") != NULL || strstr(tz, "//") != NULL)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)tz[i];
@@ -1884,9 +1923,9 @@ do_settings_patch(struct wm_req *r)
 	}
 	v = json_object_get(r->body, "name");
 	if (v != NULL) {
-		if (!json_is_string(v) || !webmail_header_text_ok(json_string_value(v), API_MAX_NAME)) {
+		if (!json_is_string(v) || !webmail_header_text_ok(json_string_value(v), WEBMAIL_MAX_NAME)) {
 			reply_error(r, 400, "field \"name\" must be one line of at most %d bytes",
-			    API_MAX_NAME);
+			    WEBMAIL_MAX_NAME);
 			return;
 		}
 		r->set_name = xstrdup(json_string_value(v));
@@ -1902,10 +1941,10 @@ do_settings_patch(struct wm_req *r)
 			return;
 		}
 		s = json_string_value(v);
-		if (i == 0 && (strlen(s) > WEBMAIL_MAX_SIGNATURE || strlen(s) != json_string_length(v) ||
+		if (i == 0 && (strlen(s) > DIR_MAX_PREF_VALUE || strlen(s) != json_string_length(v) ||
 		                  !utf8_valid(s, strlen(s)))) {
-			reply_error(r, 400, "field \"signature\": at most %u bytes of text",
-			    WEBMAIL_MAX_SIGNATURE);
+			reply_error(r, 400, "field \"signature\": at most %d bytes of text",
+			    DIR_MAX_PREF_VALUE);
 			return;
 		}
 		if (i == 1 && strcmp(s, "en") != 0 && strcmp(s, "zh-CN") != 0) {
@@ -1917,7 +1956,17 @@ do_settings_patch(struct wm_req *r)
 			return;
 		}
 		r->pref_key[r->npref] = xstrdup(keys[i]);
-		r->pref_val[r->npref++] = xstrdup(s);
+		r->pref_val[r->npref] = xstrdup(s);
+		if (i == 0) {
+			/* signatures are stored with LF line ends */
+			char *o = r->pref_val[r->npref];
+
+			for (const char *q = o; *q; q++)
+				if (*q != '\r')
+					*o++ = *q;
+			*o = '\0';
+		}
+		r->npref++;
 	}
 	if (r->set_name == NULL && r->npref == 0) {
 		reply_error(r, 400, "nothing to change (fields: name, signature, language, timezone)");
@@ -2018,6 +2067,102 @@ do_password(struct wm_req *r)
 	queue_job(r, OP_PASSWORD);
 }
 
+/* --- contacts (the address book of completion) ---------------------------- */
+
+static void
+contact_cb(int rc, const struct mn_err *err, void *arg)
+{
+	struct wm_req *r = arg;
+
+	if (rc == 0) {
+		if (r->method == API_DELETE)
+			reply_empty(r, 204);
+		else
+			reply_json(r, 201, json_pack("{s:s, s:s}", "email", r->to, "name",
+			                       r->set_name ? r->set_name : ""));
+		return;
+	}
+	if (rc == MN_ENOENT) {
+		reply_error(r, 404, "no such contact");
+		return;
+	}
+	if (rc == MN_EINVAL) {
+		reply_error(r, 400, "%s", err && err->msg[0] ? err->msg : "bad contact");
+		return;
+	}
+	if (rc == MN_ECONFLICT) {
+		reply_error(r, 409, "%s", err && err->msg[0] ? err->msg : "too many contacts");
+		return;
+	}
+	reply_error(r, rc == MN_ENOLEADER ? 503 : 500, "could not save the contact");
+}
+
+static void
+do_contacts(struct wm_req *r, const char *pattern)
+{
+	Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
+	Mailnode__ContactSet cs = MAILNODE__CONTACT_SET__INIT;
+	Mailnode__ContactDel cd = MAILNODE__CONTACT_DEL__INIT;
+	struct webmail_addr a;
+	int rc;
+
+	if (r->method == API_GET) {
+		char *q = http_query_get(r->req, "q");
+		json_t *c = directory_contacts_json(r->wm->dir, r->user, q ? q : "", DIR_MAX_CONTACTS);
+
+		free(q);
+		reply_json(r, 200, json_pack("{s:o}", "contacts", c ? c : json_array()));
+		return;
+	}
+	if (r->wm->svc == NULL) {
+		reply_error(r, 503, "contacts cannot be saved on this node");
+		return;
+	}
+	if (strcmp(pattern, "mail/contacts/*") == 0) {
+		if (webmail_parse_addr(r->seg[2], &a) != 0 || a.name != NULL) {
+			free(a.address);
+			free(a.name);
+			reply_error(r, 400, "bad address \"%.100s\"", r->seg[2]);
+			return;
+		}
+		r->to = a.address;
+		cd.owner = r->user;
+		cd.email = r->to;
+		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_CONTACT_DEL;
+		cmd.contact_del = &cd;
+	} else {
+		json_t *e = json_object_get(r->body, "email"), *n = json_object_get(r->body, "name");
+
+		if (!json_is_string(e) || webmail_parse_addr(json_string_value(e), &a) != 0 ||
+		    a.name != NULL) {
+			if (json_is_string(e)) {
+				free(a.address);
+				free(a.name);
+			}
+			reply_error(r, 400, "field \"email\" must be an address");
+			return;
+		}
+		r->to = a.address;
+		if (n != NULL && !json_is_null(n)) {
+			if (!json_is_string(n) ||
+			    !webmail_header_text_ok(json_string_value(n), DIR_MAX_CONTACT_NAME)) {
+				reply_error(r, 400, "field \"name\" must be one line of at most %d bytes",
+				    DIR_MAX_CONTACT_NAME);
+				return;
+			}
+			r->set_name = xstrdup(json_string_value(n));
+		}
+		cs.owner = r->user;
+		cs.email = r->to;
+		cs.name = r->set_name;
+		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_CONTACT_SET;
+		cmd.contact_set = &cs;
+	}
+	rc = dirsvc_submit(r->wm->svc, &cmd, contact_cb, r);
+	if (rc != 0)
+		reply_error(r, rc == MN_ENOLEADER ? 503 : 500, "could not save the contact");
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 enum { NEEDS_CSRF = 1 };
@@ -2073,6 +2218,10 @@ run_route(struct wm_req *r, const char *pattern)
 	}
 	if (strcmp(pattern, "mail/password") == 0) {
 		do_password(r);
+		return;
+	}
+	if (strncmp(pattern, "mail/contacts", 13) == 0) {
+		do_contacts(r, pattern);
 		return;
 	}
 	char *folder = folder_arg(r, r->seg[2]);
@@ -2160,6 +2309,9 @@ static const struct {
 	{ API_GET, "mail/settings", 0 },
 	{ API_PATCH, "mail/settings", NEEDS_CSRF },
 	{ API_POST, "mail/password", NEEDS_CSRF },
+	{ API_GET, "mail/contacts", 0 },
+	{ API_POST, "mail/contacts", NEEDS_CSRF },
+	{ API_DELETE, "mail/contacts/*", NEEDS_CSRF },
 	{ API_GET, "mail/folders/*/messages/*/parts/*", 0 },
 	{ API_GET, "mail/folders/*/messages", 0 },
 	{ API_GET, "mail/folders/*/messages/*", 0 },

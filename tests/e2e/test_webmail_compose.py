@@ -407,3 +407,99 @@ def test_address_completion(wm):
     assert st == 400 and "q" in obj["error"]
     st, obj, _ = alice.call("GET", "/addresses?q=bo", cookie=False)
     assert st == 401
+
+
+# --- settings, password, contacts ---------------------------------------------
+
+
+def test_settings_stored_in_directory(wm):
+    dave = login(wm, "dave@wm.test")
+    st, s, _ = dave.call("GET", "/settings")
+    assert st == 200 and s == {"address": "dave@wm.test", "name": "", "signature": "",
+                               "language": "en", "timezone": ""}, s
+    st, s, _ = dave.call("PATCH", "/settings", {
+        "name": "戴夫 Dave", "language": "zh-CN", "timezone": "Asia/Shanghai",
+        "signature": "-- \r\n戴夫\r\nwm.test"})
+    assert st == 200, s
+    assert s["name"] == "戴夫 Dave" and s["language"] == "zh-CN"
+    assert s["timezone"] == "Asia/Shanghai" and s["signature"] == "-- \n戴夫\nwm.test"
+    # in the directory: the admin API sees the same, a new session too
+    assert ok(wm, "GET", "/users/dave@wm.test")["name"] == "戴夫 Dave"
+    prefs = ok(wm, "GET", "/users/dave@wm.test/prefs")
+    assert prefs["language"] == "zh-CN" and prefs["timezone"] == "Asia/Shanghai", prefs
+    st, s2, _ = login(wm, "dave@wm.test").call("GET", "/settings")
+    assert s2 == s
+    # the display name goes into From of mail sent from now on
+    st, obj, _ = dave.call("POST", "/send", {"to": ["bob@wm.test"], "subject": "from dave",
+                                            "text": "hi"})
+    assert st == 200, obj
+    m = wait_inbox(wm, "bob@wm.test", lambda m: str(m["Subject"]) == "from dave", "dave's")
+    assert m["From"].addresses[0].display_name == "戴夫 Dave"
+    # "" removes a preference
+    st, s, _ = dave.call("PATCH", "/settings", {"timezone": "", "language": "en"})
+    assert st == 200 and s["timezone"] == "" and s["language"] == "en", s
+
+
+@pytest.mark.parametrize("body,reason", [
+    ({}, "nothing to change"),
+    ({"language": "fr"}, "language"),
+    ({"timezone": "../etc/passwd"}, "timezone"),
+    ({"timezone": 5}, "timezone"),
+    ({"name": "a\nb"}, "name"),
+    ({"signature": "x" * 5000}, "signature"),
+    ({"signature": "a\x01b"}, "signature"),
+])
+def test_settings_bad_input(wm, body, reason):
+    dave = login(wm, "dave@wm.test")
+    st, obj, _ = dave.call("PATCH", "/settings", body)
+    assert st == 400 and reason in obj["error"], obj
+    st, obj, _ = dave.call("PATCH", "/settings", {"language": "en"}, csrf=False)
+    assert st == 403
+
+
+def test_password_change_under_policy(wm):
+    add_user(wm, "erin@wm.test", PASSWORD)
+    erin = login(wm, "erin@wm.test")
+    for new, reason in (("short1", "8 to"), ("alllowercase", "two kinds"),
+                        ("Erin@wm-Pass9", "address"), ("12345678", "two kinds")):
+        st, obj, _ = erin.call("POST", "/password", {"current": PASSWORD, "password": new})
+        assert st == 400 and reason in obj["error"], (new, obj)
+    st, obj, _ = erin.call("POST", "/password", {"password": "New-pass-42"})
+    assert st == 400 and "current" in obj["error"]
+    st, obj, _ = erin.call("POST", "/password", {"current": "wrong-Pass1",
+                                                 "password": "New-pass-42"})
+    assert st == 403 and "current password" in obj["error"]
+    st, obj, _ = erin.call("POST", "/password", {"current": PASSWORD,
+                                                 "password": "New-pass-42"}, csrf=False)
+    assert st == 403
+    st, obj, _ = erin.call("POST", "/password", {"current": PASSWORD, "password": "New-pass-42"})
+    assert st == 204, obj
+    c = Client(wm)
+    assert c.login("erin@wm.test", PASSWORD)[0] == 401
+    assert c.login("erin@wm.test", "New-pass-42")[0] == 200
+    m = imaplib.IMAP4(wm.address, wm.ports["imap_port"], timeout=30)
+    try:
+        m.login("erin@wm.test", "New-pass-42")
+    finally:
+        m.logout()
+
+
+def test_contacts_and_completion(wm):
+    alice = login(wm)
+    st, obj, _ = alice.call("POST", "/contacts", {"email": "Zhang@Remote.test", "name": "张三"})
+    assert st == 201 and obj["email"] == "Zhang@remote.test", obj
+    st, obj, _ = alice.call("GET", "/contacts")
+    assert any(c["name"] == "张三" for c in obj["contacts"]), obj
+    st, obj, _ = alice.call("GET", "/addresses?q=%E5%BC%A0")  # 张
+    assert obj["addresses"][0]["name"] == "张三" and obj["addresses"][0]["source"] == "contact"
+    for body in ({"email": "no-at"}, {"email": "Name <a@b.test>"}, {"name": "x"},
+                 {"email": "a@b.test", "name": "a\nb"}):
+        st, obj, _ = alice.call("POST", "/contacts", body)
+        assert st == 400, (body, obj)
+    bob = login(wm, "bob@wm.test")
+    st, obj, _ = bob.call("DELETE", "/contacts/Zhang%40remote.test")
+    assert st == 404  # not bob's contact
+    st, obj, _ = alice.call("DELETE", "/contacts/Zhang%40remote.test")
+    assert st == 204
+    st, obj, _ = alice.call("GET", "/contacts")
+    assert not any(c["name"] == "张三" for c in obj["contacts"])
