@@ -381,10 +381,8 @@ function wire() {
   $("lang").addEventListener("change", (e) => {
     setLanguage(e.target.value);
     $("login-lang").value = language();
-    if (!$("mail").hidden) guarded(async () => {
-      await api.saveSettings({ language: language() });
-      await Promise.all([loadFolders(), loadMessages()]);
-    });
+    if (!$("mail").hidden) guarded(() => Promise.all([loadFolders(), loadMessages(),
+      api.saveSettings({ language: language() })]));
   });
   $("login-lang").addEventListener("change", (e) => {
     setLanguage(e.target.value);
