@@ -731,6 +731,7 @@ stop_services(struct node *n)
 		http_server_stop(&n->https);
 	imap_server_stop(&n->imap);
 	imap_server_stop(&n->imaps);
+	webmail_stop(n->webmail); /* before the SMTP server it sends through */
 	if (n->pop3 != NULL)
 		pop3_server_stop(n->pop3);
 	smtp_server_stop(&n->smtp);
@@ -951,6 +952,8 @@ run(struct node *n)
 	n->api->ms = n->store;
 	webmail_set_store(n->webmail, n->store);
 	webmail_set_smtp(n->webmail, n->smtp);
+	if (n->proxy != NULL)
+		webmail_set_cluster(n->webmail, &n->proxy_auth);
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
 	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||
 	    (rc = start_pop3(n, &err)) != 0)

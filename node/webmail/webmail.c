@@ -24,6 +24,9 @@
 #include "lib/xalloc.h"
 #include "node/admin/route.h"
 #include "cluster/dirsvc.h"
+#include "cluster/proto/rpc.pb-c.h"
+#include "cluster/rpc/frame.h"
+#include "cluster/rpc/rpc.h"
 #include "lib/codec.h"
 #include "node/smtp/server.h"
 #include "node/webmail/compose.h"
@@ -54,6 +57,7 @@ struct webmail {
 	struct mailstore *ms;
 	struct smtp_server *smtp;
 	struct dirsvc *svc;
+	struct rpc_client *rpc; /* to the home nodes of users homed elsewhere */
 	struct webmail_sessions *sessions;
 	char *node_name;
 	char *hostname;
@@ -2322,17 +2326,241 @@ static const struct {
 };
 /* clang-format on */
 
+/* --- users homed on another node: the call goes there (RPC_WEBMAIL) ------ */
+
+static void
+forward_cb(int status, const char *error, const uint8_t *payload, size_t len, void *arg)
+{
+	struct wm_req *r = arg;
+	Mailnode__WebmailReply *rep;
+
+	if (status != 0) {
+		log_warn("webmail", "event=forward user=%s result=fail rc=%d reason=\"%s\"", r->user,
+		    status, error ? error : mn_strerror(status));
+		reply_error(r, 503, "the node that holds this mailbox did not answer (%s); retry",
+		    error && *error ? error : mn_strerror(status));
+		return;
+	}
+	rep = mailnode__webmail_reply__unpack(NULL, len, payload);
+	if (rep == NULL || rep->status < 100 || rep->status > 599) {
+		if (rep != NULL)
+			mailnode__webmail_reply__free_unpacked(rep, NULL);
+		reply_error(r, 502, "bad answer from the node that holds this mailbox");
+		return;
+	}
+	for (size_t i = 0; i < rep->n_headers; i++)
+		http_add_header(r->x, rep->headers[i]->name, rep->headers[i]->value);
+	req_log(r, (int)rep->status);
+	http_reply(r->x, (int)rep->status, rep->content_type,
+	    rep->has_body ? rep->body.data : NULL, rep->has_body ? rep->body.len : 0);
+	mailnode__webmail_reply__free_unpacked(rep, NULL);
+	req_free(r);
+}
+
+/* the session and the CSRF token were checked here; the home node does
+ * the rest (input checks included) and its answer is relayed as is */
+static void
+forward_call(struct wm_req *r, const char *home)
+{
+	Mailnode__WebmailCall c = MAILNODE__WEBMAIL_CALL__INIT;
+	struct slice ct = http_header_get(r->req, "Content-Type");
+	struct dir_node node;
+	char *method, *path, *query = NULL, *ctype = NULL;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	memset(&node, 0, sizeof(node));
+	if (r->wm->rpc == NULL || directory_node_get(r->wm->dir, home, &node) != 0 ||
+	    node.address == NULL || node.rpc_port == 0) {
+		dir_node_fini(&node);
+		reply_error(r, 503, "the mailbox of %s is on node %s, which this node cannot reach",
+		    r->user, home);
+		return;
+	}
+	method = xstrndup(r->req->method.ptr, r->req->method.len);
+	path = xstrndup(r->req->path.ptr, r->req->path.len);
+	c.user = r->user;
+	c.method = method;
+	c.path = path;
+	if (r->req->query.ptr != NULL)
+		c.query = query = xstrndup(r->req->query.ptr, r->req->query.len);
+	if (r->req->body_len > 0) {
+		c.has_body = true;
+		c.body.data = (uint8_t *)r->req->body;
+		c.body.len = r->req->body_len;
+	}
+	if (ct.ptr != NULL)
+		c.content_type = ctype = xstrndup(ct.ptr, ct.len);
+	c.client_ip = (char *)http_exchange_peer_ip(r->x);
+	c.has_tls = true;
+	c.tls = r->tls;
+	len = mailnode__webmail_call__get_packed_size(&c);
+	if (len > RPC_FRAME_MAX - 4096) {
+		rc = MN_ETOOBIG;
+	} else {
+		buf = xmalloc(len ? len : 1);
+		mailnode__webmail_call__pack(&c, buf);
+		rc = rpc_client_call(r->wm->rpc, node.address, node.rpc_port,
+		    MAILNODE__RPC_METHOD__RPC_WEBMAIL, buf, len, WEBMAIL_FORWARD_TIMEOUT_MS,
+		    forward_cb, r, NULL);
+		free(buf);
+	}
+	free(method);
+	free(path);
+	free(query);
+	free(ctype);
+	dir_node_fini(&node);
+	if (rc == MN_ETOOBIG)
+		reply_error(r, 413, "request too large to carry to the node of this mailbox (%u bytes)",
+		    RPC_FRAME_MAX - 4096);
+	else if (rc != 0)
+		reply_error(r, 503, "the node that holds this mailbox cannot be reached; retry");
+}
+
+struct rpc_wm {
+	struct rpc_call *call;
+	Mailnode__WebmailCall *msg;
+	struct http_request req;
+};
+
+static void
+rpc_capture_cb(void *arg, int status, const char *content_type, const void *body, size_t len,
+    const char *headers, size_t hlen)
+{
+	struct rpc_wm *h = arg;
+	Mailnode__WebmailReply rep = MAILNODE__WEBMAIL_REPLY__INIT;
+	Mailnode__WebmailHeader hv[16], *hp[16];
+	char *hcopy = xstrndup(headers, hlen), *save = NULL;
+	uint8_t *buf;
+	size_t n;
+
+	rep.status = (uint32_t)status;
+	rep.content_type = (char *)content_type;
+	if (len > 0) {
+		rep.has_body = true;
+		rep.body.data = (uint8_t *)body;
+		rep.body.len = len;
+	}
+	for (char *line = strtok_r(hcopy, "\r\n", &save); line != NULL && rep.n_headers < 16;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		char *colon = strchr(line, ':');
+
+		if (colon == NULL)
+			continue;
+		*colon = '\0';
+		mailnode__webmail_header__init(&hv[rep.n_headers]);
+		hv[rep.n_headers].name = line;
+		hv[rep.n_headers].value = colon + (colon[1] == ' ' ? 2 : 1);
+		hp[rep.n_headers] = &hv[rep.n_headers];
+		rep.n_headers++;
+	}
+	rep.headers = hp;
+	n = mailnode__webmail_reply__get_packed_size(&rep);
+	if (n > RPC_FRAME_MAX - 4096) {
+		static const char too[] =
+		    "{\"error\": \"answer too large to carry from the node of this mailbox\"}";
+
+		memset(&rep, 0, sizeof(rep));
+		mailnode__webmail_reply__init(&rep);
+		rep.status = 502;
+		rep.content_type = (char *)"application/json";
+		rep.has_body = true;
+		rep.body.data = (uint8_t *)too;
+		rep.body.len = sizeof(too) - 1;
+		n = mailnode__webmail_reply__get_packed_size(&rep);
+	}
+	buf = xmalloc(n ? n : 1);
+	mailnode__webmail_reply__pack(&rep, buf);
+	rpc_reply(h->call, 0, NULL, buf, n);
+	free(buf);
+	free(hcopy);
+	mailnode__webmail_call__free_unpacked(h->msg, NULL);
+	free(h);
+}
+
+static void handle(struct webmail *wm, struct http_exchange *x, const struct http_request *req,
+    const char *trusted_user);
+
+static void
+rpc_handler(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
+{
+	struct webmail *wm = arg;
+	struct rpc_wm *h;
+	Mailnode__WebmailCall *m = mailnode__webmail_call__unpack(NULL, len, payload);
+	struct http_exchange *x;
+	const char *q;
+
+	if (m == NULL || strncmp(m->path, WEBMAIL_PREFIX, strlen(WEBMAIL_PREFIX)) != 0) {
+		if (m != NULL)
+			mailnode__webmail_call__free_unpacked(m, NULL);
+		rpc_reply(call, MN_EINVAL, "bad webmail call", NULL, 0);
+		return;
+	}
+	log_info("webmail", "event=forwarded user=%s from=%s", m->user, rpc_call_peer_name(call));
+	h = xcalloc(1, sizeof(*h));
+	h->call = call;
+	h->msg = m;
+	h->req.method = slice_from_cstr(m->method);
+	h->req.path = slice_from_cstr(m->path);
+	q = m->query ? m->query : "";
+	h->req.query = (struct slice){.ptr = m->query ? q : NULL, .len = strlen(q)};
+	h->req.target = h->req.path;
+	h->req.version_minor = 1;
+	if (m->has_body) {
+		h->req.body = m->body.data;
+		h->req.body_len = m->body.len;
+	}
+	if (m->content_type != NULL) {
+		h->req.headers[0].name = SLICE_LIT("Content-Type");
+		h->req.headers[0].value = slice_from_cstr(m->content_type);
+		h->req.nheaders = 1;
+	}
+	x = http_exchange_capture(&h->req, m->client_ip, m->has_tls && m->tls, rpc_capture_cb, h);
+	handle(wm, x, &h->req, m->user);
+}
+
+void
+webmail_set_cluster(struct webmail *wm, const struct peer_auth_config *auth)
+{
+	if (auth == NULL || wm->rpc != NULL)
+		return;
+	rpc_client_new(wm->loop, auth, &wm->rpc);
+	rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_WEBMAIL, rpc_handler, wm);
+}
+
+void
+webmail_stop(struct webmail *wm)
+{
+	if (wm == NULL)
+		return;
+	wm->smtp = NULL; /* stopped next: sending answers 503 from now on */
+	if (wm->rpc != NULL) {
+		rpc_server_handle(NULL, MAILNODE__RPC_METHOD__RPC_WEBMAIL, NULL, NULL);
+		rpc_client_close(&wm->rpc);
+	}
+}
+
 void
 webmail_handle(struct http_exchange *x, const struct http_request *req, void *arg)
 {
+	handle(arg, x, req, NULL);
+}
+
+/* trusted_user: a call carried from another node, which checked the
+ * session and the CSRF token of that user */
+static void
+handle(struct webmail *wm, struct http_exchange *x, const struct http_request *req,
+    const char *trusted_user)
+{
 	struct wm_req *r = xcalloc(1, sizeof(*r));
-	const struct webmail_session *ses;
+	const struct webmail_session *ses = NULL;
 	char allow[64] = "";
 	size_t ri = SIZE_MAX;
 	struct dir_user u;
 	int rc;
 
-	r->wm = arg;
+	r->wm = wm;
 	r->x = x;
 	r->req = req;
 	r->tls = http_exchange_is_tls(x);
@@ -2385,16 +2613,23 @@ webmail_handle(struct http_exchange *x, const struct http_request *req, void *ar
 			return;
 		}
 	}
-	if (ri == 0) {
+	if (trusted_user != NULL) {
+		if (ri == 0 || strcmp(routes[ri].pattern, "mail/logout") == 0 ||
+		    strcmp(routes[ri].pattern, "mail/session") == 0) {
+			reply_error(r, 400, "not carried between nodes");
+			return;
+		}
+		r->user = xstrdup(trusted_user);
+	} else if (ri == 0) {
 		do_login(r);
 		return;
-	}
-	if ((ses = session_of(r)) == NULL) {
+	} else if ((ses = session_of(r)) == NULL) {
 		reply_error(r, 401, "not logged in");
 		return;
+	} else {
+		r->user = xstrdup(ses->user);
 	}
-	r->user = xstrdup(ses->user);
-	if (routes[ri].flags & NEEDS_CSRF) {
+	if (ses != NULL && (routes[ri].flags & NEEDS_CSRF)) {
 		struct slice t = http_header_get(req, WEBMAIL_CSRF_HEADER);
 
 		if (!webmail_session_csrf_ok(ses, t.ptr, t.ptr ? t.len : 0)) {
@@ -2408,7 +2643,8 @@ webmail_handle(struct http_exchange *x, const struct http_request *req, void *ar
 	}
 	memset(&u, 0, sizeof(u));
 	if (directory_user_get(r->wm->dir, r->user, &u) != 0) {
-		webmail_session_end(r->wm->sessions, ses->id);
+		if (ses != NULL)
+			webmail_session_end(r->wm->sessions, ses->id);
 		reply_error(r, 401, "not logged in");
 		return;
 	}
@@ -2426,10 +2662,13 @@ webmail_handle(struct http_exchange *x, const struct http_request *req, void *ar
 		return;
 	}
 	if (webmail_home_elsewhere(u.home_node, r->wm->node_name)) {
-		reply_error(r, 503,
-		    "the mailbox of %s is on node %s; webmail on other nodes is not available yet: "
-		    "use that node's web address",
-		    u.address, u.home_node);
+		if (trusted_user != NULL) {
+			/* moved meanwhile: never carried twice */
+			reply_error(r, 503, "the mailbox of %s is on node %s now; retry", u.address,
+			    u.home_node);
+		} else {
+			forward_call(r, u.home_node);
+		}
 		dir_user_fini(&u);
 		return;
 	}

@@ -9,9 +9,9 @@
  * A session reaches only its own user's mailbox: no route names a user,
  * so anything not in that mailbox is 404. Login failures count in the
  * same node/limits.h throttling as IMAP and POP3. Mail store calls and
- * password checks run on the libuv thread pool, never on the loop. A
- * user homed on another cluster node gets 503 for now (XXX: carry the
- * call to the home node over the node-to-node channel).
+ * password checks run on the libuv thread pool, never on the loop. The
+ * calls of a user homed on another cluster node are carried there over
+ * the node-to-node RPC channel (webmail_set_cluster) and answered there.
  *
  * Ownership: borrows loop, directory, limits and (once set) the store.
  * Work in flight finishes on its own; free only after uv_run returned.
@@ -33,6 +33,7 @@
 #define WEBMAIL_MAX_MESSAGE (64u << 20) /* biggest message shown */
 #define WEBMAIL_PAGE_MAX 200            /* messages per list page */
 #define WEBMAIL_PAGE_DEFAULT 50
+#define WEBMAIL_FORWARD_TIMEOUT_MS 120000 /* a call carried to the home node */
 
 /* the largest request body: compose with its attachments in base64
  * (compose.h WEBMAIL_MAX_ATTACH, 4/3 of it, plus text and HTML) */
@@ -40,6 +41,7 @@
 
 struct dirsvc;
 struct mailstore;
+struct peer_auth_config;
 struct smtp_server;
 
 struct webmail_config {
@@ -59,6 +61,14 @@ void webmail_set_store(struct webmail *wm, struct mailstore *ms);
 /* webmail_set_smtp - the SMTP server whose submission path sends the
  * composed mail (smtp_server_submit; before: send answers 503). */
 void webmail_set_smtp(struct webmail *wm, struct smtp_server *smtp);
+/* webmail_set_cluster - calls of users homed on other nodes are carried
+ * there over the node-to-node RPC channel (RPC_WEBMAIL, auth borrowed and
+ * kept by pointer), and this node answers such calls for its own users.
+ * Without it those calls answer 503. */
+void webmail_set_cluster(struct webmail *wm, const struct peer_auth_config *auth);
+/* webmail_stop - before the SMTP server and the RPC service stop: no more
+ * sending, no more carried calls (in flight: answered 503 / dropped). */
+void webmail_stop(struct webmail *wm);
 /* webmail_owns_path - the raw path is /api/v1/mail or below it. */
 bool webmail_owns_path(const char *path, size_t len);
 /* webmail_handle - http_handler_fn; arg is the struct webmail. */
