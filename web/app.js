@@ -381,6 +381,8 @@ function wire() {
   $("lang").addEventListener("change", (e) => {
     setLanguage(e.target.value);
     $("login-lang").value = language();
+    $("s-lang").value = language();
+    $("s-msg").textContent = "";
     if (!$("mail").hidden) guarded(() => Promise.all([loadFolders(), loadMessages(),
       api.saveSettings({ language: language() })]));
   });
