@@ -226,8 +226,8 @@ exchange_free(struct http_exchange *x)
 }
 
 struct http_exchange *
-http_exchange_capture(const struct http_request *req, const char *peer_ip, bool tls,
-    http_capture_fn fn, void *arg)
+http_exchange_capture(
+    const struct http_request *req, const char *peer_ip, bool tls, http_capture_fn fn, void *arg)
 {
 	struct http_exchange *x = xcalloc(1, sizeof(*x));
 

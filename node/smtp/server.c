@@ -119,7 +119,7 @@ struct session {
 	char *w_rcpt; /* QUOTA: rcpt to add when fine */
 	char *w_orcpt;
 	unsigned w_notify;
-	char *w_received; /* SPOOL: Received: header */
+	char *w_received;          /* SPOOL: Received: header */
 	struct antispam_msg *w_as; /* SPOOL: DKIM/DMARC work before the write, or NULL */
 	int w_rc;
 	struct mn_err w_err;
@@ -320,8 +320,8 @@ sl_alert_done(uv_work_t *w, int status)
 }
 
 static void
-sl_alert_start(struct smtp_server *srv, const struct sendlimit_hit *h, const char *user,
-    const char *ip)
+sl_alert_start(
+    struct smtp_server *srv, const struct sendlimit_hit *h, const char *user, const char *ip)
 {
 	struct sl_alert *a = xcalloc(1, sizeof(*a));
 	const char *host = srv->cfg.cfg->hostname;
@@ -1107,8 +1107,8 @@ spool_work(uv_work_t *w)
 			size_t n = antispam_strip_forged_ar(s->msg.data, &s->msg.len, m->hostname);
 
 			if (n > 0)
-				log_info("smtp", "sid=%s event=forged_auth_results removed=%zu", s->sid,
-				    n);
+				log_info("smtp", "sid=%s event=forged_auth_results removed=%zu",
+				    s->sid, n);
 		}
 		if (m->action != ANTISPAM_ACCEPT)
 			return; /* refused: nothing spooled, spool_done replies */
@@ -1146,7 +1146,8 @@ spool_done(struct session *s)
 		log_info("smtp", "sid=%s event=queued id=%s from=<%s> rcpts=%zu size=%zu", s->sid,
 		    s->env.id, from, s->env.nrcpts, s->msg.len);
 		if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
-			sendlimit_count(s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
+			sendlimit_count(
+			    s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
 		if (s->srv->cfg.on_queued != NULL)
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 	} else {
@@ -1184,7 +1185,8 @@ data_finished(struct session *s)
 
 		/* an allowed sender's mail is not checked (XXX: nor are
 		 * Authentication-Results claiming our name removed from it) */
-		m->inbound = s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !s->sender_allowed;
+		m->inbound =
+		    s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !s->sender_allowed;
 		m->authenticated = s->auth_user != NULL;
 		m->hostname = hostname(s);
 		m->sender = s->env.sender;
@@ -1409,8 +1411,8 @@ work_done(uv_work_t *w, int status)
 			 * see the 250, but the message is ours now */
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 			if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
-				sendlimit_count(s->srv->cfg.sendlimit, s->auth_user,
-				    (uint32_t)s->env.nrcpts);
+				sendlimit_count(
+				    s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
 			free(s->w_received);
 			s->w_received = NULL;
 			as_free(s);
@@ -1636,8 +1638,8 @@ submit_work(uv_work_t *w)
 		    j->as->prefix.len, j->msg, j->len, &j->err);
 		return;
 	}
-	j->rc = spool_write(j->srv->cfg.spool, &j->env, j->received, strlen(j->received), j->msg,
-	    j->len, &j->err);
+	j->rc = spool_write(
+	    j->srv->cfg.spool, &j->env, j->received, strlen(j->received), j->msg, j->len, &j->err);
 }
 
 static void
@@ -1655,7 +1657,8 @@ submit_done(uv_work_t *w, int status)
 		log_info("smtp", "event=queued id=%s via=%s user=%s rcpts=%zu size=%zu", j->env.id,
 		    "submit", j->env.auth_user, j->env.nrcpts, j->len);
 		if (srv->cfg.sendlimit != NULL)
-			sendlimit_count(srv->cfg.sendlimit, j->env.auth_user, (uint32_t)j->env.nrcpts);
+			sendlimit_count(
+			    srv->cfg.sendlimit, j->env.auth_user, (uint32_t)j->env.nrcpts);
 		if (!srv->stopped && srv->cfg.on_queued != NULL)
 			srv->cfg.on_queued(srv->cfg.arg, j->env.id);
 		j->done(j->arg, 250, "queued", j->env.id);
@@ -1678,8 +1681,8 @@ submit_done(uv_work_t *w, int status)
 /* one recipient as RCPT TO would take it (no quota check: delivery
  * refuses a full mailbox with a bounce); 0 or an SMTP code */
 static int
-submit_rcpt(struct smtp_server *srv, struct spool_env *env, const char *rcpt, char *reason,
-    size_t reasonsz)
+submit_rcpt(
+    struct smtp_server *srv, struct spool_env *env, const char *rcpt, char *reason, size_t reasonsz)
 {
 	char *addr = xstrdup(rcpt), *canon = NULL, *at = strrchr(addr, '@');
 	enum dir_addr_kind k;
@@ -1745,8 +1748,8 @@ smtp_server_submit(struct smtp_server *srv, const struct smtp_submission *sub,
 		return 554;
 	}
 	if (cfg->smtp_max_recipients > 0 && sub->nrcpts > cfg->smtp_max_recipients) {
-		snprintf(reason, reasonsz, "too many recipients (at most %u)",
-		    cfg->smtp_max_recipients);
+		snprintf(
+		    reason, reasonsz, "too many recipients (at most %u)", cfg->smtp_max_recipients);
 		return 452;
 	}
 	if (sub->len > cfg->smtp_max_message_size) {

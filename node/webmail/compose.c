@@ -425,14 +425,15 @@ webmail_content_disposition(const char *filename)
 static void
 attachment_part(const struct webmail_attachment *a, struct buf *out)
 {
-	const char *ct = a->content_type && *a->content_type ? a->content_type
-	                                                     : "application/octet-stream";
+	const char *ct =
+	    a->content_type && *a->content_type ? a->content_type : "application/octet-stream";
 
 	buf_printf(out, "Content-Type: %s", ct);
 	if (plain_ascii(a->filename) && strchr(a->filename, '"') == NULL &&
 	    strchr(a->filename, '\\') == NULL && strlen(a->filename) < 70) {
-		buf_printf(out, "; name=\"%s\"\r\nContent-Disposition: attachment;\r\n"
-		                " filename=\"%s\"\r\n",
+		buf_printf(out,
+		    "; name=\"%s\"\r\nContent-Disposition: attachment;\r\n"
+		    " filename=\"%s\"\r\n",
 		    a->filename, a->filename);
 	} else {
 		/* RFC 2047 name= for readers that know nothing else, RFC

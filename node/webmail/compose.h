@@ -20,9 +20,9 @@
 
 #include "lib/buf.h"
 
-#define WEBMAIL_MAX_RCPTS 100           /* to + cc + bcc of one message */
+#define WEBMAIL_MAX_RCPTS 100            /* to + cc + bcc of one message */
 #define WEBMAIL_MAX_BODY_TEXT (2u << 20) /* text or HTML of a composed message */
-#define WEBMAIL_MAX_ATTACH (10u << 20)  /* decoded bytes of all attachments */
+#define WEBMAIL_MAX_ATTACH (10u << 20)   /* decoded bytes of all attachments */
 #define WEBMAIL_MAX_ATTACH_COUNT 20
 #define WEBMAIL_MAX_FILENAME 255 /* bytes of UTF-8 */
 #define WEBMAIL_MAX_HEADER_TEXT 998
@@ -46,8 +46,8 @@ struct webmail_compose {
 	size_t nto, ncc, nbcc;
 	bool write_bcc; /* drafts keep Bcc; sent mail never shows it */
 	char *subject;
-	char *text; /* always present ("" allowed) */
-	char *html; /* NULL: plain text only */
+	char *text;                     /* always present ("" allowed) */
+	char *html;                     /* NULL: plain text only */
 	char *in_reply_to, *references; /* message ids as written, or NULL */
 	struct webmail_attachment *att;
 	size_t natt;

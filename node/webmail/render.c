@@ -190,12 +190,11 @@ webmail_message_json(const char *msg, size_t len)
 		return NULL;
 	hdr = msg + root->hdr_off;
 	hlen = root->hdr_end - root->hdr_off;
-	headers =
-	    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "from", addresses(hdr, hlen, "From"),
-	        "to", addresses(hdr, hlen, "To"), "cc", addresses(hdr, hlen, "Cc"), "bcc",
-	        addresses(hdr, hlen, "Bcc"), "reply_to",
-	        addresses(hdr, hlen, "Reply-To"), "subject", header_text(hdr, hlen, "Subject"),
-	        "date", date_of(hdr, hlen), "message_id", header_text(hdr, hlen, "Message-ID"));
+	headers = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "from",
+	    addresses(hdr, hlen, "From"), "to", addresses(hdr, hlen, "To"), "cc",
+	    addresses(hdr, hlen, "Cc"), "bcc", addresses(hdr, hlen, "Bcc"), "reply_to",
+	    addresses(hdr, hlen, "Reply-To"), "subject", header_text(hdr, hlen, "Subject"), "date",
+	    date_of(hdr, hlen), "message_id", header_text(hdr, hlen, "Message-ID"));
 	if (w.text != NULL) {
 		struct buf b;
 
@@ -241,7 +240,8 @@ webmail_header_field_text(const char *hdr, size_t len, const char *name, bool wi
 		size_t i;
 		json_t *v;
 
-		json_array_foreach(a, i, v) {
+		json_array_foreach(a, i, v)
+		{
 			const char *nm = json_string_value(json_object_get(v, "name"));
 
 			buf_printf(&b, " %s %s", nm ? nm : "",
@@ -273,8 +273,8 @@ webmail_message_body_text(const char *msg, size_t len, struct buf *out)
 }
 
 int
-webmail_message_part(const char *msg, size_t len, const char *num, struct buf *out,
-    char **type_out, char **filename_out)
+webmail_message_part(const char *msg, size_t len, const char *num, struct buf *out, char **type_out,
+    char **filename_out)
 {
 	uint32_t nums[MIME_DEPTH_MAX];
 	size_t n = 0;
@@ -291,7 +291,8 @@ webmail_message_part(const char *msg, size_t len, const char *num, struct buf *o
 		if (*s < '1' || *s > '9' || n == MIME_DEPTH_MAX)
 			return MN_EINVAL;
 		v = strtoul(s, &end, 10);
-		if (v > MIME_PARTS_MAX || (*end != '\0' && *end != '.') || (*end == '.' && end[1] == '\0'))
+		if (v > MIME_PARTS_MAX || (*end != '\0' && *end != '.') ||
+		    (*end == '.' && end[1] == '\0'))
 			return MN_EINVAL;
 		nums[n++] = (uint32_t)v;
 		s = *end == '.' ? end + 1 : end;

@@ -676,7 +676,6 @@ job_move(struct wm_req *r)
 	mailstore_copyuid_fini(&cu);
 }
 
-
 /* --- compose, send, drafts ---------------------------------------------- */
 
 static bool media_type_ok(const char *t);
@@ -718,8 +717,8 @@ compose_refs(struct wm_req *r)
 	if (mime_header_get(hd, h.len, "Message-ID", &v)) {
 		(void)header_unfold(v, &u);
 		{
-			struct slice t = slice_trim(
-			    (struct slice){.ptr = (const char *)u.data, .len = u.len});
+			struct slice t =
+			    slice_trim((struct slice){.ptr = (const char *)u.data, .len = u.len});
 			char *id = slice_dup(t);
 
 			if (id[0] == '<' && id[strlen(id) - 1] == '>' && strlen(id) < 250 &&
@@ -776,7 +775,8 @@ forward_attachments(struct wm_req *r)
 	atts = json_object_get(j, "attachments");
 	r->comp.att = xrealloc(
 	    r->comp.att, (r->comp.natt + json_array_size(atts) + 1) * sizeof(*r->comp.att));
-	json_array_foreach(atts, i, a) {
+	json_array_foreach(atts, i, a)
+	{
 		struct webmail_attachment *w = &r->comp.att[r->comp.natt];
 		struct buf data;
 		char *type = NULL, *fname = NULL;
@@ -826,8 +826,8 @@ job_compose(struct wm_req *r)
 	if (r->rc != 0)
 		return;
 	if (r->draft_uid != 0 && r->draft_uid != uid)
-		(void)mailstore_expunge(r->wm->ms, r->user, r->folder, &r->draft_uid, 1, false, NULL,
-		    NULL, &r->err);
+		(void)mailstore_expunge(
+		    r->wm->ms, r->user, r->folder, &r->draft_uid, 1, false, NULL, NULL, &r->err);
 	r->out = json_pack("{s:s, s:I, s:s}", "folder", r->folder, "uid", (json_int_t)uid,
 	    "message_id", r->message_id);
 }
@@ -857,10 +857,10 @@ job_sent(struct wm_req *r)
 		    r->wm->ms, r->user, drafts, &r->draft_uid, 1, false, NULL, NULL, &r->err);
 		free(drafts);
 	}
-	r->out = json_pack("{s:s, s:s, s:o}", "queue_id", r->queue_id, "message_id",
-	    r->message_id,
-	    "sent", rc == 0 ? json_pack("{s:s, s:I}", "folder", sent, "uid", (json_int_t)uid)
-	                    : json_null());
+	r->out = json_pack("{s:s, s:s, s:o}", "queue_id", r->queue_id, "message_id", r->message_id,
+	    "sent",
+	    rc == 0 ? json_pack("{s:s, s:I}", "folder", sent, "uid", (json_int_t)uid)
+	            : json_null());
 	free(sent);
 	r->rc = 0;
 }
@@ -944,7 +944,7 @@ job_folder(struct wm_req *r)
 	case OP_EMPTY:
 		memset(&info, 0, sizeof(info));
 		if ((r->rc = mailstore_folder_status(
-			 r->wm->ms, r->user, r->folder, &info, &r->err)) != 0)
+		         r->wm->ms, r->user, r->folder, &info, &r->err)) != 0)
 			break;
 		if (info.special_use == NULL || (strcmp(info.special_use, "\\Trash") != 0 &&
 		                                    strcmp(info.special_use, "\\Junk") != 0)) {
@@ -955,8 +955,8 @@ job_folder(struct wm_req *r)
 			r->rc = mailstore_expunge(
 			    r->wm->ms, r->user, r->folder, NULL, 0, false, NULL, &n, &r->err);
 			if (r->rc == 0)
-				r->out = json_pack("{s:s, s:I}", "folder", r->folder, "removed",
-				    (json_int_t)n);
+				r->out = json_pack(
+				    "{s:s, s:I}", "folder", r->folder, "removed", (json_int_t)n);
 		}
 		mailstore_folder_info_fini(&info);
 		break;
@@ -1150,8 +1150,8 @@ send_submit(struct wm_req *r)
 	sub.smtputf8 = utf8;
 	code = smtp_server_submit(r->wm->smtp, &sub, submit_cb, r, reason, sizeof(reason));
 	if (code != 0) {
-		log_info("webmail", "event=send user=%s result=%d reason=\"%s\"", r->user, code,
-		    reason);
+		log_info(
+		    "webmail", "event=send user=%s result=%d reason=\"%s\"", r->user, code, reason);
 		reply_submit_error(r, code, reason);
 	}
 }
@@ -1445,7 +1445,8 @@ addr_list_arg(struct wm_req *r, const char *key, struct webmail_addr **out, size
 		return -1;
 	}
 	*out = xcalloc(json_array_size(v) + 1, sizeof(**out));
-	json_array_foreach(v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		if (!json_is_string(e) ||
 		    webmail_parse_addr(json_string_value(e), &(*out)[*nout]) != 0) {
 			reply_error(r, 400, "bad address in \"%s\": \"%.100s\"", key,
@@ -1509,9 +1510,11 @@ attachments_arg(struct wm_req *r)
 		return -1;
 	}
 	r->comp.att = xcalloc(json_array_size(v) + 1, sizeof(*r->comp.att));
-	json_array_foreach(v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		struct webmail_attachment *a = &r->comp.att[r->comp.natt];
-		json_t *fn = json_object_get(e, "filename"), *ct = json_object_get(e, "content_type");
+		json_t *fn = json_object_get(e, "filename"),
+		       *ct = json_object_get(e, "content_type");
 		json_t *data = json_object_get(e, "data");
 
 		if (!json_is_string(fn) || json_string_length(fn) == 0 ||
@@ -1526,14 +1529,15 @@ attachments_arg(struct wm_req *r)
 			reply_error(r, 400, "attachment %zu: bad \"content_type\"", i);
 			return -1;
 		}
-		if (!json_is_string(data) || b64_strict(json_string_value(data),
-		                                 json_string_length(data), &a->data, &a->len) != 0) {
+		if (!json_is_string(data) ||
+		    b64_strict(json_string_value(data), json_string_length(data), &a->data,
+		        &a->len) != 0) {
 			reply_error(r, 400, "attachment %zu: \"data\" must be base64", i);
 			return -1;
 		}
 		a->filename = xstrdup(json_string_value(fn));
-		a->content_type =
-		    xstrdup(json_is_string(ct) ? json_string_value(ct) : "application/octet-stream");
+		a->content_type = xstrdup(
+		    json_is_string(ct) ? json_string_value(ct) : "application/octet-stream");
 		r->comp.natt++;
 		total += a->len;
 		if (total > WEBMAIL_MAX_ATTACH) {
@@ -1604,7 +1608,8 @@ compose_args(struct wm_req *r, bool send)
 	    text_field(r, "subject", WEBMAIL_MAX_HEADER_TEXT, true, &c->subject) != 0 ||
 	    text_field(r, "text", WEBMAIL_MAX_BODY_TEXT, false, &c->text) != 0 ||
 	    text_field(r, "html", WEBMAIL_MAX_BODY_TEXT, false, &c->html) != 0 ||
-	    attachments_arg(r) != 0 || ref_arg(r, "in_reply_to", &r->ref_folder, &r->ref_uid) != 0 ||
+	    attachments_arg(r) != 0 ||
+	    ref_arg(r, "in_reply_to", &r->ref_folder, &r->ref_uid) != 0 ||
 	    ref_arg(r, "forward_of", &r->fwd_folder, &r->fwd_uid) != 0)
 		return -1;
 	d = json_object_get(r->body, "draft_uid");
@@ -1680,8 +1685,8 @@ filter_args(struct wm_req *r)
 
 		if (v != NULL && (strlen(v) > 200 || !utf8_valid(v, strlen(v)))) {
 			free(v);
-			reply_error(r, 400, "query parameter \"%s\": at most 200 bytes of UTF-8",
-			    names[i]);
+			reply_error(
+			    r, 400, "query parameter \"%s\": at most 200 bytes of UTF-8", names[i]);
 			return -1;
 		}
 		if (v != NULL && *v == '\0') {
@@ -1697,7 +1702,8 @@ filter_args(struct wm_req *r)
 		if (v != NULL && strcmp(v, "1") != 0 && strcmp(v, "true") != 0 &&
 		    strcmp(v, "0") != 0 && strcmp(v, "false") != 0 && *v != '\0') {
 			free(v);
-			reply_error(r, 400, "query parameter \"%s\" must be true or false", flags[i]);
+			reply_error(
+			    r, 400, "query parameter \"%s\" must be true or false", flags[i]);
 			return -1;
 		}
 		if (v != NULL)
@@ -1726,27 +1732,29 @@ do_addresses(struct wm_req *r)
 	/* the user's contacts first (a prefix of address or name), then the
 	 * users of the same domain (a substring), each address once */
 	users = directory_contacts_json(r->wm->dir, r->user, q, 10);
-	json_array_foreach(users, i, e) {
-		json_array_append_new(out, json_pack("{s:O?, s:O?, s:s}", "address",
-		                               json_object_get(e, "email"), "name",
-		                               json_object_get(e, "name"), "source", "contact"));
+	json_array_foreach(users, i, e)
+	{
+		json_array_append_new(
+		    out, json_pack("{s:O?, s:O?, s:s}", "address", json_object_get(e, "email"),
+		             "name", json_object_get(e, "name"), "source", "contact"));
 	}
 	if (users != NULL)
 		json_decref(users);
 	users = directory_users_json(r->wm->dir, dom ? dom + 1 : "", q, 0, 10);
-	json_array_foreach(users, i, e) {
+	json_array_foreach(users, i, e)
+	{
 		const char *a = json_string_value(json_object_get(e, "address"));
 		bool dup = false;
 		size_t k;
 		json_t *o;
 
-		json_array_foreach(out, k, o)
-			if (a && ascii_casecmp(json_string_value(json_object_get(o, "address")), a) == 0)
-				dup = true;
+		json_array_foreach(out, k,
+		    o) if (a && ascii_casecmp(json_string_value(json_object_get(o, "address")),
+		                    a) == 0) dup = true;
 		if (!dup && json_array_size(out) < 20)
-			json_array_append_new(out, json_pack("{s:O?, s:O?, s:s}", "address",
-			                               json_object_get(e, "address"), "name",
-			                               json_object_get(e, "name"), "source", "directory"));
+			json_array_append_new(out,
+			    json_pack("{s:O?, s:O?, s:s}", "address", json_object_get(e, "address"),
+			        "name", json_object_get(e, "name"), "source", "directory"));
 	}
 	if (users != NULL)
 		json_decref(users);
@@ -1765,7 +1773,8 @@ webmail_password_policy(const char *pw, const char *address, char *reason, size_
 	size_t llen = at ? (size_t)(at - address) : strlen(address);
 
 	if (n < 8 || n > API_MAX_PASSWORD) {
-		snprintf(reason, reasonsz, "the password must be 8 to %d bytes long", API_MAX_PASSWORD);
+		snprintf(
+		    reason, reasonsz, "the password must be 8 to %d bytes long", API_MAX_PASSWORD);
 		return false;
 	}
 	if (!utf8_valid(pw, n)) {
@@ -1776,7 +1785,8 @@ webmail_password_policy(const char *pw, const char *address, char *reason, size_
 		unsigned char c = (unsigned char)pw[i];
 
 		if (c < 0x20 || c == 0x7f) {
-			snprintf(reason, reasonsz, "the password must not contain control characters");
+			snprintf(
+			    reason, reasonsz, "the password must not contain control characters");
 			return false;
 		}
 		if (c >= 'a' && c <= 'z')
@@ -1797,7 +1807,8 @@ webmail_password_policy(const char *pw, const char *address, char *reason, size_
 	if (llen >= 3) {
 		for (size_t i = 0; i + llen <= n; i++)
 			if (strncasecmp(pw + i, address, llen) == 0) {
-				snprintf(reason, reasonsz, "the password must not contain the address");
+				snprintf(
+				    reason, reasonsz, "the password must not contain the address");
 				return false;
 			}
 	}
@@ -1902,7 +1913,8 @@ timezone_ok(const char *tz)
 	/* an IANA name: Area/Location[/More], letters, digits, '_', '-', '+' */
 	if (n == 0)
 		return true; /* the browser's own */
-	if (n > DIR_MAX_TIMEZONE || !((tz[0] >= 'a' && tz[0] <= 'z') || (tz[0] >= 'A' && tz[0] <= 'Z')) ||
+	if (n > DIR_MAX_TIMEZONE ||
+	    !((tz[0] >= 'a' && tz[0] <= 'z') || (tz[0] >= 'A' && tz[0] <= 'Z')) ||
 	    tz[n - 1] == '/' || strstr(tz, "..") != NULL || strstr(tz, "//") != NULL)
 		return false;
 	for (size_t i = 0; i < n; i++) {
@@ -1927,7 +1939,8 @@ do_settings_patch(struct wm_req *r)
 	}
 	v = json_object_get(r->body, "name");
 	if (v != NULL) {
-		if (!json_is_string(v) || !webmail_header_text_ok(json_string_value(v), WEBMAIL_MAX_NAME)) {
+		if (!json_is_string(v) ||
+		    !webmail_header_text_ok(json_string_value(v), WEBMAIL_MAX_NAME)) {
 			reply_error(r, 400, "field \"name\" must be one line of at most %d bytes",
 			    WEBMAIL_MAX_NAME);
 			return;
@@ -1945,8 +1958,9 @@ do_settings_patch(struct wm_req *r)
 			return;
 		}
 		s = json_string_value(v);
-		if (i == 0 && (strlen(s) > DIR_MAX_PREF_VALUE || strlen(s) != json_string_length(v) ||
-		                  !utf8_valid(s, strlen(s)))) {
+		if (i == 0 &&
+		    (strlen(s) > DIR_MAX_PREF_VALUE || strlen(s) != json_string_length(v) ||
+		        !utf8_valid(s, strlen(s)))) {
 			reply_error(r, 400, "field \"signature\": at most %d bytes of text",
 			    DIR_MAX_PREF_VALUE);
 			return;
@@ -1973,7 +1987,8 @@ do_settings_patch(struct wm_req *r)
 		r->npref++;
 	}
 	if (r->set_name == NULL && r->npref == 0) {
-		reply_error(r, 400, "nothing to change (fields: name, signature, language, timezone)");
+		reply_error(
+		    r, 400, "nothing to change (fields: name, signature, language, timezone)");
 		return;
 	}
 	if (r->wm->svc == NULL) {
@@ -2029,7 +2044,8 @@ password_done(struct wm_req *r)
 static void
 do_password(struct wm_req *r)
 {
-	json_t *cur = json_object_get(r->body, "current"), *pw = json_object_get(r->body, "password");
+	json_t *cur = json_object_get(r->body, "current"),
+	       *pw = json_object_get(r->body, "password");
 	const char *ip = http_exchange_peer_ip(r->x);
 	char reason[200];
 	struct dir_user u;
@@ -2045,9 +2061,10 @@ do_password(struct wm_req *r)
 	}
 	if (strlen(json_string_value(pw)) != json_string_length(pw) ||
 	    !webmail_password_policy(json_string_value(pw), r->user, reason, sizeof(reason))) {
-		reply_error(r, 400, "%s", strlen(json_string_value(pw)) != json_string_length(pw)
-		                              ? "the password must not contain NUL"
-		                              : reason);
+		reply_error(r, 400, "%s",
+		    strlen(json_string_value(pw)) != json_string_length(pw)
+		        ? "the password must not contain NUL"
+		        : reason);
 		return;
 	}
 	if (r->wm->svc == NULL) {
@@ -2082,8 +2099,9 @@ contact_cb(int rc, const struct mn_err *err, void *arg)
 		if (r->method == API_DELETE)
 			reply_empty(r, 204);
 		else
-			reply_json(r, 201, json_pack("{s:s, s:s}", "email", r->to, "name",
-			                       r->set_name ? r->set_name : ""));
+			reply_json(r, 201,
+			    json_pack("{s:s, s:s}", "email", r->to, "name",
+			        r->set_name ? r->set_name : ""));
 		return;
 	}
 	if (rc == MN_ENOENT) {
@@ -2112,7 +2130,8 @@ do_contacts(struct wm_req *r, const char *pattern)
 
 	if (r->method == API_GET) {
 		char *q = http_query_get(r->req, "q");
-		json_t *c = directory_contacts_json(r->wm->dir, r->user, q ? q : "", DIR_MAX_CONTACTS);
+		json_t *c =
+		    directory_contacts_json(r->wm->dir, r->user, q ? q : "", DIR_MAX_CONTACTS);
 
 		free(q);
 		reply_json(r, 200, json_pack("{s:o}", "contacts", c ? c : json_array()));
@@ -2135,7 +2154,8 @@ do_contacts(struct wm_req *r, const char *pattern)
 		cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_CONTACT_DEL;
 		cmd.contact_del = &cd;
 	} else {
-		json_t *e = json_object_get(r->body, "email"), *n = json_object_get(r->body, "name");
+		json_t *e = json_object_get(r->body, "email"),
+		       *n = json_object_get(r->body, "name");
 
 		if (!json_is_string(e) || webmail_parse_addr(json_string_value(e), &a) != 0 ||
 		    a.name != NULL) {
@@ -2150,7 +2170,8 @@ do_contacts(struct wm_req *r, const char *pattern)
 		if (n != NULL && !json_is_null(n)) {
 			if (!json_is_string(n) ||
 			    !webmail_header_text_ok(json_string_value(n), DIR_MAX_CONTACT_NAME)) {
-				reply_error(r, 400, "field \"name\" must be one line of at most %d bytes",
+				reply_error(r, 400,
+				    "field \"name\" must be one line of at most %d bytes",
 				    DIR_MAX_CONTACT_NAME);
 				return;
 			}
@@ -2335,8 +2356,8 @@ forward_cb(int status, const char *error, const uint8_t *payload, size_t len, vo
 	Mailnode__WebmailReply *rep;
 
 	if (status != 0) {
-		log_warn("webmail", "event=forward user=%s result=fail rc=%d reason=\"%s\"", r->user,
-		    status, error ? error : mn_strerror(status));
+		log_warn("webmail", "event=forward user=%s result=fail rc=%d reason=\"%s\"",
+		    r->user, status, error ? error : mn_strerror(status));
 		reply_error(r, 503, "the node that holds this mailbox did not answer (%s); retry",
 		    error && *error ? error : mn_strerror(status));
 		return;
@@ -2351,8 +2372,8 @@ forward_cb(int status, const char *error, const uint8_t *payload, size_t len, vo
 	for (size_t i = 0; i < rep->n_headers; i++)
 		http_add_header(r->x, rep->headers[i]->name, rep->headers[i]->value);
 	req_log(r, (int)rep->status);
-	http_reply(r->x, (int)rep->status, rep->content_type,
-	    rep->has_body ? rep->body.data : NULL, rep->has_body ? rep->body.len : 0);
+	http_reply(r->x, (int)rep->status, rep->content_type, rep->has_body ? rep->body.data : NULL,
+	    rep->has_body ? rep->body.len : 0);
 	mailnode__webmail_reply__free_unpacked(rep, NULL);
 	req_free(r);
 }
@@ -2412,7 +2433,8 @@ forward_call(struct wm_req *r, const char *home)
 	free(ctype);
 	dir_node_fini(&node);
 	if (rc == MN_ETOOBIG)
-		reply_error(r, 413, "request too large to carry to the node of this mailbox (%u bytes)",
+		reply_error(r, 413,
+		    "request too large to carry to the node of this mailbox (%u bytes)",
 		    RPC_FRAME_MAX - 4096);
 	else if (rc != 0)
 		reply_error(r, 503, "the node that holds this mailbox cannot be reached; retry");

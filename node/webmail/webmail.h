@@ -46,7 +46,7 @@ struct smtp_server;
 
 struct webmail_config {
 	const char *node_name;
-	const char *hostname; /* Message-IDs of composed mail */
+	const char *hostname;  /* Message-IDs of composed mail */
 	struct limits *limits; /* borrowed; NULL: no throttling (unit tests) */
 	struct dirsvc *svc;    /* directory writes (settings, password); NULL: 503 */
 };

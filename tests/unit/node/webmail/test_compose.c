@@ -195,19 +195,18 @@ test_build_plain(void **state)
 	assert_true(strncmp(mid, "<", 1) == 0 && strstr(mid, "@mail.a.test>") != NULL);
 	assert_true(mime_header_get(m, out.len, "In-Reply-To", &v));
 	j = webmail_message_json(m, out.len);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "headers"),
-	                        "subject")),
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "headers"), "subject")),
 	    "季度报告 Q3");
-	assert_string_equal(json_string_value(json_object_get(
-	                        json_array_get(json_object_get(json_object_get(j, "headers"), "from"),
-	                            0),
-	                        "name")),
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(json_object_get(j, "headers"), "from"), 0), "name")),
 	    "Alice 爱丽丝");
-	assert_int_equal(
-	    json_array_size(json_object_get(json_object_get(j, "headers"), "to")), 2);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(j, "headers"), "to")), 2);
 	json_decref(j);
 	assert_int_equal(mime_parse(m, out.len, &root), 0);
-	assert_text_part(root, m, "plain", "Hello 你好\r\nsecond line = equals\r\n.leading dot\r\n");
+	assert_text_part(
+	    root, m, "plain", "Hello 你好\r\nsecond line = equals\r\n.leading dot\r\n");
 	mime_free(root);
 	free(mid);
 	buf_fini(&out);
@@ -300,7 +299,8 @@ test_content_disposition(void **state)
 	                       "filename*=UTF-8''%E6%8A%A5%E5%91%8A%20a.pdf");
 	free(s);
 	s = webmail_content_disposition("a\"b\\c.txt");
-	assert_string_equal(s, "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt");
+	assert_string_equal(
+	    s, "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt");
 	free(s);
 }
 
@@ -326,8 +326,8 @@ test_password_policy(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		reason[0] = '\0';
-		assert_int_equal(webmail_password_policy(cases[i].pw, "alice@a.test", reason,
-		                     sizeof(reason)),
+		assert_int_equal(
+		    webmail_password_policy(cases[i].pw, "alice@a.test", reason, sizeof(reason)),
 		    cases[i].ok);
 		if (!cases[i].ok)
 			assert_true(reason[0] != '\0');
