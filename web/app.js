@@ -149,6 +149,7 @@ async function openMessage(uid) {
   const draft = state.folders.find((f) => f.name === state.folder)?.special_use === "\\Drafts";
   show($("edit-draft"), draft);
   const frame = $("r-html");
+  show($("show-images"), m.has_html);
   if (m.has_html) {
     frame.src = api.htmlUrl(state.folder, uid);
     show(frame, true);
@@ -440,6 +441,11 @@ function wire() {
     closeMessage();
     await Promise.all([loadFolders(), loadMessages()]);
   }));
+  // remote images of this one message, on request (web bugs otherwise)
+  $("show-images").addEventListener("click", () => {
+    $("r-html").src = api.htmlUrl(state.folder, state.current.uid) + "?remote_images=1";
+    show($("show-images"), false);
+  });
   $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();
     guarded(async () => {

@@ -44,6 +44,11 @@
 #define WEBMAIL_HTML_CSP                                                                           \
 	"default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "           \
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
+/* the same when the user asked to see the remote images of one message
+ * (?remote_images=1): images load from anywhere, nothing else does */
+#define WEBMAIL_HTML_CSP_IMAGES                                                                    \
+	"default-src 'none'; style-src 'unsafe-inline'; img-src data: http: https:; "              \
+	"font-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
 
 /* Verified in place of an unknown user's hash: an unknown address costs
  * the same time as a wrong password (the value of node/admin/auth.c). */
@@ -109,6 +114,7 @@ struct wm_req {
 	/* list filters (NULL / -1: none) */
 	char *f_any, *f_from, *f_to, *f_subject, *f_body;
 	int f_unread, f_flagged;
+	bool remote_images; /* OP_HTML: the user asked for them */
 	/* compose */
 	struct webmail_compose comp;
 	char *ref_folder; /* replying to: that message (In-Reply-To) */
@@ -1057,7 +1063,8 @@ job_done(uv_work_t *w, int status)
 		return;
 	}
 	if (r->op == OP_HTML) {
-		http_add_header(r->x, "Content-Security-Policy", WEBMAIL_HTML_CSP);
+		http_add_header(r->x, "Content-Security-Policy",
+		    r->remote_images ? WEBMAIL_HTML_CSP_IMAGES : WEBMAIL_HTML_CSP);
 		http_add_header(r->x, "Cache-Control", "no-store");
 		http_add_header(r->x, "Referrer-Policy", "no-referrer");
 		req_log(r, 200);
@@ -2284,6 +2291,17 @@ run_route(struct wm_req *r, const char *pattern)
 		return;
 	}
 	if (strcmp(pattern, "mail/folders/*/messages/*/html") == 0) {
+		char *v = http_query_get(r->req, "remote_images");
+
+		if (v != NULL && strcmp(v, "1") != 0 && strcmp(v, "0") != 0 &&
+		    strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+			free(v);
+			reply_error(
+			    r, 400, "query parameter \"remote_images\" must be true or false");
+			return;
+		}
+		r->remote_images = v != NULL && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+		free(v);
 		queue_job(r, OP_HTML);
 	} else if (r->method == API_GET) {
 		queue_job(r, OP_GET);

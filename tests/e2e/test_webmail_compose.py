@@ -503,3 +503,20 @@ def test_contacts_and_completion(wm):
     assert st == 204
     st, obj, _ = alice.call("GET", "/contacts")
     assert not any(c["name"] == "张三" for c in obj["contacts"])
+
+
+def test_remote_images_only_on_request(wm):
+    alice = login(wm)
+    sent = list_msgs(alice, "Sent", "?subject=lunch")["messages"]
+    assert sent, "the HTML mail of the first test"
+    path = "/api/v1/mail/folders/Sent/messages/%d/html" % sent[0]["uid"]
+    r, body = alice.raw("GET", path)
+    csp = r.getheader("Content-Security-Policy")
+    assert r.status == 200 and "img-src data:;" in csp and "sandbox" in csp
+    assert b"<b>noon</b>" in body
+    r, _ = alice.raw("GET", path + "?remote_images=1")
+    csp = r.getheader("Content-Security-Policy")
+    assert r.status == 200 and "img-src data: http: https:;" in csp
+    assert "script-src" not in csp and "sandbox" in csp and "default-src 'none'" in csp
+    r, body = alice.raw("GET", path + "?remote_images=yes")
+    assert r.status == 400 and b"remote_images" in body
