@@ -487,12 +487,18 @@ body_append(const struct webmail_compose *c, struct buf *out)
 }
 
 int
-webmail_compose_build(const struct webmail_compose *c, struct buf *out, char **message_id_out)
+webmail_compose_build(const struct webmail_compose *c, struct buf *dst, char **message_id_out)
 {
 	char date[64], rnd[40];
 	struct tm tm;
 	time_t t = (time_t)c->date;
 	char *mid;
+	struct buf tmp, *out = &tmp;
+	int rc;
+
+	/* written unbounded (the inputs are bounded by the caller's checks),
+	 * then appended whole: never a silently cut message */
+	buf_init(&tmp, 0);
 
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
@@ -529,6 +535,12 @@ webmail_compose_build(const struct webmail_compose *c, struct buf *out, char **m
 			attachment_part(&c->att[i], out);
 		}
 		buf_printf(out, "--%s--\r\n", bnd);
+	}
+	rc = buf_append(dst, tmp.data, tmp.len);
+	buf_fini(&tmp);
+	if (rc != 0) {
+		free(mid);
+		return MN_ETOOBIG;
 	}
 	if (message_id_out != NULL)
 		*message_id_out = mid;

@@ -64,8 +64,9 @@ int webmail_parse_addr(const char *s, struct webmail_addr *a);
  * bytes (subjects, names, file names). */
 bool webmail_header_text_ok(const char *s, size_t max);
 
-/* webmail_compose_build - the message into out (CRLF); message_id_out
- * (may be NULL) gets "<...@hostname>" (caller frees). 0 or MN_ETOOBIG. */
+/* webmail_compose_build - the message appended to out (CRLF);
+ * message_id_out (may be NULL) gets "<...@hostname>" (caller frees). 0,
+ * or MN_ETOOBIG when it does not fit out's max (nothing appended). */
 int webmail_compose_build(const struct webmail_compose *c, struct buf *out, char **message_id_out);
 
 /* webmail_encode_word - s as RFC 2047 B encoded-words (UTF-8) when it is

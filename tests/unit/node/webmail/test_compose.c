@@ -216,6 +216,17 @@ test_build_plain(void **state)
 	assert_int_equal(webmail_compose_build(&c, &out, NULL), 0);
 	assert_non_null(strstr(buf_cstr(&out), "\r\nBcc: dave@d.test\r\n"));
 	buf_fini(&out);
+	/* does not fit: nothing appended, no message id */
+	buf_init(&out, 100);
+	buf_append_str(&out, "keep");
+	{
+		char *mid2 = NULL;
+
+		assert_int_equal(webmail_compose_build(&c, &out, &mid2), MN_ETOOBIG);
+		assert_null(mid2);
+	}
+	assert_int_equal(out.len, 4);
+	buf_fini(&out);
 	webmail_compose_fini(&c);
 }
 
