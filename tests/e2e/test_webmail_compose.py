@@ -520,3 +520,26 @@ def test_remote_images_only_on_request(wm):
     assert "script-src" not in csp and "sandbox" in csp and "default-src 'none'" in csp
     r, body = alice.raw("GET", path + "?remote_images=yes")
     assert r.status == 400 and b"remote_images" in body
+
+
+def test_send_limits_shared_with_smtp(tmp_path_factory):
+    """The webmail sends through the submission path: the same send limits
+    (here 2 messages an hour per user), the same postmaster alert."""
+    n = Node(tmp_path_factory.mktemp("wmlimit"), address="127.0.%d.205" % OCTET3, ports=PORTS,
+             extra=SMTP_EXTRA.replace("[limits]\n", "[limits]\nsend_user_messages_per_hour = 2\n"))
+    n.start()
+    try:
+        add_domain(n, "wl.test")
+        add_user(n, "amy@wl.test", PASSWORD)
+        add_user(n, "ben@wl.test", PASSWORD)
+        add_user(n, "postmaster@wl.test", PASSWORD)
+        amy = login(n, "amy@wl.test")
+        for i in range(2):
+            st, obj, _ = amy.call("POST", "/send", {"to": ["ben@wl.test"], "text": "n%d" % i})
+            assert st == 200, obj
+        st, obj, _ = amy.call("POST", "/send", {"to": ["ben@wl.test"], "text": "third"})
+        assert st == 429 and "limit" in obj["error"], obj
+        wait_until(lambda: "event=send_limit_alert id=" in n.log(), "the postmaster alert")
+        assert list_msgs(amy, "Sent")["total"] == 2
+    finally:
+        n.stop()
