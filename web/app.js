@@ -86,12 +86,16 @@ async function loadMessages() {
   state.total = r.total;
   const body = $("messages").tBodies[0];
   body.replaceChildren();
+  // in Sent and Drafts the interesting address is the recipient
+  const use = state.folders.find((f) => f.name === state.folder)?.special_use;
+  const outgoing = use === "\\Sent" || use === "\\Drafts";
+  $("col-addr").textContent = t(outgoing ? "to" : "from");
   for (const m of r.messages) {
     const tr = document.createElement("tr");
     tr.className = m.flags.seen ? "seen" : "unread";
     if (m.flags.flagged) tr.classList.add("flagged");
     tr.dataset.uid = String(m.uid);
-    for (const text of [fmtAddr(m.from), m.subject || t("no_subject"),
+    for (const text of [fmtAddr(outgoing ? m.to : m.from), m.subject || t("no_subject"),
       fmtDate(m.date ?? m.internal_date), fmtSize(m.size)]) {
       const td = document.createElement("td");
       td.textContent = text;

@@ -85,8 +85,13 @@ webmail_summary_json(const char *hdr, size_t len)
 	json_t *first =
 	    json_array_size(from) > 0 ? json_incref(json_array_get(from, 0)) : json_null();
 
+	json_t *to = addresses(hdr, len, "To");
+	json_t *first_to =
+	    json_array_size(to) > 0 ? json_incref(json_array_get(to, 0)) : json_null();
+
 	json_decref(from);
-	return json_pack("{s:o, s:o, s:o}", "from", first, "subject",
+	json_decref(to);
+	return json_pack("{s:o, s:o, s:o, s:o}", "from", first, "to", first_to, "subject",
 	    header_text(hdr, len, "Subject"), "date", date_of(hdr, len));
 }
 

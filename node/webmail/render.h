@@ -22,7 +22,8 @@
 #define WEBMAIL_MAX_TEXT (4u << 20) /* decoded bytes of the text or HTML part shown */
 #define WEBMAIL_MAX_SUBJECT 998     /* decoded bytes of a summary field (RFC 5322 line) */
 
-/* webmail_summary_json - {"from": {"name","address"} or null, "subject",
+/* webmail_summary_json - {"from", "to" (the first of each: {"name",
+ * "address"} or null), "subject",
  * "date" (Date: as Unix time, or null)} from a header section. */
 json_t *webmail_summary_json(const char *hdr, size_t len);
 
