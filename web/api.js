@@ -67,3 +67,4 @@ export const settings = () => call("GET", "/settings");
 export const saveSettings = (s) => call("PATCH", "/settings", s);
 export const changePassword = (current, password) =>
   call("POST", "/password", { current, password });
+export const addContact = (email, name) => call("POST", "/contacts", { email, name });

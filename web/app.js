@@ -445,6 +445,12 @@ function wire() {
     closeMessage();
     await Promise.all([loadFolders(), loadMessages()]);
   }));
+  $("add-contact").addEventListener("click", () => guarded(async () => {
+    const f = state.current.headers.from[0];
+    if (!f) return;
+    await api.addContact(f.address, f.name || "");
+    status(t("contact_added"));
+  }));
   // remote images of this one message, on request (web bugs otherwise)
   $("show-images").addEventListener("click", () => {
     $("r-html").src = api.htmlUrl(state.folder, state.current.uid) + "?remote_images=1";

@@ -3,8 +3,9 @@
 // HTML message delivered over SMTP, check that the HTML mail's script did
 // not run (a window flag it would set stays unset, the frame's DOM is
 // untouched) and its remote image was never requested (request listener);
-// compose rich text with a Chinese-named attachment and send it to
-// SEND_TO; reply to the plain message; create a Chinese-named folder and
+// add the plain message's sender to the contacts and see address
+// completion offer it; compose rich text with a Chinese-named attachment
+// and send it to SEND_TO; reply to the plain message; create a Chinese-named folder and
 // move a message there; delete one (to Trash); settings; switch to
 // Simplified Chinese (stored per user); log out. A screenshot of each page
 // goes to SCREENSHOTS. Any console error (a CSP violation of our own page
@@ -99,9 +100,17 @@ try {
     problems.push("the HTML mail's script set a window flag");
   await shot("04-html");
 
+  // the plain message's sender into the contacts; completion offers it
+  await openRow(env("PLAIN_SUBJECT"));
+  await page.click("#add-contact");
+  await statusIs("Added to contacts.");
+
   // compose: rich text, a Chinese-named attachment, to another user
   await page.click("#compose");
   await page.waitForSelector("#composer:not([hidden])");
+  await page.locator("#c-to").pressSequentially(env("SEND_TO").slice(0, 2));
+  await page.waitForFunction((want) => [...document.querySelectorAll("#c-addr option")]
+    .some((o) => o.value === want), env("SEND_TO"));
   await page.fill("#c-to", env("SEND_TO"));
   await page.fill("#c-subject", "browser 你好");
   await page.check("#c-rich");
