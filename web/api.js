@@ -47,9 +47,9 @@ export const move = (folder, uid, to) =>
   call("POST", `/folders/${seg(folder)}/messages/${uid}/move`, { to });
 export const remove = (folder, uid) => call("DELETE", `/folders/${seg(folder)}/messages/${uid}`);
 export const messagesQuery = (folder, { offset = 0, limit = 50, sort = "date", order = "desc",
-  q = "", unread = false, flagged = false } = {}) => {
+  q = "", field = "q", unread = false, flagged = false } = {}) => {
   const p = new URLSearchParams({ offset, limit, sort, order });
-  if (q) p.set("q", q);
+  if (q) p.set(["q", "from", "to", "subject", "body"].includes(field) ? field : "q", q);
   if (unread) p.set("unread", "1");
   if (flagged) p.set("flagged", "1");
   return call("GET", `/folders/${seg(folder)}/messages?${p}`);

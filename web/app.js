@@ -14,7 +14,7 @@ import { apply, language, setLanguage, t } from "./i18n.js";
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
 const state = { folder: "INBOX", offset: 0, total: 0, sort: "date", current: null, folders: [],
-  q: "", filter: "", me: null, tz: "", signature: "", loginLang: null, compose: null };
+  q: "", field: "q", filter: "", me: null, tz: "", signature: "", loginLang: null, compose: null };
 
 function show(el, on) { el.hidden = !on; }
 function status(msg) { $("status").textContent = msg || ""; }
@@ -82,7 +82,8 @@ async function loadFolders() {
 async function loadMessages() {
   const r = await api.messagesQuery(state.folder, { offset: state.offset, limit: PAGE,
     sort: state.sort, order: state.sort === "date" || state.sort === "size" ? "desc" : "asc",
-    q: state.q, unread: state.filter === "unread", flagged: state.filter === "flagged" });
+    q: state.q, field: state.field, unread: state.filter === "unread",
+    flagged: state.filter === "flagged" });
   state.total = r.total;
   const body = $("messages").tBodies[0];
   body.replaceChildren();
@@ -460,6 +461,7 @@ function wire() {
     e.preventDefault();
     guarded(async () => {
       state.q = $("search").value.trim();
+      state.field = $("search-in").value;
       state.filter = $("filter").value;
       state.offset = 0;
       await loadMessages();

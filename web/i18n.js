@@ -29,7 +29,8 @@ const STRINGS = {
     saved: "Saved.", password_changed: "Password changed.", download: "Download",
     wrote: "On {date}, {name} wrote:", forwarded: "---------- Forwarded message ----------",
     confirm_delete_folder: "Delete the folder and its messages?", folder_done: "Done.",
-    show_images: "Show remote images", add_contact: "Add sender to contacts",
+    show_images: "Show remote images", search_headers: "From, to, subject",
+    search_body: "Message text", add_contact: "Add sender to contacts",
     contact_added: "Added to contacts.",
   },
   "zh-CN": {
@@ -56,7 +57,8 @@ const STRINGS = {
     saved: "已保存。", password_changed: "密码已修改。", download: "下载",
     wrote: "{date}，{name} 写道：", forwarded: "---------- 转发的邮件 ----------",
     confirm_delete_folder: "删除该文件夹及其中的邮件？", folder_done: "完成。",
-    show_images: "显示远程图片", add_contact: "将发件人加入联系人",
+    show_images: "显示远程图片", search_headers: "发件人、收件人、主题",
+    search_body: "正文", add_contact: "将发件人加入联系人",
     contact_added: "已加入联系人。",
   },
 };

@@ -176,6 +176,15 @@ try {
   await page.click("#search-form button[type=submit]");
   await page.waitForFunction(() => document.querySelectorAll("#messages tbody tr").length === 1);
   await shot("10-search");
+  // in the text: the reply's quote of the plain message
+  await page.selectOption("#search-in", "body");
+  await page.fill("#search", "plain body for the browser");
+  await page.click("#search-form button[type=submit]");
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll("#messages tbody tr");
+    return rows.length === 1 && rows[0].textContent.includes("Re: ");
+  });
+  await page.selectOption("#search-in", "q");
   await page.fill("#search", "");
   await page.click("#search-form button[type=submit]");
 
