@@ -128,7 +128,15 @@ try {
   const sentStatus = await page.textContent("#status");
   if (sentStatus !== "Message sent.") problems.push("send: " + sentStatus);
 
-  // reply to the plain message (its sender is a local user)
+  // reply all leaves ourselves out; then a plain reply to the plain
+  // message (its sender is a local user)
+  await openRow(env("PLAIN_SUBJECT"));
+  await page.click("#reply-all");
+  await page.waitForSelector("#composer:not([hidden])");
+  if ((await page.inputValue("#c-to")) !== "Fred <fred@wm.test>" || (await page.inputValue("#c-cc")) !== "")
+    problems.push("reply all: to " + (await page.inputValue("#c-to")) + " cc " + (await page.inputValue("#c-cc")));
+  await page.click("#c-cancel");
+  await page.waitForSelector("#composer", { state: "hidden" });
   await openRow(env("PLAIN_SUBJECT"));
   await page.click("#reply");
   await page.waitForSelector("#composer:not([hidden])");
@@ -164,6 +172,22 @@ try {
   await page.locator("#messages tbody tr", { hasText: env("HTML_SUBJECT") }).waitFor();
   await page.waitForSelector("#empty-folder:not([hidden])");
   await shot("09-trash");
+
+  // a draft: saved, found in Drafts, opened again in the composer
+  await page.click("#compose");
+  await page.waitForSelector("#composer:not([hidden])");
+  await page.fill("#c-to", "fred@wm.test");
+  await page.fill("#c-subject", "draft from the browser");
+  await page.click("#c-save");
+  await statusIs("Draft saved.");
+  await page.click("#c-cancel");
+  await openFolder("Drafts");
+  await openRow("draft from the browser");
+  await page.waitForSelector("#edit-draft:not([hidden])");
+  await page.click("#edit-draft");
+  await page.waitForSelector("#composer:not([hidden])");
+  if ((await page.inputValue("#c-to")) !== "fred@wm.test") problems.push("draft To not restored");
+  await page.click("#c-cancel");
 
   // Sent holds both messages
   await openFolder("Sent");
