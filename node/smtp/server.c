@@ -1652,7 +1652,7 @@ submit_done(uv_work_t *w, int status)
 	if (j->as != NULL && j->as->action != ANTISPAM_ACCEPT) {
 		log_info("smtp", "event=submit user=%s result=refused reason=antispam",
 		    j->env.auth_user);
-		j->done(j->arg, atoi(j->as->reply), j->as->reply, NULL);
+		j->done(j->arg, (int)strtol(j->as->reply, NULL, 10), j->as->reply, NULL);
 	} else if (j->rc == 0) {
 		log_info("smtp", "event=queued id=%s via=%s user=%s rcpts=%zu size=%zu", j->env.id,
 		    "submit", j->env.auth_user, j->env.nrcpts, j->len);

@@ -64,10 +64,10 @@ int webmail_parse_addr(const char *s, struct webmail_addr *a);
  * bytes (subjects, names, file names). */
 bool webmail_header_text_ok(const char *s, size_t max);
 
-/* webmail_compose_build - the message appended to out (CRLF);
+/* webmail_compose_build - the message appended to dst (CRLF);
  * message_id_out (may be NULL) gets "<...@hostname>" (caller frees). 0,
- * or MN_ETOOBIG when it does not fit out's max (nothing appended). */
-int webmail_compose_build(const struct webmail_compose *c, struct buf *out, char **message_id_out);
+ * or MN_ETOOBIG when it does not fit dst's max (nothing appended). */
+int webmail_compose_build(const struct webmail_compose *c, struct buf *dst, char **message_id_out);
 
 /* webmail_encode_word - s as RFC 2047 B encoded-words (UTF-8) when it is
  * not plain printable ASCII, else as is; appended to out. */

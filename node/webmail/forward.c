@@ -188,9 +188,6 @@ rpc_capture_cb(void *arg, int status, const char *content_type, const void *body
 	free(h);
 }
 
-void wm_handle(struct webmail *wm, struct http_exchange *x, const struct http_request *req,
-    const char *trusted_user);
-
 static void
 rpc_handler(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 {

@@ -69,14 +69,17 @@ test_parse_addr(void **state)
 	}
 }
 
+static const char long_subject[] =
+    "mixed 中文 and ASCII with a long tail that needs more than one encoded word to stay "
+    "under the line limit 第二部分";
+
 static void
 test_encode_word_round_trip(void **state)
 {
 	static const char *const cases[] = {
 	    "plain subject",
 	    "你好，世界",
-	    "mixed 中文 and ASCII with a long tail that needs more than one encoded word to stay "
-	    "under the line limit 第二部分",
+	    long_subject,
 	    "=?looks encoded?=",
 	    "",
 	};
