@@ -238,7 +238,8 @@ function splitAddrs(s) {
 }
 
 function quote(text) {
-  return (text || "").replace(/\r\n/g, "\n").split("\n").map((l) => "> " + l).join("\n");
+  return (text || "").replace(/\r\n/g, "\n").replace(/\n+$/, "").split("\n")
+    .map((l) => "> " + l).join("\n");
 }
 
 function sig() {
