@@ -52,6 +52,7 @@ static const struct api_route routes[] = {
 	{ API_PATCH, "users/*", api_users_patch, 0 },
 	{ API_DELETE, "users/*", api_users_del, 0 },
 	{ API_POST, "users/*/move", api_users_move, ROUTE_SYSTEM },
+	{ API_DELETE, "users/*/move", api_users_move_cancel, ROUTE_SYSTEM },
 	{ API_GET, "aliases", api_aliases_list, 0 },
 	{ API_POST, "aliases", api_aliases_add, 0 },
 	{ API_GET, "aliases/*", api_aliases_get, 0 },

@@ -133,6 +133,7 @@ void api_users_get(struct api_req *r);
 void api_users_patch(struct api_req *r);
 void api_users_del(struct api_req *r);
 void api_users_move(struct api_req *r);
+void api_users_move_cancel(struct api_req *r);
 void api_aliases_list(struct api_req *r);
 void api_aliases_add(struct api_req *r);
 void api_aliases_get(struct api_req *r);

@@ -517,3 +517,28 @@ api_users_move(struct api_req *r)
 	r->cmd.user_move = m;
 	api_apply(r, move_started);
 }
+
+static void
+move_cancelled(struct api_req *r)
+{
+	log_info("admin", "event=move_cancel user=%s result=ok", r->cmd.user_move->address);
+	reply_user(r, 202, r->cmd.user_move->address);
+}
+
+/* DELETE .../move: cancel a move before its flip; the source rolls it back
+ * (the user stays where it was). 409 after the flip or without a move. */
+void
+api_users_move_cancel(struct api_req *r)
+{
+	Mailnode__UserMove *m;
+	char *address;
+
+	if ((address = api_path_user(r)) == NULL)
+		return;
+	m = API_NEW(r, Mailnode__UserMove, MAILNODE__USER_MOVE__INIT);
+	m->address = address;
+	m->state = api_strdup(r, "cancel");
+	r->cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_MOVE;
+	r->cmd.user_move = m;
+	api_apply(r, move_cancelled);
+}

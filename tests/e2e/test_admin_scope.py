@@ -103,6 +103,7 @@ OTHER = [
     ("PATCH", "users/*", "/users/bob%40other.test", {"quota": "1M"}, (403,)),
     ("DELETE", "users/*", "/users/bob%40other.test", None, (403,)),
     ("POST", "users/*/move", "/users/bob%40other.test/move", {"node": "node1"}, (403,)),
+    ("DELETE", "users/*/move", "/users/bob%40other.test/move", None, (403,)),
     ("GET", "aliases", "/aliases?domain=other.test", None, (403,)),
     ("POST", "aliases", "/aliases", {"address": "x@other.test", "targets": ["ann@own.test"]},
      (403,)),
