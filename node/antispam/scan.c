@@ -600,11 +600,10 @@ on_read_cb(struct conn *c, void *arg)
 		finish_err(j, MN_ETOOBIG, "reply longer than 64 KiB");
 		return;
 	}
+	/* complete (1) or refused (< 0, res holds MN_EPARSE and the reason) */
 	rc = parse(j, in, false);
-	if (rc == 1)
+	if (rc != 0)
 		finish(j);
-	else if (rc < 0)
-		finish(j); /* res holds MN_EPARSE and the reason */
 }
 
 static void
