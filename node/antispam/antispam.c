@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -40,6 +41,7 @@ struct antispam {
 	bool dnsbl_reject;
 	uv_loop_t *loop;
 	struct greylist *greylist; /* NULL: off */
+	char *greylist_path;       /* DATA_DIR/greylist: kept over restarts, or NULL */
 	enum antispam_action spf_act[SPF_PERMERROR + 1];
 	/* action "quarantine": accepted at SMTP time, held at delivery */
 	bool spf_quar[SPF_PERMERROR + 1];
@@ -58,6 +60,16 @@ struct antispam {
 	bool scan_outbound;
 	enum antispam_scan_act scan_act;
 };
+
+/* greylist times: wall clock, so that they mean the same after a restart */
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* a score the config validator accepted ("-1", "7.5") */
 static double
@@ -172,9 +184,20 @@ antispam_new(uv_loop_t *loop, const struct mn_config *cfg, struct directory *dir
 	if (cfg->antispam_dbl_zones != NULL && cfg->antispam_dbl_zones[0] != '\0')
 		a->dbl_zones = xstrdup(cfg->antispam_dbl_zones);
 	a->dnsbl_reject = action_of(cfg->antispam_dnsbl_action) == ANTISPAM_REJECT;
-	if (cfg->antispam_greylist)
+	if (cfg->antispam_greylist) {
+		struct mn_err e;
+
 		a->greylist = greylist_new(cfg->antispam_greylist_delay_ms,
 		    cfg->antispam_greylist_window_ms, cfg->antispam_greylist_pass_ms, 1000000);
+		/* a restart must not defer again every sender that already
+		 * retried (they would wait another retry interval) */
+		if (cfg->data_dir != NULL) {
+			a->greylist_path = xasprintf("%s/greylist", cfg->data_dir);
+			mn_err_clear(&e);
+			if (greylist_load(a->greylist, a->greylist_path, wall_ms(), &e) != 0)
+				log_warn("antispam", "event=greylist_load reason=\"%s\"", e.msg);
+		}
+	}
 	if (cfg->antispam_sender_block != NULL && cfg->antispam_sender_block[0] != '\0')
 		a->sender_block = xstrdup(cfg->antispam_sender_block);
 	if (cfg->antispam_sender_allow != NULL && cfg->antispam_sender_allow[0] != '\0')
@@ -221,6 +244,14 @@ antispam_free(struct antispam **ap)
 		return;
 	dkim_ctx_free(&a->dkim);
 	psl_free(&a->psl);
+	if (a->greylist != NULL && a->greylist_path != NULL) {
+		struct mn_err e;
+
+		mn_err_clear(&e);
+		if (greylist_save(a->greylist, a->greylist_path, wall_ms(), &e) != 0)
+			log_warn("antispam", "event=greylist_save reason=\"%s\"", e.msg);
+	}
+	free(a->greylist_path);
 	greylist_free(&a->greylist);
 	free(a->dnsbl_zones);
 	free(a->dbl_zones);
@@ -558,7 +589,7 @@ int
 antispam_greylist(
     struct antispam *a, const char *ip, const char *sender, const char *rcpt, uint64_t *wait_ms_out)
 {
-	int rc = greylist_check(a->greylist, ip, sender, rcpt, uv_now(a->loop), wait_ms_out);
+	int rc = greylist_check(a->greylist, ip, sender, rcpt, wall_ms(), wait_ms_out);
 
 	log_info("antispam", "event=greylist ip=%s result=%s", ip, rc ? "defer" : "pass");
 	return rc;

@@ -1,13 +1,20 @@
 /*
- * greylist.c - RFC 6647 triplets in a chained hash table (greylist.h).
+ * greylist.c - RFC 6647 triplets in a chained hash table (greylist.h),
+ * and the file that carries them over a restart: a first line
+ * "mailnode-greylist 1", then one line per triplet "FIRST PASSED KEY"
+ * (milliseconds; KEY is "network|sender|recipient", lower case, to the
+ * line end).
  */
 #include "node/antispam/greylist.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -167,4 +174,125 @@ greylist_check(struct greylist *g, const char *ip, const char *sender, const cha
 	}
 	*wait_ms_out = g->delay - (now_ms - e->first_ms);
 	return 1;
+}
+
+#define GREYLIST_FILE_MAGIC "mailnode-greylist 1"
+
+int
+greylist_save(const struct greylist *g, const char *path, uint64_t now_ms, struct mn_err *err)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	size_t n = 0;
+	int rc = 0;
+
+	if (f == NULL) {
+		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		return rc;
+	}
+	fprintf(f, "%s\n", GREYLIST_FILE_MAGIC);
+	for (size_t i = 0; i < GREYLIST_BUCKETS; i++)
+		for (const struct gl_entry *e = g->b[i]; e != NULL; e = e->next) {
+			if (expired(g, e, now_ms) || strchr(e->key, '\n') != NULL)
+				continue;
+			fprintf(
+			    f, "%" PRIu64 " %" PRIu64 " %s\n", e->first_ms, e->passed_ms, e->key);
+			n++;
+		}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
+	if (fclose(f) != 0 && rc == 0)
+		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = mn_err_set(err, MN_EIO, "%s: %s", path, strerror(errno));
+	if (rc != 0)
+		(void)unlink(tmp);
+	else
+		log_info("antispam", "event=greylist_saved entries=%zu", n);
+	free(tmp);
+	return rc;
+}
+
+/* one "FIRST PASSED KEY" line (no line end) into the table */
+static void
+load_line(struct greylist *g, char *line, uint64_t now_ms)
+{
+	char *p = line, *end;
+	unsigned long long first, passed;
+	struct gl_entry *e;
+	size_t kl;
+	uint32_t h;
+
+	errno = 0;
+	first = strtoull(p, &end, 10);
+	if (end == p || *end != ' ' || errno != 0)
+		return;
+	p = end + 1;
+	passed = strtoull(p, &end, 10);
+	if (end == p || *end != ' ' || errno != 0)
+		return;
+	p = end + 1;
+	kl = strlen(p);
+	if (kl == 0 || kl >= GREYLIST_KEY_MAX || g->n >= g->max)
+		return;
+	h = hash(p) % GREYLIST_BUCKETS;
+	for (e = g->b[h]; e != NULL; e = e->next)
+		if (strcmp(e->key, p) == 0)
+			return; /* a duplicate line: the first wins */
+	e = xmalloc(sizeof(*e) + kl + 1);
+	memcpy(e->key, p, kl + 1);
+	e->first_ms = first;
+	e->passed_ms = passed;
+	/* a clock set back: times ahead of now would never expire */
+	if (e->first_ms > now_ms || e->passed_ms > now_ms || expired(g, e, now_ms)) {
+		free(e);
+		return;
+	}
+	e->next = g->b[h];
+	g->b[h] = e;
+	g->n++;
+}
+
+int
+greylist_load(struct greylist *g, const char *path, uint64_t now_ms, struct mn_err *err)
+{
+	FILE *f = fopen(path, "r");
+	char line[GREYLIST_KEY_MAX + 64];
+	bool first = true, skipping = false;
+
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return mn_err_set(err, MN_EIO, "%s: %s", path, strerror(errno));
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t l = strlen(line);
+		bool whole = l > 0 && line[l - 1] == '\n';
+
+		if (skipping) { /* the rest of an over-long line */
+			skipping = !whole;
+			continue;
+		}
+		if (!whole) {
+			skipping = true;
+			continue;
+		}
+		line[l - 1] = '\0';
+		if (first) {
+			first = false;
+			if (strcmp(line, GREYLIST_FILE_MAGIC) != 0) {
+				log_warn("antispam",
+				    "event=greylist_load path=%s reason=\"not a greylist "
+				    "file\"",
+				    path);
+				break;
+			}
+			continue;
+		}
+		load_line(g, line, now_ms);
+	}
+	fclose(f);
+	log_info("antispam", "event=greylist_loaded entries=%zu", g->n);
+	return 0;
 }

@@ -9,13 +9,17 @@
  * In memory, per node, on the loop thread (no locking); times are passed
  * in (milliseconds, any monotonic origin) so tests drive the clock.
  * XXX: not shared between the nodes of a cluster: a retry that lands on
- * another MX node is deferred again there.
+ * another MX node is deferred again there (docs/anti-spam.md says why).
+ * greylist_save / greylist_load carry the table over a restart (times
+ * must then be wall-clock epoch milliseconds).
  */
 #ifndef MN_NODE_ANTISPAM_GREYLIST_H
 #define MN_NODE_ANTISPAM_GREYLIST_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "lib/err.h"
 
 #define GREYLIST_KEY_MAX 600 /* network + sender + recipient */
 
@@ -31,6 +35,16 @@ void greylist_free(struct greylist **g);
  * retry passes. */
 int greylist_check(struct greylist *g, const char *ip, const char *sender, const char *rcpt,
     uint64_t now_ms, uint64_t *wait_ms_out);
+
+/* greylist_save - write the triplets still alive at now_ms to path (a
+ * temporary file, fsync, rename: the old file stays whole until then).
+ * 0 or MN_EIO with err. */
+int greylist_save(const struct greylist *g, const char *path, uint64_t now_ms, struct mn_err *err);
+
+/* greylist_load - add the triplets of a file greylist_save wrote, except
+ * those expired at now_ms, malformed lines and any beyond the table's
+ * size. A missing file is an empty table (0); else 0 or MN_EIO. */
+int greylist_load(struct greylist *g, const char *path, uint64_t now_ms, struct mn_err *err);
 
 /* greylist_count - triplets held (tests). */
 size_t greylist_count(const struct greylist *g);

@@ -2,6 +2,7 @@
 address is refused at MAIL FROM with the zone named, greylisting answers
 451 to a new triplet and accepts the retry after the window
 (greylist_delay = 1 s here; polled, never slept for)."""
+import os
 import re
 import smtplib
 import time
@@ -107,6 +108,25 @@ def test_greylisting_451_then_accepted_after_the_window(node):
     count_messages(node, "bob@local.test", before + 1)
     # another recipient is a new triplet
     assert GREY_RE.fullmatch(rcpt_once(node, CLEAN, sender, "carol@local.test"))
+
+
+def test_greylist_survives_a_restart(node):
+    """Triplets are saved at shutdown (DATA_DIR/greylist) and loaded at
+    start: a sender that already passed is not deferred again (waiting
+    triplets keep their first attempt: tests/unit/node/antispam)."""
+    sender = "r-%s@remote.test" % uuid.uuid4().hex[:8]
+    first = time.monotonic()
+    assert GREY_RE.fullmatch(rcpt_once(node, CLEAN, sender, "bob@local.test"))
+    deadline = first + 20
+    while not rcpt_once(node, CLEAN, sender, "bob@local.test").startswith("250"):
+        assert time.monotonic() < deadline, "greylisting never let the retry through"
+        time.sleep(0.05)
+    node.restart()
+    assert os.path.exists(os.path.join(node.data_dir, "greylist"))
+    log = node.log()
+    assert re.search(r"event=greylist_saved entries=[1-9]", log), log[-2000:]
+    assert re.search(r"event=greylist_loaded entries=[1-9]", log), log[-2000:]
+    assert rcpt_once(node, CLEAN, sender, "bob@local.test") == "250 2.1.5 Ok"
 
 
 def test_unknown_users_and_authenticated_mail_are_not_greylisted(node):
