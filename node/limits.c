@@ -6,16 +6,23 @@
  * LRU list, capped at max_tracked entries. Counters are sliding windows of
  * WIN_BUCKETS fixed time buckets: the sum covers the last window to within
  * one bucket, and an entry's size never depends on the traffic.
+ *
+ * The blocks (not the counters) are carried over a restart in a file:
+ * "mailnode-blocks 1", then one line per block "ip|user UNTIL_MS FAILURES
+ * KEY" (KEY to the line end).
  */
 #include "node/limits.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -661,5 +668,121 @@ limits_release(struct limits *l, const char *key)
 		return MN_ENOENT;
 	log_info(LIMITS_SVC, "event=released key=\"%s\"",
 	    log_escape(esc, sizeof(esc), key, strlen(key)));
+	return 0;
+}
+
+#define LIMITS_FILE_MAGIC "mailnode-blocks 1"
+
+int
+limits_save(struct limits *l, const char *path, struct mn_err *err)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	struct limits_blocked *b = NULL;
+	size_t n = 0, kept = 0;
+	FILE *f;
+	int rc = 0;
+
+	if ((f = fopen(tmp, "w")) == NULL) {
+		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		return rc;
+	}
+	limits_blocked_list(l, &b, &n);
+	fprintf(f, "%s\n", LIMITS_FILE_MAGIC);
+	for (size_t i = 0; i < n; i++) {
+		if (strpbrk(b[i].key, "\r\n") != NULL)
+			continue; /* a login name no line can hold */
+		fprintf(f, "%s %" PRIu64 " %" PRIu32 " %s\n",
+		    b[i].kind == LIMITS_KIND_IP ? "ip" : "user", b[i].until_ms, b[i].failures,
+		    b[i].key);
+		kept++;
+	}
+	free(b);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
+	if (fclose(f) != 0 && rc == 0)
+		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = mn_err_set(err, MN_EIO, "%s: %s", path, strerror(errno));
+	if (rc != 0)
+		(void)unlink(tmp);
+	else
+		log_info(LIMITS_SVC, "event=blocks_saved blocks=%zu", kept);
+	free(tmp);
+	return rc;
+}
+
+/* one "KIND UNTIL FAILURES KEY" line (no line end) */
+static bool
+load_line(struct limits *l, char *line, uint64_t now)
+{
+	char *p = line, *end;
+	struct lim_table *t;
+	struct lim_entry *e;
+	unsigned long long until, failures;
+
+	if (strncmp(p, "ip ", 3) == 0) {
+		t = &l->ips;
+		p += 3;
+	} else if (strncmp(p, "user ", 5) == 0) {
+		t = &l->users;
+		p += 5;
+	} else {
+		return false;
+	}
+	errno = 0;
+	until = strtoull(p, &end, 10);
+	if (end == p || *end != ' ' || errno != 0)
+		return false;
+	p = end + 1;
+	failures = strtoull(p, &end, 10);
+	if (end == p || *end != ' ' || errno != 0 || failures > UINT32_MAX)
+		return false;
+	p = end + 1;
+	if (*p == '\0' || strlen(p) > LIMITS_MAX_KEY || until <= now)
+		return false;
+	/* never more than a block lasts from now (a clock set back) */
+	if (until > now + l->cfg.block_ms)
+		until = now + l->cfg.block_ms;
+	if ((e = table_get(l, t, p, true)) == NULL)
+		return false;
+	e->blocked_until = until;
+	e->block_failures = (uint32_t)failures;
+	return true;
+}
+
+int
+limits_load(struct limits *l, const char *path, struct mn_err *err)
+{
+	FILE *f = fopen(path, "r");
+	char line[LIMITS_MAX_KEY + 64];
+	bool first = true, skipping = false;
+	uint64_t now = now_ms(l);
+	size_t n = 0;
+
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return mn_err_set(err, MN_EIO, "%s: %s", path, strerror(errno));
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t len = strlen(line);
+		bool whole = len > 0 && line[len - 1] == '\n';
+
+		if (skipping || !whole) { /* an over-long line, skipped to its end */
+			skipping = !whole;
+			continue;
+		}
+		line[len - 1] = '\0';
+		if (first) {
+			first = false;
+			if (strcmp(line, LIMITS_FILE_MAGIC) != 0)
+				break;
+			continue;
+		}
+		n += load_line(l, line, now);
+	}
+	fclose(f);
+	log_info(LIMITS_SVC, "event=blocks_loaded blocks=%zu", n);
 	return 0;
 }

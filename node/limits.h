@@ -147,6 +147,14 @@ void limits_blocked_list(struct limits *l, struct limits_blocked **out, size_t *
  * both are blocked) and clear its failure count; 0 or MN_ENOENT. */
 int limits_release(struct limits *l, const char *key);
 
+/* limits_save - write the current blocks (not the counters) to path: a
+ * temporary file, fsync, rename. 0 or MN_EIO. A restart then keeps an
+ * attacker's 2,880-minute block (node/main.c saves at shutdown). */
+int limits_save(struct limits *l, const char *path, struct mn_err *err);
+/* limits_load - restore the blocks of a file limits_save wrote, except
+ * expired ones and malformed lines. A missing file: 0; else 0 or MN_EIO. */
+int limits_load(struct limits *l, const char *path, struct mn_err *err);
+
 /* limits_tracked - entries held now (IPs + users), for the memory bound. */
 size_t limits_tracked(const struct limits *l);
 

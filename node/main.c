@@ -446,6 +446,15 @@ make_limits(struct node *n, struct mn_err *err)
 	lc.exempt = n->cfg.limits_exempt;
 	if (limits_new(&lc, &n->limits, err) != 0)
 		return mn_err_wrap(err, "[limits]");
+	{
+		/* login-failure blocks outlive a restart (limits_save at exit) */
+		char *path = xasprintf("%s/blocks", n->cfg.data_dir);
+		struct mn_err e = {0};
+
+		if (limits_load(n->limits, path, &e) != 0)
+			log_warn("main", "event=blocks_load reason=\"%s\"", e.msg);
+		free(path);
+	}
 	return 0;
 }
 
@@ -820,6 +829,14 @@ node_fini(struct node *n)
 	handoff_free(&n->handoff);
 	migrate_free(&n->migrate);
 	spool_close(&n->spool);
+	if (n->limits != NULL) {
+		char *path = xasprintf("%s/blocks", n->cfg.data_dir);
+		struct mn_err e = {0};
+
+		if (limits_save(n->limits, path, &e) != 0)
+			log_warn("main", "event=blocks_save reason=\"%s\"", e.msg);
+		free(path);
+	}
 	limits_free(&n->limits); /* after every conn closed: they release into it */
 	dirsvc_free(&n->svc);
 	raft_service_free(&n->raft);

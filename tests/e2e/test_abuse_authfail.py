@@ -2,6 +2,7 @@
 §16.1): 55 failures per IP and 20 per user within 10 minutes block the IP or
 the user for 2,880 minutes. The counters are shared by SMTP AUTH, IMAP,
 POP3 and the admin API, so the failures here are spread over all of them.
+A block outlives a restart of the node.
 No limit is lowered: [limits] carries no auth keys (the failure delays of
 1 s are paid in parallel connections).
 
@@ -200,6 +201,11 @@ def test_21st_login_for_one_user_refused_from_any_ip(node):
     assert pop3_login("127.0.204.21", CAROL, CAROL_PW) == POP3_FAIL
     # alice from the same address is not affected
     assert smtp_auth("127.0.204.21", ALICE, ALICE_PW) == 235
+    # a restart keeps the block (DATA_DIR/blocks), with the same end
+    node.restart()
+    assert blocked(node) == b
+    assert "event=blocks_saved blocks=1" in node.log()
+    assert smtp_auth("127.0.204.22", CAROL, CAROL_PW) == 535
     r = node.mailctl("security", "blocked", "release", CAROL)
     assert (r.returncode, r.stdout) == (0, CAROL + " released\n"), r.stderr
     assert smtp_auth("127.0.204.21", CAROL, CAROL_PW) == 235

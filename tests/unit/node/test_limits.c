@@ -1,7 +1,8 @@
 /*
  * test_limits.c - node/limits: connection admission, login-failure
- * windows and blocks, release, the LRU memory bound, exempt CIDRs. Time is
- * a fake clock advanced by the tests (no sleeps).
+ * windows and blocks, release, the LRU memory bound, exempt CIDRs, blocks
+ * saved and loaded over a restart. Time is a fake clock advanced by the
+ * tests (no sleeps).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/log.h"
@@ -372,6 +374,78 @@ test_bad_exempt_refused(void **state)
 	limits_free(&l);
 }
 
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+test_blocks_saved_and_loaded(void **state)
+{
+	char dir[] = "/tmp/mn_limits_XXXXXX", path[64], text[512];
+	struct limits *l = make(NULL), *m;
+	struct limits_blocked *b;
+	struct mn_err err;
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/blocks", dir);
+	fail_n(l, "127.0.0.4", "carol@example.test", 55);
+	fail_n(l, "127.0.0.5", NULL, 3); /* counted, not blocked: not saved */
+	assert_int_equal(limits_save(l, path, &err), 0);
+	limits_free(&l);
+
+	/* the restarted node, an hour later */
+	m = make(NULL);
+	fake_now = T0 + 3600ULL * 1000;
+	assert_int_equal(limits_load(m, "/nonexistent/blocks", &err), 0);
+	assert_int_equal(limits_load(m, path, &err), 0);
+	assert_false(limits_auth_allowed(m, "127.0.0.4", NULL));
+	assert_false(limits_auth_allowed(m, "127.0.0.9", "Carol@example.test"));
+	limits_blocked_list(m, &b, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(b[0].until_ms, T0 + 2880ULL * 60 * 1000); /* the same end */
+	assert_int_equal(b[0].failures, 55);
+	assert_int_equal(b[1].failures, 20);
+	free(b);
+	/* the 3 failures of .5 were not carried over: 54 more do not block */
+	fail_n(m, "127.0.0.5", NULL, 54);
+	assert_true(limits_auth_allowed(m, "127.0.0.5", NULL));
+	/* it still ends */
+	fake_now = T0 + 2880ULL * 60 * 1000 + 1;
+	assert_true(limits_auth_allowed(m, "127.0.0.4", "carol@example.test"));
+	limits_free(&m);
+
+	/* expired, malformed and over-long entries are skipped; an end
+	 * further than a block lasts (a clock set back) is cut to one block */
+	snprintf(text, sizeof(text),
+	    "mailnode-blocks 1\nip 1 5 10.0.0.1\nhost 9999999999999 5 10.0.0.2\n"
+	    "ip x 5 10.0.0.3\nip 9999999999999 5\nuser 9999999999999 7 dave@x.test\n");
+	write_file(path, text);
+	m = make(NULL);
+	assert_int_equal(limits_load(m, path, &err), 0);
+	limits_blocked_list(m, &b, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(b[0].key, "dave@x.test");
+	assert_int_equal(b[0].until_ms, T0 + 2880ULL * 60 * 1000);
+	free(b);
+	limits_free(&m);
+	/* not our file: nothing */
+	write_file(path, "blocks\nip 9999999999999 5 10.0.0.1\n");
+	m = make(NULL);
+	assert_int_equal(limits_load(m, path, &err), 0);
+	assert_true(limits_auth_allowed(m, "10.0.0.1", NULL));
+	limits_free(&m);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -388,6 +462,7 @@ main(void)
 	    cmocka_unit_test(test_rate_per_minute),
 	    cmocka_unit_test(test_exempt_cidrs),
 	    cmocka_unit_test(test_bad_exempt_refused),
+	    cmocka_unit_test(test_blocks_saved_and_loaded),
 	};
 
 	log_set_level(LOG_ERROR);
