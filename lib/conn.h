@@ -43,7 +43,9 @@ struct conn_handler {
 	/* The connection is closing (peer EOF, error, timeout, conn_close done);
 	 * reason is 0 or a negative MN_E code. Free session state here. */
 	void (*on_close)(struct conn *c, void *arg, int reason);
-	/* Optional: output queue went empty (all written to the socket). */
+	/* Optional: output that had to wait in the queue has all gone to
+	 * the socket (the queue went empty). Not called for writes the
+	 * socket took at once: conn_pending_output() stays 0 after those. */
 	void (*on_drain)(struct conn *c, void *arg);
 	/* Optional: TLS handshake finished (status 0) or failed (<0; the conn
 	 * closes after this call). */
