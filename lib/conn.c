@@ -987,6 +987,12 @@ conn_is_tls(const struct conn *c)
 	return c->ssl != NULL && c->tls_done;
 }
 
+bool
+conn_tls_resumed(const struct conn *c)
+{
+	return conn_is_tls(c) && SSL_session_reused(c->ssl) == 1;
+}
+
 const char *
 conn_tls_info(const struct conn *c)
 {
@@ -1123,6 +1129,12 @@ conn_client_starttls(struct conn *c, struct tls_ctx *ctx, const char *servername
 	if ((rc = conn_tls_setup(c, ctx)) < 0)
 		return rc;
 	SSL_set_connect_state(c->ssl);
+	{
+		char key[INET6_ADDRSTRLEN + 8];
+
+		snprintf(key, sizeof(key), "%s:%u", c->peer_ip, c->peer_port);
+		tls_client_session_use(ctx, c->ssl, key);
+	}
 	if (servername && *servername) {
 		is_ip = inet_pton(AF_INET, servername, tmp) == 1 ||
 		        inet_pton(AF_INET6, servername, tmp) == 1;

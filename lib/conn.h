@@ -104,6 +104,9 @@ int conn_starttls(struct conn *c, struct tls_ctx *ctx);
  * handshake: on_tls(<0), then the conn closes with MN_ETLS. */
 int conn_client_starttls(struct conn *c, struct tls_ctx *ctx, const char *servername);
 bool conn_is_tls(const struct conn *c);
+/* conn_tls_resumed - the handshake resumed an earlier session (a ticket
+ * offered through tls_client_ctx_resume, or accepted from such a client). */
+bool conn_tls_resumed(const struct conn *c);
 /* conn_tls_info - e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" when plain. */
 const char *conn_tls_info(const struct conn *c);
 /* conn_tls_export - RFC 5705 / RFC 8446 §7.5 exporter: len bytes of keying
