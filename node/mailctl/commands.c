@@ -500,7 +500,7 @@ fail:
 static int
 cmd_user_list(struct mailctl_invocation *inv)
 {
-	static const char *const cols[] = {"ADDRESS", "NAME", "NODE", "QUOTA"};
+	static const char *const cols[] = {"ADDRESS", "NAME", "NODE", "QUOTA", "USED"};
 	struct mailctl_response first;
 	struct mailctl_table *t;
 	bool single;
@@ -517,17 +517,22 @@ cmd_user_list(struct mailctl_invocation *inv)
 		json_dumpf(all, stdout, JSON_COMPACT);
 		putchar('\n');
 	} else {
-		t = mailctl_table_new(4, cols);
+		t = mailctl_table_new(5, cols);
 		for (i = 0; i < json_array_size(all); i++) {
 			u = json_array_get(all, i);
 			char *quota = size_text(u, "quota_bytes", "unlimited");
+			/* null: the home node did not answer (docs/api.md) */
+			char *used = json_is_null(json_object_get(u, "used_bytes"))
+			                 ? xstrdup("?")
+			                 : size_text(u, "used_bytes", "0");
 			const char *row[] = {mailctl_json_str(u, "address"),
-			    mailctl_json_str(u, "name"), mailctl_json_str(u, "home_node"), quota};
+			    mailctl_json_str(u, "name"), mailctl_json_str(u, "home_node"), quota, used};
 
 			if (row[1] != NULL && row[1][0] == '\0')
 				row[1] = NULL;
 			mailctl_table_add(t, row);
 			free(quota);
+			free(used);
 		}
 		mailctl_table_print(&t, stdout);
 	}
