@@ -74,6 +74,11 @@ static const struct api_route routes[] = {
 	{ API_GET, "users/*/quarantine", api_quarantine_list, 0 },
 	{ API_POST, "users/*/quarantine/*/release", api_quarantine_release, 0 },
 	{ API_DELETE, "users/*/quarantine/*", api_quarantine_del, 0 },
+	/* preferences (api_prefs.c): sender lists, send limits, webmail settings */
+	{ API_GET, "users/*/prefs", api_user_prefs_get, 0 },
+	{ API_PUT, "users/*/prefs", api_user_prefs_put, 0 },
+	{ API_GET, "domains/*/prefs", api_domain_prefs_get, 0 },
+	{ API_PUT, "domains/*/prefs", api_domain_prefs_put, 0 },
 	{ API_GET, "security/blocked", api_security_blocked_list, ROUTE_SYSTEM },
 	{ API_DELETE, "security/blocked/*", api_security_blocked_del, ROUTE_SYSTEM },
 };

@@ -141,6 +141,10 @@ void api_quarantine_release(struct api_req *r);
 void api_quarantine_del(struct api_req *r);
 void api_security_blocked_list(struct api_req *r);
 void api_security_blocked_del(struct api_req *r);
+void api_user_prefs_get(struct api_req *r);
+void api_user_prefs_put(struct api_req *r);
+void api_domain_prefs_get(struct api_req *r);
+void api_domain_prefs_put(struct api_req *r);
 
 /* replies (each ends the request; r is freed) */
 void api_reply_json(struct api_req *r, int status, json_t *j); /* steals j */
@@ -182,6 +186,15 @@ bool api_scope_address(struct api_req *r, const char *address);
 /* api_address_arg - lower-cased, syntax-checked copy of an address (path
  * segment or body field); replies 400 and returns NULL on bad syntax. */
 char *api_address_arg(struct api_req *r, const char *in);
+/* api_domain_arg - lower-cased, checked domain name (tracked); replies 400
+ * and returns NULL on bad syntax. */
+char *api_domain_arg(struct api_req *r, const char *in);
+/* api_path_domain - the primary domain named by path segment 1: checked,
+ * in scope and existing; NULL after a reply (400, 403 or 404). */
+char *api_path_domain(struct api_req *r);
+/* api_path_user - the user named by path segment 1: checked, in scope and
+ * existing; NULL after a reply (400, 403 or 404). */
+char *api_path_user(struct api_req *r);
 /* api_domain_of - the domain part of a checked address. */
 const char *api_domain_of(const char *address);
 /* api_new_address - the address (body field `in`) of a user, alias or group

@@ -19,36 +19,6 @@
 
 #define DKIM_DEFAULT_SELECTOR "mail"
 
-/* lower-cased primary domain of path segment 1, in scope; NULL after a reply */
-static char *
-dkim_domain(struct api_req *r)
-{
-	const char *in = r->seg[1];
-	char *d, *canon;
-
-	if (in == NULL || strlen(in) > DIR_MAX_DOMAIN) {
-		api_reply_error(r, 400, "bad domain name");
-		return NULL;
-	}
-	d = api_strdup(r, in);
-	ascii_lower(d);
-	if (directory_check_domain(d) != 0) {
-		api_reply_error(r, 400, "bad domain name");
-		return NULL;
-	}
-	if (!api_scope_domain(r, d))
-		return NULL;
-	if (!directory_domain_exists(r->api->dir, d)) {
-		canon = directory_domain_canonical(r->api->dir, d);
-		api_reply_error(r, 404, canon ? "%s is an alias of %s: its key is the domain's"
-		                              : "domain %s does not exist%s",
-		    d, canon ? canon : "");
-		free(canon);
-		return NULL;
-	}
-	return d;
-}
-
 static void
 reply_key(struct api_req *r, int status, const char *domain)
 {
@@ -63,8 +33,8 @@ reply_key(struct api_req *r, int status, const char *domain)
 	}
 	txt = dkim_dns_txt(k.algorithm, k.public_key);
 	name = xasprintf("%s._domainkey.%s", k.selector, k.domain);
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "domain", k.domain, "selector",
-	    k.selector, "algorithm", k.algorithm, "dns_name", name, "dns_txt", txt, "created_at",
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "domain", k.domain, "selector", k.selector,
+	    "algorithm", k.algorithm, "dns_name", name, "dns_txt", txt, "created_at",
 	    (json_int_t)k.created_at);
 	free(txt);
 	free(name);
@@ -75,7 +45,7 @@ reply_key(struct api_req *r, int status, const char *domain)
 void
 api_domains_dkim_get(struct api_req *r)
 {
-	char *d = dkim_domain(r);
+	char *d = api_path_domain(r);
 
 	if (d != NULL)
 		reply_key(r, 200, d);
@@ -130,7 +100,7 @@ api_domains_dkim_set(struct api_req *r)
 {
 	Mailnode__DomainDkimSet *m;
 	const char *sel = NULL, *alg = NULL;
-	char *d = dkim_domain(r);
+	char *d = api_path_domain(r);
 	struct keygen *g;
 
 	if (d == NULL)
@@ -177,7 +147,7 @@ void
 api_domains_dkim_del(struct api_req *r)
 {
 	Mailnode__DomainDkimSet *m;
-	char *d = dkim_domain(r);
+	char *d = api_path_domain(r);
 
 	if (d == NULL)
 		return;

@@ -11,9 +11,8 @@
 #include "lib/xalloc.h"
 #include "node/admin/api.h"
 
-/* lower-cased, checked domain (tracked) or NULL after a 400 reply */
-static char *
-domain_arg(struct api_req *r, const char *in)
+char *
+api_domain_arg(struct api_req *r, const char *in)
 {
 	char *d;
 
@@ -25,6 +24,25 @@ domain_arg(struct api_req *r, const char *in)
 	ascii_lower(d);
 	if (directory_check_domain(d) != 0) {
 		api_reply_error(r, 400, "bad domain name");
+		return NULL;
+	}
+	return d;
+}
+
+char *
+api_path_domain(struct api_req *r)
+{
+	char *d = api_domain_arg(r, r->seg[1]), *canon;
+
+	if (d == NULL || !api_scope_domain(r, d))
+		return NULL;
+	if (!directory_domain_exists(r->api->dir, d)) {
+		canon = directory_domain_canonical(r->api->dir, d);
+		if (canon != NULL)
+			api_reply_error(r, 404, "%s is an alias of %s: use %s", d, canon, canon);
+		else
+			api_reply_error(r, 404, "domain %s does not exist", d);
+		free(canon);
 		return NULL;
 	}
 	return d;
@@ -78,7 +96,7 @@ api_domains_list(struct api_req *r)
 void
 api_domains_get(struct api_req *r)
 {
-	char *name = domain_arg(r, r->seg[1]);
+	char *name = api_domain_arg(r, r->seg[1]);
 
 	if (name == NULL || !api_scope_domain(r, name))
 		return;
@@ -100,7 +118,7 @@ api_domains_add(struct api_req *r)
 
 	if (api_body_string(r, "name", true, DIR_MAX_DOMAIN, &in) != 0)
 		return;
-	if ((name = domain_arg(r, in)) == NULL)
+	if ((name = api_domain_arg(r, in)) == NULL)
 		return;
 	m = API_NEW(r, Mailnode__DomainAdd, MAILNODE__DOMAIN_ADD__INIT);
 	m->name = name;
@@ -113,7 +131,7 @@ void
 api_domains_del(struct api_req *r)
 {
 	Mailnode__DomainDel *m;
-	char *name = domain_arg(r, r->seg[1]);
+	char *name = api_domain_arg(r, r->seg[1]);
 
 	if (name == NULL)
 		return;
@@ -138,7 +156,7 @@ void
 api_domains_alias_add(struct api_req *r)
 {
 	Mailnode__DomainAliasAdd *m;
-	char *name = domain_arg(r, r->seg[1]), *alias;
+	char *name = api_domain_arg(r, r->seg[1]), *alias;
 	const char *in;
 
 	if (name == NULL)
@@ -149,7 +167,7 @@ api_domains_alias_add(struct api_req *r)
 	}
 	if (api_body_string(r, "alias", true, DIR_MAX_DOMAIN, &in) != 0)
 		return;
-	if ((alias = domain_arg(r, in)) == NULL)
+	if ((alias = api_domain_arg(r, in)) == NULL)
 		return;
 	m = API_NEW(r, Mailnode__DomainAliasAdd, MAILNODE__DOMAIN_ALIAS_ADD__INIT);
 	m->alias = alias;
@@ -163,10 +181,10 @@ void
 api_domains_alias_del(struct api_req *r)
 {
 	Mailnode__DomainAliasDel *m;
-	char *name = domain_arg(r, r->seg[1]), *alias, *canon;
+	char *name = api_domain_arg(r, r->seg[1]), *alias, *canon;
 	bool ok;
 
-	if (name == NULL || (alias = domain_arg(r, r->seg[3])) == NULL)
+	if (name == NULL || (alias = api_domain_arg(r, r->seg[3])) == NULL)
 		return;
 	/* the alias must belong to this domain, not just exist */
 	canon = directory_domain_canonical(r->api->dir, alias);

@@ -230,10 +230,8 @@ user_exists(struct api_req *r, const char *address)
 	return found;
 }
 
-/* the user named by path segment 1, checked, in scope and existing; NULL
- * after a reply */
-static char *
-path_user(struct api_req *r)
+char *
+api_path_user(struct api_req *r)
 {
 	char *address = api_address_arg(r, r->seg[1]);
 
@@ -471,7 +469,7 @@ api_users_patch(struct api_req *r)
 	Mailnode__UserUpdate *m;
 	char *address;
 
-	if ((address = path_user(r)) == NULL)
+	if ((address = api_path_user(r)) == NULL)
 		return;
 	if (parse_password(r, false, &password, &hash) != 0 ||
 	    api_body_string(r, "name", false, API_MAX_NAME, &name) != 0 || parse_limits(r, &l) != 0)
@@ -503,7 +501,7 @@ api_users_del(struct api_req *r)
 	Mailnode__UserDel *m;
 	char *address;
 
-	if ((address = path_user(r)) == NULL)
+	if ((address = api_path_user(r)) == NULL)
 		return;
 	m = API_NEW(r, Mailnode__UserDel, MAILNODE__USER_DEL__INIT);
 	m->address = address;
@@ -590,7 +588,7 @@ api_users_move(struct api_req *r)
 	char *address;
 	bool same;
 
-	if ((address = path_user(r)) == NULL)
+	if ((address = api_path_user(r)) == NULL)
 		return;
 	if (api_body_string(r, "node", true, 64, &node) != 0)
 		return;

@@ -62,8 +62,8 @@ show(const char *s)
 
 /* --- checks ------------------------------------------------------------- */
 
-static bool
-utf8_valid(const char *s)
+bool
+dir_utf8_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
@@ -100,17 +100,15 @@ utf8_valid(const char *s)
 	return true;
 }
 
-/* check_text - free text (names, setting values): valid UTF-8, no control
- * characters, at most max bytes. */
-static int
-check_text(const char *s, size_t max, const char *what, struct mn_err *err)
+int
+dir_check_text(const char *s, size_t max, const char *what, struct mn_err *err)
 {
 	if (strlen(s) > max)
 		return mn_err_set(err, MN_EINVAL, "%s is longer than %zu bytes", what, max);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return mn_err_set(err, MN_EINVAL, "%s contains control characters", what);
-	if (!utf8_valid(s))
+	if (!dir_utf8_valid(s))
 		return mn_err_set(err, MN_EINVAL, "%s is not valid UTF-8", what);
 	return 0;
 }
@@ -374,7 +372,8 @@ domain_del(struct directory *d, const Mailnode__DomainDel *m, struct mn_err *err
 		    "administrators: delete them first",
 		    name);
 	else if ((rc = dir_exec(d, err, "DELETE FROM domain_dkim WHERE domain = ?", "t", name)) ==
-	         0)
+	             0 &&
+	         (rc = dir_prefs_forget(d, "domain", name, err)) == 0)
 		rc = dir_exec(d, err, "DELETE FROM domains WHERE name = ?", "t", name);
 	free(name);
 	return rc;
@@ -409,19 +408,22 @@ domain_dkim_set(
 		if (!row_exists(d, "SELECT 1 FROM domain_dkim WHERE domain = ?", name))
 			rc = mn_err_set(err, MN_ENOENT, "domain %s has no DKIM key", name);
 		else
-			rc = dir_exec(d, err, "DELETE FROM domain_dkim WHERE domain = ?", "t", name);
+			rc =
+			    dir_exec(d, err, "DELETE FROM domain_dkim WHERE domain = ?", "t", name);
 	} else if (!dkim_selector_ok(m->selector)) {
 		rc = mn_err_set(err, MN_EINVAL, "DKIM selector %s is not valid (a-z, 0-9, -)",
 		    m->selector ? SHOW(m->selector) : "(missing)");
 	} else if (m->algorithm == NULL || (strcmp(m->algorithm, "rsa-sha256") != 0 &&
 	                                       strcmp(m->algorithm, "ed25519-sha256") != 0)) {
-		rc = mn_err_set(err, MN_EINVAL, "DKIM algorithm %s is not rsa-sha256 or ed25519-sha256",
+		rc = mn_err_set(err, MN_EINVAL,
+		    "DKIM algorithm %s is not rsa-sha256 or ed25519-sha256",
 		    m->algorithm ? SHOW(m->algorithm) : "(missing)");
 	} else if (m->public_key == NULL || strlen(m->private_key) > 8192 ||
 	           strlen(m->public_key) > 2048 ||
 	           strncmp(m->private_key, "-----BEGIN PRIVATE KEY-----", 27) != 0) {
-		rc = mn_err_set(err, MN_EINVAL, "DKIM key of %s is not a PEM private key with its "
-		                                "public key",
+		rc = mn_err_set(err, MN_EINVAL,
+		    "DKIM key of %s is not a PEM private key with its "
+		    "public key",
 		    name);
 	} else {
 		rc = dir_exec(d, err,
@@ -505,7 +507,7 @@ check_user_limits(const char *name, bool has_quota_bytes, uint64_t quota_bytes,
 {
 	int rc = 0;
 
-	if ((name && (rc = check_text(name, DIR_MAX_NAME, "name", err)) != 0) ||
+	if ((name && (rc = dir_check_text(name, DIR_MAX_NAME, "name", err)) != 0) ||
 	    (has_quota_bytes && (rc = check_u64(quota_bytes, "quota_bytes", err)) != 0) ||
 	    (has_quota_messages && (rc = check_u64(quota_messages, "quota_messages", err)) != 0) ||
 	    (has_max_message_size &&
@@ -587,6 +589,8 @@ address_del(
 	         0) {
 		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE address = ?", table);
 		rc = dir_exec(d, err, sql, "t", addr);
+		if (rc == 0 && strcmp(kind, "user") == 0)
+			rc = dir_prefs_forget(d, "user", addr, err);
 	}
 	free(addr);
 	return rc;
@@ -664,7 +668,7 @@ user_move(struct directory *d, const Mailnode__UserMove *m, struct mn_err *err)
 	if ((rc = arg_address(m->address, "user address", &addr, err)) != 0)
 		return rc;
 	if (m->result != NULL &&
-	    (rc = check_text(m->result, DIR_MAX_MOVE_RESULT, "move result", err)) != 0)
+	    (rc = dir_check_text(m->result, DIR_MAX_MOVE_RESULT, "move result", err)) != 0)
 		goto out;
 	if (!USER_EXISTS(d, addr)) {
 		rc = mn_err_set(err, MN_ENOENT, "user %s does not exist", addr);
@@ -833,7 +837,7 @@ group_add(struct directory *d, const Mailnode__GroupAdd *m, int64_t now, struct 
 
 	if ((rc = arg_address(m->address, "group address", &addr, err)) != 0)
 		return rc;
-	if ((m->name && (rc = check_text(m->name, DIR_MAX_NAME, "group name", err)) != 0) ||
+	if ((m->name && (rc = dir_check_text(m->name, DIR_MAX_NAME, "group name", err)) != 0) ||
 	    (rc = need_new_address(d, addr, err)) != 0)
 		goto out;
 	rc = dir_exec(d, err,
@@ -1201,12 +1205,32 @@ setting_set(struct directory *d, const Mailnode__SettingSet *m, struct mn_err *e
 			return mn_err_set(err, MN_ENOENT, "setting %s is not set", m->key);
 		return dir_exec(d, err, "DELETE FROM settings WHERE key = ?", "t", m->key);
 	}
-	if ((rc = check_text(m->value, DIR_MAX_SETTING_VALUE, "setting value", err)) != 0)
+	if ((rc = dir_check_text(m->value, DIR_MAX_SETTING_VALUE, "setting value", err)) != 0)
 		return rc;
 	return dir_exec(d, err,
 	    "INSERT INTO settings (key, value) VALUES (?, ?)"
 	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	    "tt", m->key, m->value);
+}
+
+/* --- preferences and contacts (prefs.c) ---------------------------------- */
+
+static int
+pref_set(struct directory *d, const Mailnode__PrefSet *m, struct mn_err *err)
+{
+	return dir_pref_set(d, m, err);
+}
+
+static int
+contact_set(struct directory *d, const Mailnode__ContactSet *m, int64_t now, struct mn_err *err)
+{
+	return dir_contact_set(d, m, now, err);
+}
+
+static int
+contact_del(struct directory *d, const Mailnode__ContactDel *m, struct mn_err *err)
+{
+	return dir_contact_del(d, m, err);
 }
 
 /* --- dispatch ----------------------------------------------------------- */
@@ -1264,6 +1288,12 @@ apply_one(struct directory *d, const Mailnode__DirectoryCommand *c, int64_t now,
 		return BODY(node_del, err);
 	case MAILNODE__DIRECTORY_COMMAND__CMD_SETTING_SET:
 		return BODY(setting_set, err);
+	case MAILNODE__DIRECTORY_COMMAND__CMD_PREF_SET:
+		return BODY(pref_set, err);
+	case MAILNODE__DIRECTORY_COMMAND__CMD_CONTACT_SET:
+		return BODY(contact_set, now, err);
+	case MAILNODE__DIRECTORY_COMMAND__CMD_CONTACT_DEL:
+		return BODY(contact_del, err);
 	default:
 		return mn_err_set(err, MN_EINVAL, "unknown directory command %d", (int)c->cmd_case);
 	}

@@ -24,7 +24,7 @@ struct directory {
 };
 
 /* The schema version directory_open migrates to. */
-#define DIR_SCHEMA_VERSION 3
+#define DIR_SCHEMA_VERSION 4
 
 /* dir_schema_migrate - bring the database from its version to
  * DIR_SCHEMA_VERSION in one transaction (schema.c). */
@@ -49,6 +49,20 @@ int dir_one_row(sqlite3_stmt *st, void (*fill)(sqlite3_stmt *st, void *out), voi
 char *dir_text(struct directory *d, const char *sql, const char *types, ...);
 /* dir_col_dup - column as newly allocated string ("" for NULL). */
 char *dir_col_dup(sqlite3_stmt *st, int col);
+
+/* dir_check_text - free text (names, setting values): valid UTF-8, no
+ * control characters, at most max bytes; 0 or MN_EINVAL naming `what`. */
+int dir_check_text(const char *s, size_t max, const char *what, struct mn_err *err);
+bool dir_utf8_valid(const char *s);
+
+/* Preferences and contacts (prefs.c), called by apply inside its
+ * transaction; dir_prefs_forget drops what belongs to a deleted user or
+ * domain. */
+int dir_pref_set(struct directory *d, const Mailnode__PrefSet *m, struct mn_err *err);
+int dir_contact_set(
+    struct directory *d, const Mailnode__ContactSet *m, int64_t now, struct mn_err *err);
+int dir_contact_del(struct directory *d, const Mailnode__ContactDel *m, struct mn_err *err);
+int dir_prefs_forget(struct directory *d, const char *scope, const char *name, struct mn_err *err);
 
 /* dir_lower_dup - lower-cased (ASCII) copy. */
 char *dir_lower_dup(const char *s);

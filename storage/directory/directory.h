@@ -220,6 +220,34 @@ json_t *directory_nodes_json(
     struct directory *d); /* [{name, address, raft_port, rpc_port, state, users}] */
 char *directory_setting_get(struct directory *d, const char *key); /* NULL if unset */
 
+/* Preferences (prefs.c; PrefSet): scope "user" (name: address) or "domain"
+ * (name: domain). Keys: signature, language (en|zh-CN), timezone (user);
+ * sender_allow, sender_block (addresses and @domains, stored lower-cased
+ * one per line), send_{messages,recipients}_per_{hour,day} (decimal, "0"
+ * unlimited; absent: the node's [antispam] default) for both scopes. */
+#define DIR_MAX_PREF_VALUE 4096
+#define DIR_MAX_PREF_COUNT 100000000
+#define DIR_MAX_PREFS_PER_SET 32
+#define DIR_MAX_SENDERS 500 /* entries in one sender list */
+#define DIR_MAX_TIMEZONE 64
+bool directory_pref_key_valid(const char *scope, const char *key);
+char *directory_pref_get(
+    struct directory *d, const char *scope, const char *name, const char *key); /* NULL if unset */
+json_t *directory_prefs_json(struct directory *d, const char *scope, const char *name);
+/* directory_senders_match - whether sender equals an entry of a stored
+ * sender list, or its domain equals an "@domain" entry (ASCII case
+ * folded). NULL list: false. */
+bool directory_senders_match(const char *list, const char *sender);
+
+/* Contacts (ContactSet/ContactDel): a user's address book. */
+#define DIR_MAX_CONTACTS 2000 /* per user */
+#define DIR_MAX_CONTACT_NAME 256
+bool directory_contact_exists(struct directory *d, const char *owner, const char *email);
+/* [{email, name}] in email order whose email or lower-cased name starts
+ * with prefix ("" or NULL: all), at most limit. */
+json_t *directory_contacts_json(
+    struct directory *d, const char *owner, const char *prefix, size_t limit);
+
 /* A domain's DKIM signing key (DomainDkimSet). Strings owned by the struct. */
 struct dir_dkim {
 	char *domain, *selector, *algorithm, *private_key, *public_key;

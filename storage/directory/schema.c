@@ -112,6 +112,21 @@ static const char *const migrations[] = {
     "ALTER TABLE users ADD COLUMN move_state TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE users ADD COLUMN move_result TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX users_move_from ON users(move_from);",
+    /* 3 -> 4: per-user and per-domain preferences, users' contacts (prefs.c) */
+    "CREATE TABLE prefs ("
+    "  scope TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (scope, name, key)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE contacts ("
+    "  owner TEXT NOT NULL,"
+    "  email TEXT NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (owner, email)"
+    ") WITHOUT ROWID;",
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

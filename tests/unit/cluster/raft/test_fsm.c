@@ -104,6 +104,12 @@ static const struct script_step script[] = {
     {"dkim_set c.test s1 rsa-sha256", 0},
     {"domain_del c.test", 0},            /* and its key */
     {"domain_del a.test", MN_ECONFLICT}, /* still has users */
+    {"pref user bob@a.test language=zh-CN timezone=Asia/Shanghai", 0},
+    {"pref domain a.test sender_block=@spam.test", 0},
+    {"pref user bob@a.test language=xx", MN_EINVAL},
+    {"contact_set bob@a.test alice@x.test Alice", 0},
+    {"contact_del bob@a.test alice@x.test", 0},
+    {"contact_del bob@a.test alice@x.test", MN_ENOENT},
     {"noop", MN_EINVAL},
 };
 #define NSCRIPT (sizeof(script) / sizeof(script[0]))
@@ -171,9 +177,9 @@ test_encoding_every_command_round_trips(void **state)
 		mailnode__directory_command__free_unpacked(c, NULL);
 		free(p);
 	}
-	/* every member of the oneof (22 in directory.proto), plus the empty one */
+	/* every member of the oneof (25 in directory.proto), plus the empty one */
 	assert_int_equal(ncases, mailnode__directory_command__descriptor.n_fields - 2);
-	assert_int_equal(ncases, 22);
+	assert_int_equal(ncases, 25);
 	assert_true(seen[MAILNODE__DIRECTORY_COMMAND__CMD__NOT_SET]);
 
 	/* key fields of a few, decoded */

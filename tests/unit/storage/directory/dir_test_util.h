@@ -13,6 +13,8 @@
  *   node_add NAME ADDR [raft_port= rpc_port= id= state=]
  *   node_state NAME STATE      node_del NAME
  *   set KEY [VALUE]            (no VALUE: delete)
+ *   pref SCOPE NAME KEY[=VALUE]...     (no =VALUE: delete that key; at most 8)
+ *   contact_set OWNER EMAIL [NAME]     contact_del OWNER EMAIL
  *   noop                       (a command with no body)
  * A token "~" stands for an absent string. Every command is packed; tests
  * apply the bytes (directory_apply_packed), so packing is always covered.
@@ -102,6 +104,10 @@ dt_pack(const char *line, int64_t time, size_t *len_out)
 		Mailnode__NodeDel nd = MAILNODE__NODE_DEL__INIT;
 		Mailnode__SettingSet ss = MAILNODE__SETTING_SET__INIT;
 		Mailnode__DomainDkimSet dk = MAILNODE__DOMAIN_DKIM_SET__INIT;
+		Mailnode__PrefSet ps = MAILNODE__PREF_SET__INIT;
+		Mailnode__PrefEntry pe[8], *pep[8];
+		Mailnode__ContactSet cs = MAILNODE__CONTACT_SET__INIT;
+		Mailnode__ContactDel cd = MAILNODE__CONTACT_DEL__INIT;
 		const char *v = toks[0];
 
 		if (strcmp(v, "domain_add") == 0) {
@@ -256,6 +262,35 @@ dt_pack(const char *line, int64_t time, size_t *len_out)
 			ss.value = ARG(2);
 			c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_SETTING_SET;
 			c.setting_set = &ss;
+		} else if (strcmp(v, "pref") == 0) {
+			ps.scope = ARG(1);
+			ps.name = ARG(2);
+			for (int i = 3; i < n && ps.n_prefs < 8; i++) {
+				char *eq = strchr(toks[i], '=');
+
+				mailnode__pref_entry__init(&pe[ps.n_prefs]);
+				pe[ps.n_prefs].key = toks[i];
+				if (eq != NULL) {
+					*eq = '\0';
+					pe[ps.n_prefs].value = eq + 1;
+				}
+				pep[ps.n_prefs] = &pe[ps.n_prefs];
+				ps.n_prefs++;
+			}
+			ps.prefs = pep;
+			c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_PREF_SET;
+			c.pref_set = &ps;
+		} else if (strcmp(v, "contact_set") == 0) {
+			cs.owner = ARG(1);
+			cs.email = ARG(2);
+			cs.name = ARG(3);
+			c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_CONTACT_SET;
+			c.contact_set = &cs;
+		} else if (strcmp(v, "contact_del") == 0) {
+			cd.owner = ARG(1);
+			cd.email = ARG(2);
+			c.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_CONTACT_DEL;
+			c.contact_del = &cd;
 		} else if (strcmp(v, "noop") != 0) {
 			fprintf(stderr, "dt_pack: unknown verb in \"%s\"\n", line);
 			abort();
@@ -299,6 +334,33 @@ dt_open(void)
 		abort();
 	}
 	return d;
+}
+
+/* dt_setup_script - cmocka setup: a fresh directory with cmds applied (at
+ * time t) in *state; -1 (the test fails) when one is refused. */
+static inline int
+dt_setup_script(void **state, const char *const *cmds, size_t n, int64_t t)
+{
+	struct directory *d = dt_open();
+	struct mn_err err = {0};
+
+	for (size_t i = 0; i < n; i++)
+		if (dt_apply_at(d, cmds[i], t, &err) != 0) {
+			fprintf(stderr, "%s: %s\n", cmds[i], err.msg);
+			directory_close(&d);
+			return -1;
+		}
+	*state = d;
+	return 0;
+}
+
+static inline int
+dt_teardown(void **state)
+{
+	struct directory *d = *state;
+
+	directory_close(&d);
+	return 0;
 }
 
 #endif

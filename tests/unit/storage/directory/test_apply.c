@@ -212,7 +212,7 @@ test_script(void **state)
 		    "|created_at=1000\n"
 		    "nodes|name=\"node1\"|address=\"127.0.0.1\"|raft_port=7100"
 		    "|rpc_port=7101|raft_id=1|state=\"active\"|created_at=1000\n"
-		    "schema_version|version=3\n");
+		    "schema_version|version=4\n");
 		free(dump);
 	}
 	directory_close(&d);
@@ -487,7 +487,7 @@ test_schema_migrates_and_reopens(void **state)
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	assert_int_equal(v, 3);
+	assert_int_equal(v, 4);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");

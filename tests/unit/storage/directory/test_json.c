@@ -32,26 +32,7 @@ static const char *const setup_cmds[] = {
 static int
 setup(void **state)
 {
-	struct directory *d = dt_open();
-	struct mn_err err = {0};
-
-	for (size_t i = 0; i < sizeof(setup_cmds) / sizeof(setup_cmds[0]); i++) {
-		if (dt_apply_at(d, setup_cmds[i], 50, &err) != 0) {
-			fprintf(stderr, "%s: %s\n", setup_cmds[i], err.msg);
-			return -1;
-		}
-	}
-	*state = d;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct directory *d = *state;
-
-	directory_close(&d);
-	return 0;
+	return dt_setup_script(state, setup_cmds, sizeof(setup_cmds) / sizeof(setup_cmds[0]), 50);
 }
 
 /* check - compact JSON of v (sorted keys) equals want; consumes v. */
@@ -169,9 +150,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_user_json, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_users_json, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_other_listings, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_json, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_users_json, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_other_listings, setup, dt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,26 +41,7 @@ static const char *const setup_cmds[] = {
 static int
 setup(void **state)
 {
-	struct directory *d = dt_open();
-	struct mn_err err = {0};
-
-	for (size_t i = 0; i < sizeof(setup_cmds) / sizeof(setup_cmds[0]); i++) {
-		if (dt_apply(d, setup_cmds[i], &err) != 0) {
-			fprintf(stderr, "%s: %s\n", setup_cmds[i], err.msg);
-			return -1;
-		}
-	}
-	*state = d;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct directory *d = *state;
-
-	directory_close(&d);
-	return 0;
+	return dt_setup_script(state, setup_cmds, sizeof(setup_cmds) / sizeof(setup_cmds[0]), 1000);
 }
 
 /* joined - "a,b,c" of a list, for compact assertions. */
@@ -303,15 +284,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_expand_table, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_node_get, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cycles_refused_at_member_add, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_everyone_follows_users, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expand_table, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_classify, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_node_get, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_domains, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cycles_refused_at_member_add, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_depth_limit, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_everyone_follows_users, setup, dt_teardown),
 	    cmocka_unit_test_setup_teardown(
-	        test_deleting_member_updates_expansion, setup, teardown),
+	        test_deleting_member_updates_expansion, setup, dt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

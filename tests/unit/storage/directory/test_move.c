@@ -28,26 +28,7 @@ static const char *const setup_cmds[] = {
 static int
 setup(void **state)
 {
-	struct directory *d = dt_open();
-	struct mn_err err = {0};
-
-	for (size_t i = 0; i < sizeof(setup_cmds) / sizeof(setup_cmds[0]); i++) {
-		if (dt_apply(d, setup_cmds[i], &err) != 0) {
-			fprintf(stderr, "%s: %s\n", setup_cmds[i], err.msg);
-			return -1;
-		}
-	}
-	*state = d;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct directory *d = *state;
-
-	directory_close(&d);
-	return 0;
+	return dt_setup_script(state, setup_cmds, sizeof(setup_cmds) / sizeof(setup_cmds[0]), 1000);
 }
 
 static int
@@ -217,17 +198,17 @@ test_deterministic(void **state)
 	assert_non_null(strstr(a, "move_state=\"cleanup\""));
 	free(a);
 	free(b);
-	teardown((void **)&e);
+	dt_teardown((void **)&e);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_full_move, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deterministic, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_move, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_rollback, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_refusals, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_deterministic, setup, dt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
