@@ -236,10 +236,11 @@ COMMANDS = [
      {"password": "n3w pass"}, 200, USER, "password of bob@a.test changed\n"),
     (["user", "list", "a.test"], "GET", "/api/v1/users?offset=0&limit=1000&domain=a.test",
      None, 200, [USER, dict(USER, address="eve@a.test", name="", quota_bytes=0,
-                            home_node="node2")],
-     "ADDRESS     NAME   NODE   QUOTA\n"
-     "bob@a.test  Bob B  node1  100M\n"
-     "eve@a.test  -      node2  unlimited\n"),
+                            home_node="node2", used_bytes=None, used_messages=None,
+                            usage="unavailable")],
+     "ADDRESS     NAME   NODE   QUOTA      USED\n"
+     "bob@a.test  Bob B  node1  100M       2K\n"
+     "eve@a.test  -      node2  unlimited  ?\n"),
     (["user", "move", "bob@a.test", "node2"], "POST", "/api/v1/users/bob%40a.test/move",
      {"node": "node2", "wait": False}, 200, dict(USER, home_node="node2"),
      "moving bob@a.test to node2 ...\nbob@a.test is on node2\n"),
