@@ -187,7 +187,8 @@ resume_new_cb(SSL *ssl, SSL_SESSION *sess)
 			slot = r;
 			break;
 		}
-		if (slot == NULL || (slot->sess != NULL && (r->sess == NULL || r->used < slot->used)))
+		if (slot == NULL ||
+		    (slot->sess != NULL && (r->sess == NULL || r->used < slot->used)))
 			slot = r;
 	}
 	SSL_SESSION_free(slot->sess);
@@ -216,7 +217,8 @@ tls_client_ctx_resume(struct tls_ctx *ctx)
 void
 tls_client_session_use(struct tls_ctx *ctx, SSL *ssl, const char *peer_key)
 {
-	if (ctx->resume == NULL || resume_key_idx < 0 || strlen(peer_key) >= sizeof(ctx->resume->key))
+	if (ctx->resume == NULL || resume_key_idx < 0 ||
+	    strlen(peer_key) >= sizeof(ctx->resume->key))
 		return;
 	if (SSL_set_ex_data(ssl, resume_key_idx, xstrdup(peer_key)) != 1)
 		return;

@@ -60,8 +60,8 @@ struct usage_req {
 	size_t n;
 	char **users;
 	struct usage_result *res;
-	bool *cached; /* res[i] came from the cache (not stored again) */
-	int outstanding; /* batches (RPC or local job) not answered yet */
+	bool *cached;     /* res[i] came from the cache (not stored again) */
+	int outstanding;  /* batches (RPC or local job) not answered yet */
 	uv_timer_t timer; /* immediate answers */
 	uv_work_t work;   /* the local job */
 };
@@ -182,8 +182,7 @@ read_store(struct mailstore *ms, const char *user, struct usage_result *out)
 	out->status = 0;
 	if (ms == NULL || !mailstore_user_exists(ms, user))
 		return;
-	out->status =
-	    mailstore_quota_usage(ms, user, &out->used_bytes, &out->used_messages, &err);
+	out->status = mailstore_quota_usage(ms, user, &out->used_bytes, &out->used_messages, &err);
 	if (out->status != 0)
 		log_warn("usage", "event=read user=%s reason=\"%s\"", user, err.msg);
 }

@@ -601,11 +601,8 @@ remote_quota_cb(const struct usage_result *res, size_t n, void *arg)
 	s->w_used_bytes = res[0].used_bytes;
 	s->w_used_msgs = res[0].used_messages;
 	if (s->w_rc != 0) {
-		snprintf(s->w_err.msg, sizeof(s->w_err.msg), "home node: %s",
-		    mn_strerror(s->w_rc));
-		log_info("smtp", "sid=%s event=quota_check user=%s result=unknown reason=\"%s\"",
-		    s->sid, s->w_user, s->w_err.msg);
-		/* not "no mailbox": accepted unchecked, the home checks */
+		/* not "no mailbox": quota_done logs it and accepts unchecked */
+		snprintf(s->w_err.msg, sizeof(s->w_err.msg), "home node: %s", mn_strerror(s->w_rc));
 		s->w_rc = MN_ETEMP;
 	}
 	work_done(&s->work, 0);
@@ -715,7 +712,8 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 			    addr);
 		} else if (u.max_message_size > 0 && s->declared_size > u.max_message_size) {
 			reply(s, "552 5.3.4 <%s>: message size exceeds this mailbox's limit", addr);
-		} else if (s->srv->cfg.usage != NULL && (u.quota_bytes > 0 || u.quota_messages > 0) &&
+		} else if (s->srv->cfg.usage != NULL &&
+		           (u.quota_bytes > 0 || u.quota_messages > 0) &&
 		           usage_home_elsewhere(s->srv->cfg.usage, u.home_node)) {
 			s->w_user = xstrdup(u.address);
 			s->w_rcpt = xstrdup(addr);
