@@ -8,7 +8,7 @@ libuv1-dev libraft-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
 libssl-dev libpq-dev libcrypt-dev libinih-dev libjansson-dev libcmocka-dev
 libcurl4-openssl-dev python3 python3-pytest openssl curl swaks isync fetchmail s-nail
 libopendkim-dev python3-dkim python3-nacl python3-dnslib publicsuffix
-chromium"
+chromium fonts-wqy-microhei"
 
 # Browser tests (tests/browser): playwright-core from npm, exactly as
 # package-lock.json pins it, into tests/browser/node_modules (never committed).

@@ -421,7 +421,8 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	hc.listen.port = port;
 	hc.listen.tls = tls;
 	hc.listen.idle_timeout_ms = n->cfg.idle_timeout_ms;
-	hc.max_body = HTTP_DEFAULT_MAX_BODY;
+	/* webmail compose carries its attachments (base64) in the body */
+	hc.max_body = WEBMAIL_MAX_REQUEST;
 	hc.limits = n->limits;
 	rc = http_server_start(&n->loop, &hc, http_handler, n, out, err);
 	if (rc != 0)
@@ -743,6 +744,7 @@ stop_services(struct node *n)
 		http_server_stop(&n->https);
 	imap_server_stop(&n->imap);
 	imap_server_stop(&n->imaps);
+	webmail_stop(n->webmail); /* before the SMTP server it sends through */
 	if (n->pop3 != NULL)
 		pop3_server_stop(n->pop3);
 	smtp_server_stop(&n->smtp);
@@ -948,7 +950,10 @@ run(struct node *n)
 	ac.max_body = HTTP_DEFAULT_MAX_BODY;
 	admin_api_new(&n->loop, n->dir, n->svc, &ac, &n->api);
 	{
-		struct webmail_config wc = {.node_name = n->cfg.node_name, .limits = n->limits};
+		struct webmail_config wc = {.node_name = n->cfg.node_name,
+		    .hostname = n->cfg.hostname,
+		    .limits = n->limits,
+		    .svc = n->svc};
 
 		webmail_new(&n->loop, n->dir, &wc, &n->webmail);
 		n->web_root = n->cfg.http_web_root && *n->cfg.http_web_root ? n->cfg.http_web_root
@@ -961,7 +966,11 @@ run(struct node *n)
 	n->api->queue = n->queue;
 	n->api->ms = n->store;
 	n->api->usage = n->usage;
+	n->api->cfg = &n->cfg; /* GET /status: services and disk */
 	webmail_set_store(n->webmail, n->store);
+	webmail_set_smtp(n->webmail, n->smtp);
+	if (n->proxy != NULL)
+		webmail_set_cluster(n->webmail, &n->proxy_auth);
 	if ((rc = start_http(n, "http", n->cfg.http_port, NULL, &n->http, &err)) != 0 ||
 	    (rc = start_http(n, "https", n->cfg.https_port, n->tls, &n->https, &err)) != 0 ||
 	    (rc = start_pop3(n, &err)) != 0)

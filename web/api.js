@@ -46,3 +46,25 @@ export const setFlags = (folder, uid, flags) =>
 export const move = (folder, uid, to) =>
   call("POST", `/folders/${seg(folder)}/messages/${uid}/move`, { to });
 export const remove = (folder, uid) => call("DELETE", `/folders/${seg(folder)}/messages/${uid}`);
+export const messagesQuery = (folder, { offset = 0, limit = 50, sort = "date", order = "desc",
+  q = "", field = "q", unread = false, flagged = false } = {}) => {
+  const p = new URLSearchParams({ offset, limit, sort, order });
+  if (q) p.set(["q", "from", "to", "subject", "body"].includes(field) ? field : "q", q);
+  if (unread) p.set("unread", "1");
+  if (flagged) p.set("flagged", "1");
+  return call("GET", `/folders/${seg(folder)}/messages?${p}`);
+};
+export const partUrl = (folder, uid, part) =>
+  `${BASE}/folders/${seg(folder)}/messages/${uid}/parts/${part}`;
+export const send = (msg) => call("POST", "/send", msg);
+export const saveDraft = (msg) => call("POST", "/drafts", msg);
+export const addresses = (q) => call("GET", `/addresses?q=${encodeURIComponent(q)}`);
+export const createFolder = (name) => call("POST", "/folders", { name });
+export const renameFolder = (folder, name) => call("PATCH", `/folders/${seg(folder)}`, { name });
+export const deleteFolder = (folder) => call("DELETE", `/folders/${seg(folder)}`);
+export const emptyFolder = (folder) => call("POST", `/folders/${seg(folder)}/empty`);
+export const settings = () => call("GET", "/settings");
+export const saveSettings = (s) => call("PATCH", "/settings", s);
+export const changePassword = (current, password) =>
+  call("POST", "/password", { current, password });
+export const addContact = (email, name) => call("POST", "/contacts", { email, name });

@@ -50,12 +50,13 @@ handoff_now_ms(struct handoff *h)
 void
 handoff_id(const char *origin, const char *spool_id, const char *home, char *out)
 {
-	int n = snprintf(out, HANDOFF_ID_MAX + 1, "h1/%s/%s/%s", origin, spool_id, home);
+	int n = snprintf(out, HANDOFF_ID_MAX + 1, "h1/%s/%s", origin, spool_id);
 
+	(void)home; /* see handoff.h: the key must survive a move */
 	if (n < 0 || n > HANDOFF_ID_MAX) {
 		/* long names: a digest keeps the key unique and within the store's limit */
 		unsigned char md[SHA256_DIGEST_LENGTH];
-		char *full = xasprintf("h1/%s/%s/%s", origin, spool_id, home);
+		char *full = xasprintf("h1/%s/%s", origin, spool_id);
 
 		SHA256((const unsigned char *)full, strlen(full), md);
 		free(full);

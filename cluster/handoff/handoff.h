@@ -121,9 +121,14 @@ typedef void (*handoff_done_cb)(struct handoff_job *job, void *arg);
  * MN_ECLOSED after handoff_stop (cb is then never called). */
 int handoff_send(struct handoff *h, struct handoff_job *job, handoff_done_cb cb, void *arg);
 
-/* handoff_id - the idempotency key of (origin, spool_id, home) into out
- * (>= HANDOFF_ID_MAX + 1 bytes): "h1/ORIGIN/SPOOLID/HOME", or, when that is
- * longer than the store allows, "h1s/" and its SHA-256 in hex. */
+/* handoff_id - the idempotency key of a spool entry into out (>=
+ * HANDOFF_ID_MAX + 1 bytes): "h1/ORIGIN/SPOOLID", or, when that is longer
+ * than the store allows, "h1s/" and its SHA-256 in hex. Local delivery
+ * uses the same key (node/delivery/queue.c), and home is not part of it:
+ * the key travels with the mailbox when its user moves (the store's export
+ * carries the delivery records), so an entry retried after a move, on
+ * whichever node, finds the copy it stored before. home is ignored (kept
+ * for the callers). */
 #define HANDOFF_ID_MAX 128
 void handoff_id(const char *origin, const char *spool_id, const char *home, char *out);
 

@@ -4,8 +4,9 @@
  * RPC_MIGRATE_PUT stream.
  *
  * Wire: MigrateOpen (rpc.proto) as the stream's opening frame, then exactly
- * `size` raw bytes of the "MNMBX 1" export (docs/mailstore.md) from the
- * source, then one line from the target. The stream goes through a file on
+ * `size` raw bytes of an "MNMBX 2 sync" stream (docs/mailstore.md) from the
+ * source, then one line from the target ("OK <folders> <messages>
+ * <digest>" or "ERR <code> <text>"). The stream goes through a file on
  * each side (DATA_DIR/migrate/): the store's export and import are
  * blocking calls on the thread pool, and a file between them and the
  * socket keeps the loop free without a thread handshake per chunk.
@@ -52,8 +53,6 @@ struct xstream {
 	int fd; /* -1: hash only */
 	EVP_MD_CTX *md;
 	uint64_t size;
-	char tail[64]; /* the last bytes: the E record */
-	size_t tlen;
 };
 
 static int
@@ -65,19 +64,6 @@ xstream_write(void *arg, const void *data, size_t len)
 
 	EVP_DigestUpdate(x->md, data, len);
 	x->size += len;
-	if (len >= sizeof(x->tail)) {
-		memcpy(x->tail, p + len - sizeof(x->tail), sizeof(x->tail));
-		x->tlen = sizeof(x->tail);
-	} else {
-		size_t keep = sizeof(x->tail) - len;
-
-		if (x->tlen > keep) {
-			memmove(x->tail, x->tail + x->tlen - keep, keep);
-			x->tlen = keep;
-		}
-		memcpy(x->tail + x->tlen, p, len);
-		x->tlen += len;
-	}
 	while (x->fd >= 0 && off < len) {
 		ssize_t w = write(x->fd, p + off, len - off);
 
@@ -129,38 +115,28 @@ parse_counts(const char *s, unsigned long long *f, unsigned long long *m, char *
 struct xresult {
 	int rc;
 	struct mn_err err;
-	uint64_t size, folders, messages;
-	char sha[65];
+	uint64_t size; /* stream bytes */
+	char sha[65];  /* of the stream (transport check) */
+	struct mailstore_sync_stats st;
+	struct mailstore_sync_base next;
 };
 
-/* export user into fd (-1: only hash it) */
+/* the sync stream against base (NULL: everything) into fd */
 static void
-export_hash(struct mailstore *ms, const char *user, int fd, struct xresult *r)
+export_sync(struct mailstore *ms, const char *user, const struct mailstore_sync_base *base, int fd,
+    struct xresult *r)
 {
 	struct xstream x = {.fd = fd};
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
-	char tail[sizeof(x.tail) + 1], *e;
-	unsigned long long f, m;
 
 	x.md = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(x.md, EVP_sha256(), NULL);
-	r->rc = mailstore_export(ms, user, xstream_write, &x, &r->err);
+	r->rc = mailstore_export_sync(ms, user, base, xstream_write, &x, &r->next, &r->st, &r->err);
 	EVP_DigestFinal_ex(x.md, md, &mdlen);
 	EVP_MD_CTX_free(x.md);
 	hex(md, mdlen, r->sha);
 	r->size = x.size;
-	if (r->rc != 0)
-		return;
-	memcpy(tail, x.tail, x.tlen);
-	tail[x.tlen] = '\0';
-	e = strstr(tail, "\nE ");
-	if (e == NULL || parse_counts(e + 3, &f, &m, NULL) != 0) {
-		r->rc = mn_err_set(&r->err, MN_EPARSE, "export stream without its E record");
-		return;
-	}
-	r->folders = f;
-	r->messages = m;
 }
 
 /* --- source: one job per move this node drives ------------------------------ */
@@ -171,9 +147,8 @@ struct job {
 	char *user, *target;
 	uv_work_t work;
 	uv_timer_t timer;
-	bool timer_init;
-	enum { JW_EXPORT, JW_HASH, JW_DELETE } wkind;
-	struct xresult ex, again;
+	enum { JW_EXPORT, JW_DELETE } wkind;
+	struct xresult ex; /* the last export */
 	char *path;
 	int fd;
 	struct rpc_stream_open *op;
@@ -182,13 +157,22 @@ struct job {
 	bool abort; /* the open stream is an abort */
 	char reply[REPLY_MAX];
 	size_t rlen;
-	unsigned copies;
-	bool copied;    /* ex holds a copy the target confirmed */
-	char *result;   /* for the flip */
-	char *fail;     /* rollback reason once the abort is done */
-	bool busy;      /* an async step is out */
-	unsigned opens; /* attempts refused as "not yet" by the target */
-	uint64_t t0;
+	/* what the target confirmed holding (have_base false: nothing yet,
+	 * the next copy is fresh) */
+	bool have_base;
+	struct mailstore_sync_base base;
+	char confirmed[65]; /* its digest */
+	unsigned long long tfolders, tmessages;
+	unsigned copies;   /* fresh copies made */
+	unsigned rounds;   /* streams sent */
+	unsigned held;     /* exports made during the hold */
+	bool copied;       /* the target holds what the held source holds */
+	uint64_t bytes;    /* stream bytes sent, every round */
+	char *result;      /* for the flip */
+	char *fail;        /* rollback reason once the abort is done */
+	bool busy;         /* an async step is out */
+	unsigned opens;    /* attempts refused as "not yet" by the target */
+	uint64_t t_start, t_hold;
 };
 
 static void job_step(struct job *j);
@@ -199,6 +183,8 @@ job_timer_closed(uv_handle_t *h)
 {
 	struct job *j = h->data;
 
+	mailstore_sync_base_fini(&j->base);
+	mailstore_sync_base_fini(&j->ex.next);
 	free(j->user);
 	free(j->target);
 	free(j->path);
@@ -293,6 +279,7 @@ job_work(uv_work_t *w)
 
 	switch (j->wkind) {
 	case JW_EXPORT:
+		mailstore_sync_base_fini(&j->ex.next);
 		memset(&j->ex, 0, sizeof(j->ex));
 		if (j->fd >= 0)
 			close(j->fd);
@@ -302,23 +289,68 @@ job_work(uv_work_t *w)
 			    mn_err_set(&j->ex.err, MN_EIO, "%s: %s", j->path, strerror(errno));
 			return;
 		}
-		export_hash(ms, j->user, j->fd, &j->ex);
-		break;
-	case JW_HASH:
-		memset(&j->again, 0, sizeof(j->again));
-		export_hash(ms, j->user, -1, &j->again);
+		export_sync(ms, j->user, j->have_base ? &j->base : NULL, j->fd, &j->ex);
 		break;
 	case JW_DELETE:
-		memset(&j->again, 0, sizeof(j->again));
-		j->again.rc = mailstore_user_delete(ms, j->user, &j->again.err);
-		if (j->again.rc == MN_ENOENT)
-			j->again.rc = 0;
+		j->ex.rc = mailstore_user_delete(ms, j->user, &j->ex.err);
+		if (j->ex.rc == MN_ENOENT)
+			j->ex.rc = 0;
 		break;
 	}
 }
 
 static void send_more(struct job *j);
 static void open_stream(struct job *j, bool abort);
+
+/* a sync export is done: send it, or (small enough in the copy phase,
+ * nothing new in the hold) go on without */
+static void
+exported(struct job *j)
+{
+	struct mailstore_sync_stats *st = &j->ex.st;
+	uint64_t changes = st->new_messages + st->changed + st->new_folders;
+	struct dir_user u;
+	bool hold;
+
+	memset(&u, 0, sizeof(u));
+	hold = directory_user_get(j->m->cfg.dir, j->user, &u) == 0 &&
+	       strcmp(u.move_state, "hold") == 0;
+	dir_user_fini(&u);
+	log_info("migrate",
+	    "event=export user=%s to=%s phase=%s fresh=%d bytes=%llu folders=%llu "
+	    "messages=%llu new=%llu changed=%llu folder_changes=%llu digest=%s",
+	    j->user, j->target, hold ? "hold" : "copy", !j->have_base,
+	    (unsigned long long)j->ex.size, (unsigned long long)st->folders,
+	    (unsigned long long)st->messages, (unsigned long long)st->new_messages,
+	    (unsigned long long)st->changed, (unsigned long long)st->new_folders, st->digest);
+	if (hold && j->have_base && strcmp(st->digest, j->confirmed) == 0) {
+		/* the target holds exactly what the held mailbox holds */
+		free(j->result);
+		j->result = xasprintf("folders=%llu messages=%llu bytes=%llu sha256=%s "
+		                      "target_folders=%llu target_messages=%llu target_sha256=%s "
+		                      "rounds=%u copy_ms=%llu hold_ms=%llu",
+		    (unsigned long long)st->folders, (unsigned long long)st->messages,
+		    (unsigned long long)j->bytes, st->digest, j->tfolders, j->tmessages,
+		    j->confirmed, j->rounds, (unsigned long long)(j->t_hold - j->t_start),
+		    (unsigned long long)(uv_now(j->m->loop) - j->t_hold));
+		j->copied = true;
+		job_step(j);
+		return;
+	}
+	if (hold && ++j->held > MIGRATE_MAX_HOLD_ROUNDS) {
+		job_fail(j, "the mailbox kept changing during the hold");
+		return;
+	}
+	if (!hold && j->have_base &&
+	    (changes <= MIGRATE_SMALL_DELTA || j->rounds >= MIGRATE_MAX_ROUNDS)) {
+		/* what is left fits in the hold */
+		log_info("migrate", "event=start_hold user=%s to=%s rounds=%u left=%llu", j->user,
+		    j->target, j->rounds, (unsigned long long)changes);
+		propose(j, "hold", NULL);
+		return;
+	}
+	open_stream(j, false);
+}
 
 static void
 job_work_done(uv_work_t *w, int status)
@@ -337,38 +369,12 @@ job_work_done(uv_work_t *w, int status)
 			job_fail(j, "export: %s", j->ex.err.msg);
 			return;
 		}
-		log_info("migrate",
-		    "event=export user=%s to=%s bytes=%llu folders=%llu messages=%llu sha256=%s",
-		    j->user, j->target, (unsigned long long)j->ex.size,
-		    (unsigned long long)j->ex.folders, (unsigned long long)j->ex.messages,
-		    j->ex.sha);
-		open_stream(j, false);
-		break;
-	case JW_HASH:
-		if (j->again.rc != 0) {
-			job_fail(j, "export again: %s", j->again.err.msg);
-			return;
-		}
-		if (strcmp(j->again.sha, j->ex.sha) != 0) {
-			/* something reached the store after the hold (a
-			 * delivery that had started before): copy again */
-			log_warn("migrate", "event=changed user=%s to=%s copy=%u", j->user,
-			    j->target, j->copies);
-			if (++j->copies >= MIGRATE_MAX_COPIES) {
-				job_fail(j, "the mailbox kept changing during the hold");
-				return;
-			}
-			j->copied = false;
-			job_step(j);
-			return;
-		}
-		j->copied = true;
-		job_step(j);
+		exported(j);
 		break;
 	case JW_DELETE:
-		if (j->again.rc != 0) {
+		if (j->ex.rc != 0) {
 			log_warn("migrate", "event=cleanup user=%s result=fail reason=\"%s\"",
-			    j->user, j->again.err.msg);
+			    j->user, j->ex.err.msg);
 			job_later(j, MIGRATE_RETRY_MS * 5);
 			return;
 		}
@@ -401,6 +407,7 @@ job_fail(struct job *j, const char *fmt, ...)
 	va_end(ap);
 	log_warn("migrate", "event=fail user=%s to=%s reason=\"%s\"", j->user, j->target, why);
 	j->copied = false;
+	j->have_base = false;
 	if (j->fail == NULL) {
 		j->fail = xasprintf("failed: %s", why);
 		open_stream(j, true);
@@ -462,25 +469,43 @@ stream_closed(struct conn *c, void *arg, int reason)
 		propose(j, "end", j->fail);
 		return;
 	}
+	if (!ok && j->have_base && j->copies < MIGRATE_MAX_COPIES &&
+	    (strncmp(j->reply, "ERR -", 5) == 0 &&
+	        (atoi(j->reply + 4) == MN_ECONFLICT || atoi(j->reply + 4) == MN_ENOENT))) {
+		/* the target's copy is not what we think: start it again */
+		log_warn("migrate", "event=recopy user=%s to=%s reply=\"%s\"", j->user, j->target,
+		    j->reply);
+		j->have_base = false;
+		job_step(j);
+		return;
+	}
 	if (!ok) {
 		job_fail(j, "target %s: %s", j->target,
 		    j->reply[0] ? j->reply : mn_strerror(reason ? reason : MN_ECLOSED));
 		return;
 	}
-	if (parse_counts(j->reply + 3, &f, &msgs, sha) != 0 || strcmp(sha, j->ex.sha) != 0 || f != j->ex.folders || msgs != j->ex.messages) {
+	if (parse_counts(j->reply + 3, &f, &msgs, sha) != 0 || strcmp(sha, j->ex.st.digest) != 0 ||
+	    f != j->ex.st.folders || msgs != j->ex.st.messages) {
 		job_fail(j, "target %s holds something else: %s", j->target, j->reply);
 		return;
 	}
-	log_info("migrate", "event=copied user=%s to=%s bytes=%llu messages=%llu sha256=%s ms=%llu",
-	    j->user, j->target, (unsigned long long)j->ex.size, msgs, sha,
-	    (unsigned long long)(uv_now(j->m->loop) - j->t0));
-	free(j->result);
-	j->result = xasprintf("folders=%llu messages=%llu bytes=%llu sha256=%s target_folders=%llu "
-	                      "target_messages=%llu target_sha256=%s",
-	    (unsigned long long)j->ex.folders, (unsigned long long)j->ex.messages,
-	    (unsigned long long)j->ex.size, j->ex.sha, f, msgs, sha);
-	/* the source again: nothing may have changed since the export */
-	job_queue(j, JW_HASH);
+	j->rounds++;
+	j->bytes += j->ex.size;
+	if (!j->have_base)
+		j->copies++;
+	j->have_base = true;
+	mailstore_sync_base_fini(&j->base);
+	j->base = j->ex.next;
+	memset(&j->ex.next, 0, sizeof(j->ex.next));
+	snprintf(j->confirmed, sizeof(j->confirmed), "%s", sha);
+	j->tfolders = f;
+	j->tmessages = msgs;
+	log_info("migrate",
+	    "event=copied user=%s to=%s round=%u bytes=%llu messages=%llu digest=%s ms=%llu", j->user,
+	    j->target, j->rounds, (unsigned long long)j->ex.size, msgs, sha,
+	    (unsigned long long)(uv_now(j->m->loop) - j->t_start));
+	/* again: what changed meanwhile (in the hold: nothing, normally) */
+	job_step(j);
 }
 
 static const struct conn_handler stream_handler = {
@@ -544,7 +569,7 @@ stream_opened(
 			return;
 		}
 		if (!j->abort && (status == MN_ETEMP || status == MN_EAGAIN) && ++j->opens < 20) {
-			/* the target has not applied the hold yet, or still
+			/* the target has not applied the move yet, or still
 			 * finishes an earlier attempt */
 			j->busy = true;
 			uv_timer_start(&j->timer, reopen_cb, 250, 0);
@@ -560,6 +585,7 @@ stream_opened(
 		}
 		return;
 	}
+	j->opens = 0;
 	j->c = c;
 	j->sent = 0;
 	conn_set_handler(c, &stream_handler, j);
@@ -596,6 +622,8 @@ open_stream(struct job *j, bool abort)
 		mo.has_size = true;
 		mo.size = j->ex.size;
 		mo.sha256 = j->ex.sha;
+		mo.has_fresh = true;
+		mo.fresh = !j->have_base;
 	}
 	n = mailnode__migrate_open__get_packed_size(&mo);
 	buf = xmalloc(n ? n : 1);
@@ -640,6 +668,12 @@ job_step(struct job *j)
 		job_free(j);
 		return;
 	}
+	if (strcmp(u.move_state, "cancel") == 0 && j->fail == NULL) {
+		/* mailctl user move --cancel: the same road as a failure */
+		dir_user_fini(&u);
+		job_fail(j, "cancelled");
+		return;
+	}
 	if (j->fail != NULL) {
 		if (strcmp(u.move_state, "cleanup") != 0) {
 			/* rolling back: the abort went out, end the move */
@@ -652,22 +686,43 @@ job_step(struct job *j)
 		j->fail = NULL;
 	}
 	if (strcmp(u.move_state, "copy") == 0) {
-		log_info("migrate", "event=start user=%s from=%s to=%s", j->user, u.move_from,
-		    j->target);
-		propose(j, "hold", NULL);
+		/* the user reads and gets mail here meanwhile: copy, then
+		 * catch up until what is left is small */
+		if (j->t_start == 0) {
+			j->t_start = uv_now(m->loop);
+			log_info("migrate", "event=start user=%s from=%s to=%s", j->user,
+			    u.move_from, j->target);
+		}
+		job_queue(j, JW_EXPORT);
 	} else if (strcmp(u.move_state, "hold") == 0) {
 		if (j->copied) {
-			log_info("migrate", "event=flip user=%s to=%s", j->user, j->target);
+			log_info("migrate", "event=flip user=%s to=%s %s", j->user, j->target,
+			    j->result);
 			propose(j, "flip", j->result);
+		} else if (!j->have_base && j->t_hold == 0) {
+			/* restarted during the hold: the target's copy is of
+			 * unknown age; let mail flow while copying again */
+			log_info("migrate", "event=resume user=%s to=%s", j->user, j->target);
+			propose(j, "resume", NULL);
 		} else {
-			/* no new deliveries from here; sessions must not change
-			 * the mailbox under the copy */
-			if (m->cfg.close_sessions != NULL)
-				m->cfg.close_sessions(j->user, m->cfg.arg);
-			j->t0 = uv_now(m->loop);
+			if (j->t_hold == 0) {
+				/* no new deliveries from here; sessions must not
+				 * change the mailbox under the last copy */
+				if (m->cfg.close_sessions != NULL)
+					m->cfg.close_sessions(j->user, m->cfg.arg);
+				j->t_hold = uv_now(m->loop);
+				log_info("migrate", "event=hold user=%s to=%s", j->user, j->target);
+			}
 			job_queue(j, JW_EXPORT);
 		}
 	} else if (strcmp(u.move_state, "cleanup") == 0) {
+		if (j->t_hold != 0) {
+			/* the flip committed: held mail goes to the new home */
+			log_info("migrate", "event=flipped user=%s to=%s hold_ms=%llu total_ms=%llu",
+			    j->user, j->target, (unsigned long long)(uv_now(m->loop) - j->t_hold),
+			    (unsigned long long)(uv_now(m->loop) - j->t_start));
+			j->t_hold = 0;
+		}
 		if (m->cfg.close_sessions != NULL)
 			m->cfg.close_sessions(j->user, m->cfg.arg);
 		job_queue(j, JW_DELETE);
@@ -720,7 +775,7 @@ struct put {
 	struct migrate *m;
 	struct conn *c;
 	char *user, *source, *path;
-	bool abort;
+	bool abort, fresh;
 	int fd;
 	uint64_t size, got;
 	char sha[65];
@@ -771,22 +826,23 @@ put_work(uv_work_t *w)
 	struct mailstore *ms = p->m->cfg.ms;
 
 	memset(&p->r, 0, sizeof(p->r));
-	/* whatever is here for this user is what an earlier attempt left: the
-	 * user is not homed here (checked at the opening) */
-	if (mailstore_user_exists(ms, p->user) &&
-	    (p->r.rc = mailstore_user_delete(ms, p->user, &p->r.err)) != 0 && p->r.rc != MN_ENOENT)
+	if (p->abort) {
+		/* whatever is here for this user is what the move left: the
+		 * user is not homed here (checked at the opening) */
+		if (mailstore_user_exists(ms, p->user) &&
+		    (p->r.rc = mailstore_user_delete(ms, p->user, &p->r.err)) == MN_ENOENT)
+			p->r.rc = 0;
 		return;
-	p->r.rc = 0;
-	if (p->abort)
-		return;
+	}
 	if (lseek(p->fd, 0, SEEK_SET) != 0) {
 		p->r.rc = mn_err_set(&p->r.err, MN_EIO, "seek: %s", strerror(errno));
 		return;
 	}
-	if ((p->r.rc = mailstore_import(ms, p->user, file_read, p, &p->r.err)) != 0)
+	/* fresh: replaces what an earlier attempt left */
+	if ((p->r.rc = mailstore_import_sync(ms, p->user, p->fresh, file_read, p, &p->r.err)) != 0)
 		return;
-	/* what the store holds now, as the source would export it */
-	export_hash(ms, p->user, -1, &p->r);
+	/* what the store holds now, as the source computes it */
+	p->r.rc = mailstore_digest(ms, p->user, &p->r.st, &p->r.err);
 }
 
 static void put_reply(struct put *p, int rc, const char *fmt, ...)
@@ -829,11 +885,13 @@ put_work_done(uv_work_t *w, int status)
 		put_reply(p, 0, "0 0 -");
 	} else {
 		log_info("migrate",
-		    "event=import user=%s from=%s folders=%llu messages=%llu sha256=%s", p->user,
-		    p->source, (unsigned long long)p->r.folders, (unsigned long long)p->r.messages,
-		    p->r.sha);
-		put_reply(p, 0, "%llu %llu %s", (unsigned long long)p->r.folders,
-		    (unsigned long long)p->r.messages, p->r.sha);
+		    "event=import user=%s from=%s fresh=%d bytes=%llu folders=%llu messages=%llu "
+		    "digest=%s",
+		    p->user, p->source, p->fresh, (unsigned long long)p->size,
+		    (unsigned long long)p->r.st.folders, (unsigned long long)p->r.st.messages,
+		    p->r.st.digest);
+		put_reply(p, 0, "%llu %llu %s", (unsigned long long)p->r.st.folders,
+		    (unsigned long long)p->r.st.messages, p->r.st.digest);
 	}
 	if (p->c == NULL)
 		put_free(p);
@@ -936,9 +994,10 @@ serve_put(struct rpc_stream *st, const uint8_t *payload, size_t len, void *arg)
 	else if (strcmp(u.home_node, m->cfg.node_name) == 0)
 		why = "the user is homed here";
 	else if (!mo->abort &&
-	         (strcmp(u.move_state, "hold") != 0 || strcmp(u.move_to, m->cfg.node_name) != 0 ||
+	         ((strcmp(u.move_state, "copy") != 0 && strcmp(u.move_state, "hold") != 0) ||
+	             strcmp(u.move_to, m->cfg.node_name) != 0 ||
 	             strcmp(u.move_from, mo->source) != 0))
-		why = "no move of this user to this node is holding (directory behind?)",
+		why = "no move of this user to this node is copying (directory behind?)",
 		code = MN_ETEMP;
 	for (p = m->puts; why == NULL && p != NULL; p = p->next)
 		if (strcmp(p->user, mo->user) == 0)
@@ -955,6 +1014,7 @@ serve_put(struct rpc_stream *st, const uint8_t *payload, size_t len, void *arg)
 	p->user = xstrdup(u.address);
 	p->source = xstrdup(mo->source);
 	p->abort = mo->abort;
+	p->fresh = mo->has_fresh && mo->fresh;
 	if (!p->abort) {
 		p->size = mo->size;
 		snprintf(p->sha, sizeof(p->sha), "%s", mo->sha256);

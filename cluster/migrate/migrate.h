@@ -8,25 +8,35 @@
  * proposes UserMove "copy"; the SOURCE node (the user's home, move_from)
  * notices it at its next scan and drives the rest:
  *
- *   copy    -> propose "hold": from then on nobody stores the user's mail
- *              (local delivery and handoff leave it in the spools)
- *   hold    -> close the user's sessions here, export the mailbox into
- *              DATA_DIR/migrate/ (SHA-256 over the stream), send it to the
- *              target over an RPC stream (RPC_MIGRATE_PUT); the target
- *              imports it (replacing what an earlier failed attempt left)
- *              and answers the counts and the SHA-256 of its own re-export;
- *              the source exports again: both checksums must equal the one
- *              sent (nothing changed meanwhile, the target holds exactly
- *              that), then propose "flip" (home_node = target) with the
- *              counts and checksums as the move's result
+ *   copy    -> the user stays online here. Export the whole mailbox as an
+ *              "MNMBX 2 sync" stream (mailstore_export_sync) into
+ *              DATA_DIR/migrate/, send it to the target over an RPC stream
+ *              (RPC_MIGRATE_PUT, fresh: it replaces what an earlier attempt
+ *              left); the target applies it (mailstore_import_sync) and
+ *              answers the counts and mailstore_digest of its copy, which
+ *              must equal the snapshot's. Then catch-up rounds: a sync
+ *              export against what the target confirmed (only new messages
+ *              carry bodies) is sent while it holds more than
+ *              MIGRATE_SMALL_DELTA changes (at most MIGRATE_MAX_ROUNDS);
+ *              then propose "hold"
+ *   hold    -> nobody stores the user's mail (local delivery and handoff
+ *              leave it in the spools); close the user's IMAP/POP3 sessions
+ *              here, export again: equal to what the target confirmed ->
+ *              propose "flip" (home_node = target) with both sides' counts
+ *              and digests as the move's result; else send that delta and
+ *              export again (late commits), at most MIGRATE_MAX_HOLD_ROUNDS
  *   cleanup -> delete the old copy (mailstore_user_delete), propose "end"
+ *   cancel  -> (mailctl user move --cancel) roll back as after a failure
  *
  * A failure before the flip rolls back: the target is told to delete its
  * copy (RPC_MIGRATE_PUT with abort) and "end" is proposed with the reason
- * ("failed: ..."); the home never changed. A source that restarts finds
- * its moves in the directory and resumes them (a hold starts its copy
- * again). Proposals that fail (no leader, lost reply) are retried: the
- * next step is chosen from the directory's state each time.
+ * ("failed: ..."); the home never changed. A target whose copy is not what
+ * the source thinks (MN_ECONFLICT, MN_ENOENT) gets a fresh copy instead. A
+ * source that restarts finds its moves in the directory and resumes them
+ * with a fresh copy; one it finds in the hold proposes "resume" (back to
+ * copy: mail flows while it copies again) first.
+ * Proposals that fail (no leader, lost reply) are retried: the next step is
+ * chosen from the directory's state each time.
  *
  * Ownership: borrows the directory, the dirsvc, the store and the auth
  * config (they outlive it). Loop thread; store calls and file I/O of the
@@ -45,7 +55,10 @@
 #define MIGRATE_OPEN_TIMEOUT_MS 10000 /* stream: connect, TLS, proof, reply */
 #define MIGRATE_IDLE_MS 600000        /* a stream without a byte either way */
 #define MIGRATE_RETRY_MS 1000         /* a failed proposal is tried again after */
-#define MIGRATE_MAX_COPIES 3          /* copies redone because the source changed */
+#define MIGRATE_MAX_COPIES 3          /* fresh copies (the target lost track) */
+#define MIGRATE_SMALL_DELTA 50        /* changes left that the hold may copy */
+#define MIGRATE_MAX_ROUNDS 8          /* catch-up rounds before holding anyway */
+#define MIGRATE_MAX_HOLD_ROUNDS 4     /* exports in the hold (late commits) */
 
 struct directory;
 struct dirsvc;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cluster/peer_auth.h"
@@ -768,6 +769,28 @@ last_contact_ms(struct raft_service *rs, uint64_t *ms)
 	return true;
 }
 
+/* free and total bytes of the data directory's file system */
+static bool
+disk_space(const struct raft_service *rs, uint64_t *free_out, uint64_t *total_out)
+{
+	struct statvfs st;
+
+	if (statvfs(rs->data_dir, &st) != 0)
+		return false;
+	*free_out = (uint64_t)st.f_bavail * st.f_frsize;
+	*total_out = (uint64_t)st.f_blocks * st.f_frsize;
+	return true;
+}
+
+static void
+disk_set(json_t *m, bool known, uint64_t free_b, uint64_t total_b)
+{
+	json_object_set_new(
+	    m, "disk_free_bytes", known ? json_integer((json_int_t)free_b) : json_null());
+	json_object_set_new(
+	    m, "disk_total_bytes", known ? json_integer((json_int_t)total_b) : json_null());
+}
+
 static void
 rpc_status(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 {
@@ -795,6 +818,8 @@ rpc_status(struct rpc_call *call, const uint8_t *payload, size_t len, void *arg)
 	rep.term = rs->raft.current_term;
 	rep.has_last_index = 1;
 	rep.last_index = raft_last_index(&rs->raft);
+	rep.has_disk_free_bytes = rep.has_disk_total_bytes =
+	    disk_space(rs, &rep.disk_free_bytes, &rep.disk_total_bytes);
 	rep.n_members = rs->raft.configuration.n;
 	if (rep.n_members) {
 		ms = xcalloc(rep.n_members, sizeof(*ms));
@@ -840,6 +865,7 @@ static void
 member_set_unknown(json_t *m, const char *error)
 {
 	member_set(m, NULL, NULL, NULL, NULL, NULL, NULL);
+	disk_set(m, false, 0, 0);
 	if (error != NULL) {
 		json_object_set_new(m, "reachable", json_false());
 		json_object_set_new(m, "error", json_string(error));
@@ -864,6 +890,12 @@ member_set_local(struct raft_service *rs, json_t *m)
 	has_contact = last_contact_ms(rs, &contact);
 	member_set(m, state_name(raft_state(&rs->raft)), &commit, &applied, &term, &last,
 	    has_contact ? &contact : NULL);
+	{
+		uint64_t fb = 0, tb = 0;
+		bool known = disk_space(rs, &fb, &tb);
+
+		disk_set(m, known, fb, tb);
+	}
 	json_object_set_new(m, "reachable", json_true());
 }
 
@@ -979,6 +1011,8 @@ status_ask_cb(int status, const char *error, const uint8_t *payload, size_t len,
 		    rep->has_term ? &rep->term : NULL,
 		    rep->has_last_index ? &rep->last_index : NULL,
 		    rep->has_last_contact_ms ? &rep->last_contact_ms : NULL);
+		disk_set(a->member, rep->has_disk_free_bytes && rep->has_disk_total_bytes,
+		    rep->disk_free_bytes, rep->disk_total_bytes);
 		json_object_set_new(a->member, "reachable", json_true());
 		/* an address now answered by another node is not this member */
 		if (rep->name != NULL && want != NULL && strcmp(rep->name, want) != 0)

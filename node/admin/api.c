@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -30,6 +31,9 @@ struct api_route {
 /* clang-format off */
 static const struct api_route routes[] = {
 	{ API_GET, "status", api_status, 0 },
+	/* POST session (login) is answered before authentication */
+	{ API_GET, "session", api_session_get, 0 },
+	{ API_DELETE, "session", api_session_del, 0 },
 	{ API_GET, "domains", api_domains_list, 0 },
 	{ API_POST, "domains", api_domains_add, ROUTE_SYSTEM },
 	{ API_GET, "domains/*", api_domains_get, 0 },
@@ -48,6 +52,7 @@ static const struct api_route routes[] = {
 	{ API_PATCH, "users/*", api_users_patch, 0 },
 	{ API_DELETE, "users/*", api_users_del, 0 },
 	{ API_POST, "users/*/move", api_users_move, ROUTE_SYSTEM },
+	{ API_DELETE, "users/*/move", api_users_move_cancel, ROUTE_SYSTEM },
 	{ API_GET, "aliases", api_aliases_list, 0 },
 	{ API_POST, "aliases", api_aliases_add, 0 },
 	{ API_GET, "aliases/*", api_aliases_get, 0 },
@@ -96,6 +101,7 @@ admin_api_new(uv_loop_t *loop, struct directory *dir, struct dirsvc *svc,
 	a->dir = dir;
 	a->svc = svc;
 	admin_auth_new(loop, dir, &a->auth);
+	admin_sessions_new(&a->sessions);
 	a->limits = cfg->limits;
 	if (a->limits == NULL) {
 		struct limits_config lc;
@@ -121,6 +127,8 @@ admin_api_free(struct admin_api **ap)
 	if (a == NULL)
 		return;
 	admin_auth_free(&a->auth);
+	admin_sessions_free(&a->sessions);
+	api_status_fini(a);
 	limits_free(&a->own_limits);
 	free(a->node_name);
 	free(a->hostname);
@@ -147,6 +155,10 @@ api_req_free(struct api_req *r)
 		json_decref(r->body);
 	admin_identity_fini(&r->who);
 	free(r->login);
+	if (r->token != NULL) {
+		OPENSSL_cleanse(r->token, strlen(r->token));
+		free(r->token);
+	}
 	if (r->hash != NULL) {
 		free(r->hash);
 	}
@@ -203,8 +215,11 @@ api_reply_error(struct api_req *r, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* a page using a session must not get Basic: the browser would
+	 * show its own password dialog */
 	if (status == 401)
-		http_add_header(r->x, "WWW-Authenticate", "Basic realm=\"mailnode\"");
+		http_add_header(r->x, "WWW-Authenticate",
+		    r->bearer ? "Bearer realm=\"mailnode\"" : "Basic realm=\"mailnode\"");
 	api_log(r, status);
 	http_reply_error(r->x, status, "%s", msg);
 	api_req_free(r);
@@ -649,6 +664,16 @@ auth_done_cb(int rc, const struct admin_identity *who, void *arg)
 	api_dispatch(r);
 }
 
+static bool
+is_session_path(const char *p, size_t len)
+{
+	static const char sp[] = API_PREFIX "/session";
+
+	if (len > 0 && p[len - 1] == '/')
+		len--;
+	return len == sizeof(sp) - 1 && memcmp(p, sp, len) == 0;
+}
+
 void
 admin_api_handle(struct http_exchange *x, const struct http_request *req, void *arg)
 {
@@ -662,7 +687,18 @@ admin_api_handle(struct http_exchange *x, const struct http_request *req, void *
 	r->req = req;
 	r->method = api_method_parse(req->method.ptr, req->method.len);
 	r->cmd = (Mailnode__DirectoryCommand)MAILNODE__DIRECTORY_COMMAND__INIT;
+	if (r->method == API_POST && is_session_path(req->path.ptr, req->path.len)) {
+		r->bearer = true;
+		api_session_login(r);
+		return;
+	}
 	h = http_header_get(req, "Authorization");
+	if (h.ptr != NULL && h.len > 7 && strncasecmp(h.ptr, "Bearer ", 7) == 0) {
+		r->bearer = true;
+		if (api_session_auth(r, h.ptr + 7, h.len - 7) == 0)
+			api_dispatch(r);
+		return;
+	}
 	if (h.ptr == NULL) {
 		api_reply_error(r, 401, "authentication required");
 		return;

@@ -23,9 +23,11 @@
 #include <uv.h>
 
 #include "cluster/dirsvc.h"
+#include "lib/config.h"
 #include "lib/xalloc.h"
 #include "node/admin/auth.h"
 #include "node/admin/route.h"
+#include "node/admin/session.h"
 #include "node/http/http.h"
 #include "node/limits.h"
 
@@ -68,6 +70,12 @@ struct admin_api {
 	/* store usage of users on any node (cluster/usage): the user list and
 	 * users homed elsewhere; NULL: those show 0 */
 	struct usage *usage;
+	/* set by main: the node's configuration, for GET /status (services,
+	 * disk); NULL in unit tests */
+	const struct mn_config *cfg;
+	struct admin_sessions *sessions; /* web admin bearer tokens */
+	/* message totals of this node's mailboxes, per domain (api_status.c) */
+	struct status_totals *totals;
 };
 
 struct api_req;
@@ -85,6 +93,8 @@ struct api_req {
 	json_t *body; /* the JSON object sent, or NULL */
 	struct admin_identity who;
 	char *login; /* the name sent in Basic auth, for failure counting */
+	char *token; /* the bearer token of a session request (api_session_del) */
+	bool bearer; /* authenticated (or trying) by session token */
 	/* handler state */
 	Mailnode__DirectoryCommand cmd;
 	api_step_fn next; /* after the command applied / the hash is ready */
@@ -98,6 +108,16 @@ struct api_req {
 typedef void (*api_handler_fn)(struct api_req *r);
 
 void api_status(struct api_req *r);
+/* api_session_login - POST /api/v1/session, before any authentication:
+ * answers itself. */
+void api_session_login(struct api_req *r);
+/* api_session_auth - "Bearer TOKEN": 0 with r->who filled, or a 401
+ * already sent (-1). */
+int api_session_auth(struct api_req *r, const char *token, size_t len);
+void api_session_get(struct api_req *r);
+void api_session_del(struct api_req *r);
+/* api_status_fini - free what api_status.c keeps in the api. */
+void api_status_fini(struct admin_api *api);
 void api_domains_list(struct api_req *r);
 void api_domains_add(struct api_req *r);
 void api_domains_get(struct api_req *r);
@@ -109,10 +129,15 @@ void api_domains_dkim_set(struct api_req *r);
 void api_domains_dkim_del(struct api_req *r);
 void api_users_list(struct api_req *r);
 void api_users_add(struct api_req *r);
+/* api_users_list_usage - reply 200 with list (stolen) after filling the
+ * usage of the users homed here (api_users_usage.c; GET /users?usage=1) */
+void api_users_list_usage(struct api_req *r, json_t *list);
+#define API_USAGE_MAX_PAGE 200 /* users per page when usage is asked */
 void api_users_get(struct api_req *r);
 void api_users_patch(struct api_req *r);
 void api_users_del(struct api_req *r);
 void api_users_move(struct api_req *r);
+void api_users_move_cancel(struct api_req *r);
 void api_aliases_list(struct api_req *r);
 void api_aliases_add(struct api_req *r);
 void api_aliases_get(struct api_req *r);

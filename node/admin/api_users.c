@@ -291,13 +291,18 @@ void
 api_users_list(struct api_req *r)
 {
 	const char *search = api_query(r, "search"), *canon;
-	uint64_t offset, limit;
+	uint64_t offset, limit, usage;
 	json_t *list;
 	bool stop;
 
 	if (api_query_u64(r, "offset", 0, UINT32_MAX, &offset) != 0 ||
-	    api_query_u64(r, "limit", 0, 1000000, &limit) != 0)
+	    api_query_u64(r, "limit", 0, 1000000, &limit) != 0 ||
+	    api_query_u64(r, "usage", 0, 1, &usage) != 0)
 		return;
+	if (usage && (limit == 0 || limit > API_USAGE_MAX_PAGE)) {
+		api_reply_error(r, 400, "with usage=1, limit must be 1..%d", API_USAGE_MAX_PAGE);
+		return;
+	}
 	if ((canon = api_list_domain(r, &stop)) == NULL && stop)
 		return;
 	if (search != NULL && *search == '\0')
@@ -307,8 +312,12 @@ api_users_list(struct api_req *r)
 		api_reply_error(r, 500, "internal error");
 		return;
 	}
-	if (r->api->usage != NULL && json_array_size(list) > 0) {
-		usage_fill_reply(r, 200, list, list);
+	if (usage) {
+		/* every home's figures (cluster/usage), else this node's only */
+		if (r->api->usage != NULL)
+			usage_fill_reply(r, 200, list, list);
+		else
+			api_users_list_usage(r, list);
 		return;
 	}
 	api_reply_json(r, 200, list);
@@ -619,4 +628,29 @@ api_users_move(struct api_req *r)
 	r->cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_MOVE;
 	r->cmd.user_move = m;
 	api_apply(r, move_started);
+}
+
+static void
+move_cancelled(struct api_req *r)
+{
+	log_info("admin", "event=move_cancel user=%s result=ok", r->cmd.user_move->address);
+	reply_user(r, 202, r->cmd.user_move->address);
+}
+
+/* DELETE .../move: cancel a move before its flip; the source rolls it back
+ * (the user stays where it was). 409 after the flip or without a move. */
+void
+api_users_move_cancel(struct api_req *r)
+{
+	Mailnode__UserMove *m;
+	char *address;
+
+	if ((address = api_path_user(r)) == NULL)
+		return;
+	m = API_NEW(r, Mailnode__UserMove, MAILNODE__USER_MOVE__INIT);
+	m->address = address;
+	m->state = api_strdup(r, "cancel");
+	r->cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_MOVE;
+	r->cmd.user_move = m;
+	api_apply(r, move_cancelled);
 }

@@ -62,7 +62,7 @@ local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_
 		t[i].found = false;
 		t[i].rc = 0;
 	}
-	/* The spool id is the idempotency key: a mailbox that got this entry
+	/* The entry's delivery id is the idempotency key: a mailbox that got this entry
 	 * in an earlier attempt (a crash before the spool recorded it) is not
 	 * given a second copy. */
 	if (n > 0) {

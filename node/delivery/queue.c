@@ -778,6 +778,7 @@ local_work(uv_work_t *w)
 {
 	struct qentry *e = w->data;
 	struct queue *q = e->q;
+	char key[HANDOFF_ID_MAX + 1];
 
 	/* No state write before or after: the outcome is recorded once, by
 	 * finish_work (or the entry is removed). A crash in between leaves the
@@ -786,8 +787,10 @@ local_work(uv_work_t *w)
 	e->dirty = true;
 	if ((e->rc = ensure_msg(e)) != 0)
 		return;
+	/* the handoff's key: a mailbox moved here or away finds it (handoff.h) */
+	handoff_id(q->cfg.cfg->node_name, e->id, NULL, key);
 	e->rc = local_deliver(
-	    q->cfg.ms, e->id, e->msg.data, e->msg.len, e->env.arrival, e->lt, e->nlt, &e->err);
+	    q->cfg.ms, key, e->msg.data, e->msg.len, e->env.arrival, e->lt, e->nlt, &e->err);
 	for (size_t i = 0; i < e->nlt; i++) {
 		struct spool_rcpt *r = &e->env.rcpts[e->lt_idx[i]];
 		struct local_target *t = &e->lt[i];

@@ -159,6 +159,16 @@ const char *http_exchange_peer_ip(const struct http_exchange *x);
 bool http_exchange_is_tls(const struct http_exchange *x);
 bool http_exchange_is_loopback(const struct http_exchange *x);
 
+/* A captured exchange: no connection; http_reply hands the answer to fn
+ * (headers are the extra "Name: value\r\n" lines of http_add_header) and
+ * frees the exchange. For a request that came another way (the webmail
+ * call carried from another cluster node): req's slices must stay valid
+ * until fn has run. */
+typedef void (*http_capture_fn)(void *arg, int status, const char *content_type, const void *body,
+    size_t len, const char *headers, size_t hlen);
+struct http_exchange *http_exchange_capture(
+    const struct http_request *req, const char *peer_ip, bool tls, http_capture_fn fn, void *arg);
+
 /* http_add_header - extra response header; call before http_reply. */
 void http_add_header(struct http_exchange *x, const char *name, const char *value);
 /* http_reply - send the response and finish the exchange (frees it). */

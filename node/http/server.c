@@ -76,6 +76,10 @@ struct http_exchange {
 	bool loopback;
 	char peer_ip[64];
 	char conn_id[32];
+	/* a captured exchange (http_exchange_capture): no connection, the
+	 * reply goes to capture */
+	http_capture_fn capture;
+	void *capture_arg;
 };
 
 static void http_conn_process(struct http_conn *hc);
@@ -221,6 +225,23 @@ exchange_free(struct http_exchange *x)
 	free(x);
 }
 
+struct http_exchange *
+http_exchange_capture(
+    const struct http_request *req, const char *peer_ip, bool tls, http_capture_fn fn, void *arg)
+{
+	struct http_exchange *x = xcalloc(1, sizeof(*x));
+
+	x->req = *req;
+	x->tls = tls;
+	x->capture = fn;
+	x->capture_arg = arg;
+	buf_init(&x->body, 0);
+	buf_init(&x->headers, 64 * 1024);
+	snprintf(x->peer_ip, sizeof(x->peer_ip), "%s", peer_ip ? peer_ip : "");
+	snprintf(x->conn_id, sizeof(x->conn_id), "captured");
+	return x;
+}
+
 const char *
 http_exchange_peer_ip(const struct http_exchange *x)
 {
@@ -273,6 +294,12 @@ http_reply(
 {
 	struct http_conn *hc = x->hc;
 
+	if (x->capture != NULL) {
+		x->capture(x->capture_arg, status, content_type, body, len,
+		    x->headers.len ? (const char *)x->headers.data : "", x->headers.len);
+		exchange_free(x);
+		return;
+	}
 	if (hc == NULL) {
 		log_debug("http", "conn=%s event=reply_dropped status=%d", x->conn_id, status);
 		exchange_free(x);

@@ -19,8 +19,10 @@
 #include "lib/xalloc.h"
 #include "node/mailctl/mailctl.h"
 
-/* Page size for listings; a page shorter than this is the last one. */
-#define USER_PAGE 1000
+/* Page size for listings; a page shorter than this is the last one. The
+ * user list asks for the mail store figures (usage=1), which the API
+ * serves 200 users at a time (API_USAGE_MAX_PAGE). */
+#define USER_PAGE 200
 /* Upper bound on pages so a server that ignores offset cannot loop us. */
 #define USER_MAX_PAGES 10000
 
@@ -459,7 +461,7 @@ fetch_users(struct mailctl_invocation *inv, json_t **all_out, struct mailctl_res
 		size_t n;
 
 		buf_init(&path, 0);
-		(void)buf_printf(&path, "/users?offset=%zu&limit=%d", offset, USER_PAGE);
+		(void)buf_printf(&path, "/users?offset=%zu&limit=%d&usage=1", offset, USER_PAGE);
 		if (domain != NULL) {
 			(void)buf_append_str(&path, "&domain=");
 			mailctl_path_append(&path, domain);
@@ -583,9 +585,11 @@ static const char *
 move_state_text(const char *state)
 {
 	if (strcmp(state, "copy") == 0)
-		return "starting";
+		return "copying the mailbox, then what changes meanwhile (the user stays online)";
 	if (strcmp(state, "hold") == 0)
-		return "deliveries held, sessions closed, copying the mailbox";
+		return "deliveries held, sessions closed, copying the last changes";
+	if (strcmp(state, "cancel") == 0)
+		return "cancelled, rolling back";
 	if (strcmp(state, "cleanup") == 0)
 		return "home switched, held mail released, deleting the old copy";
 	return state;
@@ -595,14 +599,57 @@ move_state_text(const char *state)
  * move ended). Otherwise the move is started without waiting and the
  * user's move_state polled, printing each step, then the counts and
  * checksums both sides reported. */
+/* user move --cancel ADDRESS: cancel, then wait until the source rolled
+ * the move back */
+static int
+cmd_user_move_cancel(struct mailctl_invocation *inv, const char *address)
+{
+	struct mailctl_response resp;
+	const char *st, *home, *res;
+	int rc;
+
+	rc = call(inv, "DELETE", path_build("/users/", address, "/move", NULL), NULL, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json) {
+		print_raw(&resp);
+		mailctl_response_fini(&resp);
+		return 0;
+	}
+	while ((st = mailctl_json_str(resp.json, "move_state")) != NULL && *st != '\0') {
+		struct timespec ts = {0, 200 * 1000 * 1000};
+
+		mailctl_response_fini(&resp);
+		nanosleep(&ts, NULL);
+		rc = call(inv, "GET", path_build("/users/", address, NULL), NULL, &resp);
+		if (rc != 0)
+			return rc;
+	}
+	home = mailctl_json_str(resp.json, "home_node");
+	res = mailctl_json_str(resp.json, "move_result");
+	printf("move of %s cancelled (%s); it stays on %s\n", address,
+	    res != NULL && *res ? res : "rolled back", home != NULL ? home : "?");
+	mailctl_response_fini(&resp);
+	return 0;
+}
+
 static int
 cmd_user_move(struct mailctl_invocation *inv)
 {
 	struct mailctl_response resp;
-	json_t *body = json_pack("{s:s, s:b}", "node", inv->args[1], "wait", inv->json);
+	json_t *body;
 	char last[32] = "";
-	const char *home;
+	const char *home, *cancel = mailctl_opt_get(inv, "cancel");
 	int rc;
+
+	if (cancel != NULL) {
+		if (inv->nargs != 0)
+			return mailctl_usage_error("user move --cancel takes only the address");
+		return cmd_user_move_cancel(inv, cancel);
+	}
+	if (inv->nargs != 2)
+		return mailctl_usage_error("user move needs ADDRESS NODE (or --cancel ADDRESS)");
+	body = json_pack("{s:s, s:b}", "node", inv->args[1], "wait", inv->json);
 
 	if (!inv->json) {
 		printf("moving %s to %s ...\n", inv->args[0], inv->args[1]);
@@ -1128,7 +1175,7 @@ const struct mailctl_command mailctl_commands[] = {
     {"user show", 1, 1, "", "ADDRESS", false, cmd_user_show},
     {"user list", 0, 1, "search", "[DOMAIN] [--search TEXT]", false, cmd_user_list},
     {"user passwd", 2, 2, "", "ADDRESS PASSWORD", false, cmd_user_passwd},
-    {"user move", 2, 2, "", "ADDRESS NODE", true, cmd_user_move},
+    {"user move", 0, 2, "cancel", "ADDRESS NODE | --cancel ADDRESS", true, cmd_user_move},
     {"alias add", 2, SIZE_MAX, "", "ADDRESS TARGET...", false, cmd_alias_add},
     {"alias del", 1, 1, "", "ADDRESS", false, cmd_alias_del},
     {"alias list", 0, 1, "", "[DOMAIN]", false, cmd_alias_list},

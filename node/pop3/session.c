@@ -27,6 +27,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "node/limits.h"
+#include "node/mailbox_events.h"
 #include "node/pop3/parser.h"
 #include "node/pop3/pop3.h"
 #include "storage/directory/directory.h"
@@ -97,6 +98,8 @@ struct pop3_session {
 	char *home;
 	struct proxy_open *popen;
 	char *peer_ip;
+	/* kicked when the maildrop moves to another node (cluster/migrate) */
+	struct mailbox_watch *watch;
 };
 
 enum pop3_job_kind {
@@ -166,9 +169,33 @@ lock_release(struct pop3_server *srv, const char *user)
 
 /* --- session lifetime ---------------------------------------------------- */
 
+/* POP3 shows the maildrop as it was at login: changes are for the next
+ * session */
+static void
+watch_cb(void *arg)
+{
+	(void)arg;
+}
+
+/* the maildrop is moving to another node (cluster/migrate): end the
+ * session without the UPDATE state (nothing is deleted, RFC 1939 §6); the
+ * client reconnects and reaches the new home */
+static void
+kick_cb(void *arg)
+{
+	struct pop3_session *s = arg;
+
+	if (s->gone || s->c == NULL || conn_is_closing(s->c))
+		return;
+	log_info(POP3_SVC, "cid=%s event=kick user=%s reason=\"maildrop moving\"", conn_id(s->c),
+	    s->login ? s->login : "-");
+	conn_close(s->c);
+}
+
 static void
 session_free_now(struct pop3_session *s)
 {
+	mailbox_events_unwatch(&s->watch);
 	if (s->locked)
 		lock_release(s->srv, s->login);
 	if (s->fd >= 0)
@@ -595,6 +622,8 @@ job_done_load(struct pop3_session *s, struct pop3_job *j)
 	s->state = POP3_STATE_TRANSACTION;
 	free(s->user);
 	s->user = NULL;
+	s->watch = mailbox_events_watch(s->login, watch_cb, s);
+	mailbox_events_set_kick(s->watch, kick_cb);
 	log_info(POP3_SVC, "cid=%s event=login user=%s result=ok messages=%zu tls=%s",
 	    conn_id(s->c), s->login, s->nmsgs, conn_is_tls(s->c) ? "yes" : "no");
 	reply(
@@ -1144,6 +1173,7 @@ session_on_close(struct conn *c, void *arg, int reason)
 	log_debug(
 	    POP3_SVC, "cid=%s event=close reason=%d state=%d", conn_id(c), reason, (int)s->state);
 	s->gone = true;
+	mailbox_events_unwatch(&s->watch);
 	if (s->popen != NULL) {
 		/* gone while its home session was opening: drop the opening's
 		 * reference (never the last: the conn's is still held) */

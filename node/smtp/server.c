@@ -120,7 +120,7 @@ struct session {
 	char *w_rcpt; /* QUOTA: rcpt to add when fine */
 	char *w_orcpt;
 	unsigned w_notify;
-	char *w_received; /* SPOOL: Received: header */
+	char *w_received;          /* SPOOL: Received: header */
 	struct antispam_msg *w_as; /* SPOOL: DKIM/DMARC work before the write, or NULL */
 	int w_rc;
 	struct mn_err w_err;
@@ -242,25 +242,31 @@ lower_dup(struct slice sl)
 
 /* The authenticated user may send as itself or as an alias that leads to it. */
 static bool
-sender_allowed(struct session *s, const char *sender)
+user_owns_sender(struct directory *dir, const char *user, const char *sender)
 {
 	char *canon = NULL;
-	enum dir_addr_kind k = directory_classify(s->srv->cfg.dir, sender, &canon);
+	enum dir_addr_kind k = directory_classify(dir, sender, &canon);
 	bool ok = false;
 
-	if (canon != NULL && ascii_casecmp(canon, s->auth_user) == 0)
+	if (canon != NULL && ascii_casecmp(canon, user) == 0)
 		ok = true;
 	else if (k == DIR_ADDR_ALIAS && canon != NULL) {
 		struct dir_expansion e;
 
-		if (directory_expand(s->srv->cfg.dir, canon, &e) == 0)
+		if (directory_expand(dir, canon, &e) == 0)
 			for (size_t i = 0; i < e.nlocal; i++)
-				if (ascii_casecmp(e.local[i], s->auth_user) == 0)
+				if (ascii_casecmp(e.local[i], user) == 0)
 					ok = true;
 		dir_expansion_fini(&e);
 	}
 	free(canon);
 	return ok;
+}
+
+static bool
+sender_allowed(struct session *s, const char *sender)
+{
+	return user_owns_sender(s->srv->cfg.dir, s->auth_user, sender);
 }
 
 static bool
@@ -314,6 +320,28 @@ sl_alert_done(uv_work_t *w, int status)
 		free(srv);
 }
 
+static void
+sl_alert_start(
+    struct smtp_server *srv, const struct sendlimit_hit *h, const char *user, const char *ip)
+{
+	struct sl_alert *a = xcalloc(1, sizeof(*a));
+	const char *host = srv->cfg.cfg->hostname;
+	char *rcpt, *msgid;
+
+	spool_new_id(srv->cfg.spool, a->env.id);
+	msgid = xasprintf("%s.limit@%s", a->env.id, host);
+	a->srv = srv;
+	a->text = sendlimit_alert_build(h, host, user, ip, msgid, (int64_t)time(NULL), &rcpt);
+	a->env.sender = xstrdup("");
+	a->env.arrival = (int64_t)time(NULL);
+	spool_env_add_rcpt(&a->env, rcpt, NULL, SMTP_NOTIFY_NEVER);
+	free(rcpt);
+	free(msgid);
+	a->work.data = a;
+	srv->sessions++;
+	uv_queue_work(srv->loop, &a->work, sl_alert_work, sl_alert_done);
+}
+
 /* one more message (msgs 1) or rcpts more recipients from the session's
  * user: true when they fit; else the 4xx reply is sent (the windows pass,
  * so the refusal is temporary) and, once per account and window, the
@@ -331,24 +359,8 @@ send_limit_ok(struct session *s, uint32_t msgs, uint32_t rcpts, const char *code
 	reply(s, "%s Sending limit reached: %s; try again later", code, what);
 	log_warn("smtp", "sid=%s event=send_limit user=%s limit=\"%s\" alert=%s", s->sid,
 	    s->auth_user, what, h.alert ? "yes" : "no");
-	if (h.alert) {
-		struct sl_alert *a = xcalloc(1, sizeof(*a));
-		char *rcpt, *msgid;
-
-		spool_new_id(s->srv->cfg.spool, a->env.id);
-		msgid = xasprintf("%s.limit@%s", a->env.id, hostname(s));
-		a->srv = s->srv;
-		a->text = sendlimit_alert_build(
-		    &h, hostname(s), s->auth_user, s->ip, msgid, (int64_t)time(NULL), &rcpt);
-		a->env.sender = xstrdup("");
-		a->env.arrival = (int64_t)time(NULL);
-		spool_env_add_rcpt(&a->env, rcpt, NULL, SMTP_NOTIFY_NEVER);
-		free(rcpt);
-		free(msgid);
-		a->work.data = a;
-		s->srv->sessions++;
-		uv_queue_work(s->srv->loop, &a->work, sl_alert_work, sl_alert_done);
-	}
+	if (h.alert)
+		sl_alert_start(s->srv, &h, s->auth_user, s->ip);
 	return false;
 }
 
@@ -1143,8 +1155,8 @@ spool_work(uv_work_t *w)
 			size_t n = antispam_strip_forged_ar(s->msg.data, &s->msg.len, m->hostname);
 
 			if (n > 0)
-				log_info("smtp", "sid=%s event=forged_auth_results removed=%zu", s->sid,
-				    n);
+				log_info("smtp", "sid=%s event=forged_auth_results removed=%zu",
+				    s->sid, n);
 		}
 		if (m->action != ANTISPAM_ACCEPT)
 			return; /* refused: nothing spooled, spool_done replies */
@@ -1182,7 +1194,8 @@ spool_done(struct session *s)
 		log_info("smtp", "sid=%s event=queued id=%s from=<%s> rcpts=%zu size=%zu", s->sid,
 		    s->env.id, from, s->env.nrcpts, s->msg.len);
 		if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
-			sendlimit_count(s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
+			sendlimit_count(
+			    s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
 		if (s->srv->cfg.on_queued != NULL)
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 	} else {
@@ -1220,7 +1233,8 @@ data_finished(struct session *s)
 
 		/* an allowed sender's mail is not checked (XXX: nor are
 		 * Authentication-Results claiming our name removed from it) */
-		m->inbound = s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !s->sender_allowed;
+		m->inbound =
+		    s->kind == SMTP_LISTEN_MX && s->auth_user == NULL && !s->sender_allowed;
 		m->authenticated = s->auth_user != NULL;
 		m->hostname = hostname(s);
 		m->sender = s->env.sender;
@@ -1445,8 +1459,8 @@ work_done(uv_work_t *w, int status)
 			 * see the 250, but the message is ours now */
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 			if (s->auth_user != NULL && s->srv->cfg.sendlimit != NULL)
-				sendlimit_count(s->srv->cfg.sendlimit, s->auth_user,
-				    (uint32_t)s->env.nrcpts);
+				sendlimit_count(
+				    s->srv->cfg.sendlimit, s->auth_user, (uint32_t)s->env.nrcpts);
 			free(s->w_received);
 			s->w_received = NULL;
 			as_free(s);
@@ -1636,4 +1650,219 @@ smtp_server_stop(struct smtp_server **sp)
 	if (s->sessions == 0)
 		free(s);
 	*sp = NULL;
+}
+
+/* --- submission from the webmail (smtp_server_submit) --------------------- */
+
+struct submit_job {
+	uv_work_t work;
+	struct smtp_server *srv;
+	struct spool_env env;
+	const void *msg;
+	size_t len;
+	char *received;
+	struct antispam_msg *as;
+	smtp_submit_done_fn done;
+	void *arg;
+	int rc;
+	struct mn_err err;
+};
+
+static void
+submit_work(uv_work_t *w)
+{
+	struct submit_job *j = w->data;
+
+	if (j->as != NULL) {
+		/* DKIM signing of an authenticated sender's message; its
+		 * header goes above our Received: as in spool_work */
+		j->as->msg = j->msg;
+		j->as->len = j->len;
+		antispam_message(j->srv->cfg.antispam, j->as);
+		if (j->as->action != ANTISPAM_ACCEPT)
+			return;
+		buf_append_str(&j->as->prefix, j->received);
+		j->rc = spool_write(j->srv->cfg.spool, &j->env, j->as->prefix.data,
+		    j->as->prefix.len, j->msg, j->len, &j->err);
+		return;
+	}
+	j->rc = spool_write(
+	    j->srv->cfg.spool, &j->env, j->received, strlen(j->received), j->msg, j->len, &j->err);
+}
+
+static void
+submit_done(uv_work_t *w, int status)
+{
+	struct submit_job *j = w->data;
+	struct smtp_server *srv = j->srv;
+
+	(void)status;
+	if (j->as != NULL && j->as->action != ANTISPAM_ACCEPT) {
+		log_info("smtp", "event=submit user=%s result=refused reason=antispam",
+		    j->env.auth_user);
+		j->done(j->arg, (int)strtol(j->as->reply, NULL, 10), j->as->reply, NULL);
+	} else if (j->rc == 0) {
+		log_info("smtp", "event=queued id=%s via=%s user=%s rcpts=%zu size=%zu", j->env.id,
+		    "submit", j->env.auth_user, j->env.nrcpts, j->len);
+		if (srv->cfg.sendlimit != NULL)
+			sendlimit_count(
+			    srv->cfg.sendlimit, j->env.auth_user, (uint32_t)j->env.nrcpts);
+		if (!srv->stopped && srv->cfg.on_queued != NULL)
+			srv->cfg.on_queued(srv->cfg.arg, j->env.id);
+		j->done(j->arg, 250, "queued", j->env.id);
+	} else {
+		log_error("smtp", "event=submit result=fail reason=\"%s\"", j->err.msg);
+		j->done(j->arg, 451, "queue file write error", NULL);
+	}
+	if (j->as != NULL) {
+		buf_fini(&j->as->prefix);
+		free(j->as);
+	}
+	free(j->received);
+	spool_env_fini(&j->env);
+	free(j);
+	srv->sessions--;
+	if (srv->stopped && srv->sessions == 0)
+		free(srv);
+}
+
+/* one recipient as RCPT TO would take it (no quota check: delivery
+ * refuses a full mailbox with a bounce); 0 or an SMTP code */
+static int
+submit_rcpt(
+    struct smtp_server *srv, struct spool_env *env, const char *rcpt, char *reason, size_t reasonsz)
+{
+	char *addr = xstrdup(rcpt), *canon = NULL, *at = strrchr(addr, '@');
+	enum dir_addr_kind k;
+	struct dir_user u;
+	int code = 0;
+
+	if (at != NULL)
+		ascii_lower(at);
+	k = directory_classify(srv->cfg.dir, addr, &canon);
+	switch (k) {
+	case DIR_ADDR_NONE:
+		snprintf(reason, reasonsz, "<%s>: recipient address rejected: user unknown", addr);
+		code = 550;
+		break;
+	case DIR_ADDR_USER:
+		if (directory_user_get(srv->cfg.dir, canon, &u) != 0) {
+			snprintf(reason, reasonsz, "<%s>: temporary directory failure", addr);
+			code = 451;
+			break;
+		}
+		if (u.flags & DIR_USER_DISABLED) {
+			snprintf(reason, reasonsz, "<%s>: recipient mailbox disabled", addr);
+			code = 550;
+		}
+		dir_user_fini(&u);
+		break;
+	default:
+		break;
+	}
+	if (code == 0) {
+		const char *a = canon ? canon : addr;
+		bool known = false;
+
+		for (size_t i = 0; i < env->nrcpts; i++)
+			if (strcmp(env->rcpts[i].address, a) == 0)
+				known = true;
+		if (!known)
+			spool_env_add_rcpt(env, a, NULL, 0);
+	}
+	free(canon);
+	free(addr);
+	return code;
+}
+
+int
+smtp_server_submit(struct smtp_server *srv, const struct smtp_submission *sub,
+    smtp_submit_done_fn done, void *arg, char *reason, size_t reasonsz)
+{
+	const struct mn_config *cfg = srv->cfg.cfg;
+	struct sendlimit_hit h;
+	struct submit_job *j;
+	struct buf b;
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (srv->stopped) {
+		snprintf(reason, reasonsz, "the server is shutting down");
+		return 421;
+	}
+	if (sub->nrcpts == 0) {
+		snprintf(reason, reasonsz, "no recipients");
+		return 554;
+	}
+	if (cfg->smtp_max_recipients > 0 && sub->nrcpts > cfg->smtp_max_recipients) {
+		snprintf(
+		    reason, reasonsz, "too many recipients (at most %u)", cfg->smtp_max_recipients);
+		return 452;
+	}
+	if (sub->len > cfg->smtp_max_message_size) {
+		snprintf(reason, reasonsz, "message size exceeds fixed limit of %llu bytes",
+		    (unsigned long long)cfg->smtp_max_message_size);
+		return 552;
+	}
+	if (!user_owns_sender(srv->cfg.dir, sub->auth_user, sub->sender)) {
+		snprintf(reason, reasonsz, "<%s>: sender address not owned by user %s", sub->sender,
+		    sub->auth_user);
+		return 553;
+	}
+	if (srv->cfg.sendlimit != NULL &&
+	    !sendlimit_check(srv->cfg.sendlimit, sub->auth_user, 1, (uint32_t)sub->nrcpts, &h)) {
+		char what[SENDLIMIT_MAX_KEY + 96];
+
+		sendlimit_describe(&h, what, sizeof(what));
+		snprintf(reason, reasonsz, "sending limit reached: %s; try again later", what);
+		log_warn("smtp", "event=send_limit via=submit user=%s limit=\"%s\" alert=%s",
+		    sub->auth_user, what, h.alert ? "yes" : "no");
+		if (h.alert)
+			sl_alert_start(srv, &h, sub->auth_user, sub->client_ip);
+		return 451;
+	}
+	j = xcalloc(1, sizeof(*j));
+	for (size_t i = 0; i < sub->nrcpts; i++) {
+		int code = submit_rcpt(srv, &j->env, sub->rcpts[i], reason, reasonsz);
+
+		if (code != 0) {
+			spool_env_fini(&j->env);
+			free(j);
+			return code;
+		}
+	}
+	j->srv = srv;
+	j->msg = sub->msg;
+	j->len = sub->len;
+	j->done = done;
+	j->arg = arg;
+	j->env.sender = xstrdup(sub->sender);
+	j->env.auth_user = xstrdup(sub->auth_user);
+	j->env.client_ip = xstrdup(sub->client_ip ? sub->client_ip : "127.0.0.1");
+	j->env.eightbit = sub->eightbit;
+	j->env.smtputf8 = sub->smtputf8;
+	j->env.arrival = (int64_t)now;
+	spool_new_id(srv->cfg.spool, j->env.id);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	buf_init(&b, 0);
+	buf_printf(&b,
+	    "Received: from [%s]\r\n\tby %s (mailnode) with %s id %s\r\n"
+	    "\t(authenticated as %s);\r\n\t%s\r\n",
+	    j->env.client_ip, cfg->hostname, sub->via ? sub->via : "HTTP", j->env.id,
+	    sub->auth_user, date);
+	j->received = buf_steal(&b, NULL);
+	if (antispam_wants_message(srv->cfg.antispam, false, true)) {
+		j->as = xcalloc(1, sizeof(*j->as));
+		j->as->authenticated = true;
+		j->as->hostname = cfg->hostname;
+		j->as->sender = j->env.sender;
+		j->as->helo = cfg->hostname;
+		buf_init(&j->as->prefix, 0);
+	}
+	j->work.data = j;
+	srv->sessions++;
+	uv_queue_work(srv->loop, &j->work, submit_work, submit_done);
+	return 0;
 }

@@ -17,6 +17,8 @@
 #ifndef MN_NODE_SMTP_SERVER_H
 #define MN_NODE_SMTP_SERVER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -70,6 +72,40 @@ int smtp_server_start(uv_loop_t *loop, const struct smtp_server_config *cfg,
     struct smtp_server **out, struct mn_err *err);
 /* smtp_server_port - bound port of a listener (0 when not started). */
 uint16_t smtp_server_port(const struct smtp_server *s, enum smtp_listen_kind kind);
+/*
+ * Submission from a user authenticated elsewhere (the webmail, node/webmail):
+ * the same rules as a message after AUTH on the submission port. The
+ * envelope sender must be the user or an alias leading to it; recipients
+ * are classified like RCPT TO (unknown local address or disabled mailbox:
+ * refused; remote: relayed); at most smtp_max_recipients and
+ * smtp_max_message_size; the send limits are checked and, once queued,
+ * counted (reaching one alerts postmaster as on SMTP). On the thread pool
+ * the message gets its Received: field and DKIM signature (antispam) and
+ * is written to the spool; on_queued hands it to the delivery queue.
+ */
+struct smtp_submission {
+	const char *auth_user; /* the account, lower-case */
+	const char *sender;    /* envelope sender */
+	const char *const *rcpts;
+	size_t nrcpts;
+	const char *client_ip; /* for Received: and logs */
+	const char *via;       /* Received: "with" protocol, e.g. "HTTP" */
+	const void *msg;       /* CRLF lines; borrowed until done is called */
+	size_t len;
+	bool eightbit, smtputf8;
+};
+
+/* queued: id is the queue id; otherwise code is an SMTP reply code (4xx
+ * temporary, 5xx permanent) and reason says why. */
+typedef void (*smtp_submit_done_fn)(void *arg, int code, const char *reason, const char *id);
+
+/* smtp_server_submit - check now and, when the checks pass, write the
+ * message on the thread pool and call done later on the loop (0 back). A
+ * refusal found now is returned as its SMTP code with the reason in
+ * reason[0..reasonsz), and done is not called. */
+int smtp_server_submit(struct smtp_server *srv, const struct smtp_submission *sub,
+    smtp_submit_done_fn done, void *arg, char *reason, size_t reasonsz);
+
 /* smtp_server_stop - stop accepting (sessions finish on their own or by
  * conn_close_all); frees the server once no session refers to it. */
 void smtp_server_stop(struct smtp_server **s);

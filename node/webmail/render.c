@@ -85,8 +85,13 @@ webmail_summary_json(const char *hdr, size_t len)
 	json_t *first =
 	    json_array_size(from) > 0 ? json_incref(json_array_get(from, 0)) : json_null();
 
+	json_t *to = addresses(hdr, len, "To");
+	json_t *first_to =
+	    json_array_size(to) > 0 ? json_incref(json_array_get(to, 0)) : json_null();
+
 	json_decref(from);
-	return json_pack("{s:o, s:o, s:o}", "from", first, "subject",
+	json_decref(to);
+	return json_pack("{s:o, s:o, s:o, s:o}", "from", first, "to", first_to, "subject",
 	    header_text(hdr, len, "Subject"), "date", date_of(hdr, len));
 }
 
@@ -190,11 +195,11 @@ webmail_message_json(const char *msg, size_t len)
 		return NULL;
 	hdr = msg + root->hdr_off;
 	hlen = root->hdr_end - root->hdr_off;
-	headers =
-	    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "from", addresses(hdr, hlen, "From"),
-	        "to", addresses(hdr, hlen, "To"), "cc", addresses(hdr, hlen, "Cc"), "reply_to",
-	        addresses(hdr, hlen, "Reply-To"), "subject", header_text(hdr, hlen, "Subject"),
-	        "date", date_of(hdr, hlen), "message_id", header_text(hdr, hlen, "Message-ID"));
+	headers = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "from",
+	    addresses(hdr, hlen, "From"), "to", addresses(hdr, hlen, "To"), "cc",
+	    addresses(hdr, hlen, "Cc"), "bcc", addresses(hdr, hlen, "Bcc"), "reply_to",
+	    addresses(hdr, hlen, "Reply-To"), "subject", header_text(hdr, hlen, "Subject"), "date",
+	    date_of(hdr, hlen), "message_id", header_text(hdr, hlen, "Message-ID"));
 	if (w.text != NULL) {
 		struct buf b;
 
@@ -221,6 +226,101 @@ webmail_message_html(const char *msg, size_t len, struct buf *out)
 		return MN_EINVAL;
 	json_decref(w.attachments);
 	rc = w.html != NULL ? part_text(w.html, msg, out) : MN_ENOENT;
+	mime_free(root);
+	return rc;
+}
+
+char *
+webmail_header_field_text(const char *hdr, size_t len, const char *name, bool with_addresses)
+{
+	json_t *j = header_text(hdr, len, name);
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (json_is_string(j))
+		buf_append_str(&b, json_string_value(j));
+	json_decref(j);
+	if (with_addresses) {
+		json_t *a = addresses(hdr, len, name);
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(a, i, v)
+		{
+			const char *nm = json_string_value(json_object_get(v, "name"));
+
+			buf_printf(&b, " %s %s", nm ? nm : "",
+			    json_string_value(json_object_get(v, "address")));
+		}
+		json_decref(a);
+	}
+	return buf_steal(&b, NULL);
+}
+
+int
+webmail_message_body_text(const char *msg, size_t len, struct buf *out)
+{
+	struct mime_part *root = NULL;
+	struct walk w;
+	int rc = 0;
+
+	if (parse_walk(msg, len, &root, &w) != 0)
+		return MN_EINVAL;
+	json_decref(w.attachments);
+	if (w.text != NULL)
+		rc = part_text(w.text, msg, out);
+	if (rc == 0 && w.html != NULL) {
+		buf_append_str(out, "\n");
+		rc = part_text(w.html, msg, out);
+	}
+	mime_free(root);
+	return rc;
+}
+
+int
+webmail_message_part(const char *msg, size_t len, const char *num, struct buf *out, char **type_out,
+    char **filename_out)
+{
+	uint32_t nums[MIME_DEPTH_MAX];
+	size_t n = 0;
+	struct mime_part *root = NULL;
+	const struct mime_part *p;
+	const char *s = num;
+	int rc;
+
+	*type_out = *filename_out = NULL;
+	while (*s != '\0') {
+		char *end;
+		unsigned long v;
+
+		if (*s < '1' || *s > '9' || n == MIME_DEPTH_MAX)
+			return MN_EINVAL;
+		v = strtoul(s, &end, 10);
+		if (v > MIME_PARTS_MAX || (*end != '\0' && *end != '.') ||
+		    (*end == '.' && end[1] == '\0'))
+			return MN_EINVAL;
+		nums[n++] = (uint32_t)v;
+		s = *end == '.' ? end + 1 : end;
+	}
+	if (n == 0)
+		return MN_EINVAL;
+	if (mime_parse(msg, len, &root) != 0)
+		return MN_EINVAL;
+	p = mime_part_find(root, nums, n);
+	if (p == NULL || p->is_multipart) {
+		mime_free(root);
+		return MN_ENOENT;
+	}
+	rc = mime_decode_body(p, msg, out);
+	if (rc == 0) {
+		struct buf fn;
+
+		buf_init(&fn, 1024);
+		*type_out = xasprintf("%s/%s", p->type, p->subtype);
+		if (mime_part_filename(p, &fn) == 0)
+			*filename_out = xstrndup(buf_cstr(&fn), fn.len);
+		buf_fini(&fn);
+	}
 	mime_free(root);
 	return rc;
 }

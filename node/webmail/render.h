@@ -14,6 +14,7 @@
 #define MN_NODE_WEBMAIL_RENDER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/buf.h"
@@ -21,7 +22,8 @@
 #define WEBMAIL_MAX_TEXT (4u << 20) /* decoded bytes of the text or HTML part shown */
 #define WEBMAIL_MAX_SUBJECT 998     /* decoded bytes of a summary field (RFC 5322 line) */
 
-/* webmail_summary_json - {"from": {"name","address"} or null, "subject",
+/* webmail_summary_json - {"from", "to" (the first of each: {"name",
+ * "address"} or null), "subject",
  * "date" (Date: as Unix time, or null)} from a header section. */
 json_t *webmail_summary_json(const char *hdr, size_t len);
 
@@ -34,5 +36,21 @@ json_t *webmail_message_json(const char *msg, size_t len);
 /* webmail_message_html - the HTML part as UTF-8, appended to out: 0,
  * MN_ENOENT (no HTML part) or MN_ETOOBIG. */
 int webmail_message_html(const char *msg, size_t len, struct buf *out);
+
+/* webmail_header_field_text - the field's decoded text (RFC 2047,
+ * unfolded), with_addresses: followed by each parsed name and address;
+ * "" when absent. For searches. Caller frees. */
+char *webmail_header_field_text(const char *hdr, size_t len, const char *name, bool with_addresses);
+
+/* webmail_message_body_text - the text part, then the HTML part, as
+ * UTF-8 appended to out (for body search). 0, MN_EINVAL or MN_ETOOBIG. */
+int webmail_message_body_text(const char *msg, size_t len, struct buf *out);
+
+/* webmail_message_part - the decoded content of the leaf part numbered
+ * num ("2", "1.3": IMAP part numbers) into out, its type/subtype and file
+ * name (or NULL) in *type_out / *filename_out (caller frees). 0,
+ * MN_EINVAL (bad number), MN_ENOENT (no such leaf) or MN_ETOOBIG. */
+int webmail_message_part(const char *msg, size_t len, const char *num, struct buf *out,
+    char **type_out, char **filename_out);
 
 #endif

@@ -1,5 +1,7 @@
 /*
- * webmail.c - the webmail JSON API (see webmail.h, docs/api.md).
+ * webmail.c - the webmail JSON API (see webmail.h, docs/api.md): routes,
+ * sessions and login, folders, lists, reading, flags, move and delete;
+ * the other files are named in webmail_int.h.
  *
  * Order of checks: route (404/405), then for everything but login the
  * session cookie (401), the CSRF header on POST/PATCH/DELETE (403), the
@@ -9,6 +11,7 @@
  * get a fixed reason per status.
  */
 #include "node/webmail/webmail.h"
+#include "node/webmail/webmail_int.h"
 
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -23,9 +26,18 @@
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "node/admin/route.h"
+#include "cluster/dirsvc.h"
+#include "cluster/proto/rpc.pb-c.h"
+#include "cluster/rpc/frame.h"
+#include "cluster/rpc/rpc.h"
+#include "lib/codec.h"
+#include "node/smtp/server.h"
+#include "node/webmail/compose.h"
 #include "node/webmail/render.h"
 #include "node/webmail/session.h"
 #include "storage/directory/password.h"
+#include "storage/message/header.h"
+#include "storage/message/mime.h"
 #include "storage/mailstore/mailstore.h"
 
 /* the policy of a mail's HTML: no script (CSP sandbox without
@@ -35,62 +47,16 @@
 #define WEBMAIL_HTML_CSP                                                                           \
 	"default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "           \
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
+/* the same when the user asked to see the remote images of one message
+ * (?remote_images=1): images load from anywhere, nothing else does */
+#define WEBMAIL_HTML_CSP_IMAGES                                                                    \
+	"default-src 'none'; style-src 'unsafe-inline'; img-src data: http: https:; "              \
+	"font-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
 
 /* Verified in place of an unknown user's hash: an unknown address costs
  * the same time as a wrong password (the value of node/admin/auth.c). */
 static const char dummy_hash[] =
     "$y$j9T$abcdefghijklmnopqrstu.$I5IIvbcRljdPIO7nBX6Teny6So.b9Md5QubS3lkATR2";
-
-struct webmail {
-	uv_loop_t *loop;
-	struct directory *dir;
-	struct limits *limits;
-	struct mailstore *ms;
-	struct webmail_sessions *sessions;
-	char *node_name;
-};
-
-enum wm_op {
-	OP_LOGIN,
-	OP_FOLDERS,
-	OP_LIST,
-	OP_GET,
-	OP_HTML,
-	OP_FLAGS,
-	OP_MOVE,
-	OP_DELETE,
-};
-
-enum wm_sort { SORT_DATE, SORT_FROM, SORT_SUBJECT, SORT_SIZE };
-
-struct wm_req {
-	struct webmail *wm;
-	struct http_exchange *x;
-	const struct http_request *req;
-	enum api_method method;
-	char *seg[API_MAX_SEGMENTS];
-	size_t nseg;
-	json_t *body;
-	char *user;
-	bool tls;
-	/* the job */
-	uv_work_t w;
-	enum wm_op op;
-	char *folder, *to;
-	uint32_t uid;
-	char *password, *hash; /* login */
-	bool login_ok;
-	enum wm_sort sort;
-	bool desc;
-	uint64_t offset, limit;
-	int set_seen, set_flagged; /* -1: unchanged, 0 clear, 1 set */
-	/* results */
-	int rc;
-	struct mn_err err;
-	int status;
-	json_t *out;
-	struct buf html;
-};
 
 static const char *const method_names[] = {"GET", "POST", "PATCH", "DELETE", "PUT", "?"};
 
@@ -110,7 +76,9 @@ webmail_new(
 	wm->loop = loop;
 	wm->dir = dir;
 	wm->limits = cfg->limits;
+	wm->svc = cfg->svc;
 	wm->node_name = xstrdup(cfg->node_name ? cfg->node_name : "");
+	wm->hostname = xstrdup(cfg->hostname ? cfg->hostname : "localhost");
 	webmail_sessions_new(&wm->sessions);
 	*out = wm;
 }
@@ -124,6 +92,7 @@ webmail_free(struct webmail **wmp)
 		return;
 	webmail_sessions_free(&wm->sessions);
 	free(wm->node_name);
+	free(wm->hostname);
 	free(wm);
 	*wmp = NULL;
 }
@@ -132,6 +101,12 @@ void
 webmail_set_store(struct webmail *wm, struct mailstore *ms)
 {
 	wm->ms = ms;
+}
+
+void
+webmail_set_smtp(struct webmail *wm, struct smtp_server *smtp)
+{
+	wm->smtp = smtp;
 }
 
 bool
@@ -145,8 +120,8 @@ webmail_owns_path(const char *path, size_t len)
 
 /* --- replies ---------------------------------------------------------- */
 
-static void
-req_free(struct wm_req *r)
+void
+wm_req_free(struct wm_req *r)
 {
 	api_segments_free(r->seg, r->nseg);
 	if (r->body != NULL)
@@ -162,11 +137,38 @@ req_free(struct wm_req *r)
 	free(r->folder);
 	free(r->to);
 	buf_fini(&r->html);
+	free(r->f_any);
+	free(r->f_from);
+	free(r->f_to);
+	free(r->f_subject);
+	free(r->f_body);
+	webmail_compose_fini(&r->comp);
+	free(r->ref_folder);
+	free(r->fwd_folder);
+	buf_fini(&r->msg);
+	free(r->message_id);
+	free(r->queue_id);
+	for (size_t i = 0; i < r->nrcpts; i++)
+		free(r->rcpts[i]);
+	free(r->rcpts);
+	free(r->part);
+	free(r->ctype);
+	free(r->fname);
+	free(r->set_name);
+	for (size_t i = 0; i < r->npref; i++) {
+		free(r->pref_key[i]);
+		free(r->pref_val[i]);
+	}
+	if (r->new_password != NULL) {
+		OPENSSL_cleanse(r->new_password, strlen(r->new_password));
+		free(r->new_password);
+	}
+	free(r->new_hash);
 	free(r);
 }
 
-static void
-req_log(struct wm_req *r, int status)
+void
+wm_req_log(struct wm_req *r, int status)
 {
 	char path[128];
 
@@ -176,27 +178,24 @@ req_log(struct wm_req *r, int status)
 	    log_escape(path, sizeof(path), r->req->path.ptr, r->req->path.len), status);
 }
 
-static void
-reply_json(struct wm_req *r, int status, json_t *j)
+void
+wm_reply_json(struct wm_req *r, int status, json_t *j)
 {
-	req_log(r, status);
+	wm_req_log(r, status);
 	http_reply_json(r->x, status, j);
-	req_free(r);
+	wm_req_free(r);
 }
 
-static void
-reply_empty(struct wm_req *r, int status)
+void
+wm_reply_empty(struct wm_req *r, int status)
 {
-	req_log(r, status);
+	wm_req_log(r, status);
 	http_reply(r->x, status, NULL, NULL, 0);
-	req_free(r);
+	wm_req_free(r);
 }
 
-static void reply_error(struct wm_req *r, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-reply_error(struct wm_req *r, int status, const char *fmt, ...)
+void
+wm_reply_error(struct wm_req *r, int status, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -204,35 +203,41 @@ reply_error(struct wm_req *r, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	req_log(r, status);
+	wm_req_log(r, status);
 	http_reply_error(r->x, status, "%s", msg);
-	req_free(r);
+	wm_req_free(r);
 }
 
 /* a mail store failure: fixed reason per status, detail in the log */
-static void
-reply_store_error(struct wm_req *r)
+void
+wm_reply_store_error(struct wm_req *r)
 {
 	switch (r->rc) {
 	case MN_ENOENT:
-		reply_error(r, 404, "no such folder or message");
+		wm_reply_error(r, 404, "no such folder or message");
 		return;
 	case MN_EINVAL:
-		reply_error(r, 400, "bad folder name");
+		wm_reply_error(r, 400, "bad folder name");
 		return;
 	case MN_EEXIST:
-		reply_error(r, 409, "already exists");
+		wm_reply_error(r, 409, "already exists");
 		return;
 	case MN_ENOQUOTA:
-		reply_error(r, 507, "mailbox over quota");
+		wm_reply_error(r, 507, "mailbox over quota");
 		return;
 	case MN_ETOOBIG:
-		reply_error(r, 413, "message too large to show");
+		wm_reply_error(r, 413, "message too large to show");
+		return;
+	case MN_EPERM:
+		wm_reply_error(r, 400, "not allowed on this folder");
+		return;
+	case MN_ECONFLICT:
+		wm_reply_error(r, 409, "the folder has subfolders");
 		return;
 	default:
 		log_error("webmail", "event=store_error user=%s code=%d reason=\"%s\"", r->user,
 		    r->rc, r->err.msg[0] ? r->err.msg : mn_strerror(r->rc));
-		reply_error(r, 500, "internal error");
+		wm_reply_error(r, 500, "internal error");
 	}
 }
 
@@ -250,8 +255,8 @@ flags_json(uint32_t f)
  * XXX: lists the whole folder to find one message; the store has no
  * single-message lookup yet (one indexed query, cheap next to reading the
  * body, but linear in the folder size) */
-static int
-find_msg(struct wm_req *r, const char *folder, struct mailstore_msg *copy)
+int
+wm_find_msg(struct wm_req *r, const char *folder, struct mailstore_msg *copy)
 {
 	struct mailstore_msg *list = NULL;
 	size_t n = 0;
@@ -340,12 +345,78 @@ sort_key(json_t *s, enum wm_sort sort)
 	return k ? k : "";
 }
 
+/* case-insensitive (ASCII) substring; UTF-8 beyond ASCII matches exactly */
+static bool
+text_has(const char *hay, const char *needle)
+{
+	return needle == NULL || strcasestr(hay, needle) != NULL;
+}
+
+/* the message matches the text filters (header fields decoded, the body
+ * through the MIME parser); a message that cannot be read does not */
+static bool
+msg_matches(struct wm_req *r, const struct mailstore_msg *m)
+{
+	struct buf h;
+	bool ok = true;
+
+	if (r->f_any == NULL && r->f_from == NULL && r->f_to == NULL && r->f_subject == NULL &&
+	    r->f_body == NULL)
+		return true;
+	buf_init(&h, 256 * 1024);
+	if (mailstore_header_read(r->wm->ms, r->user, r->folder, m->uid, 256 * 1024, &h, &r->err) !=
+	    0) {
+		buf_fini(&h);
+		return false;
+	}
+	{
+		const char *hd = h.len ? (const char *)h.data : "";
+		char *from = webmail_header_field_text(hd, h.len, "From", true);
+		char *subj = webmail_header_field_text(hd, h.len, "Subject", false);
+		char *to = NULL;
+
+		if (r->f_to != NULL || r->f_any != NULL) {
+			char *t = webmail_header_field_text(hd, h.len, "To", true);
+			char *c = webmail_header_field_text(hd, h.len, "Cc", true);
+
+			to = xasprintf("%s %s", t, c);
+			free(t);
+			free(c);
+		}
+		ok = text_has(from, r->f_from) && text_has(subj, r->f_subject) &&
+		     (r->f_to == NULL || text_has(to, r->f_to));
+		if (ok && r->f_any != NULL)
+			ok = text_has(from, r->f_any) || text_has(subj, r->f_any) ||
+			     text_has(to, r->f_any);
+		free(from);
+		free(subj);
+		free(to);
+	}
+	buf_fini(&h);
+	if (ok && r->f_body != NULL) {
+		struct buf raw, text;
+
+		buf_init(&raw, WEBMAIL_MAX_MESSAGE);
+		buf_init(&text, WEBMAIL_MAX_TEXT * 2);
+		ok = mailstore_body_read(r->wm->ms, r->user, r->folder, m->uid, 0,
+		         WEBMAIL_MAX_MESSAGE, &raw, &r->err) == 0;
+		if (ok) {
+			(void)webmail_message_body_text(
+			    raw.len ? (const char *)raw.data : "", raw.len, &text);
+			ok = text_has(buf_cstr(&text), r->f_body);
+		}
+		buf_fini(&raw);
+		buf_fini(&text);
+	}
+	return ok;
+}
+
 static void
 job_list(struct wm_req *r)
 {
 	struct mailstore_msg *list = NULL;
 	struct sort_item *items;
-	size_t n = 0;
+	size_t n = 0, k = 0;
 	json_t *page;
 
 	r->rc = mailstore_msg_list(r->wm->ms, r->user, r->folder, 0, &list, &n, &r->err);
@@ -353,24 +424,34 @@ job_list(struct wm_req *r)
 		return;
 	items = xcalloc(n ? n : 1, sizeof(*items));
 	for (size_t i = 0; i < n; i++) {
-		items[i].m = &list[i];
+		/* flag filters first: they cost nothing */
+		if (r->f_unread > 0 && (list[i].flags & MAILSTORE_SEEN))
+			continue;
+		if (r->f_flagged > 0 && !(list[i].flags & MAILSTORE_FLAGGED))
+			continue;
+		/* XXX: text filters read every header (and for body, every
+		 * message) of the folder: no search index yet */
+		if (!msg_matches(r, &list[i]))
+			continue;
+		items[k].m = &list[i];
 		/* XXX: from/subject sorts read every header of the folder; a
 		 * sort column in the index would make them as cheap as date */
 		if (r->sort == SORT_FROM || r->sort == SORT_SUBJECT) {
-			items[i].summary = summary_of(r, &list[i]);
-			items[i].key = sort_key(items[i].summary, r->sort);
+			items[k].summary = summary_of(r, &list[i]);
+			items[k].key = sort_key(items[k].summary, r->sort);
 		}
+		k++;
 	}
-	qsort_r(items, n, sizeof(*items), cmp_item, r);
+	qsort_r(items, k, sizeof(*items), cmp_item, r);
 	page = json_array();
-	for (uint64_t i = r->offset; i < n && i < r->offset + r->limit; i++)
+	for (uint64_t i = r->offset; i < k && i < r->offset + r->limit; i++)
 		json_array_append_new(page,
 		    items[i].summary ? json_incref(items[i].summary) : summary_of(r, items[i].m));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < k; i++)
 		if (items[i].summary != NULL)
 			json_decref(items[i].summary);
 	free(items);
-	r->out = json_pack("{s:s, s:I, s:I, s:I, s:o}", "folder", r->folder, "total", (json_int_t)n,
+	r->out = json_pack("{s:s, s:I, s:I, s:I, s:o}", "folder", r->folder, "total", (json_int_t)k,
 	    "offset", (json_int_t)r->offset, "limit", (json_int_t)r->limit, "messages", page);
 	mailstore_msg_list_free(&list, n);
 }
@@ -401,7 +482,7 @@ job_get(struct wm_req *r, bool html)
 	struct mailstore_msg m;
 	struct buf raw;
 
-	if ((r->rc = find_msg(r, r->folder, &m)) != 0)
+	if ((r->rc = wm_find_msg(r, r->folder, &m)) != 0)
 		return;
 	buf_init(&raw, WEBMAIL_MAX_MESSAGE);
 	r->rc = mailstore_body_read(
@@ -434,7 +515,7 @@ job_flags(struct wm_req *r)
 	struct mailstore_msg m;
 	uint32_t add = 0, rem = 0;
 
-	if ((r->rc = find_msg(r, r->folder, &m)) != 0)
+	if ((r->rc = wm_find_msg(r, r->folder, &m)) != 0)
 		return;
 	if (r->set_seen >= 0)
 		*(r->set_seen ? &add : &rem) |= MAILSTORE_SEEN;
@@ -447,14 +528,15 @@ job_flags(struct wm_req *r)
 	    (r->rc = mailstore_flags_store(r->wm->ms, r->user, r->folder, &r->uid, 1,
 	         MAILSTORE_FLAGS_REMOVE, rem, NULL, 0, 0, NULL, NULL, NULL, &r->err)) != 0)
 		return;
-	if ((r->rc = find_msg(r, r->folder, &m)) != 0)
+	if ((r->rc = wm_find_msg(r, r->folder, &m)) != 0)
 		return;
 	r->out = json_pack("{s:I, s:o}", "uid", (json_int_t)r->uid, "flags", flags_json(m.flags));
 }
 
 /* name of the user's \Trash folder ("Trash" if none is marked) */
-static char *
-trash_name(struct wm_req *r)
+/* the folder with that special use (RFC 6154), or the default name */
+char *
+wm_special_folder(struct wm_req *r, const char *use, const char *def)
 {
 	struct mailstore_folder_info *f = NULL;
 	size_t n = 0;
@@ -462,11 +544,17 @@ trash_name(struct wm_req *r)
 
 	if (mailstore_folder_list(r->wm->ms, r->user, &f, &n, &r->err) == 0) {
 		for (size_t i = 0; i < n && name == NULL; i++)
-			if (f[i].special_use != NULL && strcmp(f[i].special_use, "\\Trash") == 0)
+			if (f[i].special_use != NULL && strcmp(f[i].special_use, use) == 0)
 				name = xstrdup(f[i].name);
 		mailstore_folder_list_free(&f, n);
 	}
-	return name ? name : xstrdup("Trash");
+	return name ? name : xstrdup(def);
+}
+
+static char *
+trash_name(struct wm_req *r)
+{
+	return wm_special_folder(r, "\\Trash", "Trash");
 }
 
 static void
@@ -477,7 +565,7 @@ job_move(struct wm_req *r)
 	struct mailstore_folder_info info;
 
 	memset(&cu, 0, sizeof(cu));
-	if ((r->rc = find_msg(r, r->folder, &m)) != 0)
+	if ((r->rc = wm_find_msg(r, r->folder, &m)) != 0)
 		return;
 	if (r->op == OP_DELETE) {
 		r->to = trash_name(r);
@@ -505,6 +593,83 @@ job_move(struct wm_req *r)
 		r->out = json_pack("{s:s, s:I}", "folder", r->to, "uid",
 		    (json_int_t)(cu.n == 1 ? cu.dst_uids[0] : 0));
 	mailstore_copyuid_fini(&cu);
+}
+
+/* --- folders --------------------------------------------------------------- */
+
+static bool
+is_special(struct wm_req *r, const char *folder)
+{
+	struct mailstore_folder_info info;
+	bool special;
+
+	if (strcasecmp(folder, "INBOX") == 0)
+		return true;
+	memset(&info, 0, sizeof(info));
+	if (mailstore_folder_status(r->wm->ms, r->user, folder, &info, &r->err) != 0)
+		return false;
+	special = info.special_use != NULL;
+	mailstore_folder_info_fini(&info);
+	return special;
+}
+
+static void
+job_folder(struct wm_req *r)
+{
+	struct mailstore_folder_info info;
+
+	switch (r->op) {
+	case OP_FOLDER_CREATE:
+		r->rc = mailstore_folder_create(r->wm->ms, r->user, r->folder, NULL, &r->err);
+		if (r->rc == 0) {
+			/* IMAP clients list subscribed folders: show it there too */
+			(void)mailstore_folder_subscribe(
+			    r->wm->ms, r->user, r->folder, true, &r->err);
+			r->out = json_pack("{s:s}", "name", r->folder);
+			r->status = 201;
+		}
+		break;
+	case OP_FOLDER_RENAME:
+		if (is_special(r, r->folder)) {
+			r->rc = MN_EPERM;
+			break;
+		}
+		r->rc = mailstore_folder_rename(r->wm->ms, r->user, r->folder, r->to, &r->err);
+		if (r->rc == 0) {
+			(void)mailstore_folder_subscribe(r->wm->ms, r->user, r->to, true, &r->err);
+			r->out = json_pack("{s:s}", "name", r->to);
+		}
+		break;
+	case OP_FOLDER_DELETE:
+		if (is_special(r, r->folder)) {
+			r->rc = MN_EPERM;
+			break;
+		}
+		r->rc = mailstore_folder_delete(r->wm->ms, r->user, r->folder, &r->err);
+		r->status = 204;
+		break;
+	case OP_EMPTY:
+		memset(&info, 0, sizeof(info));
+		if ((r->rc = mailstore_folder_status(
+		         r->wm->ms, r->user, r->folder, &info, &r->err)) != 0)
+			break;
+		if (info.special_use == NULL || (strcmp(info.special_use, "\\Trash") != 0 &&
+		                                    strcmp(info.special_use, "\\Junk") != 0)) {
+			r->rc = MN_EPERM;
+		} else {
+			size_t n = 0;
+
+			r->rc = mailstore_expunge(
+			    r->wm->ms, r->user, r->folder, NULL, 0, false, NULL, &n, &r->err);
+			if (r->rc == 0)
+				r->out = json_pack(
+				    "{s:s, s:I}", "folder", r->folder, "removed", (json_int_t)n);
+		}
+		mailstore_folder_info_fini(&info);
+		break;
+	default:
+		break;
+	}
 }
 
 static void
@@ -535,6 +700,27 @@ job_work(uv_work_t *w)
 	case OP_DELETE:
 		job_move(r);
 		break;
+	case OP_COMPOSE:
+	case OP_DRAFT:
+		wm_job_compose(r);
+		break;
+	case OP_SENT:
+		wm_job_sent(r);
+		break;
+	case OP_PART:
+		wm_job_part(r);
+		break;
+	case OP_FOLDER_CREATE:
+	case OP_FOLDER_RENAME:
+	case OP_FOLDER_DELETE:
+	case OP_EMPTY:
+		job_folder(r);
+		break;
+	case OP_PASSWORD:
+		r->login_ok = password_verify(r->hash, r->password);
+		if (r->login_ok)
+			r->new_hash = password_hash(r->new_password);
+		break;
 	}
 }
 
@@ -550,41 +736,62 @@ job_done(uv_work_t *w, int status)
 		login_done(r);
 		return;
 	}
+	if (r->op == OP_PASSWORD) {
+		wm_password_done(r);
+		return;
+	}
 	if (r->rc != 0) {
 		if (r->status == 400) {
-			reply_error(r, 400, "no folder \"%s\"", r->to);
+			wm_reply_error(r, 400, "no folder \"%s\"", r->to);
 			return;
 		}
 		if (r->op == OP_HTML && r->status == 404) {
-			reply_error(r, 404, "the message has no HTML part");
+			wm_reply_error(r, 404, "the message has no HTML part");
 			return;
 		}
-		reply_store_error(r);
+		if (r->op == OP_PART && r->rc == MN_EINVAL) {
+			wm_reply_error(r, 400, "bad part number \"%.40s\"", r->part);
+			return;
+		}
+		if (r->op == OP_PART && r->status == 404) {
+			wm_reply_error(r, 404, "no such part");
+			return;
+		}
+		wm_reply_store_error(r);
 		return;
 	}
 	if (r->op == OP_HTML) {
-		http_add_header(r->x, "Content-Security-Policy", WEBMAIL_HTML_CSP);
+		http_add_header(r->x, "Content-Security-Policy",
+		    r->remote_images ? WEBMAIL_HTML_CSP_IMAGES : WEBMAIL_HTML_CSP);
 		http_add_header(r->x, "Cache-Control", "no-store");
 		http_add_header(r->x, "Referrer-Policy", "no-referrer");
-		req_log(r, 200);
+		wm_req_log(r, 200);
 		http_reply(r->x, 200, "text/html; charset=utf-8", r->html.data, r->html.len);
-		req_free(r);
+		wm_req_free(r);
+		return;
+	}
+	if (r->op == OP_COMPOSE) {
+		wm_send_submit(r);
+		return;
+	}
+	if (r->op == OP_PART) {
+		wm_reply_part(r);
 		return;
 	}
 	if (r->status == 204) {
-		reply_empty(r, 204);
+		wm_reply_empty(r, 204);
 		return;
 	}
 	{
 		json_t *out = r->out;
 
 		r->out = NULL;
-		reply_json(r, 200, out);
+		wm_reply_json(r, r->status == 201 ? 201 : 200, out);
 	}
 }
 
-static void
-queue_job(struct wm_req *r, enum wm_op op)
+void
+wm_queue_job(struct wm_req *r, enum wm_op op)
 {
 	r->op = op;
 	r->w.data = r;
@@ -625,13 +832,13 @@ login_done(struct wm_req *r)
 		if (r->wm->limits != NULL)
 			limits_auth_failed(r->wm->limits, ip, r->user);
 		log_info("webmail", "event=login result=fail ip=%s", ip);
-		reply_error(r, 401, "bad address or password");
+		wm_reply_error(r, 401, "bad address or password");
 		return;
 	}
 	if (!account_usable(&u)) {
 		dir_user_fini(&u);
 		log_info("webmail", "event=login user=%s result=disabled ip=%s", r->user, ip);
-		reply_error(r, 403, "account disabled");
+		wm_reply_error(r, 403, "account disabled");
 		return;
 	}
 	if (r->wm->limits != NULL)
@@ -641,7 +848,7 @@ login_done(struct wm_req *r)
 	log_info("webmail", "event=login user=%s result=ok ip=%s tls=%d", u.address, ip, r->tls);
 	free(r->user);
 	r->user = xstrdup(u.address);
-	reply_json(r, 200,
+	wm_reply_json(r, 200,
 	    json_pack("{s:s, s:s, s:s, s:s?}", "address", u.address, "name", u.name ? u.name : "",
 	        "csrf_token", ses->csrf, "home_node", u.home_node));
 	dir_user_fini(&u);
@@ -666,29 +873,29 @@ do_login(struct wm_req *r)
 	a = r->body ? json_object_get(r->body, "address") : NULL;
 	p = r->body ? json_object_get(r->body, "password") : NULL;
 	if (!json_is_string(a) || json_string_length(a) == 0) {
-		reply_error(r, 400, "missing field \"address\"");
+		wm_reply_error(r, 400, "missing field \"address\"");
 		return;
 	}
 	if (!json_is_string(p) || json_string_length(p) == 0) {
-		reply_error(r, 400, "missing field \"password\"");
+		wm_reply_error(r, 400, "missing field \"password\"");
 		return;
 	}
 	if (json_string_length(a) > DIR_MAX_ADDRESS || json_string_length(p) > API_MAX_PASSWORD) {
-		reply_error(r, 400, "address or password too long");
+		wm_reply_error(r, 400, "address or password too long");
 		return;
 	}
 	addr = xstrdup(json_string_value(a));
 	directory_normalize_address(addr);
 	if (directory_check_address(addr) != 0) {
 		free(addr);
-		reply_error(r, 400, "the address must be a full address, local@domain");
+		wm_reply_error(r, 400, "the address must be a full address, local@domain");
 		return;
 	}
 	r->user = addr;
 	if (r->wm->limits != NULL && !limits_auth_allowed(r->wm->limits, ip, addr)) {
 		/* refused unverified, answered like a wrong password */
 		log_warn("webmail", "event=auth_blocked ip=%s user=%s", ip, addr);
-		reply_error(r, 401, "bad address or password");
+		wm_reply_error(r, 401, "bad address or password");
 		return;
 	}
 	memset(&u, 0, sizeof(u));
@@ -700,7 +907,7 @@ do_login(struct wm_req *r)
 	}
 	dir_user_fini(&u);
 	r->password = xstrdup(json_string_value(p));
-	queue_job(r, OP_LOGIN);
+	wm_queue_job(r, OP_LOGIN);
 }
 
 static const struct webmail_session *
@@ -717,18 +924,18 @@ session_of(struct wm_req *r)
 
 /* --- input -------------------------------------------------------------- */
 
-static char *
-folder_arg(struct wm_req *r, const char *s)
+char *
+wm_folder_arg(struct wm_req *r, const char *s)
 {
 	size_t n = strlen(s);
 
 	if (n == 0 || n > MAILSTORE_MAX_FOLDER_NAME || !utf8_valid(s, n)) {
-		reply_error(r, 400, "bad folder name");
+		wm_reply_error(r, 400, "bad folder name");
 		return NULL;
 	}
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
-			reply_error(r, 400, "bad folder name");
+			wm_reply_error(r, 400, "bad folder name");
 			return NULL;
 		}
 	return xstrdup(s);
@@ -740,7 +947,7 @@ uid_arg(struct wm_req *r, const char *s)
 	uint64_t v;
 
 	if (parse_u64(s, 1, UINT32_MAX, &v) != 0) {
-		reply_error(r, 400, "bad message uid \"%.20s\"", s);
+		wm_reply_error(r, 400, "bad message uid \"%.20s\"", s);
 		return -1;
 	}
 	r->uid = (uint32_t)v;
@@ -756,7 +963,7 @@ query_u64(
 
 	*out = def;
 	if (v != NULL && *v != '\0' && parse_u64(v, min, max, out) != 0) {
-		reply_error(r, 400, "query parameter \"%s\" must be an integer %llu..%llu", name,
+		wm_reply_error(r, 400, "query parameter \"%s\" must be an integer %llu..%llu", name,
 		    (unsigned long long)min, (unsigned long long)max);
 		rc = -1;
 	}
@@ -789,12 +996,12 @@ list_args(struct wm_req *r)
 			r->sort = (enum wm_sort)i;
 	}
 	if (rc != 0) {
-		reply_error(r, 400, "sort must be date, from, subject or size");
+		wm_reply_error(r, 400, "sort must be date, from, subject or size");
 	} else if (order != NULL && *order != '\0') {
 		if (strcmp(order, "asc") == 0)
 			r->desc = false;
 		else if (strcmp(order, "desc") != 0) {
-			reply_error(r, 400, "order must be asc or desc");
+			wm_reply_error(r, 400, "order must be asc or desc");
 			rc = -1;
 		}
 	}
@@ -812,10 +1019,73 @@ bool_field(struct wm_req *r, const char *key, int *out)
 	if (v == NULL)
 		return 0;
 	if (!json_is_boolean(v)) {
-		reply_error(r, 400, "field \"%s\" must be true or false", key);
+		wm_reply_error(r, 400, "field \"%s\" must be true or false", key);
 		return -1;
 	}
 	*out = json_is_true(v) ? 1 : 0;
+	return 0;
+}
+
+/* a folder name to create or rename to: no IMAP wildcards, no empty
+ * hierarchy levels ('/' is the separator) */
+static char *
+new_folder_arg(struct wm_req *r, json_t *v)
+{
+	const char *s;
+	size_t n;
+
+	if (!json_is_string(v)) {
+		wm_reply_error(r, 400, "missing field \"name\"");
+		return NULL;
+	}
+	s = json_string_value(v);
+	n = strlen(s);
+	if (n == 0 || s[0] == '/' || s[n - 1] == '/' || strstr(s, "//") != NULL ||
+	    strpbrk(s, "*%") != NULL || strcasecmp(s, "INBOX") == 0) {
+		wm_reply_error(r, 400, "bad folder name (no '*', '%%', empty levels or INBOX)");
+		return NULL;
+	}
+	return wm_folder_arg(r, s);
+}
+
+static int
+filter_args(struct wm_req *r)
+{
+	static const char *const names[] = {"q", "from", "to", "subject", "body"};
+	char **outs[] = {&r->f_any, &r->f_from, &r->f_to, &r->f_subject, &r->f_body};
+	static const char *const flags[] = {"unread", "flagged"};
+	int *fouts[] = {&r->f_unread, &r->f_flagged};
+
+	for (size_t i = 0; i < 5; i++) {
+		char *v = http_query_get(r->req, names[i]);
+
+		if (v != NULL && (strlen(v) > 200 || !utf8_valid(v, strlen(v)))) {
+			free(v);
+			wm_reply_error(
+			    r, 400, "query parameter \"%s\": at most 200 bytes of UTF-8", names[i]);
+			return -1;
+		}
+		if (v != NULL && *v == '\0') {
+			free(v);
+			v = NULL;
+		}
+		*outs[i] = v;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		char *v = http_query_get(r->req, flags[i]);
+
+		*fouts[i] = -1;
+		if (v != NULL && strcmp(v, "1") != 0 && strcmp(v, "true") != 0 &&
+		    strcmp(v, "0") != 0 && strcmp(v, "false") != 0 && *v != '\0') {
+			free(v);
+			wm_reply_error(
+			    r, 400, "query parameter \"%s\" must be true or false", flags[i]);
+			return -1;
+		}
+		if (v != NULL)
+			*fouts[i] = (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) ? 1 : 0;
+		free(v);
+	}
 	return 0;
 }
 
@@ -838,53 +1108,121 @@ run_route(struct wm_req *r, const char *pattern)
 			free(id);
 		}
 		set_cookie(r, "", true);
-		reply_empty(r, 204);
+		wm_reply_empty(r, 204);
+		return;
+	}
+	if (strcmp(pattern, "mail/folders") == 0 && r->method == API_GET) {
+		wm_queue_job(r, OP_FOLDERS);
 		return;
 	}
 	if (strcmp(pattern, "mail/folders") == 0) {
-		queue_job(r, OP_FOLDERS);
+		char *name = new_folder_arg(r, json_object_get(r->body, "name"));
+
+		if (name == NULL)
+			return; /* r is gone */
+		r->folder = name;
+		wm_queue_job(r, OP_FOLDER_CREATE);
 		return;
 	}
-	char *folder = folder_arg(r, r->seg[2]);
+	if (strcmp(pattern, "mail/send") == 0 || strcmp(pattern, "mail/drafts") == 0) {
+		bool send = strcmp(pattern, "mail/send") == 0;
+
+		if (wm_compose_args(r, send) == 0)
+			wm_queue_job(r, send ? OP_COMPOSE : OP_DRAFT);
+		return;
+	}
+	if (strcmp(pattern, "mail/addresses") == 0) {
+		wm_do_addresses(r);
+		return;
+	}
+	if (strcmp(pattern, "mail/settings") == 0) {
+		if (r->method == API_GET)
+			wm_reply_json(r, 200, wm_settings_json(r));
+		else
+			wm_do_settings_patch(r);
+		return;
+	}
+	if (strcmp(pattern, "mail/password") == 0) {
+		wm_do_password(r);
+		return;
+	}
+	if (strncmp(pattern, "mail/contacts", 13) == 0) {
+		wm_do_contacts(r, pattern);
+		return;
+	}
+	char *folder = wm_folder_arg(r, r->seg[2]);
 
 	if (folder == NULL)
 		return; /* r is gone: folder_arg replied */
 	r->folder = folder;
+	if (strcmp(pattern, "mail/folders/*") == 0) {
+		if (r->method == API_DELETE) {
+			wm_queue_job(r, OP_FOLDER_DELETE);
+		} else {
+			char *name = new_folder_arg(r, json_object_get(r->body, "name"));
+
+			if (name == NULL)
+				return; /* r is gone */
+			r->to = name;
+			wm_queue_job(r, OP_FOLDER_RENAME);
+		}
+		return;
+	}
+	if (strcmp(pattern, "mail/folders/*/empty") == 0) {
+		wm_queue_job(r, OP_EMPTY);
+		return;
+	}
 	if (strcmp(pattern, "mail/folders/*/messages") == 0) {
-		if (list_args(r) == 0)
-			queue_job(r, OP_LIST);
+		if (list_args(r) == 0 && filter_args(r) == 0)
+			wm_queue_job(r, OP_LIST);
 		return;
 	}
 	if (uid_arg(r, r->seg[4]) != 0)
 		return;
+	if (strcmp(pattern, "mail/folders/*/messages/*/parts/*") == 0) {
+		r->part = xstrdup(r->seg[6]);
+		wm_queue_job(r, OP_PART);
+		return;
+	}
 	if (strcmp(pattern, "mail/folders/*/messages/*/html") == 0) {
-		queue_job(r, OP_HTML);
+		char *v = http_query_get(r->req, "remote_images");
+
+		if (v != NULL && strcmp(v, "1") != 0 && strcmp(v, "0") != 0 &&
+		    strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+			free(v);
+			wm_reply_error(
+			    r, 400, "query parameter \"remote_images\" must be true or false");
+			return;
+		}
+		r->remote_images = v != NULL && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+		free(v);
+		wm_queue_job(r, OP_HTML);
 	} else if (r->method == API_GET) {
-		queue_job(r, OP_GET);
+		wm_queue_job(r, OP_GET);
 	} else if (r->method == API_PATCH) {
 		if (bool_field(r, "seen", &r->set_seen) != 0 ||
 		    bool_field(r, "flagged", &r->set_flagged) != 0)
 			return;
 		if (r->set_seen < 0 && r->set_flagged < 0) {
-			reply_error(r, 400, "nothing to change (fields: seen, flagged)");
+			wm_reply_error(r, 400, "nothing to change (fields: seen, flagged)");
 			return;
 		}
-		queue_job(r, OP_FLAGS);
+		wm_queue_job(r, OP_FLAGS);
 	} else if (r->method == API_DELETE) {
-		queue_job(r, OP_DELETE);
+		wm_queue_job(r, OP_DELETE);
 	} else {
 		json_t *to = r->body ? json_object_get(r->body, "to") : NULL;
 
 		if (!json_is_string(to)) {
-			reply_error(r, 400, "missing field \"to\" (the target folder)");
+			wm_reply_error(r, 400, "missing field \"to\" (the target folder)");
 			return;
 		}
-		char *target = folder_arg(r, json_string_value(to));
+		char *target = wm_folder_arg(r, json_string_value(to));
 
 		if (target == NULL)
 			return;
 		r->to = target;
-		queue_job(r, OP_MOVE);
+		wm_queue_job(r, OP_MOVE);
 	}
 }
 
@@ -898,6 +1236,20 @@ static const struct {
 	{ API_POST, "mail/logout", NEEDS_CSRF },
 	{ API_GET, "mail/session", 0 },
 	{ API_GET, "mail/folders", 0 },
+	{ API_POST, "mail/folders", NEEDS_CSRF },
+	{ API_PATCH, "mail/folders/*", NEEDS_CSRF },
+	{ API_DELETE, "mail/folders/*", NEEDS_CSRF },
+	{ API_POST, "mail/folders/*/empty", NEEDS_CSRF },
+	{ API_POST, "mail/send", NEEDS_CSRF },
+	{ API_POST, "mail/drafts", NEEDS_CSRF },
+	{ API_GET, "mail/addresses", 0 },
+	{ API_GET, "mail/settings", 0 },
+	{ API_PATCH, "mail/settings", NEEDS_CSRF },
+	{ API_POST, "mail/password", NEEDS_CSRF },
+	{ API_GET, "mail/contacts", 0 },
+	{ API_POST, "mail/contacts", NEEDS_CSRF },
+	{ API_DELETE, "mail/contacts/*", NEEDS_CSRF },
+	{ API_GET, "mail/folders/*/messages/*/parts/*", 0 },
 	{ API_GET, "mail/folders/*/messages", 0 },
 	{ API_GET, "mail/folders/*/messages/*", 0 },
 	{ API_GET, "mail/folders/*/messages/*/html", 0 },
@@ -910,21 +1262,30 @@ static const struct {
 void
 webmail_handle(struct http_exchange *x, const struct http_request *req, void *arg)
 {
+	wm_handle(arg, x, req, NULL);
+}
+
+/* trusted_user: a call carried from another node, which checked the
+ * session and the CSRF token of that user */
+void
+wm_handle(struct webmail *wm, struct http_exchange *x, const struct http_request *req,
+    const char *trusted_user)
+{
 	struct wm_req *r = xcalloc(1, sizeof(*r));
-	const struct webmail_session *ses;
+	const struct webmail_session *ses = NULL;
 	char allow[64] = "";
 	size_t ri = SIZE_MAX;
 	struct dir_user u;
 	int rc;
 
-	r->wm = arg;
+	r->wm = wm;
 	r->x = x;
 	r->req = req;
 	r->tls = http_exchange_is_tls(x);
 	r->method = api_method_parse(req->method.ptr, req->method.len);
 	rc = api_split_path(req->path.ptr, req->path.len, r->seg, API_MAX_SEGMENTS, &r->nseg);
 	if (rc == MN_EINVAL) {
-		reply_error(r, 400, "bad %%-encoding in path");
+		wm_reply_error(r, 400, "bad %%-encoding in path");
 		return;
 	}
 	for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -943,16 +1304,16 @@ webmail_handle(struct http_exchange *x, const struct http_request *req, void *ar
 	if (ri == SIZE_MAX) {
 		if (allow[0] != '\0') {
 			http_add_header(x, "Allow", allow);
-			reply_error(r, 405, "method not allowed");
+			wm_reply_error(r, 405, "method not allowed");
 		} else {
-			reply_error(r, 404, "no such endpoint");
+			wm_reply_error(r, 404, "no such endpoint");
 		}
 		return;
 	}
 	/* a cross-site form cannot send application/json without a CORS
 	 * preflight, which we never grant: no login CSRF */
 	if (ri == 0 && !is_json(req)) {
-		reply_error(r, 415, "login takes a JSON body (Content-Type: application/json)");
+		wm_reply_error(r, 415, "login takes a JSON body (Content-Type: application/json)");
 		return;
 	}
 	if (req->body_len > 0 && r->method != API_GET && r->method != API_DELETE) {
@@ -961,29 +1322,36 @@ webmail_handle(struct http_exchange *x, const struct http_request *req, void *ar
 		r->body = json_loadb(
 		    (const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 		if (r->body == NULL) {
-			reply_error(r, 400, "bad JSON: %s (line %d column %d)", jerr.text,
+			wm_reply_error(r, 400, "bad JSON: %s (line %d column %d)", jerr.text,
 			    jerr.line, jerr.column);
 			return;
 		}
 		if (!json_is_object(r->body)) {
-			reply_error(r, 400, "body must be a JSON object");
+			wm_reply_error(r, 400, "body must be a JSON object");
 			return;
 		}
 	}
-	if (ri == 0) {
+	if (trusted_user != NULL) {
+		if (ri == 0 || strcmp(routes[ri].pattern, "mail/logout") == 0 ||
+		    strcmp(routes[ri].pattern, "mail/session") == 0) {
+			wm_reply_error(r, 400, "not carried between nodes");
+			return;
+		}
+		r->user = xstrdup(trusted_user);
+	} else if (ri == 0) {
 		do_login(r);
 		return;
-	}
-	if ((ses = session_of(r)) == NULL) {
-		reply_error(r, 401, "not logged in");
+	} else if ((ses = session_of(r)) == NULL) {
+		wm_reply_error(r, 401, "not logged in");
 		return;
+	} else {
+		r->user = xstrdup(ses->user);
 	}
-	r->user = xstrdup(ses->user);
-	if (routes[ri].flags & NEEDS_CSRF) {
+	if (ses != NULL && (routes[ri].flags & NEEDS_CSRF)) {
 		struct slice t = http_header_get(req, WEBMAIL_CSRF_HEADER);
 
 		if (!webmail_session_csrf_ok(ses, t.ptr, t.ptr ? t.len : 0)) {
-			reply_error(r, 403, "missing or wrong " WEBMAIL_CSRF_HEADER " header");
+			wm_reply_error(r, 403, "missing or wrong " WEBMAIL_CSRF_HEADER " header");
 			return;
 		}
 	}
@@ -993,13 +1361,14 @@ webmail_handle(struct http_exchange *x, const struct http_request *req, void *ar
 	}
 	memset(&u, 0, sizeof(u));
 	if (directory_user_get(r->wm->dir, r->user, &u) != 0) {
-		webmail_session_end(r->wm->sessions, ses->id);
-		reply_error(r, 401, "not logged in");
+		if (ses != NULL)
+			webmail_session_end(r->wm->sessions, ses->id);
+		wm_reply_error(r, 401, "not logged in");
 		return;
 	}
 	if (!account_usable(&u)) {
 		dir_user_fini(&u);
-		reply_error(r, 403, "account disabled");
+		wm_reply_error(r, 403, "account disabled");
 		return;
 	}
 	if (strcmp(routes[ri].pattern, "mail/session") == 0) {
@@ -1007,20 +1376,23 @@ webmail_handle(struct http_exchange *x, const struct http_request *req, void *ar
 		    u.name ? u.name : "", "csrf_token", ses->csrf, "home_node", u.home_node);
 
 		dir_user_fini(&u);
-		reply_json(r, 200, j);
+		wm_reply_json(r, 200, j);
 		return;
 	}
 	if (webmail_home_elsewhere(u.home_node, r->wm->node_name)) {
-		reply_error(r, 503,
-		    "the mailbox of %s is on node %s; webmail on other nodes is not available yet: "
-		    "use that node's web address",
-		    u.address, u.home_node);
+		if (trusted_user != NULL) {
+			/* moved meanwhile: never carried twice */
+			wm_reply_error(r, 503, "the mailbox of %s is on node %s now; retry",
+			    u.address, u.home_node);
+		} else {
+			wm_forward_call(r, u.home_node);
+		}
 		dir_user_fini(&u);
 		return;
 	}
 	dir_user_fini(&u);
 	if (r->wm->ms == NULL) {
-		reply_error(r, 503, "the mail store is not open");
+		wm_reply_error(r, 503, "the mail store is not open");
 		return;
 	}
 	run_route(r, routes[ri].pattern);

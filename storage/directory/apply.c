@@ -712,8 +712,10 @@ user_move(struct directory *d, const Mailnode__UserMove *m, struct mn_err *err)
 		goto out;
 	}
 	if (strcmp(m->state, "hold") != 0 && strcmp(m->state, "flip") != 0 &&
-	    strcmp(m->state, "end") != 0) {
-		rc = mn_err_set(err, MN_EINVAL, "move state %s is not one of copy, hold, flip, end",
+	    strcmp(m->state, "end") != 0 && strcmp(m->state, "cancel") != 0 &&
+	    strcmp(m->state, "resume") != 0) {
+		rc = mn_err_set(err, MN_EINVAL,
+		    "move state %s is not one of copy, hold, flip, end, cancel, resume",
 		    SHOW(m->state));
 		goto out;
 	}
@@ -726,7 +728,26 @@ user_move(struct directory *d, const Mailnode__UserMove *m, struct mn_err *err)
 		    SHOW(to), SHOW(m->target));
 		goto out;
 	}
-	if (strcmp(m->state, "hold") == 0) {
+	if (strcmp(m->state, "cancel") == 0) {
+		/* before the flip only: the source rolls back (cluster/migrate);
+		 * a cancelled move can no longer hold or flip */
+		if (strcmp(state, "cleanup") == 0)
+			rc = mn_err_set(err, MN_ECONFLICT,
+			    "the move of %s is past the flip (its home is %s now): move it back "
+			    "instead", addr, SHOW(home));
+		else if (strcmp(state, "cancel") != 0)
+			rc = dir_exec(d, err,
+			    "UPDATE users SET move_state = 'cancel' WHERE address = ?", "t", addr);
+	} else if (strcmp(m->state, "resume") == 0) {
+		/* a source that restarted in the hold: mail flows again while
+		 * it copies anew */
+		if (strcmp(state, "hold") != 0)
+			rc = mn_err_set(err, MN_ECONFLICT, "move of %s is in state %s, not hold",
+			    addr, SHOW(state));
+		else
+			rc = dir_exec(d, err,
+			    "UPDATE users SET move_state = 'copy' WHERE address = ?", "t", addr);
+	} else if (strcmp(m->state, "hold") == 0) {
 		if (strcmp(state, "copy") != 0)
 			rc = mn_err_set(err, MN_ECONFLICT, "move of %s is in state %s, not copy",
 			    addr, SHOW(state));

@@ -72,7 +72,7 @@ struct dir_user {
 	int64_t expires_at;
 	int64_t created_at;
 	/* account migration (directory.proto UserMove): state "" (none),
-	 * "copy", "hold" or "cleanup"; to/from the target and source nodes;
+	 * "copy", "hold", "cleanup" or "cancel"; to/from the target and source nodes;
 	 * result the last move's outcome text ("" none). Never NULL after
 	 * directory_user_get. */
 	char *move_state;

@@ -1,21 +1,35 @@
 /*
  * export.c - a whole mailbox as one stream, and back (account migration,
- * SPEC §7: UIDVALIDITY, UIDs, flags and folders survive the move).
+ * SPEC §7: UIDVALIDITY, UIDs, flags and folders survive the move), and the
+ * incremental form of it a migration catches up with.
  *
- * The stream ("MNMBX 1", documented in docs/mailstore.md) is text records,
+ * The stream ("MNMBX 2", documented in docs/mailstore.md) is text records,
  * each a line of space-separated fields ending in LF, some followed by raw
  * bytes whose length the line gives:
  *
- *   MNMBX 1 <last_uidvalidity>
+ *   MNMBX 2 <last_uidvalidity> [sync]
  *   F <uidvalidity> <uidnext> <highestmodseq> <subscribed 0|1>
  *     <special-use|-> <name length>            then the name bytes, LF
  *   M <uid> <flags> <internal date> <modseq> <sha256 hex> <keywords length>
  *     <body length>                            then keywords, body, LF
+ *   S <uid> <flags> <modseq> <keywords length> then keywords, LF (sync only)
+ *   D <uid> <uidvalidity> <at> <sha256 hex> <id length>  then the delivery
+ *                                              id, LF (sorted by id)
  *   E <folders> <messages>
  *
  * flags is "-" or a comma list of Seen,Answered,Flagged,Deleted,Draft. An M
- * record belongs to the F record before it; UIDs ascend within a folder. The
- * E record's counts let an importer tell a whole stream from a cut one.
+ * or S record belongs to the F record before it; UIDs ascend within a
+ * folder; D records (mailstore_deliver_id's idempotency keys: a delivery
+ * retried after the move must find them) follow the last folder. The E
+ * record's counts (S records count as messages) let an importer tell a
+ * whole stream from a cut one. Version 1 streams (no D records) are still
+ * read. Folders go by name and messages by UID, so equal mailboxes give
+ * equal bytes: mailstore_digest hashes the stream without the bodies.
+ *
+ * A sync stream lists every folder and message, the ones the receiver
+ * already has (its base) as S records without bodies; the receiver applies
+ * it in one transaction onto its copy: folders matched by UIDVALIDITY
+ * (renames), messages not listed deleted (expunges), states replaced.
  *
  * Import builds the mailbox in ROOT/tmp and renames it into ROOT/users at
  * the end, so a user has either no mailbox or all of it. Bodies are
@@ -37,7 +51,7 @@
 #include "storage/mailstore/mailstore_int.h"
 
 #define EXPORT_MAGIC "MNMBX"
-#define EXPORT_VERSION 1
+#define EXPORT_VERSION 2 /* 1 had no D records */
 #define EXPORT_MAX_LINE 512 /* longest record line (fields only) */
 #define EXPORT_CHUNK 65536
 
@@ -155,50 +169,99 @@ out:
 	return rc;
 }
 
-int
-mailstore_export(struct mailstore *ms, const char *user,
-    int (*write_cb)(void *arg, const void *data, size_t len), void *arg, struct mn_err *err)
+/* What an export writes: the whole mailbox (FULL), the changes since a base
+ * (SYNC: M records only for messages the base lacks, S for the others) or
+ * everything but the bodies (META: the input of mailstore_digest). */
+enum ex_mode { EX_FULL, EX_SYNC, EX_META };
+
+static const struct mailstore_sync_folder *
+base_find(const struct mailstore_sync_base *b, uint32_t uidvalidity)
 {
-	struct exporter ex = {write_cb, arg, err};
+	for (size_t i = 0; b != NULL && i < b->n; i++)
+		if (b->folders[i].uidvalidity == uidvalidity)
+			return &b->folders[i];
+	return NULL;
+}
+
+/* The delivery ids, sorted: "D <uid> <uidvalidity> <at> <hash> <id length>"
+ * then the id, LF. */
+static int
+ex_deliveries(sqlite3 *db, struct exporter *ex, uint64_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (ms_prepare(db, "SELECT id, hash, uid, uidvalidity, at FROM deliveries ORDER BY id",
+	        &st) != SQLITE_OK)
+		return ms_db_err(db, ex->err, "export");
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *hash = (const char *)sqlite3_column_text(st, 1);
+
+		rc = ex_printf(ex, "D %lld %lld %lld %s %zu\n", (long long)sqlite3_column_int64(st, 2),
+		    (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4),
+		    hash, strlen(id));
+		if (rc == 0)
+			rc = ex_write(ex, id, strlen(id));
+		if (rc == 0)
+			rc = ex_write(ex, "\n", 1);
+		(*n)++;
+	}
+	ms_finalize(st);
+	return rc;
+}
+
+/* One export of the open read transaction on db. base (SYNC only) is what
+ * the receiver holds; next (may be NULL) gets what it holds afterwards. */
+static int
+export_tx(struct mailstore *ms, sqlite3 *db, enum ex_mode mode,
+    const struct mailstore_sync_base *base, struct exporter *ex, struct mailstore_sync_base *next,
+    struct mailstore_sync_stats *stats)
+{
+	static const char *const tag[] = {"", " sync", " meta"};
 	sqlite3_stmt *fst = NULL, *mst = NULL;
-	uint64_t nfolders = 0, nmsgs = 0;
-	struct ms_user *u = NULL;
+	uint64_t nfolders = 0, nmsgs = 0, ndel = 0;
 	int rc;
 
-	rc = ms_enter2(ms, user, false, &u, err);
+	rc = ex_printf(ex, "%s %d %lld%s\n", EXPORT_MAGIC, EXPORT_VERSION,
+	    (long long)ms_meta_get(db, "last_uidvalidity"), tag[mode]);
 	if (rc != 0)
 		return rc;
-	/* one read transaction: a consistent snapshot of the index */
-	if ((rc = ms_exec(u->db, "BEGIN", err)) != 0)
-		goto out;
-	rc = ex_printf(&ex, "%s %d %lld\n", EXPORT_MAGIC, EXPORT_VERSION,
-	    (long long)ms_meta_get(u->db, "last_uidvalidity"));
-	if (rc != 0)
-		goto out;
-	if (ms_prepare(u->db, "SELECT id, name, uidvalidity, uidnext, highestmodseq, subscribed,"
+	if (ms_prepare(db, "SELECT id, name, uidvalidity, uidnext, highestmodseq, subscribed,"
 	        " special_use FROM folders ORDER BY name", &fst) != SQLITE_OK ||
-	    ms_prepare(u->db, "SELECT uid, flags, internal_date, modseq, body_hash, keywords, size"
+	    ms_prepare(db, "SELECT uid, flags, internal_date, modseq, body_hash, keywords, size"
 	        " FROM messages WHERE folder_id = ? ORDER BY uid", &mst) != SQLITE_OK) {
-		rc = ms_db_err(u->db, err, "export");
+		rc = ms_db_err(db, ex->err, "export");
 		goto out;
 	}
 	while (rc == 0 && sqlite3_step(fst) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(fst, 1);
 		const char *su = (const char *)sqlite3_column_text(fst, 6);
+		uint32_t uv = (uint32_t)sqlite3_column_int64(fst, 2);
+		const struct mailstore_sync_folder *bf = mode == EX_SYNC ? base_find(base, uv) : NULL;
 
 		nfolders++;
-		rc = ex_printf(&ex, "F %lld %lld %lld %d %s %zu\n",
-		    (long long)sqlite3_column_int64(fst, 2),
+		if (next != NULL) {
+			next->folders = xrealloc(next->folders, (next->n + 1) * sizeof(*next->folders));
+			next->folders[next->n++] = (struct mailstore_sync_folder){
+			    uv, (uint32_t)sqlite3_column_int64(fst, 3),
+			    (uint64_t)sqlite3_column_int64(fst, 4)};
+		}
+		if (stats != NULL && mode == EX_SYNC && bf == NULL)
+			stats->new_folders++;
+		rc = ex_printf(ex, "F %lld %lld %lld %d %s %zu\n", (long long)uv,
 		    (long long)sqlite3_column_int64(fst, 3),
 		    (long long)sqlite3_column_int64(fst, 4), sqlite3_column_int(fst, 5),
 		    su ? su : "-", strlen(name));
 		if (rc == 0)
-			rc = ex_write(&ex, name, strlen(name));
+			rc = ex_write(ex, name, strlen(name));
 		if (rc == 0)
-			rc = ex_write(&ex, "\n", 1);
+			rc = ex_write(ex, "\n", 1);
 		sqlite3_reset(mst);
 		sqlite3_bind_int64(mst, 1, sqlite3_column_int64(fst, 0));
 		while (rc == 0 && sqlite3_step(mst) == SQLITE_ROW) {
+			uint32_t uid = (uint32_t)sqlite3_column_int64(mst, 0);
+			uint64_t modseq = (uint64_t)sqlite3_column_int64(mst, 3);
 			const char *hash = (const char *)sqlite3_column_text(mst, 4);
 			const char *kw = (const char *)sqlite3_column_text(mst, 5);
 			uint64_t size = (uint64_t)sqlite3_column_int64(mst, 6);
@@ -206,26 +269,170 @@ mailstore_export(struct mailstore *ms, const char *user,
 
 			nmsgs++;
 			flags_format((uint32_t)sqlite3_column_int64(mst, 1), fl, sizeof(fl));
-			rc = ex_printf(&ex, "M %lld %s %lld %lld %s %zu %" PRIu64 "\n",
-			    (long long)sqlite3_column_int64(mst, 0), fl,
-			    (long long)sqlite3_column_int64(mst, 2),
-			    (long long)sqlite3_column_int64(mst, 3), hash, strlen(kw), size);
+			if (bf != NULL && uid < bf->uidnext) {
+				/* the receiver has it: its state only */
+				if (stats != NULL && modseq > bf->highestmodseq)
+					stats->changed++;
+				rc = ex_printf(ex, "S %lu %s %llu %zu\n", (unsigned long)uid, fl,
+				    (unsigned long long)modseq, strlen(kw));
+				if (rc == 0)
+					rc = ex_write(ex, kw, strlen(kw));
+				if (rc == 0)
+					rc = ex_write(ex, "\n", 1);
+				continue;
+			}
+			if (stats != NULL && mode == EX_SYNC) {
+				stats->new_messages++;
+				stats->new_bytes += size;
+			}
+			rc = ex_printf(ex, "M %lld %s %lld %lld %s %zu %" PRIu64 "\n", (long long)uid,
+			    fl, (long long)sqlite3_column_int64(mst, 2), (long long)modseq, hash,
+			    strlen(kw), size);
 			if (rc == 0)
-				rc = ex_write(&ex, kw, strlen(kw));
+				rc = ex_write(ex, kw, strlen(kw));
+			if (rc == 0 && mode != EX_META)
+				rc = ex_body(ms, ex, hash, size);
 			if (rc == 0)
-				rc = ex_body(ms, &ex, hash, size);
-			if (rc == 0)
-				rc = ex_write(&ex, "\n", 1);
+				rc = ex_write(ex, "\n", 1);
 		}
 	}
 	if (rc == 0)
-		rc = ex_printf(&ex, "E %" PRIu64 " %" PRIu64 "\n", nfolders, nmsgs);
+		rc = ex_deliveries(db, ex, &ndel);
+	if (rc == 0)
+		rc = ex_printf(ex, "E %" PRIu64 " %" PRIu64 "\n", nfolders, nmsgs);
+	if (stats != NULL && mode != EX_META) {
+		stats->folders = nfolders;
+		stats->messages = nmsgs;
+		stats->deliveries = ndel;
+	}
+	/* folders of the base that are gone */
+	for (size_t i = 0; stats != NULL && mode == EX_SYNC && base != NULL && i < base->n; i++) {
+		size_t k;
+
+		for (k = 0; next != NULL && k < next->n; k++)
+			if (next->folders[k].uidvalidity == base->folders[i].uidvalidity)
+				break;
+		if (next != NULL && k == next->n)
+			stats->new_folders++;
+	}
 out:
 	ms_finalize(fst);
 	ms_finalize(mst);
-	ms_rollback(u->db);
+	return rc;
+}
+
+static int64_t
+count_q(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+
+	if (ms_prepare(db, sql, &st) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	ms_finalize(st);
+	return v;
+}
+
+static int
+sha_write(void *arg, const void *data, size_t len)
+{
+	return EVP_DigestUpdate(arg, data, len) == 1 ? 0 : MN_EIO;
+}
+
+/* the META export of the open transaction, hashed into hex */
+static int
+digest_tx(struct mailstore *ms, sqlite3 *db, char hex[65], struct mn_err *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct exporter ex = {sha_write, md, err};
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dlen = 0;
+	int rc;
+
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	rc = export_tx(ms, db, EX_META, NULL, &ex, NULL, NULL);
+	EVP_DigestFinal_ex(md, d, &dlen);
+	EVP_MD_CTX_free(md);
+	for (unsigned i = 0; i < dlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	return rc;
+}
+
+static int
+export_user(struct mailstore *ms, const char *user, enum ex_mode mode,
+    const struct mailstore_sync_base *base, struct exporter *ex, struct mailstore_sync_base *next,
+    struct mailstore_sync_stats *stats)
+{
+	struct ms_user *u = NULL;
+	int rc;
+
+	rc = ms_enter2(ms, user, false, &u, ex->err);
+	if (rc != 0)
+		return rc;
+	/* one read transaction: a consistent snapshot of the index */
+	if ((rc = ms_exec(u->db, "BEGIN", ex->err)) == 0) {
+		if (ex->write_cb != NULL)
+			rc = export_tx(ms, u->db, mode, base, ex, next, stats);
+		if (rc == 0 && stats != NULL) {
+			if (ex->write_cb == NULL) {
+				/* counts only */
+				stats->folders =
+				    (uint64_t)count_q(u->db, "SELECT count(*) FROM folders");
+				stats->messages =
+				    (uint64_t)count_q(u->db, "SELECT count(*) FROM messages");
+				stats->deliveries =
+				    (uint64_t)count_q(u->db, "SELECT count(*) FROM deliveries");
+			}
+			rc = digest_tx(ms, u->db, stats->digest, ex->err);
+		}
+		ms_rollback(u->db);
+	}
 	ms_leave(ms, u);
 	return rc;
+}
+
+int
+mailstore_export(struct mailstore *ms, const char *user,
+    int (*write_cb)(void *arg, const void *data, size_t len), void *arg, struct mn_err *err)
+{
+	struct exporter ex = {write_cb, arg, err};
+
+	return export_user(ms, user, EX_FULL, NULL, &ex, NULL, NULL);
+}
+
+int
+mailstore_export_sync(struct mailstore *ms, const char *user,
+    const struct mailstore_sync_base *base,
+    int (*write_cb)(void *arg, const void *data, size_t len), void *arg,
+    struct mailstore_sync_base *next, struct mailstore_sync_stats *stats, struct mn_err *err)
+{
+	struct exporter ex = {write_cb, arg, err};
+	int rc;
+
+	memset(stats, 0, sizeof(*stats));
+	memset(next, 0, sizeof(*next));
+	rc = export_user(ms, user, EX_SYNC, base, &ex, next, stats);
+	if (rc != 0)
+		mailstore_sync_base_fini(next);
+	return rc;
+}
+
+int
+mailstore_digest(
+    struct mailstore *ms, const char *user, struct mailstore_sync_stats *stats, struct mn_err *err)
+{
+	struct exporter ex = {NULL, NULL, err};
+
+	memset(stats, 0, sizeof(*stats));
+	return export_user(ms, user, EX_META, NULL, &ex, NULL, stats);
+}
+
+void
+mailstore_sync_base_fini(struct mailstore_sync_base *b)
+{
+	free(b->folders);
+	b->folders = NULL;
+	b->n = 0;
 }
 
 /* --- import ------------------------------------------------------------------ */
@@ -361,12 +568,79 @@ num_i64(const char *s, int64_t *out)
 
 struct import_state {
 	sqlite3 *db;
+	bool sync;   /* a sync stream onto an existing index (S records, updates) */
 	char **refs; /* bodies referenced so far (released on failure) */
 	size_t nrefs, caprefs;
+	char **drop; /* bodies of rows deleted (released after the commit) */
+	size_t ndrop, capdrop;
 	int64_t folder_id;
+	bool folder_new; /* sync: the folder was not there before this stream */
 	uint64_t uidnext, highestmodseq, last_uid;
 	uint64_t nfolders, nmsgs, bytes;
 };
+
+static void
+strv_push(char ***v, size_t *n, size_t *cap, const char *s)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = xstrdup(s);
+}
+
+/* sync: delete the current folder's messages with lo < uid < hi (hi 0: no
+ * upper end), keeping their hashes to release after the commit */
+static int
+sync_drop(struct importer *im, struct import_state *st, uint64_t lo, uint64_t hi)
+{
+	sqlite3_stmt *sel = NULL, *del = NULL;
+	int64_t top = hi ? (int64_t)hi : INT64_MAX;
+	int rc = 0;
+
+	if (!st->sync || st->folder_new || st->folder_id == 0 || (hi && hi <= lo + 1))
+		return 0;
+	if (ms_prepare(st->db, "SELECT body_hash FROM messages WHERE folder_id = ? AND uid > ?"
+	        " AND uid < ?", &sel) != SQLITE_OK ||
+	    ms_prepare(st->db, "DELETE FROM messages WHERE folder_id = ? AND uid > ? AND uid < ?",
+	        &del) != SQLITE_OK) {
+		rc = ms_db_err(st->db, im->err, "import");
+		goto out;
+	}
+	sqlite3_bind_int64(sel, 1, st->folder_id);
+	sqlite3_bind_int64(sel, 2, (int64_t)lo);
+	sqlite3_bind_int64(sel, 3, top);
+	while (sqlite3_step(sel) == SQLITE_ROW)
+		strv_push(&st->drop, &st->ndrop, &st->capdrop,
+		    (const char *)sqlite3_column_text(sel, 0));
+	sqlite3_bind_int64(del, 1, st->folder_id);
+	sqlite3_bind_int64(del, 2, (int64_t)lo);
+	sqlite3_bind_int64(del, 3, top);
+	if (sqlite3_step(del) != SQLITE_DONE)
+		rc = ms_db_err(st->db, im->err, "import");
+out:
+	ms_finalize(sel);
+	ms_finalize(del);
+	return rc;
+}
+
+/* sync: the folder with this UIDVALIDITY the stream has not named yet
+ * (their names are "//<id>" until it does); 0 if none */
+static int64_t
+sync_folder_find(sqlite3 *db, uint64_t uv)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+
+	if (ms_prepare(db, "SELECT id FROM folders WHERE uidvalidity = ? AND name GLOB '//*'"
+	        " ORDER BY id LIMIT 1", &st) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, (int64_t)uv);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+	}
+	ms_finalize(st);
+	return id;
+}
 
 static int
 im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
@@ -374,6 +648,7 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 	uint64_t uv, un, hm, sub, nlen;
 	char *name = NULL, *norm = NULL;
 	sqlite3_stmt *ins = NULL;
+	int64_t id = 0;
 	int rc;
 
 	if (nf != 7 || num(f[1], 1, UINT32_MAX, &uv) || num(f[2], 1, UINT32_MAX, &un) ||
@@ -382,6 +657,9 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 		return mn_err_set(im->err, MN_EPARSE, "import: bad folder record");
 	if (st->nfolders >= MAILSTORE_MAX_FOLDERS)
 		return mn_err_set(im->err, MN_EPARSE, "import: too many folders");
+	/* the folder before: what the stream did not list is gone */
+	if ((rc = sync_drop(im, st, st->last_uid, 0)) != 0)
+		return rc;
 	name = xmalloc(nlen + 1);
 	if ((rc = im_read(im, name, nlen, NULL)) != 0 || (rc = im_lf(im)) != 0)
 		goto out;
@@ -391,8 +669,24 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 		rc = mn_err_set(im->err, MN_EPARSE, "import: bad folder name");
 		goto out;
 	}
-	if (ms_prepare(st->db, "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
-	        " subscribed, special_use) VALUES(?, ?, ?, ?, ?, ?)", &ins) != SQLITE_OK) {
+	if (strcmp(f[5], "-") != 0 && !ms_special_use_valid(f[5])) {
+		rc = mn_err_set(im->err, MN_EPARSE, "import: bad special-use");
+		goto out;
+	}
+	if (st->sync)
+		id = sync_folder_find(st->db, uv);
+	if (id != 0) {
+		/* there already (perhaps renamed since): its new state */
+		if (ms_prepare(st->db, "UPDATE folders SET name = ?, uidvalidity = ?, uidnext = ?,"
+		        " highestmodseq = ?, subscribed = ?, special_use = ? WHERE id = ?",
+		        &ins) != SQLITE_OK) {
+			rc = ms_db_err(st->db, im->err, "import");
+			goto out;
+		}
+		sqlite3_bind_int64(ins, 7, id);
+	} else if (ms_prepare(st->db, "INSERT INTO folders(name, uidvalidity, uidnext,"
+	               " highestmodseq, subscribed, special_use) VALUES(?, ?, ?, ?, ?, ?)",
+	               &ins) != SQLITE_OK) {
 		rc = ms_db_err(st->db, im->err, "import");
 		goto out;
 	}
@@ -401,10 +695,6 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 	sqlite3_bind_int64(ins, 3, (int64_t)un);
 	sqlite3_bind_int64(ins, 4, (int64_t)hm);
 	sqlite3_bind_int(ins, 5, (int)sub);
-	if (strcmp(f[5], "-") != 0 && !ms_special_use_valid(f[5])) {
-		rc = mn_err_set(im->err, MN_EPARSE, "import: bad special-use");
-		goto out;
-	}
 	if (strcmp(f[5], "-") == 0)
 		sqlite3_bind_null(ins, 6);
 	else
@@ -414,7 +704,8 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 		    im->err, MN_EPARSE, "import: folder %s: %s", name, sqlite3_errmsg(st->db));
 		goto out;
 	}
-	st->folder_id = sqlite3_last_insert_rowid(st->db);
+	st->folder_id = id != 0 ? id : sqlite3_last_insert_rowid(st->db);
+	st->folder_new = id == 0;
 	st->uidnext = un;
 	st->highestmodseq = hm;
 	st->last_uid = 0;
@@ -424,6 +715,48 @@ out:
 	free(name);
 	free(norm);
 	return rc;
+}
+
+/* Check a keyword list read from a stream: atoms separated by one space. */
+static bool
+keywords_text_valid(const char *kw)
+{
+	size_t n = 0;
+
+	if (kw[0] == '\0')
+		return true;
+	for (const char *p = kw;; p++) {
+		if (*p == ' ' || *p == '\0') {
+			if (n == 0 || n > MAILSTORE_MAX_KEYWORD)
+				return false;
+			n = 0;
+			if (*p == '\0')
+				return true;
+			continue;
+		}
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e ||
+		    strchr("(){%*\"\\]", *p) != NULL)
+			return false;
+		n++;
+	}
+}
+
+/* keywords of kwlen bytes, checked */
+static int
+im_keywords(struct importer *im, uint64_t kwlen, char **out)
+{
+	char *kw = xmalloc(kwlen + 1);
+	int rc = im_read(im, kw, kwlen, NULL);
+
+	kw[kwlen] = '\0';
+	if (rc == 0 && (strlen(kw) != kwlen || !keywords_text_valid(kw)))
+		rc = mn_err_set(im->err, MN_EPARSE, "import: bad keywords");
+	if (rc != 0) {
+		free(kw);
+		return rc;
+	}
+	*out = kw;
+	return 0;
 }
 
 static int
@@ -447,10 +780,10 @@ im_message(struct mailstore *ms, struct importer *im, struct import_state *st, c
 	if (uid <= st->last_uid || uid >= st->uidnext || modseq > st->highestmodseq)
 		return mn_err_set(
 		    im->err, MN_EPARSE, "import: message %" PRIu64 " out of order or range", uid);
-	kw = xmalloc(kwlen + 1);
-	if ((rc = im_read(im, kw, kwlen, NULL)) != 0)
-		goto out;
-	kw[kwlen] = '\0';
+	if ((rc = sync_drop(im, st, st->last_uid, uid)) != 0)
+		return rc;
+	if ((rc = im_keywords(im, kwlen, &kw)) != 0)
+		return rc;
 	rc = body_writer_begin(ms, &w, im->err);
 	if (rc != 0)
 		goto out;
@@ -462,11 +795,7 @@ im_message(struct mailstore *ms, struct importer *im, struct import_state *st, c
 	rc = body_writer_commit(ms, &w, 1, hex, im->err);
 	if (rc != 0)
 		goto out;
-	if (st->nrefs == st->caprefs) {
-		st->caprefs = st->caprefs ? st->caprefs * 2 : 64;
-		st->refs = xrealloc(st->refs, st->caprefs * sizeof(*st->refs));
-	}
-	st->refs[st->nrefs++] = xstrdup(hex);
+	strv_push(&st->refs, &st->nrefs, &st->caprefs, hex);
 	if (strcmp(hex, f[5]) != 0) {
 		rc = mn_err_set(im->err, MN_EPARSE,
 		    "import: message %" PRIu64 ": body does not match its hash", uid);
@@ -500,28 +829,173 @@ out:
 	return rc;
 }
 
-/* Check a keyword list read from a stream: atoms separated by one space. */
-static bool
-keywords_text_valid(const char *kw)
+/* S <uid> <flags> <modseq> <keywords length>, keywords, LF: the new state
+ * of a message the receiver has (sync streams only) */
+static int
+im_state(struct importer *im, struct import_state *st, char **f, size_t nf)
 {
-	size_t n = 0;
+	uint64_t uid, modseq, kwlen;
+	uint32_t flags;
+	sqlite3_stmt *up = NULL;
+	char *kw = NULL;
+	int rc;
 
-	if (kw[0] == '\0')
-		return true;
-	for (const char *p = kw;; p++) {
-		if (*p == ' ' || *p == '\0') {
-			if (n == 0 || n > MAILSTORE_MAX_KEYWORD)
-				return false;
-			n = 0;
-			if (*p == '\0')
-				return true;
-			continue;
-		}
-		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e ||
-		    strchr("(){%*\"\\]", *p) != NULL)
-			return false;
-		n++;
+	if (!st->sync || nf != 5 || st->folder_id == 0 || num(f[1], 1, UINT32_MAX, &uid) ||
+	    flags_parse(f[2], &flags) || num(f[3], 1, INT64_MAX, &modseq) ||
+	    num(f[4], 0, MAILSTORE_MAX_KEYWORDS * (MAILSTORE_MAX_KEYWORD + 1), &kwlen))
+		return mn_err_set(im->err, MN_EPARSE, "import: bad state record");
+	if (uid <= st->last_uid || uid >= st->uidnext || modseq > st->highestmodseq)
+		return mn_err_set(
+		    im->err, MN_EPARSE, "import: state %" PRIu64 " out of order or range", uid);
+	if ((rc = sync_drop(im, st, st->last_uid, uid)) != 0)
+		return rc;
+	if ((rc = im_keywords(im, kwlen, &kw)) != 0 || (rc = im_lf(im)) != 0)
+		goto out;
+	if (ms_prepare(st->db, "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
+	        " WHERE folder_id = ? AND uid = ?", &up) != SQLITE_OK) {
+		rc = ms_db_err(st->db, im->err, "import");
+		goto out;
 	}
+	sqlite3_bind_int64(up, 1, flags);
+	sqlite3_bind_text(up, 2, kw, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(up, 3, (int64_t)modseq);
+	sqlite3_bind_int64(up, 4, st->folder_id);
+	sqlite3_bind_int64(up, 5, (int64_t)uid);
+	if (sqlite3_step(up) != SQLITE_DONE) {
+		rc = ms_db_err(st->db, im->err, "import");
+		goto out;
+	}
+	if (sqlite3_changes(st->db) != 1) {
+		/* the receiver is not where the sender thinks: a full copy */
+		rc = mn_err_set(im->err, MN_ECONFLICT,
+		    "import: message %" PRIu64 " is not here to update", uid);
+		goto out;
+	}
+	st->last_uid = uid;
+	st->nmsgs++;
+out:
+	ms_finalize(up);
+	free(kw);
+	return rc;
+}
+
+/* D <uid> <uidvalidity> <at> <hash> <id length>, the id, LF */
+static int
+im_delivery(struct importer *im, struct import_state *st, char **f, size_t nf)
+{
+	uint64_t uid, uv, idlen;
+	int64_t at;
+	char id[MAILSTORE_MAX_DELIVERY_ID + 1];
+	sqlite3_stmt *ins = NULL;
+	int rc;
+
+	if (nf != 6 || num(f[1], 1, UINT32_MAX, &uid) || num(f[2], 1, UINT32_MAX, &uv) ||
+	    num_i64(f[3], &at) || strlen(f[4]) != MS_HASH_HEX ||
+	    strspn(f[4], "0123456789abcdef") != MS_HASH_HEX ||
+	    num(f[5], 1, MAILSTORE_MAX_DELIVERY_ID, &idlen))
+		return mn_err_set(im->err, MN_EPARSE, "import: bad delivery record");
+	if ((rc = im_read(im, id, idlen, NULL)) != 0 || (rc = im_lf(im)) != 0)
+		return rc;
+	id[idlen] = '\0';
+	if (strlen(id) != idlen)
+		return mn_err_set(im->err, MN_EPARSE, "import: bad delivery id");
+	if (ms_prepare(st->db, "INSERT INTO deliveries(id, hash, uid, uidvalidity, at)"
+	        " VALUES(?, ?, ?, ?, ?)", &ins) != SQLITE_OK)
+		return ms_db_err(st->db, im->err, "import");
+	sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 2, f[4], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 3, (int64_t)uid);
+	sqlite3_bind_int64(ins, 4, (int64_t)uv);
+	sqlite3_bind_int64(ins, 5, at);
+	rc = sqlite3_step(ins) == SQLITE_DONE
+	         ? 0
+	         : mn_err_set(im->err, MN_EPARSE, "import: delivery %s: %s", id,
+	               sqlite3_errmsg(st->db));
+	ms_finalize(ins);
+	return rc;
+}
+
+/* The header line and every record up to E, into st->db (in a
+ * transaction the caller owns). sync: "MNMBX 2 <luv> sync" with S records
+ * allowed; otherwise "MNMBX 1|2 <luv>". */
+static int
+import_records(struct mailstore *ms, struct importer *im, struct import_state *st)
+{
+	char line[EXPORT_MAX_LINE], *f[10];
+	uint64_t v, ver;
+	bool deliveries = false;
+	size_t nf;
+	int rc;
+
+	if ((rc = im_line(im, line)) != 0)
+		return rc;
+	nf = fields(line, f, 10);
+	if (nf < 3 || strcmp(f[0], EXPORT_MAGIC) != 0 || num(f[1], 1, EXPORT_VERSION, &ver) ||
+	    num(f[2], 0, UINT32_MAX, &v) || nf != (st->sync ? 4u : 3u) ||
+	    (st->sync && (ver < 2 || strcmp(f[3], "sync") != 0)))
+		return mn_err_set(im->err, MN_EPARSE, "import: not an MNMBX %s stream",
+		    st->sync ? "2 sync" : "1 or 2");
+	if ((rc = ms_meta_set(st->db, "last_uidvalidity", (int64_t)v, im->err)) != 0)
+		return rc;
+	for (;;) {
+		if ((rc = im_line(im, line)) != 0)
+			return rc;
+		nf = fields(line, f, 10);
+		if (nf == 0)
+			return mn_err_set(im->err, MN_EPARSE, "import: empty record");
+		if (strcmp(f[0], "D") == 0 && ver >= 2) {
+			/* after the folders, before E */
+			if (!deliveries) {
+				/* the last folder is complete */
+				if ((rc = sync_drop(im, st, st->last_uid, 0)) != 0)
+					return rc;
+				st->folder_id = 0;
+				deliveries = true;
+			}
+			rc = im_delivery(im, st, f, nf);
+		} else if (deliveries && strcmp(f[0], "E") != 0) {
+			return mn_err_set(im->err, MN_EPARSE, "import: record after D");
+		} else if (strcmp(f[0], "F") == 0) {
+			rc = im_folder(im, st, f, nf);
+		} else if (strcmp(f[0], "M") == 0) {
+			rc = im_message(ms, im, st, f, nf);
+		} else if (strcmp(f[0], "S") == 0) {
+			rc = im_state(im, st, f, nf);
+		} else if (strcmp(f[0], "E") == 0) {
+			uint64_t a, b;
+
+			if (nf != 3 || num(f[1], 0, UINT64_MAX, &a) ||
+			    num(f[2], 0, UINT64_MAX, &b) || a != st->nfolders || b != st->nmsgs)
+				return mn_err_set(
+				    im->err, MN_EPARSE, "import: end record does not match");
+			break;
+		} else {
+			return mn_err_set(im->err, MN_EPARSE, "import: unknown record");
+		}
+		if (rc != 0)
+			return rc;
+	}
+	if (!deliveries && (rc = sync_drop(im, st, st->last_uid, 0)) != 0)
+		return rc;
+	/* nothing may follow the end record */
+	if ((rc = im_fill(im)) != 0)
+		return rc;
+	if (!im->eof)
+		return mn_err_set(im->err, MN_EPARSE, "import: data after end record");
+	if (ms_folder_find(st->db, "INBOX", &(struct ms_folder){0}, NULL) != 0)
+		return mn_err_set(im->err, MN_EPARSE, "import: no INBOX");
+	return 0;
+}
+
+static void
+import_state_fini(struct import_state *st)
+{
+	for (size_t i = 0; i < st->nrefs; i++)
+		free(st->refs[i]);
+	free(st->refs);
+	for (size_t i = 0; i < st->ndrop; i++)
+		free(st->drop[i]);
+	free(st->drop);
 }
 
 int
@@ -530,10 +1004,7 @@ mailstore_import(struct mailstore *ms, const char *user,
 {
 	struct importer *im = xcalloc(1, sizeof(*im));
 	struct import_state st = {0};
-	char line[EXPORT_MAX_LINE], *f[10], *dir = NULL, *tmp = NULL, *path = NULL;
-	char ver[16];
-	uint64_t v;
-	size_t nf;
+	char *dir = NULL, *tmp = NULL, *path = NULL;
 	struct stat sb;
 	int rc;
 
@@ -556,72 +1027,8 @@ mailstore_import(struct mailstore *ms, const char *user,
 	if ((rc = ms_open_db(path, &st.db, err)) != 0 ||
 	    (rc = ms_index_init(st.db, false, err)) != 0 || (rc = ms_begin(st.db, err)) != 0)
 		goto out;
-	if ((rc = im_line(im, line)) != 0)
+	if ((rc = import_records(ms, im, &st)) != 0)
 		goto out;
-	snprintf(ver, sizeof(ver), "%d", EXPORT_VERSION);
-	nf = fields(line, f, 10);
-	if (nf != 3 || strcmp(f[0], EXPORT_MAGIC) != 0 || strcmp(f[1], ver) != 0 ||
-	    num(f[2], 0, UINT32_MAX, &v)) {
-		rc = mn_err_set(err, MN_EPARSE, "import: not an MNMBX 1 stream");
-		goto out;
-	}
-	if ((rc = ms_meta_set(st.db, "last_uidvalidity", (int64_t)v, err)) != 0)
-		goto out;
-	for (;;) {
-		if ((rc = im_line(im, line)) != 0)
-			goto out;
-		nf = fields(line, f, 10);
-		if (nf == 0) {
-			rc = mn_err_set(err, MN_EPARSE, "import: empty record");
-			goto out;
-		}
-		if (strcmp(f[0], "F") == 0) {
-			rc = im_folder(im, &st, f, nf);
-		} else if (strcmp(f[0], "M") == 0) {
-			rc = im_message(ms, im, &st, f, nf);
-		} else if (strcmp(f[0], "E") == 0) {
-			uint64_t a, b;
-
-			if (nf != 3 || num(f[1], 0, UINT64_MAX, &a) ||
-			    num(f[2], 0, UINT64_MAX, &b) || a != st.nfolders || b != st.nmsgs)
-				rc =
-				    mn_err_set(err, MN_EPARSE, "import: end record does not match");
-			break;
-		} else {
-			rc = mn_err_set(err, MN_EPARSE, "import: unknown record");
-		}
-		if (rc != 0)
-			goto out;
-	}
-	if (rc != 0)
-		goto out;
-	/* nothing may follow the end record */
-	if ((rc = im_fill(im)) != 0)
-		goto out;
-	if (!im->eof) {
-		rc = mn_err_set(err, MN_EPARSE, "import: data after end record");
-		goto out;
-	}
-	if (ms_folder_find(st.db, "INBOX", &(struct ms_folder){0}, NULL) != 0) {
-		rc = mn_err_set(err, MN_EPARSE, "import: no INBOX");
-		goto out;
-	}
-	{
-		/* keywords were stored as read; check them all at once */
-		sqlite3_stmt *k = NULL;
-
-		if (ms_prepare(st.db, "SELECT keywords FROM messages", &k) !=
-		    SQLITE_OK) {
-			rc = ms_db_err(st.db, err, "import");
-			goto out;
-		}
-		while (rc == 0 && sqlite3_step(k) == SQLITE_ROW)
-			if (!keywords_text_valid((const char *)sqlite3_column_text(k, 0)))
-				rc = mn_err_set(err, MN_EPARSE, "import: bad keywords");
-		ms_finalize(k);
-		if (rc != 0)
-			goto out;
-	}
 	if ((rc = ms_meta_set(st.db, "used_bytes", (int64_t)st.bytes, err)) != 0 ||
 	    (rc = ms_meta_set(st.db, "used_messages", (int64_t)st.nmsgs, err)) != 0 ||
 	    (rc = ms_commit(st.db, err)) != 0)
@@ -667,9 +1074,7 @@ out:
 		ms_rmtree(tmp);
 		body_store_unref(ms, st.refs, st.nrefs);
 	}
-	for (size_t i = 0; i < st.nrefs; i++)
-		free(st.refs[i]);
-	free(st.refs);
+	import_state_fini(&st);
 	free(path);
 	free(tmp);
 	free(dir);
@@ -677,5 +1082,82 @@ out:
 	if (rc == 0)
 		log_info("mailstore", "event=imported folders=%" PRIu64 " messages=%" PRIu64,
 		    st.nfolders, st.nmsgs);
+	return rc;
+}
+
+int
+mailstore_import_sync(struct mailstore *ms, const char *user, bool fresh,
+    ssize_t (*read_cb)(void *arg, void *data, size_t len), void *arg, struct mn_err *err)
+{
+	struct importer *im = xcalloc(1, sizeof(*im));
+	struct import_state st = {.sync = true};
+	struct ms_user *u = NULL;
+	sqlite3_stmt *sel = NULL;
+	int rc;
+
+	im->read_cb = read_cb;
+	im->arg = arg;
+	im->err = err;
+	/* a fresh copy makes the mailbox (its default folders go below) */
+	if ((rc = ms_enter2(ms, user, fresh, &u, err)) != 0)
+		goto done;
+	st.db = u->db;
+	ms_durable(u, true);
+	if ((rc = ms_begin(st.db, err)) != 0)
+		goto leave;
+	/* fresh: everything there goes; otherwise the folders keep their rows
+	 * (and messages) under names no stream can give ("//<id>") until the
+	 * stream names them, and those it does not name are deleted */
+	if (fresh) {
+		if (ms_prepare(st.db, "SELECT body_hash FROM messages", &sel) != SQLITE_OK) {
+			rc = ms_db_err(st.db, err, "import");
+			goto fail;
+		}
+		while (sqlite3_step(sel) == SQLITE_ROW)
+			strv_push(&st.drop, &st.ndrop, &st.capdrop,
+			    (const char *)sqlite3_column_text(sel, 0));
+		ms_finalize(sel);
+		sel = NULL;
+	}
+	rc = ms_exec(st.db,
+	    fresh ? "DELETE FROM messages; DELETE FROM folders; DELETE FROM deliveries;"
+	          : "UPDATE folders SET name = '//' || id; DELETE FROM deliveries;",
+	    err);
+	if (rc != 0 || (rc = import_records(ms, im, &st)) != 0)
+		goto fail;
+	if (ms_prepare(st.db, "SELECT m.body_hash FROM messages m JOIN folders f"
+	        " ON m.folder_id = f.id WHERE f.name GLOB '//*'", &sel) != SQLITE_OK) {
+		rc = ms_db_err(st.db, err, "import");
+		goto fail;
+	}
+	while (sqlite3_step(sel) == SQLITE_ROW)
+		strv_push(&st.drop, &st.ndrop, &st.capdrop, (const char *)sqlite3_column_text(sel, 0));
+	ms_finalize(sel);
+	sel = NULL;
+	rc = ms_exec(st.db,
+	    "DELETE FROM messages WHERE folder_id IN (SELECT id FROM folders WHERE name GLOB '//*');"
+	    "DELETE FROM folders WHERE name GLOB '//*';"
+	    "UPDATE meta SET value = (SELECT coalesce(sum(size), 0) FROM messages)"
+	    " WHERE key = 'used_bytes';"
+	    "UPDATE meta SET value = (SELECT count(*) FROM messages) WHERE key = 'used_messages';",
+	    err);
+	if (rc != 0 || (rc = ms_commit(st.db, err)) != 0)
+		goto fail;
+	/* committed: the rows are gone, their references may follow */
+	body_store_unref(ms, st.drop, st.ndrop);
+	log_info("mailstore",
+	    "event=imported_sync fresh=%d folders=%" PRIu64 " messages=%" PRIu64
+	    " new=%zu dropped=%zu",
+	    fresh, st.nfolders, st.nmsgs, st.nrefs, st.ndrop);
+	goto leave;
+fail:
+	ms_finalize(sel);
+	ms_rollback(st.db);
+	body_store_unref(ms, st.refs, st.nrefs);
+leave:
+	ms_leave(ms, u);
+done:
+	import_state_fini(&st);
+	free(im);
 	return rc;
 }

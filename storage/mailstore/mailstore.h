@@ -298,7 +298,7 @@ int mailstore_quota_usage(struct mailstore *ms, const char *user, uint64_t *byte
 /* --- whole mailboxes (account migration, SPEC §7) --------------------------- */
 
 /* mailstore_export - write the user's whole mailbox as the stream described
- * in docs/mailstore.md ("MNMBX 1") through write_cb, which returns 0 or a
+ * in docs/mailstore.md ("MNMBX 2": with the delivery ids) through write_cb, which returns 0 or a
  * negative code (that ends the export). MN_ENOENT if the user has no
  * mailbox. */
 int mailstore_export(struct mailstore *ms, const char *user,
@@ -311,6 +311,56 @@ int mailstore_export(struct mailstore *ms, const char *user,
  * on any error nothing is left. MN_EEXIST if the user already has one. */
 int mailstore_import(struct mailstore *ms, const char *user,
     ssize_t (*read_cb)(void *arg, void *data, size_t len), void *arg, struct mn_err *err);
+/* Incremental copies (account migration, cluster/migrate): a sync export
+ * sends only what the receiver lacks. The base is what the receiver holds,
+ * folder by folder (UIDVALIDITY, and UIDNEXT and HIGHESTMODSEQ when it was
+ * copied): messages below that UIDNEXT go as their state (flags, keywords,
+ * MODSEQ; "S" records), the others with their bodies ("M"); the receiver
+ * deletes the messages and folders the stream does not list and renames
+ * folders whose UIDVALIDITY it knows. Every sync stream carries the whole
+ * metadata, so applying it makes the receiver equal to the snapshot. */
+struct mailstore_sync_folder {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+};
+
+struct mailstore_sync_base {
+	struct mailstore_sync_folder *folders;
+	size_t n;
+};
+
+struct mailstore_sync_stats {
+	uint64_t folders, messages, deliveries; /* in the snapshot */
+	uint64_t new_messages, new_bytes;       /* sent with bodies */
+	uint64_t changed;     /* state records above the base's HIGHESTMODSEQ */
+	uint64_t new_folders; /* folders not in the base, or in it and gone */
+	char digest[65];      /* mailstore_digest of the same snapshot */
+};
+
+/* mailstore_export_sync - one snapshot of the user's mailbox: the sync
+ * stream against base (NULL or no folders: every message with its body)
+ * through write_cb, what the receiver holds after applying it into *next
+ * (free with mailstore_sync_base_fini) and the counts and digest into
+ * *stats. MN_ENOENT if the user has no mailbox. */
+int mailstore_export_sync(struct mailstore *ms, const char *user,
+    const struct mailstore_sync_base *base,
+    int (*write_cb)(void *arg, const void *data, size_t len), void *arg,
+    struct mailstore_sync_base *next, struct mailstore_sync_stats *stats, struct mn_err *err);
+void mailstore_sync_base_fini(struct mailstore_sync_base *b);
+/* mailstore_import_sync - apply a sync stream in one transaction: fresh
+ * replaces whatever the user has here (creating the mailbox), otherwise
+ * the stream is applied onto the mailbox (MN_ENOENT if none; MN_ECONFLICT
+ * if a state record names a message that is not here: copy fresh). On any
+ * error nothing changed. */
+int mailstore_import_sync(struct mailstore *ms, const char *user, bool fresh,
+    ssize_t (*read_cb)(void *arg, void *data, size_t len), void *arg, struct mn_err *err);
+/* mailstore_digest - SHA-256 (hex) over the mailbox's metadata as an
+ * export writes it without the bodies (their SHA-256 are in it), and the
+ * counts (folders, messages, deliveries of *stats): two stores with the
+ * same digest hold the same mailbox. */
+int mailstore_digest(
+    struct mailstore *ms, const char *user, struct mailstore_sync_stats *stats, struct mn_err *err);
 /* mailstore_user_delete - remove a user's mailbox and release its bodies
  * (after a migration, or when the account is deleted). MN_ENOENT if none. */
 int mailstore_user_delete(struct mailstore *ms, const char *user, struct mn_err *err);

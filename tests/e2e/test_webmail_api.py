@@ -307,7 +307,7 @@ def test_unknown_endpoint_and_method(alice):
     assert alice.call("GET", "/users/bob@wm.test/messages")[0] == 404
     assert alice.call("GET", "/nothing")[0] == 404
     st, _, r = alice.call("PUT", "/folders")
-    assert st == 405 and r.getheader("Allow") == "GET"
+    assert st == 405 and r.getheader("Allow") == "GET, POST"
 
 
 # --- reading ----------------------------------------------------------------

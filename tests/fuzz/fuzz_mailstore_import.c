@@ -1,8 +1,11 @@
 /*
- * fuzz_mailstore_import.c - the mail store's import stream ("MNMBX 1",
- * docs/mailstore.md) on arbitrary input. An accepted stream must export,
- * import again and export to the same bytes; a refused one must leave
- * nothing behind in ROOT/tmp.
+ * fuzz_mailstore_import.c - the mail store's import stream ("MNMBX 1" and
+ * "MNMBX 2", docs/mailstore.md) on arbitrary input. An accepted stream must
+ * export, import again and export to the same bytes; a refused one must
+ * leave nothing behind in ROOT/tmp. Input the full import refuses goes to
+ * the sync import (migration catch-up) onto a fresh mailbox: an accepted
+ * one must give a mailbox that a sync export copies to another user with
+ * the same digest.
  */
 #include <ftw.h>
 #include <stddef.h>
@@ -20,6 +23,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define USER "fuzz@example.test"
+#define USER2 "fuzz2@example.test"
+#define USER3 "fuzz3@example.test"
 
 static struct mailstore *store;
 static char top[] = "/tmp/mn-fuzz-mailstore-XXXXXX";
@@ -98,8 +103,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(root);
 		atexit(cleanup);
 	}
-	if (import(data, size) != 0)
+	if (import(data, size) != 0) {
+		struct reader r = {data, size, 0};
+		struct mailstore_sync_base next = {0};
+		struct mailstore_sync_stats s2, s3;
+
+		if (mailstore_import_sync(store, USER2, true, reader_cb, &r, &err) != 0) {
+			if (mailstore_user_exists(store, USER2) &&
+			    mailstore_user_delete(store, USER2, &err) != 0)
+				abort();
+			return 0;
+		}
+		buf_init(&a, 0);
+		if (mailstore_export_sync(store, USER2, NULL, write_cb, &a, &next, &s2, &err) != 0)
+			abort();
+		r = (struct reader){a.data, a.len, 0};
+		if (mailstore_import_sync(store, USER3, true, reader_cb, &r, &err) != 0 ||
+		    mailstore_digest(store, USER3, &s3, &err) != 0 ||
+		    strcmp(s2.digest, s3.digest) != 0)
+			abort();
+		mailstore_sync_base_fini(&next);
+		if (mailstore_user_delete(store, USER2, &err) != 0 ||
+		    mailstore_user_delete(store, USER3, &err) != 0)
+			abort();
+		buf_fini(&a);
 		return 0;
+	}
 	export(&a);
 	if (mailstore_user_delete(store, USER, &err) != 0 || import(a.data, a.len) != 0)
 		abort();

@@ -7,9 +7,10 @@ Two nodes on 127.0.253.1 and .2 (the handoff bench's cluster, started
 afresh). One user homed on node1 gets BENCH_MIGRATE_MESSAGES messages of
 BENCH_SIZE bytes through node1's SMTP (smtpload, one recipient); then the
 user is moved to node2 with "wait": true. Reported: messages and MB moved
-per second of the move call (copy, hold, flip and cleanup: the user cannot
-be read during the copy, see docs/cluster.md), and whether both sides'
-counts and checksums agree. Printed, never asserted.
+per second of the move call (copy and catch-up, hold, flip and cleanup,
+see docs/cluster.md), the copy and hold times the move reports
+(copy_ms, hold_ms: the user is unavailable only during the hold), and
+whether both sides' counts and checksums agree. Printed, never asserted.
 
 Environment: BENCH_MIGRATE_MESSAGES (10000), BENCH_SIZE (4096),
 BENCH_CLIENTS (10), BENCH_KEEP=1 keeps the temp dir. Exit status 0 only when
@@ -75,6 +76,9 @@ def main():
             raise bl.BenchError("move result not understood: %r" % res["result"])
         res["bytes"] = int(m.group(2))
         res["same"] = m.group(1) == m.group(4) and m.group(3) == m.group(5)
+        for k in ("copy_ms", "hold_ms", "rounds"):
+            f = re.search(r"\b%s=(\d+)" % k, res["result"])
+            res[k] = int(f.group(1)) if f else -1
         conn2 = http.client.HTTPConnection(n2.address, bl.PORT_HTTP, timeout=600)
         res["on_node2"] = n2.count([USER], conn2)
     except bl.BenchError as e:
@@ -93,6 +97,8 @@ def main():
           "%d messages on node2" % (res["secs"], res["messages"] / res["secs"],
                                      res["bytes"] / res["secs"] / 1e6,
                                      "match" if res["same"] else "DIFFER", res["on_node2"]))
+    print("  copy and catch-up %d ms in %d rounds, hold %d ms (to the decision to flip)"
+          % (res["copy_ms"], res["rounds"], res["hold_ms"]))
     ok = res["same"] and res["on_node2"] == res["messages"]
     return 0 if ok else 1
 

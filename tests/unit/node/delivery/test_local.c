@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "cluster/handoff/handoff.h"
 #include "lib/xalloc.h"
 #include "node/delivery/local.h"
 
@@ -126,11 +127,97 @@ test_quota_refusal_per_user(void **state)
 	mailstore_close(&ms);
 }
 
+static int
+buf_write_cb(void *arg, const void *data, size_t len)
+{
+	return buf_append(arg, data, len);
+}
+
+struct reader {
+	const uint8_t *p;
+	size_t left;
+};
+
+static ssize_t
+read_cb(void *arg, void *out, size_t len)
+{
+	struct reader *r = arg;
+
+	if (len > r->left)
+		len = r->left;
+	memcpy(out, r->p, len);
+	r->p += len;
+	r->left -= len;
+	return (ssize_t)len;
+}
+
+/* The queue on node1 stored the entry for bob (its local delivery, key
+ * handoff_id), bob moved to node2 with his delivery ids, and the entry is
+ * retried there (a crash before the spool recorded the outcome, or a
+ * handoff whose reply was lost): the same key finds the copy, nothing is
+ * stored twice. */
+static void
+test_retry_after_move_finds_it(void **state)
+{
+	struct mailstore *a, *b;
+	struct mn_err err;
+	struct local_target t;
+	char key[HANDOFF_ID_MAX + 1], other[HANDOFF_ID_MAX + 1], *da, *db;
+	struct mailstore_msg *list = NULL;
+	size_t n = 0;
+	struct buf s;
+	struct reader r;
+	uint32_t uid;
+
+	(void)state;
+	/* one key per spool entry, whichever node stores it */
+	handoff_id("node1", ID, "node1", key);
+	handoff_id("node1", ID, "node2", other);
+	assert_string_equal(key, "h1/node1/0006614CF36E910F0001");
+	assert_string_equal(key, other);
+
+	da = xasprintf("%s/a", tmpdir);
+	db = xasprintf("%s/b", tmpdir);
+	assert_int_equal(mailstore_open(da, &a, &err), 0);
+	assert_int_equal(mailstore_open(db, &b, &err), 0);
+	memset(&t, 0, sizeof(t));
+	t.user = "bob@a.test";
+	assert_int_equal(local_deliver(a, key, MSG, strlen(MSG), 1700000000, &t, 1, &err), 0);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(mailstore_msg_list(a, "bob@a.test", "INBOX", 0, &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	uid = list[0].uid;
+	mailstore_msg_list_free(&list, n);
+
+	/* the move */
+	buf_init(&s, 0);
+	assert_int_equal(mailstore_export(a, "bob@a.test", buf_write_cb, &s, &err), 0);
+	r = (struct reader){s.data, s.len};
+	assert_int_equal(mailstore_import(b, "bob@a.test", read_cb, &r, &err), 0);
+	buf_fini(&s);
+
+	/* the retry on the new home */
+	memset(&t, 0, sizeof(t));
+	t.user = "bob@a.test";
+	assert_int_equal(local_deliver(b, other, MSG, strlen(MSG), 1700000000, &t, 1, &err), 0);
+	assert_int_equal(t.rc, 0);
+	assert_true(t.found);
+	assert_int_equal(mailstore_msg_list(b, "bob@a.test", "INBOX", 0, &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].uid, uid);
+	mailstore_msg_list_free(&list, n);
+	mailstore_close(&a);
+	mailstore_close(&b);
+	free(da);
+	free(db);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_deliver_then_retry_finds_it, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retry_after_move_finds_it, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quota_refusal_per_user, setup, teardown),
 	};
 

@@ -268,7 +268,8 @@ test_render_plain_and_broken(void **state)
 static void
 test_summary(void **state)
 {
-	static const char hdr[] = "From: \"Amy A\" <amy@x.test>\r\nSubject: =?gbk?B?xOO6ww==?=\r\n"
+	static const char hdr[] = "From: \"Amy A\" <amy@x.test>\r\nTo: b@y.test, c@y.test\r\n"
+	                          "Subject: =?gbk?B?xOO6ww==?=\r\n"
 	                          "Date: Tue, 03 Mar 2026 09:00:00 +0000\r\n\r\n";
 	json_t *j;
 
@@ -279,9 +280,12 @@ test_summary(void **state)
 	assert_string_equal(
 	    json_string_value(json_object_get(j, "subject")), "\xe4\xbd\xa0\xe5\xa5\xbd");
 	assert_int_equal(json_integer_value(json_object_get(j, "date")), 1772528400);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "to"), "address")), "b@y.test");
 	json_decref(j);
 	j = webmail_summary_json("", 0);
 	assert_true(json_is_null(json_object_get(j, "from")));
+	assert_true(json_is_null(json_object_get(j, "to")));
 	assert_true(json_is_null(json_object_get(j, "subject")));
 	json_decref(j);
 }

@@ -147,6 +147,47 @@ test_rollback(void **state)
 	ASSERT_USER(d, "carol@a.test", "n1||||");
 }
 
+/* cancel: before the flip it stops holding and flipping, the source ends it;
+ * after the flip it is refused */
+static void
+test_cancel(void **state)
+{
+	struct directory *d = *state;
+	struct dir_user u;
+
+	assert_int_equal(move(d, "carol@a.test", "cancel", NULL, NULL), MN_ECONFLICT);
+	assert_int_equal(move(d, "carol@a.test", "copy", "n2", NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "hold", NULL, NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "cancel", NULL, NULL), 0);
+	ASSERT_USER(d, "carol@a.test", "n1|cancel|n2|n1|");
+	assert_int_equal(directory_user_get(d, "carol@a.test", &u), 0);
+	assert_false(directory_user_held(&u)); /* mail flows again */
+	dir_user_fini(&u);
+	assert_int_equal(move(d, "carol@a.test", "cancel", NULL, NULL), 0); /* again: no-op */
+	assert_int_equal(move(d, "carol@a.test", "hold", NULL, NULL), MN_ECONFLICT);
+	assert_int_equal(move(d, "carol@a.test", "flip", NULL, NULL), MN_ECONFLICT);
+	ASSERT_USER(d, "carol@a.test", "n1|cancel|n2|n1|");
+	assert_int_equal(move(d, "carol@a.test", "end", NULL, "failed: cancelled"), 0);
+	ASSERT_USER(d, "carol@a.test", "n1||||failed: cancelled");
+	/* a source restarted in the hold copies again with mail flowing */
+	assert_int_equal(move(d, "carol@a.test", "resume", NULL, NULL), MN_ECONFLICT);
+	assert_int_equal(move(d, "carol@a.test", "copy", "n2", NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "resume", NULL, NULL), MN_ECONFLICT);
+	assert_int_equal(move(d, "carol@a.test", "hold", NULL, NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "resume", "n2", NULL), 0);
+	ASSERT_USER(d, "carol@a.test", "n1|copy|n2|n1|");
+	assert_int_equal(move(d, "carol@a.test", "end", NULL, NULL), 0);
+	/* past the flip */
+	assert_int_equal(move(d, "carol@a.test", "copy", "n2", NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "cancel", NULL, NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "end", NULL, NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "copy", "n2", NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "hold", NULL, NULL), 0);
+	assert_int_equal(move(d, "carol@a.test", "flip", NULL, "messages=1"), 0);
+	assert_int_equal(move(d, "carol@a.test", "cancel", NULL, NULL), MN_ECONFLICT);
+	ASSERT_USER(d, "carol@a.test", "n2|cleanup|n2|n1|messages=1");
+}
+
 static void
 test_refusals(void **state)
 {
@@ -206,6 +247,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_full_move, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel, setup, dt_teardown),
 	    cmocka_unit_test_setup_teardown(test_rollback, setup, dt_teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, dt_teardown),
 	    cmocka_unit_test_setup_teardown(test_deterministic, setup, dt_teardown),

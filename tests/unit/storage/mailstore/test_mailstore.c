@@ -846,7 +846,7 @@ test_export_import_round_trip(void **state)
 
 	build_mailbox(fx, U1);
 	export_to(fx, U1, &s1);
-	assert_memory_equal(s1.data, "MNMBX 1 ", 8);
+	assert_memory_equal(s1.data, "MNMBX 2 ", 8);
 	refs = ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies");
 
 	/* fed whole, and one byte at a time */
@@ -875,6 +875,227 @@ test_export_import_round_trip(void **state)
 	    mailstore_export(fx->ms, "nobody@example.test", buf_write_cb, &s2, &fx->err),
 	    MN_ENOENT);
 	buf_fini(&s1);
+}
+
+/* the delivery ids go with the mailbox: a delivery retried on the new home
+ * (under the same id, the same bytes) is recognized, not stored again */
+static void
+test_export_keeps_delivery_ids(void **state)
+{
+	struct fixture *fx = *state;
+	struct mailstore_deliver_result res;
+	const char *u1[] = {U1}, *u2[] = {U2};
+	struct mailstore_sync_stats a, b;
+	struct buf s;
+	struct reader r;
+	uint32_t uid;
+
+	build_mailbox(fx, U1);
+	assert_int_equal(mailstore_deliver_id(fx->ms, "h1/node1/0001", u1, 1, MSG1, strlen(MSG1), 7,
+	                     NULL, NULL, &res, &fx->err),
+	    0);
+	uid = res.uid;
+	assert_int_equal(mailstore_deliver_id(fx->ms, "h1/node1/0000", u1, 1, MSG2, strlen(MSG2), 7,
+	                     NULL, NULL, &res, &fx->err),
+	    0);
+	export_to(fx, U1, &s);
+	/* sorted by id, after the folders */
+	{
+		char *d0 = memmem(s.data, s.len, "h1/node1/0000\n", 14);
+		char *d1 = memmem(s.data, s.len, "h1/node1/0001\n", 14);
+
+		assert_non_null(d0);
+		assert_non_null(d1);
+		assert_true(d0 < d1);
+	}
+	for (size_t step = 0; step <= 1; step++) {
+		const char *to = step ? U3 : U2;
+
+		r = (struct reader){s.data, s.len, 0, step};
+		assert_int_equal(mailstore_import(fx->ms, to, reader_cb, &r, &fx->err), 0);
+		assert_same_mailbox(fx, U1, to);
+		assert_int_equal(mailstore_digest(fx->ms, U1, &a, &fx->err), 0);
+		assert_int_equal(mailstore_digest(fx->ms, to, &b, &fx->err), 0);
+		assert_string_equal(a.digest, b.digest);
+		assert_true(a.deliveries == 2 && b.deliveries == 2);
+	}
+	/* the retry on the new home: found, same UID, nothing stored */
+	assert_int_equal(mailstore_deliver_id(fx->ms, "h1/node1/0001", u2, 1, MSG1, strlen(MSG1), 7,
+	                     NULL, NULL, &res, &fx->err),
+	    0);
+	assert_true(res.duplicate);
+	assert_int_equal(res.rc, 0);
+	assert_int_equal(res.uid, uid);
+	assert_same_mailbox(fx, U1, U2);
+	/* a new id is a new message */
+	assert_int_equal(mailstore_deliver_id(fx->ms, "h1/node1/0002", u2, 1, MSG1, strlen(MSG1), 7,
+	                     NULL, NULL, &res, &fx->err),
+	    0);
+	assert_false(res.duplicate);
+	assert_int_equal(res.uid, uid + 2);
+	buf_fini(&s);
+}
+
+/* sync base + stream of the source; applied to dst (fresh or not), fed
+ * whole or one byte at a time; returns the import's result */
+static int
+sync_once(struct fixture *fx, const char *src, const char *dst, bool fresh,
+    struct mailstore_sync_base *base, struct mailstore_sync_stats *st, size_t step)
+{
+	struct mailstore_sync_base next;
+	struct buf s;
+	struct reader r;
+	int rc;
+
+	buf_init(&s, 0);
+	assert_int_equal(
+	    mailstore_export_sync(fx->ms, src, base, buf_write_cb, &s, &next, st, &fx->err), 0);
+	assert_memory_equal(s.data, "MNMBX 2 ", 8);
+	r = (struct reader){s.data, s.len, 0, step};
+	rc = mailstore_import_sync(fx->ms, dst, fresh, reader_cb, &r, &fx->err);
+	if (rc == 0) {
+		mailstore_sync_base_fini(base);
+		*base = next;
+	} else {
+		mailstore_sync_base_fini(&next);
+	}
+	buf_fini(&s);
+	return rc;
+}
+
+static void
+assert_synced(struct fixture *fx, const char *a, const char *b)
+{
+	struct mailstore_sync_stats x, y;
+	uint64_t bytes_a, msgs_a, bytes_b, msgs_b;
+
+	assert_same_mailbox(fx, a, b);
+	assert_int_equal(mailstore_digest(fx->ms, a, &x, &fx->err), 0);
+	assert_int_equal(mailstore_digest(fx->ms, b, &y, &fx->err), 0);
+	assert_string_equal(x.digest, y.digest);
+	assert_int_equal(mailstore_quota_usage(fx->ms, a, &bytes_a, &msgs_a, &fx->err), 0);
+	assert_int_equal(mailstore_quota_usage(fx->ms, b, &bytes_b, &msgs_b, &fx->err), 0);
+	assert_true(bytes_a == bytes_b && msgs_a == msgs_b);
+}
+
+/* a full copy, then every kind of change on the source carried by the
+ * next sync stream: new messages (only those with bodies), flags and
+ * keywords, expunges, a folder created, renamed, deleted, a subscription */
+static void
+test_sync_catches_up(void **state)
+{
+	struct fixture *fx = *state;
+	for (size_t step = 0; step <= 1; step++) {
+		struct mailstore_sync_base base = {0};
+		struct mailstore_sync_stats st;
+		long long refs;
+		const char *dst = step ? U3 : U2;
+
+		if (step) {
+			/* the source again from scratch (U2 went below) */
+			assert_int_equal(mailstore_user_delete(fx->ms, U1, &fx->err), 0);
+		}
+		build_mailbox(fx, U1);
+		/* what an earlier attempt left on the receiver goes */
+		append(fx, dst, "INBOX", "stale", 0);
+		assert_int_equal(sync_once(fx, U1, dst, true, &base, &st, step), 0);
+		assert_synced(fx, U1, dst);
+		assert_int_equal(st.new_messages, st.messages);
+		assert_int_equal(count_msgs(fx, dst, "INBOX"), 2);
+
+		/* nothing changed: nothing new */
+		assert_int_equal(sync_once(fx, U1, dst, false, &base, &st, step), 0);
+		assert_true(st.new_messages == 0 && st.changed == 0 && st.new_folders == 0);
+		assert_synced(fx, U1, dst);
+
+		append(fx, U1, "INBOX", "a new one", MAILSTORE_SEEN);
+		assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1,
+		                     MAILSTORE_FLAGS_SET, MAILSTORE_ANSWERED,
+		                     (const char *[]){"$Forwarded"}, 1, 0, NULL, NULL, NULL, &fx->err),
+		    0);
+		assert_int_equal(mailstore_expunge(fx->ms, U1, "INBOX", NULL, 0, true, NULL, NULL,
+		                     &fx->err),
+		    0); /* uid 3 was \Deleted */
+		assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Projects/项目 X", "Archive/2026",
+		                     &fx->err),
+		    0);
+		assert_int_equal(mailstore_folder_create(fx->ms, U1, "Lists", NULL, &fx->err), 0);
+		append(fx, U1, "Lists", MSG3, 0);
+		assert_int_equal(mailstore_folder_subscribe(fx->ms, U1, "Lists", true, &fx->err), 0);
+		assert_int_equal(mailstore_folder_delete(fx->ms, U1, "Junk", &fx->err), 0);
+		assert_int_equal(sync_once(fx, U1, dst, false, &base, &st, step), 0);
+		assert_int_equal(st.new_messages, 2);
+		assert_int_equal(st.changed, 1);
+		/* Archive (the rename made the parent) and Lists came, Junk went */
+		assert_int_equal(st.new_folders, 3);
+		assert_synced(fx, U1, dst);
+		/* the dropped bodies were released: both mailboxes hold the
+		 * same references */
+		refs = ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies");
+		assert_int_equal(mailstore_user_delete(fx->ms, dst, &fx->err), 0);
+		assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies") * 2, refs);
+		mailstore_sync_base_fini(&base);
+	}
+}
+
+/* a stream that does not fit the receiver changes nothing there */
+static void
+test_sync_refuses_what_does_not_fit(void **state)
+{
+	struct fixture *fx = *state;
+	struct mailstore_sync_base base = {0}, wrong = {0};
+	struct mailstore_sync_stats st, before, after;
+	long long refs;
+
+	build_mailbox(fx, U1);
+	/* no mailbox and not fresh */
+	assert_int_equal(sync_once(fx, U1, U2, false, &wrong, &st, 0), MN_ENOENT);
+	assert_false(mailstore_user_exists(fx->ms, U2));
+	assert_int_equal(sync_once(fx, U1, U2, true, &base, &st, 0), 0);
+	/* the receiver lost a message the base says it has */
+	assert_int_equal(mailstore_expunge(fx->ms, U2, "INBOX", (uint32_t[]){1}, 1, false, NULL,
+	                     NULL, &fx->err),
+	    0);
+	append(fx, U1, "INBOX", "more", 0);
+	assert_int_equal(mailstore_digest(fx->ms, U2, &before, &fx->err), 0);
+	refs = ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies");
+	assert_int_equal(sync_once(fx, U1, U2, false, &base, &st, 0), MN_ECONFLICT);
+	assert_int_equal(mailstore_digest(fx->ms, U2, &after, &fx->err), 0);
+	assert_string_equal(before.digest, after.digest);
+	assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), refs);
+	assert_int_equal(ms_test_count_files(fx->root, "tmp"), 0);
+	/* every cut of a sync stream is refused and changes nothing */
+	{
+		struct mailstore_sync_base next;
+		struct buf s;
+		struct reader r;
+
+		buf_init(&s, 0);
+		assert_int_equal(mailstore_export_sync(fx->ms, U1, NULL, buf_write_cb, &s, &next, &st,
+		                     &fx->err),
+		    0);
+		mailstore_sync_base_fini(&next);
+		for (size_t cut = 0; cut < s.len; cut += 7) {
+			r = (struct reader){s.data, cut, 0, 0};
+			assert_int_equal(
+			    mailstore_import_sync(fx->ms, U2, true, reader_cb, &r, &fx->err), MN_EPARSE);
+		}
+		assert_int_equal(mailstore_digest(fx->ms, U2, &after, &fx->err), 0);
+		assert_string_equal(before.digest, after.digest);
+		assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies"), refs);
+		/* a full stream is not a sync stream */
+		buf_reset(&s);
+		assert_int_equal(mailstore_export(fx->ms, U1, buf_write_cb, &s, &fx->err), 0);
+		r = (struct reader){s.data, s.len, 0, 0};
+		assert_int_equal(
+		    mailstore_import_sync(fx->ms, U2, true, reader_cb, &r, &fx->err), MN_EPARSE);
+		buf_fini(&s);
+	}
+	/* a fresh copy repairs it */
+	assert_int_equal(sync_once(fx, U1, U2, true, &wrong, &st, 0), 0);
+	assert_synced(fx, U1, U2);
+	mailstore_sync_base_fini(&base);
+	mailstore_sync_base_fini(&wrong);
 }
 
 static void
@@ -1115,6 +1336,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_body_and_header_reads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_export_import_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_import_bad_stream_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_export_keeps_delivery_ids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_catches_up, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_refuses_what_does_not_fit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_user_delete_releases_bodies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_user_names_and_handle_cache, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_share_one_store, setup, teardown),
