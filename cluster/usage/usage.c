@@ -61,6 +61,7 @@ struct usage_req {
 	char **users;
 	struct usage_result *res;
 	bool *cached;     /* res[i] came from the cache (not stored again) */
+	bool local;       /* this node's users: read fresh, never cached */
 	int outstanding;  /* batches (RPC or local job) not answered yet */
 	uv_timer_t timer; /* immediate answers */
 	uv_work_t work;   /* the local job */
@@ -137,7 +138,7 @@ req_timer_closed(uv_handle_t *h)
 static void
 req_answer(struct usage_req *r)
 {
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < r->n && !r->local; i++)
 		if (!r->cached[i])
 			cache_put(r->u, &r->res[i]);
 	r->cb(r->res, r->n, r->arg);
@@ -347,10 +348,13 @@ usage_get(struct usage *u, const char *home_node, const char *const *users, size
 	r->users = xcalloc(n, sizeof(*r->users));
 	r->res = xcalloc(n, sizeof(*r->res));
 	r->cached = xcalloc(n, sizeof(*r->cached));
+	/* this node's own store is the truth: the cache only saves questions
+	 * to other nodes (and would show a user moved here its old figures) */
+	r->local = !usage_home_elsewhere(u, home_node);
 	for (size_t i = 0; i < n; i++) {
 		r->users[i] = xstrdup(users[i]);
 		r->res[i].user = r->users[i];
-		r->cached[i] = cache_get(u, users[i], &r->res[i]);
+		r->cached[i] = !r->local && cache_get(u, users[i], &r->res[i]);
 		if (!r->cached[i]) {
 			r->res[i].status = MN_EAGAIN; /* to find out */
 			missing = true;
@@ -360,7 +364,7 @@ usage_get(struct usage *u, const char *home_node, const char *const *users, size
 		req_answer_later(r);
 		return 0;
 	}
-	if (!usage_home_elsewhere(u, home_node)) {
+	if (r->local) {
 		r->work.data = r;
 		if (uv_queue_work(u->loop, &r->work, local_work, local_done) == 0)
 			return 0;

@@ -8,9 +8,10 @@
  * work by home: this node's users are read from its store in the thread
  * pool; another node is asked with one RPC_USAGE call (cluster/rpc, TLS
  * with the cluster secret's proof) per USAGE_BATCH_MAX users, which its
- * usage_serve answers the same way from its own store. Answers are cached
- * for cache_ms (a few seconds: a quota verdict may lag that much behind
- * deliveries, which the home's own check at delivery covers). A home that
+ * usage_serve answers the same way from its own store. Other nodes'
+ * answers are cached for cache_ms (a few seconds: a quota verdict may lag
+ * that much behind deliveries, which the home's own check at delivery
+ * covers); this node's own users are always read fresh. A home that
  * is down, refuses or misses the deadline gives status != 0 for its users:
  * the caller decides (SMTP accepts, the spool retries; the API shows null).
  *
@@ -73,8 +74,8 @@ void usage_free(struct usage **u);
 bool usage_home_elsewhere(const struct usage *u, const char *home_node);
 
 /* usage_get - the usage of users[0..n-1], all homed on home_node (NULL or
- * "": this node), each answer at most cache_ms old; a remote home has
- * timeout_ms. 0: cb runs exactly once, from the loop (never inside this
+ * "": this node, read fresh), a remote home's answers at most cache_ms
+ * old; a remote home has timeout_ms. 0: cb runs exactly once, from the loop (never inside this
  * call, even when everything was cached). MN_EINVAL (n == 0): no call. */
 int usage_get(struct usage *u, const char *home_node, const char *const *users, size_t n,
     uint32_t timeout_ms, usage_cb cb, void *arg);

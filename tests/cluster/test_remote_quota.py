@@ -4,7 +4,7 @@ with SMTP; users homed on node2. Answers are cached a few seconds
 (USAGE_CACHE_MS), and asking about a user starts at its creation, so the
 checks poll until the figures are node2's current ones. node1's RCPT check asks node2 for the
 usage of an over-quota user and answers what node2 itself answers (552);
-the user list and a user's object on node1 and node3 carry node2's
+the user list (usage=1) and a user's object on node1 and node3 carry node2's
 used_bytes / used_messages; with node2 stopped (SIGSTOP: its connection
 hangs) node1 still accepts at RCPT (the spool retries, the home checks
 again) and shows null with "usage": "unavailable" for node2's users it has
@@ -39,7 +39,7 @@ def user(n, address):
 
 
 def listed(n):
-    code, body = n.api("GET", "users?domain=" + DOMAIN)
+    code, body = n.api("GET", "users?usage=1&limit=200&domain=" + DOMAIN)
     assert code == 200, body
     return {u["address"]: u for u in body}
 

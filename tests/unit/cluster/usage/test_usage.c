@@ -4,9 +4,9 @@
  * and one mail store per node: node1 asks node2 for its users' usage and
  * gets its store's figures (a user without a mailbox holds 0, a user not
  * homed there is MN_ENOENT), in request order, across batches of
- * USAGE_BATCH_MAX; node1's own users are read from its own store; answers
- * are cached (a delivery after the answer is not seen until the cache
- * expires) and a failure is not; the callback never runs inside usage_get,
+ * USAGE_BATCH_MAX; node1's own users are read from its own store, always
+ * fresh; another node's answers are cached (a delivery after the answer is
+ * not seen until the cache expires) and a failure is not; the callback never runs inside usage_get,
  * even when everything is cached; an unknown home node and a home that does
  * not listen are failures.
  */
@@ -255,6 +255,11 @@ test_cache_keeps_answers_not_failures(void **state)
 	ask(T.u2, "node2", a, 1, 5000);
 	assert_int_equal(T.res[0].used_messages, 3);
 	assert_int_equal(T.res[0].used_bytes, 3100);
+	/* and stays so: a node's own users are never cached */
+	deliver(T.ms2, "a@x.test", 50);
+	ask(T.u2, "node2", a, 1, 5000);
+	assert_int_equal(T.res[0].used_messages, 4);
+	assert_int_equal(T.res[0].used_bytes, 3150);
 	/* nothing listens for node3: a failure (the deadline, or at once while
 	 * the client backs off from that peer), and not cached */
 	ask(T.u1, "node3", c, 1, 300);
