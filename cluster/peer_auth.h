@@ -64,7 +64,9 @@ int peer_auth_mac(
     const char *secret, char role, const unsigned char exporter[32], unsigned char out[32]);
 
 /* peer_auth_client_ctx - a client TLS context that does not verify the
- * peer (the secret is the trust). */
+ * peer (the secret is the trust) and resumes TLS sessions per peer address
+ * (tls_client_ctx_resume): the proof above runs on every connection all
+ * the same. */
 int peer_auth_client_ctx(struct tls_ctx **out, struct mn_err *err);
 
 #endif

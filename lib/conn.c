@@ -18,6 +18,14 @@
  * STARTTLS (RFC 3207 §4.2, RFC 2595 §3.1, RFC 2449): unconsumed input is
  * discarded when the upgrade starts; everything read afterwards is TLS.
  *
+ * Writes and reads cost syscalls, not copies: a write first tries the
+ * socket directly (uv_try_write) and only what the kernel did not take is
+ * copied into a uv_write request (a request that completes also makes
+ * libuv re-arm the fd in epoll: one more syscall per write); reads land in
+ * one per-thread buffer and only bytes the protocol leaves unconsumed are
+ * copied to the heap. A proxied IMAP command crosses four sockets on the
+ * relaying node (cluster/proxy), so this is most of its cost.
+ *
  * Listeners (accept, global connection limit) live here too: they share the
  * connection list and counters.
  */
@@ -75,7 +83,8 @@ struct conn {
 	bool inbound;   /* counted against the global limit */
 
 	struct buf in;
-	char *rdbuf; /* plain: socket bytes that did not fit into `in` yet */
+	char *rdbuf; /* plain: socket bytes that did not fit into `in` yet
+	              * (conn_rbuf during conn_read_cb, else the heap) */
 	size_t rd_off, rd_len;
 	bool reading, paused, bp, eof, delivering, redeliver;
 	bool bp_enabled; /* stop reading above CONN_OUT_HIGH_WATER */
@@ -120,6 +129,12 @@ struct listener {
 };
 
 static const struct conn_handler null_handler;
+/* Every socket read lands in conn_rbuf (libuv reads, we copy out at
+ * once); conn_tls_flush stages ciphertext in conn_wbuf (apart: a relay
+ * writes to a TLS conn while a plain conn's bytes are still in conn_rbuf).
+ * Per thread, since each loop runs on one. */
+static _Thread_local char conn_rbuf[CONN_READ_CHUNK];
+static _Thread_local char conn_wbuf[CONN_READ_CHUNK];
 static struct conn *conn_list;
 static size_t n_inbound;
 static uint32_t global_limit;
@@ -161,6 +176,17 @@ static size_t
 conn_out_total(const struct conn *c)
 {
 	return c->out_raw + c->tls_plain.len;
+}
+
+/* conn_rdbuf_drop - forget the pending plain bytes (conn_rbuf is not ours
+ * to free). */
+static void
+conn_rdbuf_drop(struct conn *c)
+{
+	if (c->rdbuf != conn_rbuf)
+		free(c->rdbuf);
+	c->rdbuf = NULL;
+	c->rd_off = c->rd_len = 0;
 }
 
 static void
@@ -259,7 +285,7 @@ conn_destroy(struct conn *c)
 	SSL_free(c->ssl); /* frees both BIOs */
 	buf_fini(&c->in);
 	buf_fini(&c->tls_plain);
-	free(c->rdbuf);
+	conn_rdbuf_drop(c);
 	free(c);
 }
 
@@ -350,12 +376,26 @@ conn_queue(struct conn *c, struct conn_wreq *w)
 	c->bytes_out += w->len;
 }
 
-/* conn_raw_write - queue bytes for the socket as they are (plain text, or
- * ciphertext already produced by SSL). uv_buf_t lengths are 32-bit. */
+/* conn_raw_write - send bytes as they are (plain text, or ciphertext
+ * already produced by SSL): straight to the socket when nothing is queued
+ * before them, the rest (or all, behind earlier output) copied into
+ * uv_write requests. A try that fails leaves the error to uv_write, which
+ * reports it from the loop as before. uv_buf_t lengths are 32-bit. */
 static void
 conn_raw_write(struct conn *c, const void *data, size_t len)
 {
 	const char *p = data;
+
+	if (c->nwreq == 0 && c->state != CONN_CLOSED && c->state != CONN_CONNECTING) {
+		uv_buf_t b = uv_buf_init((char *)p, len > (1u << 30) ? (1u << 30) : (unsigned)len);
+		int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+
+		if (n > 0) {
+			c->bytes_out += (size_t)n;
+			p += n;
+			len -= (size_t)n;
+		}
+	}
 
 	while (len > 0 && c->state != CONN_CLOSED) {
 		size_t n = len > (1u << 30) ? (1u << 30) : len;
@@ -378,23 +418,21 @@ conn_check_high_water(struct conn *c)
 	}
 }
 
-/* conn_tls_flush - move ciphertext from the write BIO to the socket. */
+/* conn_tls_flush - move ciphertext from the write BIO to the socket,
+ * through conn_wbuf (conn_raw_write copies what the socket does not take
+ * at once). */
 static void
 conn_tls_flush(struct conn *c)
 {
 	size_t pending;
 
 	while (c->state != CONN_CLOSED && c->wbio && (pending = BIO_ctrl_pending(c->wbio)) > 0) {
-		size_t n = pending > (1u << 30) ? (1u << 30) : pending;
-		struct conn_wreq *w = xmalloc(sizeof(*w) + n);
-		int got = BIO_read(c->wbio, w->data, (int)n);
+		int got = BIO_read(c->wbio, conn_wbuf,
+		    (int)(pending > sizeof(conn_wbuf) ? sizeof(conn_wbuf) : pending));
 
-		if (got <= 0) {
-			free(w);
+		if (got <= 0)
 			break;
-		}
-		w->len = (size_t)got;
-		conn_queue(c, w);
+		conn_raw_write(c, conn_wbuf, (size_t)got);
 	}
 }
 
@@ -680,11 +718,8 @@ conn_fill(struct conn *c)
 			return 0;
 		buf_append(&c->in, c->rdbuf + c->rd_off, n);
 		c->rd_off += n;
-		if (c->rd_off == c->rd_len) {
-			free(c->rdbuf);
-			c->rdbuf = NULL;
-			c->rd_off = c->rd_len = 0;
-		}
+		if (c->rd_off == c->rd_len)
+			conn_rdbuf_drop(c);
 		return n;
 	}
 	if (!c->tls_done)
@@ -810,7 +845,9 @@ conn_tls_handshake(struct conn *c)
 static void
 conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-	b->base = xmalloc(CONN_READ_CHUNK);
+	(void)h;
+	(void)suggested;
+	b->base = conn_rbuf;
 	b->len = CONN_READ_CHUNK;
 }
 
@@ -819,8 +856,8 @@ conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct conn *c = s->data;
 
+	(void)b; /* conn_rbuf */
 	if (nread <= 0 || c->state != CONN_OPEN) {
-		free(b->base);
 		if (nread == 0 || c->state != CONN_OPEN)
 			return;
 		if (nread == UV_EOF) {
@@ -838,8 +875,7 @@ conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	c->bytes_in += (size_t)nread;
 	conn_touch(c);
 	if (c->ssl) {
-		BIO_write(c->rbio, b->base, (int)nread);
-		free(b->base);
+		BIO_write(c->rbio, conn_rbuf, (int)nread);
 		if (!c->tls_done) {
 			conn_tls_handshake(c);
 			if (c->state != CONN_OPEN)
@@ -847,12 +883,24 @@ conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		}
 	} else {
 		/* Not reading while rdbuf holds bytes (conn_want_read). */
-		free(c->rdbuf);
-		c->rdbuf = b->base;
+		conn_rdbuf_drop(c);
+		c->rdbuf = conn_rbuf;
 		c->rd_off = 0;
 		c->rd_len = (size_t)nread;
 	}
 	conn_deliver(c);
+	if (c->rdbuf == conn_rbuf) {
+		/* the protocol left some (paused, input full): keep them, the
+		 * next read reuses conn_rbuf */
+		size_t left = c->rd_len - c->rd_off;
+		char *keep = left > 0 && c->state != CONN_CLOSED ? xmalloc(left) : NULL;
+
+		if (keep != NULL)
+			memcpy(keep, conn_rbuf + c->rd_off, left);
+		c->rdbuf = keep;
+		c->rd_off = 0;
+		c->rd_len = keep != NULL ? left : 0;
+	}
 }
 
 static void
@@ -937,6 +985,12 @@ bool
 conn_is_tls(const struct conn *c)
 {
 	return c->ssl != NULL && c->tls_done;
+}
+
+bool
+conn_tls_resumed(const struct conn *c)
+{
+	return conn_is_tls(c) && SSL_session_reused(c->ssl) == 1;
 }
 
 const char *
@@ -1036,9 +1090,7 @@ static void
 conn_discard_input(struct conn *c)
 {
 	buf_reset(&c->in);
-	free(c->rdbuf);
-	c->rdbuf = NULL;
-	c->rd_off = c->rd_len = 0;
+	conn_rdbuf_drop(c);
 }
 
 int
@@ -1077,6 +1129,12 @@ conn_client_starttls(struct conn *c, struct tls_ctx *ctx, const char *servername
 	if ((rc = conn_tls_setup(c, ctx)) < 0)
 		return rc;
 	SSL_set_connect_state(c->ssl);
+	{
+		char key[INET6_ADDRSTRLEN + 8];
+
+		snprintf(key, sizeof(key), "%s:%u", c->peer_ip, c->peer_port);
+		tls_client_session_use(ctx, c->ssl, key);
+	}
 	if (servername && *servername) {
 		is_ip = inet_pton(AF_INET, servername, tmp) == 1 ||
 		        inet_pton(AF_INET6, servername, tmp) == 1;

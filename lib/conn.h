@@ -43,7 +43,9 @@ struct conn_handler {
 	/* The connection is closing (peer EOF, error, timeout, conn_close done);
 	 * reason is 0 or a negative MN_E code. Free session state here. */
 	void (*on_close)(struct conn *c, void *arg, int reason);
-	/* Optional: output queue went empty (all written to the socket). */
+	/* Optional: output that had to wait in the queue has all gone to
+	 * the socket (the queue went empty). Not called for writes the
+	 * socket took at once: conn_pending_output() stays 0 after those. */
 	void (*on_drain)(struct conn *c, void *arg);
 	/* Optional: TLS handshake finished (status 0) or failed (<0; the conn
 	 * closes after this call). */
@@ -102,6 +104,9 @@ int conn_starttls(struct conn *c, struct tls_ctx *ctx);
  * handshake: on_tls(<0), then the conn closes with MN_ETLS. */
 int conn_client_starttls(struct conn *c, struct tls_ctx *ctx, const char *servername);
 bool conn_is_tls(const struct conn *c);
+/* conn_tls_resumed - the handshake resumed an earlier session (a ticket
+ * offered through tls_client_ctx_resume, or accepted from such a client). */
+bool conn_tls_resumed(const struct conn *c);
 /* conn_tls_info - e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" when plain. */
 const char *conn_tls_info(const struct conn *c);
 /* conn_tls_export - RFC 5705 / RFC 8446 §7.5 exporter: len bytes of keying

@@ -5,6 +5,12 @@
  * Owns struct tls_ctx (one SSL_CTX plus its role). The per-connection SSL
  * objects live in conn.c; SSL_new() takes its own reference on the SSL_CTX,
  * so freeing a tls_ctx while connections still use it is safe.
+ * A client context may keep the last session ticket per peer address
+ * (tls_client_ctx_resume) so that the next connection to that peer resumes
+ * (RFC 8446 §2.2, PSK with (EC)DHE: still forward secret) and skips the
+ * certificate, its signature and their checks: the node-to-node channel
+ * opens one connection per proxied IMAP/POP3 session, and the full
+ * handshake was most of what a session cost the two nodes.
  * The self-signed pair follows RFC 5280 (v3, SAN) so that ordinary clients
  * (openssl s_client, Python ssl with the cert as CA file) can verify it.
  */
@@ -14,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -29,10 +36,24 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
+/* tls_client_ctx_resume's cache: a few peers, each its newest ticket */
+#define TLS_RESUME_PEERS 64
+
+struct tls_resume {
+	char key[64]; /* "ip:port" */
+	SSL_SESSION *sess;
+	uint64_t used; /* for eviction: the least recently stored goes */
+};
+
 struct tls_ctx {
 	SSL_CTX *ssl;
 	bool server;
+	struct tls_resume *resume; /* NULL: no resumption */
+	uint64_t resume_clock;
 };
+
+/* SSL ex_data slot holding the peer key of a resuming client connection */
+static int resume_key_idx = -1;
 
 /* Ciphers for TLS 1.2 only (1.3 suites are all fine): forward secrecy and
  * AEAD first, nothing anonymous or export grade. */
@@ -137,11 +158,93 @@ tls_client_ctx_new(const char *ca_file, bool verify, struct tls_ctx **out, struc
 	return 0;
 }
 
+static void
+resume_key_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+/* OpenSSL hands us each new session (TLS 1.3: each NewSessionTicket, after
+ * the handshake); 1 = we keep the reference. */
+static int
+resume_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const char *key = resume_key_idx >= 0 ? SSL_get_ex_data(ssl, resume_key_idx) : NULL;
+	struct tls_resume *slot = NULL;
+
+	if (t == NULL || t->resume == NULL || key == NULL || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	for (int i = 0; i < TLS_RESUME_PEERS; i++) {
+		struct tls_resume *r = &t->resume[i];
+
+		if (r->sess != NULL && strcmp(r->key, key) == 0) {
+			slot = r;
+			break;
+		}
+		if (slot == NULL ||
+		    (slot->sess != NULL && (r->sess == NULL || r->used < slot->used)))
+			slot = r;
+	}
+	SSL_SESSION_free(slot->sess);
+	snprintf(slot->key, sizeof(slot->key), "%s", key);
+	slot->sess = sess;
+	slot->used = ++t->resume_clock;
+	return 1;
+}
+
+void
+tls_client_ctx_resume(struct tls_ctx *ctx)
+{
+	if (ctx->server || ctx->resume != NULL)
+		return;
+	if (resume_key_idx < 0)
+		resume_key_idx =
+		    SSL_get_ex_new_index(0, "mailnode resume key", NULL, NULL, resume_key_free);
+	ctx->resume = xcalloc(TLS_RESUME_PEERS, sizeof(*ctx->resume));
+	SSL_CTX_set_app_data(ctx->ssl, ctx);
+	/* no internal store: tickets are looked up by peer address, here */
+	SSL_CTX_set_session_cache_mode(
+	    ctx->ssl, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx->ssl, resume_new_cb);
+}
+
+void
+tls_client_session_use(struct tls_ctx *ctx, SSL *ssl, const char *peer_key)
+{
+	if (ctx->resume == NULL || resume_key_idx < 0 ||
+	    strlen(peer_key) >= sizeof(ctx->resume->key))
+		return;
+	if (SSL_set_ex_data(ssl, resume_key_idx, xstrdup(peer_key)) != 1)
+		return;
+	for (int i = 0; i < TLS_RESUME_PEERS; i++) {
+		struct tls_resume *r = &ctx->resume[i];
+
+		if (r->sess != NULL && strcmp(r->key, peer_key) == 0) {
+			/* an expired ticket is simply not offered by OpenSSL */
+			SSL_set_session(ssl, r->sess);
+			return;
+		}
+	}
+}
+
 void
 tls_ctx_free(struct tls_ctx **ctx)
 {
 	if (ctx == NULL || *ctx == NULL)
 		return;
+	/* connections still using the SSL_CTX must not find us in the callback */
+	SSL_CTX_set_app_data((*ctx)->ssl, NULL);
+	if ((*ctx)->resume != NULL) {
+		for (int i = 0; i < TLS_RESUME_PEERS; i++)
+			SSL_SESSION_free((*ctx)->resume[i].sess);
+		free((*ctx)->resume);
+	}
 	SSL_CTX_free((*ctx)->ssl);
 	free(*ctx);
 	*ctx = NULL;

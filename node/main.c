@@ -39,6 +39,7 @@
 #include "cluster/proxy/proxy.h"
 #include "cluster/raft/raft_service.h"
 #include "cluster/raft/recover.h"
+#include "cluster/usage/usage.h"
 #include "lib/config.h"
 #include "lib/conn.h"
 #include "lib/err.h"
@@ -96,6 +97,7 @@ struct node {
 	/* quarantine retention */
 	struct quarsweep *quarsweep;
 	struct handoff *handoff; /* cluster: mail for users homed elsewhere, both ways */
+	struct usage *usage;     /* store usage of users on any node (RCPT, user list) */
 	struct migrate *migrate; /* cluster: account moves this node drives or receives */
 	struct queue *queue;
 	struct smtp_server *smtp;
@@ -681,6 +683,16 @@ start_mail(struct node *n, struct mn_err *err)
 	struct smtp_server_config sc;
 	int rc;
 
+	struct usage_config uc = {
+	    .node_name = n->cfg.node_name,
+	    .dir = n->dir,
+	    .ms = n->store,
+	    .secret = n->cfg.rpc_port != 0 ? n->cfg.cluster_secret : NULL,
+	};
+
+	if ((rc = usage_new(&n->loop, &uc, &n->usage, err)) != 0)
+		return rc;
+	usage_serve(n->usage);
 	if ((rc = spool_open(n->cfg.data_dir, &n->spool, err)) != 0 ||
 	    (rc = remote_ctx_new(&n->loop, &n->cfg, &n->remote, err)) != 0 ||
 	    (rc = antispam_new(&n->loop, &n->cfg, n->dir, &n->antispam, err)) != 0 ||
@@ -715,6 +727,7 @@ start_mail(struct node *n, struct mn_err *err)
 	sc.cfg = &n->cfg;
 	sc.dir = n->dir;
 	sc.ms = n->store;
+	sc.usage = n->usage;
 	sc.spool = n->spool;
 	sc.tls = n->tls;
 	sc.limits = n->limits;
@@ -755,6 +768,7 @@ stop_services(struct node *n)
 	handoff_stop(n->handoff);
 	/* moves resume from the directory's state at the next start */
 	migrate_stop(n->migrate);
+	usage_stop(n->usage);
 	conn_close_all();
 }
 
@@ -827,6 +841,7 @@ node_fini(struct node *n)
 	sendlimit_free(&n->sendlimit);
 	quarsweep_free(&n->quarsweep);
 	handoff_free(&n->handoff);
+	usage_free(&n->usage);
 	migrate_free(&n->migrate);
 	spool_close(&n->spool);
 	if (n->limits != NULL) {
@@ -970,6 +985,7 @@ run(struct node *n)
 		goto fail;
 	n->api->queue = n->queue;
 	n->api->ms = n->store;
+	n->api->usage = n->usage;
 	n->api->cfg = &n->cfg; /* GET /status: services and disk */
 	webmail_set_store(n->webmail, n->store);
 	webmail_set_smtp(n->webmail, n->smtp);

@@ -11,7 +11,6 @@
  * the home's session stops at its own output bound.
  */
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,32 +90,25 @@ proxy_home_elsewhere(const struct proxy *p, const char *home_node)
 
 /* --- opening (the reached node) ------------------------------------------- */
 
-/* the rpc address of node `name` from the replicated node table */
+/* the rpc address of node `name` from the replicated node table (one row:
+ * the node list with its per-node user counts would cost a scan of the
+ * users for every session) */
 static int
 node_rpc_address(struct directory *dir, const char *name, char *ip, size_t ipsz, uint16_t *port)
 {
-	json_t *nodes = directory_nodes_json(dir), *n;
-	size_t i;
-	int rc = MN_ENOENT;
+	struct dir_node n;
+	int rc;
 
-	if (nodes == NULL)
-		return MN_EDB;
-	json_array_foreach(nodes, i, n)
-	{
-		const char *nm = json_string_value(json_object_get(n, "name"));
-		const char *addr = json_string_value(json_object_get(n, "address"));
-		json_int_t rp = json_integer_value(json_object_get(n, "rpc_port"));
-
-		if (nm == NULL || strcmp(nm, name) != 0)
-			continue;
-		if (addr != NULL && strlen(addr) < ipsz && rp > 0 && rp <= 65535) {
-			snprintf(ip, ipsz, "%s", addr);
-			*port = (uint16_t)rp;
-			rc = 0;
-		}
-		break;
+	memset(&n, 0, sizeof(n));
+	if ((rc = directory_node_get(dir, name, &n)) != 0)
+		return rc == MN_ENOENT ? MN_ENOENT : MN_EDB;
+	rc = MN_ENOENT;
+	if (n.address != NULL && strlen(n.address) < ipsz && n.rpc_port > 0) {
+		snprintf(ip, ipsz, "%s", n.address);
+		*port = n.rpc_port;
+		rc = 0;
 	}
-	json_decref(nodes);
+	dir_node_fini(&n);
 	return rc;
 }
 

@@ -41,6 +41,7 @@ struct admin_api_config {
 };
 
 struct admin_api;
+struct usage;
 
 int admin_api_new(uv_loop_t *loop, struct directory *dir, struct dirsvc *svc,
     const struct admin_api_config *cfg, struct admin_api **out);
@@ -66,6 +67,9 @@ struct admin_api {
 	/* set by main once the mail services run (NULL before: 503) */
 	struct queue *queue;
 	struct mailstore *ms;
+	/* store usage of users on any node (cluster/usage): the user list and
+	 * users homed elsewhere; NULL: those show 0 */
+	struct usage *usage;
 	/* set by main: the node's configuration, for GET /status (services,
 	 * disk); NULL in unit tests */
 	const struct mn_config *cfg;

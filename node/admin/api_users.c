@@ -15,6 +15,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "cluster/usage/usage.h"
 #include "node/admin/api.h"
 #include "storage/directory/password.h"
 #include "storage/mailstore/mailstore.h"
@@ -30,10 +31,112 @@
  * create one, hence mailstore_user_exists first. XXX: a mailbox deleted
  * between the two calls comes back empty (mailstore_quota_usage opens the
  * index with create; storage/mailstore has no read-only variant yet).
- * XXX: a user homed on another node shows 0 until the node links carry a
- * usage call; the user list (GET /users) shows 0 too (a store call per
- * listed user would make a page of 1,000 cost 1,000 index opens).
+ * A user homed on another node, and every user of the list (GET /users),
+ * is filled by cluster/usage: one call per home node for the whole page
+ * (this node's users from its store in the thread pool), answers cached a
+ * few seconds, USAGE_LIST_TIMEOUT_MS at most. A home that does not answer
+ * leaves its users' used_bytes / used_messages null with "usage":
+ * "unavailable" (docs/api.md). XXX: a page of 1,000 users of one node
+ * still costs that node 1,000 index opens when nothing is cached.
  */
+
+/* One reply waiting for the homes of its users. */
+struct usage_fill {
+	struct api_req *r;
+	int status;
+	json_t *reply; /* the list, or the user object */
+	int outstanding;
+};
+
+/* The users of one home node in the reply. */
+struct usage_group {
+	struct usage_fill *f;
+	char *home;
+	size_t n;
+	json_t **objs;     /* borrowed from f->reply */
+	const char **addr; /* their addresses (in objs) */
+};
+
+static void
+usage_group_cb(const struct usage_result *res, size_t n, void *arg)
+{
+	struct usage_group *g = arg;
+	struct usage_fill *f = g->f;
+
+	for (size_t i = 0; i < n && i < g->n; i++) {
+		json_t *o = g->objs[i];
+
+		if (res[i].status == 0) {
+			json_object_set_new(
+			    o, "used_bytes", json_integer((json_int_t)res[i].used_bytes));
+			json_object_set_new(
+			    o, "used_messages", json_integer((json_int_t)res[i].used_messages));
+		} else {
+			json_object_set_new(o, "used_bytes", json_null());
+			json_object_set_new(o, "used_messages", json_null());
+			json_object_set_new(o, "usage", json_string("unavailable"));
+		}
+	}
+	free(g->objs);
+	free(g->addr);
+	free(g->home);
+	free(g);
+	if (--f->outstanding == 0) {
+		api_reply_json(f->r, f->status, f->reply);
+		free(f);
+	}
+}
+
+/* usage_fill_reply - fill used_* of the user objects users (the reply
+ * itself, or an array in it) from their homes, then reply status with
+ * reply (stolen). */
+static void
+usage_fill_reply(struct api_req *r, int status, json_t *reply, json_t *users)
+{
+	struct usage_fill *f = xcalloc(1, sizeof(*f));
+	struct usage_group **groups = NULL;
+	size_t ngroups = 0, nusers = json_is_array(users) ? json_array_size(users) : 1;
+
+	f->r = r;
+	f->status = status;
+	f->reply = reply;
+	for (size_t i = 0; i < nusers; i++) {
+		json_t *o = json_is_array(users) ? json_array_get(users, i) : users;
+		const char *addr = json_string_value(json_object_get(o, "address"));
+		const char *home = json_string_value(json_object_get(o, "home_node"));
+		struct usage_group *g = NULL;
+
+		if (addr == NULL)
+			continue;
+		if (home == NULL)
+			home = "";
+		for (size_t k = 0; k < ngroups && g == NULL; k++)
+			if (strcmp(groups[k]->home, home) == 0)
+				g = groups[k];
+		if (g == NULL) {
+			g = xcalloc(1, sizeof(*g));
+			g->f = f;
+			g->home = xstrdup(home);
+			g->objs = xcalloc(nusers, sizeof(*g->objs));
+			g->addr = xcalloc(nusers, sizeof(*g->addr));
+			groups = xrealloc(groups, (ngroups + 1) * sizeof(*groups));
+			groups[ngroups++] = g;
+		}
+		g->objs[g->n] = o;
+		g->addr[g->n++] = addr;
+	}
+	/* one for the loop below: no group answers before all are asked */
+	f->outstanding = (int)ngroups + 1;
+	for (size_t k = 0; k < ngroups; k++)
+		if (usage_get(r->api->usage, groups[k]->home, groups[k]->addr, groups[k]->n,
+		        USAGE_LIST_TIMEOUT_MS, usage_group_cb, groups[k]) != 0)
+			f->outstanding--; /* n > 0: not reached */
+	free(groups);
+	if (--f->outstanding == 0) {
+		api_reply_json(r, status, reply);
+		free(f);
+	}
+}
 struct usage_work {
 	uv_work_t w;
 	struct api_req *r;
@@ -87,6 +190,11 @@ reply_user(struct api_req *r, int status, const char *address)
 		return;
 	}
 	j = directory_user_json(&u);
+	if (r->api->usage != NULL && usage_home_elsewhere(r->api->usage, u.home_node)) {
+		dir_user_fini(&u);
+		usage_fill_reply(r, status, j, j);
+		return;
+	}
 	/* no home node recorded: a single node's own user */
 	if (r->api->ms == NULL || (u.home_node != NULL && u.home_node[0] != '\0' &&
 	                              strcmp(u.home_node, r->api->node_name) != 0)) {
@@ -205,7 +313,11 @@ api_users_list(struct api_req *r)
 		return;
 	}
 	if (usage) {
-		api_users_list_usage(r, list);
+		/* every home's figures (cluster/usage), else this node's only */
+		if (r->api->usage != NULL)
+			usage_fill_reply(r, 200, list, list);
+		else
+			api_users_list_usage(r, list);
 		return;
 	}
 	api_reply_json(r, 200, list);

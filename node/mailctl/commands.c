@@ -19,8 +19,10 @@
 #include "lib/xalloc.h"
 #include "node/mailctl/mailctl.h"
 
-/* Page size for listings; a page shorter than this is the last one. */
-#define USER_PAGE 1000
+/* Page size for listings; a page shorter than this is the last one. The
+ * user list asks for the mail store figures (usage=1), which the API
+ * serves 200 users at a time (API_USAGE_MAX_PAGE). */
+#define USER_PAGE 200
 /* Upper bound on pages so a server that ignores offset cannot loop us. */
 #define USER_MAX_PAGES 10000
 
@@ -459,7 +461,7 @@ fetch_users(struct mailctl_invocation *inv, json_t **all_out, struct mailctl_res
 		size_t n;
 
 		buf_init(&path, 0);
-		(void)buf_printf(&path, "/users?offset=%zu&limit=%d", offset, USER_PAGE);
+		(void)buf_printf(&path, "/users?offset=%zu&limit=%d&usage=1", offset, USER_PAGE);
 		if (domain != NULL) {
 			(void)buf_append_str(&path, "&domain=");
 			mailctl_path_append(&path, domain);
@@ -500,7 +502,7 @@ fail:
 static int
 cmd_user_list(struct mailctl_invocation *inv)
 {
-	static const char *const cols[] = {"ADDRESS", "NAME", "NODE", "QUOTA"};
+	static const char *const cols[] = {"ADDRESS", "NAME", "NODE", "QUOTA", "USED"};
 	struct mailctl_response first;
 	struct mailctl_table *t;
 	bool single;
@@ -517,17 +519,22 @@ cmd_user_list(struct mailctl_invocation *inv)
 		json_dumpf(all, stdout, JSON_COMPACT);
 		putchar('\n');
 	} else {
-		t = mailctl_table_new(4, cols);
+		t = mailctl_table_new(5, cols);
 		for (i = 0; i < json_array_size(all); i++) {
 			u = json_array_get(all, i);
 			char *quota = size_text(u, "quota_bytes", "unlimited");
+			/* null: the home node did not answer (docs/api.md) */
+			char *used = json_is_null(json_object_get(u, "used_bytes"))
+			                 ? xstrdup("?")
+			                 : size_text(u, "used_bytes", "0");
 			const char *row[] = {mailctl_json_str(u, "address"),
-			    mailctl_json_str(u, "name"), mailctl_json_str(u, "home_node"), quota};
+			    mailctl_json_str(u, "name"), mailctl_json_str(u, "home_node"), quota, used};
 
 			if (row[1] != NULL && row[1][0] == '\0')
 				row[1] = NULL;
 			mailctl_table_add(t, row);
 			free(quota);
+			free(used);
 		}
 		mailctl_table_print(&t, stdout);
 	}

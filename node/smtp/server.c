@@ -28,6 +28,7 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "cluster/usage/usage.h"
 #include "node/antispam/antispam.h"
 #include "node/antispam/sendlimit.h"
 #include "node/limits.h"
@@ -629,6 +630,42 @@ rcpt_list(struct session *s, enum dir_addr_kind k, const char *canon)
 	return l;
 }
 
+/* the usage of a user homed on another node, from that node: the same
+ * verdict as quota_done's; a home that does not answer in time leaves the
+ * message accepted (the home checks again when it is handed over) */
+static void
+remote_quota_cb(const struct usage_result *res, size_t n, void *arg)
+{
+	struct session *s = arg;
+
+	(void)n;
+	s->w_rc = res[0].status;
+	s->w_used_bytes = res[0].used_bytes;
+	s->w_used_msgs = res[0].used_messages;
+	if (s->w_rc != 0) {
+		/* not "no mailbox": quota_done logs it and accepts unchecked */
+		snprintf(s->w_err.msg, sizeof(s->w_err.msg), "home node: %s", mn_strerror(s->w_rc));
+		s->w_rc = MN_ETEMP;
+	}
+	work_done(&s->work, 0);
+}
+
+static void
+remote_quota_start(struct session *s, const char *home)
+{
+	const char *user = s->w_user;
+
+	s->busy = true;
+	s->wkind = WORK_QUOTA;
+	s->work.data = s;
+	mn_err_clear(&s->w_err);
+	flush(s);
+	conn_pause(s->c);
+	/* 0 unless n == 0: the callback always comes, from the loop */
+	(void)usage_get(
+	    s->srv->cfg.usage, home, &user, 1, USAGE_RCPT_TIMEOUT_MS, remote_quota_cb, s);
+}
+
 static void
 do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 {
@@ -745,6 +782,17 @@ do_rcpt(struct session *s, const struct smtp_cmd *cmd)
 			    addr);
 		} else if (u.max_message_size > 0 && s->declared_size > u.max_message_size) {
 			reply(s, "552 5.3.4 <%s>: message size exceeds this mailbox's limit", addr);
+		} else if (s->srv->cfg.usage != NULL &&
+		           (u.quota_bytes > 0 || u.quota_messages > 0) &&
+		           usage_home_elsewhere(s->srv->cfg.usage, u.home_node)) {
+			s->w_user = xstrdup(u.address);
+			s->w_rcpt = xstrdup(addr);
+			s->w_orcpt = orcpt;
+			orcpt = NULL;
+			s->w_notify = cmd->rcpt.notify;
+			s->w_quota_bytes = u.quota_bytes;
+			s->w_quota_msgs = u.quota_messages;
+			remote_quota_start(s, u.home_node);
 		} else if (s->srv->cfg.ms != NULL && (u.quota_bytes > 0 || u.quota_messages > 0)) {
 			s->w_user = xstrdup(canon);
 			s->w_rcpt = xstrdup(addr);

@@ -38,10 +38,15 @@ enum smtp_listen_kind { SMTP_LISTEN_MX, SMTP_LISTEN_SUBMISSION, SMTP_LISTEN_SMTP
 /* Commands a submission client may send before AUTH succeeds. */
 #define SMTP_MAX_COMMANDS_BEFORE_AUTH 20
 
+struct usage;
+
 struct smtp_server_config {
 	const struct mn_config *cfg; /* hostname, listen address, ports, [smtp] */
 	struct directory *dir;
 	struct mailstore *ms; /* quota usage at RCPT; may be NULL (no check) */
+	/* quota usage at RCPT of users homed on another node, asked of that
+	 * node (cluster/usage); NULL: those are accepted unchecked */
+	struct usage *usage;
 	struct spool *spool;
 	struct tls_ctx *tls; /* NULL: no STARTTLS, no SMTPS */
 	/* per-IP connection caps and login-failure blocking (node/limits.h);

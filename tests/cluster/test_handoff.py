@@ -162,25 +162,23 @@ def test_home_down_mail_waits_in_spool_and_arrives_once_after_restart(hc):
 
 def test_over_quota_on_home_bounces_through_dsn(hc):
     """The home's permanent refusals come back per recipient and bounce like
-    local ones: a user homed on node2 with room for one message gets the
-    first through node3, the second is refused by node2's store (node3 holds
-    none of the user's mail, so its RCPT check lets it in) and the sender,
-    homed on node3, gets the DSN; the other recipient gets the message."""
+    local ones: a user homed on node2 with a 1 KiB quota is sent a 4 KiB
+    message through node3 without SIZE on MAIL, so node3's RCPT check (which
+    asks node2 for the usage, cluster/usage) cannot see it coming; node2's
+    store refuses it and the sender, homed on node3, gets the DSN; the other
+    recipient gets the message."""
     n1, n2, n3 = hc.by_name("node1"), hc.by_name("node2"), hc.by_name("node3")
     code, body = n1.api("POST", "users", {"address": "full@ho.test", "password": PASSWORD,
-                                          "node": "node2", "quota_messages": 1})
+                                          "node": "node2", "quota": 1024})
     assert code == 201, body
     wait_for(lambda: n3.api("GET", "users/full@ho.test")[0] == 200, 20, "node3 to know full@")
-    first = "t4a-" + uuid.uuid4().hex
-    send(n3, ["full@ho.test"], make_message(first))
-    wait_delivered(hc, n3, first, {"full@ho.test": "node2"})
     tag = "t4b-" + uuid.uuid4().hex
     with smtplib.SMTP(n3.address, SMTP_PORT, timeout=30) as s:
         s.ehlo("client.test")
         assert s.mail("u3@ho.test")[0] == 250
         assert s.rcpt("full@ho.test")[0] == 250
         assert s.rcpt("u2@ho.test")[0] == 250
-        assert s.data(make_message(tag))[0] == 250
+        assert s.data(make_message(tag, 4096))[0] == 250
     wait_for(lambda: queue_empty(n3), 60, "node3 queue to empty", 0.2)
     assert with_tag(n2, "full@ho.test", tag) == []
     assert len(with_tag(n2, "u2@ho.test", tag)) == 1

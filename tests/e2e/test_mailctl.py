@@ -110,8 +110,8 @@ def test_user_commands(node):
     assert [l for l in lines if re.fullmatch(r"created: +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", l)]
 
     assert ok(node.mailctl("user", "list", "u.test")) == (
-        "ADDRESS       NAME     NODE   QUOTA\n"
-        "carol@u.test  Carol C  %s  100M\n" % node.name)
+        "ADDRESS       NAME     NODE   QUOTA  USED\n"
+        "carol@u.test  Carol C  %s  100M   0\n" % node.name)
 
     ok(node.mailctl("user", "passwd", "carol@u.test", "pw2"),
        "password of carol@u.test changed\n")

@@ -234,12 +234,14 @@ COMMANDS = [
      "user bob@a.test deleted\n"),
     (["user", "passwd", "bob@a.test", "n3w pass"], "PATCH", "/api/v1/users/bob%40a.test",
      {"password": "n3w pass"}, 200, USER, "password of bob@a.test changed\n"),
-    (["user", "list", "a.test"], "GET", "/api/v1/users?offset=0&limit=1000&domain=a.test",
+    (["user", "list", "a.test"], "GET",
+     "/api/v1/users?offset=0&limit=200&usage=1&domain=a.test",
      None, 200, [USER, dict(USER, address="eve@a.test", name="", quota_bytes=0,
-                            home_node="node2")],
-     "ADDRESS     NAME   NODE   QUOTA\n"
-     "bob@a.test  Bob B  node1  100M\n"
-     "eve@a.test  -      node2  unlimited\n"),
+                            home_node="node2", used_bytes=None, used_messages=None,
+                            usage="unavailable")],
+     "ADDRESS     NAME   NODE   QUOTA      USED\n"
+     "bob@a.test  Bob B  node1  100M       2K\n"
+     "eve@a.test  -      node2  unlimited  ?\n"),
     (["user", "move", "bob@a.test", "node2"], "POST", "/api/v1/users/bob%40a.test/move",
      {"node": "node2", "wait": False}, 200, dict(USER, home_node="node2"),
      "moving bob@a.test to node2 ...\nbob@a.test is on node2\n"),
@@ -333,16 +335,18 @@ def test_blocking_command_reports_501(api):
 
 
 def test_user_list_follows_pages(api):
-    page1 = [dict(USER, address="u%04d@a.test" % i) for i in range(1000)]
-    page2 = [dict(USER, address="v@a.test")]
-    api.routes[("GET", "/api/v1/users?offset=0&limit=1000")] = (200, page1)
-    api.routes[("GET", "/api/v1/users?offset=1000&limit=1000")] = (200, page2)
+    page1 = [dict(USER, address="u%04d@a.test" % i) for i in range(200)]
+    page2 = [dict(USER, address="w%04d@a.test" % i) for i in range(200)]
+    page3 = [dict(USER, address="v@a.test")]
+    api.routes[("GET", "/api/v1/users?offset=0&limit=200&usage=1")] = (200, page1)
+    api.routes[("GET", "/api/v1/users?offset=200&limit=200&usage=1")] = (200, page2)
+    api.routes[("GET", "/api/v1/users?offset=400&limit=200&usage=1")] = (200, page3)
     r = run(api, "--json", "user", "list")
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
-    assert [u["address"] for u in got] == [u["address"] for u in page1 + page2]
+    assert [u["address"] for u in got] == [u["address"] for u in page1 + page2 + page3]
     r = run(api, "user", "list")
-    assert r.stdout.count("\n") == 1 + 1001
+    assert r.stdout.count("\n") == 1 + 401
 
 
 @pytest.fixture(scope="module")

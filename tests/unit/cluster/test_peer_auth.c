@@ -28,6 +28,7 @@ static struct {
 	char s_got[64];
 	bool connected;
 	int closed;
+	bool s_resumed, c_resumed;
 } T;
 
 static void
@@ -57,6 +58,7 @@ s_done(struct conn *c, int status, const char *name, void *arg)
 	T.s_calls++;
 	T.s_status = status;
 	if (status == 0) {
+		T.s_resumed = conn_tls_resumed(c);
 		snprintf(T.s_name, sizeof(T.s_name), "%s", name);
 		conn_set_handler(c, &srv_h, NULL);
 	}
@@ -68,6 +70,7 @@ c_done(struct conn *c, int status, const char *name, void *arg)
 	T.c_calls++;
 	T.c_status = status;
 	if (status == 0) {
+		T.c_resumed = conn_tls_resumed(c);
 		snprintf(T.c_name, sizeof(T.c_name), "%s", name);
 		conn_set_handler(c, &cli_h, NULL);
 		conn_write(c, "hello", 5);
@@ -147,6 +150,38 @@ test_matching_secret_passes_both_ways(void **state)
 	assert_true(uv_wait_until(&T.loop, got_hello, NULL, WAIT_MS));
 }
 
+/* peer_auth_client_ctx resumes: the second connection to the same peer
+ * skips the certificate, and the secret's proof still decides */
+static void
+test_resumed_session_still_proves_the_secret(void **state)
+{
+	struct tls_ctx *cli;
+	struct mn_err err;
+
+	assert_int_equal(peer_auth_client_ctx(&cli, &err), 0);
+	T.ccfg.client_tls = cli;
+	for (int i = 0; i < 3; i++) {
+		T.s_calls = T.c_calls = 0;
+		T.s_resumed = T.c_resumed = false;
+		T.s_got[0] = '\0';
+		if (i == 2)
+			T.ccfg.secret = "other";
+		run_pair();
+		if (i < 2) {
+			assert_int_equal(T.s_status, 0);
+			assert_int_equal(T.c_status, 0);
+			/* the first one has no ticket yet */
+			assert_int_equal(T.c_resumed, i == 1);
+			assert_int_equal(T.s_resumed, i == 1);
+			assert_true(uv_wait_until(&T.loop, got_hello, NULL, WAIT_MS));
+		} else {
+			assert_int_equal(T.s_status, MN_EAUTH);
+			assert_int_not_equal(T.c_status, 0);
+		}
+	}
+	tls_ctx_free(&cli);
+}
+
 static void
 test_wrong_secret_refused(void **state)
 {
@@ -199,6 +234,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_matching_secret_passes_both_ways, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_secret_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_resumed_session_still_proves_the_secret, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_secret_refuses, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_empty_secret_refuses, setup, teardown),
 	    cmocka_unit_test(test_mac_depends_on_role_secret_and_exporter),
