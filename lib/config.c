@@ -73,9 +73,8 @@ struct config_key {
 
 static config_check_fn check_node_name, check_hostname, check_ip_address, check_join,
     check_resolvers, check_cidr_list, check_action, check_action_defer, check_dmarc_quarantine,
-    check_zone_list, check_sender_list, check_host_action, check_attach_action,
-    check_scan_address, check_rspamd_url, check_scan_failure, check_score, check_scan_action,
-    check_subject_tag;
+    check_zone_list, check_sender_list, check_host_action, check_attach_action, check_scan_address,
+    check_rspamd_url, check_scan_failure, check_score, check_scan_action, check_subject_tag;
 
 #define OFF(field) offsetof(struct mn_config, field)
 #define KB 1024ULL
@@ -657,8 +656,7 @@ check_dmarc_quarantine(const char *v)
 static const char *
 check_action_defer(const char *v)
 {
-	return strcmp(v, "defer") == 0 || strcmp(v, "tag") == 0 ? NULL
-	                                                         : "is not one of defer, tag";
+	return strcmp(v, "defer") == 0 || strcmp(v, "tag") == 0 ? NULL : "is not one of defer, tag";
 }
 
 /* DNSBL zones: host names, comma or space separated */
@@ -761,9 +759,8 @@ check_rspamd_url(const char *v)
 static const char *
 check_scan_failure(const char *v)
 {
-	return strcmp(v, "accept") == 0 || strcmp(v, "defer") == 0
-	           ? NULL
-	           : "is not one of accept, defer";
+	return strcmp(v, "accept") == 0 || strcmp(v, "defer") == 0 ? NULL
+	                                                           : "is not one of accept, defer";
 }
 
 static const char *

@@ -35,8 +35,8 @@ struct mn_config {
 	char *tls_cert_file; /* NULL/empty: self-signed in data_dir/tls */
 	char *tls_key_file;
 	/* [cluster] */
-	char *cluster_join;   /* NULL: bootstrap */
-	char *cluster_secret; /* NULL: none (single node only) */
+	char *cluster_join;                  /* NULL: bootstrap */
+	char *cluster_secret;                /* NULL: none (single node only) */
 	uint32_t cluster_snapshot_threshold; /* Raft entries between snapshots, default 1024 */
 	/* [admin] */
 	char *admin_initial_password; /* NULL: generated into data_dir/admin-password */
@@ -60,45 +60,45 @@ struct mn_config {
 	/* [dns] */
 	char *dns_resolvers;
 	/* [antispam] (node/antispam, docs/anti-spam.md) */
-	bool antispam_spf;            /* default no */
-	char *antispam_spf_fail;      /* reject|tag|quarantine, default reject */
-	char *antispam_spf_softfail;  /* reject|tag, default tag */
-	char *antispam_spf_permerror; /* reject|tag, default tag */
-	char *antispam_spf_temperror; /* defer|tag, default defer */
-	bool antispam_dkim_sign;      /* default yes */
-	bool antispam_dkim_verify;    /* default no */
-	bool antispam_dmarc;          /* default no */
+	bool antispam_spf;                   /* default no */
+	char *antispam_spf_fail;             /* reject|tag|quarantine, default reject */
+	char *antispam_spf_softfail;         /* reject|tag, default tag */
+	char *antispam_spf_permerror;        /* reject|tag, default tag */
+	char *antispam_spf_temperror;        /* defer|tag, default defer */
+	bool antispam_dkim_sign;             /* default yes */
+	bool antispam_dkim_verify;           /* default no */
+	bool antispam_dmarc;                 /* default no */
 	uint32_t antispam_quar_retention_ms; /* default 30 days; 0: forever */
 	uint32_t antispam_quar_sweep_ms;     /* default 3600 s */
 	uint32_t antispam_quar_digest_ms;    /* default 86400 s; 0: none */
 	/* junk|quarantine, default junk */
 	char *antispam_dmarc_quarantine;
-	char *antispam_dnsbl_zones;   /* NULL: none */
-	char *antispam_dbl_zones;     /* NULL: none */
-	char *antispam_dnsbl_action;  /* reject|tag, default reject */
-	char *antispam_attach_ext;    /* blocked extensions, NULL: none */
-	char *antispam_attach_types;  /* blocked MIME types, NULL: none */
-	uint32_t antispam_attach_max; /* attachments per message, 0: unlimited */
-	char *antispam_attach_action; /* reject|quarantine, default reject */
-	char *antispam_ptr_check;    /* off|log|tag|reject, default off */
-	char *antispam_helo_check;   /* off|log|tag|reject, default off */
-	char *antispam_sender_block; /* addresses and @domains, NULL: none */
-	char *antispam_sender_allow; /* addresses and @domains, NULL: none */
-	bool antispam_greylist;       /* default no */
+	char *antispam_dnsbl_zones;           /* NULL: none */
+	char *antispam_dbl_zones;             /* NULL: none */
+	char *antispam_dnsbl_action;          /* reject|tag, default reject */
+	char *antispam_attach_ext;            /* blocked extensions, NULL: none */
+	char *antispam_attach_types;          /* blocked MIME types, NULL: none */
+	uint32_t antispam_attach_max;         /* attachments per message, 0: unlimited */
+	char *antispam_attach_action;         /* reject|quarantine, default reject */
+	char *antispam_ptr_check;             /* off|log|tag|reject, default off */
+	char *antispam_helo_check;            /* off|log|tag|reject, default off */
+	char *antispam_sender_block;          /* addresses and @domains, NULL: none */
+	char *antispam_sender_allow;          /* addresses and @domains, NULL: none */
+	bool antispam_greylist;               /* default no */
 	uint32_t antispam_greylist_delay_ms;  /* default 300 s */
 	uint32_t antispam_greylist_window_ms; /* default 2 days */
 	uint32_t antispam_greylist_pass_ms;   /* default 30 days */
 	/* content scanning (node/antispam/scan.h) */
-	char *antispam_spamd_address;     /* IP:PORT, NULL: none */
-	char *antispam_rspamd_url;        /* http://IP:PORT[/PATH], NULL: none */
-	uint64_t antispam_scan_max_size;  /* default 1M; larger: not scanned */
+	char *antispam_spamd_address;      /* IP:PORT, NULL: none */
+	char *antispam_rspamd_url;         /* http://IP:PORT[/PATH], NULL: none */
+	uint64_t antispam_scan_max_size;   /* default 1M; larger: not scanned */
 	uint32_t antispam_scan_timeout_ms; /* default 15000 */
-	char *antispam_scan_failure;      /* accept|defer, default accept */
-	char *antispam_scan_spam_score;   /* decimal, NULL: the scanner's verdict */
-	char *antispam_scan_spam_action;  /* tag|junk|quarantine|reject, default junk */
-	char *antispam_scan_reject_score; /* decimal, NULL: none */
-	char *antispam_scan_subject_tag;  /* e.g. "[SPAM]", NULL: none */
-	bool antispam_scan_outbound;      /* default no */
+	char *antispam_scan_failure;       /* accept|defer, default accept */
+	char *antispam_scan_spam_score;    /* decimal, NULL: the scanner's verdict */
+	char *antispam_scan_spam_action;   /* tag|junk|quarantine|reject, default junk */
+	char *antispam_scan_reject_score;  /* decimal, NULL: none */
+	char *antispam_scan_subject_tag;   /* e.g. "[SPAM]", NULL: none */
+	bool antispam_scan_outbound;       /* default no */
 	/* [limits] (node/limits.h) */
 	uint32_t limits_max_conn_per_ip; /* per service class, default 50 */
 	uint32_t limits_conn_per_minute; /* per IP, default 120 */

@@ -163,15 +163,15 @@ struct job {
 	struct mailstore_sync_base base;
 	char confirmed[65]; /* its digest */
 	unsigned long long tfolders, tmessages;
-	unsigned copies;   /* fresh copies made */
-	unsigned rounds;   /* streams sent */
-	unsigned held;     /* exports made during the hold */
-	bool copied;       /* the target holds what the held source holds */
-	uint64_t bytes;    /* stream bytes sent, every round */
-	char *result;      /* for the flip */
-	char *fail;        /* rollback reason once the abort is done */
-	bool busy;         /* an async step is out */
-	unsigned opens;    /* attempts refused as "not yet" by the target */
+	unsigned copies; /* fresh copies made */
+	unsigned rounds; /* streams sent */
+	unsigned held;   /* exports made during the hold */
+	bool copied;     /* the target holds what the held source holds */
+	uint64_t bytes;  /* stream bytes sent, every round */
+	char *result;    /* for the flip */
+	char *fail;      /* rollback reason once the abort is done */
+	bool busy;       /* an async step is out */
+	unsigned opens;  /* attempts refused as "not yet" by the target */
 	uint64_t t_start, t_hold;
 };
 
@@ -501,8 +501,8 @@ stream_closed(struct conn *c, void *arg, int reason)
 	j->tfolders = f;
 	j->tmessages = msgs;
 	log_info("migrate",
-	    "event=copied user=%s to=%s round=%u bytes=%llu messages=%llu digest=%s ms=%llu", j->user,
-	    j->target, j->rounds, (unsigned long long)j->ex.size, msgs, sha,
+	    "event=copied user=%s to=%s round=%u bytes=%llu messages=%llu digest=%s ms=%llu",
+	    j->user, j->target, j->rounds, (unsigned long long)j->ex.size, msgs, sha,
 	    (unsigned long long)(uv_now(j->m->loop) - j->t_start));
 	/* again: what changed meanwhile (in the hold: nothing, normally) */
 	job_step(j);
@@ -718,8 +718,9 @@ job_step(struct job *j)
 	} else if (strcmp(u.move_state, "cleanup") == 0) {
 		if (j->t_hold != 0) {
 			/* the flip committed: held mail goes to the new home */
-			log_info("migrate", "event=flipped user=%s to=%s hold_ms=%llu total_ms=%llu",
-			    j->user, j->target, (unsigned long long)(uv_now(m->loop) - j->t_hold),
+			log_info("migrate",
+			    "event=flipped user=%s to=%s hold_ms=%llu total_ms=%llu", j->user,
+			    j->target, (unsigned long long)(uv_now(m->loop) - j->t_hold),
 			    (unsigned long long)(uv_now(m->loop) - j->t_start));
 			j->t_hold = 0;
 		}

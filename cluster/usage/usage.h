@@ -42,11 +42,11 @@ struct mailstore;
 #define USAGE_LIST_TIMEOUT_MS 3000
 
 struct usage_config {
-	const char *node_name;  /* this node */
-	struct directory *dir;  /* users (home_node) and nodes (rpc address) */
-	struct mailstore *ms;   /* this node's store */
-	const char *secret;     /* cluster secret; NULL or "": local users only */
-	uint32_t cache_ms;      /* 0: USAGE_CACHE_MS */
+	const char *node_name; /* this node */
+	struct directory *dir; /* users (home_node) and nodes (rpc address) */
+	struct mailstore *ms;  /* this node's store */
+	const char *secret;    /* cluster secret; NULL or "": local users only */
+	uint32_t cache_ms;     /* 0: USAGE_CACHE_MS */
 };
 
 struct usage_result {

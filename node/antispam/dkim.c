@@ -126,13 +126,15 @@ dkim_split_header(const uint8_t *msg, size_t len,
 
 	while (i < len) {
 		const uint8_t *lf = memchr(msg + i, '\n', len - i);
-		size_t line_end = lf ? (size_t)(lf - msg) : len;        /* at LF */
-		size_t next = lf ? line_end + 1 : len;                    /* after LF */
-		size_t content = line_end > i && msg[line_end - 1] == '\r' ? line_end - 1 : line_end;
+		size_t line_end = lf ? (size_t)(lf - msg) : len; /* at LF */
+		size_t next = lf ? line_end + 1 : len;           /* after LF */
+		size_t content =
+		    line_end > i && msg[line_end - 1] == '\r' ? line_end - 1 : line_end;
 
 		if (content == i) { /* the empty line: end of the header section */
 			if (in_field)
-				fn(arg, msg + start, i - start - (i - start >= 2 && msg[i - 2] == '\r' ? 2 : 1));
+				fn(arg, msg + start,
+				    i - start - (i - start >= 2 && msg[i - 2] == '\r' ? 2 : 1));
 			return next;
 		}
 		if (msg[i] != ' ' && msg[i] != '\t') {
@@ -208,8 +210,8 @@ dkim_sign_message(struct dkim_ctx *c, const char *domain, const char *selector,
 		st = dkim_getsighdr_d(dkim, strlen("DKIM-Signature: "), &sig, &siglen);
 	if (st != DKIM_STAT_OK) {
 		dkim_free(dkim);
-		return mn_err_set(err, MN_EIO, "DKIM signing for %s: %s", domain,
-		    dkim_getresultstr(st));
+		return mn_err_set(
+		    err, MN_EIO, "DKIM signing for %s: %s", domain, dkim_getresultstr(st));
 	}
 	/* the library folds with bare LF: a header line ends in CRLF */
 	buf_init(&b, 0);
@@ -243,8 +245,8 @@ sig_result(DKIM *dkim, DKIM_SIGINFO *sig, struct dkim_sig_result *r)
 	if (dkim_sig_getsignalg(sig, &alg) == DKIM_STAT_OK)
 		snprintf(r->algorithm, sizeof(r->algorithm), "%s",
 		    alg == DKIM_SIGN_ED25519SHA256 ? "ed25519-sha256"
-		    : alg == DKIM_SIGN_RSASHA1    ? "rsa-sha1"
-		                                  : "rsa-sha256");
+		    : alg == DKIM_SIGN_RSASHA1     ? "rsa-sha1"
+		                                   : "rsa-sha256");
 	if (dkim_get_sigsubstring(dkim, sig, (char *)b64, &blen) == DKIM_STAT_OK)
 		snprintf(r->b, sizeof(r->b), "%.8s", (const char *)b64);
 	if ((flags & DKIM_SIGFLAG_PASSED) != 0 && dkim_sig_getbh(sig) == DKIM_SIGBH_MATCH) {

@@ -100,7 +100,8 @@ dmarc_record_parse(const char *txt, size_t len, struct dmarc_record *out)
 			size_t nl = ne - ns, vl = ve - vs;
 
 			if (ntag++ == 0) { /* §6.4: v=DMARC1 first */
-				if (!(nl == 1 && name[0] == 'v' && vl == 6 && strncmp(v, "DMARC1", 6) == 0))
+				if (!(nl == 1 && name[0] == 'v' && vl == 6 &&
+				        strncmp(v, "DMARC1", 6) == 0))
 					return MN_EPARSE;
 			} else if (nl == 1 && name[0] == 'p') {
 				if (policy_of(v, vl, &out->p) < 0)
@@ -321,7 +322,8 @@ dmarc_check(spf_query_fn query, void *qarg, const struct psl *psl, const char *f
 	}
 	if (rc != 0) {
 		out->result = DMARC_RES_NONE;
-		snprintf(out->reason, sizeof(out->reason), "no DMARC policy for %.120s", from_domain);
+		snprintf(
+		    out->reason, sizeof(out->reason), "no DMARC policy for %.120s", from_domain);
 		return;
 	}
 	out->policy = use_sp && rec.has_sp ? rec.sp : rec.p;
@@ -344,7 +346,8 @@ dmarc_check(spf_query_fn query, void *qarg, const struct psl *psl, const char *f
 	 * to; the rest gets the next weaker one */
 	out->disposition = out->policy;
 	if (dice >= rec.pct && out->policy != DMARC_P_NONE)
-		out->disposition = out->policy == DMARC_P_REJECT ? DMARC_P_QUARANTINE : DMARC_P_NONE;
+		out->disposition =
+		    out->policy == DMARC_P_REJECT ? DMARC_P_QUARANTINE : DMARC_P_NONE;
 	snprintf(out->reason, sizeof(out->reason), "p=%s dis=%s", dmarc_policy_name(out->policy),
 	    dmarc_policy_name(out->disposition));
 }

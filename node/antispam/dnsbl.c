@@ -85,15 +85,17 @@ check(spf_query_fn query, void *qarg, const char *key, bool domain, const char *
 		memset(&a, 0, sizeof(a));
 		query(qarg, name, ns_t_a, &a);
 		if (a.status == MN_ETEMP)
-			log_warn("antispam", "event=dnsbl zone=%s result=temperror action=pass", zone);
+			log_warn(
+			    "antispam", "event=dnsbl zone=%s result=temperror action=pass", zone);
 		for (size_t i = 0; a.status == 0 && i < a.n; i++) {
 			const uint8_t *v = (const uint8_t *)a.rr[i];
 
 			if (a.rrlen[i] != 4 || v[0] != 127)
 				continue;
 			if (v[1] == 255 && v[2] == 255) {
-				log_warn("antispam", "event=dnsbl zone=%s result=error code=127.255.255.%u",
-				    zone, v[3]);
+				log_warn("antispam",
+				    "event=dnsbl zone=%s result=error code=127.255.255.%u", zone,
+				    v[3]);
 				continue;
 			}
 			out->listed = true;
@@ -107,8 +109,8 @@ check(spf_query_fn query, void *qarg, const char *key, bool domain, const char *
 }
 
 void
-dnsbl_check(spf_query_fn query, void *qarg, const char *ip, const char *zones,
-    struct dnsbl_outcome *out)
+dnsbl_check(
+    spf_query_fn query, void *qarg, const char *ip, const char *zones, struct dnsbl_outcome *out)
 {
 	check(query, qarg, ip, false, zones, out);
 }

@@ -29,8 +29,8 @@ int dnsbl_query_name(const char *ip, const char *zone, char *out, size_t outsz);
 
 /* dnsbl_check - zones: space or comma separated; the first listing wins.
  * Blocking (query). */
-void dnsbl_check(spf_query_fn query, void *qarg, const char *ip, const char *zones,
-    struct dnsbl_outcome *out);
+void dnsbl_check(
+    spf_query_fn query, void *qarg, const char *ip, const char *zones, struct dnsbl_outcome *out);
 
 /* dnsbl_check_domain - domain-based lists (RFC 5782 §2.2, e.g. Spamhaus
  * DBL): DOMAIN.ZONE with an A record in 127.0.0.0/8 (127.255.255.0/24

@@ -249,7 +249,8 @@ parse_term(const char *p, size_t n, struct spf_record *rec, struct mn_err *err)
 			bool redirect = slice_is(name, nl, "redirect");
 
 			for (size_t i = 0; i < rec->nterms; i++)
-				if (rec->terms[i].kind == (redirect ? SPF_MOD_REDIRECT : SPF_MOD_EXP))
+				if (rec->terms[i].kind ==
+				    (redirect ? SPF_MOD_REDIRECT : SPF_MOD_EXP))
 					return fail(err, "modifier given twice:", p, n);
 			if (vl == 0 || !macro_string_ok(v, vl, false))
 				return fail(err, "bad domain-spec in", p, n);
@@ -440,7 +441,10 @@ spf_macro_expand(const char *spec, size_t len, const char *sender, const char *d
 			break;
 		}
 		if (spec[i] == '%' || spec[i] == '_' || spec[i] == '-') {
-			buf_append(&b, spec[i] == '%' ? "%" : spec[i] == '_' ? " " : "%20",
+			buf_append(&b,
+			    spec[i] == '%'   ? "%"
+			    : spec[i] == '_' ? " "
+			                     : "%20",
 			    spec[i] == '-' ? 3 : 1);
 			continue;
 		}
@@ -581,8 +585,8 @@ static int
 count_lookup(struct spf_eval *e)
 {
 	if (++e->lookups > SPF_LOOKUP_LIMIT) {
-		snprintf(e->reason, sizeof(e->reason), "more than %d DNS lookups",
-		    SPF_LOOKUP_LIMIT);
+		snprintf(
+		    e->reason, sizeof(e->reason), "more than %d DNS lookups", SPF_LOOKUP_LIMIT);
 		return M_PERM;
 	}
 	return M_NO;
@@ -592,8 +596,8 @@ static int
 void_lookup(struct spf_eval *e)
 {
 	if (++e->voids > SPF_VOID_LIMIT) {
-		snprintf(e->reason, sizeof(e->reason), "more than %d void DNS lookups",
-		    SPF_VOID_LIMIT);
+		snprintf(
+		    e->reason, sizeof(e->reason), "more than %d void DNS lookups", SPF_VOID_LIMIT);
 		return M_PERM;
 	}
 	return M_NO;
@@ -650,8 +654,8 @@ match_mx(struct spf_eval *e, const char *target, int cidr4, int cidr6)
 	memset(&a, 0, sizeof(a));
 	e->query(e->qarg, target, ns_t_mx, &a);
 	if (a.status == MN_ETEMP) {
-		snprintf(e->reason, sizeof(e->reason), "DNS failure looking up MX of %.120s",
-		    target);
+		snprintf(
+		    e->reason, sizeof(e->reason), "DNS failure looking up MX of %.120s", target);
 		m = M_TEMP;
 	} else if (a.status != 0 || a.n == 0) {
 		m = void_lookup(e);
@@ -770,8 +774,8 @@ match_term(struct spf_eval *e, const struct spf_term *t, const char *domain)
 		memset(&a, 0, sizeof(a));
 		e->query(e->qarg, target, ns_t_a, &a); /* always A (§5.7) */
 		if (a.status == MN_ETEMP) {
-			snprintf(e->reason, sizeof(e->reason), "DNS failure looking up %.120s",
-			    target);
+			snprintf(
+			    e->reason, sizeof(e->reason), "DNS failure looking up %.120s", target);
 			m = M_TEMP;
 		} else if (a.status != 0 || a.n == 0) {
 			m = void_lookup(e);
@@ -838,7 +842,8 @@ check_host(struct spf_eval *e, const char *domain)
 		return SPF_NONE;
 	}
 	if (nrec > 1) {
-		snprintf(e->reason, sizeof(e->reason), "more than one SPF record for %.120s", domain);
+		snprintf(
+		    e->reason, sizeof(e->reason), "more than one SPF record for %.120s", domain);
 		spf_dns_answer_fini(&a);
 		return SPF_PERMERROR;
 	}
@@ -892,8 +897,8 @@ check_host(struct spf_eval *e, const char *domain)
 		}
 		goto out;
 	}
-	snprintf(e->reason, sizeof(e->reason), "%.120s neither permits nor denies %.60s", domain,
-	    e->ip);
+	snprintf(
+	    e->reason, sizeof(e->reason), "%.120s neither permits nor denies %.60s", domain, e->ip);
 	r = SPF_NEUTRAL; /* §4.7: ran off the end */
 out:
 	e->depth--;
@@ -991,8 +996,8 @@ spf_dns_resolver_query(void *qarg, const char *name, int type, struct spf_dns_an
 		case ns_t_ptr:
 			if (type == ns_t_mx && dl < 3)
 				break;
-			if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), type == ns_t_mx ? d + 2 : d,
-			        host, sizeof(host)) >= 0)
+			if (dn_expand(ns_msg_base(msg), ns_msg_end(msg),
+			        type == ns_t_mx ? d + 2 : d, host, sizeof(host)) >= 0)
 				spf_dns_answer_add(ans, host, strlen(host));
 			break;
 		case ns_t_txt: {

@@ -29,13 +29,13 @@
 
 #include "lib/err.h"
 
-#define SPF_RECORD_MAX 4096  /* longest record accepted (permerror beyond) */
-#define SPF_TERMS_MAX 64     /* terms in one record */
-#define SPF_LOOKUP_LIMIT 10  /* RFC 7208 §4.6.4 */
-#define SPF_VOID_LIMIT 2     /* RFC 7208 §4.6.4 */
-#define SPF_NAMES_LIMIT 10   /* MX hosts or PTR names per term, §4.6.4 */
-#define SPF_DOMAIN_MAX 253   /* after macro expansion, §7.3 */
-#define SPF_RR_MAX 32        /* records kept per DNS answer */
+#define SPF_RECORD_MAX 4096 /* longest record accepted (permerror beyond) */
+#define SPF_TERMS_MAX 64    /* terms in one record */
+#define SPF_LOOKUP_LIMIT 10 /* RFC 7208 §4.6.4 */
+#define SPF_VOID_LIMIT 2    /* RFC 7208 §4.6.4 */
+#define SPF_NAMES_LIMIT 10  /* MX hosts or PTR names per term, §4.6.4 */
+#define SPF_DOMAIN_MAX 253  /* after macro expansion, §7.3 */
+#define SPF_RR_MAX 32       /* records kept per DNS answer */
 
 enum spf_result {
 	SPF_NONE = 0,
@@ -64,11 +64,11 @@ enum spf_mech {
 
 struct spf_term {
 	enum spf_mech kind;
-	char qualifier;        /* '+', '-', '~', '?' */
-	const char *spec;      /* domain-spec (may hold macros); NULL: none */
+	char qualifier;   /* '+', '-', '~', '?' */
+	const char *spec; /* domain-spec (may hold macros); NULL: none */
 	size_t spec_len;
-	uint8_t addr[16];      /* ip4 (first 4 bytes) / ip6 */
-	int cidr4, cidr6;      /* prefix lengths; 32 / 128 when not given */
+	uint8_t addr[16]; /* ip4 (first 4 bytes) / ip6 */
+	int cidr4, cidr6; /* prefix lengths; 32 / 128 when not given */
 };
 
 struct spf_record {
@@ -124,8 +124,8 @@ struct spf_outcome {
  * sender ("" for the null reverse-path: postmaster@helo is checked). A
  * sender or HELO that is not a domain name gives SPF_NONE. Always fills
  * out. Blocking as far as query is. */
-void spf_check(spf_query_fn query, void *qarg, const char *ip, const char *helo,
-    const char *sender, struct spf_outcome *out);
+void spf_check(spf_query_fn query, void *qarg, const char *ip, const char *helo, const char *sender,
+    struct spf_outcome *out);
 
 struct dns_resolver;
 /* spf_dns_resolver_query - the real query function; qarg is a struct

@@ -58,8 +58,8 @@ struct dns_resolver {
 struct dns_raw_entry {
 	char name[DNS_NAME_MAX];
 	int type;
-	int rc;               /* what dns_query_sync returned */
-	uint64_t expires_ns;  /* uv_hrtime() */
+	int rc;              /* what dns_query_sync returned */
+	uint64_t expires_ns; /* uv_hrtime() */
 	size_t len;
 	unsigned char data[]; /* the answer when rc == 0 */
 };
@@ -703,7 +703,8 @@ dns_query_sync(const struct dns_resolver *cr, const char *name, int type, unsign
 	st.retry = r->retry;
 	/* answers larger than 512 bytes come by TCP after a truncated UDP
 	 * answer (libresolv retries on TC by itself) */
-	n = res_nquery(&st, name, ns_c_in, type, ans, (int)(anslen > INT32_MAX ? INT32_MAX : anslen));
+	n = res_nquery(
+	    &st, name, ns_c_in, type, ans, (int)(anslen > INT32_MAX ? INT32_MAX : anslen));
 	if (n >= 0) {
 		*len_out = n;
 		rc = 0;

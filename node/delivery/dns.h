@@ -91,8 +91,8 @@ bool dns_has_servers(const struct dns_resolver *r);
  * Answers are cached (shared by all threads, behind a lock) for their
  * smallest TTL (at most DNS_TTL_MAX), NXDOMAIN and NODATA for DNS_NEG_TTL;
  * failures are not cached. */
-int dns_query_sync(const struct dns_resolver *r, const char *name, int type,
-    unsigned char *ans, size_t anslen, int *len_out, char *reason, size_t reasonlen);
+int dns_query_sync(const struct dns_resolver *r, const char *name, int type, unsigned char *ans,
+    size_t anslen, int *len_out, char *reason, size_t reasonlen);
 /* dns_stats_sync_queries - dns_query_sync queries sent (cache misses). */
 uint64_t dns_stats_sync_queries(const struct dns_resolver *r);
 

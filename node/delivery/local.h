@@ -21,8 +21,8 @@ struct local_target {
 
 /* local_deliver - one mailstore_deliver_id call for every target, keyed by
  * spool_id, the entry's delivery id (handoff_id: the same key a handoff of
- * the entry uses, so a retry after the user moved finds it; single-instance storage, and a retry never stores a second
- * copy); returns 0 when every target has its rc, or an error for the whole
+ * the entry uses, so a retry after the user moved finds it; single-instance storage, and a retry
+ * never stores a second copy); returns 0 when every target has its rc, or an error for the whole
  * call (every rc set to it). */
 int local_deliver(struct mailstore *ms, const char *spool_id, const void *msg, size_t len,
     int64_t internal_date, struct local_target *t, size_t n, struct mn_err *err);

@@ -66,8 +66,8 @@ struct qentry {
 	bool busy;
 	bool deleted;
 	bool removed;
-	bool force;     /* queue_retry: every pending recipient is due now */
-	int64_t due;    /* unix ms */
+	bool force;  /* queue_retry: every pending recipient is due now */
+	int64_t due; /* unix ms */
 	struct qentry *next;
 
 	/* attempt */

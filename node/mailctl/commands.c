@@ -252,9 +252,8 @@ cmd_domain_dkim(struct mailctl_invocation *inv)
 	}
 	txt = mailctl_json_str(resp.json, "dns_txt");
 	name = mailctl_json_str(resp.json, "dns_name");
-	printf("DKIM key of %s made (%s, selector %s). Publish this DNS record:\n",
-	    inv->args[0], mailctl_json_str(resp.json, "algorithm"),
-	    mailctl_json_str(resp.json, "selector"));
+	printf("DKIM key of %s made (%s, selector %s). Publish this DNS record:\n", inv->args[0],
+	    mailctl_json_str(resp.json, "algorithm"), mailctl_json_str(resp.json, "selector"));
 	printf("%s. IN TXT (", name ? name : "?");
 	for (size_t i = 0, n = txt ? strlen(txt) : 0; i < n; i += 255)
 		printf(" \"%.*s\"", (int)(n - i > 255 ? 255 : n - i), txt + i);
@@ -528,7 +527,8 @@ cmd_user_list(struct mailctl_invocation *inv)
 			                 ? xstrdup("?")
 			                 : size_text(u, "used_bytes", "0");
 			const char *row[] = {mailctl_json_str(u, "address"),
-			    mailctl_json_str(u, "name"), mailctl_json_str(u, "home_node"), quota, used};
+			    mailctl_json_str(u, "name"), mailctl_json_str(u, "home_node"), quota,
+			    used};
 
 			if (row[1] != NULL && row[1][0] == '\0')
 				row[1] = NULL;
@@ -1253,8 +1253,8 @@ const struct mailctl_command mailctl_commands[] = {
     {"domain show", 1, 1, "", "NAME", false, cmd_domain_show},
     {"domain alias add", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_add},
     {"domain alias del", 2, 2, "", "DOMAIN ALIAS", false, cmd_domain_alias_del},
-    {"domain dkim", 1, 1, "selector algorithm",
-        "DOMAIN [--selector NAME] [--algorithm rsa]", false, cmd_domain_dkim},
+    {"domain dkim", 1, 1, "selector algorithm", "DOMAIN [--selector NAME] [--algorithm rsa]", false,
+        cmd_domain_dkim},
     {"domain pref", 1, 3, "", "DOMAIN [KEY [VALUE]]", false, cmd_domain_pref},
     {"domain pref del", 2, 2, "", "DOMAIN KEY", false, cmd_domain_pref_del},
     {"user add", 1, 1, "password node quota name",

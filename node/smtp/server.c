@@ -623,8 +623,7 @@ rcpt_list(struct session *s, enum dir_addr_kind k, const char *canon)
 	if (k == DIR_ADDR_USER)
 		return antispam_rcpt_list(s->srv->cfg.antispam, canon, s->env.sender);
 	memset(&e, 0, sizeof(e));
-	if (directory_expand(s->srv->cfg.dir, canon, &e) == 0 && e.nlocal == 1 &&
-	    e.nexternal == 0)
+	if (directory_expand(s->srv->cfg.dir, canon, &e) == 0 && e.nlocal == 1 && e.nexternal == 0)
 		l = antispam_rcpt_list(s->srv->cfg.antispam, e.local[0], s->env.sender);
 	dir_expansion_fini(&e);
 	return l;
@@ -1250,8 +1249,8 @@ spool_split(struct session *s, struct antispam_msg *m)
 	env_part(s, true, &allowed);
 	spool_new_id(s->srv->cfg.spool, allowed.id);
 	buf_append_str(&m->allowed_prefix, s->w_received);
-	rc = spool_write(s->srv->cfg.spool, &allowed, m->allowed_prefix.data,
-	    m->allowed_prefix.len, s->msg.data, s->msg.len, &s->w_err);
+	rc = spool_write(s->srv->cfg.spool, &allowed, m->allowed_prefix.data, m->allowed_prefix.len,
+	    s->msg.data, s->msg.len, &s->w_err);
 	if (rc == 0) {
 		memcpy(s->w_id2, allowed.id, sizeof(s->w_id2));
 		rc = spool_write(s->srv->cfg.spool, &others, m->prefix.data, m->prefix.len,
@@ -1290,18 +1289,17 @@ spool_work(uv_work_t *w)
 		}
 		if (m->action != ANTISPAM_ACCEPT)
 			return; /* refused: nothing spooled, spool_done replies */
-		if (m->subject_tag != NULL &&
-		    antispam_tag_subject(&s->msg, m->subject_tag) != 0)
-			log_warn("smtp", "sid=%s event=subject_tag result=fail reason=too_big",
-			    s->sid);
+		if (m->subject_tag != NULL && antispam_tag_subject(&s->msg, m->subject_tag) != 0)
+			log_warn(
+			    "smtp", "sid=%s event=subject_tag result=fail reason=too_big", s->sid);
 		if (m->some_allowed) {
 			size_t na = allowed_in_env(s);
 
 			if (na == s->env.nrcpts) {
 				buf_append_str(&m->allowed_prefix, s->w_received);
-				s->w_rc = spool_write(s->srv->cfg.spool, &s->env,
-				    m->allowed_prefix.data, m->allowed_prefix.len, s->msg.data,
-				    s->msg.len, &s->w_err);
+				s->w_rc =
+				    spool_write(s->srv->cfg.spool, &s->env, m->allowed_prefix.data,
+				        m->allowed_prefix.len, s->msg.data, s->msg.len, &s->w_err);
 				return;
 			}
 			if (na > 0 && (m->prefix.len != m->allowed_prefix.len ||
@@ -1353,8 +1351,9 @@ spool_done(struct session *s)
 			s->srv->cfg.on_queued(s->srv->cfg.arg, s->env.id);
 		if (s->w_id2[0] != '\0') {
 			/* the copy for the recipients that allow the sender */
-			log_info("smtp", "sid=%s event=queued id=%s part_of=%s reason=rcpt_sender_allow",
-			    s->sid, s->w_id2, s->env.id);
+			log_info("smtp",
+			    "sid=%s event=queued id=%s part_of=%s reason=rcpt_sender_allow", s->sid,
+			    s->w_id2, s->env.id);
 			if (s->srv->cfg.on_queued != NULL)
 				s->srv->cfg.on_queued(s->srv->cfg.arg, s->w_id2);
 		}

@@ -734,7 +734,8 @@ user_move(struct directory *d, const Mailnode__UserMove *m, struct mn_err *err)
 		if (strcmp(state, "cleanup") == 0)
 			rc = mn_err_set(err, MN_ECONFLICT,
 			    "the move of %s is past the flip (its home is %s now): move it back "
-			    "instead", addr, SHOW(home));
+			    "instead",
+			    addr, SHOW(home));
 		else if (strcmp(state, "cancel") != 0)
 			rc = dir_exec(d, err,
 			    "UPDATE users SET move_state = 'cancel' WHERE address = ?", "t", addr);

@@ -143,8 +143,10 @@ add_refs(struct mailstore *ms, const char *hash, uint64_t size, uint32_t refs, s
 	int rc = 0;
 
 	pthread_mutex_lock(&ms->bodies_lock);
-	if (ms_prepare(ms->bodies, "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
-	        " ON CONFLICT(hash) DO UPDATE SET refs = refs + ?3", &st) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies,
+	        "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
+	        " ON CONFLICT(hash) DO UPDATE SET refs = refs + ?3",
+	        &st) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "bodies: prepare");
 	} else {
 		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
@@ -338,7 +340,8 @@ body_store_ref(struct mailstore *ms, char *const *hashes, size_t n, struct mn_er
 	rc = ms_begin(ms->bodies, err);
 	if (rc != 0)
 		goto out;
-	if (ms_prepare(ms->bodies, "UPDATE bodies SET refs = refs + 1 WHERE hash = ? AND refs > 0", &st) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies, "UPDATE bodies SET refs = refs + 1 WHERE hash = ? AND refs > 0",
+	        &st) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "bodies: prepare");
 		goto fail;
 	}
@@ -378,8 +381,11 @@ unref_one(struct mailstore *ms, const char *hash, struct mn_err *err)
 
 	pthread_mutex_lock(lock);
 	pthread_mutex_lock(&ms->bodies_lock);
-	if (ms_prepare(ms->bodies, "UPDATE bodies SET refs = refs - 1 WHERE hash = ? RETURNING refs", &dec) != SQLITE_OK ||
-	    ms_prepare(ms->bodies, "DELETE FROM bodies WHERE hash = ? AND refs <= 0", &del) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies,
+	        "UPDATE bodies SET refs = refs - 1 WHERE hash = ? RETURNING refs",
+	        &dec) != SQLITE_OK ||
+	    ms_prepare(ms->bodies, "DELETE FROM bodies WHERE hash = ? AND refs <= 0", &del) !=
+	        SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "bodies: prepare");
 	} else {
 		int step;

@@ -51,7 +51,7 @@
 #include "storage/mailstore/mailstore_int.h"
 
 #define EXPORT_MAGIC "MNMBX"
-#define EXPORT_VERSION 2 /* 1 had no D records */
+#define EXPORT_VERSION 2    /* 1 had no D records */
 #define EXPORT_MAX_LINE 512 /* longest record line (fields only) */
 #define EXPORT_CHUNK 65536
 
@@ -198,9 +198,9 @@ ex_deliveries(sqlite3 *db, struct exporter *ex, uint64_t *n)
 		const char *id = (const char *)sqlite3_column_text(st, 0);
 		const char *hash = (const char *)sqlite3_column_text(st, 1);
 
-		rc = ex_printf(ex, "D %lld %lld %lld %s %zu\n", (long long)sqlite3_column_int64(st, 2),
-		    (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4),
-		    hash, strlen(id));
+		rc = ex_printf(ex, "D %lld %lld %lld %s %zu\n",
+		    (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
+		    (long long)sqlite3_column_int64(st, 4), hash, strlen(id));
 		if (rc == 0)
 			rc = ex_write(ex, id, strlen(id));
 		if (rc == 0)
@@ -227,10 +227,14 @@ export_tx(struct mailstore *ms, sqlite3 *db, enum ex_mode mode,
 	    (long long)ms_meta_get(db, "last_uidvalidity"), tag[mode]);
 	if (rc != 0)
 		return rc;
-	if (ms_prepare(db, "SELECT id, name, uidvalidity, uidnext, highestmodseq, subscribed,"
-	        " special_use FROM folders ORDER BY name", &fst) != SQLITE_OK ||
-	    ms_prepare(db, "SELECT uid, flags, internal_date, modseq, body_hash, keywords, size"
-	        " FROM messages WHERE folder_id = ? ORDER BY uid", &mst) != SQLITE_OK) {
+	if (ms_prepare(db,
+	        "SELECT id, name, uidvalidity, uidnext, highestmodseq, subscribed,"
+	        " special_use FROM folders ORDER BY name",
+	        &fst) != SQLITE_OK ||
+	    ms_prepare(db,
+	        "SELECT uid, flags, internal_date, modseq, body_hash, keywords, size"
+	        " FROM messages WHERE folder_id = ? ORDER BY uid",
+	        &mst) != SQLITE_OK) {
 		rc = ms_db_err(db, ex->err, "export");
 		goto out;
 	}
@@ -238,13 +242,15 @@ export_tx(struct mailstore *ms, sqlite3 *db, enum ex_mode mode,
 		const char *name = (const char *)sqlite3_column_text(fst, 1);
 		const char *su = (const char *)sqlite3_column_text(fst, 6);
 		uint32_t uv = (uint32_t)sqlite3_column_int64(fst, 2);
-		const struct mailstore_sync_folder *bf = mode == EX_SYNC ? base_find(base, uv) : NULL;
+		const struct mailstore_sync_folder *bf =
+		    mode == EX_SYNC ? base_find(base, uv) : NULL;
 
 		nfolders++;
 		if (next != NULL) {
-			next->folders = xrealloc(next->folders, (next->n + 1) * sizeof(*next->folders));
-			next->folders[next->n++] = (struct mailstore_sync_folder){
-			    uv, (uint32_t)sqlite3_column_int64(fst, 3),
+			next->folders =
+			    xrealloc(next->folders, (next->n + 1) * sizeof(*next->folders));
+			next->folders[next->n++] = (struct mailstore_sync_folder){uv,
+			    (uint32_t)sqlite3_column_int64(fst, 3),
 			    (uint64_t)sqlite3_column_int64(fst, 4)};
 		}
 		if (stats != NULL && mode == EX_SYNC && bf == NULL)
@@ -285,9 +291,9 @@ export_tx(struct mailstore *ms, sqlite3 *db, enum ex_mode mode,
 				stats->new_messages++;
 				stats->new_bytes += size;
 			}
-			rc = ex_printf(ex, "M %lld %s %lld %lld %s %zu %" PRIu64 "\n", (long long)uid,
-			    fl, (long long)sqlite3_column_int64(mst, 2), (long long)modseq, hash,
-			    strlen(kw), size);
+			rc = ex_printf(ex, "M %lld %s %lld %lld %s %zu %" PRIu64 "\n",
+			    (long long)uid, fl, (long long)sqlite3_column_int64(mst, 2),
+			    (long long)modseq, hash, strlen(kw), size);
 			if (rc == 0)
 				rc = ex_write(ex, kw, strlen(kw));
 			if (rc == 0 && mode != EX_META)
@@ -600,8 +606,10 @@ sync_drop(struct importer *im, struct import_state *st, uint64_t lo, uint64_t hi
 
 	if (!st->sync || st->folder_new || st->folder_id == 0 || (hi && hi <= lo + 1))
 		return 0;
-	if (ms_prepare(st->db, "SELECT body_hash FROM messages WHERE folder_id = ? AND uid > ?"
-	        " AND uid < ?", &sel) != SQLITE_OK ||
+	if (ms_prepare(st->db,
+	        "SELECT body_hash FROM messages WHERE folder_id = ? AND uid > ?"
+	        " AND uid < ?",
+	        &sel) != SQLITE_OK ||
 	    ms_prepare(st->db, "DELETE FROM messages WHERE folder_id = ? AND uid > ? AND uid < ?",
 	        &del) != SQLITE_OK) {
 		rc = ms_db_err(st->db, im->err, "import");
@@ -611,8 +619,8 @@ sync_drop(struct importer *im, struct import_state *st, uint64_t lo, uint64_t hi
 	sqlite3_bind_int64(sel, 2, (int64_t)lo);
 	sqlite3_bind_int64(sel, 3, top);
 	while (sqlite3_step(sel) == SQLITE_ROW)
-		strv_push(&st->drop, &st->ndrop, &st->capdrop,
-		    (const char *)sqlite3_column_text(sel, 0));
+		strv_push(
+		    &st->drop, &st->ndrop, &st->capdrop, (const char *)sqlite3_column_text(sel, 0));
 	sqlite3_bind_int64(del, 1, st->folder_id);
 	sqlite3_bind_int64(del, 2, (int64_t)lo);
 	sqlite3_bind_int64(del, 3, top);
@@ -632,8 +640,10 @@ sync_folder_find(sqlite3 *db, uint64_t uv)
 	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
 
-	if (ms_prepare(db, "SELECT id FROM folders WHERE uidvalidity = ? AND name GLOB '//*'"
-	        " ORDER BY id LIMIT 1", &st) == SQLITE_OK) {
+	if (ms_prepare(db,
+	        "SELECT id FROM folders WHERE uidvalidity = ? AND name GLOB '//*'"
+	        " ORDER BY id LIMIT 1",
+	        &st) == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, (int64_t)uv);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			id = sqlite3_column_int64(st, 0);
@@ -677,14 +687,16 @@ im_folder(struct importer *im, struct import_state *st, char **f, size_t nf)
 		id = sync_folder_find(st->db, uv);
 	if (id != 0) {
 		/* there already (perhaps renamed since): its new state */
-		if (ms_prepare(st->db, "UPDATE folders SET name = ?, uidvalidity = ?, uidnext = ?,"
+		if (ms_prepare(st->db,
+		        "UPDATE folders SET name = ?, uidvalidity = ?, uidnext = ?,"
 		        " highestmodseq = ?, subscribed = ?, special_use = ? WHERE id = ?",
 		        &ins) != SQLITE_OK) {
 			rc = ms_db_err(st->db, im->err, "import");
 			goto out;
 		}
 		sqlite3_bind_int64(ins, 7, id);
-	} else if (ms_prepare(st->db, "INSERT INTO folders(name, uidvalidity, uidnext,"
+	} else if (ms_prepare(st->db,
+	               "INSERT INTO folders(name, uidvalidity, uidnext,"
 	               " highestmodseq, subscribed, special_use) VALUES(?, ?, ?, ?, ?, ?)",
 	               &ins) != SQLITE_OK) {
 		rc = ms_db_err(st->db, im->err, "import");
@@ -803,8 +815,10 @@ im_message(struct mailstore *ms, struct importer *im, struct import_state *st, c
 	}
 	if ((rc = im_lf(im)) != 0)
 		goto out;
-	if (ms_prepare(st->db, "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
-	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", &ins) != SQLITE_OK) {
+	if (ms_prepare(st->db,
+	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
+	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+	        &ins) != SQLITE_OK) {
 		rc = ms_db_err(st->db, im->err, "import");
 		goto out;
 	}
@@ -851,8 +865,10 @@ im_state(struct importer *im, struct import_state *st, char **f, size_t nf)
 		return rc;
 	if ((rc = im_keywords(im, kwlen, &kw)) != 0 || (rc = im_lf(im)) != 0)
 		goto out;
-	if (ms_prepare(st->db, "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
-	        " WHERE folder_id = ? AND uid = ?", &up) != SQLITE_OK) {
+	if (ms_prepare(st->db,
+	        "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
+	        " WHERE folder_id = ? AND uid = ?",
+	        &up) != SQLITE_OK) {
 		rc = ms_db_err(st->db, im->err, "import");
 		goto out;
 	}
@@ -899,8 +915,10 @@ im_delivery(struct importer *im, struct import_state *st, char **f, size_t nf)
 	id[idlen] = '\0';
 	if (strlen(id) != idlen)
 		return mn_err_set(im->err, MN_EPARSE, "import: bad delivery id");
-	if (ms_prepare(st->db, "INSERT INTO deliveries(id, hash, uid, uidvalidity, at)"
-	        " VALUES(?, ?, ?, ?, ?)", &ins) != SQLITE_OK)
+	if (ms_prepare(st->db,
+	        "INSERT INTO deliveries(id, hash, uid, uidvalidity, at)"
+	        " VALUES(?, ?, ?, ?, ?)",
+	        &ins) != SQLITE_OK)
 		return ms_db_err(st->db, im->err, "import");
 	sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(ins, 2, f[4], -1, SQLITE_STATIC);
@@ -909,8 +927,8 @@ im_delivery(struct importer *im, struct import_state *st, char **f, size_t nf)
 	sqlite3_bind_int64(ins, 5, at);
 	rc = sqlite3_step(ins) == SQLITE_DONE
 	         ? 0
-	         : mn_err_set(im->err, MN_EPARSE, "import: delivery %s: %s", id,
-	               sqlite3_errmsg(st->db));
+	         : mn_err_set(
+	               im->err, MN_EPARSE, "import: delivery %s: %s", id, sqlite3_errmsg(st->db));
 	ms_finalize(ins);
 	return rc;
 }
@@ -1125,17 +1143,21 @@ mailstore_import_sync(struct mailstore *ms, const char *user, bool fresh,
 	    err);
 	if (rc != 0 || (rc = import_records(ms, im, &st)) != 0)
 		goto fail;
-	if (ms_prepare(st.db, "SELECT m.body_hash FROM messages m JOIN folders f"
-	        " ON m.folder_id = f.id WHERE f.name GLOB '//*'", &sel) != SQLITE_OK) {
+	if (ms_prepare(st.db,
+	        "SELECT m.body_hash FROM messages m JOIN folders f"
+	        " ON m.folder_id = f.id WHERE f.name GLOB '//*'",
+	        &sel) != SQLITE_OK) {
 		rc = ms_db_err(st.db, err, "import");
 		goto fail;
 	}
 	while (sqlite3_step(sel) == SQLITE_ROW)
-		strv_push(&st.drop, &st.ndrop, &st.capdrop, (const char *)sqlite3_column_text(sel, 0));
+		strv_push(
+		    &st.drop, &st.ndrop, &st.capdrop, (const char *)sqlite3_column_text(sel, 0));
 	ms_finalize(sel);
 	sel = NULL;
 	rc = ms_exec(st.db,
-	    "DELETE FROM messages WHERE folder_id IN (SELECT id FROM folders WHERE name GLOB '//*');"
+	    "DELETE FROM messages WHERE folder_id IN (SELECT id FROM folders WHERE name GLOB "
+	    "'//*');"
 	    "DELETE FROM folders WHERE name GLOB '//*';"
 	    "UPDATE meta SET value = (SELECT coalesce(sum(size), 0) FROM messages)"
 	    " WHERE key = 'used_bytes';"

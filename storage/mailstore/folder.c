@@ -51,8 +51,10 @@ ms_folder_find(sqlite3 *db, const char *name, struct ms_folder *f, struct mn_err
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (ms_prepare(db, "SELECT id, uidvalidity, uidnext, highestmodseq FROM folders"
-	        " WHERE name = ?", &st) != SQLITE_OK)
+	if (ms_prepare(db,
+	        "SELECT id, uidvalidity, uidnext, highestmodseq FROM folders"
+	        " WHERE name = ?",
+	        &st) != SQLITE_OK)
 		return ms_db_err(db, err, "folder: prepare");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -77,7 +79,8 @@ ms_folder_update(sqlite3 *db, const struct ms_folder *f, struct mn_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (ms_prepare(db, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?", &st) != SQLITE_OK)
+	if (ms_prepare(db, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?", &st) !=
+	    SQLITE_OK)
 		return ms_db_err(db, err, "folder: prepare");
 	sqlite3_bind_int64(st, 1, f->uidnext);
 	sqlite3_bind_int64(st, 2, (int64_t)f->highestmodseq);
@@ -115,8 +118,10 @@ ms_folder_insert(
 		return mn_err_set(err, MN_ELIMIT, "folder: UIDVALIDITY exhausted");
 	if (folder_count(db) >= MAILSTORE_MAX_FOLDERS)
 		return mn_err_set(err, MN_ELIMIT, "folder: too many folders");
-	if (ms_prepare(db, "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
-	        " subscribed, special_use) VALUES(?, ?, 1, 1, ?, ?)", &st) != SQLITE_OK)
+	if (ms_prepare(db,
+	        "INSERT INTO folders(name, uidvalidity, uidnext, highestmodseq,"
+	        " subscribed, special_use) VALUES(?, ?, 1, 1, ?, ?)",
+	        &st) != SQLITE_OK)
 		return ms_db_err(db, err, "folder: prepare");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, uv);
@@ -269,8 +274,10 @@ mailstore_folder_status(struct mailstore *ms, const char *user, const char *fold
 		free(name);
 		return rc;
 	}
-	if (ms_prepare(u->db, FOLDER_INFO_SQL " WHERE f.name = ?"
-	                        " GROUP BY f.id", &st) != SQLITE_OK) {
+	if (ms_prepare(u->db,
+	        FOLDER_INFO_SQL " WHERE f.name = ?"
+	                        " GROUP BY f.id",
+	        &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder status");
 		goto out;
 	}
@@ -354,7 +361,8 @@ rename_inbox(sqlite3 *db, const char *dst, struct mn_err *err)
 	if ((rc = ms_folder_update(db, &nf, err)) != 0 ||
 	    (rc = ms_folder_update(db, &in, err)) != 0)
 		return rc;
-	if (ms_prepare(db, "UPDATE messages SET folder_id = ? WHERE folder_id = ?", &st) != SQLITE_OK)
+	if (ms_prepare(db, "UPDATE messages SET folder_id = ? WHERE folder_id = ?", &st) !=
+	    SQLITE_OK)
 		return ms_db_err(db, err, "rename INBOX");
 	sqlite3_bind_int64(st, 1, nf.id);
 	sqlite3_bind_int64(st, 2, in.id);
@@ -427,8 +435,7 @@ mailstore_folder_rename(
 	rc = create_parents(u->db, dst, err);
 	if (rc != 0)
 		goto out;
-	if (ms_prepare(u->db, "UPDATE folders SET name = ? WHERE id = ?", &st) !=
-	    SQLITE_OK) {
+	if (ms_prepare(u->db, "UPDATE folders SET name = ? WHERE id = ?", &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder rename");
 		goto out;
 	}
@@ -523,8 +530,10 @@ mailstore_folder_delete(
 		goto out;
 	/* children: names starting with "name/" (compared as bytes) */
 	child = xasprintf("%s/", name);
-	if (ms_prepare(u->db, "SELECT 1 FROM folders WHERE substr(CAST(name AS BLOB), 1, ?) ="
-	        " CAST(? AS BLOB) LIMIT 1", &st) != SQLITE_OK) {
+	if (ms_prepare(u->db,
+	        "SELECT 1 FROM folders WHERE substr(CAST(name AS BLOB), 1, ?) ="
+	        " CAST(? AS BLOB) LIMIT 1",
+	        &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
 	}
@@ -539,7 +548,8 @@ mailstore_folder_delete(
 	rc = folder_hashes(u->db, f.id, &hashes, &nh, err);
 	if (rc != 0)
 		goto out;
-	if (ms_prepare(u->db, "SELECT COALESCE(SUM(size), 0) FROM messages WHERE folder_id = ?", &st) != SQLITE_OK ||
+	if (ms_prepare(u->db, "SELECT COALESCE(SUM(size), 0) FROM messages WHERE folder_id = ?",
+	        &st) != SQLITE_OK ||
 	    (sqlite3_bind_int64(st, 1, f.id), sqlite3_step(st)) != SQLITE_ROW) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
@@ -557,8 +567,7 @@ mailstore_folder_delete(
 		goto out;
 	}
 	ms_finalize(st);
-	if (ms_prepare(u->db, "DELETE FROM folders WHERE id = ?1", &st) !=
-	        SQLITE_OK ||
+	if (ms_prepare(u->db, "DELETE FROM folders WHERE id = ?1", &st) != SQLITE_OK ||
 	    (sqlite3_bind_int64(st, 1, f.id), sqlite3_step(st)) != SQLITE_DONE) {
 		rc = ms_db_err(u->db, err, "folder delete");
 		goto out;
@@ -598,7 +607,8 @@ mailstore_folder_subscribe(
 		free(name);
 		return rc;
 	}
-	if (ms_prepare(u->db, "UPDATE folders SET subscribed = ? WHERE name = ?", &st) != SQLITE_OK) {
+	if (ms_prepare(u->db, "UPDATE folders SET subscribed = ? WHERE name = ?", &st) !=
+	    SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "subscribe");
 	} else {
 		sqlite3_bind_int(st, 1, subscribed);

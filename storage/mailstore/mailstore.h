@@ -179,14 +179,14 @@ int mailstore_deliver(struct mailstore *ms, const char *const *users, size_t n, 
  * transaction as the message. Delivering an id a user already recorded
  * with the same bytes stores nothing for that user: results[i] gets rc 0,
  * duplicate = true and the earlier uid/uidvalidity (the same id with other
- * bytes is a new message: it is stored and the record replaced). A retry after a lost reply (cluster handoff)
- * or a crash between the store's commit and the spool's removal therefore
- * never makes a second copy. Records older than MAILSTORE_DELIVERY_ID_DAYS
- * are pruned. delivery_id NULL is mailstore_deliver. */
-int mailstore_deliver_id(struct mailstore *ms, const char *delivery_id,
-    const char *const *users, size_t n, const void *data, size_t len, int64_t internal_date,
-    const char *folder, const struct mailstore_quota *limits,
-    struct mailstore_deliver_result *results, struct mn_err *err);
+ * bytes is a new message: it is stored and the record replaced). A retry after a lost reply
+ * (cluster handoff) or a crash between the store's commit and the spool's removal therefore never
+ * makes a second copy. Records older than MAILSTORE_DELIVERY_ID_DAYS are pruned. delivery_id NULL
+ * is mailstore_deliver. */
+int mailstore_deliver_id(struct mailstore *ms, const char *delivery_id, const char *const *users,
+    size_t n, const void *data, size_t len, int64_t internal_date, const char *folder,
+    const struct mailstore_quota *limits, struct mailstore_deliver_result *results,
+    struct mn_err *err);
 
 /* mailstore_append - IMAP APPEND: store one message with flags and keywords
  * (nkw entries) in an existing folder; uid_out/uidvalidity_out may be NULL
@@ -333,9 +333,9 @@ struct mailstore_sync_base {
 struct mailstore_sync_stats {
 	uint64_t folders, messages, deliveries; /* in the snapshot */
 	uint64_t new_messages, new_bytes;       /* sent with bodies */
-	uint64_t changed;     /* state records above the base's HIGHESTMODSEQ */
-	uint64_t new_folders; /* folders not in the base, or in it and gone */
-	char digest[65];      /* mailstore_digest of the same snapshot */
+	uint64_t changed;                       /* state records above the base's HIGHESTMODSEQ */
+	uint64_t new_folders;                   /* folders not in the base, or in it and gone */
+	char digest[65];                        /* mailstore_digest of the same snapshot */
 };
 
 /* mailstore_export_sync - one snapshot of the user's mailbox: the sync

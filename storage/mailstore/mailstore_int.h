@@ -16,7 +16,7 @@
 #include "lib/err.h"
 #include "storage/mailstore/mailstore.h"
 
-#define MS_HASH_HEX 64 /* SHA-256 in hex */
+#define MS_HASH_HEX 64        /* SHA-256 in hex */
 #define BODY_TMP_PREFIX "tmp" /* body_store_put's temp files in ROOT/bodies/xx: "tmp.*" */
 #define MS_SCHEMA_VERSION 2
 

@@ -192,8 +192,10 @@ index_add_tx(sqlite3 *db, const char *folder, const char *hash, uint64_t size, i
 		/* XXX: a new UIDVALIDITY with renumbering would lift this */
 		return mn_err_set(err, MN_ELIMIT, "folder: UIDs exhausted");
 	}
-	if (ms_prepare(db, "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
-	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", &st) != SQLITE_OK)
+	if (ms_prepare(db,
+	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
+	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+	        &st) != SQLITE_OK)
 		return ms_db_err(db, err, "message add");
 	f.highestmodseq++;
 	sqlite3_bind_int64(st, 1, f.id);
@@ -240,8 +242,8 @@ ms_index_add(sqlite3 *db, const char *folder, const char *hash, uint64_t size, i
  * that comes back for another message (a spool id reissued after the clock
  * went back) store the message instead of taking it for a repeat. */
 static int
-delivery_find(sqlite3 *db, const char *id, const char *hash, uint32_t *uid, uint32_t *uv,
-    struct mn_err *err)
+delivery_find(
+    sqlite3 *db, const char *id, const char *hash, uint32_t *uid, uint32_t *uv, struct mn_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -264,8 +266,8 @@ delivery_find(sqlite3 *db, const char *id, const char *hash, uint32_t *uid, uint
 }
 
 static int
-delivery_record(sqlite3 *db, const char *id, const char *hash, uint32_t uid, uint32_t uv,
-    struct mn_err *err)
+delivery_record(
+    sqlite3 *db, const char *id, const char *hash, uint32_t uid, uint32_t uv, struct mn_err *err)
 {
 	int64_t now = (int64_t)time(NULL);
 	sqlite3_stmt *st = NULL;
@@ -287,8 +289,7 @@ delivery_record(sqlite3 *db, const char *id, const char *hash, uint32_t uid, uin
 		return ms_db_err(db, err, "delivery id");
 	/* prune now and then (a full scan of a small table) */
 	if (uid % 64 == 0) {
-		if (ms_prepare(db, "DELETE FROM deliveries WHERE at < ?", &st) !=
-		    SQLITE_OK)
+		if (ms_prepare(db, "DELETE FROM deliveries WHERE at < ?", &st) != SQLITE_OK)
 			return ms_db_err(db, err, "delivery id");
 		sqlite3_bind_int64(st, 1, now - (int64_t)MAILSTORE_DELIVERY_ID_DAYS * 86400);
 		rc = sqlite3_step(st);
@@ -330,10 +331,10 @@ ms_index_add_once(sqlite3 *db, const char *delivery_id, const char *folder, cons
 }
 
 int
-mailstore_deliver_id(struct mailstore *ms, const char *delivery_id,
-    const char *const *users, size_t n, const void *data, size_t len, int64_t internal_date,
-    const char *folder, const struct mailstore_quota *limits,
-    struct mailstore_deliver_result *results, struct mn_err *err)
+mailstore_deliver_id(struct mailstore *ms, const char *delivery_id, const char *const *users,
+    size_t n, const void *data, size_t len, int64_t internal_date, const char *folder,
+    const struct mailstore_quota *limits, struct mailstore_deliver_result *results,
+    struct mn_err *err)
 {
 	char hex[MS_HASH_HEX + 1], *name = NULL, **unref;
 	size_t ok = 0, nunref = 0;
@@ -473,8 +474,10 @@ mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
 	rc = enter_folder(ms, user, folder, &u, &f, err);
 	if (rc != 0)
 		return rc;
-	if (ms_prepare(u->db, "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages"
-	        " WHERE folder_id = ? AND modseq > ? ORDER BY uid", &st) != SQLITE_OK) {
+	if (ms_prepare(u->db,
+	        "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages"
+	        " WHERE folder_id = ? AND modseq > ? ORDER BY uid",
+	        &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "message list");
 		goto out;
 	}
@@ -533,7 +536,9 @@ mailstore_body_open(struct mailstore *ms, const char *user, const char *folder, 
 	rc = enter_folder(ms, user, folder, &u, &f, err);
 	if (rc != 0)
 		return rc;
-	if (ms_prepare(u->db, "SELECT body_hash, size FROM messages WHERE folder_id = ? AND uid = ?", &st) != SQLITE_OK) {
+	if (ms_prepare(u->db,
+	        "SELECT body_hash, size FROM messages WHERE folder_id = ? AND uid = ?",
+	        &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "body");
 		goto out;
 	}
@@ -704,10 +709,14 @@ mailstore_flags_store(struct mailstore *ms, const char *user, const char *folder
 	rc = ms_begin(u->db, err);
 	if (rc != 0)
 		goto out;
-	if (ms_prepare(u->db, "SELECT flags, keywords, modseq FROM messages"
-	        " WHERE folder_id = ? AND uid = ?", &get) != SQLITE_OK ||
-	    ms_prepare(u->db, "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
-	        " WHERE folder_id = ? AND uid = ?", &put) != SQLITE_OK) {
+	if (ms_prepare(u->db,
+	        "SELECT flags, keywords, modseq FROM messages"
+	        " WHERE folder_id = ? AND uid = ?",
+	        &get) != SQLITE_OK ||
+	    ms_prepare(u->db,
+	        "UPDATE messages SET flags = ?, keywords = ?, modseq = ?"
+	        " WHERE folder_id = ? AND uid = ?",
+	        &put) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "store");
 		goto out;
 	}
@@ -823,9 +832,12 @@ mailstore_expunge(struct mailstore *ms, const char *user, const char *folder, co
 	rc = ms_begin(u->db, err);
 	if (rc != 0)
 		goto out;
-	if (ms_prepare(u->db, "SELECT uid, body_hash, size, flags FROM messages WHERE folder_id = ?"
-	        " ORDER BY uid", &sel) != SQLITE_OK ||
-	    ms_prepare(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", &del) != SQLITE_OK) {
+	if (ms_prepare(u->db,
+	        "SELECT uid, body_hash, size, flags FROM messages WHERE folder_id = ?"
+	        " ORDER BY uid",
+	        &sel) != SQLITE_OK ||
+	    ms_prepare(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", &del) !=
+	        SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "expunge");
 		goto out;
 	}
@@ -938,8 +950,10 @@ copy_or_move(struct mailstore *ms, const char *user, const char *from, const uin
 		rc = mn_err_set(err, MN_EINVAL, "move: same folder");
 		goto out;
 	}
-	if (ms_prepare(u->db, "SELECT body_hash, size, internal_date, flags, keywords FROM messages"
-	        " WHERE folder_id = ? AND uid = ?", &get) != SQLITE_OK) {
+	if (ms_prepare(u->db,
+	        "SELECT body_hash, size, internal_date, flags, keywords FROM messages"
+	        " WHERE folder_id = ? AND uid = ?",
+	        &get) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "copy");
 		goto out;
 	}
@@ -987,9 +1001,12 @@ copy_or_move(struct mailstore *ms, const char *user, const char *from, const uin
 			goto out;
 		refs_taken = true;
 	}
-	if (ms_prepare(u->db, "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
-	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", &ins) != SQLITE_OK ||
-	    ms_prepare(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", &del) != SQLITE_OK) {
+	if (ms_prepare(u->db,
+	        "INSERT INTO messages(folder_id, uid, body_hash, size, internal_date,"
+	        " flags, keywords, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+	        &ins) != SQLITE_OK ||
+	    ms_prepare(u->db, "DELETE FROM messages WHERE folder_id = ? AND uid = ?", &del) !=
+	        SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "copy");
 		goto out;
 	}

@@ -111,8 +111,10 @@ count_all(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn
 		free(users);
 		return mn_err_set(err, MN_EIO, "recover: open users: %s", strerror(errno));
 	}
-	if (ms_prepare(ms->bodies, "INSERT INTO temp.counted(hash, n) VALUES(?, 1)"
-	        " ON CONFLICT(hash) DO UPDATE SET n = n + 1", &add) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies,
+	        "INSERT INTO temp.counted(hash, n) VALUES(?, 1)"
+	        " ON CONFLICT(hash) DO UPDATE SET n = n + 1",
+	        &add) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "recover: prepare");
 		goto out;
 	}
@@ -152,10 +154,14 @@ reconcile(struct mailstore *ms, struct mailstore_recover_stats *stats, struct mn
 	sqlite3_stmt *st = NULL, *put = NULL;
 	int rc;
 
-	if (ms_prepare(ms->bodies, "SELECT c.hash, c.n, b.refs FROM temp.counted c"
-	        " LEFT JOIN bodies b ON b.hash = c.hash", &st) != SQLITE_OK ||
-	    ms_prepare(ms->bodies, "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
-	        " ON CONFLICT(hash) DO UPDATE SET refs = ?3", &put) != SQLITE_OK) {
+	if (ms_prepare(ms->bodies,
+	        "SELECT c.hash, c.n, b.refs FROM temp.counted c"
+	        " LEFT JOIN bodies b ON b.hash = c.hash",
+	        &st) != SQLITE_OK ||
+	    ms_prepare(ms->bodies,
+	        "INSERT INTO bodies(hash, size, refs) VALUES(?1, ?2, ?3)"
+	        " ON CONFLICT(hash) DO UPDATE SET refs = ?3",
+	        &put) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "recover: prepare");
 		goto out;
 	}
@@ -214,8 +220,7 @@ remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats, stru
 		free(top);
 		return mn_err_set(err, MN_EIO, "recover: open bodies: %s", strerror(errno));
 	}
-	if (ms_prepare(ms->bodies, "SELECT 1 FROM bodies WHERE hash = ?", &has) !=
-	    SQLITE_OK) {
+	if (ms_prepare(ms->bodies, "SELECT 1 FROM bodies WHERE hash = ?", &has) != SQLITE_OK) {
 		rc = ms_db_err(ms->bodies, err, "recover: prepare");
 		goto out;
 	}
@@ -227,7 +232,8 @@ remove_orphans(struct mailstore *ms, struct mailstore_recover_stats *stats, stru
 		struct dirent *fe;
 
 		while (sd != NULL && (fe = readdir(sd)) != NULL) {
-			if (strncmp(fe->d_name, BODY_TMP_PREFIX ".", strlen(BODY_TMP_PREFIX ".")) == 0) {
+			if (strncmp(fe->d_name, BODY_TMP_PREFIX ".", strlen(BODY_TMP_PREFIX ".")) ==
+			    0) {
 				/* a body_store_put cut short: never referenced */
 				char *t = xasprintf("%s/%s", sub, fe->d_name);
 

@@ -220,11 +220,12 @@ open_db(const char *path, bool exclusive, sqlite3 **out, struct mn_err *err)
 	 * locks and hot-journal checks, and set before WAL it keeps the
 	 * wal-index in heap memory (no -shm file). The page cache is kept
 	 * small: many indexes stay open (MAILSTORE_HANDLE_CACHE). */
-	rc = ms_exec(db, exclusive ? "PRAGMA locking_mode=EXCLUSIVE" : "PRAGMA locking_mode=NORMAL",
-	    err);
+	rc = ms_exec(
+	    db, exclusive ? "PRAGMA locking_mode=EXCLUSIVE" : "PRAGMA locking_mode=NORMAL", err);
 	if (rc == 0)
 		rc = ms_exec(db,
-		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;", err);
+		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;",
+		    err);
 	if (rc != 0) {
 		ms_close_db(db);
 		return mn_err_wrap(err, "open %s", path);
@@ -250,8 +251,8 @@ ms_durable(struct ms_user *u, bool full)
 {
 	if (u->sync_full == full)
 		return;
-	if (run_cached(u->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-	        NULL) == 0)
+	if (run_cached(
+	        u->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL) == 0)
 		u->sync_full = full;
 }
 
@@ -336,8 +337,7 @@ ms_meta_get(sqlite3 *db, const char *key)
 	sqlite3_stmt *st = NULL;
 	int64_t v = 0;
 
-	if (ms_prepare(db, "SELECT value FROM meta WHERE key = ?", &st) !=
-	    SQLITE_OK)
+	if (ms_prepare(db, "SELECT value FROM meta WHERE key = ?", &st) != SQLITE_OK)
 		return 0;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -381,9 +381,9 @@ ms_meta_add(sqlite3 *db, const char *key, int64_t delta, struct mn_err *err)
 
 /* Idempotency keys of deliveries (mailstore_deliver_id), added in schema
  * version 2; "at" (unix seconds) lets old ones be pruned. */
-#define DELIVERIES_TABLE \
-	"CREATE TABLE IF NOT EXISTS deliveries(id TEXT PRIMARY KEY," \
-	" hash TEXT NOT NULL, uid INTEGER NOT NULL, uidvalidity INTEGER NOT NULL," \
+#define DELIVERIES_TABLE                                                                           \
+	"CREATE TABLE IF NOT EXISTS deliveries(id TEXT PRIMARY KEY,"                               \
+	" hash TEXT NOT NULL, uid INTEGER NOT NULL, uidvalidity INTEGER NOT NULL,"                 \
 	" at INTEGER NOT NULL) WITHOUT ROWID;"
 
 int
@@ -416,8 +416,7 @@ ms_index_init(sqlite3 *db, bool defaults, struct mn_err *err)
 	    " flags INTEGER NOT NULL, keywords TEXT NOT NULL DEFAULT '',"
 	    " modseq INTEGER NOT NULL, PRIMARY KEY(folder_id, uid))"
 	    " WITHOUT ROWID;"
-	    "CREATE INDEX messages_modseq ON messages(folder_id, modseq);"
-	    DELIVERIES_TABLE
+	    "CREATE INDEX messages_modseq ON messages(folder_id, modseq);" DELIVERIES_TABLE
 	    "INSERT INTO meta VALUES('used_bytes', 0), ('used_messages', 0),"
 	    " ('last_uidvalidity', 0);",
 	    err);
@@ -439,7 +438,8 @@ index_ready(sqlite3 *db)
 	sqlite3_stmt *st = NULL;
 	bool ready = false;
 
-	if (ms_prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", &st) != SQLITE_OK)
+	if (ms_prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+	        &st) != SQLITE_OK)
 		return false;
 	ready = sqlite3_step(st) == SQLITE_ROW;
 	ms_finalize(st);
@@ -456,8 +456,8 @@ index_upgrade(sqlite3 *db, const char *path, struct mn_err *err)
 	if (v == MS_SCHEMA_VERSION)
 		return 0;
 	if (v != 1)
-		return mn_err_set(err, MN_EDB, "index %s: unknown schema version %lld", path,
-		    (long long)v);
+		return mn_err_set(
+		    err, MN_EDB, "index %s: unknown schema version %lld", path, (long long)v);
 	if ((rc = ms_begin(db, err)) != 0)
 		return rc;
 	if ((rc = ms_exec(db, DELIVERIES_TABLE, err)) != 0 ||

@@ -290,8 +290,8 @@ ascii_seq_len(const uint8_t *p, size_t n)
 /* append_valid - append p[0..n) in runs of sequences that seq_len accepts
  * (their length, 0 for a bad byte), each bad byte replaced by U+FFFD. */
 static int
-append_valid(struct buf *out, const uint8_t *p, size_t n,
-    size_t (*seq_len)(const uint8_t *, size_t))
+append_valid(
+    struct buf *out, const uint8_t *p, size_t n, size_t (*seq_len)(const uint8_t *, size_t))
 {
 	size_t i = 0;
 	int rc;

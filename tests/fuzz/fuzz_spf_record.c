@@ -61,8 +61,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < rec->nterms; i++)
 			if (rec->terms[i].spec != NULL)
 				(void)spf_macro_expand(rec->terms[i].spec, rec->terms[i].spec_len,
-				    "user@fuzz.test", "fuzz.test", "192.0.2.1", "helo.fuzz.test", exp,
-				    sizeof(exp));
+				    "user@fuzz.test", "fuzz.test", "192.0.2.1", "helo.fuzz.test",
+				    exp, sizeof(exp));
 	}
 	free(rec);
 	spf_check(fuzz_query, &d, "192.0.2.1", "helo.fuzz.test", "user@fuzz.test", &out);

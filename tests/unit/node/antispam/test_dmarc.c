@@ -32,15 +32,15 @@ test_record_parser(void **state)
 	    {"v=DMARC1; p=reject", 0, DMARC_P_REJECT, DMARC_P_NONE, false, false, false, 100},
 	    {"v=DMARC1;p=quarantine;pct=20;", 0, DMARC_P_QUARANTINE, DMARC_P_NONE, false, false,
 	        false, 20},
-	    {"v=DMARC1; p=none; sp=reject; adkim=s; aspf=s; rua=mailto:a@b.test", 0,
-	        DMARC_P_NONE, DMARC_P_REJECT, true, true, true, 100},
+	    {"v=DMARC1; p=none; sp=reject; adkim=s; aspf=s; rua=mailto:a@b.test", 0, DMARC_P_NONE,
+	        DMARC_P_REJECT, true, true, true, 100},
 	    {" v = DMARC1 ; p = Reject ", 0, DMARC_P_REJECT, DMARC_P_NONE, false, false, false,
 	        100},
 	    {"v=DMARC1; p=reject; pct=101", 0, DMARC_P_REJECT, DMARC_P_NONE, false, false, false,
 	        100}, /* a bad pct is ignored */
 	    {"v=DMARC1; p=reject; sp=bogus", 0, DMARC_P_REJECT, DMARC_P_NONE, false, false, false,
 	        100},
-	    {"v=DMARC1", MN_EPARSE, 0, 0, false, false, false, 0},         /* no p */
+	    {"v=DMARC1", MN_EPARSE, 0, 0, false, false, false, 0},           /* no p */
 	    {"p=reject; v=DMARC1", MN_EPARSE, 0, 0, false, false, false, 0}, /* v not first */
 	    {"v=DMARC2; p=reject", MN_EPARSE, 0, 0, false, false, false, 0},
 	    {"v=DMARC1; p=block", MN_EPARSE, 0, 0, false, false, false, 0},
@@ -74,8 +74,8 @@ test_org_domain_from_rules(void **state)
 	    {"example.com", "example.com"},
 	    {"a.b.example.co.uk", "example.co.uk"},
 	    {"co.uk", "co.uk"},
-	    {"x.y.foo.ck", "y.foo.ck"},   /* *.ck: foo.ck is a suffix */
-	    {"a.www.ck", "www.ck"},       /* !www.ck exception */
+	    {"x.y.foo.ck", "y.foo.ck"}, /* *.ck: foo.ck is a suffix */
+	    {"a.www.ck", "www.ck"},     /* !www.ck exception */
 	    {"MAIL.Example.COM.", "example.com"},
 	    {"host.unlisted", "host.unlisted"}, /* default rule "*" */
 	    {"com", "com"},
@@ -238,8 +238,8 @@ test_split_header_and_from_domain(void **state)
 	antispam_from_domain((const uint8_t *)lf, strlen(lf), dom, sizeof(dom));
 	assert_string_equal(dom, "lf.test");
 	/* RFC 7489 §6.6.1: two From fields, or two mailboxes: no domain */
-	antispam_from_domain((const uint8_t *)"From: a@x.test\r\nFrom: b@y.test\r\n\r\n", 34, dom,
-	    sizeof(dom));
+	antispam_from_domain(
+	    (const uint8_t *)"From: a@x.test\r\nFrom: b@y.test\r\n\r\n", 34, dom, sizeof(dom));
 	assert_string_equal(dom, "");
 	antispam_from_domain(
 	    (const uint8_t *)"From: a@x.test, b@y.test\r\n\r\n", 28, dom, sizeof(dom));

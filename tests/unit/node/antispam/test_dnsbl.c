@@ -21,10 +21,11 @@ test_query_names(void **state)
 
 	assert_int_equal(dnsbl_query_name("192.0.2.99", "bl.test", out, sizeof(out)), 0);
 	assert_string_equal(out, "99.2.0.192.bl.test");
-	assert_int_equal(dnsbl_query_name("2001:db8:1:2:3:4:567:89ab", "bl.test", out, sizeof(out)),
-	    0);
+	assert_int_equal(
+	    dnsbl_query_name("2001:db8:1:2:3:4:567:89ab", "bl.test", out, sizeof(out)), 0);
 	/* RFC 5782 §2.4 example */
-	assert_string_equal(out, "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.bl.test");
+	assert_string_equal(
+	    out, "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.bl.test");
 	assert_int_equal(dnsbl_query_name("not-an-ip", "bl.test", out, sizeof(out)), -1);
 	assert_int_equal(dnsbl_query_name("192.0.2.99", "bl.test", out, 10), -1);
 }

@@ -24,16 +24,12 @@ test_record_parser_accepts_valid_records(void **state)
 		const char *txt;
 		size_t nterms;
 	} ok[] = {
-	    {"v=spf1", 0},
-	    {"v=spf1 -all", 1},
-	    {"V=SPF1 +ALL", 1},
+	    {"v=spf1", 0}, {"v=spf1 -all", 1}, {"V=SPF1 +ALL", 1},
 	    {"v=spf1  ip4:192.0.2.0/24   ip6:2001:db8::/32 ~all", 3},
 	    {"v=spf1 a mx a:b.test/24 mx:c.test//64 a/24//48 -all", 6},
 	    {"v=spf1 include:_spf.b.test ?all", 2},
-	    {"v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} -all", 2},
-	    {"v=spf1 ptr ptr:b.test -all", 3},
-	    {"v=spf1 redirect=_spf.b.test", 1},
-	    {"v=spf1 -all exp=explain._spf.%{d}", 2},
+	    {"v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} -all", 2}, {"v=spf1 ptr ptr:b.test -all", 3},
+	    {"v=spf1 redirect=_spf.b.test", 1}, {"v=spf1 -all exp=explain._spf.%{d}", 2},
 	    {"v=spf1 unknown-mod=%{c} -all", 1}, /* ignored modifier */
 	};
 	static const char *bad[] = {
@@ -154,15 +150,15 @@ test_macro_expansion_rfc_examples(void **state)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int rc = spf_macro_expand(cases[i].spec, strlen(cases[i].spec),
-		    "strong-bad@email.example.com", "email.example.com", cases[i].ip, "mx.helo.test",
-		    out, sizeof(out));
+		    "strong-bad@email.example.com", "email.example.com", cases[i].ip,
+		    "mx.helo.test", out, sizeof(out));
 
 		if (rc != 0 || strcmp(out, cases[i].want) != 0)
 			fail_msg("%s: rc %d got '%s' want '%s'", cases[i].spec, rc, rc ? "" : out,
 			    cases[i].want);
 	}
-	assert_int_equal(spf_macro_expand("%{d0}", 5, "a@b.test", "b.test", "192.0.2.1", "h",
-	                     out, sizeof(out)),
+	assert_int_equal(
+	    spf_macro_expand("%{d0}", 5, "a@b.test", "b.test", "192.0.2.1", "h", out, sizeof(out)),
 	    MN_EPARSE);
 	assert_int_equal(
 	    spf_macro_expand("%{d", 3, "a@b.test", "b.test", "192.0.2.1", "h", out, sizeof(out)),
@@ -218,8 +214,20 @@ fake_query(void *arg, const char *name, int type, struct spf_dns_answer *ans)
 	ans->status = !name_known ? MN_ENOENT : ans->n == 0 ? 1 : 0;
 }
 
-#define TXT(n, ...) {n, ns_t_txt, 0, {__VA_ARGS__}}
-#define A(n, ...) {n, ns_t_a, 0, {__VA_ARGS__}}
+#define TXT(n, ...)                                                                                \
+	{                                                                                          \
+		n, ns_t_txt, 0,                                                                    \
+		{                                                                                  \
+			__VA_ARGS__                                                                \
+		}                                                                                  \
+	}
+#define A(n, ...)                                                                                  \
+	{                                                                                          \
+		n, ns_t_a, 0,                                                                      \
+		{                                                                                  \
+			__VA_ARGS__                                                                \
+		}                                                                                  \
+	}
 
 static const struct fake_rr zone[] = {
     TXT("pass.test", "v=spf1 ip4:192.0.2.0/24 -all"),
@@ -308,7 +316,8 @@ test_check_host_results(void **state)
 		spf_check(fake_query, &d, cases[i].ip, "helo.test", cases[i].sender, &out);
 		if (out.result != cases[i].want)
 			fail_msg("%s from %s: got %s (%s) want %s", cases[i].sender, cases[i].ip,
-			    spf_result_name(out.result), out.reason, spf_result_name(cases[i].want));
+			    spf_result_name(out.result), out.reason,
+			    spf_result_name(cases[i].want));
 		if (cases[i].reason != NULL && strstr(out.reason, cases[i].reason) == NULL)
 			fail_msg("%s from %s: reason '%s' lacks '%s'", cases[i].sender, cases[i].ip,
 			    out.reason, cases[i].reason);

@@ -448,8 +448,8 @@ sync_work(uv_work_t *w)
 	unsigned char ans[4096];
 	char reason[320];
 
-	j->rc = dns_query_sync(T.r, j->name, j->type, ans, sizeof(ans), &j->len, reason,
-	    sizeof(reason));
+	j->rc = dns_query_sync(
+	    T.r, j->name, j->type, ans, sizeof(ans), &j->len, reason, sizeof(reason));
 }
 
 static void

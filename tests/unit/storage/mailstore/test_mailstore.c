@@ -128,8 +128,8 @@ test_deliver_id_is_idempotent(void **state)
 	assert_int_equal(mailstore_deliver_id(fx->ms, longid, users, 1, MSG2, strlen(MSG2),
 	                     1700000000, NULL, NULL, res, &fx->err),
 	    MN_EINVAL);
-	assert_int_equal(mailstore_deliver_id(fx->ms, "", users, 1, MSG2, strlen(MSG2),
-	                     1700000000, NULL, NULL, res, &fx->err),
+	assert_int_equal(mailstore_deliver_id(fx->ms, "", users, 1, MSG2, strlen(MSG2), 1700000000,
+	                     NULL, NULL, res, &fx->err),
 	    MN_EINVAL);
 	assert_int_equal(ms_test_count_files(fx->root, "bodies"), 2);
 }
@@ -1009,19 +1009,21 @@ test_sync_catches_up(void **state)
 		assert_synced(fx, U1, dst);
 
 		append(fx, U1, "INBOX", "a new one", MAILSTORE_SEEN);
-		assert_int_equal(mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1,
-		                     MAILSTORE_FLAGS_SET, MAILSTORE_ANSWERED,
-		                     (const char *[]){"$Forwarded"}, 1, 0, NULL, NULL, NULL, &fx->err),
+		assert_int_equal(
+		    mailstore_flags_store(fx->ms, U1, "INBOX", (uint32_t[]){1}, 1,
+		        MAILSTORE_FLAGS_SET, MAILSTORE_ANSWERED, (const char *[]){"$Forwarded"}, 1,
+		        0, NULL, NULL, NULL, &fx->err),
 		    0);
-		assert_int_equal(mailstore_expunge(fx->ms, U1, "INBOX", NULL, 0, true, NULL, NULL,
-		                     &fx->err),
+		assert_int_equal(
+		    mailstore_expunge(fx->ms, U1, "INBOX", NULL, 0, true, NULL, NULL, &fx->err),
 		    0); /* uid 3 was \Deleted */
-		assert_int_equal(mailstore_folder_rename(fx->ms, U1, "Projects/项目 X", "Archive/2026",
-		                     &fx->err),
+		assert_int_equal(mailstore_folder_rename(
+		                     fx->ms, U1, "Projects/项目 X", "Archive/2026", &fx->err),
 		    0);
 		assert_int_equal(mailstore_folder_create(fx->ms, U1, "Lists", NULL, &fx->err), 0);
 		append(fx, U1, "Lists", MSG3, 0);
-		assert_int_equal(mailstore_folder_subscribe(fx->ms, U1, "Lists", true, &fx->err), 0);
+		assert_int_equal(
+		    mailstore_folder_subscribe(fx->ms, U1, "Lists", true, &fx->err), 0);
 		assert_int_equal(mailstore_folder_delete(fx->ms, U1, "Junk", &fx->err), 0);
 		assert_int_equal(sync_once(fx, U1, dst, false, &base, &st, step), 0);
 		assert_int_equal(st.new_messages, 2);
@@ -1033,7 +1035,8 @@ test_sync_catches_up(void **state)
 		 * same references */
 		refs = ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies");
 		assert_int_equal(mailstore_user_delete(fx->ms, dst, &fx->err), 0);
-		assert_int_equal(ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies") * 2, refs);
+		assert_int_equal(
+		    ms_test_bodies_q(fx->root, "SELECT SUM(refs) FROM bodies") * 2, refs);
 		mailstore_sync_base_fini(&base);
 	}
 }
@@ -1053,8 +1056,8 @@ test_sync_refuses_what_does_not_fit(void **state)
 	assert_false(mailstore_user_exists(fx->ms, U2));
 	assert_int_equal(sync_once(fx, U1, U2, true, &base, &st, 0), 0);
 	/* the receiver lost a message the base says it has */
-	assert_int_equal(mailstore_expunge(fx->ms, U2, "INBOX", (uint32_t[]){1}, 1, false, NULL,
-	                     NULL, &fx->err),
+	assert_int_equal(
+	    mailstore_expunge(fx->ms, U2, "INBOX", (uint32_t[]){1}, 1, false, NULL, NULL, &fx->err),
 	    0);
 	append(fx, U1, "INBOX", "more", 0);
 	assert_int_equal(mailstore_digest(fx->ms, U2, &before, &fx->err), 0);
@@ -1071,14 +1074,15 @@ test_sync_refuses_what_does_not_fit(void **state)
 		struct reader r;
 
 		buf_init(&s, 0);
-		assert_int_equal(mailstore_export_sync(fx->ms, U1, NULL, buf_write_cb, &s, &next, &st,
-		                     &fx->err),
+		assert_int_equal(
+		    mailstore_export_sync(fx->ms, U1, NULL, buf_write_cb, &s, &next, &st, &fx->err),
 		    0);
 		mailstore_sync_base_fini(&next);
 		for (size_t cut = 0; cut < s.len; cut += 7) {
 			r = (struct reader){s.data, cut, 0, 0};
 			assert_int_equal(
-			    mailstore_import_sync(fx->ms, U2, true, reader_cb, &r, &fx->err), MN_EPARSE);
+			    mailstore_import_sync(fx->ms, U2, true, reader_cb, &r, &fx->err),
+			    MN_EPARSE);
 		}
 		assert_int_equal(mailstore_digest(fx->ms, U2, &after, &fx->err), 0);
 		assert_string_equal(before.digest, after.digest);
