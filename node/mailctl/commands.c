@@ -242,8 +242,6 @@ cmd_domain_del(struct mailctl_invocation *inv)
 	    "domain %s deleted", inv->args[0]);
 }
 
-/* Make (or replace) the domain's DKIM key and print the DNS record to
- * publish, split in strings of at most 255 bytes (RFC 1035 §3.3.14). */
 static int
 render_domain_dkim(struct mailctl_invocation *inv, json_t *json)
 {
