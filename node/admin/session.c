@@ -9,13 +9,15 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/token.h"
 #include "lib/xalloc.h"
+
+_Static_assert(ADMIN_SESSION_TOKEN_LEN == TOKEN_LEN, "admin tokens are lib/token tokens");
 
 struct admin_session {
 	unsigned char digest[32]; /* SHA-256 of the token */
@@ -77,26 +79,10 @@ expired(const struct admin_session *e, uint64_t now)
 char *
 admin_session_create(struct admin_sessions *s, const char *name, const char *hash, uint64_t now)
 {
-	static const char b64url[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	unsigned char r[33];
 	char *token = xmalloc(ADMIN_SESSION_TOKEN_LEN + 1);
-	size_t o = 0;
 	struct admin_session *e;
 
-	if (RAND_bytes(r, 32) != 1)
-		abort(); /* no randomness: no safe tokens at all */
-	r[32] = 0;
-	for (size_t i = 0; i < 33 && o < ADMIN_SESSION_TOKEN_LEN; i += 3) {
-		uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 |
-		             (uint32_t)(i + 2 < 33 ? r[i + 2] : 0);
-
-		for (int k = 3; k >= 0 && o < ADMIN_SESSION_TOKEN_LEN; k--)
-			token[o++] = b64url[(v >> (6 * k)) & 63];
-	}
-	token[o] = '\0';
-	OPENSSL_cleanse(r, sizeof(r));
-
+	token_random(token);
 	for (size_t i = 0; i < s->n;)
 		if (expired(&s->v[i], now))
 			session_remove(s, i);
@@ -111,7 +97,7 @@ admin_session_create(struct admin_sessions *s, const char *name, const char *has
 		session_remove(s, oldest);
 	}
 	e = &s->v[s->n++];
-	digest(token, o, e->digest);
+	digest(token, ADMIN_SESSION_TOKEN_LEN, e->digest);
 	e->name = xstrdup(name);
 	e->hash = xstrdup(hash);
 	e->created = e->used = now;

@@ -176,6 +176,26 @@ need_json(const struct mailctl_response *resp, bool array)
 	return 0;
 }
 
+/* Run a request whose human output is rendered from its JSON answer (an
+ * array or an object); --json prints the answer as it came. */
+static int
+show(struct mailctl_invocation *inv, const char *method, char *path, json_t *body, bool array,
+    int (*render)(struct mailctl_invocation *inv, json_t *json))
+{
+	struct mailctl_response resp;
+	int rc;
+
+	rc = call(inv, method, path, body, &resp);
+	if (rc != 0)
+		return rc;
+	if (inv->json)
+		print_raw(&resp);
+	else if ((rc = need_json(&resp, array)) == 0)
+		rc = render(inv, resp.json);
+	mailctl_response_fini(&resp);
+	return rc;
+}
+
 static char *
 size_text(const json_t *obj, const char *key, const char *zero)
 {
@@ -222,44 +242,36 @@ cmd_domain_del(struct mailctl_invocation *inv)
 	    "domain %s deleted", inv->args[0]);
 }
 
+static int
+render_domain_dkim(struct mailctl_invocation *inv, json_t *json)
+{
+	const char *txt = mailctl_json_str(json, "dns_txt");
+	const char *name = mailctl_json_str(json, "dns_name");
+
+	printf("DKIM key of %s made (%s, selector %s). Publish this DNS record:\n", inv->args[0],
+	    mailctl_json_str(json, "algorithm"), mailctl_json_str(json, "selector"));
+	printf("%s. IN TXT (", name ? name : "?");
+	for (size_t i = 0, n = txt ? strlen(txt) : 0; i < n; i += 255)
+		printf(" \"%.*s\"", (int)(n - i > 255 ? 255 : n - i), txt + i);
+	printf(" )\n");
+	return 0;
+}
+
 /* Make (or replace) the domain's DKIM key and print the DNS record to
  * publish, split in strings of at most 255 bytes (RFC 1035 §3.3.14). */
 static int
 cmd_domain_dkim(struct mailctl_invocation *inv)
 {
-	struct mailctl_response resp;
 	const char *sel = mailctl_opt_get(inv, "selector");
 	const char *alg = mailctl_opt_get(inv, "algorithm");
 	json_t *body = json_object();
-	const char *txt, *name;
-	int rc;
 
 	if (sel != NULL)
 		json_object_set_new(body, "selector", json_string(sel));
 	if (alg != NULL)
 		json_object_set_new(body, "algorithm", json_string(alg));
-	rc = call(inv, "POST", path_build("/domains/", inv->args[0], "/dkim", NULL), body, &resp);
-	if (rc != 0)
-		return rc;
-	if (inv->json) {
-		print_raw(&resp);
-		mailctl_response_fini(&resp);
-		return 0;
-	}
-	if ((rc = need_json(&resp, false)) != 0) {
-		mailctl_response_fini(&resp);
-		return rc;
-	}
-	txt = mailctl_json_str(resp.json, "dns_txt");
-	name = mailctl_json_str(resp.json, "dns_name");
-	printf("DKIM key of %s made (%s, selector %s). Publish this DNS record:\n", inv->args[0],
-	    mailctl_json_str(resp.json, "algorithm"), mailctl_json_str(resp.json, "selector"));
-	printf("%s. IN TXT (", name ? name : "?");
-	for (size_t i = 0, n = txt ? strlen(txt) : 0; i < n; i += 255)
-		printf(" \"%.*s\"", (int)(n - i > 255 ? 255 : n - i), txt + i);
-	printf(" )\n");
-	mailctl_response_fini(&resp);
-	return 0;
+	return show(inv, "POST", path_build("/domains/", inv->args[0], "/dkim", NULL), body, false,
+	    render_domain_dkim);
 }
 
 static void
@@ -279,47 +291,42 @@ print_domain_row(struct mailctl_table *t, const json_t *d)
 static const char *const domain_cols[] = {"DOMAIN", "USERS", "ALIASES", "CREATED"};
 
 static int
-cmd_domain_list(struct mailctl_invocation *inv)
+render_domain_list(struct mailctl_invocation *inv, json_t *json)
 {
-	struct mailctl_response resp;
 	struct mailctl_table *t;
 	size_t i;
-	int rc;
 
-	rc = call(inv, "GET", xstrdup("/domains"), NULL, &resp);
-	if (rc != 0)
-		return rc;
-	if (inv->json) {
-		print_raw(&resp);
-	} else if ((rc = need_json(&resp, true)) == 0) {
-		t = mailctl_table_new(4, domain_cols);
-		for (i = 0; i < json_array_size(resp.json); i++)
-			print_domain_row(t, json_array_get(resp.json, i));
-		mailctl_table_print(&t, stdout);
-	}
-	mailctl_response_fini(&resp);
-	return rc;
+	(void)inv;
+	t = mailctl_table_new(4, domain_cols);
+	for (i = 0; i < json_array_size(json); i++)
+		print_domain_row(t, json_array_get(json, i));
+	mailctl_table_print(&t, stdout);
+	return 0;
+}
+
+static int
+cmd_domain_list(struct mailctl_invocation *inv)
+{
+	return show(inv, "GET", xstrdup("/domains"), NULL, true, render_domain_list);
+}
+
+static int
+render_domain_show(struct mailctl_invocation *inv, json_t *json)
+{
+	struct mailctl_table *t;
+
+	(void)inv;
+	t = mailctl_table_new(4, domain_cols);
+	print_domain_row(t, json);
+	mailctl_table_print(&t, stdout);
+	return 0;
 }
 
 static int
 cmd_domain_show(struct mailctl_invocation *inv)
 {
-	struct mailctl_response resp;
-	struct mailctl_table *t;
-	int rc;
-
-	rc = call(inv, "GET", path_build("/domains/", inv->args[0], NULL), NULL, &resp);
-	if (rc != 0)
-		return rc;
-	if (inv->json) {
-		print_raw(&resp);
-	} else if ((rc = need_json(&resp, false)) == 0) {
-		t = mailctl_table_new(4, domain_cols);
-		print_domain_row(t, resp.json);
-		mailctl_table_print(&t, stdout);
-	}
-	mailctl_response_fini(&resp);
-	return rc;
+	return show(inv, "GET", path_build("/domains/", inv->args[0], NULL), NULL, false,
+	    render_domain_show);
 }
 
 static int
@@ -425,20 +432,18 @@ print_user(const json_t *u)
 }
 
 static int
+render_user_show(struct mailctl_invocation *inv, json_t *json)
+{
+	(void)inv;
+	print_user(json);
+	return 0;
+}
+
+static int
 cmd_user_show(struct mailctl_invocation *inv)
 {
-	struct mailctl_response resp;
-	int rc;
-
-	rc = call(inv, "GET", path_build("/users/", inv->args[0], NULL), NULL, &resp);
-	if (rc != 0)
-		return rc;
-	if (inv->json)
-		print_raw(&resp);
-	else if ((rc = need_json(&resp, false)) == 0)
-		print_user(resp.json);
-	mailctl_response_fini(&resp);
-	return rc;
+	return show(
+	    inv, "GET", path_build("/users/", inv->args[0], NULL), NULL, false, render_user_show);
 }
 
 /* Fetch every page of /users; *raw_out keeps the first page's response
@@ -828,33 +833,30 @@ cmd_group_list(struct mailctl_invocation *inv)
 }
 
 static int
-cmd_group_show(struct mailctl_invocation *inv)
+render_group_show(struct mailctl_invocation *inv, json_t *json)
 {
-	struct mailctl_response resp;
 	json_t *members, *m;
 	const char *name;
 	size_t i;
-	int rc;
 
-	rc = call(inv, "GET", path_build("/groups/", inv->args[0], NULL), NULL, &resp);
-	if (rc != 0)
-		return rc;
-	if (inv->json) {
-		print_raw(&resp);
-	} else if ((rc = need_json(&resp, false)) == 0) {
-		name = mailctl_json_str(resp.json, "name");
-		printf("group:   %s\n", inv->args[0]);
-		printf("name:    %s\n", name != NULL && name[0] != '\0' ? name : "-");
-		members = json_object_get(resp.json, "members");
-		printf("members:%s\n", json_array_size(members) > 0 ? "" : " -");
-		for (i = 0; i < json_array_size(members); i++) {
-			m = json_array_get(members, i);
-			if (json_is_string(m))
-				printf("  %s\n", json_string_value(m));
-		}
+	name = mailctl_json_str(json, "name");
+	printf("group:   %s\n", inv->args[0]);
+	printf("name:    %s\n", name != NULL && name[0] != '\0' ? name : "-");
+	members = json_object_get(json, "members");
+	printf("members:%s\n", json_array_size(members) > 0 ? "" : " -");
+	for (i = 0; i < json_array_size(members); i++) {
+		m = json_array_get(members, i);
+		if (json_is_string(m))
+			printf("  %s\n", json_string_value(m));
 	}
-	mailctl_response_fini(&resp);
-	return rc;
+	return 0;
+}
+
+static int
+cmd_group_show(struct mailctl_invocation *inv)
+{
+	return show(
+	    inv, "GET", path_build("/groups/", inv->args[0], NULL), NULL, false, render_group_show);
 }
 
 /* --- admin -------------------------------------------------------------------- */
@@ -885,34 +887,31 @@ cmd_admin_del(struct mailctl_invocation *inv)
 }
 
 static int
-cmd_admin_list(struct mailctl_invocation *inv)
+render_admin_list(struct mailctl_invocation *inv, json_t *json)
 {
 	static const char *const cols[] = {"ADMIN", "DOMAIN"};
-	struct mailctl_response resp;
 	struct mailctl_table *t;
 	size_t i;
 	json_t *a;
-	int rc;
 
-	rc = call(inv, "GET", xstrdup("/admins"), NULL, &resp);
-	if (rc != 0)
-		return rc;
-	if (inv->json) {
-		print_raw(&resp);
-	} else if ((rc = need_json(&resp, true)) == 0) {
-		t = mailctl_table_new(2, cols);
-		for (i = 0; i < json_array_size(resp.json); i++) {
-			a = json_array_get(resp.json, i);
-			const char *domain = mailctl_json_str(a, "domain");
-			const char *row[] = {
-			    mailctl_json_str(a, "name"), domain != NULL ? domain : "(all domains)"};
+	(void)inv;
+	t = mailctl_table_new(2, cols);
+	for (i = 0; i < json_array_size(json); i++) {
+		a = json_array_get(json, i);
+		const char *domain = mailctl_json_str(a, "domain");
+		const char *row[] = {
+		    mailctl_json_str(a, "name"), domain != NULL ? domain : "(all domains)"};
 
-			mailctl_table_add(t, row);
-		}
-		mailctl_table_print(&t, stdout);
+		mailctl_table_add(t, row);
 	}
-	mailctl_response_fini(&resp);
-	return rc;
+	mailctl_table_print(&t, stdout);
+	return 0;
+}
+
+static int
+cmd_admin_list(struct mailctl_invocation *inv)
+{
+	return show(inv, "GET", xstrdup("/admins"), NULL, true, render_admin_list);
 }
 
 /* --- node, cluster, status ------------------------------------------------------ */
@@ -957,7 +956,7 @@ cmd_node_remove(struct mailctl_invocation *inv)
 }
 
 static int
-cmd_cluster_status(struct mailctl_invocation *inv)
+render_cluster_status(struct mailctl_invocation *inv, json_t *json)
 {
 	/* each member's own view (GET /cluster asks every member); a member
 	 * that did not answer shows "unreachable" as its last contact */
@@ -966,130 +965,120 @@ cmd_cluster_status(struct mailctl_invocation *inv)
 	static const char *const keys[] = {
 	    "name", "role", "state", "address", "commit_index", "applied_index", "last_contact_ms"};
 	enum { NCOLS = 7, CONTACT = 6 };
-	struct mailctl_response resp;
 	struct mailctl_table *t;
 	json_t *members, *m;
 	const char *leader;
 	char *commit;
 	size_t i, c;
-	int rc;
 
-	rc = call(inv, "GET", xstrdup("/cluster"), NULL, &resp);
-	if (rc != 0)
-		return rc;
-	if (inv->json) {
-		print_raw(&resp);
-	} else if ((rc = need_json(&resp, false)) == 0) {
-		leader = mailctl_json_str(resp.json, "leader");
-		commit = mailctl_json_text(resp.json, "commit_index");
-		printf("leader: %s\n", leader != NULL ? leader : "(none)");
-		printf("commit index: %s\n", commit);
-		free(commit);
-		t = mailctl_table_new(NCOLS, cols);
-		members = json_object_get(resp.json, "members");
-		for (i = 0; i < json_array_size(members); i++) {
-			m = json_array_get(members, i);
-			char *cells[NCOLS];
+	(void)inv;
+	leader = mailctl_json_str(json, "leader");
+	commit = mailctl_json_text(json, "commit_index");
+	printf("leader: %s\n", leader != NULL ? leader : "(none)");
+	printf("commit index: %s\n", commit);
+	free(commit);
+	t = mailctl_table_new(NCOLS, cols);
+	members = json_object_get(json, "members");
+	for (i = 0; i < json_array_size(members); i++) {
+		m = json_array_get(members, i);
+		char *cells[NCOLS];
 
-			for (c = 0; c < NCOLS; c++)
-				cells[c] = mailctl_json_text(m, keys[c]);
-			if (json_is_false(json_object_get(m, "reachable"))) {
-				free(cells[CONTACT]);
-				cells[CONTACT] = xstrdup("unreachable");
-			} else if (json_is_integer(json_object_get(m, "last_contact_ms"))) {
-				char *ms = xasprintf("%sms", cells[CONTACT]);
+		for (c = 0; c < NCOLS; c++)
+			cells[c] = mailctl_json_text(m, keys[c]);
+		if (json_is_false(json_object_get(m, "reachable"))) {
+			free(cells[CONTACT]);
+			cells[CONTACT] = xstrdup("unreachable");
+		} else if (json_is_integer(json_object_get(m, "last_contact_ms"))) {
+			char *ms = xasprintf("%sms", cells[CONTACT]);
 
-				free(cells[CONTACT]);
-				cells[CONTACT] = ms;
-			}
-			mailctl_table_add(t, (const char *const *)cells);
-			for (c = 0; c < NCOLS; c++)
-				free(cells[c]);
+			free(cells[CONTACT]);
+			cells[CONTACT] = ms;
 		}
-		mailctl_table_print(&t, stdout);
+		mailctl_table_add(t, (const char *const *)cells);
+		for (c = 0; c < NCOLS; c++)
+			free(cells[c]);
 	}
-	mailctl_response_fini(&resp);
-	return rc;
+	mailctl_table_print(&t, stdout);
+	return 0;
+}
+
+static int
+cmd_cluster_status(struct mailctl_invocation *inv)
+{
+	return show(inv, "GET", xstrdup("/cluster"), NULL, false, render_cluster_status);
+}
+
+static int
+render_status(struct mailctl_invocation *inv, json_t *json)
+{
+	char *node, *version, *uptime, *host;
+
+	(void)inv;
+	node = mailctl_json_text(json, "node");
+	version = mailctl_json_text(json, "version");
+	uptime = mailctl_json_text(json, "uptime_s");
+	host = mailctl_json_text(json, "hostname");
+	printf("node %s (mailnode %s) hostname %s, up %ss\n", node, version, host, uptime);
+	free(node);
+	free(version);
+	free(uptime);
+	free(host);
+	return 0;
 }
 
 static int
 cmd_status(struct mailctl_invocation *inv)
 {
-	struct mailctl_response resp;
-	char *node, *version, *uptime, *host;
-	int rc;
-
-	rc = call(inv, "GET", xstrdup("/status"), NULL, &resp);
-	if (rc != 0)
-		return rc;
-	if (inv->json) {
-		print_raw(&resp);
-	} else if ((rc = need_json(&resp, false)) == 0) {
-		node = mailctl_json_text(resp.json, "node");
-		version = mailctl_json_text(resp.json, "version");
-		uptime = mailctl_json_text(resp.json, "uptime_s");
-		host = mailctl_json_text(resp.json, "hostname");
-		printf("node %s (mailnode %s) hostname %s, up %ss\n", node, version, host, uptime);
-		free(node);
-		free(version);
-		free(uptime);
-		free(host);
-	}
-	mailctl_response_fini(&resp);
-	return rc;
+	return show(inv, "GET", xstrdup("/status"), NULL, false, render_status);
 }
 
 /* --- queue (node/admin/api_queue.c) -------------------------------------------- */
 
 /* One row per recipient: a message with three recipients is three rows. */
 static int
-cmd_queue_list(struct mailctl_invocation *inv)
+render_queue_list(struct mailctl_invocation *inv, json_t *json)
 {
 	static const char *const cols[] = {
 	    "ID", "SENDER", "RECIPIENT", "STATE", "ATTEMPTS", "REPLY"};
 	static const char *const rkeys[] = {"address", "state", "attempts", "reply"};
-	struct mailctl_response resp;
 	struct mailctl_table *t;
 	size_t i, j, c;
-	int rc;
 
-	rc = call(inv, "GET", xstrdup("/queue"), NULL, &resp);
-	if (rc != 0)
-		return rc;
-	if (inv->json) {
-		print_raw(&resp);
-	} else if ((rc = need_json(&resp, true)) == 0) {
-		t = mailctl_table_new(6, cols);
-		for (i = 0; i < json_array_size(resp.json); i++) {
-			json_t *e = json_array_get(resp.json, i),
-			       *rcpts = json_object_get(e, "rcpts");
-			const char *sender = mailctl_json_str(e, "sender");
-			char *cells[6];
+	(void)inv;
+	t = mailctl_table_new(6, cols);
+	for (i = 0; i < json_array_size(json); i++) {
+		json_t *e = json_array_get(json, i), *rcpts = json_object_get(e, "rcpts");
+		const char *sender = mailctl_json_str(e, "sender");
+		char *cells[6];
 
-			cells[0] = mailctl_json_text(e, "id");
-			cells[1] = xstrdup(sender == NULL ? "-" : *sender ? sender : "<>");
-			if (json_array_size(rcpts) == 0) {
-				for (c = 2; c < 6; c++)
-					cells[c] = xstrdup("-");
-				mailctl_table_add(t, (const char *const *)cells);
-				for (c = 2; c < 6; c++)
-					free(cells[c]);
-			}
-			for (j = 0; j < json_array_size(rcpts); j++) {
-				for (c = 2; c < 6; c++)
-					cells[c] = mailctl_json_text(
-					    json_array_get(rcpts, j), rkeys[c - 2]);
-				mailctl_table_add(t, (const char *const *)cells);
-				for (c = 2; c < 6; c++)
-					free(cells[c]);
-			}
-			free(cells[0]);
-			free(cells[1]);
+		cells[0] = mailctl_json_text(e, "id");
+		cells[1] = xstrdup(sender == NULL ? "-" : *sender ? sender : "<>");
+		if (json_array_size(rcpts) == 0) {
+			for (c = 2; c < 6; c++)
+				cells[c] = xstrdup("-");
+			mailctl_table_add(t, (const char *const *)cells);
+			for (c = 2; c < 6; c++)
+				free(cells[c]);
 		}
-		mailctl_table_print(&t, stdout);
+		for (j = 0; j < json_array_size(rcpts); j++) {
+			for (c = 2; c < 6; c++)
+				cells[c] =
+				    mailctl_json_text(json_array_get(rcpts, j), rkeys[c - 2]);
+			mailctl_table_add(t, (const char *const *)cells);
+			for (c = 2; c < 6; c++)
+				free(cells[c]);
+		}
+		free(cells[0]);
+		free(cells[1]);
 	}
-	mailctl_response_fini(&resp);
-	return rc;
+	mailctl_table_print(&t, stdout);
+	return 0;
+}
+
+static int
+cmd_queue_list(struct mailctl_invocation *inv)
+{
+	return show(inv, "GET", xstrdup("/queue"), NULL, true, render_queue_list);
 }
 
 static int

@@ -9,11 +9,13 @@
 #include "node/webmail/session.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/token.h"
 #include "lib/xalloc.h"
+
+_Static_assert(WEBMAIL_TOKEN_LEN == TOKEN_LEN, "webmail ids are lib/token tokens");
 
 struct webmail_sessions {
 	struct webmail_session *v;
@@ -48,28 +50,6 @@ webmail_sessions_free(struct webmail_sessions **sp)
 	*sp = NULL;
 }
 
-static void
-random_token(char *out)
-{
-	static const char b64url[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	unsigned char r[33];
-	size_t o = 0;
-
-	if (RAND_bytes(r, 32) != 1)
-		abort(); /* no randomness: no safe session ids at all */
-	r[32] = 0;
-	for (size_t i = 0; i < 33 && o < WEBMAIL_TOKEN_LEN; i += 3) {
-		uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)(i + 1 < 33 ? r[i + 1] : 0) << 8 |
-		             (uint32_t)(i + 2 < 33 ? r[i + 2] : 0);
-
-		for (int k = 3; k >= 0 && o < WEBMAIL_TOKEN_LEN; k--)
-			out[o++] = b64url[(v >> (6 * k)) & 63];
-	}
-	out[WEBMAIL_TOKEN_LEN] = '\0';
-	OPENSSL_cleanse(r, sizeof(r));
-}
-
 static bool
 expired(const struct webmail_session *ses, uint64_t now)
 {
@@ -102,17 +82,11 @@ webmail_session_create(struct webmail_sessions *s, const char *user, uint64_t no
 	}
 	ses = &s->v[s->n++];
 	memset(ses, 0, sizeof(*ses));
-	random_token(ses->id);
-	random_token(ses->csrf);
+	token_random(ses->id);
+	token_random(ses->csrf);
 	ses->user = xstrdup(user);
 	ses->created_ms = ses->used_ms = now_ms;
 	return ses;
-}
-
-static bool
-token_eq(const char *a, const char *b, size_t blen)
-{
-	return blen == WEBMAIL_TOKEN_LEN && CRYPTO_memcmp(a, b, WEBMAIL_TOKEN_LEN) == 0;
 }
 
 const struct webmail_session *

@@ -14,14 +14,13 @@ import imaplib
 import os
 import re
 import smtplib
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import (ADMIN_PASSWORD, HTTP_PORT, IMAP_PORT, SMTP_PORT, SOURCE_DIR, Cluster,
-                      healthy, wait_for)
+from conftest import IMAP_PORT, SMTP_PORT, Cluster, healthy, wait_for
+from migrate_util import mailctl, queues_empty, snapshot_folder
 
 DOMAIN = "mv.test"
 PASSWORD = "Migrate-Secret1"
@@ -31,7 +30,6 @@ N_OLD = 300       # messages in the mailbox before the move
 N_ARCHIVE = 20    # of which in the Archive folder
 N_SENT = 40       # delivered through node3 during the move
 STATE = {}        # what test_move_while_delivering saw, for the later tests
-MAILCTL_BIN = os.environ.get("MAILCTL_BIN", os.path.join(SOURCE_DIR, "build", "mailctl"))
 
 
 @pytest.fixture(scope="module")
@@ -58,39 +56,10 @@ def mc():
     assert not bad, "sanitizer reports:\n" + "\n".join(bad)
 
 
-def mailctl(node, *args):
-    env = dict(os.environ, MAILCTL_SERVER="http://%s:%d" % (node.address, HTTP_PORT),
-               MAILCTL_USER="admin", MAILCTL_PASSWORD=ADMIN_PASSWORD)
-    return subprocess.run([MAILCTL_BIN] + list(args), env=env, capture_output=True, text=True,
-                          timeout=120)
-
-
 def imap(node, user):
     m = imaplib.IMAP4(node.address, IMAP_PORT, timeout=30)
     m.login(user, PASSWORD)
     return m
-
-
-def snapshot(m, folder):
-    """{message-id: (uid, flags)} and UIDVALIDITY of folder."""
-    typ, _ = m.select(folder, readonly=True)
-    assert typ == "OK"
-    uidvalidity = int(m.response("UIDVALIDITY")[1][0])
-    typ, data = m.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-    assert typ == "OK"
-    out = {}
-    for item in data:
-        if not isinstance(item, tuple):
-            continue
-        meta = item[0].decode()
-        uid = int(re.search(r"UID (\d+)", meta).group(1))
-        # \Recent belongs to a session (RFC 3501 §2.3.2), not to the mailbox
-        flags = tuple(sorted(f for f in re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split()
-                             if f != "\\Recent"))
-        mid = re.search(rb"Message-ID: <([^>]+)>", item[1], re.I).group(1).decode()
-        assert mid not in out, "message %s twice in %s" % (mid, folder)
-        out[mid] = (uid, flags)
-    return uidvalidity, out
 
 
 def fill(node):
@@ -121,21 +90,11 @@ def sender(node, accepted, stop_at):
             break
 
 
-def queues_empty(c):
-    for n in c.nodes:
-        if n.proc is None:
-            continue
-        code, body = n.api("GET", "queue")
-        if code != 200 or body != []:
-            return False
-    return True
-
-
 def test_move_while_delivering(mc):
     n1, n2, n3 = mc.nodes
     fill(n2)
     m = imap(n2, MOVER)
-    before = {f: snapshot(m, f) for f in ("INBOX", "Archive")}
+    before = {f: snapshot_folder(m, f) for f in ("INBOX", "Archive")}
     m.logout()
     assert len(before["INBOX"][1]) + len(before["Archive"][1]) == N_OLD
 
@@ -171,7 +130,7 @@ def test_move_while_delivering(mc):
     for n in (n3, n2, n1):
         m = imap(n, MOVER)
         for f in ("INBOX", "Archive"):
-            uv, msgs = snapshot(m, f)
+            uv, msgs = snapshot_folder(m, f)
             assert uv == before[f][0]
             for mid, (uid, flags) in before[f][1].items():
                 assert msgs[mid] == (uid, flags), (f, mid)
@@ -226,7 +185,7 @@ def test_source_killed_during_move_resumes(mc):
     assert u["home_node"] == "node2", u
     assert not u["move_result"].startswith("failed"), u
     m = imap(n3, MOVER)
-    uv, msgs = snapshot(m, "INBOX")
+    uv, msgs = snapshot_folder(m, "INBOX")
     m.logout()
     assert uv == before["INBOX"][0]
     for mid, (uid, flags) in before["INBOX"][1].items():
@@ -289,7 +248,7 @@ def test_drain_then_remove(mc):
         code, u = n1.api("GET", "users/%s" % addr)
         assert u["home_node"] in ("node1", "node2"), u
         m = imap(n1, addr)
-        uv, msgs = snapshot(m, "INBOX")
+        uv, msgs = snapshot_folder(m, "INBOX")
         assert "drain-%d@mv.test" % i in msgs and msgs["drain-%d@mv.test" % i][1] == (
             "\\Seen",)
         m.logout()

@@ -31,15 +31,15 @@ import time
 
 import pytest
 
-from conftest import (ADMIN_PASSWORD, HTTP_PORT, IMAP_PORT, POP3_PORT, SMTP_PORT, SOURCE_DIR,
-                      Cluster, healthy, wait_for)
+import migrate_util
+from conftest import IMAP_PORT, POP3_PORT, SMTP_PORT, Cluster, healthy, wait_for
+from migrate_util import queues_empty, snapshot_folder
 
 DOMAIN = "big.test"
 PASSWORD = "Migrate-Big-Secret1"
 USER = "big@big.test"
 N_OLD = 2000
 N_NEW = 200
-MAILCTL_BIN = os.environ.get("MAILCTL_BIN", os.path.join(SOURCE_DIR, "build", "mailctl"))
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +65,7 @@ def add_user(c, addr, home):
 
 
 def mailctl(node, *args):
-    env = dict(os.environ, MAILCTL_SERVER="http://%s:%d" % (node.address, HTTP_PORT),
-               MAILCTL_USER="admin", MAILCTL_PASSWORD=ADMIN_PASSWORD)
-    return subprocess.run([MAILCTL_BIN] + list(args), env=env, capture_output=True, text=True,
-                          timeout=170)
+    return migrate_util.mailctl(node, *args, timeout=170)
 
 
 def message(user, tag, i):
@@ -118,24 +115,10 @@ def snapshot(node, user):
     """UIDVALIDITY and {message-id: (uid, flags)} of INBOX; a Message-ID
     seen twice fails."""
     m = imap(node, user)
-    typ, _ = m.select("INBOX", readonly=True)
-    assert typ == "OK"
-    uv = int(m.response("UIDVALIDITY")[1][0])
-    typ, data = m.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-    assert typ == "OK"
-    m.logout()
-    out = {}
-    for item in data:
-        if not isinstance(item, tuple):
-            continue
-        meta = item[0].decode()
-        uid = int(re.search(r"UID (\d+)", meta).group(1))
-        flags = tuple(sorted(x for x in re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split()
-                             if x != "\\Recent"))
-        mid = re.search(rb"Message-ID: <([^>]+)>", item[1], re.I).group(1).decode()
-        assert mid not in out, "message %s twice" % mid
-        out[mid] = (uid, flags)
-    return uv, out
+    try:
+        return snapshot_folder(m, "INBOX")
+    finally:
+        m.logout()
 
 
 def sender(node, user, tag, n, accepted, errors):
@@ -146,16 +129,6 @@ def sender(node, user, tag, n, accepted, errors):
                 accepted.append("%s-%d@big.test" % (tag, i))
     except Exception as e:  # reported by the test, not lost in the thread
         errors.append(repr(e))
-
-
-def queues_empty(c):
-    for n in c.nodes:
-        if n.proc is None:
-            continue
-        code, body = n.api("GET", "queue")
-        if code != 200 or body != []:
-            return False
-    return True
 
 
 class Mbsync:

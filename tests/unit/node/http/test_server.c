@@ -162,6 +162,33 @@ client_expect_eof(struct ctx *t, struct client *cl)
 		note(t, "DATA|");
 }
 
+/* Connect, or note NOCONN in the transcript (which the test then fails on)
+ * and let the caller give up. */
+static bool
+client_connect(struct ctx *t, struct client *cl)
+{
+	if (client_open(cl, t->port))
+		return true;
+	note(t, "NOCONN|");
+	return false;
+}
+
+/* One request on a fresh connection that the server answers and closes;
+ * false (NOCONN noted) when there was no connection. */
+static bool
+client_once(struct ctx *t, const char *req)
+{
+	struct client cl;
+
+	if (!client_connect(t, &cl))
+		return false;
+	client_send_str(&cl, req);
+	client_response(t, &cl);
+	client_expect_eof(t, &cl);
+	close(cl.fd);
+	return true;
+}
+
 static void *
 client_main(void *arg)
 {
@@ -332,10 +359,8 @@ client_keepalive(struct ctx *t)
 {
 	struct client cl;
 
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_connect(t, &cl))
 		return;
-	}
 	client_send_str(&cl, "GET /one HTTP/1.1\r\nHost: h\r\n\r\n");
 	client_response(t, &cl);
 	/* second request in two pieces, on the same connection */
@@ -380,10 +405,8 @@ client_json_headers(struct ctx *t)
 {
 	struct client cl;
 
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_connect(t, &cl))
 		return;
-	}
 	client_send_str(&cl, "GET /json HTTP/1.1\r\nHost: h\r\n\r\n"
 	                     "GET /error HTTP/1.1\r\nHost: h\r\n\r\n"
 	                     "HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -436,10 +459,8 @@ client_pipelined(struct ctx *t)
 	char req[64];
 	struct buf all;
 
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_connect(t, &cl))
 		return;
-	}
 	/* async first: its reply comes from a timer, after /b is parsed */
 	client_send_str(&cl, "GET /async HTTP/1.1\r\nHost: h\r\n\r\n"
 	                     "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
@@ -483,20 +504,12 @@ client_too_big(struct ctx *t)
 {
 	struct client cl;
 
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_once(t, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n"))
 		return;
-	}
-	client_send_str(&cl, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n");
-	client_response(t, &cl);
-	client_expect_eof(t, &cl);
-	close(cl.fd);
 
 	/* exactly the limit is fine */
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_connect(t, &cl))
 		return;
-	}
 	client_send_str(&cl, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n");
 	for (int i = 0; i < 10; i++)
 		client_send_str(&cl, "0123456789");
@@ -512,22 +525,9 @@ client_too_big(struct ctx *t)
 	close(cl.fd);
 
 	/* parse errors: no Host on 1.1; HTTP/2 */
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_once(t, "GET / HTTP/1.1\r\n\r\n"))
 		return;
-	}
-	client_send_str(&cl, "GET / HTTP/1.1\r\n\r\n");
-	client_response(t, &cl);
-	client_expect_eof(t, &cl);
-	close(cl.fd);
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
-		return;
-	}
-	client_send_str(&cl, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-	client_response(t, &cl);
-	client_expect_eof(t, &cl);
-	close(cl.fd);
+	client_once(t, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 }
 
 static void
@@ -557,10 +557,8 @@ client_disconnects(struct ctx *t)
 {
 	struct client cl;
 
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_connect(t, &cl))
 		return;
-	}
 	client_send_str(&cl, "GET /hold HTTP/1.1\r\nHost: h\r\n\r\nGET /queued HTTP/1.1\r\n");
 	close(cl.fd);
 	note(t, "closed|");
@@ -596,10 +594,8 @@ client_held_at_stop(struct ctx *t)
 {
 	struct client cl;
 
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_connect(t, &cl))
 		return;
-	}
 	client_send_str(&cl, "GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
 	client_expect_eof(t, &cl);
 	close(cl.fd);
@@ -634,26 +630,11 @@ test_stop_with_exchange_in_flight(void **state)
 static void
 client_idle(struct ctx *t)
 {
-	struct client cl;
-
 	/* idle between requests: closed without a word */
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_once(t, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"))
 		return;
-	}
-	client_send_str(&cl, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
-	client_response(t, &cl);
-	client_expect_eof(t, &cl);
-	close(cl.fd);
 	/* stalled inside a request: 408 (RFC 9110 §15.5.9), then closed */
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
-		return;
-	}
-	client_send_str(&cl, "GET /b HTTP/1.1\r\nHo");
-	client_response(t, &cl);
-	client_expect_eof(t, &cl);
-	close(cl.fd);
+	client_once(t, "GET /b HTTP/1.1\r\nHo");
 }
 
 static void
@@ -675,10 +656,8 @@ client_floods_while_held(struct ctx *t)
 	struct buf all;
 	int bad = 0;
 
-	if (!client_open(&cl, t->port)) {
-		note(t, "NOCONN|");
+	if (!client_connect(t, &cl))
 		return;
-	}
 	/* more pipelined input than the server's input buffer holds */
 	buf_init(&all, 0);
 	buf_append_str(&all, "GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
