@@ -421,8 +421,12 @@ start_http(struct node *n, const char *service, uint16_t port, struct tls_ctx *t
 	hc.listen.port = port;
 	hc.listen.tls = tls;
 	hc.listen.idle_timeout_ms = n->cfg.idle_timeout_ms;
-	/* webmail compose carries its attachments (base64) in the body */
-	hc.max_body = WEBMAIL_MAX_REQUEST;
+	/* webmail compose carries its attachments (base64) in the body: only
+	 * those paths may send that much, so that every other request (and
+	 * every unauthenticated one elsewhere) pins at most 1 MiB */
+	hc.max_body = HTTP_DEFAULT_MAX_BODY;
+	hc.large_body_paths = webmail_large_body_paths;
+	hc.max_large_body = WEBMAIL_MAX_REQUEST;
 	hc.limits = n->limits;
 	rc = http_server_start(&n->loop, &hc, http_handler, n, out, err);
 	if (rc != 0)

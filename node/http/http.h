@@ -59,6 +59,11 @@ struct http_parser_limits {
 	size_t max_header_bytes;
 	size_t max_headers;
 	size_t max_body;
+	/* Paths (exact, without the query) that may carry bodies up to
+	 * max_large_body; NULL-terminated, NULL: none. Keeps the memory a
+	 * connection can pin at max_body everywhere else. */
+	const char *const *large_body_paths;
+	size_t max_large_body;
 };
 
 /* http_parse - parse one request from the start of data. On DONE,
@@ -69,8 +74,10 @@ int http_parse(const uint8_t *data, size_t len, const struct http_parser_limits 
     struct http_request *req, struct buf *scratch, size_t *consumed_out, int *status_out);
 
 /* http_parser_limits_default - the HTTP_MAX_* limits with max_body given
- * (0: HTTP_DEFAULT_MAX_BODY). */
+ * (0: HTTP_DEFAULT_MAX_BODY), no large-body paths. */
 struct http_parser_limits http_parser_limits_default(size_t max_body);
+/* http_limits_max_body - the largest body any path may carry. */
+size_t http_limits_max_body(const struct http_parser_limits *l);
 
 /*
  * Resumable form of http_parse, used by the server so that a request that
@@ -107,6 +114,7 @@ struct http_parser {
 	bool keep_alive;
 	bool chunked;
 	uint64_t content_length;
+	size_t body_limit; /* max_body or max_large_body, by path */
 	size_t body_off;
 	uint64_t chunk_left;
 	size_t decoded; /* chunked body bytes appended to scratch */
@@ -143,9 +151,11 @@ typedef void (*http_handler_fn)(struct http_exchange *x, const struct http_reque
 struct limits;
 
 struct http_server_config {
-	struct listener_config listen; /* tls set: HTTPS */
-	size_t max_body;               /* 0: HTTP_DEFAULT_MAX_BODY */
-	struct limits *limits;         /* per-IP connection caps (node/limits.h); NULL: none */
+	struct listener_config listen;       /* tls set: HTTPS */
+	size_t max_body;                     /* 0: HTTP_DEFAULT_MAX_BODY */
+	const char *const *large_body_paths; /* see struct http_parser_limits */
+	size_t max_large_body;
+	struct limits *limits; /* per-IP connection caps (node/limits.h); NULL: none */
 };
 
 int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,

@@ -42,6 +42,26 @@ http_parser_limits_default(size_t max_body)
 	};
 }
 
+size_t
+http_limits_max_body(const struct http_parser_limits *l)
+{
+	return l->large_body_paths != NULL && l->max_large_body > l->max_body ? l->max_large_body
+	                                                                      : l->max_body;
+}
+
+/* the body limit of the request target at data + off (len bytes) */
+static size_t
+body_limit_for(const struct http_parser_limits *l, const uint8_t *target, size_t len)
+{
+	const uint8_t *q = memchr(target, '?', len);
+	size_t plen = q ? (size_t)(q - target) : len;
+
+	for (const char *const *p = l->large_body_paths; p && *p; p++)
+		if (strlen(*p) == plen && memcmp(*p, target, plen) == 0)
+			return http_limits_max_body(l);
+	return l->max_body;
+}
+
 void
 http_parser_init(struct http_parser *p, const struct http_parser_limits *limits)
 {
@@ -351,7 +371,8 @@ finish_headers(struct http_parser *p, const uint8_t *data, size_t next)
 		if (te.chunked != 1)
 			return fail(p, 400);
 	}
-	if (cl.have && cl.value > p->limits.max_body)
+	p->body_limit = body_limit_for(&p->limits, data + p->target_off, p->target_len);
+	if (cl.have && cl.value > p->body_limit)
 		return fail(p, 413);
 	p->keep_alive = p->version_minor >= 1 ? !cs.close : (cs.keep_alive && !cs.close);
 	advance(p, next);
@@ -388,7 +409,7 @@ parse_chunk_size(struct http_parser *p, const uint8_t *data, size_t s, size_t e)
 			break;
 		size = size * 16 + d;
 		/* Checked per digit, so size never overflows. */
-		if (size > p->limits.max_body - p->decoded)
+		if (size > p->body_limit - p->decoded)
 			return fail(p, 413);
 	}
 	if (i == s)

@@ -204,7 +204,7 @@ exchange_new(
 	} else {
 		/* chunked: the body lives in the scratch buffer; take it over */
 		x->body = hc->scratch;
-		buf_init(&hc->scratch, hc->srv->limits.max_body);
+		buf_init(&hc->scratch, http_limits_max_body(&hc->srv->limits));
 	}
 	buf_init(&x->headers, 16 * 1024);
 	x->keep_alive = req->keep_alive;
@@ -538,14 +538,14 @@ on_accept(struct conn *c, void *arg)
 	hc->srv = srv;
 	hc->c = c;
 	http_parser_init(&hc->parser, l);
-	buf_init(&hc->scratch, l->max_body);
+	buf_init(&hc->scratch, http_limits_max_body(l));
 	hc->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = hc;
 	srv->conns = hc;
 	conn_set_handler(c, &http_conn_handler, hc);
 	conn_set_input_max(
-	    c, l->max_request_line + l->max_header_bytes + l->max_body + HTTP_INPUT_SLACK);
+	    c, l->max_request_line + l->max_header_bytes + http_limits_max_body(l) + HTTP_INPUT_SLACK);
 	conn_set_idle_timeout(c, srv->idle_timeout_ms);
 }
 
@@ -563,6 +563,8 @@ http_server_start(uv_loop_t *loop, const struct http_server_config *cfg, http_ha
 	srv->handler = handler;
 	srv->arg = arg;
 	srv->limits = http_parser_limits_default(cfg->max_body);
+	srv->limits.large_body_paths = cfg->large_body_paths;
+	srv->limits.max_large_body = cfg->max_large_body;
 	srv->idle_timeout_ms = lc.idle_timeout_ms;
 	srv->ip_limits = cfg->limits;
 	if (lc.service == NULL)

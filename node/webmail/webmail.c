@@ -58,6 +58,12 @@
 static const char dummy_hash[] =
     "$y$j9T$abcdefghijklmnopqrstu.$I5IIvbcRljdPIO7nBX6Teny6So.b9Md5QubS3lkATR2";
 
+const char *const webmail_large_body_paths[] = {
+    WEBMAIL_PREFIX "/send",
+    WEBMAIL_PREFIX "/drafts",
+    NULL,
+};
+
 static const char *const method_names[] = {"GET", "POST", "PATCH", "DELETE", "PUT", "?"};
 
 bool

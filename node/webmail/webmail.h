@@ -38,6 +38,9 @@
 /* the largest request body: compose with its attachments in base64
  * (compose.h WEBMAIL_MAX_ATTACH, 4/3 of it, plus text and HTML) */
 #define WEBMAIL_MAX_REQUEST (18u << 20)
+/* the paths that may carry such a body (NULL-terminated, for the HTTP
+ * server's limits); every other request keeps the 1 MiB default */
+extern const char *const webmail_large_body_paths[];
 
 struct dirsvc;
 struct mailstore;

@@ -260,6 +260,24 @@ def test_send_too_large_and_csrf(wm):
     assert st == 401
 
 
+def test_large_bodies_only_where_compose_needs_them(wm):
+    """2 MiB is fine for send and drafts (attachments ride in the body), but
+    every other path, logged in or not, keeps the 1 MiB limit (413 before the
+    body is read), so a connection cannot pin 18 MiB anywhere else."""
+    alice = login(wm)
+    pad = base64.b64encode(b"\1" * (1536 * 1024)).decode()  # 2 MiB of base64
+    st, obj, _ = alice.call("POST", "/drafts", {"to": ["bob@wm.test"], "text": "x",
+                                               "attachments": [{"filename": "p.bin",
+                                                                "data": pad}]})
+    assert st == 200, (st, obj)
+    for path in ("/login", "/folders", "/contacts", "/settings"):
+        method = "PATCH" if path == "/settings" else "POST"
+        st, _, _ = alice.call(method, path, {"pad": pad})
+        assert st == 413, (path, st)
+    st, _, _ = alice.call("POST", "/send?x=1", {"to": ["bob@wm.test"], "text": pad[:100]})
+    assert st == 200
+
+
 def test_remote_recipient_is_queued(wm):
     alice = login(wm)
     st, obj, _ = alice.call("POST", "/send", {"to": ["someone@remote.test"], "text": "hi",
