@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -447,6 +448,23 @@ stream_drain(struct conn *c, void *arg)
 	send_more(arg);
 }
 
+/* The MN_E* code of an "ERR -<n> ..." reply from the target, 0 for any other
+ * reply (strtol, not atoi: a malformed number must not be undefined). */
+static int
+reply_error_code(const char *reply)
+{
+	char *end;
+	long v;
+
+	if (strncmp(reply, "ERR -", 5) != 0)
+		return 0;
+	errno = 0;
+	v = strtol(reply + 4, &end, 10);
+	if (errno != 0 || end == reply + 4 || v < INT_MIN)
+		return 0;
+	return (int)v;
+}
+
 static void
 stream_closed(struct conn *c, void *arg, int reason)
 {
@@ -470,8 +488,8 @@ stream_closed(struct conn *c, void *arg, int reason)
 		return;
 	}
 	if (!ok && j->have_base && j->copies < MIGRATE_MAX_COPIES &&
-	    (strncmp(j->reply, "ERR -", 5) == 0 &&
-	        (atoi(j->reply + 4) == MN_ECONFLICT || atoi(j->reply + 4) == MN_ENOENT))) {
+	    (reply_error_code(j->reply) == MN_ECONFLICT ||
+	        reply_error_code(j->reply) == MN_ENOENT)) {
 		/* the target's copy is not what we think: start it again */
 		log_warn("migrate", "event=recopy user=%s to=%s reply=\"%s\"", j->user, j->target,
 		    j->reply);

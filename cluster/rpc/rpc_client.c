@@ -46,7 +46,7 @@ struct rpc_req {
 	uint64_t deadline; /* uv_now */
 	rpc_done_cb cb;
 	void *arg;
-	struct rpc_req *prev, *next;
+	struct rpc_req *next; /* singly linked: see req_take */
 };
 
 struct rpc_client {
@@ -114,26 +114,34 @@ client_maybe_free(struct rpc_client *cl)
 	free(cl);
 }
 
-static void
-req_unlink(struct rpc_client *cl, struct rpc_req *r)
+/* Unlinks and returns the request *pp points at; pp is the link (cl->reqs or
+ * a request's next) that the caller's walk from cl->reqs reached it by. Every
+ * lookup already walks the list, so a singly linked list costs nothing, and
+ * it keeps "no link points at a finished request" evident (also to the
+ * static analyzer, which cannot know a prev/next invariant). */
+static struct rpc_req *
+req_take(struct rpc_req **pp)
 {
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		cl->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	r->prev = r->next = NULL;
+	struct rpc_req *r = *pp;
+
+	*pp = r->next;
+	r->next = NULL;
+	return r;
 }
 
+/* Frees r, already unlinked, and then calls its callback. The callback may
+ * call, cancel or close the client (which finishes every other request), so
+ * the caller must not hold a list position across this: it restarts its
+ * walk from cl->reqs. error and payload never point into r. */
 static void
-req_finish(struct rpc_client *cl, struct rpc_req *r, int status, const char *error,
-    const uint8_t *payload, size_t len)
+req_finish(struct rpc_req *r, int status, const char *error, const uint8_t *payload, size_t len)
 {
-	req_unlink(cl, r);
+	rpc_done_cb cb = r->cb;
+	void *arg = r->arg;
+
 	buf_fini(&r->frame);
-	r->cb(status, error ? error : (status ? mn_strerror(status) : ""), payload, len, r->arg);
 	free(r);
+	cb(status, error ? error : (status ? mn_strerror(status) : ""), payload, len, arg);
 }
 
 static void peer_connect(struct rpc_peer *p);
@@ -142,7 +150,7 @@ static void
 peer_failed(struct rpc_peer *p)
 {
 	struct rpc_client *cl = p->cl;
-	struct rpc_req *r, *next;
+	struct rpc_req **pp = &cl->reqs;
 
 	p->state = PEER_DOWN;
 	p->c = NULL;
@@ -151,12 +159,13 @@ peer_failed(struct rpc_peer *p)
 		p->backoff_ms = RPC_BACKOFF_MAX_MS;
 	p->next_try = uv_now(cl->loop) + p->backoff_ms;
 	/* a sent request's effect is unknown now: tell its caller */
-	for (r = cl->reqs; r; r = next) {
-		next = r->next;
-		if (r->peer == p && r->sent) {
-			req_finish(cl, r, MN_ECLOSED, "connection to peer lost", NULL, 0);
-			next = cl->reqs; /* the callback may have changed the list */
+	while (*pp != NULL) {
+		if ((*pp)->peer != p || !(*pp)->sent) {
+			pp = &(*pp)->next;
+			continue;
 		}
+		req_finish(req_take(pp), MN_ECLOSED, "connection to peer lost", NULL, 0);
+		pp = &cl->reqs; /* the callback may have changed the list */
 	}
 }
 
@@ -183,7 +192,7 @@ pconn_read(struct conn *c, void *arg)
 		const uint8_t *body;
 		size_t blen, used;
 		Mailnode__RpcEnvelope *env;
-		struct rpc_req *r;
+		struct rpc_req **pp;
 		int rc = rpc_frame_decode(in->data, in->len, &body, &blen, &used);
 
 		if (rc == MN_EAGAIN)
@@ -198,11 +207,11 @@ pconn_read(struct conn *c, void *arg)
 			conn_abort(c);
 			return;
 		}
-		for (r = cl->reqs; r; r = r->next)
-			if (r->id == env->id && r->peer == p && r->sent)
+		for (pp = &cl->reqs; *pp != NULL; pp = &(*pp)->next)
+			if ((*pp)->id == env->id && (*pp)->peer == p && (*pp)->sent)
 				break;
-		if (r != NULL) /* else: its caller is gone (timeout, cancel) */
-			req_finish(cl, r, env->has_status ? env->status : 0, env->error,
+		if (*pp != NULL) /* else: its caller is gone (timeout, cancel) */
+			req_finish(req_take(pp), env->has_status ? env->status : 0, env->error,
 			    env->has_payload ? env->payload.data : NULL,
 			    env->has_payload ? env->payload.len : 0);
 		mailnode__rpc_envelope__free_unpacked(env, NULL);
@@ -297,14 +306,15 @@ sweep_cb(uv_timer_t *t)
 {
 	struct rpc_client *cl = t->data;
 	uint64_t now = uv_now(cl->loop);
-	struct rpc_req *r, *next;
+	struct rpc_req **pp = &cl->reqs, *r;
 
-	for (r = cl->reqs; r; r = next) {
-		next = r->next;
-		if (now >= r->deadline) {
-			req_finish(cl, r, MN_ETIMEDOUT, "peer did not answer in time", NULL, 0);
-			next = cl->reqs;
+	while (*pp != NULL) {
+		if (now < (*pp)->deadline) {
+			pp = &(*pp)->next;
+			continue;
 		}
+		req_finish(req_take(pp), MN_ETIMEDOUT, "peer did not answer in time", NULL, 0);
+		pp = &cl->reqs; /* the callback may have changed the list */
 	}
 	for (r = cl->reqs; r; r = r->next)
 		if (r->peer->state == PEER_DOWN && now >= r->peer->next_try)
@@ -373,7 +383,7 @@ rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__
     uint64_t *id_out)
 {
 	struct rpc_peer *p;
-	struct rpc_req *r;
+	struct rpc_req *r, **pp;
 
 	if (cl->closed)
 		return MN_ECLOSED;
@@ -403,16 +413,9 @@ rpc_client_call(struct rpc_client *cl, const char *ip, uint16_t port, Mailnode__
 		return MN_ETOOBIG;
 	}
 	/* at the tail: requests go out in call order */
-	if (cl->reqs == NULL) {
-		cl->reqs = r;
-	} else {
-		struct rpc_req *t = cl->reqs;
-
-		while (t->next)
-			t = t->next;
-		t->next = r;
-		r->prev = t;
-	}
+	for (pp = &cl->reqs; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = r;
 	if (id_out)
 		*id_out = r->id;
 	if (!cl->sweeping) {
@@ -448,9 +451,10 @@ rpc_client_peer_backing_off(const struct rpc_client *cl, const char *ip, uint16_
 void
 rpc_client_cancel(struct rpc_client *cl, uint64_t id)
 {
-	for (struct rpc_req *r = cl->reqs; r; r = r->next) {
-		if (r->id == id) {
-			req_unlink(cl, r);
+	for (struct rpc_req **pp = &cl->reqs; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct rpc_req *r = req_take(pp);
+
 			buf_fini(&r->frame);
 			free(r);
 			return;
@@ -477,7 +481,7 @@ rpc_client_close(struct rpc_client **clp)
 	*clp = NULL;
 	cl->closed = true;
 	while (cl->reqs)
-		req_finish(cl, cl->reqs, MN_ECLOSED, "shutting down", NULL, 0);
+		req_finish(req_take(&cl->reqs), MN_ECLOSED, "shutting down", NULL, 0);
 	for (struct rpc_peer *p = cl->peers; p; p = p->next)
 		if (p->c != NULL && (p->state == PEER_UP || p->state == PEER_AUTH))
 			conn_close(p->c);

@@ -410,7 +410,7 @@ serve_done(uv_work_t *w, int status)
 	struct serve_job *j = w->data;
 	Mailnode__UsageReply m = MAILNODE__USAGE_REPLY__INIT;
 	Mailnode__UsageEntry *e = xcalloc(j->n, sizeof(*e));
-	Mailnode__UsageEntry **ep = xcalloc(j->n, sizeof(*ep));
+	Mailnode__UsageEntry **ep = xcalloc(j->n, sizeof(Mailnode__UsageEntry *));
 	uint8_t *buf;
 	size_t len;
 

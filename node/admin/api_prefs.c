@@ -44,7 +44,7 @@ prefs_put(struct api_req *r, const char *scope, char *name)
 	m = API_NEW(r, Mailnode__PrefSet, MAILNODE__PREF_SET__INIT);
 	m->scope = (char *)scope;
 	m->name = name;
-	m->prefs = api_track(r, xcalloc(json_object_size(r->body), sizeof(*m->prefs)));
+	m->prefs = api_track(r, xcalloc(json_object_size(r->body), sizeof(Mailnode__PrefEntry *)));
 	json_object_foreach(r->body, key, v)
 	{
 		Mailnode__PrefEntry *e;

@@ -93,12 +93,15 @@ static json_t *
 disk_json(const char *dir)
 {
 	struct statvfs st;
+	uint64_t free_bytes, total_bytes;
 
 	if (statvfs(dir, &st) != 0)
 		return json_null();
-	return json_pack("{s:s, s:I, s:I}", "path", dir, "free_bytes",
-	    (json_int_t)((uint64_t)st.f_bavail * st.f_frsize), "total_bytes",
-	    (json_int_t)((uint64_t)st.f_blocks * st.f_frsize));
+	/* in 64 bits, then into jansson's signed integer */
+	free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+	total_bytes = (uint64_t)st.f_blocks * st.f_frsize;
+	return json_pack("{s:s, s:I, s:I}", "path", dir, "free_bytes", (json_int_t)free_bytes,
+	    "total_bytes", (json_int_t)total_bytes);
 }
 
 /* domains, users, aliases, groups of `only` (NULL: all) */
@@ -175,7 +178,7 @@ totals_after_cb(uv_work_t *w, int status)
 	st->by_domain = t->out;
 	st->at_ms = uv_now(t->api->loop);
 	st->busy = false;
-	memcpy(waiting, st->waiting, nwaiting * sizeof(waiting[0]));
+	memcpy(waiting, st->waiting, nwaiting * sizeof(struct api_req *));
 	st->nwaiting = 0;
 	for (size_t i = 0; i < t->n; i++)
 		free(t->users[i]);

@@ -117,9 +117,9 @@ usage_fill_reply(struct api_req *r, int status, json_t *reply, json_t *users)
 			g = xcalloc(1, sizeof(*g));
 			g->f = f;
 			g->home = xstrdup(home);
-			g->objs = xcalloc(nusers, sizeof(*g->objs));
+			g->objs = xcalloc(nusers, sizeof(json_t *));
 			g->addr = xcalloc(nusers, sizeof(*g->addr));
-			groups = xrealloc(groups, (ngroups + 1) * sizeof(*groups));
+			groups = xrealloc(groups, (ngroups + 1) * sizeof(struct usage_group *));
 			groups[ngroups++] = g;
 		}
 		g->objs[g->n] = o;

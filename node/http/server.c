@@ -544,8 +544,8 @@ on_accept(struct conn *c, void *arg)
 		srv->conns->prev = hc;
 	srv->conns = hc;
 	conn_set_handler(c, &http_conn_handler, hc);
-	conn_set_input_max(
-	    c, l->max_request_line + l->max_header_bytes + http_limits_max_body(l) + HTTP_INPUT_SLACK);
+	conn_set_input_max(c,
+	    l->max_request_line + l->max_header_bytes + http_limits_max_body(l) + HTTP_INPUT_SLACK);
 	conn_set_idle_timeout(c, srv->idle_timeout_ms);
 }
 
