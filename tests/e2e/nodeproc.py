@@ -175,3 +175,18 @@ class Mailnode:
             bad = bad_log_lines(log)
             assert not bad, "bad lines in the mailnode log %s:\n%s" % (bad, log)
         return log
+
+
+def fail_on_skips(session, exitstatus):
+    """pytest_sessionfinish of both suites: under `make test` (MN_NO_SKIPS=1,
+    set by CMake) a skipped test fails the run. Every tool a test needs is
+    installed by deploy/install-deps.sh, so a skip there means a check
+    silently did not run."""
+    if os.environ.get("MN_NO_SKIPS") != "1":
+        return
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = tr.stats.get("skipped", []) if tr is not None else []
+    if skipped:
+        for rep in skipped:
+            print("\nSKIPPED under make test: %s %s" % (rep.nodeid, rep.longrepr))
+        session.exitstatus = 1
