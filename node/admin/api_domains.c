@@ -52,17 +52,12 @@ api_path_domain(struct api_req *r)
 static void
 reply_domain(struct api_req *r, int status, const char *name)
 {
-	json_t *all = directory_domains_json(r->api->dir);
-	json_t *d = all ? api_json_find(all, "name", name) : NULL;
+	json_t *d = directory_domain_json(r->api->dir, name);
 
 	if (d == NULL) {
-		if (all)
-			json_decref(all);
 		api_reply_error(r, 404, "domain %s does not exist", name);
 		return;
 	}
-	json_incref(d);
-	json_decref(all);
 	api_reply_json(r, status, d);
 }
 

@@ -202,6 +202,9 @@ void dir_expansion_fini(struct dir_expansion *e);
 json_t *directory_user_counts_json(struct directory *d);
 
 /* --- listings for the admin API (new references, caller decrefs) -------- */
+/* directory_domain_json - the one domain object of name (lower-cased,
+ * primary) as in directory_domains_json; NULL when there is none. */
+json_t *directory_domain_json(struct directory *d, const char *name);
 json_t *directory_domains_json(
     struct directory *d); /* [{name, aliases:[...], users, created_at}] */
 json_t *directory_user_json(const struct dir_user *u); /* SPEC §6 user show shape, no hash */

@@ -149,33 +149,52 @@ directory_users_json(
 	return a;
 }
 
-json_t *
-directory_domains_json(struct directory *d)
+/* domains_query - the domain objects of sql's rows (name, created_at,
+ * user count), in row order; NULL on a database error. */
+static json_t *
+domains_query(struct directory *d, const char *sql, const char *name)
 {
-	sqlite3_stmt *st = dir_stmt(d, NULL,
-	    "SELECT name, created_at,"
-	    " (SELECT count(*) FROM users u WHERE u.domain = domains.name)"
-	    " FROM domains ORDER BY name",
-	    "");
+	sqlite3_stmt *st = name ? dir_stmt(d, NULL, sql, "t", name) : dir_stmt(d, NULL, sql, "");
 	json_t *a;
 
 	if (st == NULL)
 		return NULL;
 	a = json_array();
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *n = (const char *)sqlite3_column_text(st, 0);
 
 		json_array_append_new(
-		    a, json_pack("{s:o, s:o, s:I, s:I}", "name", jstr(name), "aliases",
+		    a, json_pack("{s:o, s:o, s:I, s:I}", "name", jstr(n), "aliases",
 		           column_list(d,
 		               "SELECT alias FROM domain_aliases"
 		               " WHERE domain = ? ORDER BY alias",
-		               name),
+		               n),
 		           "users", (json_int_t)sqlite3_column_int64(st, 2), "created_at",
 		           (json_int_t)sqlite3_column_int64(st, 1)));
 	}
 	sqlite3_finalize(st);
 	return a;
+}
+
+#define DOMAIN_COLUMNS                                                                             \
+	"SELECT name, created_at,"                                                                 \
+	" (SELECT count(*) FROM users u WHERE u.domain = domains.name) FROM domains"
+
+json_t *
+directory_domains_json(struct directory *d)
+{
+	return domains_query(d, DOMAIN_COLUMNS " ORDER BY name", NULL);
+}
+
+json_t *
+directory_domain_json(struct directory *d, const char *name)
+{
+	json_t *a = domains_query(d, DOMAIN_COLUMNS " WHERE name = ?", name);
+	json_t *one = a && json_array_size(a) == 1 ? json_incref(json_array_get(a, 0)) : NULL;
+
+	if (a)
+		json_decref(a);
+	return one;
 }
 
 /* domain_stmt - sql (its ?1: the canonical domain, NULL for all) prepared;

@@ -124,6 +124,10 @@ test_other_listings(void **state)
 	check(directory_domains_json(d),
 	    "[{\"aliases\":[\"alias.test\"],\"created_at\":50,\"name\":\"a.test\",\"users\":2},"
 	    "{\"aliases\":[],\"created_at\":50,\"name\":\"b.test\",\"users\":1}]");
+	check(directory_domain_json(d, "a.test"),
+	    "{\"aliases\":[\"alias.test\"],\"created_at\":50,\"name\":\"a.test\",\"users\":2}");
+	assert_null(directory_domain_json(d, "alias.test")); /* an alias is no domain */
+	assert_null(directory_domain_json(d, "nowhere.test"));
 	check(directory_aliases_json(d, NULL),
 	    "[{\"address\":\"info@a.test\",\"targets\":[\"bob@a.test\",\"carol@a.test\"]}]");
 	check(directory_aliases_json(d, "b.test"), "[]");
