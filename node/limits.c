@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/statefile.h"
 #include "lib/xalloc.h"
 
 #define LIMITS_SVC "limits"
@@ -673,42 +674,37 @@ limits_release(struct limits *l, const char *key)
 
 #define LIMITS_FILE_MAGIC "mailnode-blocks 1"
 
+struct blocks_save {
+	struct limits_blocked *b;
+	size_t n, kept;
+};
+
+static void
+save_blocks(FILE *f, void *arg)
+{
+	struct blocks_save *sv = arg;
+
+	for (size_t i = 0; i < sv->n; i++) {
+		if (strpbrk(sv->b[i].key, "\r\n") != NULL)
+			continue; /* a login name no line can hold */
+		fprintf(f, "%s %" PRIu64 " %" PRIu32 " %s\n",
+		    sv->b[i].kind == LIMITS_KIND_IP ? "ip" : "user", sv->b[i].until_ms,
+		    sv->b[i].failures, sv->b[i].key);
+		sv->kept++;
+	}
+}
+
 int
 limits_save(struct limits *l, const char *path, struct mn_err *err)
 {
-	char *tmp = xasprintf("%s.tmp", path);
-	struct limits_blocked *b = NULL;
-	size_t n = 0, kept = 0;
-	FILE *f;
-	int rc = 0;
+	struct blocks_save sv = {NULL, 0, 0};
+	int rc;
 
-	if ((f = fopen(tmp, "w")) == NULL) {
-		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		return rc;
-	}
-	limits_blocked_list(l, &b, &n);
-	fprintf(f, "%s\n", LIMITS_FILE_MAGIC);
-	for (size_t i = 0; i < n; i++) {
-		if (strpbrk(b[i].key, "\r\n") != NULL)
-			continue; /* a login name no line can hold */
-		fprintf(f, "%s %" PRIu64 " %" PRIu32 " %s\n",
-		    b[i].kind == LIMITS_KIND_IP ? "ip" : "user", b[i].until_ms, b[i].failures,
-		    b[i].key);
-		kept++;
-	}
-	free(b);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
-	if (fclose(f) != 0 && rc == 0)
-		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = mn_err_set(err, MN_EIO, "%s: %s", path, strerror(errno));
-	if (rc != 0)
-		(void)unlink(tmp);
-	else
-		log_info(LIMITS_SVC, "event=blocks_saved blocks=%zu", kept);
-	free(tmp);
+	limits_blocked_list(l, &sv.b, &sv.n);
+	rc = statefile_save(path, LIMITS_FILE_MAGIC, save_blocks, &sv, err);
+	free(sv.b);
+	if (rc == 0)
+		log_info(LIMITS_SVC, "event=blocks_saved blocks=%zu", sv.kept);
 	return rc;
 }
 
@@ -751,38 +747,29 @@ load_line(struct limits *l, char *line, uint64_t now)
 	return true;
 }
 
+struct blocks_load {
+	struct limits *l;
+	uint64_t now;
+	size_t n;
+};
+
+static void
+load_block(char *line, void *arg)
+{
+	struct blocks_load *ld = arg;
+
+	ld->n += load_line(ld->l, line, ld->now);
+}
+
 int
 limits_load(struct limits *l, const char *path, struct mn_err *err)
 {
-	FILE *f = fopen(path, "r");
-	char line[LIMITS_MAX_KEY + 64];
-	bool first = true, skipping = false;
-	uint64_t now = now_ms(l);
-	size_t n = 0;
+	struct blocks_load ld = {l, now_ms(l), 0};
+	int rc = statefile_load(path, LIMITS_FILE_MAGIC, LIMITS_MAX_KEY + 63, load_block, &ld, err);
 
-	if (f == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		return mn_err_set(err, MN_EIO, "%s: %s", path, strerror(errno));
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		size_t len = strlen(line);
-		bool whole = len > 0 && line[len - 1] == '\n';
-
-		if (skipping || !whole) { /* an over-long line, skipped to its end */
-			skipping = !whole;
-			continue;
-		}
-		line[len - 1] = '\0';
-		if (first) {
-			first = false;
-			if (strcmp(line, LIMITS_FILE_MAGIC) != 0)
-				break;
-			continue;
-		}
-		n += load_line(l, line, now);
-	}
-	fclose(f);
-	log_info(LIMITS_SVC, "event=blocks_loaded blocks=%zu", n);
-	return 0;
+	if (rc == MN_EPARSE) /* not our file: nothing restored */
+		rc = 0;
+	if (rc == 0)
+		log_info(LIMITS_SVC, "event=blocks_loaded blocks=%zu", ld.n);
+	return rc;
 }

@@ -18,6 +18,7 @@
 
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/statefile.h"
 #include "lib/xalloc.h"
 
 #define GREYLIST_BUCKETS 4096
@@ -178,39 +179,35 @@ greylist_check(struct greylist *g, const char *ip, const char *sender, const cha
 
 #define GREYLIST_FILE_MAGIC "mailnode-greylist 1"
 
-int
-greylist_save(const struct greylist *g, const char *path, uint64_t now_ms, struct mn_err *err)
-{
-	char *tmp = xasprintf("%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	size_t n = 0;
-	int rc = 0;
+struct gl_save {
+	const struct greylist *g;
+	uint64_t now_ms;
+	size_t n;
+};
 
-	if (f == NULL) {
-		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		return rc;
-	}
-	fprintf(f, "%s\n", GREYLIST_FILE_MAGIC);
+static void
+save_entries(FILE *f, void *arg)
+{
+	struct gl_save *sv = arg;
+
 	for (size_t i = 0; i < GREYLIST_BUCKETS; i++)
-		for (const struct gl_entry *e = g->b[i]; e != NULL; e = e->next) {
-			if (expired(g, e, now_ms) || strchr(e->key, '\n') != NULL)
+		for (const struct gl_entry *e = sv->g->b[i]; e != NULL; e = e->next) {
+			if (expired(sv->g, e, sv->now_ms) || strchr(e->key, '\n') != NULL)
 				continue;
 			fprintf(
 			    f, "%" PRIu64 " %" PRIu64 " %s\n", e->first_ms, e->passed_ms, e->key);
-			n++;
+			sv->n++;
 		}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
-	if (fclose(f) != 0 && rc == 0)
-		rc = mn_err_set(err, MN_EIO, "%s: %s", tmp, strerror(errno));
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = mn_err_set(err, MN_EIO, "%s: %s", path, strerror(errno));
-	if (rc != 0)
-		(void)unlink(tmp);
-	else
-		log_info("antispam", "event=greylist_saved entries=%zu", n);
-	free(tmp);
+}
+
+int
+greylist_save(const struct greylist *g, const char *path, uint64_t now_ms, struct mn_err *err)
+{
+	struct gl_save sv = {g, now_ms, 0};
+	int rc = statefile_save(path, GREYLIST_FILE_MAGIC, save_entries, &sv, err);
+
+	if (rc == 0)
+		log_info("antispam", "event=greylist_saved entries=%zu", sv.n);
 	return rc;
 }
 
@@ -254,45 +251,32 @@ load_line(struct greylist *g, char *line, uint64_t now_ms)
 	g->n++;
 }
 
+struct gl_load {
+	struct greylist *g;
+	uint64_t now_ms;
+};
+
+static void
+load_entry(char *line, void *arg)
+{
+	struct gl_load *ld = arg;
+
+	load_line(ld->g, line, ld->now_ms);
+}
+
 int
 greylist_load(struct greylist *g, const char *path, uint64_t now_ms, struct mn_err *err)
 {
-	FILE *f = fopen(path, "r");
-	char line[GREYLIST_KEY_MAX + 64];
-	bool first = true, skipping = false;
+	struct gl_load ld = {g, now_ms};
+	int rc =
+	    statefile_load(path, GREYLIST_FILE_MAGIC, GREYLIST_KEY_MAX + 63, load_entry, &ld, err);
 
-	if (f == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		return mn_err_set(err, MN_EIO, "%s: %s", path, strerror(errno));
+	if (rc == MN_EPARSE) {
+		log_warn(
+		    "antispam", "event=greylist_load path=%s reason=\"not a greylist file\"", path);
+		rc = 0;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		size_t l = strlen(line);
-		bool whole = l > 0 && line[l - 1] == '\n';
-
-		if (skipping) { /* the rest of an over-long line */
-			skipping = !whole;
-			continue;
-		}
-		if (!whole) {
-			skipping = true;
-			continue;
-		}
-		line[l - 1] = '\0';
-		if (first) {
-			first = false;
-			if (strcmp(line, GREYLIST_FILE_MAGIC) != 0) {
-				log_warn("antispam",
-				    "event=greylist_load path=%s reason=\"not a greylist "
-				    "file\"",
-				    path);
-				break;
-			}
-			continue;
-		}
-		load_line(g, line, now_ms);
-	}
-	fclose(f);
-	log_info("antispam", "event=greylist_loaded entries=%zu", g->n);
-	return 0;
+	if (rc == 0)
+		log_info("antispam", "event=greylist_loaded entries=%zu", g->n);
+	return rc;
 }
