@@ -27,6 +27,7 @@
 #include "storage/directory/directory.h"
 #include "tests/support/tls_env.h"
 #include "tests/support/uv_wait.h"
+#include "tests/unit/storage/directory/dir_test_util.h"
 
 #define WAIT_MS 20000
 #define BIG (8u * 1024 * 1024)
@@ -354,44 +355,15 @@ static struct {
 } O;
 
 static void
-apply(Mailnode__DirectoryCommand *cmd)
-{
-	struct mn_err err;
-
-	if (directory_apply(O.dir, cmd, &err) != 0)
-		fail_msg("apply: %s", err.msg);
-}
-
-static void
 add_node(const char *name, uint16_t rpc_port)
 {
-	Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
-	Mailnode__NodeAdd m = MAILNODE__NODE_ADD__INIT;
-
-	m.name = (char *)name;
-	m.address = "127.0.0.1";
-	m.has_rpc_port = 1;
-	m.rpc_port = rpc_port;
-	m.state = "active";
-	cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_NODE_ADD;
-	cmd.node_add = &m;
-	apply(&cmd);
+	DT_APPLYF(O.dir, "node_add %s 127.0.0.1 rpc_port=%u state=active", name, rpc_port);
 }
 
 static void
 add_user(const char *address, const char *home)
 {
-	Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
-	Mailnode__UserAdd m = MAILNODE__USER_ADD__INIT;
-
-	m.address = (char *)address;
-	/* SHA-512-crypt of "x": any verifiable hash will do */
-	m.password_hash = "$6$saltsalt$8RWsOfwR6M6PpnoeQiEiWzNTPo1f0HjVYjDnLZhGx16aBFRkeqiHAzfXP/"
-	                  "LgrOWMBMXqiU2pLrXsSOHNUyUm91";
-	m.home_node = (char *)home;
-	cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_USER_ADD;
-	cmd.user_add = &m;
-	apply(&cmd);
+	DT_APPLYF(O.dir, "user_add %s node=%s", address, home);
 }
 
 static void
@@ -465,8 +437,6 @@ o_setup(void **state)
 	struct rpc_server_config sc;
 	struct proxy_config pc;
 	struct mn_err err;
-	Mailnode__DirectoryCommand cmd = MAILNODE__DIRECTORY_COMMAND__INIT;
-	Mailnode__DomainAdd d = MAILNODE__DOMAIN_ADD__INIT;
 
 	(void)state;
 	memset(&T, 0, sizeof(T));
@@ -480,10 +450,7 @@ o_setup(void **state)
 	sc = (struct rpc_server_config){
 	    .address = "127.0.0.1", .port = 0, .tls = O.env.srv, .auth = &O.sauth};
 	assert_int_equal(rpc_server_start(&T.loop, &sc, &O.srv, &err), 0);
-	d.name = "x.test";
-	cmd.cmd_case = MAILNODE__DIRECTORY_COMMAND__CMD_DOMAIN_ADD;
-	cmd.domain_add = &d;
-	apply(&cmd);
+	DT_APPLYF(O.dir, "domain_add x.test");
 	add_node("node1", 1);
 	add_node("node2", rpc_server_port(O.srv));
 	add_user("u@x.test", "node2");

@@ -336,6 +336,16 @@ dt_open(void)
 	return d;
 }
 
+/* dt_applyf - dt_apply of a formatted line; the test fails on a refusal. */
+#define DT_APPLYF(d, ...)                                                                          \
+	do {                                                                                       \
+		char line_[256];                                                                   \
+		struct mn_err err_ = {0};                                                          \
+		snprintf(line_, sizeof(line_), __VA_ARGS__);                                       \
+		if (dt_apply((d), line_, &err_) != 0)                                              \
+			fail_msg("%s: %s", line_, err_.msg);                                       \
+	} while (0)
+
 /* dt_setup_script - cmocka setup: a fresh directory with cmds applied (at
  * time t) in *state; -1 (the test fails) when one is refused. */
 static inline int
