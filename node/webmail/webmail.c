@@ -264,22 +264,12 @@ flags_json(uint32_t f)
 int
 wm_find_msg(struct wm_req *r, const char *folder, struct mailstore_msg *copy)
 {
-	struct mailstore_msg *list = NULL;
-	size_t n = 0;
-	int rc;
+	int rc = mailstore_msg_get(r->wm->ms, r->user, folder, r->uid, copy, &r->err);
 
-	rc = mailstore_msg_list(r->wm->ms, r->user, folder, 0, &list, &n, &r->err);
-	if (rc != 0)
-		return rc;
-	rc = MN_ENOENT;
-	for (size_t i = 0; i < n; i++)
-		if (list[i].uid == r->uid) {
-			*copy = list[i];
-			copy->keywords = NULL;
-			rc = 0;
-			break;
-		}
-	mailstore_msg_list_free(&list, n);
+	if (rc == 0) {
+		free(copy->keywords);
+		copy->keywords = NULL;
+	}
 	return rc;
 }
 

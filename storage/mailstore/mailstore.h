@@ -234,6 +234,11 @@ int mailstore_folder_subscribe(struct mailstore *ms, const char *user, const cha
 
 /* --- messages ------------------------------------------------------------- */
 
+/* mailstore_msg_get - the message uid of folder into *out (free
+ * out->keywords); MN_ENOENT when the folder or the message is not there. */
+int mailstore_msg_get(struct mailstore *ms, const char *user, const char *folder, uint32_t uid,
+    struct mailstore_msg *out, struct mn_err *err);
+
 /* mailstore_msg_list - messages of a folder in UID order, those with
  * modseq > changedsince (0: all, CONDSTORE CHANGEDSINCE otherwise). Free with
  * mailstore_msg_list_free. */

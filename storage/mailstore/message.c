@@ -458,6 +458,54 @@ enter_folder(struct mailstore *ms, const char *user, const char *folder, struct 
 	return rc;
 }
 
+/* a message from a row of MSG_COLUMNS (keywords newly allocated) */
+#define MSG_COLUMNS "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages"
+
+static void
+msg_from_row(sqlite3_stmt *st, struct mailstore_msg *m)
+{
+	m->uid = (uint32_t)sqlite3_column_int64(st, 0);
+	m->flags = (uint32_t)sqlite3_column_int64(st, 1);
+	m->keywords = xstrdup((const char *)sqlite3_column_text(st, 2));
+	m->modseq = (uint64_t)sqlite3_column_int64(st, 3);
+	m->size = (uint64_t)sqlite3_column_int64(st, 4);
+	m->internal_date = sqlite3_column_int64(st, 5);
+}
+
+int
+mailstore_msg_get(struct mailstore *ms, const char *user, const char *folder, uint32_t uid,
+    struct mailstore_msg *out, struct mn_err *err)
+{
+	struct ms_user *u;
+	struct ms_folder f;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = enter_folder(ms, user, folder, &u, &f, err);
+	if (rc != 0)
+		return rc;
+	if (ms_prepare(u->db, MSG_COLUMNS " WHERE folder_id = ? AND uid = ?", &st) != SQLITE_OK) {
+		rc = ms_db_err(u->db, err, "message get");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, f.id);
+	sqlite3_bind_int64(st, 2, uid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		msg_from_row(st, out);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = mn_err_set(err, MN_ENOENT, "no message %u in %s", uid, folder);
+	} else {
+		rc = ms_db_err(u->db, err, "message get");
+	}
+out:
+	ms_finalize(st);
+	ms_leave(ms, u);
+	return rc;
+}
+
 int
 mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
     uint64_t changedsince, struct mailstore_msg **out, size_t *n_out, struct mn_err *err)
@@ -474,9 +522,7 @@ mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
 	rc = enter_folder(ms, user, folder, &u, &f, err);
 	if (rc != 0)
 		return rc;
-	if (ms_prepare(u->db,
-	        "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages"
-	        " WHERE folder_id = ? AND modseq > ? ORDER BY uid",
+	if (ms_prepare(u->db, MSG_COLUMNS " WHERE folder_id = ? AND modseq > ? ORDER BY uid",
 	        &st) != SQLITE_OK) {
 		rc = ms_db_err(u->db, err, "message list");
 		goto out;
@@ -491,12 +537,7 @@ mailstore_msg_list(struct mailstore *ms, const char *user, const char *folder,
 			v = xrealloc(v, cap * sizeof(*v));
 		}
 		m = &v[n++];
-		m->uid = (uint32_t)sqlite3_column_int64(st, 0);
-		m->flags = (uint32_t)sqlite3_column_int64(st, 1);
-		m->keywords = xstrdup((const char *)sqlite3_column_text(st, 2));
-		m->modseq = (uint64_t)sqlite3_column_int64(st, 3);
-		m->size = (uint64_t)sqlite3_column_int64(st, 4);
-		m->internal_date = sqlite3_column_int64(st, 5);
+		msg_from_row(st, m);
 	}
 	if (rc != SQLITE_DONE) {
 		rc = ms_db_err(u->db, err, "message list");

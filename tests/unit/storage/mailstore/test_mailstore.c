@@ -331,6 +331,23 @@ test_flags_keywords_modseq(void **state)
 	assert_int_equal(m[2].size, strlen(MSG3));
 	mailstore_msg_list_free(&m, n);
 
+	/* one message by uid: the same fields as its list entry */
+	{
+		struct mailstore_msg one;
+
+		assert_int_equal(mailstore_msg_get(fx->ms, U1, "INBOX", 1, &one, &fx->err), 0);
+		assert_int_equal(one.uid, 1);
+		assert_int_equal(one.flags, MAILSTORE_SEEN);
+		assert_string_equal(one.keywords, "$Work Later");
+		assert_true(one.modseq == ms2);
+		free(one.keywords);
+		assert_int_equal(
+		    mailstore_msg_get(fx->ms, U1, "INBOX", 99, &one, &fx->err), MN_ENOENT);
+		assert_null(one.keywords);
+		assert_int_equal(
+		    mailstore_msg_get(fx->ms, U1, "NoSuchFolder", 1, &one, &fx->err), MN_ENOENT);
+	}
+
 	/* CHANGEDSINCE ms1: only message 1 changed after it */
 	assert_int_equal(mailstore_msg_list(fx->ms, U1, "INBOX", ms1, &m, &n, &fx->err), 0);
 	assert_int_equal(n, 1);
