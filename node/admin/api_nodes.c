@@ -85,38 +85,6 @@ drain_end(struct drain *d)
 		uv_close((uv_handle_t *)&d->t, drain_closed);
 }
 
-/* the active node other than d->node with the fewest users, or NULL */
-static char *
-drain_target(struct drain *d)
-{
-	json_t *nodes = directory_nodes_json(d->r->api->dir), *n;
-	const char *best = NULL;
-	json_int_t best_users = 0;
-	char *out;
-	size_t i;
-
-	if (nodes == NULL)
-		return NULL;
-	json_array_foreach(nodes, i, n)
-	{
-		const char *name = json_string_value(json_object_get(n, "name"));
-		const char *state = json_string_value(json_object_get(n, "state"));
-		json_int_t users = json_integer_value(json_object_get(n, "users"));
-
-		if (name == NULL || state == NULL || strcmp(state, "active") != 0 ||
-		    strcmp(name, d->node) == 0)
-			continue;
-		if (best == NULL || users < best_users ||
-		    (users == best_users && strcmp(name, best) < 0)) {
-			best = name;
-			best_users = users;
-		}
-	}
-	out = best ? xstrdup(best) : NULL;
-	json_decref(nodes);
-	return out;
-}
-
 static void
 drain_submitted(int rc, const struct mn_err *err, void *arg)
 {
@@ -187,7 +155,7 @@ drain_tick(uv_timer_t *t)
 		dir_user_fini(&u);
 		if (busy || running >= DRAIN_PARALLEL)
 			continue;
-		if ((target = drain_target(d)) == NULL) {
+		if ((target = directory_least_loaded_node(d->r->api->dir, d->node)) == NULL) {
 			api_reply_error(
 			    d->r, 409, "no other active node to move the users of %s to", d->node);
 			goto end;
@@ -244,17 +212,11 @@ api_nodes_drain(struct api_req *r)
 		json_decref(nodes);
 		return;
 	}
-	{
-		struct drain probe = {.r = r, .node = r->seg[1]};
-		char *t = drain_target(&probe);
-
-		if (t == NULL) {
-			api_reply_error(
-			    r, 409, "no other active node to move the users of %s to", r->seg[1]);
-			json_decref(nodes);
-			return;
-		}
-		free(t);
+	if (api_track(r, directory_least_loaded_node(r->api->dir, r->seg[1])) == NULL) {
+		api_reply_error(
+		    r, 409, "no other active node to move the users of %s to", r->seg[1]);
+		json_decref(nodes);
+		return;
 	}
 	m = API_NEW(r, Mailnode__NodeSetState, MAILNODE__NODE_SET_STATE__INIT);
 	m->name = api_strdup(r, r->seg[1]);

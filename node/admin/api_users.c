@@ -256,37 +256,6 @@ node_exists(struct api_req *r, const char *name)
 	return found;
 }
 
-/* the active node with the fewest users; NULL when there is none */
-static char *
-least_loaded_node(struct api_req *r)
-{
-	json_t *nodes = directory_nodes_json(r->api->dir), *n;
-	const char *best = NULL;
-	json_int_t best_users = 0;
-	char *out;
-	size_t i;
-
-	if (nodes == NULL)
-		return NULL;
-	json_array_foreach(nodes, i, n)
-	{
-		const char *name = json_string_value(json_object_get(n, "name"));
-		const char *state = json_string_value(json_object_get(n, "state"));
-		json_int_t users = json_integer_value(json_object_get(n, "users"));
-
-		if (name == NULL || state == NULL || strcmp(state, "active") != 0)
-			continue;
-		if (best == NULL || users < best_users ||
-		    (users == best_users && strcmp(name, best) < 0)) {
-			best = name;
-			best_users = users;
-		}
-	}
-	out = best ? api_strdup(r, best) : NULL;
-	json_decref(nodes);
-	return out;
-}
-
 void
 api_users_list(struct api_req *r)
 {
@@ -437,7 +406,7 @@ api_users_add(struct api_req *r)
 			return;
 		}
 		home = api_strdup(r, node);
-	} else if ((home = least_loaded_node(r)) == NULL) {
+	} else if ((home = api_track(r, directory_least_loaded_node(r->api->dir, NULL))) == NULL) {
 		api_reply_error(r, 503, "no active node to home the user");
 		return;
 	}

@@ -155,6 +155,10 @@ bool directory_user_held(const struct dir_user *u);
  * node as its source (move_from), in address order; *out (caller frees
  * with directory_strv_free) and *n. 0 or MN_EDB. */
 int directory_moves_from(struct directory *d, const char *node, char ***out, size_t *n);
+/* directory_least_loaded_node - the active node other than except (NULL:
+ * none excluded) homing the fewest users, the first name on a tie; newly
+ * allocated, NULL when there is none. */
+char *directory_least_loaded_node(struct directory *d, const char *except);
 /* directory_users_on_node - addresses of the users homed on node (address
  * order). 0 or MN_EDB. */
 int directory_users_on_node(struct directory *d, const char *node, char ***out, size_t *n);

@@ -280,6 +280,17 @@ directory_user_authenticate(struct directory *d, const char *address, const char
 }
 
 char *
+directory_least_loaded_node(struct directory *d, const char *except)
+{
+	/* ties go to the first name, so every node picks the same one */
+	return dir_text(d,
+	    "SELECT name FROM nodes WHERE state = 'active' AND name <> ?"
+	    " ORDER BY (SELECT count(*) FROM users u WHERE u.home_node = nodes.name), name"
+	    " LIMIT 1",
+	    "t", except ? except : "");
+}
+
+char *
 directory_setting_get(struct directory *d, const char *key)
 {
 	return dir_text(d, "SELECT value FROM settings WHERE key = ?", "t", key);

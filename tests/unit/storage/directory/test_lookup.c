@@ -280,6 +280,39 @@ test_node_get(void **state)
 	dir_node_fini(&n);
 }
 
+static void
+test_least_loaded_node(void **state)
+{
+	static const char *const cmds[] = {
+	    "node_add n1 127.0.0.1 state=active",
+	    "node_add n2 127.0.0.2 state=active",
+	    "node_add n3 127.0.0.3 state=draining",
+	    "node_add n0 127.0.0.4 state=joining",
+	    "user_add u1@b.test node=n1",
+	    "user_add u3@b.test node=n3",
+	};
+	struct directory *d = *state;
+	struct mn_err err = {0};
+	char *v;
+
+	assert_null(directory_least_loaded_node(d, NULL)); /* no node yet */
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		assert_int_equal(dt_apply(d, cmds[i], &err), 0);
+	/* n2 has none; n3 (draining) and n0 (joining) are not active */
+	assert_string_equal(v = directory_least_loaded_node(d, NULL), "n2");
+	free(v);
+	assert_string_equal(v = directory_least_loaded_node(d, "n2"), "n1");
+	free(v);
+	/* a tie goes to the first name */
+	assert_int_equal(dt_apply(d, "user_add u2@b.test node=n2", &err), 0);
+	assert_string_equal(v = directory_least_loaded_node(d, NULL), "n1");
+	free(v);
+	assert_int_equal(dt_apply(d, "user_del u1@b.test", &err), 0);
+	assert_int_equal(dt_apply(d, "user_del u2@b.test", &err), 0);
+	assert_int_equal(dt_apply(d, "node_state n1 removed", &err), 0);
+	assert_null(directory_least_loaded_node(d, "n2"));
+}
+
 int
 main(void)
 {
@@ -287,6 +320,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_expand_table, setup, dt_teardown),
 	    cmocka_unit_test_setup_teardown(test_classify, setup, dt_teardown),
 	    cmocka_unit_test_setup_teardown(test_node_get, setup, dt_teardown),
+	    cmocka_unit_test_setup_teardown(test_least_loaded_node, setup, dt_teardown),
 	    cmocka_unit_test_setup_teardown(test_domains, setup, dt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cycles_refused_at_member_add, setup, dt_teardown),
 	    cmocka_unit_test_setup_teardown(test_depth_limit, setup, dt_teardown),
