@@ -568,8 +568,10 @@ quota_work(uv_work_t *w)
 
 static void work_done(uv_work_t *w, int status);
 
+/* the session waits for one piece of work: replies so far go out, input
+ * stops until the work's answer */
 static void
-start_work(struct session *s, enum work_kind kind, void (*fn)(uv_work_t *))
+begin_work(struct session *s, enum work_kind kind)
 {
 	s->busy = true;
 	s->wkind = kind;
@@ -577,6 +579,12 @@ start_work(struct session *s, enum work_kind kind, void (*fn)(uv_work_t *))
 	mn_err_clear(&s->w_err);
 	flush(s);
 	conn_pause(s->c);
+}
+
+static void
+start_work(struct session *s, enum work_kind kind, void (*fn)(uv_work_t *))
+{
+	begin_work(s, kind);
 	uv_queue_work(s->srv->loop, &s->work, fn, work_done);
 }
 
@@ -654,12 +662,7 @@ remote_quota_start(struct session *s, const char *home)
 {
 	const char *user = s->w_user;
 
-	s->busy = true;
-	s->wkind = WORK_QUOTA;
-	s->work.data = s;
-	mn_err_clear(&s->w_err);
-	flush(s);
-	conn_pause(s->c);
+	begin_work(s, WORK_QUOTA);
 	/* 0 unless n == 0: the callback always comes, from the loop */
 	(void)usage_get(
 	    s->srv->cfg.usage, home, &user, 1, USAGE_RCPT_TIMEOUT_MS, remote_quota_cb, s);
